@@ -1,0 +1,64 @@
+/**
+ * The one catalogue of Wharf's error codes. Each code maps once to an HTTP status; the CLI prints
+ * `message (CODE)` and exits non-zero. Codes are stable: never rename or reuse one.
+ */
+export const ERRORS = {
+  WHARF_INVALID: { status: 400, summary: 'The request or its input is not valid.' },
+  WHARF_INVALID_EVENT: { status: 400, summary: 'An event does not match the schema of its type and version.' },
+  WHARF_UNAUTHORIZED: { status: 401, summary: 'No valid credentials were given.' },
+  WHARF_FORBIDDEN: { status: 403, summary: 'The caller may not do this.' },
+  WHARF_NOT_FOUND: { status: 404, summary: 'The thing asked for does not exist (or the caller may not see it).' },
+  WHARF_CONFLICT: { status: 409, summary: 'The state changed under the command (expected version did not match) after bounded retries.' },
+  WHARF_TIMEOUT: { status: 504, summary: 'A bounded wait ran out (for example a read model catching up).' },
+  WHARF_UNAVAILABLE: { status: 503, summary: 'A part the request needs is down or not ready.' },
+  WHARF_INTERNAL: { status: 500, summary: 'An unexpected failure; the logs have the details.' },
+} as const satisfies Record<string, { status: number; summary: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** An error with a stable code from {@link ERRORS}. `details` is safe to show to the caller. */
+export class WharfError extends Error {
+  override name = 'WharfError'
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.code = code
+    this.details = opts.details
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message }
+  }
+}
+
+/**
+ * The stream moved on since the decision was made: `expected` was the version the caller read,
+ * `actual` is what the log holds now (when the adapter can tell). Callers reload, decide again and
+ * retry a bounded number of times, then answer `WHARF_CONFLICT`.
+ */
+export class ConcurrencyError extends WharfError {
+  override name = 'ConcurrencyError'
+  readonly stream: string
+  readonly expected: number
+  readonly actual: number | undefined
+
+  constructor(stream: string, expected: number, actual?: number, cause?: unknown) {
+    super('WHARF_CONFLICT', `stream ${stream} changed: expected version ${expected}${actual === undefined ? '' : `, found ${actual}`}`, {
+      cause,
+      details: { stream, expected, ...(actual === undefined ? {} : { actual }) },
+    })
+    this.stream = stream
+    this.expected = expected
+    this.actual = actual
+  }
+}
+
+export function isWharfError(err: unknown): err is WharfError {
+  return err instanceof WharfError
+}

@@ -1,0 +1,17 @@
+/** The event log: what other folders may use. */
+import { appEvents } from './app.js'
+import { buildEvents } from './build.js'
+import { Catalogue } from './catalogue.js'
+import { platformEvents } from './platform.js'
+import { runtimeEvents } from './runtime.js'
+import { userEvents } from './user.js'
+
+export { Catalogue, type EventDefinition } from './catalogue.js'
+export { newEventId, toEnvelopes, type EventContext, type EventEnvelope, type NewEvent, type RecordedEvent } from './envelope.js'
+export * from './subjects.js'
+export type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion, SubscribeOptions, Subscription } from './store.js'
+
+/** Every event type Wharf writes, each version with its schema and upcaster. */
+export function wharfCatalogue(): Catalogue {
+  return new Catalogue([...userEvents, ...appEvents, ...buildEvents, ...runtimeEvents, ...platformEvents])
+}

@@ -1,0 +1,78 @@
+/**
+ * The only file that spells NATS subject and stream names. Everything else speaks in stream ids
+ * (`app.shop`, `user.alice`, `build.<uuid>`, `runtime.shop`) and asks here for the subject.
+ */
+
+
+/** The kinds of event stream. A stream id is `<kind>.<id>`. */
+export const STREAM_KINDS = ['user', 'app', 'build', 'runtime', 'platform'] as const
+export type StreamKind = (typeof STREAM_KINDS)[number]
+
+/** Ids are a single subject token: no dots, wildcards, spaces or control characters. */
+const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9_@-]{0,127}$/
+
+export interface StreamRef {
+  kind: StreamKind
+  id: string
+}
+
+/** `streamId('app', 'shop')` -> `app.shop`. Throws on an id that cannot be one subject token. */
+export function streamId(kind: StreamKind, id: string): string {
+  if (!STREAM_KINDS.includes(kind)) throw new TypeError(`unknown stream kind ${JSON.stringify(kind)}`)
+  if (!ID_PATTERN.test(id)) throw new TypeError(`invalid stream id ${JSON.stringify(id)}`)
+  return `${kind}.${id}`
+}
+
+/** Parses `app.shop` into `{ kind: 'app', id: 'shop' }`; returns undefined for anything else. */
+export function parseStreamId(stream: string): StreamRef | undefined {
+  const dot = stream.indexOf('.')
+  if (dot <= 0) return undefined
+  const kind = stream.slice(0, dot) as StreamKind
+  const id = stream.slice(dot + 1)
+  if (!STREAM_KINDS.includes(kind) || !ID_PATTERN.test(id)) return undefined
+  return { kind, id }
+}
+
+export function isStreamId(stream: string): boolean {
+  return parseStreamId(stream) !== undefined
+}
+
+/**
+ * Names in one namespace. The platform uses `wharf` (stream `WHARF_EVENTS`, subjects `wharf.ev.>`);
+ * tests use a namespace of their own so that runs sharing one NATS server never see each other.
+ */
+export class EventSubjects {
+  /** The JetStream stream that holds every event: file storage, unlimited retention. */
+  readonly stream: string
+  /** Every event subject starts with this. */
+  readonly prefix: string
+  /** Subject filter that matches every event. */
+  readonly all: string
+
+  constructor(readonly namespace = 'wharf') {
+    if (!/^[a-z][a-z0-9_]{0,40}$/.test(namespace)) throw new TypeError(`invalid namespace ${JSON.stringify(namespace)}`)
+    this.stream = namespace === 'wharf' ? 'WHARF_EVENTS' : `${namespace.toUpperCase()}_EVENTS`
+    this.prefix = `${namespace}.ev`
+    this.all = `${this.prefix}.>`
+  }
+
+  /** The subject an event of `stream` is published on: `app.shop` -> `wharf.ev.app.shop`. */
+  subjectOf(stream: string): string {
+    if (!isStreamId(stream)) throw new TypeError(`invalid stream ${JSON.stringify(stream)}`)
+    return `${this.prefix}.${stream}`
+  }
+
+  /** The stream of a subject: `wharf.ev.app.shop` -> `app.shop`. */
+  streamOfSubject(subject: string): string {
+    if (!subject.startsWith(`${this.prefix}.`)) throw new TypeError(`not an event subject: ${subject}`)
+    return subject.slice(this.prefix.length + 1)
+  }
+
+  /** Filter for every stream of one kind: `wharf.ev.app.>`. */
+  kindFilter(kind: StreamKind): string {
+    return `${this.prefix}.${kind}.>`
+  }
+}
+
+/** The platform's names. */
+export const subjects = new EventSubjects()

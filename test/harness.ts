@@ -1,0 +1,20 @@
+/**
+ * What integration tests share: where the real servers that `make test` started answer.
+ * `make test` (infra/test-env) starts NATS, Postgres and the rest under a temporary WHARF_HOME and
+ * exports these variables; running an `*.int.test.ts` file without them fails loudly rather than
+ * skipping.
+ */
+function required(name: string): string {
+  const v = process.env[name]
+  if (!v) throw new Error(`${name} is not set: run integration tests through \`make test\` (it starts the real servers)`)
+  return v
+}
+
+/** nats://127.0.0.1:port of the test NATS server (JetStream enabled). */
+export const testNatsUrl = (): string => required('WHARF_TEST_NATS_URL')
+/** postgres://... of the test database. */
+export const testPgUrl = (): string => required('WHARF_TEST_PG_URL')
+/** A name unique to this test run, for streams, durables, schemas and databases. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`
+}
