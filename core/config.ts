@@ -1,0 +1,78 @@
+import { resolve } from 'node:path'
+
+/**
+ * Everything Wharf reads from the environment, read once by a `main.ts` (services, infra, CLI) and
+ * passed down as this object. Every port is overridable; the README lists the variables.
+ */
+export interface WharfConfig {
+  /** Where every part keeps its data: `WHARF_HOME`, default `./.wharf` (absolute here). */
+  home: string
+  /** Interface everything binds to and connects to: 127.0.0.1. */
+  host: '127.0.0.1'
+  ports: {
+    /** Controller HTTP API and /healthz: `WHARF_CONTROLLER_PORT`, default 8000. */
+    controller: number
+    /** Builder SSH: `WHARF_BUILDER_PORT`, default 2222. */
+    builder: number
+    /** Router HTTP (nginx): `WHARF_ROUTER_PORT`, default 8080. */
+    router: number
+    /** Docker registry: `WHARF_REGISTRY_PORT`, default 5000. */
+    registry: number
+    /** NATS client port: `WHARF_NATS_PORT`, default 14222 (not the system 4222). */
+    nats: number
+    /** NATS monitoring port: `WHARF_NATS_MONITOR_PORT`, default 18222. */
+    natsMonitor: number
+    /** PostgreSQL: `WHARF_PG_PORT`, default 15432 (not the system 5432). */
+    postgres: number
+  }
+  /** An existing Docker engine to use instead of starting one (`WHARF_DOCKER_HOST`, e.g. unix:///var/run/docker.sock). */
+  dockerHost: string | undefined
+  /** The platform domain apps answer under: `WHARF_DOMAIN`, default `wharf.localhost`. */
+  domain: string
+  /** Event namespace (stream WHARF_EVENTS, subjects wharf.ev.>): `WHARF_NAMESPACE`, default `wharf`. */
+  namespace: string
+  /** pino level: `WHARF_LOG_LEVEL`, default `info`. */
+  logLevel: string
+  /** NATS URL: `WHARF_NATS_URL`, default derived from the port. */
+  natsUrl: string
+  /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
+  databaseUrl: string | undefined
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number (1-65535), got ${JSON.stringify(raw)}`)
+  return n
+}
+
+/** Reads the environment once into a typed config. Throws a clear error on a bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfConfig {
+  const ports = {
+    controller: port(env, 'WHARF_CONTROLLER_PORT', 8000),
+    builder: port(env, 'WHARF_BUILDER_PORT', 2222),
+    router: port(env, 'WHARF_ROUTER_PORT', 8080),
+    registry: port(env, 'WHARF_REGISTRY_PORT', 5000),
+    nats: port(env, 'WHARF_NATS_PORT', 14222),
+    natsMonitor: port(env, 'WHARF_NATS_MONITOR_PORT', 18222),
+    postgres: port(env, 'WHARF_PG_PORT', 15432),
+  }
+  const seen = new Map<number, string>()
+  for (const [name, p] of Object.entries(ports)) {
+    const other = seen.get(p)
+    if (other) throw new Error(`port ${p} is given to both ${other} and ${name}`)
+    seen.set(p, name)
+  }
+  return {
+    home: resolve(cwd, env.WHARF_HOME || '.wharf'),
+    host: '127.0.0.1',
+    ports,
+    dockerHost: env.WHARF_DOCKER_HOST || undefined,
+    domain: env.WHARF_DOMAIN || 'wharf.localhost',
+    namespace: env.WHARF_NAMESPACE || 'wharf',
+    logLevel: env.WHARF_LOG_LEVEL || 'info',
+    natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
+    databaseUrl: env.WHARF_DATABASE_URL || undefined,
+  }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what Wharf needs and is missing: Debian packages (as root), then the npm dependencies.
+# Idempotent: with everything present it changes nothing and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages and a file each one provides, to tell whether it is there.
+declare -A PROVIDES=(
+  [docker.io]=/usr/sbin/dockerd
+  [nats-server]=/usr/bin/nats-server
+  [postgresql]=/usr/lib/postgresql
+  [nginx]=/usr/sbin/nginx
+  [docker-registry]=/usr/bin/docker-registry
+  # static: the base image copies it into an empty root
+  [busybox-static]=/bin/busybox
+  [git]=/usr/bin/git
+  [iptables]=/usr/sbin/iptables
+)
+
+missing=()
+for pkg in "${!PROVIDES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || [ ! -e "${PROVIDES[$pkg]}" ]; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "wharf: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  # Keep the packages' own services from starting system-wide (nginx on :80, a system dockerd, ...):
+  # Wharf starts its own instances under $WHARF_HOME.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  trap '[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  export DEBIAN_FRONTEND=noninteractive
+  # Refresh the package lists when they are missing or older than a day.
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
+    apt-get update -q
+  fi
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "Debian packages: all present"
+fi
+
+# npm dependencies, pinned by package-lock.json: reinstall only when the lock file changed.
+stamp=node_modules/.wharf-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+else
+  echo "npm dependencies: up to date"
+fi

@@ -1,0 +1,108 @@
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { request } from 'undici'
+import type { InfraContext, Part } from '../part.js'
+import { execFileP, livePid, portOpen, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
+
+/** Debian's nginx package creates www-data; workers run as it, the master as root. */
+const WORKER_USER = 'www-data'
+
+/**
+ * The base configuration: global settings, and a default server that answers 404 for any host the
+ * router does not know. The router (later) writes its server blocks into conf.d/.
+ */
+export function baseConfig({ cfg, paths }: InfraContext): string {
+  const t = paths.nginx.tmp
+  return `# Written by Wharf's infra on every start; the router owns conf.d/.
+daemon off;
+worker_processes auto;
+pid ${paths.nginx.pid};
+error_log ${paths.nginx.log} warn;
+user ${WORKER_USER};
+
+events {
+  worker_connections 4096;
+}
+
+http {
+  access_log off;
+  server_tokens off;
+  client_body_temp_path ${join(t, 'body')};
+  proxy_temp_path ${join(t, 'proxy')};
+  fastcgi_temp_path ${join(t, 'fastcgi')};
+  uwsgi_temp_path ${join(t, 'uwsgi')};
+  scgi_temp_path ${join(t, 'scgi')};
+  default_type text/plain;
+
+  include ${paths.nginx.confd}/*.conf;
+
+  server {
+    listen 127.0.0.1:${cfg.ports.router} default_server;
+    server_name _;
+    location / {
+      return 404 "no app answers at this host\\n";
+    }
+  }
+}
+`
+}
+
+async function answers(port: number): Promise<boolean> {
+  const res = await request(`http://127.0.0.1:${port}/`, { headersTimeout: 1000, bodyTimeout: 1000, headers: { host: 'wharf-infra-probe.invalid' } })
+  await res.body.dump()
+  return res.statusCode === 404
+}
+
+async function version(): Promise<string | undefined> {
+  const { stderr } = await execFileP('nginx', ['-v'])
+  return stderr.match(/nginx\/(\S+)/)?.[1]
+}
+
+/** nginx with its own config dir under $WHARF_HOME/nginx, on 127.0.0.1:<router port>. */
+export const nginx: Part = {
+  name: 'nginx',
+  async status({ cfg, paths }) {
+    const address = `http://127.0.0.1:${cfg.ports.router}`
+    const pid = livePid(paths.nginx.pid)
+    if (!pid) return { up: false, address }
+    try {
+      return { up: await answers(cfg.ports.router), address, pid, version: await version() }
+    } catch (err) {
+      return { up: false, address, pid, detail: (err as Error).message }
+    }
+  },
+  async start(ctx) {
+    const { cfg, paths } = ctx
+    if (livePid(paths.nginx.pid)) {
+      await waitUntil('nginx', () => answers(cfg.ports.router), 15_000)
+      return 'running'
+    }
+    if (await portOpen(cfg.ports.router)) throw new Error(`nginx: port ${cfg.ports.router} is already taken by another process (set WHARF_ROUTER_PORT)`)
+    const { stdout: uidOut } = await execFileP('id', ['-u', WORKER_USER])
+    const { stdout: gidOut } = await execFileP('id', ['-g', WORKER_USER])
+    for (const d of [paths.nginx.confd, paths.nginx.tmp, paths.logs]) mkdirSync(d, { recursive: true })
+    for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
+      const d = join(paths.nginx.tmp, sub)
+      mkdirSync(d, { recursive: true })
+      chownSync(d, Number(uidOut.trim()), Number(gidOut.trim()))
+    }
+    writeFileSync(paths.nginx.conf, baseConfig(ctx))
+    // -e: errors before the config is read go to our log, not /var/log/nginx (which may not exist).
+    const args = ['-e', paths.nginx.log, '-p', paths.nginx.dir, '-c', paths.nginx.conf]
+    try {
+      await execFileP('nginx', [...args, '-t', '-q'])
+    } catch (err) {
+      throw new Error(`nginx: configuration test failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`)
+    }
+    startDaemon({ cmd: 'nginx', args, logFile: join(paths.logs, 'nginx-stdout.log'), pidfile: paths.nginx.pid })
+    await waitUntil('nginx', () => answers(cfg.ports.router), 15_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${tail(paths.nginx.log)}`)
+    })
+    return 'started'
+  },
+  async stop({ paths }) {
+    // SIGQUIT: graceful, lets in-flight requests finish.
+    return (await stopPidfile(paths.nginx.pid, { signal: 'SIGQUIT', timeoutMs: 15_000 })) ? 'stopped' : 'not running'
+  },
+}
+

@@ -1,0 +1,75 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import type { WharfConfig } from '../core/config.js'
+import type { InfraContext, Part, PartStatus } from './part.js'
+import { docker } from './parts/docker.js'
+import { nats } from './parts/nats.js'
+import { nginx } from './parts/nginx.js'
+import { postgres } from './parts/postgres.js'
+import { registry } from './parts/registry.js'
+import { services, servicesEnv } from './parts/services.js'
+import { pathsFor } from './paths.js'
+
+/** The real parts, which start independently of each other; the Wharf services need them all. */
+export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx]
+export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services]
+
+export function contextFor(cfg: WharfConfig, say: (line: string) => void = () => {}): InfraContext {
+  return { cfg, paths: pathsFor(cfg.home), say }
+}
+
+export interface UpResult {
+  changed: boolean
+  results: { part: string; result: 'started' | 'running' }[]
+}
+
+/**
+ * Starts every part that is not running (the real parts side by side, then the services), waiting
+ * until each answers. A second call with everything up changes nothing.
+ */
+export async function up(ctx: InfraContext, parts: { real: readonly Part[]; services: boolean } = { real: REAL_PARTS, services: true }): Promise<UpResult> {
+  for (const d of [ctx.paths.home, ctx.paths.run, ctx.paths.logs]) mkdirSync(d, { recursive: true })
+  const settled = await Promise.allSettled(
+    parts.real.map(async (p) => {
+      const t0 = Date.now()
+      const result = await p.start(ctx)
+      ctx.say(`${p.name.padEnd(9)} ${result === 'started' ? `started (${((Date.now() - t0) / 1000).toFixed(1)} s)` : 'already running'}`)
+      return { part: p.name, result }
+    }),
+  )
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed.length) throw new Error(failed.map((f) => (f.reason as Error).message).join('\n'))
+  const results = settled.map((s) => (s as PromiseFulfilledResult<UpResult['results'][number]>).value)
+  if (parts.services) {
+    const t0 = Date.now()
+    const result = await services.start(ctx)
+    ctx.say(`${services.name.padEnd(9)} ${result === 'started' ? `started (${((Date.now() - t0) / 1000).toFixed(1)} s)` : 'already running'}`)
+    results.push({ part: services.name, result })
+  }
+  writeEnvFile(ctx)
+  return { changed: results.some((r) => r.result === 'started'), results }
+}
+
+/** Stops the services first, then the real parts, each by its recorded pid. Data stays. */
+export async function down(ctx: InfraContext, parts: readonly Part[] = ALL_PARTS): Promise<{ part: string; result: string }[]> {
+  const out: { part: string; result: string }[] = []
+  if (parts.includes(services)) out.push({ part: services.name, result: await services.stop(ctx) })
+  const real = parts.filter((p) => p !== services)
+  const results = await Promise.all(real.map(async (p) => ({ part: p.name, result: await p.stop(ctx) })))
+  return [...out, ...results]
+}
+
+export async function status(ctx: InfraContext): Promise<{ part: string; status: PartStatus }[]> {
+  return Promise.all(ALL_PARTS.map(async (p) => ({ part: p.name, status: await p.status(ctx) })))
+}
+
+/**
+ * Writes $WHARF_HOME/wharf.env (mode 600): the settings of the running platform, for tools that
+ * connect to it (`npm run bench:*`, admin commands). Shell syntax, so `set -a; . .wharf/wharf.env` works.
+ */
+export function writeEnvFile(ctx: InfraContext): void {
+  const env = servicesEnv(ctx)
+  const body = Object.entries(env)
+    .map(([k, v]) => `${k}='${String(v).replaceAll("'", "'\\''")}'`)
+    .join('\n')
+  writeFileSync(ctx.paths.envFile, `# Written by \`make up\`: the settings of the running platform.\n${body}\n`, { mode: 0o600 })
+}

@@ -1,0 +1,139 @@
+import { spawn, execFile } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { dirname } from 'node:path'
+import { promisify } from 'node:util'
+
+export const execFileP = promisify(execFile)
+
+/**
+ * True when `pid` is a live process. A daemon whose parent is gone can linger as a zombie
+ * (state Z) that `kill -0` still reports alive, so read /proc instead.
+ */
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X'
+  } catch {
+    return false
+  }
+}
+
+export function readPid(pidfile: string): number | undefined {
+  try {
+    // Postgres' postmaster.pid has the pid on its first line and more after it.
+    const n = Number(readFileSync(pidfile, 'utf8').split('\n')[0]!.trim())
+    return Number.isInteger(n) && n > 0 ? n : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The live pid recorded in `pidfile`, or undefined (a stale file is removed). */
+export function livePid(pidfile: string): number | undefined {
+  const pid = readPid(pidfile)
+  if (pid && isAlive(pid)) return pid
+  if (pid) rmSync(pidfile, { force: true })
+  return undefined
+}
+
+export interface DaemonSpec {
+  cmd: string
+  args: string[]
+  /** Where stdout and stderr go (appended). */
+  logFile: string
+  /** Where the pid is recorded (written here unless the daemon writes it itself). */
+  pidfile: string
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** The daemon writes `pidfile` itself (dockerd refuses to start when it finds one already). */
+  writesOwnPid?: boolean
+}
+
+/** Starts a long-running process detached from this one, output to its log, pid recorded. */
+export function startDaemon(spec: DaemonSpec): number {
+  mkdirSync(dirname(spec.logFile), { recursive: true })
+  mkdirSync(dirname(spec.pidfile), { recursive: true })
+  const out = openSync(spec.logFile, 'a')
+  const child = spawn(spec.cmd, spec.args, {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: spec.env ?? process.env,
+    cwd: spec.cwd,
+  })
+  closeSync(out)
+  child.unref()
+  if (!child.pid) throw new Error(`could not start ${spec.cmd}`)
+  if (!spec.writesOwnPid) writeFileSync(spec.pidfile, `${child.pid}\n`)
+  return child.pid
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Stops the process in `pidfile` with `signal`, waits up to `timeoutMs` (default 20_000), then
+ * SIGKILL. Only ever a pid Wharf recorded itself.
+ */
+export async function stopPidfile(pidfile: string, opts: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<boolean> {
+  const pid = livePid(pidfile)
+  if (!pid) return false
+  await stopPid(pid, opts)
+  rmSync(pidfile, { force: true })
+  return true
+}
+
+export async function stopPid(pid: number, opts: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<void> {
+  try {
+    process.kill(pid, opts.signal ?? 'SIGTERM')
+  } catch {
+    return
+  }
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000)
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50)
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+    while (isAlive(pid)) await sleep(50)
+  }
+}
+
+/** Polls `check` every `intervalMs` until it resolves true, or throws after `timeoutMs`. */
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (err) {
+      last = err
+    }
+    await sleep(intervalMs)
+  }
+  throw new Error(`${what} did not come up within ${Math.round(timeoutMs / 1000)} s${last ? `: ${(last as Error).message}` : ''}`)
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ port, host })
+    const done = (ok: boolean) => {
+      sock.destroy()
+      resolve(ok)
+    }
+    sock.setTimeout(timeoutMs, () => done(false))
+    sock.once('connect', () => done(true))
+    sock.once('error', () => done(false))
+  })
+}
+
+/** Last `n` lines of a log file, for error messages that say why a part did not start. */
+export function tail(file: string, n = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n')
+  } catch {
+    return '(no log)'
+  }
+}

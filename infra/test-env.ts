@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { WharfConfig } from '../core/config.js'
+import { contextFor, down, REAL_PARTS, up } from './platform.js'
+import { dockerHost } from './parts/docker.js'
+import { databaseUrl } from './parts/postgres.js'
+import { pathsFor } from './paths.js'
+import { livePid } from './proc.js'
+import { TapCounter } from './tap-count.js'
+
+/** A free TCP port on 127.0.0.1, found by binding port 0. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * `make test`: starts the real parts on free ports under a temporary WHARF_HOME, runs the tests
+ * against them, stops what it started, and prints `N passed, N failed` last. A Docker engine that a
+ * `make up` platform already runs is reused (two engines on one network namespace fight over bridges
+ * and iptables); tests keep their containers and images apart by name and remove them.
+ */
+export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Promise<number> {
+  const home = mkdtempSync(join(tmpdir(), 'wharf-test-'))
+  chmodSync(home, 0o755)
+  const platformEngine = livePid(pathsFor(platformCfg.home).docker.pid) ? `unix://${pathsFor(platformCfg.home).docker.socket}` : undefined
+  const cfg: WharfConfig = {
+    ...platformCfg,
+    home,
+    ports: {
+      controller: await freePort(),
+      builder: await freePort(),
+      router: await freePort(),
+      registry: await freePort(),
+      nats: await freePort(),
+      natsMonitor: await freePort(),
+      postgres: await freePort(),
+    },
+    dockerHost: platformCfg.dockerHost ?? platformEngine,
+    natsUrl: '',
+    databaseUrl: undefined,
+  }
+  cfg.natsUrl = `nats://127.0.0.1:${cfg.ports.nats}`
+  const ctx = contextFor(cfg, (line) => console.log(`  ${line}`))
+  let stopping = false
+  const cleanup = async () => {
+    if (stopping) return
+    stopping = true
+    console.log('stopping the test platform')
+    await down(ctx, REAL_PARTS).catch((err) => console.error(`stopping failed: ${(err as Error).message}`))
+    if (!process.env.WHARF_TEST_KEEP) rmSync(home, { recursive: true, force: true, maxRetries: 3 })
+  }
+  const onSignal = () => void cleanup().then(() => process.exit(130))
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+
+  let counter = new TapCounter()
+  let tapExit: number | null = 1
+  try {
+    console.log(`starting the test platform under ${home}${cfg.dockerHost ? ` (Docker engine: ${cfg.dockerHost})` : ''}`)
+    const t0 = Date.now()
+    await up(ctx, { real: REAL_PARTS, services: false })
+    console.log(`test platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const env = {
+      ...process.env,
+      WHARF_TEST_HOME: home,
+      WHARF_TEST_NATS_URL: cfg.natsUrl,
+      WHARF_TEST_PG_URL: databaseUrl(cfg, ctx.paths),
+      WHARF_TEST_DOCKER_HOST: dockerHost(ctx),
+      WHARF_TEST_REGISTRY: `127.0.0.1:${cfg.ports.registry}`,
+      WHARF_TEST_ROUTER_PORT: String(cfg.ports.router),
+      WHARF_TEST_NGINX_CONF: ctx.paths.nginx.conf,
+      WHARF_TEST_NATS_MONITOR_PORT: String(cfg.ports.natsMonitor),
+    }
+    ;({ counter, tapExit } = await runTap(tapArgs, env))
+  } catch (err) {
+    console.error(`test platform failed: ${(err as Error).message}`)
+    counter.counts.failed++
+  } finally {
+    await cleanup()
+  }
+  const { passed, failed, skipped, failures } = counter.counts
+  let failedTotal = failed
+  if (tapExit !== 0 && failed === 0) {
+    console.error(`tap exited with code ${tapExit} without a failing test: counted as one failure`)
+    failedTotal = 1
+  }
+  if (failures.length) console.log(`failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`)
+  console.log(`${passed} passed, ${failedTotal} failed${skipped ? `, ${skipped} skipped` : ''}`)
+  return failedTotal === 0 ? 0 : 1
+}
+
+/** Runs tap with the TAP reporter, printing one line per test file and the full TAP of failing ones. */
+function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<{ counter: TapCounter; tapExit: number | null }> {
+  const counter = new TapCounter()
+  const child = spawn(join(process.cwd(), 'node_modules/.bin/tap'), ['--reporter=tap', '--no-color', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let fileLines: string[] = []
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    fileLines.push(line)
+    const closed = counter.line(line)
+    if (closed && closed.depth === 0) {
+      console.log(`${closed.ok ? 'ok    ' : 'FAILED'} ${closed.name}`)
+      if (!closed.ok) console.log(fileLines.join('\n'))
+      fileLines = []
+    }
+  })
+  return new Promise((resolve) => child.on('close', (code) => resolve({ counter, tapExit: code })))
+}

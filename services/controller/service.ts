@@ -1,0 +1,28 @@
+import type { ServiceDefinition } from '../runtime.js'
+import { buildHttp } from './http.js'
+import { VERSION } from '../../core/version.js'
+
+/** The controller: HTTP API on 127.0.0.1:<controller port>, `/healthz` for the whole process. */
+export const controller: ServiceDefinition = {
+  name: 'controller',
+  description: 'HTTP API (commands and queries) and /healthz',
+  async start({ cfg, log, store, pool, running }) {
+    const app = buildHttp({
+      log: log.child({ service: 'controller' }),
+      version: VERSION,
+      checks: {
+        nats: async () => ({ ok: true, detail: { lastSeq: await store.lastSeq() } }),
+        postgres: async () => {
+          await pool.query('select 1')
+          return { ok: true, detail: { totalConnections: pool.totalCount } }
+        },
+        services: async () => ({ ok: true, detail: { running } }),
+      },
+    })
+    await app.listen({ host: cfg.host, port: cfg.ports.controller })
+    return {
+      // Stops accepting connections and waits for in-flight requests.
+      stop: () => app.close(),
+    }
+  },
+}

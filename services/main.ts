@@ -1,0 +1,78 @@
+/**
+ * The composition root of the Wharf services: reads the environment once, builds the shared adapters
+ * (event store on JetStream, Postgres pool), starts every service or those named by `--only a,b`,
+ * and on SIGTERM/SIGINT stops them in reverse order, then drains NATS and closes Postgres.
+ */
+import { hostname } from 'node:os'
+import pg from 'pg'
+import { loadConfig } from '../core/config.js'
+import { createLogger } from '../core/log.js'
+import { VERSION } from '../core/version.js'
+import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../events/index.js'
+import { controller } from './controller/service.js'
+import { projector } from './projector/service.js'
+import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
+
+/** Every service this process can run, in start order (the projector migrates the read models first). */
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller]
+
+/** How long a clean stop may take before the process exits anyway, ms. */
+const STOP_TIMEOUT_MS = 15_000
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(`usage: node dist/services/main.js [--only ${SERVICES.map((s) => s.name).join(',')}]\n`)
+    for (const s of SERVICES) console.log(`  ${s.name.padEnd(12)} ${s.description}`)
+    return
+  }
+  const selected = selectServices(process.argv.slice(2), SERVICES)
+  const cfg = loadConfig(process.env)
+  const log = createLogger({ level: cfg.logLevel })
+  if (!cfg.databaseUrl) throw new Error('WHARF_DATABASE_URL is not set (make up sets it)')
+  const catalogue = wharfCatalogue()
+  const store = await JetStreamEventStore.connect({
+    servers: cfg.natsUrl,
+    catalogue,
+    subjects: new EventSubjects(cfg.namespace),
+    name: `wharf-${hostname()}-${process.pid}`,
+    logger: log.child({ service: 'events' }),
+  })
+  const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
+  pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
+
+  const running: { name: string; svc: RunningService }[] = []
+  let stopping: Promise<void> | undefined
+  const stop = (signal: string) =>
+    (stopping ??= (async () => {
+      log.info({ signal }, 'stopping')
+      const timer = setTimeout(() => {
+        log.error({ timeoutMs: STOP_TIMEOUT_MS }, 'clean stop took too long; exiting')
+        process.exit(1)
+      }, STOP_TIMEOUT_MS)
+      for (const { name, svc } of [...running].reverse()) {
+        await svc.stop().catch((err) => log.error({ err, service: name }, 'service did not stop cleanly'))
+        log.info({ service: name }, 'stopped')
+      }
+      await store.close().catch((err) => log.error({ err }, 'closing NATS failed'))
+      await pool.end().catch((err) => log.error({ err }, 'closing Postgres failed'))
+      clearTimeout(timer)
+      log.info('stopped cleanly')
+    })())
+  process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)))
+  process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)))
+
+  const names = selected.map((s) => s.name)
+  for (const def of selected) {
+    const svc = await def.start({ cfg, log, store, pool, catalogue, running: names })
+    running.push({ name: def.name, svc })
+    log.info({ service: def.name }, 'started')
+  }
+  log.info({ services: names, version: VERSION, controller: names.includes('controller') ? `http://${cfg.host}:${cfg.ports.controller}` : undefined }, 'Wharf services running')
+}
+
+main().catch((err: Error) => {
+  // One line for a person; the JSON log line for machines.
+  createLogger({ name: 'main' }).fatal({ err }, 'could not start')
+  console.error(`wharf: ${err.message}`)
+  process.exit(1)
+})

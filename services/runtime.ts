@@ -1,0 +1,49 @@
+import type pg from 'pg'
+import type { WharfConfig } from '../core/config.js'
+import type { Logger } from '../core/log.js'
+import type { Catalogue, EventStore } from '../events/index.js'
+
+/** What every service gets from the composition root: config read once, and the shared adapters. */
+export interface ServiceDeps {
+  cfg: WharfConfig
+  log: Logger
+  store: EventStore
+  pool: pg.Pool
+  catalogue: Catalogue
+  /** The names of the services running in this process. */
+  running: readonly string[]
+}
+
+export interface HealthReport {
+  ok: boolean
+  detail?: Record<string, unknown>
+}
+
+/** A running service: stops cleanly (finishes in-flight work, releases what it holds). */
+export interface RunningService {
+  stop(): Promise<void>
+  health?(): Promise<HealthReport>
+}
+
+export interface ServiceDefinition {
+  name: string
+  /** One line for `--help`. */
+  description: string
+  start(deps: ServiceDeps): Promise<RunningService>
+}
+
+/**
+ * Parses `--only a,b` against the known services. No `--only`: all of them. Throws on an unknown
+ * name, listing the known ones.
+ */
+export function selectServices(argv: readonly string[], known: readonly ServiceDefinition[]): ServiceDefinition[] {
+  const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='))
+  if (i < 0) return [...known]
+  const raw = argv[i]!.includes('=') ? argv[i]!.slice('--only='.length) : argv[i + 1]
+  if (!raw) throw new Error(`--only needs a list of services: ${known.map((s) => s.name).join(', ')}`)
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !known.some((s) => s.name === n))
+  if (unknown.length) throw new Error(`unknown service ${unknown.join(', ')}; known: ${known.map((s) => s.name).join(', ')}`)
+  // Keep the start order of `known` (dependencies first), whatever order was asked for.
+  return known.filter((s) => names.includes(s.name))
+}
