@@ -1,8 +1,8 @@
 /**
  * The `wharf` command. The commands come with the controller; for now it knows its version and
- * explains itself.
+ * explains itself. Errors are one line with a code, never a stack trace.
  */
-import { Command } from 'commander'
+import { Command, CommanderError } from 'commander'
 import { VERSION } from '../core/version.js'
 
 export function buildProgram(): Command {
@@ -10,17 +10,21 @@ export function buildProgram(): Command {
     .description('Wharf: git push to deploy, on your own machines.\nCommands for apps, config, releases and more arrive with the controller API.')
     .version(VERSION, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
-    .showHelpAfterError()
+    .argument('[command]', 'a command (see --help)')
+    .action((command: string | undefined, _opts, cmd: Command) => {
+      if (command) throw new CommanderError(1, 'wharf.unknownCommand', `unknown command '${command}' (WHARF_INVALID); see wharf --help`)
+      cmd.outputHelp()
+    })
+    .configureOutput({ outputError: () => {} })
     .exitOverride()
 }
 
-const program = buildProgram()
 try {
-  await program.parseAsync(process.argv)
-  if (process.argv.length <= 2) program.outputHelp()
+  await buildProgram().parseAsync(process.argv)
 } catch (err) {
-  const e = err as { code?: string; exitCode?: number; message: string }
-  // commander throws for --help / --version too (exitOverride): those are not errors.
+  const e = err as CommanderError
+  // commander reports --help and --version as "errors" under exitOverride: they are not.
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0)
-  process.exit(e.exitCode ?? 1)
+  console.error(`wharf: ${e.message.replace(/^error: /, '')}`)
+  process.exit(e.exitCode || 1)
 }
