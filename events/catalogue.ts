@@ -1,8 +1,8 @@
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { WharfError } from '../core/errors.js'
-import type { EventEnvelope } from './envelope.js'
-import type { StreamKind } from './subjects.js'
+import { toEnvelopes, type EventContext, type EventEnvelope, type NewEvent } from './envelope.js'
+import { isStreamId, type StreamKind } from './subjects.js'
 
 /**
  * One version of one event type. Version 1 has no upcaster; version n > 1 has `upcast`, a pure
@@ -106,6 +106,23 @@ export class Catalogue {
         details: { type: event.type, version: event.version, errors: errors.slice(0, 10) },
       })
     }
+  }
+
+  /**
+   * The envelopes of one append, each validated, for an adapter to write: throws
+   * `WHARF_INVALID_EVENT` (and nothing may be written) on an invalid stream id, an invalid event, or
+   * an id given twice.
+   */
+  prepare(stream: string, events: readonly NewEvent[], ctx: EventContext): EventEnvelope[] {
+    if (!isStreamId(stream)) throw new WharfError('WHARF_INVALID_EVENT', `invalid stream ${JSON.stringify(stream)}`, { details: { stream } })
+    const envelopes = toEnvelopes(stream, events, ctx, (type) => this.latest(type))
+    const ids = new Set<string>()
+    for (const e of envelopes) {
+      this.validate(e)
+      if (ids.has(e.id)) throw new WharfError('WHARF_INVALID_EVENT', `event id ${e.id} appears twice in one append`, { details: { id: e.id } })
+      ids.add(e.id)
+    }
+    return envelopes
   }
 
   /**

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid'
+import { randomFillSync } from 'node:crypto'
 
 /**
  * An event as it is stored: plain data. `stream` is a stream id (`app.shop`); `version` is the
@@ -45,8 +45,33 @@ export interface EventContext {
   causationId?: string | null
 }
 
-export function newEventId(): string {
-  return uuidv7()
+// Random bytes drawn 4 KiB at a time: one getrandom call per 512 ids rather than one per id, which
+// was ~7% of an awaited append's CPU.
+const pool = Buffer.alloc(4096)
+let poolAt = pool.length
+const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/** A UUIDv7 (RFC 9562): 48-bit Unix time in ms, then 74 random bits; sorts by creation time. */
+export function newEventId(now = Date.now()): string {
+  if (poolAt + 10 > pool.length) {
+    randomFillSync(pool)
+    poolAt = 0
+  }
+  const b = new Array<string>(16)
+  // 48-bit big-endian timestamp, split because bit operators work on 32 bits.
+  const hi = Math.floor(now / 2 ** 16)
+  b[0] = hex[(hi >>> 24) & 0xff]!
+  b[1] = hex[(hi >>> 16) & 0xff]!
+  b[2] = hex[(hi >>> 8) & 0xff]!
+  b[3] = hex[hi & 0xff]!
+  b[4] = hex[(now >>> 8) & 0xff]!
+  b[5] = hex[now & 0xff]!
+  b[6] = hex[0x70 | (pool[poolAt]! & 0x0f)]!
+  b[7] = hex[pool[poolAt + 1]!]!
+  b[8] = hex[0x80 | (pool[poolAt + 2]! & 0x3f)]!
+  for (let i = 9; i < 16; i++) b[i] = hex[pool[poolAt + i - 6]!]!
+  poolAt += 10
+  return `${b[0]}${b[1]}${b[2]}${b[3]}-${b[4]}${b[5]}-${b[6]}${b[7]}-${b[8]}${b[9]}-${b[10]}${b[11]}${b[12]}${b[13]}${b[14]}${b[15]}`
 }
 
 /** Builds full envelopes for one stream. Pure apart from fresh ids and the clock. */

@@ -10,6 +10,8 @@ export { Catalogue, type EventDefinition } from './catalogue.js'
 export { newEventId, toEnvelopes, type EventContext, type EventEnvelope, type NewEvent, type RecordedEvent } from './envelope.js'
 export * from './subjects.js'
 export type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion, SubscribeOptions, Subscription } from './store.js'
+export { JetStreamEventStore, type JetStreamEventStoreOptions } from './jetstream.js'
+export { MemoryEventStore, type MemoryEventStoreOptions } from './memory.js'
 
 /** Every event type Wharf writes, each version with its schema and upcaster. */
 export function wharfCatalogue(): Catalogue {
