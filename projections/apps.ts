@@ -1,0 +1,48 @@
+import type pg from 'pg'
+import type { RecordedEvent } from '../events/index.js'
+import { narrow, type Projection } from './projection.js'
+
+type AppsEvent = { type: 'AppCreated'; data: { app: string; owner: string } } | { type: 'AppDestroyed'; data: { app: string } }
+
+const HANDLES = ['AppCreated', 'AppDestroyed'] as const satisfies readonly AppsEvent['type'][]
+
+/**
+ * `apps(name, owner, created_at, destroyed_at)`: every app ever created, one row per name. A destroyed
+ * app keeps its row with `destroyed_at` set (the name stays known for audit); creating it again
+ * resets the row.
+ */
+export const appsProjection: Projection = {
+  name: 'apps',
+  version: 1,
+  handles: HANDLES,
+  tables: `
+    CREATE TABLE apps (
+      name         text PRIMARY KEY,
+      owner        text NOT NULL,
+      created_at   timestamptz NOT NULL,
+      destroyed_at timestamptz
+    );
+    CREATE INDEX apps_owner ON apps (owner) WHERE destroyed_at IS NULL;
+  `,
+  async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
+    const e = narrow<AppsEvent>(event)
+    switch (e.type) {
+      case 'AppCreated':
+        await tx.query(
+          `INSERT INTO apps (name, owner, created_at, destroyed_at) VALUES ($1, $2, $3, NULL)
+           ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, created_at = EXCLUDED.created_at, destroyed_at = NULL`,
+          [e.data.app, e.data.owner, e.occurredAt],
+        )
+        return
+      case 'AppDestroyed':
+        await tx.query('UPDATE apps SET destroyed_at = $2 WHERE name = $1', [e.data.app, e.occurredAt])
+        return
+      default:
+        return unhandled(e)
+    }
+  },
+}
+
+function unhandled(e: never): never {
+  throw new Error(`apps projection cannot apply ${(e as RecordedEvent).type}`)
+}

@@ -1,0 +1,85 @@
+import type pg from 'pg'
+
+/** The Postgres schema of Wharf's own tables (not read models). */
+export const CORE_SCHEMA = 'wharf'
+/** The NOTIFY channel on which every checkpoint change is announced, payload {@link CheckpointNotice} as JSON. */
+export const CHECKPOINT_CHANNEL = 'wharf_projection_checkpoint'
+
+/** What a projection's row in `wharf.projection_checkpoints` says. */
+export type ProjectionStatus = 'running' | 'rebuilding' | 'failed'
+
+/** The payload of a NOTIFY on {@link CHECKPOINT_CHANNEL}. */
+export interface CheckpointNotice {
+  name: string
+  seq: number
+  status: ProjectionStatus
+}
+
+const CORE_DDL = `
+CREATE SCHEMA IF NOT EXISTS ${CORE_SCHEMA};
+CREATE TABLE IF NOT EXISTS ${CORE_SCHEMA}.projection_checkpoints (
+  name       text PRIMARY KEY,
+  version    integer NOT NULL,
+  seq        bigint NOT NULL DEFAULT 0,
+  status     text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'rebuilding', 'failed')),
+  error      text,
+  error_seq  bigint,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+`
+
+/**
+ * Creates the core schema and tables when missing. Idempotent and safe to run from many processes at
+ * once: `CREATE ... IF NOT EXISTS` alone races on the catalog, so a transaction-scoped advisory lock
+ * serialises the runs.
+ */
+export async function migrateCore(db: pg.Pool | pg.PoolClient): Promise<void> {
+  const client = 'release' in db ? db : await db.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('wharf.migrations'))`)
+    await client.query(CORE_DDL)
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    if (!('release' in db)) (client as pg.PoolClient).release()
+  }
+}
+
+export interface CheckpointRow {
+  name: string
+  version: number
+  seq: number
+  status: ProjectionStatus
+  error: string | null
+  errorSeq: number | null
+}
+
+/** The checkpoint rows of `names` (all rows when omitted). */
+export async function readCheckpoints(db: pg.Pool | pg.PoolClient, names?: readonly string[]): Promise<CheckpointRow[]> {
+  const { rows } = await db.query(
+    `SELECT name, version, seq, status, error, error_seq FROM ${CORE_SCHEMA}.projection_checkpoints
+      WHERE $1::text[] IS NULL OR name = ANY($1::text[]) ORDER BY name`,
+    [names ?? null],
+  )
+  return rows.map((r) => ({
+    name: r.name,
+    version: r.version,
+    seq: Number(r.seq),
+    status: r.status,
+    error: r.error,
+    errorSeq: r.error_seq === null ? null : Number(r.error_seq),
+  }))
+}
+
+/** `SELECT pg_notify(...)` of a checkpoint change; takes effect at COMMIT. */
+export async function notifyCheckpoint(tx: pg.PoolClient, notice: CheckpointNotice): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [CHECKPOINT_CHANNEL, JSON.stringify(notice)])
+}
+
+/** Double-quotes an identifier the caller has already validated. */
+export function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}

@@ -1,0 +1,55 @@
+import type pg from 'pg'
+import type { RecordedEvent } from '../events/index.js'
+import { narrow, type Projection } from './projection.js'
+
+type ConfigEvent =
+  | { type: 'ConfigSet'; data: { app: string; values: Record<string, string> } }
+  | { type: 'ConfigUnset'; data: { app: string; keys: string[] } }
+  | { type: 'AppDestroyed'; data: { app: string } }
+
+const HANDLES = ['ConfigSet', 'ConfigUnset', 'AppDestroyed'] as const satisfies readonly ConfigEvent['type'][]
+
+/**
+ * `config(app, key, value)`: an app's current config. Destroying an app drops its config, so a new
+ * app of the same name starts empty.
+ */
+export const configProjection: Projection = {
+  name: 'config',
+  version: 1,
+  handles: HANDLES,
+  tables: `
+    CREATE TABLE config (
+      app   text NOT NULL,
+      key   text NOT NULL,
+      value text NOT NULL,
+      PRIMARY KEY (app, key)
+    );
+  `,
+  async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
+    const e = narrow<ConfigEvent>(event)
+    switch (e.type) {
+      case 'ConfigSet': {
+        const keys = Object.keys(e.data.values)
+        if (keys.length === 0) return
+        await tx.query(
+          `INSERT INTO config (app, key, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v)
+           ON CONFLICT (app, key) DO UPDATE SET value = EXCLUDED.value`,
+          [e.data.app, keys, keys.map((k) => e.data.values[k]!)],
+        )
+        return
+      }
+      case 'ConfigUnset':
+        await tx.query('DELETE FROM config WHERE app = $1 AND key = ANY($2::text[])', [e.data.app, e.data.keys])
+        return
+      case 'AppDestroyed':
+        await tx.query('DELETE FROM config WHERE app = $1', [e.data.app])
+        return
+      default:
+        return unhandled(e)
+    }
+  },
+}
+
+function unhandled(e: never): never {
+  throw new Error(`config projection cannot apply ${(e as RecordedEvent).type}`)
+}

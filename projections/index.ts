@@ -1,0 +1,35 @@
+/** Read models: what other folders may use. */
+import type pg from 'pg'
+import { appsProjection } from './apps.js'
+import { configProjection } from './config.js'
+import type { Projection } from './projection.js'
+import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
+
+export { appsProjection } from './apps.js'
+export { configProjection } from './config.js'
+export { CHECKPOINT_CHANNEL, CORE_SCHEMA, migrateCore, readCheckpoints, type CheckpointNotice, type CheckpointRow, type ProjectionStatus } from './checkpoints.js'
+export { durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
+export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
+export { CheckpointWatcher, type CheckpointWatcherOptions, type WaitForOptions } from './watcher.js'
+export type { BatchOptions } from './batch.js'
+
+/** Every read model the platform runs. */
+export function wharfProjections(): Projection[] {
+  return [appsProjection, configProjection]
+}
+
+const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()
+
+/**
+ * Waits until read models have applied the log up to `seq` (a command's answer), from any process:
+ * one LISTEN connection per pool, given back 1 s after the last wait. `projections` defaults to every
+ * one of {@link wharfProjections}; `timeoutMs` to 5_000, then `WHARF_TIMEOUT`.
+ */
+export function waitFor(pool: pg.Pool, seq: number, opts?: WaitForOptions): Promise<void> {
+  let w = watchers.get(pool)
+  if (!w) {
+    w = new CheckpointWatcher({ pool, projections: wharfProjections().map((p) => p.name), idleMs: 1_000 })
+    watchers.set(pool, w)
+  }
+  return w.waitFor(seq, opts)
+}

@@ -1,0 +1,62 @@
+import type pg from 'pg'
+import type { RecordedEvent } from '../events/index.js'
+
+/**
+ * A read model built from the event log. The projector gives it a Postgres schema of its own
+ * (`rm_<name>`), creates `tables` there, and calls `apply` (or `applyBatch`) inside a transaction whose
+ * `search_path` is that schema, so SQL in a projection names its tables unqualified. Events whose
+ * type is not in `handles` are never passed to it (they still advance its checkpoint).
+ *
+ * Changing `tables` or what `apply` does to existing rows means bumping `version`: the projector
+ * then rebuilds the read model from sequence 1 and swaps it in.
+ */
+export interface Projection {
+  /** `[a-z][a-z0-9_]*`, at most 50 characters: the schema is `rm_<name>`, the durable `proj-<name>-v<version>`. */
+  readonly name: string
+  /** A positive integer; a change triggers a rebuild on the next start. */
+  readonly version: number
+  /** Event types this projection reads. */
+  readonly handles: readonly string[]
+  /** DDL that creates the tables, with unqualified names; run once in a fresh, empty schema. */
+  readonly tables: string
+  /** Applies one event. Throwing stops the projection at this event (it is neither skipped nor acked). */
+  apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void>
+  /**
+   * Applies many events at once, in log order, when set-based SQL is faster than one statement per
+   * event (replay). Must have the same effect as calling `apply` on each in order. When it throws,
+   * the projector retries the batch event by event with `apply` to find the event at fault.
+   */
+  applyBatch?(events: RecordedEvent[], tx: pg.PoolClient): Promise<void>
+}
+
+const NAME = /^[a-z][a-z0-9_]{0,49}$/
+
+/** Throws a TypeError unless `p` has a usable name, version and handles. */
+export function checkProjection(p: Projection): void {
+  if (!NAME.test(p.name)) throw new TypeError(`projection name ${JSON.stringify(p.name)} must match ${NAME}`)
+  if (!Number.isSafeInteger(p.version) || p.version < 1) throw new TypeError(`projection ${p.name}: version must be a positive integer`)
+  if (p.handles.length === 0) throw new TypeError(`projection ${p.name}: handles no event type`)
+}
+
+/** The Postgres schema that holds a projection's live tables. */
+export function schemaOf(name: string): string {
+  return `rm_${name}`
+}
+
+/** The schema a rebuild fills before it is swapped in. */
+export function nextSchemaOf(name: string): string {
+  return `rm_${name}__next`
+}
+
+/** The durable subscription a projection version reads from. */
+export function durableOf(p: Pick<Projection, 'name' | 'version'>): string {
+  return `proj-${p.name}-v${p.version}`
+}
+
+/**
+ * Narrows an event to the union `E` of the events a projection handles. Sound because the store
+ * validates data against the catalogue on append and upcasts to the newest version on read.
+ */
+export function narrow<E extends { type: string; data: unknown }>(event: RecordedEvent): E & RecordedEvent {
+  return event as unknown as E & RecordedEvent
+}

@@ -1,0 +1,589 @@
+import type pg from 'pg'
+import { WharfError } from '../core/errors.js'
+import { createLogger, serviceLogger, withCorrelation, type Logger } from '../core/log.js'
+import type { Delivery, EventStore, RecordedEvent, Subscription } from '../events/index.js'
+import { microBatches, planBatch, type BatchOptions } from './batch.js'
+import { CHECKPOINT_CHANNEL, CORE_SCHEMA, ident, type CheckpointNotice, migrateCore, notifyCheckpoint, readCheckpoints, type CheckpointRow } from './checkpoints.js'
+import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
+import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
+
+/** What a hook is told about the batch in hand. */
+export interface BatchInfo {
+  projection: string
+  /** `live` (subscription) or `replay` (rebuild into the next schema). */
+  phase: 'live' | 'replay'
+  firstSeq: number
+  lastSeq: number
+  /** How many of the events the projection handled. */
+  applied: number
+}
+
+/**
+ * Seams for fault injection in tests (the crash test kills the process in them). A hook that throws
+ * is treated like a failed transaction: rolled back and retried.
+ */
+export interface ProjectorHooks {
+  /** After the events were applied, before COMMIT. */
+  beforeCommit?(info: BatchInfo): void | Promise<void>
+  /** After COMMIT, before the deliveries are acked. */
+  afterCommit?(info: BatchInfo): void | Promise<void>
+}
+
+export interface ProjectorOptions {
+  store: EventStore
+  pool: pg.Pool
+  projections: readonly Projection[]
+  /** Root logger; the projector logs as service `projector`. Default: pino on stdout. */
+  log?: Logger
+  /** Live micro-batching: `maxBatch` default 1000 deliveries, `maxWaitMs` default 20. */
+  batch?: BatchOptions
+  /** Events per transaction when replaying into a rebuilt read model, default 2000. */
+  replayBatch?: number
+  /** How long the log holds an unacked delivery before delivering it again, ms, default 30_000. */
+  ackWaitMs?: number
+  /** How often a projection that another process runs is tried again, ms, default 5_000. */
+  standbyRetryMs?: number
+  /** First pause before retrying after a database or log error, ms, default 500 (doubles up to 30_000). */
+  retryMs?: number
+  hooks?: ProjectorHooks
+}
+
+/** Where one projection stands in this process. */
+export type RunnerState = 'idle' | 'standby' | 'rebuilding' | 'live' | 'failed' | 'stopped'
+
+/** Thrown by `apply`/`applyBatch`, with the event at fault: the projection stops there. */
+class ApplyError extends Error {
+  constructor(
+    readonly event: RecordedEvent,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause))
+  }
+}
+
+const LOCK_CLASS = 0x77686172 // "whar": advisory-lock namespace of projection ownership
+
+class Runner {
+  state: RunnerState = 'idle'
+  sub: Subscription | undefined
+  loop: Promise<void> | undefined
+  rebuilding: Promise<void> | undefined
+  stopping = false
+  retry: NodeJS.Timeout | undefined
+  readonly handles: ReadonlySet<string>
+  constructor(readonly p: Projection) {
+    this.handles = new Set(p.handles)
+  }
+}
+
+/**
+ * Runs projections: each as a durable subscription, micro-batched into one Postgres transaction per
+ * batch that also advances its checkpoint, so every event takes effect exactly once even across
+ * crashes (a redelivered event at or below the checkpoint is skipped). Each projection is owned by at
+ * most one process at a time (a session advisory lock); others stand by and take over when it dies.
+ */
+export class Projector {
+  readonly #o: Required<Omit<ProjectorOptions, 'log' | 'hooks' | 'batch'>> & Pick<ProjectorOptions, 'hooks' | 'batch'>
+  readonly #log: Logger
+  readonly #runners = new Map<string, Runner>()
+  readonly #watcher: CheckpointWatcher
+  #lockClient: pg.PoolClient | undefined
+  /** Queries on the lock connection, one after another (pg deprecates overlapping queries on a client). */
+  #lockQueue: Promise<unknown> = Promise.resolve()
+  #stopped = false
+
+  constructor(opts: ProjectorOptions) {
+    for (const p of opts.projections) checkProjection(p)
+    const names = opts.projections.map((p) => p.name)
+    if (new Set(names).size !== names.length) throw new TypeError(`projection names must be unique: ${names.join(', ')}`)
+    this.#o = {
+      store: opts.store,
+      pool: opts.pool,
+      projections: opts.projections,
+      replayBatch: opts.replayBatch ?? 2000,
+      ackWaitMs: opts.ackWaitMs ?? 30_000,
+      standbyRetryMs: opts.standbyRetryMs ?? 5_000,
+      retryMs: opts.retryMs ?? 500,
+      hooks: opts.hooks,
+      batch: opts.batch,
+    }
+    this.#log = serviceLogger(opts.log ?? createLogger(), 'projector')
+    for (const p of opts.projections) this.#runners.set(p.name, new Runner(p))
+    this.#watcher = new CheckpointWatcher({ pool: opts.pool, projections: names })
+  }
+
+  /**
+   * Migrates the core tables, then brings every projection it can own up: a new projection, one
+   * whose version changed or whose schema is missing is rebuilt from seq 1 first (start resolves
+   * after that), a failed one is retried from its checkpoint. Projections owned by another process
+   * stand by.
+   */
+  async start(): Promise<void> {
+    await migrateCore(this.#o.pool)
+    this.#lockClient = await this.#o.pool.connect()
+    this.#lockClient.on('error', (err) => {
+      // Ownership ended with the session: running on would let two processes write one read model.
+      this.#log.error({ err }, 'lost the projection lock connection; stopping every projection')
+      this.#lockClient = undefined
+      void this.stop()
+    })
+    await Promise.all([...this.#runners.values()].map((r) => this.#bringUp(r)))
+  }
+
+  /** Stops delivery to every projection, after the batches in hand are committed. Read models stay. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    await Promise.all([...this.#runners.values()].map((r) => this.#stopLive(r, 'stopped')))
+    await Promise.all([...this.#runners.values()].map((r) => r.rebuilding?.catch(() => {})))
+    await this.#watcher.close()
+    const lock = this.#lockClient
+    this.#lockClient = undefined
+    if (lock) {
+      // Releasing the session's advisory locks lets a standby take over at once.
+      await this.#lockQueue
+      await lock.query('SELECT pg_advisory_unlock_all()').then(
+        () => lock.release(),
+        () => lock.release(true),
+      )
+    }
+  }
+
+  /** Where each projection stands in this process. */
+  states(): Record<string, RunnerState> {
+    return Object.fromEntries([...this.#runners].map(([name, r]) => [name, r.state]))
+  }
+
+  /** The checkpoint rows of this projector's projections. */
+  checkpoints(): Promise<CheckpointRow[]> {
+    return readCheckpoints(this.#o.pool, [...this.#runners.keys()])
+  }
+
+  /**
+   * Resolves when the named projections (default: all of this projector's) have applied the log up to
+   * `seq`. See {@link CheckpointWatcher.waitFor}.
+   */
+  waitFor(seq: number, opts?: WaitForOptions): Promise<void> {
+    return this.#watcher.waitFor(seq, opts)
+  }
+
+  /**
+   * Rebuilds one read model from seq 1 into `rm_<name>__next` while the live one keeps serving and
+   * updating, then swaps them in one transaction and continues live. Resolves after the swap.
+   */
+  async rebuild(name: string): Promise<void> {
+    const r = this.#runners.get(name)
+    if (!r) throw new WharfError('WHARF_NOT_FOUND', `no projection ${JSON.stringify(name)}`)
+    if (r.rebuilding) return r.rebuilding
+    if (r.state === 'standby' || r.state === 'idle' || r.state === 'stopped') {
+      throw new WharfError('WHARF_UNAVAILABLE', `projection ${name} is not run by this process (${r.state})`)
+    }
+    r.rebuilding = this.#rebuildAndGoLive(r).finally(() => (r.rebuilding = undefined))
+    return r.rebuilding
+  }
+
+  async #bringUp(r: Runner): Promise<void> {
+    const { p } = r
+    const lock = this.#lockClient
+    if (this.#stopped || !lock) return
+    const q = this.#lockQueue.then(() => lock.query('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, p.name]))
+    this.#lockQueue = q.catch(() => {})
+    const { rows } = await q
+    if (!rows[0].ok) {
+      if (r.state !== 'standby') this.#log.info({ projection: p.name }, 'projection is run by another process; standing by')
+      r.state = 'standby'
+      r.retry = setTimeout(() => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: p.name }, 'cannot start projection')), this.#o.standbyRetryMs)
+      r.retry.unref()
+      return
+    }
+    const [row] = await readCheckpoints(this.#o.pool, [p.name])
+    const { rows: ns } = await this.#o.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schemaOf(p.name)])
+    if (!row || row.version !== p.version || ns.length === 0) {
+      this.#log.info({ projection: p.name, version: p.version, stored: row?.version ?? null }, 'building read model from seq 1')
+      r.rebuilding = this.#rebuildAndGoLive(r).finally(() => (r.rebuilding = undefined))
+      await r.rebuilding.catch(() => {})
+      return
+    }
+    if (row.status !== 'running') {
+      this.#log.info({ projection: p.name, seq: row.seq, status: row.status }, 'resuming projection from its checkpoint')
+      await this.#o.pool.query(`UPDATE ${CORE_SCHEMA}.projection_checkpoints SET status = 'running', error = NULL, error_seq = NULL, updated_at = now() WHERE name = $1`, [p.name])
+    }
+    await this.#goLive(r, row.seq)
+  }
+
+  // ---- live ----
+
+  async #goLive(r: Runner, checkpoint: number): Promise<void> {
+    if (this.#stopped) return
+    r.stopping = false
+    const sub = await this.#o.store.subscribe(durableOf(r.p), { fromSeq: checkpoint + 1, reset: true, ackWaitMs: this.#o.ackWaitMs })
+    r.sub = sub
+    r.state = 'live'
+    r.loop = this.#consume(r, sub)
+  }
+
+  async #consume(r: Runner, sub: Subscription): Promise<void> {
+    let resubscribe = false
+    try {
+      for await (const batch of microBatches(sub, this.#o.batch)) {
+        if (!(await this.#commitLive(r, batch))) break
+      }
+    } catch (err) {
+      if (!r.stopping) {
+        this.#log.error({ err, projection: r.p.name }, 'subscription failed; subscribing again')
+        resubscribe = true
+      }
+    } finally {
+      await sub.close().catch(() => {})
+    }
+    if (resubscribe) {
+      await sleep(this.#o.retryMs)
+      if (r.stopping || this.#stopped) return
+      const [row] = await readCheckpoints(this.#o.pool, [r.p.name]).catch(() => [])
+      if (row) await this.#goLive(r, row.seq).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot subscribe'))
+    }
+  }
+
+  /** Commits one batch and acks it; false when the projection must stop (failed or stopping). */
+  async #commitLive(r: Runner, batch: Delivery[]): Promise<boolean> {
+    const events = batch.map((d) => d.event)
+    for (let attempt = 0; ; attempt++) {
+      if (r.stopping) return false
+      try {
+        const outcome = await this.#liveTx(r, events)
+        if (outcome.failed) {
+          await this.#ackUpTo(r, batch, outcome.checkpoint)
+          this.#fail(r, outcome.failed)
+          return false
+        }
+        await this.#ackUpTo(r, batch, outcome.checkpoint)
+        return true
+      } catch (err) {
+        const pause = Math.min(this.#o.retryMs * 2 ** attempt, 30_000)
+        this.#log.warn({ err, projection: r.p.name, firstSeq: events[0]?.seq, lastSeq: events.at(-1)?.seq, retryInMs: pause }, 'batch not committed; retrying')
+        await sleep(pause)
+      }
+    }
+  }
+
+  /** Acks the last delivery at or below `checkpoint` (and so every earlier one). */
+  async #ackUpTo(r: Runner, batch: Delivery[], checkpoint: number): Promise<void> {
+    const last = batch.findLast((d) => d.event.seq <= checkpoint)
+    if (!last) return
+    // A lost ack only means a redelivery, which the checkpoint then skips.
+    await last.ack().catch((err: unknown) => this.#log.warn({ err, projection: r.p.name, seq: last.event.seq }, 'ack failed'))
+  }
+
+  /**
+   * One transaction: lock the checkpoint row, skip what it already covers, apply the rest, advance
+   * it and notify. When the projection throws, the batch is rolled back and replayed one event at a
+   * time to commit what precedes the event at fault and record the failure.
+   */
+  async #liveTx(r: Runner, events: RecordedEvent[]): Promise<{ checkpoint: number; failed?: ApplyError }> {
+    const { p } = r
+    const client = await this.#o.pool.connect()
+    let broken: unknown
+    try {
+      // Round trips are most of a small batch's cost: BEGIN and SET go in one simple query.
+      await client.query(`BEGIN; SET LOCAL search_path TO ${ident(schemaOf(p.name))}`)
+      const checkpoint = await this.#lockCheckpoint(client, p.name)
+      const plan = planBatch(events, checkpoint, r.handles)
+      if (plan.checkpoint === checkpoint) {
+        await client.query('ROLLBACK')
+        return { checkpoint }
+      }
+      const info: BatchInfo = { projection: p.name, phase: 'live', firstSeq: checkpoint + 1, lastSeq: plan.checkpoint, applied: plan.apply.length }
+      try {
+        await applyAll(p, plan.apply, client)
+      } catch (err) {
+        await client.query('ROLLBACK')
+        return await this.#locateFailure(r, client, events, err)
+      }
+      await this.#o.hooks?.beforeCommit?.(info)
+      await this.#setCheckpoint(client, p.name, plan.checkpoint)
+      await client.query('COMMIT')
+      await this.#o.hooks?.afterCommit?.(info)
+      return { checkpoint: plan.checkpoint }
+    } catch (err) {
+      broken = err
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release(broken instanceof Error && isConnectionError(broken) ? broken : undefined)
+    }
+  }
+
+  /** Applies event by event, each behind a savepoint, committing up to the event that throws. */
+  async #locateFailure(r: Runner, client: pg.PoolClient, events: RecordedEvent[], batchErr: unknown): Promise<{ checkpoint: number; failed?: ApplyError }> {
+    const { p } = r
+    await client.query('BEGIN')
+    const checkpoint = await this.#lockCheckpoint(client, p.name)
+    await client.query(`SET LOCAL search_path TO ${ident(schemaOf(p.name))}`)
+    let good = checkpoint
+    let failed: ApplyError | undefined
+    for (const e of events) {
+      if (e.seq <= good) continue
+      if (r.handles.has(e.type)) {
+        await client.query('SAVEPOINT one')
+        try {
+          await p.apply(e, client)
+        } catch (err) {
+          await client.query('ROLLBACK TO SAVEPOINT one')
+          failed = new ApplyError(e, err)
+          break
+        }
+        await client.query('RELEASE SAVEPOINT one')
+      }
+      good = e.seq
+    }
+    if (!failed) {
+      // applyBatch disagrees with apply, the reference: keep apply's result and say so.
+      this.#log.warn({ err: batchErr, projection: p.name }, 'applyBatch threw where apply did not; committed event by event')
+      await this.#setCheckpoint(client, p.name, good)
+    } else {
+      await client.query(
+        `UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = $2, status = 'failed', error = $3, error_seq = $4, updated_at = now() WHERE name = $1`,
+        [p.name, good, failed.message, failed.event.seq],
+      )
+      await notifyCheckpoint(client, { name: p.name, seq: good, status: 'failed' })
+    }
+    await client.query('COMMIT')
+    return failed ? { checkpoint: good, failed } : { checkpoint: good }
+  }
+
+  #fail(r: Runner, failure: ApplyError): void {
+    r.state = 'failed'
+    const e = failure.event
+    withCorrelation(this.#log, e.correlationId).error(
+      { err: failure.cause, projection: r.p.name, seq: e.seq, eventType: e.type, eventId: e.id },
+      `projection ${r.p.name} failed at seq ${e.seq}; stopped`,
+    )
+  }
+
+  async #lockCheckpoint(client: pg.PoolClient, name: string): Promise<number> {
+    const { rows } = await client.query(`SELECT seq FROM ${CORE_SCHEMA}.projection_checkpoints WHERE name = $1 FOR UPDATE`, [name])
+    if (!rows[0]) throw new Error(`no checkpoint row for projection ${name}`)
+    return Number(rows[0].seq)
+  }
+
+  async #setCheckpoint(client: pg.PoolClient, name: string, seq: number): Promise<void> {
+    const notice: CheckpointNotice = { name, seq, status: 'running' }
+    await client.query(
+      `WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = $2, updated_at = now() WHERE name = $1)
+       SELECT pg_notify($3, $4)`,
+      [name, seq, CHECKPOINT_CHANNEL, JSON.stringify(notice)],
+    )
+  }
+
+  async #stopLive(r: Runner, next: RunnerState): Promise<void> {
+    clearTimeout(r.retry)
+    r.stopping = true
+    await r.sub?.close().catch(() => {})
+    await r.loop
+    r.sub = undefined
+    r.loop = undefined
+    if (r.state !== 'failed' || next === 'stopped') r.state = next
+  }
+
+  // ---- rebuild ----
+
+  /**
+   * Replays the whole log into the next schema in passes while the live model keeps going, stops
+   * live for a last short pass, swaps, and goes live after the swap's checkpoint. The swap's
+   * checkpoint is at least the live one, so a reader that waited for a seq still finds it.
+   */
+  async #rebuildAndGoLive(r: Runner): Promise<void> {
+    const { p } = r
+    const next = nextSchemaOf(p.name)
+    const wasLive = r.state === 'live'
+    const oldVersion = (await readCheckpoints(this.#o.pool, [p.name]))[0]?.version
+    if (!wasLive) r.state = 'rebuilding'
+    await this.#o.pool.query(
+      `INSERT INTO ${CORE_SCHEMA}.projection_checkpoints (name, version, seq, status) VALUES ($1, $2, 0, 'rebuilding')
+       ON CONFLICT (name) DO UPDATE SET status = CASE WHEN $3 THEN projection_checkpoints.status ELSE 'rebuilding' END, updated_at = now()`,
+      [p.name, p.version, wasLive],
+    )
+    const started = Date.now()
+    let last = 0
+    try {
+      await this.#createNext(p)
+      for (let pass = 0; pass < 5; pass++) {
+        const before = last
+        last = await this.#replay(r, next, last + 1)
+        // Close enough to the end: the pass with live stopped will be short.
+        if (!wasLive || last - before < this.#o.replayBatch) break
+      }
+      if (wasLive) await this.#stopLive(r, 'rebuilding')
+      last = await this.#replay(r, next, last + 1)
+      await this.#swap(p, last)
+    } catch (err) {
+      await this.#o.pool.query(`DROP SCHEMA IF EXISTS ${ident(next)} CASCADE`).catch(() => {})
+      if (err instanceof ApplyError) {
+        withCorrelation(this.#log, err.event.correlationId).error(
+          { err: err.cause, projection: p.name, seq: err.event.seq, eventType: err.event.type, eventId: err.event.id },
+          `projection ${p.name} failed at seq ${err.event.seq} during rebuild`,
+        )
+      } else {
+        this.#log.error({ err, projection: p.name }, 'rebuild failed')
+      }
+      if (wasLive) {
+        // The old read model is intact: keep it live.
+        const [row] = await readCheckpoints(this.#o.pool, [p.name])
+        if (r.state !== 'live' && row) await this.#goLive(r, row.seq)
+      } else {
+        r.state = 'failed'
+        const msg = err instanceof Error ? err.message : String(err)
+        await this.#o.pool
+          .query(`UPDATE ${CORE_SCHEMA}.projection_checkpoints SET status = 'failed', error = $2, error_seq = $3, updated_at = now() WHERE name = $1`, [
+            p.name,
+            `rebuild: ${msg}`,
+            err instanceof ApplyError ? err.event.seq : null,
+          ])
+          .catch(() => {})
+      }
+      throw err
+    }
+    this.#log.info({ projection: p.name, version: p.version, seq: last, ms: Date.now() - started }, 'read model rebuilt and swapped in')
+    if (oldVersion !== undefined && oldVersion !== p.version) {
+      await this.#o.store.deleteSubscription(durableOf({ name: p.name, version: oldVersion })).catch(() => {})
+    }
+    await this.#goLive(r, last)
+  }
+
+  async #createNext(p: Projection): Promise<void> {
+    const next = nextSchemaOf(p.name)
+    const client = await this.#o.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query(`DROP SCHEMA IF EXISTS ${ident(next)} CASCADE`)
+      await client.query(`CREATE SCHEMA ${ident(next)}`)
+      await client.query(`SET LOCAL search_path TO ${ident(next)}`)
+      await client.query(p.tables)
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  /**
+   * Applies every event from `fromSeq` to the end of the log (as of the call) into `schema`, in
+   * transactions of `replayBatch` events; reading the next batch overlaps writing the previous one.
+   * Returns the last seq read (`fromSeq - 1` when none).
+   */
+  async #replay(r: Runner, schema: string, fromSeq: number): Promise<number> {
+    let last = fromSeq - 1
+    let batch: RecordedEvent[] = []
+    let inFlight: Promise<void> | undefined
+    const flush = async (events: RecordedEvent[]): Promise<void> => {
+      await inFlight
+      inFlight = this.#replayTx(r, schema, events)
+      // Surface a failure on the next await, not as an unhandled rejection meanwhile.
+      inFlight.catch(() => {})
+    }
+    for await (const e of this.#o.store.readAll(fromSeq, { batch: this.#o.replayBatch })) {
+      if (this.#stopped) throw new WharfError('WHARF_UNAVAILABLE', 'projector stopped during rebuild')
+      batch.push(e)
+      last = e.seq
+      if (batch.length >= this.#o.replayBatch) {
+        await flush(batch)
+        batch = []
+      }
+    }
+    if (batch.length > 0) await flush(batch)
+    await inFlight
+    return last
+  }
+
+  async #replayTx(r: Runner, schema: string, events: RecordedEvent[]): Promise<void> {
+    const { p } = r
+    const plan = planBatch(events, 0, r.handles)
+    if (plan.apply.length === 0) return
+    const client = await this.#o.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
+      try {
+        await applyAll(p, plan.apply, client)
+      } catch (err) {
+        await client.query('ROLLBACK')
+        throw await this.#locateReplayFailure(p, client, schema, plan.apply, err)
+      }
+      const info: BatchInfo = { projection: p.name, phase: 'replay', firstSeq: events[0]!.seq, lastSeq: events.at(-1)!.seq, applied: plan.apply.length }
+      await this.#o.hooks?.beforeCommit?.(info)
+      await client.query('COMMIT')
+      await this.#o.hooks?.afterCommit?.(info)
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  /** The event at fault in a replay batch (nothing is committed: a rebuild fails as a whole). */
+  async #locateReplayFailure(p: Projection, client: pg.PoolClient, schema: string, events: RecordedEvent[], batchErr: unknown): Promise<ApplyError | unknown> {
+    if (!p.applyBatch) return batchErr
+    await client.query('BEGIN')
+    await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
+    try {
+      for (const e of events) {
+        try {
+          await p.apply(e, client)
+        } catch (err) {
+          return new ApplyError(e, err)
+        }
+      }
+      return batchErr
+    } finally {
+      await client.query('ROLLBACK').catch(() => {})
+    }
+  }
+
+  async #swap(p: Projection, seq: number): Promise<void> {
+    const client = await this.#o.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await this.#lockCheckpoint(client, p.name)
+      await client.query(`DROP SCHEMA IF EXISTS ${ident(schemaOf(p.name))} CASCADE`)
+      await client.query(`ALTER SCHEMA ${ident(nextSchemaOf(p.name))} RENAME TO ${ident(schemaOf(p.name))}`)
+      await client.query(
+        `UPDATE ${CORE_SCHEMA}.projection_checkpoints SET version = $2, seq = $3, status = 'running', error = NULL, error_seq = NULL, updated_at = now() WHERE name = $1`,
+        [p.name, p.version, seq],
+      )
+      await notifyCheckpoint(client, { name: p.name, seq, status: 'running' })
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+}
+
+/** Runs `applyBatch` when the projection has one, else `apply` per event; a throw names its event when it can. */
+async function applyAll(p: Projection, events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+  if (events.length === 0) return
+  if (p.applyBatch) {
+    await p.applyBatch(events, tx)
+    return
+  }
+  for (const e of events) {
+    try {
+      await p.apply(e, tx)
+    } catch (err) {
+      throw new ApplyError(e, err)
+    }
+  }
+}
+
+function isConnectionError(err: Error): boolean {
+  // pg reports a dead connection without a SQLSTATE; an SQL error has one (`code`).
+  return !('code' in err) || typeof (err as { code?: unknown }).code !== 'string'
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

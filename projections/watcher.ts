@@ -1,0 +1,192 @@
+import type pg from 'pg'
+import { WharfError } from '../core/errors.js'
+import { CHECKPOINT_CHANNEL, readCheckpoints, type CheckpointNotice, type ProjectionStatus } from './checkpoints.js'
+
+/** Options of {@link CheckpointWatcher.waitFor}. */
+export interface WaitForOptions {
+  /** Projections that must reach the sequence; default: the watcher's `projections`. */
+  projections?: readonly string[]
+  /** Bound of the wait, ms, default 5_000; then `WHARF_TIMEOUT`. */
+  timeoutMs?: number
+}
+
+export interface CheckpointWatcherOptions {
+  pool: pg.Pool
+  /** Names `waitFor` waits on when the call names none. */
+  projections: readonly string[]
+  /** How long the LISTEN connection stays open with nobody waiting, ms, default 10_000. */
+  idleMs?: number
+}
+
+interface Waiter {
+  seq: number
+  names: readonly string[]
+  resolve(): void
+  reject(err: Error): void
+  timer: NodeJS.Timeout
+}
+
+/**
+ * Read-your-writes for queries: waits until projections' checkpoints reach a log sequence. Works
+ * from any process that reaches the database: it LISTENs on the checkpoint channel (one pool
+ * connection, held while someone waits and `idleMs` after) and re-reads the checkpoints after each
+ * LISTEN starts, so no change is missed between the read and the first notification.
+ */
+export class CheckpointWatcher {
+  readonly #pool: pg.Pool
+  readonly #defaults: readonly string[]
+  readonly #idleMs: number
+  readonly #waiters = new Set<Waiter>()
+  /** Newest checkpoint seen per projection while listening. */
+  readonly #known = new Map<string, { seq: number; status: ProjectionStatus }>()
+  #listener: Promise<pg.PoolClient> | undefined
+  #idleTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(opts: CheckpointWatcherOptions) {
+    this.#pool = opts.pool
+    this.#defaults = opts.projections
+    this.#idleMs = opts.idleMs ?? 10_000
+  }
+
+  /**
+   * Resolves once every named projection's checkpoint is >= `seq`. Rejects with `WHARF_TIMEOUT` after
+   * `timeoutMs`, and at once with `WHARF_UNAVAILABLE` when one of them has failed short of `seq`.
+   */
+  async waitFor(seq: number, opts: WaitForOptions = {}): Promise<void> {
+    if (this.#closed) throw new WharfError('WHARF_UNAVAILABLE', 'checkpoint watcher is closed')
+    const names = opts.projections ?? this.#defaults
+    if (seq <= 0 || names.length === 0) return
+    const timeoutMs = opts.timeoutMs ?? 5_000
+    clearTimeout(this.#idleTimer)
+    const done = new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        seq,
+        names,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter)
+          this.#scheduleIdle()
+          const behind = Object.fromEntries(names.filter((n) => (this.#known.get(n)?.seq ?? 0) < seq).map((n) => [n, this.#known.get(n)?.seq ?? null]))
+          reject(new WharfError('WHARF_TIMEOUT', `read models did not reach seq ${seq} within ${timeoutMs} ms`, { details: { seq, behind } }))
+        }, timeoutMs),
+      }
+      this.#waiters.add(waiter)
+    })
+    // The waiter may be settled while the LISTEN below is set up, before anyone awaits `done`.
+    done.catch(() => {})
+    try {
+      await this.#listen()
+      // Read after LISTEN is active: a change committed before it is in this read, any later one is notified.
+      await this.#refresh(names)
+    } catch (err) {
+      this.#settleAll(new WharfError('WHARF_UNAVAILABLE', 'cannot read projection checkpoints', { cause: err }))
+    }
+    return done
+  }
+
+  /** Rejects every waiter and gives the LISTEN connection back. */
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#settleAll(new WharfError('WHARF_UNAVAILABLE', 'checkpoint watcher is closed'))
+    await this.#unlisten()
+  }
+
+  async #refresh(names: readonly string[]): Promise<void> {
+    for (const row of await readCheckpoints(this.#pool, names)) this.#see({ name: row.name, seq: row.seq, status: row.status })
+    this.#check()
+  }
+
+  #see(n: CheckpointNotice): void {
+    const prev = this.#known.get(n.name)
+    this.#known.set(n.name, { seq: Math.max(prev?.seq ?? 0, n.seq), status: n.status })
+  }
+
+  #check(): void {
+    for (const w of this.#waiters) {
+      let reached = true
+      for (const name of w.names) {
+        const k = this.#known.get(name)
+        if (k && k.seq >= w.seq) continue
+        reached = false
+        if (k?.status === 'failed') {
+          this.#finish(w)
+          w.reject(new WharfError('WHARF_UNAVAILABLE', `read model ${name} has failed at seq ${k.seq + 1}`, { details: { projection: name, seq: k.seq } }))
+          break
+        }
+      }
+      if (reached) {
+        this.#finish(w)
+        w.resolve()
+      }
+    }
+  }
+
+  #finish(w: Waiter): void {
+    clearTimeout(w.timer)
+    this.#waiters.delete(w)
+    this.#scheduleIdle()
+  }
+
+  #settleAll(err: Error): void {
+    for (const w of [...this.#waiters]) {
+      this.#finish(w)
+      w.reject(err)
+    }
+  }
+
+  #scheduleIdle(): void {
+    if (this.#waiters.size > 0 || !this.#listener) return
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => void this.#unlisten(), this.#idleMs)
+    this.#idleTimer.unref()
+  }
+
+  #listen(): Promise<pg.PoolClient> {
+    this.#listener ??= (async () => {
+      const client = await this.#pool.connect()
+      client.on('notification', (msg) => {
+        if (msg.channel !== CHECKPOINT_CHANNEL || !msg.payload) return
+        this.#see(JSON.parse(msg.payload) as CheckpointNotice)
+        this.#check()
+      })
+      client.on('error', () => {
+        // Notifications may have been lost: forget what was seen and listen anew for whoever waits.
+        this.#listener = undefined
+        this.#known.clear()
+        client.release(true)
+        if (this.#waiters.size > 0 && !this.#closed) {
+          const names = [...new Set([...this.#waiters].flatMap((w) => w.names))]
+          this.#listen()
+            .then(() => this.#refresh(names))
+            .catch((err) => this.#settleAll(new WharfError('WHARF_UNAVAILABLE', 'lost the checkpoint listener', { cause: err })))
+        }
+      })
+      try {
+        await client.query(`LISTEN ${CHECKPOINT_CHANNEL}`)
+      } catch (err) {
+        client.release(true)
+        throw err
+      }
+      return client
+    })()
+    this.#listener.catch(() => (this.#listener = undefined))
+    return this.#listener
+  }
+
+  async #unlisten(): Promise<void> {
+    const listener = this.#listener
+    if (!listener || this.#waiters.size > 0) return
+    this.#listener = undefined
+    this.#known.clear()
+    const client = await listener.catch(() => undefined)
+    if (!client) return
+    try {
+      await client.query(`UNLISTEN ${CHECKPOINT_CHANNEL}`)
+      client.release()
+    } catch {
+      client.release(true)
+    }
+  }
+}
