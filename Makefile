@@ -11,7 +11,7 @@ install:
 
 ## build: compile TypeScript to dist/ (also type-checks everything)
 build: install
-	@npx --no-install tsc -p tsconfig.json
+	@node_modules/.bin/tsc -p tsconfig.json
 
 ## up: install what is missing, build, start every part and the services, print where they answer
 up: build
@@ -40,7 +40,7 @@ test: build
 
 ## test-unit: only the unit tests (no servers)
 test-unit: build
-	@npx --no-install tap --exclude='**/*.int.test.ts' --exclude='**/*.e2e.test.ts'
+	@node_modules/.bin/tap --exclude='**/*.int.test.ts' --exclude='**/*.e2e.test.ts'
 
 ## bench: the event-log benchmark against the running platform (after make up)
 bench:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages and a file each one provides, to tell whether it is there.
 declare -A PROVIDES=(
   [docker.io]=/usr/sbin/dockerd
-  [nats-server]=/usr/bin/nats-server
+  [nats-server]=/usr/sbin/nats-server
   [postgresql]=/usr/lib/postgresql
   [nginx]=/usr/sbin/nginx
   [docker-registry]=/usr/bin/docker-registry

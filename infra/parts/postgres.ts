@@ -67,7 +67,7 @@ export const postgres: Part = {
     const pid = livePid(ctx.paths.postgres.pid)
     if (!pid) return { up: false, address }
     try {
-      const r = await query<{ v: string }>(databaseUrl(ctx.cfg, ctx.paths), 'show server_version')
+      const r = await query<{ v: string }>(databaseUrl(ctx.cfg, ctx.paths), "select current_setting('server_version') as v")
       return { up: true, address, pid, version: r.rows[0]?.v }
     } catch (err) {
       return { up: false, address, pid, detail: (err as Error).message }

@@ -1,0 +1,165 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { JetStreamEventStore } from '../events/jetstream.js'
+import { EventSubjects, wharfCatalogue } from '../events/index.js'
+import { freePort } from '../infra/test-env.js'
+import { testNatsUrl, testPgUrl, uniqueName } from '../test/harness.js'
+
+/** The services process as `make up` runs it: one Node process, config from the environment. */
+
+interface Proc {
+  child: ChildProcess
+  lines: Record<string, unknown>[]
+  stderr: string[]
+  exited: Promise<number | null>
+}
+
+function startServices(env: NodeJS.ProcessEnv, args: string[] = []): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./main.ts', import.meta.url).pathname, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: Record<string, unknown>[] = []
+  const stderr: string[] = []
+  let buf = ''
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString()
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+      } catch {
+        lines.push({ unparsed: line })
+      }
+    }
+  })
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  return { child, lines, stderr, exited }
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** A database of its own, so the read models of this test never meet another's. */
+async function freshDatabase(t: Test): Promise<string> {
+  const name = uniqueName('svc').toLowerCase()
+  const admin = new pg.Client({ connectionString: testPgUrl() })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: testPgUrl() })
+    await c.connect()
+    await c.query(`drop database if exists ${name} with (force)`)
+    await c.end()
+  })
+  const url = new URL(testPgUrl())
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+
+async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number; namespace: string }> {
+  const port = await freePort()
+  const namespace = uniqueName('svc').toLowerCase()
+  t.teardown(async () => {
+    const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(namespace) })
+    await store.destroy()
+    await store.close()
+  })
+  return {
+    port,
+    namespace,
+    env: {
+      WHARF_NATS_URL: testNatsUrl(),
+      WHARF_DATABASE_URL: await freshDatabase(t),
+      WHARF_CONTROLLER_PORT: String(port),
+      WHARF_NAMESPACE: namespace,
+      WHARF_HOME: process.env.WHARF_TEST_HOME,
+    },
+  }
+}
+
+t.test('all services: /healthz answers, logs are pino JSON with service names, SIGTERM stops cleanly', async (t) => {
+  const { env, port, namespace } = await baseEnv(t)
+  const p = startServices(env)
+  t.teardown(() => void p.child.kill('SIGKILL'))
+  const health = await waitFor('healthz', async () => {
+    const res = await request(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-request-id': 'req-abc' } })
+    const body = (await res.body.json()) as { status: string; checks: Record<string, { ok: boolean }> }
+    return res.statusCode === 200 ? { body, requestId: res.headers['x-request-id'] } : undefined
+  })
+  t.equal(health.body.status, 'ok')
+  t.same(Object.keys(health.body.checks).sort(), ['nats', 'postgres', 'services'])
+  t.equal(health.requestId, 'req-abc', 'the request id comes back')
+
+  // The projector runs: an event appended now reaches the apps read model.
+  const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(namespace) })
+  t.teardown(() => store.close())
+  await store.append('app.svc', [{ type: 'AppCreated', data: { app: 'svc', owner: 'alice' } }], { expectedVersion: 0, actor: 'user:alice', correlationId: 'corr-1' })
+  const db = new pg.Client({ connectionString: env.WHARF_DATABASE_URL })
+  await db.connect()
+  t.teardown(() => db.end())
+  const row = await waitFor('apps read model', async () => (await db.query('select name, owner from rm_apps.apps')).rows[0] as { name: string } | undefined)
+  t.same(row, { name: 'svc', owner: 'alice' })
+
+  const missing = await request(`http://127.0.0.1:${port}/v1/nope`, { headers: { 'x-request-id': 'req-404' } })
+  t.equal(missing.statusCode, 404)
+  t.same(await missing.body.json(), { code: 'WHARF_NOT_FOUND', message: 'no route GET /v1/nope' })
+
+  const services = new Set(p.lines.map((l) => l.service).filter(Boolean))
+  t.ok(services.has('controller') && services.has('projector'), `log lines name their service (${[...services].join(', ')})`)
+  t.ok(p.lines.some((l) => l.correlationId === 'req-404' && l.service === 'controller'), 'a request is logged with its correlation id')
+  t.ok(p.lines.every((l) => !('unparsed' in l)), 'every stdout line is JSON')
+
+  p.child.kill('SIGTERM')
+  const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))])
+  t.equal(code, 0, 'exits 0 after SIGTERM')
+  t.ok(p.lines.some((l) => l.msg === 'stopped cleanly'), 'says it stopped cleanly')
+  await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'the port is closed')
+})
+
+t.test('--only projector runs no HTTP server; --only with an unknown name fails clearly', async (t) => {
+  const { env, port } = await baseEnv(t)
+  const p = startServices(env, ['--only', 'projector'])
+  t.teardown(() => void p.child.kill('SIGKILL'))
+  await waitFor('projector started', async () => (p.lines.some((l) => l.msg === 'Wharf services running') ? true : undefined))
+  await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'nothing listens on the controller port')
+  t.same(p.lines.find((l) => l.msg === 'Wharf services running')?.services, ['projector'])
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+
+  const bad = startServices(env, ['--only', 'routr'])
+  t.equal(await bad.exited, 1)
+  t.match(bad.stderr.join(''), /unknown service routr; known: projector, controller/)
+})
+
+t.test('healthz answers 503 naming the part that is down', async (t) => {
+  const { env, port } = await baseEnv(t)
+  const deadPg = `postgres://wharf:x@127.0.0.1:${await freePort()}/wharf`
+  const p = startServices({ ...env, WHARF_DATABASE_URL: deadPg }, ['--only', 'controller'])
+  t.teardown(() => void p.child.kill('SIGKILL'))
+  const res = await waitFor('healthz', async () => {
+    const r = await request(`http://127.0.0.1:${port}/healthz`)
+    return { status: r.statusCode, body: (await r.body.json()) as { status: string; checks: Record<string, { ok: boolean }> } }
+  })
+  t.equal(res.status, 503)
+  t.equal(res.body.status, 'degraded')
+  t.equal(res.body.checks.postgres?.ok, false)
+  t.equal(res.body.checks.nats?.ok, true)
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+})
