@@ -34,17 +34,28 @@ CREATE TABLE IF NOT EXISTS ${CORE_SCHEMA}.projection_checkpoints (
  * serialises the runs.
  */
 export async function migrateCore(db: pg.Pool | pg.PoolClient): Promise<void> {
+  await transaction(db, async (client) => {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('wharf.migrations'))`)
+    await client.query(CORE_DDL)
+  })
+}
+
+/**
+ * Runs `fn` in one transaction on a client of `db` (a pool: a client taken and given back): COMMIT
+ * when it resolves, ROLLBACK when it throws.
+ */
+export async function transaction<T>(db: pg.Pool | pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = 'release' in db ? db : await db.connect()
   try {
     await client.query('BEGIN')
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('wharf.migrations'))`)
-    await client.query(CORE_DDL)
+    const result = await fn(client)
     await client.query('COMMIT')
+    return result
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw err
   } finally {
-    if (!('release' in db)) (client as pg.PoolClient).release()
+    if (!('release' in db)) client.release()
   }
 }
 

@@ -3,7 +3,7 @@ import { WharfError } from '../core/errors.js'
 import { createLogger, serviceLogger, withCorrelation, type Logger } from '../core/log.js'
 import type { Delivery, EventStore, RecordedEvent, Subscription } from '../events/index.js'
 import { microBatches, planBatch, type BatchOptions } from './batch.js'
-import { CHECKPOINT_CHANNEL, CORE_SCHEMA, ident, type CheckpointNotice, migrateCore, notifyCheckpoint, readCheckpoints, type CheckpointRow } from './checkpoints.js'
+import { CHECKPOINT_CHANNEL, CORE_SCHEMA, ident, type CheckpointNotice, migrateCore, notifyCheckpoint, readCheckpoints, transaction, type CheckpointRow } from './checkpoints.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
@@ -451,21 +451,14 @@ export class Projector {
 
   async #createNext(p: Projection): Promise<void> {
     const next = nextSchemaOf(p.name)
-    const client = await this.#o.pool.connect()
-    try {
-      await client.query('BEGIN')
+    await transaction(this.#o.pool, async (client) => {
       await client.query(`DROP SCHEMA IF EXISTS ${ident(next)} CASCADE`)
       await client.query(`CREATE SCHEMA ${ident(next)}`)
       await client.query(`SET LOCAL search_path TO ${ident(next)}`)
       await client.query(p.tables)
-      await client.query('COMMIT')
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
+
 
   /**
    * Applies every event from `fromSeq` to the end of the log (as of the call) into `schema`, in
@@ -542,9 +535,7 @@ export class Projector {
   }
 
   async #swap(p: Projection, seq: number): Promise<void> {
-    const client = await this.#o.pool.connect()
-    try {
-      await client.query('BEGIN')
+    await transaction(this.#o.pool, async (client) => {
       await this.#lockCheckpoint(client, p.name)
       await client.query(`DROP SCHEMA IF EXISTS ${ident(schemaOf(p.name))} CASCADE`)
       await client.query(`ALTER SCHEMA ${ident(nextSchemaOf(p.name))} RENAME TO ${ident(schemaOf(p.name))}`)
@@ -553,14 +544,9 @@ export class Projector {
         [p.name, p.version, seq],
       )
       await notifyCheckpoint(client, { name: p.name, seq, status: 'running' })
-      await client.query('COMMIT')
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
+
 }
 
 /** Runs `applyBatch` when the projection has one, else `apply` per event; a throw names its event when it can. */

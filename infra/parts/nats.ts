@@ -1,60 +1,30 @@
 import { mkdirSync } from 'node:fs'
 import { request } from 'undici'
-import type { Part } from '../part.js'
-import { livePid, portOpen, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
-
-async function varz(port: number): Promise<{ version: string; jetstream?: unknown } | undefined> {
-  const res = await request(`http://127.0.0.1:${port}/varz`, { headersTimeout: 1000, bodyTimeout: 1000 })
-  if (res.statusCode !== 200) {
-    await res.body.dump()
-    return undefined
-  }
-  return (await res.body.json()) as { version: string }
-}
-
-async function healthy(port: number): Promise<boolean> {
-  const res = await request(`http://127.0.0.1:${port}/healthz?js-enabled-only=true`, { headersTimeout: 1000, bodyTimeout: 1000 })
-  await res.body.dump()
-  return res.statusCode === 200
-}
+import { answers, daemonPart } from '../daemon.js'
 
 /** `nats-server -js` with file storage under $WHARF_HOME/nats, on 127.0.0.1 only. */
-export const nats: Part = {
+export const nats = daemonPart({
   name: 'nats',
-  async status({ cfg, paths }) {
-    const address = `nats://127.0.0.1:${cfg.ports.nats}`
-    const pid = livePid(paths.nats.pid)
-    if (!pid) return { up: false, address }
-    try {
-      const v = await varz(cfg.ports.natsMonitor)
-      const up = await healthy(cfg.ports.natsMonitor)
-      return { up, address, pid, version: v?.version, detail: up ? 'JetStream enabled' : 'JetStream not ready' }
-    } catch (err) {
-      return { up: false, address, pid, detail: (err as Error).message }
-    }
+  address: ({ cfg }) => `nats://127.0.0.1:${cfg.ports.nats}`,
+  pidfile: ({ paths }) => paths.nats.pid,
+  log: ({ paths }) => paths.nats.log,
+  ports: ({ cfg }) => [
+    { port: cfg.ports.nats, env: 'WHARF_NATS_PORT' },
+    { port: cfg.ports.natsMonitor, env: 'WHARF_NATS_MONITOR_PORT' },
+  ],
+  healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.natsMonitor}/healthz?js-enabled-only=true`),
+  async describe({ cfg }) {
+    const res = await request(`http://127.0.0.1:${cfg.ports.natsMonitor}/varz`, { headersTimeout: 1000, bodyTimeout: 1000 })
+    const varz = (await res.body.json()) as { version?: string }
+    return { version: varz.version, detail: 'JetStream enabled' }
   },
-  async start(ctx) {
-    const { cfg, paths } = ctx
-    if (livePid(paths.nats.pid)) {
-      await waitUntil('NATS', () => healthy(cfg.ports.natsMonitor), 15_000)
-      return 'running'
-    }
-    for (const p of [cfg.ports.nats, cfg.ports.natsMonitor]) {
-      if (await portOpen(p)) throw new Error(`NATS: port ${p} is already taken by another process (set WHARF_NATS_PORT / WHARF_NATS_MONITOR_PORT)`)
-    }
+  prepare({ cfg, paths }) {
     mkdirSync(paths.nats.data, { recursive: true })
-    startDaemon({
+    return {
       cmd: 'nats-server',
       args: ['-a', '127.0.0.1', '-p', String(cfg.ports.nats), '-m', String(cfg.ports.natsMonitor), '-js', '-sd', paths.nats.data, '-n', 'wharf'],
       logFile: paths.nats.log,
       pidfile: paths.nats.pid,
-    })
-    await waitUntil('NATS', () => healthy(cfg.ports.natsMonitor), 30_000).catch((err) => {
-      throw new Error(`${(err as Error).message}\n${tail(paths.nats.log)}`)
-    })
-    return 'started'
+    }
   },
-  async stop({ paths }) {
-    return (await stopPidfile(paths.nats.pid, { timeoutMs: 20_000 })) ? 'stopped' : 'not running'
-  },
-}
+})

@@ -1,8 +1,8 @@
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { request } from 'undici'
-import type { InfraContext, Part } from '../part.js'
-import { execFileP, livePid, portOpen, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
+import { answers, daemonPart } from '../daemon.js'
+import type { InfraContext } from '../part.js'
+import { execFileP } from '../proc.js'
 
 /** Debian's nginx package creates www-data; workers run as it, the master as root. */
 const WORKER_USER = 'www-data'
@@ -47,37 +47,23 @@ http {
 `
 }
 
-async function answers(port: number): Promise<boolean> {
-  const res = await request(`http://127.0.0.1:${port}/`, { headersTimeout: 1000, bodyTimeout: 1000, headers: { host: 'wharf-infra-probe.invalid' } })
-  await res.body.dump()
-  return res.statusCode === 404
-}
-
 async function version(): Promise<string | undefined> {
   const { stderr } = await execFileP('nginx', ['-v'])
   return stderr.match(/nginx\/(\S+)/)?.[1]
 }
 
 /** nginx with its own config dir under $WHARF_HOME/nginx, on 127.0.0.1:<router port>. */
-export const nginx: Part = {
+export const nginx = daemonPart({
   name: 'nginx',
-  async status({ cfg, paths }) {
-    const address = `http://127.0.0.1:${cfg.ports.router}`
-    const pid = livePid(paths.nginx.pid)
-    if (!pid) return { up: false, address }
-    try {
-      return { up: await answers(cfg.ports.router), address, pid, version: await version() }
-    } catch (err) {
-      return { up: false, address, pid, detail: (err as Error).message }
-    }
-  },
-  async start(ctx) {
-    const { cfg, paths } = ctx
-    if (livePid(paths.nginx.pid)) {
-      await waitUntil('nginx', () => answers(cfg.ports.router), 15_000)
-      return 'running'
-    }
-    if (await portOpen(cfg.ports.router)) throw new Error(`nginx: port ${cfg.ports.router} is already taken by another process (set WHARF_ROUTER_PORT)`)
+  address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.router}`,
+  pidfile: ({ paths }) => paths.nginx.pid,
+  log: ({ paths }) => paths.nginx.log,
+  ports: ({ cfg }) => [{ port: cfg.ports.router, env: 'WHARF_ROUTER_PORT' }],
+  // The default server answers 404 for a host no app has.
+  healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.router}/`, 404, { host: 'wharf-infra-probe.invalid' }),
+  describe: async () => ({ version: await version() }),
+  async prepare(ctx) {
+    const { paths } = ctx
     const { stdout: uidOut } = await execFileP('id', ['-u', WORKER_USER])
     const { stdout: gidOut } = await execFileP('id', ['-g', WORKER_USER])
     for (const d of [paths.nginx.confd, paths.nginx.tmp, paths.logs]) mkdirSync(d, { recursive: true })
@@ -94,15 +80,9 @@ export const nginx: Part = {
     } catch (err) {
       throw new Error(`nginx: configuration test failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`)
     }
-    startDaemon({ cmd: 'nginx', args, logFile: join(paths.logs, 'nginx-stdout.log'), pidfile: paths.nginx.pid })
-    await waitUntil('nginx', () => answers(cfg.ports.router), 15_000).catch((err) => {
-      throw new Error(`${(err as Error).message}\n${tail(paths.nginx.log)}`)
-    })
-    return 'started'
+    return { cmd: 'nginx', args, logFile: join(paths.logs, 'nginx-stdout.log'), pidfile: paths.nginx.pid }
   },
-  async stop({ paths }) {
-    // SIGQUIT: graceful, lets in-flight requests finish.
-    return (await stopPidfile(paths.nginx.pid, { signal: 'SIGQUIT', timeoutMs: 15_000 })) ? 'stopped' : 'not running'
-  },
-}
-
+  // SIGQUIT: graceful, lets in-flight requests finish.
+  stopSignal: 'SIGQUIT',
+  startTimeoutMs: 15_000,
+})
