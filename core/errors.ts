@@ -9,6 +9,8 @@ export const ERRORS = {
   WHARF_FORBIDDEN: { status: 403, summary: 'The caller may not do this.' },
   WHARF_NOT_FOUND: { status: 404, summary: 'The thing asked for does not exist (or the caller may not see it).' },
   WHARF_CONFLICT: { status: 409, summary: 'The state changed under the command (expected version did not match) after bounded retries.' },
+  WHARF_EXISTS: { status: 409, summary: 'The thing to create exists already (an app, a user, a key, a domain).' },
+  WHARF_TOO_LARGE: { status: 413, summary: 'The request body is larger than allowed.' },
   WHARF_TIMEOUT: { status: 504, summary: 'A bounded wait ran out (for example a read model catching up).' },
   WHARF_UNAVAILABLE: { status: 503, summary: 'A part the request needs is down or not ready.' },
   WHARF_INTERNAL: { status: 500, summary: 'An unexpected failure; the logs have the details.' },

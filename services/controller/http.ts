@@ -1,43 +1,95 @@
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { ERRORS, isWharfError } from '../../core/errors.js'
+import { ERRORS, isWharfError, WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { newEventId } from '../../events/index.js'
 import type { HealthReport } from '../runtime.js'
+import type { Api, AuthUser, ControllerDeps, RoutePlugin } from './context.js'
+
+/** Largest request body, bytes: config values are at most 32 KiB, so 1 MiB leaves room for a batch. */
+export const BODY_LIMIT = 1024 * 1024
 
 export interface HttpOptions {
   log: Logger
   /** Checks behind `/healthz`, by name; all must be ok for a 200. */
   checks: Record<string, () => Promise<HealthReport>>
   version: string
+  /** Resolves a bearer token to its user; undefined = not a valid token. Without it, no route needs a token. */
+  authenticate?: (token: string) => Promise<AuthUser | undefined>
+  /** Route files, registered under /v1. */
+  routes?: RoutePlugin[]
+  deps?: ControllerDeps
+}
+
+/** Fastify's own error codes that are the caller's fault, mapped to Wharf's. */
+const CLIENT_ERRORS: Record<string, keyof typeof ERRORS> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'WHARF_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'WHARF_INVALID',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'WHARF_INVALID',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'WHARF_INVALID',
+  FST_ERR_VALIDATION: 'WHARF_INVALID',
 }
 
 /**
  * The controller's HTTP server: errors as `{ code, message }` with the status from the catalogue,
- * a correlation id per request (from `X-Request-Id`, else a fresh one) on every log line and answer.
+ * a correlation id per request (from `X-Request-Id`, else a fresh one) on every log line and answer,
+ * TypeBox schemas on every route (and an OpenAPI document at /v1/openapi.json), and a bearer token
+ * on every route not marked `config: { public: true }`.
  */
-export function buildHttp(opts: HttpOptions): FastifyInstance {
+export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.log as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
     requestIdLogLabel: 'correlationId',
     genReqId: () => newEventId(),
-    disableRequestLogging: false,
-  })
+    bodyLimit: BODY_LIMIT,
+    // Unknown fields are refused, not silently dropped; query strings still coerce ("5" -> 5).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
   })
 
   app.setErrorHandler((err, req, reply) => {
-    if (isWharfError(err)) return reply.status(err.status).send(err.toJSON())
-    const e = err as { validation?: unknown; statusCode?: number; message: string }
-    if (e.validation) return reply.status(400).send({ code: 'WHARF_INVALID', message: e.message })
-    if (e.statusCode && e.statusCode < 500) return reply.status(e.statusCode).send({ code: 'WHARF_INVALID', message: e.message })
+    if (isWharfError(err)) {
+      if (err.status >= 500) req.log.error({ err }, 'request failed')
+      return reply.status(err.status).send(err.toJSON())
+    }
+    const e = err as { code?: string; validation?: unknown; statusCode?: number; message: string }
+    const mapped = (e.code && CLIENT_ERRORS[e.code]) || (e.validation ? 'WHARF_INVALID' : undefined)
+    if (mapped) return reply.status(ERRORS[mapped].status).send({ code: mapped, message: e.message })
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return reply.status(e.statusCode).send({ code: 'WHARF_INVALID', message: e.message })
     req.log.error({ err }, 'request failed')
     return reply.status(ERRORS.WHARF_INTERNAL.status).send({ code: 'WHARF_INTERNAL', message: 'internal error; see the controller log' })
   })
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ code: 'WHARF_NOT_FOUND', message: `no route ${req.method} ${req.url}` }))
 
-  app.get('/healthz', { logLevel: 'warn' }, async (_req, reply) => {
+  const authenticate = opts.authenticate
+  if (authenticate) {
+    app.addHook('onRequest', async (req) => {
+      if (req.routeOptions.config?.public || !req.routeOptions.url) return
+      const header = req.headers.authorization
+      const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined
+      if (!token) throw new WharfError('WHARF_UNAUTHORIZED', 'sign in first: no token (wharf auth:login)')
+      const user = await authenticate(token)
+      if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'the token is not valid (revoked or regenerated): sign in again (wharf auth:login)')
+      req.user = user
+      req.log = req.log.child({ user: user.username })
+    })
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Wharf controller API', version: opts.version },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  })
+
+  app.get('/healthz', { logLevel: 'warn', config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
     const started = Date.now()
     const entries = await Promise.all(
       Object.entries(opts.checks).map(async ([name, check]) => {
@@ -52,6 +104,14 @@ export function buildHttp(opts: HttpOptions): FastifyInstance {
     const ok = entries.every(([, r]) => r.ok)
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', version: opts.version, tookMs: Date.now() - started, checks })
   })
+
+  await app.register(
+    async (v1) => {
+      v1.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
+      for (const routes of opts.routes ?? []) await routes(v1 as unknown as Api, opts.deps!)
+    },
+    { prefix: '/v1' },
+  )
   return app
 }
 

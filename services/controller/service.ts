@@ -1,14 +1,21 @@
-import type { ServiceDefinition } from '../runtime.js'
-import { buildHttp } from './http.js'
 import { VERSION } from '../../core/version.js'
+import type { ServiceDefinition } from '../runtime.js'
+import { tokenAuthenticator } from './auth.js'
+import type { ControllerDeps } from './context.js'
+import { buildHttp } from './http.js'
+import { ROUTES } from './routes/index.js'
 
 /** The controller: HTTP API on 127.0.0.1:<controller port>, `/healthz` for the whole process. */
 export const controller: ServiceDefinition = {
   name: 'controller',
   description: 'HTTP API (commands and queries) and /healthz',
-  async start({ cfg, log, store, pool, running }) {
-    const app = buildHttp({
-      log: log.child({ service: 'controller' }),
+  async start({ cfg, log, store, pool, catalogue, running }) {
+    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue }
+    const app = await buildHttp({
+      log: deps.log,
+      deps,
+      routes: ROUTES,
+      authenticate: tokenAuthenticator(deps),
       version: VERSION,
       checks: {
         nats: async () => ({ ok: true, detail: { lastSeq: await store.lastSeq() } }),

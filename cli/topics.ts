@@ -1,0 +1,13 @@
+import type { Command } from 'commander'
+import { accountTopics } from './accounts/index.js'
+import { appTopics } from './apps/index.js'
+import { eventsTopic } from './events.js'
+
+/**
+ * One topic of the CLI (`apps`, `config`, ...): adds its `topic:verb` commands to the program.
+ * Actions throw CliError for failures; main prints them as one line.
+ */
+export type Topic = (program: Command) => void
+
+/** Every topic, in `--help` order. */
+export const TOPICS: Topic[] = [...accountTopics, ...appTopics, eventsTopic]
