@@ -1,0 +1,82 @@
+/**
+ * A controller of its own for integration tests: the real HTTP server, event store on the test
+ * NATS (a namespace of its own), a fresh Postgres database, and the projector running every read
+ * model. `make test` provides the servers (see test/harness.ts).
+ */
+import pg from 'pg'
+import type { Test } from 'tap'
+import { request } from 'undici'
+import { loadConfig } from '../../core/config.js'
+import { createLogger } from '../../core/log.js'
+import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../../events/index.js'
+import { Projector, wharfProjections } from '../../projections/index.js'
+import { testNatsUrl, testPgUrl, uniqueName } from '../../test/harness.js'
+import { tokenAuthenticator } from './auth.js'
+import type { ControllerDeps } from './context.js'
+import { buildHttp } from './http.js'
+import { ROUTES } from './routes/index.js'
+
+export interface TestController {
+  url: string
+  deps: ControllerDeps
+  /** Calls the API; answers status and parsed JSON body (undefined when empty). */
+  call<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: T }>
+}
+
+/** A database of its own, dropped in teardown. Returns its URL. */
+export async function freshDatabase(t: Test, prefix = 'ctl'): Promise<string> {
+  const name = uniqueName(prefix).toLowerCase()
+  const admin = new pg.Client({ connectionString: testPgUrl() })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: testPgUrl() })
+    await c.connect()
+    await c.query(`drop database if exists ${name} with (force)`)
+    await c.end()
+  })
+  const url = new URL(testPgUrl())
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
+  const namespace = uniqueName('ctl').toLowerCase()
+  const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', ...env })
+  const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
+  const catalogue = wharfCatalogue()
+  const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue, subjects: new EventSubjects(namespace) })
+  const pool = new pg.Pool({ connectionString: await freshDatabase(t), max: 10 })
+  const projector = new Projector({ store, pool, projections: wharfProjections(), log, batch: { maxWaitMs: 1 } })
+  await projector.start()
+  const deps: ControllerDeps = { cfg, log, store, pool, catalogue }
+  const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  t.teardown(async () => {
+    await app.close()
+    await projector.stop()
+    await store.destroy()
+    await store.close()
+    await pool.end()
+  })
+  const url = `http://127.0.0.1:${port}`
+  return {
+    url,
+    deps,
+    async call(method, path, opts = {}) {
+      const res = await request(`${url}${path}`, {
+        method: method as 'GET',
+        headers: {
+          ...(opts.body !== undefined || opts.rawBody !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...opts.headers,
+        },
+        ...(opts.rawBody !== undefined ? { body: opts.rawBody } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      })
+      const text = await res.body.text()
+      return { status: res.statusCode, body: text ? JSON.parse(text) : undefined }
+    },
+  }
+}
