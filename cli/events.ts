@@ -1,4 +1,83 @@
 import type { Command } from 'commander'
+import { request } from 'undici'
+import { appFromGitRemote } from './app.js'
+import { ApiClient, CliError } from './client.js'
+import { printJson, table } from './output.js'
+
+interface EventRow {
+  seq: number
+  type: string
+  stream: string
+  app: string | null
+  actor: string
+  occurredAt: string
+  data: unknown
+}
+
+function row(e: EventRow): Record<string, unknown> {
+  return { seq: e.seq, time: e.occurredAt.replace('T', ' ').slice(0, 19), type: e.type, app: e.app ?? '', actor: e.actor, data: JSON.stringify(e.data).slice(0, 80) }
+}
+const COLUMNS = [{ key: 'seq' }, { key: 'time' }, { key: 'type' }, { key: 'app' }, { key: 'actor' }, { key: 'data' }]
+
+function queryOf(opts: { app?: string; type?: string; after?: string; limit?: string }): string {
+  const q = new URLSearchParams()
+  if (opts.app) q.set('app', opts.app)
+  if (opts.type) q.set('type', opts.type)
+  if (opts.after) q.set('after', opts.after)
+  if (opts.limit) q.set('limit', opts.limit)
+  const s = q.toString()
+  return s ? `?${s}` : ''
+}
+
+/** Follows `GET /v1/events/stream` (server-sent events) and prints each event as it comes. */
+async function follow(client: ApiClient, query: string, json: boolean): Promise<void> {
+  if (!client.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
+  let res
+  try {
+    res = await request(`${client.url}/v1/events/stream${query}`, {
+      headers: { accept: 'text/event-stream', ...(client.token ? { authorization: `Bearer ${client.token}` } : {}) },
+      bodyTimeout: 0,
+    })
+  } catch (err) {
+    throw new CliError('WHARF_UNAVAILABLE', `cannot reach the controller at ${client.url}: ${(err as Error).message}`)
+  }
+  if (res.statusCode >= 400) {
+    const e = (await res.body.json().catch(() => ({}))) as { code?: string; message?: string }
+    throw new CliError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? `the controller answered ${res.statusCode}`)
+  }
+  if (!json) console.log(table([], COLUMNS))
+  let buf = ''
+  for await (const chunk of res.body) {
+    buf += chunk.toString()
+    let end
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, end)
+      buf = buf.slice(end + 2)
+      const data = frame.split('\n').find((l) => l.startsWith('data: '))
+      if (!data) continue
+      const e = JSON.parse(data.slice('data: '.length)) as EventRow
+      console.log(json ? JSON.stringify(e) : table([row(e)], COLUMNS).split('\n')[1])
+    }
+  }
+}
 
 /** `wharf events`: the platform's events the user may see, or a live tail with -f. */
-export function eventsTopic(_program: Command): void {}
+export function eventsTopic(program: Command): void {
+  program
+    .command('events')
+    .description("events you may see (an app's, with -a; else all), oldest first; -f follows live")
+    .option('-a, --app <app>', 'only this app (default: the app of the `wharf` git remote, if any)')
+    .option('-t, --type <type>', 'only this event type, e.g. ConfigSet')
+    .option('--after <seq>', 'only events after this sequence number')
+    .option('-n, --limit <n>', 'at most this many (1-1000)', '100')
+    .option('-f, --follow', 'keep printing new events as they happen')
+    .option('--json', 'the API JSON (with -f: one event per line)')
+    .action(async (opts: { app?: string; type?: string; after?: string; limit?: string; follow?: boolean; json?: boolean }) => {
+      const client = ApiClient.fromEnv()
+      const app = opts.app ?? appFromGitRemote()
+      if (opts.follow) return follow(client, queryOf({ ...opts, app, limit: undefined }), Boolean(opts.json))
+      const page = await client.call<{ events: EventRow[]; last: number }>('GET', `/v1/events${queryOf({ ...opts, app })}`)
+      if (opts.json) return printJson(page)
+      console.log(page.events.length ? table(page.events.map(row), COLUMNS) : 'No events.')
+    })
+}

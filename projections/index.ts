@@ -2,6 +2,8 @@
 import type pg from 'pg'
 import { appsProjection } from './apps.js'
 import { configProjection } from './config.js'
+import { eventLogProjection } from './eventlog.js'
+import { wharfCatalogue } from '../events/index.js'
 import type { Projection } from './projection.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
@@ -15,7 +17,7 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection]
+  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types())]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

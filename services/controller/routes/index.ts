@@ -1,4 +1,5 @@
 import type { RoutePlugin } from '../context.js'
+import { eventsRoutes } from './events.js'
 
 /** Every route file of the controller, registered under /v1. */
-export const ROUTES: RoutePlugin[] = []
+export const ROUTES: RoutePlugin[] = [eventsRoutes]

@@ -1,0 +1,79 @@
+import type pg from 'pg'
+import type { RecordedEvent } from '../events/index.js'
+import type { Projection } from './projection.js'
+
+/** Data fields never shown through the events API: secrets and their hashes. */
+const SECRET = /password|secret|token|hash/i
+
+/** `data` with every secret-looking field replaced by "[redacted]", recursively. */
+export function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact)
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET.test(k) ? '[redacted]' : redact(v)]))
+  }
+  return value
+}
+
+/** The app an event is about (its `app` field, or the id of an `app.<name>` / `runtime.<name>` stream). */
+export function appOf(e: RecordedEvent): string | null {
+  const data = e.data as { app?: unknown } | null
+  if (data && typeof data.app === 'string') return data.app
+  const m = /^(?:app|runtime)\.(.+)$/.exec(e.stream)
+  return m ? m[1]! : null
+}
+
+/** The user an event is about (a `user.<name>` stream), for "my own events". */
+export function userOf(e: RecordedEvent): string | null {
+  const m = /^user\.(.+)$/.exec(e.stream)
+  return m ? m[1]! : null
+}
+
+/**
+ * `events`: every event, indexed by app, user and type, secrets redacted: what `GET /v1/events` and
+ * `wharf events` read (with the caller's permissions applied at query time).
+ */
+export function eventLogProjection(types: readonly string[]): Projection {
+  return {
+    name: 'eventlog',
+    version: 1,
+    handles: types,
+    tables: `
+      CREATE TABLE events (
+        seq            bigint PRIMARY KEY,
+        id             text NOT NULL,
+        type           text NOT NULL,
+        stream         text NOT NULL,
+        app            text,
+        username       text,
+        actor          text NOT NULL,
+        occurred_at    timestamptz NOT NULL,
+        correlation_id text NOT NULL,
+        data           jsonb NOT NULL
+      );
+      CREATE INDEX events_app ON events (app, seq) WHERE app IS NOT NULL;
+      CREATE INDEX events_user ON events (username, seq) WHERE username IS NOT NULL;
+      CREATE INDEX events_type ON events (type, seq);
+    `,
+    async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
+      await this.applyBatch!([event], tx)
+    },
+    async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+      await tx.query(
+        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])`,
+        [
+          events.map((e) => e.seq),
+          events.map((e) => e.id),
+          events.map((e) => e.type),
+          events.map((e) => e.stream),
+          events.map(appOf),
+          events.map(userOf),
+          events.map((e) => e.actor),
+          events.map((e) => e.occurredAt),
+          events.map((e) => e.correlationId),
+          events.map((e) => JSON.stringify(redact(e.data))),
+        ],
+      )
+    },
+  }
+}
