@@ -37,6 +37,11 @@ export interface WharfConfig {
   natsUrl: string
   /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
   databaseUrl: string | undefined
+  /**
+   * Who may register: `WHARF_REGISTRATION`, default `open` (anyone); `admin_only` (an admin registers
+   * others); `closed` (nobody). The first user may always register, and becomes the admin.
+   */
+  registration: 'open' | 'admin_only' | 'closed'
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -74,5 +79,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     logLevel: env.WHARF_LOG_LEVEL || 'info',
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
+    registration: registration(env.WHARF_REGISTRATION),
   }
+}
+
+function registration(raw: string | undefined): WharfConfig['registration'] {
+  if (raw === undefined || raw === '') return 'open'
+  if (raw === 'open' || raw === 'admin_only' || raw === 'closed') return raw
+  throw new Error(`WHARF_REGISTRATION must be open, admin_only or closed, got ${JSON.stringify(raw)}`)
 }

@@ -3,12 +3,16 @@ import type pg from 'pg'
 import { appsProjection } from './apps.js'
 import { configProjection } from './config.js'
 import { eventLogProjection } from './eventlog.js'
+import { keysProjection } from './keys.js'
+import { usersProjection } from './users.js'
 import { wharfCatalogue } from '../events/index.js'
 import type { Projection } from './projection.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
 export { appsProjection } from './apps.js'
 export { configProjection } from './config.js'
+export { keysProjection } from './keys.js'
+export { usersProjection } from './users.js'
 export { CHECKPOINT_CHANNEL, CORE_SCHEMA, migrateCore, readCheckpoints, type CheckpointNotice, type CheckpointRow, type ProjectionStatus } from './checkpoints.js'
 export { durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
@@ -17,7 +21,7 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types())]
+  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

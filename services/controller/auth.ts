@@ -1,9 +1,27 @@
+import { WharfError } from '../../core/errors.js'
+import { hashToken } from './accounts/secrets.js'
 import type { AuthUser, ControllerDeps } from './context.js'
+
+/** A token is 43 base64url characters; anything much longer is not one (and is not hashed). */
+const MAX_TOKEN = 256
 
 /**
  * Resolves a bearer token to its user from the tokens read model (tokens are stored hashed).
  * Undefined: no such token, or revoked.
  */
-export function tokenAuthenticator(_deps: ControllerDeps): (token: string) => Promise<AuthUser | undefined> {
-  return async () => undefined
+export function tokenAuthenticator(deps: ControllerDeps): (token: string) => Promise<AuthUser | undefined> {
+  return async (token) => {
+    if (!token || token.length > MAX_TOKEN) return undefined
+    try {
+      const { rows } = await deps.pool.query<AuthUser>(
+        'SELECT u.username, u.admin FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username WHERE t.hash = $1',
+        [hashToken(token)],
+      )
+      return rows[0] && { username: rows[0].username, admin: rows[0].admin }
+    } catch (err) {
+      // 42P01: the users read model is not built yet (first start, before the projector made it).
+      if ((err as { code?: string }).code === '42P01') throw new WharfError('WHARF_UNAVAILABLE', 'the users read model is not ready yet; try again', { cause: err })
+      throw err
+    }
+  }
 }

@@ -1,0 +1,253 @@
+/**
+ * The account commands and queries, apart from HTTP: each loads what it needs, runs a decider through
+ * {@link runCommand} and answers plain data. Routes (`routes/auth.ts`, `keys.ts`, `users.ts`) only
+ * parse, authorize and call these.
+ */
+import type pg from 'pg'
+import { fold } from '../../../core/decider.js'
+import { WharfError } from '../../../core/errors.js'
+import { streamId, type EventContext, type EventStore } from '../../../events/index.js'
+import { runCommand } from '../command.js'
+import { ACCOUNTS_STREAM, adminsDecider } from './admins.js'
+import { keyClaimDecider } from './keyclaim.js'
+import { defaultKeyName, keyClaimId, parsePublicKey } from './keys.js'
+import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
+import { findKey, userDecider } from './user.js'
+
+export interface AccountDeps {
+  store: EventStore
+  pool: pg.Pool
+}
+
+/** The read models a user-stream command must be visible in before it answers. */
+const USERS = ['users']
+const KEYS = ['keys']
+
+export interface UserView {
+  username: string
+  email: string
+  admin: boolean
+}
+
+export interface KeyView {
+  fingerprint: string
+  name: string
+  type: string
+  publicKey: string
+  createdAt: string
+}
+
+/** `user:<name>` for a signed-in user, `anonymous` for a public request. */
+export function actorOf(username: string | undefined): string {
+  return username ? `user:${username}` : 'anonymous'
+}
+
+const userStream = (username: string) => streamId('user', username)
+
+async function loadUser(deps: AccountDeps, username: string) {
+  const { events } = await deps.store.readStream(userStream(username))
+  return fold(userDecider, events)
+}
+
+/** True when `username` has an account (from the `users` read model). */
+export async function userExists(pool: pg.Pool, username: string): Promise<boolean> {
+  const { rowCount } = await pool.query('SELECT 1 FROM rm_users.users WHERE username = $1', [username])
+  return (rowCount ?? 0) > 0
+}
+
+/** One user from the read model, or undefined. */
+export async function getUser(pool: pg.Pool, username: string): Promise<(UserView & { createdAt: string }) | undefined> {
+  const { rows } = await pool.query<{ username: string; email: string; admin: boolean; created_at: Date }>(
+    'SELECT username, email, admin, created_at FROM rm_users.users WHERE username = $1',
+    [username],
+  )
+  const r = rows[0]
+  return r && { username: r.username, email: r.email, admin: r.admin, createdAt: r.created_at.toISOString() }
+}
+
+/** Every user, by name. */
+export async function listUsers(pool: pg.Pool): Promise<(UserView & { createdAt: string })[]> {
+  const { rows } = await pool.query<{ username: string; email: string; admin: boolean; created_at: Date }>(
+    'SELECT username, email, admin, created_at FROM rm_users.users ORDER BY username',
+  )
+  return rows.map((r) => ({ username: r.username, email: r.email, admin: r.admin, createdAt: r.created_at.toISOString() }))
+}
+
+/** Every admin, by name. */
+export async function listAdmins(pool: pg.Pool): Promise<UserView[]> {
+  const { rows } = await pool.query<UserView>('SELECT username, email, admin FROM rm_users.users WHERE admin ORDER BY username')
+  return rows
+}
+
+/**
+ * Registers a user. `caller` is the signed-in user of the request, if it had a valid token.
+ * The first user ever (no admin yet, decided on `platform.accounts`) may always register and
+ * becomes the admin; after that `mode` decides.
+ */
+export async function register(
+  deps: AccountDeps,
+  input: { username: string; email: string; password: string },
+  opts: { mode: 'open' | 'admin_only' | 'closed'; caller: { username: string; admin: boolean } | undefined; correlationId: string },
+): Promise<UserView> {
+  const { username, email, password } = input
+  const accounts = fold(adminsDecider, (await deps.store.readStream(ACCOUNTS_STREAM)).events)
+  const first = accounts.admins.size === 0
+  if (!first) {
+    if (opts.mode === 'closed') throw new WharfError('WHARF_FORBIDDEN', 'registration is closed on this platform (WHARF_REGISTRATION=closed)')
+    if (opts.mode === 'admin_only' && !opts.caller?.admin) {
+      throw new WharfError('WHARF_FORBIDDEN', 'only an admin may register users on this platform (WHARF_REGISTRATION=admin_only)')
+    }
+  }
+  // Refuse a taken name before spending an scrypt and before the admin claim.
+  if ((await deps.store.readStream(userStream(username))).version > 0) {
+    throw new WharfError('WHARF_EXISTS', `user ${username} exists already`, { details: { username } })
+  }
+  const passwordHash = await hashPassword(password)
+  const ctx: EventContext = { actor: actorOf(opts.caller?.username ?? username), correlationId: opts.correlationId }
+  let admin = false
+  if (first) {
+    // Two first registrations at once: one append wins, the other decides again and claims nothing.
+    const res = await runCommand(deps, { stream: ACCOUNTS_STREAM, decider: adminsDecider, command: { type: 'ClaimFirstAdmin', username }, ctx, waitFor: USERS })
+    admin = res.events.length > 0 || res.state.admins.has(username)
+  }
+  await runCommand(deps, { stream: userStream(username), decider: userDecider, command: { type: 'Register', username, email, passwordHash, admin }, ctx, waitFor: USERS })
+  return { username, email, admin }
+}
+
+/** Checks the password and issues a token. Unknown user and wrong password answer alike. */
+export async function login(deps: AccountDeps, input: { username: string; password: string }, correlationId: string): Promise<{ token: string; username: string }> {
+  const state = await loadUser(deps, input.username)
+  const ok = await verifyPassword(input.password, state.exists ? state.passwordHash : undefined)
+  if (!ok) throw new WharfError('WHARF_UNAUTHORIZED', 'wrong username or password')
+  const token = newToken()
+  await runCommand(deps, {
+    stream: userStream(input.username),
+    decider: userDecider,
+    command: { type: 'IssueToken', username: input.username, tokenHash: hashToken(token), verifiedHash: state.passwordHash },
+    ctx: { actor: actorOf(input.username), correlationId },
+    waitFor: USERS,
+  })
+  return { token, username: input.username }
+}
+
+/** Revokes one token (the caller's). */
+export async function logout(deps: AccountDeps, username: string, token: string, correlationId: string): Promise<void> {
+  await runCommand(deps, {
+    stream: userStream(username),
+    decider: userDecider,
+    command: { type: 'RevokeToken', username, tokenHash: hashToken(token) },
+    ctx: { actor: actorOf(username), correlationId },
+    waitFor: USERS,
+  })
+}
+
+/** Revokes every token of the user and issues a new one. */
+export async function regenerateToken(deps: AccountDeps, username: string, correlationId: string): Promise<{ token: string }> {
+  const token = newToken()
+  await runCommand(deps, {
+    stream: userStream(username),
+    decider: userDecider,
+    command: { type: 'RegenerateToken', username, tokenHash: hashToken(token) },
+    ctx: { actor: actorOf(username), correlationId },
+    waitFor: USERS,
+  })
+  return { token }
+}
+
+/** Changes the password after checking the current one; revokes every token but the caller's. */
+export async function changePassword(
+  deps: AccountDeps,
+  username: string,
+  input: { password: string; newPassword: string; token: string },
+  correlationId: string,
+): Promise<void> {
+  const state = await loadUser(deps, username)
+  if (!(await verifyPassword(input.password, state.exists ? state.passwordHash : undefined))) {
+    throw new WharfError('WHARF_UNAUTHORIZED', 'the current password is wrong')
+  }
+  const passwordHash = await hashPassword(input.newPassword)
+  await runCommand(deps, {
+    stream: userStream(username),
+    decider: userDecider,
+    command: { type: 'ChangePassword', username, passwordHash, verifiedHash: state.passwordHash, keepTokenHash: hashToken(input.token) },
+    ctx: { actor: actorOf(username), correlationId },
+    waitFor: USERS,
+  })
+}
+
+/**
+ * Adds an SSH public key: claims `key.<hash>` first (a key held by anyone else is refused, and of
+ * two users adding one key at once exactly one wins), then records it on the user's stream. When the
+ * second step is refused, the claim is given back.
+ */
+export async function addKey(deps: AccountDeps, username: string, input: { key: string; name?: string | undefined }, correlationId: string): Promise<KeyView> {
+  const key = parsePublicKey(input.key)
+  const name = input.name ?? defaultKeyName(key)
+  const ctx: EventContext = { actor: actorOf(username), correlationId }
+  const state = await loadUser(deps, username)
+  // Decide on the user's own keys first, so a duplicate name costs no claim.
+  userDecider.decide({ type: 'AddKey', username, fingerprint: key.fingerprint, name, keyType: key.type, publicKey: key.openssh }, state)
+  const claim = streamId('key', keyClaimId(key.fingerprint))
+  const claimed = await runCommand(deps, { stream: claim, decider: keyClaimDecider, command: { type: 'ClaimKey', fingerprint: key.fingerprint, username }, ctx, waitFor: [] })
+  try {
+    await runCommand(deps, {
+      stream: userStream(username),
+      decider: userDecider,
+      command: { type: 'AddKey', username, fingerprint: key.fingerprint, name, keyType: key.type, publicKey: key.openssh },
+      ctx,
+      waitFor: KEYS,
+    })
+  } catch (err) {
+    // Only give back a claim this call made: another request of the same user may hold it for a key it added.
+    if (claimed.events.length > 0 && err instanceof WharfError && err.code !== 'WHARF_TIMEOUT') {
+      const now = await loadUser(deps, username)
+      if (!now.keys.has(key.fingerprint)) {
+        await runCommand(deps, { stream: claim, decider: keyClaimDecider, command: { type: 'ReleaseKey', fingerprint: key.fingerprint, username }, ctx, waitFor: [] }).catch(() => {})
+      }
+    }
+    throw err
+  }
+  return { fingerprint: key.fingerprint, name, type: key.type, publicKey: key.openssh, createdAt: new Date().toISOString() }
+}
+
+/** The user's keys, oldest first (from the `keys` read model). */
+export async function listKeys(pool: pg.Pool, username: string): Promise<KeyView[]> {
+  const { rows } = await pool.query<{ fingerprint: string; name: string; type: string; public_key: string; created_at: Date }>(
+    'SELECT fingerprint, name, type, public_key, created_at FROM rm_keys.keys WHERE username = $1 ORDER BY created_at, fingerprint',
+    [username],
+  )
+  return rows.map((r) => ({ fingerprint: r.fingerprint, name: r.name, type: r.type, publicKey: r.public_key, createdAt: r.created_at.toISOString() }))
+}
+
+/** Removes one of the user's keys (by fingerprint or name), then releases its claim. */
+export async function removeKey(deps: AccountDeps, username: string, id: string, correlationId: string): Promise<void> {
+  const ctx: EventContext = { actor: actorOf(username), correlationId }
+  const state = await loadUser(deps, username)
+  const key = findKey(state, id)
+  const res = await runCommand(deps, { stream: userStream(username), decider: userDecider, command: { type: 'RemoveKey', username, id }, ctx, waitFor: KEYS })
+  const fingerprint = (res.events[0]?.data as { fingerprint?: string } | undefined)?.fingerprint ?? key?.fingerprint
+  if (!fingerprint) return
+  await runCommand(deps, {
+    stream: streamId('key', keyClaimId(fingerprint)),
+    decider: keyClaimDecider,
+    command: { type: 'ReleaseKey', fingerprint, username },
+    ctx,
+    waitFor: [],
+  })
+}
+
+/** Makes `username` an admin (idempotent). */
+export async function grantAdmin(deps: AccountDeps, actor: string, username: string, correlationId: string): Promise<UserView> {
+  const user = await getUser(deps.pool, username)
+  if (!user) throw new WharfError('WHARF_NOT_FOUND', `no user ${username}`, { details: { username } })
+  await runCommand(deps, { stream: ACCOUNTS_STREAM, decider: adminsDecider, command: { type: 'GrantAdmin', username }, ctx: { actor: actorOf(actor), correlationId }, waitFor: USERS })
+  return { username, email: user.email, admin: true }
+}
+
+/** Takes admin from `username` (idempotent); refuses the last admin. */
+export async function revokeAdmin(deps: AccountDeps, actor: string, username: string, correlationId: string): Promise<UserView> {
+  const user = await getUser(deps.pool, username)
+  if (!user) throw new WharfError('WHARF_NOT_FOUND', `no user ${username}`, { details: { username } })
+  await runCommand(deps, { stream: ACCOUNTS_STREAM, decider: adminsDecider, command: { type: 'RevokeAdmin', username }, ctx: { actor: actorOf(actor), correlationId }, waitFor: USERS })
+  return { username, email: user.email, admin: false }
+}
