@@ -80,3 +80,12 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     },
   }
 }
+
+/** Registers `username` through the API and signs in; answers the bearer token. */
+export async function registerAndLogin(c: TestController, username: string, password = 'correct horse'): Promise<string> {
+  const reg = await c.call('POST', '/v1/auth/register', { body: { username, password, email: `${username}@example.com` } })
+  if (reg.status !== 201) throw new Error(`register ${username}: ${reg.status} ${JSON.stringify(reg.body)}`)
+  const login = await c.call('POST', '/v1/auth/login', { body: { username, password } })
+  if (login.status !== 200) throw new Error(`login ${username}: ${login.status} ${JSON.stringify(login.body)}`)
+  return login.body.token
+}

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { startTestController, type TestController } from '../testing.js'
+import { registerAndLogin, startTestController, type TestController } from '../testing.js'
 
 function sshKeygen(t: Test, type: 'ed25519' | 'rsa' = 'ed25519', comment = 'me@laptop'): { pub: string; priv: string } {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-key-'))
@@ -15,14 +15,6 @@ function sshKeygen(t: Test, type: 'ed25519' | 'rsa' = 'ed25519', comment = 'me@l
   const file = join(dir, 'id')
   execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', comment, '-f', file])
   return { pub: readFileSync(`${file}.pub`, 'utf8'), priv: readFileSync(file, 'utf8') }
-}
-
-async function registerAndLogin(c: TestController, username: string, password = 'correct horse'): Promise<string> {
-  const reg = await c.call('POST', '/v1/auth/register', { body: { username, password, email: `${username}@example.com` } })
-  if (reg.status !== 201) throw new Error(`register ${username}: ${reg.status} ${JSON.stringify(reg.body)}`)
-  const login = await c.call('POST', '/v1/auth/login', { body: { username, password } })
-  if (login.status !== 200) throw new Error(`login ${username}: ${login.status} ${JSON.stringify(login.body)}`)
-  return login.body.token
 }
 
 t.test('auth: register, login, whoami, logout, regenerate, passwd', async (t) => {
