@@ -14,6 +14,8 @@ declare -A PROVIDES=(
   # static: the base image copies it into an empty root
   [busybox-static]=/bin/busybox
   [git]=/usr/bin/git
+  # ssh-keygen and ssh: keys for `wharf keys:add` and `git push` over SSH
+  [openssh-client]=/usr/bin/ssh-keygen
   [iptables]=/usr/sbin/iptables
 )
 
