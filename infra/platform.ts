@@ -6,7 +6,7 @@ import { nats } from './parts/nats.js'
 import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
 import { registry } from './parts/registry.js'
-import { services, servicesEnv } from './parts/services.js'
+import { services, servicesEnv, servicesOutdated } from './parts/services.js'
 import { pathsFor } from './paths.js'
 
 /** The real parts, which start independently of each other; the Wharf services need them all. */
@@ -40,9 +40,12 @@ export async function up(ctx: InfraContext, parts: { real: readonly Part[]; serv
   if (failed.length) throw new Error(failed.map((f) => (f.reason as Error).message).join('\n'))
   const results = settled.map((s) => (s as PromiseFulfilledResult<UpResult['results'][number]>).value)
   if (parts.services) {
+    // A rebuilt checkout gets the new code: services started from an older build are restarted.
+    const outdated = servicesOutdated(ctx) && (await services.stop(ctx)) === 'stopped'
     const t0 = Date.now()
     const result = await services.start(ctx)
-    ctx.say(`${services.name.padEnd(9)} ${result === 'started' ? `started (${((Date.now() - t0) / 1000).toFixed(1)} s)` : 'already running'}`)
+    const took = `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
+    ctx.say(`${services.name.padEnd(9)} ${result === 'running' ? 'already running' : outdated ? `restarted with the new build ${took}` : `started ${took}`}`)
     results.push({ part: services.name, result })
   }
   writeEnvFile(ctx)

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
@@ -7,6 +9,32 @@ import { databaseUrl } from './postgres.js'
 
 /** The compiled entry point of the Wharf services (`npm run build` makes it). */
 const MAIN = fileURLToPath(new URL('../../services/main.js', import.meta.url))
+
+/** The compiler's record of the build: it changes whenever the compiled output does. */
+const BUILD_INFO = fileURLToPath(new URL('../../.tsbuildinfo', import.meta.url))
+
+/** An id of the build in dist/ (a hash of the compiler's build info). */
+export function currentBuild(): string | undefined {
+  try {
+    return createHash('sha256').update(readFileSync(BUILD_INFO)).digest('hex').slice(0, 16)
+  } catch {
+    return undefined
+  }
+}
+
+const buildFile = (ctx: InfraContext) => join(ctx.paths.run, 'wharf.build')
+
+/** True when the running services were started from another build than the one in dist/ now. */
+export function servicesOutdated(ctx: InfraContext): boolean {
+  let running: string | undefined
+  try {
+    running = readFileSync(buildFile(ctx), 'utf8').trim()
+  } catch {
+    return false
+  }
+  const now = currentBuild()
+  return now !== undefined && running !== now
+}
 
 /** The environment the services process reads its config from (see core/config.ts). */
 export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
@@ -39,6 +67,7 @@ export const services = daemonPart({
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
   prepare(ctx) {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
+    writeFileSync(buildFile(ctx), `${currentBuild() ?? 'unknown'}\n`)
     return {
       cmd: process.execPath,
       args: ['--enable-source-maps', MAIN],
