@@ -79,6 +79,12 @@ async function checkApp(deps: ControllerDeps, user: AuthUser, app: string | unde
 
 /** `GET /v1/events` (a page) and `GET /v1/events/stream` (server-sent events, live). */
 export const eventsRoutes: RoutePlugin = (api, deps) => {
+  // Live streams end when the server closes, so a stop never waits on a client that never leaves.
+  const streams = new Set<() => void>()
+  api.addHook('onClose', async () => {
+    for (const end of streams) end()
+  })
+
   api.get(
     '/events',
     {
@@ -111,28 +117,44 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id })
       res.write(': connected\n\n')
       let closed = false
-      req.raw.on('close', () => (closed = true))
-      while (!closed) {
-        // Every row at or below the checkpoint is committed (they commit together): send those, then wait for more.
-        const upTo = await checkpoint()
-        for (;;) {
-          const events = await query(deps, user, { app: req.query.app, type: req.query.type, after, upTo, limit: 500 })
-          for (const e of events) res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
-          if (events.length < 500) break
-          after = events.at(-1)!.seq
-        }
-        after = Math.max(after, upTo)
-        try {
-          await waitFor(deps.pool, after + 1, { projections: ['eventlog'], timeoutMs: KEEPALIVE_MS })
-        } catch (err) {
-          if (!(err instanceof WharfError && err.code === 'WHARF_TIMEOUT')) {
-            req.log.warn({ err }, 'event stream ended')
-            break
-          }
-          if (!closed) res.write(': keep-alive\n\n')
-        }
+      const end = () => {
+        closed = true
+        res.end()
       }
-      res.end()
+      streams.add(end)
+      req.raw.on('close', () => {
+        closed = true
+        streams.delete(end)
+      })
+      try {
+        while (!closed) {
+          // Every row at or below the checkpoint is committed (they commit together): send those, then wait for more.
+          const upTo = await checkpoint()
+          for (;;) {
+            const events = await query(deps, user, { app: req.query.app, type: req.query.type, after, upTo, limit: 500 })
+            if (closed) break
+            for (const e of events) res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+            if (events.length < 500) break
+            after = events.at(-1)!.seq
+          }
+          after = Math.max(after, upTo)
+          try {
+            await waitFor(deps.pool, after + 1, { projections: ['eventlog'], timeoutMs: KEEPALIVE_MS })
+          } catch (err) {
+            if (!(err instanceof WharfError && err.code === 'WHARF_TIMEOUT')) {
+              req.log.warn({ err }, 'event stream ended')
+              break
+            }
+            if (!closed) res.write(': keep-alive\n\n')
+          }
+        }
+      } catch (err) {
+        // The client or the database went away mid-stream: end it; the client reconnects with Last-Event-ID.
+        req.log.warn({ err }, 'event stream failed')
+      } finally {
+        streams.delete(end)
+        if (!res.writableEnded) res.end()
+      }
     },
   )
 }
