@@ -1,6 +1,30 @@
 import Type from 'typebox'
 import type { EventDefinition } from './catalogue.js'
-import { AppName, ConfigKey, ConfigValue, Strict, UserName } from './schema.js'
+import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from './schema.js'
+
+/** A config key as a record key: a record keeps only a key schema's pattern, so the length is in it. */
+export const ConfigKeyPattern = Type.String({ pattern: '^[A-Z_][A-Z0-9_]{0,127}$' })
+/** Config as events carry it: only valid keys (a pattern record alone lets other keys through). */
+export const ConfigValues = Type.Record(ConfigKeyPattern, ConfigValue, { additionalProperties: false })
+/** A memory limit per process type, Docker style: `512M`, `1G`, `65536` (bytes). */
+export const MemoryLimit = Type.String({ pattern: '^[1-9][0-9]{0,9}[KMG]?$' })
+/** A CPU limit per process type, in CPUs (0.5 = half a core). */
+export const CpuLimit = Type.Number({ minimum: 0.01, maximum: 256 })
+/** How many processes of one type run: 0..100. */
+export const Quantity = Type.Integer({ minimum: 0, maximum: 100 })
+/** A host name: lower-case LDH labels separated by dots, at most 253 characters. */
+export const DomainName = Type.String({
+  pattern: '^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$',
+})
+/** Process type -> command, from the Procfile (empty: the image's CMD is `web`). */
+export const Procfile = Type.Record(ProcessType, Type.String({ minLength: 1, maxLength: 4096 }), { additionalProperties: false })
+export const Limits = Type.Object(
+  {
+    memory: Type.Record(ProcessType, MemoryLimit, { additionalProperties: false }),
+    cpu: Type.Record(ProcessType, CpuLimit, { additionalProperties: false }),
+  },
+  Strict,
+)
 
 /** Events of `app.<name>` streams. */
 export const appEvents: EventDefinition[] = [
@@ -23,7 +47,7 @@ export const appEvents: EventDefinition[] = [
     version: 1,
     stream: 'app',
     description: 'Config values were set.',
-    schema: Type.Object({ app: AppName, values: Type.Record(ConfigKey, ConfigValue) }, Strict),
+    schema: Type.Object({ app: AppName, values: ConfigValues }, Strict),
   },
   {
     type: 'ConfigUnset',
@@ -31,5 +55,94 @@ export const appEvents: EventDefinition[] = [
     stream: 'app',
     description: 'Config keys were removed.',
     schema: Type.Object({ app: AppName, keys: Type.Array(ConfigKey, { minItems: 1 }) }, Strict),
+  },
+  {
+    type: 'AppTransferred',
+    version: 1,
+    stream: 'app',
+    description: 'An app got a new owner.',
+    schema: Type.Object({ app: AppName, from: UserName, to: UserName }, Strict),
+  },
+  {
+    type: 'CollaboratorAdded',
+    version: 1,
+    stream: 'app',
+    description: 'A user may now use the app (config, releases, scale, domains, push).',
+    schema: Type.Object({ app: AppName, username: UserName }, Strict),
+  },
+  {
+    type: 'CollaboratorRemoved',
+    version: 1,
+    stream: 'app',
+    description: 'A user may no longer use the app.',
+    schema: Type.Object({ app: AppName, username: UserName }, Strict),
+  },
+  {
+    type: 'ReleaseCreated',
+    version: 1,
+    stream: 'app',
+    description: 'A new release: an image (none for v1) with a config and limits snapshot; the scheduler runs it.',
+    schema: Type.Object(
+      {
+        app: AppName,
+        version: Type.Integer({ minimum: 1 }),
+        image: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+        digest: Type.Optional(Type.String({ maxLength: 200 })),
+        procfile: Procfile,
+        port: Type.Optional(Port),
+        config: ConfigValues,
+        limits: Limits,
+        /** Who made it: a user name, or `system` for the release manager. */
+        by: Type.String({ minLength: 1, maxLength: 64 }),
+        summary: Type.String({ maxLength: 1024 }),
+        /** The build it releases (the release manager is idempotent by build id). */
+        build: Type.Optional(Uuid),
+        /** The release it rolls back to. */
+        rollbackOf: Type.Optional(Type.Integer({ minimum: 1 })),
+      },
+      Strict,
+    ),
+  },
+  {
+    type: 'FormationScaled',
+    version: 1,
+    stream: 'app',
+    description: 'How many processes of each named type should run (types not named keep theirs).',
+    schema: Type.Object({ app: AppName, formation: Type.Record(ProcessType, Quantity, { additionalProperties: false, minProperties: 1 }) }, Strict),
+  },
+  {
+    type: 'DomainAdded',
+    version: 1,
+    stream: 'app',
+    description: 'A custom domain routes to the app.',
+    schema: Type.Object({ app: AppName, domain: DomainName }, Strict),
+  },
+  {
+    type: 'DomainRemoved',
+    version: 1,
+    stream: 'app',
+    description: 'A custom domain no longer routes to the app.',
+    schema: Type.Object({ app: AppName, domain: DomainName }, Strict),
+  },
+  {
+    type: 'LimitsSet',
+    version: 1,
+    stream: 'app',
+    description: 'Memory and CPU limits per process type were set.',
+    schema: Type.Object({ app: AppName, memory: Limits.properties.memory, cpu: Limits.properties.cpu }, Strict),
+  },
+  {
+    type: 'LimitsUnset',
+    version: 1,
+    stream: 'app',
+    description: 'Memory and CPU limits per process type were removed.',
+    schema: Type.Object({ app: AppName, memory: Type.Array(ProcessType), cpu: Type.Array(ProcessType) }, Strict),
+  },
+  {
+    type: 'MaintenanceSet',
+    version: 1,
+    stream: 'app',
+    description: 'Maintenance mode was turned on or off (the router answers 503 while on).',
+    schema: Type.Object({ app: AppName, enabled: Type.Boolean() }, Strict),
   },
 ]

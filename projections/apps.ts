@@ -2,14 +2,18 @@ import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
 import { narrow, type Projection } from './projection.js'
 
-type AppsEvent = { type: 'AppCreated'; data: { app: string; owner: string } } | { type: 'AppDestroyed'; data: { app: string } }
+type AppsEvent =
+  | { type: 'AppCreated'; data: { app: string; owner: string } }
+  | { type: 'AppDestroyed'; data: { app: string } }
+  | { type: 'AppTransferred'; data: { app: string; from: string; to: string } }
 
-const HANDLES = ['AppCreated', 'AppDestroyed'] as const satisfies readonly AppsEvent['type'][]
+// AppTransferred joined without a version bump: the tables are unchanged and no such event predates it.
+const HANDLES = ['AppCreated', 'AppDestroyed', 'AppTransferred'] as const satisfies readonly AppsEvent['type'][]
 
 /**
  * `apps(name, owner, created_at, destroyed_at)`: every app ever created, one row per name. A destroyed
  * app keeps its row with `destroyed_at` set (the name stays known for audit); creating it again
- * resets the row.
+ * resets the row. Collaborators and maintenance are in the `access` read model.
  */
 export const appsProjection: Projection = {
   name: 'apps',
@@ -36,6 +40,9 @@ export const appsProjection: Projection = {
         return
       case 'AppDestroyed':
         await tx.query('UPDATE apps SET destroyed_at = $2 WHERE name = $1', [e.data.app, e.occurredAt])
+        return
+      case 'AppTransferred':
+        await tx.query('UPDATE apps SET owner = $2 WHERE name = $1', [e.data.app, e.data.to])
         return
       default:
         return unhandled(e)

@@ -6,16 +6,17 @@ type ConfigEvent =
   | { type: 'ConfigSet'; data: { app: string; values: Record<string, string> } }
   | { type: 'ConfigUnset'; data: { app: string; keys: string[] } }
   | { type: 'AppDestroyed'; data: { app: string } }
+  | { type: 'ReleaseCreated'; data: { app: string; config: Record<string, string>; rollbackOf?: number } }
 
-const HANDLES = ['ConfigSet', 'ConfigUnset', 'AppDestroyed'] as const satisfies readonly ConfigEvent['type'][]
+const HANDLES = ['ConfigSet', 'ConfigUnset', 'AppDestroyed', 'ReleaseCreated'] as const satisfies readonly ConfigEvent['type'][]
 
 /**
  * `config(app, key, value)`: an app's current config. Destroying an app drops its config, so a new
- * app of the same name starts empty.
+ * app of the same name starts empty. A rollback release (`rollbackOf`) brings back its config snapshot.
  */
 export const configProjection: Projection = {
   name: 'config',
-  version: 1,
+  version: 2,
   handles: HANDLES,
   tables: `
     CREATE TABLE config (
@@ -44,6 +45,17 @@ export const configProjection: Projection = {
       case 'AppDestroyed':
         await tx.query('DELETE FROM config WHERE app = $1', [e.data.app])
         return
+      case 'ReleaseCreated': {
+        if (e.data.rollbackOf === undefined) return
+        const keys = Object.keys(e.data.config)
+        await tx.query('DELETE FROM config WHERE app = $1', [e.data.app])
+        await tx.query('INSERT INTO config (app, key, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v)', [
+          e.data.app,
+          keys,
+          keys.map((k) => e.data.config[k]!),
+        ])
+        return
+      }
       default:
         return unhandled(e)
     }

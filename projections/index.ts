@@ -1,7 +1,12 @@
 /** Read models: what other folders may use. */
 import type pg from 'pg'
+import { accessProjection } from './access.js'
 import { appsProjection } from './apps.js'
 import { configProjection } from './config.js'
+import { containersProjection } from './containers.js'
+import { domainsProjection } from './domains.js'
+import { formationProjection } from './formation.js'
+import { releasesProjection } from './releases.js'
 import { eventLogProjection } from './eventlog.js'
 import { keysProjection } from './keys.js'
 import { usersProjection } from './users.js'
@@ -21,7 +26,7 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection]
+  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, containersProjection, accessProjection]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

@@ -1,0 +1,31 @@
+import type { Command } from 'commander'
+import { CliError } from '../client.js'
+import { printJson, printList } from '../output.js'
+import { api, appPath, pairs, withApp } from './common.js'
+
+/** ps:list, ps:scale and the shortcut scale. */
+export function psTopic(program: Command): void {
+  withApp(program.command('ps:list').description("an app's formation and running processes"))
+    .option('--json', 'print the API JSON')
+    .action(async (opts: { app?: string; json?: boolean }) => {
+      const [formation, processes] = await Promise.all([
+        api().call<{ formation: Record<string, number> }>('GET', appPath(opts, '/formation')),
+        api().call<{ processes: Record<string, unknown>[] }>('GET', appPath(opts, '/processes')),
+      ])
+      if (opts.json) return printJson({ ...formation, ...processes })
+      const f = Object.entries(formation.formation).map(([t, n]) => `${t}=${n}`)
+      console.log(`=== formation: ${f.join(' ') || '(none)'}`)
+      printList(processes.processes, [{ key: 'type' }, { key: 'container' }, { key: 'release' }, { key: 'host' }, { key: 'port' }, { key: 'started' }], { empty: 'No processes running.' })
+    })
+
+  withApp(program.command('ps:scale <pairs...>').alias('scale').description('scale process types: type=N ... (0..100)')).action(async (args: string[], opts: { app?: string }) => {
+    const wanted = pairs(args, 'type=N', (m) => new CliError('WHARF_INVALID', m))
+    const formation: Record<string, number> = {}
+    for (const [t, n] of Object.entries(wanted)) {
+      if (!/^[0-9]{1,3}$/.test(n)) throw new CliError('WHARF_INVALID', `${t}=${n}: N must be a number 0..100`)
+      formation[t] = Number(n)
+    }
+    const res = await api().call<{ formation: Record<string, number> }>('POST', appPath(opts, '/formation'), formation)
+    console.log(`Scaled: ${Object.entries(res.formation).map(([t, n]) => `${t}=${n}`).join(' ')}`)
+  })
+}

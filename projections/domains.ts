@@ -1,0 +1,51 @@
+import type pg from 'pg'
+import type { RecordedEvent } from '../events/index.js'
+import { narrow, type Projection } from './projection.js'
+
+type DomainsEvent =
+  | { type: 'DomainAdded'; data: { app: string; domain: string } }
+  | { type: 'DomainRemoved'; data: { app: string; domain: string } }
+  | { type: 'AppCreated'; data: { app: string } }
+  | { type: 'AppDestroyed'; data: { app: string } }
+
+const HANDLES = ['DomainAdded', 'DomainRemoved', 'AppCreated', 'AppDestroyed'] as const satisfies readonly DomainsEvent['type'][]
+
+/** `domains(domain, app, created_at)`: the custom domains of live apps (a domain belongs to one app). */
+export const domainsProjection: Projection = {
+  name: 'domains',
+  version: 1,
+  handles: HANDLES,
+  tables: `
+    CREATE TABLE domains (
+      domain     text PRIMARY KEY,
+      app        text NOT NULL,
+      created_at timestamptz NOT NULL
+    );
+    CREATE INDEX domains_app ON domains (app);
+  `,
+  async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
+    const e = narrow<DomainsEvent>(event)
+    switch (e.type) {
+      case 'DomainAdded':
+        await tx.query(
+          `INSERT INTO domains (domain, app, created_at) VALUES ($1, $2, $3)
+           ON CONFLICT (domain) DO UPDATE SET app = EXCLUDED.app, created_at = EXCLUDED.created_at`,
+          [e.data.domain, e.data.app, e.occurredAt],
+        )
+        return
+      case 'DomainRemoved':
+        await tx.query('DELETE FROM domains WHERE domain = $1 AND app = $2', [e.data.domain, e.data.app])
+        return
+      case 'AppCreated':
+      case 'AppDestroyed':
+        await tx.query('DELETE FROM domains WHERE app = $1', [e.data.app])
+        return
+      default:
+        return unhandled(e)
+    }
+  },
+}
+
+function unhandled(e: never): never {
+  throw new Error(`domains projection cannot apply ${(e as RecordedEvent).type}`)
+}

@@ -1,0 +1,49 @@
+import type pg from 'pg'
+import type { RecordedEvent } from '../events/index.js'
+import { narrow, type Projection } from './projection.js'
+
+type FormationEvent =
+  | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
+  | { type: 'AppCreated'; data: { app: string } }
+  | { type: 'AppDestroyed'; data: { app: string } }
+
+const HANDLES = ['FormationScaled', 'AppCreated', 'AppDestroyed'] as const satisfies readonly FormationEvent['type'][]
+
+/** `formation(app, type, quantity)`: how many processes of each type an app should run. */
+export const formationProjection: Projection = {
+  name: 'formation',
+  version: 1,
+  handles: HANDLES,
+  tables: `
+    CREATE TABLE formation (
+      app      text NOT NULL,
+      type     text NOT NULL,
+      quantity integer NOT NULL,
+      PRIMARY KEY (app, type)
+    );
+  `,
+  async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
+    const e = narrow<FormationEvent>(event)
+    switch (e.type) {
+      case 'FormationScaled': {
+        const types = Object.keys(e.data.formation)
+        await tx.query(
+          `INSERT INTO formation (app, type, quantity) SELECT $1, t, q FROM unnest($2::text[], $3::int[]) AS x(t, q)
+           ON CONFLICT (app, type) DO UPDATE SET quantity = EXCLUDED.quantity`,
+          [e.data.app, types, types.map((t) => e.data.formation[t]!)],
+        )
+        return
+      }
+      case 'AppCreated':
+      case 'AppDestroyed':
+        await tx.query('DELETE FROM formation WHERE app = $1', [e.data.app])
+        return
+      default:
+        return unhandled(e)
+    }
+  },
+}
+
+function unhandled(e: never): never {
+  throw new Error(`formation projection cannot apply ${(e as RecordedEvent).type}`)
+}

@@ -1,0 +1,83 @@
+import type pg from 'pg'
+import { WharfError } from '../../../core/errors.js'
+import { streamId, type EventContext } from '../../../events/index.js'
+import { userExists } from '../accounts/index.js'
+import { runCommand, type CommandResult } from '../command.js'
+import type { AuthUser, ControllerDeps } from '../context.js'
+import { appDecider, type Access, type Actor, type AppCommand, type AppState } from './decider.js'
+
+/** The actor of a signed-in request. */
+export function actorOf(user: AuthUser): Actor {
+  return { kind: 'user', username: user.username, admin: user.admin }
+}
+
+/** Who and why for the events of one request: `user:<name>`, correlated by the request id. */
+export function contextOf(user: AuthUser, requestId: string): EventContext {
+  return { actor: `user:${user.username}`, correlationId: requestId }
+}
+
+/** The stream of an app. */
+export function appStream(app: string): string {
+  return streamId('app', app)
+}
+
+/** Distributes `Omit` over the command union so each variant keeps its own fields. */
+type WithoutBy<C> = C extends unknown ? Omit<C, 'by'> : never
+
+/**
+ * Runs one command on an app's stream for a signed-in user (the decider checks the user's access)
+ * and waits until `waitFor` read models include it.
+ */
+export async function runAppCommand(
+  deps: ControllerDeps,
+  req: { user?: AuthUser | undefined; id: string },
+  app: string,
+  command: WithoutBy<AppCommand>,
+  waitFor: string[],
+): Promise<CommandResult<AppState>> {
+  const user = signedIn(req)
+  return runCommand(deps, {
+    stream: appStream(app),
+    decider: appDecider,
+    command: { ...command, by: actorOf(user) } as AppCommand,
+    ctx: contextOf(user, req.id),
+    waitFor,
+  })
+}
+
+/** The user of a request; the auth hook guarantees it on every non-public route. */
+export function signedIn(req: { user?: AuthUser | undefined }): AuthUser {
+  if (!req.user) throw new WharfError('WHARF_UNAUTHORIZED', 'sign in first: no token (wharf auth:login)')
+  return req.user
+}
+
+export interface AppRow {
+  name: string
+  owner: string
+  created: string
+  maintenance: boolean
+}
+
+/**
+ * The live app `name` from the read model if `user` may act on it at `level`: `WHARF_NOT_FOUND` when
+ * there is none or the user may not see it, `WHARF_FORBIDDEN` when a collaborator asks to manage.
+ */
+export async function visibleApp(pool: pg.Pool, user: AuthUser, name: string, level: Access = 'use'): Promise<AppRow> {
+  const { rows } = await pool.query(
+    `SELECT name, owner, created_at,
+            EXISTS (SELECT 1 FROM rm_access.maintenance m WHERE m.app = a.name) AS maintenance,
+            EXISTS (SELECT 1 FROM rm_access.collaborators c WHERE c.app = a.name AND c.username = $2) AS collaborator
+       FROM rm_apps.apps a WHERE name = $1 AND destroyed_at IS NULL`,
+    [name, user.username],
+  )
+  const r = rows[0]
+  const owner = r && (user.admin || r.owner === user.username)
+  if (!r || (!owner && !r.collaborator)) throw new WharfError('WHARF_NOT_FOUND', `no app ${name}`, { details: { app: name } })
+  if (level === 'manage' && !owner) throw new WharfError('WHARF_FORBIDDEN', `only the owner of ${name} (or an admin) may do this`, { details: { app: name } })
+  return { name: r.name, owner: r.owner, created: (r.created_at as Date).toISOString(), maintenance: r.maintenance }
+}
+
+/** Throws `WHARF_NOT_FOUND` unless the user account exists. */
+export async function requireUser(pool: pg.Pool, username: string): Promise<void> {
+  if (!(await userExists(pool, username))) throw new WharfError('WHARF_NOT_FOUND', `no user ${username}`, { details: { username } })
+}

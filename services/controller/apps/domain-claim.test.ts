@@ -1,0 +1,32 @@
+import t from 'tap'
+import { fold } from '../../../core/decider.js'
+import type { NewEvent, RecordedEvent } from '../../../events/index.js'
+import { claimDecider, domainStream } from './domain-claim.js'
+
+function rec(events: NewEvent[]): RecordedEvent[] {
+  return events.map((e, i) => ({ id: `${i}`, type: e.type, version: 1, stream: 'domain.x', occurredAt: '', actor: 'a', causationId: null, correlationId: 'c', data: e.data, seq: i + 1 }))
+}
+const when = (given: NewEvent[], c: Parameters<typeof claimDecider.decide>[0]) => claimDecider.decide(c, fold(claimDecider, rec(given)))
+const d = 'shop.example.com'
+
+t.test('claim stream id: domain.<32 hex>', (t) => {
+  t.match(domainStream(d), /^domain\.[0-9a-f]{32}$/)
+  t.not(domainStream(d), domainStream('other.example.com'))
+  t.end()
+})
+
+t.test('a domain belongs to one app', (t) => {
+  const claimed = when([], { type: 'Claim', domain: d, app: 'shop', holderStillUses: true })
+  t.same(claimed, [{ type: 'DomainClaimed', data: { domain: d, app: 'shop' } }])
+  t.same(when(claimed, { type: 'Claim', domain: d, app: 'shop', holderStillUses: true }), [], 'same app again: nothing')
+  t.throws(() => when(claimed, { type: 'Claim', domain: d, app: 'blog', holderStillUses: true }), { code: 'WHARF_EXISTS' })
+  t.same(
+    when(claimed, { type: 'Claim', domain: d, app: 'blog', holderStillUses: false }).map((e) => e.type),
+    ['DomainReleased', 'DomainClaimed'],
+    'a stale claim is taken over',
+  )
+  const released = [...claimed, ...when(claimed, { type: 'Release', domain: d, app: 'shop' })]
+  t.same(when(released, { type: 'Claim', domain: d, app: 'blog', holderStillUses: true }).map((e) => e.type), ['DomainClaimed'])
+  t.same(when(claimed, { type: 'Release', domain: d, app: 'blog' }), [], 'another app cannot release it')
+  t.end()
+})

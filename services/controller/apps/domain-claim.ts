@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto'
+import type { Decider } from '../../../core/decider.js'
+import { WharfError } from '../../../core/errors.js'
+import { streamId, type NewEvent, type RecordedEvent } from '../../../events/index.js'
+
+/** The claim stream of a host name: `domain.<first 32 hex digits of its sha256>`. */
+export function domainStream(domain: string): string {
+  return streamId('domain', createHash('sha256').update(domain).digest('hex').slice(0, 32))
+}
+
+/** Which app holds a domain (undefined: none). */
+export interface ClaimState {
+  app: string | undefined
+}
+
+export type ClaimCommand =
+  /**
+   * `holderStillUses`: whether the app that holds the claim still lists the domain on its own stream.
+   * False when a crash left a stale claim behind (an app destroyed between its event and the release
+   * of its claims): then the claim may be taken over.
+   */
+  | { type: 'Claim'; domain: string; app: string; holderStillUses: boolean }
+  | { type: 'Release'; domain: string; app: string }
+
+type ClaimEvent = { type: 'DomainClaimed'; data: { domain: string; app: string } } | { type: 'DomainReleased'; data: { domain: string; app: string } }
+
+function decide(command: ClaimCommand, state: ClaimState): NewEvent[] {
+  const { domain, app } = command
+  switch (command.type) {
+    case 'Claim':
+      if (state.app === app) return []
+      if (state.app !== undefined && command.holderStillUses) {
+        throw new WharfError('WHARF_EXISTS', `the domain ${domain} belongs to another app`, { details: { domain } })
+      }
+      return [
+        ...(state.app !== undefined ? [{ type: 'DomainReleased', data: { domain, app: state.app } }] : []),
+        { type: 'DomainClaimed', data: { domain, app } },
+      ]
+    case 'Release':
+      return state.app === app ? [{ type: 'DomainReleased', data: { domain, app } }] : []
+    default:
+      return unhandled(command)
+  }
+}
+
+function evolve(state: ClaimState, event: RecordedEvent): ClaimState {
+  const e = event as unknown as ClaimEvent
+  switch (e.type) {
+    case 'DomainClaimed':
+      return { app: e.data.app }
+    case 'DomainReleased':
+      return { app: undefined }
+    default:
+      return unhandled(e)
+  }
+}
+
+function unhandled(x: never): never {
+  throw new Error(`domain claim decider cannot handle ${(x as { type: string }).type}`)
+}
+
+/** The decider of `domain.<hash>` claim streams: a domain belongs to at most one app. */
+export const claimDecider: Decider<ClaimState, ClaimCommand> = { initialState: () => ({ app: undefined }), evolve, decide }

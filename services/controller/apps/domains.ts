@@ -1,0 +1,65 @@
+import { WharfError } from '../../../core/errors.js'
+import type { RecordedEvent } from '../../../events/index.js'
+import { runCommand } from '../command.js'
+import type { AuthUser, ControllerDeps } from '../context.js'
+import { appStream, contextOf, runAppCommand } from './access.js'
+import { fold } from '../../../core/decider.js'
+import { appDecider } from './decider.js'
+import { claimDecider, domainStream } from './domain-claim.js'
+
+/**
+ * Adds a domain to an app, race-free across apps: first the domain's claim stream (one app per
+ * domain, by expected version), then the app's stream. When the app refuses (gone, no access), the
+ * claim is given back.
+ */
+export async function addDomain(deps: ControllerDeps, req: { user?: AuthUser; id: string }, app: string, domain: string): Promise<void> {
+  const user = req.user!
+  const claim = domainStream(domain)
+  const { events } = await deps.store.readStream(claim)
+  const holder = fold(claimDecider, events).app
+  // A claim left behind by a crash (its app no longer lists the domain) may be taken over.
+  const holderStillUses = holder === undefined || holder === app ? true : await appUsesDomain(deps, holder, domain)
+  // Access first, so a caller who may not use the app learns nothing about the domain.
+  await runAppCommand(deps, req, app, { type: 'CheckAccess', level: 'use' }, [])
+  const claimed = await runCommand(deps, {
+    stream: claim,
+    decider: claimDecider,
+    command: { type: 'Claim', domain, app, holderStillUses },
+    ctx: contextOf(user, req.id),
+    waitFor: [],
+  })
+  try {
+    await runAppCommand(deps, req, app, { type: 'AddDomain', domain }, ['domains'])
+  } catch (err) {
+    if (claimed.events.length > 0) await releaseClaim(deps, user, req.id, app, domain).catch(() => {})
+    throw err
+  }
+}
+
+/** Removes a domain from an app, then gives its claim back. */
+export async function removeDomain(deps: ControllerDeps, req: { user?: AuthUser; id: string }, app: string, domain: string): Promise<void> {
+  await runAppCommand(deps, req, app, { type: 'RemoveDomain', domain }, ['domains'])
+  await releaseClaim(deps, req.user!, req.id, app, domain)
+}
+
+/** Gives back `app`'s claim on `domain` (nothing when another app holds it). */
+export async function releaseClaim(deps: ControllerDeps, user: AuthUser, requestId: string, app: string, domain: string): Promise<void> {
+  await runCommand(deps, {
+    stream: domainStream(domain),
+    decider: claimDecider,
+    command: { type: 'Release', domain, app },
+    ctx: contextOf(user, requestId),
+    waitFor: [],
+  })
+}
+
+async function appUsesDomain(deps: ControllerDeps, app: string, domain: string): Promise<boolean> {
+  let events: RecordedEvent[]
+  try {
+    events = (await deps.store.readStream(appStream(app))).events
+  } catch (err) {
+    throw new WharfError('WHARF_UNAVAILABLE', 'cannot read the app that holds the domain', { cause: err })
+  }
+  const state = fold(appDecider, events)
+  return state.exists && state.domains.includes(domain)
+}

@@ -1,0 +1,107 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { WharfError } from '../../../core/errors.js'
+import type { Logger } from '../../../core/log.js'
+import { parseStreamId, type EventStore, type RecordedEvent } from '../../../events/index.js'
+import { runCommand } from '../command.js'
+import type { ControllerDeps } from '../context.js'
+import { appStream } from './access.js'
+import { appDecider } from './decider.js'
+
+/** The durable subscription of the release manager (shared by controller replicas). */
+export const RELEASE_MANAGER_DURABLE = 'release-manager'
+
+interface BuildSucceeded {
+  app: string
+  image: string
+  digest?: string
+  procfile: Record<string, string>
+  port: number
+}
+
+export interface ReleaseManagerOptions {
+  /** Pause before a release that failed for a passing reason (NATS, Postgres) is tried again, ms, default 1_000. */
+  retryMs?: number
+}
+
+/** Who pushed the build: the `PushReceived` on the same build stream, if any. */
+async function pusherOf(store: EventStore, stream: string): Promise<string | undefined> {
+  const { events } = await store.readStream(stream)
+  const push = events.find((e) => e.type === 'PushReceived')
+  return (push?.data as { user?: string } | undefined)?.user
+}
+
+/**
+ * Turns one `BuildSucceeded` into a `ReleaseCreated` on its app's stream (and `web=1` for an app's
+ * first build). Idempotent by build id: the app stream knows the builds it released, so a redelivery
+ * decides nothing. A build of an app that is gone is skipped.
+ */
+export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' | 'log'>, event: RecordedEvent): Promise<'released' | 'duplicate' | 'skipped'> {
+  const build = parseStreamId(event.stream)
+  if (event.type !== 'BuildSucceeded' || build?.kind !== 'build') return 'skipped'
+  const data = event.data as BuildSucceeded
+  const pushedBy = await pusherOf(deps.store, event.stream)
+  try {
+    const res = await runCommand(deps, {
+      stream: appStream(data.app),
+      decider: appDecider,
+      command: {
+        type: 'ReleaseBuild',
+        by: { kind: 'system' },
+        build: build.id,
+        image: data.image,
+        ...(data.digest === undefined ? {} : { digest: data.digest }),
+        procfile: data.procfile,
+        port: data.port,
+        ...(pushedBy === undefined ? {} : { pushedBy }),
+      },
+      ctx: { actor: 'system:release-manager', correlationId: event.correlationId, causationId: event.id },
+      waitFor: [],
+    })
+    return res.events.length ? 'released' : 'duplicate'
+  } catch (err) {
+    if (err instanceof WharfError && err.code === 'WHARF_NOT_FOUND') {
+      deps.log.warn({ app: data.app, build: build.id }, 'release manager: the app of a build is gone; no release')
+      return 'skipped'
+    }
+    throw err
+  }
+}
+
+/**
+ * The release manager: a durable subscription to the log that releases every `BuildSucceeded`
+ * (see {@link releaseBuild}). An event is acked only after its release is appended, so a crash
+ * releases it on the next start; a passing failure is retried until it works or `stop` is called.
+ */
+export async function startReleaseManager(deps: Pick<ControllerDeps, 'store' | 'pool'> & { log: Logger }, opts: ReleaseManagerOptions = {}): Promise<{ stop(): Promise<void> }> {
+  const retryMs = opts.retryMs ?? 1_000
+  const sub = await deps.store.subscribe(RELEASE_MANAGER_DURABLE, { fromSeq: 1 })
+  let stopping = false
+  const done = (async () => {
+    for await (const d of sub) {
+      if (d.event.type === 'BuildSucceeded') {
+        for (;;) {
+          try {
+            const outcome = await releaseBuild(deps, d.event)
+            deps.log.info({ stream: d.event.stream, seq: d.event.seq, outcome }, 'release manager: build handled')
+            break
+          } catch (err) {
+            if (stopping) return
+            deps.log.error({ err, stream: d.event.stream, seq: d.event.seq }, 'release manager: cannot release a build; trying again')
+            await sleep(retryMs)
+          }
+        }
+      }
+      await d.ack()
+      if (stopping) return
+    }
+  })().catch((err) => {
+    if (!stopping) deps.log.error({ err }, 'release manager stopped')
+  })
+  return {
+    async stop() {
+      stopping = true
+      await sub.close()
+      await done
+    },
+  }
+}

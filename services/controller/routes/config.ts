@@ -1,0 +1,53 @@
+import Type from 'typebox'
+import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { getConfig } from '../apps/queries.js'
+import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL, appValidator } from '../apps/schemas.js'
+import type { RoutePlugin } from '../context.js'
+
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut }
+/** A config change touches the config and makes a release. */
+const TOUCHES = ['config', 'releases']
+
+/**
+ * `config:list|set|unset`. Each change makes a new release. Unsetting keys that are not set is a
+ * no-op (as on Heroku): no event, no release, 200 with the config as it is.
+ */
+export const configRoutes: RoutePlugin = (api, deps) => {
+  api.get('/apps/:app/config', { validatorCompiler: appValidator, schema: { summary: "An app's config.", params: AppParams, response: { 200: ConfigOut, ...errors } } }, async (req) => {
+    await visibleApp(deps.pool, signedIn(req), req.params.app)
+    return { values: await getConfig(deps.pool, req.params.app) }
+  })
+
+  api.post(
+    '/apps/:app/config',
+    {
+      validatorCompiler: appValidator,
+      schema: {
+        summary: 'Set config values (keys [A-Z_][A-Z0-9_]*, values up to 32 KiB, up to 100 per call); makes a release.',
+        params: AppParams,
+        body: Type.Object({ values: ConfigValues }, { additionalProperties: false }),
+        response: { 200: ConfigOut, ...errors },
+      },
+    },
+    async (req) => {
+      await runAppCommand(deps, req, req.params.app, { type: 'SetConfig', values: req.body.values }, TOUCHES)
+      return { values: await getConfig(deps.pool, req.params.app) }
+    },
+  )
+
+  const unset = {
+    validatorCompiler: appValidator,
+    schema: {
+      summary: 'Remove config keys (keys not set are ignored); makes a release when something was removed.',
+      params: AppParams,
+      body: Type.Object({ keys: Type.Array(ConfigKey, { minItems: 1, maxItems: MAX_KEYS_PER_CALL }) }, { additionalProperties: false }),
+      response: { 200: ConfigOut, ...errors },
+    },
+  }
+  const unsetHandler = async (req: { params: { app: string }; body: { keys: string[] }; user?: { username: string; admin: boolean }; id: string }) => {
+    await runAppCommand(deps, req, req.params.app, { type: 'UnsetConfig', keys: req.body.keys }, TOUCHES)
+    return { values: await getConfig(deps.pool, req.params.app) }
+  }
+  api.post('/apps/:app/config/unset', unset, unsetHandler)
+  api.delete('/apps/:app/config', unset, unsetHandler)
+}

@@ -1,0 +1,53 @@
+import Type from 'typebox'
+import { signedIn, visibleApp } from '../apps/access.js'
+import { addDomain, removeDomain } from '../apps/domains.js'
+import { getDomains } from '../apps/queries.js'
+import { AppName, AppParams, DomainName, ErrorOut, appValidator } from '../apps/schemas.js'
+import type { RoutePlugin } from '../context.js'
+
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
+const DomainsOut = Type.Object(
+  { domains: Type.Array(Type.Object({ domain: Type.String(), created: Type.String() }, { additionalProperties: false })) },
+  { additionalProperties: false },
+)
+
+/** `domains:add|list|remove`: a domain belongs to one app (a `domain.<hash>` claim stream). */
+export const domainsRoutes: RoutePlugin = (api, deps) => {
+  api.get('/apps/:app/domains', { validatorCompiler: appValidator, schema: { summary: "An app's custom domains.", params: AppParams, response: { 200: DomainsOut, ...errors } } }, async (req) => {
+    await visibleApp(deps.pool, signedIn(req), req.params.app)
+    return { domains: await getDomains(deps.pool, req.params.app) }
+  })
+
+  api.post(
+    '/apps/:app/domains',
+    {
+      validatorCompiler: appValidator,
+      schema: {
+        summary: 'Add a custom domain (lower-case host name; one app per domain).',
+        params: AppParams,
+        body: Type.Object({ domain: DomainName }, { additionalProperties: false }),
+        response: { 201: DomainsOut, ...errors },
+      },
+    },
+    async (req, reply) => {
+      await addDomain(deps, req, req.params.app, req.body.domain)
+      return reply.status(201).send({ domains: await getDomains(deps.pool, req.params.app) })
+    },
+  )
+
+  api.delete(
+    '/apps/:app/domains/:domain',
+    {
+      validatorCompiler: appValidator,
+      schema: {
+        summary: 'Remove a custom domain.',
+        params: Type.Object({ app: AppName, domain: DomainName }, { additionalProperties: false }),
+        response: { 200: DomainsOut, ...errors },
+      },
+    },
+    async (req) => {
+      await removeDomain(deps, req, req.params.app, req.params.domain)
+      return { domains: await getDomains(deps.pool, req.params.app) }
+    },
+  )
+}

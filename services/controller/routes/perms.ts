@@ -1,0 +1,56 @@
+import Type from 'typebox'
+import { requireUser, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { getCollaborators } from '../apps/queries.js'
+import { AppName, AppParams, ErrorOut, UserName, appValidator } from '../apps/schemas.js'
+import type { RoutePlugin } from '../context.js'
+
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
+const PermsOut = Type.Object({ owner: Type.String(), collaborators: Type.Array(Type.String()) }, { additionalProperties: false })
+
+/**
+ * `perms:list|create|delete`: collaborators may use an app (config, releases, scale, domains,
+ * limits, maintenance, push) and see its perms; only the owner and admins may share, unshare,
+ * transfer or destroy it.
+ */
+export const permsRoutes: RoutePlugin = (api, deps) => {
+  api.get('/apps/:app/perms', { validatorCompiler: appValidator, schema: { summary: "An app's owner and collaborators.", params: AppParams, response: { 200: PermsOut, ...errors } } }, async (req) => {
+    const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
+    return { owner: row.owner, collaborators: await getCollaborators(deps.pool, req.params.app) }
+  })
+
+  api.post(
+    '/apps/:app/perms',
+    {
+      validatorCompiler: appValidator,
+      schema: {
+        summary: 'Share an app with a user (owner or admin).',
+        params: AppParams,
+        body: Type.Object({ username: UserName }, { additionalProperties: false }),
+        response: { 201: PermsOut, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const row = await visibleApp(deps.pool, signedIn(req), req.params.app, 'manage')
+      await requireUser(deps.pool, req.body.username)
+      await runAppCommand(deps, req, req.params.app, { type: 'AddCollaborator', username: req.body.username }, ['access'])
+      return reply.status(201).send({ owner: row.owner, collaborators: await getCollaborators(deps.pool, req.params.app) })
+    },
+  )
+
+  api.delete(
+    '/apps/:app/perms/:username',
+    {
+      validatorCompiler: appValidator,
+      schema: {
+        summary: 'Stop sharing an app with a user (owner or admin).',
+        params: Type.Object({ app: AppName, username: UserName }, { additionalProperties: false }),
+        response: { 200: PermsOut, ...errors },
+      },
+    },
+    async (req) => {
+      const row = await visibleApp(deps.pool, signedIn(req), req.params.app, 'manage')
+      await runAppCommand(deps, req, req.params.app, { type: 'RemoveCollaborator', username: req.params.username }, ['access'])
+      return { owner: row.owner, collaborators: await getCollaborators(deps.pool, req.params.app) }
+    },
+  )
+}
