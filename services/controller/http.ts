@@ -37,10 +37,28 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
   return (data: unknown) => {
     const value = part === 'body' ? data : Value.Default(schema, Value.Convert(schema, data))
     if (checker.Check(value)) return { value }
-    const first = [...checker.Errors(value)].slice(0, 3)
-    const message = first.map((e) => `${part}${e.instancePath || ''} ${e.message}`).join('; ')
-    return { error: new Error(message || `${part} is not valid`) }
+    return { error: new Error(describeErrors(part, [...checker.Errors(value)]) || `${part} is not valid`) }
   }
+}
+
+/**
+ * Schema failures as one sentence a person can act on: the first three, each as `part/path problem`.
+ * A field the schema does not allow (TypeBox's `false` sub-schema of a record or a closed object)
+ * is named as such rather than as "schema is false".
+ */
+export function describeErrors(part: string, errors: { keyword: string; instancePath: string; message: string; params?: unknown }[]): string {
+  const seen = new Set<string>()
+  const lines: string[] = []
+  for (const e of errors) {
+    let line: string
+    if (e.keyword === 'boolean') line = `${part}${e.instancePath} is not an allowed field`
+    else if (e.keyword === 'additionalProperties') continue // the field itself is reported as not allowed
+    else line = `${part}${e.instancePath} ${e.message}`
+    if (!seen.has(line)) lines.push(line)
+    seen.add(line)
+    if (lines.length === 3) break
+  }
+  return lines.join('; ')
 }
 
 /** The token of an `Authorization: Bearer <token>` header, if any. */
