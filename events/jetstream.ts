@@ -130,9 +130,10 @@ export class JetStreamEventStore implements EventStore {
     if (envelopes.length === 0) {
       const version = await this.#version(subject)
       if (opts.expectedVersion !== 'any' && opts.expectedVersion !== version) throw new ConcurrencyError(stream, opts.expectedVersion, version)
-      return { lastSeq: version, seqs: [], duplicate: false }
+      return { lastSeq: version, seqs: [], duplicate: false, events: [] }
     }
     const seqs: number[] = []
+    const dups: boolean[] = []
     let duplicate = true
     let expected = opts.expectedVersion
     // Filled only after a conflict: ids already in the stream, found by reading it.
@@ -161,10 +162,15 @@ export class JetStreamEventStore implements EventStore {
         }
       }
       seqs.push(seq)
+      dups.push(dup)
       duplicate &&= dup
       if (expected !== 'any') expected = seq
     }
-    return { lastSeq: seqs.at(-1)!, seqs, duplicate }
+    // A duplicate was written by an earlier attempt, with its own timestamps: answer what the log holds.
+    const recorded = await Promise.all(
+      envelopes.map(async (e, i) => (dups[i] ? this.#stored(seqs[i]!) : this.#catalogue.upcast({ ...e, seq: seqs[i]! }))),
+    )
+    return { lastSeq: seqs.at(-1)!, seqs, duplicate, events: recorded }
   }
 
   async readStream(stream: string, opts: { fromSeq?: number } = {}): Promise<{ version: number; events: RecordedEvent[] }> {
@@ -288,7 +294,18 @@ export class JetStreamEventStore implements EventStore {
     return this.#catalogue.upcast({ ...envelope, seq: m.seq })
   }
 
+  /** The event at `seq`, read back from the log. */
+  async #stored(seq: number): Promise<RecordedEvent> {
+    const m = await this.#jsm.direct.getMessage(this.subjects.stream, { seq })
+    if (!m) throw new WharfError('WHARF_INTERNAL', `event ${seq} is missing from ${this.subjects.stream}`)
+    return this.#catalogue.upcast({ ...(JSON.parse(decoder.decode(m.data)) as EventEnvelope), seq: m.seq })
+  }
+
   /** The seq of the last message on `subject`, 0 when there is none. */
+  async streamVersion(stream: string): Promise<number> {
+    return this.#version(this.subjects.subjectOf(stream))
+  }
+
   async #version(subject: string): Promise<number> {
     const m = await this.#jsm.direct.getMessage(this.subjects.stream, { last_by_subj: subject })
     return m?.seq ?? 0

@@ -86,7 +86,17 @@ export class MemoryEventStore implements EventStore {
     }
     if (plan.some((p) => !p.duplicate)) for (const wake of [...s.waiters]) wake()
     const seqs = plan.map((p) => p.seq)
-    return { lastSeq: seqs.at(-1) ?? version(), seqs, duplicate: plan.length > 0 && plan.every((p) => p.duplicate) }
+    return {
+      lastSeq: seqs.at(-1) ?? version(),
+      seqs,
+      duplicate: plan.length > 0 && plan.every((p) => p.duplicate),
+      // A duplicate answers what the log holds (an earlier attempt wrote it, with its own timestamps).
+      events: plan.map((p) => this.#catalogue.upcast(p.duplicate ? { ...s.log[p.seq - 1]! } : { ...p.envelope, seq: p.seq })),
+    }
+  }
+
+  async streamVersion(stream: string): Promise<number> {
+    return this.#state.bySeqOfStream.get(stream)?.at(-1) ?? 0
   }
 
   async readStream(stream: string, opts: { fromSeq?: number } = {}): Promise<{ version: number; events: RecordedEvent[] }> {

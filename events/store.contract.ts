@@ -66,8 +66,11 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const store = await factory.create(t, contractCatalogue())
       t.equal(await store.lastSeq(), 0, 'a new log is empty')
       const r = await store.append('app.a', [thing(1), thing(2)], { ...ctx, expectedVersion: 0, correlationId: 'corr-1', causationId: 'cause-1' })
-      t.same(r, { lastSeq: 2, seqs: [1, 2], duplicate: false })
+      t.same({ lastSeq: r.lastSeq, seqs: r.seqs, duplicate: r.duplicate }, { lastSeq: 2, seqs: [1, 2], duplicate: false })
       const { version, events } = await store.readStream('app.a')
+      t.same(r.events, events, 'append answers the events as recorded, as readStream reads them')
+      t.equal(await store.streamVersion('app.a'), 2, 'streamVersion without reading')
+      t.equal(await store.streamVersion('app.nothing'), 0)
       t.equal(version, 2)
       t.same(
         events.map((e) => [e.seq, e.type, e.version, e.stream, e.data, e.actor, e.correlationId, e.causationId]),

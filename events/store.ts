@@ -18,6 +18,8 @@ export interface AppendResult {
   seqs: number[]
   /** True when every event was already in the log (a retried append with the same ids). */
   duplicate: boolean
+  /** The events as recorded (envelopes with their `seq`), in order: what a caller folds into its state. */
+  events: RecordedEvent[]
 }
 
 /** One event handed to a durable subscriber. Ack after its effects are durable. */
@@ -68,6 +70,9 @@ export interface EventStore {
 
   /** The `seq` of the newest event in the log (0 when empty). */
   lastSeq(): Promise<number>
+
+  /** A stream's version (the `seq` of its last event, 0 when it has none), without reading it. */
+  streamVersion(stream: string): Promise<number>
 
   /** A durable subscription named `durableName` (letters, digits, `-` and `_`). */
   subscribe(durableName: string, opts?: SubscribeOptions): Promise<Subscription>

@@ -1,14 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { fold, type Decider } from '../../core/decider.js'
+import type { Decider } from '../../core/decider.js'
 import { ConcurrencyError, WharfError } from '../../core/errors.js'
-import type { EventContext, EventStore, NewEvent } from '../../events/index.js'
+import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../../events/index.js'
 import { waitFor } from '../../projections/index.js'
 
 /** How many times a command is decided again after the stream moved under it. */
 const MAX_ATTEMPTS = 12
 /** After the first two immediate retries, a random pause of up to this many ms times the attempt. */
 const BACKOFF_MS = 5
+/** Streams whose folded state is kept, per decider (least recently used go first). */
+const CACHE_SIZE = 5_000
 
 export interface CommandResult<S> {
   /** The events the decision appended (none when it decided nothing needs to change). */
@@ -19,37 +21,106 @@ export interface CommandResult<S> {
   state: S
 }
 
+interface Folded<S> {
+  version: number
+  state: S
+}
+
 /**
- * Loads `stream`, decides `command` on its state, appends with the version the decision was made
- * on, and retries (reload, decide again) on a ConcurrencyError up to 12 times, with a small random
- * pause after the first two, then answers `WHARF_CONFLICT`. Afterwards it waits until the read models in `waitFor` (default: all) include
- * the new events, so the caller's next query sees them (read your writes).
+ * Each stream's state as last folded here, per decider. Only a shortcut: it is checked against the
+ * stream's version (one cheap look-up) before every decision, and brought up to date by reading
+ * just the events after it, so writers in other processes are never missed.
+ */
+const folded = new WeakMap<EventStore, WeakMap<Decider<any, any>, Map<string, Folded<any>>>>()
+/** Commands on one stream in this process take turns, so they do not conflict with each other. */
+const turns = new WeakMap<EventStore, Map<string, Promise<unknown>>>()
+
+function cacheOf<S>(store: EventStore, decider: Decider<S, any>): Map<string, Folded<S>> {
+  let byDecider = folded.get(store)
+  if (!byDecider) folded.set(store, (byDecider = new WeakMap()))
+  let m = byDecider.get(decider)
+  if (!m) byDecider.set(decider, (m = new Map()))
+  return m
+}
+
+function fold<S>(decider: Decider<S, any>, from: Folded<S>, events: readonly RecordedEvent[]): Folded<S> {
+  let { state, version } = from
+  for (const e of events) {
+    state = decider.evolve(state, e)
+    version = e.seq
+  }
+  return { state, version }
+}
+
+/** The stream's current state: the cached fold if still current, else caught up (or read whole). */
+async function current<S>(store: EventStore, decider: Decider<S, any>, stream: string): Promise<Folded<S>> {
+  const cache = cacheOf(store, decider)
+  const cached = cache.get(stream)
+  const version = cached ? await store.streamVersion(stream) : undefined
+  let now: Folded<S>
+  if (cached && version === cached.version) now = cached
+  else if (cached && version !== undefined && version > cached.version) now = fold(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
+  else now = fold(decider, { state: decider.initialState(), version: 0 }, (await store.readStream(stream)).events)
+  cache.delete(stream)
+  cache.set(stream, now)
+  if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!)
+  return now
+}
+
+/** Runs `fn` after every earlier turn on `key` of `store` in this process has finished. */
+async function inTurn<T>(store: EventStore, key: string, fn: () => Promise<T>): Promise<T> {
+  let queue = turns.get(store)
+  if (!queue) turns.set(store, (queue = new Map()))
+  const before = queue.get(key) ?? Promise.resolve()
+  const mine = before.then(fn, fn)
+  const settled = mine.then(
+    () => {},
+    () => {},
+  )
+  queue.set(key, settled)
+  try {
+    return await mine
+  } finally {
+    if (queue.get(key) === settled) queue.delete(key)
+  }
+}
+
+/**
+ * Decides `command` on `stream`'s current state and appends the events with the version the
+ * decision was made on. Commands on one stream in this process take turns; a writer elsewhere
+ * that got in first (ConcurrencyError) means deciding again on the new state, up to 12 times with a
+ * small random pause after two, then `WHARF_CONFLICT`. After the append (outside the turn) it waits
+ * until the read models in `waitFor` (default: all) include the events, so the caller's next query
+ * sees them (read your writes).
  */
 export async function runCommand<S, C>(
   deps: { store: EventStore; pool: pg.Pool },
   opts: { stream: string; decider: Decider<S, C>; command: C; ctx: EventContext; waitFor?: string[]; timeoutMs?: number },
 ): Promise<CommandResult<S>> {
   const wait = { ...(opts.waitFor ? { projections: opts.waitFor } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }
+  const cache = cacheOf(deps.store, opts.decider)
   let lastErr: unknown
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    // A burst of writers on one stream: past the first retries, spread them out so each lands.
     if (attempt >= 2) await sleep(Math.random() * BACKOFF_MS * attempt)
-    const { version, events: history } = await deps.store.readStream(opts.stream)
-    const state = fold(opts.decider, history)
-    const events = opts.decider.decide(opts.command, state)
-    if (events.length === 0) {
-      // Nothing to write can mean an earlier attempt of this same command wrote it (a retry after a
-      // partial append): the answer must include what the stream holds, so wait for it too.
-      await waitFor(deps.pool, version, wait)
-      return { events, version, state }
-    }
-    try {
-      const res = await deps.store.append(opts.stream, events, { ...opts.ctx, expectedVersion: version })
-      await waitFor(deps.pool, res.lastSeq, wait)
-      return { events, version: res.lastSeq, state }
-    } catch (err) {
-      if (!(err instanceof ConcurrencyError)) throw err
-      lastErr = err
+    const outcome = await inTurn(deps.store, opts.stream, async () => {
+      const { state, version } = await current(deps.store, opts.decider, opts.stream)
+      const events = opts.decider.decide(opts.command, state)
+      if (events.length === 0) return { events, version, state }
+      try {
+        const res = await deps.store.append(opts.stream, events, { ...opts.ctx, expectedVersion: version })
+        cache.set(opts.stream, fold(opts.decider, { state, version }, res.events))
+        return { events, version: res.lastSeq, state }
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError)) throw err
+        lastErr = err
+        return undefined
+      }
+    })
+    if (outcome) {
+      // Nothing new can also mean an earlier attempt of this same command wrote it (a retry after a
+      // partial append): the answer must include what the stream holds either way.
+      await waitFor(deps.pool, outcome.version, wait)
+      return outcome
     }
   }
   throw new WharfError('WHARF_CONFLICT', `${opts.stream} kept changing while the command was decided; try again`, { cause: lastErr })

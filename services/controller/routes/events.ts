@@ -81,7 +81,7 @@ async function checkApp(deps: ControllerDeps, user: AuthUser, app: string | unde
 export const eventsRoutes: RoutePlugin = (api, deps) => {
   // Live streams end when the server closes, so a stop never waits on a client that never leaves.
   const streams = new Set<() => void>()
-  api.addHook('onClose', async () => {
+  api.addHook('preClose', async () => {
     for (const end of streams) end()
   })
 
