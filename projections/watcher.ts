@@ -8,6 +8,8 @@ export interface WaitForOptions {
   projections?: readonly string[]
   /** Bound of the wait, ms, default 5_000; then `WHARF_TIMEOUT`. */
   timeoutMs?: number
+  /** Ends the wait early (rejects with `WHARF_UNAVAILABLE`), e.g. when the client that wanted it left. */
+  signal?: AbortSignal
 }
 
 export interface CheckpointWatcherOptions {
@@ -73,6 +75,15 @@ export class CheckpointWatcher {
         }, timeoutMs),
       }
       this.#waiters.add(waiter)
+      opts.signal?.addEventListener(
+        'abort',
+        () => {
+          if (!this.#waiters.has(waiter)) return
+          this.#finish(waiter)
+          reject(new WharfError('WHARF_UNAVAILABLE', 'the wait was given up'))
+        },
+        { once: true },
+      )
     })
     // The waiter may be settled while the LISTEN below is set up, before anyone awaits `done`.
     done.catch(() => {})

@@ -117,13 +117,16 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id })
       res.write(': connected\n\n')
       let closed = false
+      const left = new AbortController()
       const end = () => {
         closed = true
+        left.abort()
         res.end()
       }
       streams.add(end)
       req.raw.on('close', () => {
         closed = true
+        left.abort()
         streams.delete(end)
       })
       try {
@@ -139,8 +142,9 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
           }
           after = Math.max(after, upTo)
           try {
-            await waitFor(deps.pool, after + 1, { projections: ['eventlog'], timeoutMs: KEEPALIVE_MS })
+            await waitFor(deps.pool, after + 1, { projections: ['eventlog'], timeoutMs: KEEPALIVE_MS, signal: left.signal })
           } catch (err) {
+            if (closed) break
             if (!(err instanceof WharfError && err.code === 'WHARF_TIMEOUT')) {
               req.log.warn({ err }, 'event stream ended')
               break
