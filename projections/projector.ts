@@ -274,25 +274,15 @@ export class Projector {
 
   /**
    * A batch of events this projection does not read changes nothing in its tables, so it needs no
-   * transaction: waiters hear of the new checkpoint at once (one NOTIFY) and the row follows within
-   * FLUSH_MS, coalesced with later such batches (or with the next real transaction, which writes a
-   * higher checkpoint anyway). A crash before the row is written only means these events are
-   * delivered again and skipped again. With ten read models of which a command touches two or three,
-   * this is most of the projector's work.
+   * transaction and no query at all: the checkpoint advances in memory and is written (and
+   * announced) within FLUSH_MS, coalesced with later such batches, or by the next real transaction,
+   * which writes a higher checkpoint anyway. A crash before the write only means these events are
+   * delivered again and skipped again. With ten read models of which a command touches two or
+   * three, this is most of the projector's work. A `waitFor` naming a read model that does not read
+   * the awaited events resolves within FLUSH_MS; commands name the read models their events change.
    */
   async #skipOnly(r: Runner, batch: Delivery[]): Promise<boolean> {
     const seq = batch.at(-1)!.event.seq
-    for (let attempt = 0; ; attempt++) {
-      if (r.stopping) return false
-      try {
-        await this.#o.pool.query('SELECT pg_notify($1, $2)', [CHECKPOINT_CHANNEL, JSON.stringify({ name: r.p.name, seq, status: 'running' } satisfies CheckpointNotice)])
-        break
-      } catch (err) {
-        const pause = Math.min(this.#o.retryMs * 2 ** attempt, 30_000)
-        this.#log.warn({ err, projection: r.p.name, seq, retryInMs: pause }, 'checkpoint not announced; retrying')
-        await sleep(pause)
-      }
-    }
     r.lazySeq = Math.max(r.lazySeq ?? 0, seq)
     r.flushTimer ??= setTimeout(() => void this.#flushLazy(r), FLUSH_MS)
     await this.#ackUpTo(r, batch, seq)
