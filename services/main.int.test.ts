@@ -6,7 +6,7 @@ import { request } from 'undici'
 import { JetStreamEventStore } from '../events/jetstream.js'
 import { EventSubjects, wharfCatalogue } from '../events/index.js'
 import { freePort } from '../infra/test-env.js'
-import { testNatsUrl, testPgUrl, uniqueName } from '../test/harness.js'
+import { freshDatabase, testNatsUrl, uniqueName } from '../test/harness.js'
 
 /** The services process as `make up` runs it: one Node process, config from the environment. */
 
@@ -53,25 +53,6 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 2
   }
 }
 
-/** A database of its own, so the read models of this test never meet another's. */
-async function freshDatabase(t: Test): Promise<string> {
-  const name = uniqueName('svc').toLowerCase()
-  const admin = new pg.Client({ connectionString: testPgUrl() })
-  await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
-  t.teardown(async () => {
-    const c = new pg.Client({ connectionString: testPgUrl() })
-    await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
-  })
-  const url = new URL(testPgUrl())
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
-
 async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number; namespace: string }> {
   const port = await freePort()
   const namespace = uniqueName('svc').toLowerCase()
@@ -85,7 +66,7 @@ async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number;
     namespace,
     env: {
       WHARF_NATS_URL: testNatsUrl(),
-      WHARF_DATABASE_URL: await freshDatabase(t),
+      WHARF_DATABASE_URL: await freshDatabase(t, 'svc'),
       WHARF_CONTROLLER_PORT: String(port),
       WHARF_NAMESPACE: namespace,
       WHARF_HOME: process.env.WHARF_TEST_HOME,

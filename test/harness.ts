@@ -1,3 +1,6 @@
+import pg from 'pg'
+import type { Test } from 'tap'
+
 /**
  * What integration tests share: where the real servers that `make test` started answer.
  * `make test` (infra/test-env) starts NATS, Postgres and the rest under a temporary WHARF_HOME and
@@ -17,4 +20,22 @@ export const testPgUrl = (): string => required('WHARF_TEST_PG_URL')
 /** A name unique to this test run, for streams, durables, schemas and databases. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`
+}
+
+/** A database of its own, dropped in teardown. Returns its URL. */
+export async function freshDatabase(t: Test, prefix = 'ctl'): Promise<string> {
+  const name = uniqueName(prefix).toLowerCase()
+  const admin = new pg.Client({ connectionString: testPgUrl() })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: testPgUrl() })
+    await c.connect()
+    await c.query(`drop database if exists ${name} with (force)`)
+    await c.end()
+  })
+  const url = new URL(testPgUrl())
+  url.pathname = `/${name}`
+  return url.toString()
 }

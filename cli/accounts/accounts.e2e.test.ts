@@ -2,40 +2,21 @@
  * The account commands as a user runs them: `node bin/wharf` (compiled: `npx tsc -p .` first) with
  * a HOME of its own, against a controller of its own.
  */
-import { execFile, execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { startTestController } from '../../services/controller/testing.js'
+import { cliUser, requireBuilt, type Run } from '../testing.js'
 
-const execFileP = promisify(execFile)
-const bin = new URL('../../bin/wharf', import.meta.url).pathname
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
+/** A CLI user whose `run(...args)` runs bin/wharf against `url`. */
 function cli(t: Test, url: string) {
-  const home = mkdtempSync(join(tmpdir(), 'wharf-home-'))
-  t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const run = async (...args: string[]): Promise<Run> => {
-    try {
-      const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, HOME: home, WHARF_URL: url } })
-      return { code: 0, stdout, stderr }
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string }
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-    }
-  }
-  return { home, run }
+  const user = cliUser(t, { WHARF_URL: url })
+  return { home: user.home, run: (...args: string[]): Promise<Run> => user.run(args) }
 }
 
 t.test('register, login, whoami, keys, users through bin/wharf', async (t) => {
-  if (!existsSync(new URL('../../dist/cli/main.js', import.meta.url))) throw new Error('build first: npx tsc -p .')
+  requireBuilt()
   const c = await startTestController(t)
   const alice = cli(t, c.url)
   const bob = cli(t, c.url)

@@ -2,43 +2,16 @@
  * The app commands as a user runs them: `node bin/wharf` (compiled: `npx tsc -p .` first) with a
  * HOME of its own and WHARF_URL / WHARF_TOKEN, against a controller of its own.
  */
-import { execFile, execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { startTestController, type TestController } from '../../services/controller/testing.js'
-
-const execFileP = promisify(execFile)
-const bin = new URL('../../bin/wharf', import.meta.url).pathname
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-async function token(c: TestController, username: string): Promise<string> {
-  const password = 'correct horse'
-  const reg = await c.call('POST', '/v1/auth/register', { body: { username, password, email: `${username}@example.com` } })
-  if (reg.status !== 201) throw new Error(`register ${username}: ${JSON.stringify(reg.body)}`)
-  return (await c.call('POST', '/v1/auth/login', { body: { username, password } })).body.token
-}
+import { registerAndLogin, startTestController } from '../../services/controller/testing.js'
+import { cliUser, requireBuilt, type Run } from '../testing.js'
 
 function cli(t: Test, url: string, tok: string) {
-  const home = mkdtempSync(join(tmpdir(), 'wharf-home-'))
-  t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const run = async (args: string[], cwd = home): Promise<Run> => {
-    try {
-      const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { cwd, env: { PATH: process.env.PATH, HOME: home, WHARF_URL: url, WHARF_TOKEN: tok } })
-      return { code: 0, stdout, stderr }
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string }
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-    }
-  }
-  return { home, run }
+  return cliUser(t, { WHARF_URL: url, WHARF_TOKEN: tok })
 }
 
 async function ok(t: Test, r: Promise<Run>, what: string): Promise<Run> {
@@ -56,11 +29,11 @@ async function fails(t: Test, r: Promise<Run>, code: string, what: string): Prom
 }
 
 t.test('apps, config, releases, rollback, scale, domains, limits, perms, maintenance through bin/wharf', async (t) => {
-  if (!existsSync(new URL('../../dist/cli/main.js', import.meta.url))) throw new Error('build first: npx tsc -p .')
+  requireBuilt()
   const c = await startTestController(t)
-  await token(c, 'root')
-  const alice = cli(t, c.url, await token(c, 'alice'))
-  const bob = cli(t, c.url, await token(c, 'bob'))
+  await registerAndLogin(c, 'root')
+  const alice = cli(t, c.url, await registerAndLogin(c, 'alice'))
+  const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))
 
   // apps:create in a git checkout adds the `wharf` remote; later commands find the app from it.
   const repo = mkdtempSync(join(tmpdir(), 'wharf-repo-'))

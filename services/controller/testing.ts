@@ -10,7 +10,7 @@ import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
 import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../../events/index.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
-import { testNatsUrl, testPgUrl, uniqueName } from '../../test/harness.js'
+import { freshDatabase, testNatsUrl, uniqueName } from '../../test/harness.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
 import { buildHttp } from './http.js'
@@ -21,24 +21,6 @@ export interface TestController {
   deps: ControllerDeps
   /** Calls the API; answers status and parsed JSON body (undefined when empty). */
   call<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: T }>
-}
-
-/** A database of its own, dropped in teardown. Returns its URL. */
-export async function freshDatabase(t: Test, prefix = 'ctl'): Promise<string> {
-  const name = uniqueName(prefix).toLowerCase()
-  const admin = new pg.Client({ connectionString: testPgUrl() })
-  await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
-  t.teardown(async () => {
-    const c = new pg.Client({ connectionString: testPgUrl() })
-    await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
-  })
-  const url = new URL(testPgUrl())
-  url.pathname = `/${name}`
-  return url.toString()
 }
 
 export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
