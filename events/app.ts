@@ -1,4 +1,4 @@
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 import type { EventDefinition } from './catalogue.js'
 import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from './schema.js'
 
@@ -25,6 +25,29 @@ export const Limits = Type.Object(
   },
   Strict,
 )
+
+/** `ReleaseCreated` v1: an image (none for v1) with the config and limits it runs with. */
+export const ReleaseCreatedSchema = Type.Object(
+  {
+    app: AppName,
+    version: Type.Integer({ minimum: 1 }),
+    image: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+    digest: Type.Optional(Type.String({ maxLength: 200 })),
+    procfile: Procfile,
+    port: Type.Optional(Port),
+    config: ConfigValues,
+    limits: Limits,
+    /** Who made it: a user name, or `system` for the release manager. */
+    by: Type.String({ minLength: 1, maxLength: 64 }),
+    summary: Type.String({ maxLength: 1024 }),
+    /** The build it releases (the release manager is idempotent by build id). */
+    build: Type.Optional(Uuid),
+    /** The release it rolls back to. */
+    rollbackOf: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  Strict,
+)
+export type ReleaseCreatedData = Static<typeof ReleaseCreatedSchema>
 
 /** Events of `app.<name>` streams. */
 export const appEvents: EventDefinition[] = [
@@ -82,26 +105,7 @@ export const appEvents: EventDefinition[] = [
     version: 1,
     stream: 'app',
     description: 'A new release: an image (none for v1) with a config and limits snapshot; the scheduler runs it.',
-    schema: Type.Object(
-      {
-        app: AppName,
-        version: Type.Integer({ minimum: 1 }),
-        image: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
-        digest: Type.Optional(Type.String({ maxLength: 200 })),
-        procfile: Procfile,
-        port: Type.Optional(Port),
-        config: ConfigValues,
-        limits: Limits,
-        /** Who made it: a user name, or `system` for the release manager. */
-        by: Type.String({ minLength: 1, maxLength: 64 }),
-        summary: Type.String({ maxLength: 1024 }),
-        /** The build it releases (the release manager is idempotent by build id). */
-        build: Type.Optional(Uuid),
-        /** The release it rolls back to. */
-        rollbackOf: Type.Optional(Type.Integer({ minimum: 1 })),
-      },
-      Strict,
-    ),
+    schema: ReleaseCreatedSchema,
   },
   {
     type: 'FormationScaled',

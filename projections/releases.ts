@@ -1,25 +1,10 @@
 import type pg from 'pg'
+import type { ReleaseCreatedData } from '../events/app.js'
 import type { RecordedEvent } from '../events/index.js'
 import { narrow, type Projection } from './projection.js'
 
 type ReleasesEvent =
-  | {
-      type: 'ReleaseCreated'
-      data: {
-        app: string
-        version: number
-        image?: string
-        digest?: string
-        procfile: Record<string, string>
-        port?: number
-        config: Record<string, string>
-        limits: { memory: Record<string, string>; cpu: Record<string, number> }
-        by: string
-        summary: string
-        build?: string
-        rollbackOf?: number
-      }
-    }
+  | { type: 'ReleaseCreated'; data: ReleaseCreatedData }
   | { type: 'AppCreated'; data: { app: string } }
   | { type: 'AppDestroyed'; data: { app: string } }
 

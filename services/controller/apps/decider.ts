@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
+import type { ReleaseCreatedData } from '../../../events/app.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */
@@ -91,20 +92,7 @@ export type AppEvent =
   | { type: 'LimitsUnset'; data: { app: string; memory: string[]; cpu: string[] } }
   | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
 
-export interface ReleaseCreatedData {
-  app: string
-  version: number
-  image?: string
-  digest?: string
-  procfile: Record<string, string>
-  port?: number
-  config: Config
-  limits: Limits
-  by: string
-  summary: string
-  build?: string
-  rollbackOf?: number
-}
+export type { ReleaseCreatedData }
 
 export function initialAppState(): AppState {
   return {
