@@ -35,7 +35,8 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
   const checker = Compile(schema)
   const part = httpPart ?? 'input'
   return (data: unknown) => {
-    const value = part === 'body' ? data : Value.Default(schema, Value.Convert(schema, data))
+    // No body at all is an empty object (`POST /v1/apps` with no name); the schema decides if that is enough.
+    const value = part === 'body' ? (data ?? {}) : Value.Default(schema, Value.Convert(schema, data))
     if (checker.Check(value)) return { value }
     return { error: new Error(describeErrors(part, [...checker.Errors(value)]) || `${part} is not valid`) }
   }

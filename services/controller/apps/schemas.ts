@@ -1,7 +1,4 @@
-import type { FastifySchemaCompiler } from 'fastify'
-import Type, { type TSchema } from 'typebox'
-import { Compile } from 'typebox/compile'
-import { Value } from 'typebox/value'
+import Type from 'typebox'
 import { ConfigKeyPattern, CpuLimit, DomainName, MemoryLimit, Quantity } from '../../../events/app.js'
 import { AppName, ConfigKey, ConfigValue, ProcessType, Strict, UserName } from '../../../events/schema.js'
 
@@ -82,21 +79,3 @@ export const AppInfoOut = Type.Object(
 )
 
 export { AppName, DomainName, ProcessType, UserName, ConfigKey }
-
-/**
- * The validator of the app routes: bodies are checked strictly (the server's ajv coerces types,
- * which would take `{"values": {"A": 1}}` or `{"enabled": "yes"}`); params and query strings are
- * converted first ("5" -> 5), as they can only be strings.
- */
-export const appValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
-  const validator = Compile(schema)
-  const convert = httpPart !== 'body'
-  return (data: unknown) => {
-    // No body at all is an empty object (`POST /v1/apps` with no name); the schema decides if that is enough.
-    const value = convert ? Value.Convert(schema, data) : data === undefined || data === null ? {} : data
-    if (validator.Check(value)) return { value }
-    const first = [...validator.Errors(value)].slice(0, 3)
-    const message = first.map((e) => `${httpPart ?? 'input'}${e.instancePath || ''} ${e.message}`).join('; ')
-    return { error: new Error(message || `${httpPart ?? 'input'} is not valid`) }
-  }
-}

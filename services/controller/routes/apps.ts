@@ -5,7 +5,7 @@ import { releaseClaim } from '../apps/domains.js'
 import { generateAppName } from '../apps/names.js'
 import { startReleaseManager } from '../apps/release-manager.js'
 import { appInfo, appUrl, listApps } from '../apps/queries.js'
-import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName, appValidator } from '../apps/schemas.js'
+import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 import { runCommand } from '../command.js'
 import { appDecider } from '../apps/decider.js'
@@ -31,7 +31,6 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Create an app (a name is generated when none is given); makes release v1.',
         body: Type.Object({ name: Type.Optional(AppName) }, { additionalProperties: false }),
@@ -64,14 +63,14 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/apps',
-    { validatorCompiler: appValidator, schema: { summary: 'Apps the caller may see: owned, shared with them, or all for admins.', response: { 200: Type.Object({ apps: Type.Array(AppOut) }, { additionalProperties: false }), ...errors } } },
+    { schema: { summary: 'Apps the caller may see: owned, shared with them, or all for admins.', response: { 200: Type.Object({ apps: Type.Array(AppOut) }, { additionalProperties: false }), ...errors } } },
     async (req) => {
       const apps = await listApps(deps.pool, signedIn(req))
       return { apps: apps.map((a) => ({ ...a, url: appUrl(deps.cfg, a.name) })) }
     },
   )
 
-  api.get('/apps/:app', { validatorCompiler: appValidator, schema: { summary: 'An app: owner, URL, current release, domains, formation.', params: AppParams, response: { 200: AppInfoOut, ...errors } } }, async (req) => {
+  api.get('/apps/:app', { schema: { summary: 'An app: owner, URL, current release, domains, formation.', params: AppParams, response: { 200: AppInfoOut, ...errors } } }, async (req) => {
     const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
     return appInfo(deps.pool, deps.cfg, row)
   })
@@ -79,7 +78,6 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
   api.delete(
     '/apps/:app',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: "Destroy an app (owner or admin); confirm with the app's name.",
         params: AppParams,
@@ -100,7 +98,6 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/transfer',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Give an app to another user (owner or admin).',
         params: AppParams,

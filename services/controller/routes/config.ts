@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { getConfig } from '../apps/queries.js'
-import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL, appValidator } from '../apps/schemas.js'
+import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut }
@@ -13,7 +13,7 @@ const TOUCHES = ['config', 'releases']
  * no-op (as on Heroku): no event, no release, 200 with the config as it is.
  */
 export const configRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/config', { validatorCompiler: appValidator, schema: { summary: "An app's config.", params: AppParams, response: { 200: ConfigOut, ...errors } } }, async (req) => {
+  api.get('/apps/:app/config', { schema: { summary: "An app's config.", params: AppParams, response: { 200: ConfigOut, ...errors } } }, async (req) => {
     await visibleApp(deps.pool, signedIn(req), req.params.app)
     return { values: await getConfig(deps.pool, req.params.app) }
   })
@@ -21,7 +21,6 @@ export const configRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/config',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Set config values (keys [A-Z_][A-Z0-9_]*, values up to 32 KiB, up to 100 per call); makes a release.',
         params: AppParams,
@@ -36,7 +35,6 @@ export const configRoutes: RoutePlugin = (api, deps) => {
   )
 
   const unset = {
-    validatorCompiler: appValidator,
     schema: {
       summary: 'Remove config keys (keys not set are ignored); makes a release when something was removed.',
       params: AppParams,

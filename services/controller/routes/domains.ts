@@ -2,7 +2,7 @@ import Type from 'typebox'
 import { signedIn, visibleApp } from '../apps/access.js'
 import { addDomain, removeDomain } from '../apps/domains.js'
 import { getDomains } from '../apps/queries.js'
-import { AppName, AppParams, DomainName, ErrorOut, appValidator } from '../apps/schemas.js'
+import { AppName, AppParams, DomainName, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -13,7 +13,7 @@ const DomainsOut = Type.Object(
 
 /** `domains:add|list|remove`: a domain belongs to one app (a `domain.<hash>` claim stream). */
 export const domainsRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/domains', { validatorCompiler: appValidator, schema: { summary: "An app's custom domains.", params: AppParams, response: { 200: DomainsOut, ...errors } } }, async (req) => {
+  api.get('/apps/:app/domains', { schema: { summary: "An app's custom domains.", params: AppParams, response: { 200: DomainsOut, ...errors } } }, async (req) => {
     await visibleApp(deps.pool, signedIn(req), req.params.app)
     return { domains: await getDomains(deps.pool, req.params.app) }
   })
@@ -21,7 +21,6 @@ export const domainsRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/domains',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Add a custom domain (lower-case host name; one app per domain).',
         params: AppParams,
@@ -38,7 +37,6 @@ export const domainsRoutes: RoutePlugin = (api, deps) => {
   api.delete(
     '/apps/:app/domains/:domain',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Remove a custom domain.',
         params: Type.Object({ app: AppName, domain: DomainName }, { additionalProperties: false }),

@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { getFormation, getProcesses } from '../apps/queries.js'
-import { AppParams, ErrorOut, FormationIn, FormationOut, appValidator } from '../apps/schemas.js'
+import { AppParams, ErrorOut, FormationIn, FormationOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -13,7 +13,7 @@ const ProcessOut = Type.Object(
 
 /** `ps:scale` and `ps:list`. */
 export const formationRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/formation', { validatorCompiler: appValidator, schema: { summary: 'How many processes of each type should run.', params: AppParams, response: { 200: FormationOut, ...errors } } }, async (req) => {
+  api.get('/apps/:app/formation', { schema: { summary: 'How many processes of each type should run.', params: AppParams, response: { 200: FormationOut, ...errors } } }, async (req) => {
     await visibleApp(deps.pool, signedIn(req), req.params.app)
     return { formation: await getFormation(deps.pool, req.params.app) }
   })
@@ -21,7 +21,6 @@ export const formationRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/formation',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Scale process types (`{"web": 2}`; 0..100 each; types of the Procfile once the app is built).',
         params: AppParams,
@@ -38,7 +37,6 @@ export const formationRoutes: RoutePlugin = (api, deps) => {
   api.get(
     '/apps/:app/processes',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'The running containers of an app (empty until containers run).',
         params: AppParams,

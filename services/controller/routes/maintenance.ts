@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
-import { AppParams, ErrorOut, appValidator } from '../apps/schemas.js'
+import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -8,7 +8,7 @@ const MaintenanceOut = Type.Object({ enabled: Type.Boolean() }, { additionalProp
 
 /** `maintenance:on|off|info`: while on, the router answers 503 for the app. */
 export const maintenanceRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/maintenance', { validatorCompiler: appValidator, schema: { summary: 'Whether the app is in maintenance mode.', params: AppParams, response: { 200: MaintenanceOut, ...errors } } }, async (req) => {
+  api.get('/apps/:app/maintenance', { schema: { summary: 'Whether the app is in maintenance mode.', params: AppParams, response: { 200: MaintenanceOut, ...errors } } }, async (req) => {
     const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
     return { enabled: row.maintenance }
   })
@@ -16,7 +16,6 @@ export const maintenanceRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/maintenance',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Turn maintenance mode on or off.',
         params: AppParams,

@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { requireUser, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { getCollaborators } from '../apps/queries.js'
-import { AppName, AppParams, ErrorOut, UserName, appValidator } from '../apps/schemas.js'
+import { AppName, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -13,7 +13,7 @@ const PermsOut = Type.Object({ owner: Type.String(), collaborators: Type.Array(T
  * transfer or destroy it.
  */
 export const permsRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/perms', { validatorCompiler: appValidator, schema: { summary: "An app's owner and collaborators.", params: AppParams, response: { 200: PermsOut, ...errors } } }, async (req) => {
+  api.get('/apps/:app/perms', { schema: { summary: "An app's owner and collaborators.", params: AppParams, response: { 200: PermsOut, ...errors } } }, async (req) => {
     const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
     return { owner: row.owner, collaborators: await getCollaborators(deps.pool, req.params.app) }
   })
@@ -21,7 +21,6 @@ export const permsRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/perms',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Share an app with a user (owner or admin).',
         params: AppParams,
@@ -40,7 +39,6 @@ export const permsRoutes: RoutePlugin = (api, deps) => {
   api.delete(
     '/apps/:app/perms/:username',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'Stop sharing an app with a user (owner or admin).',
         params: Type.Object({ app: AppName, username: UserName }, { additionalProperties: false }),

@@ -2,7 +2,7 @@ import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { getRelease, listReleases, releaseSummary } from '../apps/queries.js'
-import { AppName, AppParams, ErrorOut, ReleaseInfoOut, ReleaseOut, appValidator } from '../apps/schemas.js'
+import { AppName, AppParams, ErrorOut, ReleaseInfoOut, ReleaseOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -17,7 +17,6 @@ export const releasesRoutes: RoutePlugin = (api, deps) => {
   api.get(
     '/apps/:app/releases',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: "An app's releases, newest first.",
         params: AppParams,
@@ -35,7 +34,6 @@ export const releasesRoutes: RoutePlugin = (api, deps) => {
   api.get(
     '/apps/:app/releases/:version',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: 'One release, with its config.',
         params: Type.Object({ app: AppName, version: Version }, { additionalProperties: false }),
@@ -54,7 +52,6 @@ export const releasesRoutes: RoutePlugin = (api, deps) => {
   api.post(
     '/apps/:app/releases/rollback',
     {
-      validatorCompiler: appValidator,
       schema: {
         summary: "Roll back: a new release with vN's image and config (default: the release before the current one).",
         params: AppParams,
