@@ -149,4 +149,11 @@ export const appEvents: EventDefinition[] = [
     description: 'Maintenance mode was turned on or off (the router answers 503 while on).',
     schema: Type.Object({ app: AppName, enabled: Type.Boolean() }, Strict),
   },
+  {
+    type: 'RestartRequested',
+    version: 1,
+    stream: 'app',
+    description: "Restart an app's processes (one type, or all): the scheduler replaces them one by one.",
+    schema: Type.Object({ app: AppName, type: Type.Optional(ProcessType) }, Strict),
+  },
 ]

@@ -88,6 +88,9 @@ t.test('apps, config, releases, rollback, scale, domains, limits, perms, mainten
   await fails(t, alice.run(['scale', 'web=many'], repo), 'WHARF_INVALID', 'scale to a non-number')
   await fails(t, alice.run(['scale', 'web=101'], repo), 'WHARF_INVALID', 'scale above 100')
   t.match((await ok(t, alice.run(['ps:list'], repo), 'ps:list')).stdout, /formation: web=2 worker=1\nNo processes running/)
+  t.match((await ok(t, alice.run(['ps:restart'], repo), 'ps:restart')).stdout, /Restarting web, worker, one process at a time/)
+  t.match((await ok(t, alice.run(['ps:restart', 'worker'], repo), 'ps:restart worker')).stdout, /Restarting worker,/)
+  await fails(t, alice.run(['ps:restart', 'clock'], repo), 'WHARF_INVALID', 'restart of a type the app does not have')
 
   // domains
   await ok(t, alice.run(['domains:add', 'shop.example.com'], repo), 'domains:add')

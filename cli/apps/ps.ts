@@ -3,7 +3,7 @@ import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
 import { api, appPath, pairs, withApp } from './common.js'
 
-/** ps:list, ps:scale and the shortcut scale. */
+/** ps:list, ps:scale, ps:restart and the shortcut scale. */
 export function psTopic(program: Command): void {
   withApp(program.command('ps:list').description("an app's formation and running processes"))
     .option('--json', 'print the API JSON')
@@ -27,5 +27,10 @@ export function psTopic(program: Command): void {
     }
     const res = await api().call<{ formation: Record<string, number> }>('POST', appPath(opts, '/formation'), formation)
     console.log(`Scaled: ${Object.entries(res.formation).map(([t, n]) => `${t}=${n}`).join(' ')}`)
+  })
+
+  withApp(program.command('ps:restart [type]').description("restart an app's processes (of one type, or all), one by one")).action(async (type: string | undefined, opts: { app?: string }) => {
+    const res = await api().call<{ restarting: string[] }>('POST', appPath(opts, '/restart'), type ? { type } : {})
+    console.log(res.restarting.length ? `Restarting ${res.restarting.join(', ')}, one process at a time.` : 'Nothing to restart: no processes are scaled up.')
   })
 }

@@ -228,3 +228,13 @@ t.test('a pushed build is released in the name of the pusher', (t) => {
   t.match(out[0]!.data, { by: 'bob', summary: 'bob deployed reg/shop:git-1' })
   t.end()
 })
+
+t.test('restart: all types or one that the formation has; strangers cannot', (t) => {
+  const given = [...created(), ...when(created(), { type: 'Scale', by: alice, formation: { web: 2 } })]
+  t.same(when(given, { type: 'RequestRestart', by: alice }), [{ type: 'RestartRequested', data: { app: 'shop' } }])
+  t.same(when(given, { type: 'RequestRestart', by: root, processType: 'web' }), [{ type: 'RestartRequested', data: { app: 'shop', type: 'web' } }])
+  throwsCode(t, () => when(given, { type: 'RequestRestart', by: alice, processType: 'worker' }), 'WHARF_INVALID')
+  throwsCode(t, () => when(given, { type: 'RequestRestart', by: carol }), 'WHARF_NOT_FOUND')
+  throwsCode(t, () => when([], { type: 'RequestRestart', by: alice }), 'WHARF_NOT_FOUND')
+  t.end()
+})

@@ -65,6 +65,8 @@ export type AppCommand =
   | { type: 'AddCollaborator'; by: Actor; username: string }
   | { type: 'RemoveCollaborator'; by: Actor; username: string }
   | { type: 'SetMaintenance'; by: Actor; enabled: boolean }
+  /** Restart the processes of one type, or of every type; the scheduler restarts them one by one. */
+  | { type: 'RequestRestart'; by: Actor; processType?: string }
   /** From the release manager; `pushedBy` (the user of the push) names the release's author. */
   | { type: 'ReleaseBuild'; by: Actor; build: string; image: string; digest?: string; procfile: Record<string, string>; port: number; pushedBy?: string }
   /** Only checks that the actor may use the app; decides nothing. */
@@ -91,6 +93,7 @@ export type AppEvent =
   | { type: 'LimitsSet'; data: { app: string; memory: Record<string, string>; cpu: Record<string, number> } }
   | { type: 'LimitsUnset'; data: { app: string; memory: string[]; cpu: string[] } }
   | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
+  | { type: 'RestartRequested'; data: { app: string; type?: string } }
 
 export type { ReleaseCreatedData }
 
@@ -313,6 +316,14 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       checkAccess(state, by, 'use')
       if (state.maintenance === command.enabled) return []
       return [{ type: 'MaintenanceSet', data: { app, enabled: command.enabled } }]
+    case 'RequestRestart': {
+      checkAccess(state, by, 'use')
+      const t = command.processType
+      if (t !== undefined && !(t in state.formation)) {
+        throw new WharfError('WHARF_INVALID', `${app} has no process type ${t} (it has: ${Object.keys(state.formation).join(', ') || 'none yet'})`, { details: { app, type: t } })
+      }
+      return [{ type: 'RestartRequested', data: t === undefined ? { app } : { app, type: t } }]
+    }
     case 'ReleaseBuild': {
       checkAccess(state, by, 'use')
       if (state.builds.includes(command.build)) return []
@@ -390,6 +401,8 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
     }
     case 'MaintenanceSet':
       return { ...state, maintenance: e.data.enabled }
+    case 'RestartRequested':
+      return state
     default:
       return unhandledEvent(e)
   }

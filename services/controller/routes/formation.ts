@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { getFormation, getProcesses } from '../apps/queries.js'
-import { AppParams, ErrorOut, FormationIn, FormationOut } from '../apps/schemas.js'
+import { AppParams, ErrorOut, FormationIn, FormationOut, ProcessType } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -11,7 +11,7 @@ const ProcessOut = Type.Object(
   { additionalProperties: false },
 )
 
-/** `ps:scale` and `ps:list`. */
+/** `ps:scale`, `ps:list` and `ps:restart`. */
 export const formationRoutes: RoutePlugin = (api, deps) => {
   api.get('/apps/:app/formation', { schema: { summary: 'How many processes of each type should run.', params: AppParams, response: { 200: FormationOut, ...errors } } }, async (req) => {
     await visibleApp(deps.pool, signedIn(req), req.params.app)
@@ -46,6 +46,23 @@ export const formationRoutes: RoutePlugin = (api, deps) => {
     async (req) => {
       await visibleApp(deps.pool, signedIn(req), req.params.app)
       return { processes: await getProcesses(deps.pool, req.params.app) }
+    },
+  )
+
+  api.post(
+    '/apps/:app/restart',
+    {
+      schema: {
+        summary: "Restart an app's processes, of one type or all; the scheduler replaces them one by one.",
+        params: AppParams,
+        body: Type.Object({ type: Type.Optional(ProcessType) }, { additionalProperties: false }),
+        response: { 202: Type.Object({ restarting: Type.Array(Type.String()) }, { additionalProperties: false }), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await runAppCommand(deps, req, req.params.app, { type: 'RequestRestart', ...(req.body.type ? { processType: req.body.type } : {}) }, ['eventlog'])
+      const types = req.body.type ? [req.body.type] : Object.keys(await getFormation(deps.pool, req.params.app))
+      return reply.status(202).send({ restarting: types })
     },
   )
 }
