@@ -39,7 +39,8 @@ function startServices(env: NodeJS.ProcessEnv, args: string[] = []): Proc {
     }
   })
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()))
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  // 'close', not 'exit': every line of stdout has been read by then.
+  const exited = once(child, 'close').then(([code]) => code as number | null)
   return { child, lines, stderr, exited }
 }
 
@@ -103,7 +104,9 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
 
   const services = new Set(p.lines.map((l) => l.service).filter(Boolean))
   t.ok(services.has('controller') && services.has('projector'), `log lines name their service (${[...services].join(', ')})`)
-  t.ok(p.lines.some((l) => l.correlationId === 'req-404' && l.service === 'controller'), 'a request is logged with its correlation id')
+  // The log line crosses a pipe: it may arrive a moment after the answer.
+  const logged = await waitFor('the request log line', async () => p.lines.find((l) => l.correlationId === 'req-404') ?? undefined, 5_000).catch(() => undefined)
+  t.equal(logged?.service, 'controller', 'a request is logged with its correlation id and service')
   t.ok(p.lines.every((l) => !('unparsed' in l)), 'every stdout line is JSON')
 
   p.child.kill('SIGTERM')
