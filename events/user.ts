@@ -11,9 +11,7 @@ export const KeyName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}
 
 /**
  * Events of `user.<name>` streams: the account, its password, its API tokens (as hashes) and its
- * SSH keys. The admin set lives on the one `platform.accounts` stream (`AdminGranted`,
- * `AdminRevoked`), so that "the first user is the admin" and "never revoke the last admin" are
- * decided on one stream, race-free.
+ * SSH keys. The admin set lives on the `platform.accounts` stream (events/platform.ts).
  */
 export const userEvents: EventDefinition[] = [
   {
@@ -63,19 +61,5 @@ export const userEvents: EventDefinition[] = [
     stream: 'user',
     description: 'An SSH public key was removed from a user.',
     schema: Type.Object({ username: UserName, fingerprint: KeyFingerprint }, Strict),
-  },
-  {
-    type: 'AdminGranted',
-    version: 1,
-    stream: 'platform',
-    description: 'A user became an admin (on `platform.accounts`; the first registration grants it).',
-    schema: Type.Object({ username: UserName }, Strict),
-  },
-  {
-    type: 'AdminRevoked',
-    version: 1,
-    stream: 'platform',
-    description: 'A user stopped being an admin (on `platform.accounts`; never the last admin).',
-    schema: Type.Object({ username: UserName }, Strict),
   },
 ]
