@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type AccessEvent =
   | { type: 'CollaboratorAdded'; data: { app: string; username: string } }
@@ -56,11 +56,7 @@ export const accessProjection: Projection = {
         await tx.query('DELETE FROM maintenance WHERE app = $1', [e.data.app])
         return
       default:
-        return unhandled(e)
+        return unhandled('access', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`access projection cannot apply ${(e as RecordedEvent).type}`)
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type AppsEvent =
   | { type: 'AppCreated'; data: { app: string; owner: string } }
@@ -45,11 +45,7 @@ export const appsProjection: Projection = {
         await tx.query('UPDATE apps SET owner = $2 WHERE name = $1', [e.data.app, e.data.to])
         return
       default:
-        return unhandled(e)
+        return unhandled('apps', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`apps projection cannot apply ${(e as RecordedEvent).type}`)
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type ConfigEvent =
   | { type: 'ConfigSet'; data: { app: string; values: Record<string, string> } }
@@ -57,11 +57,7 @@ export const configProjection: Projection = {
         return
       }
       default:
-        return unhandled(e)
+        return unhandled('config', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`config projection cannot apply ${(e as RecordedEvent).type}`)
 }

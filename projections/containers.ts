@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type ContainersEvent =
   | { type: 'ContainerStarted'; data: { app: string; type: string; release: number; container: string; host: string; port: number } }
@@ -44,11 +44,7 @@ export const containersProjection: Projection = {
         await tx.query('DELETE FROM containers WHERE app = $1', [e.data.app])
         return
       default:
-        return unhandled(e)
+        return unhandled('containers', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`containers projection cannot apply ${(e as RecordedEvent).type}`)
 }

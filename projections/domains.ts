@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type DomainsEvent =
   | { type: 'DomainAdded'; data: { app: string; domain: string } }
@@ -41,11 +41,7 @@ export const domainsProjection: Projection = {
         await tx.query('DELETE FROM domains WHERE app = $1', [e.data.app])
         return
       default:
-        return unhandled(e)
+        return unhandled('domains', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`domains projection cannot apply ${(e as RecordedEvent).type}`)
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type FormationEvent =
   | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
@@ -39,11 +39,7 @@ export const formationProjection: Projection = {
         await tx.query('DELETE FROM formation WHERE app = $1', [e.data.app])
         return
       default:
-        return unhandled(e)
+        return unhandled('formation', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`formation projection cannot apply ${(e as RecordedEvent).type}`)
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type KeysEvent =
   | { type: 'KeyAdded'; data: { username: string; fingerprint: string; name: string; type: string; publicKey: string } }
@@ -42,11 +42,7 @@ export const keysProjection: Projection = {
         await tx.query('DELETE FROM keys WHERE fingerprint = $1 AND username = $2', [e.data.fingerprint, e.data.username])
         return
       default:
-        return unhandled(e)
+        return unhandled('keys', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`keys projection cannot apply ${(e as RecordedEvent).type}`)
 }

@@ -60,3 +60,11 @@ export function durableOf(p: Pick<Projection, 'name' | 'version'>): string {
 export function narrow<E extends { type: string; data: unknown }>(event: RecordedEvent): E & RecordedEvent {
   return event as unknown as E & RecordedEvent
 }
+
+/**
+ * The `default` of a projection's exhaustive switch: a type in `handles` that `apply` has no case
+ * for fails to compile, and if one reaches it anyway the projection stops there (it never skips).
+ */
+export function unhandled(projection: string, e: never): never {
+  throw new Error(`${projection} projection cannot apply ${(e as RecordedEvent).type}`)
+}

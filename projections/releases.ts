@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { ReleaseCreatedData } from '../events/app.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type ReleasesEvent =
   | { type: 'ReleaseCreated'; data: ReleaseCreatedData }
@@ -69,11 +69,7 @@ export const releasesProjection: Projection = {
         await tx.query('DELETE FROM releases WHERE app = $1', [e.data.app])
         return
       default:
-        return unhandled(e)
+        return unhandled('releases', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`releases projection cannot apply ${(e as RecordedEvent).type}`)
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection } from './projection.js'
 
 type UsersEvent =
   | { type: 'UserRegistered'; data: { username: string; email: string; admin: boolean } }
@@ -63,11 +63,7 @@ export const usersProjection: Projection = {
         await tx.query('DELETE FROM tokens WHERE username = $1 AND hash = ANY($2::text[])', [e.data.username, e.data.tokenHashes])
         return
       default:
-        return unhandled(e)
+        return unhandled('users', e)
     }
   },
-}
-
-function unhandled(e: never): never {
-  throw new Error(`users projection cannot apply ${(e as RecordedEvent).type}`)
 }
