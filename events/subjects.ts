@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 /**
  * The only file that spells NATS subject and stream names. Everything else speaks in stream ids
  * (`app.shop`, `user.alice`, `build.<uuid>`, `runtime.shop`) and asks here for the subject.
@@ -35,6 +37,15 @@ export function parseStreamId(stream: string): StreamRef | undefined {
   const id = stream.slice(dot + 1)
   if (!STREAM_KINDS.includes(kind) || !ID_PATTERN.test(id)) return undefined
   return { kind, id }
+}
+
+/**
+ * The claim stream that makes `value` unique platform-wide: `key.<hash>` for an SSH key
+ * fingerprint, `domain.<hash>` for a host name; the hash is the first 32 hex digits of its SHA-256
+ * (a subject token cannot hold the value's dots, slashes or pluses).
+ */
+export function claimStreamId(kind: 'key' | 'domain', value: string): string {
+  return streamId(kind, createHash('sha256').update(value).digest('hex').slice(0, 32))
 }
 
 export function isStreamId(stream: string): boolean {

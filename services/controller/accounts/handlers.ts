@@ -6,11 +6,11 @@
 import type pg from 'pg'
 import { fold } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
-import { streamId, type EventContext, type EventStore } from '../../../events/index.js'
+import { claimStreamId, streamId, type EventContext, type EventStore } from '../../../events/index.js'
 import { runCommand } from '../command.js'
 import { ACCOUNTS_STREAM, adminsDecider } from './admins.js'
 import { keyClaimDecider } from './keyclaim.js'
-import { defaultKeyName, keyClaimId, parsePublicKey } from './keys.js'
+import { defaultKeyName, parsePublicKey } from './keys.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
 import { findKey, userDecider } from './user.js'
 
@@ -187,7 +187,7 @@ export async function addKey(deps: AccountDeps, username: string, input: { key: 
   const state = await loadUser(deps, username)
   // Decide on the user's own keys first, so a duplicate name costs no claim.
   userDecider.decide({ type: 'AddKey', username, fingerprint: key.fingerprint, name, keyType: key.type, publicKey: key.openssh }, state)
-  const claim = streamId('key', keyClaimId(key.fingerprint))
+  const claim = claimStreamId('key', key.fingerprint)
   const claimed = await runCommand(deps, { stream: claim, decider: keyClaimDecider, command: { type: 'ClaimKey', fingerprint: key.fingerprint, username }, ctx, waitFor: [] })
   try {
     await runCommand(deps, {
@@ -228,7 +228,7 @@ export async function removeKey(deps: AccountDeps, username: string, id: string,
   const fingerprint = (res.events[0]?.data as { fingerprint?: string } | undefined)?.fingerprint ?? key?.fingerprint
   if (!fingerprint) return
   await runCommand(deps, {
-    stream: streamId('key', keyClaimId(fingerprint)),
+    stream: claimStreamId('key', fingerprint),
     decider: keyClaimDecider,
     command: { type: 'ReleaseKey', fingerprint, username },
     ctx,

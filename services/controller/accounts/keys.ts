@@ -43,8 +43,3 @@ export function defaultKeyName(key: PublicKey): string {
   if (NAME.test(key.comment)) return key.comment
   return `${key.type.replace(/[^A-Za-z0-9-]/g, '-')}-${key.fingerprint.slice(7, 15).replace(/[^A-Za-z0-9]/g, 'x')}`.slice(0, 64)
 }
-
-/** The claim stream id of a fingerprint: `key.` + the first 32 hex characters of its SHA-256. */
-export function keyClaimId(fingerprint: string): string {
-  return createHash('sha256').update(fingerprint).digest('hex').slice(0, 32)
-}

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { defaultKeyName, keyClaimId, parsePublicKey } from './keys.js'
+import { claimStreamId } from '../../../events/index.js'
+import { defaultKeyName, parsePublicKey } from './keys.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
 
 t.test('passwords: scrypt with a random salt', async (t) => {
@@ -44,6 +45,6 @@ t.test('public keys: fingerprints as ssh-keygen prints them; private keys and ga
   for (const garbage of ['', 'hello', 'ssh-ed25519 AAAA', 'ssh-ed25519 !!!notbase64', '-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----']) {
     t.throws(() => parsePublicKey(garbage), { code: 'WHARF_INVALID' }, JSON.stringify(garbage))
   }
-  t.match(keyClaimId('SHA256:abc'), /^[0-9a-f]{32}$/)
+  t.match(claimStreamId('key', 'SHA256:abc'), /^key\.[0-9a-f]{32}$/)
   t.equal(defaultKeyName({ type: 'ssh-ed25519', fingerprint: `SHA256:${'A'.repeat(43)}`, openssh: '', comment: 'has space' }), 'ssh-ed25519-AAAAAAAA')
 })

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
-import { streamId, type NewEvent, type RecordedEvent } from '../../../events/index.js'
+import { claimStreamId, type NewEvent, type RecordedEvent } from '../../../events/index.js'
 
-/** The claim stream of a host name: `domain.<first 32 hex digits of its sha256>`. */
+/** The claim stream of a host name. */
 export function domainStream(domain: string): string {
-  return streamId('domain', createHash('sha256').update(domain).digest('hex').slice(0, 32))
+  return claimStreamId('domain', domain)
 }
 
 /** Which app holds a domain (undefined: none). */
