@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type Docker from 'dockerode'
 import { dockerClient } from '../../core/docker.js'
 import type { InfraContext, Part } from '../part.js'
@@ -49,13 +49,10 @@ async function hasImage(docker: Docker, ref: string): Promise<boolean> {
 }
 
 /**
- * `busybox:latest` made from Debian's busybox-static with every applet linked, so a Dockerfile
- * `FROM busybox` builds with no network.
+ * Lays out a root filesystem in `root` (emptied first): Debian's busybox-static with every applet
+ * linked, /etc/passwd and /etc/group with root and nobody, and a sticky /tmp.
  */
-async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
-  if (await hasImage(docker, 'busybox:latest')) return
-  ctx.say('docker: making base image busybox:latest from busybox-static')
-  const root = join(ctx.paths.docker.images, 'busybox-rootfs')
+async function busyboxRootfs(root: string): Promise<void> {
   rmSync(root, { recursive: true, force: true })
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'root', 'home', 'var', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true })
   await execFileP('cp', ['/bin/busybox', join(root, 'bin/busybox')])
@@ -67,13 +64,97 @@ async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n')
   writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnobody:x:65534:\n')
   await execFileP('chmod', ['1777', join(root, 'tmp')])
-  const tarball = join(ctx.paths.docker.images, 'busybox.tar')
-  await execFileP('tar', ['-C', root, '--numeric-owner', '-cf', tarball, '.'])
-  const stream = await docker.importImage(tarball, { repo: 'busybox', tag: 'latest', changes: ['CMD ["sh"]'] } as object)
-  await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())))
-  rmSync(root, { recursive: true, force: true })
-  rmSync(tarball, { force: true })
-  if (!(await hasImage(docker, 'busybox:latest'))) throw new Error('docker: importing busybox:latest failed')
+}
+
+/**
+ * Imports the directory `root` as image `repo:tag` (`changes` are Dockerfile instructions such as
+ * CMD and ENV), then removes the directory and its tarball.
+ */
+async function importRootfs(docker: Docker, root: string, repo: string, tag: string, changes: string[]): Promise<void> {
+  const tarball = `${root}.tar`
+  try {
+    await execFileP('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tarball, '.'])
+    const stream = await docker.importImage(tarball, { repo, tag, changes } as object)
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())))
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+    rmSync(tarball, { force: true })
+  }
+  if (!(await hasImage(docker, `${repo}:${tag}`))) throw new Error(`docker: importing ${repo}:${tag} failed`)
+}
+
+/**
+ * `busybox:latest` made from Debian's busybox-static with every applet linked, so a Dockerfile
+ * `FROM busybox` builds with no network.
+ */
+async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
+  if (await hasImage(docker, 'busybox:latest')) return
+  ctx.say('docker: making base image busybox:latest from busybox-static')
+  const root = join(ctx.paths.docker.images, 'busybox-rootfs')
+  await busyboxRootfs(root)
+  await importRootfs(docker, root, 'busybox', 'latest', ['CMD ["sh"]'])
+}
+
+/** The image a generated Node build starts FROM: NODE_BASE_IMAGE in services/builder/stack.ts. */
+const NODE_IMAGE = 'node:20'
+
+/** Where the host's npm package lives: beside Node (NodeSource, nodejs.org tarballs) or Debian's. */
+function hostNpmDir(): string {
+  const candidates = [join(dirname(realpathSync(process.execPath)), '..', 'lib', 'node_modules', 'npm'), '/usr/share/nodejs/npm', '/usr/lib/node_modules/npm']
+  const found = candidates.find((d) => existsSync(join(d, 'bin', 'npm-cli.js')))
+  if (!found) throw new Error(`docker: cannot find the host's npm (looked in ${candidates.join(', ')}) to make ${NODE_IMAGE}`)
+  return realpathSync(found)
+}
+
+/** Copies a host file or directory to the same absolute path under `root`. */
+async function copyIn(root: string, path: string): Promise<void> {
+  mkdirSync(join(root, dirname(path)), { recursive: true })
+  await execFileP('cp', ['-a', path, join(root, path)])
+}
+
+/**
+ * `node:20` (and `node:<full version>`) made from this machine's Node: its binary, the shared
+ * libraries and loader `ldd` lists, its npm and the CA bundle, on the busybox rootfs. Host paths are
+ * kept as they are, so Node finds npm where the host's does. No network: the images cannot be pulled.
+ */
+async function ensureNodeImage(ctx: InfraContext, docker: Docker): Promise<void> {
+  if (await hasImage(docker, NODE_IMAGE)) return
+  const version = process.versions.node
+  const major = version.split('.')[0]
+  // The tag promises Node 20: another host major cannot make it, and Node app builds will fail to find it.
+  if (`node:${major}` !== NODE_IMAGE) {
+    ctx.say(`docker: not making ${NODE_IMAGE}: it is made from the host's Node, and the host runs Node ${version}`)
+    return
+  }
+  ctx.say(`docker: making base image ${NODE_IMAGE} (node:${version}) from this machine's Node and npm`)
+  const root = join(ctx.paths.docker.images, 'node-rootfs')
+  await busyboxRootfs(root)
+  const node = realpathSync(process.execPath)
+  const { stdout } = await execFileP('ldd', [node])
+  // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` and `/lib64/ld-linux-x86-64.so.2 (0x...)`
+  const libs = [...stdout.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)].map((m) => m[1]!)
+  for (const lib of libs) {
+    mkdirSync(join(root, dirname(lib)), { recursive: true })
+    await execFileP('cp', ['-L', lib, join(root, lib)])
+  }
+  await copyIn(root, node)
+  const npm = hostNpmDir()
+  // Debian's npm is split into many packages under /usr/share/nodejs, which Debian's Node searches.
+  await copyIn(root, npm.startsWith('/usr/share/nodejs/') ? '/usr/share/nodejs' : npm)
+  const bin = join(root, dirname(node))
+  for (const cmd of ['npm', 'npx']) {
+    const cli = join(npm, 'bin', `${cmd}-cli.js`)
+    if (existsSync(cli) && !existsSync(join(bin, cmd))) symlinkSync(cli, join(bin, cmd))
+  }
+  await copyIn(root, '/etc/ssl/certs/ca-certificates.crt')
+  writeFileSync(join(root, 'etc/nsswitch.conf'), 'hosts: files dns\n')
+  await importRootfs(docker, root, 'node', major!, [
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    // Node trusts its own CA list; this adds the host's, so a CA the host trusts works for npm too.
+    'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt',
+    'CMD ["node"]',
+  ])
+  await docker.getImage(NODE_IMAGE).tag({ repo: 'node', tag: version })
 }
 
 /**
@@ -121,6 +202,7 @@ export const docker: Part = {
     }
     await ensureSwarm(ctx, client)
     await ensureBusybox(ctx, client)
+    await ensureNodeImage(ctx, client)
     return result
   },
   async stop(ctx) {
