@@ -42,6 +42,8 @@ export interface WharfConfig {
    * others); `closed` (nobody). The first user may always register, and becomes the admin.
    */
   registration: 'open' | 'admin_only' | 'closed'
+  /** The npm registry buildpack-style Node builds install from: `WHARF_NPM_REGISTRY`, default npm's own. */
+  npmRegistry: string | undefined
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -80,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),
+    npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
   }
 }
 

@@ -2,6 +2,7 @@
 import type pg from 'pg'
 import { accessProjection } from './access.js'
 import { appsProjection } from './apps.js'
+import { buildsProjection } from './builds.js'
 import { configProjection } from './config.js'
 import { containersProjection } from './containers.js'
 import { domainsProjection } from './domains.js'
@@ -15,6 +16,7 @@ import type { Projection } from './projection.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
 export { appsProjection } from './apps.js'
+export { buildsProjection } from './builds.js'
 export { configProjection } from './config.js'
 export { keysProjection } from './keys.js'
 export { usersProjection } from './users.js'
@@ -26,7 +28,7 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, containersProjection, accessProjection]
+  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, containersProjection, accessProjection, buildsProjection]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

@@ -9,12 +9,13 @@ import { loadConfig } from '../core/config.js'
 import { createLogger } from '../core/log.js'
 import { VERSION } from '../core/version.js'
 import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../events/index.js'
+import { builder } from './builder/service.js'
 import { controller } from './controller/service.js'
 import { projector } from './projector/service.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
-export const SERVICES: readonly ServiceDefinition[] = [projector, controller]
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller, builder]
 
 /** How long a clean stop may take before the process exits anyway, ms. */
 const STOP_TIMEOUT_MS = 15_000

@@ -54,6 +54,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_DOMAIN: cfg.domain,
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
+    ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
   }
 }
 
@@ -63,7 +64,10 @@ export const services = daemonPart({
   address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.controller}`,
   pidfile: ({ paths }) => paths.services.pid,
   log: ({ paths }) => paths.services.log,
-  ports: ({ cfg }) => [{ port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' }],
+  ports: ({ cfg }) => [
+    { port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' },
+    { port: cfg.ports.builder, env: 'WHARF_BUILDER_PORT' },
+  ],
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
   prepare(ctx) {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)

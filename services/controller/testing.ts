@@ -25,7 +25,7 @@ export interface TestController {
 
 export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
   const namespace = uniqueName('ctl').toLowerCase()
-  const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', ...env })
+  const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', WHARF_NAMESPACE: namespace, ...env })
   const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
   const catalogue = wharfCatalogue()
   const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue, subjects: new EventSubjects(namespace) })

@@ -36,13 +36,21 @@ export async function runAppCommand(
   waitFor: string[],
 ): Promise<CommandResult<AppState>> {
   const user = signedIn(req)
-  return runCommand(deps, {
-    stream: appStream(app),
-    decider: appDecider,
-    command: { ...command, by: actorOf(user) } as AppCommand,
-    ctx: contextOf(user, req.id),
-    waitFor,
-  })
+  try {
+    return await runCommand(deps, {
+      stream: appStream(app),
+      decider: appDecider,
+      command: { ...command, by: actorOf(user) } as AppCommand,
+      ctx: contextOf(user, req.id),
+      waitFor,
+    })
+  } catch (err) {
+    // The decider of an app that does not exist has no name to put in its refusal.
+    if (err instanceof WharfError && err.code === 'WHARF_NOT_FOUND' && err.message === 'no app ') {
+      throw new WharfError('WHARF_NOT_FOUND', `no app ${app}`, { details: { app } })
+    }
+    throw err
+  }
 }
 
 /** The user of a request; the auth hook guarantees it on every non-public route. */

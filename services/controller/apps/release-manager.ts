@@ -23,11 +23,11 @@ export interface ReleaseManagerOptions {
   retryMs?: number
 }
 
-/** Who pushed the build: the `PushReceived` on the same build stream, if any. */
+/** Who made the build: the user of its `PushReceived` or `BuildStarted` (`builds:create`), if any. */
 async function pusherOf(store: EventStore, stream: string): Promise<string | undefined> {
   const { events } = await store.readStream(stream)
-  const push = events.find((e) => e.type === 'PushReceived')
-  return (push?.data as { user?: string } | undefined)?.user
+  const start = events.find((e) => e.type === 'PushReceived' || e.type === 'BuildStarted')
+  return (start?.data as { user?: string } | undefined)?.user
 }
 
 /**

@@ -1,0 +1,218 @@
+/**
+ * One build of a pushed commit: events, the Docker build with its output streamed to the pusher,
+ * the registry push, and the wait for the release the release manager makes of it.
+ */
+import type Docker from 'dockerode'
+import type pg from 'pg'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { WharfConfig } from '../../core/config.js'
+import { WharfError } from '../../core/errors.js'
+import type { Logger } from '../../core/log.js'
+import { newEventId, streamId, type EventStore } from '../../events/index.js'
+import { appUrl } from '../controller/apps/queries.js'
+import { imagePort, pushImage } from './image.js'
+import type { BuildOutput } from './output.js'
+import { parseProcfile } from './procfile.js'
+import type { PushedTree } from './repo.js'
+import { detectStack } from './stack.js'
+
+export interface BuildDeps {
+  cfg: WharfConfig
+  store: EventStore
+  pool: pg.Pool
+  log: Logger
+  docker: Docker
+  /** `host:pid` of this builder, recorded in `BuildStarted`. */
+  builderId: string
+  /** How long the push waits for the release manager's release, ms (default 60_000). */
+  releaseTimeoutMs?: number
+  /** Build args and network settings for buildpack-style builds (the npm registry). */
+  npmRegistry?: string
+}
+
+export interface PushToBuild {
+  app: string
+  sha: string
+  user: string
+  fingerprint: string
+  tree: PushedTree
+  out: BuildOutput
+  signal: AbortSignal
+  correlationId: string
+  /** When the SSH session started, for the phase figures. */
+  startedAt: number
+}
+
+/** How long each phase of a push took, ms (what `bench:push` reports). */
+export interface PushPhases {
+  receive: number
+  build: number
+  registry: number
+  release: number
+}
+
+export type BuildResult =
+  | { ok: true; build: string; image: string; release?: number; phases: PushPhases }
+  | { ok: false; build: string; reason: string }
+
+/** A failure whose message is for the pusher (bad Procfile, failing Dockerfile, ...). */
+class BuildFailure extends Error {}
+
+/** The registry address images are tagged with. */
+export function registryOf(cfg: WharfConfig): string {
+  return `127.0.0.1:${cfg.ports.registry}`
+}
+
+export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildResult> {
+  const build = newEventId()
+  const stream = streamId('build', build)
+  const ctx = { actor: `user:${p.user}`, correlationId: p.correlationId }
+  const log = deps.log.child({ build, app: p.app, correlationId: p.correlationId })
+  const t0 = Date.now()
+  const sha7 = p.sha.slice(0, 7)
+  const out = p.out
+  out.keep(deps.cfg.home, build)
+
+  let version = 0
+  const fail = async (reason: string): Promise<BuildResult> => {
+    out.error(reason)
+    out.error(`nothing was released; details: wharf builds:info ${build} -a ${p.app}`)
+    const lastLines = out.lastLines()
+    await out.close()
+    await deps.store.append(stream, [{ type: 'BuildFailed', data: { app: p.app, reason: reason.slice(0, 2048), lastLines } }], { ...ctx, expectedVersion: version })
+    log.info({ reason }, 'build failed')
+    return { ok: false, build, reason }
+  }
+
+  try {
+    const files = await p.tree.rootFiles()
+    // A bad repo (no stack we build) still becomes a recorded, failed build the user can look at.
+    let stack: ReturnType<typeof detectStack> | undefined
+    let stackError: string | undefined
+    try {
+      const pkg = files.has('package.json') ? await p.tree.read('package.json') : undefined
+      stack = detectStack({ has: (f) => files.has(f), read: (f) => (f === 'package.json' ? pkg : undefined) })
+    } catch (err) {
+      stackError = (err as Error).message
+    }
+    const appended = await deps.store.append(
+      stream,
+      [
+        { type: 'PushReceived', data: { app: p.app, sha: p.sha, user: p.user, fingerprint: p.fingerprint } },
+        { type: 'BuildStarted', data: { app: p.app, user: p.user, kind: 'git', sha: p.sha, stack: stack?.stack ?? 'unknown', builder: deps.builderId } },
+      ],
+      { ...ctx, expectedVersion: 0 },
+    )
+    version = appended.lastSeq
+    const receive = t0 - p.startedAt
+    if (stackError !== undefined) return await fail(stackError)
+
+    let procfile: Record<string, string> = {}
+    const procText = files.has('Procfile') ? await p.tree.read('Procfile') : undefined
+    if (procText !== undefined) {
+      try {
+        procfile = parseProcfile(procText)
+      } catch (err) {
+        return await fail((err as Error).message)
+      }
+    }
+
+    const image = `${registryOf(deps.cfg)}/${p.app}:git-${sha7}`
+    out.heading(`Building ${p.app} ${sha7} (${stack!.stack === 'node' ? 'Node app, no Dockerfile: built on node:20' : 'Dockerfile'})`)
+    const tb = Date.now()
+    const extra: Record<string, string> = stack!.stack === 'node' ? { Dockerfile: stack!.dockerfile } : {}
+    try {
+      await dockerBuild(deps, p, image, extra)
+    } catch (err) {
+      if (err instanceof BuildFailure) return await fail(err.message)
+      throw err
+    }
+    const tr = Date.now()
+    out.heading(`Pushing ${image}`)
+    const digest = await pushImage(deps.docker, image, (line) => log.debug({ line }, 'registry push'))
+    const port = await imagePort(deps.docker, image)
+    const ts = Date.now()
+    const types = Object.keys(procfile)
+    out.heading(`Process types: ${types.length ? types.join(', ') : 'web (the image CMD)'}; web port ${port}`)
+    const done = await deps.store.append(stream, [{ type: 'BuildSucceeded', data: { app: p.app, image, digest, procfile, port } }], { ...ctx, expectedVersion: version })
+    version = done.lastSeq
+    log.info({ image, digest }, 'build succeeded')
+    out.heading('Releasing...')
+    const release = await waitForRelease(deps, p.app, build, p.signal)
+    const te = Date.now()
+    const phases: PushPhases = { receive, build: tr - tb, registry: ts - tr, release: te - ts }
+    if (release === undefined) {
+      out.error('the release manager has not made the release yet; it will appear in `wharf releases`')
+    } else {
+      out.heading(`Released v${release}`)
+      out.lines(`${appUrl(deps.cfg, p.app)}\n`)
+    }
+    out.lines(`(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)})\n`)
+    await out.close()
+    log.info({ release, phases }, 'push done')
+    return { ok: true, build, image, ...(release === undefined ? {} : { release }), phases }
+  } catch (err) {
+    log.error({ err }, 'build broke')
+    const reason = p.signal.aborted ? 'the push was interrupted (the client went away)' : `the builder could not finish: ${(err as Error).message}`
+    try {
+      return await fail(reason)
+    } catch (err2) {
+      log.error({ err: err2 }, 'cannot record the failed build; the recovery sweep will')
+      return { ok: false, build, reason }
+    }
+  }
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+
+
+/** `docker build` of the commit through the engine API, every line of output to the pusher. */
+async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra: Record<string, string>): Promise<void> {
+  const { stream: tar, done: archived } = p.tree.archive(extra)
+  const opts: Record<string, unknown> = {
+    t: image,
+    rm: true,
+    forcerm: true,
+    labels: { 'wharf.app': p.app, 'wharf.sha': p.sha },
+    abortSignal: p.signal,
+  }
+  if (deps.npmRegistry) opts.buildargs = { NPM_CONFIG_REGISTRY: deps.npmRegistry }
+  let response: NodeJS.ReadableStream
+  try {
+    response = await deps.docker.buildImage(tar, opts)
+  } catch (err) {
+    const e = err as { statusCode?: number; json?: { message?: string }; message: string }
+    // 4xx: the engine refused what the repo gave it (an empty Dockerfile, a bad instruction).
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) throw new BuildFailure(`the build failed: ${e.json?.message ?? e.message}`)
+    throw new WharfError('WHARF_UNAVAILABLE', `the Docker engine refused the build: ${e.message}`, { cause: err })
+  }
+  let failure: string | undefined
+  await new Promise<void>((resolve, reject) => {
+    deps.docker.modem.followProgress(
+      response,
+      (err) => (err ? reject(err) : resolve()),
+      (ev: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
+        if (ev.stream) p.out.lines(ev.stream)
+        if (ev.error) failure = ev.errorDetail?.message ?? ev.error
+      },
+    )
+  })
+  await archived.catch((err: Error) => {
+    failure ??= err.message
+  })
+  if (failure) throw new BuildFailure(`the build failed: ${failure.trim()}`)
+}
+
+/**
+ * The version of the release the release manager makes of the build (from the releases read
+ * model), or undefined after the timeout.
+ */
+async function waitForRelease(deps: BuildDeps, app: string, build: string, signal: AbortSignal): Promise<number | undefined> {
+  const deadline = Date.now() + (deps.releaseTimeoutMs ?? 60_000)
+  while (Date.now() < deadline && !signal.aborted) {
+    const { rows } = await deps.pool.query('SELECT version FROM rm_releases.releases WHERE app = $1 AND build = $2', [app, build])
+    if (rows[0]) return rows[0].version as number
+    await sleep(25)
+  }
+  return undefined
+}

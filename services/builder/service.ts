@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { dockerClient } from '../../core/docker.js'
+import { streamId, type EventStore } from '../../events/index.js'
+import type { ServiceDefinition } from '../runtime.js'
+import type { BuildDeps } from './build.js'
+import { HookServer } from './hook.js'
+import { ensureHostKey } from './hostkey.js'
+import { pushLockFree } from './lock.js'
+import { startSshServer } from './ssh.js'
+import type pg from 'pg'
+import type { Logger } from '../../core/log.js'
+
+/** The hook socket: under $WHARF_HOME/run when the path fits a Unix socket, else in the temp dir. */
+function hookSocketPath(home: string): string {
+  const inHome = join(home, 'run', `builder-${process.pid}.sock`)
+  if (inHome.length < 100) {
+    mkdirSync(join(home, 'run'), { recursive: true })
+    return inHome
+  }
+  return join(tmpdir(), `wharf-builder-${process.pid}.sock`)
+}
+
+/**
+ * Builds whose builder died: unfinished in the builds read model while nobody holds their app's push
+ * lock (every build runs under it). Each gets `BuildFailed`, once (expected version), so it stops
+ * showing as running and the next push works. Answers how many it marked.
+ */
+export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool; log: Logger; namespace: string; builderId: string }): Promise<number> {
+  const { rows } = await deps.pool.query(`SELECT id, app FROM rm_builds.builds WHERE status IN ('received', 'building')`)
+  let marked = 0
+  for (const r of rows as { id: string; app: string }[]) {
+    if (!(await pushLockFree(deps.pool, deps.namespace, r.app))) continue
+    const stream = streamId('build', r.id)
+    const { events, version } = await deps.store.readStream(stream)
+    if (events.some((e) => e.type === 'BuildSucceeded' || e.type === 'BuildFailed')) continue
+    const started = events.find((e) => e.type === 'BuildStarted')?.data as { builder?: string } | undefined
+    try {
+      await deps.store.append(
+        stream,
+        [{ type: 'BuildFailed', data: { app: r.app, reason: `the builder (${started?.builder ?? 'unknown'}) stopped during the build; nothing was released; push again`, lastLines: [] } }],
+        { actor: `system:builder`, correlationId: r.id, expectedVersion: version },
+      )
+      marked++
+      deps.log.warn({ build: r.id, app: r.app }, 'builder: marked an interrupted build as failed')
+    } catch (err) {
+      deps.log.info({ err, build: r.id }, 'builder: an orphan build changed meanwhile; left alone')
+    }
+  }
+  return marked
+}
+
+/** How often the builder looks for builds whose builder died, ms. */
+const SWEEP_MS = 30_000
+
+/** The builder: SSH server for `git push`, builds through the Docker engine, images to the registry. */
+export const builder: ServiceDefinition = {
+  name: 'builder',
+  description: `git push over SSH -> docker build -> registry -> release`,
+  async start({ cfg, log: root, store, pool }) {
+    const log = root.child({ service: 'builder' })
+    if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
+    const key = ensureHostKey(cfg.home)
+    const hooks = await HookServer.listen(hookSocketPath(cfg.home))
+    const builderId = `${hostname()}:${process.pid}`
+    const deps: BuildDeps = { cfg, store, pool, log, docker: dockerClient(cfg.dockerHost), builderId, ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}) }
+    const sweep = () =>
+      failOrphanBuilds({ store, pool, log, namespace: cfg.namespace, builderId }).catch((err) => log.error({ err }, 'builder: orphan sweep failed'))
+    await sweep()
+    const timer = setInterval(() => void sweep(), SWEEP_MS)
+    timer.unref()
+    const ssh = await startSshServer({ ...deps, hooks, hostKey: key.privateKey })
+    log.info({ port: ssh.port, hostKey: key.publicKey }, 'builder: SSH listening')
+    return {
+      async stop() {
+        clearInterval(timer)
+        await ssh.close()
+        await hooks.close()
+      },
+    }
+  },
+}

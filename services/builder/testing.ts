@@ -1,0 +1,78 @@
+/**
+ * For integration tests that need an image in the test Docker engine (`WHARF_TEST_DOCKER_HOST`):
+ * builds one from a Dockerfile (FROM busybox: nothing is pulled), removed in teardown.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type Docker from 'dockerode'
+import type { Test } from 'tap'
+import { dockerClient } from '../../core/docker.js'
+import { uniqueName } from '../../test/harness.js'
+import type { TestController } from '../controller/testing.js'
+import { HookServer } from './hook.js'
+import { ensureHostKey } from './hostkey.js'
+import { startSshServer } from './ssh.js'
+
+/** The test Docker engine; throws unless `make test` (or the dev wrapper) named it. */
+export function testDocker(): Docker {
+  const host = process.env.WHARF_TEST_DOCKER_HOST
+  if (!host) throw new Error('WHARF_TEST_DOCKER_HOST is not set: run integration tests through `make test`')
+  return dockerClient(host)
+}
+
+/** `127.0.0.1:<port>` of the test registry. */
+export function testRegistry(): string {
+  const r = process.env.WHARF_TEST_REGISTRY
+  if (!r) throw new Error('WHARF_TEST_REGISTRY is not set: run integration tests through `make test`')
+  return r
+}
+
+/**
+ * Builds `dockerfile` as `wharf-test-<unique>:1` (labelled `wharf.test`, with a unique label so each
+ * build has an image id of its own) and removes it in teardown. Answers the tag.
+ */
+export async function buildTestImage(t: Test, docker: Docker, dockerfile: string): Promise<string> {
+  const tag = `${uniqueName('wharf-test').toLowerCase().replace(/_/g, '-')}:1`
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-image-'))
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), dockerfile)
+    const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: tag, labels: { 'wharf.test': 'true', 'wharf.test.id': tag } })
+    const out = await new Promise<{ error?: string }[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
+    const failed = out.find((o) => o.error)
+    if (failed) throw new Error(`docker build ${tag}: ${failed.error}`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  t.teardown(() => removeImage(docker, tag))
+  return tag
+}
+
+/** Removes a local image tag, if it is there. */
+export async function removeImage(docker: Docker, ref: string): Promise<void> {
+  await docker
+    .getImage(ref)
+    .remove({ force: true })
+    .catch(() => {})
+}
+
+/**
+ * The builder's SSH server for a test controller (same event store, database and WHARF_HOME), on
+ * `cfg.ports.builder` of the controller (give it a free port), stopped in teardown. Answers its port.
+ */
+export async function startTestBuilder(t: Test, c: TestController, opts: { lockTimeoutMs?: number } = {}): Promise<number> {
+  const hooks = await HookServer.listen(join(mkdtempSync(join(tmpdir(), 'wharf-hooks-')), 'hooks.sock'))
+  const ssh = await startSshServer({
+    ...c.deps,
+    docker: testDocker(),
+    builderId: 'test',
+    hooks,
+    hostKey: ensureHostKey(c.deps.cfg.home).privateKey,
+    lockTimeoutMs: opts.lockTimeoutMs ?? 60_000,
+  })
+  t.teardown(async () => {
+    await ssh.close()
+    await hooks.close()
+  })
+  return ssh.port
+}

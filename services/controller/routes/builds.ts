@@ -1,0 +1,292 @@
+import { mkdir, open, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type Docker from 'dockerode'
+import type pg from 'pg'
+import Type from 'typebox'
+import { dockerClient } from '../../../core/docker.js'
+import { WharfError } from '../../../core/errors.js'
+import { Procfile } from '../../../events/app.js'
+import { ImageRef } from '../../../events/build.js'
+import { newEventId, streamId } from '../../../events/index.js'
+import { Port } from '../../../events/schema.js'
+import { importImage } from '../../builder/image.js'
+import { acquirePushLock } from '../../builder/lock.js'
+import { buildLogPath } from '../../builder/output.js'
+import { contextOf, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { appUrl } from '../apps/queries.js'
+import { AppName, AppParams, ErrorOut } from '../apps/schemas.js'
+import type { RoutePlugin } from '../context.js'
+
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 503: ErrorOut, 504: ErrorOut }
+
+/** Most of a build log `GET .../builds/:build` answers: its last 1 MiB. */
+export const MAX_LOG_BYTES = 1024 * 1024
+/** How long `POST .../builds` waits for the release manager to release a build, ms. */
+const RELEASE_WAIT_MS = 30_000
+/** Lines of output a `BuildFailed` keeps (the schema's maximum), and the longest line. */
+const LAST_LINES = 50
+const MAX_LINE = 4096
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+export const BuildOut = Type.Object(
+  {
+    /** The build stream's UUIDv7 (`build.<id>`). */
+    id: Type.String(),
+    app: Type.String(),
+    /** `git` (a push) or `image` (`builds:create`). */
+    kind: Type.String(),
+    sha: Nullable(Type.String()),
+    source: Nullable(Type.String()),
+    stack: Nullable(Type.String()),
+    /** Who pushed or created it. */
+    by: Type.String(),
+    status: Type.Union([Type.Literal('received'), Type.Literal('building'), Type.Literal('succeeded'), Type.Literal('failed')]),
+    image: Nullable(Type.String()),
+    digest: Nullable(Type.String()),
+    procfile: Nullable(Type.Record(Type.String(), Type.String())),
+    port: Nullable(Type.Integer()),
+    reason: Nullable(Type.String()),
+    lastLines: Type.Array(Type.String()),
+    /** The release made of it (`vN`), once the release manager has. */
+    release: Nullable(Type.Integer()),
+    created: Type.String(),
+    finished: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+)
+export const BuildInfoOut = Type.Object({ ...BuildOut.properties, log: Type.String() }, { additionalProperties: false })
+const BuildRef = Type.String({ pattern: '^(latest|[0-9a-f][0-9a-f-]{7,35})$', description: 'a build id, a unique prefix of one (8+ characters), or `latest`' })
+
+type BuildView = {
+  id: string
+  app: string
+  kind: string
+  sha: string | null
+  source: string | null
+  stack: string | null
+  by: string
+  status: 'received' | 'building' | 'succeeded' | 'failed'
+  image: string | null
+  digest: string | null
+  procfile: Record<string, string> | null
+  port: number | null
+  reason: string | null
+  lastLines: string[]
+  release: number | null
+  created: string
+  finished: string | null
+}
+
+const COLUMNS = 'id, app, kind, sha, source, stack, username, status, image, digest, procfile, port, reason, last_lines, release, created_at, finished_at'
+
+function buildOf(r: Record<string, any>): BuildView {
+  return {
+    id: r.id,
+    app: r.app,
+    kind: r.kind,
+    sha: r.sha,
+    source: r.source,
+    stack: r.stack,
+    by: r.username,
+    status: r.status,
+    image: r.image,
+    digest: r.digest,
+    procfile: r.procfile,
+    port: r.port,
+    reason: r.reason,
+    lastLines: r.last_lines ?? [],
+    release: r.release,
+    created: (r.created_at as Date).toISOString(),
+    finished: r.finished_at ? (r.finished_at as Date).toISOString() : null,
+  }
+}
+
+/** Builds of an app, newest first. */
+export async function listBuilds(pool: pg.Pool, app: string, limit = 100): Promise<BuildView[]> {
+  const { rows } = await pool.query(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, [app, limit])
+  return rows.map(buildOf)
+}
+
+/** One build of an app by id, unique id prefix, or `latest`; `WHARF_NOT_FOUND` when there is none. */
+export async function getBuild(pool: pg.Pool, app: string, ref: string): Promise<BuildView> {
+  const { rows } =
+    ref === 'latest'
+      ? await pool.query(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, [app])
+      : await pool.query(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 AND (id = $2 OR id LIKE $2 || '%') ORDER BY id LIMIT 2`, [app, ref])
+  const exact = rows.find((r) => r.id === ref)
+  if (exact) return buildOf(exact)
+  if (rows.length > 1) throw new WharfError('WHARF_INVALID', `${ref} names more than one build of ${app}: give more of the id`, { details: { app, build: ref } })
+  if (!rows[0]) throw new WharfError('WHARF_NOT_FOUND', ref === 'latest' ? `${app} has no build` : `${app} has no build ${ref}`, { details: { app, build: ref } })
+  return buildOf(rows[0])
+}
+
+
+/** The last {@link MAX_LOG_BYTES} of a build's log file (from a line start), or undefined when there is none. */
+async function readLogTail(path: string): Promise<string | undefined> {
+  let fh
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    const { size } = await fh.stat()
+    const start = Math.max(0, size - MAX_LOG_BYTES)
+    const buf = Buffer.alloc(size - start)
+    await fh.read(buf, 0, buf.length, start)
+    if (start === 0) return buf.toString('utf8')
+    // Cut mid-file: start at the next whole line (no half line, no half character).
+    const nl = buf.indexOf(0x0a)
+    return buf.subarray(nl < 0 ? 0 : nl + 1).toString('utf8')
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Waits until the release of `build` is in both the builds and the releases read models; answers its version. */
+async function releaseOf(pool: pg.Pool, build: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const { rows } = await pool.query(
+      `SELECT b.release FROM rm_builds.builds b JOIN rm_releases.releases r ON r.app = b.app AND r.version = b.release WHERE b.id = $1`,
+      [build],
+    )
+    if (rows[0]) return rows[0].release as number
+    if (Date.now() > deadline) {
+      throw new WharfError('WHARF_TIMEOUT', `build ${build} succeeded, but its release did not appear within ${timeoutMs / 1000} s; see wharf releases:list`, {
+        details: { build },
+      })
+    }
+    await sleep(50)
+  }
+}
+
+/** Keeps the last {@link LAST_LINES} lines, each cut to {@link MAX_LINE} characters. */
+function tail(lines: readonly string[]): string[] {
+  return lines.slice(-LAST_LINES).map((l) => (l.length > MAX_LINE ? l.slice(0, MAX_LINE) : l))
+}
+
+/**
+ * `builds:list|info|create`. `POST` is Deis's `pull` (Heroku's `builds:create`): an image from the
+ * Docker engine or the platform registry becomes a build of the app, then a release.
+ */
+export const buildsRoutes: RoutePlugin = (api, deps) => {
+  let docker: Docker | undefined
+  const engine = (): Docker => {
+    if (!deps.cfg.dockerHost) throw new WharfError('WHARF_UNAVAILABLE', 'the controller has no Docker engine (WHARF_DOCKER_HOST is not set)')
+    return (docker ??= dockerClient(deps.cfg.dockerHost))
+  }
+
+  api.get(
+    '/apps/:app/builds',
+    {
+      schema: {
+        summary: "An app's builds, newest first.",
+        params: AppParams,
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ builds: Type.Array(BuildOut) }, { additionalProperties: false }), ...errors },
+      },
+    },
+    async (req) => {
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return { builds: await listBuilds(deps.pool, req.params.app, req.query.limit ?? 100) }
+    },
+  )
+
+  api.get(
+    '/apps/:app/builds/:build',
+    {
+      schema: {
+        summary: 'One build (or `latest`), with its output: the last 1 MiB of its log, else its last lines.',
+        params: Type.Object({ app: AppName, build: BuildRef }, { additionalProperties: false }),
+        response: { 200: BuildInfoOut, ...errors },
+      },
+    },
+    async (req) => {
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      const build = await getBuild(deps.pool, req.params.app, req.params.build)
+      const log = (await readLogTail(buildLogPath(deps.cfg.home, build.id))) ?? build.lastLines.map((l) => `${l}\n`).join('')
+      return { ...build, log }
+    },
+  )
+
+  api.post(
+    '/apps/:app/builds',
+    {
+      schema: {
+        summary: 'Release an existing image (from the Docker engine or the platform registry) as a build: pushes it to the registry, makes a release.',
+        params: AppParams,
+        body: Type.Object(
+          {
+            image: ImageRef,
+            /** Process type -> command; default none (the image's CMD is `web`). */
+            procfile: Type.Optional(Procfile),
+            /** The port a web process listens on; default the image's one EXPOSEd TCP port, else 5000. */
+            port: Type.Optional(Port),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object(
+            { build: Type.String(), release: Type.Integer(), image: Type.String(), digest: Type.String(), port: Type.Integer(), url: Type.String() },
+            { additionalProperties: false },
+          ),
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const user = signedIn(req)
+      const { app } = req.params
+      const { image: source, procfile, port } = req.body
+      // Access first (the same level as config:set), so a caller who may not deploy appends nothing.
+      await runAppCommand(deps, req, app, { type: 'CheckAccess', level: 'use' }, [])
+      const docker = engine()
+      const id = newEventId()
+      const stream = streamId('build', id)
+      const ctx = contextOf(user, req.id)
+      const lines: string[] = []
+      const onLine = (l: string) => void lines.push(l)
+      const log = deps.log.child({ app, build: id })
+      const saveLog = () =>
+        mkdir(join(deps.cfg.home, 'builds'), { recursive: true })
+          .then(() => writeFile(buildLogPath(deps.cfg.home, id), lines.map((l) => `${l}\n`).join('')))
+          .catch((err) => log.warn({ err }, 'cannot write the build log'))
+
+      // One build of an app at a time, pushes included (and the builder's orphan sweep skips it).
+      const lock = await acquirePushLock(deps.pool, deps.cfg.namespace, app, { timeoutMs: 60_000 })
+      let data: { app: string; image: string; digest: string; procfile: Record<string, string>; port: number }
+      try {
+        const started = await deps.store.append(stream, [{ type: 'BuildStarted', data: { app, user: user.username, kind: 'image', source, stack: 'image', builder: 'controller' } }], {
+          ...ctx,
+          expectedVersion: 0,
+        })
+        let imported
+        try {
+          onLine(`importing ${source}...`)
+          imported = await importImage(docker, { source, app, registry: `127.0.0.1:${deps.cfg.ports.registry}`, onLine })
+        } catch (err) {
+          const reason = (err instanceof Error ? err.message : String(err)).slice(0, 2048) || 'the import failed'
+          onLine(`failed: ${reason}`)
+          await saveLog()
+          await deps.store
+            .append(stream, [{ type: 'BuildFailed', data: { app, reason, lastLines: tail(lines) } }], { ...ctx, expectedVersion: started.lastSeq })
+            .catch((appendErr) => log.error({ err: appendErr }, 'cannot record that a build failed'))
+          if (err instanceof WharfError) throw err
+          throw new WharfError('WHARF_UNAVAILABLE', `cannot import ${source}: ${reason}`, { cause: err })
+        }
+        data = { app, image: imported.image, digest: imported.digest, procfile: procfile ?? {}, port: port ?? imported.port }
+        onLine(`pushed ${imported.image} (${imported.digest})`)
+        await saveLog()
+        await deps.store.append(stream, [{ type: 'BuildSucceeded', data }], { ...ctx, expectedVersion: started.lastSeq })
+      } finally {
+        await lock.release()
+      }
+      const release = await releaseOf(deps.pool, id, RELEASE_WAIT_MS)
+      return reply.status(201).send({ build: id, release, image: data.image, digest: data.digest, port: data.port, url: appUrl(deps.cfg, app) })
+    },
+  )
+}
