@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import type { Command } from 'commander'
 import { appFromGitRemote } from '../app.js'
 import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
 import { api, appPath, withApp } from './common.js'
+import { connectRepo } from './git.js'
 
 export interface AppInfo {
   name: string
@@ -15,33 +15,6 @@ export interface AppInfo {
   domains: string[]
   formation: Record<string, number>
   collaborators: string[]
-}
-
-/** The URL of the builder's git remote for an app: the controller's host, the builder's port. */
-function remoteUrl(app: string, port: string): string {
-  return `ssh://git@127.0.0.1:${port}/${app}.git`
-}
-
-function inGitRepo(): boolean {
-  try {
-    execFileSync('git', ['rev-parse', '--git-dir'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Adds (or points) the git remote `wharf` at the app; answers what it did, or undefined outside a repo. */
-function setRemote(app: string, port: string): string | undefined {
-  if (!inGitRepo()) return undefined
-  const url = remoteUrl(app, port)
-  try {
-    execFileSync('git', ['remote', 'get-url', 'wharf'], { stdio: 'ignore' })
-    execFileSync('git', ['remote', 'set-url', 'wharf', url], { stdio: 'ignore' })
-  } catch {
-    execFileSync('git', ['remote', 'add', 'wharf', url], { stdio: 'ignore' })
-  }
-  return url
 }
 
 function printInfo(a: AppInfo): void {
@@ -66,17 +39,14 @@ export function appsTopic(program: Command): void {
     .alias('create')
     .description('create an app (a name is generated when none is given) and add the git remote `wharf`')
     .option('--no-remote', 'do not add the git remote `wharf`')
-    .option('--builder-port <port>', 'the port of the builder for the git remote', process.env.WHARF_BUILDER_PORT || '2222')
+    .option('--builder-port <port>', "the builder's port for the git remote (default: the controller says)", process.env.WHARF_BUILDER_PORT)
     .option('--json', 'print the API JSON')
-    .action(async (name: string | undefined, opts: { remote: boolean; builderPort: string; json?: boolean }) => {
-      if (!/^[0-9]{1,5}$/.test(opts.builderPort)) throw new CliError('WHARF_INVALID', `not a port: ${opts.builderPort}`)
+    .action(async (name: string | undefined, opts: { remote: boolean; builderPort?: string; json?: boolean }) => {
+      if (opts.builderPort !== undefined && !/^[0-9]{1,5}$/.test(opts.builderPort)) throw new CliError('WHARF_INVALID', `not a port: ${opts.builderPort}`)
       const app = await api().call<AppInfo>('POST', '/v1/apps', name ? { name } : {})
       if (opts.json) return printJson(app)
       console.log(`Created ${app.name}: ${app.url}`)
-      if (opts.remote) {
-        const url = setRemote(app.name, opts.builderPort)
-        if (url) console.log(`Git remote wharf: ${url}`)
-      }
+      if (opts.remote) await connectRepo(app.name, opts.builderPort)
     })
 
   program

@@ -22,7 +22,7 @@ function version(v: string): string {
 
 /** releases:list|info|rollback and the shortcut rollback. */
 export function releasesTopic(program: Command): void {
-  withApp(program.command('releases:list').description("an app's releases, newest first"))
+  withApp(program.command('releases:list').alias('releases').description("an app's releases, newest first"))
     .option('--json', 'print the API JSON')
     .action(async (opts: { app?: string; json?: boolean }) => {
       const res = await api().call<{ releases: ReleaseBody[] }>('GET', appPath(opts, '/releases'))

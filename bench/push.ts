@@ -1,0 +1,82 @@
+/**
+ * The push benchmark (`npm run bench:push`): `git push` of a trivial Dockerfile app over SSH to the
+ * running platform's builder (`make up`), timed in phases, median of 5 pushes (each a new commit, so
+ * each builds; one push before them creates the repo and warms the cache).
+ *
+ * Phases, as the builder measures them: ssh+receive (SSH session start -> pre-receive hook), build
+ * (docker build), registry (push + inspect), release (BuildSucceeded -> release in the read model).
+ * Total is the client's wall time of `git push`; overhead = total - build. Target: overhead p50 <= 1.5 s.
+ * It registers a user of its own (with a fresh SSH key), creates an app and destroys it at the end.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { loadConfig } from '../core/config.js'
+import { withPlatformEnv } from '../core/platform-env.js'
+import { commit, gitPush, makeRepo, makeSshKey } from '../test/git.js'
+
+const cfg = loadConfig(withPlatformEnv(process.env))
+const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
+const RUNS = 5
+const TARGET_OVERHEAD_MS = 1_500
+
+async function must<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown): Promise<T> {
+  const res = await request(`${base}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  })
+  const text = await res.body.text()
+  const parsed = text ? JSON.parse(text) : undefined
+  if (res.statusCode >= 400) throw new Error(`${method} ${path}: ${res.statusCode} ${parsed?.code ?? ''} ${parsed?.message ?? ''}`)
+  return parsed as T
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+
+const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
+const username = `bench-${suffix}`
+const app = `benchpush-${suffix}`
+const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-push-'))
+let token: string | undefined
+try {
+  const password = `pw-${suffix}-${Math.random().toString(36).slice(2)}`
+  await must('POST', '/v1/auth/register', undefined, { username, password, email: `${username}@bench.invalid` })
+  token = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username, password })).token
+  const key = makeSshKey(join(dir, 'ssh'))
+  await must('POST', '/v1/keys', token, { key: key.publicKey })
+  await must('POST', '/v1/apps', token, { name: app })
+  const repo = join(dir, 'repo')
+  makeRepo(repo, { Dockerfile: 'FROM busybox\nCOPY . /app\nCMD ["httpd", "-f", "-p", "5000", "-h", "/app"]\n', 'index.html': 'warm-up\n' })
+  const url = `ssh://git@127.0.0.1:${cfg.ports.builder}/${app}.git`
+
+  const rows: { total: number; receive: number; build: number; registry: number; release: number }[] = []
+  for (let i = 0; i <= RUNS; i++) {
+    if (i > 0) commit(repo, { 'index.html': `push ${i} ${Date.now()}\n` })
+    const r = await gitPush(repo, url, key.path)
+    if (r.code !== 0) throw new Error(`push ${i} failed:\n${r.output}`)
+    const m = /\(receive ([\d.]+) s, build ([\d.]+) s, registry ([\d.]+) s, release ([\d.]+) s\)/.exec(r.output)
+    if (!m) throw new Error(`push ${i}: no phase line in the output:\n${r.output}`)
+    const [receive, build, registry, release] = m.slice(1).map((x) => Number(x) * 1000) as [number, number, number, number]
+    if (i === 0) {
+      console.log(`warm-up push (creates the repo): ${sec(r.ms)}`)
+      continue
+    }
+    rows.push({ total: r.ms, receive, build, registry, release })
+    console.log(`push ${i}: total ${sec(r.ms)} = ssh+receive ${sec(receive)}, build ${sec(build)}, registry ${sec(registry)}, release ${sec(release)}, rest ${sec(r.ms - receive - build - registry - release)}`)
+  }
+  const med = (k: keyof (typeof rows)[number]) => median(rows.map((r) => r[k]))
+  const overhead = median(rows.map((r) => r.total - r.build))
+  console.log(`\nmedian of ${RUNS} pushes of a trivial Dockerfile app:`)
+  console.log(`  ssh+receive      ${sec(med('receive'))}`)
+  console.log(`  docker build     ${sec(med('build'))}`)
+  console.log(`  registry push    ${sec(med('registry'))}`)
+  console.log(`  release created  ${sec(med('release'))}`)
+  console.log(`  total (client)   ${sec(med('total'))}`)
+  console.log(`  platform overhead (total - build) p50 ${sec(overhead)}  target <= ${sec(TARGET_OVERHEAD_MS)}: ${overhead <= TARGET_OVERHEAD_MS ? 'met' : 'MISSED'}`)
+} finally {
+  if (token) await must('DELETE', `/v1/apps/${app}`, token, { confirm: app }).catch((err: Error) => console.error(`could not destroy ${app}: ${err.message}`))
+  rmSync(dir, { recursive: true, force: true })
+}
