@@ -35,6 +35,8 @@ program
     console.log(changed ? `\nWharf is up (${((Date.now() - t0) / 1000).toFixed(1)} s):` : '\nWharf was already up; nothing changed:')
     await printStatus()
     console.log(`\n  health:   curl http://127.0.0.1:${cfg.ports.controller}/healthz`)
+    console.log(`  CLI:      bin/wharf register http://127.0.0.1:${cfg.ports.controller}  (then keys:add, apps:create)`)
+    console.log(`  git push: ssh://git@127.0.0.1:${cfg.ports.builder}/<app>.git  (apps:create adds it as the remote wharf)`)
     console.log(`  logs:     ${ctx.paths.logs}/`)
     console.log(`  settings: ${ctx.paths.envFile}`)
   })
