@@ -38,3 +38,24 @@ export function cliUser(t: Test, env: Record<string, string>): { home: string; r
   }
   return { home, run }
 }
+
+/** `cliUser` signed in to a controller by URL and token. */
+export function cli(t: Test, url: string, token: string): ReturnType<typeof cliUser> {
+  return cliUser(t, { WHARF_URL: url, WHARF_TOKEN: token })
+}
+
+/** Asserts a run exited 0. */
+export async function ok(t: Test, r: Promise<Run>, what: string): Promise<Run> {
+  const res = await r
+  t.equal(res.code, 0, `${what}: exit 0 ${res.stderr}`)
+  return res
+}
+
+/** Asserts a run failed as the CLI should: exit 1, one line `wharf: ... (CODE)`, no stack trace. */
+export async function fails(t: Test, r: Promise<Run>, code: string, what: string): Promise<Run> {
+  const res = await r
+  t.equal(res.code, 1, `${what}: exit 1`)
+  t.match(res.stderr, new RegExp(`^wharf: .+ \\(${code}\\)\\n$`), `${what}: one line with ${code}`)
+  t.notMatch(res.stderr, /\n\s+at /, `${what}: no stack trace`)
+  return res
+}

@@ -1,9 +1,9 @@
 import { request } from 'undici'
 import pg from 'pg'
 import t from 'tap'
-import { Readable } from 'node:stream'
 import { dockerClient } from '../core/docker.js'
 import { testNatsUrl, testPgUrl } from '../test/harness.js'
+import { tarOf } from '../test/tar.js'
 
 /** The real parts `make test` started: each answers, on 127.0.0.1 only, as `make up` promises. */
 
@@ -51,25 +51,6 @@ t.test('the registry answers the v2 API', async (t) => {
   await res.body.dump()
 })
 
-/** A build context with one Dockerfile, as a tar stream (ustar, one file). */
-function tarOf(name: string, content: string): Readable {
-  const body = Buffer.from(content)
-  const header = Buffer.alloc(512)
-  header.write(name, 0)
-  header.write('0000644\0', 100)
-  header.write('0000000\0', 108)
-  header.write('0000000\0', 116)
-  header.write(body.length.toString(8).padStart(11, '0') + '\0', 124)
-  header.write(Math.floor(Date.now() / 1000).toString(8).padStart(11, '0') + '\0', 136)
-  header.write('        ', 148)
-  header.write('0', 156)
-  header.write('ustar\0' + '00', 257)
-  let sum = 0
-  for (const b of header) sum += b
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-  const pad = Buffer.alloc((512 - (body.length % 512)) % 512)
-  return Readable.from([header, body, pad, Buffer.alloc(1024)])
-}
 
 t.test('Docker engine: swarm active, and FROM busybox builds and runs with no network', async (t) => {
   const docker = dockerClient(process.env.WHARF_TEST_DOCKER_HOST!)
@@ -80,7 +61,7 @@ t.test('Docker engine: swarm active, and FROM busybox builds and runs with no ne
 
   const tag = `${process.env.WHARF_TEST_REGISTRY}/wharf-test-busybox:${process.pid}`
   const marker = `built-${Date.now()}`
-  const stream = await docker.buildImage(tarOf('Dockerfile', `FROM busybox\nRUN echo ${marker} > /marker && wget --help >/dev/null 2>&1\nCMD ["cat", "/marker"]\n`), {
+  const stream = await docker.buildImage(tarOf({ Dockerfile: `FROM busybox\nRUN echo ${marker} > /marker && wget --help >/dev/null 2>&1\nCMD ["cat", "/marker"]\n` }), {
     t: tag,
     labels: { 'wharf.test': 'true' },
   })

@@ -6,29 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { uniqueName } from '../../test/harness.js'
 import { buildTestImage, removeImage, testDocker, testRegistry } from '../../services/builder/testing.js'
 import { registerAndLogin, startTestController } from '../../services/controller/testing.js'
-import { cliUser, requireBuilt, type Run } from '../testing.js'
-
-function cli(t: Test, url: string, tok: string) {
-  return cliUser(t, { WHARF_URL: url, WHARF_TOKEN: tok })
-}
-
-async function ok(t: Test, r: Promise<Run>, what: string): Promise<Run> {
-  const res = await r
-  t.equal(res.code, 0, `${what}: exit 0 ${res.stderr}`)
-  return res
-}
-
-async function fails(t: Test, r: Promise<Run>, code: string, what: string): Promise<Run> {
-  const res = await r
-  t.equal(res.code, 1, `${what}: exit 1`)
-  t.match(res.stderr, new RegExp(`^wharf: .+ \\(${code}\\)\\n$`), `${what}: one line with ${code}`)
-  t.notMatch(res.stderr, /\n\s+at /, `${what}: no stack trace`)
-  return res
-}
+import { cli, fails, ok, requireBuilt } from '../testing.js'
 
 t.test('builds:create, builds:list and builds:info through bin/wharf', async (t) => {
   requireBuilt()

@@ -2,28 +2,11 @@ import type { Command } from 'commander'
 import { resolveApp } from '../app.js'
 import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
+import type { BuildView } from '../../services/controller/routes/builds.js'
 import { api, appPath, withApp } from './common.js'
 
-interface BuildBody {
-  id: string
-  app: string
-  kind: string
-  sha: string | null
-  source: string | null
-  stack: string | null
-  by: string
-  status: string
-  image: string | null
-  digest: string | null
-  procfile: Record<string, string> | null
-  port: number | null
-  reason: string | null
-  lastLines: string[]
-  release: number | null
-  created: string
-  finished: string | null
-  log?: string
-}
+/** A build as the API answers it; `builds:info` adds the log. */
+type BuildBody = BuildView & { log?: string }
 
 interface CreatedBody {
   build: string

@@ -71,3 +71,13 @@ export async function registerAndLogin(c: TestController, username: string, pass
   if (login.status !== 200) throw new Error(`login ${username}: ${login.status} ${JSON.stringify(login.body)}`)
   return login.body.token
 }
+
+/** Asserts a refusal with `status` and `code` that appended nothing to the log. */
+export async function refused(t: Test, c: TestController, status: number, code: string, method: string, path: string, opts: Parameters<TestController['call']>[2] = {}) {
+  const before = await c.deps.store.lastSeq()
+  const res = await c.call(method, path, opts)
+  t.equal(res.status, status, `${method} ${path} ${JSON.stringify(opts.body ?? opts.rawBody ?? '')} -> ${status}`)
+  t.equal(res.body?.code, code, `... ${code} (${res.body?.message})`)
+  t.equal(await c.deps.store.lastSeq(), before, '... and appends nothing')
+  return res
+}

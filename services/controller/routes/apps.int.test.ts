@@ -4,7 +4,7 @@
  * read-your-writes; concurrent writers.
  */
 import t, { type Test } from 'tap'
-import { registerAndLogin, startTestController, type TestController } from '../testing.js'
+import { refused, registerAndLogin, startTestController, type TestController } from '../testing.js'
 
 interface World {
   c: TestController
@@ -27,16 +27,6 @@ async function world(t: Test): Promise<World> {
   const shared = await c.call('POST', '/v1/apps/shop/perms', { token: alice, body: { username: 'bob' } })
   if (shared.status !== 201) throw new Error(`share shop: ${shared.status} ${JSON.stringify(shared.body)}`)
   return { c, root, alice, bob, carol }
-}
-
-/** Asserts a refusal with `status` and `code` that appended nothing to the log. */
-async function refused(t: Test, c: TestController, status: number, code: string, method: string, path: string, opts: Parameters<TestController['call']>[2] = {}) {
-  const before = await c.deps.store.lastSeq()
-  const res = await c.call(method, path, opts)
-  t.equal(res.status, status, `${method} ${path} ${JSON.stringify(opts.body ?? opts.rawBody ?? '')} -> ${status}`)
-  t.equal(res.body?.code, code, `... ${code} (${res.body?.message})`)
-  t.equal(await c.deps.store.lastSeq(), before, '... and appends nothing')
-  return res
 }
 
 t.test('apps: create, list, info, transfer, destroy', async (t) => {

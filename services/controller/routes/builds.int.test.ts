@@ -11,7 +11,7 @@ import { newEventId, streamId } from '../../../events/index.js'
 import { waitFor } from '../../../projections/index.js'
 import { uniqueName } from '../../../test/harness.js'
 import { removeImage, buildTestImage, testDocker, testRegistry } from '../../builder/testing.js'
-import { registerAndLogin, startTestController, type TestController } from '../testing.js'
+import { refused, registerAndLogin, startTestController, type TestController } from '../testing.js'
 
 const docker = testDocker()
 
@@ -45,16 +45,6 @@ async function world(t: Test): Promise<World> {
   const shared = await c.call('POST', `/v1/apps/${app}/perms`, { token: alice, body: { username: 'bob' } })
   if (shared.status !== 201) throw new Error(`share ${app}: ${shared.status} ${JSON.stringify(shared.body)}`)
   return { c, home, app, alice, bob, carol }
-}
-
-/** Asserts a refusal with `status` and `code` that appended nothing to the log. */
-async function refused(t: Test, c: TestController, status: number, code: string, method: string, path: string, opts: Parameters<TestController['call']>[2] = {}) {
-  const before = await c.deps.store.lastSeq()
-  const res = await c.call(method, path, opts)
-  t.equal(res.status, status, `${method} ${path} ${JSON.stringify(opts.body ?? opts.rawBody ?? '')} -> ${status}`)
-  t.equal(res.body?.code, code, `... ${code} (${res.body?.message})`)
-  t.equal(await c.deps.store.lastSeq(), before, '... and appends nothing')
-  return res
 }
 
 t.test('builds:create of an image: a build, a release, listed, with a log', async (t) => {

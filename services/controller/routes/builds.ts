@@ -59,7 +59,8 @@ export const BuildOut = Type.Object(
 export const BuildInfoOut = Type.Object({ ...BuildOut.properties, log: Type.String() }, { additionalProperties: false })
 const BuildRef = Type.String({ pattern: '^(latest|[0-9a-f][0-9a-f-]{7,35})$', description: 'a build id, a unique prefix of one (8+ characters), or `latest`' })
 
-type BuildView = {
+/** One build as the API answers it (the CLI reads the same type). */
+export type BuildView = {
   id: string
   app: string
   kind: string
