@@ -26,6 +26,11 @@ export interface BuildDeps {
   builderId: string
   /** How long the push waits for the release manager's release, ms (default 60_000). */
   releaseTimeoutMs?: number
+  /**
+   * How long a push waits for the scheduler's `DeployCompleted` / `DeployFailed` of its release, ms;
+   * 0 or unset: it does not wait (no scheduler runs).
+   */
+  deployTimeoutMs?: number
   /** Build args and network settings for buildpack-style builds (the npm registry). */
   npmRegistry?: string
 }
@@ -49,6 +54,8 @@ export interface PushPhases {
   build: number
   registry: number
   release: number
+  /** Release -> deploy completed (only when the builder waits for deploys). */
+  deploy?: number
 }
 
 export type BuildResult =
@@ -141,15 +148,28 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     const release = await waitForRelease(deps, p.app, build, p.signal)
     const te = Date.now()
     const phases: PushPhases = { receive, build: tr - tb, registry: ts - tr, release: te - ts }
+    let deployFailed = false
     if (release === undefined) {
       out.error('the release manager has not made the release yet; it will appear in `wharf releases`')
     } else {
       out.heading(`Released v${release}`)
+      if (deps.deployTimeoutMs) {
+        out.heading(`Deploying v${release}...`)
+        const deploy = await waitForDeploy(deps, p.app, release, deps.deployTimeoutMs, p.signal)
+        phases.deploy = Date.now() - te
+        if (deploy.outcome === 'completed') out.heading(`Deployed v${deploy.release}${deploy.release === release ? '' : ` (v${release} was superseded by it)`}`)
+        else if (deploy.outcome === 'failed') {
+          deployFailed = true
+          out.error(`the deploy of v${release} failed: ${deploy.reason}`)
+          out.error(deploy.rolledBackTo ? `v${deploy.rolledBackTo} keeps running` : 'what ran before keeps running')
+        } else out.error(`v${release} is not deployed after ${Math.round(deps.deployTimeoutMs / 1000)} s; \`wharf ps\` shows what runs`)
+      }
       out.lines(`${appUrl(deps.cfg, p.app)}\n`)
     }
-    out.lines(`(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)})\n`)
+    out.lines(`(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)}${phases.deploy === undefined ? '' : `, deploy ${s(phases.deploy)}`})\n`)
     await out.close()
-    log.info({ release, phases }, 'push done')
+    log.info({ release, phases, deployFailed }, 'push done')
+    if (deployFailed) return { ok: false, build, reason: 'the deploy failed' }
     return { ok: true, build, image, ...(release === undefined ? {} : { release }), phases }
   } catch (err) {
     log.error({ err }, 'build broke')
@@ -215,4 +235,29 @@ async function waitForRelease(deps: BuildDeps, app: string, build: string, signa
     await sleep(25)
   }
   return undefined
+}
+
+type DeployOutcome = { outcome: 'completed'; release: number } | { outcome: 'failed'; reason: string; rolledBackTo?: number } | { outcome: 'timeout' }
+
+/**
+ * The scheduler's verdict on a release (from the event log read model): `DeployCompleted` of it or
+ * of a later release (which superseded it), `DeployFailed` of it, or a timeout.
+ */
+async function waitForDeploy(deps: BuildDeps, app: string, release: number, timeoutMs: number, signal: AbortSignal): Promise<DeployOutcome> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline && !signal.aborted) {
+    const { rows } = await deps.pool.query(
+      `SELECT type, data FROM rm_eventlog.events
+        WHERE app = $1 AND ((type = 'DeployCompleted' AND (data->>'release')::int >= $2) OR (type = 'DeployFailed' AND (data->>'release')::int = $2))
+        ORDER BY seq LIMIT 1`,
+      [app, release],
+    )
+    const r = rows[0] as { type: string; data: { release: number; reason?: string; rolledBackTo?: number } } | undefined
+    if (r?.type === 'DeployCompleted') return { outcome: 'completed', release: r.data.release }
+    if (r?.type === 'DeployFailed') {
+      return { outcome: 'failed', reason: r.data.reason ?? 'unknown', ...(r.data.rolledBackTo ? { rolledBackTo: r.data.rolledBackTo } : {}) }
+    }
+    await sleep(100)
+  }
+  return { outcome: 'timeout' }
 }

@@ -51,6 +51,9 @@ export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool;
   return marked
 }
 
+/** How long a push waits for its release to be deployed, ms. */
+const DEPLOY_WAIT_MS = 120_000
+
 /** How often the builder looks for builds whose builder died, ms. */
 const SWEEP_MS = 30_000
 
@@ -58,13 +61,21 @@ const SWEEP_MS = 30_000
 export const builder: ServiceDefinition = {
   name: 'builder',
   description: `git push over SSH -> docker build -> registry -> release`,
-  async start({ cfg, log: root, store, pool }) {
+  async start({ cfg, log: root, store, pool, running }) {
     const log = root.child({ service: 'builder' })
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
     const key = ensureHostKey(cfg.home)
     const hooks = await HookServer.listen(hookSocketPath(cfg.home))
     const builderId = `${hostname()}:${process.pid}`
-    const deps: BuildDeps = { cfg, store, pool, log, docker: dockerClient(cfg.dockerHost), builderId, ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}) }
+    const deps: BuildDeps = {
+      cfg,
+      store,
+      pool,
+      log,
+      docker: dockerClient(cfg.dockerHost),
+      builderId,
+      // A push waits for its deploy when the scheduler runs beside the builder.
+      deployTimeoutMs: running.includes('scheduler') ? DEPLOY_WAIT_MS : 0, ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}) }
     const sweep = () =>
       failOrphanBuilds({ store, pool, log, namespace: cfg.namespace, builderId }).catch((err) => log.error({ err }, 'builder: orphan sweep failed'))
     await sweep()
