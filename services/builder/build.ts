@@ -31,6 +31,8 @@ export interface BuildDeps {
    * 0 or unset: it does not wait (no scheduler runs).
    */
   deployTimeoutMs?: number
+  /** The longest a docker build may take, ms (default 30 min); then the build fails. */
+  buildTimeoutMs?: number
   /** Build args and network settings for buildpack-style builds (the npm registry). */
   npmRegistry?: string
 }
@@ -189,12 +191,14 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 /** `docker build` of the commit through the engine API, every line of output to the pusher. */
 async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra: Record<string, string>): Promise<void> {
   const { stream: tar, done: archived } = p.tree.archive(extra)
+  const limitMs = deps.buildTimeoutMs ?? 30 * 60_000
+  const timeout = AbortSignal.timeout(limitMs)
   const opts: Record<string, unknown> = {
     t: image,
     rm: true,
     forcerm: true,
     labels: { 'wharf.app': p.app, 'wharf.sha': p.sha },
-    abortSignal: p.signal,
+    abortSignal: AbortSignal.any([p.signal, timeout]),
   }
   if (deps.npmRegistry) opts.buildargs = { NPM_CONFIG_REGISTRY: deps.npmRegistry }
   let response: NodeJS.ReadableStream
@@ -210,7 +214,7 @@ async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra
   await new Promise<void>((resolve, reject) => {
     deps.docker.modem.followProgress(
       response,
-      (err) => (err ? reject(err) : resolve()),
+      (err) => (err ? reject(timeout.aborted ? new BuildFailure(`the build took longer than ${limitMs >= 120_000 ? `${Math.round(limitMs / 60_000)} min` : `${Math.round(limitMs / 1000)} s`} and was stopped`) : err) : resolve()),
       (ev: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
         if (ev.stream) p.out.lines(ev.stream)
         if (ev.error) failure = ev.errorDetail?.message ?? ev.error

@@ -28,7 +28,7 @@ interface Kit {
 
 const BUSYBOX_APP = { Dockerfile: 'FROM busybox\nEXPOSE 8000\nCMD ["httpd", "-f", "-p", "8000"]\n' }
 
-async function setup(t: Test): Promise<Kit> {
+async function setup(t: Test, opts: { buildTimeoutMs?: number } = {}): Promise<Kit> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-builder-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const home = join(dir, 'home')
@@ -40,7 +40,7 @@ async function setup(t: Test): Promise<Kit> {
     WHARF_BUILDER_PORT: String(port),
     WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST!,
   })
-  await startTestBuilder(t, c)
+  await startTestBuilder(t, c, opts)
   const users = {} as { alice: Kit['alice']; bob: Kit['bob'] }
   for (const name of ['alice', 'bob'] as const) {
     const token = await registerAndLogin(c, name)
@@ -288,4 +288,17 @@ t.test('a Node app without a Dockerfile builds on node:20; a recreated app start
   const again = await gitPush(fresh, k.url(app), k.alice.key.path)
   t.equal(again.code, 0, `an unrelated history pushes without --force\n${again.output}`)
   t.match(again.output, /\* \[new branch\]\s+main -> main/)
+})
+
+t.test('a build that takes too long is stopped and fails clearly', async (t) => {
+  const k = await setup(t, { buildTimeoutMs: 2_000 })
+  const app = appName('slow')
+  await createApp(k, app)
+  t.teardown(() => removeAppImages(app))
+  const repo = join(k.dir, 'slow')
+  makeRepo(repo, { Dockerfile: 'FROM busybox\nRUN sleep 20\n' })
+  const r = await gitPush(repo, k.url(app), k.alice.key.path)
+  t.not(r.code, 0)
+  t.match(r.output, /the build took longer than 2 s and was stopped/)
+  t.ok(r.ms < 15_000, `the push ends soon after the limit (${r.ms} ms)`)
 })
