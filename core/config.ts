@@ -24,7 +24,16 @@ export interface WharfConfig {
     natsMonitor: number
     /** PostgreSQL: `WHARF_PG_PORT`, default 15432 (not the system 5432). */
     postgres: number
+    /** The S3 API of Wharf's own Ceph RADOS Gateway: `WHARF_S3_PORT`, default 7480 (radosgw's own default). */
+    s3: number
+    /**
+     * Wharf's Ceph monitor (msgr v2): `WHARF_CEPH_MON_PORT`, default 16789 (not the system 3300/6789).
+     * The OSD and the gateway's cluster connections take free ports in 6800-7568 by themselves.
+     */
+    cephMon: number
   }
+  /** The S3 endpoint Wharf keeps its objects in (registry images, backups, log archives, event exports). */
+  s3: S3Config
   /** An existing Docker engine to use instead of starting one (`WHARF_DOCKER_HOST`, e.g. unix:///var/run/docker.sock). */
   dockerHost: string | undefined
   /** The platform domain apps answer under: `WHARF_DOMAIN`, default `wharf.localhost`. */
@@ -46,6 +55,41 @@ export interface WharfConfig {
   npmRegistry: string | undefined
 }
 
+/**
+ * Where the object store answers and with which keys. External when `WHARF_S3_ENDPOINT`,
+ * `WHARF_S3_ACCESS_KEY` and `WHARF_S3_SECRET_KEY` are set (`WHARF_S3_REGION`, default `us-east-1`):
+ * then infra starts no Ceph and only checks the endpoint. Otherwise the endpoint is Wharf's own gateway
+ * on 127.0.0.1:<s3 port> and the keys are empty here: infra resolves them from
+ * `$WHARF_HOME/secrets/s3.json`, written when it created the S3 user, and passes them on to the
+ * services as the variables above.
+ */
+export interface S3Config {
+  /** `http(s)://host:port`, addressed path-style. */
+  endpoint: string
+  accessKey: string
+  secretKey: string
+  region: string
+  external: boolean
+}
+
+function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
+  const region = env.WHARF_S3_REGION || 'us-east-1'
+  const given = (['WHARF_S3_ENDPOINT', 'WHARF_S3_ACCESS_KEY', 'WHARF_S3_SECRET_KEY'] as const).filter((k) => env[k])
+  if (given.length === 0) return { endpoint: `http://127.0.0.1:${s3Port}`, accessKey: '', secretKey: '', region, external: false }
+  if (given.length < 3) {
+    throw new Error('an external S3 needs WHARF_S3_ENDPOINT, WHARF_S3_ACCESS_KEY and WHARF_S3_SECRET_KEY together; only ' + given.join(', ') + ' is set')
+  }
+  const endpoint = env.WHARF_S3_ENDPOINT!.replace(/\/+$/, '')
+  let url: URL
+  try {
+    url = new URL(endpoint)
+  } catch {
+    throw new Error(`WHARF_S3_ENDPOINT must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`WHARF_S3_ENDPOINT must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  return { endpoint, accessKey: env.WHARF_S3_ACCESS_KEY!, secretKey: env.WHARF_S3_SECRET_KEY!, region, external: true }
+}
+
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -64,6 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     nats: port(env, 'WHARF_NATS_PORT', 14222),
     natsMonitor: port(env, 'WHARF_NATS_MONITOR_PORT', 18222),
     postgres: port(env, 'WHARF_PG_PORT', 15432),
+    s3: port(env, 'WHARF_S3_PORT', 7480),
+    cephMon: port(env, 'WHARF_CEPH_MON_PORT', 16789),
   }
   const seen = new Map<number, string>()
   for (const [name, p] of Object.entries(ports)) {
@@ -83,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
+    s3: s3Config(env, ports.s3),
   }
 }
 

@@ -17,6 +17,12 @@ declare -A PROVIDES=(
   # ssh-keygen and ssh: keys for `wharf keys:add` and `git push` over SSH
   [openssh-client]=/usr/bin/ssh-keygen
   [iptables]=/usr/sbin/iptables
+  # the store: a one-node Ceph (monitor, bluestore OSD) behind the RADOS Gateway's S3 API (~300 MB)
+  [ceph-mon]=/usr/bin/ceph-mon
+  [ceph-osd]=/usr/bin/ceph-osd
+  [radosgw]=/usr/bin/radosgw
+  # ceph, radosgw-admin, ceph-authtool, monmaptool
+  [ceph-common]=/usr/bin/radosgw-admin
 )
 
 missing=()

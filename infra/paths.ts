@@ -36,6 +36,31 @@ export function pathsFor(home: string) {
       log: join(logs, 'docker.log'),
       images: join(home, 'docker', 'images'),
     },
+    ceph: {
+      dir: join(home, 'ceph'),
+      conf: join(home, 'ceph', 'ceph.conf'),
+      fsid: join(home, 'ceph', 'fsid'),
+      /** Written last by the first start: without it a half-made cluster is made again from nothing. */
+      created: join(home, 'ceph', 'created'),
+      /** The mon port the monmap was made with (the monmap is rewritten when WHARF_CEPH_MON_PORT moves). */
+      monPortFile: join(home, 'ceph', 'mon-port'),
+      monmap: join(home, 'ceph', 'monmap'),
+      monKeyring: join(home, 'ceph', 'mon.keyring'),
+      adminKeyring: join(home, 'ceph', 'client.admin.keyring'),
+      mon: join(home, 'ceph', 'mon'),
+      osd: join(home, 'ceph', 'osd'),
+      rgw: join(home, 'ceph', 'rgw'),
+      /** Admin sockets. */
+      run: join(run, 'ceph'),
+      monPid: join(run, 'ceph-mon.pid'),
+      osdPid: join(run, 'ceph-osd.pid'),
+      rgwPid: join(run, 'radosgw.pid'),
+      monLog: join(logs, 'ceph-mon.log'),
+      osdLog: join(logs, 'ceph-osd.log'),
+      rgwLog: join(logs, 'radosgw.log'),
+      /** Wharf's S3 user's keys (mode 600), made once by `radosgw-admin user create`. */
+      s3Keys: join(home, 'secrets', 's3.json'),
+    },
     services: { pid: join(run, 'wharf.pid'), log: join(logs, 'wharf.log') },
   }
 }

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import type { WharfConfig } from '../core/config.js'
 import type { InfraContext, Part, PartStatus } from './part.js'
+import { ceph } from './parts/ceph.js'
 import { docker } from './parts/docker.js'
 import { nats } from './parts/nats.js'
 import { nginx } from './parts/nginx.js'
@@ -10,7 +11,7 @@ import { services, servicesEnv, servicesOutdated } from './parts/services.js'
 import { pathsFor } from './paths.js'
 
 /** The real parts, which start independently of each other; the Wharf services need them all. */
-export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx]
+export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx, ceph]
 export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services]
 
 export function contextFor(cfg: WharfConfig, say: (line: string) => void = () => {}): InfraContext {

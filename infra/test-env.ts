@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import type { WharfConfig } from '../core/config.js'
 import { contextFor, down, REAL_PARTS, up } from './platform.js'
 import { dockerHost } from './parts/docker.js'
+import { s3Settings } from './parts/ceph.js'
 import { databaseUrl } from './parts/postgres.js'
 import { pathsFor } from './paths.js'
 import { livePid } from './proc.js'
@@ -45,12 +46,16 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       nats: await freePort(),
       natsMonitor: await freePort(),
       postgres: await freePort(),
+      s3: await freePort(),
+      cephMon: await freePort(),
     },
     dockerHost: platformCfg.dockerHost ?? platformEngine,
     natsUrl: '',
     databaseUrl: undefined,
   }
   cfg.natsUrl = `nats://127.0.0.1:${cfg.ports.nats}`
+  // An operator's external S3 is used as it is (tests make buckets of their own); else a Ceph of the test's own.
+  if (!cfg.s3.external) cfg.s3 = { ...cfg.s3, endpoint: `http://127.0.0.1:${cfg.ports.s3}` }
   const ctx = contextFor(cfg, (line) => console.log(`  ${line}`))
   let stopping = false
   const cleanup = async () => {
@@ -71,8 +76,13 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
     const t0 = Date.now()
     await up(ctx, { real: REAL_PARTS, services: false })
     console.log(`test platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const s3 = s3Settings(ctx)
     const env = {
       ...process.env,
+      WHARF_TEST_S3_ENDPOINT: s3.endpoint,
+      WHARF_TEST_S3_ACCESS_KEY: s3.accessKey,
+      WHARF_TEST_S3_SECRET_KEY: s3.secretKey,
+      WHARF_TEST_S3_REGION: s3.region,
       WHARF_TEST_HOME: home,
       WHARF_TEST_NATS_URL: cfg.natsUrl,
       WHARF_TEST_PG_URL: databaseUrl(cfg, ctx.paths),

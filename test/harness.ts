@@ -17,6 +17,13 @@ function required(name: string): string {
 export const testNatsUrl = (): string => required('WHARF_TEST_NATS_URL')
 /** postgres://... of the test database. */
 export const testPgUrl = (): string => required('WHARF_TEST_PG_URL')
+/** The test store's S3 endpoint and Wharf's keys for it (radosgw, or the operator's external S3). */
+export const testS3 = () => ({
+  endpoint: required('WHARF_TEST_S3_ENDPOINT'),
+  accessKey: required('WHARF_TEST_S3_ACCESS_KEY'),
+  secretKey: required('WHARF_TEST_S3_SECRET_KEY'),
+  region: process.env.WHARF_TEST_S3_REGION || 'us-east-1',
+})
 /** A name unique to this test run, for streams, durables, schemas and databases. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
+import { s3Settings } from './ceph.js'
 import { dockerHost } from './docker.js'
 import { databaseUrl } from './postgres.js'
 
@@ -48,6 +49,9 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_NATS_PORT: String(cfg.ports.nats),
     WHARF_NATS_MONITOR_PORT: String(cfg.ports.natsMonitor),
     WHARF_PG_PORT: String(cfg.ports.postgres),
+    WHARF_S3_PORT: String(cfg.ports.s3),
+    WHARF_CEPH_MON_PORT: String(cfg.ports.cephMon),
+    ...s3Env(ctx),
     WHARF_NATS_URL: cfg.natsUrl,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
     WHARF_DOCKER_HOST: dockerHost(ctx),
@@ -56,6 +60,16 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_LOG_LEVEL: cfg.logLevel,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
   }
+}
+
+/**
+ * The store's endpoint and keys. Left out while Wharf's own gateway has not made its keys yet (a
+ * platform started without the store, as some tests do).
+ */
+function s3Env(ctx: InfraContext): NodeJS.ProcessEnv {
+  if (!ctx.cfg.s3.external && !existsSync(ctx.paths.ceph.s3Keys)) return {}
+  const s3 = s3Settings(ctx)
+  return { WHARF_S3_ENDPOINT: s3.endpoint, WHARF_S3_ACCESS_KEY: s3.accessKey, WHARF_S3_SECRET_KEY: s3.secretKey, WHARF_S3_REGION: s3.region }
 }
 
 /** All Wharf services in one Node process (`services/main.ts`), logging pino JSON to $WHARF_HOME/logs/wharf.log. */

@@ -1,0 +1,22 @@
+import t from 'tap'
+import { loadConfig } from './config.js'
+
+t.test('the store: Wharf own gateway by default, its keys resolved later by infra', async (t) => {
+  const cfg = loadConfig({ WHARF_HOME: '/tmp/x' })
+  t.same(cfg.s3, { endpoint: 'http://127.0.0.1:7480', accessKey: '', secretKey: '', region: 'us-east-1', external: false })
+  t.equal(cfg.ports.cephMon, 16789)
+  t.equal(loadConfig({ WHARF_S3_PORT: '17480' }).s3.endpoint, 'http://127.0.0.1:17480', 'the endpoint follows WHARF_S3_PORT')
+})
+
+t.test('the store: an external S3 when endpoint and both keys are set', async (t) => {
+  const cfg = loadConfig({ WHARF_S3_ENDPOINT: 'https://s3.example.test/', WHARF_S3_ACCESS_KEY: 'AK', WHARF_S3_SECRET_KEY: 'SK', WHARF_S3_REGION: 'eu-west-1' })
+  t.same(cfg.s3, { endpoint: 'https://s3.example.test', accessKey: 'AK', secretKey: 'SK', region: 'eu-west-1', external: true })
+})
+
+t.test('the store: bad settings are refused with the variable named', async (t) => {
+  t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 'https://s3.example.test' }), /WHARF_S3_ACCESS_KEY and WHARF_S3_SECRET_KEY together; only WHARF_S3_ENDPOINT is set/)
+  t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 's3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }), /WHARF_S3_ENDPOINT must be an http\(s\) URL/)
+  t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 'ftp://s3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }), /WHARF_S3_ENDPOINT must be an http\(s\) URL/)
+  t.throws(() => loadConfig({ WHARF_S3_PORT: '8000' }), /port 8000 is given to both controller and s3/)
+  t.throws(() => loadConfig({ WHARF_CEPH_MON_PORT: '7480' }), /port 7480 is given to both s3 and cephMon/)
+})
