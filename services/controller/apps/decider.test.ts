@@ -162,6 +162,10 @@ t.test('scale: Procfile types once built, bounds by schema, no-op when unchanged
   throwsCode(t, () => when(built, { type: 'Scale', by: alice, formation: { clock: 1 } }), 'WHARF_INVALID')
   t.same(when(built, { type: 'Scale', by: alice, formation: { web: 1 } }), [], 'web is 1 already')
   t.same(when(built, { type: 'Scale', by: alice, formation: { web: 3, worker: 0 } })[0]!.data, { app: 'shop', formation: { web: 3, worker: 0 } })
+  t.same(when(built, { type: 'Scale', by: alice, formation: { web: 100 } })[0]!.data, { app: 'shop', formation: { web: 100 } }, 'the maximum is allowed')
+  throwsCode(t, () => when(built, { type: 'Scale', by: alice, formation: { web: 101 } }), 'WHARF_INVALID')
+  throwsCode(t, () => when(unbuilt, { type: 'Scale', by: alice, formation: { worker: -1 } }), 'WHARF_INVALID')
+  t.throws(() => when(built, { type: 'Scale', by: alice, formation: { web: 101 } }), /0 to 100 processes; not web=101/, 'the message names the limit')
   t.end()
 })
 

@@ -47,6 +47,9 @@ export interface AppState {
   pending: { by: string; summary: string } | undefined
 }
 
+/** Most processes of one type an app may run (the event schema's `Quantity` bound too). */
+export const MAX_PROCESSES_PER_TYPE = 100
+
 /** Total size of an app's config (keys and values), bytes: keeps a release event well under NATS's 1 MiB. */
 export const MAX_CONFIG_BYTES = 256 * 1024
 
@@ -258,6 +261,12 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       checkAccess(state, by, 'use')
       const procfile = latest(state)?.procfile ?? {}
       const built = latest(state)?.image !== undefined
+      const outOfRange = Object.entries(command.formation).filter(([, n]) => !Number.isInteger(n) || n < 0 || n > MAX_PROCESSES_PER_TYPE)
+      if (outOfRange.length) {
+        throw new WharfError('WHARF_INVALID', `a process type runs 0 to ${MAX_PROCESSES_PER_TYPE} processes; not ${list(outOfRange.map(([t, n]) => `${t}=${n}`))}`, {
+          details: { app, types: outOfRange.map(([t]) => t), maximum: MAX_PROCESSES_PER_TYPE },
+        })
+      }
       // With a build, the types are the Procfile's (plus `web`, the image's CMD); before any build, any valid type.
       if (built) {
         const unknown = Object.keys(command.formation).filter((t) => t !== 'web' && !(t in procfile))

@@ -1,0 +1,109 @@
+import t from 'tap'
+import { LABELS, desiredServices, diff, healthPath, memoryBytes, serviceName, servicePrefix, specHash, type ActualService, type ReleaseView } from './model.js'
+
+const release = (over: Partial<ReleaseView> = {}): ReleaseView => ({
+  app: 'shop',
+  version: 4,
+  image: '127.0.0.1:5000/shop:git-abc1234',
+  digest: 'sha256:' + 'a'.repeat(64),
+  procfile: { web: 'httpd -f -p $PORT', worker: 'sleep 1000' },
+  port: 8000,
+  config: { GREETING: 'hi' },
+  limits: { memory: { web: '256M' }, cpu: { worker: 0.5 } },
+  ...over,
+})
+
+const actualOf = (d: ReturnType<typeof desiredServices>[number], over: Partial<ActualService> = {}): ActualService => ({
+  id: `id-${d.name}`,
+  name: d.name,
+  app: d.app,
+  type: d.type,
+  release: d.release,
+  hash: d.hash,
+  failedHash: undefined,
+  restart: undefined,
+  replicas: d.replicas,
+  ...over,
+})
+
+t.test('names: wharf-<app>-<type> for the platform, the namespace (or a hash of it) otherwise', (t) => {
+  t.equal(serviceName('wharf', 'shop', 'web'), 'wharf-shop-web')
+  t.equal(serviceName('staging', 'shop', 'clock_in'), 'staging-shop-clock-in')
+  t.match(servicePrefix('ctl_123456_mi0x8k2a_1a2b3'), /^w[0-9a-f]{10}$/, 'a long test namespace: a hash')
+  t.not(servicePrefix('ctl_123456_mi0x8k2a_1a2b3'), servicePrefix('ctl_123456_mi0x8k2a_1a2b4'))
+  t.end()
+})
+
+t.test('one service per process type with a quantity, web publishes its port in host mode', (t) => {
+  const out = desiredServices('wharf', release(), { web: 2, worker: 1, clock: 3 })
+  t.same(out.map((d) => [d.name, d.replicas]), [['wharf-shop-web', 2], ['wharf-shop-worker', 1]], 'types outside the release do not run')
+  const web = out[0]!.spec as any
+  t.equal(web.TaskTemplate.ContainerSpec.Image, `127.0.0.1:5000/shop:git-abc1234@sha256:${'a'.repeat(64)}`, 'pinned by digest')
+  t.same(web.TaskTemplate.ContainerSpec.Command, ['sh', '-c', 'httpd -f -p $PORT'])
+  t.same(web.TaskTemplate.ContainerSpec.Env, ['GREETING=hi', 'PORT=8000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=4'])
+  t.same(web.Labels, { [LABELS.namespace]: 'wharf', [LABELS.app]: 'shop', [LABELS.type]: 'web', [LABELS.release]: '4' })
+  t.same(web.TaskTemplate.ContainerSpec.Labels, web.Labels, 'containers carry the labels too')
+  t.same(web.EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8000, PublishMode: 'host' }], 'no PublishedPort: a free host port per task')
+  t.same(web.TaskTemplate.Resources.Limits, { MemoryBytes: 256 * 1024 * 1024 })
+  t.equal(web.TaskTemplate.RestartPolicy.Condition, 'on-failure')
+  t.match(web.UpdateConfig, { Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 })
+  t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 10e9)
+  t.notOk(web.TaskTemplate.ContainerSpec.Healthcheck, 'no HEALTHCHECK_URL: the image decides')
+  const worker = out[1]!.spec as any
+  t.same(worker.EndpointSpec.Ports, [], 'a worker publishes nothing')
+  t.same(worker.TaskTemplate.Resources.Limits, { NanoCPUs: 5e8 })
+  t.end()
+})
+
+t.test('no Procfile: web runs the image CMD; no release with an image: nothing', (t) => {
+  const [web] = desiredServices('wharf', release({ procfile: {}, port: undefined, digest: undefined }), { web: 1 })
+  t.notOk((web!.spec as any).TaskTemplate.ContainerSpec.Command)
+  t.equal((web!.spec as any).TaskTemplate.ContainerSpec.Image, '127.0.0.1:5000/shop:git-abc1234')
+  t.same((web!.spec as any).EndpointSpec.Ports[0].TargetPort, 5000, 'default port')
+  t.same(desiredServices('wharf', undefined, { web: 1 }), [])
+  t.same(desiredServices('wharf', release(), { web: 0 }), [], 'scaled to 0: no service')
+  t.end()
+})
+
+t.test('HEALTHCHECK_URL becomes a wget probe of the container itself', (t) => {
+  const [web] = desiredServices('wharf', release({ config: { HEALTHCHECK_URL: '/healthz' } }), { web: 1 })
+  t.same((web!.spec as any).TaskTemplate.ContainerSpec.Healthcheck.Test, ['CMD-SHELL', 'wget -q -O /dev/null "http://127.0.0.1:$PORT/healthz" || exit 1'])
+  t.equal(healthPath('http://example.com/up?x=1'), '/up?x=1')
+  t.equal(healthPath('/a"; rm -rf /'), undefined, 'nothing that would break out of the shell word')
+  t.equal(healthPath(''), undefined)
+  t.end()
+})
+
+t.test('limits', (t) => {
+  t.equal(memoryBytes('512M'), 512 * 1024 * 1024)
+  t.equal(memoryBytes('1G'), 1024 ** 3)
+  t.equal(memoryBytes('65536'), 65536)
+  t.equal(memoryBytes('lots'), undefined)
+  t.end()
+})
+
+t.test('the spec hash: stable, and changed by anything that runs differently', (t) => {
+  const a = desiredServices('wharf', release(), { web: 1 })[0]!
+  t.equal(a.hash, desiredServices('wharf', release(), { web: 1 })[0]!.hash)
+  t.equal(a.hash, specHash(JSON.parse(JSON.stringify(a.spec))), 'independent of key order round trips')
+  for (const [what, r, f] of [
+    ['config', release({ config: { GREETING: 'hello' } }), { web: 1 }],
+    ['image', release({ image: 'x', digest: undefined }), { web: 1 }],
+    ['replicas', release(), { web: 2 }],
+    ['limits', release({ limits: { memory: { web: '512M' }, cpu: {} } }), { web: 1 }],
+    ['release', release({ version: 5 }), { web: 1 }],
+  ] as const) {
+    t.not(desiredServices('wharf', r, f)[0]!.hash, a.hash, what)
+  }
+  t.end()
+})
+
+t.test('diff: create missing, update changed, remove unwanted, leave equal and failed specs alone', (t) => {
+  const [web, worker] = desiredServices('wharf', release(), { web: 1, worker: 1 })
+  t.same(diff([web!, worker!], []).map((c) => c.kind), ['create', 'create'])
+  t.same(diff([web!, worker!], [actualOf(web!), actualOf(worker!)]), [], 'nothing to do')
+  t.same(diff([web!], [actualOf(web!, { hash: 'old' }), actualOf(worker!)]).map((c) => c.kind), ['update', 'remove'])
+  t.same(diff([web!], [actualOf(web!, { hash: 'old', failedHash: web!.hash })]), [], 'a spec that failed and rolled back is not tried again')
+  t.same(diff([], [actualOf(web!)]).map((c) => c.kind), ['remove'])
+  t.end()
+})

@@ -1,0 +1,249 @@
+/**
+ * The scheduler's pure part: from an app's current release and formation, the Swarm services that
+ * should run (one per process type with a quantity above 0), and the hash that tells whether a
+ * running service already is what should run. No I/O here.
+ */
+import { createHash } from 'node:crypto'
+import type Docker from 'dockerode'
+
+/** Labels the scheduler puts on services (and, the first four, on their containers). */
+export const LABELS = {
+  namespace: 'wharf.namespace',
+  app: 'wharf.app',
+  type: 'wharf.type',
+  release: 'wharf.release',
+  /** Service only: the hash of the desired spec the service was last given ({@link specHash}). */
+  spec: 'wharf.spec',
+  /** Service only: the spec hash of a deploy that failed and was rolled back (so it is not tried again). */
+  failed: 'wharf.failed-spec',
+  /** Service only: the id of the last `RestartRequested` applied (a redelivered one restarts nothing). */
+  restart: 'wharf.restart',
+} as const
+
+/** What the scheduler needs of an app's current release (the newest row of the releases read model). */
+export interface ReleaseView {
+  app: string
+  version: number
+  image: string
+  digest?: string | undefined
+  procfile: Record<string, string>
+  port?: number | undefined
+  config: Record<string, string>
+  limits: { memory: Record<string, string>; cpu: Record<string, number> }
+}
+
+/** Tunables of the desired specs; every field has a default ({@link DEFAULT_SPEC_OPTIONS}). */
+export interface SpecOptions {
+  /** How long Swarm waits after SIGTERM before SIGKILL, ms, default 10_000 (in-flight requests drain). */
+  stopGraceMs: number
+  /** How long Swarm watches an updated task for failure before the next one, ms, default 5_000. */
+  updateMonitorMs: number
+  /** Same, during a rollback, ms, default 1_000. */
+  rollbackMonitorMs: number
+  /** Health check interval for `HEALTHCHECK_URL`, ms, default 1_000. */
+  healthIntervalMs: number
+  /** Health check timeout, ms, default 2_000. */
+  healthTimeoutMs: number
+  /** Failed probes in a row before a container is unhealthy, default 3. */
+  healthRetries: number
+}
+
+export const DEFAULT_SPEC_OPTIONS: SpecOptions = {
+  stopGraceMs: 10_000,
+  updateMonitorMs: 5_000,
+  rollbackMonitorMs: 1_000,
+  healthIntervalMs: 1_000,
+  healthTimeoutMs: 2_000,
+  healthRetries: 3,
+}
+
+/** The port a web process listens on when the release names none. */
+export const DEFAULT_PORT = 5000
+
+/** One service that should run. */
+export interface DesiredService {
+  name: string
+  app: string
+  type: string
+  release: number
+  replicas: number
+  /** The Swarm spec without the scheduler's bookkeeping labels (`wharf.spec`, `wharf.restart`, `wharf.failed-spec`). */
+  spec: Docker.CreateServiceOptions
+  /** {@link specHash} of `spec`. */
+  hash: string
+}
+
+/** Swarm service names are DNS labels: at most 63 characters of `[a-z0-9-]`. */
+const MAX_SERVICE_NAME = 63
+
+/**
+ * The prefix of service names of a namespace: `wharf` for the platform's own (`wharf-<app>-<type>`),
+ * else the namespace made DNS-safe, or a short hash of it when it is long (test namespaces), so a
+ * test never touches the platform's services.
+ */
+export function servicePrefix(namespace: string): string {
+  if (namespace === 'wharf') return 'wharf'
+  const safe = namespace.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+  if (safe && safe.length <= 16) return safe
+  return `w${createHash('sha256').update(namespace).digest('hex').slice(0, 10)}`
+}
+
+export function serviceName(namespace: string, app: string, type: string): string {
+  const name = `${servicePrefix(namespace)}-${app}-${type.replace(/_/g, '-')}`
+  if (name.length > MAX_SERVICE_NAME) throw new Error(`service name ${name} is longer than ${MAX_SERVICE_NAME} characters`)
+  return name
+}
+
+/** The process types of a release: the Procfile's, and always `web` (the image's CMD when the Procfile has none). */
+export function processTypes(release: Pick<ReleaseView, 'procfile'>): string[] {
+  return [...new Set(['web', ...Object.keys(release.procfile)])].sort()
+}
+
+/** `512M`, `1G`, `65536` -> bytes; undefined for anything else. */
+export function memoryBytes(limit: string | undefined): number | undefined {
+  const m = limit ? /^([1-9][0-9]{0,9})([KMG]?)$/.exec(limit) : null
+  if (!m) return undefined
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as '' | 'K' | 'M' | 'G']
+  return Number(m[1]) * unit
+}
+
+/**
+ * The path `HEALTHCHECK_URL` names: a path (`/health`) or a URL whose path and query are taken
+ * (the probe always goes to the container itself). Undefined when unset or unusable.
+ */
+export function healthPath(value: string | undefined): string | undefined {
+  if (!value) return undefined
+  if (value.startsWith('/')) return /^\/[\x21-\x7e]*$/.test(value) && !/['"\\`$]/.test(value) ? value : undefined
+  try {
+    const u = new URL(value)
+    return healthPath(`${u.pathname}${u.search}`)
+  } catch {
+    return undefined
+  }
+}
+
+/** JSON with object keys sorted, so equal specs hash equally whatever order they were built in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/** sha256 (first 16 hex digits) of a spec's canonical JSON. */
+export function specHash(spec: Docker.CreateServiceOptions): string {
+  return createHash('sha256').update(canonical(spec)).digest('hex').slice(0, 16)
+}
+
+/**
+ * The services an app should run: one per process type whose formation quantity is above 0.
+ * `release` undefined (no release with an image, or the app is gone): none.
+ */
+export function desiredServices(
+  namespace: string,
+  release: ReleaseView | undefined,
+  formation: Record<string, number>,
+  opts: Partial<SpecOptions> = {},
+): DesiredService[] {
+  if (!release) return []
+  const o = { ...DEFAULT_SPEC_OPTIONS, ...opts }
+  const port = release.port ?? DEFAULT_PORT
+  const out: DesiredService[] = []
+  for (const type of processTypes(release)) {
+    const replicas = formation[type] ?? 0
+    if (replicas <= 0) continue
+    const name = serviceName(namespace, release.app, type)
+    const labels = { [LABELS.namespace]: namespace, [LABELS.app]: release.app, [LABELS.type]: type, [LABELS.release]: String(release.version) }
+    const env = { ...release.config, PORT: String(port), WHARF_APP: release.app, WHARF_RELEASE: String(release.version), WHARF_PROCESS_TYPE: type }
+    const command = release.procfile[type]
+    const health = type === 'web' ? healthPath(release.config.HEALTHCHECK_URL) : undefined
+    const memory = memoryBytes(release.limits.memory[type])
+    const cpu = release.limits.cpu[type]
+    const containerSpec: Record<string, unknown> = {
+      Image: release.digest ? `${release.image}@${release.digest}` : release.image,
+      Labels: labels,
+      Env: Object.keys(env)
+        .sort()
+        .map((k) => `${k}=${env[k as keyof typeof env]}`),
+      StopGracePeriod: o.stopGraceMs * 1e6,
+      ...(command ? { Command: ['sh', '-c', command] } : {}),
+      ...(health
+        ? {
+            Healthcheck: {
+              Test: ['CMD-SHELL', `wget -q -O /dev/null "http://127.0.0.1:$PORT${health}" || exit 1`],
+              Interval: o.healthIntervalMs * 1e6,
+              Timeout: o.healthTimeoutMs * 1e6,
+              Retries: o.healthRetries,
+              StartPeriod: 0,
+            },
+          }
+        : {}),
+    }
+    const spec = {
+      Name: name,
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: containerSpec,
+        Resources: { Limits: { ...(memory ? { MemoryBytes: memory } : {}), ...(cpu ? { NanoCPUs: Math.round(cpu * 1e9) } : {}) } },
+        RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
+      },
+      Mode: { Replicated: { Replicas: replicas } },
+      // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
+      UpdateConfig: { Parallelism: Math.max(1, Math.ceil(replicas / 4)), Delay: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: o.updateMonitorMs * 1e6, MaxFailureRatio: 0 },
+      RollbackConfig: { Parallelism: 0, Delay: 0, Order: 'start-first', FailureAction: 'pause', Monitor: o.rollbackMonitorMs * 1e6, MaxFailureRatio: 0 },
+      // Host mode without a published port: each task gets a free host port (the router reaches 127.0.0.1:<port>).
+      EndpointSpec: { Mode: 'vip', Ports: type === 'web' ? [{ Protocol: 'tcp', TargetPort: port, PublishMode: 'host' }] : [] },
+    } as Docker.CreateServiceOptions
+    out.push({ name, app: release.app, type, release: release.version, replicas, spec, hash: specHash(spec) })
+  }
+  return out
+}
+
+/** What runs now, as the scheduler reads it from a Swarm service's labels. */
+export interface ActualService {
+  id: string
+  name: string
+  app: string
+  type: string
+  release: number
+  hash: string | undefined
+  failedHash: string | undefined
+  restart: string | undefined
+  replicas: number
+}
+
+/** One change to apply. */
+export type Change =
+  | { kind: 'create'; desired: DesiredService }
+  | { kind: 'update'; desired: DesiredService; actual: ActualService }
+  | { kind: 'remove'; actual: ActualService }
+
+/**
+ * The changes that make `actual` (an app's services) into `desired`: create what is missing,
+ * update what differs (by spec hash; a spec that failed and was rolled back is not tried again),
+ * remove what should not run. A service of the right name without the scheduler's labels (made by
+ * hand) is updated into shape.
+ */
+export function diff(desired: readonly DesiredService[], actual: readonly ActualService[]): Change[] {
+  const changes: Change[] = []
+  const byName = new Map(actual.map((a) => [a.name, a]))
+  for (const d of desired) {
+    const a = byName.get(d.name)
+    if (!a) changes.push({ kind: 'create', desired: d })
+    else if (a.hash !== d.hash && a.failedHash !== d.hash) changes.push({ kind: 'update', desired: d, actual: a })
+  }
+  const wanted = new Set(desired.map((d) => d.name))
+  for (const a of actual) if (!wanted.has(a.name)) changes.push({ kind: 'remove', actual: a })
+  return changes
+}
+
+/** The formation a deploy runs: every process type of the release with its quantity (0 included). */
+export function deployFormation(release: ReleaseView, formation: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(processTypes(release).map((t) => [t, formation[t] ?? 0]))
+}

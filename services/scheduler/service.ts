@@ -1,0 +1,111 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { dockerClient } from '../../core/docker.js'
+import { CheckpointWatcher } from '../../projections/watcher.js'
+import type { ServiceDefinition } from '../runtime.js'
+import { Scheduler, type SchedulerDeps, type SchedulerOptions } from './scheduler.js'
+
+/** The durable subscription of the scheduler (one scheduler per namespace at a time). */
+export const SCHEDULER_DURABLE = 'scheduler'
+
+/** The read models a reconcile reads: an event is handled once both have applied it. */
+const READ_MODELS = ['releases', 'formation'] as const
+
+/** Events that change what runs. */
+const HANDLED = new Set(['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDestroyed'])
+
+export interface RunningScheduler {
+  scheduler: Scheduler
+  /** Stops taking events and watching deploys; what was handled is acked, the rest is delivered again. */
+  stop(): Promise<void>
+  /** Stops at once, as a crash would (nothing awaited: a deploy in progress is left to the next scheduler). */
+  kill(): Promise<void>
+}
+
+export interface StartSchedulerOptions extends SchedulerOptions {
+  /** Pause before an event whose handling failed for a passing reason is tried again, ms, default 1_000. */
+  retryMs?: number
+  /** The durable subscription's name, default {@link SCHEDULER_DURABLE} (a benchmark's own scheduler takes another). */
+  durableName?: string
+  /** Only apps this answers true for are scheduled (a benchmark beside a running platform); default all. */
+  only?: (app: string) => boolean
+}
+
+/**
+ * Starts the scheduler: reconciles every app (picking up deploys a stopped scheduler left), then a
+ * durable subscription reconciles the app of each `ReleaseCreated`, `FormationScaled`,
+ * `RestartRequested` and `AppDestroyed` once the read models have it. An event is acked after its
+ * changes are applied to Swarm (not after the deploy converges: that is watched, and resumed on start).
+ */
+export async function startScheduler(deps: SchedulerDeps, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
+  const retryMs = opts.retryMs ?? 1_000
+  const scheduler = new Scheduler(deps, opts)
+  const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
+  // Events from now on come through the subscription; what came before is in the read models.
+  const fromSeq = (await deps.store.lastSeq()) + 1
+  const only = opts.only ?? (() => true)
+  const sub = await deps.store.subscribe(opts.durableName ?? SCHEDULER_DURABLE, { fromSeq })
+  for (const app of (await scheduler.apps()).filter(only)) {
+    await scheduler.reconcile(app, { resume: true }).catch((err) => deps.log.error({ err, app }, 'scheduler: cannot reconcile an app at start'))
+  }
+  deps.log.info({ namespace: deps.namespace }, 'scheduler: reconciled every app')
+  let stopping = false
+  const done = (async () => {
+    for await (const d of sub) {
+      const e = d.event
+      const app = (e.data as { app?: string }).app
+      if (HANDLED.has(e.type) && app && only(app)) {
+        for (;;) {
+          try {
+            await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
+            if (e.type === 'AppDestroyed') await scheduler.destroy(app)
+            else if (e.type === 'RestartRequested') await scheduler.restart(app, (e.data as { type?: string }).type, e)
+            else await scheduler.reconcile(app, { cause: e })
+            break
+          } catch (err) {
+            if (stopping) return
+            deps.log.error({ err, app, seq: e.seq, type: e.type }, 'scheduler: cannot handle an event; trying again')
+            await sleep(retryMs)
+          }
+        }
+      }
+      if (stopping) return
+      await d.ack()
+    }
+  })().catch((err) => {
+    if (!stopping) deps.log.error({ err }, 'scheduler stopped')
+  })
+  return {
+    scheduler,
+    async stop() {
+      stopping = true
+      await sub.close()
+      await done
+      await scheduler.stop()
+      await watcher.close()
+    },
+    async kill() {
+      stopping = true
+      void scheduler.stop()
+      await sub.close().catch(() => {})
+      await watcher.close().catch(() => {})
+    },
+  }
+}
+
+/** The scheduler: releases and formations -> Docker Swarm services, with deploy events. */
+export const scheduler: ServiceDefinition = {
+  name: 'scheduler',
+  description: 'releases and formations -> Docker Swarm services (rolling, health-checked)',
+  async start({ cfg, log, store, pool }) {
+    if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
+    const running = await startScheduler({
+      store,
+      pool,
+      docker: dockerClient(cfg.dockerHost),
+      namespace: cfg.namespace,
+      registry: `127.0.0.1:${cfg.ports.registry}`,
+      log: log.child({ service: 'scheduler' }),
+    })
+    return { stop: () => running.stop() }
+  },
+}
