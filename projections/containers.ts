@@ -3,43 +3,85 @@ import type { RecordedEvent } from '../events/index.js'
 import { narrow, unhandled, type Projection } from './projection.js'
 
 type ContainersEvent =
-  | { type: 'ContainerStarted'; data: { app: string; type: string; release: number; container: string; host: string; port: number } }
+  | { type: 'ContainerStarted'; data: { app: string; type: string; release: number; container: string; host: string; port?: number; number?: number } }
+  | { type: 'ContainerStopping'; data: { app: string; type: string; container: string } }
   | { type: 'ContainerStopped'; data: { app: string; type: string; container: string } }
+  | { type: 'ContainerCrashed'; data: { app: string; type: string; container: string; exitCode: number; reason?: string } }
+  | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
   | { type: 'AppDestroyed'; data: { app: string } }
 
-const HANDLES = ['ContainerStarted', 'ContainerStopped', 'AppDestroyed'] as const satisfies readonly ContainersEvent['type'][]
+const HANDLES = ['ContainerStarted', 'ContainerStopping', 'ContainerStopped', 'ContainerCrashed', 'FormationScaled', 'AppDestroyed'] as const satisfies readonly ContainersEvent['type'][]
 
-/** `containers(container, app, type, release, host, port, started_at)`: the running processes of apps. */
+/**
+ * `containers(container, app, type, number, release, host, port, state, since, started_at, exit_code, reason)`:
+ * the processes of apps as the publishers announced them. `state` is `up` (serving), `stopping`
+ * (draining: routers send it nothing new) or `crashed`; `since` is when it got that state.
+ *
+ * A stopped container is deleted. A crashed one stays, as `crashed` with its exit code and reason,
+ * until its slot runs again (the next `ContainerStarted` of the same app, type and number), its slot
+ * is scaled away, or the app is destroyed: so `ps:list` shows `web.1 crashed 4s ago` while Swarm waits
+ * to restart it, instead of a process that silently went missing, and never shows it once it is back.
+ */
 export const containersProjection: Projection = {
   name: 'containers',
-  version: 1,
+  version: 2,
   handles: HANDLES,
   tables: `
     CREATE TABLE containers (
       container  text PRIMARY KEY,
       app        text NOT NULL,
       type       text NOT NULL,
+      number     integer,
       release    integer NOT NULL,
       host       text NOT NULL,
-      port       integer NOT NULL,
-      started_at timestamptz NOT NULL
+      port       integer,
+      state      text NOT NULL CHECK (state IN ('up', 'stopping', 'crashed')),
+      since      timestamptz NOT NULL,
+      started_at timestamptz NOT NULL,
+      exit_code  integer,
+      reason     text
     );
-    CREATE INDEX containers_app ON containers (app);
+    CREATE INDEX containers_app ON containers (app, type, number);
   `,
   async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
     const e = narrow<ContainersEvent>(event)
     switch (e.type) {
-      case 'ContainerStarted':
+      case 'ContainerStarted': {
+        const d = e.data
+        // The slot runs again: its crashed predecessor is history.
+        await tx.query(`DELETE FROM containers WHERE app = $1 AND type = $2 AND number IS NOT DISTINCT FROM $3 AND state = 'crashed'`, [d.app, d.type, d.number ?? null])
         await tx.query(
-          `INSERT INTO containers (container, app, type, release, host, port, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (container) DO UPDATE SET app = EXCLUDED.app, type = EXCLUDED.type, release = EXCLUDED.release,
-             host = EXCLUDED.host, port = EXCLUDED.port, started_at = EXCLUDED.started_at`,
-          [e.data.container, e.data.app, e.data.type, e.data.release, e.data.host, e.data.port, e.occurredAt],
+          `INSERT INTO containers (container, app, type, number, release, host, port, state, since, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'up', $8, $8)
+           ON CONFLICT (container) DO UPDATE SET app = EXCLUDED.app, type = EXCLUDED.type, number = EXCLUDED.number, release = EXCLUDED.release,
+             host = EXCLUDED.host, port = EXCLUDED.port, state = 'up', since = EXCLUDED.since, started_at = EXCLUDED.started_at, exit_code = NULL, reason = NULL`,
+          [d.container, d.app, d.type, d.number ?? null, d.release, d.host, d.port ?? null, e.occurredAt],
         )
+        return
+      }
+      case 'ContainerStopping':
+        await tx.query(`UPDATE containers SET state = 'stopping', since = $2 WHERE container = $1 AND state = 'up'`, [e.data.container, e.occurredAt])
         return
       case 'ContainerStopped':
         await tx.query('DELETE FROM containers WHERE container = $1', [e.data.container])
         return
+      case 'ContainerCrashed':
+        await tx.query(`UPDATE containers SET state = 'crashed', since = $2, exit_code = $3, reason = $4 WHERE container = $1`, [
+          e.data.container,
+          e.occurredAt,
+          e.data.exitCode,
+          e.data.reason ?? null,
+        ])
+        return
+      case 'FormationScaled': {
+        // A crashed slot beyond the new quantity will not run again.
+        const types = Object.keys(e.data.formation)
+        await tx.query(
+          `DELETE FROM containers c USING unnest($2::text[], $3::int[]) AS f(t, q)
+            WHERE c.app = $1 AND c.type = f.t AND c.state = 'crashed' AND (c.number IS NULL OR c.number > f.q)`,
+          [e.data.app, types, types.map((t) => e.data.formation[t]!)],
+        )
+        return
+      }
       case 'AppDestroyed':
         await tx.query('DELETE FROM containers WHERE app = $1', [e.data.app])
         return

@@ -1,21 +1,29 @@
 import type { Command } from 'commander'
 import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
+import type { PsView } from '../../services/controller/routes/ps.js'
+import { age } from './builds.js'
 import { api, appPath, pairs, withApp } from './common.js'
 
-/** ps:list, ps:scale, ps:restart and the shortcut scale. */
+/** ps:list (ps), ps:scale (scale), ps:restart. */
 export function psTopic(program: Command): void {
-  withApp(program.command('ps:list').description("an app's formation and running processes"))
+  withApp(program.command('ps:list').alias('ps').description("an app's formation and processes: type.number, release, state, since"))
     .option('--json', 'print the API JSON')
     .action(async (opts: { app?: string; json?: boolean }) => {
-      const [formation, processes] = await Promise.all([
-        api().call<{ formation: Record<string, number> }>('GET', appPath(opts, '/formation')),
-        api().call<{ processes: Record<string, unknown>[] }>('GET', appPath(opts, '/processes')),
-      ])
-      if (opts.json) return printJson({ ...formation, ...processes })
-      const f = Object.entries(formation.formation).map(([t, n]) => `${t}=${n}`)
+      const res = await api().call<{ formation: Record<string, number>; processes: PsView[] }>('GET', appPath(opts, '/ps'))
+      if (opts.json) return printJson(res)
+      const f = Object.entries(res.formation).map(([t, n]) => `${t}=${n}`)
       console.log(`=== formation: ${f.join(' ') || '(none)'}`)
-      printList(processes.processes, [{ key: 'type' }, { key: 'container' }, { key: 'release' }, { key: 'host' }, { key: 'port' }, { key: 'started' }], { empty: 'No processes running.' })
+      const now = Date.now()
+      const rows = res.processes.map((p) => ({
+        process: p.number === null ? p.type : `${p.type}.${p.number}`,
+        release: `v${p.release}`,
+        state: p.state === 'crashed' && p.exitCode !== null ? `crashed (exit ${p.exitCode})` : p.state,
+        since: age(p.since, now),
+        port: p.port ?? '',
+        container: p.container,
+      }))
+      printList(rows, [{ key: 'process' }, { key: 'release' }, { key: 'state' }, { key: 'since' }, { key: 'port' }, { key: 'container' }], { empty: 'No processes running.' })
     })
 
   withApp(program.command('ps:scale <pairs...>').alias('scale').description('scale process types: type=N ... (0..100)')).action(async (args: string[], opts: { app?: string }) => {

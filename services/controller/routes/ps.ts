@@ -1,0 +1,92 @@
+import type pg from 'pg'
+import Type from 'typebox'
+import { signedIn, visibleApp } from '../apps/access.js'
+import { getFormation } from '../apps/queries.js'
+import { AppParams, ErrorOut } from '../apps/schemas.js'
+import type { RoutePlugin } from '../context.js'
+
+const errors = { 401: ErrorOut, 404: ErrorOut }
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+const PsProcess = Type.Object(
+  {
+    /** The process type: `web`, `worker`, ... */
+    type: Type.String(),
+    /** The slot of the process among those of its type (web.1, web.2, ...); null outside a Swarm service. */
+    number: Nullable(Type.Integer()),
+    release: Type.Integer(),
+    /** `up` (serving), `stopping` (draining before a stop), `crashed` (until its slot runs again). */
+    state: Type.Union([Type.Literal('up'), Type.Literal('stopping'), Type.Literal('crashed')]),
+    /** When it got that state (ISO 8601). */
+    since: Type.String(),
+    /** The host its port is published on. */
+    host: Type.String(),
+    /** The published port (web); null for a process without one. */
+    port: Nullable(Type.Integer()),
+    /** The container's short id (12 hex digits). */
+    container: Type.String(),
+    /** A crash's exit code and reason; null otherwise. */
+    exitCode: Nullable(Type.Integer()),
+    reason: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+)
+
+export const PsOut = Type.Object(
+  { formation: Type.Record(Type.String(), Type.Integer()), processes: Type.Array(PsProcess) },
+  { additionalProperties: false },
+)
+
+/** One process as `GET /apps/:app/ps` answers it (the CLI reads the same type). */
+export interface PsView {
+  type: string
+  number: number | null
+  release: number
+  state: 'up' | 'stopping' | 'crashed'
+  since: string
+  host: string
+  port: number | null
+  container: string
+  exitCode: number | null
+  reason: string | null
+}
+
+/** The processes of an app from the containers read model, by type, then slot, then age. */
+export async function listProcesses(pool: pg.Pool, app: string): Promise<PsView[]> {
+  const { rows } = await pool.query(
+    `SELECT container, type, number, release, state, since, host, port, exit_code, reason FROM rm_containers.containers
+      WHERE app = $1 ORDER BY type, number NULLS LAST, started_at, container`,
+    [app],
+  )
+  return rows.map((r) => ({
+    type: r.type,
+    number: r.number,
+    release: r.release,
+    state: r.state,
+    since: (r.since as Date).toISOString(),
+    host: r.host,
+    port: r.port,
+    container: (r.container as string).slice(0, 12),
+    exitCode: r.exit_code,
+    reason: r.reason,
+  }))
+}
+
+/** `ps:list`: the formation and the processes the publishers announced. */
+export const psRoutes: RoutePlugin = (api, deps) => {
+  api.get(
+    '/apps/:app/ps',
+    {
+      schema: {
+        summary: "An app's formation and its processes (type, number, release, state, since, port), as the publishers announced them.",
+        params: AppParams,
+        response: { 200: PsOut, ...errors },
+      },
+    },
+    async (req) => {
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      const [formation, processes] = await Promise.all([getFormation(deps.pool, req.params.app), listProcesses(deps.pool, req.params.app)])
+      return { formation, processes }
+    },
+  )
+}

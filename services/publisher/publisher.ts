@@ -1,0 +1,478 @@
+/**
+ * The publisher of one Docker host: follows the engine's events for the containers of one Wharf
+ * namespace and announces them on their app's runtime stream: `ContainerStarted` once the port
+ * accepts connections (and the health check passes), `ContainerStopping` the moment a stop is asked
+ * (routers drain it), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
+ * reconnect of the events stream it reconciles: running containers not yet announced are announced,
+ * announced containers that no longer run are announced stopped.
+ *
+ * Every announcement is decided against the app's runtime stream and appended with its expected
+ * version, so nothing is announced twice, by this publisher after a restart or by two at once.
+ */
+import { connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type Docker from 'dockerode'
+import type pg from 'pg'
+import { ConcurrencyError } from '../../core/errors.js'
+import type { Logger } from '../../core/log.js'
+import { streamId, type EventStore } from '../../events/index.js'
+import {
+  classifyDeath,
+  decide,
+  evolve,
+  identityOf,
+  initialRuntimeState,
+  LABELS,
+  signalNumber,
+  type Announcement,
+  type AppProcess,
+  type ContainerIdentity,
+  type RuntimeState,
+} from './model.js'
+
+export interface PublisherOptions {
+  docker: Docker
+  store: EventStore
+  /** For the reconcile on start: the containers read model (`rm_containers`). */
+  pool?: pg.Pool
+  log: Logger
+  /** Only containers labelled `wharf.namespace=<namespace>` are this publisher's. */
+  namespace: string
+  /** The address routers reach this host's published ports at, default `127.0.0.1`. */
+  host?: string
+  /** How long a starting container may take to accept connections (and be healthy), ms, default 60_000. */
+  readyTimeoutMs?: number
+  /** Pause between two readiness probes, ms, default 100. */
+  probeIntervalMs?: number
+  /** Pause before the events stream is opened again after it ended, ms, default 1_000. */
+  reconnectMs?: number
+  /** Told of each event appended (for tests and benchmarks); `latencyMs` from the engine's event to the append. */
+  onAnnounced?: (a: Announcement, info: { latencyMs?: number }) => void
+}
+
+/** One Docker event as the engine sends it (the fields the publisher reads). */
+interface EngineEvent {
+  Type?: string
+  Action?: string
+  id?: string
+  time?: number
+  timeNano?: number
+  Actor?: { ID?: string; Attributes?: Record<string, string> }
+}
+
+/** What the publisher knows about one container it follows. */
+interface Tracked {
+  id: string
+  identity: ContainerIdentity
+  /** The signal a stop sends first (the image's STOPSIGNAL, default SIGTERM). */
+  stopSignal: number
+  stopAsked: boolean
+  oom: boolean
+  /** Stops the readiness wait (the container is being stopped or died). */
+  abort: AbortController
+  /** Readiness, then `ContainerStarted`; settled once that is decided. */
+  ready: Promise<void>
+  /** Later announcements of this container, in order. */
+  chain: Promise<void>
+}
+
+const SIGTERM = 15
+/** How many finished container ids are remembered, so a replayed event does not revive one. */
+const FINISHED_MAX = 10_000
+/** Attempts of one append (conflicts with other writers of the stream, NATS hiccups). */
+const APPEND_ATTEMPTS = 10
+
+export class Publisher {
+  private readonly docker: Docker
+  private readonly store: EventStore
+  private readonly log: Logger
+  private readonly host: string
+  private readonly readyTimeoutMs: number
+  private readonly probeIntervalMs: number
+  private readonly reconnectMs: number
+  private readonly tracked = new Map<string, Tracked>()
+  private readonly finished = new Set<string>()
+  private readonly apps = new Map<string, RuntimeState>()
+  private readonly appLocks = new Map<string, Promise<unknown>>()
+  private readonly stopper = new AbortController()
+  private events: NodeJS.ReadableStream | undefined
+  private watching: Promise<void> = Promise.resolve()
+  /** Engine time (s) of the newest event seen: where a reconnect resumes. */
+  private lastSeen: number | undefined
+  private connected = false
+  /** How many times the events stream was opened again after it ended. */
+  private reconnects = 0
+  private firstReconcile: { promise: Promise<void>; resolve: () => void }
+
+  private constructor(private readonly opts: PublisherOptions) {
+    this.docker = opts.docker
+    this.store = opts.store
+    this.log = opts.log
+    this.host = opts.host ?? '127.0.0.1'
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000
+    this.probeIntervalMs = opts.probeIntervalMs ?? 100
+    this.reconnectMs = opts.reconnectMs ?? 1_000
+    let resolve!: () => void
+    this.firstReconcile = { promise: new Promise<void>((r) => (resolve = r)), resolve }
+  }
+
+  /** Starts watching; answers once the events stream is open and the first reconcile has run. */
+  static async start(opts: PublisherOptions): Promise<Publisher> {
+    const p = new Publisher(opts)
+    p.watching = p.watch()
+    await p.firstReconcile.promise
+    return p
+  }
+
+  get stopping(): boolean {
+    return this.stopper.signal.aborted
+  }
+
+  /** Stops watching, gives up readiness waits, and waits for announcements under way. */
+  async stop(): Promise<void> {
+    this.stopper.abort()
+    this.destroyEvents()
+    for (const t of this.tracked.values()) t.abort.abort()
+    await this.watching
+    await Promise.allSettled([...this.tracked.values()].flatMap((t) => [t.ready, t.chain]))
+    await Promise.allSettled([...this.appLocks.values()])
+  }
+
+  /** Health: whether the engine's events stream is open. */
+  health(): { ok: boolean; detail: Record<string, unknown> } {
+    return { ok: this.connected, detail: { eventsConnected: this.connected, reconnects: this.reconnects, following: this.tracked.size } }
+  }
+
+  /** Ends the current events stream as if the engine had dropped it (the publisher reconnects). For tests. */
+  dropEvents(): void {
+    this.connected = false
+    this.destroyEvents()
+  }
+
+  /** Resolves when the announcements of every followed container that are under way are decided. For tests. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.tracked.values()].flatMap((t) => [t.ready, t.chain]))
+  }
+
+  private destroyEvents(): void {
+    const s = this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
+    this.events = undefined
+    s?.destroy?.()
+  }
+
+  /** Opens the events stream, reconciles, follows it; again after it ends, resuming at the last event seen. */
+  private async watch(): Promise<void> {
+    let first = true
+    while (!this.stopping) {
+      const since = this.lastSeen ?? Math.floor(Date.now() / 1000) - 1
+      try {
+        const stream = (await this.docker.getEvents({
+          since,
+          filters: { type: ['container'], label: [`${LABELS.namespace}=${this.opts.namespace}`] },
+          abortSignal: this.stopper.signal,
+        } as object)) as NodeJS.ReadableStream
+        this.events = stream
+        this.connected = true
+        const ended = this.follow(stream)
+        if (!first) {
+          this.reconnects++
+          this.log.info({ since }, 'publisher: events stream open again; reconciling')
+        }
+        await this.reconcile().catch((err) => this.log.error({ err }, 'publisher: reconcile failed'))
+        if (first) this.firstReconcile.resolve()
+        first = false
+        await ended
+      } catch (err) {
+        if (!this.stopping) this.log.warn({ err }, 'publisher: cannot follow the engine events')
+      }
+      this.connected = false
+      if (first && !this.stopping) {
+        // No engine at all on start: let start() answer (health says so) and keep trying.
+        this.firstReconcile.resolve()
+        first = false
+      }
+      if (!this.stopping) await sleep(this.reconnectMs, undefined, { signal: this.stopper.signal }).catch(() => {})
+    }
+    this.firstReconcile.resolve()
+  }
+
+  /** Reads newline-separated JSON events until the stream ends. */
+  private follow(stream: NodeJS.ReadableStream): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let buf = ''
+      stream.on('data', (chunk: Buffer | string) => {
+        buf += chunk.toString()
+        let nl
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim()
+          buf = buf.slice(nl + 1)
+          if (!line) continue
+          try {
+            this.onEvent(JSON.parse(line) as EngineEvent)
+          } catch (err) {
+            this.log.error({ err, line: line.slice(0, 500) }, 'publisher: cannot handle an engine event')
+          }
+        }
+      })
+      stream.on('end', () => resolve())
+      stream.on('close', () => resolve())
+      stream.on('error', (err: Error) => {
+        if (!this.stopping) this.log.warn({ err }, 'publisher: the engine events stream failed')
+        resolve()
+      })
+    })
+  }
+
+  private onEvent(ev: EngineEvent): void {
+    if (ev.time) this.lastSeen = Math.max(this.lastSeen ?? 0, ev.time)
+    const id = ev.id ?? ev.Actor?.ID
+    const attrs = ev.Actor?.Attributes ?? {}
+    if (ev.Type !== 'container' || !id || attrs[LABELS.namespace] !== this.opts.namespace) return
+    const at = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : undefined
+    switch (ev.Action) {
+      case 'start':
+        this.follows(id, attrs, at)
+        return
+      case 'kill': {
+        const t = this.known(id, attrs)
+        const signal = signalNumber(attrs.signal)
+        if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM)) return
+        t.stopAsked = true
+        t.abort.abort()
+        this.queue(t, () => this.announce({ kind: 'stopping', container: id, identity: t.identity }, at))
+        return
+      }
+      case 'oom': {
+        const t = this.known(id, attrs)
+        if (t) t.oom = true
+        return
+      }
+      case 'die': {
+        const t = this.known(id, attrs)
+        if (!t) return
+        t.abort.abort()
+        const exitCode = Number(attrs.exitCode ?? 0)
+        this.queue(t, async () => {
+          const death = classifyDeath({ exitCode, stopAsked: t.stopAsked, oom: t.oom })
+          await this.announce(
+            death.kind === 'crashed'
+              ? { kind: 'crashed', container: id, identity: t.identity, exitCode: death.exitCode, reason: death.reason }
+              : { kind: 'stopped', container: id, identity: t.identity },
+            at,
+          )
+        })
+        this.finish(id)
+        return
+      }
+      case 'destroy':
+        this.finish(id)
+        return
+      default:
+        return
+    }
+  }
+
+  /** The followed container `id`, or a record made from the event's labels (it started before we looked). */
+  private known(id: string, attrs: Record<string, string>): Tracked | undefined {
+    if (this.finished.has(id)) return undefined
+    const t = this.tracked.get(id)
+    if (t) return t
+    const identity = identityOf(attrs)
+    if (!identity) return undefined
+    const rec: Tracked = { id, identity, stopSignal: SIGTERM, stopAsked: false, oom: false, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
+    this.tracked.set(id, rec)
+    return rec
+  }
+
+  /** Starts following a running container: readiness, then `ContainerStarted`. */
+  private follows(id: string, labels: Record<string, string>, at: number | undefined): void {
+    if (this.finished.has(id) || this.tracked.has(id)) return
+    const identity = identityOf(labels)
+    if (!identity) {
+      this.log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
+      return
+    }
+    const rec: Tracked = { id, identity, stopSignal: SIGTERM, stopAsked: false, oom: false, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
+    this.tracked.set(id, rec)
+    rec.ready = this.whenReady(rec)
+      .then((port) => (port === false ? undefined : this.announce({ kind: 'started', container: id, identity, host: this.host, ...(port === undefined ? {} : { port }) }, at)))
+      .catch((err) => this.log.error({ err, container: id.slice(0, 12), app: identity.app }, 'publisher: cannot announce a container start'))
+  }
+
+  private queue(t: Tracked, step: () => Promise<void>): void {
+    t.chain = t.chain
+      .then(() => t.ready)
+      .then(step)
+      .catch((err) => this.log.error({ err, container: t.id.slice(0, 12), app: t.identity.app }, 'publisher: cannot announce a container change'))
+  }
+
+  private finish(id: string): void {
+    const t = this.tracked.get(id)
+    this.finished.add(id)
+    if (this.finished.size > FINISHED_MAX) this.finished.delete(this.finished.values().next().value!)
+    if (!t) return
+    // Forget it once its announcements are done.
+    void t.chain.then(() => {
+      if (this.tracked.get(id) === t) this.tracked.delete(id)
+    })
+  }
+
+  /**
+   * Waits until the container is ready: its published port (web) accepts a TCP connection on this
+   * host and, when it has a health check, Docker calls it healthy. Answers the port (undefined for a
+   * process without one), or false when it died, is being stopped, or did not get ready in time.
+   */
+  private async whenReady(t: Tracked): Promise<number | undefined | false> {
+    const deadline = Date.now() + this.readyTimeoutMs
+    const signal = AbortSignal.any([t.abort.signal, this.stopper.signal])
+    let why = 'not running'
+    while (!signal.aborted) {
+      let info: Docker.ContainerInspectInfo
+      try {
+        info = await this.docker.getContainer(t.id).inspect()
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false
+        throw err
+      }
+      if (!info.State.Running) return false
+      t.stopSignal = signalNumber((info.Config as { StopSignal?: string }).StopSignal) ?? SIGTERM
+      const port = t.identity.type === 'web' ? publishedPort(info) : undefined
+      const health = info.Config.Healthcheck?.Test?.[0] === 'NONE' || !info.Config.Healthcheck?.Test?.length ? undefined : info.State.Health?.Status
+      if (t.identity.type === 'web' && port === undefined) why = 'no published port'
+      else if (port !== undefined && !(await accepts('127.0.0.1', port))) why = `127.0.0.1:${port} does not accept connections`
+      else if (health !== undefined && health !== 'healthy') why = `health: ${health}`
+      else return port
+      if (Date.now() > deadline) {
+        this.log.warn({ container: t.id.slice(0, 12), app: t.identity.app, type: t.identity.type, why, timeoutMs: this.readyTimeoutMs }, 'publisher: a container did not get ready in time; not announced')
+        return false
+      }
+      await sleep(this.probeIntervalMs, undefined, { signal }).catch(() => {})
+    }
+    return false
+  }
+
+  /**
+   * Compares what runs (containers of the namespace) with what was announced (the read model of this
+   * host, and the app streams this process has read) and announces the difference.
+   */
+  private async reconcile(): Promise<void> {
+    const list = await this.docker.listContainers({ filters: { label: [`${LABELS.namespace}=${this.opts.namespace}`], status: ['running'] } })
+    const running = new Set(list.map((c) => c.Id))
+    for (const c of list) this.follows(c.Id, c.Labels, undefined)
+
+    const announced = new Map<string, AppProcess>()
+    if (this.opts.pool) {
+      try {
+        const { rows } = await this.opts.pool.query(`SELECT container, app, type FROM rm_containers.containers WHERE host = $1 AND state IN ('up', 'stopping')`, [this.host])
+        for (const r of rows as { container: string; app: string; type: string }[]) announced.set(r.container, { app: r.app, type: r.type })
+      } catch (err) {
+        this.log.warn({ err }, 'publisher: cannot read the containers read model; reconciling with the streams read so far')
+      }
+    }
+    for (const [app, state] of this.apps) {
+      for (const [container, s] of state.containers) if (s !== 'gone' && !announced.has(container)) announced.set(container, { app, type: '' })
+    }
+    for (const [container, identity] of announced) {
+      if (running.has(container) || this.tracked.has(container)) continue
+      const ended = await this.inspectEnded(container)
+      const type = identity.type || (await this.typeOf(identity.app, container))
+      if (!type) continue
+      const rec: Tracked = { id: container, identity: { ...identity, type, release: 1 }, stopSignal: SIGTERM, stopAsked: true, oom: ended.oom, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
+      this.tracked.set(container, rec)
+      this.queue(rec, () =>
+        this.announce(
+          ended.oom
+            ? { kind: 'crashed', container, identity: { app: identity.app, type }, exitCode: ended.exitCode, reason: 'out of memory: the kernel killed it (OOM)' }
+            : { kind: 'stopped', container, identity: { app: identity.app, type } },
+          undefined,
+        ),
+      )
+      this.finish(container)
+    }
+  }
+
+  private async inspectEnded(id: string): Promise<{ exitCode: number; oom: boolean }> {
+    try {
+      const info = await this.docker.getContainer(id).inspect()
+      return { exitCode: info.State.ExitCode, oom: info.State.OOMKilled }
+    } catch {
+      return { exitCode: 0, oom: false }
+    }
+  }
+
+  /** The process type of a container from its `ContainerStarted`. */
+  private async typeOf(app: string, container: string): Promise<string | undefined> {
+    const { events } = await this.store.readStream(streamId('runtime', app))
+    const started = events.find((e) => e.type === 'ContainerStarted' && (e.data as { container: string }).container === container)
+    return (started?.data as { type?: string } | undefined)?.type
+  }
+
+  /** Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once. */
+  private announce(a: Announcement, at: number | undefined): Promise<void> {
+    const app = a.identity.app
+    const run = async () => {
+      const stream = streamId('runtime', app)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const state = await this.runtimeOf(app)
+          const events = decide(state, a)
+          if (!events.length) return
+          const res = await this.store.append(stream, events, { actor: 'system:publisher', correlationId: a.container, expectedVersion: state.version })
+          for (const e of res.events) evolve(state, e)
+          const latencyMs = at === undefined ? undefined : Math.round(Date.now() - at)
+          this.log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: res.events[0]?.type, latencyMs }, 'publisher: announced')
+          this.opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
+          return
+        } catch (err) {
+          // Another writer (the scheduler, another publisher) appended first: read on and decide again.
+          if (err instanceof ConcurrencyError) this.apps.delete(app)
+          if (attempt >= APPEND_ATTEMPTS || (this.stopping && !(err instanceof ConcurrencyError))) throw err
+          if (!(err instanceof ConcurrencyError)) await sleep(Math.min(200 * attempt, 2_000))
+        }
+      }
+    }
+    const prev = this.appLocks.get(app) ?? Promise.resolve()
+    const next = prev.catch(() => {}).then(run)
+    this.appLocks.set(app, next)
+    void next.finally(() => {
+      if (this.appLocks.get(app) === next) this.appLocks.delete(app)
+    }).catch(() => {})
+    return next
+  }
+
+  /** What the app's runtime stream says, read on from what this process read before. */
+  private async runtimeOf(app: string): Promise<RuntimeState> {
+    const state = this.apps.get(app) ?? initialRuntimeState()
+    const { events, version } = await this.store.readStream(streamId('runtime', app), { fromSeq: state.version + 1 })
+    for (const e of events) evolve(state, e)
+    state.version = Math.max(state.version, version)
+    this.apps.set(app, state)
+    return state
+  }
+}
+
+/** The host port of a container's published TCP port (the first binding), if it has one. */
+export function publishedPort(info: Pick<Docker.ContainerInspectInfo, 'NetworkSettings'>): number | undefined {
+  for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+    if (!key.endsWith('/tcp') || !bindings) continue
+    for (const b of bindings) {
+      const port = Number(b.HostPort)
+      if (port > 0) return port
+    }
+  }
+  return undefined
+}
+
+/** Whether `host:port` accepts a TCP connection within `timeoutMs` (default 1_000). */
+export function accepts(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
