@@ -9,6 +9,7 @@ import { maintenanceTopic } from './maintenance.js'
 import { permsTopic } from './perms.js'
 import { psTopic } from './ps.js'
 import { releasesTopic } from './releases.js'
+import { runTopic } from './run.js'
 
-/** apps:*, config:*, releases:*, builds:*, git:remote, ps:*, domains:*, limits:*, perms:*, maintenance:* and their shortcuts. */
-export const appTopics: Topic[] = [appsTopic, configTopic, releasesTopic, buildsTopic, gitTopic, psTopic, domainsTopic, limitsTopic, permsTopic, maintenanceTopic]
+/** apps:*, config:*, releases:*, builds:*, git:remote, ps:*, run, domains:*, limits:*, perms:*, maintenance:* and their shortcuts. */
+export const appTopics: Topic[] = [appsTopic, configTopic, releasesTopic, buildsTopic, gitTopic, psTopic, runTopic, domainsTopic, limitsTopic, permsTopic, maintenanceTopic]

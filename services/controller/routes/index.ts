@@ -9,10 +9,12 @@ import { formationRoutes } from './formation.js'
 import { limitsRoutes } from './limits.js'
 import { maintenanceRoutes } from './maintenance.js'
 import { permsRoutes } from './perms.js'
+import { psRoutes } from './ps.js'
 import { releasesRoutes } from './releases.js'
+import { runRoutes } from './run.js'
 import { eventsRoutes } from './events.js'
 import { keyRoutes } from './keys.js'
 import { userRoutes } from './users.js'
 
 /** Every route file of the controller, registered under /v1. */
-export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes]
+export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes]
