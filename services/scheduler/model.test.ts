@@ -40,7 +40,7 @@ t.test('one service per process type with a quantity, web publishes its port in 
   const web = out[0]!.spec as any
   t.equal(web.TaskTemplate.ContainerSpec.Image, `127.0.0.1:5000/shop:git-abc1234@sha256:${'a'.repeat(64)}`, 'pinned by digest')
   t.same(web.TaskTemplate.ContainerSpec.Command, ['sh', '-c', 'httpd -f -p $PORT'])
-  t.same(web.TaskTemplate.ContainerSpec.Env, ['GREETING=hi', 'PORT=8000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=4'])
+  t.same(web.TaskTemplate.ContainerSpec.Env, ['GREETING=hi', 'PORT=8000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v4'])
   t.same(web.Labels, { [LABELS.namespace]: 'wharf', [LABELS.app]: 'shop', [LABELS.type]: 'web', [LABELS.release]: '4' })
   t.same(web.TaskTemplate.ContainerSpec.Labels, web.Labels, 'containers carry the labels too')
   t.same(web.EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8000, PublishMode: 'host' }], 'no PublishedPort: a free host port per task')

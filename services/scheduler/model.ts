@@ -99,6 +99,21 @@ export function processTypes(release: Pick<ReleaseView, 'procfile'>): string[] {
   return [...new Set(['web', ...Object.keys(release.procfile)])].sort()
 }
 
+/**
+ * The environment of a process of `type` (a Swarm task or a one-off run): the release's config, then
+ * `PORT`, `WHARF_APP`, `WHARF_RELEASE` (`v3`, as Heroku's release version) and `WHARF_PROCESS_TYPE`.
+ */
+export function processEnv(release: Pick<ReleaseView, 'app' | 'version' | 'port' | 'config'>, type: string): Record<string, string> {
+  return { ...release.config, PORT: String(release.port ?? DEFAULT_PORT), WHARF_APP: release.app, WHARF_RELEASE: `v${release.version}`, WHARF_PROCESS_TYPE: type }
+}
+
+/** An environment as Docker takes it: `K=V` strings, sorted by key. */
+export function envList(env: Record<string, string>): string[] {
+  return Object.keys(env)
+    .sort()
+    .map((k) => `${k}=${env[k]}`)
+}
+
 /** `512M`, `1G`, `65536` -> bytes; undefined for anything else. */
 export function memoryBytes(limit: string | undefined): number | undefined {
   const m = limit ? /^([1-9][0-9]{0,9})([KMG]?)$/.exec(limit) : null
@@ -160,7 +175,6 @@ export function desiredServices(
     if (replicas <= 0) continue
     const name = serviceName(namespace, release.app, type)
     const labels = { [LABELS.namespace]: namespace, [LABELS.app]: release.app, [LABELS.type]: type, [LABELS.release]: String(release.version) }
-    const env = { ...release.config, PORT: String(port), WHARF_APP: release.app, WHARF_RELEASE: String(release.version), WHARF_PROCESS_TYPE: type }
     const command = release.procfile[type]
     const health = type === 'web' ? healthPath(release.config.HEALTHCHECK_URL) : undefined
     const memory = memoryBytes(release.limits.memory[type])
@@ -168,9 +182,7 @@ export function desiredServices(
     const containerSpec: Record<string, unknown> = {
       Image: release.digest ? `${release.image}@${release.digest}` : release.image,
       Labels: labels,
-      Env: Object.keys(env)
-        .sort()
-        .map((k) => `${k}=${env[k as keyof typeof env]}`),
+      Env: envList(processEnv(release, type)),
       StopGracePeriod: o.stopGraceMs * 1e6,
       ...(command ? { Command: ['sh', '-c', command] } : {}),
       ...(health

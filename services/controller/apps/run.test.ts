@@ -1,5 +1,5 @@
 import t from 'tap'
-import { demuxer, memoryBytes, parseControl, parseStart, runContainerSpec, runEnv } from './run.js'
+import { demuxer, parseControl, parseStart, runContainerSpec, runEnv } from './run.js'
 import type { ReleaseView } from './queries.js'
 
 const release: ReleaseView & { image: string } = {
@@ -20,17 +20,9 @@ const release: ReleaseView & { image: string } = {
   config: { FOO: 'bar', PORT: '1' },
 }
 
-t.test('memoryBytes: Docker units, powers of 1024', async (t) => {
-  t.equal(memoryBytes('65536'), 65536)
-  t.equal(memoryBytes('512K'), 512 * 1024)
-  t.equal(memoryBytes('512M'), 512 * 1024 ** 2)
-  t.equal(memoryBytes('2G'), 2 * 1024 ** 3)
-  t.throws(() => memoryBytes('1T'))
-})
-
 t.test('runEnv: config, then the platform values, then -e over all', async (t) => {
-  t.same(runEnv(release), ['FOO=bar', 'PORT=8080', 'WHARF_APP=shop', 'WHARF_RELEASE=v7'])
-  t.same(runEnv({ ...release, port: null }, { FOO: 'override', X: '1' }), ['FOO=override', 'PORT=5000', 'WHARF_APP=shop', 'WHARF_RELEASE=v7', 'X=1'])
+  t.same(runEnv(release), ['FOO=bar', 'PORT=8080', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v7'])
+  t.same(runEnv({ ...release, port: null }, { FOO: 'override', X: '1' }), ['FOO=override', 'PORT=5000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v7', 'X=1'])
 })
 
 t.test('runContainerSpec: the image, the limits of the type, labels, bridge, removed on exit', async (t) => {

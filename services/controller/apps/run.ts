@@ -6,14 +6,13 @@ import type Docker from 'dockerode'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { ProcessType } from '../../../events/schema.js'
+import { envList, memoryBytes, processEnv } from '../../scheduler/model.js'
 import type { ReleaseView } from './queries.js'
 import type { ControlMessage, StartMessage } from './run-protocol.js'
 
 /** Labels of a one-off container: `wharf.app`, `wharf.run` (the request id), `wharf.release`, `wharf.user`. */
 export const RUN_LABEL = 'wharf.run'
 
-/** The port a process is told (`PORT`) when the release has none: the builder's default. */
-const DEFAULT_PORT = 5000
 
 const EnvKey = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' })
 const Size = Type.Integer({ minimum: 1, maximum: 10_000 })
@@ -77,26 +76,12 @@ export function parseControl(text: string): ControlMessage | undefined {
   }
 }
 
-/** A Docker-style memory limit (`512M`, `1G`, `65536`) in bytes; K, M and G are powers of 1024. */
-export function memoryBytes(limit: string): number {
-  const m = /^([1-9][0-9]*)([KMG]?)$/.exec(limit)
-  if (!m) throw new Error(`not a memory limit: ${limit}`)
-  return Number(m[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as '' | 'K' | 'M' | 'G']
-}
-
 /**
- * The environment of a one-off process: the release's config, then `PORT`, `WHARF_APP` and
- * `WHARF_RELEASE` as the scheduler sets them, then the caller's `-e` values over all of them.
+ * The environment of a one-off process: what the scheduler gives a process of the type, then the
+ * caller's `-e` values over it.
  */
-export function runEnv(release: ReleaseView, extra: Record<string, string> = {}): string[] {
-  const env: Record<string, string> = {
-    ...release.config,
-    PORT: String(release.port ?? DEFAULT_PORT),
-    WHARF_APP: release.app,
-    WHARF_RELEASE: `v${release.version}`,
-    ...extra,
-  }
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`)
+export function runEnv(release: ReleaseView, extra: Record<string, string> = {}, type = 'web'): string[] {
+  return envList({ ...processEnv({ ...release, port: release.port ?? undefined }, type), ...extra })
 }
 
 /**
@@ -112,7 +97,7 @@ export function runContainerSpec(release: ReleaseView & { image: string }, start
   return {
     Image: release.image,
     Cmd: start.command,
-    Env: runEnv(release, start.env),
+    Env: runEnv(release, start.env, type),
     Tty: start.tty ?? false,
     OpenStdin: stdin,
     StdinOnce: stdin,
