@@ -18,6 +18,7 @@ import { loadConfig } from '../core/config.js'
 import { dockerClient } from '../core/docker.js'
 import { createLogger } from '../core/log.js'
 import { withPlatformEnv } from '../core/platform-env.js'
+import { apiCaller, median } from './common.js'
 import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
 import { LABELS, serviceName } from '../services/scheduler/model.js'
 import { startScheduler, type RunningScheduler } from '../services/scheduler/service.js'
@@ -28,19 +29,8 @@ const RUNS = 5
 const SIZES = [1, 10]
 const TIMEOUT_MS = 60_000
 
-async function must<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown): Promise<T> {
-  const res = await request(`${base}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  })
-  const text = await res.body.text()
-  const parsed = text ? JSON.parse(text) : undefined
-  if (res.statusCode >= 400) throw new Error(`${method} ${path}: ${res.statusCode} ${parsed?.code ?? ''} ${parsed?.message ?? ''}`)
-  return parsed as T
-}
+const must = apiCaller(base)
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const sec = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`)
 
 if (!cfg.dockerHost || !cfg.databaseUrl) throw new Error('no running platform: run `make up` first (WHARF_DOCKER_HOST and WHARF_DATABASE_URL come from .wharf/wharf.env)')

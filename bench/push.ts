@@ -12,9 +12,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { request } from 'undici'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
+import { apiCaller, median } from './common.js'
 import { commit, gitPush, makeRepo, makeSshKey } from '../test/git.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))
@@ -22,19 +22,8 @@ const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
 const RUNS = 5
 const TARGET_OVERHEAD_MS = 1_500
 
-async function must<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown): Promise<T> {
-  const res = await request(`${base}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  })
-  const text = await res.body.text()
-  const parsed = text ? JSON.parse(text) : undefined
-  if (res.statusCode >= 400) throw new Error(`${method} ${path}: ${res.statusCode} ${parsed?.code ?? ''} ${parsed?.message ?? ''}`)
-  return parsed as T
-}
+const must = apiCaller(base)
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`

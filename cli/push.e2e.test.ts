@@ -9,8 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { freePort } from '../infra/test-env.js'
-import { startTestBuilder, testDocker, testRegistry } from '../services/builder/testing.js'
-import { registerAndLogin, startTestController } from '../services/controller/testing.js'
+import { startTestBuilder, testDocker } from '../services/builder/testing.js'
+import { registerAndLogin, startEngineController } from '../services/controller/testing.js'
 import { run } from '../test/git.js'
 import { cliUser, requireBuilt } from './testing.js'
 
@@ -18,11 +18,9 @@ t.test('keys:add, create, git push wharf main, releases, builds:info', async (t)
   requireBuilt()
   const port = await freePort()
   const user = cliUser(t, {})
-  const c = await startTestController(t, {
+  const c = await startEngineController(t, {
     WHARF_HOME: join(user.home, 'platform'),
     WHARF_BUILDER_PORT: String(port),
-    WHARF_REGISTRY_PORT: testRegistry().split(':')[1]!,
-    WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST!,
   })
   await startTestBuilder(t, c)
   const token = await registerAndLogin(c, 'alice')

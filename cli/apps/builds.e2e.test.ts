@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { uniqueName } from '../../test/harness.js'
 import { buildTestImage, removeImage, testDocker, testRegistry } from '../../services/builder/testing.js'
-import { registerAndLogin, startTestController } from '../../services/controller/testing.js'
+import { registerAndLogin, startEngineController } from '../../services/controller/testing.js'
 import { cli, fails, ok, requireBuilt } from '../testing.js'
 
 t.test('builds:create, builds:list and builds:info through bin/wharf', async (t) => {
@@ -17,7 +17,7 @@ t.test('builds:create, builds:list and builds:info through bin/wharf', async (t)
   const docker = testDocker()
   const home = mkdtempSync(join(tmpdir(), 'wharf-builds-'))
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const c = await startTestController(t, { WHARF_HOME: home, WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST, WHARF_REGISTRY_PORT: testRegistry().split(':')[1] })
+  const c = await startEngineController(t, { WHARF_HOME: home })
   await registerAndLogin(c, 'root')
   const alice = cli(t, c.url, await registerAndLogin(c, 'alice'))
   const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))

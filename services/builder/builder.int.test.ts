@@ -12,7 +12,7 @@ import { dockerClient } from '../../core/docker.js'
 import { streamId } from '../../events/index.js'
 import { freePort } from '../../infra/test-env.js'
 import { commit, gitPush, makeRepo, makeSshKey, run, sshCommand, sshRun, type SshKey } from '../../test/git.js'
-import { registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
+import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
 import { startTestBuilder, testDocker, testRegistry } from './testing.js'
 
 interface Kit {
@@ -32,13 +32,10 @@ async function setup(t: Test, opts: { buildTimeoutMs?: number } = {}): Promise<K
   const dir = mkdtempSync(join(tmpdir(), 'wharf-builder-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const home = join(dir, 'home')
-  const registry = testRegistry()
   const port = await freePort()
-  const c = await startTestController(t, {
+  const c = await startEngineController(t, {
     WHARF_HOME: home,
-    WHARF_REGISTRY_PORT: registry.split(':')[1]!,
     WHARF_BUILDER_PORT: String(port),
-    WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST!,
   })
   await startTestBuilder(t, c, opts)
   const users = {} as { alice: Kit['alice']; bob: Kit['bob'] }
@@ -212,8 +209,6 @@ t.test('a builder killed mid-build: on restart the build is marked failed and th
     WHARF_DATABASE_URL: (k.c.deps.pool as unknown as { options: { connectionString: string } }).options.connectionString,
     WHARF_NAMESPACE: k.c.deps.cfg.namespace,
     WHARF_BUILDER_PORT: String(port),
-    WHARF_REGISTRY_PORT: testRegistry().split(':')[1],
-    WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
     WHARF_LOG_LEVEL: 'warn',
   }
   const main = new URL('../main.ts', import.meta.url).pathname

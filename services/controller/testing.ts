@@ -81,3 +81,15 @@ export async function refused(t: Test, c: TestController, status: number, code: 
   t.equal(await c.deps.store.lastSeq(), before, '... and appends nothing')
   return res
 }
+
+/**
+ * A test controller that also reaches the test Docker engine and registry (`make test` names them in
+ * WHARF_TEST_DOCKER_HOST and WHARF_TEST_REGISTRY): for builds, runs, the scheduler and the builder.
+ * `env` adds to (or overrides) that, e.g. `WHARF_HOME` or `WHARF_BUILDER_PORT`.
+ */
+export async function startEngineController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
+  const docker = process.env.WHARF_TEST_DOCKER_HOST
+  const registry = process.env.WHARF_TEST_REGISTRY
+  if (!docker || !registry) throw new Error('WHARF_TEST_DOCKER_HOST / WHARF_TEST_REGISTRY are not set: run integration tests through `make test`')
+  return startTestController(t, { WHARF_DOCKER_HOST: docker, WHARF_REGISTRY_PORT: registry.split(':')[1], ...env })
+}

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { streamId, type RecordedEvent } from '../../events/index.js'
 import { buildTestImage, removeImage, testDocker, testRegistry } from '../builder/testing.js'
-import { registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
+import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
 import { LABELS } from './model.js'
 import { removeNamespaceServices, startTestScheduler } from './testing.js'
 
@@ -31,10 +31,8 @@ interface Kit {
 async function setup(t: Test): Promise<Kit> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-scheduler-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const c = await startTestController(t, {
+  const c = await startEngineController(t, {
     WHARF_HOME: join(dir, 'home'),
-    WHARF_REGISTRY_PORT: testRegistry().split(':')[1]!,
-    WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST!,
   })
   const namespace = c.deps.cfg.namespace
   t.teardown(() => removeNamespaceServices(namespace))

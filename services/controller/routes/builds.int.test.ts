@@ -11,7 +11,7 @@ import { newEventId, streamId } from '../../../events/index.js'
 import { waitFor } from '../../../projections/index.js'
 import { uniqueName } from '../../../test/harness.js'
 import { removeImage, buildTestImage, testDocker, testRegistry } from '../../builder/testing.js'
-import { refused, registerAndLogin, startTestController, type TestController } from '../testing.js'
+import { refused, registerAndLogin, startEngineController, type TestController } from '../testing.js'
 
 const docker = testDocker()
 
@@ -29,11 +29,8 @@ interface World {
 async function world(t: Test): Promise<World> {
   const home = mkdtempSync(join(tmpdir(), 'wharf-builds-'))
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const c = await startTestController(t, {
-    WHARF_HOME: home,
-    WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
-    WHARF_REGISTRY_PORT: testRegistry().split(':')[1],
-  })
+  const c = await startEngineController(t, {
+    WHARF_HOME: home })
   await registerAndLogin(c, 'root')
   const alice = await registerAndLogin(c, 'alice')
   const bob = await registerAndLogin(c, 'bob')

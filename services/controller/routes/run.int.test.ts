@@ -12,7 +12,7 @@ import WebSocket from 'ws'
 import { uniqueName } from '../../../test/harness.js'
 import { buildTestImage, removeImage, testDocker, testRegistry } from '../../builder/testing.js'
 import { STDERR, STDOUT } from '../apps/run-protocol.js'
-import { registerAndLogin, startTestController, type TestController } from '../testing.js'
+import { registerAndLogin, startEngineController, type TestController } from '../testing.js'
 
 const docker = testDocker()
 
@@ -77,7 +77,7 @@ interface World {
 async function world(t: Test): Promise<World> {
   const home = mkdtempSync(join(tmpdir(), 'wharf-run-'))
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const c = await startTestController(t, { WHARF_HOME: home, WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST, WHARF_REGISTRY_PORT: testRegistry().split(':')[1] })
+  const c = await startEngineController(t, { WHARF_HOME: home })
   await registerAndLogin(c, 'root')
   const alice = await registerAndLogin(c, 'alice')
   const carol = await registerAndLogin(c, 'carol')
@@ -177,7 +177,7 @@ t.test('run: output, exit codes, env, stdin, a TTY, and no container left', asyn
 t.test('run: an app with no release with an image yet', async (t) => {
   const home = mkdtempSync(join(tmpdir(), 'wharf-run-'))
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const c = await startTestController(t, { WHARF_HOME: home, WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST, WHARF_REGISTRY_PORT: testRegistry().split(':')[1] })
+  const c = await startEngineController(t, { WHARF_HOME: home })
   await registerAndLogin(c, 'root')
   const alice = await registerAndLogin(c, 'alice')
   const app = `run-${uniqueName('n').toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}`
