@@ -209,17 +209,24 @@ t.test('a builder killed mid-build: on restart the build is marked failed and th
     WHARF_DATABASE_URL: (k.c.deps.pool as unknown as { options: { connectionString: string } }).options.connectionString,
     WHARF_NAMESPACE: k.c.deps.cfg.namespace,
     WHARF_BUILDER_PORT: String(port),
+    WHARF_REGISTRY_PORT: testRegistry().split(':')[1],
+    WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
     WHARF_LOG_LEVEL: 'warn',
   }
   const main = new URL('../main.ts', import.meta.url).pathname
-  const start = () => spawn(process.execPath, ['--import', 'tsx', main, '--only', 'builder'], { env, stdio: 'ignore' })
+  let stderr = ''
+  const start = () => {
+    const p = spawn(process.execPath, ['--import', 'tsx', main, '--only', 'builder'], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    return p
+  }
   const waitPort = async () => {
     for (let i = 0; i < 100; i++) {
       const r = await run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`])
       if (r.code === 0) return
       await new Promise((r) => setTimeout(r, 200))
     }
-    throw new Error('the builder did not listen')
+    throw new Error(`the builder did not listen: ${stderr.trim()}`)
   }
   let child = start()
   t.teardown(() => void child.kill('SIGKILL'))

@@ -30,6 +30,8 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   const catalogue = wharfCatalogue()
   const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue, subjects: new EventSubjects(namespace) })
   const pool = new pg.Pool({ connectionString: await freshDatabase(t), max: 10 })
+  // The database is dropped in teardown (with force): idle connections then fail, as expected.
+  pool.on('error', (err) => log.debug({ err }, 'idle test database connection failed'))
   const projector = new Projector({ store, pool, projections: wharfProjections(), log, batch: { maxWaitMs: 1 } })
   await projector.start()
   const deps: ControllerDeps = { cfg, log, store, pool, catalogue }

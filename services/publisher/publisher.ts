@@ -164,10 +164,13 @@ export class Publisher {
   private async watch(): Promise<void> {
     let first = true
     while (!this.stopping) {
-      const since = this.lastSeen ?? Math.floor(Date.now() / 1000) - 1
+      // A reconnect replays what it missed; a first start follows from now (the reconcile right after
+      // the stream opens covers what came before: replaying an old `die` without its `kill` would
+      // make a requested stop look like a crash).
+      const since = this.lastSeen
       try {
         const stream = (await this.docker.getEvents({
-          since,
+          ...(since === undefined ? {} : { since }),
           filters: { type: ['container'], label: [`${LABELS.namespace}=${this.opts.namespace}`] },
           abortSignal: this.stopper.signal,
         } as object)) as NodeJS.ReadableStream

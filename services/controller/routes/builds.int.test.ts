@@ -29,8 +29,7 @@ interface World {
 async function world(t: Test): Promise<World> {
   const home = mkdtempSync(join(tmpdir(), 'wharf-builds-'))
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
-  const c = await startEngineController(t, {
-    WHARF_HOME: home })
+  const c = await startEngineController(t, { WHARF_HOME: home })
   await registerAndLogin(c, 'root')
   const alice = await registerAndLogin(c, 'alice')
   const bob = await registerAndLogin(c, 'bob')
