@@ -2,6 +2,7 @@
 import { appEvents } from './app.js'
 import { buildEvents } from './build.js'
 import { Catalogue } from './catalogue.js'
+import { certEvents } from './cert.js'
 import { domainEvents } from './domain.js'
 import { keyEvents } from './key.js'
 import { platformEvents } from './platform.js'
@@ -17,5 +18,5 @@ export { MemoryEventStore, type MemoryEventStoreOptions } from './memory.js'
 
 /** Every event type Wharf writes, each version with its schema and upcaster. */
 export function wharfCatalogue(): Catalogue {
-  return new Catalogue([...userEvents, ...keyEvents, ...appEvents, ...domainEvents, ...buildEvents, ...runtimeEvents, ...platformEvents])
+  return new Catalogue([...userEvents, ...keyEvents, ...appEvents, ...certEvents, ...domainEvents, ...buildEvents, ...runtimeEvents, ...platformEvents])
 }

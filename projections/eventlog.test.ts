@@ -13,6 +13,9 @@ t.test('redact hides secrets at any depth and keeps the rest', async (t) => {
     nested: { tokenHash: '[redacted]', keep: [1, { secretKey: '[redacted]', ok: true }] },
   })
   t.equal(redact('plain'), 'plain')
+  const pem = '-----BEGIN PRIVATE KEY-----\nMIGH...\n-----END PRIVATE KEY-----\n'
+  t.same(redact({ name: 'shop', certificate: '-----BEGIN CERTIFICATE-----\nMII...', privateKey: pem }), { name: 'shop', certificate: '-----BEGIN CERTIFICATE-----\nMII...', privateKey: '[redacted]' }, 'a private key field')
+  t.same(redact({ values: { TLS_KEY: pem.replace('PRIVATE', 'EC PRIVATE') } }), { values: { TLS_KEY: '[redacted]' } }, 'a private key PEM under any name')
   t.equal(redact(null), null)
 })
 

@@ -2,15 +2,18 @@ import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
 import type { Projection } from './projection.js'
 
-/** Data fields never shown through the events API: secrets and their hashes. */
-const SECRET = /password|secret|token|hash/i
+/** Data fields never shown through the events API: secrets, their hashes, and private keys (`CertAdded.privateKey`). */
+const SECRET = /password|secret|token|hash|private/i
+/** A PEM private key under any field name: never shown either. */
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
 
-/** `data` with every secret-looking field replaced by "[redacted]", recursively. */
+/** `data` with every secret-looking field (or private key PEM) replaced by "[redacted]", recursively. */
 export function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact)
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET.test(k) ? '[redacted]' : redact(v)]))
   }
+  if (typeof value === 'string' && PRIVATE_KEY_PEM.test(value)) return '[redacted]'
   return value
 }
 

@@ -3,6 +3,7 @@ import type pg from 'pg'
 import { accessProjection } from './access.js'
 import { appsProjection } from './apps.js'
 import { buildsProjection } from './builds.js'
+import { certsProjection } from './certs.js'
 import { configProjection } from './config.js'
 import { containersProjection } from './containers.js'
 import { domainsProjection } from './domains.js'
@@ -17,6 +18,7 @@ import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
 export { appsProjection } from './apps.js'
 export { buildsProjection } from './builds.js'
+export { attachedCerts, certsProjection, type AttachedCert } from './certs.js'
 export { configProjection } from './config.js'
 export { keysProjection } from './keys.js'
 export { usersProjection } from './users.js'
@@ -28,7 +30,7 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, containersProjection, accessProjection, buildsProjection]
+  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, certsProjection, containersProjection, accessProjection, buildsProjection]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

@@ -1,6 +1,7 @@
 import type { Topic } from '../topics.js'
 import { appsTopic } from './apps.js'
 import { buildsTopic } from './builds.js'
+import { certsTopic } from './certs.js'
 import { configTopic } from './config.js'
 import { domainsTopic } from './domains.js'
 import { gitTopic } from './git.js'
@@ -11,5 +12,5 @@ import { psTopic } from './ps.js'
 import { releasesTopic } from './releases.js'
 import { runTopic } from './run.js'
 
-/** apps:*, config:*, releases:*, builds:*, git:remote, ps:*, run, domains:*, limits:*, perms:*, maintenance:* and their shortcuts. */
-export const appTopics: Topic[] = [appsTopic, configTopic, releasesTopic, buildsTopic, gitTopic, psTopic, runTopic, domainsTopic, limitsTopic, permsTopic, maintenanceTopic]
+/** apps:*, config:*, releases:*, builds:*, git:remote, ps:*, run, domains:*, certs:*, limits:*, perms:*, maintenance:* and their shortcuts. */
+export const appTopics: Topic[] = [appsTopic, configTopic, releasesTopic, buildsTopic, gitTopic, psTopic, runTopic, domainsTopic, certsTopic, limitsTopic, permsTopic, maintenanceTopic]

@@ -242,3 +242,66 @@ t.test('restart: all types or one that the formation has; strangers cannot', (t)
   throwsCode(t, () => when([], { type: 'RequestRestart', by: alice }), 'WHARF_NOT_FOUND')
   t.end()
 })
+
+const pair = (sans: string[], fp: string, notAfter = '2099-01-01T00:00:00.000Z') => ({
+  commonName: sans[0] ?? '',
+  sans,
+  notBefore: '2020-01-01T00:00:00.000Z',
+  notAfter,
+  fingerprint: Array.from({ length: 32 }, () => fp).join(':'),
+  certificate: '-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n',
+  privateKey: '-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----\n',
+})
+const NOW = '2030-01-01T00:00:00.000Z'
+
+t.test('certs: add names it from its host, attach needs a domain of the app it covers, remove detaches', (t) => {
+  const given = history(
+    { type: 'CreateApp', by: alice, name: 'shop' },
+    { type: 'AddDomain', by: alice, domain: 'shop.example.com' },
+    { type: 'AddDomain', by: alice, domain: 'a.b.example.com' },
+    { type: 'AddDomain', by: alice, domain: 'other.example.org' },
+  )
+  const added = when(given, { type: 'AddCert', by: alice, cert: pair(['*.example.com', 'example.com'], 'AA') })
+  t.match(added, [{ type: 'CertAdded', data: { app: 'shop', name: 'wildcard-example-com', sans: ['*.example.com', 'example.com'] } }])
+  const withCert = [...given, ...added]
+  t.same(when(withCert, { type: 'AddCert', by: alice, cert: pair(['*.example.com'], 'AA') }), [], 'the same certificate again: nothing')
+  throwsCode(t, () => when(withCert, { type: 'AddCert', by: alice, name: 'again', cert: pair(['*.example.com'], 'AA') }), 'WHARF_EXISTS')
+  throwsCode(t, () => when(withCert, { type: 'AddCert', by: alice, name: 'wildcard-example-com', cert: pair(['x.example.com'], 'BB') }), 'WHARF_EXISTS')
+  t.match(when(withCert, { type: 'AddCert', by: alice, cert: pair(['*.example.com'], 'BB') }), [{ data: { name: 'wildcard-example-com-2' } }], 'a free default name')
+  throwsCode(t, () => when(withCert, { type: 'AddCert', by: carol, cert: pair(['x.example.com'], 'CC') }), 'WHARF_NOT_FOUND')
+
+  const attach = (domain: string, name = 'wildcard-example-com', by = alice) => when(withCert, { type: 'AttachCert', by, name, domain, now: NOW })
+  t.same(attach('shop.example.com'), [{ type: 'CertAttached', data: { app: 'shop', name: 'wildcard-example-com', domain: 'shop.example.com' } }])
+  throwsCode(t, () => attach('a.b.example.com'), 'WHARF_INVALID')
+  throwsCode(t, () => attach('other.example.org'), 'WHARF_INVALID')
+  throwsCode(t, () => attach('x.example.com'), 'WHARF_INVALID')
+  throwsCode(t, () => attach('shop.example.com', 'nope'), 'WHARF_NOT_FOUND')
+  throwsCode(t, () => attach('shop.example.com', 'wildcard-example-com', carol), 'WHARF_NOT_FOUND')
+  try {
+    attach('x.example.com')
+  } catch (err) {
+    t.match((err as Error).message, 'x.example.com is not a domain of shop (add it first: wharf domains:add x.example.com)')
+  }
+  try {
+    attach('a.b.example.com')
+  } catch (err) {
+    t.equal((err as Error).message, 'the certificate wildcard-example-com is not valid for a.b.example.com (it is for *.example.com, example.com)')
+  }
+  const expired = [...given, ...when(given, { type: 'AddCert', by: alice, name: 'old', cert: pair(['shop.example.com'], 'DD', '2025-01-01T00:00:00.000Z') })]
+  throwsCode(t, () => when(expired, { type: 'AttachCert', by: alice, name: 'old', domain: 'shop.example.com', now: NOW }), 'WHARF_INVALID')
+
+  const attached = [...withCert, ...attach('shop.example.com')]
+  t.same(when(attached, { type: 'AttachCert', by: alice, name: 'wildcard-example-com', domain: 'shop.example.com', now: NOW }), [], 'attached already')
+  t.same(when(attached, { type: 'DetachCert', by: alice, name: 'wildcard-example-com', domain: 'shop.example.com' })[0]!.type, 'CertDetached')
+  throwsCode(t, () => when(attached, { type: 'DetachCert', by: alice, name: 'wildcard-example-com', domain: 'other.example.org' }), 'WHARF_NOT_FOUND')
+  t.same(when(attached, { type: 'RemoveCert', by: alice, name: 'wildcard-example-com' }), [{ type: 'CertRemoved', data: { app: 'shop', name: 'wildcard-example-com' } }])
+  throwsCode(t, () => when(attached, { type: 'RemoveCert', by: alice, name: 'nope' }), 'WHARF_NOT_FOUND')
+
+  const removed = [...attached, ...when(attached, { type: 'RemoveCert', by: alice, name: 'wildcard-example-com' })]
+  const s = fold(appDecider, recorded(removed))
+  t.same([s.certs, s.tls], [{}, {}], 'removed: gone, and detached')
+  const domainGone = [...attached, ...when(attached, { type: 'RemoveDomain', by: alice, domain: 'shop.example.com' })]
+  t.same(fold(appDecider, recorded(domainGone)).tls, {}, 'a removed domain is detached')
+  t.ok('wildcard-example-com' in fold(appDecider, recorded(domainGone)).certs, '... and the certificate stays')
+  t.end()
+})

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
+import { covers, defaultCertName, type ValidatedPair } from '../../../core/tls.js'
 import type { ReleaseCreatedData } from '../../../events/app.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
 
@@ -35,6 +36,10 @@ export interface AppState {
   limits: Limits
   formation: Record<string, number>
   domains: string[]
+  /** TLS certificates by name (what decisions need; the chain and key stay in the events). */
+  certs: Record<string, CertState>
+  /** Domain -> the name of the certificate the router serves it with. */
+  tls: Record<string, string>
   maintenance: boolean
   releases: Release[]
   /** Build ids already released: the release manager's idempotency. */
@@ -46,6 +51,18 @@ export interface AppState {
    */
   pending: { by: string; summary: string } | undefined
 }
+
+/** A certificate as the app stream knows it. */
+export interface CertState {
+  commonName: string
+  sans: string[]
+  notBefore: string
+  notAfter: string
+  fingerprint: string
+}
+
+/** Most certificates one app may hold. */
+export const MAX_CERTS_PER_APP = 100
 
 /** Most processes of one type an app may run (the event schema's `Quantity` bound too). */
 export const MAX_PROCESSES_PER_TYPE = 100
@@ -63,6 +80,12 @@ export type AppCommand =
   | { type: 'Scale'; by: Actor; formation: Record<string, number> }
   | { type: 'AddDomain'; by: Actor; domain: string }
   | { type: 'RemoveDomain'; by: Actor; domain: string }
+  /** A certificate already validated (core/tls.ts validatePair); no `name`: one made from its host name. */
+  | { type: 'AddCert'; by: Actor; name?: string; cert: ValidatedPair }
+  /** `now` (ISO 8601): an expired certificate is not attached. */
+  | { type: 'AttachCert'; by: Actor; name: string; domain: string; now: string }
+  | { type: 'DetachCert'; by: Actor; name: string; domain: string }
+  | { type: 'RemoveCert'; by: Actor; name: string }
   | { type: 'SetLimits'; by: Actor; memory: Record<string, string>; cpu: Record<string, number> }
   | { type: 'UnsetLimits'; by: Actor; memory: string[]; cpu: string[] }
   | { type: 'AddCollaborator'; by: Actor; username: string }
@@ -93,6 +116,10 @@ export type AppEvent =
   | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
   | { type: 'DomainAdded'; data: { app: string; domain: string } }
   | { type: 'DomainRemoved'; data: { app: string; domain: string } }
+  | { type: 'CertAdded'; data: { app: string; name: string } & CertState & { certificate: string; privateKey: string } }
+  | { type: 'CertAttached'; data: { app: string; name: string; domain: string } }
+  | { type: 'CertDetached'; data: { app: string; name: string; domain: string } }
+  | { type: 'CertRemoved'; data: { app: string; name: string } }
   | { type: 'LimitsSet'; data: { app: string; memory: Record<string, string>; cpu: Record<string, number> } }
   | { type: 'LimitsUnset'; data: { app: string; memory: string[]; cpu: string[] } }
   | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
@@ -110,6 +137,8 @@ export function initialAppState(): AppState {
     limits: { memory: {}, cpu: {} },
     formation: {},
     domains: [],
+    certs: {},
+    tls: {},
     maintenance: false,
     releases: [],
     builds: [],
@@ -288,6 +317,12 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
         throw new WharfError('WHARF_NOT_FOUND', `${app} has no domain ${command.domain}`, { details: { app, domain: command.domain } })
       }
       return [{ type: 'DomainRemoved', data: { app, domain: command.domain } }]
+    case 'AddCert':
+    case 'AttachCert':
+    case 'DetachCert':
+    case 'RemoveCert':
+      checkAccess(state, by, 'use')
+      return decideCert(command, state)
     case 'SetLimits': {
       checkAccess(state, by, 'use')
       const memory = Object.fromEntries(Object.entries(command.memory).filter(([t, v]) => state.limits.memory[t] !== v))
@@ -348,6 +383,76 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
   }
 }
 
+function noCert(app: string, name: string): WharfError {
+  return new WharfError('WHARF_NOT_FOUND', `${app} has no certificate ${name}`, { details: { app, name } })
+}
+
+type CertCommand = Extract<AppCommand, { type: 'AddCert' | 'AttachCert' | 'DetachCert' | 'RemoveCert' }>
+
+/** certs:add|attach|detach|remove, once access is checked. */
+function decideCert(command: CertCommand, state: AppState): NewEvent[] {
+  const app = state.name
+  switch (command.type) {
+    case 'AddCert': {
+      const { cert } = command
+      const same = Object.entries(state.certs).find(([, c]) => c.fingerprint === cert.fingerprint)
+      // The same certificate again: a no-op (under its name, or when no name is asked for).
+      if (same && (command.name === undefined || command.name === same[0])) return []
+      if (same) throw new WharfError('WHARF_EXISTS', `this certificate is on ${app} already, as ${same[0]}`, { details: { app, name: same[0] } })
+      if (command.name !== undefined && command.name in state.certs) {
+        throw new WharfError('WHARF_EXISTS', `${app} has a certificate named ${command.name} already`, { details: { app, name: command.name } })
+      }
+      if (Object.keys(state.certs).length >= MAX_CERTS_PER_APP) {
+        throw new WharfError('WHARF_INVALID', `${app} has ${MAX_CERTS_PER_APP} certificates, the most an app may have: remove one first`, { details: { app } })
+      }
+      const name = command.name ?? freeName(state, defaultCertName(cert))
+      const { commonName, sans, notBefore, notAfter, fingerprint, certificate, privateKey } = cert
+      return [{ type: 'CertAdded', data: { app, name, commonName, sans, notBefore, notAfter, fingerprint, certificate, privateKey } }]
+    }
+    case 'AttachCert': {
+      const { name, domain } = command
+      const cert = state.certs[name]
+      if (!cert) throw noCert(app, name)
+      if (!state.domains.includes(domain)) {
+        throw new WharfError('WHARF_INVALID', `${domain} is not a domain of ${app} (add it first: wharf domains:add ${domain})`, { details: { app, domain } })
+      }
+      if (!covers(cert, domain)) {
+        const names = cert.sans.length ? cert.sans : [cert.commonName]
+        throw new WharfError('WHARF_INVALID', `the certificate ${name} is not valid for ${domain} (it is for ${list(names)})`, { details: { app, name, domain } })
+      }
+      if (Date.parse(cert.notAfter) <= Date.parse(command.now)) {
+        throw new WharfError('WHARF_INVALID', `the certificate ${name} expired on ${cert.notAfter}`, { details: { app, name, notAfter: cert.notAfter } })
+      }
+      if (state.tls[domain] === name) return []
+      return [{ type: 'CertAttached', data: { app, name, domain } }]
+    }
+    case 'DetachCert': {
+      const { name, domain } = command
+      if (!(name in state.certs)) throw noCert(app, name)
+      if (state.tls[domain] !== name) {
+        throw new WharfError('WHARF_NOT_FOUND', `the certificate ${name} is not attached to ${domain}`, { details: { app, name, domain } })
+      }
+      return [{ type: 'CertDetached', data: { app, name, domain } }]
+    }
+    case 'RemoveCert':
+      if (!(command.name in state.certs)) throw noCert(app, command.name)
+      // Heroku's way: removing detaches it from its domains (they go back to plain HTTP).
+      return [{ type: 'CertRemoved', data: { app, name: command.name } }]
+    default:
+      return unhandledCommand(command)
+  }
+}
+
+/** `base`, else `base-2`, `base-3`... whichever is free first. */
+function freeName(state: AppState, base: string): string {
+  if (!(base in state.certs)) return base
+  for (let i = 2; ; i++) {
+    const suffix = `-${i}`
+    const name = base.slice(0, 50 - suffix.length).replace(/-+$/, '') + suffix
+    if (!(name in state.certs)) return name
+  }
+}
+
 /** The user name of an event's actor (`user:alice` -> `alice`, anything else -> `system`). */
 function actorOfEvent(event: RecordedEvent): string {
   return event.actor.startsWith('user:') ? event.actor.slice('user:'.length) : 'system'
@@ -394,8 +499,25 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
       return { ...state, formation: { ...state.formation, ...e.data.formation } }
     case 'DomainAdded':
       return { ...state, domains: [...state.domains, e.data.domain] }
-    case 'DomainRemoved':
-      return { ...state, domains: state.domains.filter((d) => d !== e.data.domain) }
+    case 'DomainRemoved': {
+      // A removed domain is no longer served over TLS either.
+      const { [e.data.domain]: _detached, ...tls } = state.tls
+      return { ...state, domains: state.domains.filter((d) => d !== e.data.domain), tls }
+    }
+    case 'CertAdded': {
+      const { commonName, sans, notBefore, notAfter, fingerprint } = e.data
+      return { ...state, certs: { ...state.certs, [e.data.name]: { commonName, sans, notBefore, notAfter, fingerprint } } }
+    }
+    case 'CertAttached':
+      return { ...state, tls: { ...state.tls, [e.data.domain]: e.data.name } }
+    case 'CertDetached': {
+      const { [e.data.domain]: _detached, ...tls } = state.tls
+      return { ...state, tls }
+    }
+    case 'CertRemoved': {
+      const { [e.data.name]: _removed, ...certs } = state.certs
+      return { ...state, certs, tls: Object.fromEntries(Object.entries(state.tls).filter(([, n]) => n !== e.data.name)) }
+    }
     case 'LimitsSet': {
       const names = [...Object.keys(e.data.memory).map((t) => `memory ${t}=${e.data.memory[t]}`), ...Object.keys(e.data.cpu).map((t) => `cpu ${t}=${e.data.cpu[t]}`)]
       const limits = { memory: { ...state.limits.memory, ...e.data.memory }, cpu: { ...state.limits.cpu, ...e.data.cpu } }

@@ -135,3 +135,42 @@ export async function appInfo(pool: pg.Pool, cfg: WharfConfig, row: AppRow) {
     collaborators,
   }
 }
+
+/** A TLS certificate as the API shows it: never its key (nor, for brevity, its PEM chain). */
+export interface CertView {
+  name: string
+  commonName: string
+  sans: string[]
+  notBefore: string
+  notAfter: string
+  fingerprint: string
+  /** Whether `notAfter` has passed (the router stops serving it then). */
+  expired: boolean
+  /** The domains it serves, sorted. */
+  domains: string[]
+  created: string
+}
+
+/** The certificates of an app, by name, with the domains each serves. */
+export async function listCerts(pool: pg.Pool, app: string): Promise<CertView[]> {
+  const { rows } = await pool.query(
+    `SELECT c.name, c.common_name, c.sans, c.not_before, c.not_after, c.fingerprint, c.created_at, c.not_after <= now() AS expired,
+            COALESCE(array_agg(a.domain ORDER BY a.domain) FILTER (WHERE a.domain IS NOT NULL), '{}') AS domains
+       FROM rm_certs.certs c LEFT JOIN rm_certs.attachments a ON a.app = c.app AND a.name = c.name
+      WHERE c.app = $1
+      GROUP BY c.app, c.name
+      ORDER BY c.name`,
+    [app],
+  )
+  return rows.map((r) => ({
+    name: r.name,
+    commonName: r.common_name,
+    sans: r.sans,
+    notBefore: (r.not_before as Date).toISOString(),
+    notAfter: (r.not_after as Date).toISOString(),
+    fingerprint: r.fingerprint,
+    expired: r.expired,
+    domains: r.domains,
+    created: (r.created_at as Date).toISOString(),
+  }))
+}

@@ -3,6 +3,7 @@ import { appsRoutes } from './apps.js'
 import { authRoutes } from './auth.js'
 import { builderRoutes } from './builder.js'
 import { buildsRoutes } from './builds.js'
+import { certsRoutes } from './certs.js'
 import { configRoutes } from './config.js'
 import { domainsRoutes } from './domains.js'
 import { formationRoutes } from './formation.js'
@@ -17,4 +18,4 @@ import { keyRoutes } from './keys.js'
 import { userRoutes } from './users.js'
 
 /** Every route file of the controller, registered under /v1. */
-export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes]
+export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, certsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes]

@@ -1,0 +1,65 @@
+import Type from 'typebox'
+import { DomainName } from './app.js'
+import type { EventDefinition } from './catalogue.js'
+import { AppName, Strict } from './schema.js'
+
+/** A certificate's name, unique within its app: lower-case letters, digits and dashes, 1-50 characters. */
+export const CertName = Type.String({ pattern: '^[a-z]([a-z0-9-]{0,48}[a-z0-9])?$' })
+/** A name a certificate is for: a host name, or a wildcard over one label (`*.example.com`). */
+export const CertHostName = Type.String({
+  pattern: '^(?=.{1,253}$)(\\*\\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$',
+})
+const Timestamp = Type.String({ minLength: 20, maxLength: 30 })
+
+/**
+ * TLS certificate events. They live on the app's own stream (`app.<name>`, beside `DomainAdded`), so
+ * that attaching checks the app's domains and access in one decision with no cross-stream race, and
+ * destroying the app drops its certificates.
+ */
+export const certEvents: EventDefinition[] = [
+  {
+    type: 'CertAdded',
+    version: 1,
+    stream: 'app',
+    description: 'A TLS certificate chain and its private key were added to an app (the events API shows the key redacted).',
+    schema: Type.Object(
+      {
+        app: AppName,
+        name: CertName,
+        /** The leaf's CN, '' when it has none. */
+        commonName: Type.Union([CertHostName, Type.Literal('')]),
+        sans: Type.Array(CertHostName, { maxItems: 1000 }),
+        notBefore: Timestamp,
+        notAfter: Timestamp,
+        /** SHA-256 of the leaf, `AB:CD:...`. */
+        fingerprint: Type.String({ pattern: '^[0-9A-F]{2}(:[0-9A-F]{2}){31}$' }),
+        /** The PEM chain, leaf first. */
+        certificate: Type.String({ minLength: 1, maxLength: 64 * 1024 }),
+        /** The private key, PKCS#8 PEM: a secret (redacted by the event log, never answered by the API). */
+        privateKey: Type.String({ minLength: 1, maxLength: 16 * 1024 }),
+      },
+      Strict,
+    ),
+  },
+  {
+    type: 'CertAttached',
+    version: 1,
+    stream: 'app',
+    description: "The router serves HTTPS for one of the app's domains with this certificate (replacing any other for that domain).",
+    schema: Type.Object({ app: AppName, name: CertName, domain: DomainName }, Strict),
+  },
+  {
+    type: 'CertDetached',
+    version: 1,
+    stream: 'app',
+    description: 'The router no longer serves HTTPS for the domain with this certificate.',
+    schema: Type.Object({ app: AppName, name: CertName, domain: DomainName }, Strict),
+  },
+  {
+    type: 'CertRemoved',
+    version: 1,
+    stream: 'app',
+    description: 'A certificate was removed from an app, and detached from every domain it served.',
+    schema: Type.Object({ app: AppName, name: CertName }, Strict),
+  },
+]
