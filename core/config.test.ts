@@ -5,6 +5,7 @@ t.test('the store: Wharf own gateway by default, its keys resolved later by infr
   const cfg = loadConfig({ WHARF_HOME: '/tmp/x' })
   t.same(cfg.s3, { endpoint: 'http://127.0.0.1:7480', accessKey: '', secretKey: '', region: 'us-east-1', external: false })
   t.equal(cfg.ports.cephMon, 16789)
+  t.equal(cfg.ports.routerTls, 8443)
   t.equal(loadConfig({ WHARF_S3_PORT: '17480' }).s3.endpoint, 'http://127.0.0.1:17480', 'the endpoint follows WHARF_S3_PORT')
 })
 
@@ -19,4 +20,5 @@ t.test('the store: bad settings are refused with the variable named', async (t) 
   t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 'ftp://s3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }), /WHARF_S3_ENDPOINT must be an http\(s\) URL/)
   t.throws(() => loadConfig({ WHARF_S3_PORT: '8000' }), /port 8000 is given to both controller and s3/)
   t.throws(() => loadConfig({ WHARF_CEPH_MON_PORT: '7480' }), /port 7480 is given to both s3 and cephMon/)
+  t.throws(() => loadConfig({ WHARF_ROUTER_TLS_PORT: '8080' }), /port 8080 is given to both router and routerTls/)
 })

@@ -16,6 +16,8 @@ export interface WharfConfig {
     builder: number
     /** Router HTTP (nginx): `WHARF_ROUTER_PORT`, default 8080. */
     router: number
+    /** Router HTTPS (nginx, by SNI with the certificates of `wharf certs:attach`): `WHARF_ROUTER_TLS_PORT`, default 8443. */
+    routerTls: number
     /** Docker registry: `WHARF_REGISTRY_PORT`, default 5000. */
     registry: number
     /** NATS client port: `WHARF_NATS_PORT`, default 14222 (not the system 4222). */
@@ -104,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     controller: port(env, 'WHARF_CONTROLLER_PORT', 8000),
     builder: port(env, 'WHARF_BUILDER_PORT', 2222),
     router: port(env, 'WHARF_ROUTER_PORT', 8080),
+    routerTls: port(env, 'WHARF_ROUTER_TLS_PORT', 8443),
     registry: port(env, 'WHARF_REGISTRY_PORT', 5000),
     nats: port(env, 'WHARF_NATS_PORT', 14222),
     natsMonitor: port(env, 'WHARF_NATS_MONITOR_PORT', 18222),

@@ -42,6 +42,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       controller: await freePort(),
       builder: await freePort(),
       router: await freePort(),
+      routerTls: await freePort(),
       registry: await freePort(),
       nats: await freePort(),
       natsMonitor: await freePort(),
@@ -89,6 +90,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       WHARF_TEST_DOCKER_HOST: dockerHost(ctx),
       WHARF_TEST_REGISTRY: `127.0.0.1:${cfg.ports.registry}`,
       WHARF_TEST_ROUTER_PORT: String(cfg.ports.router),
+      WHARF_TEST_ROUTER_TLS_PORT: String(cfg.ports.routerTls),
       WHARF_TEST_NGINX_CONF: ctx.paths.nginx.conf,
       WHARF_TEST_NATS_MONITOR_PORT: String(cfg.ports.natsMonitor),
     }

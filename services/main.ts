@@ -14,10 +14,11 @@ import { controller } from './controller/service.js'
 import { projector } from './projector/service.js'
 import { scheduler } from './scheduler/service.js'
 import { publisher } from './publisher/service.js'
+import { router } from './router/service.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
-export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher]
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router]
 
 /** How long a clean stop may take before the process exits anyway, ms. */
 const STOP_TIMEOUT_MS = 15_000

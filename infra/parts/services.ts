@@ -45,6 +45,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_CONTROLLER_PORT: String(cfg.ports.controller),
     WHARF_BUILDER_PORT: String(cfg.ports.builder),
     WHARF_ROUTER_PORT: String(cfg.ports.router),
+    WHARF_ROUTER_TLS_PORT: String(cfg.ports.routerTls),
     WHARF_REGISTRY_PORT: String(cfg.ports.registry),
     WHARF_NATS_PORT: String(cfg.ports.nats),
     WHARF_NATS_MONITOR_PORT: String(cfg.ports.natsMonitor),

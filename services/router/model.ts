@@ -1,0 +1,121 @@
+/**
+ * The router's pure model: read-model rows -> a route table (which host names reach which app, on
+ * which servers, with which limits). No I/O; `render.ts` turns the table into nginx config.
+ */
+
+/** The read-model rows the table is built from (the router reads them in one snapshot). */
+export interface RouteRows {
+  /** Live apps (`rm_apps.apps` without `destroyed_at`). */
+  apps: readonly { name: string }[]
+  /** Custom domains (`rm_domains.domains`). */
+  domains: readonly { domain: string; app: string }[]
+  /** Announced containers (`rm_containers.containers`). */
+  containers: readonly { container: string; app: string; type: string; host: string; port: number | null; state: string }[]
+  /** Apps in maintenance mode (`rm_access.maintenance`). */
+  maintenance: readonly { app: string }[]
+  /** The config of each app's current release (`rm_releases.releases`, newest version). */
+  releases: readonly { app: string; config: Record<string, string> }[]
+}
+
+/** One upstream server: where a `web` container answers (its published port on the Docker host). */
+export interface Server {
+  host: string
+  port: number
+}
+
+/** What the router does for one app. */
+export interface Route {
+  app: string
+  /** `<app>.<platform domain>` first, then the custom domains, sorted. */
+  hosts: string[]
+  /** The app's `web` containers that are `up`, sorted; empty: 503. */
+  servers: Server[]
+  /** Maintenance mode: 503 whatever runs. */
+  maintenance: boolean
+  /** nginx `client_max_body_size` (`WHARF_MAX_BODY_SIZE`, default {@link DEFAULT_MAX_BODY_SIZE}). */
+  maxBodySize: string
+  /** Proxy read/send timeout, s (`WHARF_PROXY_TIMEOUT`, default {@link DEFAULT_PROXY_TIMEOUT_S}). */
+  timeoutS: number
+}
+
+/** Something of the rows the table leaves out, and why (the router logs it). */
+export interface Dropped {
+  app: string
+  what: string
+  reason: string
+}
+
+export interface RouteTable {
+  routes: Route[]
+  dropped: Dropped[]
+}
+
+export interface ModelOptions {
+  /** The platform domain: apps answer at `<app>.<domain>`. */
+  domain: string
+}
+
+/**
+ * Per-app router settings live in the app's config (as Deis' router annotations did), so a
+ * `config:set` rolls them out with a release: `WHARF_MAX_BODY_SIZE` (nginx size: `0` for no limit,
+ * `512k`, `10m`, `1g`) and `WHARF_PROXY_TIMEOUT` (whole seconds, 1..3600).
+ */
+export const MAX_BODY_SIZE_VAR = 'WHARF_MAX_BODY_SIZE'
+export const PROXY_TIMEOUT_VAR = 'WHARF_PROXY_TIMEOUT'
+/** nginx's own default. */
+export const DEFAULT_MAX_BODY_SIZE = '1m'
+/** nginx's own default, s. */
+export const DEFAULT_PROXY_TIMEOUT_S = 60
+
+const SIZE = /^(0|[1-9][0-9]{0,8}[kmg]?)$/
+const TIMEOUT = /^[1-9][0-9]{0,3}$/
+
+/** Builds the route table. Apps sorted by name; a host name claimed twice goes to the first claim (platform hosts first). */
+export function routeTable(rows: RouteRows, opts: ModelOptions): RouteTable {
+  const dropped: Dropped[] = []
+  const live = new Set(rows.apps.map((a) => a.name))
+  const maintenance = new Set(rows.maintenance.map((m) => m.app))
+  const config = new Map(rows.releases.map((r) => [r.app, r.config]))
+  const domains = new Map<string, string[]>()
+  for (const d of rows.domains) if (live.has(d.app)) domains.set(d.app, [...(domains.get(d.app) ?? []), d.domain])
+  const servers = new Map<string, Server[]>()
+  for (const c of rows.containers) {
+    if (!live.has(c.app) || c.type !== 'web' || c.state !== 'up') continue
+    if (c.port === null) {
+      dropped.push({ app: c.app, what: `container ${c.container.slice(0, 12)}`, reason: 'announced without a port' })
+      continue
+    }
+    servers.set(c.app, [...(servers.get(c.app) ?? []), { host: c.host, port: c.port }])
+  }
+  const apps = [...live].sort()
+  const claimed = new Set(apps.map((a) => `${a}.${opts.domain}`))
+  const routes = apps.map((app): Route => {
+    const hosts = [`${app}.${opts.domain}`]
+    for (const d of [...(domains.get(app) ?? [])].sort()) {
+      if (claimed.has(d)) dropped.push({ app, what: `domain ${d}`, reason: 'the host name already belongs to another route' })
+      else {
+        claimed.add(d)
+        hosts.push(d)
+      }
+    }
+    const cfg = config.get(app) ?? {}
+    return {
+      app,
+      hosts,
+      servers: [...(servers.get(app) ?? [])].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port),
+      maintenance: maintenance.has(app),
+      maxBodySize: setting(app, cfg, MAX_BODY_SIZE_VAR, SIZE, DEFAULT_MAX_BODY_SIZE, dropped, (v) => v.toLowerCase()),
+      timeoutS: Number(setting(app, cfg, PROXY_TIMEOUT_VAR, TIMEOUT, String(DEFAULT_PROXY_TIMEOUT_S), dropped, (v) => (Number(v) > 3600 ? 'x' : v))),
+    }
+  })
+  return { routes, dropped }
+}
+
+function setting(app: string, cfg: Record<string, string>, name: string, re: RegExp, fallback: string, dropped: Dropped[], norm: (v: string) => string): string {
+  const raw = cfg[name]
+  if (raw === undefined || raw === '') return fallback
+  const v = norm(raw.trim())
+  if (re.test(v)) return v
+  dropped.push({ app, what: `${name}=${JSON.stringify(raw.slice(0, 64))}`, reason: `not valid; using ${fallback}` })
+  return fallback
+}

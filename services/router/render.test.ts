@@ -1,0 +1,100 @@
+import t from 'tap'
+import type { Route, RouteTable } from './model.js'
+import { renderRoutes, upstreamName } from './render.js'
+
+const route = (over: Partial<Route> = {}): Route => ({
+  app: 'shop',
+  hosts: ['shop.wharf.localhost', 'shop.example.com'],
+  servers: [{ host: '127.0.0.1', port: 32000 }, { host: '127.0.0.1', port: 32001 }],
+  maintenance: false,
+  maxBodySize: '10m',
+  timeoutS: 120,
+  ...over,
+})
+const table = (...routes: Route[]): RouteTable => ({ routes, dropped: [] })
+const listen = { host: '127.0.0.1', port: 8080 }
+
+/** The lines of the block that starts with `head` (up to its closing brace at column 0). */
+function block(text: string, head: string): string {
+  const i = text.indexOf(head)
+  if (i < 0) return ''
+  return text.slice(i, text.indexOf('\n}', i) + 2)
+}
+
+t.test('an app with servers: a keepalive upstream and a proxying server', async (t) => {
+  const { text, dropped } = renderRoutes(table(route()), { listen })
+  t.same(dropped, [])
+  const up = block(text, `upstream ${upstreamName('shop')} {`)
+  t.match(up, /server 127\.0\.0\.1:32000 [^;]*;\n  server 127\.0\.0\.1:32001 [^;]*;/)
+  t.match(up, /keepalive 32;/)
+  const srv = block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name shop')
+  t.match(srv, 'server_name shop.wharf.localhost shop.example.com;')
+  t.match(srv, 'client_max_body_size 10m;')
+  t.match(srv, 'proxy_pass http://wharf-app-shop;')
+  t.match(srv, 'proxy_http_version 1.1;')
+  t.match(srv, 'proxy_set_header Connection $wharf_connection;')
+  for (const h of ['X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'X-Forwarded-Port $server_port', 'X-Request-Id $request_id'])
+    t.match(srv, `proxy_set_header ${h};`)
+  t.match(srv, 'proxy_next_upstream error timeout http_502;')
+  t.match(srv, /proxy_next_upstream_tries \d+;/)
+  t.match(srv, 'proxy_read_timeout 120s;')
+  t.match(srv, 'proxy_send_timeout 120s;')
+  t.match(text, /map \$http_upgrade \$wharf_connection \{\n  default upgrade;\n  '' '';\n\}/)
+})
+
+t.test('no servers, or maintenance: no upstream, a plain 503', async (t) => {
+  const { text } = renderRoutes(table(route({ app: 'idle', hosts: ['idle.wharf.localhost'], servers: [] }), route({ app: 'fix', hosts: ['fix.wharf.localhost'], maintenance: true })), { listen })
+  t.notMatch(text, /^upstream /m)
+  t.notMatch(text, /proxy_pass/)
+  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name idle'), 'return 503 "idle has no web process running.\\n";')
+  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name fix'), 'return 503 "fix is down for maintenance; try again later.\\n";')
+})
+
+t.test('names that could inject config are dropped, never written', async (t) => {
+  const evil = [
+    'evil.com; } server { listen 80',
+    'a"b.example.com',
+    'x.example.com{',
+    'sp ace.example.com',
+    'ｅvil.example.com',
+    'EVIL.example.com',
+    'xn--e-ufa.example.com\n',
+    '$host.example.com',
+    'nodot',
+  ]
+  const { text, dropped } = renderRoutes(table(route({ hosts: ['shop.wharf.localhost', ...evil] })), { listen })
+  t.equal(dropped.length, evil.length, 'each bad host reported')
+  for (const e of evil) t.notOk(text.includes(e), `not in the text: ${JSON.stringify(e)}`)
+  t.match(text, 'server_name shop.wharf.localhost;')
+
+  const bad = renderRoutes(table(route({ app: 'x;y' }), route({ app: 'ok', hosts: ['ok.d.test'], servers: [{ host: '127.0.0.1;', port: 1 }, { host: '127.0.0.1', port: 70000 }] })), { listen })
+  t.notOk(bad.text.includes('x;y'), 'an unsafe app name drops the route')
+  t.notOk(bad.text.includes('127.0.0.1;'), 'an unsafe server is dropped')
+  t.notOk(bad.text.includes('70000'))
+  t.match(bad.text, 'return 503 "ok has no web process running.\\n";', 'no valid server left: 503')
+  t.equal(bad.dropped.length, 3)
+
+  const limits = renderRoutes(table(route({ maxBodySize: '1m; evil', timeoutS: 1.5 })), { listen })
+  t.match(limits.text, 'client_max_body_size 1m;')
+  t.match(limits.text, 'proxy_read_timeout 60s;')
+  t.throws(() => renderRoutes(table(), { listen: { host: '0.0.0.0 ; x', port: 80 } }))
+})
+
+t.test('the probe, the controller and TLS blocks', async (t) => {
+  const { text } = renderRoutes(table(route()), {
+    listen,
+    generation: 42,
+    controller: { host: '127.0.0.1', port: 8000, domain: 'wharf.localhost' },
+    tls: { port: 8443, certs: [{ domains: ['shop.example.com'], certFile: '/w/certs/a.crt', keyFile: '/w/certs/a.key' }, { domains: ['x.test'], certFile: '/bad path', keyFile: '/k' }] },
+  })
+  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name wharf-router-probe.invalid;'), 'return 200 "42\\n";')
+  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name wharf.wharf.localhost;'), 'proxy_pass http://127.0.0.1:8000;')
+  const tls = block(text, 'server {\n  listen 127.0.0.1:8443 ssl;')
+  t.match(tls, 'server_name shop.example.com;', 'only the names the certificate covers')
+  t.match(tls, 'ssl_certificate /w/certs/a.crt;')
+  t.notOk(text.includes('/bad path'))
+})
+
+t.test('deterministic', async (t) => {
+  t.equal(renderRoutes(table(route(), route({ app: 'b', hosts: ['b.d.test'] })), { listen }).text, renderRoutes(table(route(), route({ app: 'b', hosts: ['b.d.test'] })), { listen }).text)
+})

@@ -1,0 +1,185 @@
+/**
+ * Route table -> nginx config text for `conf.d/wharf-routes.conf` (included in the `http` block of
+ * the base config infra writes). Pure. Every name that reaches the text is checked again here
+ * against a strict pattern and left out (reported in `dropped`) when it does not match, so nothing
+ * from an event can break out of a directive, whatever the API let through.
+ */
+import type { Dropped, Route, RouteTable, Server } from './model.js'
+
+/** The routes file's name in conf.d/. */
+export const ROUTES_FILE = 'wharf-routes.conf'
+/** Host header of the server that answers the config generation (the router's "reload done" probe). */
+export const PROBE_HOST = 'wharf-router-probe.invalid'
+
+/** Lower-case LDH labels with at least one dot, <= 253 characters (events' `DomainName`). */
+export const HOST_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/
+/** Events' `AppName`. */
+export const APP_RE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/
+const IPV4_RE = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/
+const SIZE_RE = /^(0|[1-9][0-9]{0,8}[kmg]?)$/
+
+/** A certificate the TLS server blocks use (files written by the certs side; see {@link renderTlsServers}). */
+export interface TlsCert {
+  /** Host names it serves (exact names, as attached with `certs:attach`). */
+  domains: readonly string[]
+  /** Absolute paths of the PEM files nginx reads. */
+  certFile: string
+  keyFile: string
+}
+
+export interface RenderOptions {
+  /** Where the HTTP server blocks listen: `127.0.0.1:<router port>`. */
+  listen: { host: string; port: number }
+  /**
+   * A number the probe server (`Host: wharf-router-probe.invalid`) answers, so the router can tell
+   * when nginx serves this config; omitted: no probe server.
+   */
+  generation?: number
+  /** `wharf.<domain>` proxied to the controller API; omitted: not routed. */
+  controller?: { host: string; port: string | number; domain: string }
+  /** HTTPS by SNI: the certificates and the TLS port; omitted or empty: no TLS server blocks. */
+  tls?: { port: number; certs: readonly TlsCert[] }
+  /** Upstream keepalive connections per worker, default 32. */
+  keepalive?: number
+}
+
+export interface Rendered {
+  text: string
+  dropped: Dropped[]
+}
+
+/** The nginx config of a route table. Deterministic: the same table and options give the same text. */
+export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
+  const dropped: Dropped[] = []
+  const listen = `${checkIp(opts.listen.host)}:${checkPort(opts.listen.port)}`
+  const routes = table.routes.flatMap((r) => checkRoute(r, dropped))
+  const out: string[] = [
+    '# Written by the Wharf router on every change of routes; edits here are overwritten.',
+    '# Upgrade (WebSocket) when asked, otherwise an empty Connection header keeps upstream connections alive.',
+    'map $http_upgrade $wharf_connection {',
+    '  default upgrade;',
+    "  '' '';",
+    '}',
+    '',
+  ]
+  for (const r of routes) {
+    if (r.servers.length === 0 || r.maintenance) continue
+    out.push(`upstream ${upstreamName(r.app)} {`)
+    for (const s of r.servers) out.push(`  server ${s.host}:${s.port} max_fails=1 fail_timeout=5s;`)
+    out.push(`  keepalive ${opts.keepalive ?? 32};`, '  keepalive_timeout 30s;', '}', '')
+  }
+  for (const r of routes) {
+    out.push('server {', `  listen ${listen};`, ...serverBody(r), '}', '')
+  }
+  if (opts.controller && HOST_RE.test(`wharf.${opts.controller.domain}`) && !routes.some((r) => r.hosts.includes(`wharf.${opts.controller!.domain}`))) {
+    const upstream = `${checkIp(opts.controller.host)}:${checkPort(Number(opts.controller.port))}`
+    out.push('server {', `  listen ${listen};`, `  server_name wharf.${opts.controller.domain};`, '  client_max_body_size 100m;', '  location / {', `    proxy_pass http://${upstream};`, ...proxyHeaders('    '), '    proxy_read_timeout 300s;', '  }', '}', '')
+  }
+  if (opts.tls && opts.tls.certs.length > 0) out.push(renderTlsServers(routes, opts.tls.certs, { host: opts.listen.host, port: opts.tls.port }, dropped))
+  if (opts.generation !== undefined) {
+    out.push('server {', `  listen ${listen};`, `  server_name ${PROBE_HOST};`, '  location / {', `    return 200 "${Math.trunc(opts.generation)}\\n";`, '  }', '}', '')
+  }
+  return { text: out.join('\n'), dropped }
+}
+
+/**
+ * The TLS hook: HTTPS server blocks, one per certificate and app, for the app's host names the
+ * certificate covers (`listen <host>:<tls port> ssl`, selected by SNI). The certs side supplies the
+ * list (from its read model) through `RenderOptions.tls`; names and paths are checked here like
+ * every other name.
+ */
+export function renderTlsServers(routes: readonly Route[], certs: readonly TlsCert[], listen: { host: string; port: number }, dropped: Dropped[]): string {
+  const out: string[] = []
+  const at = `${checkIp(listen.host)}:${checkPort(listen.port)} ssl`
+  for (const cert of certs) {
+    if (!PATH_RE.test(cert.certFile) || !PATH_RE.test(cert.keyFile)) {
+      dropped.push({ app: '-', what: `certificate ${JSON.stringify(cert.certFile.slice(0, 80))}`, reason: 'file path not safe for nginx config' })
+      continue
+    }
+    const names = new Set(cert.domains.filter((d) => HOST_RE.test(d)))
+    for (const r of routes) {
+      const hosts = r.hosts.filter((h) => names.has(h))
+      if (hosts.length === 0) continue
+      out.push('server {', `  listen ${at};`, `  ssl_certificate ${cert.certFile};`, `  ssl_certificate_key ${cert.keyFile};`, ...serverBody({ ...r, hosts }), '}', '')
+    }
+  }
+  return out.join('\n')
+}
+
+const PATH_RE = /^\/[A-Za-z0-9._/-]{1,1024}$/
+
+/** `server_name`, limits and the one location of a route (HTTP and HTTPS alike). */
+function serverBody(r: Route): string[] {
+  const lines = [`  server_name ${r.hosts.join(' ')};`, `  client_max_body_size ${r.maxBodySize};`, '  location / {']
+  if (r.maintenance) lines.push(`    return 503 "${r.app} is down for maintenance; try again later.\\n";`)
+  else if (r.servers.length === 0) lines.push(`    return 503 "${r.app} has no web process running.\\n";`)
+  else {
+    lines.push(
+      `    proxy_pass http://${upstreamName(r.app)};`,
+      ...proxyHeaders('    '),
+      // A container that just went away (drained, crashed) refuses or resets: the next one gets the request.
+      '    proxy_next_upstream error timeout http_502;',
+      '    proxy_next_upstream_tries 3;',
+      '    proxy_next_upstream_timeout 10s;',
+      '    proxy_connect_timeout 2s;',
+      `    proxy_send_timeout ${r.timeoutS}s;`,
+      `    proxy_read_timeout ${r.timeoutS}s;`,
+    )
+  }
+  lines.push('  }')
+  return lines
+}
+
+function proxyHeaders(indent: string): string[] {
+  return [
+    'proxy_http_version 1.1;',
+    'proxy_set_header Connection $wharf_connection;',
+    'proxy_set_header Upgrade $http_upgrade;',
+    'proxy_set_header Host $host;',
+    'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    'proxy_set_header X-Forwarded-Proto $scheme;',
+    'proxy_set_header X-Forwarded-Host $host;',
+    'proxy_set_header X-Forwarded-Port $server_port;',
+    'proxy_set_header X-Request-Id $request_id;',
+  ].map((l) => indent + l)
+}
+
+/** The upstream of an app (app names are `[a-z0-9-]`, checked before). */
+export function upstreamName(app: string): string {
+  return `wharf-app-${app}`
+}
+
+/** The route with every unsafe name left out; no route at all when the app name itself is unsafe. */
+function checkRoute(r: Route, dropped: Dropped[]): Route[] {
+  if (!APP_RE.test(r.app) || r.app.length > 63) {
+    dropped.push({ app: JSON.stringify(r.app.slice(0, 64)), what: 'app', reason: 'name not safe for nginx config' })
+    return []
+  }
+  const hosts = r.hosts.filter((h) => {
+    if (HOST_RE.test(h)) return true
+    dropped.push({ app: r.app, what: `host ${JSON.stringify(h.slice(0, 300))}`, reason: 'not a valid host name' })
+    return false
+  })
+  if (hosts.length === 0) {
+    dropped.push({ app: r.app, what: 'route', reason: 'no valid host name' })
+    return []
+  }
+  const servers = r.servers.filter((s: Server) => {
+    if (IPV4_RE.test(s.host) && Number.isInteger(s.port) && s.port >= 1 && s.port <= 65535) return true
+    dropped.push({ app: r.app, what: `server ${JSON.stringify(`${s.host}:${s.port}`.slice(0, 80))}`, reason: 'not an IPv4 address and port' })
+    return false
+  })
+  const maxBodySize = SIZE_RE.test(r.maxBodySize) ? r.maxBodySize : '1m'
+  const timeoutS = Number.isInteger(r.timeoutS) && r.timeoutS >= 1 && r.timeoutS <= 3600 ? r.timeoutS : 60
+  return [{ ...r, hosts, servers, maxBodySize, timeoutS }]
+}
+
+function checkIp(host: string): string {
+  if (!IPV4_RE.test(host)) throw new Error(`router: listen/upstream address must be IPv4, got ${JSON.stringify(host)}`)
+  return host
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`router: not a port: ${JSON.stringify(port)}`)
+  return port
+}

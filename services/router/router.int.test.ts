@@ -1,0 +1,327 @@
+/**
+ * The router against the real nginx and Swarm that `make test` started: a test controller,
+ * `builds:create` of a busybox httpd image (with a CGI script that prints what the app sees), the
+ * scheduler and the publisher on the same event store, and the router writing the test nginx's
+ * routes. Every request goes to 127.0.0.1:<router port> with a Host header.
+ */
+import { readFileSync } from 'node:fs'
+import { Agent, request as httpRequest } from 'node:http'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { streamId, type RecordedEvent } from '../../events/index.js'
+import { pathsFor } from '../../infra/paths.js'
+import { buildTestImage, removeImage, testDocker, testRegistry } from '../builder/testing.js'
+import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
+import { Publisher } from '../publisher/publisher.js'
+import { removeNamespaceServices, startTestScheduler } from '../scheduler/testing.js'
+import { ROUTES_FILE } from './render.js'
+import type { RouteTable } from './model.js'
+import { startTestRouter, testRouterPort } from './testing.js'
+
+const docker = testDocker()
+const DOMAIN = 'wharf.localhost'
+
+/** `/who.txt` names the container; `/cgi-bin/env` prints the CGI environment (the request headers as HTTP_*). */
+const DOCKERFILE = [
+  'FROM busybox',
+  'RUN mkdir -p /www/cgi-bin && echo hello > /www/index.html \\',
+  ` && printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nenv\\n' > /www/cgi-bin/env && chmod +x /www/cgi-bin/env`,
+  'CMD ["httpd", "-f", "-p", "5000", "-h", "/www"]',
+  '',
+].join('\n')
+/** httpd as PID 1 ignores SIGTERM (drained for the grace period, then killed). */
+const PROCFILE = { web: 'echo "$HOSTNAME" > /www/who.txt; exec httpd -f -p $PORT -h /www' }
+/** A process that exits the moment SIGTERM comes: what is in flight to it when it stops is lost unless retried elsewhere. */
+const PROCFILE_ABRUPT = { web: `echo "$HOSTNAME" > /www/who.txt; httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait` }
+
+interface Kit {
+  c: TestController
+  token: string
+  port: number
+}
+
+async function setup(t: Test): Promise<Kit> {
+  const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN })
+  t.teardown(() => removeNamespaceServices(c.deps.cfg.namespace))
+  const token = await registerAndLogin(c, 'alice')
+  const publisher = await Publisher.start({ docker, store: c.deps.store, pool: c.deps.pool, log: c.deps.log, namespace: c.deps.cfg.namespace })
+  t.teardown(() => publisher.stop())
+  // A short grace period: the drain is what is tested, not its length.
+  await startTestScheduler(t, c, { spec: { stopGraceMs: 3_000, updateMonitorMs: 1_000 } })
+  return { c, token, port: testRouterPort() }
+}
+
+async function createApp(t: Test, k: Kit, prefix: string): Promise<string> {
+  const app = `${prefix}${Date.now().toString(36).slice(-5)}${Math.floor(Math.random() * 1e3)}`
+  const res = await k.c.call('POST', '/v1/apps', { token: k.token, body: { name: app } })
+  if (res.status !== 201) throw new Error(`create ${app}: ${res.status} ${JSON.stringify(res.body)}`)
+  t.teardown(async () => {
+    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } })) for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
+  })
+  return app
+}
+
+async function call(k: Kit, app: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await k.c.call(method, `/v1/apps/${app}${path}`, { token: k.token, ...(body === undefined ? {} : { body }) })
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`)
+  return res.body
+}
+
+async function build(t: Test, k: Kit, app: string, procfile: Record<string, string>): Promise<number> {
+  const image = await buildTestImage(t, docker, DOCKERFILE)
+  return (await call(k, app, 'POST', '/builds', { image, procfile, port: 5000 })).release
+}
+
+async function runtimeEvents(k: Kit, app: string): Promise<RecordedEvent[]> {
+  return (await k.c.deps.store.readStream(streamId('runtime', app))).events
+}
+
+async function outcome(k: Kit, app: string, release: number, afterSeq = 0, timeoutMs = 60_000): Promise<RecordedEvent> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const e = (await runtimeEvents(k, app)).find((e) => e.seq > afterSeq && (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release)
+    if (e) return e
+    if (Date.now() > deadline) throw new Error(`no deploy outcome of v${release}`)
+    await sleep(100)
+  }
+}
+
+interface Answer {
+  status: number
+  body: string
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** GET through the router with a Host header (a new connection unless `agent`). */
+function get(port: number, host: string, path = '/', agent: Agent | false = false, timeoutMs = 5_000): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host }, agent, timeout: timeoutMs }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await sleep(50)
+  }
+}
+
+const statusIs = (k: Kit, host: string, status: number, path = '/index.html') => async () => (await get(k.port, host, path)).status === status
+
+t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a failed check, nginx killed', async (t) => {
+  const k = await setup(t)
+  let breakIt = false
+  const app = await createApp(t, k, 'rt')
+  const applied: { done: number; ok: boolean | 'unchanged'; servers?: number }[] = []
+  const running = await startTestRouter(t, k.c, {
+    domain: DOMAIN,
+    transform: (text) => (breakIt ? `${text}\nthis_is_not_a_directive on;\n` : text),
+    onApplied: ({ result, done, table }) => applied.push({ done, ok: result.ok, servers: table.routes.find((r) => r.app === app)?.servers.length }),
+  })
+  const host = `${app}.${DOMAIN}`
+
+  t.equal((await get(k.port, 'nobody.example.com')).status, 404, 'an unknown host: the default 404')
+  await until('a created app without a build answers 503', statusIs(k, host, 503))
+  t.match((await get(k.port, host)).body, /has no web process running/, 'a plain page says why')
+
+  const v2 = await build(t, k, app, PROCFILE)
+  t.equal((await outcome(k, app, v2)).type, 'DeployCompleted')
+  await until('the app answers at <app>.<domain>', statusIs(k, host, 200))
+  t.equal((await get(k.port, host, '/index.html')).body, 'hello\n')
+  t.equal((await get(k.port, `other.${DOMAIN}`)).status, 404, 'another app name: 404')
+
+  // What the app sees.
+  const env = (await get(k.port, host, '/cgi-bin/env')).body
+  t.match(env, /HTTP_X_FORWARDED_FOR=127\.0\.0\.1/, 'X-Forwarded-For')
+  t.match(env, /HTTP_X_FORWARDED_PROTO=http\b/, 'X-Forwarded-Proto')
+  t.match(env, new RegExp(`HTTP_X_FORWARDED_HOST=${host.replace(/\./g, '\\.')}`), 'X-Forwarded-Host')
+  t.match(env, new RegExp(`HTTP_X_FORWARDED_PORT=${k.port}\\b`), 'X-Forwarded-Port')
+  t.match(env, /HTTP_X_REQUEST_ID=[0-9a-f]{32}/, 'X-Request-Id')
+  t.match(env, new RegExp(`HTTP_HOST=${host.replace(/\./g, '\\.')}`), 'Host kept')
+
+  // A custom domain.
+  const custom = `${app}.example.test`
+  t.equal((await get(k.port, custom)).status, 404, 'before domains:add: 404')
+  await call(k, app, 'POST', '/domains', { domain: custom })
+  await until('the custom domain answers', statusIs(k, custom, 200))
+
+  // Maintenance.
+  await call(k, app, 'POST', '/maintenance', { enabled: true })
+  await until('maintenance: 503', statusIs(k, host, 503))
+  // Seen from one new worker: the reload is under way; once the router says done, every worker has it.
+  await running.router.idle()
+  t.match((await get(k.port, custom)).body, /down for maintenance/, 'a plain page, on every host of the app')
+  await call(k, app, 'POST', '/maintenance', { enabled: false })
+  await until('maintenance off: 200', statusIs(k, host, 200))
+
+  // ps:scale web=3: requests reach three containers.
+  let seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/formation', { web: 3 })
+  t.equal((await outcome(k, app, v2, seq)).type, 'DeployCompleted', 'web=3')
+  const seen = await until(
+    'three containers answer',
+    async () => {
+      const who = new Set<string>()
+      for (let i = 0; i < 30; i++) who.add((await get(k.port, host, '/who.txt')).body.trim())
+      return who.size === 3 ? who : undefined
+    },
+    15_000,
+  )
+  t.equal(seen.size, 3, `requests reached three containers (${[...seen].join(', ')})`)
+
+  // A config nginx refuses: the last good one stays on disk and serving; the next change retries.
+  const file = join(pathsFor(process.env.WHARF_TEST_HOME!).nginx.confd, ROUTES_FILE)
+  const good = readFileSync(file, 'utf8')
+  breakIt = true
+  const failuresBefore = running.router.failures
+  const broken = `${app}-2.example.test`
+  await call(k, app, 'POST', '/domains', { domain: broken })
+  await until('the router tried and failed', async () => running.router.failures > failuresBefore, 10_000)
+  t.equal(readFileSync(file, 'utf8'), good, 'the last good file is back')
+  t.equal((await get(k.port, host, '/index.html')).status, 200, 'the app still answers')
+  t.equal((await get(k.port, broken)).status, 404, 'the change is not served')
+  breakIt = false
+  await call(k, app, 'POST', '/domains', { domain: `${app}-3.example.test` })
+  await until('the next change applies both', statusIs(k, broken, 200), 10_000)
+  t.equal(running.router.failures, 0)
+
+  // nginx killed: the router starts it again with the current routes.
+  const pid = running.nginx.masterPid()!
+  t.ok(pid, 'nginx runs')
+  process.kill(pid, 'SIGTERM')
+  await until('nginx gone', async () => !running.nginx.masterPid() || running.nginx.masterPid() !== pid, 10_000)
+  await until('nginx back, serving the routes', async () => running.nginx.masterPid() !== undefined && running.nginx.masterPid() !== pid && (await statusIs(k, host, 200)()), 20_000)
+  t.pass(`nginx restarted (pid ${pid} -> ${running.nginx.masterPid()}) with the routes`)
+  t.equal((await get(k.port, custom)).status, 200, 'custom domains too')
+
+  // web=0: 503.
+  seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/formation', { web: 0 })
+  await until('web=0: 503', statusIs(k, host, 503), 20_000)
+  await running.router.idle()
+  const after = []
+  for (let i = 0; i < 20; i++) after.push((await get(k.port, host)).status)
+  t.same(after, after.map(() => 503), 'and stays 503')
+  t.match((await get(k.port, host)).body, /no web process running/)
+  t.ok(applied.length > 0)
+})
+
+/** A steady loop of GETs (one every `intervalMs`, several in flight at most) until stopped; counts every answer. */
+function requestLoop(port: number, host: string, intervalMs: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 })
+  const counts = { ok: 0, failed: 0, bodies: new Set<string>() }
+  const failures: string[] = []
+  let stop = false
+  const inflight = new Set<Promise<void>>()
+  const loop = (async () => {
+    let next = performance.now()
+    while (!stop) {
+      const p = get(port, host, '/who.txt', agent, 15_000).then(
+        (a) => {
+          if (a.status >= 200 && a.status < 300) {
+            counts.ok++
+            counts.bodies.add(a.body.trim())
+          } else {
+            counts.failed++
+            failures.push(`${new Date().toISOString()} ${a.status} ${a.body.slice(0, 100)}`)
+          }
+        },
+        (err: Error) => {
+          counts.failed++
+          failures.push(`${new Date().toISOString()} ${err.message}`)
+        },
+      )
+      inflight.add(p)
+      void p.finally(() => inflight.delete(p))
+      next += intervalMs
+      await sleep(Math.max(0, next - performance.now()))
+    }
+    await Promise.all(inflight)
+    agent.destroy()
+  })()
+  return {
+    counts,
+    failures,
+    async stop() {
+      stop = true
+      await loop
+    },
+  }
+}
+
+t.test('zero failed requests during a rolling deploy, a scale-down and a rollback', async (t) => {
+  const k = await setup(t)
+  const app = await createApp(t, k, 'zd')
+  const host = `${app}.${DOMAIN}`
+  const tables: { done: number; table: RouteTable; ok: boolean | 'unchanged' }[] = []
+  await startTestRouter(t, k.c, { domain: DOMAIN, onApplied: ({ result, done, table }) => tables.push({ done, table, ok: result.ok }) })
+  // The process dies the moment SIGTERM comes: only the drain and the retry keep requests whole.
+  const v2 = await build(t, k, app, PROCFILE_ABRUPT)
+  t.equal((await outcome(k, app, v2)).type, 'DeployCompleted')
+  let seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/formation', { web: 3 })
+  t.equal((await outcome(k, app, v2, seq)).type, 'DeployCompleted')
+  await until('three containers routed', async () => tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === 3, 20_000)
+  await until('the app answers', statusIs(k, host, 200, '/who.txt'))
+
+  const loop = requestLoop(k.port, host, 20) // 50 requests/s
+  const settle = async (what: string, release: number, after: number, servers: number) => {
+    t.equal((await outcome(k, app, release, after)).type, 'DeployCompleted', what)
+    // Until the old containers are gone (stopped) and the routes list the wanted number.
+    await until(`${what}: settled`, async () => {
+      const rows = (await k.c.deps.pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n
+      return rows === servers && tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === servers
+    }, 30_000)
+    await sleep(1_000)
+  }
+  await sleep(1_000)
+  // A rolling deploy (config:set), three containers.
+  seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/config', { values: { GREETING: 'v3' } })
+  await settle('rolling deploy of v3', v2 + 1, seq, 3)
+  // A scale-down.
+  seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/formation', { web: 1 })
+  await settle('scale down to 1', v2 + 1, seq, 1)
+  // A rollback.
+  seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/releases/rollback', {})
+  await settle('rollback to v2 (as v4)', v2 + 2, seq, 1)
+  await loop.stop()
+
+  const total = loop.counts.ok + loop.counts.failed
+  t.ok(total > 300, `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered)`)
+  t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
+
+  // ContainerStopping -> routes without it (nginx serving them): the drain latency.
+  const events = await runtimeEvents(k, app)
+  const portOf = new Map(events.filter((e) => e.type === 'ContainerStarted').map((e) => [(e.data as { container: string }).container, (e.data as { port: number }).port]))
+  const drains: number[] = []
+  for (const e of events.filter((e) => e.type === 'ContainerStopping')) {
+    const port = portOf.get((e.data as { container: string }).container)
+    const at = Date.parse(e.occurredAt)
+    const reload = tables.find((x) => x.done >= at && x.ok === true && !x.table.routes.find((r) => r.app === app)?.servers.some((s) => s.port === port))
+    if (reload) drains.push(reload.done - at)
+  }
+  drains.sort((a, b) => a - b)
+  t.ok(drains.length >= 5, `drain measured for ${drains.length} stops`)
+  t.comment(`ContainerStopping -> nginx serving without it: p50 ${drains[Math.floor(drains.length / 2)]} ms, max ${drains.at(-1)} ms (${drains.join(', ')})`)
+})

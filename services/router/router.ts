@@ -1,0 +1,154 @@
+/**
+ * The router's reconcile loop: read models -> route table -> nginx config -> check and reload.
+ * Changes are coalesced: a render starts at once when none ran in the last `windowMs`, otherwise at
+ * the end of that window, and never two at once; everything asked meanwhile is in the next one.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type pg from 'pg'
+import type { Logger } from '../../core/log.js'
+import { routeTable, type RouteRows, type RouteTable } from './model.js'
+import type { ApplyResult, Nginx } from './nginx.js'
+import { renderRoutes, type RenderOptions } from './render.js'
+
+export interface RouterOptions {
+  pool: pg.Pool
+  nginx: Nginx
+  log: Logger
+  /** The platform domain (`<app>.<domain>`). */
+  domain: string
+  /** Render options but the generation (set per render). */
+  render: Omit<RenderOptions, 'generation'>
+  /** At most one render per window, ms, default 20. */
+  windowMs?: number
+  /** For tests: changes the rendered text before it is written (e.g. to make `nginx -t` fail). */
+  transform?: (text: string) => string
+  /** Told after each render that reached nginx (or failed to); `asked` = when the oldest change it covers was asked for (ms epoch). */
+  onApplied?: (info: { result: ApplyResult | { ok: 'unchanged' }; asked: number; done: number; table: RouteTable }) => void
+}
+
+/** Reads what the route table is built from, in one consistent snapshot. */
+export async function readRows(pool: pg.Pool): Promise<RouteRows> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    const [apps, domains, containers, maintenance, releases] = [
+      await client.query(`SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL`),
+      await client.query(`SELECT domain, app FROM rm_domains.domains`),
+      await client.query(`SELECT container, app, type, host, port, state FROM rm_containers.containers WHERE type = 'web'`),
+      await client.query(`SELECT app FROM rm_access.maintenance`),
+      await client.query(`SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`),
+    ]
+    await client.query('COMMIT')
+    return { apps: apps.rows, domains: domains.rows, containers: containers.rows, maintenance: maintenance.rows, releases: releases.rows } as RouteRows
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+export class Router {
+  readonly #o: RouterOptions
+  readonly #windowMs: number
+  /** When the oldest change not yet rendered was asked for (undefined: nothing pending). */
+  #pendingSince: number | undefined
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+  #lastStart = 0
+  /** The text (without the probe) nginx last accepted. */
+  #applied: string | undefined
+  /** Config generations: unique across router restarts (the probe must not match an older router's). */
+  #generation = Date.now()
+  #stopped = false
+  /** Renders that failed since the last good one. */
+  failures = 0
+
+  constructor(opts: RouterOptions) {
+    this.#o = opts
+    this.#windowMs = opts.windowMs ?? 20
+  }
+
+  /** Asks for a render (coalesced). */
+  kick(asked = Date.now()): void {
+    if (this.#stopped) return
+    this.#pendingSince ??= asked
+    if (this.#running || this.#timer) return
+    const wait = Math.max(0, this.#lastStart + this.#windowMs - Date.now())
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#running = this.#loop().finally(() => (this.#running = undefined))
+    }, wait)
+  }
+
+  /** Renders now (after any render under way) and resolves when it is applied. */
+  async sync(): Promise<void> {
+    this.kick()
+    await this.idle()
+  }
+
+  /** Resolves when nothing is pending or rendering. */
+  async idle(): Promise<void> {
+    while (this.#timer || this.#running || (this.#pendingSince !== undefined && !this.#stopped)) {
+      if (this.#running) await this.#running
+      else await sleep(this.#windowMs)
+    }
+  }
+
+  /** Forgets the applied text: the next render writes and reloads even if nothing changed (nginx restarted). */
+  invalidate(): void {
+    this.#applied = undefined
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    await this.#running
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#pendingSince !== undefined && !this.#stopped) {
+      const wait = this.#lastStart + this.#windowMs - Date.now()
+      if (wait > 0) await sleep(wait)
+      const asked = this.#pendingSince
+      this.#pendingSince = undefined
+      this.#lastStart = Date.now()
+      try {
+        await this.#once(asked)
+      } catch (err) {
+        this.failures++
+        this.#o.log.error({ err }, 'router: cannot render the routes; continuing with the existing configuration')
+      }
+    }
+  }
+
+  async #once(asked: number): Promise<void> {
+    const rows = await readRows(this.#o.pool)
+    const table = routeTable(rows, { domain: this.#o.domain })
+    const { text: body, dropped } = renderRoutes(table, this.#o.render)
+    for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
+    const nginx = this.#o.nginx
+    if (body === this.#applied && nginx.masterPid()) {
+      this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
+      return
+    }
+    const generation = ++this.#generation
+    let { text } = renderRoutes(table, { ...this.#o.render, generation })
+    if (this.#o.transform) text = this.#o.transform(text)
+    const result = await nginx.apply(text, generation)
+    const done = Date.now()
+    if (result.ok) {
+      this.#applied = body
+      this.failures = 0
+      this.#o.log.info(
+        { apps: table.routes.length, servers: table.routes.reduce((n, r) => n + r.servers.length, 0), checkMs: Math.round(result.checkMs), reloadMs: Math.round(result.reloadMs), sinceAskedMs: done - asked, restarted: result.restarted },
+        'router: routes reloaded',
+      )
+    } else {
+      this.failures++
+      this.#o.log.error({ reason: result.reason }, 'router: nginx refused the new routes; continuing with the existing configuration (retried on the next change)')
+    }
+    this.#o.onApplied?.({ result, asked, done, table })
+  }
+}

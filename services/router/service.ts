@@ -1,0 +1,150 @@
+import type pg from 'pg'
+import type { Logger } from '../../core/log.js'
+import type { EventStore } from '../../events/index.js'
+import { nginx as nginxPart } from '../../infra/parts/nginx.js'
+import { pathsFor } from '../../infra/paths.js'
+import { CheckpointWatcher } from '../../projections/watcher.js'
+import type { ServiceDefinition } from '../runtime.js'
+import { Nginx, type NginxPaths } from './nginx.js'
+import { Router, type RouterOptions } from './router.js'
+
+/** The durable subscription of the router. */
+export const ROUTER_DURABLE = 'router'
+
+/** The read models a render reads: an event is rendered once all of them have applied it. */
+const READ_MODELS = ['apps', 'domains', 'containers', 'access', 'releases'] as const
+
+/** Events that change routes. */
+export const ROUTE_EVENTS = new Set([
+  'AppCreated',
+  'AppDestroyed',
+  'DomainAdded',
+  'DomainRemoved',
+  'ContainerStarted',
+  'ContainerStopping',
+  'ContainerStopped',
+  'ContainerCrashed',
+  'MaintenanceSet',
+  'ReleaseCreated',
+])
+
+export interface RouterDeps {
+  store: EventStore
+  pool: pg.Pool
+  log: Logger
+  /** nginx's files (`pathsFor(home).nginx`). */
+  paths: NginxPaths
+  /** Starts nginx when it is not running (infra's nginx part). */
+  startNginx: () => Promise<void>
+  /** The platform domain. */
+  domain: string
+  /** The router port (`127.0.0.1:<port>`). */
+  port: number
+  /** The controller's port, to route `wharf.<domain>` to it; omitted: not routed. */
+  controllerPort?: number
+}
+
+export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'transform' | 'onApplied'> {
+  /** The durable subscription's name, default {@link ROUTER_DURABLE}. */
+  durableName?: string
+  /** How often the nginx master is checked (and started again when gone), ms, default 1_000; 0: never. */
+  watchdogMs?: number
+}
+
+export interface RunningRouter {
+  router: Router
+  nginx: Nginx
+  stop(): Promise<void>
+}
+
+/**
+ * Starts the router: renders from the read models (nginx answers the current routes before this
+ * resolves), then a durable subscription re-renders after each event that changes routes, once the
+ * read models have it. A watchdog starts nginx again with the current routes when its master dies.
+ */
+export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {}): Promise<RunningRouter> {
+  const log = deps.log
+  const host = '127.0.0.1'
+  const nginx = new Nginx({ paths: deps.paths, probe: { host, port: deps.port }, log, start: deps.startNginx })
+  const router = new Router({
+    pool: deps.pool,
+    nginx,
+    log,
+    domain: deps.domain,
+    render: { listen: { host, port: deps.port }, ...(deps.controllerPort ? { controller: { host, port: deps.controllerPort, domain: deps.domain } } : {}) },
+    ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
+    ...(opts.transform ? { transform: opts.transform } : {}),
+    ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
+  })
+  const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
+  // Events from now on come through the subscription; what came before is in the read models.
+  const fromSeq = (await deps.store.lastSeq()) + 1
+  const sub = await deps.store.subscribe(opts.durableName ?? ROUTER_DURABLE, { fromSeq })
+  await router.sync()
+  let stopping = false
+  const done = (async () => {
+    for await (const d of sub) {
+      const e = d.event
+      if (ROUTE_EVENTS.has(e.type)) {
+        const asked = Date.now()
+        try {
+          await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
+        } catch (err) {
+          if (stopping) return
+          // Render anyway: what the read models have is the best there is; the next event catches up.
+          log.warn({ err, seq: e.seq, type: e.type }, 'router: read models are behind; rendering what they have')
+        }
+        router.kick(asked)
+      }
+      if (stopping) return
+      await d.ack()
+    }
+  })().catch((err) => {
+    if (!stopping) log.error({ err }, 'router: stopped following events')
+  })
+  const watchdogMs = opts.watchdogMs ?? 1_000
+  const watchdog =
+    watchdogMs > 0
+      ? setInterval(() => {
+          if (nginx.masterPid()) return
+          log.warn('router: nginx is gone; starting it again with the current routes')
+          router.invalidate()
+          router.kick()
+        }, watchdogMs)
+      : undefined
+  watchdog?.unref()
+  return {
+    router,
+    nginx,
+    async stop() {
+      stopping = true
+      clearInterval(watchdog)
+      await sub.close()
+      await done
+      await router.stop()
+      await watcher.close()
+    },
+  }
+}
+
+/** The router: events -> nginx routes by Host, reloaded in milliseconds. */
+export const router: ServiceDefinition = {
+  name: 'router',
+  description: 'apps, domains, containers -> nginx routes by Host (checked, reloaded, coalesced)',
+  async start({ cfg, log: root, store, pool }) {
+    const log = root.child({ service: 'router' })
+    const paths = pathsFor(cfg.home)
+    const running = await startRouter({
+      store,
+      pool,
+      log,
+      paths: paths.nginx,
+      startNginx: async () => void (await nginxPart.start({ cfg, paths, say: (line) => log.info(line) })),
+      domain: cfg.domain,
+      port: cfg.ports.router,
+      controllerPort: cfg.ports.controller,
+    })
+    log.info({ port: cfg.ports.router, domain: cfg.domain }, 'router: routing')
+    return { stop: () => running.stop() }
+  },
+}

@@ -1,0 +1,40 @@
+/**
+ * For integration tests: the router against a test controller's event store and database, writing
+ * the routes of the nginx that `make test` started (WHARF_TEST_HOME, WHARF_TEST_ROUTER_PORT). One
+ * router at a time may own that nginx's routes file.
+ */
+import type { Test } from 'tap'
+import { nginx as nginxPart } from '../../infra/parts/nginx.js'
+import { pathsFor } from '../../infra/paths.js'
+import type { TestController } from '../controller/testing.js'
+import { startRouter, type RunningRouter, type StartRouterOptions } from './service.js'
+
+/** The test platform's router port. */
+export function testRouterPort(): number {
+  const port = Number(process.env.WHARF_TEST_ROUTER_PORT)
+  if (!port) throw new Error('WHARF_TEST_ROUTER_PORT is not set: run integration tests through `make test`')
+  return port
+}
+
+/** Starts a router for `c`'s namespace on the test nginx; stopped in teardown (its routes file is emptied). */
+export async function startTestRouter(t: Test, c: TestController, opts: StartRouterOptions & { domain?: string } = {}): Promise<RunningRouter> {
+  const home = process.env.WHARF_TEST_HOME
+  if (!home) throw new Error('WHARF_TEST_HOME is not set: run integration tests through `make test`')
+  const paths = pathsFor(home)
+  const port = testRouterPort()
+  const cfg = { ...c.deps.cfg, home, ports: { ...c.deps.cfg.ports, router: port } }
+  const running = await startRouter(
+    {
+      store: c.deps.store,
+      pool: c.deps.pool,
+      log: c.deps.log,
+      paths: paths.nginx,
+      startNginx: async () => void (await nginxPart.start({ cfg, paths, say: () => {} })),
+      domain: opts.domain ?? c.deps.cfg.domain,
+      port,
+    },
+    { durableName: `router-${c.deps.cfg.namespace}`, ...opts },
+  )
+  t.teardown(() => running.stop())
+  return running
+}
