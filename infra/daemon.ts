@@ -21,6 +21,11 @@ export interface DaemonPartSpec {
   describe?(ctx: InfraContext): Promise<{ version?: string; detail?: string }>
   /** Makes directories and writes configuration; returns what to run. */
   prepare(ctx: InfraContext): Promise<DaemonSpec> | DaemonSpec
+  /**
+   * For a part already running: brings its configuration up to date with this checkout (e.g. a
+   * config file written anew and reloaded); answers whether anything changed.
+   */
+  refresh?(ctx: InfraContext): Promise<boolean>
   /** Signal for a graceful stop, default SIGTERM. */
   stopSignal?: NodeJS.Signals
   /** How long the start may take until healthy, ms, default 30_000. */
@@ -47,6 +52,7 @@ export function daemonPart(spec: DaemonPartSpec): Part {
       const timeout = spec.startTimeoutMs ?? 30_000
       if (livePid(spec.pidfile(ctx))) {
         await waitUntil(spec.name, () => spec.healthy(ctx), timeout)
+        if (await spec.refresh?.(ctx)) ctx.say(`${spec.name}: its configuration changed with this checkout; reloaded`)
         return 'running'
       }
       for (const { port, env } of spec.ports(ctx)) {

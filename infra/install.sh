@@ -23,6 +23,8 @@ declare -A PROVIDES=(
   [radosgw]=/usr/bin/radosgw
   # ceph, radosgw-admin, ceph-authtool, monmaptool
   [ceph-common]=/usr/bin/radosgw-admin
+  # the HTTP load generator of npm run bench:router
+  [wrk]=/usr/bin/wrk
 )
 
 missing=()

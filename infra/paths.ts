@@ -23,6 +23,8 @@ export function pathsFor(home: string) {
       dir: join(home, 'nginx'),
       conf: join(home, 'nginx', 'nginx.conf'),
       confd: join(home, 'nginx', 'conf.d'),
+      /** The router's TLS certificates and keys (mode 700; written by the router, read by the nginx master). */
+      certs: join(home, 'nginx', 'certs'),
       tmp: join(home, 'nginx', 'tmp'),
       pid: join(run, 'nginx.pid'),
       log: join(logs, 'nginx.log'),

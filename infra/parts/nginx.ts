@@ -1,8 +1,8 @@
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
-import { execFileP } from '../proc.js'
+import { execFileP, livePid, portOpen } from '../proc.js'
 
 /** Debian's nginx package creates www-data; workers run as it, the master as root. */
 const WORKER_USER = 'www-data'
@@ -43,6 +43,14 @@ http {
       return 404 "no app answers at this host\\n";
     }
   }
+
+  # HTTPS: the router adds a server per attached certificate (by SNI); any other name is refused
+  # in the handshake, since there is no certificate to answer it with.
+  server {
+    listen 127.0.0.1:${cfg.ports.routerTls} ssl default_server;
+    server_name _;
+    ssl_reject_handshake on;
+  }
 }
 `
 }
@@ -55,10 +63,13 @@ async function version(): Promise<string | undefined> {
 /** nginx with its own config dir under $WHARF_HOME/nginx, on 127.0.0.1:<router port>. */
 export const nginx = daemonPart({
   name: 'nginx',
-  address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.router}`,
+  address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.router}, https://127.0.0.1:${cfg.ports.routerTls}`,
   pidfile: ({ paths }) => paths.nginx.pid,
   log: ({ paths }) => paths.nginx.log,
-  ports: ({ cfg }) => [{ port: cfg.ports.router, env: 'WHARF_ROUTER_PORT' }],
+  ports: ({ cfg }) => [
+    { port: cfg.ports.router, env: 'WHARF_ROUTER_PORT' },
+    { port: cfg.ports.routerTls, env: 'WHARF_ROUTER_TLS_PORT' },
+  ],
   // The default server answers 404 for a host no app has.
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.router}/`, 404, { host: 'wharf-infra-probe.invalid' }),
   describe: async () => ({ version: await version() }),
@@ -81,6 +92,31 @@ export const nginx = daemonPart({
       throw new Error(`nginx: configuration test failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`)
     }
     return { cmd: 'nginx', args, logFile: join(paths.logs, 'nginx-stdout.log'), pidfile: paths.nginx.pid }
+  },
+  // A running nginx whose base config an older checkout wrote: written anew, checked, reloaded.
+  async refresh(ctx) {
+    const { paths } = ctx
+    const want = baseConfig(ctx)
+    let have = ''
+    try {
+      have = readFileSync(paths.nginx.conf, 'utf8')
+    } catch {
+      // None yet: write it.
+    }
+    if (have === want) return false
+    // The HTTPS port is new to a config written before it existed: it must be free.
+    const tls = ctx.cfg.ports.routerTls
+    if (!have.includes(`listen 127.0.0.1:${tls} `) && (await portOpen(tls))) throw new Error(`nginx: port ${tls} is already taken by another process (set WHARF_ROUTER_TLS_PORT)`)
+    writeFileSync(paths.nginx.conf, want)
+    try {
+      await execFileP('nginx', ['-e', paths.nginx.log, '-p', paths.nginx.dir, '-c', paths.nginx.conf, '-t', '-q'])
+    } catch (err) {
+      writeFileSync(paths.nginx.conf, have)
+      throw new Error(`nginx: the new configuration fails its test (the old one keeps serving): ${(err as { stderr?: string }).stderr ?? (err as Error).message}`)
+    }
+    const pid = livePid(paths.nginx.pid)
+    if (pid) process.kill(pid, 'SIGHUP')
+    return true
   },
   // SIGQUIT: graceful, lets in-flight requests finish.
   stopSignal: 'SIGQUIT',

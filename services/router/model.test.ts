@@ -14,11 +14,13 @@ const rows = (over: Partial<RouteRows> = {}): RouteRows => ({
   ],
   maintenance: [],
   releases: [{ app: 'shop', config: { WHARF_MAX_BODY_SIZE: '10M', WHARF_PROXY_TIMEOUT: '120' } }],
+  certs: [],
   ...over,
 })
+const NOW = Date.parse('2030-01-01T00:00:00Z')
 
 t.test('given live apps, when the table is built, then each has its hosts and up web containers', async (t) => {
-  const { routes, dropped } = routeTable(rows(), { domain: 'wharf.localhost' })
+  const { routes, dropped } = routeTable(rows(), { domain: 'wharf.localhost', now: NOW })
   t.same(routes.map((r) => r.app), ['blog', 'shop'], 'live apps only, sorted (old is destroyed)')
   const shop = routes.find((r) => r.app === 'shop')!
   t.same(shop.hosts, ['shop.wharf.localhost', 'shop.example.com', 'www.shop.example.com'])
@@ -33,12 +35,12 @@ t.test('given live apps, when the table is built, then each has its hosts and up
 })
 
 t.test('given maintenance, the route says so', async (t) => {
-  const { routes } = routeTable(rows({ maintenance: [{ app: 'blog' }] }), { domain: 'wharf.localhost' })
+  const { routes } = routeTable(rows({ maintenance: [{ app: 'blog' }] }), { domain: 'wharf.localhost', now: NOW })
   t.same(routes.map((r) => [r.app, r.maintenance]), [['blog', true], ['shop', false]])
 })
 
 t.test('given bad limits, the defaults are used and the value is reported', async (t) => {
-  const { routes, dropped } = routeTable(rows({ releases: [{ app: 'shop', config: { WHARF_MAX_BODY_SIZE: '1m; evil', WHARF_PROXY_TIMEOUT: '99999' } }] }), { domain: 'd.test' })
+  const { routes, dropped } = routeTable(rows({ releases: [{ app: 'shop', config: { WHARF_MAX_BODY_SIZE: '1m; evil', WHARF_PROXY_TIMEOUT: '99999' } }] }), { domain: 'd.test', now: NOW })
   const shop = routes.find((r) => r.app === 'shop')!
   t.equal(shop.maxBodySize, '1m')
   t.equal(shop.timeoutS, 60)
@@ -46,13 +48,39 @@ t.test('given bad limits, the defaults are used and the value is reported', asyn
 })
 
 t.test('given a custom domain equal to another app host, the platform host wins', async (t) => {
-  const { routes, dropped } = routeTable(rows({ domains: [{ domain: 'blog.wharf.localhost', app: 'shop' }] }), { domain: 'wharf.localhost' })
+  const { routes, dropped } = routeTable(rows({ domains: [{ domain: 'blog.wharf.localhost', app: 'shop' }] }), { domain: 'wharf.localhost', now: NOW })
   t.same(routes.find((r) => r.app === 'shop')!.hosts, ['shop.wharf.localhost'])
   t.match(dropped, [{ app: 'shop', what: 'domain blog.wharf.localhost' }])
 })
 
 t.test('given a web container without a port, it is left out and reported', async (t) => {
-  const { routes, dropped } = routeTable(rows({ containers: [{ container: 'abc', app: 'blog', type: 'web', host: '127.0.0.1', port: null, state: 'up' }] }), { domain: 'd.test' })
+  const { routes, dropped } = routeTable(rows({ containers: [{ container: 'abc', app: 'blog', type: 'web', host: '127.0.0.1', port: null, state: 'up' }] }), { domain: 'd.test', now: NOW })
   t.same(routes.find((r) => r.app === 'blog')!.servers, [])
   t.match(dropped, [{ app: 'blog', reason: /without a port/ }])
+})
+
+t.test('given attached certificates, when the table is built, then live routed host names of unexpired ones are served', async (t) => {
+  const pem = { certificate: 'CHAIN-A', key: 'KEY-A', notAfter: '2031-01-01T00:00:00.000Z' }
+  const { certs, dropped } = routeTable(
+    rows({
+      domains: [...rows().domains, { domain: 'old.shop.example.com', app: 'shop' }],
+      certs: [
+        { domain: 'www.shop.example.com', app: 'shop', name: 'wild', ...pem },
+        { domain: 'shop.example.com', app: 'shop', name: 'wild', ...pem },
+        { domain: 'old.shop.example.com', app: 'shop', name: 'old', certificate: 'B', key: 'B', notAfter: '2029-12-31T23:59:59.000Z' },
+        { domain: 'gone.example.com', app: 'old', name: 'x', ...pem },
+        { domain: 'elsewhere.example.com', app: 'shop', name: 'wild', ...pem },
+      ],
+    }),
+    { domain: 'wharf.localhost', now: NOW },
+  )
+  t.equal(certs.length, 1, 'one certificate: the expired one and the destroyed app are left out')
+  t.match(certs[0], { app: 'shop', name: 'wild', domains: ['shop.example.com', 'www.shop.example.com'], certificate: 'CHAIN-A', key: 'KEY-A' })
+  t.match(certs[0]!.id, /^[0-9a-f]{16}$/)
+  t.match(dropped, [
+    { app: 'shop', what: 'certificate old for old.shop.example.com', reason: 'expired on 2029-12-31T23:59:59.000Z' },
+    { app: 'shop', what: 'certificate wild for elsewhere.example.com', reason: 'the host name is not routed to the app' },
+  ])
+  const other = routeTable(rows({ certs: [{ domain: 'shop.example.com', app: 'shop', name: 'wild', ...pem, key: 'KEY-B' }] }), { domain: 'wharf.localhost', now: NOW })
+  t.not(other.certs[0]!.id, certs[0]!.id, 'another key: another id (and so another config text)')
 })

@@ -1,7 +1,9 @@
 /**
  * The router's pure model: read-model rows -> a route table (which host names reach which app, on
- * which servers, with which limits). No I/O; `render.ts` turns the table into nginx config.
+ * which servers, with which limits, and which certificates serve which host names over TLS). No I/O;
+ * `render.ts` turns the table into nginx config.
  */
+import { createHash } from 'node:crypto'
 
 /** The read-model rows the table is built from (the router reads them in one snapshot). */
 export interface RouteRows {
@@ -15,6 +17,8 @@ export interface RouteRows {
   maintenance: readonly { app: string }[]
   /** The config of each app's current release (`rm_releases.releases`, newest version). */
   releases: readonly { app: string; config: Record<string, string> }[]
+  /** Domains attached to a certificate (`rm_certs`, see `attachedCerts`). */
+  certs: readonly { domain: string; app: string; name: string; certificate: string; key: string; notAfter: string }[]
 }
 
 /** One upstream server: where a `web` container answers (its published port on the Docker host). */
@@ -45,14 +49,33 @@ export interface Dropped {
   reason: string
 }
 
+/** A certificate the router serves, with the host names of its app it serves them for. */
+export interface TableCert {
+  app: string
+  /** Its name within the app. */
+  name: string
+  /** Host names of the app's route attached to it, sorted. */
+  domains: string[]
+  /** PEM chain, leaf first. */
+  certificate: string
+  /** PEM private key. */
+  key: string
+  /** 16 hex digits of SHA-256 over chain and key: the files' name, so a new pair is a new config text. */
+  id: string
+}
+
 export interface RouteTable {
   routes: Route[]
+  /** Certificates for HTTPS by SNI, sorted by app and name. */
+  certs: TableCert[]
   dropped: Dropped[]
 }
 
 export interface ModelOptions {
   /** The platform domain: apps answer at `<app>.<domain>`. */
   domain: string
+  /** Now, ms since the epoch: a certificate past its `notAfter` is left out. */
+  now: number
 }
 
 /**
@@ -108,7 +131,33 @@ export function routeTable(rows: RouteRows, opts: ModelOptions): RouteTable {
       timeoutS: Number(setting(app, cfg, PROXY_TIMEOUT_VAR, TIMEOUT, String(DEFAULT_PROXY_TIMEOUT_S), dropped, (v) => (Number(v) > 3600 ? 'x' : v))),
     }
   })
-  return { routes, dropped }
+  return { routes, certs: tableCerts(rows, routes, opts.now, dropped), dropped }
+}
+
+/** The attached certificates of live routes: only host names the app's route has, only unexpired ones. */
+function tableCerts(rows: RouteRows, routes: readonly Route[], now: number, dropped: Dropped[]): TableCert[] {
+  const hostsOf = new Map(routes.map((r) => [r.app, new Set(r.hosts)]))
+  const byCert = new Map<string, TableCert>()
+  for (const c of rows.certs) {
+    const hosts = hostsOf.get(c.app)
+    if (!hosts) continue
+    if (!hosts.has(c.domain)) {
+      dropped.push({ app: c.app, what: `certificate ${c.name} for ${c.domain}`, reason: 'the host name is not routed to the app' })
+      continue
+    }
+    if (!(Date.parse(c.notAfter) > now)) {
+      dropped.push({ app: c.app, what: `certificate ${c.name} for ${c.domain}`, reason: `expired on ${c.notAfter}` })
+      continue
+    }
+    const key = `${c.app}\n${c.name}`
+    const cert = byCert.get(key)
+    if (cert) cert.domains.push(c.domain)
+    else {
+      const id = createHash('sha256').update(c.certificate).update('\0').update(c.key).digest('hex').slice(0, 16)
+      byCert.set(key, { app: c.app, name: c.name, domains: [c.domain], certificate: c.certificate, key: c.key, id })
+    }
+  }
+  return [...byCert.values()].map((c) => ({ ...c, domains: c.domains.sort() })).sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
 }
 
 function setting(app: string, cfg: Record<string, string>, name: string, re: RegExp, fallback: string, dropped: Dropped[], norm: (v: string) => string): string {

@@ -5,14 +5,15 @@
  * started again with the current file.
  */
 import { execFile } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from '../../core/log.js'
 import { isAlive, readPid } from '../../infra/proc.js'
-import { PROBE_HOST, ROUTES_FILE } from './render.js'
+import type { TableCert } from './model.js'
+import { PROBE_HOST, ROUTES_FILE, type TlsCert } from './render.js'
 
 const execFileP = promisify(execFile)
 
@@ -23,6 +24,8 @@ export interface NginxPaths {
   /** The base config (`-c`), which includes `conf.d/*.conf`. */
   conf: string
   confd: string
+  /** Where the router writes the certificates and keys nginx reads. */
+  certs: string
   pid: string
   log: string
 }
@@ -144,6 +147,41 @@ export class Nginx {
       if (probed && oldWorkers.every(retired)) return true
       if (Date.now() > deadline) return false
       await sleep(i < 20 ? 2 : 20)
+    }
+  }
+
+  /**
+   * Writes each certificate's chain and key (`<id>.crt`, `<id>.key`, mode 600 in a folder of mode
+   * 700: only the root nginx master reads them) unless already there, and answers what the TLS
+   * server blocks name. The id is a hash of both, so a file never changes once written.
+   */
+  writeCerts(certs: readonly TableCert[]): TlsCert[] {
+    const dir = this.#o.paths.certs
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    return certs.map((c) => {
+      const [certFile, keyFile] = [join(dir, `${c.id}.crt`), join(dir, `${c.id}.key`)]
+      for (const [file, text] of [[certFile, c.certificate], [keyFile, c.key]] as const) {
+        if (existsSync(file)) continue
+        const tmp = `${file}.tmp`
+        writeFileSync(tmp, text, { mode: 0o600 })
+        renameSync(tmp, file)
+      }
+      return { domains: c.domains, certFile, keyFile }
+    })
+  }
+
+  /** Removes the certificate files no longer named by the config nginx serves. */
+  pruneCerts(keep: readonly TlsCert[]): void {
+    const names = new Set(keep.flatMap((c) => [c.certFile, c.keyFile]))
+    let files: string[]
+    try {
+      files = readdirSync(this.#o.paths.certs)
+    } catch {
+      return
+    }
+    for (const f of files) {
+      const path = join(this.#o.paths.certs, f)
+      if (!names.has(path)) rmSync(path, { force: true })
     }
   }
 

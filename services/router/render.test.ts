@@ -11,7 +11,7 @@ const route = (over: Partial<Route> = {}): Route => ({
   timeoutS: 120,
   ...over,
 })
-const table = (...routes: Route[]): RouteTable => ({ routes, dropped: [] })
+const table = (...routes: Route[]): RouteTable => ({ routes, certs: [], dropped: [] })
 const listen = { host: '127.0.0.1', port: 8080 }
 
 /** The lines of the block that starts with `head` (up to its closing brace at column 0). */
@@ -21,16 +21,19 @@ function block(text: string, head: string): string {
   return text.slice(i, text.indexOf('\n}', i) + 2)
 }
 
-t.test('an app with servers: a keepalive upstream and a proxying server', async (t) => {
+t.test('an app with servers: its host names mapped to it, a keepalive upstream, and a server for its limits', async (t) => {
   const { text, dropped } = renderRoutes(table(route()), { listen })
   t.same(dropped, [])
+  t.match(block(text, 'map $host $wharf_app {'), /\n  default "";\n  shop\.wharf\.localhost shop;\n  shop\.example\.com shop;\n\}/)
+  t.match(block(text, 'map $wharf_app $wharf_state {'), /\n  default none;\n  shop up;\n\}/)
   const up = block(text, `upstream ${upstreamName('shop')} {`)
+  t.equal(upstreamName('shop'), 'shop--wharf')
   t.match(up, /server 127\.0\.0\.1:32000 [^;]*;\n  server 127\.0\.0\.1:32001 [^;]*;/)
   t.match(up, /keepalive 32;/)
   const srv = block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name shop')
-  t.match(srv, 'server_name shop.wharf.localhost shop.example.com;')
+  t.match(srv, 'server_name shop.wharf.localhost shop.example.com;', 'limits of its own: a server naming its hosts')
   t.match(srv, 'client_max_body_size 10m;')
-  t.match(srv, 'proxy_pass http://wharf-app-shop;')
+  t.match(srv, 'proxy_pass http://$wharf_app--wharf;')
   t.match(srv, 'proxy_http_version 1.1;')
   t.match(srv, 'proxy_set_header Connection $wharf_connection;')
   for (const h of ['X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'X-Forwarded-Port $server_port', 'X-Request-Id $request_id'])
@@ -40,14 +43,25 @@ t.test('an app with servers: a keepalive upstream and a proxying server', async 
   t.match(srv, 'proxy_read_timeout 120s;')
   t.match(srv, 'proxy_send_timeout 120s;')
   t.match(text, /map \$http_upgrade \$wharf_connection \{\n  default upgrade;\n  '' '';\n\}/)
+  const catchAll = block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name ~^;')
+  t.match(catchAll, 'client_max_body_size 1m;', 'the default limits take every other host')
+  t.match(catchAll, 'proxy_read_timeout 60s;')
+  t.match(catchAll, 'if ($wharf_state = none) { return 404 "no app answers at this host\\n"; }', 'an unknown host: 404')
 })
 
-t.test('no servers, or maintenance: no upstream, a plain 503', async (t) => {
-  const { text } = renderRoutes(table(route({ app: 'idle', hosts: ['idle.wharf.localhost'], servers: [] }), route({ app: 'fix', hosts: ['fix.wharf.localhost'], maintenance: true })), { listen })
-  t.notMatch(text, /^upstream /m)
-  t.notMatch(text, /proxy_pass/)
-  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name idle'), 'return 503 "idle has no web process running.\\n";')
-  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name fix'), 'return 503 "fix is down for maintenance; try again later.\\n";')
+t.test('apps with the default limits share the catch-all server; no servers or maintenance: no upstream, a plain 503', async (t) => {
+  const limits = { maxBodySize: '1m', timeoutS: 60 }
+  const { text } = renderRoutes(
+    table(route({ app: 'idle', hosts: ['idle.wharf.localhost'], servers: [], ...limits }), route({ app: 'fix', hosts: ['fix.wharf.localhost'], maintenance: true, ...limits }), route({ app: 'b', hosts: ['b.wharf.localhost'], ...limits })),
+    { listen },
+  )
+  t.match(block(text, 'map $wharf_app $wharf_state {'), /\n  idle idle;\n  fix maintenance;\n  b up;\n/)
+  t.same(text.match(/^upstream \S+/gm), ['upstream b--wharf'], 'an upstream for the app that runs only')
+  t.equal(text.match(/^  listen 127\.0\.0\.1:8080;$/gm)?.length, 1, 'one server for the three')
+  const srv = block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name ~^;')
+  t.match(srv, 'if ($wharf_state = idle) { return 503 "$wharf_app has no web process running.\\n"; }')
+  t.match(srv, 'if ($wharf_state = maintenance) { return 503 "$wharf_app is down for maintenance; try again later.\\n"; }')
+  t.notMatch(text, /server_name [a-z]/, 'no server names the default apps')
 })
 
 t.test('names that could inject config are dropped, never written', async (t) => {
@@ -71,12 +85,12 @@ t.test('names that could inject config are dropped, never written', async (t) =>
   t.notOk(bad.text.includes('x;y'), 'an unsafe app name drops the route')
   t.notOk(bad.text.includes('127.0.0.1;'), 'an unsafe server is dropped')
   t.notOk(bad.text.includes('70000'))
-  t.match(bad.text, 'return 503 "ok has no web process running.\\n";', 'no valid server left: 503')
+  t.match(bad.text, /\n  ok idle;\n/, 'no valid server left: 503')
   t.equal(bad.dropped.length, 3)
 
   const limits = renderRoutes(table(route({ maxBodySize: '1m; evil', timeoutS: 1.5 })), { listen })
-  t.match(limits.text, 'client_max_body_size 1m;')
-  t.match(limits.text, 'proxy_read_timeout 60s;')
+  t.notMatch(limits.text, /1m; evil|1\.5s/)
+  t.match(limits.text, /server_name ~\^;\n  client_max_body_size 1m;/, 'bad limits: the defaults')
   t.throws(() => renderRoutes(table(), { listen: { host: '0.0.0.0 ; x', port: 80 } }))
 })
 

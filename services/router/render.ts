@@ -4,7 +4,7 @@
  * against a strict pattern and left out (reported in `dropped`) when it does not match, so nothing
  * from an event can break out of a directive, whatever the API let through.
  */
-import type { Dropped, Route, RouteTable, Server } from './model.js'
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_PROXY_TIMEOUT_S, type Dropped, type Route, type RouteTable, type Server } from './model.js'
 
 /** The routes file's name in conf.d/. */
 export const ROUTES_FILE = 'wharf-routes.conf'
@@ -48,28 +48,66 @@ export interface Rendered {
   dropped: Dropped[]
 }
 
-/** The nginx config of a route table. Deterministic: the same table and options give the same text. */
+/** What an app without a route answers, as the base config's default server does. */
+const NO_APP = 'no app answers at this host'
+
+/**
+ * The nginx config of a route table. Deterministic: the same table and options give the same text.
+ *
+ * Host names go through two maps (`$host` -> `$wharf_app` -> `$wharf_state`) into one server block
+ * per distinct pair of limits (body size, timeout), rather than a server block per app: nginx parses
+ * a map line in a fraction of what a server block costs, and the parse is paid twice per change
+ * (`nginx -t`, then the reload). The block with the default limits has a catch-all name, so a host no
+ * map line names answers 404 there; blocks with other limits list their host names. Each app with
+ * running containers has an upstream named {@link upstreamName}, reached as `proxy_pass
+ * http://$wharf_app--wharf`.
+ */
 export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
   const dropped: Dropped[] = []
   const listen = `${checkIp(opts.listen.host)}:${checkPort(opts.listen.port)}`
   const routes = table.routes.flatMap((r) => checkRoute(r, dropped))
+  const hosts = routes.reduce((n, r) => n + r.hosts.length, 0)
   const out: string[] = [
     '# Written by the Wharf router on every change of routes; edits here are overwritten.',
+    // Hash sizes for thousands of host names of up to 253 characters, found at the first size tried.
+    `map_hash_bucket_size 512;`,
+    `map_hash_max_size ${hashSize(hosts)};`,
+    `server_names_hash_bucket_size 512;`,
+    `server_names_hash_max_size ${hashSize(hosts)};`,
+    '',
     '# Upgrade (WebSocket) when asked, otherwise an empty Connection header keeps upstream connections alive.',
     'map $http_upgrade $wharf_connection {',
     '  default upgrade;',
     "  '' '';",
     '}',
     '',
+    '# Host name -> app.',
+    'map $host $wharf_app {',
+    '  default "";',
+    ...routes.flatMap((r) => r.hosts.map((h) => `  ${h} ${r.app};`)),
+    '}',
+    '',
+    '# App -> up (proxied), idle (no web container: 503), maintenance (503); none: no such host (404).',
+    'map $wharf_app $wharf_state {',
+    '  default none;',
+    ...routes.map((r) => `  ${r.app} ${stateOf(r)};`),
+    '}',
+    '',
   ]
   for (const r of routes) {
-    if (r.servers.length === 0 || r.maintenance) continue
+    if (stateOf(r) !== 'up') continue
     out.push(`upstream ${upstreamName(r.app)} {`)
     for (const s of r.servers) out.push(`  server ${s.host}:${s.port} max_fails=1 fail_timeout=5s;`)
     out.push(`  keepalive ${opts.keepalive ?? 32};`, '  keepalive_timeout 30s;', '}', '')
   }
-  for (const r of routes) {
-    out.push('server {', `  listen ${listen};`, ...serverBody(r), '}', '')
+  // One server per pair of limits; the default pair's takes every host no other server names.
+  const byLimits = new Map<string, Route[]>([[limitsKey(DEFAULT_LIMITS), []]])
+  for (const r of routes) byLimits.set(limitsKey(r), [...(byLimits.get(limitsKey(r)) ?? []), r])
+  for (const [key, group] of byLimits) {
+    const isDefault = key === limitsKey(DEFAULT_LIMITS)
+    if (!isDefault && group.length === 0) continue
+    const names = isDefault ? ['~^'] : group.flatMap((r) => r.hosts)
+    out.push('server {', `  listen ${listen};`, ...serverBody(names, group[0] ?? DEFAULT_LIMITS), '}', '')
   }
   if (opts.controller && HOST_RE.test(`wharf.${opts.controller.domain}`) && !routes.some((r) => r.hosts.includes(`wharf.${opts.controller!.domain}`))) {
     const upstream = `${checkIp(opts.controller.host)}:${checkPort(Number(opts.controller.port))}`
@@ -80,6 +118,19 @@ export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
     out.push('server {', `  listen ${listen};`, `  server_name ${PROBE_HOST};`, '  location / {', `    return 200 "${Math.trunc(opts.generation)}\\n";`, '  }', '}', '')
   }
   return { text: out.join('\n'), dropped }
+}
+
+/** A hash size that holds `n` names with room to spare (nginx tries sizes up to it). */
+function hashSize(n: number): number {
+  return Math.max(1024, 2 ** Math.ceil(Math.log2(n * 2 + 1)))
+}
+
+type Limits = Pick<Route, 'maxBodySize' | 'timeoutS'>
+const DEFAULT_LIMITS: Limits = { maxBodySize: DEFAULT_MAX_BODY_SIZE, timeoutS: DEFAULT_PROXY_TIMEOUT_S }
+const limitsKey = (l: Limits) => `${l.maxBodySize} ${l.timeoutS}`
+
+function stateOf(r: Route): 'up' | 'idle' | 'maintenance' {
+  return r.maintenance ? 'maintenance' : r.servers.length === 0 ? 'idle' : 'up'
 }
 
 /**
@@ -100,7 +151,7 @@ export function renderTlsServers(routes: readonly Route[], certs: readonly TlsCe
     for (const r of routes) {
       const hosts = r.hosts.filter((h) => names.has(h))
       if (hosts.length === 0) continue
-      out.push('server {', `  listen ${at};`, `  ssl_certificate ${cert.certFile};`, `  ssl_certificate_key ${cert.keyFile};`, ...serverBody({ ...r, hosts }), '}', '')
+      out.push('server {', `  listen ${at};`, `  ssl_certificate ${cert.certFile};`, `  ssl_certificate_key ${cert.keyFile};`, ...serverBody(hosts, r), '}', '')
     }
   }
   return out.join('\n')
@@ -108,26 +159,26 @@ export function renderTlsServers(routes: readonly Route[], certs: readonly TlsCe
 
 const PATH_RE = /^\/[A-Za-z0-9._/-]{1,1024}$/
 
-/** `server_name`, limits and the one location of a route (HTTP and HTTPS alike). */
-function serverBody(r: Route): string[] {
-  const lines = [`  server_name ${r.hosts.join(' ')};`, `  client_max_body_size ${r.maxBodySize};`, '  location / {']
-  if (r.maintenance) lines.push(`    return 503 "${r.app} is down for maintenance; try again later.\\n";`)
-  else if (r.servers.length === 0) lines.push(`    return 503 "${r.app} has no web process running.\\n";`)
-  else {
-    lines.push(
-      `    proxy_pass http://${upstreamName(r.app)};`,
-      ...proxyHeaders('    '),
-      // A container that just went away (drained, crashed) refuses or resets: the next one gets the request.
-      '    proxy_next_upstream error timeout http_502;',
-      '    proxy_next_upstream_tries 3;',
-      '    proxy_next_upstream_timeout 10s;',
-      '    proxy_connect_timeout 2s;',
-      `    proxy_send_timeout ${r.timeoutS}s;`,
-      `    proxy_read_timeout ${r.timeoutS}s;`,
-    )
-  }
-  lines.push('  }')
-  return lines
+/** `server_name`, limits and the one location (HTTP and HTTPS alike): what to do is read from the maps. */
+function serverBody(names: readonly string[], limits: Limits): string[] {
+  return [
+    `  server_name ${names.join(' ')};`,
+    `  client_max_body_size ${limits.maxBodySize};`,
+    '  location / {',
+    `    if ($wharf_state = none) { return 404 "${NO_APP}\\n"; }`,
+    '    if ($wharf_state = maintenance) { return 503 "$wharf_app is down for maintenance; try again later.\\n"; }',
+    '    if ($wharf_state = idle) { return 503 "$wharf_app has no web process running.\\n"; }',
+    `    proxy_pass http://$wharf_app${UPSTREAM_SUFFIX};`,
+    ...proxyHeaders('    '),
+    // A container that just went away (drained, crashed) refuses or resets: the next one gets the request.
+    '    proxy_next_upstream error timeout http_502;',
+    '    proxy_next_upstream_tries 3;',
+    '    proxy_next_upstream_timeout 10s;',
+    '    proxy_connect_timeout 2s;',
+    `    proxy_send_timeout ${limits.timeoutS}s;`,
+    `    proxy_read_timeout ${limits.timeoutS}s;`,
+    '  }',
+  ]
 }
 
 function proxyHeaders(indent: string): string[] {
@@ -144,9 +195,16 @@ function proxyHeaders(indent: string): string[] {
   ].map((l) => indent + l)
 }
 
-/** The upstream of an app (app names are `[a-z0-9-]`, checked before). */
+/** Appended to an app's name to name its upstream: app names never hold `--`, so no app's name is another's upstream. */
+const UPSTREAM_SUFFIX = '--wharf'
+
+/**
+ * The upstream of an app (app names are `[a-z0-9-]`, checked before). The app name comes first: nginx
+ * finds an upstream by comparing its name with every other one of the same length, and a name that
+ * differs early is cheap to pass over.
+ */
 export function upstreamName(app: string): string {
-  return `wharf-app-${app}`
+  return `${app}${UPSTREAM_SUFFIX}`
 }
 
 /** The route with every unsafe name left out; no route at all when the app name itself is unsafe. */
@@ -169,8 +227,8 @@ function checkRoute(r: Route, dropped: Dropped[]): Route[] {
     dropped.push({ app: r.app, what: `server ${JSON.stringify(`${s.host}:${s.port}`.slice(0, 80))}`, reason: 'not an IPv4 address and port' })
     return false
   })
-  const maxBodySize = SIZE_RE.test(r.maxBodySize) ? r.maxBodySize : '1m'
-  const timeoutS = Number.isInteger(r.timeoutS) && r.timeoutS >= 1 && r.timeoutS <= 3600 ? r.timeoutS : 60
+  const maxBodySize = SIZE_RE.test(r.maxBodySize) ? r.maxBodySize : DEFAULT_MAX_BODY_SIZE
+  const timeoutS = Number.isInteger(r.timeoutS) && r.timeoutS >= 1 && r.timeoutS <= 3600 ? r.timeoutS : DEFAULT_PROXY_TIMEOUT_S
   return [{ ...r, hosts, servers, maxBodySize, timeoutS }]
 }
 

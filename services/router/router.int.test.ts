@@ -5,7 +5,7 @@
  * routes. Every request goes to 127.0.0.1:<router port> with a Host header.
  */
 import { readFileSync } from 'node:fs'
-import { Agent, request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
@@ -18,6 +18,8 @@ import { removeNamespaceServices, startTestScheduler } from '../scheduler/testin
 import { ROUTES_FILE } from './render.js'
 import type { RouteTable } from './model.js'
 import { startTestRouter, testRouterPort } from './testing.js'
+import { certMaker } from '../../test/certs.js'
+import { get, requestLoop, type Answer } from '../../test/http.js'
 
 const docker = testDocker()
 const DOMAIN = 'wharf.localhost'
@@ -87,28 +89,6 @@ async function outcome(k: Kit, app: string, release: number, afterSeq = 0, timeo
   }
 }
 
-interface Answer {
-  status: number
-  body: string
-  headers: Record<string, string | string[] | undefined>
-}
-
-/** GET through the router with a Host header (a new connection unless `agent`). */
-function get(port: number, host: string, path = '/', agent: Agent | false = false, timeoutMs = 5_000): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host }, agent, timeout: timeoutMs }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
-
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms
   let last: unknown
@@ -125,6 +105,24 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 }
 
 const statusIs = (k: Kit, host: string, status: number, path = '/index.html') => async () => (await get(k.port, host, path)).status === status
+
+/** GET over HTTPS on the test router's TLS port with SNI `host`, trusting only `ca`; answers the served certificate's fingerprint too. */
+function getTls(host: string, ca: string, path = '/'): Promise<Answer & { fingerprint: string }> {
+  const port = Number(process.env.WHARF_TEST_ROUTER_TLS_PORT)
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, servername: host, headers: { host }, ca, agent: false, timeout: 5_000 }, (res) => {
+      const fingerprint = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
 
 t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a failed check, nginx killed', async (t) => {
   const k = await setup(t)
@@ -162,6 +160,21 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   t.equal((await get(k.port, custom)).status, 404, 'before domains:add: 404')
   await call(k, app, 'POST', '/domains', { domain: custom })
   await until('the custom domain answers', statusIs(k, custom, 200))
+
+  // HTTPS by SNI: certs:add, certs:attach; other names are refused in the handshake.
+  const { make } = certMaker(t)
+  const pair = make({ cn: custom, sans: [custom] })
+  await t.rejects(getTls(custom, pair.cert), 'no certificate attached: the handshake is refused')
+  const added = await call(k, app, 'POST', '/certs', { certificate: pair.cert, key: pair.key })
+  await call(k, app, 'POST', `/certs/${added.cert.name}/attach`, { domain: custom })
+  const tls = await until('HTTPS answers for the attached domain', async () => getTls(custom, pair.cert, '/cgi-bin/env'), 10_000)
+  t.equal(tls.status, 200)
+  t.equal(tls.fingerprint, added.cert.fingerprint, 'the attached certificate is served')
+  t.match(tls.body, /HTTP_X_FORWARDED_PROTO=https\b/, 'X-Forwarded-Proto https')
+  await t.rejects(getTls(host, pair.cert), 'another host of the app (no certificate for it): refused')
+  await call(k, app, 'POST', `/certs/${added.cert.name}/detach`, { domain: custom })
+  await until('detached: HTTPS refused again', async () => getTls(custom, pair.cert).then(() => false, () => true), 10_000)
+  t.equal((await get(k.port, custom)).status, 200, 'plain HTTP still answers')
 
   // Maintenance.
   await call(k, app, 'POST', '/maintenance', { enabled: true })
@@ -224,49 +237,6 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   t.ok(applied.length > 0)
 })
 
-/** A steady loop of GETs (one every `intervalMs`, several in flight at most) until stopped; counts every answer. */
-function requestLoop(port: number, host: string, intervalMs: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 16 })
-  const counts = { ok: 0, failed: 0, bodies: new Set<string>() }
-  const failures: string[] = []
-  let stop = false
-  const inflight = new Set<Promise<void>>()
-  const loop = (async () => {
-    let next = performance.now()
-    while (!stop) {
-      const p = get(port, host, '/who.txt', agent, 15_000).then(
-        (a) => {
-          if (a.status >= 200 && a.status < 300) {
-            counts.ok++
-            counts.bodies.add(a.body.trim())
-          } else {
-            counts.failed++
-            failures.push(`${new Date().toISOString()} ${a.status} ${a.body.slice(0, 100)}`)
-          }
-        },
-        (err: Error) => {
-          counts.failed++
-          failures.push(`${new Date().toISOString()} ${err.message}`)
-        },
-      )
-      inflight.add(p)
-      void p.finally(() => inflight.delete(p))
-      next += intervalMs
-      await sleep(Math.max(0, next - performance.now()))
-    }
-    await Promise.all(inflight)
-    agent.destroy()
-  })()
-  return {
-    counts,
-    failures,
-    async stop() {
-      stop = true
-      await loop
-    },
-  }
-}
-
 t.test('zero failed requests during a rolling deploy, a scale-down and a rollback', async (t) => {
   const k = await setup(t)
   const app = await createApp(t, k, 'zd')
@@ -282,7 +252,7 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
   await until('three containers routed', async () => tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === 3, 20_000)
   await until('the app answers', statusIs(k, host, 200, '/who.txt'))
 
-  const loop = requestLoop(k.port, host, 20) // 50 requests/s
+  const loop = requestLoop(k.port, host, { path: '/who.txt', intervalMs: 20 }) // 50 requests/s
   const settle = async (what: string, release: number, after: number, servers: number) => {
     t.equal((await outcome(k, app, release, after)).type, 'DeployCompleted', what)
     // Until the old containers are gone (stopped) and the routes list the wanted number.
@@ -308,7 +278,7 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
   await loop.stop()
 
   const total = loop.counts.ok + loop.counts.failed
-  t.ok(total > 300, `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered)`)
+  t.ok(total > 300, `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered, ${loop.counts.retried} sent again after a reload closed their kept-alive connection)`)
   t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
 
   // ContainerStopping -> routes without it (nginx serving them): the drain latency.

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
+import { attachedCerts } from '../../projections/index.js'
 import { routeTable, type RouteRows, type RouteTable } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
 import { renderRoutes, type RenderOptions } from './render.js'
@@ -16,8 +17,10 @@ export interface RouterOptions {
   log: Logger
   /** The platform domain (`<app>.<domain>`). */
   domain: string
-  /** Render options but the generation (set per render). */
-  render: Omit<RenderOptions, 'generation'>
+  /** Render options but the generation and the TLS certificates (set per render). */
+  render: Omit<RenderOptions, 'generation' | 'tls'>
+  /** The HTTPS port (`127.0.0.1:<port>`, by SNI); omitted: attached certificates are not served. */
+  tlsPort?: number
   /** At most one render per window, ms, default 20. */
   windowMs?: number
   /** For tests: changes the rendered text before it is written (e.g. to make `nginx -t` fail). */
@@ -31,15 +34,16 @@ export async function readRows(pool: pg.Pool): Promise<RouteRows> {
   const client = await pool.connect()
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const [apps, domains, containers, maintenance, releases] = [
+    const [apps, domains, containers, maintenance, releases, certs] = [
       await client.query(`SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL`),
       await client.query(`SELECT domain, app FROM rm_domains.domains`),
       await client.query(`SELECT container, app, type, host, port, state FROM rm_containers.containers WHERE type = 'web'`),
       await client.query(`SELECT app FROM rm_access.maintenance`),
       await client.query(`SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`),
+      await attachedCerts(client),
     ]
     await client.query('COMMIT')
-    return { apps: apps.rows, domains: domains.rows, containers: containers.rows, maintenance: maintenance.rows, releases: releases.rows } as RouteRows
+    return { apps: apps.rows, domains: domains.rows, containers: containers.rows, maintenance: maintenance.rows, releases: releases.rows, certs } as RouteRows
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw err
@@ -61,6 +65,8 @@ export class Router {
   /** Config generations: unique across router restarts (the probe must not match an older router's). */
   #generation = Date.now()
   #stopped = false
+  /** Renders again when the first served certificate expires. */
+  #expiry: NodeJS.Timeout | undefined
   /** Renders that failed since the last good one. */
   failures = 0
 
@@ -103,6 +109,7 @@ export class Router {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
+    clearTimeout(this.#expiry)
     this.#timer = undefined
     await this.#running
   }
@@ -123,26 +130,40 @@ export class Router {
     }
   }
 
+  /** A render once the first of these instants (ms epoch) still ahead has passed (at most 24 days ahead: setTimeout's bound). */
+  #renderAtExpiry(instants: readonly number[]): void {
+    clearTimeout(this.#expiry)
+    const now = Date.now()
+    const next = Math.min(...instants.filter((t) => t > now))
+    if (!Number.isFinite(next)) return
+    this.#expiry = setTimeout(() => this.kick(), Math.min(next - now + 1_000, 24 * 24 * 3600_000))
+    this.#expiry.unref()
+  }
+
   async #once(asked: number): Promise<void> {
     const rows = await readRows(this.#o.pool)
-    const table = routeTable(rows, { domain: this.#o.domain })
-    const { text: body, dropped } = renderRoutes(table, this.#o.render)
-    for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
+    const table = routeTable(rows, { domain: this.#o.domain, now: Date.now() })
+    this.#renderAtExpiry(rows.certs.map((c) => Date.parse(c.notAfter)))
     const nginx = this.#o.nginx
+    const tlsCerts = this.#o.tlsPort ? nginx.writeCerts(table.certs) : []
+    const render = { ...this.#o.render, ...(this.#o.tlsPort ? { tls: { port: this.#o.tlsPort, certs: tlsCerts } } : {}) }
+    const { text: body, dropped } = renderRoutes(table, render)
+    for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
     if (body === this.#applied && nginx.masterPid()) {
       this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
       return
     }
     const generation = ++this.#generation
-    let { text } = renderRoutes(table, { ...this.#o.render, generation })
+    let { text } = renderRoutes(table, { ...render, generation })
     if (this.#o.transform) text = this.#o.transform(text)
     const result = await nginx.apply(text, generation)
     const done = Date.now()
     if (result.ok) {
       this.#applied = body
       this.failures = 0
+      nginx.pruneCerts(tlsCerts)
       this.#o.log.info(
-        { apps: table.routes.length, servers: table.routes.reduce((n, r) => n + r.servers.length, 0), checkMs: Math.round(result.checkMs), reloadMs: Math.round(result.reloadMs), sinceAskedMs: done - asked, restarted: result.restarted },
+        { apps: table.routes.length, tls: tlsCerts.length, servers: table.routes.reduce((n, r) => n + r.servers.length, 0), checkMs: Math.round(result.checkMs), reloadMs: Math.round(result.reloadMs), sinceAskedMs: done - asked, restarted: result.restarted },
         'router: routes reloaded',
       )
     } else {

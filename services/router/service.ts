@@ -3,6 +3,7 @@ import type { Logger } from '../../core/log.js'
 import type { EventStore } from '../../events/index.js'
 import { nginx as nginxPart } from '../../infra/parts/nginx.js'
 import { pathsFor } from '../../infra/paths.js'
+import { wharfProjections } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Nginx, type NginxPaths } from './nginx.js'
@@ -11,8 +12,22 @@ import { Router, type RouterOptions } from './router.js'
 /** The durable subscription of the router. */
 export const ROUTER_DURABLE = 'router'
 
-/** The read models a render reads: an event is rendered once all of them have applied it. */
-const READ_MODELS = ['apps', 'domains', 'containers', 'access', 'releases'] as const
+/** The read models a render reads. */
+const READ_MODELS = ['apps', 'domains', 'containers', 'access', 'releases', 'certs'] as const
+
+/**
+ * Event type -> the read models of {@link READ_MODELS} that apply it: an event is rendered once they
+ * have. Waiting for the others too would wait for their skip-only checkpoints, which the projector
+ * writes up to 100 ms later.
+ */
+export function readModelsByType(): Map<string, string[]> {
+  const byType = new Map<string, string[]>()
+  for (const p of wharfProjections()) {
+    if (!(READ_MODELS as readonly string[]).includes(p.name)) continue
+    for (const type of p.handles) byType.set(type, [...(byType.get(type) ?? []), p.name])
+  }
+  return byType
+}
 
 /** Events that change routes. */
 export const ROUTE_EVENTS = new Set([
@@ -26,6 +41,9 @@ export const ROUTE_EVENTS = new Set([
   'ContainerCrashed',
   'MaintenanceSet',
   'ReleaseCreated',
+  'CertAttached',
+  'CertDetached',
+  'CertRemoved',
 ])
 
 export interface RouterDeps {
@@ -40,6 +58,8 @@ export interface RouterDeps {
   domain: string
   /** The router port (`127.0.0.1:<port>`). */
   port: number
+  /** The HTTPS port (`127.0.0.1:<port>`, by SNI); omitted: no HTTPS. */
+  tlsPort?: number
   /** The controller's port, to route `wharf.<domain>` to it; omitted: not routed. */
   controllerPort?: number
 }
@@ -71,12 +91,14 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     nginx,
     log,
     domain: deps.domain,
+    ...(deps.tlsPort ? { tlsPort: deps.tlsPort } : {}),
     render: { listen: { host, port: deps.port }, ...(deps.controllerPort ? { controller: { host, port: deps.controllerPort, domain: deps.domain } } : {}) },
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
     ...(opts.transform ? { transform: opts.transform } : {}),
     ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
   })
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
+  const readModelsOf = readModelsByType()
   // Events from now on come through the subscription; what came before is in the read models.
   const fromSeq = (await deps.store.lastSeq()) + 1
   const sub = await deps.store.subscribe(opts.durableName ?? ROUTER_DURABLE, { fromSeq })
@@ -88,7 +110,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
       if (ROUTE_EVENTS.has(e.type)) {
         const asked = Date.now()
         try {
-          await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
+          await watcher.waitFor(e.seq, { projections: readModelsOf.get(e.type) ?? [], timeoutMs: 30_000 })
         } catch (err) {
           if (stopping) return
           // Render anyway: what the read models have is the best there is; the next event catches up.
@@ -142,9 +164,10 @@ export const router: ServiceDefinition = {
       startNginx: async () => void (await nginxPart.start({ cfg, paths, say: (line) => log.info(line) })),
       domain: cfg.domain,
       port: cfg.ports.router,
+      tlsPort: cfg.ports.routerTls,
       controllerPort: cfg.ports.controller,
     })
-    log.info({ port: cfg.ports.router, domain: cfg.domain }, 'router: routing')
+    log.info({ port: cfg.ports.router, tlsPort: cfg.ports.routerTls, domain: cfg.domain }, 'router: routing')
     return { stop: () => running.stop() }
   },
 }

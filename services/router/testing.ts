@@ -22,7 +22,10 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
   if (!home) throw new Error('WHARF_TEST_HOME is not set: run integration tests through `make test`')
   const paths = pathsFor(home)
   const port = testRouterPort()
-  const cfg = { ...c.deps.cfg, home, ports: { ...c.deps.cfg.ports, router: port } }
+  const tlsPort = Number(process.env.WHARF_TEST_ROUTER_TLS_PORT)
+  if (!tlsPort) throw new Error('WHARF_TEST_ROUTER_TLS_PORT is not set: run integration tests through `make test`')
+  // The test nginx's ports: a restarted nginx (its base config written anew) listens where it did.
+  const cfg = { ...c.deps.cfg, home, ports: { ...c.deps.cfg.ports, router: port, routerTls: tlsPort } }
   const running = await startRouter(
     {
       store: c.deps.store,
@@ -32,6 +35,7 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
       startNginx: async () => void (await nginxPart.start({ cfg, paths, say: () => {} })),
       domain: opts.domain ?? c.deps.cfg.domain,
       port,
+      tlsPort,
     },
     { durableName: `router-${c.deps.cfg.namespace}`, ...opts },
   )

@@ -1,0 +1,287 @@
+/**
+ * The router benchmark (`npm run bench:router`), against the running platform (`make up`) and its
+ * router, loopback only. It registers a user, deploys one app (a small Node HTTP server on the
+ * platform's `node:20` image, through `builds:create`), and prints:
+ *
+ * 1. Throughput through the Wharf router vs the same nginx binary with a hand-written minimal config
+ *    (one keepalive upstream, one server, one location) to the same container, as a ratio of
+ *    requests/s (wrk, alternating runs, medians). Target >= 0.97.
+ * 2. Container announced -> routable: from the append of `ContainerStarted` (the publisher's event)
+ *    until a request for the app's host gets the container's answer through the router, p50/p99, with
+ *    10 and with 1,000 apps routed. The bench announces extra containers of its own apps itself,
+ *    pointing at the deployed container's port, so that it can take many samples without starting a
+ *    Swarm task for each; it announces them stopped afterwards. Target p99 <= 100 ms at 1,000.
+ * 3. Failed requests out of >= 10,000 through the router during a rolling deploy (`config:set` with
+ *    web=3, start-first, old containers drained then stopped), from 16 kept-alive connections that
+ *    retry a GET whose idle connection an nginx reload closed under it, as browsers do (counted and
+ *    printed apart, see test/http.ts). Target 0.
+ *
+ * Everything it created (apps, containers) is destroyed at the end; the bench user stays (there is no
+ * user deletion). Needs `wrk` (`make up` installs it).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { loadConfig } from '../core/config.js'
+import { withPlatformEnv } from '../core/platform-env.js'
+import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
+import { freePort } from '../infra/test-env.js'
+import { requestLoop, get } from '../test/http.js'
+import { apiCaller, median } from './common.js'
+
+const execFileP = promisify(execFile)
+const cfg = loadConfig(withPlatformEnv(process.env))
+const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
+const must = apiCaller(base)
+const ROUTER = { host: '127.0.0.1', port: cfg.ports.router }
+/** Throughput: seconds per wrk run, runs per side, connections. */
+const RUN_S = Number(process.env.BENCH_RUN_S ?? 8)
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const CONNECTIONS = 32
+/** Latency samples per app count. */
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 60)
+const APP_COUNTS = [10, 1000]
+/** The rolling deploy: at least this many requests. */
+const DEPLOY_MIN_REQUESTS = 10_000
+
+if (!cfg.databaseUrl) throw new Error('no running platform: run `make up` first (settings come from .wharf/wharf.env)')
+await execFileP('wrk', ['--version']).catch((err: { code?: string; stdout?: string }) => {
+  // wrk --version exits 1 after printing its version.
+  if (err.code === 'ENOENT') throw new Error('wrk is not installed: `make up` installs it (apt-get install wrk)')
+})
+
+const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 4 })
+const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(cfg.namespace), name: `wharf-bench-router-${process.pid}` })
+const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
+const username = `bench-${suffix}`
+const app = `benchrouter-${suffix}`
+const host = `${app}.${cfg.domain}`
+const extraApps: string[] = []
+const announced: { app: string; container: string }[] = []
+let token: string | undefined
+let minimal: ChildProcess | undefined
+const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-router-'))
+
+/** The app: answers "ok <hostname>" on $PORT, closes gracefully on SIGTERM. */
+const SERVER = `const h=require("os").hostname();const s=require("http").createServer((q,r)=>r.end("ok "+h+"\\n"));s.keepAliveTimeout=65000;s.listen(process.env.PORT);process.on("SIGTERM",()=>s.close(()=>process.exit(0)))`
+const PROCFILE = { web: `exec node -e '${SERVER}'` }
+
+/** One GET through the router with a Host header, on a new connection; status 0 when it failed. */
+const probe = (port: number, hostHeader: string, timeoutMs = 2_000) => get(port, hostHeader, '/', false, timeoutMs).catch(() => ({ status: 0, body: '', retried: 0 }))
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 120_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+interface WrkResult {
+  requests: number
+  rps: number
+  non2xx: number
+  socketErrors: number
+}
+
+/** Runs wrk against `port` with `Host: hostHeader` and parses its summary. */
+async function wrk(port: number, hostHeader: string, seconds: number, connections = CONNECTIONS): Promise<WrkResult> {
+  const { stdout } = await execFileP('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Host: ${hostHeader}`, `http://127.0.0.1:${port}/`], { maxBuffer: 1 << 20 })
+  const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0)
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
+  return {
+    requests: num(/(\d+) requests in/),
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    socketErrors: socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
+  }
+}
+
+/** The minimal nginx: the same binary and worker count as the router's, one upstream with keepalive. */
+async function startMinimal(backend: { host: string; port: number }): Promise<number> {
+  const port = await freePort()
+  for (const d of ['tmp', 'logs']) rmSync(join(dir, d), { recursive: true, force: true })
+  const conf = join(dir, 'nginx.conf')
+  writeFileSync(
+    conf,
+    `daemon off;
+worker_processes auto;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+user www-data;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server ${backend.host}:${backend.port}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  )
+  minimal = spawn('nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf], { stdio: 'ignore' })
+  await until('the minimal nginx to answer', async () => (await probe(port, 'x')).status === 200, 10_000)
+  return port
+}
+
+async function runtimeOutcome(release: number, afterSeq: number): Promise<string | undefined> {
+  const { events } = await store.readStream(streamId('runtime', app), { fromSeq: afterSeq + 1 })
+  return events.find((e) => (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release)?.type
+}
+
+async function upContainers(name: string): Promise<{ container: string; host: string; port: number; release: number }[]> {
+  const { rows } = await pool.query(`SELECT container, host, port, release FROM rm_containers.containers WHERE app = $1 AND type = 'web' AND state = 'up' ORDER BY container`, [name])
+  return rows
+}
+
+/** Creates apps with a few requests in flight at once. */
+async function createApps(names: string[]): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < names.length) {
+        const name = names[next++]!
+        await must('POST', '/v1/apps', token, { name })
+        extraApps.push(name)
+      }
+    }),
+  )
+}
+
+/** Appends a container event the way the publisher does. */
+async function announce(type: 'ContainerStarted' | 'ContainerStopped', data: Record<string, unknown>): Promise<void> {
+  await store.append(streamId('runtime', data.app as string), [{ type, data }], { expectedVersion: 'any', actor: 'system:bench-router' })
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
+
+try {
+  const health = await must<{ checks: { services?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
+  const running = health.checks.services?.detail?.running ?? []
+  for (const s of ['router', 'scheduler', 'publisher', 'projector']) {
+    if (!running.includes(s)) throw new Error(`the platform runs no ${s} (it runs ${running.join(', ')}): start it with make up`)
+  }
+  const password = `pw-${suffix}-${randomBytes(6).toString('hex')}`
+  await must('POST', '/v1/auth/register', undefined, { username, password, email: `${username}@bench.invalid` })
+  token = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username, password })).token
+  await must('POST', '/v1/apps', token, { name: app })
+  const built = await must<{ release: number }>('POST', `/v1/apps/${app}/builds`, token, { image: 'node:20', procfile: PROCFILE, port: 5000 })
+  await until(`v${built.release} deployed`, async () => (await runtimeOutcome(built.release, 0)) !== undefined)
+  if ((await runtimeOutcome(built.release, 0)) !== 'DeployCompleted') throw new Error(`v${built.release} did not deploy`)
+  await until('the app to answer through the router', async () => (await probe(ROUTER.port, host)).status === 200)
+  const [backend] = await upContainers(app)
+  if (!backend) throw new Error('no container announced for the app')
+  console.log(`app ${app} deployed (v${built.release}), container ${backend.container.slice(0, 12)} at ${backend.host}:${backend.port}`)
+
+  // 1. Throughput.
+  const minimalPort = await startMinimal(backend)
+  await wrk(ROUTER.port, host, 2)
+  await wrk(minimalPort, host, 2)
+  const wharfRps: number[] = []
+  const minimalRps: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const w = await wrk(ROUTER.port, host, RUN_S)
+    const m = await wrk(minimalPort, host, RUN_S)
+    if (w.non2xx + w.socketErrors + m.non2xx + m.socketErrors > 0) console.log(`  (errors: wharf ${w.non2xx} non-2xx ${w.socketErrors} socket; minimal ${m.non2xx} non-2xx ${m.socketErrors} socket)`)
+    wharfRps.push(w.rps)
+    minimalRps.push(m.rps)
+    console.log(`  run ${i + 1}: wharf router ${w.rps.toFixed(0)} req/s, minimal nginx ${m.rps.toFixed(0)} req/s`)
+  }
+  minimal?.kill('SIGQUIT')
+  minimal = undefined
+  const ratio = median(wharfRps) / median(minimalRps)
+  console.log(`\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97)\n`)
+
+  // 2. Announced -> routable, with 10 and 1,000 apps routed.
+  const release = backend.release
+  const latencies: Record<number, number[]> = {}
+  for (const count of APP_COUNTS) {
+    const routed = Number((await pool.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)).rows[0].n)
+    // At least one app of the bench's own to announce containers of.
+    const want = Math.max(extraApps.length === 0 ? 1 : 0, count - routed)
+    const made = extraApps.length
+    if (want > 0) {
+      const t0 = Date.now()
+      await createApps(Array.from({ length: want }, (_, i) => `brt-${suffix}-${made + i}`))
+      console.log(`  created ${want} apps in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    }
+    const total = Number((await pool.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)).rows[0].n)
+    // Until the router serves the last app made (its 503 page: routed, nothing running).
+    const last = extraApps.at(-1) ?? app
+    await until('the router to route every app', async () => (await probe(ROUTER.port, `${last}.${cfg.domain}`)).status === 503)
+    await sleep(500)
+    const xs: number[] = []
+    for (let i = 0; i < SAMPLES; i++) {
+      const target = extraApps[(i * 7) % extraApps.length]!
+      const container = randomBytes(32).toString('hex')
+      const t0 = performance.now()
+      await announce('ContainerStarted', { app: target, type: 'web', release, container, host: backend.host, port: backend.port, number: 1 })
+      announced.push({ app: target, container })
+      await until(`${target} routable`, async () => (await probe(ROUTER.port, `${target}.${cfg.domain}`, 1_000)).status === 200, 10_000, 1)
+      xs.push(performance.now() - t0)
+      await announce('ContainerStopped', { app: target, type: 'web', container })
+      announced.pop()
+      await until(`${target} unrouted`, async () => (await probe(ROUTER.port, `${target}.${cfg.domain}`, 1_000)).status === 503, 10_000, 5)
+    }
+    latencies[count] = xs
+    console.log(`(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms${count === 1000 ? ' (target p99 <= 100 ms)' : ''}`)
+  }
+  console.log()
+
+  // 3. A rolling deploy under load.
+  let seq = await store.streamVersion(streamId('runtime', app))
+  await must('POST', `/v1/apps/${app}/formation`, token, { web: 3 })
+  await until('web=3 deployed', async () => (await runtimeOutcome(release, seq)) !== undefined)
+  await until('three containers routed', async () => (await upContainers(app)).length === 3)
+  await sleep(1_000)
+  seq = await store.streamVersion(streamId('runtime', app))
+  const before = new Set((await upContainers(app)).map((c) => c.container))
+  const load = requestLoop(ROUTER.port, host, { connections: 16, timeoutMs: 10_000 })
+  await sleep(2_000)
+  const t0 = Date.now()
+  await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH_ROLL: suffix } })
+  const next = release + 1
+  await until('the rolling deploy', async () => (await runtimeOutcome(next, seq)) !== undefined, 60_000)
+  const outcome = await runtimeOutcome(next, seq)
+  // Until the three old containers are stopped (drained, then removed from the routes), and 2 s more.
+  await until('the old containers gone', async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n === 3, 60_000)
+  const deployS = (Date.now() - t0) / 1000
+  await sleep(2_000)
+  while (load.counts.ok + load.counts.failed < DEPLOY_MIN_REQUESTS) await sleep(100)
+  await load.stop()
+  const { ok, failed, retried, bodies } = load.counts
+  console.log(
+    `(3) rolling deploy of v${next} (${outcome}, web=3, ${deployS.toFixed(1)} s until the old containers were gone), 16 kept-alive connections: ` +
+      `${failed} failed out of ${ok + failed} requests (target 0); ${bodies.size} containers answered; ` +
+      `${retried} sent again on a new connection because an nginx reload had closed their idle kept-alive one (as browsers and curl do)`,
+  )
+  if (failed) console.log(`    ${load.failures.slice(0, 5).join('\n    ')}`)
+} finally {
+  minimal?.kill('SIGQUIT')
+  for (const a of announced) await announce('ContainerStopped', { app: a.app, type: 'web', container: a.container }).catch(() => {})
+  if (token) {
+    const all = [app, ...extraApps]
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < all.length) {
+          const name = all[next++]!
+          await must('DELETE', `/v1/apps/${name}`, token, { confirm: name }).catch((err: Error) => console.error(`could not destroy ${name}: ${err.message}`))
+        }
+      }),
+    )
+  }
+  rmSync(dir, { recursive: true, force: true })
+  await store.close()
+  await pool.end()
+}
