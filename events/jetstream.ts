@@ -27,6 +27,10 @@ import { EventSubjects, subjects as platformSubjects } from './subjects.js'
 const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 /** How long the server remembers event ids for de-duplication, ms. */
 const DUPLICATE_WINDOW_MS = 120_000
+/** How long one pull of a durable subscription waits on the server, ms. */
+const PULL_EXPIRES_MS = 5_000
+/** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
+const PULL_HEARTBEAT_MS = 1_000
 /** How long a read's ephemeral consumer outlives a client that vanished, ms. */
 const EPHEMERAL_INACTIVE_MS = 10_000
 /** Messages per pull when reading. */
@@ -231,7 +235,10 @@ export class JetStreamEventStore implements EventStore {
       info = await this.#jsm.consumers.update(stream, durableName, { ack_wait: ackWait })
     }
     const consumer = this.#js.consumers.getConsumerFromInfo(info)
-    const messages = await consumer.consume({ max_messages: READ_BATCH })
+    // Short pulls with a heartbeat every second: when the server ends a pull with a 409 status,
+    // nats.js pulls again only after two missed heartbeats, 30 s with the defaults (30 s pulls, 15 s
+    // heartbeats). A projection stalled that long under load here (no redelivery, no error logged).
+    const messages = await consumer.consume({ max_messages: READ_BATCH, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
     const sub = new JetStreamSubscription(
       durableName,
       messages,
