@@ -46,6 +46,8 @@ const CONNECTIONS = 32
 /** Latency samples per app count. */
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 60)
 const APP_COUNTS = [10, 1000]
+/** Which of the three figures to measure (`BENCH_PARTS=2` for the latency only), default all. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3').split(',').map(Number))
 /** The rolling deploy: at least this many requests. */
 const DEPLOY_MIN_REQUESTS = 10_000
 
@@ -184,28 +186,29 @@ try {
   console.log(`app ${app} deployed (v${built.release}), container ${backend.container.slice(0, 12)} at ${backend.host}:${backend.port}`)
 
   // 1. Throughput.
-  const minimalPort = await startMinimal(backend)
-  await wrk(ROUTER.port, host, 2)
-  await wrk(minimalPort, host, 2)
-  const wharfRps: number[] = []
-  const minimalRps: number[] = []
-  for (let i = 0; i < RUNS; i++) {
-    const w = await wrk(ROUTER.port, host, RUN_S)
-    const m = await wrk(minimalPort, host, RUN_S)
-    if (w.non2xx + w.socketErrors + m.non2xx + m.socketErrors > 0) console.log(`  (errors: wharf ${w.non2xx} non-2xx ${w.socketErrors} socket; minimal ${m.non2xx} non-2xx ${m.socketErrors} socket)`)
-    wharfRps.push(w.rps)
-    minimalRps.push(m.rps)
-    console.log(`  run ${i + 1}: wharf router ${w.rps.toFixed(0)} req/s, minimal nginx ${m.rps.toFixed(0)} req/s`)
+  if (PARTS.has(1)) {
+    const minimalPort = await startMinimal(backend)
+    await wrk(ROUTER.port, host, 2)
+    await wrk(minimalPort, host, 2)
+    const wharfRps: number[] = []
+    const minimalRps: number[] = []
+    for (let i = 0; i < RUNS; i++) {
+      const w = await wrk(ROUTER.port, host, RUN_S)
+      const m = await wrk(minimalPort, host, RUN_S)
+      if (w.non2xx + w.socketErrors + m.non2xx + m.socketErrors > 0) console.log(`  (errors: wharf ${w.non2xx} non-2xx ${w.socketErrors} socket; minimal ${m.non2xx} non-2xx ${m.socketErrors} socket)`)
+      wharfRps.push(w.rps)
+      minimalRps.push(m.rps)
+      console.log(`  run ${i + 1}: wharf router ${w.rps.toFixed(0)} req/s, minimal nginx ${m.rps.toFixed(0)} req/s`)
   }
   minimal?.kill('SIGQUIT')
   minimal = undefined
   const ratio = median(wharfRps) / median(minimalRps)
   console.log(`\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97)\n`)
+  }
 
   // 2. Announced -> routable, with 10 and 1,000 apps routed.
   const release = backend.release
-  const latencies: Record<number, number[]> = {}
-  for (const count of APP_COUNTS) {
+  for (const count of PARTS.has(2) ? APP_COUNTS : []) {
     const routed = Number((await pool.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)).rows[0].n)
     // At least one app of the bench's own to announce containers of.
     const want = Math.max(extraApps.length === 0 ? 1 : 0, count - routed)
@@ -233,39 +236,40 @@ try {
       announced.pop()
       await until(`${target} unrouted`, async () => (await probe(ROUTER.port, `${target}.${cfg.domain}`, 1_000)).status === 503, 10_000, 5)
     }
-    latencies[count] = xs
     console.log(`(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms${count === 1000 ? ' (target p99 <= 100 ms)' : ''}`)
   }
   console.log()
 
   // 3. A rolling deploy under load.
-  let seq = await store.streamVersion(streamId('runtime', app))
-  await must('POST', `/v1/apps/${app}/formation`, token, { web: 3 })
-  await until('web=3 deployed', async () => (await runtimeOutcome(release, seq)) !== undefined)
-  await until('three containers routed', async () => (await upContainers(app)).length === 3)
-  await sleep(1_000)
-  seq = await store.streamVersion(streamId('runtime', app))
-  const before = new Set((await upContainers(app)).map((c) => c.container))
-  const load = requestLoop(ROUTER.port, host, { connections: 16, timeoutMs: 10_000 })
-  await sleep(2_000)
-  const t0 = Date.now()
-  await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH_ROLL: suffix } })
-  const next = release + 1
-  await until('the rolling deploy', async () => (await runtimeOutcome(next, seq)) !== undefined, 60_000)
-  const outcome = await runtimeOutcome(next, seq)
-  // Until the three old containers are stopped (drained, then removed from the routes), and 2 s more.
-  await until('the old containers gone', async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n === 3, 60_000)
-  const deployS = (Date.now() - t0) / 1000
-  await sleep(2_000)
-  while (load.counts.ok + load.counts.failed < DEPLOY_MIN_REQUESTS) await sleep(100)
-  await load.stop()
-  const { ok, failed, retried, bodies } = load.counts
-  console.log(
-    `(3) rolling deploy of v${next} (${outcome}, web=3, ${deployS.toFixed(1)} s until the old containers were gone), 16 kept-alive connections: ` +
-      `${failed} failed out of ${ok + failed} requests (target 0); ${bodies.size} containers answered; ` +
-      `${retried} sent again on a new connection because an nginx reload had closed their idle kept-alive one (as browsers and curl do)`,
-  )
-  if (failed) console.log(`    ${load.failures.slice(0, 5).join('\n    ')}`)
+  if (PARTS.has(3)) {
+    let seq = await store.streamVersion(streamId('runtime', app))
+    await must('POST', `/v1/apps/${app}/formation`, token, { web: 3 })
+    await until('web=3 deployed', async () => (await runtimeOutcome(release, seq)) !== undefined)
+    await until('three containers routed', async () => (await upContainers(app)).length === 3)
+    await sleep(1_000)
+    seq = await store.streamVersion(streamId('runtime', app))
+    const before = new Set((await upContainers(app)).map((c) => c.container))
+    const load = requestLoop(ROUTER.port, host, { connections: 16, timeoutMs: 10_000 })
+    await sleep(2_000)
+    const t0 = Date.now()
+    await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH_ROLL: suffix } })
+    const next = release + 1
+    await until('the rolling deploy', async () => (await runtimeOutcome(next, seq)) !== undefined, 60_000)
+    const outcome = await runtimeOutcome(next, seq)
+    // Until the three old containers are stopped (drained, then removed from the routes), and 2 s more.
+    await until('the old containers gone', async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n === 3, 60_000)
+    const deployS = (Date.now() - t0) / 1000
+    await sleep(2_000)
+    while (load.counts.ok + load.counts.failed < DEPLOY_MIN_REQUESTS) await sleep(100)
+    await load.stop()
+    const { ok, failed, retried, bodies } = load.counts
+    console.log(
+      `(3) rolling deploy of v${next} (${outcome}, web=3, ${deployS.toFixed(1)} s until the old containers were gone), 16 kept-alive connections: ` +
+        `${failed} failed out of ${ok + failed} requests (target 0); ${bodies.size} containers answered; ` +
+        `${retried} sent again on a new connection because an nginx reload had closed their idle kept-alive one (as browsers and curl do)`,
+    )
+    if (failed) console.log(`    ${load.failures.slice(0, 5).join('\n    ')}`)
+  }
 } finally {
   minimal?.kill('SIGQUIT')
   for (const a of announced) await announce('ContainerStopped', { app: a.app, type: 'web', container: a.container }).catch(() => {})

@@ -52,6 +52,8 @@ export class Nginx {
   readonly #file: string
   /** The text of the routes file nginx last accepted (undefined: none written by this router yet). */
   #lastGood: string | undefined
+  /** Workers of replaced configs that may still take new connections (see {@link settled}). */
+  #retiring: number[] = []
 
   constructor(opts: NginxOptions) {
     this.#o = opts
@@ -72,7 +74,10 @@ export class Nginx {
 
   /**
    * Writes `text` (which must contain the probe server answering `generation`), checks, reloads and
-   * waits until nginx answers `generation`. On a failed check the last good file is back in place.
+   * waits until nginx answers `generation` on a new connection: the new routes are in use. Workers of
+   * the old config still take some new connections for about 100 ms (nginx starts the new workers,
+   * sleeps 100 ms, then tells the old ones to stop accepting); {@link settled} waits for that. On a
+   * failed check the last good file is back in place.
    */
   async apply(text: string, generation: number): Promise<ApplyResult> {
     mkdirSync(this.#o.paths.confd, { recursive: true })
@@ -88,16 +93,15 @@ export class Nginx {
     const t1 = performance.now()
     let restarted = false
     const pid = this.masterPid()
-    let oldWorkers: number[] = []
     if (pid) {
-      oldWorkers = workersOf(pid)
+      this.#retiring.push(...workersOf(pid))
       process.kill(pid, 'SIGHUP')
     } else {
       this.#o.log.warn({ pidfile: this.#o.paths.pid }, 'router: nginx is not running; starting it with the current routes')
       await this.#o.start()
       restarted = true
     }
-    const served = await this.#waitServed(generation, oldWorkers)
+    const served = await this.#waitServed(generation)
     if (!served) return { ok: false, reason: `nginx did not serve the new config within ${this.#o.reloadTimeoutMs ?? 5_000} ms (see ${this.#o.paths.log})` }
     return { ok: true, checkMs, reloadMs: performance.now() - t1, restarted }
   }
@@ -134,19 +138,28 @@ export class Nginx {
     })
   }
 
-  /**
-   * Until a new connection gets the new config and no worker of the old one accepts any more: during
-   * a reload old and new workers share the listening socket for a few ms, so one answer of the new
-   * config alone does not mean the old routes (a drained container) are out of use.
-   */
-  async #waitServed(generation: number, oldWorkers: readonly number[]): Promise<boolean> {
+  /** Until a new connection gets the config of `generation`. */
+  async #waitServed(generation: number): Promise<boolean> {
     const deadline = Date.now() + (this.#o.reloadTimeoutMs ?? 5_000)
-    let probed = false
     for (let i = 0; ; i++) {
-      if (!probed) probed = (await this.probe()) === generation
-      if (probed && oldWorkers.every(retired)) return true
+      if ((await this.probe()) === generation) return true
       if (Date.now() > deadline) return false
-      await sleep(i < 20 ? 2 : 20)
+      await sleep(i < 100 ? 2 : 20)
+    }
+  }
+
+  /**
+   * Resolves once no worker of a replaced config takes new connections: after it, a route removed
+   * (a drained container) gets no new request at all. Old and new workers share the listening socket
+   * for about 100 ms after a reload. False when some still did after `timeoutMs`.
+   */
+  async settled(timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      this.#retiring = this.#retiring.filter((pid) => !retired(pid))
+      if (this.#retiring.length === 0) return true
+      if (Date.now() > deadline) return false
+      await sleep(5)
     }
   }
 

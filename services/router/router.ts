@@ -93,12 +93,13 @@ export class Router {
     await this.idle()
   }
 
-  /** Resolves when nothing is pending or rendering. */
+  /** Resolves when nothing is pending or rendering, and no nginx worker of an older config takes new connections. */
   async idle(): Promise<void> {
     while (this.#timer || this.#running || (this.#pendingSince !== undefined && !this.#stopped)) {
       if (this.#running) await this.#running
       else await sleep(this.#windowMs)
     }
+    await this.#o.nginx.settled()
   }
 
   /** Forgets the applied text: the next render writes and reloads even if nothing changed (nginx restarted). */
