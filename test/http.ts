@@ -14,9 +14,6 @@ export interface Answer {
   body: string
 }
 
-/** How many times a GET is sent again after its reused connection was closed under it. */
-const STALE_RETRIES = 3
-
 /**
  * GET `path` at 127.0.0.1:`port` with `Host: host` through `agent` (or a new connection when
  * `false`); answers the status and body, and how many times it was sent again on a closed
@@ -25,9 +22,9 @@ const STALE_RETRIES = 3
 export function get(port: number, host: string, path = '/', agent: Agent | false = false, timeoutMs = 5_000): Promise<Answer & { retried: number }> {
   return new Promise((resolve, reject) => {
     let retried = 0
-    const send = () => {
+    const send = (via: Agent | false) => {
       let answered = false
-      const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host }, agent, timeout: timeoutMs }, (res) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host }, agent: via, timeout: timeoutMs }, (res) => {
         answered = true
         let body = ''
         res.setEncoding('utf8')
@@ -37,14 +34,15 @@ export function get(port: number, host: string, path = '/', agent: Agent | false
       })
       req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (!answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && retried < STALE_RETRIES) {
+        // Once, and on a new connection: the agent's other idle connections were likely closed too.
+        if (!answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && retried === 0) {
           retried++
-          send()
-        } else reject(err)
+          send(false)
+        } else reject(Object.assign(new Error(`${err.message} (${err.code ?? 'no code'}, ${req.reusedSocket ? 'a reused connection' : 'a new connection'}${retried ? ', sent again' : ''}${answered ? ', after the answer began' : ''})`), { code: err.code }))
       })
       req.end()
     }
-    send()
+    send(agent)
   })
 }
 

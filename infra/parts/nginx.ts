@@ -36,8 +36,11 @@ http {
 
   include ${paths.nginx.confd}/*.conf;
 
+  # deferred: a connection is accepted once its request has arrived, and so is read at once. A
+  # worker that a reload retires closes the connections it accepted but has not read yet: without
+  # it a client connecting during a reload could see its new connection closed unanswered.
   server {
-    listen 127.0.0.1:${cfg.ports.router} default_server;
+    listen 127.0.0.1:${cfg.ports.router} default_server deferred;
     server_name _;
     location / {
       return 404 "no app answers at this host\\n";
@@ -47,7 +50,7 @@ http {
   # HTTPS: the router adds a server per attached certificate (by SNI); any other name is refused
   # in the handshake, since there is no certificate to answer it with.
   server {
-    listen 127.0.0.1:${cfg.ports.routerTls} ssl default_server;
+    listen 127.0.0.1:${cfg.ports.routerTls} ssl default_server deferred;
     server_name _;
     ssl_reject_handshake on;
   }

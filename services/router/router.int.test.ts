@@ -295,3 +295,31 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
   t.ok(drains.length >= 5, `drain measured for ${drains.length} stops`)
   t.comment(`ContainerStopping -> nginx serving without it: p50 ${drains[Math.floor(drains.length / 2)]} ms, max ${drains.at(-1)} ms (${drains.join(', ')})`)
 })
+
+t.test('a burst of changes is coalesced into few reloads; a router started again catches up with what changed while it was down', async (t) => {
+  const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN })
+  const token = await registerAndLogin(c, 'alice')
+  const k: Kit = { c, token, port: testRouterPort() }
+  const app = await createApp(t, k, 'co')
+  let reloads = 0
+  const first = await startTestRouter(t, c, { domain: DOMAIN, onApplied: ({ result }) => void (result.ok === true && reloads++) })
+  await until('the app is routed', statusIs(k, `${app}.${DOMAIN}`, 503))
+  reloads = 0
+  const domains = Array.from({ length: 20 }, (_, i) => `d${i}.${app}.example.test`)
+  await Promise.all(domains.map((domain) => call(k, app, 'POST', '/domains', { domain })))
+  for (const d of domains) await until(`${d} routed`, statusIs(k, d, 503), 10_000)
+  await first.router.idle()
+  t.ok(reloads >= 1 && reloads < domains.length, `20 domains added at once: ${reloads} reloads`)
+
+  // The router stops; nginx keeps serving; changes meanwhile are caught up by the next router.
+  await first.stop()
+  t.equal((await get(k.port, domains[0]!)).status, 503, 'nginx serves on with the router stopped')
+  const late = `late.${app}.example.test`
+  await call(k, app, 'POST', '/domains', { domain: late })
+  await call(k, app, 'DELETE', `/domains/${domains[0]}`)
+  await sleep(300)
+  t.equal((await get(k.port, late)).status, 404, 'not routed while the router is down')
+  await startTestRouter(t, c, { domain: DOMAIN })
+  await until('the domain added meanwhile is routed', statusIs(k, late, 503), 10_000)
+  await until('the domain removed meanwhile is not', statusIs(k, domains[0]!, 404), 10_000)
+})

@@ -135,17 +135,19 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
         }, watchdogMs)
       : undefined
   watchdog?.unref()
+  let stopped: Promise<void> | undefined
   return {
     router,
     nginx,
-    async stop() {
-      stopping = true
-      clearInterval(watchdog)
-      await sub.close()
-      await done
-      await router.stop()
-      await watcher.close()
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        stopping = true
+        clearInterval(watchdog)
+        await sub.close()
+        await done
+        await router.stop()
+        await watcher.close()
+      })()),
   }
 }
 
