@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { chmodSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
@@ -8,7 +7,7 @@ import { request } from 'undici'
 import { loadConfig, type WharfConfig } from '../core/config.js'
 import { BUCKETS } from '../core/objectstore/objectstore.js'
 import { s3Client, S3ObjectStore } from '../core/objectstore/s3.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../services/builder/testing.js'
+import { buildTestImage, pullImage, removeImage, testDocker, testRegistry } from '../services/builder/testing.js'
 import { pushImage } from '../services/builder/image.js'
 import { testS3 } from '../test/harness.js'
 import { redisCommand } from '../core/redis.js'
@@ -27,14 +26,6 @@ async function keys(prefix: string): Promise<string[]> {
   const out: string[] = []
   for await (const o of bucket.list(prefix)) out.push(o.key)
   return out
-}
-
-/** Pulls `ref` from its registry into the engine (no auth: a loopback registry). */
-async function pull(docker: Docker, ref: string): Promise<void> {
-  const stream = await docker.pull(ref, { authconfig: {} })
-  const out = await new Promise<{ error?: string }[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
-  const failed = out.find((o) => o.error)
-  if (failed) throw new Error(`pull ${ref}: ${failed.error}`)
 }
 
 /** Runs `ref` with no network and answers its output. */
@@ -77,7 +68,7 @@ t.test('a pushed image lives in the gateway bucket; removed from the engine, it 
 
   await removeImage(docker, ref)
   await t.rejects(docker.getImage(ref).inspect(), 'gone from the engine')
-  await pull(docker, ref)
+  await pullImage(docker, ref)
   t.match(await runOnce(t, docker, ref), marker, 'pulled back from the registry on S3, it runs with its files')
 })
 
@@ -107,6 +98,6 @@ t.test('WHARF_REGISTRY_CACHE=redis: a registry with its blob descriptors in redi
   const { ref, marker } = await pushMarked(t, docker, `127.0.0.1:${cfg.ports.registry}`)
   t.ok(Number(await redisCommand(cfg.ports.redis, 'DBSIZE')) > 0, 'the registry wrote blob descriptors to redis')
   await removeImage(docker, ref)
-  await pull(docker, ref)
+  await pullImage(docker, ref)
   t.match(await runOnce(t, docker, ref), marker, 'pulled back through the cached registry')
 })
