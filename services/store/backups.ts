@@ -12,12 +12,11 @@
  * schemas in one transaction (psql --single-transaction: all or nothing), and lets the projectors go:
  * each resumes from its restored checkpoint and catches up from the event log.
  */
-import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Transform, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { isWharfError, WharfError } from '../../core/errors.js'
@@ -36,6 +35,7 @@ import {
   type BackupManifest,
   type PlatformIdentity,
 } from './manifest.js'
+import { Digest, listManifests, readText, storeError } from './objects.js'
 import { pgDump, pgDumpVersion, pgRestoreList, pgRestoreToSql, psqlInOneTransaction } from './pgtools.js'
 
 /** The stream that records backups, restores and exports. */
@@ -69,14 +69,6 @@ export interface BackupDeps {
   catchUpTimeoutMs?: number
 }
 
-/** A failure of the store itself (the gateway down, a refused request), named as such. */
-export function storeError(endpoint: string, doing: string, err: unknown): WharfError {
-  if (isWharfError(err)) return err
-  const e = err as Error & { $metadata?: { httpStatusCode?: number } }
-  const status = e.$metadata?.httpStatusCode
-  return new WharfError('WHARF_UNAVAILABLE', `the store at ${endpoint} failed while ${doing}: ${status ? `${status} ` : ''}${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message || 'no answer'}`, { cause: err })
-}
-
 /** Runs `fn` holding the database's backup lock; `WHARF_CONFLICT` when another backup or restore holds it. */
 async function withBackupLock<T>(pool: pg.Pool, fn: () => Promise<T>): Promise<T> {
   const client = await pool.connect()
@@ -100,26 +92,6 @@ export async function platformIdentity(store: EventStore): Promise<PlatformIdent
   if (lastSeq === 0) return { platform: undefined, lastSeq }
   for await (const e of store.readAll(1, { batch: 1 })) return { platform: e.id, lastSeq }
   return { platform: undefined, lastSeq }
-}
-
-async function readText(objects: ObjectStore, key: string): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of await objects.get(key)) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-/** SHA-256 and size of what passes through. */
-export class Digest extends Transform {
-  readonly #hash = createHash('sha256')
-  bytes = 0
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err: null, chunk: Buffer) => void): void {
-    this.#hash.update(chunk)
-    this.bytes += chunk.length
-    cb(null, chunk)
-  }
-  hex(): string {
-    return this.#hash.digest('hex')
-  }
 }
 
 export interface BackupRequest extends EventContext {
@@ -229,35 +201,17 @@ async function backUp(deps: BackupDeps, id: string, req: BackupRequest, log: Log
   }
 }
 
-/** By creation time (ms), then id: ids of one second do not sort by time. */
-export function newestFirst(a: { createdAt: string; id: string }, b: { createdAt: string; id: string }): number {
-  return a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1
-}
-
 /** This platform's complete backups, newest first. Manifests that fail their checks are left out (and logged). */
 export async function listBackups(deps: BackupDeps): Promise<BackupManifest[]> {
   const { platform } = await platformIdentity(deps.store)
   return (await manifests(deps)).filter((m) => m.platform === platform)
 }
 
-async function manifests(deps: BackupDeps): Promise<BackupManifest[]> {
-  const out: BackupManifest[] = []
-  try {
-    for await (const o of deps.objects.list(`${deps.namespace}/`)) {
-      const id = o.key.slice(deps.namespace.length + 1, -'.json'.length)
-      if (!o.key.endsWith('.json') || !/^[0-9]{8}-/.test(id)) continue
-      try {
-        out.push(parseBackupManifest(id, await readText(deps.objects, o.key)))
-      } catch (err) {
-        if (!isWharfError(err)) throw err
-        deps.log.warn({ err, key: o.key }, 'a manifest in the backups bucket fails its checks; left out')
-      }
-    }
-  } catch (err) {
-    throw storeError(deps.endpoint, 'listing backups', err)
-  }
-  return out.sort(newestFirst)
+/** Every backup manifest under this namespace (of any platform), newest first. */
+function manifests(deps: BackupDeps): Promise<BackupManifest[]> {
+  return listManifests(deps, deps.namespace, 'backups', parseBackupManifest)
 }
+
 
 /**
  * Keeps the newest `keep` complete backups of this platform and deletes the others (manifest first,

@@ -13,7 +13,8 @@ import { isWharfError, WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import type { Catalogue, EventContext, EventStore, RecordedEvent } from '../../events/index.js'
-import { BACKUPS_STREAM, Digest, newestFirst, platformIdentity, storeError } from './backups.js'
+import { BACKUPS_STREAM, platformIdentity } from './backups.js'
+import { Digest, listManifests, readText, storeError } from './objects.js'
 import { EXPORT_FORMAT, keysOf, newObjectId, parseExportManifest, type ExportManifest } from './manifest.js'
 
 export interface EventLogDeps {
@@ -73,30 +74,9 @@ export async function exportEvents(deps: EventLogDeps, ctx: EventContext): Promi
   }
 }
 
-/** Every complete export under `namespace`, newest first. */
-export async function listExports(deps: EventLogDeps, namespace = deps.namespace): Promise<ExportManifest[]> {
-  const out: ExportManifest[] = []
-  try {
-    for await (const o of deps.objects.list(`${namespace}/`)) {
-      const id = o.key.slice(namespace.length + 1, -'.json'.length)
-      if (!o.key.endsWith('.json') || !/^[0-9]{8}-/.test(id)) continue
-      try {
-        out.push(parseExportManifest(id, await text(deps.objects, o.key)))
-      } catch (err) {
-        if (!isWharfError(err)) throw err
-        deps.log.warn({ err, key: o.key }, 'a manifest in the events bucket fails its checks; left out')
-      }
-    }
-  } catch (err) {
-    throw storeError(deps.endpoint, 'listing exports', err)
-  }
-  return out.sort(newestFirst)
-}
-
-async function text(objects: ObjectStore, key: string): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of await objects.get(key)) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
+/** Every complete export under `namespace` (default this platform's), newest first. */
+export function listExports(deps: EventLogDeps, namespace = deps.namespace): Promise<ExportManifest[]> {
+  return listManifests(deps, namespace, 'exports', parseExportManifest)
 }
 
 /** The fields every exported line has, with their types. */
@@ -167,7 +147,7 @@ export async function importEvents(deps: EventLogDeps, id: string, opts: { names
   const keys = keysOf(ns, id, 'ndjson')
   const head = await deps.objects.head(keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading export ${id}`, err)))
   if (!head) throw new WharfError('WHARF_NOT_FOUND', `no export ${id} under ${ns}/ (wharf admin:exports lists them)`, { details: { id, namespace: ns } })
-  const m = parseExportManifest(id, await text(deps.objects, keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading export ${id}`, err))))
+  const m = parseExportManifest(id, await readText(deps.objects, keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading export ${id}`, err))))
 
   // What the log holds already must be the start of this export.
   const have = await deps.store.lastSeq()
