@@ -159,3 +159,17 @@ t.test('a backup of an empty platform is refused and records nothing (the log st
   t.same(await listBackups(deps), [])
   await waitFor(c.deps.pool, 0)
 })
+
+t.test('one backup or restore at a time: another one meanwhile is refused with WHARF_CONFLICT and records nothing', async (t) => {
+  const c = await startTestController(t)
+  const root = await registerAndLogin(c, 'root')
+  const b = await backUp(t, c, root)
+  // Another process in the middle of a backup holds the database's backup lock ("wbkp").
+  const other = await c.deps.pool.connect()
+  t.teardown(() => other.release())
+  await other.query('SELECT pg_advisory_lock($1, 0)', [0x77626b70])
+  t.match((await refused(t, c, 409, 'WHARF_CONFLICT', 'POST', '/v1/admin/backups', { token: root })).body.message, /a backup or a restore is running already/)
+  await refused(t, c, 409, 'WHARF_CONFLICT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })
+  await other.query('SELECT pg_advisory_unlock($1, 0)', [0x77626b70])
+  t.equal((await c.call('POST', '/v1/admin/backups', { token: root })).status, 201, 'once it is done, the next one runs')
+})
