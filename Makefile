@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 NODE  ?= node
 export WHARF_HOME ?= $(CURDIR)/.wharf
+# The pinned AWS SDK runs on Node 20; its notice that later releases will need Node 22 is noise here.
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?= true
 
 .PHONY: up down status clean test test-unit install build bench restart
 

@@ -59,7 +59,8 @@ export class ApiClient {
     return new ApiClient(url.replace(/\/+$/, ''), token)
   }
 
-  async call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  /** `timeoutMs`: how long the answer may take, default 300_000 (long admin work passes more). */
+  async call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
     if (!this.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
     let res
     try {
@@ -71,6 +72,7 @@ export class ApiClient {
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(opts.timeoutMs ? { headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs } : {}),
       })
     } catch (err) {
       throw new CliError('WHARF_UNAVAILABLE', `cannot reach the controller at ${this.url}: ${(err as Error).message}`)

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { accountTopics } from './accounts/index.js'
+import { adminTopic } from './admin.js'
 import { appTopics } from './apps/index.js'
 import { eventsTopic } from './events.js'
 
@@ -10,4 +11,4 @@ import { eventsTopic } from './events.js'
 export type Topic = (program: Command) => void
 
 /** Every topic, in `--help` order. */
-export const TOPICS: Topic[] = [...accountTopics, ...appTopics, eventsTopic]
+export const TOPICS: Topic[] = [...accountTopics, ...appTopics, eventsTopic, adminTopic]

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { loadConfig } from './config.js'
+import { durationText, loadConfig } from './config.js'
 
 t.test('the store: Wharf own gateway by default, its keys resolved later by infra', async (t) => {
   const cfg = loadConfig({ WHARF_HOME: '/tmp/x' })
@@ -21,4 +21,20 @@ t.test('the store: bad settings are refused with the variable named', async (t) 
   t.throws(() => loadConfig({ WHARF_S3_PORT: '8000' }), /port 8000 is given to both controller and s3/)
   t.throws(() => loadConfig({ WHARF_CEPH_MON_PORT: '7480' }), /port 7480 is given to both s3 and cephMon/)
   t.throws(() => loadConfig({ WHARF_ROUTER_TLS_PORT: '8080' }), /port 8080 is given to both router and routerTls/)
+})
+
+t.test('the registry cache and backups: defaults, spellings, refusals', async (t) => {
+  const cfg = loadConfig({})
+  t.equal(cfg.registryCache, 'inmemory')
+  t.equal(cfg.ports.redis, 16379)
+  t.same(cfg.backups, { intervalMs: 24 * 3_600_000, keep: 7 })
+  t.equal(loadConfig({ WHARF_REGISTRY_CACHE: 'redis' }).registryCache, 'redis')
+  t.same(loadConfig({ WHARF_BACKUP_INTERVAL: '90m', WHARF_BACKUP_KEEP: '2' }).backups, { intervalMs: 90 * 60_000, keep: 2 })
+  t.equal(loadConfig({ WHARF_BACKUP_INTERVAL: 'off' }).backups.intervalMs, 0)
+  for (const text of ['off', '1d', '90m', '6h', '45m']) t.equal(durationText(loadConfig({ WHARF_BACKUP_INTERVAL: text }).backups.intervalMs), text, `${text} round-trips`)
+  t.throws(() => loadConfig({ WHARF_REGISTRY_CACHE: 'memcached' }), /WHARF_REGISTRY_CACHE must be inmemory or redis/)
+  t.throws(() => loadConfig({ WHARF_BACKUP_INTERVAL: '10s' }), /WHARF_BACKUP_INTERVAL must be a duration of at least a minute/)
+  t.throws(() => loadConfig({ WHARF_BACKUP_INTERVAL: 'daily' }), /WHARF_BACKUP_INTERVAL/)
+  t.throws(() => loadConfig({ WHARF_BACKUP_KEEP: '0' }), /WHARF_BACKUP_KEEP must be a whole number from 1/)
+  t.throws(() => loadConfig({ WHARF_REDIS_PORT: '5000' }), /port 5000 is given to both registry and redis/)
 })

@@ -33,9 +33,18 @@ export interface WharfConfig {
      * The OSD and the gateway's cluster connections take free ports in 6800-7568 by themselves.
      */
     cephMon: number
+    /** redis-server for the registry's blob-descriptor cache (when `registryCache` is `redis`): `WHARF_REDIS_PORT`, default 16379. */
+    redis: number
   }
   /** The S3 endpoint Wharf keeps its objects in (registry images, backups, log archives, event exports). */
   s3: S3Config
+  /**
+   * The registry's blob-descriptor cache: `WHARF_REGISTRY_CACHE`, `inmemory` (default: in the
+   * registry's process) or `redis` (Debian's redis-server, started by infra on `WHARF_REDIS_PORT`).
+   */
+  registryCache: 'inmemory' | 'redis'
+  /** Read-model backups to the store: schedule and retention. */
+  backups: BackupConfig
   /** An existing Docker engine to use instead of starting one (`WHARF_DOCKER_HOST`, e.g. unix:///var/run/docker.sock). */
   dockerHost: string | undefined
   /** The platform domain apps answer under: `WHARF_DOMAIN`, default `wharf.localhost`. */
@@ -72,6 +81,49 @@ export interface S3Config {
   secretKey: string
   region: string
   external: boolean
+}
+
+/** When the read-model database is backed up by itself, and how many backups are kept. */
+export interface BackupConfig {
+  /**
+   * Time between scheduled backups, ms: `WHARF_BACKUP_INTERVAL` as `30m`, `6h`, `1d` (default `24h`);
+   * `off` (0 here) schedules none (`wharf admin:backup` still works). Counted from the newest backup
+   * in the store, so a restart does not add one.
+   */
+  intervalMs: number
+  /** Complete backups kept; older ones are deleted after each new one: `WHARF_BACKUP_KEEP`, default 7 (at least 1). */
+  keep: number
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `intervalMs` as `WHARF_BACKUP_INTERVAL` spells it: `off`, or the largest whole unit (`1d`, `90m`). */
+export function durationText(ms: number): string {
+  if (ms === 0) return 'off'
+  const [unit, size] = Object.entries(DURATION_UNITS)
+    .reverse()
+    .find(([, size]) => ms % size === 0) ?? ['s', 1000]
+  return `${Math.round(ms / size)}${unit}`
+}
+
+function backupConfig(env: NodeJS.ProcessEnv): BackupConfig {
+  const rawInterval = env.WHARF_BACKUP_INTERVAL || '24h'
+  let intervalMs = 0
+  if (rawInterval !== 'off') {
+    const m = /^(\d+)([smhd])$/.exec(rawInterval)
+    intervalMs = m ? Number(m[1]) * DURATION_UNITS[m[2]!]! : NaN
+    if (!(intervalMs >= 60_000)) throw new Error(`WHARF_BACKUP_INTERVAL must be a duration of at least a minute (30m, 6h, 1d) or off, got ${JSON.stringify(rawInterval)}`)
+  }
+  const rawKeep = env.WHARF_BACKUP_KEEP || '7'
+  const keep = Number(rawKeep)
+  if (!Number.isInteger(keep) || keep < 1 || keep > 10_000) throw new Error(`WHARF_BACKUP_KEEP must be a whole number from 1 to 10000, got ${JSON.stringify(rawKeep)}`)
+  return { intervalMs, keep }
+}
+
+function registryCache(raw: string | undefined): WharfConfig['registryCache'] {
+  if (raw === undefined || raw === '' || raw === 'inmemory') return 'inmemory'
+  if (raw === 'redis') return raw
+  throw new Error(`WHARF_REGISTRY_CACHE must be inmemory or redis, got ${JSON.stringify(raw)}`)
 }
 
 function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
@@ -113,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     postgres: port(env, 'WHARF_PG_PORT', 15432),
     s3: port(env, 'WHARF_S3_PORT', 7480),
     cephMon: port(env, 'WHARF_CEPH_MON_PORT', 16789),
+    redis: port(env, 'WHARF_REDIS_PORT', 16379),
   }
   const seen = new Map<number, string>()
   for (const [name, p] of Object.entries(ports)) {
@@ -124,6 +177,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     home: resolve(cwd, env.WHARF_HOME || '.wharf'),
     host: '127.0.0.1',
     ports,
+    registryCache: registryCache(env.WHARF_REGISTRY_CACHE),
+    backups: backupConfig(env),
     dockerHost: env.WHARF_DOCKER_HOST || undefined,
     domain: env.WHARF_DOMAIN || 'wharf.localhost',
     namespace: env.WHARF_NAMESPACE || 'wharf',

@@ -10,6 +10,8 @@ export const ERRORS = {
   WHARF_NOT_FOUND: { status: 404, summary: 'The thing asked for does not exist (or the caller may not see it).' },
   WHARF_CONFLICT: { status: 409, summary: 'The state changed under the command (expected version did not match) after bounded retries.' },
   WHARF_EXISTS: { status: 409, summary: 'The thing to create exists already (an app, a user, a key, a domain).' },
+  WHARF_BACKUP_CORRUPT: { status: 422, summary: 'A backup or event-log export fails its checks (format, checksum, contents); nothing was changed.' },
+  WHARF_BACKUP_FOREIGN: { status: 422, summary: 'A backup belongs to another platform (another event log); nothing was changed.' },
   WHARF_TOO_LARGE: { status: 413, summary: 'The request body is larger than allowed.' },
   WHARF_TIMEOUT: { status: 504, summary: 'A bounded wait ran out (for example a read model catching up).' },
   WHARF_UNAVAILABLE: { status: 503, summary: 'A part the request needs is down or not ready.' },

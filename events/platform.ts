@@ -2,10 +2,15 @@ import Type from 'typebox'
 import type { EventDefinition } from './catalogue.js'
 import { Strict, UserName } from './schema.js'
 
+/** A backup or event-log export id: `YYYYMMDD-HHMMSS-xxxx` (UTC, 4 random hex digits). */
+export const StoreObjectId = Type.String({ pattern: '^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$' })
+const BackupTrigger = Type.Union([Type.Literal('manual'), Type.Literal('schedule')])
+
 /**
  * Events of `platform.<name>` streams. The admin set lives on the one `platform.accounts` stream, so
  * that "the first user is the admin" and "never revoke the last admin" are decided on one stream,
- * race-free.
+ * race-free. What happens to the store (backups, restores, exports) is recorded on
+ * `platform.backups`, for the audit log: facts, appended without an expected version.
  */
 export const platformEvents: EventDefinition[] = [
   {
@@ -21,5 +26,40 @@ export const platformEvents: EventDefinition[] = [
     stream: 'platform',
     description: 'A user stopped being an admin (on `platform.accounts`; never the last admin).',
     schema: Type.Object({ username: UserName }, Strict),
+  },
+  {
+    type: 'BackupCompleted',
+    version: 1,
+    stream: 'platform',
+    description: 'The read-model database was backed up to the store (on `platform.backups`); `seq`: the last event the backup includes.',
+    schema: Type.Object({ id: StoreObjectId, trigger: BackupTrigger, bytes: Type.Integer({ minimum: 0 }), seq: Type.Integer({ minimum: 0 }) }, Strict),
+  },
+  {
+    type: 'BackupFailed',
+    version: 1,
+    stream: 'platform',
+    description: 'A backup did not complete; nothing of it is listed or restorable (on `platform.backups`).',
+    schema: Type.Object({ id: StoreObjectId, trigger: BackupTrigger, reason: Type.String({ maxLength: 2000 }) }, Strict),
+  },
+  {
+    type: 'BackupRestored',
+    version: 1,
+    stream: 'platform',
+    description: 'The read models were replaced by a backup and catch up from its checkpoints (on `platform.backups`).',
+    schema: Type.Object({ id: StoreObjectId, seq: Type.Integer({ minimum: 0 }) }, Strict),
+  },
+  {
+    type: 'BackupDeleted',
+    version: 1,
+    stream: 'platform',
+    description: 'A backup was deleted from the store by the retention rule (on `platform.backups`).',
+    schema: Type.Object({ id: StoreObjectId }, Strict),
+  },
+  {
+    type: 'EventsExported',
+    version: 1,
+    stream: 'platform',
+    description: 'The event log up to `seq` was written to the store as newline-delimited JSON (on `platform.backups`).',
+    schema: Type.Object({ id: StoreObjectId, events: Type.Integer({ minimum: 0 }), seq: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }, Strict),
   },
 ]

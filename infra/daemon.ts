@@ -9,6 +9,8 @@ import { livePid, portOpen, startDaemon, stopPidfile, tail, waitUntil, type Daem
  */
 export interface DaemonPartSpec {
   name: string
+  /** See {@link Part.after}. */
+  after?(ctx: InfraContext): readonly string[]
   /** Where it answers, for the summary. */
   address(ctx: InfraContext): string
   pidfile(ctx: InfraContext): string
@@ -37,6 +39,7 @@ export interface DaemonPartSpec {
 export function daemonPart(spec: DaemonPartSpec): Part {
   return {
     name: spec.name,
+    ...(spec.after ? { after: spec.after } : {}),
     async status(ctx) {
       const address = spec.address(ctx)
       const pid = livePid(spec.pidfile(ctx))

@@ -25,6 +25,8 @@ declare -A PROVIDES=(
   [ceph-common]=/usr/bin/radosgw-admin
   # the HTTP load generator of npm run bench:router
   [wrk]=/usr/bin/wrk
+  # the registry's blob-descriptor cache with WHARF_REGISTRY_CACHE=redis (~2 MB; started only then)
+  [redis-server]=/usr/bin/redis-server
 )
 
 missing=()

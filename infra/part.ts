@@ -24,6 +24,8 @@ export interface PartStatus {
  */
 export interface Part {
   name: string
+  /** Names of the parts that must be up before this one starts (the registry needs the store). */
+  after?(ctx: InfraContext): readonly string[]
   status(ctx: InfraContext): Promise<PartStatus>
   /** Starts the part unless it already runs; waits until it answers. */
   start(ctx: InfraContext): Promise<'started' | 'running'>

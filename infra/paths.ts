@@ -63,6 +63,8 @@ export function pathsFor(home: string) {
       /** Wharf's S3 user's keys (mode 600), made once by `radosgw-admin user create`. */
       s3Keys: join(home, 'secrets', 's3.json'),
     },
+    /** redis-server for the registry's blob-descriptor cache (a cache: nothing is saved to disk). */
+    redis: { dir: join(home, 'redis'), pid: join(run, 'redis.pid'), log: join(logs, 'redis.log') },
     services: { pid: join(run, 'wharf.pid'), log: join(logs, 'wharf.log') },
   }
 }

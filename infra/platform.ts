@@ -1,18 +1,29 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import type { WharfConfig } from '../core/config.js'
 import type { InfraContext, Part, PartStatus } from './part.js'
+import { ensureBuckets } from '../core/objectstore/s3.js'
 import { ceph } from './parts/ceph.js'
 import { docker } from './parts/docker.js'
 import { nats } from './parts/nats.js'
 import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
+import { redis } from './parts/redis.js'
 import { registry } from './parts/registry.js'
 import { services, servicesEnv, servicesOutdated } from './parts/services.js'
 import { pathsFor } from './paths.js'
 
-/** The real parts, which start independently of each other; the Wharf services need them all. */
-export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx, ceph]
+/**
+ * Every real part Wharf may run; the Wharf services need them all. Most start side by side; a part
+ * with `after` waits for those (the registry for the store). redis runs only for
+ * `WHARF_REGISTRY_CACHE=redis` but is always stopped (the setting may have changed since).
+ */
+export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx, ceph, redis]
 export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services]
+
+/** The real parts this configuration runs. */
+export function realParts(cfg: WharfConfig): Part[] {
+  return REAL_PARTS.filter((p) => p !== redis || cfg.registryCache === 'redis')
+}
 
 export function contextFor(cfg: WharfConfig, say: (line: string) => void = () => {}): InfraContext {
   return { cfg, paths: pathsFor(cfg.home), say }
@@ -27,16 +38,29 @@ export interface UpResult {
  * Starts every part that is not running (the real parts side by side, then the services), waiting
  * until each answers. A second call with everything up changes nothing.
  */
-export async function up(ctx: InfraContext, parts: { real: readonly Part[]; services: boolean } = { real: REAL_PARTS, services: true }): Promise<UpResult> {
+export async function up(ctx: InfraContext, parts: { real: readonly Part[]; services: boolean } = { real: realParts(ctx.cfg), services: true }): Promise<UpResult> {
   for (const d of [ctx.paths.home, ctx.paths.run, ctx.paths.logs]) mkdirSync(d, { recursive: true })
-  const settled = await Promise.allSettled(
-    parts.real.map(async (p) => {
-      const t0 = Date.now()
-      const result = await p.start(ctx)
-      ctx.say(`${p.name.padEnd(9)} ${result === 'started' ? `started (${((Date.now() - t0) / 1000).toFixed(1)} s)` : 'already running'}`)
-      return { part: p.name, result }
-    }),
-  )
+  // An operator's S3 that is unreachable or refuses the keys stops everything before anything starts.
+  if (ctx.cfg.s3.external && parts.real.includes(ceph)) await ensureBuckets(ctx.cfg.s3)
+  const started = new Map<string, Promise<unknown>>()
+  for (const p of parts.real) {
+    started.set(
+      p.name,
+      (async () => {
+        // Let every part's promise be registered first: a part may depend on one later in the list.
+        await Promise.resolve()
+        for (const dep of p.after?.(ctx) ?? []) {
+          const before = started.get(dep)
+          if (before) await before.catch(() => Promise.reject(new Error(`${p.name}: not started, it needs ${dep}, which did not start`)))
+        }
+        const t0 = Date.now()
+        const result = await p.start(ctx)
+        ctx.say(`${p.name.padEnd(9)} ${result === 'started' ? `started (${((Date.now() - t0) / 1000).toFixed(1)} s)` : 'already running'}`)
+        return { part: p.name, result }
+      })(),
+    )
+  }
+  const settled = await Promise.allSettled(started.values())
   const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected')
   if (failed.length) throw new Error(failed.map((f) => (f.reason as Error).message).join('\n'))
   const results = settled.map((s) => (s as PromiseFulfilledResult<UpResult['results'][number]>).value)
@@ -62,8 +86,10 @@ export async function down(ctx: InfraContext, parts: readonly Part[] = ALL_PARTS
   return [...out, ...results]
 }
 
+/** Each part this configuration runs (and redis when it still runs from an earlier setting). */
 export async function status(ctx: InfraContext): Promise<{ part: string; status: PartStatus }[]> {
-  return Promise.all(ALL_PARTS.map(async (p) => ({ part: p.name, status: await p.status(ctx) })))
+  const rows = await Promise.all(ALL_PARTS.map(async (p) => ({ part: p.name, status: await p.status(ctx) })))
+  return rows.filter((r) => r.part !== redis.name || ctx.cfg.registryCache === 'redis' || r.status.pid)
 }
 
 /**

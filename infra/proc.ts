@@ -1,5 +1,5 @@
 import { spawn, execFile } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { dirname } from 'node:path'
 import { promisify } from 'node:util'
@@ -8,14 +8,25 @@ export const execFileP = promisify(execFile)
 
 /**
  * True when `pid` is a live process. A daemon whose parent is gone can linger as a zombie
- * (state Z) that `kill -0` still reports alive, so read /proc instead.
+ * (state Z) that `kill -0` still reports alive, so read /proc instead. A multi-threaded process
+ * killed with -9 shows its main thread as a zombie while its other threads are still exiting and
+ * still hold its files and sockets: it is alive until every thread is gone.
  */
 export function isAlive(pid: number | undefined): boolean {
   if (!pid) return false
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const running = (stat: string) => {
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
     return state !== 'Z' && state !== 'X'
+  }
+  try {
+    if (running(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return true
+    return readdirSync(`/proc/${pid}/task`).some((tid) => {
+      try {
+        return running(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'))
+      } catch {
+        return false
+      }
+    })
   } catch {
     return false
   }

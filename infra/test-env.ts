@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { WharfConfig } from '../core/config.js'
-import { contextFor, down, REAL_PARTS, up } from './platform.js'
+import { contextFor, down, REAL_PARTS, realParts, up } from './platform.js'
 import { dockerHost } from './parts/docker.js'
 import { s3Settings } from './parts/ceph.js'
 import { databaseUrl } from './parts/postgres.js'
@@ -49,6 +49,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       postgres: await freePort(),
       s3: await freePort(),
       cephMon: await freePort(),
+      redis: await freePort(),
     },
     dockerHost: platformCfg.dockerHost ?? platformEngine,
     natsUrl: '',
@@ -75,7 +76,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
   try {
     console.log(`starting the test platform under ${home}${cfg.dockerHost ? ` (Docker engine: ${cfg.dockerHost})` : ''}`)
     const t0 = Date.now()
-    await up(ctx, { real: REAL_PARTS, services: false })
+    await up(ctx, { real: realParts(cfg), services: false })
     console.log(`test platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const s3 = s3Settings(ctx)
     const env = {

@@ -5,6 +5,12 @@ export const CORE_SCHEMA = 'wharf'
 /** The NOTIFY channel on which every checkpoint change is announced, payload {@link CheckpointNotice} as JSON. */
 export const CHECKPOINT_CHANNEL = 'wharf_projection_checkpoint'
 
+/**
+ * The advisory-lock namespace of projection ownership: a projector owns projection `name` while its
+ * session holds `pg_advisory_lock(PROJECTION_LOCK_CLASS, hashtext(name))` ("whar").
+ */
+export const PROJECTION_LOCK_CLASS = 0x77686172
+
 /** What a projection's row in `wharf.projection_checkpoints` says. */
 export type ProjectionStatus = 'running' | 'rebuilding' | 'failed'
 
@@ -13,6 +19,8 @@ export interface CheckpointNotice {
   name: string
   seq: number
   status: ProjectionStatus
+  /** The checkpoint moved back (a restored backup): forget any higher one seen before. */
+  reset?: boolean
 }
 
 const CORE_DDL = `

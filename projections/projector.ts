@@ -3,7 +3,8 @@ import { WharfError } from '../core/errors.js'
 import { createLogger, serviceLogger, withCorrelation, type Logger } from '../core/log.js'
 import type { Delivery, EventStore, RecordedEvent, Subscription } from '../events/index.js'
 import { microBatches, planBatch, type BatchOptions } from './batch.js'
-import { CHECKPOINT_CHANNEL, CORE_SCHEMA, ident, type CheckpointNotice, migrateCore, notifyCheckpoint, readCheckpoints, transaction, type CheckpointRow } from './checkpoints.js'
+import { CHECKPOINT_CHANNEL, CORE_SCHEMA, ident, PROJECTION_LOCK_CLASS, type CheckpointNotice, migrateCore, notifyCheckpoint, readCheckpoints, transaction, type CheckpointRow } from './checkpoints.js'
+import { CONTROL_CHANNEL, type ControlNotice } from './hold.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
@@ -64,7 +65,6 @@ class ApplyError extends Error {
 /** How soon a checkpoint advanced without a transaction is written to its row, ms. */
 const FLUSH_MS = 100
 
-const LOCK_CLASS = 0x77686172 // "whar": advisory-lock namespace of projection ownership
 
 class Runner {
   state: RunnerState = 'idle'
@@ -133,6 +133,10 @@ export class Projector {
       this.#lockClient = undefined
       void this.stop()
     })
+    this.#lockClient.on('notification', (msg) => {
+      if (msg.channel === CONTROL_CHANNEL && msg.payload) this.#onControl(JSON.parse(msg.payload) as ControlNotice)
+    })
+    await this.#lockClient.query(`LISTEN ${CONTROL_CHANNEL}`)
     await Promise.all([...this.#runners.values()].map((r) => this.#bringUp(r)))
   }
 
@@ -187,11 +191,50 @@ export class Projector {
     return r.rebuilding
   }
 
+  /**
+   * `yield` (see hold.ts): stop every projection this process runs, after the batch in hand, and let
+   * go of its lock, so that a restore can replace the read models; each stands by and is tried again
+   * as usual. `resume`: try the standing-by ones at once.
+   */
+  #onControl(notice: ControlNotice): void {
+    if (this.#stopped) return
+    if (notice.op === 'yield') {
+      void this.#yieldAll().catch((err) => this.#log.error({ err }, 'could not let go of the projections'))
+      return
+    }
+    for (const r of this.#runners.values()) {
+      if (r.state !== 'standby') continue
+      clearTimeout(r.retry)
+      void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot start projection'))
+    }
+  }
+
+  async #yieldAll(): Promise<void> {
+    const owned = [...this.#runners.values()].filter((r) => r.state !== 'standby' && r.state !== 'idle' && r.state !== 'stopped')
+    if (owned.length === 0) return
+    this.#log.info({ projections: owned.map((r) => r.p.name) }, 'asked to let go of the read models (a restore); standing by')
+    await Promise.all(
+      owned.map(async (r) => {
+        await r.rebuilding?.catch(() => {})
+        await this.#stopLive(r, 'standby')
+        const lock = this.#lockClient
+        if (!lock) return
+        const q = this.#lockQueue.then(() => lock.query('SELECT pg_advisory_unlock($1, hashtext($2))', [PROJECTION_LOCK_CLASS, r.p.name]))
+        this.#lockQueue = q.catch(() => {})
+        await q
+        r.state = 'standby'
+        clearTimeout(r.retry)
+        r.retry = setTimeout(() => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot start projection')), this.#o.standbyRetryMs)
+        r.retry.unref()
+      }),
+    )
+  }
+
   async #bringUp(r: Runner): Promise<void> {
     const { p } = r
     const lock = this.#lockClient
     if (this.#stopped || !lock) return
-    const q = this.#lockQueue.then(() => lock.query('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, p.name]))
+    const q = this.#lockQueue.then(() => lock.query('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [PROJECTION_LOCK_CLASS, p.name]))
     this.#lockQueue = q.catch(() => {})
     const { rows } = await q
     if (!rows[0].ok) {

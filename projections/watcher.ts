@@ -111,7 +111,7 @@ export class CheckpointWatcher {
 
   #see(n: CheckpointNotice): void {
     const prev = this.#known.get(n.name)
-    this.#known.set(n.name, { seq: Math.max(prev?.seq ?? 0, n.seq), status: n.status })
+    this.#known.set(n.name, { seq: n.reset ? n.seq : Math.max(prev?.seq ?? 0, n.seq), status: n.status })
   }
 
   #check(): void {

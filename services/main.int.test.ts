@@ -5,8 +5,9 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { JetStreamEventStore } from '../events/jetstream.js'
 import { EventSubjects, wharfCatalogue } from '../events/index.js'
+import { QUIET_AWS_SDK } from '../infra/parts/services.js'
 import { freePort } from '../infra/test-env.js'
-import { freshDatabase, testNatsUrl, uniqueName } from '../test/harness.js'
+import { freshDatabase, testNatsUrl, testS3, uniqueName } from '../test/harness.js'
 
 /** The services process as `make up` runs it: one Node process, config from the environment. */
 
@@ -148,4 +149,19 @@ t.test('healthz answers 503 naming the part that is down', async (t) => {
   t.equal(res.body.checks.nats?.ok, true)
   p.child.kill('SIGTERM')
   t.equal(await p.exited, 0)
+})
+
+t.test('wrong S3 keys or an endpoint that does not answer: a clear error naming it, before anything starts', async (t) => {
+  const { env, port } = await baseEnv(t)
+  const s3 = testS3()
+  // NATS on a dead port: reaching it would fail differently, so the store is checked first.
+  const base = { ...env, ...QUIET_AWS_SDK, WHARF_NATS_URL: `nats://127.0.0.1:${await freePort()}`, WHARF_S3_ACCESS_KEY: s3.accessKey, WHARF_S3_REGION: s3.region }
+  const wrong = startServices({ ...base, WHARF_S3_ENDPOINT: s3.endpoint, WHARF_S3_SECRET_KEY: 'not-the-secret' })
+  t.equal(await wrong.exited, 1)
+  t.match(wrong.stderr.join(''), new RegExp(`^wharf: store: the S3 endpoint ${s3.endpoint.replaceAll('.', '\\.')} refused Wharf's keys for bucket wharf-\\S+ \\(403`))
+  const gone = `http://127.0.0.1:${await freePort()}`
+  const unreachable = startServices({ ...base, WHARF_S3_ENDPOINT: gone, WHARF_S3_SECRET_KEY: s3.secretKey })
+  t.equal(await unreachable.exited, 1)
+  t.match(unreachable.stderr.join(''), new RegExp(`^wharf: store: the S3 endpoint ${gone.replaceAll('.', '\\.')} cannot be reached`))
+  await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'nothing was started')
 })

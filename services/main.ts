@@ -5,7 +5,9 @@
  */
 import { hostname } from 'node:os'
 import pg from 'pg'
+import type { S3Client } from '@aws-sdk/client-s3'
 import { loadConfig } from '../core/config.js'
+import { ensureBuckets, s3Client, s3ObjectStores } from '../core/objectstore/index.js'
 import { createLogger } from '../core/log.js'
 import { VERSION } from '../core/version.js'
 import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../events/index.js'
@@ -15,10 +17,11 @@ import { projector } from './projector/service.js'
 import { scheduler } from './scheduler/service.js'
 import { publisher } from './publisher/service.js'
 import { router } from './router/service.js'
+import { backups } from './store/service.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
-export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router]
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, backups]
 
 /** How long a clean stop may take before the process exits anyway, ms. */
 const STOP_TIMEOUT_MS = 15_000
@@ -33,6 +36,13 @@ async function main(): Promise<void> {
   const cfg = loadConfig(process.env)
   const log = createLogger({ level: cfg.logLevel })
   if (!cfg.databaseUrl) throw new Error('WHARF_DATABASE_URL is not set (make up sets it)')
+  // Wrong keys or an endpoint that does not answer: a clear error naming it, before anything starts.
+  let s3: S3Client | undefined
+  if (cfg.s3.accessKey) {
+    await ensureBuckets(cfg.s3, { create: false })
+    s3 = s3Client(cfg.s3)
+  }
+  const objects = s3 && s3ObjectStores(s3, cfg.s3.endpoint)
   const catalogue = wharfCatalogue()
   const store = await JetStreamEventStore.connect({
     servers: cfg.natsUrl,
@@ -59,6 +69,7 @@ async function main(): Promise<void> {
       }
       await store.close().catch((err) => log.error({ err }, 'closing NATS failed'))
       await pool.end().catch((err) => log.error({ err }, 'closing Postgres failed'))
+      s3?.destroy()
       clearTimeout(timer)
       log.info('stopped cleanly')
     })())
@@ -67,7 +78,7 @@ async function main(): Promise<void> {
 
   const names = selected.map((s) => s.name)
   for (const def of selected) {
-    const svc = await def.start({ cfg, log, store, pool, catalogue, running: names })
+    const svc = await def.start({ cfg, log, store, pool, catalogue, objects, running: names })
     running.push({ name: def.name, svc })
     log.info({ service: def.name }, 'started')
   }

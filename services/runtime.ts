@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { WharfConfig } from '../core/config.js'
 import type { Logger } from '../core/log.js'
+import type { ObjectStores } from '../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../events/index.js'
 
 /** What every service gets from the composition root: config read once, and the shared adapters. */
@@ -10,6 +11,8 @@ export interface ServiceDeps {
   store: EventStore
   pool: pg.Pool
   catalogue: Catalogue
+  /** The store, one ObjectStore per bucket; undefined when no S3 endpoint is configured. */
+  objects: ObjectStores | undefined
   /** The names of the services running in this process. */
   running: readonly string[]
 }

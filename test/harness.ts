@@ -24,6 +24,13 @@ export const testS3 = () => ({
   secretKey: required('WHARF_TEST_S3_SECRET_KEY'),
   region: process.env.WHARF_TEST_S3_REGION || 'us-east-1',
 })
+/** The test store as WHARF_S3_* settings (for loadConfig), or none when `make test` named no store. */
+export function testS3Env(): Record<string, string> {
+  if (!process.env.WHARF_TEST_S3_ENDPOINT) return {}
+  const s3 = testS3()
+  return { WHARF_S3_ENDPOINT: s3.endpoint, WHARF_S3_ACCESS_KEY: s3.accessKey, WHARF_S3_SECRET_KEY: s3.secretKey, WHARF_S3_REGION: s3.region }
+}
+
 /** A name unique to this test run, for streams, durables, schemas and databases. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`

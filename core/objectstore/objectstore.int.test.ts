@@ -1,4 +1,4 @@
-import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import t, { type Test } from 'tap'
 import { testS3 } from '../../test/harness.js'
 import { failingAfter, noise, objectStoreContract } from './objectstore.contract.js'
@@ -40,6 +40,20 @@ t.test('S3: a large stream is a multipart upload; a failed one leaves no upload 
   const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
   t.same(uploads.Uploads ?? [], [], 'the failed upload was aborted, its parts are gone')
   t.equal(await store.head('mp/broken'), undefined)
+})
+
+t.test('S3: abortUploads removes unfinished uploads under a prefix, none elsewhere', async (t) => {
+  const bucket = await freshBucket(t)
+  const store = new S3ObjectStore({ client, bucket })
+  const open = async (key: string) => (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId
+  await open('a/left-behind')
+  await open('a/also')
+  await open('b/other')
+  t.equal(await store.abortUploads('a/', new Date(Date.now() - 3_600_000)), 0, 'none started an hour ago')
+  t.equal(await store.abortUploads('a/'), 2)
+  const left = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
+  t.same((left.Uploads ?? []).map((u) => u.Key), ['b/other'], 'the other prefix keeps its upload')
+  t.equal(await store.head('a/left-behind'), undefined, 'never an object')
 })
 
 t.test('S3: a missing bucket is not a missing key', async (t) => {

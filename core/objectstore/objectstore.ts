@@ -46,4 +46,15 @@ export interface ObjectStore {
   list(prefix?: string): AsyncIterable<ObjectInfo>
   /** Removes `key`; removing a missing key is not an error. */
   delete(key: string): Promise<void>
+  /**
+   * Aborts the unfinished uploads under `prefix` started before `before` (default: all): parts of a
+   * put whose own abort failed (the store went away mid-upload). Never an object. Answers how many.
+   */
+  abortUploads(prefix: string, before?: Date): Promise<number>
+}
+
+/** The store as the services see it: one {@link ObjectStore} per bucket of {@link BUCKETS}. */
+export type ObjectStores = { readonly [K in keyof typeof BUCKETS]: ObjectStore } & {
+  /** Where the store answers, for messages (`http://127.0.0.1:7480`, or `memory`). */
+  readonly endpoint: string
 }

@@ -1,9 +1,9 @@
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3'
+import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { Readable } from 'node:stream'
 import type { S3Config } from '../config.js'
 import { notFound } from './memory.js'
-import type { ObjectInfo, ObjectStore, PutOptions } from './objectstore.js'
+import { BUCKETS, type ObjectInfo, type ObjectStore, type ObjectStores, type PutOptions } from './objectstore.js'
 
 /**
  * An S3 client for `cfg`: path-style addressing (radosgw and most self-hosted S3 have no
@@ -118,5 +118,72 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))
+  }
+
+  async abortUploads(prefix: string, before?: Date): Promise<number> {
+    let aborted = 0
+    let keyMarker: string | undefined
+    let uploadIdMarker: string | undefined
+    do {
+      const res = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }))
+      for (const u of res.Uploads ?? []) {
+        if (before && u.Initiated && u.Initiated >= before) continue
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }))
+        aborted++
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined
+      uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined
+    } while (keyMarker)
+    return aborted
+  }
+}
+
+/**
+ * Checks that the endpoint answers with the keys and creates Wharf's buckets that are missing
+ * (`create: false`: a missing bucket is an error instead). A clear error naming the endpoint when it
+ * cannot be reached or refuses the keys.
+ */
+export async function ensureBuckets(s3: S3Config, opts: { create?: boolean } = {}): Promise<void> {
+  const client = s3Client(s3, { maxAttempts: 1, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000 })
+  try {
+    for (const bucket of Object.values(BUCKETS)) {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: bucket }))
+        continue
+      } catch (err) {
+        if (!(err instanceof S3ServiceException) || err.$metadata.httpStatusCode !== 404) throw s3Error(s3, bucket, err)
+        if (opts.create === false) throw new Error(`store: the S3 endpoint ${s3.endpoint} has no bucket ${bucket}`, { cause: err })
+      }
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: bucket }))
+      } catch (err) {
+        if (!(err instanceof S3ServiceException && err.name === 'BucketAlreadyOwnedByYou')) throw s3Error(s3, bucket, err)
+      }
+    }
+  } finally {
+    client.destroy()
+  }
+}
+
+function s3Error(s3: S3Config, bucket: string, err: unknown): Error {
+  const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined
+  const keys = s3.external ? 'WHARF_S3_ACCESS_KEY / WHARF_S3_SECRET_KEY' : 'the keys in secrets/s3.json'
+  const why =
+    status === 403
+      ? `refused Wharf's keys for bucket ${bucket} (403: wrong ${keys}, or the bucket belongs to another account)`
+      : status
+        ? `answered ${status} ${(err as Error).name} for bucket ${bucket}`
+        : `cannot be reached (${(err as Error).message || (err as Error).name})`
+  return new Error(`store: the S3 endpoint ${s3.endpoint} ${why}`, { cause: err })
+}
+
+/** One {@link S3ObjectStore} per Wharf bucket, sharing `client`. */
+export function s3ObjectStores(client: S3Client, endpoint: string): ObjectStores {
+  return {
+    endpoint,
+    registry: new S3ObjectStore({ client, bucket: BUCKETS.registry }),
+    backups: new S3ObjectStore({ client, bucket: BUCKETS.backups }),
+    logs: new S3ObjectStore({ client, bucket: BUCKETS.logs }),
+    events: new S3ObjectStore({ client, bucket: BUCKETS.events }),
   }
 }

@@ -1,10 +1,8 @@
-import { CreateBucketCommand, HeadBucketCommand, S3ServiceException } from '@aws-sdk/client-s3'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { S3Config } from '../../core/config.js'
-import { BUCKETS } from '../../core/objectstore/objectstore.js'
-import { s3Client } from '../../core/objectstore/s3.js'
+import { ensureBuckets } from '../../core/objectstore/s3.js'
 import { answers } from '../daemon.js'
 import type { InfraContext, Part, PartStatus } from '../part.js'
 import { execFileP, livePid, portOpen, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
@@ -237,45 +235,6 @@ export function s3Settings({ cfg, paths }: InfraContext): S3Config {
     throw new Error(`the store's S3 keys are not in ${paths.ceph.s3Keys} yet: start the store first (make up)`, { cause: err })
   }
   return { ...cfg.s3, accessKey: keys.accessKey, secretKey: keys.secretKey }
-}
-
-/**
- * Checks that the endpoint answers with the keys and creates Wharf's buckets that are missing
- * (`create: false`: a missing bucket is an error instead). A clear error naming the endpoint when it
- * cannot be reached or refuses the keys.
- */
-export async function ensureBuckets(s3: S3Config, opts: { create?: boolean } = {}): Promise<void> {
-  const client = s3Client(s3, { maxAttempts: 1, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000 })
-  try {
-    for (const bucket of Object.values(BUCKETS)) {
-      try {
-        await client.send(new HeadBucketCommand({ Bucket: bucket }))
-        continue
-      } catch (err) {
-        if (!(err instanceof S3ServiceException) || err.$metadata.httpStatusCode !== 404) throw s3Error(s3, bucket, err)
-        if (opts.create === false) throw new Error(`store: the S3 endpoint ${s3.endpoint} has no bucket ${bucket}`, { cause: err })
-      }
-      try {
-        await client.send(new CreateBucketCommand({ Bucket: bucket }))
-      } catch (err) {
-        if (!(err instanceof S3ServiceException && err.name === 'BucketAlreadyOwnedByYou')) throw s3Error(s3, bucket, err)
-      }
-    }
-  } finally {
-    client.destroy()
-  }
-}
-
-function s3Error(s3: S3Config, bucket: string, err: unknown): Error {
-  const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined
-  const keys = s3.external ? 'WHARF_S3_ACCESS_KEY / WHARF_S3_SECRET_KEY' : 'the keys in secrets/s3.json'
-  const why =
-    status === 403
-      ? `refused Wharf's keys for bucket ${bucket} (403: wrong ${keys}, or the bucket belongs to another account)`
-      : status
-        ? `answered ${status} ${(err as Error).name} for bucket ${bucket}`
-        : `cannot be reached (${(err as Error).message || (err as Error).name})`
-  return new Error(`store: the S3 endpoint ${s3.endpoint} ${why}`, { cause: err })
 }
 
 async function cephStatus(ctx: InfraContext): Promise<PartStatus> {

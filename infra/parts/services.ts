@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { durationText } from '../../core/config.js'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
 import { s3Settings } from './ceph.js'
@@ -37,6 +38,12 @@ export function servicesOutdated(ctx: InfraContext): boolean {
   return now !== undefined && running !== now
 }
 
+/**
+ * The AWS SDK warns on every start that its releases after January 2027 will need Node 22; the
+ * version package-lock.json pins runs on Node 20, so the warning only clutters the logs.
+ */
+export const QUIET_AWS_SDK = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } as const
+
 /** The environment the services process reads its config from (see core/config.ts). */
 export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
   const { cfg, paths } = ctx
@@ -52,6 +59,10 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_PG_PORT: String(cfg.ports.postgres),
     WHARF_S3_PORT: String(cfg.ports.s3),
     WHARF_CEPH_MON_PORT: String(cfg.ports.cephMon),
+    WHARF_REDIS_PORT: String(cfg.ports.redis),
+    WHARF_REGISTRY_CACHE: cfg.registryCache,
+    WHARF_BACKUP_INTERVAL: durationText(cfg.backups.intervalMs),
+    WHARF_BACKUP_KEEP: String(cfg.backups.keep),
     ...s3Env(ctx),
     WHARF_NATS_URL: cfg.natsUrl,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
@@ -60,6 +71,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
+    ...QUIET_AWS_SDK,
   }
 }
 

@@ -48,6 +48,14 @@ export async function buildTestImage(t: Test, docker: Docker, dockerfile: string
   return tag
 }
 
+/** Pulls `ref` from its registry into the engine (a loopback registry needs no auth). */
+export async function pullImage(docker: Docker, ref: string): Promise<void> {
+  const stream = await docker.pull(ref, { authconfig: {} })
+  const out = await new Promise<{ error?: string }[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
+  const failed = out.find((o) => o.error)
+  if (failed) throw new Error(`pull ${ref}: ${failed.error}`)
+}
+
 /** Removes a local image tag, if it is there. */
 export async function removeImage(docker: Docker, ref: string): Promise<void> {
   await docker

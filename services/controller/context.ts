@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type pg from 'pg'
 import type { WharfConfig } from '../../core/config.js'
 import type { Logger } from '../../core/log.js'
+import type { ObjectStores } from '../../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
 
 /** What the controller's routes work with. */
@@ -12,6 +13,8 @@ export interface ControllerDeps {
   store: EventStore
   pool: pg.Pool
   catalogue: Catalogue
+  /** The store (backups, event-log exports); undefined when no S3 endpoint is configured. */
+  objects?: ObjectStores | undefined
 }
 
 /** The signed-in user of a request (set by the auth hook from `Authorization: Bearer <token>`). */

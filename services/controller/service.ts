@@ -9,8 +9,8 @@ import { ROUTES } from './routes/index.js'
 export const controller: ServiceDefinition = {
   name: 'controller',
   description: 'HTTP API (commands and queries) and /healthz',
-  async start({ cfg, log, store, pool, catalogue, running }) {
-    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue }
+  async start({ cfg, log, store, pool, catalogue, objects, running }) {
+    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue, objects }
     const app = await buildHttp({
       log: deps.log,
       deps,

@@ -10,7 +10,8 @@ import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
 import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../../events/index.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
-import { freshDatabase, testNatsUrl, uniqueName } from '../../test/harness.js'
+import { s3Client, s3ObjectStores } from '../../core/objectstore/index.js'
+import { freshDatabase, testNatsUrl, testS3Env, uniqueName } from '../../test/harness.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
 import { buildHttp } from './http.js'
@@ -25,16 +26,19 @@ export interface TestController {
 
 export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
   const namespace = uniqueName('ctl').toLowerCase()
-  const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', WHARF_NAMESPACE: namespace, ...env })
+  const databaseUrl = await freshDatabase(t)
+  const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', WHARF_NAMESPACE: namespace, WHARF_DATABASE_URL: databaseUrl, ...testS3Env(), ...env })
   const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
   const catalogue = wharfCatalogue()
   const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue, subjects: new EventSubjects(namespace) })
-  const pool = new pg.Pool({ connectionString: await freshDatabase(t), max: 10 })
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 })
   // The database is dropped in teardown (with force): idle connections then fail, as expected.
   pool.on('error', (err) => log.debug({ err }, 'idle test database connection failed'))
   const projector = new Projector({ store, pool, projections: wharfProjections(), log, batch: { maxWaitMs: 1 } })
   await projector.start()
-  const deps: ControllerDeps = { cfg, log, store, pool, catalogue }
+  // The test store (make test's gateway), keys under this controller's namespace.
+  const s3 = cfg.s3.accessKey ? s3Client(cfg.s3) : undefined
+  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects: s3 && s3ObjectStores(s3, cfg.s3.endpoint) }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
@@ -44,6 +48,7 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     await store.destroy()
     await store.close()
     await pool.end()
+    s3?.destroy()
   })
   const url = `http://127.0.0.1:${port}`
   return {

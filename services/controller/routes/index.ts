@@ -1,4 +1,5 @@
 import type { RoutePlugin } from '../context.js'
+import { adminRoutes } from './admin.js'
 import { appsRoutes } from './apps.js'
 import { authRoutes } from './auth.js'
 import { builderRoutes } from './builder.js'
@@ -18,4 +19,4 @@ import { keyRoutes } from './keys.js'
 import { userRoutes } from './users.js'
 
 /** Every route file of the controller, registered under /v1. */
-export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, certsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes]
+export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, certsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes, adminRoutes]

@@ -1,0 +1,50 @@
+/** For the store's integration tests: a platform with some history, and its read models as data. */
+import type pg from 'pg'
+import { registerAndLogin, type TestController } from '../controller/testing.js'
+
+/** Types the store itself records: left out when read models of two platforms are compared. */
+export const STORE_EVENTS = ['BackupCompleted', 'BackupFailed', 'BackupRestored', 'BackupDeleted', 'EventsExported']
+
+/**
+ * Some history through the API: root (the admin), alice and bob; alice's app `shop` with config (one
+ * key set and unset again), a custom domain, bob as collaborator, maintenance on and off; root's app
+ * `other`. Answers root's token.
+ */
+export async function populate(c: TestController): Promise<{ root: string; alice: string }> {
+  const root = await registerAndLogin(c, 'root')
+  const alice = await registerAndLogin(c, 'alice')
+  await registerAndLogin(c, 'bob')
+  const must = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await c.call(method, path, { token, ...(body === undefined ? {} : { body }) })
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body
+  }
+  await must('POST', '/v1/apps', alice, { name: 'shop' })
+  await must('POST', '/v1/apps/shop/config', alice, { values: { DATABASE_URL: 'postgres://db/shop', WORKERS: '4', GONE: 'soon' } })
+  await must('POST', '/v1/apps/shop/config/unset', alice, { keys: ['GONE'] })
+  await must('POST', '/v1/apps/shop/domains', alice, { domain: 'shop.example.com' })
+  await must('POST', '/v1/apps/shop/perms', alice, { username: 'bob' })
+  await must('POST', '/v1/apps/shop/maintenance', alice, { enabled: true })
+  await must('POST', '/v1/apps/shop/maintenance', alice, { enabled: false })
+  await must('POST', '/v1/apps', root, { name: 'other' })
+  await must('POST', '/v1/apps/other/config', root, { values: { MODE: 'test' } })
+  return { root, alice }
+}
+
+/**
+ * Every row of every read model (`rm_*` schemas), as JSON text in a stable order, by `schema.table`.
+ * `skipEvents`: event types left out of the event log's rows.
+ */
+export async function readModels(pool: pg.Pool, skipEvents: readonly string[] = STORE_EVENTS): Promise<Record<string, string[]>> {
+  const { rows: tables } = await pool.query<{ s: string; t: string }>(
+    `SELECT table_schema AS s, table_name AS t FROM information_schema.tables
+      WHERE table_schema LIKE 'rm\\_%' AND table_schema NOT LIKE '%\\_\\_next' AND table_type = 'BASE TABLE' ORDER BY 1, 2`,
+  )
+  const out: Record<string, string[]> = {}
+  for (const { s, t } of tables) {
+    const where = s === 'rm_eventlog' && t === 'events' ? 'WHERE NOT (x.type = ANY($1::text[]))' : 'WHERE $1::text[] IS NOT NULL'
+    const { rows } = await pool.query<{ j: string }>(`SELECT row_to_json(x)::text AS j FROM "${s}"."${t}" x ${where} ORDER BY 1`, [skipEvents])
+    out[`${s}.${t}`] = rows.map((r) => r.j)
+  }
+  return out
+}
