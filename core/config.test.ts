@@ -22,3 +22,13 @@ t.test('the store: bad settings are refused with the variable named', async (t) 
   t.throws(() => loadConfig({ WHARF_CEPH_MON_PORT: '7480' }), /port 7480 is given to both s3 and cephMon/)
   t.throws(() => loadConfig({ WHARF_ROUTER_TLS_PORT: '8080' }), /port 8080 is given to both router and routerTls/)
 })
+
+t.test('the log plane: defaults, bounds, and the syslog port in the conflict check', async (t) => {
+  const cfg = loadConfig({})
+  t.equal(cfg.ports.syslog, 5514)
+  t.same(cfg.logs, { appLines: 10_000, appRate: 10_000, streamHours: 24, streamMb: 1024 })
+  t.same(loadConfig({ WHARF_LOG_LINES: '500', WHARF_LOG_RATE: '20000', WHARF_LOG_STREAM_HOURS: '48', WHARF_LOG_STREAM_MB: '64' }).logs, { appLines: 500, appRate: 20_000, streamHours: 48, streamMb: 64 })
+  t.throws(() => loadConfig({ WHARF_LOG_LINES: '0' }), /WHARF_LOG_LINES must be a whole number from 1 to 1000000, got "0"/)
+  t.throws(() => loadConfig({ WHARF_LOG_RATE: 'fast' }), /WHARF_LOG_RATE must be a whole number/)
+  t.throws(() => loadConfig({ WHARF_SYSLOG_PORT: '8000' }), /port 8000 is given to both controller and syslog/)
+})

@@ -49,6 +49,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       postgres: await freePort(),
       s3: await freePort(),
       cephMon: await freePort(),
+      syslog: await freePort(),
     },
     dockerHost: platformCfg.dockerHost ?? platformEngine,
     natsUrl: '',

@@ -8,7 +8,8 @@ import pg from 'pg'
 import { loadConfig } from '../core/config.js'
 import { createLogger } from '../core/log.js'
 import { VERSION } from '../core/version.js'
-import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../events/index.js'
+import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../events/index.js'
+import { LogStream } from '../logs/index.js'
 import { builder } from './builder/service.js'
 import { controller } from './controller/service.js'
 import { projector } from './projector/service.js'
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     name: `wharf-${hostname()}-${process.pid}`,
     logger: log.child({ service: 'events' }),
   })
+  const logs = await LogStream.connect({ servers: cfg.natsUrl, subjects: new LogSubjects(cfg.namespace), name: `wharf-logs-${hostname()}-${process.pid}`, logger: log.child({ service: 'logs' }) })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
 
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
         await svc.stop().catch((err) => log.error({ err, service: name }, 'service did not stop cleanly'))
         log.info({ service: name }, 'stopped')
       }
+      await logs.close().catch((err) => log.error({ err }, 'closing the log connection failed'))
       await store.close().catch((err) => log.error({ err }, 'closing NATS failed'))
       await pool.end().catch((err) => log.error({ err }, 'closing Postgres failed'))
       clearTimeout(timer)
@@ -67,7 +70,7 @@ async function main(): Promise<void> {
 
   const names = selected.map((s) => s.name)
   for (const def of selected) {
-    const svc = await def.start({ cfg, log, store, pool, catalogue, running: names })
+    const svc = await def.start({ cfg, log, store, pool, catalogue, logs, running: names })
     running.push({ name: def.name, svc })
     log.info({ service: def.name }, 'started')
   }

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { WharfConfig } from '../core/config.js'
 import type { Logger } from '../core/log.js'
 import type { Catalogue, EventStore } from '../events/index.js'
+import type { LogStream } from '../logs/index.js'
 
 /** What every service gets from the composition root: config read once, and the shared adapters. */
 export interface ServiceDeps {
@@ -10,6 +11,8 @@ export interface ServiceDeps {
   store: EventStore
   pool: pg.Pool
   catalogue: Catalogue
+  /** The log plane's NATS connection (the stream of log lines, the logger's requests). */
+  logs: LogStream
   /** The names of the services running in this process. */
   running: readonly string[]
 }

@@ -52,6 +52,11 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_PG_PORT: String(cfg.ports.postgres),
     WHARF_S3_PORT: String(cfg.ports.s3),
     WHARF_CEPH_MON_PORT: String(cfg.ports.cephMon),
+    WHARF_SYSLOG_PORT: String(cfg.ports.syslog),
+    WHARF_LOG_LINES: String(cfg.logs.appLines),
+    WHARF_LOG_RATE: String(cfg.logs.appRate),
+    WHARF_LOG_STREAM_HOURS: String(cfg.logs.streamHours),
+    WHARF_LOG_STREAM_MB: String(cfg.logs.streamMb),
     ...s3Env(ctx),
     WHARF_NATS_URL: cfg.natsUrl,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
@@ -82,6 +87,7 @@ export const services = daemonPart({
   ports: ({ cfg }) => [
     { port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' },
     { port: cfg.ports.builder, env: 'WHARF_BUILDER_PORT' },
+    { port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' },
   ],
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
   prepare(ctx) {
