@@ -16,10 +16,12 @@ import { projector } from './projector/service.js'
 import { scheduler } from './scheduler/service.js'
 import { publisher } from './publisher/service.js'
 import { router } from './router/service.js'
+import { logger } from './logger/service.js'
+import { logspout } from './logspout/service.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
-export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router]
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, logger, logspout]
 
 /** How long a clean stop may take before the process exits anyway, ms. */
 const STOP_TIMEOUT_MS = 15_000

@@ -4,6 +4,7 @@ import type pg from 'pg'
 import type { WharfConfig } from '../../core/config.js'
 import type { Logger } from '../../core/log.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
+import type { LoggerClient } from '../logger/protocol.js'
 
 /** What the controller's routes work with. */
 export interface ControllerDeps {
@@ -12,6 +13,8 @@ export interface ControllerDeps {
   store: EventStore
   pool: pg.Pool
   catalogue: Catalogue
+  /** The logger (over NATS) and the log stream: `wharf logs`. Without it the log routes answer 503. */
+  logger?: LoggerClient
 }
 
 /** The signed-in user of a request (set by the auth hook from `Authorization: Bearer <token>`). */

@@ -8,7 +8,9 @@ import type { Test } from 'tap'
 import { request } from 'undici'
 import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
-import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../../events/index.js'
+import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../../events/index.js'
+import { LogStream } from '../../logs/index.js'
+import { LoggerClient } from '../logger/protocol.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
 import { freshDatabase, testNatsUrl, uniqueName } from '../../test/harness.js'
 import { tokenAuthenticator } from './auth.js'
@@ -34,7 +36,9 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   pool.on('error', (err) => log.debug({ err }, 'idle test database connection failed'))
   const projector = new Projector({ store, pool, projections: wharfProjections(), log, batch: { maxWaitMs: 1 } })
   await projector.start()
-  const deps: ControllerDeps = { cfg, log, store, pool, catalogue }
+  // The log plane of the namespace: the logs routes read it; a test that needs a logger starts one (services/logger/testing.ts).
+  const logs = await LogStream.connect({ servers: testNatsUrl(), subjects: new LogSubjects(namespace) })
+  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, logger: new LoggerClient(logs) }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
@@ -43,6 +47,8 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     await projector.stop()
     await store.destroy()
     await store.close()
+    await logs.destroy()
+    await logs.close()
     await pool.end()
   })
   const url = `http://127.0.0.1:${port}`
