@@ -48,6 +48,8 @@ interface Entry {
   archivedMaxSeq: number | undefined
   /** Whether the store was asked if the object exists (for entries learnt by replay). */
   checked: boolean
+  /** When a line of it last arrived (ms): the stream forgets lines by when they arrived, so the index does too. */
+  touchedAt: number
 }
 
 export class Archiver {
@@ -69,7 +71,8 @@ export class Archiver {
       if (e) {
         e.minSeq = Math.min(e.minSeq, seq)
         e.maxSeq = Math.max(e.maxSeq, seq)
-      } else this.#index.set(key, { app, hour, minSeq: seq, maxSeq: seq, archivedMaxSeq: undefined, checked: false })
+        e.touchedAt = Date.now()
+      } else this.#index.set(key, { app, hour, minSeq: seq, maxSeq: seq, archivedMaxSeq: undefined, checked: false, touchedAt: Date.now() })
     }
   }
 
@@ -88,7 +91,7 @@ export class Archiver {
     const grace = this.opts.graceMs ?? 120_000
     for (const [key, e] of this.#index) {
       if (e.hour + HOUR + grace > now) continue
-      if (e.hour < now - this.opts.retentionMs - HOUR && (e.archivedMaxSeq ?? 0) >= e.maxSeq) {
+      if (e.touchedAt < now - this.opts.retentionMs && (e.archivedMaxSeq ?? 0) >= e.maxSeq) {
         this.#index.delete(key)
         continue
       }
