@@ -125,7 +125,10 @@ export class LogServer {
       this.syslog = await SyslogServer.listen({ ...this.opts.syslog, logs, appExists: (app) => this.#apps.has(app), appRate: this.opts.appRate, log })
     }
     if (this.archiver) this.#every(this.opts.archiveEveryMs ?? 30_000, () => this.archiver!.tick().then(() => {}))
-    this.#every(this.opts.drainsEveryMs ?? 30_000, () => this.#loadDrains())
+    this.#every(this.opts.drainsEveryMs ?? 30_000, async () => {
+      await this.#loadApps()
+      await this.#loadDrains()
+    })
   }
 
   /** Resolves once the lines the stream held at start are in the rings. */
@@ -219,13 +222,23 @@ export class LogServer {
     }
   }
 
+  /** The live apps (syslog lines for others are dropped), from the read model; kept current by the events. */
   async #loadApps(): Promise<void> {
-    const { rows } = await this.opts.pool.query('SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL')
-    for (const r of rows as { name: string }[]) this.#apps.add(r.name)
+    try {
+      const { rows } = await this.opts.pool.query('SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL')
+      for (const r of rows as { name: string }[]) this.#apps.add(r.name)
+    } catch (err) {
+      // The projector has not made the read models yet (it may run elsewhere): read again later.
+      this.log.warn({ err }, 'logger: cannot read the apps read model yet')
+    }
   }
 
   async #loadDrains(): Promise<void> {
-    const { rows } = await this.opts.pool.query('SELECT app, id, url FROM rm_drains.drains')
-    await this.drains.set(rows as { app: string; id: string; url: string }[])
+    try {
+      const { rows } = await this.opts.pool.query('SELECT app, id, url FROM rm_drains.drains')
+      await this.drains.set(rows as { app: string; id: string; url: string }[])
+    } catch (err) {
+      this.log.warn({ err }, 'logger: cannot read the drains read model yet')
+    }
   }
 }
