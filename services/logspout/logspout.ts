@@ -290,7 +290,7 @@ class Follower {
       stream.on('data', (chunk: Buffer) => {
         const before = this.spout.stats.lines
         reader.push(chunk)
-        this.flush()
+        this.maybeFlush()
         const wait = bucket.take(this.spout.stats.lines - before)
         if (wait > 0 && !this.pausedByRate) {
           this.pausedByRate = true
@@ -307,8 +307,24 @@ class Follower {
     })
   }
 
+  private get full(): boolean {
+    return this.batch.length >= BATCH_LINES || this.batchBytes >= BATCH_BYTES
+  }
+
+  /**
+   * Sends the batch at once when nothing is in flight (a quiet container's line goes out alone, with
+   * no wait) or when it is full; otherwise it grows until an ack comes back (a busy container's lines
+   * go in large batches). With the most batches in flight, the Docker stream waits.
+   */
+  private maybeFlush(): void {
+    if (this.batch.length === 0) return
+    if (this.inFlight >= MAX_IN_FLIGHT) this.stream?.pause()
+    else if (this.inFlight === 0 || this.full) this.flush()
+  }
+
   private add(l: ReadLine): void {
-    if (this.batch.length >= BATCH_LINES || this.batchBytes + l.text.length > BATCH_BYTES) this.flush()
+    // A full batch goes now if it may; else it takes the rest of this chunk too (bounded by a chunk).
+    if (this.full && this.inFlight < MAX_IN_FLIGHT) this.flush()
     this.batch.push([l.time, l.stream, l.text])
     this.batchBytes += l.text.length + 40
     this.batchPos = l.pos
@@ -344,6 +360,7 @@ class Follower {
 
   private settle(): void {
     this.inFlight--
+    if (!this.failed) this.maybeFlush()
     if (this.inFlight < MAX_IN_FLIGHT && !this.pausedByRate && !this.failed) this.stream?.resume()
     if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w()
   }
