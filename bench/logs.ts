@@ -37,6 +37,7 @@ import { projector } from '../services/projector/service.js'
 import type { RunningService } from '../services/runtime.js'
 import { LABELS } from '../services/scheduler/model.js'
 import { apiCaller } from './common.js'
+import { sseData } from '../cli/sse.js'
 
 const APPS = 4
 const LINES_PER_APP = 50_000
@@ -162,21 +163,10 @@ async function main(): Promise<void> {
   if (res.statusCode !== 200) throw new Error(`logs -f: HTTP ${res.statusCode}`)
   const latencies: number[] = []
   const reading = (async () => {
-    let buf = ''
     try {
-      for await (const chunk of res.body) {
+      for await (const data of sseData(res.body)) {
         const seen = Date.now()
-        buf += chunk.toString()
-        let end
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const data = buf
-            .slice(0, end)
-            .split('\n')
-            .find((l) => l.startsWith('data: '))
-          buf = buf.slice(end + 2)
-          const line = data ? (JSON.parse(data.slice(6)) as LogLine) : undefined
-          if (line?.source === 'app' && line.text.startsWith('tick ')) latencies.push(seen - Date.parse(line.time))
-        }
+        for (const line of data.map((d) => JSON.parse(d) as LogLine)) if (line.source === 'app' && line.text.startsWith('tick ')) latencies.push(seen - Date.parse(line.time))
       }
     } catch {
       // aborted

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { request } from 'undici'
 import { formatLine, type LogLine } from '../../logs/line.js'
 import { CliError, type ApiClient } from '../client.js'
 import { printJson } from '../output.js'
+import { openEventStream, sseData } from '../sse.js'
 import { api, appPath, withApp } from './common.js'
 
 /** `1h`, `30m`, `2d`, `45s` ago, or a time Date.parse reads: as RFC 3339. */
@@ -25,36 +25,9 @@ function query(opts: { num?: string; type?: string; since?: string }): string {
 
 /** Follows `GET .../logs/stream` (server-sent events): prints each line as it comes, until interrupted. */
 async function follow(client: ApiClient, path: string, json: boolean): Promise<void> {
-  if (!client.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
-  let res
-  try {
-    res = await request(`${client.url}${path}`, {
-      headers: { accept: 'text/event-stream', ...(client.token ? { authorization: `Bearer ${client.token}` } : {}) },
-      bodyTimeout: 0,
-    })
-  } catch (err) {
-    throw new CliError('WHARF_UNAVAILABLE', `cannot reach the controller at ${client.url}: ${(err as Error).message}`)
-  }
-  if (res.statusCode >= 400) {
-    const e = (await res.body.json().catch(() => ({}))) as { code?: string; message?: string }
-    throw new CliError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? `the controller answered ${res.statusCode}`)
-  }
-  let buf = ''
-  for await (const chunk of res.body) {
-    buf += chunk.toString()
-    let end
-    const out: string[] = []
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const data = buf
-        .slice(0, end)
-        .split('\n')
-        .find((l) => l.startsWith('data: '))
-      buf = buf.slice(end + 2)
-      if (!data) continue
-      const line = JSON.parse(data.slice('data: '.length)) as LogLine
-      out.push(json ? JSON.stringify(line) : formatLine(line))
-    }
-    if (out.length) process.stdout.write(`${out.join('\n')}\n`)
+  for await (const data of sseData(await openEventStream(client, path))) {
+    const lines = data.map((d) => JSON.parse(d) as LogLine)
+    process.stdout.write(`${lines.map((l) => (json ? JSON.stringify(l) : formatLine(l))).join('\n')}\n`)
   }
   throw new CliError('WHARF_UNAVAILABLE', 'the controller ended the log stream')
 }

@@ -11,11 +11,11 @@ import { createServer as createHttpsServer } from 'node:https'
 import { connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { createServer as createTlsServer } from 'node:tls'
 import t, { type Test } from 'tap'
 import { freePort } from '../../infra/test-env.js'
 import { SyslogFramer, parseSyslog, type LogLine } from '../../logs/index.js'
+import { until } from '../../test/harness.js'
 import { testDocker } from '../builder/testing.js'
 import { refused, registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
 import { Logspout } from '../logspout/logspout.js'
@@ -23,21 +23,6 @@ import { runLabelled } from '../logspout/testing.js'
 import { followLogs, startTestLogger } from './testing.js'
 
 const docker = testDocker()
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await sleep(100)
-  }
-}
 
 async function logs(c: TestController, token: string, app: string, query = ''): Promise<LogLine[]> {
   const res = await c.call('GET', `/v1/apps/${app}/logs${query}`, { token })

@@ -5,6 +5,7 @@
  */
 import type { Test } from 'tap'
 import { request } from 'undici'
+import { sseData } from '../../cli/sse.js'
 import type { LogLine } from '../../logs/index.js'
 import type { TestController } from '../controller/testing.js'
 import { LogServer, type LogServerOptions } from './logger.js'
@@ -36,17 +37,8 @@ export async function followLogs(c: TestController, token: string, app: string, 
   const lines: LogLine[] = []
   if (res.statusCode === 200) {
     void (async () => {
-      let buf = ''
       try {
-        for await (const chunk of res.body) {
-          buf += chunk.toString()
-          let end
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const data = buf.slice(0, end).split('\n').find((l) => l.startsWith('data: '))
-            buf = buf.slice(end + 2)
-            if (data) lines.push(JSON.parse(data.slice(6)) as LogLine)
-          }
-        }
+        for await (const data of sseData(res.body)) lines.push(...data.map((d) => JSON.parse(d) as LogLine))
       } catch {
         // aborted
       }

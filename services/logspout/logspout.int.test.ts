@@ -6,23 +6,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createLogger } from '../../core/log.js'
-import { uniqueName } from '../../test/harness.js'
+import { uniqueName, until } from '../../test/harness.js'
 import { testDocker } from '../builder/testing.js'
 import { Logspout } from './logspout.js'
 import { runLabelled, streamLines, testLogStream } from './testing.js'
 
 const docker = testDocker()
 const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 /** The numbers of `n <i>` lines, in order. */
 const numbers = (texts: string[]) => texts.filter((x) => x.startsWith('n ')).map((x) => Number(x.slice(2)))

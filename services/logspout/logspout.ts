@@ -16,6 +16,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
+import { readJsonLines } from '../../core/docker.js'
 import type { Logger } from '../../core/log.js'
 import { TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
 import { identityOf, LABELS, type ContainerIdentity } from '../publisher/index.js'
@@ -147,27 +148,16 @@ export class Logspout {
   }
 
   private followEvents(stream: NodeJS.ReadableStream): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let buf = ''
-      stream.on('data', (chunk: Buffer | string) => {
-        buf += chunk.toString()
-        let nl
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim()
-          buf = buf.slice(nl + 1)
-          if (!line) continue
-          try {
-            const ev = JSON.parse(line) as { id?: string; Action?: string; Actor?: { Attributes?: Record<string, string> } }
-            if (ev.Action === 'start' && ev.id) this.follow(ev.id, ev.Actor?.Attributes ?? {})
-          } catch (err) {
-            this.log.error({ err, line: line.slice(0, 300) }, 'logspout: cannot read an engine event')
-          }
-        }
-      })
-      stream.on('end', () => resolve())
-      stream.on('close', () => resolve())
-      stream.on('error', () => resolve())
-    })
+    return readJsonLines(
+      stream,
+      (o) => {
+        const ev = o as { id?: string; Action?: string; Actor?: { Attributes?: Record<string, string> } }
+        if (ev.Action === 'start' && ev.id) this.follow(ev.id, ev.Actor?.Attributes ?? {})
+      },
+      (err, line) => {
+        if (line) this.log.error({ err, line: line.slice(0, 300) }, 'logspout: cannot read an engine event')
+      },
+    )
   }
 
   /** Follows every running container of the namespace, and reads those that exited recently to their end. */
