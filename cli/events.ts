@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { request } from 'undici'
 import { appFromGitRemote } from './app.js'
-import { ApiClient, CliError } from './client.js'
+import { ApiClient } from './client.js'
 import { printJson, table } from './output.js'
+import { openEventStream, sseData } from './sse.js'
 
 interface EventRow {
   seq: number
@@ -31,31 +31,11 @@ function queryOf(opts: { app?: string; type?: string; after?: string; limit?: st
 
 /** Follows `GET /v1/events/stream` (server-sent events) and prints each event as it comes. */
 async function follow(client: ApiClient, query: string, json: boolean): Promise<void> {
-  if (!client.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
-  let res
-  try {
-    res = await request(`${client.url}/v1/events/stream${query}`, {
-      headers: { accept: 'text/event-stream', ...(client.token ? { authorization: `Bearer ${client.token}` } : {}) },
-      bodyTimeout: 0,
-    })
-  } catch (err) {
-    throw new CliError('WHARF_UNAVAILABLE', `cannot reach the controller at ${client.url}: ${(err as Error).message}`)
-  }
-  if (res.statusCode >= 400) {
-    const e = (await res.body.json().catch(() => ({}))) as { code?: string; message?: string }
-    throw new CliError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? `the controller answered ${res.statusCode}`)
-  }
+  const body = await openEventStream(client, `/v1/events/stream${query}`)
   if (!json) console.log(table([], COLUMNS))
-  let buf = ''
-  for await (const chunk of res.body) {
-    buf += chunk.toString()
-    let end
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const frame = buf.slice(0, end)
-      buf = buf.slice(end + 2)
-      const data = frame.split('\n').find((l) => l.startsWith('data: '))
-      if (!data) continue
-      const e = JSON.parse(data.slice('data: '.length)) as EventRow
+  for await (const data of sseData(body)) {
+    for (const d of data) {
+      const e = JSON.parse(d) as EventRow
       console.log(json ? JSON.stringify(e) : table([row(e)], COLUMNS).split('\n')[1])
     }
   }

@@ -38,3 +38,13 @@ t.test('the registry cache and backups: defaults, spellings, refusals', async (t
   t.throws(() => loadConfig({ WHARF_BACKUP_KEEP: '0' }), /WHARF_BACKUP_KEEP must be a whole number from 1/)
   t.throws(() => loadConfig({ WHARF_REDIS_PORT: '5000' }), /port 5000 is given to both registry and redis/)
 })
+
+t.test('the log plane: defaults, bounds, and the syslog port in the conflict check', async (t) => {
+  const cfg = loadConfig({})
+  t.equal(cfg.ports.syslog, 5514)
+  t.same(cfg.logs, { appLines: 10_000, appRate: 10_000, streamHours: 24, streamMb: 1024 })
+  t.same(loadConfig({ WHARF_LOG_LINES: '500', WHARF_LOG_RATE: '20000', WHARF_LOG_STREAM_HOURS: '48', WHARF_LOG_STREAM_MB: '64' }).logs, { appLines: 500, appRate: 20_000, streamHours: 48, streamMb: 64 })
+  t.throws(() => loadConfig({ WHARF_LOG_LINES: '0' }), /WHARF_LOG_LINES must be a whole number from 1 to 1000000, got "0"/)
+  t.throws(() => loadConfig({ WHARF_LOG_RATE: 'fast' }), /WHARF_LOG_RATE must be a whole number/)
+  t.throws(() => loadConfig({ WHARF_SYSLOG_PORT: '8000' }), /port 8000 is given to both controller and syslog/)
+})

@@ -35,7 +35,11 @@ export interface WharfConfig {
     cephMon: number
     /** redis-server for the registry's blob-descriptor cache (when `registryCache` is `redis`): `WHARF_REDIS_PORT`, default 16379. */
     redis: number
+    /** The logger's syslog receiver, TCP and UDP: `WHARF_SYSLOG_PORT`, default 5514. */
+    syslog: number
   }
+  /** The log plane (logspout, logger): bounds and limits. */
+  logs: LogsConfig
   /** The S3 endpoint Wharf keeps its objects in (registry images, backups, log archives, event exports). */
   s3: S3Config
   /**
@@ -64,6 +68,18 @@ export interface WharfConfig {
   registration: 'open' | 'admin_only' | 'closed'
   /** The npm registry buildpack-style Node builds install from: `WHARF_NPM_REGISTRY`, default npm's own. */
   npmRegistry: string | undefined
+}
+
+/** Bounds of the log plane; each is an environment variable (README, Settings). */
+export interface LogsConfig {
+  /** Lines the logger keeps per app in memory (`wharf logs` and the start of `logs -f`): `WHARF_LOG_LINES`, default 10_000. */
+  appLines: number
+  /** Lines a second one app may send (its containers and syslog together), per logspout and at the receiver: `WHARF_LOG_RATE`, default 10_000. */
+  appRate: number
+  /** How long the log stream keeps lines, hours: `WHARF_LOG_STREAM_HOURS`, default 24 (older lines live in the hourly archives). */
+  streamHours: number
+  /** The most the log stream holds, MiB: `WHARF_LOG_STREAM_MB`, default 1024 (the oldest lines go first). */
+  streamMb: number
 }
 
 /**
@@ -144,6 +160,14 @@ function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
   return { endpoint, accessKey: env.WHARF_S3_ACCESS_KEY!, secretKey: env.WHARF_S3_SECRET_KEY!, region, external: true }
 }
 
+function count(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -166,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     s3: port(env, 'WHARF_S3_PORT', 7480),
     cephMon: port(env, 'WHARF_CEPH_MON_PORT', 16789),
     redis: port(env, 'WHARF_REDIS_PORT', 16379),
+    syslog: port(env, 'WHARF_SYSLOG_PORT', 5514),
   }
   const seen = new Map<number, string>()
   for (const [name, p] of Object.entries(ports)) {
@@ -188,6 +213,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
     s3: s3Config(env, ports.s3),
+    logs: {
+      appLines: count(env, 'WHARF_LOG_LINES', 10_000, 1_000_000),
+      appRate: count(env, 'WHARF_LOG_RATE', 10_000, 10_000_000),
+      streamHours: count(env, 'WHARF_LOG_STREAM_HOURS', 24, 24 * 365),
+      streamMb: count(env, 'WHARF_LOG_STREAM_MB', 1024, 1024 * 1024),
+    },
   }
 }
 

@@ -16,6 +16,8 @@ export const Quantity = Type.Integer({ minimum: 0, maximum: 100 })
 export const DomainName = Type.String({
   pattern: '^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$',
 })
+/** A log drain's id: `d.` and 12 hex digits of its URL's hash. */
+export const DrainId = Type.String({ pattern: '^d\\.[0-9a-f]{12}$' })
 /** Process type -> command, from the Procfile (empty: the image's CMD is `web`). */
 export const Procfile = Type.Record(ProcessType, Type.String({ minLength: 1, maxLength: 4096 }), { additionalProperties: false })
 export const Limits = Type.Object(
@@ -148,6 +150,20 @@ export const appEvents: EventDefinition[] = [
     stream: 'app',
     description: 'Maintenance mode was turned on or off (the router answers 503 while on).',
     schema: Type.Object({ app: AppName, enabled: Type.Boolean() }, Strict),
+  },
+  {
+    type: 'DrainAdded',
+    version: 1,
+    stream: 'app',
+    description: "A log drain: the app's lines are also sent to this URL (syslog://, syslog+tls:// or https://).",
+    schema: Type.Object({ app: AppName, id: DrainId, url: Type.String({ minLength: 1, maxLength: 2048 }) }, Strict),
+  },
+  {
+    type: 'DrainRemoved',
+    version: 1,
+    stream: 'app',
+    description: 'A log drain was removed.',
+    schema: Type.Object({ app: AppName, id: DrainId }, Strict),
   },
   {
     type: 'RestartRequested',

@@ -15,6 +15,7 @@ export * from './subjects.js'
 export type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion, SubscribeOptions, Subscription } from './store.js'
 export { JetStreamEventStore, type JetStreamEventStoreOptions } from './jetstream.js'
 export { MemoryEventStore, type MemoryEventStoreOptions } from './memory.js'
+export { JetStreamPublisher } from './jspublish.js'
 
 /** Every event type Wharf writes, each version with its schema and upcaster. */
 export function wharfCatalogue(): Catalogue {

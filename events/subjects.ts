@@ -91,3 +91,48 @@ export class EventSubjects {
 
 /** The platform's names. */
 export const subjects = new EventSubjects()
+
+/**
+ * Names of the log plane in one namespace: logs are not events, so they live in a stream of their
+ * own (`WHARF_LOGS`, bounded by age and bytes) with subjects `<ns>.logs.<app>.<source>`, where the
+ * source is a container (its 12-hex short id), `wharf` (platform lines) or `syslog` (lines from
+ * outside). One subject per container lets a logspout read back where it stopped (last by subject).
+ * The logger answers requests on `<ns>.logger.*`.
+ */
+export class LogSubjects {
+  /** The JetStream stream of log lines. */
+  readonly stream: string
+  readonly prefix: string
+  /** Subject filter that matches every log line. */
+  readonly all: string
+  /** The logger's request subjects (a queue group answers each). */
+  readonly requests: { recent: string; history: string }
+
+  constructor(readonly namespace = 'wharf') {
+    const events = new EventSubjects(namespace)
+    this.stream = events.stream.replace(/_EVENTS$/, '_LOGS')
+    this.prefix = `${namespace}.logs`
+    this.all = `${this.prefix}.>`
+    this.requests = { recent: `${namespace}.logger.recent`, history: `${namespace}.logger.history` }
+  }
+
+  /** `shop`, `0123456789ab` -> `wharf.logs.shop.0123456789ab`; sources are a container id, `wharf` or `syslog`. */
+  subjectOf(app: string, source: string): string {
+    if (!ID_PATTERN.test(app) || !/^[a-z0-9]{1,64}$/.test(source)) throw new TypeError(`invalid log subject ${JSON.stringify(`${app}.${source}`)}`)
+    return `${this.prefix}.${app}.${source}`
+  }
+
+  /** Every log line of one app: `wharf.logs.shop.>`. */
+  appFilter(app: string): string {
+    if (!ID_PATTERN.test(app)) throw new TypeError(`invalid app ${JSON.stringify(app)}`)
+    return `${this.prefix}.${app}.>`
+  }
+
+  /** The app of a log subject, undefined for anything else. */
+  appOf(subject: string): string | undefined {
+    if (!subject.startsWith(`${this.prefix}.`)) return undefined
+    const rest = subject.slice(this.prefix.length + 1)
+    const dot = rest.indexOf('.')
+    return dot > 0 ? rest.slice(0, dot) : undefined
+  }
+}

@@ -50,6 +50,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       s3: await freePort(),
       cephMon: await freePort(),
       redis: await freePort(),
+      syslog: await freePort(),
     },
     dockerHost: platformCfg.dockerHost ?? platformEngine,
     natsUrl: '',

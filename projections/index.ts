@@ -7,6 +7,7 @@ import { certsProjection } from './certs.js'
 import { configProjection } from './config.js'
 import { containersProjection } from './containers.js'
 import { domainsProjection } from './domains.js'
+import { drainsProjection } from './drains.js'
 import { formationProjection } from './formation.js'
 import { releasesProjection } from './releases.js'
 import { eventLogProjection } from './eventlog.js'
@@ -31,7 +32,7 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, certsProjection, containersProjection, accessProjection, buildsProjection]
+  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, certsProjection, containersProjection, accessProjection, buildsProjection, drainsProjection]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

@@ -71,6 +71,7 @@ async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number;
       WHARF_DATABASE_URL: await freshDatabase(t, 'svc'),
       WHARF_CONTROLLER_PORT: String(port),
       WHARF_BUILDER_PORT: String(await freePort()),
+      WHARF_SYSLOG_PORT: String(await freePort()),
       WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
       WHARF_NAMESPACE: namespace,
       WHARF_HOME: process.env.WHARF_TEST_HOME,

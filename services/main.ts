@@ -10,7 +10,8 @@ import { loadConfig } from '../core/config.js'
 import { ensureBuckets, s3Client, s3ObjectStores } from '../core/objectstore/index.js'
 import { createLogger } from '../core/log.js'
 import { VERSION } from '../core/version.js'
-import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../events/index.js'
+import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../events/index.js'
+import { LogStream } from '../logs/index.js'
 import { builder } from './builder/service.js'
 import { controller } from './controller/service.js'
 import { projector } from './projector/service.js'
@@ -18,10 +19,12 @@ import { scheduler } from './scheduler/service.js'
 import { publisher } from './publisher/service.js'
 import { router } from './router/service.js'
 import { backups } from './store/service.js'
+import { logger } from './logger/service.js'
+import { logspout } from './logspout/service.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
-export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, backups]
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, logger, logspout, backups]
 
 /** How long a clean stop may take before the process exits anyway, ms. */
 const STOP_TIMEOUT_MS = 15_000
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     name: `wharf-${hostname()}-${process.pid}`,
     logger: log.child({ service: 'events' }),
   })
+  const logs = await LogStream.connect({ servers: cfg.natsUrl, subjects: new LogSubjects(cfg.namespace), name: `wharf-logs-${hostname()}-${process.pid}`, logger: log.child({ service: 'logs' }) })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
 
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
         await svc.stop().catch((err) => log.error({ err, service: name }, 'service did not stop cleanly'))
         log.info({ service: name }, 'stopped')
       }
+      await logs.close().catch((err) => log.error({ err }, 'closing the log connection failed'))
       await store.close().catch((err) => log.error({ err }, 'closing NATS failed'))
       await pool.end().catch((err) => log.error({ err }, 'closing Postgres failed'))
       s3?.destroy()
@@ -78,7 +83,7 @@ async function main(): Promise<void> {
 
   const names = selected.map((s) => s.name)
   for (const def of selected) {
-    const svc = await def.start({ cfg, log, store, pool, catalogue, objects, running: names })
+    const svc = await def.start({ cfg, log, store, pool, catalogue, objects, logs, running: names })
     running.push({ name: def.name, svc })
     log.info({ service: def.name }, 'started')
   }

@@ -3,6 +3,7 @@ import type { WharfConfig } from '../core/config.js'
 import type { Logger } from '../core/log.js'
 import type { ObjectStores } from '../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../events/index.js'
+import type { LogStream } from '../logs/index.js'
 
 /** What every service gets from the composition root: config read once, and the shared adapters. */
 export interface ServiceDeps {
@@ -13,6 +14,8 @@ export interface ServiceDeps {
   catalogue: Catalogue
   /** The store, one ObjectStore per bucket; undefined when no S3 endpoint is configured. */
   objects: ObjectStores | undefined
+  /** The log plane's NATS connection (the stream of log lines, the logger's requests). */
+  logs: LogStream
   /** The names of the services running in this process. */
   running: readonly string[]
 }

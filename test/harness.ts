@@ -53,3 +53,22 @@ export async function freshDatabase(t: Test, prefix = 'ctl'): Promise<string> {
   url.pathname = `/${name}`
   return url.toString()
 }
+
+/**
+ * Polls `fn` every `everyMs` (default 100) until it answers something other than undefined or false,
+ * and answers that; throws after `ms` (default 30_000) naming `what` and the last error `fn` threw.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000, everyMs = 100): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}

@@ -63,6 +63,11 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_REGISTRY_CACHE: cfg.registryCache,
     WHARF_BACKUP_INTERVAL: durationText(cfg.backups.intervalMs),
     WHARF_BACKUP_KEEP: String(cfg.backups.keep),
+    WHARF_SYSLOG_PORT: String(cfg.ports.syslog),
+    WHARF_LOG_LINES: String(cfg.logs.appLines),
+    WHARF_LOG_RATE: String(cfg.logs.appRate),
+    WHARF_LOG_STREAM_HOURS: String(cfg.logs.streamHours),
+    WHARF_LOG_STREAM_MB: String(cfg.logs.streamMb),
     ...s3Env(ctx),
     WHARF_NATS_URL: cfg.natsUrl,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
@@ -94,6 +99,7 @@ export const services = daemonPart({
   ports: ({ cfg }) => [
     { port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' },
     { port: cfg.ports.builder, env: 'WHARF_BUILDER_PORT' },
+    { port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' },
   ],
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
   prepare(ctx) {

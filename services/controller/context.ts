@@ -5,6 +5,7 @@ import type { WharfConfig } from '../../core/config.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStores } from '../../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
+import type { LoggerClient } from '../logger/protocol.js'
 
 /** What the controller's routes work with. */
 export interface ControllerDeps {
@@ -15,6 +16,8 @@ export interface ControllerDeps {
   catalogue: Catalogue
   /** The store (backups, event-log exports); undefined when no S3 endpoint is configured. */
   objects?: ObjectStores | undefined
+  /** The logger (over NATS) and the log stream: `wharf logs`. Without it the log routes answer 503. */
+  logger?: LoggerClient
 }
 
 /** The signed-in user of a request (set by the auth hook from `Authorization: Bearer <token>`). */

@@ -8,7 +8,9 @@ import type { Test } from 'tap'
 import { request } from 'undici'
 import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
-import { EventSubjects, JetStreamEventStore, wharfCatalogue } from '../../events/index.js'
+import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../../events/index.js'
+import { LogStream } from '../../logs/index.js'
+import { LoggerClient } from '../logger/protocol.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
 import { s3Client, s3ObjectStores } from '../../core/objectstore/index.js'
 import { freshDatabase, testNatsUrl, testS3Env, uniqueName } from '../../test/harness.js'
@@ -38,7 +40,9 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   await projector.start()
   // The test store (make test's gateway), keys under this controller's namespace.
   const s3 = cfg.s3.accessKey ? s3Client(cfg.s3) : undefined
-  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects: s3 && s3ObjectStores(s3, cfg.s3.endpoint) }
+  // The log plane of the namespace: the logs routes read it; a test that needs a logger starts one (services/logger/testing.ts).
+  const logs = await LogStream.connect({ servers: testNatsUrl(), subjects: new LogSubjects(namespace) })
+  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects: s3 && s3ObjectStores(s3, cfg.s3.endpoint), logger: new LoggerClient(logs) }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
@@ -47,6 +51,8 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     await projector.stop()
     await store.destroy()
     await store.close()
+    await logs.destroy()
+    await logs.close()
     await pool.end()
     s3?.destroy()
   })

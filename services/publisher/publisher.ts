@@ -13,6 +13,7 @@ import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import type pg from 'pg'
+import { readJsonLines } from '../../core/docker.js'
 import { ConcurrencyError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { streamId, type EventStore } from '../../events/index.js'
@@ -199,31 +200,16 @@ export class Publisher {
     this.firstReconcile.resolve()
   }
 
-  /** Reads newline-separated JSON events until the stream ends. */
+  /** Reads the engine's events until the stream ends. */
   private follow(stream: NodeJS.ReadableStream): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let buf = ''
-      stream.on('data', (chunk: Buffer | string) => {
-        buf += chunk.toString()
-        let nl
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim()
-          buf = buf.slice(nl + 1)
-          if (!line) continue
-          try {
-            this.onEvent(JSON.parse(line) as EngineEvent)
-          } catch (err) {
-            this.log.error({ err, line: line.slice(0, 500) }, 'publisher: cannot handle an engine event')
-          }
-        }
-      })
-      stream.on('end', () => resolve())
-      stream.on('close', () => resolve())
-      stream.on('error', (err: Error) => {
-        if (!this.stopping) this.log.warn({ err }, 'publisher: the engine events stream failed')
-        resolve()
-      })
-    })
+    return readJsonLines(
+      stream,
+      (o) => this.onEvent(o as EngineEvent),
+      (err, line) => {
+        if (line) this.log.error({ err, line: line.slice(0, 500) }, 'publisher: cannot handle an engine event')
+        else if (!this.stopping) this.log.warn({ err }, 'publisher: the engine events stream failed')
+      },
+    )
   }
 
   private onEvent(ev: EngineEvent): void {

@@ -305,3 +305,23 @@ t.test('certs: add names it from its host, attach needs a domain of the app it c
   t.ok('wildcard-example-com' in fold(appDecider, recorded(domainGone)).certs, '... and the certificate stays')
   t.end()
 })
+
+t.test('drains: add checks the URL and refuses doubles and an 11th; remove by id or URL; access', (t) => {
+  const given = created()
+  const [added] = when(given, { type: 'AddDrain', by: alice, url: ' syslog://logs.example.com:514 ' })
+  t.match(added, { type: 'DrainAdded', data: { app: 'shop', id: /^d\.[0-9a-f]{12}$/, url: 'syslog://logs.example.com:514' } })
+  const withDrain = [...given, added!]
+  throwsCode(t, () => when(withDrain, { type: 'AddDrain', by: alice, url: 'syslog://logs.example.com:514' }), 'WHARF_EXISTS')
+  throwsCode(t, () => when(given, { type: 'AddDrain', by: alice, url: 'http://logs.example.com/' }), 'WHARF_INVALID')
+  throwsCode(t, () => when(given, { type: 'AddDrain', by: alice, url: 'syslog://no-port' }), 'WHARF_INVALID')
+  throwsCode(t, () => when(given, { type: 'AddDrain', by: bob, url: 'syslog://logs.example.com:515' }), 'WHARF_NOT_FOUND')
+  const ten = [...given]
+  for (let i = 0; i < 10; i++) ten.push(...when(ten, { type: 'AddDrain', by: alice, url: `syslog://logs.example.com:${600 + i}` }))
+  throwsCode(t, () => when(ten, { type: 'AddDrain', by: alice, url: 'syslog://logs.example.com:700' }), 'WHARF_INVALID')
+  const id = (added!.data as { id: string }).id
+  t.same(when(withDrain, { type: 'RemoveDrain', by: alice, drain: id }), [{ type: 'DrainRemoved', data: { app: 'shop', id } }], 'by id')
+  t.same(when(withDrain, { type: 'RemoveDrain', by: alice, drain: 'syslog://logs.example.com:514' }), [{ type: 'DrainRemoved', data: { app: 'shop', id } }], 'by URL')
+  throwsCode(t, () => when(withDrain, { type: 'RemoveDrain', by: alice, drain: 'd.000000000000' }), 'WHARF_NOT_FOUND')
+  t.same(fold(appDecider, recorded([...withDrain, { type: 'DrainRemoved', data: { app: 'shop', id } }])).drains, {}, 'removed from the state')
+  t.end()
+})

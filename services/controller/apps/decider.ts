@@ -4,6 +4,7 @@ import { WharfError } from '../../../core/errors.js'
 import { covers, defaultCertName, type ValidatedPair } from '../../../core/tls.js'
 import type { ReleaseCreatedData } from '../../../events/app.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
+import { drainId, parseDrainUrl } from '../../../logs/index.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */
 export type Actor = { kind: 'user'; username: string; admin: boolean } | { kind: 'system' }
@@ -41,6 +42,8 @@ export interface AppState {
   /** Domain -> the name of the certificate the router serves it with. */
   tls: Record<string, string>
   maintenance: boolean
+  /** Log drains: id -> URL. */
+  drains: Record<string, string>
   releases: Release[]
   /** Build ids already released: the release manager's idempotency. */
   builds: string[]
@@ -63,6 +66,9 @@ export interface CertState {
 
 /** Most certificates one app may hold. */
 export const MAX_CERTS_PER_APP = 100
+
+/** Most log drains one app may have. */
+export const MAX_DRAINS_PER_APP = 10
 
 /** Most processes of one type an app may run (the event schema's `Quantity` bound too). */
 export const MAX_PROCESSES_PER_TYPE = 100
@@ -91,6 +97,10 @@ export type AppCommand =
   | { type: 'AddCollaborator'; by: Actor; username: string }
   | { type: 'RemoveCollaborator'; by: Actor; username: string }
   | { type: 'SetMaintenance'; by: Actor; enabled: boolean }
+  /** A URL as given (checked here: syslog://, syslog+tls:// or https://). */
+  | { type: 'AddDrain'; by: Actor; url: string }
+  /** By id (`d.<hex>`) or by URL. */
+  | { type: 'RemoveDrain'; by: Actor; drain: string }
   /** Restart the processes of one type, or of every type; the scheduler restarts them one by one. */
   | { type: 'RequestRestart'; by: Actor; processType?: string }
   /** From the release manager; `pushedBy` (the user of the push) names the release's author. */
@@ -124,6 +134,8 @@ export type AppEvent =
   | { type: 'LimitsUnset'; data: { app: string; memory: string[]; cpu: string[] } }
   | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
   | { type: 'RestartRequested'; data: { app: string; type?: string } }
+  | { type: 'DrainAdded'; data: { app: string; id: string; url: string } }
+  | { type: 'DrainRemoved'; data: { app: string; id: string } }
 
 export type { ReleaseCreatedData }
 
@@ -140,6 +152,7 @@ export function initialAppState(): AppState {
     certs: {},
     tls: {},
     maintenance: false,
+    drains: {},
     releases: [],
     builds: [],
     pending: undefined,
@@ -360,6 +373,22 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       checkAccess(state, by, 'use')
       if (state.maintenance === command.enabled) return []
       return [{ type: 'MaintenanceSet', data: { app, enabled: command.enabled } }]
+    case 'AddDrain': {
+      checkAccess(state, by, 'use')
+      const { url } = parseDrainUrl(command.url)
+      const id = drainId(url)
+      if (state.drains[id] !== undefined) throw new WharfError('WHARF_EXISTS', `${app} drains to ${url} already (${id})`, { details: { app, id } })
+      if (Object.keys(state.drains).length >= MAX_DRAINS_PER_APP) {
+        throw new WharfError('WHARF_INVALID', `${app} has ${MAX_DRAINS_PER_APP} drains, the most an app may have: remove one first`, { details: { app } })
+      }
+      return [{ type: 'DrainAdded', data: { app, id, url } }]
+    }
+    case 'RemoveDrain': {
+      checkAccess(state, by, 'use')
+      const id = command.drain in state.drains ? command.drain : Object.keys(state.drains).find((k) => state.drains[k] === command.drain.trim())
+      if (!id) throw new WharfError('WHARF_NOT_FOUND', `${app} has no drain ${command.drain}`, { details: { app, drain: command.drain } })
+      return [{ type: 'DrainRemoved', data: { app, id } }]
+    }
     case 'RequestRestart': {
       checkAccess(state, by, 'use')
       const t = command.processType
@@ -534,6 +563,12 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
       return { ...state, maintenance: e.data.enabled }
     case 'RestartRequested':
       return state
+    case 'DrainAdded':
+      return { ...state, drains: { ...state.drains, [e.data.id]: e.data.url } }
+    case 'DrainRemoved': {
+      const { [e.data.id]: _removed, ...drains } = state.drains
+      return { ...state, drains }
+    }
     default:
       return unhandledEvent(e)
   }

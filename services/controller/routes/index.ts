@@ -7,6 +7,8 @@ import { buildsRoutes } from './builds.js'
 import { certsRoutes } from './certs.js'
 import { configRoutes } from './config.js'
 import { domainsRoutes } from './domains.js'
+import { drainsRoutes } from './drains.js'
+import { logsRoutes } from './logs.js'
 import { formationRoutes } from './formation.js'
 import { limitsRoutes } from './limits.js'
 import { maintenanceRoutes } from './maintenance.js'
@@ -19,4 +21,4 @@ import { keyRoutes } from './keys.js'
 import { userRoutes } from './users.js'
 
 /** Every route file of the controller, registered under /v1. */
-export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, certsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes, adminRoutes]
+export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, certsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes, logsRoutes, drainsRoutes, adminRoutes]

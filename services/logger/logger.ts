@@ -1,0 +1,244 @@
+/**
+ * The logger: keeps each app's recent lines (read from the whole log stream on start, then live),
+ * answers the controller's requests for them and for history (archives and stream), writes platform
+ * events into apps' logs (`[wharf] ...`), receives syslog, delivers to drains, and archives each
+ * finished hour to the store.
+ */
+import type { Msg, Subscription as NatsSubscription } from '@nats-io/transport-node'
+import type pg from 'pg'
+import { isWharfError } from '../../core/errors.js'
+import type { Logger } from '../../core/log.js'
+import type { ObjectStore } from '../../core/objectstore/index.js'
+import type { EventStore, Subscription } from '../../events/index.js'
+import { linesOf, type LiveFeed, type DurableFeed, type LogLine, type LogStream } from '../../logs/index.js'
+import { waitFor } from '../../projections/index.js'
+import { Archiver } from './archive.js'
+import { Drains, type DrainOptions } from './drains.js'
+import { platformLine, ProcessNumbers } from './platform.js'
+import { chunksOf, mergeLines, type HistoryRequest, type RecentRequest } from './protocol.js'
+import { LogRings } from './ring.js'
+import { SyslogServer } from './syslog-server.js'
+
+export interface LogServerOptions {
+  logs: LogStream
+  /** The event log: platform events become lines. */
+  store: EventStore
+  /** The apps and drains read models. */
+  pool: pg.Pool
+  log: Logger
+  /** Lines kept per app. */
+  appLines: number
+  /** Lines a second per app at the syslog receiver. */
+  appRate: number
+  /** Where the syslog receiver listens; undefined: none. */
+  syslog?: { host: string; port: number }
+  /** The store's logs bucket; undefined: no archives. */
+  objects?: ObjectStore
+  /** How long the stream keeps lines, ms. */
+  retentionMs: number
+  drains?: DrainOptions
+  /** Durable names (a benchmark's logger takes its own), default `logger-events` and `logger-drains`. */
+  durables?: { events: string; drains: string }
+  /** How often finished hours are archived, ms, default 30_000. */
+  archiveEveryMs?: number
+  /** How often the drains are read again from the read model, ms, default 30_000. */
+  drainsEveryMs?: number
+}
+
+/** Most lines one request may ask for. */
+export const MAX_REQUEST_LINES = 10_000
+
+export class LogServer {
+  readonly rings: LogRings
+  readonly drains: Drains
+  readonly archiver: Archiver | undefined
+  syslog: SyslogServer | undefined
+  /** The stream sequence the recent lines go up to. */
+  seq = 0
+  readonly stats = { batches: 0, lines: 0, platformLines: 0 }
+  readonly #apps = new Set<string>()
+  readonly #numbers = new ProcessNumbers()
+  #feed: LiveFeed | undefined
+  #drainFeed: DurableFeed | undefined
+  #events: Subscription | undefined
+  #subs: NatsSubscription[] = []
+  #loops: Promise<void>[] = []
+  #timers: NodeJS.Timeout[] = []
+  #stopping = false
+  #replayed!: Promise<void>
+
+  private constructor(private readonly opts: LogServerOptions) {
+    this.rings = new LogRings(opts.appLines)
+    this.drains = new Drains(opts.drains ?? {}, opts.log)
+    this.archiver = opts.objects ? new Archiver({ objects: opts.objects, logs: opts.logs, log: opts.log, retentionMs: opts.retentionMs }) : undefined
+  }
+
+  static async start(opts: LogServerOptions): Promise<LogServer> {
+    const s = new LogServer(opts)
+    await s.#start()
+    return s
+  }
+
+  get log(): Logger {
+    return this.opts.log
+  }
+
+  async #start(): Promise<void> {
+    const { logs, store, log } = this.opts
+    await this.#loadApps()
+    await this.#loadDrains()
+    // The whole stream, then live: the recent lines of every app, and the archive's index.
+    const until = await logs.lastSeq()
+    let replayed!: () => void
+    this.#replayed = new Promise<void>((r) => (until === 0 ? r() : (replayed = r)))
+    this.#feed = await logs.follow(logs.subjects.all, { fromSeq: 1 })
+    this.#loop('lines', async () => {
+      for await (const b of this.#feed!) {
+        const lines = linesOf(b.batch, b.seq)
+        this.rings.add(b.batch.app, lines)
+        this.archiver?.note(b.batch.app, lines, b.seq)
+        this.seq = b.seq
+        this.stats.batches++
+        this.stats.lines += lines.length
+        if (b.seq >= until) replayed?.()
+      }
+    })
+    this.#subs.push(logs.nc.subscribe(logs.subjects.requests.recent, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#recent(r as RecentRequest))) }))
+    this.#subs.push(logs.nc.subscribe(logs.subjects.requests.history, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#history(r as HistoryRequest))) }))
+
+    const durables = this.opts.durables ?? { events: 'logger-events', drains: 'logger-drains' }
+    this.#events = await store.subscribe(durables.events, { fromSeq: (await store.lastSeq()) + 1 })
+    this.#loop('events', async () => {
+      for await (const d of this.#events!) {
+        await this.#onEvent(d.event)
+        await d.ack()
+      }
+    })
+    this.#drainFeed = await logs.subscribe(durables.drains)
+    this.#loop('drains', async () => {
+      for await (const b of this.#drainFeed!) {
+        this.drains.push(b.batch.app, linesOf(b.batch, b.seq))
+        b.ack()
+      }
+    })
+    if (this.opts.syslog) {
+      this.syslog = await SyslogServer.listen({ ...this.opts.syslog, logs, appExists: (app) => this.#apps.has(app), appRate: this.opts.appRate, log })
+    }
+    if (this.archiver) this.#every(this.opts.archiveEveryMs ?? 30_000, () => this.archiver!.tick().then(() => {}))
+    this.#every(this.opts.drainsEveryMs ?? 30_000, async () => {
+      await this.#loadApps()
+      await this.#loadDrains()
+    })
+  }
+
+  /** Resolves once the lines the stream held at start are in the rings. */
+  replayed(): Promise<void> {
+    return this.#replayed
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+    for (const t of this.#timers) clearInterval(t)
+    for (const s of this.#subs) s.unsubscribe()
+    await this.syslog?.close()
+    await this.#events?.close()
+    await this.#drainFeed?.close()
+    await this.#feed?.close()
+    await Promise.allSettled(this.#loops)
+    await this.drains.close()
+    await this.archiver?.idle()
+  }
+
+  health(): { ok: boolean; detail: Record<string, unknown> } {
+    return {
+      ok: true,
+      detail: { seq: this.seq, apps: this.rings.apps, ...this.stats, syslog: this.syslog?.stats, archive: this.archiver?.stats, drains: this.drains.stats().length },
+    }
+  }
+
+  #loop(name: string, body: () => Promise<void>): void {
+    this.#loops.push(
+      body().catch((err) => {
+        if (!this.#stopping) this.log.error({ err, loop: name }, 'logger: a feed stopped')
+      }),
+    )
+  }
+
+  #every(ms: number, fn: () => Promise<void>): void {
+    const t = setInterval(() => fn().catch((err) => this.log.warn({ err }, 'logger: a periodic task failed')), ms)
+    t.unref()
+    this.#timers.push(t)
+  }
+
+  async #answer(m: Msg, handle: (req: unknown) => Promise<{ lines: LogLine[]; seq?: number }>): Promise<void> {
+    try {
+      const { lines, seq } = await handle(JSON.parse(new TextDecoder().decode(m.data)))
+      for (const chunk of chunksOf(lines, seq)) m.respond(chunk)
+    } catch (err) {
+      const error = isWharfError(err) ? { code: err.code, message: err.message } : { code: 'WHARF_INTERNAL', message: 'the logger failed; see its log' }
+      if (!isWharfError(err)) this.log.error({ err }, 'logger: a request failed')
+      m.respond(new TextEncoder().encode(JSON.stringify({ error })))
+    }
+    m.respond(new Uint8Array(0))
+  }
+
+  async #recent(r: RecentRequest): Promise<{ lines: LogLine[]; seq: number }> {
+    await this.#replayed
+    const seq = this.seq
+    return { seq, lines: this.rings.recent(r.app, Math.min(r.lines, MAX_REQUEST_LINES), r.type === undefined ? {} : { type: r.type }) }
+  }
+
+  async #history(r: HistoryRequest): Promise<{ lines: LogLine[] }> {
+    const since = new Date(r.since)
+    const limit = Math.min(r.limit, MAX_REQUEST_LINES)
+    const filter = r.type === undefined ? {} : { type: r.type }
+    const archived = this.archiver ? await this.archiver.read(r.app, since, filter, limit) : []
+    const live: LogLine[] = []
+    const from = since.toISOString()
+    const { logs } = this.opts
+    for await (const b of logs.read(logs.subjects.appFilter(r.app), { startTime: since, untilSeq: this.seq })) {
+      for (const l of linesOf(b.batch, b.seq)) if (l.time >= from && (filter.type === undefined || l.type === filter.type)) live.push(l)
+      if (live.length >= limit) break
+    }
+    return { lines: mergeLines(archived, live).slice(0, limit) }
+  }
+
+  async #onEvent(e: Parameters<typeof platformLine>[0]): Promise<void> {
+    const app = (e.data as { app?: string }).app
+    if (e.type === 'AppCreated' && app) this.#apps.add(app)
+    const line = platformLine(e, this.#numbers)
+    if (line) {
+      const { logs } = this.opts
+      await logs.publish(logs.subjects.subjectOf(line.app, 'wharf'), { app: line.app, source: 'wharf', lines: [[e.occurredAt, -1, line.text]] }, e.id)
+      this.stats.platformLines++
+    }
+    if (e.type === 'AppDestroyed' && app) {
+      this.#apps.delete(app)
+      this.rings.drop(app)
+    }
+    if (e.type === 'DrainAdded' || e.type === 'DrainRemoved' || e.type === 'AppDestroyed') {
+      await waitFor(this.opts.pool, e.seq, { projections: ['drains'], timeoutMs: 10_000 }).catch(() => {})
+      await this.#loadDrains()
+    }
+  }
+
+  /** The live apps (syslog lines for others are dropped), from the read model; kept current by the events. */
+  async #loadApps(): Promise<void> {
+    try {
+      const { rows } = await this.opts.pool.query('SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL')
+      for (const r of rows as { name: string }[]) this.#apps.add(r.name)
+    } catch (err) {
+      // The projector has not made the read models yet (it may run elsewhere): read again later.
+      this.log.warn({ err }, 'logger: cannot read the apps read model yet')
+    }
+  }
+
+  async #loadDrains(): Promise<void> {
+    try {
+      const { rows } = await this.opts.pool.query('SELECT app, id, url FROM rm_drains.drains')
+      await this.drains.set(rows as { app: string; id: string; url: string }[])
+    } catch (err) {
+      this.log.warn({ err }, 'logger: cannot read the drains read model yet')
+    }
+  }
+}

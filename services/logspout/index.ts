@@ -1,0 +1,2 @@
+export { logLimits, logspout } from './service.js'
+export { Logspout, type LogspoutOptions } from './logspout.js'

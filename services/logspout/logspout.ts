@@ -1,0 +1,357 @@
+/**
+ * Logspout, one per Docker host: follows stdout and stderr of every container of one Wharf namespace
+ * (from the container's start) and publishes its lines, in batches, on the log stream, one subject per
+ * container (`<ns>.logs.<app>.<container>`).
+ *
+ * No line is repeated or dropped across a restart of logspout or of the engine connection: each
+ * batch carries the container's position (Docker timestamp and count, see reader.ts); a follower
+ * starts from the position of the last batch on its subject (read back from the stream) with Docker's
+ * `since`, and skips what it already published. Publishes are pipelined (a few batches in flight per
+ * container, the stream paused beyond that); a failed one makes the follower read its position back
+ * and start again. A container that exited while logspout was down is read to its end on start.
+ *
+ * One app cannot starve the others: each app has a token bucket of lines a second; past it, the app's
+ * streams are paused (Docker keeps the lines in its log file, so nothing is lost, the app's log only
+ * lags) while other containers' streams go on.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type Docker from 'dockerode'
+import { readJsonLines } from '../../core/docker.js'
+import type { Logger } from '../../core/log.js'
+import { TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
+import { identityOf, LABELS, type ContainerIdentity } from '../publisher/index.js'
+import { LogReader, sinceOf, type Position, type ReadLine } from './reader.js'
+
+export interface LogspoutOptions {
+  docker: Docker
+  logs: LogStream
+  log: Logger
+  /** Only containers labelled `wharf.namespace=<namespace>` are followed. */
+  namespace: string
+  /** Lines a second one app's containers may send together (then they are paused), default 10_000. */
+  appRate?: number
+  /** A container that exited is read on start only if it was created within this many ms (the log stream's age), default 24 h. */
+  lookbackMs?: number
+  /** Pause before a dropped stream is opened again, ms, default 1_000. */
+  reconnectMs?: number
+  /** Told of each batch the stream acknowledged (benchmarks). */
+  onPublished?: (batch: LogBatch) => void
+}
+
+/** Lines per batch at most. */
+const BATCH_LINES = 1_000
+/** Bytes of text per batch at most (NATS takes 1 MiB a message). */
+const BATCH_BYTES = 256 * 1024
+/** Batches of one container awaiting the stream's ack before its Docker stream is paused. */
+const MAX_IN_FLIGHT = 8
+/** Followers of finished containers remembered (their positions), most recent first out last. */
+const FINISHED_MAX = 5_000
+
+/** An error that means the container is gone. */
+function isGone(err: unknown): boolean {
+  return (err as { statusCode?: number }).statusCode === 404
+}
+
+export class Logspout {
+  private readonly followers = new Map<string, Follower>()
+  private readonly buckets = new Map<string, TokenBucket>()
+  private readonly stopper = new AbortController()
+  private events: NodeJS.ReadableStream | undefined
+  private watching: Promise<void> = Promise.resolve()
+  private connected = false
+  private reconnects = 0
+  readonly stats = { lines: 0, batches: 0, failedPublishes: 0, malformed: 0 }
+
+  private constructor(readonly opts: LogspoutOptions) {}
+
+  /** Starts watching the engine; answers once the first reconcile has started a follower per container. */
+  static async start(opts: LogspoutOptions): Promise<Logspout> {
+    const spout = new Logspout(opts)
+    let ready!: () => void
+    const first = new Promise<void>((r) => (ready = r))
+    spout.watching = spout.watch(ready)
+    await first
+    return spout
+  }
+
+  get stopping(): boolean {
+    return this.stopper.signal.aborted
+  }
+
+  get log(): Logger {
+    return this.opts.log
+  }
+
+  /** Stops following; what was read is published (awaited). */
+  async stop(): Promise<void> {
+    this.stopper.abort()
+    this.destroyEvents()
+    for (const f of this.followers.values()) f.drop()
+    await this.watching
+    await Promise.allSettled([...this.followers.values()].map((f) => f.done))
+  }
+
+  health(): { ok: boolean; detail: Record<string, unknown> } {
+    const following = [...this.followers.values()].filter((f) => f.active).length
+    return { ok: this.connected, detail: { eventsConnected: this.connected, reconnects: this.reconnects, following, ...this.stats } }
+  }
+
+  /** Drops every connection to the engine as if it had gone away (they are opened again). For tests. */
+  dropEngine(): void {
+    this.connected = false
+    this.destroyEvents()
+    for (const f of this.followers.values()) f.drop()
+  }
+
+  /** Resolves once every container followed so far has published what it read. For tests and benchmarks. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.followers.values()].map((f) => f.idle()))
+  }
+
+  bucketOf(app: string): TokenBucket {
+    let b = this.buckets.get(app)
+    if (!b) {
+      const rate = this.opts.appRate ?? 10_000
+      this.buckets.set(app, (b = new TokenBucket(rate, rate * 2)))
+    }
+    return b
+  }
+
+  private destroyEvents(): void {
+    const s = this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
+    this.events = undefined
+    s?.destroy?.()
+  }
+
+  /** Follows the engine's container starts; reconciles on every (re)connect. */
+  private async watch(ready: () => void): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const stream = (await this.opts.docker.getEvents({
+          filters: { type: ['container'], event: ['start'], label: [`${LABELS.namespace}=${this.opts.namespace}`] },
+          abortSignal: this.stopper.signal,
+        } as object)) as NodeJS.ReadableStream
+        this.events = stream
+        if (this.connected === false && this.reconnects++ > 0) this.log.info('logspout: engine events open again; reconciling')
+        this.connected = true
+        const ended = this.followEvents(stream)
+        await this.reconcile().catch((err) => this.log.error({ err }, 'logspout: reconcile failed'))
+        ready()
+        await ended
+      } catch (err) {
+        if (!this.stopping) this.log.warn({ err }, 'logspout: cannot follow the engine events')
+      }
+      this.connected = false
+      ready()
+      if (!this.stopping) await sleep(this.opts.reconnectMs ?? 1_000, undefined, { signal: this.stopper.signal }).catch(() => {})
+    }
+  }
+
+  private followEvents(stream: NodeJS.ReadableStream): Promise<void> {
+    return readJsonLines(
+      stream,
+      (o) => {
+        const ev = o as { id?: string; Action?: string; Actor?: { Attributes?: Record<string, string> } }
+        if (ev.Action === 'start' && ev.id) this.follow(ev.id, ev.Actor?.Attributes ?? {})
+      },
+      (err, line) => {
+        if (line) this.log.error({ err, line: line.slice(0, 300) }, 'logspout: cannot read an engine event')
+      },
+    )
+  }
+
+  /** Follows every running container of the namespace, and reads those that exited recently to their end. */
+  private async reconcile(): Promise<void> {
+    const list = await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABELS.namespace}=${this.opts.namespace}`] } })
+    const horizon = (Date.now() - (this.opts.lookbackMs ?? 24 * 3_600_000)) / 1000
+    for (const c of list) {
+      if (c.State === 'running' || c.Created >= horizon) this.follow(c.Id, c.Labels)
+    }
+  }
+
+  /** Starts following container `id` unless a follower runs for it already. */
+  private follow(id: string, labels: Record<string, string>): void {
+    if (this.stopping) return
+    let f = this.followers.get(id)
+    if (!f) {
+      const identity = identityOf(labels)
+      if (!identity) return
+      f = new Follower(this, id, identity)
+      this.followers.set(id, f)
+      if (this.followers.size > FINISHED_MAX) {
+        for (const [oldId, old] of this.followers) {
+          if (this.followers.size <= FINISHED_MAX) break
+          if (!old.active) this.followers.delete(oldId)
+        }
+      }
+    }
+    f.start()
+  }
+}
+
+/** The reading of one container's log. */
+class Follower {
+  readonly short: string
+  readonly subject: string
+  active = false
+  done: Promise<void> = Promise.resolve()
+  /** Position of the last line handed to the stream. */
+  private pos: Position | undefined
+  private loaded = false
+  private stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
+  private batch: BatchLine[] = []
+  private batchBytes = 0
+  private batchPos: Position | undefined
+  private inFlight = 0
+  private failed = false
+  private readonly waiters: (() => void)[] = []
+  private pausedByRate = false
+
+  constructor(
+    private readonly spout: Logspout,
+    readonly id: string,
+    readonly identity: ContainerIdentity,
+  ) {
+    this.short = id.slice(0, 12)
+    this.subject = spout.opts.logs.subjects.subjectOf(identity.app, this.short)
+  }
+
+  start(): void {
+    if (this.active) return
+    this.active = true
+    this.done = this.run()
+      .catch((err) => this.spout.log.error({ err, container: this.short, app: this.identity.app }, 'logspout: following a container failed'))
+      .finally(() => (this.active = false))
+  }
+
+  /** Ends the current Docker stream (the run loop reads on from the position, unless stopping). */
+  drop(): void {
+    this.stream?.destroy?.()
+  }
+
+  /** Resolves once nothing of this container is waiting to be published. */
+  async idle(): Promise<void> {
+    while (this.inFlight > 0 || this.batch.length > 0) {
+      this.flush()
+      await new Promise<void>((r) => this.waiters.push(r))
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { docker, logs, reconnectMs } = this.spout.opts
+    const container = docker.getContainer(this.id)
+    while (!this.spout.stopping) {
+      try {
+        if (!this.loaded) {
+          this.pos = (await logs.last(this.subject))?.batch.pos
+          this.loaded = true
+        }
+        const info = await container.inspect()
+        const stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since: (sinceOf(this.pos) ?? 0) as number })) as unknown as NodeJS.ReadableStream & { destroy?: () => void }
+        this.stream = stream
+        const reader = new LogReader((l) => this.add(l), this.pos, { tty: info.Config.Tty })
+        await this.consume(stream, reader)
+        this.stream = undefined
+        this.spout.stats.malformed += reader.malformed
+        const running = await container.inspect().then(
+          (i) => i.State.Running,
+          (err) => (isGone(err) ? false : Promise.reject(err)),
+        )
+        // A stream ends when its container stopped (everything was sent) or when the connection dropped.
+        reader.end(!running && !this.spout.stopping)
+        await this.idle()
+        if (this.failed) {
+          // Some batch did not reach the stream: start again from what the stream has.
+          this.failed = false
+          this.loaded = false
+        } else if (!running || this.spout.stopping) return
+      } catch (err) {
+        if (isGone(err)) return
+        if (!this.spout.stopping) this.spout.log.warn({ err, container: this.short, app: this.identity.app }, 'logspout: reading a container log failed; trying again')
+        await this.idle().catch(() => {})
+      }
+      if (!this.spout.stopping) await sleep(reconnectMs ?? 1_000)
+    }
+  }
+
+  private consume(stream: NodeJS.ReadableStream, reader: LogReader): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const bucket = this.spout.bucketOf(this.identity.app)
+      stream.on('data', (chunk: Buffer) => {
+        const before = this.spout.stats.lines
+        reader.push(chunk)
+        this.maybeFlush()
+        const wait = bucket.take(this.spout.stats.lines - before)
+        if (wait > 0 && !this.pausedByRate) {
+          this.pausedByRate = true
+          stream.pause()
+          setTimeout(() => {
+            this.pausedByRate = false
+            if (this.inFlight < MAX_IN_FLIGHT) stream.resume()
+          }, wait).unref()
+        }
+      })
+      stream.on('end', () => resolve())
+      stream.on('close', () => resolve())
+      stream.on('error', () => resolve())
+    })
+  }
+
+  private get full(): boolean {
+    return this.batch.length >= BATCH_LINES || this.batchBytes >= BATCH_BYTES
+  }
+
+  /**
+   * Sends the batch at once when nothing is in flight (a quiet container's line goes out alone, with
+   * no wait) or when it is full; otherwise it grows until an ack comes back (a busy container's lines
+   * go in large batches). With the most batches in flight, the Docker stream waits.
+   */
+  private maybeFlush(): void {
+    if (this.batch.length === 0) return
+    if (this.inFlight >= MAX_IN_FLIGHT) this.stream?.pause()
+    else if (this.inFlight === 0 || this.full) this.flush()
+  }
+
+  private add(l: ReadLine): void {
+    // A full batch goes now if it may; else it takes the rest of this chunk too (bounded by a chunk).
+    if (this.full && this.inFlight < MAX_IN_FLIGHT) this.flush()
+    this.batch.push([l.time, l.stream, l.text])
+    this.batchBytes += l.text.length + 40
+    this.batchPos = l.pos
+    this.pos = l.pos
+    this.spout.stats.lines++
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0 || !this.batchPos) return
+    const { app, type, number, release } = this.identity
+    const batch: LogBatch = { app, source: 'app', type, release, origin: this.short, lines: this.batch, pos: this.batchPos }
+    if (number !== undefined) batch.number = number
+    const msgID = `${this.short}-${this.batchPos[0]}-${this.batchPos[1]}`
+    this.batch = []
+    this.batchBytes = 0
+    this.inFlight++
+    if (this.inFlight >= MAX_IN_FLIGHT) this.stream?.pause()
+    this.spout.opts.logs.publish(this.subject, batch, msgID).then(
+      () => {
+        this.spout.stats.batches++
+        this.spout.opts.onPublished?.(batch)
+        this.settle()
+      },
+      (err: unknown) => {
+        this.spout.stats.failedPublishes++
+        if (!this.failed) this.spout.log.warn({ err, container: this.short, app }, 'logspout: a batch was not stored; reading on from the stream position')
+        this.failed = true
+        this.stream?.destroy?.()
+        this.settle()
+      },
+    )
+  }
+
+  private settle(): void {
+    this.inFlight--
+    if (!this.failed) this.maybeFlush()
+    if (this.inFlight < MAX_IN_FLIGHT && !this.pausedByRate && !this.failed) this.stream?.resume()
+    if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w()
+  }
+}

@@ -1,0 +1,73 @@
+import t from 'tap'
+import { after, fixedTime, LogReader, sinceOf, type ReadLine } from './reader.js'
+
+/** One multiplexed frame as the engine sends it. */
+function frame(stream: 1 | 2, text: string | Buffer): Buffer {
+  const body = Buffer.isBuffer(text) ? text : Buffer.from(text)
+  const h = Buffer.alloc(8)
+  h[0] = stream
+  h.writeUInt32BE(body.length, 4)
+  return Buffer.concat([h, body])
+}
+const T1 = '2024-05-01T12:00:00.000000001Z'
+const T2 = '2024-05-01T12:00:00.000000002Z'
+
+function read(chunks: Buffer[], skipTo?: [string, number], opts = {}) {
+  const lines: ReadLine[] = []
+  const r = new LogReader((l) => lines.push(l), skipTo, opts)
+  for (const c of chunks) r.push(c)
+  return { lines, r }
+}
+
+t.test('frames split anywhere become lines with stream and position', async (t) => {
+  const all = Buffer.concat([frame(1, `${T1} one\n`), frame(2, `${T1} two\n`), frame(1, `${T2} three\r\n`)])
+  const pieces = [all.subarray(0, 3), all.subarray(3, 20), all.subarray(20, 47), all.subarray(47)]
+  const { lines } = read(pieces)
+  t.same(lines, [
+    { time: T1, stream: 0, text: 'one', pos: [T1, 1] },
+    { time: T1, stream: 1, text: 'two', pos: [T1, 2] },
+    { time: T2, stream: 0, text: 'three', pos: [T2, 1] },
+  ])
+})
+
+t.test('a resumed read skips up to its position exactly, also inside one timestamp', async (t) => {
+  const all = [frame(1, `${T1} one\n`), frame(2, `${T1} two\n`), frame(1, `${T2} three\n`)]
+  t.same(read(all, [T1, 1]).lines.map((l) => l.text), ['two', 'three'])
+  t.same(read(all, [T1, 2]).lines.map((l) => l.text), ['three'])
+  t.same(read(all, [T2, 1]).lines.map((l) => l.text), [])
+})
+
+t.test('parts of a long line are joined, cut at the bound with a marker; binary is escaped', async (t) => {
+  const { lines } = read([frame(1, `${T1} ${'a'.repeat(10)}`), frame(2, `${T2} err\n`), frame(1, `${T1} ${'b'.repeat(10)}`), frame(1, `${T1} cc\n`)], undefined, { maxLineBytes: 15 })
+  t.same(lines.map((l) => [l.stream, l.text, l.pos]), [
+    [1, 'err', [T2, 1]],
+    // The parts share T1, but stderr's T2 came between: the counter at T1 starts again (what a re-read sees too).
+    [0, `${'a'.repeat(10)}bbbbb [truncated 7 bytes]`, [T1, 2]],
+  ])
+  t.equal(read([frame(1, Buffer.concat([Buffer.from(`${T1} `), Buffer.from([0, 0xff, 0x41, 0x0a])]))]).lines[0]!.text, '\\x00\ufffdA')
+})
+
+t.test('the end: a last line without LF counts only when the container is gone', async (t) => {
+  const a = read([frame(1, `${T1} prompt> `)])
+  a.r.end(true)
+  t.same(a.lines.map((l) => l.text), ['prompt> '])
+  const b = read([frame(1, `${T1} half`)])
+  b.r.end(false)
+  t.same(b.lines, [], 'a dropped connection: read again from the position')
+})
+
+t.test('TTY output and junk', async (t) => {
+  t.same(read([Buffer.from(`${T1} hi\r\n${T2} there\n`)], undefined, { tty: true }).lines.map((l) => l.text), ['hi', 'there'])
+  const { lines, r } = read([frame(1, 'no timestamp here\n'), frame(1, `${T1} ok\n`)])
+  t.same(lines.map((l) => l.text), ['ok'])
+  t.equal(r.malformed, 1)
+})
+
+t.test('timestamps and since', async (t) => {
+  t.equal(fixedTime('2024-05-01T12:00:00.5Z'), '2024-05-01T12:00:00.500000000Z')
+  t.equal(fixedTime('2024-05-01T12:00:00Z'), '2024-05-01T12:00:00.000000000Z')
+  t.equal(fixedTime('yesterday'), undefined)
+  t.equal(sinceOf(['2024-05-01T12:00:00.000000042Z', 3]), `${Date.parse('2024-05-01T12:00:00Z') / 1000}.000000042`)
+  t.equal(sinceOf(undefined), undefined)
+  t.ok(after([T2, 1], [T1, 5]) && after([T1, 2], [T1, 1]) && !after([T1, 1], [T1, 1]) && after([T1, 1], undefined))
+})
