@@ -174,6 +174,8 @@ async function createOsd(ctx: InfraContext): Promise<void> {
   const c = ctx.paths.ceph
   const uuid = randomUUID()
   await cephCli(ctx, ['osd', 'new', uuid, String(OSD_ID)])
+  // Wharf runs no mgr (S3 does not need one): its absence is no health warning here.
+  await cephCli(ctx, ['health', 'mute', 'MGR_DOWN', '--sticky'])
   await run('ceph-osd', ['-c', c.conf, '-i', String(OSD_ID), '--mkfs', '--osd-uuid', uuid], 120_000)
   writeFileSync(c.created, `${new Date().toISOString()}\n`)
 }
