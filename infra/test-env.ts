@@ -66,7 +66,13 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
     stopping = true
     console.log('stopping the test platform')
     await down(ctx, REAL_PARTS).catch((err) => console.error(`stopping failed: ${(err as Error).message}`))
-    if (!process.env.WHARF_TEST_KEEP) rmSync(home, { recursive: true, force: true, maxRetries: 3 })
+    if (process.env.WHARF_TEST_KEEP) return
+    try {
+      rmSync(home, { recursive: true, force: true, maxRetries: 3 })
+    } catch (err) {
+      // A leftover temporary directory is not a failed test: said, and the count still printed.
+      console.error(`could not delete ${home}: ${(err as Error).message}`)
+    }
   }
   const onSignal = () => void cleanup().then(() => process.exit(130))
   process.once('SIGINT', onSignal)

@@ -120,6 +120,19 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'the port is closed')
 })
 
+t.test('SIGTERM while the services are still starting: the started ones stop, the rest never start, exit 0', async (t) => {
+  const { env } = await baseEnv(t)
+  const p = startServices(env)
+  t.teardown(() => void p.child.kill('SIGKILL'))
+  await waitFor('the projector started', async () => (p.lines.some((l) => l.msg === 'started' && l.service === 'projector') ? true : undefined))
+  p.child.kill('SIGTERM')
+  const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))])
+  t.equal(code, 0, 'exits 0')
+  t.ok(p.lines.some((l) => l.msg === 'stopped cleanly'), 'says it stopped cleanly')
+  t.notOk(p.lines.some((l) => l.msg === 'Wharf services running'), 'does not go on to say it runs')
+  t.notOk(p.lines.some((l) => l.msg === 'could not start'), 'no start-up failure')
+})
+
 t.test('--only projector runs no HTTP server; --only with an unknown name fails clearly', async (t) => {
   const { env, port } = await baseEnv(t)
   const p = startServices(env, ['--only', 'projector'])

@@ -59,6 +59,8 @@ async function main(): Promise<void> {
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
 
   const running: { name: string; svc: RunningService }[] = []
+  // The service being started: a signal during start-up waits for it, then stops it with the rest.
+  let starting: Promise<unknown> = Promise.resolve()
   let stopping: Promise<void> | undefined
   const stop = (signal: string) =>
     (stopping ??= (async () => {
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
         log.error({ timeoutMs: STOP_TIMEOUT_MS }, 'clean stop took too long; exiting')
         process.exit(1)
       }, STOP_TIMEOUT_MS)
+      await starting.catch(() => undefined)
       for (const { name, svc } of [...running].reverse()) {
         await svc.stop().catch((err) => log.error({ err, service: name }, 'service did not stop cleanly'))
         log.info({ service: name }, 'stopped')
@@ -83,7 +86,16 @@ async function main(): Promise<void> {
 
   const names = selected.map((s) => s.name)
   for (const def of selected) {
-    const svc = await def.start({ cfg, log, store, pool, catalogue, objects, logs, running: names })
+    if (stopping) return // a signal came during start-up: the services not yet started are not started
+    const started = def.start({ cfg, log, store, pool, catalogue, objects, logs, running: names })
+    starting = started
+    let svc: RunningService
+    try {
+      svc = await started
+    } catch (err) {
+      if (stopping) return // failed because the stop closed what it used: the stop says how it ended
+      throw err
+    }
     running.push({ name: def.name, svc })
     log.info({ service: def.name }, 'started')
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type Docker from 'dockerode'
 import { dockerClient } from '../../core/docker.js'
@@ -21,6 +21,23 @@ export function execRoot({ paths }: InfraContext): string {
 /** The engine Wharf talks to: WHARF_DOCKER_HOST when set, else the one it starts. */
 export function dockerHost({ cfg, paths }: InfraContext): string {
   return cfg.dockerHost ?? `unix://${paths.docker.socket}`
+}
+
+/** Mount points at or below one of `roots` (from /proc/self/mountinfo), deepest first. */
+export function mountsUnder(roots: string[], mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+  const points = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map(unescape)
+  return [...new Set(points.filter((p) => roots.some((r) => p === r || p.startsWith(`${r}/`))))].sort((a, b) => b.length - a.length)
+}
+
+async function unmountUnder(roots: string[]): Promise<void> {
+  for (const point of mountsUnder(roots)) {
+    await execFileP('umount', ['-l', point]).catch(() => undefined)
+  }
 }
 
 async function ping(docker: Docker): Promise<boolean> {
@@ -208,6 +225,10 @@ export const docker: Part = {
   async stop(ctx) {
     if (ctx.cfg.dockerHost) return 'not running'
     // dockerd stops its containers (10 s grace) and containerd before it exits.
-    return (await stopPidfile(ctx.paths.docker.pid, { timeoutMs: 60_000 })) ? 'stopped' : 'not running'
+    const stopped = await stopPidfile(ctx.paths.docker.pid, { timeoutMs: 60_000 })
+    // It can leave the swarm's network namespaces bind-mounted under its exec-root (netns/1-...):
+    // unmounted here, or deleting the home fails with EBUSY.
+    await unmountUnder([execRoot(ctx), ctx.paths.docker.data])
+    return stopped ? 'stopped' : 'not running'
   },
 }
