@@ -134,6 +134,12 @@ t.test('rollback: a new release with the old image and config; default is the pr
   throwsCode(t, () => when(given, { type: 'Rollback', by: alice, version: 9 }), 'WHARF_NOT_FOUND')
   throwsCode(t, () => when(given, { type: 'Rollback', by: alice, version: 4 }), 'WHARF_INVALID')
   throwsCode(t, () => when(created(), { type: 'Rollback', by: alice }), 'WHARF_INVALID')
+  // v1, from before the first build, has no image; nor has the release before a first build.
+  throwsCode(t, () => when(given, { type: 'Rollback', by: alice, version: 1 }), 'WHARF_INVALID')
+  const firstBuild = history({ type: 'CreateApp', by: alice, name: 'shop' }, { type: 'ReleaseBuild', by: sys, build, image: 'reg/shop:git-aaaaaaa', procfile: {}, port: 5000 })
+  throwsCode(t, () => when(firstBuild, { type: 'Rollback', by: alice }), 'WHARF_INVALID')
+  const unbuilt = history({ type: 'CreateApp', by: alice, name: 'shop' }, { type: 'SetConfig', by: alice, values: { A: '1' } })
+  t.match(when(unbuilt, { type: 'Rollback', by: alice }).at(-1)!.data, { version: 3, config: {}, rollbackOf: 1 }, 'before any build, config rolls back')
   t.end()
 })
 

@@ -286,6 +286,12 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       const to = state.releases.find((r) => r.version === target)
       if (!to) throw new WharfError('WHARF_NOT_FOUND', `${app} has no release v${target}`, { details: { app, version: target } })
       if (to.version === current.version) throw new WharfError('WHARF_INVALID', `v${target} is the current release of ${app}`, { details: { app, version: target } })
+      // A release from before the first build has no image: rolling back to it would stop every process.
+      if (to.image === undefined && current.image !== undefined) {
+        throw new WharfError('WHARF_INVALID', `v${target} of ${app} has no image (it is from before the first build): roll back to a release with one`, {
+          details: { app, version: target },
+        })
+      }
       // One event (an append of several is not atomic): the release's config and limits snapshot is the new state.
       return [
         nextRelease(state, by, `${who} rolled back to v${to.version}`, {

@@ -65,12 +65,16 @@ t.test('BuildSucceeded -> ReleaseCreated, once per build', async (t) => {
   t.equal(bad.status, 400)
   t.equal(bad.body.code, 'WHARF_INVALID')
 
-  // A config change keeps the image; a rollback to v2 has none again.
+  // A config change keeps the image; a rollback to v2, from before the build, is refused (it would stop the app).
   t.equal((await c.call('POST', '/v1/apps/shop/config', { token: alice, body: { values: { FOO: 'baz' } } })).status, 200)
   const v4 = (await c.call('GET', '/v1/apps/shop/releases/v4', { token: alice })).body
   t.equal(v4.image, '127.0.0.1:5000/shop:git-aaaaaaa')
-  const back = (await c.call('POST', '/v1/apps/shop/releases/rollback', { token: alice, body: { version: 2 } })).body
-  t.match(back, { version: 5, image: null, config: { FOO: 'bar' } })
+  const refused = await c.call('POST', '/v1/apps/shop/releases/rollback', { token: alice, body: { version: 2 } })
+  t.equal(refused.status, 400)
+  t.match(refused.body, { code: 'WHARF_INVALID', message: /v2 of shop has no image/ })
+  t.equal((await c.call('GET', '/v1/apps/shop/releases', { token: alice })).body.releases.length, 4, 'no release made')
+  const back = (await c.call('POST', '/v1/apps/shop/releases/rollback', { token: alice, body: { version: 3 } })).body
+  t.match(back, { version: 5, image: '127.0.0.1:5000/shop:git-aaaaaaa', config: { FOO: 'bar' } })
 
   // A build of an app that does not exist is skipped.
   const orphan = streamId('build', newEventId())
