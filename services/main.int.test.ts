@@ -1,11 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { JetStreamEventStore } from '../events/jetstream.js'
 import { EventSubjects, wharfCatalogue } from '../events/index.js'
 import { QUIET_AWS_SDK } from '../infra/parts/services.js'
+import { pathsFor } from '../infra/paths.js'
+import { stopPidfile } from '../infra/proc.js'
 import { freePort } from '../infra/test-env.js'
 import { freshDatabase, testNatsUrl, testS3, uniqueName } from '../test/harness.js'
 
@@ -58,6 +63,14 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 2
 async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number; namespace: string }> {
   const port = await freePort()
   const namespace = uniqueName('svc').toLowerCase()
+  // A home of its own: the router renders into its nginx (which it starts, on ports of its own), not
+  // into the test platform's, whose routes belong to the router tests.
+  const home = mkdtempSync(join(tmpdir(), 'wharf-svc-'))
+  chmodSync(home, 0o755)
+  t.teardown(async () => {
+    await stopPidfile(pathsFor(home).nginx.pid)
+    rmSync(home, { recursive: true, force: true })
+  })
   t.teardown(async () => {
     const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(namespace) })
     await store.destroy()
@@ -73,8 +86,10 @@ async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number;
       WHARF_BUILDER_PORT: String(await freePort()),
       WHARF_SYSLOG_PORT: String(await freePort()),
       WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
+      WHARF_ROUTER_PORT: String(await freePort()),
+      WHARF_ROUTER_TLS_PORT: String(await freePort()),
       WHARF_NAMESPACE: namespace,
-      WHARF_HOME: process.env.WHARF_TEST_HOME,
+      WHARF_HOME: home,
     },
   }
 }
