@@ -12,7 +12,7 @@ import { QUIET_AWS_SDK } from '../infra/parts/services.js'
 import { pathsFor } from '../infra/paths.js'
 import { stopPidfile } from '../infra/proc.js'
 import { freePort } from '../infra/test-env.js'
-import { freshDatabase, testNatsUrl, testS3, uniqueName } from '../test/harness.js'
+import { freshDatabase, testNatsUrl, testS3, uniqueName, until } from '../test/harness.js'
 
 /** The services process as `make up` runs it: one Node process, config from the environment. */
 
@@ -50,14 +50,12 @@ function startServices(env: NodeJS.ProcessEnv, args: string[] = []): Proc {
   return { child, lines, stderr, exited }
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+/** How long the services may take to start (or to answer what a test waits for), ms. */
+const START_MS = 20_000
+
+/** The exit code, or 'timeout' when the process still runs after `ms`. */
+function exitedWithin(p: Proc, ms: number): Promise<number | null | 'timeout'> {
+  return Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref())])
 }
 
 async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number; namespace: string }> {
@@ -98,11 +96,11 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   const { env, port, namespace } = await baseEnv(t)
   const p = startServices(env)
   t.teardown(() => void p.child.kill('SIGKILL'))
-  const health = await waitFor('healthz', async () => {
+  const health = await until('healthz', async () => {
     const res = await request(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-request-id': 'req-abc' } })
     const body = (await res.body.json()) as { status: string; checks: Record<string, { ok: boolean }> }
     return res.statusCode === 200 ? { body, requestId: res.headers['x-request-id'] } : undefined
-  })
+  }, START_MS)
   t.equal(health.body.status, 'ok')
   t.same(Object.keys(health.body.checks).sort(), ['nats', 'postgres', 'services'])
   t.equal(health.requestId, 'req-abc', 'the request id comes back')
@@ -114,7 +112,7 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   const db = new pg.Client({ connectionString: env.WHARF_DATABASE_URL })
   await db.connect()
   t.teardown(() => db.end())
-  const row = await waitFor('apps read model', async () => (await db.query('select name, owner from rm_apps.apps')).rows[0] as { name: string } | undefined)
+  const row = await until('apps read model', async () => (await db.query('select name, owner from rm_apps.apps')).rows[0] as { name: string } | undefined, START_MS)
   t.same(row, { name: 'svc', owner: 'alice' })
 
   const missing = await request(`http://127.0.0.1:${port}/v1/nope`, { headers: { 'x-request-id': 'req-404' } })
@@ -124,12 +122,12 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   const services = new Set(p.lines.map((l) => l.service).filter(Boolean))
   t.ok(services.has('controller') && services.has('projector'), `log lines name their service (${[...services].join(', ')})`)
   // The log line crosses a pipe: it may arrive a moment after the answer.
-  const logged = await waitFor('the request log line', async () => p.lines.find((l) => l.correlationId === 'req-404') ?? undefined, 5_000).catch(() => undefined)
+  const logged = await until('the request log line', async () => p.lines.find((l) => l.correlationId === 'req-404') ?? undefined, 5_000).catch(() => undefined)
   t.equal(logged?.service, 'controller', 'a request is logged with its correlation id and service')
   t.ok(p.lines.every((l) => !('unparsed' in l)), 'every stdout line is JSON')
 
   p.child.kill('SIGTERM')
-  const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))])
+  const code = await exitedWithin(p, 15_000)
   t.equal(code, 0, 'exits 0 after SIGTERM')
   t.ok(p.lines.some((l) => l.msg === 'stopped cleanly'), 'says it stopped cleanly')
   await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'the port is closed')
@@ -139,9 +137,9 @@ t.test('SIGTERM while the services are still starting: the started ones stop, th
   const { env } = await baseEnv(t)
   const p = startServices(env)
   t.teardown(() => void p.child.kill('SIGKILL'))
-  await waitFor('the projector started', async () => (p.lines.some((l) => l.msg === 'started' && l.service === 'projector') ? true : undefined))
+  await until('the projector started', async () => (p.lines.some((l) => l.msg === 'started' && l.service === 'projector') ? true : undefined), START_MS)
   p.child.kill('SIGTERM')
-  const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))])
+  const code = await exitedWithin(p, 15_000)
   t.equal(code, 0, 'exits 0')
   t.ok(p.lines.some((l) => l.msg === 'stopped cleanly'), 'says it stopped cleanly')
   t.notOk(p.lines.some((l) => l.msg === 'Wharf services running'), 'does not go on to say it runs')
@@ -152,7 +150,7 @@ t.test('--only projector runs no HTTP server; --only with an unknown name fails 
   const { env, port } = await baseEnv(t)
   const p = startServices(env, ['--only', 'projector'])
   t.teardown(() => void p.child.kill('SIGKILL'))
-  await waitFor('projector started', async () => (p.lines.some((l) => l.msg === 'Wharf services running') ? true : undefined))
+  await until('projector started', async () => (p.lines.some((l) => l.msg === 'Wharf services running') ? true : undefined), START_MS)
   await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'nothing listens on the controller port')
   t.same(p.lines.find((l) => l.msg === 'Wharf services running')?.services, ['projector'])
   p.child.kill('SIGTERM')
@@ -168,10 +166,10 @@ t.test('healthz answers 503 naming the part that is down', async (t) => {
   const deadPg = `postgres://wharf:x@127.0.0.1:${await freePort()}/wharf`
   const p = startServices({ ...env, WHARF_DATABASE_URL: deadPg }, ['--only', 'controller'])
   t.teardown(() => void p.child.kill('SIGKILL'))
-  const res = await waitFor('healthz', async () => {
+  const res = await until('healthz', async () => {
     const r = await request(`http://127.0.0.1:${port}/healthz`)
     return { status: r.statusCode, body: (await r.body.json()) as { status: string; checks: Record<string, { ok: boolean }> } }
-  })
+  }, START_MS)
   t.equal(res.status, 503)
   t.equal(res.body.status, 'degraded')
   t.equal(res.body.checks.postgres?.ok, false)
