@@ -5,7 +5,7 @@ import type { WharfConfig } from '../../core/config.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStores } from '../../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
-import type { LoggerClient } from '../logger/protocol.js'
+import type { LoggerClient } from '../../logs/index.js'
 
 /** What the controller's routes work with. */
 export interface ControllerDeps {

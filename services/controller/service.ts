@@ -1,10 +1,10 @@
 import { VERSION } from '../../core/version.js'
+import { LoggerClient } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
 import { buildHttp } from './http.js'
 import { ROUTES } from './routes/index.js'
-import { LoggerClient } from '../logger/protocol.js'
 
 /** The controller: HTTP API on 127.0.0.1:<controller port>, `/healthz` for the whole process. */
 export const controller: ServiceDefinition = {
