@@ -31,6 +31,7 @@ import { databaseUrl, postgres } from '../infra/parts/postgres.js'
 import { freePort } from '../infra/test-env.js'
 import { LogStream, type LogLine } from '../logs/index.js'
 import { controller } from '../services/controller/service.js'
+import { platformStore } from '../services/store/index.js'
 import { logger } from '../services/logger/service.js'
 import { logspout } from '../services/logspout/service.js'
 import { projector } from '../services/projector/service.js'
@@ -104,7 +105,8 @@ async function startOwn(): Promise<{ base: string; namespace: string }> {
     await pool.end()
   })
   const defs = [projector, controller, logger, logspout]
-  for (const def of defs) running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, running: defs.map((d) => d.name) }))
+  const platform = platformStore({ cfg, pool, store, catalogue, log, objects: undefined })
+  for (const def of defs) running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, platform, running: defs.map((d) => d.name) }))
   return { base: `http://127.0.0.1:${cfg.ports.controller}`, namespace }
 }
 

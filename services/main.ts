@@ -18,6 +18,7 @@ import { projector } from './projector/service.js'
 import { scheduler } from './scheduler/service.js'
 import { publisher } from './publisher/service.js'
 import { router } from './router/service.js'
+import { platformStore } from './store/index.js'
 import { backups } from './store/service.js'
 import { logger } from './logger/service.js'
 import { logspout } from './logspout/service.js'
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const logs = await LogStream.connect({ servers: cfg.natsUrl, subjects: new LogSubjects(cfg.namespace), name: `wharf-logs-${hostname()}-${process.pid}`, logger: log.child({ service: 'logs' }) })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
+  const platform = platformStore({ cfg, pool, store, catalogue, log: log.child({ service: 'store' }), objects })
 
   const running: { name: string; svc: RunningService }[] = []
   // The service being started: a signal during start-up waits for it, then stops it with the rest.
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
   const names = selected.map((s) => s.name)
   for (const def of selected) {
     if (stopping) return // a signal came during start-up: the services not yet started are not started
-    const started = def.start({ cfg, log, store, pool, catalogue, objects, logs, running: names })
+    const started = def.start({ cfg, log, store, pool, catalogue, objects, platform, logs, running: names })
     starting = started
     let svc: RunningService
     try {

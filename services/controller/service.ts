@@ -10,8 +10,8 @@ import { ROUTES } from './routes/index.js'
 export const controller: ServiceDefinition = {
   name: 'controller',
   description: 'HTTP API (commands and queries) and /healthz',
-  async start({ cfg, log, store, pool, catalogue, objects, logs, running }) {
-    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue, objects, logger: new LoggerClient(logs) }
+  async start({ cfg, log, store, pool, catalogue, objects, platform, logs, running }) {
+    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue, objects, platform, logger: new LoggerClient(logs) }
     const app = await buildHttp({
       log: deps.log,
       deps,
