@@ -19,6 +19,8 @@ export interface ServiceDeps {
   platform: PlatformStore
   /** The log plane's NATS connection (the stream of log lines, the logger's requests). */
   logs: LogStream
+  /** Starts nginx when it is not running (infra's nginx part), telling its progress to `say`: the router's. */
+  startNginx(say: (line: string) => void): Promise<void>
   /** The names of the services running in this process. */
   running: readonly string[]
 }
