@@ -27,10 +27,12 @@ import { withPlatformEnv } from '../core/platform-env.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../events/index.js'
 import { contextFor, down, up } from '../infra/platform.js'
 import { nats } from '../infra/parts/nats.js'
+import { nginx } from '../infra/parts/nginx.js'
 import { databaseUrl, postgres } from '../infra/parts/postgres.js'
 import { freePort } from '../infra/test-env.js'
 import { LogStream, type LogLine } from '../logs/index.js'
 import { controller } from '../services/controller/service.js'
+import { platformStore } from '../services/store/index.js'
 import { logger } from '../services/logger/service.js'
 import { logspout } from '../services/logspout/service.js'
 import { projector } from '../services/projector/service.js'
@@ -104,7 +106,9 @@ async function startOwn(): Promise<{ base: string; namespace: string }> {
     await pool.end()
   })
   const defs = [projector, controller, logger, logspout]
-  for (const def of defs) running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, running: defs.map((d) => d.name) }))
+  const platform = platformStore({ cfg, pool, store, catalogue, log, objects: undefined })
+  const startNginx = async (say: (line: string) => void) => void (await nginx.start({ ...ctx, say }))
+  for (const def of defs) running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, platform, startNginx, running: defs.map((d) => d.name) }))
   return { base: `http://127.0.0.1:${cfg.ports.controller}`, namespace }
 }
 

@@ -1,5 +1,5 @@
 import type { WharfConfig } from '../core/config.js'
-import type { Paths } from './paths.js'
+import type { Paths } from '../core/paths.js'
 
 /** What every part of the platform needs to start: the config and where its files go. */
 export interface InfraContext {

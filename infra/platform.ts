@@ -10,7 +10,7 @@ import { postgres } from './parts/postgres.js'
 import { redis } from './parts/redis.js'
 import { registry } from './parts/registry.js'
 import { services, servicesEnv, servicesOutdated } from './parts/services.js'
-import { pathsFor } from './paths.js'
+import { pathsFor } from '../core/paths.js'
 
 /**
  * Every real part Wharf may run; the Wharf services need them all. Most start side by side; a part

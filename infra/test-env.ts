@@ -9,7 +9,7 @@ import { contextFor, down, REAL_PARTS, realParts, up } from './platform.js'
 import { dockerHost } from './parts/docker.js'
 import { s3Settings } from './parts/ceph.js'
 import { databaseUrl } from './parts/postgres.js'
-import { pathsFor } from './paths.js'
+import { pathsFor } from '../core/paths.js'
 import { livePid } from './proc.js'
 import { TapCounter } from './tap-count.js'
 

@@ -36,6 +36,11 @@ export interface LogStreamLimits {
   maxBytes: number
 }
 
+/** The log stream's limits from the config (`logs.streamHours` hours, `logs.streamMb` MiB), as the logger and logspout ensure them. */
+export function logLimits(cfg: { logs: { streamHours: number; streamMb: number } }): LogStreamLimits {
+  return { maxAgeMs: cfg.logs.streamHours * 3_600_000, maxBytes: cfg.logs.streamMb * 1024 * 1024 }
+}
+
 /** A batch as stored: its stream sequence, subject and the time the server stored it. */
 export interface StoredBatch {
   seq: number

@@ -9,8 +9,10 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { loadConfig } from '../core/config.js'
 import { ensureBuckets, s3Client, s3ObjectStores } from '../core/objectstore/index.js'
 import { createLogger } from '../core/log.js'
+import { pathsFor } from '../core/paths.js'
 import { VERSION } from '../core/version.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../events/index.js'
+import { nginx as nginxPart } from '../infra/parts/nginx.js'
 import { LogStream } from '../logs/index.js'
 import { builder } from './builder/service.js'
 import { controller } from './controller/service.js'
@@ -18,6 +20,7 @@ import { projector } from './projector/service.js'
 import { scheduler } from './scheduler/service.js'
 import { publisher } from './publisher/service.js'
 import { router } from './router/service.js'
+import { platformStore } from './store/index.js'
 import { backups } from './store/service.js'
 import { logger } from './logger/service.js'
 import { logspout } from './logspout/service.js'
@@ -57,6 +60,8 @@ async function main(): Promise<void> {
   const logs = await LogStream.connect({ servers: cfg.natsUrl, subjects: new LogSubjects(cfg.namespace), name: `wharf-logs-${hostname()}-${process.pid}`, logger: log.child({ service: 'logs' }) })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
+  const startNginx = async (say: (line: string) => void) => void (await nginxPart.start({ cfg, paths: pathsFor(cfg.home), say }))
+  const platform = platformStore({ cfg, pool, store, catalogue, log: log.child({ service: 'store' }), objects })
 
   const running: { name: string; svc: RunningService }[] = []
   // The service being started: a signal during start-up waits for it, then stops it with the rest.
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
   const names = selected.map((s) => s.name)
   for (const def of selected) {
     if (stopping) return // a signal came during start-up: the services not yet started are not started
-    const started = def.start({ cfg, log, store, pool, catalogue, objects, logs, running: names })
+    const started = def.start({ cfg, log, store, pool, catalogue, objects, platform, logs, startNginx, running: names })
     starting = started
     let svc: RunningService
     try {

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { PlatformStore } from '../core/backups.js'
 import type { WharfConfig } from '../core/config.js'
 import type { Logger } from '../core/log.js'
 import type { ObjectStores } from '../core/objectstore/index.js'
@@ -14,8 +15,12 @@ export interface ServiceDeps {
   catalogue: Catalogue
   /** The store, one ObjectStore per bucket; undefined when no S3 endpoint is configured. */
   objects: ObjectStores | undefined
+  /** Backups and event-log exports in the store (the store service's), for the controller's admin routes. */
+  platform: PlatformStore
   /** The log plane's NATS connection (the stream of log lines, the logger's requests). */
   logs: LogStream
+  /** Starts nginx when it is not running (infra's nginx part), telling its progress to `say`: the router's. */
+  startNginx(say: (line: string) => void): Promise<void>
   /** The names of the services running in this process. */
   running: readonly string[]
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { WharfConfig } from '../../core/config.js'
 import type { InfraContext, Part } from '../part.js'
-import type { Paths } from '../paths.js'
+import type { Paths } from '../../core/paths.js'
 import { execFileP, livePid, portOpen, readPid, stopPid, tail, waitUntil } from '../proc.js'
 
 /** The unprivileged account Postgres runs as (it refuses root); Debian's postgresql package creates it. */

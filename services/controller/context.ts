@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type pg from 'pg'
+import type { PlatformStore } from '../../core/backups.js'
 import type { WharfConfig } from '../../core/config.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStores } from '../../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
-import type { LoggerClient } from '../logger/protocol.js'
+import type { LoggerClient } from '../../logs/index.js'
 
 /** What the controller's routes work with. */
 export interface ControllerDeps {
@@ -16,6 +17,8 @@ export interface ControllerDeps {
   catalogue: Catalogue
   /** The store (backups, event-log exports); undefined when no S3 endpoint is configured. */
   objects?: ObjectStores | undefined
+  /** Backups of the read models and exports of the event log (the store service's, given by the composition root). */
+  platform: PlatformStore
   /** The logger (over NATS) and the log stream: `wharf logs`. Without it the log routes answer 503. */
   logger?: LoggerClient
 }

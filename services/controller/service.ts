@@ -1,17 +1,17 @@
 import { VERSION } from '../../core/version.js'
+import { LoggerClient } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
 import { buildHttp } from './http.js'
 import { ROUTES } from './routes/index.js'
-import { LoggerClient } from '../logger/protocol.js'
 
 /** The controller: HTTP API on 127.0.0.1:<controller port>, `/healthz` for the whole process. */
 export const controller: ServiceDefinition = {
   name: 'controller',
   description: 'HTTP API (commands and queries) and /healthz',
-  async start({ cfg, log, store, pool, catalogue, objects, logs, running }) {
-    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue, objects, logger: new LoggerClient(logs) }
+  async start({ cfg, log, store, pool, catalogue, objects, platform, logs, running }) {
+    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue, objects, platform, logger: new LoggerClient(logs) }
     const app = await buildHttp({
       log: deps.log,
       deps,

@@ -9,11 +9,11 @@ import { request } from 'undici'
 import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../../events/index.js'
-import { LogStream } from '../../logs/index.js'
-import { LoggerClient } from '../logger/protocol.js'
+import { LoggerClient, LogStream } from '../../logs/index.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
 import { s3Client, s3ObjectStores } from '../../core/objectstore/index.js'
 import { freshDatabase, testNatsUrl, testS3Env, uniqueName } from '../../test/harness.js'
+import { platformStore } from '../store/index.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
 import { buildHttp } from './http.js'
@@ -42,7 +42,8 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   const s3 = cfg.s3.accessKey ? s3Client(cfg.s3) : undefined
   // The log plane of the namespace: the logs routes read it; a test that needs a logger starts one (services/logger/testing.ts).
   const logs = await LogStream.connect({ servers: testNatsUrl(), subjects: new LogSubjects(namespace) })
-  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects: s3 && s3ObjectStores(s3, cfg.s3.endpoint), logger: new LoggerClient(logs) }
+  const objects = s3 && s3ObjectStores(s3, cfg.s3.endpoint)
+  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects, platform: platformStore({ cfg, pool, store, catalogue, log, objects }), logger: new LoggerClient(logs) }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }

@@ -13,8 +13,7 @@ import { createGunzip, createGzip } from 'node:zlib'
 import { createInterface } from 'node:readline'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import type { Logger } from '../../core/log.js'
-import { linesOf, type LogLine, type LogStream } from '../../logs/index.js'
-import { matches, type LineFilter } from './ring.js'
+import { linesOf, matches, type LineFilter, type LogLine, type LogStream } from '../../logs/index.js'
 
 const HOUR = 3_600_000
 

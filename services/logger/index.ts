@@ -1,3 +1,2 @@
 export { logger } from './service.js'
-export { LogServer, MAX_REQUEST_LINES, type LogServerOptions } from './logger.js'
-export { LoggerClient } from './protocol.js'
+export { LogServer, type LogServerOptions } from './logger.js'

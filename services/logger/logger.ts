@@ -10,12 +10,11 @@ import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import type { EventStore, Subscription } from '../../events/index.js'
-import { linesOf, type LiveFeed, type DurableFeed, type LogLine, type LogStream } from '../../logs/index.js'
+import { chunksOf, linesOf, MAX_REQUEST_LINES, mergeLines, type HistoryRequest, type LiveFeed, type DurableFeed, type LogLine, type LogStream, type RecentRequest } from '../../logs/index.js'
 import { waitFor } from '../../projections/index.js'
 import { Archiver } from './archive.js'
 import { Drains, type DrainOptions } from './drains.js'
 import { platformLine, ProcessNumbers } from './platform.js'
-import { chunksOf, mergeLines, type HistoryRequest, type RecentRequest } from './protocol.js'
 import { LogRings } from './ring.js'
 import { SyslogServer } from './syslog-server.js'
 
@@ -44,9 +43,6 @@ export interface LogServerOptions {
   /** How often the drains are read again from the read model, ms, default 30_000. */
   drainsEveryMs?: number
 }
-
-/** Most lines one request may ask for. */
-export const MAX_REQUEST_LINES = 10_000
 
 export class LogServer {
   readonly rings: LogRings

@@ -2,7 +2,7 @@
  * The recent lines of every app, bounded per app (lines and bytes), so that one app's flood only
  * pushes out its own lines. Pure: no I/O.
  */
-import type { LogLine } from '../../logs/index.js'
+import { matches, type LineFilter, type LogLine } from '../../logs/index.js'
 
 /** Bytes of text one app may keep, whatever its line bound: 16 MiB. */
 export const MAX_APP_BYTES = 16 * 1024 * 1024
@@ -10,16 +10,6 @@ export const MAX_APP_BYTES = 16 * 1024 * 1024
 class AppRing {
   lines: LogLine[] = []
   bytes = 0
-}
-
-/** What `recent` can filter on. */
-export interface LineFilter {
-  /** Only lines of this process type (`web`). */
-  type?: string
-}
-
-export function matches(l: LogLine, f: LineFilter): boolean {
-  return f.type === undefined || l.type === f.type
 }
 
 export class LogRings {

@@ -1,4 +1,4 @@
-import { logLimits } from '../logspout/service.js'
+import { logLimits } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { LogServer } from './logger.js'
 

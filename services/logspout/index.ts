@@ -1,2 +1,2 @@
-export { logLimits, logspout } from './service.js'
+export { logspout } from './service.js'
 export { Logspout, type LogspoutOptions } from './logspout.js'

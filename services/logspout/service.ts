@@ -1,4 +1,5 @@
 import { dockerClient } from '../../core/docker.js'
+import { logLimits } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Logspout } from './logspout.js'
 
@@ -24,9 +25,4 @@ export const logspout: ServiceDefinition = {
     log.info({ namespace: cfg.namespace, connected: spout.health().ok }, 'logspout: following the containers')
     return { stop: () => spout.stop(), health: async () => spout.health() }
   },
-}
-
-/** The log stream's limits from the config. */
-export function logLimits(cfg: { logs: { streamHours: number; streamMb: number } }) {
-  return { maxAgeMs: cfg.logs.streamHours * 3_600_000, maxBytes: cfg.logs.streamMb * 1024 * 1024 }
 }

@@ -11,13 +11,13 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from '../../core/log.js'
-import { isAlive, readPid } from '../../infra/proc.js'
+import { isAlive, readPid } from '../../core/proc.js'
 import type { TableCert } from './model.js'
 import { PROBE_HOST, ROUTES_FILE, type TlsCert } from './render.js'
 
 const execFileP = promisify(execFile)
 
-/** Where nginx's files are (infra/paths.ts `paths.nginx`). */
+/** Where nginx's files are (core/paths.ts `paths.nginx`). */
 export interface NginxPaths {
   /** The `-p` prefix. */
   dir: string

@@ -1,8 +1,7 @@
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
 import type { EventStore } from '../../events/index.js'
-import { nginx as nginxPart } from '../../infra/parts/nginx.js'
-import { pathsFor } from '../../infra/paths.js'
+import { pathsFor } from '../../core/paths.js'
 import { wharfProjections } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
@@ -155,7 +154,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
 export const router: ServiceDefinition = {
   name: 'router',
   description: 'apps, domains, containers -> nginx routes by Host (checked, reloaded, coalesced)',
-  async start({ cfg, log: root, store, pool }) {
+  async start({ cfg, log: root, store, pool, startNginx }) {
     const log = root.child({ service: 'router' })
     const paths = pathsFor(cfg.home)
     const running = await startRouter({
@@ -163,7 +162,7 @@ export const router: ServiceDefinition = {
       pool,
       log,
       paths: paths.nginx,
-      startNginx: async () => void (await nginxPart.start({ cfg, paths, say: (line) => log.info(line) })),
+      startNginx: () => startNginx((line) => log.info(line)),
       domain: cfg.domain,
       port: cfg.ports.router,
       tlsPort: cfg.ports.routerTls,

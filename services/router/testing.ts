@@ -5,7 +5,7 @@
  */
 import type { Test } from 'tap'
 import { nginx as nginxPart } from '../../infra/parts/nginx.js'
-import { pathsFor } from '../../infra/paths.js'
+import { pathsFor } from '../../core/paths.js'
 import type { TestController } from '../controller/testing.js'
 import { startRouter, type RunningRouter, type StartRouterOptions } from './service.js'
 

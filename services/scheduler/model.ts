@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type Docker from 'dockerode'
+import { DEFAULT_PORT, envList, memoryBytes, processEnv } from '../../domain/runtime/process.js'
 
 /** Labels the scheduler puts on services (and, the first four, on their containers). */
 export const LABELS = {
@@ -57,9 +58,6 @@ export const DEFAULT_SPEC_OPTIONS: SpecOptions = {
   healthRetries: 3,
 }
 
-/** The port a web process listens on when the release names none. */
-export const DEFAULT_PORT = 5000
-
 /** One service that should run. */
 export interface DesiredService {
   name: string
@@ -97,29 +95,6 @@ export function serviceName(namespace: string, app: string, type: string): strin
 /** The process types of a release: the Procfile's, and always `web` (the image's CMD when the Procfile has none). */
 export function processTypes(release: Pick<ReleaseView, 'procfile'>): string[] {
   return [...new Set(['web', ...Object.keys(release.procfile)])].sort()
-}
-
-/**
- * The environment of a process of `type` (a Swarm task or a one-off run): the release's config, then
- * `PORT`, `WHARF_APP`, `WHARF_RELEASE` (`v3`, as Heroku's release version) and `WHARF_PROCESS_TYPE`.
- */
-export function processEnv(release: Pick<ReleaseView, 'app' | 'version' | 'port' | 'config'>, type: string): Record<string, string> {
-  return { ...release.config, PORT: String(release.port ?? DEFAULT_PORT), WHARF_APP: release.app, WHARF_RELEASE: `v${release.version}`, WHARF_PROCESS_TYPE: type }
-}
-
-/** An environment as Docker takes it: `K=V` strings, sorted by key. */
-export function envList(env: Record<string, string>): string[] {
-  return Object.keys(env)
-    .sort()
-    .map((k) => `${k}=${env[k]}`)
-}
-
-/** `512M`, `1G`, `65536` -> bytes; undefined for anything else. */
-export function memoryBytes(limit: string | undefined): number | undefined {
-  const m = limit ? /^([1-9][0-9]{0,9})([KMG]?)$/.exec(limit) : null
-  if (!m) return undefined
-  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as '' | 'K' | 'M' | 'G']
-  return Number(m[1]) * unit
 }
 
 /**

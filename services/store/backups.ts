@@ -24,17 +24,8 @@ import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import { streamId, type EventContext, type EventStore } from '../../events/index.js'
 import { CHECKPOINT_CHANNEL, CORE_SCHEMA, holdProjections, readCheckpoints, waitFor } from '../../projections/index.js'
-import {
-  BACKUP_FORMAT,
-  BACKUP_SCHEMA,
-  checkDumpSchemas,
-  checkSamePlatform,
-  keysOf,
-  newObjectId,
-  parseBackupManifest,
-  type BackupManifest,
-  type PlatformIdentity,
-} from './manifest.js'
+import { BACKUP_FORMAT, BACKUP_SCHEMA, includedSeq, type BackupManifest, type BackupRequest, type RestoreResult } from '../../core/backups.js'
+import { checkDumpSchemas, checkSamePlatform, keysOf, newObjectId, parseBackupManifest, type PlatformIdentity } from './manifest.js'
 import { Digest, listManifests, readText, storeError } from './objects.js'
 import { pgDump, pgDumpVersion, pgRestoreList, pgRestoreToSql, psqlInOneTransaction } from './pgtools.js'
 
@@ -94,10 +85,6 @@ export async function platformIdentity(store: EventStore): Promise<PlatformIdent
   return { platform: undefined, lastSeq }
 }
 
-export interface BackupRequest extends EventContext {
-  trigger: BackupManifest['trigger']
-}
-
 /**
  * Backs the read models up to the store; answers the manifest. A failure (the gateway gone, pg_dump
  * failing) leaves no manifest, removes what it can of the dump, records `BackupFailed`, and throws.
@@ -124,11 +111,6 @@ export async function createBackup(deps: BackupDeps, req: BackupRequest): Promis
     }
     throw isWharfError(err) ? err : new WharfError('WHARF_UNAVAILABLE', `backup failed: ${reason}`, { cause: err })
   }
-}
-
-/** The last event every read model in the backup includes. */
-export function includedSeq(m: BackupManifest): number {
-  return m.checkpoints.length ? Math.min(...m.checkpoints.map((c) => c.seq)) : 0
 }
 
 async function backUp(deps: BackupDeps, id: string, req: BackupRequest, log: Logger): Promise<BackupManifest> {
@@ -241,14 +223,6 @@ export async function pruneBackups(deps: BackupDeps, ctx: EventContext): Promise
     }
   }
   return doomed.map((m) => m.id)
-}
-
-/** What {@link restoreBackup} answers. */
-export interface RestoreResult {
-  manifest: BackupManifest
-  /** The seq of the `BackupRestored` event, which the read models had reached when the restore answered. */
-  seq: number
-  tookMs: number
 }
 
 /**

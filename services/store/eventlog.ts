@@ -9,13 +9,14 @@
  */
 import { Readable } from 'node:stream'
 import { createInterface } from 'node:readline'
+import { EXPORT_FORMAT, type ExportManifest, type ImportResult } from '../../core/backups.js'
 import { isWharfError, WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import type { Catalogue, EventContext, EventStore, RecordedEvent } from '../../events/index.js'
 import { BACKUPS_STREAM, platformIdentity } from './backups.js'
 import { Digest, listManifests, readText, storeError } from './objects.js'
-import { EXPORT_FORMAT, keysOf, newObjectId, parseExportManifest, type ExportManifest } from './manifest.js'
+import { keysOf, newObjectId, parseExportManifest } from './manifest.js'
 
 export interface EventLogDeps {
   store: EventStore
@@ -125,14 +126,6 @@ async function readExport(deps: EventLogDeps, m: ExportManifest, each: (e: Recor
   }
   if (seq !== m.lastSeq) throw bad(`it holds ${seq} events, its manifest says ${m.lastSeq}`)
   if (digest.bytes !== m.ndjson.bytes || digest.hex() !== m.ndjson.sha256) throw bad('its data does not match its checksum')
-}
-
-export interface ImportResult {
-  manifest: ExportManifest
-  /** Events appended now (fewer than the export's when an interrupted import of it was resumed). */
-  imported: number
-  lastSeq: number
-  tookMs: number
 }
 
 /**

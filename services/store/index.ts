@@ -1,17 +1,17 @@
 /** The store's admin work: backups and restores of the read models, event-log exports and imports. */
 import type pg from 'pg'
+import type { PlatformStore } from '../../core/backups.js'
 import type { WharfConfig } from '../../core/config.js'
 import { WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStores } from '../../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
 import { wharfProjections } from '../../projections/index.js'
-import type { BackupDeps } from './backups.js'
-import type { EventLogDeps } from './eventlog.js'
+import { createBackup, listBackups, restoreBackup, type BackupDeps } from './backups.js'
+import { exportEvents, importEvents, listExports, type EventLogDeps } from './eventlog.js'
 
-export { BACKUPS_STREAM, createBackup, includedSeq, listBackups, pruneBackups, restoreBackup, type BackupDeps, type RestoreResult } from './backups.js'
-export { exportEvents, importEvents, listExports, type EventLogDeps, type ImportResult } from './eventlog.js'
-export { ID_PATTERN, type BackupManifest, type ExportManifest } from './manifest.js'
+export { BACKUPS_STREAM, createBackup, listBackups, pruneBackups, restoreBackup, type BackupDeps } from './backups.js'
+export { exportEvents, importEvents, listExports, type EventLogDeps } from './eventlog.js'
 
 interface Wiring {
   cfg: WharfConfig
@@ -48,4 +48,19 @@ export function backupDeps(w: Wiring): BackupDeps {
 export function eventLogDeps(w: Wiring): EventLogDeps {
   const objects = objectsOf(w)
   return { store: w.store, catalogue: w.catalogue, objects: objects.events, endpoint: objects.endpoint, namespace: w.cfg.namespace, log: w.log }
+}
+
+/**
+ * The store's admin work as a port, for the controller's admin routes. The store is looked up on each
+ * call, so a platform without one rejects each call with `WHARF_UNAVAILABLE`, not at start.
+ */
+export function platformStore(w: Wiring): PlatformStore {
+  return {
+    backups: async () => listBackups(backupDeps(w)),
+    backup: async (req) => createBackup(backupDeps(w), req),
+    restore: async (id, ctx) => restoreBackup(backupDeps(w), id, ctx),
+    exports: async (namespace) => listExports(eventLogDeps(w), namespace),
+    exportEvents: async (ctx) => exportEvents(eventLogDeps(w), ctx),
+    importEvents: async (id, opts) => importEvents(eventLogDeps(w), id, opts),
+  }
 }

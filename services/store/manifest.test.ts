@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkDumpSchemas, checkSamePlatform, keysOf, newObjectId, parseBackupManifest, parseExportManifest, type BackupManifest } from './manifest.js'
+import type { BackupManifest } from '../../core/backups.js'
+import { checkDumpSchemas, checkSamePlatform, keysOf, newObjectId, parseBackupManifest, parseExportManifest } from './manifest.js'
 
 const ID = '20261202-190159-ab12'
 const manifest: BackupManifest = {

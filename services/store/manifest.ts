@@ -6,15 +6,9 @@
  * a backup cut off by a failure leaves no manifest and is never listed or restored.
  */
 import { randomBytes } from 'node:crypto'
-import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { BACKUP_FORMAT, BACKUP_SCHEMA, BackupManifestSchema, EXPORT_FORMAT, ExportManifestSchema, type BackupManifest, type ExportManifest } from '../../core/backups.js'
 import { WharfError } from '../../core/errors.js'
-
-export const BACKUP_FORMAT = 'wharf-backup/1'
-export const EXPORT_FORMAT = 'wharf-events/1'
-
-/** `YYYYMMDD-HHMMSS-xxxx`, UTC: ids sort by time. */
-export const ID_PATTERN = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
 
 export function newObjectId(now = new Date()): string {
   const iso = now.toISOString()
@@ -25,49 +19,6 @@ export function newObjectId(now = new Date()): string {
 export function keysOf(namespace: string, id: string, ext: 'dump' | 'ndjson'): { data: string; manifest: string } {
   return { data: `${namespace}/${id}.${ext}`, manifest: `${namespace}/${id}.json` }
 }
-
-const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' })
-const Id = Type.String({ pattern: ID_PATTERN.source })
-const Seq = Type.Integer({ minimum: 0 })
-const Data = Type.Object({ key: Type.String({ minLength: 1 }), bytes: Type.Integer({ minimum: 0 }), sha256: Sha256 })
-
-/** The schemas a backup may hold: Wharf's core schema and the read models' (never a rebuild's `__next`). */
-export const BACKUP_SCHEMA = /^(wharf|rm_[a-z][a-z0-9_]*)$/
-
-const BackupManifestSchema = Type.Object({
-  format: Type.Literal(BACKUP_FORMAT),
-  id: Id,
-  createdAt: Type.String({ format: 'date-time' }),
-  trigger: Type.Union([Type.Literal('manual'), Type.Literal('schedule')]),
-  actor: Type.String(),
-  namespace: Type.String(),
-  /** The id of the log's first event: which platform (which event log) this is a backup of. */
-  platform: Type.String({ minLength: 1 }),
-  /** The log's last seq when the backup was taken. */
-  lastSeq: Seq,
-  /** The checkpoints inside the backup: the read models restored from it catch up from these. */
-  checkpoints: Type.Array(Type.Object({ name: Type.String(), version: Type.Integer(), seq: Seq, status: Type.String() })),
-  schemas: Type.Array(Type.String({ pattern: BACKUP_SCHEMA.source }), { minItems: 1 }),
-  /** The `pg_dump --format=custom` archive. */
-  dump: Type.Intersect([Data, Type.Object({ tool: Type.String() })]),
-  tookMs: Type.Integer({ minimum: 0 }),
-})
-export type BackupManifest = Static<typeof BackupManifestSchema>
-
-const ExportManifestSchema = Type.Object({
-  format: Type.Literal(EXPORT_FORMAT),
-  id: Id,
-  createdAt: Type.String({ format: 'date-time' }),
-  actor: Type.String(),
-  namespace: Type.String(),
-  platform: Type.String({ minLength: 1 }),
-  /** Events in the export: every event of the log from seq 1 to `lastSeq`, one JSON object per line. */
-  events: Seq,
-  lastSeq: Seq,
-  ndjson: Data,
-  tookMs: Type.Integer({ minimum: 0 }),
-})
-export type ExportManifest = Static<typeof ExportManifestSchema>
 
 const checkBackup = Compile(BackupManifestSchema)
 const checkExport = Compile(ExportManifestSchema)

@@ -5,8 +5,8 @@
 import type Docker from 'dockerode'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { envList, memoryBytes, processEnv } from '../../../domain/runtime/process.js'
 import { ProcessType } from '../../../events/schema.js'
-import { envList, memoryBytes, processEnv } from '../../scheduler/model.js'
 import type { ReleaseView } from './queries.js'
 import type { ControlMessage, StartMessage } from './run-protocol.js'
 

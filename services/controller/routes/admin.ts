@@ -1,19 +1,7 @@
 import Type from 'typebox'
+import { includedSeq, type BackupManifest, type ExportManifest } from '../../../core/backups.js'
 import { WharfError } from '../../../core/errors.js'
 import { StoreObjectId } from '../../../events/platform.js'
-import {
-  backupDeps,
-  createBackup,
-  eventLogDeps,
-  exportEvents,
-  importEvents,
-  includedSeq,
-  listBackups,
-  listExports,
-  restoreBackup,
-  type BackupManifest,
-  type ExportManifest,
-} from '../../store/index.js'
 import { ErrorBody } from '../accounts/schemas.js'
 import { platformStatus } from '../admin/status.js'
 import { tokenAuthenticator } from '../auth.js'
@@ -92,7 +80,7 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     { schema: { summary: "This platform's complete backups, newest first (admin only)", tags: ['admin'], response: { 200: Type.Array(Backup), '4xx': ErrorBody } } },
     async (req) => {
       requireAdmin(req.user)
-      return (await listBackups(backupDeps(deps))).map(backupView)
+      return (await deps.platform.backups()).map(backupView)
     },
   )
 
@@ -101,7 +89,7 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     { schema: { summary: 'Back the read-model database up to the store now (admin only)', tags: ['admin'], response: { 201: Backup, '4xx': ErrorBody, '5xx': ErrorBody } } },
     async (req, reply) => {
       const user = requireAdmin(req.user)
-      const m = await createBackup(backupDeps(deps), { trigger: 'manual', ...ctxOf(user, req.id) })
+      const m = await deps.platform.backup({ trigger: 'manual', ...ctxOf(user, req.id) })
       return reply.status(201).send(backupView(m))
     },
   )
@@ -118,7 +106,7 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     },
     async (req) => {
       const user = requireAdmin(req.user)
-      const r = await restoreBackup(backupDeps(deps), req.params.id, ctxOf(user, req.id))
+      const r = await deps.platform.restore(req.params.id, ctxOf(user, req.id))
       return { backup: backupView(r.manifest), seq: r.seq, tookMs: r.tookMs }
     },
   )
@@ -135,7 +123,7 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     },
     async (req) => {
       requireAdmin(req.user)
-      return (await listExports(eventLogDeps(deps), req.query.namespace)).map(exportView)
+      return (await deps.platform.exports(req.query.namespace)).map(exportView)
     },
   )
 
@@ -144,7 +132,7 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     { schema: { summary: 'Write the whole event log to the store as newline-delimited JSON (admin only)', tags: ['admin'], response: { 201: Export, '4xx': ErrorBody, '5xx': ErrorBody } } },
     async (req, reply) => {
       const user = requireAdmin(req.user)
-      return reply.status(201).send(exportView(await exportEvents(eventLogDeps(deps), ctxOf(user, req.id))))
+      return reply.status(201).send(exportView(await deps.platform.exportEvents(ctxOf(user, req.id))))
     },
   )
 
@@ -161,7 +149,6 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
       },
     },
     async (req) => {
-      const el = eventLogDeps(deps)
       // A platform with events has users: then only an admin may even try (and is told it is not empty).
       if ((await deps.store.lastSeq()) > 0) {
         const token = bearerToken(req.headers.authorization)
@@ -169,7 +156,7 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
         if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'this platform has events already: sign in as an admin')
         requireAdmin(user)
       }
-      const r = await importEvents(el, req.params.id, { ...(req.body.namespace ? { namespace: req.body.namespace } : {}) })
+      const r = await deps.platform.importEvents(req.params.id, { ...(req.body.namespace ? { namespace: req.body.namespace } : {}) })
       return { export: exportView(r.manifest), imported: r.imported, seq: r.lastSeq, tookMs: r.tookMs }
     },
   )

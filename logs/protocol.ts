@@ -4,9 +4,22 @@
  * of lines, then an empty message. The live tail needs no logger: the controller reads the log stream
  * itself, from the sequence the `recent` answer gave.
  */
-import { WharfError, type ErrorCode } from '../../core/errors.js'
-import { compareIds, type LiveFeed, type LogLine, type LogStream, linesOf } from '../../logs/index.js'
-import { matches, type LineFilter } from './ring.js'
+import { WharfError, type ErrorCode } from '../core/errors.js'
+import { compareIds, type LogLine, linesOf } from './line.js'
+import type { LiveFeed, LogStream } from './stream.js'
+
+/** What `recent` can filter on. */
+export interface LineFilter {
+  /** Only lines of this process type (`web`). */
+  type?: string
+}
+
+export function matches(l: LogLine, f: LineFilter): boolean {
+  return f.type === undefined || l.type === f.type
+}
+
+/** Most lines one request may ask for. */
+export const MAX_REQUEST_LINES = 10_000
 
 export interface RecentRequest {
   app: string
