@@ -295,23 +295,32 @@ class JetStreamSubscription implements Subscription {
   #iterating = false
   #lastAcked: JsMsg | undefined
   #ackTimer: NodeJS.Immediate | undefined
+  readonly #messages: ConsumerMessages
+  readonly #decode: (m: JsMsg) => RecordedEvent
+  /** Resolves once the server's ack floor has reached `seq`. */
+  readonly #confirmAck: (seq: number) => Promise<void>
+  readonly #onClose: () => void
 
   constructor(
     readonly name: string,
-    private readonly messages: ConsumerMessages,
-    private readonly decode: (m: JsMsg) => RecordedEvent,
-    /** Resolves once the server's ack floor has reached `seq`. */
-    private readonly confirmAck: (seq: number) => Promise<void>,
-    private readonly onClose: () => void,
-  ) {}
+    messages: ConsumerMessages,
+    decode: (m: JsMsg) => RecordedEvent,
+    confirmAck: (seq: number) => Promise<void>,
+    onClose: () => void,
+  ) {
+    this.#messages = messages
+    this.#decode = decode
+    this.#confirmAck = confirmAck
+    this.#onClose = onClose
+  }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
     if (this.#iterating) throw new Error(`subscription ${this.name} is already being iterated`)
     this.#iterating = true
-    for await (const m of this.messages) {
+    for await (const m of this.#messages) {
       if (this.#closed) break
       yield {
-        event: this.decode(m),
+        event: this.#decode(m),
         pending: m.info.pending,
         // Sent without waiting for the server's reply, so a subscriber that acks every event is not held
         // to one round trip each; `close` waits until the server has the last ack. An ack lost in a crash
@@ -329,12 +338,12 @@ class JetStreamSubscription implements Subscription {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.onClose()
+    this.#onClose()
     // Not awaited: the iterator only reports closed once whatever it buffered has been iterated, which a
     // subscriber that stopped iterating never does. Unsubscribing happens at once either way.
-    void this.messages.close()
+    void this.#messages.close()
     this.#sendAck()
-    if (this.#lastAcked) await this.confirmAck(this.#lastAcked.seq)
+    if (this.#lastAcked) await this.#confirmAck(this.#lastAcked.seq)
   }
 
   #sendAck(): void {
