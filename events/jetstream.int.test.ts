@@ -1,7 +1,6 @@
-import { jetstreamManager } from '@nats-io/jetstream'
-import { connect } from '@nats-io/transport-node'
 import t from 'tap'
 import { testNatsUrl, uniqueName } from '../test/harness.js'
+import { connectJetStream, deleteStream as deleteStreamOn } from './connection.js'
 import { JetStreamEventStore } from './jetstream.js'
 import { eventStoreContract } from './store.contract.js'
 import { EventSubjects } from './subjects.js'
@@ -10,10 +9,9 @@ const servers = testNatsUrl()
 
 /** Deletes a test's stream over a connection of its own: the test may have closed its stores already. */
 async function deleteStream(name: string): Promise<void> {
-  const nc = await connect({ servers })
+  const { nc, jsm } = await connectJetStream({ servers, name: 'wharf-events-test-cleanup' })
   try {
-    const jsm = await jetstreamManager(nc)
-    await jsm.streams.delete(name).catch(() => false)
+    await deleteStreamOn(jsm, name)
   } finally {
     await nc.close()
   }

@@ -1,13 +1,9 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
   type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerMessages,
@@ -15,24 +11,21 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream'
-import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
+import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { Catalogue } from './catalogue.js'
+import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, wharfStreamConfig } from './connection.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { JetStreamPublisher } from './jspublish.js'
 import type { AppendOptions, AppendResult, Delivery, EventStore, SubscribeOptions, Subscription } from './store.js'
 import { EventSubjects, subjects as platformSubjects } from './subjects.js'
 
 const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
-/** How long the server remembers event ids for de-duplication, ms. */
-const DUPLICATE_WINDOW_MS = 120_000
 /** How long one pull of a durable subscription waits on the server, ms. */
 const PULL_EXPIRES_MS = 5_000
 /** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
 const PULL_HEARTBEAT_MS = 1_000
-/** How long a read's ephemeral consumer outlives a client that vanished, ms. */
-const EPHEMERAL_INACTIVE_MS = 10_000
 /** Messages per pull when reading. */
 const READ_BATCH = 5_000
 /** Deliveries a durable subscriber may hold unacked before the server waits for an ack. */
@@ -83,49 +76,15 @@ export class JetStreamEventStore implements EventStore {
 
   /** Connects and makes sure the event stream exists (creating it if not). */
   static async connect(opts: JetStreamEventStoreOptions): Promise<JetStreamEventStore> {
-    let nc: NatsConnection
+    const { nc, jsm } = await connectJetStream({ servers: opts.servers, name: opts.name ?? 'wharf-events' })
     try {
-      nc = await connect({ servers: opts.servers, name: opts.name ?? 'wharf-events', maxReconnectAttempts: -1 })
-    } catch (err) {
-      throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause: err })
-    }
-    try {
-      const jsm = await jetstreamManager(nc)
       const store = new JetStreamEventStore(nc, jsm, opts)
-      await store.#ensureStream()
+      await ensureStream(jsm, wharfStreamConfig(store.subjects.stream, store.subjects.all))
       return store
     } catch (err) {
       await nc.close().catch(() => {})
       throw err
     }
-  }
-
-  async #ensureStream(): Promise<void> {
-    const name = this.subjects.stream
-    try {
-      const info = await this.#jsm.streams.info(name)
-      if (!info.config.subjects?.includes(this.subjects.all)) {
-        throw new WharfError('WHARF_INTERNAL', `stream ${name} exists but does not take ${this.subjects.all}`)
-      }
-      return
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
-    }
-    // Adding a stream with an identical config is idempotent, so racing creators both succeed.
-    await this.#jsm.streams.add({
-      name,
-      subjects: [this.subjects.all],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      max_msgs: -1,
-      max_bytes: -1,
-      max_age: 0,
-      max_msgs_per_subject: -1,
-      num_replicas: 1,
-      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-      allow_direct: true,
-    })
   }
 
   async append(stream: string, events: readonly NewEvent[], opts: AppendOptions): Promise<AppendResult> {
@@ -268,11 +227,7 @@ export class JetStreamEventStore implements EventStore {
 
   /** Deletes the whole event stream. For tests that made their own namespace. */
   async destroy(): Promise<void> {
-    try {
-      await this.#jsm.streams.delete(this.subjects.stream)
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
-    }
+    await deleteStream(this.#jsm, this.subjects.stream)
   }
 
   /**
@@ -329,43 +284,9 @@ export class JetStreamEventStore implements EventStore {
     return { ids, version }
   }
 
-  /**
-   * The messages from `fromSeq` (on `subject`, or all) that exist when the read starts, through an
-   * ephemeral in-memory consumer: its creation answers how many there are, so the read knows where
-   * it ends without another request.
-   */
-  async *#read(subject: string | undefined, fromSeq: number, batch = READ_BATCH): AsyncGenerator<JsMsg> {
-    const stream = this.subjects.stream
-    const name = nuid.next()
-    const start = Math.max(1, fromSeq)
-    const info = await this.#jsm.consumers.add(stream, {
-      name,
-      ...(subject === undefined ? {} : { filter_subject: subject }),
-      ack_policy: AckPolicy.None,
-      ...(start > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start } : { deliver_policy: DeliverPolicy.All }),
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: nanos(EPHEMERAL_INACTIVE_MS),
-    })
-    let left = info.num_pending
-    try {
-      if (left === 0) return
-      const consumer = this.#js.consumers.getConsumerFromInfo(info)
-      while (left > 0) {
-        const iter = await consumer.fetch({ max_messages: Math.min(left, batch), expires: 5_000 })
-        let got = 0
-        for await (const m of iter) {
-          got++
-          left--
-          yield m
-          if (left === 0) break
-        }
-        if (got === 0) throw new WharfError('WHARF_UNAVAILABLE', `reading ${subject ?? stream} stalled with ${left} events left`)
-      }
-    } finally {
-      // Not awaited: the read is done, and inactive_threshold removes the consumer should this fail.
-      this.#jsm.consumers.delete(stream, name).catch((err: unknown) => this.#log?.debug({ err, consumer: name }, 'deleting a read consumer failed'))
-    }
+  /** The messages from `fromSeq` (on `subject`, or all) that exist when the read starts. */
+  #read(subject: string | undefined, fromSeq: number, batch = READ_BATCH): AsyncGenerator<JsMsg> {
+    return readExisting(this.#js, this.#jsm, this.subjects.stream, ephemeralConsumer(subject, { fromSeq }), { batch, log: this.#log })
   }
 }
 
@@ -374,23 +295,32 @@ class JetStreamSubscription implements Subscription {
   #iterating = false
   #lastAcked: JsMsg | undefined
   #ackTimer: NodeJS.Immediate | undefined
+  readonly #messages: ConsumerMessages
+  readonly #decode: (m: JsMsg) => RecordedEvent
+  /** Resolves once the server's ack floor has reached `seq`. */
+  readonly #confirmAck: (seq: number) => Promise<void>
+  readonly #onClose: () => void
 
   constructor(
     readonly name: string,
-    private readonly messages: ConsumerMessages,
-    private readonly decode: (m: JsMsg) => RecordedEvent,
-    /** Resolves once the server's ack floor has reached `seq`. */
-    private readonly confirmAck: (seq: number) => Promise<void>,
-    private readonly onClose: () => void,
-  ) {}
+    messages: ConsumerMessages,
+    decode: (m: JsMsg) => RecordedEvent,
+    confirmAck: (seq: number) => Promise<void>,
+    onClose: () => void,
+  ) {
+    this.#messages = messages
+    this.#decode = decode
+    this.#confirmAck = confirmAck
+    this.#onClose = onClose
+  }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
     if (this.#iterating) throw new Error(`subscription ${this.name} is already being iterated`)
     this.#iterating = true
-    for await (const m of this.messages) {
+    for await (const m of this.#messages) {
       if (this.#closed) break
       yield {
-        event: this.decode(m),
+        event: this.#decode(m),
         pending: m.info.pending,
         // Sent without waiting for the server's reply, so a subscriber that acks every event is not held
         // to one round trip each; `close` waits until the server has the last ack. An ack lost in a crash
@@ -408,12 +338,12 @@ class JetStreamSubscription implements Subscription {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.onClose()
+    this.#onClose()
     // Not awaited: the iterator only reports closed once whatever it buffered has been iterated, which a
     // subscriber that stopped iterating never does. Unsubscribing happens at once either way.
-    void this.messages.close()
+    void this.#messages.close()
     this.#sendAck()
-    if (this.#lastAcked) await this.confirmAck(this.#lastAcked.seq)
+    if (this.#lastAcked) await this.#confirmAck(this.#lastAcked.seq)
   }
 
   #sendAck(): void {

@@ -147,37 +147,46 @@ class MemorySubscription implements Subscription {
   #closed = false
   #iterating = false
   #wake: (() => void) | undefined
+  readonly #durable: Durable
+  readonly #state: State
+  readonly #read: (seq: number) => RecordedEvent
+  readonly #onClose: () => void
 
   constructor(
     readonly name: string,
-    private readonly durable: Durable,
-    private readonly state: State,
-    private readonly read: (seq: number) => RecordedEvent,
-    private readonly onClose: () => void,
-  ) {}
+    durable: Durable,
+    state: State,
+    read: (seq: number) => RecordedEvent,
+    onClose: () => void,
+  ) {
+    this.#durable = durable
+    this.#state = state
+    this.#read = read
+    this.#onClose = onClose
+  }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
     if (this.#iterating) throw new Error(`subscription ${this.name} is already being iterated`)
     this.#iterating = true
     // Delivery restarts after the last ack: whatever was delivered but not acked comes again.
-    let next = this.durable.ackFloor + 1
+    let next = this.#durable.ackFloor + 1
     while (!this.#closed) {
-      if (next <= this.state.log.length) {
+      if (next <= this.#state.log.length) {
         const seq = next++
         yield {
-          event: this.read(seq),
-          pending: this.state.log.length - seq,
+          event: this.#read(seq),
+          pending: this.#state.log.length - seq,
           ack: async () => {
-            if (this.state.durables.get(this.name) === this.durable) this.durable.ackFloor = Math.max(this.durable.ackFloor, seq)
+            if (this.#state.durables.get(this.name) === this.#durable) this.#durable.ackFloor = Math.max(this.#durable.ackFloor, seq)
           },
         }
         continue
       }
       await new Promise<void>((resolve) => {
         this.#wake = resolve
-        this.state.waiters.add(resolve)
+        this.#state.waiters.add(resolve)
       })
-      if (this.#wake) this.state.waiters.delete(this.#wake)
+      if (this.#wake) this.#state.waiters.delete(this.#wake)
       this.#wake = undefined
     }
   }
@@ -186,6 +195,6 @@ class MemorySubscription implements Subscription {
     if (this.#closed) return
     this.#closed = true
     this.#wake?.()
-    this.onClose()
+    this.#onClose()
   }
 }

@@ -6,18 +6,20 @@
 export class TokenBucket {
   #tokens: number
   #at: number
+  readonly #now: () => number
 
   constructor(
     readonly rate: number,
     readonly burst = rate,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
+    this.#now = now
     this.#tokens = burst
     this.#at = now()
   }
 
   #refill(): void {
-    const t = this.now()
+    const t = this.#now()
     this.#tokens = Math.min(this.burst, this.#tokens + ((t - this.#at) * this.rate) / 1000)
     this.#at = t
   }

@@ -1,31 +1,21 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-  type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   type PubAck,
-  type StreamConfig,
 } from '@nats-io/jetstream'
-import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
-import { WharfError } from '../core/errors.js'
+import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../core/log.js'
+import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, wharfStreamConfig } from '../events/connection.js'
 import { JetStreamPublisher, LogSubjects } from '../events/index.js'
 import { decodeBatch, encodeBatch, type LogBatch } from './line.js'
 
-/** How long the server remembers batch ids for de-duplication, ms. */
-const DUPLICATE_WINDOW_MS = 120_000
-/** How long an ephemeral consumer outlives a reader that vanished, ms. */
-const EPHEMERAL_INACTIVE_MS = 10_000
 /** Messages per pull. */
 const PULL_BATCH = 1_000
 
@@ -91,43 +81,13 @@ export class LogStream {
   }
 
   static async connect(opts: LogStreamOptions): Promise<LogStream> {
-    let nc: NatsConnection
-    try {
-      nc = await connect({ servers: opts.servers, name: opts.name ?? 'wharf-logs', maxReconnectAttempts: -1 })
-    } catch (err) {
-      throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause: err })
-    }
-    return new LogStream(nc, await jetstreamManager(nc), opts)
+    const { nc, jsm } = await connectJetStream({ servers: opts.servers, name: opts.name ?? 'wharf-logs' })
+    return new LogStream(nc, jsm, opts)
   }
 
   /** Makes the stream exist with these limits (creating it, or updating the limits of an existing one). */
   async ensure(limits: LogStreamLimits): Promise<void> {
-    const name = this.subjects.stream
-    const config: Partial<StreamConfig> & { name: string } = {
-      name,
-      subjects: [this.subjects.all],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      max_age: nanos(limits.maxAgeMs),
-      max_bytes: limits.maxBytes,
-      max_msgs: -1,
-      max_msgs_per_subject: -1,
-      num_replicas: 1,
-      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-      allow_direct: true,
-    }
-    try {
-      const info = await this.#jsm.streams.info(name)
-      if (info.config.max_age !== config.max_age || info.config.max_bytes !== config.max_bytes) {
-        await this.#jsm.streams.update(name, { ...info.config, max_age: config.max_age!, max_bytes: config.max_bytes! })
-      }
-      return
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
-    }
-    // Adding a stream with an identical config is idempotent, so racing creators both succeed.
-    await this.#jsm.streams.add(config)
+    await ensureStream(this.#jsm, wharfStreamConfig(this.subjects.stream, this.subjects.all, limits))
   }
 
   /** Publishes one batch without waiting for the one before (pipelined); resolves on the server's ack. */
@@ -157,34 +117,17 @@ export class LogStream {
    * those stored at or after `startTime`, up to `untilSeq` when given.
    */
   async *read(filter: string, from: { fromSeq?: number; startTime?: Date; untilSeq?: number } = {}): AsyncGenerator<StoredBatch> {
-    const stream = this.subjects.stream
-    const info = await this.#jsm.consumers.add(stream, { ...this.#ephemeral(filter, from) })
-    let left = info.num_pending
-    try {
-      if (left === 0) return
-      const consumer = this.#js.consumers.getConsumerFromInfo(info)
-      while (left > 0) {
-        const iter = await consumer.fetch({ max_messages: Math.min(left, PULL_BATCH), expires: 5_000 })
-        let got = 0
-        for await (const m of iter) {
-          got++
-          left--
-          if (from.untilSeq !== undefined && m.seq > from.untilSeq) return
-          const b = this.#stored(m)
-          if (b) yield b
-          if (left === 0) break
-        }
-        if (got === 0) throw new WharfError('WHARF_UNAVAILABLE', `reading ${filter} stalled with ${left} messages left`)
-      }
-    } finally {
-      this.#jsm.consumers.delete(stream, info.name).catch((err: unknown) => this.#log?.debug({ err }, 'deleting a log read consumer failed'))
+    for await (const m of readExisting(this.#js, this.#jsm, this.subjects.stream, ephemeralConsumer(filter, from), { batch: PULL_BATCH, log: this.#log })) {
+      if (from.untilSeq !== undefined && m.seq > from.untilSeq) return
+      const b = this.#stored(m)
+      if (b) yield b
     }
   }
 
   /** Every batch on `filter` from `fromSeq` (or only new ones), as it is stored, until closed. */
   async follow(filter: string, from: { fromSeq?: number } | 'new'): Promise<LiveFeed> {
     const stream = this.subjects.stream
-    const config = from === 'new' ? { ...this.#ephemeral(filter, {}), deliver_policy: DeliverPolicy.New } : this.#ephemeral(filter, from)
+    const config = from === 'new' ? { ...ephemeralConsumer(filter, {}), deliver_policy: DeliverPolicy.New } : ephemeralConsumer(filter, from)
     const info = await this.#jsm.consumers.add(stream, config)
     const messages = await this.#js.consumers.getConsumerFromInfo(info).consume({ max_messages: PULL_BATCH })
     return this.#feed(messages, async () => {
@@ -225,28 +168,7 @@ export class LogStream {
 
   /** Deletes the stream. For tests that made a namespace of their own. */
   async destroy(): Promise<void> {
-    try {
-      await this.#jsm.streams.delete(this.subjects.stream)
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
-    }
-  }
-
-  #ephemeral(filter: string, from: { fromSeq?: number; startTime?: Date }): Partial<ConsumerConfig> {
-    const start = from.startTime
-      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.startTime.toISOString() }
-      : (from.fromSeq ?? 1) > 1
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.fromSeq! }
-        : { deliver_policy: DeliverPolicy.All }
-    return {
-      name: nuid.next(),
-      filter_subject: filter,
-      ack_policy: AckPolicy.None,
-      ...start,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: nanos(EPHEMERAL_INACTIVE_MS),
-    }
+    await deleteStream(this.#jsm, this.subjects.stream)
   }
 
   #stored(m: JsMsg): StoredBatch | undefined {

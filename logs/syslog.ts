@@ -127,12 +127,15 @@ export class SyslogFramer {
   #buf: Buffer = Buffer.alloc(0)
   /** Bytes of an oversized frame still to skip; -1: skip to the next LF. */
   #skip = 0
+  readonly #onFrame: (frame: Buffer) => void
+  readonly #onMalformed: (why: string) => void
+  readonly #maxBytes: number
 
-  constructor(
-    private readonly onFrame: (frame: Buffer) => void,
-    private readonly onMalformed: (why: string) => void,
-    private readonly maxBytes = MAX_FRAME_BYTES,
-  ) {}
+  constructor(onFrame: (frame: Buffer) => void, onMalformed: (why: string) => void, maxBytes = MAX_FRAME_BYTES) {
+    this.#onFrame = onFrame
+    this.#onMalformed = onMalformed
+    this.#maxBytes = maxBytes
+  }
 
   push(chunk: Buffer): void {
     this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk
@@ -165,23 +168,23 @@ export class SyslogFramer {
           continue
         }
         const len = Number(count)
-        if (len > this.maxBytes) {
+        if (len > this.#maxBytes) {
           this.#buf = this.#buf.subarray(sp + 1)
-          this.#bad(`frame of ${len} bytes is over ${this.maxBytes}`, len)
+          this.#bad(`frame of ${len} bytes is over ${this.#maxBytes}`, len)
           continue
         }
         if (this.#buf.length < sp + 1 + len) return
-        this.onFrame(this.#buf.subarray(sp + 1, sp + 1 + len))
+        this.#onFrame(this.#buf.subarray(sp + 1, sp + 1 + len))
         this.#buf = this.#buf.subarray(sp + 1 + len)
       } else {
         const lf = this.#buf.indexOf(0x0a)
         if (lf < 0) {
-          if (this.#buf.length > this.maxBytes) this.#bad(`line over ${this.maxBytes} bytes`, -1)
+          if (this.#buf.length > this.#maxBytes) this.#bad(`line over ${this.#maxBytes} bytes`, -1)
           return
         }
         const frame = this.#buf.subarray(0, lf)
         this.#buf = this.#buf.subarray(lf + 1)
-        if (frame.length > 0 && !(frame.length === 1 && frame[0] === 0x0d)) this.onFrame(frame)
+        if (frame.length > 0 && !(frame.length === 1 && frame[0] === 0x0d)) this.#onFrame(frame)
       }
     }
   }
@@ -191,14 +194,14 @@ export class SyslogFramer {
     const first = this.#buf[0]
     const counted = first !== undefined && first >= 0x30 && first <= 0x39
     if (this.#skip === 0 && first !== undefined) {
-      if (!counted && this.#buf.length <= this.maxBytes) this.onFrame(this.#buf)
-      else this.onMalformed('the connection ended inside a frame')
+      if (!counted && this.#buf.length <= this.#maxBytes) this.#onFrame(this.#buf)
+      else this.#onMalformed('the connection ended inside a frame')
     }
     this.#buf = Buffer.alloc(0)
   }
 
   #bad(why: string, skip: number): void {
-    this.onMalformed(why)
+    this.#onMalformed(why)
     this.#skip = skip
   }
 }

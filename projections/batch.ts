@@ -1,65 +1,6 @@
-import type { Delivery, RecordedEvent } from '../events/index.js'
+import type { RecordedEvent } from '../events/index.js'
 
-/** How deliveries are grouped into one transaction. */
-export interface BatchOptions {
-  /** Most deliveries per batch, default 1000. */
-  maxBatch?: number
-  /**
-   * Longest a non-empty batch waits for the next delivery when the subscription says more are
-   * pending, ms, default 20. Guards against a `pending` count that is stale.
-   */
-  maxWaitMs?: number
-}
-
-/**
- * Groups deliveries into micro-batches: a batch ends when the subscription is caught up
- * (`pending === 0` and no further delivery is ready at once), when it holds `maxBatch` deliveries, or
- * when the next delivery takes longer than `maxWaitMs`. The source is pulled only while no batch is being processed (back-pressure).
- */
-export async function* microBatches(source: AsyncIterable<Delivery>, opts: BatchOptions = {}): AsyncGenerator<Delivery[]> {
-  const maxBatch = opts.maxBatch ?? 1000
-  const maxWaitMs = opts.maxWaitMs ?? 20
-  const it = source[Symbol.asyncIterator]()
-  let batch: Delivery[] = []
-  let caughtUp = false
-  // One outstanding next() at a time: a wait that ran out keeps it for the following round.
-  let next: Promise<IteratorResult<Delivery>> | undefined
-  try {
-    for (;;) {
-      next ??= it.next()
-      let result: IteratorResult<Delivery> | 'idle'
-      if (batch.length === 0) {
-        result = await next
-      } else if (caughtUp) {
-        // `pending` counts only what the server has not sent; deliveries the client already holds
-        // (it pulls ahead) are ready within one turn of the event loop, and join this batch.
-        result = await Promise.race([next, new Promise<'idle'>((resolve) => setImmediate(resolve, 'idle'))])
-      } else {
-        let timer: NodeJS.Timeout | undefined
-        const timeout = new Promise<'idle'>((resolve) => (timer = setTimeout(resolve, maxWaitMs, 'idle')))
-        result = await Promise.race([next, timeout])
-        clearTimeout(timer)
-      }
-      if (result === 'idle') {
-        yield batch
-        batch = []
-        continue
-      }
-      next = undefined
-      if (result.done) break
-      batch.push(result.value)
-      caughtUp = result.value.pending === 0
-      if (batch.length >= maxBatch) {
-        yield batch
-        batch = []
-      }
-    }
-    if (batch.length > 0) yield batch
-  } finally {
-    // Not awaited: with a next() still outstanding, return() of an async generator waits for it.
-    if (it.return) it.return().catch(() => {})
-  }
-}
+export { microBatches, type BatchOptions } from '../events/batch.js'
 
 /** What one batch does to a projection whose checkpoint is `checkpoint`. */
 export interface BatchPlan {

@@ -9,7 +9,8 @@ import type pg from 'pg'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
-import type { EventStore, Subscription } from '../../events/index.js'
+import { startConsumer, type Consumer } from '../../events/consumer.js'
+import type { EventStore } from '../../events/index.js'
 import { chunksOf, linesOf, MAX_REQUEST_LINES, mergeLines, type HistoryRequest, type LiveFeed, type DurableFeed, type LogLine, type LogStream, type RecentRequest } from '../../logs/index.js'
 import { waitFor } from '../../projections/index.js'
 import { Archiver } from './archive.js'
@@ -56,7 +57,7 @@ export class LogServer {
   readonly #numbers = new ProcessNumbers()
   #feed: LiveFeed | undefined
   #drainFeed: DurableFeed | undefined
-  #events: Subscription | undefined
+  #events: Consumer | undefined
   #subs: NatsSubscription[] = []
   #loops: Promise<void>[] = []
   #timers: NodeJS.Timeout[] = []
@@ -103,13 +104,7 @@ export class LogServer {
     this.#subs.push(logs.nc.subscribe(logs.subjects.requests.history, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#history(r as HistoryRequest))) }))
 
     const durables = this.opts.durables ?? { events: 'logger-events', drains: 'logger-drains' }
-    this.#events = await store.subscribe(durables.events, { fromSeq: (await store.lastSeq()) + 1 })
-    this.#loop('events', async () => {
-      for await (const d of this.#events!) {
-        await this.#onEvent(d.event)
-        await d.ack()
-      }
-    })
+    this.#events = await startConsumer({ store, durableName: durables.events, from: 'end', log, name: 'logger', handle: (e) => this.#onEvent(e) })
     this.#drainFeed = await logs.subscribe(durables.drains)
     this.#loop('drains', async () => {
       for await (const b of this.#drainFeed!) {
@@ -137,7 +132,7 @@ export class LogServer {
     for (const t of this.#timers) clearInterval(t)
     for (const s of this.#subs) s.unsubscribe()
     await this.syslog?.close()
-    await this.#events?.close()
+    await this.#events?.stop()
     await this.#drainFeed?.close()
     await this.#feed?.close()
     await Promise.allSettled(this.#loops)

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
+import { startConsumer } from '../../events/consumer.js'
 import type { EventStore } from '../../events/index.js'
 import { pathsFor } from '../../core/paths.js'
 import { wharfProjections } from '../../projections/index.js'
@@ -98,30 +99,26 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
   })
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
   const readModelsOf = readModelsByType()
-  // Events from now on come through the subscription; what came before is in the read models.
-  const fromSeq = (await deps.store.lastSeq()) + 1
-  const sub = await deps.store.subscribe(opts.durableName ?? ROUTER_DURABLE, { fromSeq })
-  await router.sync()
-  let stopping = false
-  const done = (async () => {
-    for await (const d of sub) {
-      const e = d.event
-      if (ROUTE_EVENTS.has(e.type)) {
-        const asked = Date.now()
-        try {
-          await watcher.waitFor(e.seq, { projections: readModelsOf.get(e.type) ?? [], timeoutMs: 30_000 })
-        } catch (err) {
-          if (stopping) return
-          // Render anyway: what the read models have is the best there is; the next event catches up.
-          log.warn({ err, seq: e.seq, type: e.type }, 'router: read models are behind; rendering what they have')
-        }
-        router.kick(asked)
+  const consumer = await startConsumer({
+    store: deps.store,
+    durableName: opts.durableName ?? ROUTER_DURABLE,
+    // Events from now on come through the subscription; what came before is in the read models.
+    from: 'end',
+    types: ROUTE_EVENTS,
+    catchUp: () => router.sync(),
+    log,
+    name: 'router',
+    handle: async (e, signal) => {
+      const asked = Date.now()
+      try {
+        await watcher.waitFor(e.seq, { projections: readModelsOf.get(e.type) ?? [], timeoutMs: 30_000 })
+      } catch (err) {
+        if (signal.aborted) throw err
+        // Render anyway: what the read models have is the best there is; the next event catches up.
+        log.warn({ err, seq: e.seq, type: e.type }, 'router: read models are behind; rendering what they have')
       }
-      if (stopping) return
-      await d.ack()
-    }
-  })().catch((err) => {
-    if (!stopping) log.error({ err }, 'router: stopped following events')
+      router.kick(asked)
+    },
   })
   const watchdogMs = opts.watchdogMs ?? 1_000
   const watchdog =
@@ -140,10 +137,8 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     nginx,
     stop: () =>
       (stopped ??= (async () => {
-        stopping = true
         clearInterval(watchdog)
-        await sub.close()
-        await done
+        await consumer.stop()
         await router.stop()
         await watcher.close()
       })()),

@@ -1,5 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { dockerClient } from '../../core/docker.js'
+import { startConsumer } from '../../events/consumer.js'
+import type { RecordedEvent } from '../../events/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Scheduler, type SchedulerDeps, type SchedulerOptions } from './scheduler.js'
@@ -37,56 +38,47 @@ export interface StartSchedulerOptions extends SchedulerOptions {
  * changes are applied to Swarm (not after the deploy converges: that is watched, and resumed on start).
  */
 export async function startScheduler(deps: SchedulerDeps, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
-  const retryMs = opts.retryMs ?? 1_000
   const scheduler = new Scheduler(deps, opts)
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
-  // Events from now on come through the subscription; what came before is in the read models.
-  const fromSeq = (await deps.store.lastSeq()) + 1
   const only = opts.only ?? (() => true)
-  const sub = await deps.store.subscribe(opts.durableName ?? SCHEDULER_DURABLE, { fromSeq })
-  for (const app of (await scheduler.apps()).filter(only)) {
-    await scheduler.reconcile(app, { resume: true }).catch((err) => deps.log.error({ err, app }, 'scheduler: cannot reconcile an app at start'))
-  }
-  deps.log.info({ namespace: deps.namespace }, 'scheduler: reconciled every app')
-  let stopping = false
-  const done = (async () => {
-    for await (const d of sub) {
-      const e = d.event
-      const app = (e.data as { app?: string }).app
-      if (HANDLED.has(e.type) && app && only(app)) {
-        for (;;) {
-          try {
-            await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
-            if (e.type === 'AppDestroyed') await scheduler.destroy(app)
-            else if (e.type === 'RestartRequested') await scheduler.restart(app, (e.data as { type?: string }).type, e)
-            else await scheduler.reconcile(app, { cause: e })
-            break
-          } catch (err) {
-            if (stopping) return
-            deps.log.error({ err, app, seq: e.seq, type: e.type }, 'scheduler: cannot handle an event; trying again')
-            await sleep(retryMs)
-          }
-        }
+  const appOf = (e: RecordedEvent) => (e.data as { app?: string }).app
+  const consumer = await startConsumer({
+    store: deps.store,
+    durableName: opts.durableName ?? SCHEDULER_DURABLE,
+    // Events from now on come through the subscription; what came before is in the read models.
+    from: 'end',
+    types: HANDLED,
+    filter: (e) => {
+      const app = appOf(e)
+      return !!app && only(app)
+    },
+    catchUp: async () => {
+      for (const app of (await scheduler.apps()).filter(only)) {
+        await scheduler.reconcile(app, { resume: true }).catch((err) => deps.log.error({ err, app }, 'scheduler: cannot reconcile an app at start'))
       }
-      if (stopping) return
-      await d.ack()
-    }
-  })().catch((err) => {
-    if (!stopping) deps.log.error({ err }, 'scheduler stopped')
+      deps.log.info({ namespace: deps.namespace }, 'scheduler: reconciled every app')
+    },
+    retryMs: opts.retryMs ?? 1_000,
+    log: deps.log,
+    name: 'scheduler',
+    handle: async (e) => {
+      const app = appOf(e)!
+      await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
+      if (e.type === 'AppDestroyed') await scheduler.destroy(app)
+      else if (e.type === 'RestartRequested') await scheduler.restart(app, (e.data as { type?: string }).type, e)
+      else await scheduler.reconcile(app, { cause: e })
+    },
   })
   return {
     scheduler,
     async stop() {
-      stopping = true
-      await sub.close()
-      await done
+      await consumer.stop()
       await scheduler.stop()
       await watcher.close()
     },
     async kill() {
-      stopping = true
       void scheduler.stop()
-      await sub.close().catch(() => {})
+      await consumer.kill()
       await watcher.close().catch(() => {})
     },
   }

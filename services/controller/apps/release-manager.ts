@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { WharfError } from '../../../core/errors.js'
 import type { Logger } from '../../../core/log.js'
+import { startConsumer } from '../../../events/consumer.js'
 import { parseStreamId, type EventStore, type RecordedEvent } from '../../../events/index.js'
 import { runCommand } from '../command.js'
 import type { ControllerDeps } from '../context.js'
@@ -73,35 +73,17 @@ export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' |
  * releases it on the next start; a passing failure is retried until it works or `stop` is called.
  */
 export async function startReleaseManager(deps: Pick<ControllerDeps, 'store' | 'pool'> & { log: Logger }, opts: ReleaseManagerOptions = {}): Promise<{ stop(): Promise<void> }> {
-  const retryMs = opts.retryMs ?? 1_000
-  const sub = await deps.store.subscribe(RELEASE_MANAGER_DURABLE, { fromSeq: 1 })
-  let stopping = false
-  const done = (async () => {
-    for await (const d of sub) {
-      if (d.event.type === 'BuildSucceeded') {
-        for (;;) {
-          try {
-            const outcome = await releaseBuild(deps, d.event)
-            deps.log.info({ stream: d.event.stream, seq: d.event.seq, outcome }, 'release manager: build handled')
-            break
-          } catch (err) {
-            if (stopping) return
-            deps.log.error({ err, stream: d.event.stream, seq: d.event.seq }, 'release manager: cannot release a build; trying again')
-            await sleep(retryMs)
-          }
-        }
-      }
-      await d.ack()
-      if (stopping) return
-    }
-  })().catch((err) => {
-    if (!stopping) deps.log.error({ err }, 'release manager stopped')
-  })
-  return {
-    async stop() {
-      stopping = true
-      await sub.close()
-      await done
+  return startConsumer({
+    store: deps.store,
+    durableName: RELEASE_MANAGER_DURABLE,
+    from: 1,
+    types: ['BuildSucceeded'],
+    retryMs: opts.retryMs ?? 1_000,
+    log: deps.log,
+    name: 'release manager',
+    handle: async (event) => {
+      const outcome = await releaseBuild(deps, event)
+      deps.log.info({ stream: event.stream, seq: event.seq, outcome }, 'release manager: build handled')
     },
-  }
+  })
 }

@@ -1,0 +1,28 @@
+import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
+import t from 'tap'
+import { wharfStreamConfig } from './connection.js'
+
+const base = {
+  storage: StorageType.File,
+  retention: RetentionPolicy.Limits,
+  discard: DiscardPolicy.Old,
+  max_msgs: -1,
+  max_msgs_per_subject: -1,
+  num_replicas: 1,
+  duplicate_window: 120_000_000_000,
+  allow_direct: true,
+}
+
+t.test('the event log keeps everything, forever', async (t) => {
+  t.strictSame(wharfStreamConfig('WHARF_EVENTS', 'wharf.ev.>'), { name: 'WHARF_EVENTS', subjects: ['wharf.ev.>'], ...base, max_bytes: -1, max_age: 0 })
+})
+
+t.test('the log plane is bounded by age (ns) and bytes', async (t) => {
+  t.strictSame(wharfStreamConfig('WHARF_LOGS', 'wharf.logs.>', { maxAgeMs: 86_400_000, maxBytes: 1 << 30 }), {
+    name: 'WHARF_LOGS',
+    subjects: ['wharf.logs.>'],
+    ...base,
+    max_bytes: 1 << 30,
+    max_age: 86_400_000_000_000,
+  })
+})

@@ -1,0 +1,166 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream'
+import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
+import { WharfError } from '../core/errors.js'
+import type { Logger } from '../core/log.js'
+
+/** How long the server remembers message ids (`Nats-Msg-Id`) for de-duplication, ms. */
+export const DUPLICATE_WINDOW_MS = 120_000
+/** How long an ephemeral consumer outlives a reader that vanished, ms. */
+const EPHEMERAL_INACTIVE_MS = 10_000
+
+export interface JetStreamConnectOptions {
+  /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  servers: string | string[]
+  /** Connection name shown by the server (`nats server report connections`). */
+  name: string
+}
+
+/**
+ * Connects to NATS for JetStream: reconnects forever after a lost connection (the platform's NATS
+ * restarts under running services). A server that cannot be reached is `WHARF_UNAVAILABLE`.
+ */
+export async function connectJetStream(opts: JetStreamConnectOptions): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+  let nc: NatsConnection
+  try {
+    nc = await connect({ servers: opts.servers, name: opts.name, maxReconnectAttempts: -1 })
+  } catch (err) {
+    throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause: err })
+  }
+  try {
+    return { nc, jsm: await jetstreamManager(nc) }
+  } catch (err) {
+    await nc.close().catch(() => {})
+    throw err
+  }
+}
+
+/** How much a stream keeps: whichever limit is reached first drops the oldest messages. Default: everything, forever. */
+export interface StreamLimits {
+  /** ms; 0 or omitted: no limit. */
+  maxAgeMs?: number
+  /** Omitted: no limit. */
+  maxBytes?: number
+}
+
+export type WharfStreamConfig = Partial<StreamConfig> & { name: string; subjects: string[]; max_age: number; max_bytes: number }
+
+/**
+ * The config of a stream of Wharf's (the event log, the log plane): one replica on file storage,
+ * bounded only by `limits` (discarding the oldest), message ids remembered for
+ * {@link DUPLICATE_WINDOW_MS}, and direct gets allowed (reads of one message without a consumer).
+ */
+export function wharfStreamConfig(name: string, subject: string, limits: StreamLimits = {}): WharfStreamConfig {
+  return {
+    name,
+    subjects: [subject],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    max_msgs: -1,
+    max_bytes: limits.maxBytes ?? -1,
+    max_age: nanos(limits.maxAgeMs ?? 0),
+    max_msgs_per_subject: -1,
+    num_replicas: 1,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    allow_direct: true,
+  }
+}
+
+/**
+ * Makes the stream exist with `config`: creates it, or updates the limits (`max_age`, `max_bytes`) of an
+ * existing one that differ. An existing stream that does not take `config.subjects` is `WHARF_INTERNAL`
+ * (another stream has the name). Safe to race: adding a stream with an identical config succeeds twice.
+ */
+export async function ensureStream(jsm: JetStreamManager, config: WharfStreamConfig): Promise<void> {
+  try {
+    const info = await jsm.streams.info(config.name)
+    if (!config.subjects.every((s) => info.config.subjects?.includes(s))) {
+      throw new WharfError('WHARF_INTERNAL', `stream ${config.name} exists but does not take ${config.subjects.join(', ')}`)
+    }
+    if (info.config.max_age !== config.max_age || info.config.max_bytes !== config.max_bytes) {
+      await jsm.streams.update(config.name, { ...info.config, max_age: config.max_age, max_bytes: config.max_bytes })
+    }
+    return
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
+  }
+  await jsm.streams.add(config)
+}
+
+/** Deletes a stream and everything in it; a missing stream is no error. For tests that made a namespace of their own. */
+export async function deleteStream(jsm: JetStreamManager, name: string): Promise<void> {
+  try {
+    await jsm.streams.delete(name)
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
+  }
+}
+
+/**
+ * The config of an ephemeral, in-memory, unacked consumer of `filter` (or of the whole stream), from
+ * `startTime` when given, else from `fromSeq` (default 1). The server removes it 10 s after its reader vanished.
+ */
+export function ephemeralConsumer(filter: string | undefined, from: { fromSeq?: number; startTime?: Date } = {}): Partial<ConsumerConfig> & { name: string } {
+  const start = from.startTime
+    ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.startTime.toISOString() }
+    : (from.fromSeq ?? 1) > 1
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.fromSeq! }
+      : { deliver_policy: DeliverPolicy.All }
+  return {
+    name: nuid.next(),
+    ...(filter === undefined ? {} : { filter_subject: filter }),
+    ack_policy: AckPolicy.None,
+    ...start,
+    mem_storage: true,
+    num_replicas: 1,
+    inactive_threshold: nanos(EPHEMERAL_INACTIVE_MS),
+  }
+}
+
+/**
+ * The messages that exist when the read starts, through the ephemeral consumer `config` (see
+ * {@link ephemeralConsumer}): its creation answers how many there are, so the read knows where it ends
+ * without another request. Pulls `batch` messages at a time; the consumer is deleted when the read ends.
+ */
+export async function* readExisting(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { name: string },
+  opts: { batch: number; log?: Logger | undefined },
+): AsyncGenerator<JsMsg> {
+  const info = await jsm.consumers.add(stream, config)
+  let left = info.num_pending
+  try {
+    if (left === 0) return
+    const consumer = js.consumers.getConsumerFromInfo(info)
+    while (left > 0) {
+      const iter = await consumer.fetch({ max_messages: Math.min(left, opts.batch), expires: 5_000 })
+      let got = 0
+      for await (const m of iter) {
+        got++
+        left--
+        yield m
+        if (left === 0) break
+      }
+      if (got === 0) throw new WharfError('WHARF_UNAVAILABLE', `reading ${config.filter_subject ?? stream} stalled with ${left} messages left`)
+    }
+  } finally {
+    // Not awaited: the read is done, and inactive_threshold removes the consumer should this fail.
+    jsm.consumers.delete(stream, config.name).catch((err: unknown) => opts.log?.debug({ err, consumer: config.name }, 'deleting a read consumer failed'))
+  }
+}
