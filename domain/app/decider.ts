@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { Decider } from '../../../core/decider.js'
-import { WharfError } from '../../../core/errors.js'
-import { covers, defaultCertName, type ValidatedPair } from '../../../core/tls.js'
-import type { ReleaseCreatedData } from '../../../events/app.js'
-import type { NewEvent, RecordedEvent } from '../../../events/index.js'
-import { drainId, parseDrainUrl } from '../../../logs/index.js'
+import type { Decider } from '../command.js'
+import { WharfError } from '../../core/errors.js'
+import { covers, defaultCertName, type ValidatedPair } from '../../core/tls.js'
+import type { ReleaseCreatedData } from '../../events/app.js'
+import type { NewEvent, RecordedEvent } from '../../events/index.js'
+import { drainId, parseDrainUrl } from '../../logs/index.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */
 export type Actor = { kind: 'user'; username: string; admin: boolean } | { kind: 'system' }

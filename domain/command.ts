@@ -1,9 +1,25 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import type { Decider } from '../../core/decider.js'
-import { ConcurrencyError, WharfError } from '../../core/errors.js'
-import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../../events/index.js'
-import { waitFor } from '../../projections/index.js'
+import { ConcurrencyError, WharfError } from '../core/errors.js'
+import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../events/index.js'
+import { waitFor } from '../projections/index.js'
+
+/**
+ * A stream's logic with no I/O (emmett's Decider): `decide` turns a command and the current state
+ * into new events or throws a WharfError; `evolve` folds one recorded event into the state.
+ */
+export interface Decider<State, Command> {
+  initialState: () => State
+  evolve(state: State, event: RecordedEvent): State
+  decide(command: Command, state: State): NewEvent[]
+}
+
+/** The state after `events`, from the decider's initial state. */
+export function fold<S, C>(decider: Decider<S, C>, events: readonly RecordedEvent[]): S {
+  let state = decider.initialState()
+  for (const e of events) state = decider.evolve(state, e)
+  return state
+}
 
 /** How many times a command is decided again after the stream moved under it. */
 const MAX_ATTEMPTS = 12
@@ -43,7 +59,7 @@ function cacheOf<S>(store: EventStore, decider: Decider<S, any>): Map<string, Fo
   return m
 }
 
-function fold<S>(decider: Decider<S, any>, from: Folded<S>, events: readonly RecordedEvent[]): Folded<S> {
+function foldOn<S>(decider: Decider<S, any>, from: Folded<S>, events: readonly RecordedEvent[]): Folded<S> {
   let { state, version } = from
   for (const e of events) {
     state = decider.evolve(state, e)
@@ -59,8 +75,8 @@ async function current<S>(store: EventStore, decider: Decider<S, any>, stream: s
   const version = cached ? await store.streamVersion(stream) : undefined
   let now: Folded<S>
   if (cached && version === cached.version) now = cached
-  else if (cached && version !== undefined && version > cached.version) now = fold(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
-  else now = fold(decider, { state: decider.initialState(), version: 0 }, (await store.readStream(stream)).events)
+  else if (cached && version !== undefined && version > cached.version) now = foldOn(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
+  else now = foldOn(decider, { state: decider.initialState(), version: 0 }, (await store.readStream(stream)).events)
   cache.delete(stream)
   cache.set(stream, now)
   if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!)
@@ -108,7 +124,7 @@ export async function runCommand<S, C>(
       if (events.length === 0) return { events, version, state }
       try {
         const res = await deps.store.append(opts.stream, events, { ...opts.ctx, expectedVersion: version })
-        cache.set(opts.stream, fold(opts.decider, { state, version }, res.events))
+        cache.set(opts.stream, foldOn(opts.decider, { state, version }, res.events))
         return { events, version: res.lastSeq, state }
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err
