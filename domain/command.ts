@@ -107,12 +107,15 @@ async function inTurn<T>(store: EventStore, key: string, fn: () => Promise<T>): 
  * that got in first (ConcurrencyError) means deciding again on the new state, up to 12 times with a
  * small random pause after two, then `WHARF_CONFLICT`. After the append (outside the turn) it waits
  * until the read models in `waitFor` (default: all) include the events, so the caller's next query
- * sees them (read your writes).
+ * sees them (read your writes). `waitFor: []` does not wait (writers that never read a read model
+ * right after, such as the builder, scheduler and publisher); only then may `deps.pool` be left out.
  */
 export async function runCommand<S, C>(
-  deps: { store: EventStore; pool: pg.Pool },
+  deps: { store: EventStore; pool?: pg.Pool },
   opts: { stream: string; decider: Decider<S, C>; command: C; ctx: EventContext; waitFor?: string[]; timeoutMs?: number },
 ): Promise<CommandResult<S>> {
+  const pool = deps.pool
+  if (!pool && opts.waitFor?.length !== 0) throw new Error('runCommand: waiting for read models needs a pool (or waitFor: [])')
   const wait = { ...(opts.waitFor ? { projections: opts.waitFor } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }
   const cache = cacheOf(deps.store, opts.decider)
   let lastErr: unknown
@@ -135,7 +138,7 @@ export async function runCommand<S, C>(
     if (outcome) {
       // Nothing new can also mean an earlier attempt of this same command wrote it (a retry after a
       // partial append): the answer must include what the stream holds either way.
-      await waitFor(deps.pool, outcome.version, wait)
+      if (pool && opts.waitFor?.length !== 0) await waitFor(pool, outcome.version, wait)
       return outcome
     }
   }
