@@ -102,6 +102,15 @@ async function inTurn<T>(store: EventStore, key: string, fn: () => Promise<T>): 
 }
 
 /**
+ * The stream's current state and version as {@link runCommand} folds them (from its cache, caught up),
+ * for a writer that looks before it asks (a scheduler resuming a deploy, a publisher reconciling).
+ * Takes its turn with the commands on the stream in this process.
+ */
+export function readState<S>(store: EventStore, decider: Decider<S, any>, stream: string): Promise<{ state: S; version: number }> {
+  return inTurn(store, stream, () => current(store, decider, stream))
+}
+
+/**
  * Decides `command` on `stream`'s current state and appends the events with the version the
  * decision was made on. Commands on one stream in this process take turns; a writer elsewhere
  * that got in first (ConcurrencyError) means deciding again on the new state, up to 12 times with a
