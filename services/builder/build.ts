@@ -173,7 +173,9 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     try {
       return await fail(reason)
     } catch (err2) {
-      log.error({ err: err2 }, 'cannot record the failed build; the recovery sweep will')
+      // WHARF_CONFLICT: the build decider refused (the build had finished, or never started).
+      if (err2 instanceof WharfError && err2.code === 'WHARF_CONFLICT') log.error({ err: err2 }, 'cannot record the failed build')
+      else log.error({ err: err2 }, 'cannot record the failed build; the recovery sweep will')
       return { ok: false, build, reason }
     }
   }
