@@ -1,3 +1,8 @@
+/**
+ * Files under `$WHARF_HOME`: where each part keeps its data, pid, socket and log, and the files more
+ * than one service reads or writes (the builder writes build logs and the host key, the controller
+ * serves them), so they share no code but this.
+ */
 import { join } from 'node:path'
 
 /** Where each part keeps its data, pid, socket and log under `$WHARF_HOME`. */
@@ -70,3 +75,13 @@ export function pathsFor(home: string) {
 }
 
 export type Paths = ReturnType<typeof pathsFor>
+
+/** Where a build's full output is kept: `$WHARF_HOME/builds/<build id>.log` (read by `builds:info`). */
+export function buildLogPath(home: string, build: string): string {
+  return join(home, 'builds', `${build}.log`)
+}
+
+/** The builder's SSH host key (private; the public one is beside it with `.pub`). */
+export function hostKeyPath(home: string): string {
+  return join(home, 'builder', 'ssh_host_ed25519_key')
+}

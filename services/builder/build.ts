@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { WharfConfig } from '../../core/config.js'
 import { WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
+import { buildDecider, type BuildCommand } from '../../domain/build/decider.js'
+import { runCommand } from '../../domain/command.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
 import { appUrl } from '../controller/apps/queries.js'
 import { imagePort, pushImage } from './image.js'
@@ -82,13 +84,14 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
   const out = p.out
   out.keep(deps.cfg.home, build)
 
-  let version = 0
+  // Nothing waits for a read model after these appends (the release is waited for below).
+  const run = (command: BuildCommand) => runCommand(deps, { stream, decider: buildDecider, command, ctx, waitFor: [] })
   const fail = async (reason: string): Promise<BuildResult> => {
     out.error(reason)
     out.error(`nothing was released; details: wharf builds:info ${build} -a ${p.app}`)
     const lastLines = out.lastLines()
     await out.close()
-    await deps.store.append(stream, [{ type: 'BuildFailed', data: { app: p.app, reason: reason.slice(0, 2048), lastLines } }], { ...ctx, expectedVersion: version })
+    await run({ type: 'FailBuild', app: p.app, reason, lastLines })
     log.info({ reason }, 'build failed')
     return { ok: false, build, reason }
   }
@@ -104,15 +107,7 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     } catch (err) {
       stackError = (err as Error).message
     }
-    const appended = await deps.store.append(
-      stream,
-      [
-        { type: 'PushReceived', data: { app: p.app, sha: p.sha, user: p.user, fingerprint: p.fingerprint } },
-        { type: 'BuildStarted', data: { app: p.app, user: p.user, kind: 'git', sha: p.sha, stack: stack?.stack ?? 'unknown', builder: deps.builderId } },
-      ],
-      { ...ctx, expectedVersion: 0 },
-    )
-    version = appended.lastSeq
+    await run({ type: 'ReceivePush', app: p.app, sha: p.sha, user: p.user, fingerprint: p.fingerprint, stack: stack?.stack ?? 'unknown', builder: deps.builderId })
     const receive = t0 - p.startedAt
     if (stackError !== undefined) return await fail(stackError)
 
@@ -143,8 +138,7 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     const ts = Date.now()
     const types = Object.keys(procfile)
     out.heading(`Process types: ${types.length ? types.join(', ') : 'web (the image CMD)'}; web port ${port}`)
-    const done = await deps.store.append(stream, [{ type: 'BuildSucceeded', data: { app: p.app, image, digest, procfile, port } }], { ...ctx, expectedVersion: version })
-    version = done.lastSeq
+    await run({ type: 'SucceedBuild', app: p.app, image, digest, procfile, port })
     log.info({ image, digest }, 'build succeeded')
     out.heading('Releasing...')
     const release = await waitForRelease(deps, p.app, build, p.signal)
@@ -179,7 +173,9 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     try {
       return await fail(reason)
     } catch (err2) {
-      log.error({ err: err2 }, 'cannot record the failed build; the recovery sweep will')
+      // WHARF_CONFLICT: the build decider refused (the build had finished, or never started).
+      if (err2 instanceof WharfError && err2.code === 'WHARF_CONFLICT') log.error({ err: err2 }, 'cannot record the failed build')
+      else log.error({ err: err2 }, 'cannot record the failed build; the recovery sweep will')
       return { ok: false, build, reason }
     }
   }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import ssh2 from 'ssh2'
-import { ensureHostKey, generateHostKey, hostKeyPath } from './hostkey.js'
+import { hostKeyPath } from '../../core/paths.js'
+import { ensureHostKey, generateHostKey } from './hostkey.js'
 
 const parses = (key: string) => !(ssh2.utils.parseKey(key) instanceof Error)
 

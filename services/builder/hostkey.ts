@@ -1,11 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ssh2 from 'ssh2'
-
-/** The builder's SSH host key (private; the public one is beside it with `.pub`). */
-export function hostKeyPath(home: string): string {
-  return join(home, 'builder', 'ssh_host_ed25519_key')
-}
+import { hostKeyPath } from '../../core/paths.js'
 
 const parses = (key: string) => !(ssh2.utils.parseKey(key) instanceof Error)
 

@@ -1,10 +1,6 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
-
-/** Where a build's full output is kept: `$WHARF_HOME/builds/<build id>.log` (read by `builds:info`). */
-export function buildLogPath(home: string, build: string): string {
-  return join(home, 'builds', `${build}.log`)
-}
+import { buildLogPath } from '../../core/paths.js'
 
 const KEEP = 30
 

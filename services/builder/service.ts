@@ -2,12 +2,14 @@ import { mkdirSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dockerClient } from '../../core/docker.js'
+import { buildDecider } from '../../domain/build/decider.js'
+import { runCommand } from '../../domain/command.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import type { BuildDeps } from './build.js'
 import { HookServer } from './hook.js'
 import { ensureHostKey } from './hostkey.js'
-import { pushLockFree } from './lock.js'
+import { pushLockFree } from '../../core/pushlock.js'
 import { startSshServer } from './ssh.js'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
@@ -24,28 +26,27 @@ function hookSocketPath(home: string): string {
 
 /**
  * Builds whose builder died: unfinished in the builds read model while nobody holds their app's push
- * lock (every build runs under it). Each gets `BuildFailed`, once (expected version), so it stops
- * showing as running and the next push works. Answers how many it marked.
+ * lock (every build runs under it). Each gets `BuildFailed`, once (the build decider's
+ * `FailOrphanBuild`), so it stops showing as running and the next push works. Answers how many it marked.
  */
 export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool; log: Logger; namespace: string; builderId: string }): Promise<number> {
   const { rows } = await deps.pool.query(`SELECT id, app FROM rm_builds.builds WHERE status IN ('received', 'building')`)
   let marked = 0
   for (const r of rows as { id: string; app: string }[]) {
     if (!(await pushLockFree(deps.pool, deps.namespace, r.app))) continue
-    const stream = streamId('build', r.id)
-    const { events, version } = await deps.store.readStream(stream)
-    if (events.some((e) => e.type === 'BuildSucceeded' || e.type === 'BuildFailed')) continue
-    const started = events.find((e) => e.type === 'BuildStarted')?.data as { builder?: string } | undefined
     try {
-      await deps.store.append(
-        stream,
-        [{ type: 'BuildFailed', data: { app: r.app, reason: `the builder (${started?.builder ?? 'unknown'}) stopped during the build; nothing was released; push again`, lastLines: [] } }],
-        { actor: `system:builder`, correlationId: r.id, expectedVersion: version },
-      )
+      const { events } = await runCommand(deps, {
+        stream: streamId('build', r.id),
+        decider: buildDecider,
+        command: { type: 'FailOrphanBuild', app: r.app },
+        ctx: { actor: `system:builder`, correlationId: r.id },
+        waitFor: [],
+      })
+      if (events.length === 0) continue
       marked++
       deps.log.warn({ build: r.id, app: r.app }, 'builder: marked an interrupted build as failed')
     } catch (err) {
-      deps.log.info({ err, build: r.id }, 'builder: an orphan build changed meanwhile; left alone')
+      deps.log.info({ err, build: r.id }, 'builder: cannot mark an orphan build as failed; left to the next sweep')
     }
   }
   return marked

@@ -16,7 +16,7 @@ import { visibleApp } from '../controller/apps/access.js'
 import { buildPush, type BuildDeps } from './build.js'
 import { parseGitCommand, printable } from './command.js'
 import { ZERO_SHA, type HookServer, type HookSession } from './hook.js'
-import { acquirePushLock } from './lock.js'
+import { acquirePushLock } from '../../core/pushlock.js'
 import { BuildOutput } from './output.js'
 import { ensureRepo, PushedTree, repoOwner, repoPath } from './repo.js'
 

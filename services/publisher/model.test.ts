@@ -1,6 +1,5 @@
 import t from 'tap'
-import type { RecordedEvent } from '../../events/index.js'
-import { classifyDeath, decide, evolve, identityOf, initialRuntimeState, signalNumber, slotOf } from './model.js'
+import { classifyDeath, identityOf, signalNumber, slotOf } from './model.js'
 
 const labels = { 'wharf.namespace': 'wharf', 'wharf.app': 'shop', 'wharf.type': 'web', 'wharf.release': '3', 'com.docker.swarm.task.name': 'wharf-shop-web.2.rhbochtpxjroamce47ekf6wi1' }
 
@@ -22,28 +21,4 @@ t.test('signals and deaths', async (t) => {
   t.match(classifyDeath({ exitCode: 137, stopAsked: false, oom: false }), { kind: 'crashed', exitCode: 137, reason: 'killed by SIGKILL (exit code 137)' })
   t.match(classifyDeath({ exitCode: 2, stopAsked: false, oom: false }), { kind: 'crashed', reason: 'exited with code 2' })
   t.match(classifyDeath({ exitCode: 137, stopAsked: true, oom: true }), { kind: 'crashed', reason: /OOM/ }, 'OOM is a crash, asked or not')
-})
-
-t.test('decide: given the runtime stream, when an announcement, then events', async (t) => {
-  const identity = { app: 'shop', type: 'web', release: 3, number: 1 }
-  const ev = (seq: number, type: string, container: string) => ({ seq, type, data: { container } }) as unknown as RecordedEvent
-  const started = { kind: 'started', container: 'c1', identity, host: '127.0.0.1', port: 32000 } as const
-  const s = initialRuntimeState()
-  t.same(decide(s, started), [{ type: 'ContainerStarted', data: { app: 'shop', type: 'web', release: 3, container: 'c1', host: '127.0.0.1', port: 32000, number: 1 } }])
-  t.same(decide(s, { kind: 'stopped', container: 'c1', identity }), [], 'never started: no stop')
-  evolve(s, ev(7, 'ContainerStarted', 'c1'))
-  t.equal(s.version, 7)
-  t.same(decide(s, started), [], 'never twice')
-  t.same(decide(s, { kind: 'stopping', container: 'c1', identity }), [{ type: 'ContainerStopping', data: { app: 'shop', type: 'web', container: 'c1' } }])
-  evolve(s, ev(9, 'ContainerStopping', 'c1'))
-  t.same(decide(s, { kind: 'stopping', container: 'c1', identity }), [], 'drained once')
-  t.same(decide(s, { kind: 'crashed', container: 'c1', identity, exitCode: 137, reason: 'x' }), [
-    { type: 'ContainerCrashed', data: { app: 'shop', type: 'web', container: 'c1', exitCode: 137, reason: 'x' } },
-  ])
-  evolve(s, ev(10, 'ContainerStopped', 'c1'))
-  t.same(decide(s, { kind: 'stopped', container: 'c1', identity }), [], 'ended once')
-  t.same(decide(s, started), [], 'a gone container does not start again')
-  t.same(decide(s, { kind: 'started', container: 'c2', identity: { app: 'shop', type: 'worker', release: 3 }, host: '127.0.0.1' }), [
-    { type: 'ContainerStarted', data: { app: 'shop', type: 'worker', release: 3, container: 'c2', host: '127.0.0.1' } },
-  ], 'no port, no number')
 })

@@ -1,10 +1,9 @@
 /**
- * The publisher's pure part: what a Wharf container is (from its labels), how a death is classified,
- * and which runtime events a container's state on its app's stream allows (the decider that keeps
- * every announcement once-only).
+ * The publisher's pure part: what a Wharf container is (from its labels) and how a death is
+ * classified. Which runtime events a container's state on its app's stream allows is the runtime
+ * decider's (domain/runtime/decider.ts).
  */
 import { constants } from 'node:os'
-import type { NewEvent, RecordedEvent } from '../../events/index.js'
 
 /** Labels the scheduler puts on every container of an app. */
 export const LABELS = {
@@ -68,73 +67,4 @@ export function classifyDeath(d: Death): { kind: 'stopped' } | { kind: 'crashed'
   if (d.stopAsked || d.exitCode === 0) return { kind: 'stopped' }
   const signal = d.exitCode > 128 ? Object.entries(constants.signals).find(([, n]) => n === d.exitCode - 128)?.[0] : undefined
   return { kind: 'crashed', exitCode: d.exitCode, reason: signal ? `killed by ${signal} (exit code ${d.exitCode})` : `exited with code ${d.exitCode}` }
-}
-
-/** What an app's runtime stream says about one container. */
-export type Announced = 'up' | 'stopping' | 'gone'
-
-/** The containers an app's runtime stream has announced, and the version that was read. */
-export interface RuntimeState {
-  version: number
-  containers: Map<string, Announced>
-}
-
-export const initialRuntimeState = (): RuntimeState => ({ version: 0, containers: new Map() })
-
-/** Folds runtime events into the state (other types only advance the version). */
-export function evolve(state: RuntimeState, event: RecordedEvent): RuntimeState {
-  const c = (event.data as { container?: string }).container
-  switch (event.type) {
-    case 'ContainerStarted':
-      state.containers.set(c!, 'up')
-      break
-    case 'ContainerStopping':
-      if (state.containers.get(c!) === 'up') state.containers.set(c!, 'stopping')
-      break
-    case 'ContainerStopped':
-    case 'ContainerCrashed':
-      state.containers.set(c!, 'gone')
-      break
-  }
-  state.version = Math.max(state.version, event.seq)
-  return state
-}
-
-/** What the publisher wants to announce about one container. */
-export type Announcement =
-  | { kind: 'started'; container: string; identity: ContainerIdentity; host: string; port?: number }
-  | { kind: 'stopping'; container: string; identity: AppProcess }
-  | { kind: 'stopped'; container: string; identity: AppProcess }
-  | { kind: 'crashed'; container: string; identity: AppProcess; exitCode: number; reason: string }
-
-/** Enough to name the process a container ran: its app and type. */
-export type AppProcess = Pick<ContainerIdentity, 'app' | 'type'>
-
-/**
- * The events an announcement adds, given what the stream already says: a container is started once
- * (never again, even after it is gone), drained only while up, stopped or crashed only once after
- * it was started (a container that never became ready was never announced, so its end is not either).
- */
-export function decide(state: RuntimeState, a: Announcement): NewEvent[] {
-  const now = state.containers.get(a.container)
-  const { app, type } = a.identity
-  switch (a.kind) {
-    case 'started': {
-      if (now !== undefined) return []
-      const { release, number } = a.identity
-      return [{ type: 'ContainerStarted', data: { app, type, release, container: a.container, host: a.host, ...(a.port === undefined ? {} : { port: a.port }), ...(number === undefined ? {} : { number }) } }]
-    }
-    case 'stopping':
-      return now === 'up' ? [{ type: 'ContainerStopping', data: { app, type, container: a.container } }] : []
-    case 'stopped':
-      return now === 'up' || now === 'stopping' ? [{ type: 'ContainerStopped', data: { app, type, container: a.container } }] : []
-    case 'crashed':
-      return now === 'up' || now === 'stopping'
-        ? [{ type: 'ContainerCrashed', data: { app, type, container: a.container, exitCode: a.exitCode, reason: a.reason.slice(0, 1024) } }]
-        : []
-    default: {
-      const never: never = a
-      throw new Error(`unknown announcement ${JSON.stringify(never)}`)
-    }
-  }
 }

@@ -14,22 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import type pg from 'pg'
 import { readJsonLines } from '../../core/docker.js'
-import { ConcurrencyError } from '../../core/errors.js'
+import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
+import { readState, runCommand } from '../../domain/command.js'
+import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
-import {
-  classifyDeath,
-  decide,
-  evolve,
-  identityOf,
-  initialRuntimeState,
-  LABELS,
-  signalNumber,
-  type Announcement,
-  type AppProcess,
-  type ContainerIdentity,
-  type RuntimeState,
-} from './model.js'
+import { classifyDeath, identityOf, LABELS, signalNumber, type ContainerIdentity } from './model.js'
 
 export interface PublisherOptions {
   docker: Docker
@@ -80,7 +70,7 @@ interface Tracked {
 const SIGTERM = 15
 /** How many finished container ids are remembered, so a replayed event does not revive one. */
 const FINISHED_MAX = 10_000
-/** Attempts of one append (conflicts with other writers of the stream, NATS hiccups). */
+/** Attempts of one announcement when the event store fails (NATS hiccups); runCommand retries conflicts itself. */
 const APPEND_ATTEMPTS = 10
 
 export class Publisher {
@@ -93,7 +83,8 @@ export class Publisher {
   private readonly reconnectMs: number
   private readonly tracked = new Map<string, Tracked>()
   private readonly finished = new Set<string>()
-  private readonly apps = new Map<string, RuntimeState>()
+  /** The apps whose runtime stream this process has announced on. */
+  private readonly apps = new Set<string>()
   private readonly appLocks = new Map<string, Promise<unknown>>()
   private readonly stopper = new AbortController()
   private events: NodeJS.ReadableStream | undefined
@@ -358,8 +349,15 @@ export class Publisher {
         this.log.warn({ err }, 'publisher: cannot read the containers read model; reconciling with the streams read so far')
       }
     }
-    for (const [app, state] of this.apps) {
-      for (const [container, s] of state.containers) if (s !== 'gone' && !announced.has(container)) announced.set(container, { app, type: '' })
+    for (const app of this.apps) {
+      let containers
+      try {
+        containers = (await readState(this.store, runtimeDecider, streamId('runtime', app))).state.containers
+      } catch (err) {
+        this.log.warn({ err, app }, 'publisher: cannot read a runtime stream; reconciling without it')
+        continue
+      }
+      for (const [container, s] of containers) if (s !== 'gone' && !announced.has(container)) announced.set(container, { app, type: '' })
     }
     for (const [container, identity] of announced) {
       if (running.has(container) || this.tracked.has(container)) continue
@@ -401,22 +399,22 @@ export class Publisher {
     const app = a.identity.app
     const run = async () => {
       const stream = streamId('runtime', app)
+      this.apps.add(app)
       for (let attempt = 1; ; attempt++) {
         try {
-          const state = await this.runtimeOf(app)
-          const events = decide(state, a)
+          // Decided again by runCommand when another writer (the scheduler, another publisher) got in first.
+          const { events } = await runCommand(
+            { store: this.store },
+            { stream, decider: runtimeDecider, command: { type: 'Announce', announcement: a }, ctx: { actor: 'system:publisher', correlationId: a.container }, waitFor: [] },
+          )
           if (!events.length) return
-          const res = await this.store.append(stream, events, { actor: 'system:publisher', correlationId: a.container, expectedVersion: state.version })
-          for (const e of res.events) evolve(state, e)
           const latencyMs = at === undefined ? undefined : Math.round(Date.now() - at)
-          this.log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: res.events[0]?.type, latencyMs }, 'publisher: announced')
+          this.log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: events[0]?.type, latencyMs }, 'publisher: announced')
           this.opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
           return
         } catch (err) {
-          // Another writer (the scheduler, another publisher) appended first: read on and decide again.
-          if (err instanceof ConcurrencyError) this.apps.delete(app)
-          if (attempt >= APPEND_ATTEMPTS || (this.stopping && !(err instanceof ConcurrencyError))) throw err
-          if (!(err instanceof ConcurrencyError)) await sleep(Math.min(200 * attempt, 2_000))
+          if (attempt >= APPEND_ATTEMPTS || this.stopping || (isWharfError(err) && err.code === 'WHARF_CONFLICT')) throw err
+          await sleep(Math.min(200 * attempt, 2_000))
         }
       }
     }
@@ -427,16 +425,6 @@ export class Publisher {
       if (this.appLocks.get(app) === next) this.appLocks.delete(app)
     }).catch(() => {})
     return next
-  }
-
-  /** What the app's runtime stream says, read on from what this process read before. */
-  private async runtimeOf(app: string): Promise<RuntimeState> {
-    const state = this.apps.get(app) ?? initialRuntimeState()
-    const { events, version } = await this.store.readStream(streamId('runtime', app), { fromSeq: state.version + 1 })
-    for (const e of events) evolve(state, e)
-    state.version = Math.max(state.version, version)
-    this.apps.set(app, state)
-    return state
   }
 }
 

@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
+import { readState, runCommand } from '../../domain/command.js'
+import { runtimeDecider, type RuntimeCommand } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore, type RecordedEvent } from '../../events/index.js'
 import { deployFormation, desiredServices, diff, type DesiredService, type ReleaseView, type SpecOptions } from './model.js'
 import { applyChange, listServices, markFailed, removeAppImages, restartService, serviceProgress, type ProgressOptions } from './swarm.js'
@@ -108,7 +110,7 @@ export class Scheduler {
       } catch (err) {
         const reason = `Swarm refused the change: ${(err as Error).message}`.slice(0, 2048)
         log.error({ err }, 'scheduler: cannot apply a deploy')
-        await this.#append(app, 'DeployFailed', { app, release: release.version, reason }, ctx)
+        await this.#run({ type: 'FailDeploy', app, release: release.version, reason }, ctx)
         return 'changed'
       }
       log.info({ changes: changes.map((c) => `${c.kind} ${c.kind === 'remove' ? c.actual.name : c.desired.name}`) }, 'scheduler: deploy started')
@@ -156,31 +158,22 @@ export class Scheduler {
     await Promise.all([...this.#queues.values(), ...watches.map((w) => w.done)].map((p) => p.catch(() => {})))
   }
 
-  async #append(app: string, type: string, data: object, ctx: { actor: string; correlationId: string; causationId: string | null }): Promise<void> {
-    await this.#d.store.append(streamId('runtime', app), [{ type, data }], { ...ctx, expectedVersion: 'any' })
+  /** Decides a deploy event on `runtime.<app>` (the runtime decider tells each one once); waits for no read model. */
+  async #run(command: Exclude<RuntimeCommand, { type: 'Announce' }>, ctx: { actor: string; correlationId: string; causationId: string | null }): Promise<void> {
+    await runCommand(this.#d, { stream: streamId('runtime', command.app), decider: runtimeDecider, command, ctx, waitFor: [] })
   }
 
-  /** The last deploy event of `runtime.<app>`, if any. */
-  async #lastDeploy(app: string): Promise<RecordedEvent | undefined> {
-    const { events } = await this.#d.store.readStream(streamId('runtime', app))
-    return [...events].reverse().find((e) => e.type.startsWith('Deploy'))
-  }
-
-  /** Appends `DeployStarted`, unless the last deploy event is the same start with no outcome (a retried reconcile). */
+  /** Appends `DeployStarted`, unless the same start has no outcome yet (a retried reconcile). */
   async #started(app: string, release: number, formation: Record<string, number>, ctx: { actor: string; correlationId: string; causationId: string | null }): Promise<void> {
-    const last = await this.#lastDeploy(app)
-    const d = last?.data as { release?: number; formation?: Record<string, number> } | undefined
-    if (last?.type === 'DeployStarted' && d?.release === release && JSON.stringify(d.formation) === JSON.stringify(formation)) return
-    await this.#append(app, 'DeployStarted', { app, release, formation }, ctx)
+    await this.#run({ type: 'StartDeploy', app, release, formation }, ctx)
   }
 
   /** After a restart of the scheduler: a started deploy with no outcome is watched again. */
   async #resume(app: string, release: ReleaseView, desired: DesiredService[]): Promise<void> {
-    const last = await this.#lastDeploy(app)
-    if (last?.type !== 'DeployStarted') return
-    const started = last.data as { release: number }
-    this.#d.log.info({ app, release: started.release }, 'scheduler: watching a deploy the previous scheduler started')
-    this.#watch(app, release.version, desired, { actor: ACTOR, correlationId: last.correlationId, causationId: last.id }, Date.parse(last.occurredAt))
+    const { deploy } = (await readState(this.#d.store, runtimeDecider, streamId('runtime', app))).state
+    if (deploy?.status !== 'started') return
+    this.#d.log.info({ app, release: deploy.release }, 'scheduler: watching a deploy the previous scheduler started')
+    this.#watch(app, release.version, desired, { actor: ACTOR, correlationId: deploy.event.correlationId, causationId: deploy.event.id }, Date.parse(deploy.event.occurredAt))
   }
 
   #cancelWatch(app: string): void {
@@ -208,17 +201,17 @@ export class Scheduler {
           await markFailed(this.#d.docker, s.name, s.hash).catch((err) => log.warn({ err }, 'scheduler: cannot mark a failed spec'))
           log.warn({ service: s.name, reason: p.reason }, 'scheduler: deploy failed')
           const rolledBackTo = p.rolledBack && p.rolledBackTo !== undefined && p.rolledBackTo !== release ? { rolledBackTo: p.rolledBackTo } : {}
-          await this.#append(app, 'DeployFailed', { app, release, reason: `${s.type}: ${p.reason}`.slice(0, 2048), ...rolledBackTo }, ctx)
+          await this.#run({ type: 'FailDeploy', app, release, reason: `${s.type}: ${p.reason}`.slice(0, 2048), ...rolledBackTo }, ctx)
           return
         }
         if (progress.every((p) => p.state === 'converged' || p.state === 'gone')) {
-          await this.#append(app, 'DeployCompleted', { app, release }, ctx)
+          await this.#run({ type: 'CompleteDeploy', app, release }, ctx)
           log.info({ ms: Date.now() - since }, 'scheduler: deploy completed')
           return
         }
         if (Date.now() > deadline) {
           const behind = progress.map((p, i) => (p.state === 'converging' ? `${services[i]!.type} ${p.running}/${p.wanted} running` : undefined)).filter(Boolean)
-          await this.#append(app, 'DeployFailed', { app, release, reason: `not running after ${this.#o.deployTimeoutMs / 1000} s: ${behind.join(', ')}` }, ctx)
+          await this.#run({ type: 'FailDeploy', app, release, reason: `not running after ${this.#o.deployTimeoutMs / 1000} s: ${behind.join(', ')}` }, ctx)
           return
         }
         await sleep(this.#o.pollMs)

@@ -4,15 +4,15 @@
  * parse, authorize and call these.
  */
 import type pg from 'pg'
-import { fold } from '../../../core/decider.js'
+import { fold } from '../../../domain/command.js'
 import { WharfError } from '../../../core/errors.js'
 import { claimStreamId, streamId, type EventContext, type EventStore } from '../../../events/index.js'
-import { runCommand } from '../command.js'
-import { ACCOUNTS_STREAM, adminsDecider } from './admins.js'
-import { keyClaimDecider } from './keyclaim.js'
+import { runCommand } from '../../../domain/command.js'
+import { ACCOUNTS_STREAM, adminsDecider } from '../../../domain/user/admins.js'
+import { keyClaimDecider } from '../../../domain/key/decider.js'
 import { defaultKeyName, parsePublicKey } from './keys.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
-import { findKey, userDecider } from './user.js'
+import { findKey, userDecider } from '../../../domain/user/decider.js'
 
 export interface AccountDeps {
   store: EventStore

@@ -2,9 +2,9 @@ import type pg from 'pg'
 import { WharfError } from '../../../core/errors.js'
 import { streamId, type EventContext } from '../../../events/index.js'
 import { userExists } from '../accounts/index.js'
-import { runCommand, type CommandResult } from '../command.js'
+import { runCommand, type CommandResult } from '../../../domain/command.js'
 import type { AuthUser, ControllerDeps } from '../context.js'
-import { appDecider, type Access, type Actor, type AppCommand, type AppState } from './decider.js'
+import { appDecider, type Access, type Actor, type AppCommand, type AppState } from '../../../domain/app/decider.js'
 
 /** The actor of a signed-in request. */
 export function actorOf(user: AuthUser): Actor {

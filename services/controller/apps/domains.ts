@@ -1,11 +1,11 @@
 import { WharfError } from '../../../core/errors.js'
 import type { RecordedEvent } from '../../../events/index.js'
-import { runCommand } from '../command.js'
+import { runCommand } from '../../../domain/command.js'
 import type { AuthUser, ControllerDeps } from '../context.js'
 import { appStream, contextOf, runAppCommand } from './access.js'
-import { fold } from '../../../core/decider.js'
-import { appDecider } from './decider.js'
-import { claimDecider, domainStream } from './domain-claim.js'
+import { fold } from '../../../domain/command.js'
+import { appDecider } from '../../../domain/app/decider.js'
+import { claimDecider, domainStream } from '../../../domain/host/decider.js'
 
 /**
  * Adds a domain to an app, race-free across apps: first the domain's claim stream (one app per

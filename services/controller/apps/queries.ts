@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { visibleAppsSql } from '../visibility.js'
 import type { WharfConfig } from '../../../core/config.js'
-import { configHash } from './decider.js'
+import { configHash } from '../../../domain/app/decider.js'
 import type { AppRow } from './access.js'
 
 /** Read-model queries of the app routes. Callers check access first (`visibleApp`). */

@@ -2,10 +2,10 @@ import { WharfError } from '../../../core/errors.js'
 import type { Logger } from '../../../core/log.js'
 import { startConsumer } from '../../../events/consumer.js'
 import { parseStreamId, type EventStore, type RecordedEvent } from '../../../events/index.js'
-import { runCommand } from '../command.js'
+import { runCommand } from '../../../domain/command.js'
 import type { ControllerDeps } from '../context.js'
 import { appStream } from './access.js'
-import { appDecider } from './decider.js'
+import { appDecider } from '../../../domain/app/decider.js'
 
 /** The durable subscription of the release manager (shared by controller replicas). */
 export const RELEASE_MANAGER_DURABLE = 'release-manager'

@@ -7,8 +7,8 @@ import { startReleaseManager } from '../apps/release-manager.js'
 import { appInfo, appUrl, listApps } from '../apps/queries.js'
 import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
-import { runCommand } from '../command.js'
-import { appDecider } from '../apps/decider.js'
+import { runCommand } from '../../../domain/command.js'
+import { appDecider } from '../../../domain/app/decider.js'
 
 /** Read models an app's creation or destruction touches. */
 const LIFECYCLE = ['apps', 'access', 'releases', 'formation', 'domains', 'config']

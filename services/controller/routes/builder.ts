@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { hostKeyPath } from '../../builder/hostkey.js'
+import { hostKeyPath } from '../../../core/paths.js'
 import { parsePublicKey } from '../accounts/keys.js'
 import { ErrorBody } from '../accounts/schemas.js'
 import type { RoutePlugin } from '../context.js'

@@ -6,13 +6,15 @@ import type pg from 'pg'
 import Type from 'typebox'
 import { dockerClient } from '../../../core/docker.js'
 import { WharfError } from '../../../core/errors.js'
+import { buildDecider, type BuildCommand } from '../../../domain/build/decider.js'
+import { runCommand } from '../../../domain/command.js'
 import { Procfile } from '../../../events/app.js'
 import { ImageRef } from '../../../events/build.js'
 import { newEventId, streamId } from '../../../events/index.js'
 import { Port } from '../../../events/schema.js'
 import { importImage } from '../../builder/image.js'
-import { acquirePushLock } from '../../builder/lock.js'
-import { buildLogPath } from '../../builder/output.js'
+import { buildLogPath } from '../../../core/paths.js'
+import { acquirePushLock } from '../../../core/pushlock.js'
 import { contextOf, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { appUrl } from '../apps/queries.js'
 import { AppName, AppParams, ErrorOut } from '../apps/schemas.js'
@@ -249,6 +251,8 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
       const id = newEventId()
       const stream = streamId('build', id)
       const ctx = contextOf(user, req.id)
+      // The answer waits for the release below, not for the read models of these appends.
+      const run = (command: BuildCommand) => runCommand(deps, { stream, decider: buildDecider, command, ctx, waitFor: [] })
       const lines: string[] = []
       const onLine = (l: string) => void lines.push(l)
       const log = deps.log.child({ app, build: id })
@@ -261,10 +265,7 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
       const lock = await acquirePushLock(deps.pool, deps.cfg.namespace, app, { timeoutMs: 60_000 })
       let data: { app: string; image: string; digest: string; procfile: Record<string, string>; port: number }
       try {
-        const started = await deps.store.append(stream, [{ type: 'BuildStarted', data: { app, user: user.username, kind: 'image', source, stack: 'image', builder: 'controller' } }], {
-          ...ctx,
-          expectedVersion: 0,
-        })
+        await run({ type: 'StartBuild', app, user: user.username, source, builder: 'controller' })
         let imported
         try {
           onLine(`importing ${source}...`)
@@ -273,16 +274,14 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
           const reason = (err instanceof Error ? err.message : String(err)).slice(0, 2048) || 'the import failed'
           onLine(`failed: ${reason}`)
           await saveLog()
-          await deps.store
-            .append(stream, [{ type: 'BuildFailed', data: { app, reason, lastLines: tail(lines) } }], { ...ctx, expectedVersion: started.lastSeq })
-            .catch((appendErr) => log.error({ err: appendErr }, 'cannot record that a build failed'))
+          await run({ type: 'FailBuild', app, reason, lastLines: tail(lines) }).catch((appendErr) => log.error({ err: appendErr }, 'cannot record that a build failed'))
           if (err instanceof WharfError) throw err
           throw new WharfError('WHARF_UNAVAILABLE', `cannot import ${source}: ${reason}`, { cause: err })
         }
         data = { app, image: imported.image, digest: imported.digest, procfile: procfile ?? {}, port: port ?? imported.port }
         onLine(`pushed ${imported.image} (${imported.digest})`)
         await saveLog()
-        await deps.store.append(stream, [{ type: 'BuildSucceeded', data }], { ...ctx, expectedVersion: started.lastSeq })
+        await run({ type: 'SucceedBuild', ...data })
       } finally {
         await lock.release()
       }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { adminsDecider, type AdminsCommand } from './admins.js'
-import { history, when } from './given.js'
+import { history, when } from '../given.js'
 
 const decide = (events: [string, unknown][], command: AdminsCommand) => when(adminsDecider, history('platform.accounts', events), command)
 const granted = (username: string): [string, unknown] => ['AdminGranted', { username }]

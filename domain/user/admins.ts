@@ -1,6 +1,6 @@
-import type { Decider } from '../../../core/decider.js'
-import { WharfError } from '../../../core/errors.js'
-import type { NewEvent, RecordedEvent } from '../../../events/index.js'
+import type { Decider } from '../command.js'
+import { WharfError } from '../../core/errors.js'
+import type { NewEvent, RecordedEvent } from '../../events/index.js'
 
 /** The one stream that holds the admin set, so the first-admin and last-admin rules are race-free. */
 export const ACCOUNTS_STREAM = 'platform.accounts'

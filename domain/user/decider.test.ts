@@ -1,7 +1,7 @@
 import t from 'tap'
-import { wharfCatalogue } from '../../../events/index.js'
-import { history, when } from './given.js'
-import { userDecider, type UserCommand } from './user.js'
+import { wharfCatalogue } from '../../events/index.js'
+import { history, when } from '../given.js'
+import { userDecider, type UserCommand } from './decider.js'
 
 const H1 = 'a'.repeat(64)
 const H2 = 'b'.repeat(64)

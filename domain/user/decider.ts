@@ -1,6 +1,6 @@
-import type { Decider } from '../../../core/decider.js'
-import { WharfError } from '../../../core/errors.js'
-import type { NewEvent, RecordedEvent } from '../../../events/index.js'
+import type { Decider } from '../command.js'
+import { WharfError } from '../../core/errors.js'
+import type { NewEvent, RecordedEvent } from '../../events/index.js'
 
 /** One SSH key of a user. */
 export interface UserKey {

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { WharfError } from '../../core/errors.js'
+import { WharfError } from './errors.js'
 
 /** The advisory-lock key of an app's pushes (a namespace of its own, so tests never share one). */
 function lockKey(namespace: string, app: string): string {

@@ -1,6 +1,6 @@
-import type { Decider } from '../../../core/decider.js'
-import { WharfError } from '../../../core/errors.js'
-import { claimStreamId, type NewEvent, type RecordedEvent } from '../../../events/index.js'
+import type { Decider } from '../command.js'
+import { WharfError } from '../../core/errors.js'
+import { claimStreamId, type NewEvent, type RecordedEvent } from '../../events/index.js'
 
 /** The claim stream of a host name. */
 export function domainStream(domain: string): string {

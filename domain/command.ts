@@ -1,9 +1,25 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import type { Decider } from '../../core/decider.js'
-import { ConcurrencyError, WharfError } from '../../core/errors.js'
-import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../../events/index.js'
-import { waitFor } from '../../projections/index.js'
+import { ConcurrencyError, WharfError } from '../core/errors.js'
+import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../events/index.js'
+import { waitFor } from '../projections/index.js'
+
+/**
+ * A stream's logic with no I/O (emmett's Decider): `decide` turns a command and the current state
+ * into new events or throws a WharfError; `evolve` folds one recorded event into the state.
+ */
+export interface Decider<State, Command> {
+  initialState: () => State
+  evolve(state: State, event: RecordedEvent): State
+  decide(command: Command, state: State): NewEvent[]
+}
+
+/** The state after `events`, from the decider's initial state. */
+export function fold<S, C>(decider: Decider<S, C>, events: readonly RecordedEvent[]): S {
+  let state = decider.initialState()
+  for (const e of events) state = decider.evolve(state, e)
+  return state
+}
 
 /** How many times a command is decided again after the stream moved under it. */
 const MAX_ATTEMPTS = 12
@@ -43,7 +59,7 @@ function cacheOf<S>(store: EventStore, decider: Decider<S, any>): Map<string, Fo
   return m
 }
 
-function fold<S>(decider: Decider<S, any>, from: Folded<S>, events: readonly RecordedEvent[]): Folded<S> {
+function foldOn<S>(decider: Decider<S, any>, from: Folded<S>, events: readonly RecordedEvent[]): Folded<S> {
   let { state, version } = from
   for (const e of events) {
     state = decider.evolve(state, e)
@@ -59,8 +75,8 @@ async function current<S>(store: EventStore, decider: Decider<S, any>, stream: s
   const version = cached ? await store.streamVersion(stream) : undefined
   let now: Folded<S>
   if (cached && version === cached.version) now = cached
-  else if (cached && version !== undefined && version > cached.version) now = fold(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
-  else now = fold(decider, { state: decider.initialState(), version: 0 }, (await store.readStream(stream)).events)
+  else if (cached && version !== undefined && version > cached.version) now = foldOn(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
+  else now = foldOn(decider, { state: decider.initialState(), version: 0 }, (await store.readStream(stream)).events)
   cache.delete(stream)
   cache.set(stream, now)
   if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!)
@@ -86,17 +102,29 @@ async function inTurn<T>(store: EventStore, key: string, fn: () => Promise<T>): 
 }
 
 /**
+ * The stream's current state and version as {@link runCommand} folds them (from its cache, caught up),
+ * for a writer that looks before it asks (a scheduler resuming a deploy, a publisher reconciling).
+ * Takes its turn with the commands on the stream in this process.
+ */
+export function readState<S>(store: EventStore, decider: Decider<S, any>, stream: string): Promise<{ state: S; version: number }> {
+  return inTurn(store, stream, () => current(store, decider, stream))
+}
+
+/**
  * Decides `command` on `stream`'s current state and appends the events with the version the
  * decision was made on. Commands on one stream in this process take turns; a writer elsewhere
  * that got in first (ConcurrencyError) means deciding again on the new state, up to 12 times with a
  * small random pause after two, then `WHARF_CONFLICT`. After the append (outside the turn) it waits
  * until the read models in `waitFor` (default: all) include the events, so the caller's next query
- * sees them (read your writes).
+ * sees them (read your writes). `waitFor: []` does not wait (writers that never read a read model
+ * right after, such as the builder, scheduler and publisher); only then may `deps.pool` be left out.
  */
 export async function runCommand<S, C>(
-  deps: { store: EventStore; pool: pg.Pool },
+  deps: { store: EventStore; pool?: pg.Pool },
   opts: { stream: string; decider: Decider<S, C>; command: C; ctx: EventContext; waitFor?: string[]; timeoutMs?: number },
 ): Promise<CommandResult<S>> {
+  const pool = deps.pool
+  if (!pool && opts.waitFor?.length !== 0) throw new Error('runCommand: waiting for read models needs a pool (or waitFor: [])')
   const wait = { ...(opts.waitFor ? { projections: opts.waitFor } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }
   const cache = cacheOf(deps.store, opts.decider)
   let lastErr: unknown
@@ -108,7 +136,7 @@ export async function runCommand<S, C>(
       if (events.length === 0) return { events, version, state }
       try {
         const res = await deps.store.append(opts.stream, events, { ...opts.ctx, expectedVersion: version })
-        cache.set(opts.stream, fold(opts.decider, { state, version }, res.events))
+        cache.set(opts.stream, foldOn(opts.decider, { state, version }, res.events))
         return { events, version: res.lastSeq, state }
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err
@@ -119,7 +147,7 @@ export async function runCommand<S, C>(
     if (outcome) {
       // Nothing new can also mean an earlier attempt of this same command wrote it (a retry after a
       // partial append): the answer must include what the stream holds either way.
-      await waitFor(deps.pool, outcome.version, wait)
+      if (pool && opts.waitFor?.length !== 0) await waitFor(pool, outcome.version, wait)
       return outcome
     }
   }

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { history, when } from './given.js'
-import { keyClaimDecider, type KeyClaimCommand } from './keyclaim.js'
+import { history, when } from '../given.js'
+import { keyClaimDecider, type KeyClaimCommand } from './decider.js'
 
 const FP = `SHA256:${'A'.repeat(43)}`
 const decide = (events: [string, unknown][], command: KeyClaimCommand) => when(keyClaimDecider, history('key.0123', events), command)

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { fold } from '../../../core/decider.js'
-import type { NewEvent, RecordedEvent } from '../../../events/index.js'
-import { claimDecider, domainStream } from './domain-claim.js'
+import { fold } from '../command.js'
+import type { NewEvent, RecordedEvent } from '../../events/index.js'
+import { claimDecider, domainStream } from './decider.js'
 
 function rec(events: NewEvent[]): RecordedEvent[] {
   return events.map((e, i) => ({ id: `${i}`, type: e.type, version: 1, stream: 'domain.x', occurredAt: '', actor: 'a', causationId: null, correlationId: 'c', data: e.data, seq: i + 1 }))

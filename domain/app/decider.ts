@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { Decider } from '../../../core/decider.js'
-import { WharfError } from '../../../core/errors.js'
-import { covers, defaultCertName, type ValidatedPair } from '../../../core/tls.js'
-import type { ReleaseCreatedData } from '../../../events/app.js'
-import type { NewEvent, RecordedEvent } from '../../../events/index.js'
-import { drainId, parseDrainUrl } from '../../../logs/index.js'
+import type { Decider } from '../command.js'
+import { WharfError } from '../../core/errors.js'
+import { covers, defaultCertName, type ValidatedPair } from '../../core/tls.js'
+import type { ReleaseCreatedData } from '../../events/app.js'
+import type { NewEvent, RecordedEvent } from '../../events/index.js'
+import { drainId, parseDrainUrl } from '../../logs/index.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */
 export type Actor = { kind: 'user'; username: string; admin: boolean } | { kind: 'system' }
@@ -237,28 +237,101 @@ function decide(command: AppCommand, state: AppState): NewEvent[] {
 
 function decideOn(command: AppCommand, state: AppState): NewEvent[] {
   const by = command.by
-  const who = actorName(by)
   if (command.type === 'CreateApp') {
+    const who = actorName(by)
     if (state.exists) throw new WharfError('WHARF_EXISTS', `app ${command.name} exists already`, { details: { app: command.name } })
     if (by.kind !== 'user') throw new WharfError('WHARF_FORBIDDEN', 'only a user may create an app')
     const created: AppState = { ...initialAppState(), exists: true, name: command.name, owner: by.username }
     return [{ type: 'AppCreated', data: { app: command.name, owner: by.username } }, nextRelease(created, by, `${who} created ${command.name}`, {})]
   }
-  const app = state.name
+  checkAccess(state, by, accessFor(command))
   switch (command.type) {
     case 'CheckAccess':
-      checkAccess(state, by, command.level)
       return []
     case 'DestroyApp':
-      checkAccess(state, by, 'manage')
+    case 'TransferApp':
+    case 'AddCollaborator':
+    case 'RemoveCollaborator':
+      return decideOwnership(command, state)
+    case 'SetConfig':
+    case 'UnsetConfig':
+    case 'SetLimits':
+    case 'UnsetLimits':
+      return decideSettings(command, state)
+    case 'Rollback':
+    case 'ReleaseBuild':
+      return decideRelease(command, state)
+    case 'Scale':
+    case 'RequestRestart':
+      return decideProcesses(command, state)
+    case 'AddDomain':
+    case 'RemoveDomain':
+    case 'SetMaintenance':
+    case 'AddDrain':
+    case 'RemoveDrain':
+      return decideRouting(command, state)
+    case 'AddCert':
+    case 'AttachCert':
+    case 'DetachCert':
+    case 'RemoveCert':
+      return decideCert(command, state)
+    default:
+      return unhandledCommand(command)
+  }
+}
+
+/** The access a command needs: `manage` to destroy, transfer or change collaborators, else `use`. */
+function accessFor(command: Exclude<AppCommand, { type: 'CreateApp' }>): Access {
+  switch (command.type) {
+    case 'CheckAccess':
+      return command.level
+    case 'DestroyApp':
+    case 'TransferApp':
+    case 'AddCollaborator':
+    case 'RemoveCollaborator':
+      return 'manage'
+    default:
+      return 'use'
+  }
+}
+
+type OwnershipCommand = Extract<AppCommand, { type: 'DestroyApp' | 'TransferApp' | 'AddCollaborator' | 'RemoveCollaborator' }>
+
+/** Destroy, transfer and collaborators (`manage`), once access is checked. */
+function decideOwnership(command: OwnershipCommand, state: AppState): NewEvent[] {
+  const app = state.name
+  switch (command.type) {
+    case 'DestroyApp':
       if (command.confirm !== app) throw new WharfError('WHARF_INVALID', `confirm with the app's name: ${app}`, { details: { app } })
       return [{ type: 'AppDestroyed', data: { app } }]
     case 'TransferApp':
-      checkAccess(state, by, 'manage')
       if (command.to === state.owner) return []
       return [{ type: 'AppTransferred', data: { app, from: state.owner, to: command.to } }]
+    case 'AddCollaborator':
+      if (command.username === state.owner) throw new WharfError('WHARF_INVALID', `${command.username} owns ${app} already`, { details: { app } })
+      if (state.collaborators.includes(command.username)) {
+        throw new WharfError('WHARF_EXISTS', `${command.username} is a collaborator on ${app} already`, { details: { app, username: command.username } })
+      }
+      return [{ type: 'CollaboratorAdded', data: { app, username: command.username } }]
+    case 'RemoveCollaborator':
+      if (!state.collaborators.includes(command.username)) {
+        throw new WharfError('WHARF_NOT_FOUND', `${command.username} is not a collaborator on ${app}`, { details: { app, username: command.username } })
+      }
+      return [{ type: 'CollaboratorRemoved', data: { app, username: command.username } }]
+    default:
+      return unhandledCommand(command)
+  }
+}
+
+type SettingsCommand = Extract<AppCommand, { type: 'SetConfig' | 'UnsetConfig' | 'SetLimits' | 'UnsetLimits' }>
+
+/** Config and limits: each change is also a release, once access is checked. */
+function decideSettings(command: SettingsCommand, state: AppState): NewEvent[] {
+  const by = command.by
+  const who = actorName(by)
+  const app = state.name
+  switch (command.type) {
     case 'SetConfig': {
-      checkAccess(state, by, 'use')
       const changed = Object.keys(command.values).filter((k) => state.config[k] !== command.values[k])
       if (changed.length === 0) return []
       const config = { ...state.config, ...command.values }
@@ -269,7 +342,6 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       return [{ type: 'ConfigSet', data: { app, values } }, nextRelease(state, by, `${who} set ${list(changed)}`, { config })]
     }
     case 'UnsetConfig': {
-      checkAccess(state, by, 'use')
       // Keys that are not set are ignored (Heroku's behaviour); nothing set -> no new release.
       const keys = [...new Set(command.keys)].filter((k) => k in state.config)
       if (keys.length === 0) return []
@@ -277,8 +349,38 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       for (const k of keys) delete config[k]
       return [{ type: 'ConfigUnset', data: { app, keys } }, nextRelease(state, by, `${who} unset ${list(keys)}`, { config })]
     }
+    case 'SetLimits': {
+      const memory = Object.fromEntries(Object.entries(command.memory).filter(([t, v]) => state.limits.memory[t] !== v))
+      const cpu = Object.fromEntries(Object.entries(command.cpu).filter(([t, v]) => state.limits.cpu[t] !== v))
+      const names = [...Object.keys(memory).map((t) => `memory ${t}=${memory[t]}`), ...Object.keys(cpu).map((t) => `cpu ${t}=${cpu[t]}`)]
+      if (names.length === 0) return []
+      const limits = { memory: { ...state.limits.memory, ...memory }, cpu: { ...state.limits.cpu, ...cpu } }
+      return [{ type: 'LimitsSet', data: { app, memory, cpu } }, nextRelease(state, by, `${who} set limits ${list(names)}`, { limits })]
+    }
+    case 'UnsetLimits': {
+      const memory = [...new Set(command.memory)].filter((t) => t in state.limits.memory)
+      const cpu = [...new Set(command.cpu)].filter((t) => t in state.limits.cpu)
+      if (memory.length + cpu.length === 0) return []
+      const limits = { memory: { ...state.limits.memory }, cpu: { ...state.limits.cpu } }
+      for (const t of memory) delete limits.memory[t]
+      for (const t of cpu) delete limits.cpu[t]
+      const names = [...memory.map((t) => `memory ${t}`), ...cpu.map((t) => `cpu ${t}`)]
+      return [{ type: 'LimitsUnset', data: { app, memory, cpu } }, nextRelease(state, by, `${who} unset limits ${list(names)}`, { limits })]
+    }
+    default:
+      return unhandledCommand(command)
+  }
+}
+
+type ReleaseCommand = Extract<AppCommand, { type: 'Rollback' | 'ReleaseBuild' }>
+
+/** A rollback, or the release of a build (the release manager), once access is checked. */
+function decideRelease(command: ReleaseCommand, state: AppState): NewEvent[] {
+  const by = command.by
+  const who = actorName(by)
+  const app = state.name
+  switch (command.type) {
     case 'Rollback': {
-      checkAccess(state, by, 'use')
       const current = latest(state)
       if (!current) throw new WharfError('WHARF_INVALID', `${app} has no release`)
       const target = command.version ?? current.version - 1
@@ -305,8 +407,27 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
         }),
       ]
     }
+    case 'ReleaseBuild': {
+      if (state.builds.includes(command.build)) return []
+      const change: Partial<Release> = { image: command.image, digest: command.digest, procfile: command.procfile, port: command.port, build: command.build }
+      const author = command.pushedBy ?? who
+      const events: NewEvent[] = [nextRelease(state, author, `${author} deployed ${command.image}`, change)]
+      // The first build runs one web process, as Deis did.
+      if (Object.keys(state.formation).length === 0) events.push({ type: 'FormationScaled', data: { app, formation: { web: 1 } } })
+      return events
+    }
+    default:
+      return unhandledCommand(command)
+  }
+}
+
+type ProcessesCommand = Extract<AppCommand, { type: 'Scale' | 'RequestRestart' }>
+
+/** The formation and restarts, once access is checked. */
+function decideProcesses(command: ProcessesCommand, state: AppState): NewEvent[] {
+  const app = state.name
+  switch (command.type) {
     case 'Scale': {
-      checkAccess(state, by, 'use')
       const procfile = latest(state)?.procfile ?? {}
       const built = latest(state)?.image !== undefined
       const outOfRange = Object.entries(command.formation).filter(([, n]) => !Number.isInteger(n) || n < 0 || n > MAX_PROCESSES_PER_TYPE)
@@ -326,61 +447,36 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       if (Object.keys(formation).length === 0) return []
       return [{ type: 'FormationScaled', data: { app, formation } }]
     }
+    case 'RequestRestart': {
+      const t = command.processType
+      if (t !== undefined && !(t in state.formation)) {
+        throw new WharfError('WHARF_INVALID', `${app} has no process type ${t} (it has: ${Object.keys(state.formation).join(', ') || 'none yet'})`, { details: { app, type: t } })
+      }
+      return [{ type: 'RestartRequested', data: t === undefined ? { app } : { app, type: t } }]
+    }
+    default:
+      return unhandledCommand(command)
+  }
+}
+
+type RoutingCommand = Extract<AppCommand, { type: 'AddDomain' | 'RemoveDomain' | 'SetMaintenance' | 'AddDrain' | 'RemoveDrain' }>
+
+/** Domains, maintenance mode and log drains, once access is checked. */
+function decideRouting(command: RoutingCommand, state: AppState): NewEvent[] {
+  const app = state.name
+  switch (command.type) {
     case 'AddDomain':
-      checkAccess(state, by, 'use')
       if (state.domains.includes(command.domain)) return []
       return [{ type: 'DomainAdded', data: { app, domain: command.domain } }]
     case 'RemoveDomain':
-      checkAccess(state, by, 'use')
       if (!state.domains.includes(command.domain)) {
         throw new WharfError('WHARF_NOT_FOUND', `${app} has no domain ${command.domain}`, { details: { app, domain: command.domain } })
       }
       return [{ type: 'DomainRemoved', data: { app, domain: command.domain } }]
-    case 'AddCert':
-    case 'AttachCert':
-    case 'DetachCert':
-    case 'RemoveCert':
-      checkAccess(state, by, 'use')
-      return decideCert(command, state)
-    case 'SetLimits': {
-      checkAccess(state, by, 'use')
-      const memory = Object.fromEntries(Object.entries(command.memory).filter(([t, v]) => state.limits.memory[t] !== v))
-      const cpu = Object.fromEntries(Object.entries(command.cpu).filter(([t, v]) => state.limits.cpu[t] !== v))
-      const names = [...Object.keys(memory).map((t) => `memory ${t}=${memory[t]}`), ...Object.keys(cpu).map((t) => `cpu ${t}=${cpu[t]}`)]
-      if (names.length === 0) return []
-      const limits = { memory: { ...state.limits.memory, ...memory }, cpu: { ...state.limits.cpu, ...cpu } }
-      return [{ type: 'LimitsSet', data: { app, memory, cpu } }, nextRelease(state, by, `${who} set limits ${list(names)}`, { limits })]
-    }
-    case 'UnsetLimits': {
-      checkAccess(state, by, 'use')
-      const memory = [...new Set(command.memory)].filter((t) => t in state.limits.memory)
-      const cpu = [...new Set(command.cpu)].filter((t) => t in state.limits.cpu)
-      if (memory.length + cpu.length === 0) return []
-      const limits = { memory: { ...state.limits.memory }, cpu: { ...state.limits.cpu } }
-      for (const t of memory) delete limits.memory[t]
-      for (const t of cpu) delete limits.cpu[t]
-      const names = [...memory.map((t) => `memory ${t}`), ...cpu.map((t) => `cpu ${t}`)]
-      return [{ type: 'LimitsUnset', data: { app, memory, cpu } }, nextRelease(state, by, `${who} unset limits ${list(names)}`, { limits })]
-    }
-    case 'AddCollaborator':
-      checkAccess(state, by, 'manage')
-      if (command.username === state.owner) throw new WharfError('WHARF_INVALID', `${command.username} owns ${app} already`, { details: { app } })
-      if (state.collaborators.includes(command.username)) {
-        throw new WharfError('WHARF_EXISTS', `${command.username} is a collaborator on ${app} already`, { details: { app, username: command.username } })
-      }
-      return [{ type: 'CollaboratorAdded', data: { app, username: command.username } }]
-    case 'RemoveCollaborator':
-      checkAccess(state, by, 'manage')
-      if (!state.collaborators.includes(command.username)) {
-        throw new WharfError('WHARF_NOT_FOUND', `${command.username} is not a collaborator on ${app}`, { details: { app, username: command.username } })
-      }
-      return [{ type: 'CollaboratorRemoved', data: { app, username: command.username } }]
     case 'SetMaintenance':
-      checkAccess(state, by, 'use')
       if (state.maintenance === command.enabled) return []
       return [{ type: 'MaintenanceSet', data: { app, enabled: command.enabled } }]
     case 'AddDrain': {
-      checkAccess(state, by, 'use')
       const { url } = parseDrainUrl(command.url)
       const id = drainId(url)
       if (state.drains[id] !== undefined) throw new WharfError('WHARF_EXISTS', `${app} drains to ${url} already (${id})`, { details: { app, id } })
@@ -390,28 +486,9 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
       return [{ type: 'DrainAdded', data: { app, id, url } }]
     }
     case 'RemoveDrain': {
-      checkAccess(state, by, 'use')
       const id = command.drain in state.drains ? command.drain : Object.keys(state.drains).find((k) => state.drains[k] === command.drain.trim())
       if (!id) throw new WharfError('WHARF_NOT_FOUND', `${app} has no drain ${command.drain}`, { details: { app, drain: command.drain } })
       return [{ type: 'DrainRemoved', data: { app, id } }]
-    }
-    case 'RequestRestart': {
-      checkAccess(state, by, 'use')
-      const t = command.processType
-      if (t !== undefined && !(t in state.formation)) {
-        throw new WharfError('WHARF_INVALID', `${app} has no process type ${t} (it has: ${Object.keys(state.formation).join(', ') || 'none yet'})`, { details: { app, type: t } })
-      }
-      return [{ type: 'RestartRequested', data: t === undefined ? { app } : { app, type: t } }]
-    }
-    case 'ReleaseBuild': {
-      checkAccess(state, by, 'use')
-      if (state.builds.includes(command.build)) return []
-      const change: Partial<Release> = { image: command.image, digest: command.digest, procfile: command.procfile, port: command.port, build: command.build }
-      const author = command.pushedBy ?? who
-      const events: NewEvent[] = [nextRelease(state, author, `${author} deployed ${command.image}`, change)]
-      // The first build runs one web process, as Deis did.
-      if (Object.keys(state.formation).length === 0) events.push({ type: 'FormationScaled', data: { app, formation: { web: 1 } } })
-      return events
     }
     default:
       return unhandledCommand(command)

@@ -1,6 +1,6 @@
 /** Given / when / then for decider unit tests. */
-import { fold, type Decider } from '../../../core/decider.js'
-import type { NewEvent, RecordedEvent } from '../../../events/index.js'
+import { fold, type Decider } from './command.js'
+import type { NewEvent, RecordedEvent } from '../events/index.js'
 
 /** Recorded events from `[type, data]` pairs, as a stream would hold them. */
 export function history(stream: string, events: [string, unknown][]): RecordedEvent[] {
