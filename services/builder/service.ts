@@ -3,6 +3,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dockerClient } from '../../core/docker.js'
 import { streamId, type EventStore } from '../../events/index.js'
+import { unfinishedBuilds } from '../../projections/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import type { BuildDeps } from './build.js'
 import { HookServer } from './hook.js'
@@ -28,9 +29,8 @@ function hookSocketPath(home: string): string {
  * showing as running and the next push works. Answers how many it marked.
  */
 export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool; log: Logger; namespace: string; builderId: string }): Promise<number> {
-  const { rows } = await deps.pool.query(`SELECT id, app FROM rm_builds.builds WHERE status IN ('received', 'building')`)
   let marked = 0
-  for (const r of rows as { id: string; app: string }[]) {
+  for (const r of await unfinishedBuilds(deps.pool)) {
     if (!(await pushLockFree(deps.pool, deps.namespace, r.app))) continue
     const stream = streamId('build', r.id)
     const { events, version } = await deps.store.readStream(stream)
