@@ -79,8 +79,9 @@ t.test('answers undefined after the timeout, or at once when the signal aborts; 
 t.test('a closed watcher refuses, and closing rejects a pending until', async (t) => {
   const { watcher, name, nth } = await setup(t)
   const pending = watcher.until(nth(1), { projections: [name], timeoutMs: 10_000 })
+  const rejected = t.rejects(pending, { code: 'WHARF_UNAVAILABLE' })
   await new Promise((r) => setTimeout(r, 100))
   await watcher.close()
-  await t.rejects(pending, { code: 'WHARF_UNAVAILABLE' })
+  await rejected
   await t.rejects(watcher.until(nth(1), { projections: [name] }), { code: 'WHARF_UNAVAILABLE' })
 })
