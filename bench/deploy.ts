@@ -20,6 +20,7 @@ import { createLogger } from '../core/log.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { apiCaller, median } from './common.js'
 import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
+import { countContainers } from '../projections/index.js'
 import { LABELS, serviceName } from '../services/scheduler/model.js'
 import { startScheduler, type RunningScheduler } from '../services/scheduler/service.js'
 
@@ -68,8 +69,7 @@ async function deployOutcome(release: number, afterSeq: number): Promise<{ type:
 }
 
 async function announced(release: number, n: number): Promise<boolean> {
-  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1 AND release = $2`, [app, release]).catch(() => ({ rows: [{ n: 0 }] }))
-  return rows[0].n >= n
+  return (await countContainers(pool, app, release).catch(() => 0)) >= n
 }
 
 /** Makes a release with config:set; answers its version and when it was created (ReleaseCreated's time). */

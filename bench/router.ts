@@ -31,6 +31,7 @@ import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
 import { freePort } from '../infra/test-env.js'
+import { countContainers, countLiveApps, upWebContainers } from '../projections/index.js'
 import { requestLoop, get } from '../test/http.js'
 import { apiCaller, median } from './common.js'
 
@@ -142,8 +143,7 @@ async function runtimeOutcome(release: number, afterSeq: number): Promise<string
 }
 
 async function upContainers(name: string): Promise<{ container: string; host: string; port: number; release: number }[]> {
-  const { rows } = await pool.query(`SELECT container, host, port, release FROM rm_containers.containers WHERE app = $1 AND type = 'web' AND state = 'up' ORDER BY container`, [name])
-  return rows
+  return upWebContainers(pool, name)
 }
 
 /** Creates apps with a few requests in flight at once. */
@@ -209,7 +209,7 @@ try {
   // 2. Announced -> routable, with 10 and 1,000 apps routed.
   const release = backend.release
   for (const count of PARTS.has(2) ? APP_COUNTS : []) {
-    const routed = Number((await pool.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)).rows[0].n)
+    const routed = await countLiveApps(pool)
     // At least one app of the bench's own to announce containers of.
     const want = Math.max(extraApps.length === 0 ? 1 : 0, count - routed)
     const made = extraApps.length
@@ -218,7 +218,7 @@ try {
       await createApps(Array.from({ length: want }, (_, i) => `brt-${suffix}-${made + i}`))
       console.log(`  created ${want} apps in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     }
-    const total = Number((await pool.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)).rows[0].n)
+    const total = await countLiveApps(pool)
     // Until the router serves the last app made (its 503 page: routed, nothing running).
     const last = extraApps.at(-1) ?? app
     await until('the router to route every app', async () => (await probe(ROUTER.port, `${last}.${cfg.domain}`)).status === 503)
@@ -257,7 +257,7 @@ try {
     await until('the rolling deploy', async () => (await runtimeOutcome(next, seq)) !== undefined, 60_000)
     const outcome = await runtimeOutcome(next, seq)
     // Until the three old containers are stopped (drained, then removed from the routes), and 2 s more.
-    await until('the old containers gone', async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n === 3, 60_000)
+    await until('the old containers gone', async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await countContainers(pool, app)) === 3, 60_000)
     const deployS = (Date.now() - t0) / 1000
     await sleep(2_000)
     while (load.counts.ok + load.counts.failed < DEPLOY_MIN_REQUESTS) await sleep(100)

@@ -227,3 +227,8 @@ function registration(raw: string | undefined): WharfConfig['registration'] {
   if (raw === 'open' || raw === 'admin_only' || raw === 'closed') return raw
   throw new Error(`WHARF_REGISTRATION must be open, admin_only or closed, got ${JSON.stringify(raw)}`)
 }
+
+/** The URL an app answers on through the router: `http://<app>.<domain>:<router port>`. */
+export function appUrl(cfg: Pick<WharfConfig, 'domain' | 'ports'>, app: string): string {
+  return `http://${app}.${cfg.domain}:${cfg.ports.router}`
+}

@@ -1,6 +1,7 @@
 import type pg from 'pg'
+import { WharfError } from '../core/errors.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type AccessEvent =
   | { type: 'CollaboratorAdded'; data: { app: string; username: string } }
@@ -59,4 +60,69 @@ export const accessProjection: Projection = {
         return unhandled('access', e)
     }
   },
+}
+
+/** What a user asks to do with an app: `use` it (owner, collaborator or admin) or `manage` it (owner or admin). */
+export type AppAccess = 'use' | 'manage'
+
+/** A live app as the API shows it (`created`: ISO 8601). */
+export interface AppRow {
+  name: string
+  owner: string
+  created: string
+  maintenance: boolean
+}
+
+/**
+ * SQL for "the apps a user may see" (owner or collaborator; admins see all and skip it): a
+ * sub-select of app names with the user as the given placeholder, for queries over read models.
+ */
+export function visibleAppsSql(userParam: string): string {
+  return `SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL AND (owner = ${userParam}
+            OR name IN (SELECT app FROM rm_access.collaborators WHERE username = ${userParam}))`
+}
+
+/**
+ * The live app `name` from the read models if `user` may act on it at `level`: `WHARF_NOT_FOUND` when
+ * there is none or the user may not see it, `WHARF_FORBIDDEN` when a collaborator asks to manage.
+ */
+export async function visibleApp(db: Queryable, user: { username: string; admin: boolean }, name: string, level: AppAccess = 'use'): Promise<AppRow> {
+  const { rows } = await db.query(
+    `SELECT name, owner, created_at,
+            EXISTS (SELECT 1 FROM rm_access.maintenance m WHERE m.app = a.name) AS maintenance,
+            EXISTS (SELECT 1 FROM rm_access.collaborators c WHERE c.app = a.name AND c.username = $2) AS collaborator
+       FROM rm_apps.apps a WHERE name = $1 AND destroyed_at IS NULL`,
+    [name, user.username],
+  )
+  const r = rows[0]
+  const owner = r && (user.admin || r.owner === user.username)
+  if (!r || (!owner && !r.collaborator)) throw new WharfError('WHARF_NOT_FOUND', `no app ${name}`, { details: { app: name } })
+  if (level === 'manage' && !owner) throw new WharfError('WHARF_FORBIDDEN', `only the owner of ${name} (or an admin) may do this`, { details: { app: name } })
+  return { name: r.name, owner: r.owner, created: (r.created_at as Date).toISOString(), maintenance: r.maintenance }
+}
+
+/** Whether a (non-admin) user may see the live app `app`. */
+export async function canSeeApp(db: Queryable, username: string, app: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM (${visibleAppsSql('$1')}) v(name) WHERE name = $2`, [username, app])
+  return (rowCount ?? 0) > 0
+}
+
+/** Live apps the user may see (all for admins), by name. */
+export async function listApps(db: Queryable, user: { username: string; admin: boolean }): Promise<Omit<AppRow, 'maintenance'>[]> {
+  const { rows } = user.admin
+    ? await db.query('SELECT name, owner, created_at FROM rm_apps.apps WHERE destroyed_at IS NULL ORDER BY name')
+    : await db.query(`SELECT name, owner, created_at FROM rm_apps.apps WHERE name IN (${visibleAppsSql('$1')}) ORDER BY name`, [user.username])
+  return rows.map((r) => ({ name: r.name, owner: r.owner, created: (r.created_at as Date).toISOString() }))
+}
+
+/** The collaborators of an app, by name. */
+export async function getCollaborators(db: Queryable, app: string): Promise<string[]> {
+  const { rows } = await db.query('SELECT username FROM rm_access.collaborators WHERE app = $1 ORDER BY username', [app])
+  return rows.map((r) => r.username as string)
+}
+
+/** The apps in maintenance mode, in no particular order. */
+export async function maintenanceApps(db: Queryable): Promise<{ app: string }[]> {
+  const { rows } = await db.query<{ app: string }>(`SELECT app FROM rm_access.maintenance`)
+  return rows
 }

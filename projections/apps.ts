@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type AppsEvent =
   | { type: 'AppCreated'; data: { app: string; owner: string } }
@@ -48,4 +48,16 @@ export const appsProjection: Projection = {
         return unhandled('apps', e)
     }
   },
+}
+
+/** The live apps (without `destroyed_at`), in no particular order. */
+export async function liveApps(db: Queryable): Promise<{ name: string }[]> {
+  const { rows } = await db.query<{ name: string }>(`SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL`)
+  return rows
+}
+
+/** How many apps are live. */
+export async function countLiveApps(db: Queryable): Promise<number> {
+  const { rows } = await db.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)
+  return Number(rows[0].n)
 }

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { ReleaseCreatedData } from '../events/app.js'
 import { parseStreamId, type RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type BuildsEvent =
   | { type: 'PushReceived'; data: { app: string; sha: string; user: string; fingerprint: string } }
@@ -101,4 +101,60 @@ export const buildsProjection: Projection = {
         return unhandled('builds', e)
     }
   },
+}
+
+/** A build's row as stored. */
+export interface BuildRow {
+  id: string
+  app: string
+  kind: string
+  sha: string | null
+  source: string | null
+  stack: string | null
+  username: string
+  status: 'received' | 'building' | 'succeeded' | 'failed'
+  image: string | null
+  digest: string | null
+  procfile: Record<string, string> | null
+  port: number | null
+  reason: string | null
+  last_lines: string[] | null
+  release: number | null
+  created_at: Date
+  finished_at: Date | null
+}
+
+const COLUMNS = 'id, app, kind, sha, source, stack, username, status, image, digest, procfile, port, reason, last_lines, release, created_at, finished_at'
+
+/** Builds of an app, newest first. */
+export async function listBuildRows(db: Queryable, app: string, limit = 100): Promise<BuildRow[]> {
+  const { rows } = await db.query<BuildRow>(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, [app, limit])
+  return rows
+}
+
+/**
+ * The builds of an app that `ref` may name: its newest for `latest`, else those whose id is `ref` or
+ * starts with it (at most 2, by id: two mean the prefix is ambiguous unless one is exact).
+ */
+export async function findBuildRows(db: Queryable, app: string, ref: string): Promise<BuildRow[]> {
+  const { rows } =
+    ref === 'latest'
+      ? await db.query<BuildRow>(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, [app])
+      : await db.query<BuildRow>(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 AND (id = $2 OR id LIKE $2 || '%') ORDER BY id LIMIT 2`, [app, ref])
+  return rows
+}
+
+/** Builds not finished (`received` or `building`), in no particular order. */
+export async function unfinishedBuilds(db: Queryable): Promise<{ id: string; app: string }[]> {
+  const { rows } = await db.query<{ id: string; app: string }>(`SELECT id, app FROM rm_builds.builds WHERE status IN ('received', 'building')`)
+  return rows
+}
+
+/** The version of the release made of `build` once both the builds and the releases read models have it, else undefined. */
+export async function releasedVersion(db: Queryable, build: string): Promise<number | undefined> {
+  const { rows } = await db.query(
+    `SELECT b.release FROM rm_builds.builds b JOIN rm_releases.releases r ON r.app = b.app AND r.version = b.release WHERE b.id = $1`,
+    [build],
+  )
+  return rows[0]?.release as number | undefined
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 interface CertAddedData {
   app: string
@@ -115,11 +115,50 @@ export interface AttachedCert {
  * Every domain attached to a certificate, across apps, ordered by domain: what the router renders
  * its TLS server blocks (by SNI) from. Only domains the app still has (a removed domain detaches).
  */
-export async function attachedCerts(pool: pg.Pool | pg.PoolClient): Promise<AttachedCert[]> {
+export async function attachedCerts(pool: Queryable): Promise<AttachedCert[]> {
   const { rows } = await pool.query(
     `SELECT a.domain, a.app, a.name, c.certificate, c.key, c.not_after
        FROM rm_certs.attachments a JOIN rm_certs.certs c ON c.app = a.app AND c.name = a.name
       ORDER BY a.domain`,
   )
   return rows.map((r) => ({ domain: r.domain, app: r.app, name: r.name, certificate: r.certificate, key: r.key, notAfter: (r.not_after as Date).toISOString() }))
+}
+
+/** A TLS certificate as the API shows it: never its key (nor, for brevity, its PEM chain). */
+export interface CertView {
+  name: string
+  commonName: string
+  sans: string[]
+  notBefore: string
+  notAfter: string
+  fingerprint: string
+  /** Whether `notAfter` has passed (the router stops serving it then). */
+  expired: boolean
+  /** The domains it serves, sorted. */
+  domains: string[]
+  created: string
+}
+
+/** The certificates of an app, by name, with the domains each serves. */
+export async function listCerts(db: Queryable, app: string): Promise<CertView[]> {
+  const { rows } = await db.query(
+    `SELECT c.name, c.common_name, c.sans, c.not_before, c.not_after, c.fingerprint, c.created_at, c.not_after <= now() AS expired,
+            COALESCE(array_agg(a.domain ORDER BY a.domain) FILTER (WHERE a.domain IS NOT NULL), '{}') AS domains
+       FROM rm_certs.certs c LEFT JOIN rm_certs.attachments a ON a.app = c.app AND a.name = c.name
+      WHERE c.app = $1
+      GROUP BY c.app, c.name
+      ORDER BY c.name`,
+    [app],
+  )
+  return rows.map((r) => ({
+    name: r.name,
+    commonName: r.common_name,
+    sans: r.sans,
+    notBefore: (r.not_before as Date).toISOString(),
+    notAfter: (r.not_after as Date).toISOString(),
+    fingerprint: r.fingerprint,
+    expired: r.expired,
+    domains: r.domains,
+    created: (r.created_at as Date).toISOString(),
+  }))
 }

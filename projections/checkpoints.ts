@@ -102,3 +102,14 @@ export async function notifyCheckpoint(tx: pg.PoolClient, notice: CheckpointNoti
 export function ident(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
+
+/**
+ * Announces every checkpoint again with `reset` set (after a restore moved them back), so that
+ * waiting readers forget the higher ones they saw.
+ */
+export async function announceCheckpointReset(db: pg.Pool | pg.PoolClient): Promise<void> {
+  await db.query(
+    `SELECT pg_notify($1, json_build_object('name', name, 'seq', seq, 'status', status, 'reset', true)::text) FROM ${CORE_SCHEMA}.projection_checkpoints`,
+    [CHECKPOINT_CHANNEL],
+  )
+}

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type ConfigEvent =
   | { type: 'ConfigSet'; data: { app: string; values: Record<string, string> } }
@@ -60,4 +60,10 @@ export const configProjection: Projection = {
         return unhandled('config', e)
     }
   },
+}
+
+/** An app's current config, by key. */
+export async function getConfig(db: Queryable, app: string): Promise<Record<string, string>> {
+  const { rows } = await db.query('SELECT key, value FROM rm_config.config WHERE app = $1 ORDER BY key', [app])
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]))
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type ContainersEvent =
   | { type: 'ContainerStarted'; data: { app: string; type: string; release: number; container: string; host: string; port?: number; number?: number } }
@@ -89,4 +89,82 @@ export const containersProjection: Projection = {
         return unhandled('containers', e)
     }
   },
+}
+
+/** One process as `GET /apps/:app/ps` answers it (the CLI reads the same type). */
+export interface PsView {
+  type: string
+  number: number | null
+  release: number
+  state: 'up' | 'stopping' | 'crashed'
+  since: string
+  host: string
+  port: number | null
+  container: string
+  exitCode: number | null
+  reason: string | null
+}
+
+/** The processes of an app, by type, then slot, then age (`container`: its first 12 characters). */
+export async function listProcesses(db: Queryable, app: string): Promise<PsView[]> {
+  const { rows } = await db.query(
+    `SELECT container, type, number, release, state, since, host, port, exit_code, reason FROM rm_containers.containers
+      WHERE app = $1 ORDER BY type, number NULLS LAST, started_at, container`,
+    [app],
+  )
+  return rows.map((r) => ({
+    type: r.type,
+    number: r.number,
+    release: r.release,
+    state: r.state,
+    since: (r.since as Date).toISOString(),
+    host: r.host,
+    port: r.port,
+    container: (r.container as string).slice(0, 12),
+    exitCode: r.exit_code,
+    reason: r.reason,
+  }))
+}
+
+/** The containers of an app, by type, then age (`started`: ISO 8601). */
+export async function getProcesses(db: Queryable, app: string) {
+  const { rows } = await db.query(
+    'SELECT container, type, release, host, port, started_at FROM rm_containers.containers WHERE app = $1 ORDER BY type, started_at',
+    [app],
+  )
+  return rows.map((r) => ({
+    container: r.container as string,
+    type: r.type as string,
+    release: r.release as number,
+    host: r.host as string,
+    port: r.port as number,
+    started: (r.started_at as Date).toISOString(),
+  }))
+}
+
+/** The containers announced on `host` that are `up` or `stopping` (what its publisher must account for). */
+export async function hostContainers(db: Queryable, host: string): Promise<{ container: string; app: string; type: string }[]> {
+  const { rows } = await db.query(`SELECT container, app, type FROM rm_containers.containers WHERE host = $1 AND state IN ('up', 'stopping')`, [host])
+  return rows
+}
+
+/** Every `web` container of every app, in no particular order: what the router routes to. */
+export async function webContainers(db: Queryable): Promise<{ container: string; app: string; type: string; host: string; port: number | null; state: string }[]> {
+  const { rows } = await db.query(`SELECT container, app, type, host, port, state FROM rm_containers.containers WHERE type = 'web'`)
+  return rows
+}
+
+/** The `web` containers of an app that are `up`, by id. */
+export async function upWebContainers(db: Queryable, app: string): Promise<{ container: string; host: string; port: number; release: number }[]> {
+  const { rows } = await db.query(`SELECT container, host, port, release FROM rm_containers.containers WHERE app = $1 AND type = 'web' AND state = 'up' ORDER BY container`, [app])
+  return rows
+}
+
+/** How many containers of an app are announced, in any state; of one release only when `release` is given. */
+export async function countContainers(db: Queryable, app: string, release?: number): Promise<number> {
+  const { rows } =
+    release === undefined
+      ? await db.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])
+      : await db.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1 AND release = $2`, [app, release])
+  return rows[0].n as number
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type DomainsEvent =
   | { type: 'DomainAdded'; data: { app: string; domain: string } }
@@ -44,4 +44,16 @@ export const domainsProjection: Projection = {
         return unhandled('domains', e)
     }
   },
+}
+
+/** The custom domains of an app, by name (`created`: ISO 8601). */
+export async function getDomains(db: Queryable, app: string): Promise<{ domain: string; created: string }[]> {
+  const { rows } = await db.query('SELECT domain, created_at FROM rm_domains.domains WHERE app = $1 ORDER BY domain', [app])
+  return rows.map((r) => ({ domain: r.domain, created: (r.created_at as Date).toISOString() }))
+}
+
+/** Every custom domain with its app, in no particular order. */
+export async function allDomains(db: Queryable): Promise<{ domain: string; app: string }[]> {
+  const { rows } = await db.query<{ domain: string; app: string }>(`SELECT domain, app FROM rm_domains.domains`)
+  return rows
 }

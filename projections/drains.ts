@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type DrainsEvent =
   | { type: 'DrainAdded'; data: { app: string; id: string; url: string } }
@@ -45,4 +45,23 @@ export const drainsProjection: Projection = {
         return unhandled('drains', e)
     }
   },
+}
+
+/** A log drain as the API shows it (`created`: ISO 8601). */
+export interface DrainView {
+  id: string
+  url: string
+  created: string
+}
+
+/** The drains of an app, oldest first. */
+export async function getDrains(db: Queryable, app: string): Promise<DrainView[]> {
+  const { rows } = await db.query('SELECT id, url, created_at FROM rm_drains.drains WHERE app = $1 ORDER BY created_at, id', [app])
+  return rows.map((r) => ({ id: r.id as string, url: r.url as string, created: (r.created_at as Date).toISOString() }))
+}
+
+/** Every drain of every app, in no particular order: what the logger delivers to. */
+export async function allDrains(db: Queryable): Promise<{ app: string; id: string; url: string }[]> {
+  const { rows } = await db.query<{ app: string; id: string; url: string }>('SELECT app, id, url FROM rm_drains.drains')
+  return rows
 }

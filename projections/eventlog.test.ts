@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { RecordedEvent } from '../events/index.js'
-import { appOf, redact, userOf } from './eventlog.js'
+import { appOf, eventsQuery, redact, userOf } from './eventlog.js'
 
 const ev = (stream: string, data: unknown): RecordedEvent => ({
   id: 'x', type: 'T', version: 1, stream, occurredAt: '2026-11-25T00:00:00.000Z', actor: 'user:a', causationId: null, correlationId: 'c', data, seq: 1,
@@ -29,4 +29,22 @@ t.test('appOf reads data.app, else an app or runtime stream id', async (t) => {
 t.test('userOf is the id of a user stream only', async (t) => {
   t.equal(userOf(ev('user.alice', {})), 'alice')
   t.equal(userOf(ev('app.alice', {})), null)
+})
+
+t.test('eventsQuery: an admin filters by what was asked only, in placeholder order', async (t) => {
+  const q = eventsQuery({ username: 'root', admin: true }, { after: 10, limit: 100 })
+  t.same(q.values, [10, 100])
+  t.match(q.text, /FROM rm_eventlog\.events\s+WHERE seq > \$1 ORDER BY seq LIMIT \$2$/)
+  const all = eventsQuery({ username: 'root', admin: true }, { app: 'shop', type: 'ConfigSet', after: 0, upTo: 42, limit: 500 })
+  t.same(all.values, [0, 500, 'shop', 'ConfigSet', 42])
+  t.match(all.text, /WHERE seq > \$1 AND app = \$3 AND type = \$4 AND seq <= \$5 ORDER BY seq LIMIT \$2$/)
+  t.notMatch(all.text, /rm_access|username/, 'no visibility condition for an admin')
+})
+
+t.test('eventsQuery: anyone else sees their own user stream and the apps they may see, as the last placeholder', async (t) => {
+  const q = eventsQuery({ username: 'alice', admin: false }, { app: 'shop', after: 5, limit: 10 })
+  t.same(q.values, [5, 10, 'shop', 'alice'])
+  t.match(q.text, /WHERE seq > \$1 AND app = \$3 AND \(username = \$4 OR app IN \(SELECT name FROM rm_apps\.apps WHERE destroyed_at IS NULL AND \(owner = \$4/)
+  t.match(q.text, /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\)\) ORDER BY seq LIMIT \$2$/)
+  t.same(eventsQuery({ username: 'alice', admin: false }, { after: 0, limit: 1, app: '', type: undefined }).values, [0, 1, 'alice'], 'an empty app filter is no filter')
 })

@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import type { Projection } from './projection.js'
+import { visibleAppsSql } from './access.js'
+import type { Projection, Queryable } from './projection.js'
 
 /** Data fields never shown through the events API: secrets, their hashes, and private keys (`CertAdded.privateKey`). */
 const SECRET = /password|secret|token|hash|private/i
@@ -79,4 +80,84 @@ export function eventLogProjection(types: readonly string[]): Projection {
       )
     },
   }
+}
+
+/** Which events {@link visibleEvents} answers: after `after`, at most `limit`, oldest first. */
+export interface EventFilter {
+  app?: string | undefined
+  type?: string | undefined
+  after: number
+  /** Only up to this seq (inclusive). */
+  upTo?: number
+  limit: number
+}
+
+/** One event as the events API answers it (`occurredAt`: ISO 8601; `data` redacted). */
+export interface EventView {
+  seq: number
+  id: string
+  type: string
+  stream: string
+  app: string | null
+  actor: string
+  occurredAt: string
+  correlationId: string
+  data: unknown
+}
+
+/**
+ * The SQL of {@link visibleEvents}: the filter's conditions, and for a non-admin only the events of
+ * apps the user may see and of the user's own stream.
+ */
+export function eventsQuery(user: { username: string; admin: boolean }, f: EventFilter): { text: string; values: unknown[] } {
+  const values: unknown[] = [f.after, f.limit]
+  const where = ['seq > $1']
+  if (f.app) where.push(`app = $${values.push(f.app)}`)
+  if (f.type) where.push(`type = $${values.push(f.type)}`)
+  if (f.upTo !== undefined) where.push(`seq <= $${values.push(f.upTo)}`)
+  if (!user.admin) {
+    const me = values.push(user.username)
+    where.push(`(username = $${me} OR app IN (${visibleAppsSql(`$${me}`)}))`)
+  }
+  return {
+    text: `SELECT seq, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
+      WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $2`,
+    values,
+  }
+}
+
+/** Events the user may see (an admin: all), oldest first. Secrets were redacted by the projection. */
+export async function visibleEvents(db: Queryable, user: { username: string; admin: boolean }, f: EventFilter): Promise<EventView[]> {
+  const { text, values } = eventsQuery(user, f)
+  const { rows } = await db.query(text, values)
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    id: r.id as string,
+    type: r.type as string,
+    stream: r.stream as string,
+    app: r.app as string | null,
+    actor: r.actor as string,
+    occurredAt: (r.occurred_at as Date).toISOString(),
+    correlationId: r.correlation_id as string,
+    data: r.data as unknown,
+  }))
+}
+
+/** The scheduler's verdict on a release as the event log has it. */
+export type DeployVerdict =
+  | { type: 'DeployCompleted'; data: { release: number } }
+  | { type: 'DeployFailed'; data: { release: number; reason?: string; rolledBackTo?: number } }
+
+/**
+ * The first `DeployCompleted` of `release` or of a later one (which superseded it), or `DeployFailed`
+ * of `release`, of an app; undefined while there is none.
+ */
+export async function deployVerdict(db: Queryable, app: string, release: number): Promise<DeployVerdict | undefined> {
+  const { rows } = await db.query(
+    `SELECT type, data FROM rm_eventlog.events
+        WHERE app = $1 AND ((type = 'DeployCompleted' AND (data->>'release')::int >= $2) OR (type = 'DeployFailed' AND (data->>'release')::int = $2))
+        ORDER BY seq LIMIT 1`,
+    [app, release],
+  )
+  return rows[0] as DeployVerdict | undefined
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type FormationEvent =
   | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
@@ -42,4 +42,10 @@ export const formationProjection: Projection = {
         return unhandled('formation', e)
     }
   },
+}
+
+/** How many processes of each type an app should run, by type (a type never scaled is absent). */
+export async function getFormation(db: Queryable, app: string): Promise<Record<string, number>> {
+  const { rows } = await db.query('SELECT type, quantity FROM rm_formation.formation WHERE app = $1 ORDER BY type', [app])
+  return Object.fromEntries(rows.map((r) => [r.type, r.quantity]))
 }

@@ -15,19 +15,36 @@ import { keysProjection } from './keys.js'
 import { usersProjection } from './users.js'
 import { wharfCatalogue } from '../events/index.js'
 import type { Projection } from './projection.js'
-import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
+import { CheckpointWatcher, type UntilOptions, type WaitForOptions } from './watcher.js'
 
-export { appsProjection } from './apps.js'
-export { buildsProjection } from './builds.js'
-export { attachedCerts, certsProjection, type AttachedCert } from './certs.js'
-export { configProjection } from './config.js'
-export { keysProjection } from './keys.js'
-export { usersProjection } from './users.js'
+export { canSeeApp, getCollaborators, listApps, maintenanceApps, visibleApp, type AppAccess, type AppRow } from './access.js'
+export { appsProjection, countLiveApps, liveApps } from './apps.js'
+export { buildsProjection, findBuildRows, listBuildRows, releasedVersion, unfinishedBuilds, type BuildRow } from './builds.js'
+export { attachedCerts, certsProjection, listCerts, type AttachedCert, type CertView } from './certs.js'
+export { configProjection, getConfig } from './config.js'
+export { countContainers, getProcesses, hostContainers, listProcesses, upWebContainers, webContainers, type PsView } from './containers.js'
+export { allDomains, getDomains } from './domains.js'
+export { allDrains, getDrains, type DrainView } from './drains.js'
+export { deployVerdict, visibleEvents, type DeployVerdict, type EventFilter, type EventView } from './eventlog.js'
+export { getFormation } from './formation.js'
+export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
+export {
+  appsWithImage,
+  currentConfigs,
+  deployableRelease,
+  getReleaseRow,
+  listReleaseRows,
+  newestImageVersion,
+  releaseOfBuild,
+  type DeployableRow,
+  type ReleaseRow,
+} from './releases.js'
+export { getUser, listAdmins, listUsers, userByTokenHash, userExists, usersProjection, type UserView } from './users.js'
 export { CONTROL_CHANNEL, holdProjections, type ControlNotice, type HoldOptions } from './hold.js'
-export { CHECKPOINT_CHANNEL, CORE_SCHEMA, migrateCore, PROJECTION_LOCK_CLASS, readCheckpoints, type CheckpointNotice, type CheckpointRow, type ProjectionStatus } from './checkpoints.js'
-export { durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
+export { announceCheckpointReset, CHECKPOINT_CHANNEL, CORE_SCHEMA, migrateCore, PROJECTION_LOCK_CLASS, readCheckpoints, type CheckpointNotice, type CheckpointRow, type ProjectionStatus } from './checkpoints.js'
+export { durableOf, nextSchemaOf, schemaOf, type Projection, type Queryable } from './projection.js'
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
-export { CheckpointWatcher, type CheckpointWatcherOptions, type WaitForOptions } from './watcher.js'
+export { CheckpointWatcher, type CheckpointWatcherOptions, type UntilOptions, type WaitForOptions } from './watcher.js'
 export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
@@ -43,10 +60,24 @@ const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()
  * one of {@link wharfProjections}; `timeoutMs` to 5_000, then `WHARF_TIMEOUT`.
  */
 export function waitFor(pool: pg.Pool, seq: number, opts?: WaitForOptions): Promise<void> {
+  return watcherOf(pool).waitFor(seq, opts)
+}
+
+/**
+ * Waits until a read model shows what `probe` looks for, when the sequence of the event that brings it
+ * is not known (another service appends it): `probe` runs once, then again each time a checkpoint of
+ * `opts.projections` moves, on the LISTEN connection {@link waitFor} uses. Answers the probe's first
+ * defined result, or undefined after `timeoutMs` (default 5_000) or when `signal` aborts.
+ */
+export function waitUntil<T>(pool: pg.Pool, probe: () => Promise<T | undefined>, opts: UntilOptions): Promise<T | undefined> {
+  return watcherOf(pool).until(probe, opts)
+}
+
+function watcherOf(pool: pg.Pool): CheckpointWatcher {
   let w = watchers.get(pool)
   if (!w) {
     w = new CheckpointWatcher({ pool, projections: wharfProjections().map((p) => p.name), idleMs: 1_000 })
     watchers.set(pool, w)
   }
-  return w.waitFor(seq, opts)
+  return w
 }

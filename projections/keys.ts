@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type KeysEvent =
   | { type: 'KeyAdded'; data: { username: string; fingerprint: string; name: string; type: string; publicKey: string } }
@@ -45,4 +45,32 @@ export const keysProjection: Projection = {
         return unhandled('keys', e)
     }
   },
+}
+
+/** An SSH key as the API shows it (`createdAt`: ISO 8601). */
+export interface KeyView {
+  fingerprint: string
+  name: string
+  type: string
+  publicKey: string
+  createdAt: string
+}
+
+/** The user's keys, oldest first. */
+export async function listKeys(db: Queryable, username: string): Promise<KeyView[]> {
+  const { rows } = await db.query<{ fingerprint: string; name: string; type: string; public_key: string; created_at: Date }>(
+    'SELECT fingerprint, name, type, public_key, created_at FROM rm_keys.keys WHERE username = $1 ORDER BY created_at, fingerprint',
+    [username],
+  )
+  return rows.map((r) => ({ fingerprint: r.fingerprint, name: r.name, type: r.type, publicKey: r.public_key, createdAt: r.created_at.toISOString() }))
+}
+
+/** Who a key (by fingerprint) signs in as, with the key's OpenSSH text, or undefined for an unknown key. */
+export async function keyOwner(db: Queryable, fingerprint: string): Promise<{ username: string; admin: boolean; publicKey: string } | undefined> {
+  const { rows } = await db.query(
+    `SELECT k.username, k.public_key, u.admin FROM rm_keys.keys k JOIN rm_users.users u ON u.username = k.username WHERE k.fingerprint = $1`,
+    [fingerprint],
+  )
+  const r = rows[0]
+  return r ? { username: r.username, admin: r.admin, publicKey: r.public_key } : undefined
 }

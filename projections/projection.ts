@@ -29,6 +29,9 @@ export interface Projection {
   applyBatch?(events: RecordedEvent[], tx: pg.PoolClient): Promise<void>
 }
 
+/** What a read model's queries run on: the pool, or a client inside a transaction (one snapshot). */
+export type Queryable = pg.Pool | pg.PoolClient
+
 const NAME = /^[a-z][a-z0-9_]{0,49}$/
 
 /** Throws a TypeError unless `p` has a usable name, version and handles. */

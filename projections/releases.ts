@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { ReleaseCreatedData } from '../events/app.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type ReleasesEvent =
   | { type: 'ReleaseCreated'; data: ReleaseCreatedData }
@@ -72,4 +72,80 @@ export const releasesProjection: Projection = {
         return unhandled('releases', e)
     }
   },
+}
+
+/** A release's row as stored. */
+export interface ReleaseRow {
+  app: string
+  version: number
+  image: string | null
+  digest: string | null
+  port: number | null
+  procfile: Record<string, string>
+  config: Record<string, string>
+  limits: { memory: Record<string, string>; cpu: Record<string, number> }
+  created_by: string
+  summary: string
+  build: string | null
+  rollback_of: number | null
+  created_at: Date
+}
+
+const RELEASE_COLUMNS = 'app, version, image, digest, port, procfile, config, limits, created_by, summary, build, rollback_of, created_at'
+
+/** Releases of an app, newest first. */
+export async function listReleaseRows(db: Queryable, app: string, limit = 100): Promise<ReleaseRow[]> {
+  const { rows } = await db.query<ReleaseRow>(`SELECT ${RELEASE_COLUMNS} FROM rm_releases.releases WHERE app = $1 ORDER BY version DESC LIMIT $2`, [app, limit])
+  return rows
+}
+
+/** One release of an app, or its newest when `version` is undefined. */
+export async function getReleaseRow(db: Queryable, app: string, version?: number): Promise<ReleaseRow | undefined> {
+  const { rows } =
+    version === undefined
+      ? await db.query<ReleaseRow>(`SELECT ${RELEASE_COLUMNS} FROM rm_releases.releases WHERE app = $1 ORDER BY version DESC LIMIT 1`, [app])
+      : await db.query<ReleaseRow>(`SELECT ${RELEASE_COLUMNS} FROM rm_releases.releases WHERE app = $1 AND version = $2`, [app, version])
+  return rows[0]
+}
+
+/** What the scheduler deploys of an app's newest release (undefined: the app has none). */
+export interface DeployableRow {
+  app: string
+  version: number
+  image: string | null
+  digest: string | null
+  procfile: Record<string, string>
+  port: number | null
+  config: Record<string, string>
+  limits: { memory: Record<string, string>; cpu: Record<string, number> }
+}
+
+/** The newest release of an app, with only what running it takes. */
+export async function deployableRelease(db: Queryable, app: string): Promise<DeployableRow | undefined> {
+  const { rows } = await db.query<DeployableRow>(`SELECT app, version, image, digest, procfile, port, config, limits FROM rm_releases.releases WHERE app = $1 ORDER BY version DESC LIMIT 1`, [app])
+  return rows[0]
+}
+
+/** The version of the newest release of an app that has an image, or undefined. */
+export async function newestImageVersion(db: Queryable, app: string): Promise<number | undefined> {
+  const { rows } = await db.query('SELECT version FROM rm_releases.releases WHERE app = $1 AND image IS NOT NULL ORDER BY version DESC LIMIT 1', [app])
+  return rows[0]?.version as number | undefined
+}
+
+/** Every app that has a release with an image, in no particular order. */
+export async function appsWithImage(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ app: string }>(`SELECT DISTINCT app FROM rm_releases.releases WHERE image IS NOT NULL`)
+  return rows.map((r) => r.app)
+}
+
+/** The version of the release made of `build`, or undefined while there is none. */
+export async function releaseOfBuild(db: Queryable, app: string, build: string): Promise<number | undefined> {
+  const { rows } = await db.query('SELECT version FROM rm_releases.releases WHERE app = $1 AND build = $2', [app, build])
+  return rows[0]?.version as number | undefined
+}
+
+/** The config of every app's newest release, in no particular order. */
+export async function currentConfigs(db: Queryable): Promise<{ app: string; config: Record<string, string> }[]> {
+  const { rows } = await db.query<{ app: string; config: Record<string, string> }>(`SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`)
+  return rows
 }

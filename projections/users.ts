@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection } from './projection.js'
+import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
 
 type UsersEvent =
   | { type: 'UserRegistered'; data: { username: string; email: string; admin: boolean } }
@@ -66,4 +66,50 @@ export const usersProjection: Projection = {
         return unhandled('users', e)
     }
   },
+}
+
+/** An account as the API shows it. */
+export interface UserView {
+  username: string
+  email: string
+  admin: boolean
+}
+
+/** The user a token hash (SHA-256, as stored) belongs to, or undefined (no such token, or revoked). */
+export async function userByTokenHash(db: Queryable, hash: string): Promise<{ username: string; admin: boolean } | undefined> {
+  const { rows } = await db.query<{ username: string; admin: boolean }>(
+    'SELECT u.username, u.admin FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username WHERE t.hash = $1',
+    [hash],
+  )
+  return rows[0] && { username: rows[0].username, admin: rows[0].admin }
+}
+
+/** True when `username` has an account. */
+export async function userExists(db: Queryable, username: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM rm_users.users WHERE username = $1', [username])
+  return (rowCount ?? 0) > 0
+}
+
+/** One user, or undefined. */
+export async function getUser(db: Queryable, username: string): Promise<(UserView & { createdAt: string }) | undefined> {
+  const { rows } = await db.query<{ username: string; email: string; admin: boolean; created_at: Date }>(
+    'SELECT username, email, admin, created_at FROM rm_users.users WHERE username = $1',
+    [username],
+  )
+  const r = rows[0]
+  return r && { username: r.username, email: r.email, admin: r.admin, createdAt: r.created_at.toISOString() }
+}
+
+/** Every user, by name. */
+export async function listUsers(db: Queryable): Promise<(UserView & { createdAt: string })[]> {
+  const { rows } = await db.query<{ username: string; email: string; admin: boolean; created_at: Date }>(
+    'SELECT username, email, admin, created_at FROM rm_users.users ORDER BY username',
+  )
+  return rows.map((r) => ({ username: r.username, email: r.email, admin: r.admin, createdAt: r.created_at.toISOString() }))
+}
+
+/** Every admin, by name. */
+export async function listAdmins(db: Queryable): Promise<UserView[]> {
+  const { rows } = await db.query<UserView>('SELECT username, email, admin FROM rm_users.users WHERE admin ORDER BY username')
+  return rows
 }

@@ -12,6 +12,16 @@ export interface WaitForOptions {
   signal?: AbortSignal
 }
 
+/** Options of {@link CheckpointWatcher.until}. */
+export interface UntilOptions {
+  /** The projections whose progress may change the answer: the probe runs again each time one of their checkpoints moves. */
+  projections: readonly string[]
+  /** Bound of the wait, ms, default 5_000; then the answer is undefined. */
+  timeoutMs?: number
+  /** Ends the wait early, answering undefined. */
+  signal?: AbortSignal
+}
+
 export interface CheckpointWatcherOptions {
   pool: pg.Pool
   /** Names `waitFor` waits on when the call names none. */
@@ -28,6 +38,14 @@ interface Waiter {
   timer: NodeJS.Timeout
 }
 
+/** A pending {@link CheckpointWatcher.until}. */
+interface Prober {
+  names: readonly string[]
+  /** Runs the probe (again). */
+  kick(): void
+  fail(err: Error): void
+}
+
 /**
  * Read-your-writes for queries: waits until projections' checkpoints reach a log sequence. Works
  * from any process that reaches the database: it LISTENs on the checkpoint channel (one pool
@@ -39,6 +57,7 @@ export class CheckpointWatcher {
   readonly #defaults: readonly string[]
   readonly #idleMs: number
   readonly #waiters = new Set<Waiter>()
+  readonly #probers = new Set<Prober>()
   /** Newest checkpoint seen per projection while listening. */
   readonly #known = new Map<string, { seq: number; status: ProjectionStatus }>()
   #listener: Promise<pg.PoolClient> | undefined
@@ -97,6 +116,61 @@ export class CheckpointWatcher {
     return done
   }
 
+  /**
+   * Waits for a read model to show something whose log sequence nobody knows in advance (the
+   * release another service makes of a build): runs `probe` once listening, then again each time the
+   * checkpoint of one of `projections` moves, and answers its first defined result. Undefined after
+   * `timeoutMs` or once `signal` aborts; rejects when `probe` throws.
+   */
+  until<T>(probe: () => Promise<T | undefined>, opts: UntilOptions): Promise<T | undefined> {
+    if (this.#closed) return Promise.reject(new WharfError('WHARF_UNAVAILABLE', 'checkpoint watcher is closed'))
+    if (opts.signal?.aborted) return Promise.resolve(undefined)
+    clearTimeout(this.#idleTimer)
+    return new Promise<T | undefined>((resolve, reject) => {
+      let settled = false
+      let running = false
+      let again = false
+      const finish = (settle: () => void): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        opts.signal?.removeEventListener('abort', onAbort)
+        this.#probers.delete(prober)
+        this.#scheduleIdle()
+        settle()
+      }
+      const run = async (): Promise<void> => {
+        if (settled) return
+        if (running) {
+          again = true
+          return
+        }
+        running = true
+        try {
+          do {
+            again = false
+            const value = await probe()
+            if (value !== undefined) return finish(() => resolve(value))
+          } while (again && !settled)
+        } catch (err) {
+          finish(() => reject(err))
+        } finally {
+          running = false
+        }
+      }
+      const prober: Prober = { names: opts.projections, kick: () => void run(), fail: (err) => finish(() => reject(err)) }
+      const onAbort = (): void => finish(() => resolve(undefined))
+      const timer = setTimeout(() => finish(() => resolve(undefined)), opts.timeoutMs ?? 5_000)
+      opts.signal?.addEventListener('abort', onAbort, { once: true })
+      this.#probers.add(prober)
+      // Probe after LISTEN is active: a change committed before it is in the probe's read, any later one is notified.
+      this.#listen().then(
+        () => prober.kick(),
+        (err) => prober.fail(new WharfError('WHARF_UNAVAILABLE', 'cannot listen for projection checkpoints', { cause: err })),
+      )
+    })
+  }
+
   /** Rejects every waiter and gives the LISTEN connection back. */
   async close(): Promise<void> {
     this.#closed = true
@@ -145,10 +219,11 @@ export class CheckpointWatcher {
       this.#finish(w)
       w.reject(err)
     }
+    for (const p of [...this.#probers]) p.fail(err)
   }
 
   #scheduleIdle(): void {
-    if (this.#waiters.size > 0 || !this.#listener) return
+    if (this.#waiters.size > 0 || this.#probers.size > 0 || !this.#listener) return
     clearTimeout(this.#idleTimer)
     this.#idleTimer = setTimeout(() => void this.#unlisten(), this.#idleMs)
     this.#idleTimer.unref()
@@ -159,18 +234,23 @@ export class CheckpointWatcher {
       const client = await this.#pool.connect()
       client.on('notification', (msg) => {
         if (msg.channel !== CHECKPOINT_CHANNEL || !msg.payload) return
-        this.#see(JSON.parse(msg.payload) as CheckpointNotice)
+        const notice = JSON.parse(msg.payload) as CheckpointNotice
+        this.#see(notice)
         this.#check()
+        for (const p of this.#probers) if (p.names.includes(notice.name)) p.kick()
       })
       client.on('error', () => {
         // Notifications may have been lost: forget what was seen and listen anew for whoever waits.
         this.#listener = undefined
         this.#known.clear()
         client.release(true)
-        if (this.#waiters.size > 0 && !this.#closed) {
+        if ((this.#waiters.size > 0 || this.#probers.size > 0) && !this.#closed) {
           const names = [...new Set([...this.#waiters].flatMap((w) => w.names))]
           this.#listen()
-            .then(() => this.#refresh(names))
+            .then(() => {
+              for (const p of this.#probers) p.kick()
+              return this.#refresh(names)
+            })
             .catch((err) => this.#settleAll(new WharfError('WHARF_UNAVAILABLE', 'lost the checkpoint listener', { cause: err })))
         }
       })
@@ -188,7 +268,7 @@ export class CheckpointWatcher {
 
   async #unlisten(): Promise<void> {
     const listener = this.#listener
-    if (!listener || this.#waiters.size > 0) return
+    if (!listener || this.#waiters.size > 0 || this.#probers.size > 0) return
     this.#listener = undefined
     this.#known.clear()
     const client = await listener.catch(() => undefined)

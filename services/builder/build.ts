@@ -4,14 +4,13 @@
  */
 import type Docker from 'dockerode'
 import type pg from 'pg'
-import { setTimeout as sleep } from 'node:timers/promises'
-import type { WharfConfig } from '../../core/config.js'
+import { appUrl, type WharfConfig } from '../../core/config.js'
 import { WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { buildDecider, type BuildCommand } from '../../domain/build/decider.js'
 import { runCommand } from '../../domain/command.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
-import { appUrl } from '../controller/apps/queries.js'
+import { deployVerdict, releaseOfBuild, waitUntil } from '../../projections/index.js'
 import { imagePort, pushImage } from './image.js'
 import type { BuildOutput } from './output.js'
 import { parseProcfile } from './procfile.js'
@@ -228,13 +227,7 @@ async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra
  * model), or undefined after the timeout.
  */
 async function waitForRelease(deps: BuildDeps, app: string, build: string, signal: AbortSignal): Promise<number | undefined> {
-  const deadline = Date.now() + (deps.releaseTimeoutMs ?? 60_000)
-  while (Date.now() < deadline && !signal.aborted) {
-    const { rows } = await deps.pool.query('SELECT version FROM rm_releases.releases WHERE app = $1 AND build = $2', [app, build])
-    if (rows[0]) return rows[0].version as number
-    await sleep(25)
-  }
-  return undefined
+  return waitUntil(deps.pool, () => releaseOfBuild(deps.pool, app, build), { projections: ['releases'], timeoutMs: deps.releaseTimeoutMs ?? 60_000, signal })
 }
 
 type DeployOutcome = { outcome: 'completed'; release: number } | { outcome: 'failed'; reason: string; rolledBackTo?: number } | { outcome: 'timeout' }
@@ -244,20 +237,10 @@ type DeployOutcome = { outcome: 'completed'; release: number } | { outcome: 'fai
  * of a later release (which superseded it), `DeployFailed` of it, or a timeout.
  */
 async function waitForDeploy(deps: BuildDeps, app: string, release: number, timeoutMs: number, signal: AbortSignal): Promise<DeployOutcome> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline && !signal.aborted) {
-    const { rows } = await deps.pool.query(
-      `SELECT type, data FROM rm_eventlog.events
-        WHERE app = $1 AND ((type = 'DeployCompleted' AND (data->>'release')::int >= $2) OR (type = 'DeployFailed' AND (data->>'release')::int = $2))
-        ORDER BY seq LIMIT 1`,
-      [app, release],
-    )
-    const r = rows[0] as { type: string; data: { release: number; reason?: string; rolledBackTo?: number } } | undefined
-    if (r?.type === 'DeployCompleted') return { outcome: 'completed', release: r.data.release }
-    if (r?.type === 'DeployFailed') {
-      return { outcome: 'failed', reason: r.data.reason ?? 'unknown', ...(r.data.rolledBackTo ? { rolledBackTo: r.data.rolledBackTo } : {}) }
-    }
-    await sleep(100)
+  const r = await waitUntil(deps.pool, () => deployVerdict(deps.pool, app, release), { projections: ['eventlog'], timeoutMs, signal })
+  if (r?.type === 'DeployCompleted') return { outcome: 'completed', release: r.data.release }
+  if (r?.type === 'DeployFailed') {
+    return { outcome: 'failed', reason: r.data.reason ?? 'unknown', ...(r.data.rolledBackTo ? { rolledBackTo: r.data.rolledBackTo } : {}) }
   }
   return { outcome: 'timeout' }
 }

@@ -5,6 +5,7 @@ import { dockerClient } from '../../core/docker.js'
 import { buildDecider } from '../../domain/build/decider.js'
 import { runCommand } from '../../domain/command.js'
 import { streamId, type EventStore } from '../../events/index.js'
+import { unfinishedBuilds } from '../../projections/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import type { BuildDeps } from './build.js'
 import { HookServer } from './hook.js'
@@ -30,9 +31,8 @@ function hookSocketPath(home: string): string {
  * `FailOrphanBuild`), so it stops showing as running and the next push works. Answers how many it marked.
  */
 export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool; log: Logger; namespace: string; builderId: string }): Promise<number> {
-  const { rows } = await deps.pool.query(`SELECT id, app FROM rm_builds.builds WHERE status IN ('received', 'building')`)
   let marked = 0
-  for (const r of rows as { id: string; app: string }[]) {
+  for (const r of await unfinishedBuilds(deps.pool)) {
     if (!(await pushLockFree(deps.pool, deps.namespace, r.app))) continue
     try {
       const { events } = await runCommand(deps, {

@@ -12,7 +12,7 @@ import ssh2 from 'ssh2'
 import type { WharfConfig } from '../../core/config.js'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
-import { visibleApp } from '../controller/apps/access.js'
+import { keyOwner, visibleApp } from '../../projections/index.js'
 import { buildPush, type BuildDeps } from './build.js'
 import { parseGitCommand, printable } from './command.js'
 import { ZERO_SHA, type HookServer, type HookSession } from './hook.js'
@@ -42,12 +42,8 @@ export function fingerprintOf(blob: Buffer): string {
 }
 
 async function lookupKey(pool: pg.Pool, fingerprint: string): Promise<(Identity & { publicKey: string }) | undefined> {
-  const { rows } = await pool.query(
-    `SELECT k.username, k.public_key, u.admin FROM rm_keys.keys k JOIN rm_users.users u ON u.username = k.username WHERE k.fingerprint = $1`,
-    [fingerprint],
-  )
-  const r = rows[0]
-  return r ? { username: r.username, admin: r.admin, fingerprint, publicKey: r.public_key } : undefined
+  const owner = await keyOwner(pool, fingerprint)
+  return owner && { ...owner, fingerprint }
 }
 
 export interface RunningSshServer {

@@ -1,4 +1,5 @@
 import { WharfError } from '../../core/errors.js'
+import { userByTokenHash } from '../../projections/index.js'
 import { hashToken } from './accounts/secrets.js'
 import type { AuthUser, ControllerDeps } from './context.js'
 
@@ -13,11 +14,7 @@ export function tokenAuthenticator(deps: ControllerDeps): (token: string) => Pro
   return async (token) => {
     if (!token || token.length > MAX_TOKEN) return undefined
     try {
-      const { rows } = await deps.pool.query<AuthUser>(
-        'SELECT u.username, u.admin FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username WHERE t.hash = $1',
-        [hashToken(token)],
-      )
-      return rows[0] && { username: rows[0].username, admin: rows[0].admin }
+      return await userByTokenHash(deps.pool, hashToken(token))
     } catch (err) {
       // 42P01: the users read model is not built yet (first start, before the projector made it).
       if ((err as { code?: string }).code === '42P01') throw new WharfError('WHARF_UNAVAILABLE', 'the users read model is not ready yet; try again', { cause: err })

@@ -12,7 +12,7 @@ import type { ObjectStore } from '../../core/objectstore/index.js'
 import { startConsumer, type Consumer } from '../../events/consumer.js'
 import type { EventStore } from '../../events/index.js'
 import { chunksOf, linesOf, MAX_REQUEST_LINES, mergeLines, type HistoryRequest, type LiveFeed, type DurableFeed, type LogLine, type LogStream, type RecentRequest } from '../../logs/index.js'
-import { waitFor } from '../../projections/index.js'
+import { allDrains, liveApps, waitFor } from '../../projections/index.js'
 import { Archiver } from './archive.js'
 import { Drains, type DrainOptions } from './drains.js'
 import { platformLine, ProcessNumbers } from './platform.js'
@@ -216,8 +216,7 @@ export class LogServer {
   /** The live apps (syslog lines for others are dropped), from the read model; kept current by the events. */
   async #loadApps(): Promise<void> {
     try {
-      const { rows } = await this.opts.pool.query('SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL')
-      for (const r of rows as { name: string }[]) this.#apps.add(r.name)
+      for (const r of await liveApps(this.opts.pool)) this.#apps.add(r.name)
     } catch (err) {
       // The projector has not made the read models yet (it may run elsewhere): read again later.
       this.log.warn({ err }, 'logger: cannot read the apps read model yet')
@@ -226,8 +225,7 @@ export class LogServer {
 
   async #loadDrains(): Promise<void> {
     try {
-      const { rows } = await this.opts.pool.query('SELECT app, id, url FROM rm_drains.drains')
-      await this.drains.set(rows as { app: string; id: string; url: string }[])
+      await this.drains.set(await allDrains(this.opts.pool))
     } catch (err) {
       this.log.warn({ err }, 'logger: cannot read the drains read model yet')
     }

@@ -19,6 +19,7 @@ import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
+import { hostContainers } from '../../projections/index.js'
 import { classifyDeath, identityOf, LABELS, signalNumber, type ContainerIdentity } from './model.js'
 
 export interface PublisherOptions {
@@ -343,8 +344,7 @@ export class Publisher {
     const announced = new Map<string, AppProcess>()
     if (this.opts.pool) {
       try {
-        const { rows } = await this.opts.pool.query(`SELECT container, app, type FROM rm_containers.containers WHERE host = $1 AND state IN ('up', 'stopping')`, [this.host])
-        for (const r of rows as { container: string; app: string; type: string }[]) announced.set(r.container, { app: r.app, type: r.type })
+        for (const r of await hostContainers(this.opts.pool, this.host)) announced.set(r.container, { app: r.app, type: r.type })
       } catch (err) {
         this.log.warn({ err }, 'publisher: cannot read the containers read model; reconciling with the streams read so far')
       }

@@ -7,17 +7,17 @@ import { createHash } from 'node:crypto'
 
 /** The read-model rows the table is built from (the router reads them in one snapshot). */
 export interface RouteRows {
-  /** Live apps (`rm_apps.apps` without `destroyed_at`). */
+  /** Live apps (`liveApps`). */
   apps: readonly { name: string }[]
-  /** Custom domains (`rm_domains.domains`). */
+  /** Custom domains (`allDomains`). */
   domains: readonly { domain: string; app: string }[]
-  /** Announced containers (`rm_containers.containers`). */
+  /** Announced containers (`webContainers`: `web` only). */
   containers: readonly { container: string; app: string; type: string; host: string; port: number | null; state: string }[]
-  /** Apps in maintenance mode (`rm_access.maintenance`). */
+  /** Apps in maintenance mode (`maintenanceApps`). */
   maintenance: readonly { app: string }[]
-  /** The config of each app's current release (`rm_releases.releases`, newest version). */
+  /** The config of each app's current release (`currentConfigs`). */
   releases: readonly { app: string; config: Record<string, string> }[]
-  /** Domains attached to a certificate (`rm_certs`, see `attachedCerts`). */
+  /** Domains attached to a certificate (`attachedCerts`). */
   certs: readonly { domain: string; app: string; name: string; certificate: string; key: string; notAfter: string }[]
 }
 

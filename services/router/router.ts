@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
-import { attachedCerts } from '../../projections/index.js'
+import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, webContainers } from '../../projections/index.js'
 import { routeTable, type RouteRows, type RouteTable } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
 import { renderRoutes, type RenderOptions } from './render.js'
@@ -35,15 +35,15 @@ export async function readRows(pool: pg.Pool): Promise<RouteRows> {
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     const [apps, domains, containers, maintenance, releases, certs] = [
-      await client.query(`SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL`),
-      await client.query(`SELECT domain, app FROM rm_domains.domains`),
-      await client.query(`SELECT container, app, type, host, port, state FROM rm_containers.containers WHERE type = 'web'`),
-      await client.query(`SELECT app FROM rm_access.maintenance`),
-      await client.query(`SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`),
+      await liveApps(client),
+      await allDomains(client),
+      await webContainers(client),
+      await maintenanceApps(client),
+      await currentConfigs(client),
       await attachedCerts(client),
     ]
     await client.query('COMMIT')
-    return { apps: apps.rows, domains: domains.rows, containers: containers.rows, maintenance: maintenance.rows, releases: releases.rows, certs } as RouteRows
+    return { apps, domains, containers, maintenance, releases, certs }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw err

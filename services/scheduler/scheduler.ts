@@ -9,6 +9,7 @@ import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
 import { runtimeDecider, type RuntimeCommand } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore, type RecordedEvent } from '../../events/index.js'
+import { appsWithImage, deployableRelease, getFormation } from '../../projections/index.js'
 import { deployFormation, desiredServices, diff, type DesiredService, type ReleaseView, type SpecOptions } from './model.js'
 import { applyChange, listServices, markFailed, removeAppImages, restartService, serviceProgress, type ProgressOptions } from './swarm.js'
 
@@ -64,21 +65,16 @@ export class Scheduler {
 
   /** The app's current release (when it has an image) and formation, from the read models. */
   async readApp(app: string): Promise<{ release: ReleaseView | undefined; formation: Record<string, number> }> {
-    const [rel, form] = await Promise.all([
-      this.#d.pool.query(`SELECT app, version, image, digest, procfile, port, config, limits FROM rm_releases.releases WHERE app = $1 ORDER BY version DESC LIMIT 1`, [app]),
-      this.#d.pool.query(`SELECT type, quantity FROM rm_formation.formation WHERE app = $1`, [app]),
-    ])
-    const r = rel.rows[0] as (ReleaseView & { image: string | null; digest: string | null; port: number | null }) | undefined
-    const formation = Object.fromEntries((form.rows as { type: string; quantity: number }[]).map((f) => [f.type, f.quantity]))
+    const [r, formation] = await Promise.all([deployableRelease(this.#d.pool, app), getFormation(this.#d.pool, app)])
     if (!r?.image) return { release: undefined, formation }
     return { release: { ...r, image: r.image, digest: r.digest ?? undefined, port: r.port ?? undefined }, formation }
   }
 
   /** Every app that has a release with an image or a service of this namespace. */
   async apps(): Promise<string[]> {
-    const { rows } = await this.#d.pool.query(`SELECT DISTINCT app FROM rm_releases.releases WHERE image IS NOT NULL`)
+    const withImage = await appsWithImage(this.#d.pool)
     const running = await listServices(this.#d.docker, this.#d.namespace)
-    return [...new Set([...(rows as { app: string }[]).map((r) => r.app), ...running.map((s) => s.app)])].sort()
+    return [...new Set([...withImage, ...running.map((s) => s.app)])].sort()
   }
 
   /**

@@ -23,7 +23,7 @@ import { isWharfError, WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import { streamId, type EventContext, type EventStore } from '../../events/index.js'
-import { CHECKPOINT_CHANNEL, CORE_SCHEMA, holdProjections, readCheckpoints, waitFor } from '../../projections/index.js'
+import { announceCheckpointReset, CORE_SCHEMA, holdProjections, readCheckpoints, waitFor } from '../../projections/index.js'
 import { BACKUP_FORMAT, BACKUP_SCHEMA, includedSeq, type BackupManifest, type BackupRequest, type RestoreResult } from '../../core/backups.js'
 import { checkDumpSchemas, checkSamePlatform, keysOf, newObjectId, parseBackupManifest, type PlatformIdentity } from './manifest.js'
 import { Digest, listManifests, readText, storeError } from './objects.js'
@@ -261,10 +261,7 @@ export async function restoreBackup(deps: BackupDeps, id: string, ctx: EventCont
             Promise.reject(new WharfError('WHARF_INTERNAL', `the restore was rolled back, nothing was changed: ${err.message}`, { cause: err })),
           )
           // Checkpoints went back: tell waiting readers to forget the higher ones they saw.
-          await deps.pool.query(
-            `SELECT pg_notify($1, json_build_object('name', name, 'seq', seq, 'status', status, 'reset', true)::text) FROM ${CORE_SCHEMA}.projection_checkpoints`,
-            [CHECKPOINT_CHANNEL],
-          )
+          await announceCheckpointReset(deps.pool)
         },
         { names: deps.projections, ...(deps.holdTimeoutMs ? { timeoutMs: deps.holdTimeoutMs } : {}) },
       )

@@ -10,6 +10,7 @@ import { claimStreamId, streamId, type EventContext, type EventStore } from '../
 import { runCommand } from '../../../domain/command.js'
 import { ACCOUNTS_STREAM, adminsDecider } from '../../../domain/user/admins.js'
 import { keyClaimDecider } from '../../../domain/key/decider.js'
+import { getUser, type KeyView, type UserView } from '../../../projections/index.js'
 import { defaultKeyName, parsePublicKey } from './keys.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
 import { findKey, userDecider } from '../../../domain/user/decider.js'
@@ -23,19 +24,7 @@ export interface AccountDeps {
 const USERS = ['users']
 const KEYS = ['keys']
 
-export interface UserView {
-  username: string
-  email: string
-  admin: boolean
-}
-
-export interface KeyView {
-  fingerprint: string
-  name: string
-  type: string
-  publicKey: string
-  createdAt: string
-}
+export { getUser, listAdmins, listKeys, listUsers, userExists, type KeyView, type UserView } from '../../../projections/index.js'
 
 /** `user:<name>` for a signed-in user, `anonymous` for a public request. */
 export function actorOf(username: string | undefined): string {
@@ -47,36 +36,6 @@ const userStream = (username: string) => streamId('user', username)
 async function loadUser(deps: AccountDeps, username: string) {
   const { events } = await deps.store.readStream(userStream(username))
   return fold(userDecider, events)
-}
-
-/** True when `username` has an account (from the `users` read model). */
-export async function userExists(pool: pg.Pool, username: string): Promise<boolean> {
-  const { rowCount } = await pool.query('SELECT 1 FROM rm_users.users WHERE username = $1', [username])
-  return (rowCount ?? 0) > 0
-}
-
-/** One user from the read model, or undefined. */
-export async function getUser(pool: pg.Pool, username: string): Promise<(UserView & { createdAt: string }) | undefined> {
-  const { rows } = await pool.query<{ username: string; email: string; admin: boolean; created_at: Date }>(
-    'SELECT username, email, admin, created_at FROM rm_users.users WHERE username = $1',
-    [username],
-  )
-  const r = rows[0]
-  return r && { username: r.username, email: r.email, admin: r.admin, createdAt: r.created_at.toISOString() }
-}
-
-/** Every user, by name. */
-export async function listUsers(pool: pg.Pool): Promise<(UserView & { createdAt: string })[]> {
-  const { rows } = await pool.query<{ username: string; email: string; admin: boolean; created_at: Date }>(
-    'SELECT username, email, admin, created_at FROM rm_users.users ORDER BY username',
-  )
-  return rows.map((r) => ({ username: r.username, email: r.email, admin: r.admin, createdAt: r.created_at.toISOString() }))
-}
-
-/** Every admin, by name. */
-export async function listAdmins(pool: pg.Pool): Promise<UserView[]> {
-  const { rows } = await pool.query<UserView>('SELECT username, email, admin FROM rm_users.users WHERE admin ORDER BY username')
-  return rows
 }
 
 /**
@@ -208,15 +167,6 @@ export async function addKey(deps: AccountDeps, username: string, input: { key: 
     throw err
   }
   return { fingerprint: key.fingerprint, name, type: key.type, publicKey: key.openssh, createdAt: new Date().toISOString() }
-}
-
-/** The user's keys, oldest first (from the `keys` read model). */
-export async function listKeys(pool: pg.Pool, username: string): Promise<KeyView[]> {
-  const { rows } = await pool.query<{ fingerprint: string; name: string; type: string; public_key: string; created_at: Date }>(
-    'SELECT fingerprint, name, type, public_key, created_at FROM rm_keys.keys WHERE username = $1 ORDER BY created_at, fingerprint',
-    [username],
-  )
-  return rows.map((r) => ({ fingerprint: r.fingerprint, name: r.name, type: r.type, publicKey: r.public_key, createdAt: r.created_at.toISOString() }))
 }
 
 /** Removes one of the user's keys (by fingerprint or name), then releases its claim. */

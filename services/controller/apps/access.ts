@@ -4,7 +4,7 @@ import { streamId, type EventContext } from '../../../events/index.js'
 import { userExists } from '../accounts/index.js'
 import { runCommand, type CommandResult } from '../../../domain/command.js'
 import type { AuthUser, ControllerDeps } from '../context.js'
-import { appDecider, type Access, type Actor, type AppCommand, type AppState } from '../../../domain/app/decider.js'
+import { appDecider, type Actor, type AppCommand, type AppState } from '../../../domain/app/decider.js'
 
 /** The actor of a signed-in request. */
 export function actorOf(user: AuthUser): Actor {
@@ -59,31 +59,8 @@ export function signedIn(req: { user?: AuthUser | undefined }): AuthUser {
   return req.user
 }
 
-export interface AppRow {
-  name: string
-  owner: string
-  created: string
-  maintenance: boolean
-}
-
-/**
- * The live app `name` from the read model if `user` may act on it at `level`: `WHARF_NOT_FOUND` when
- * there is none or the user may not see it, `WHARF_FORBIDDEN` when a collaborator asks to manage.
- */
-export async function visibleApp(pool: pg.Pool, user: AuthUser, name: string, level: Access = 'use'): Promise<AppRow> {
-  const { rows } = await pool.query(
-    `SELECT name, owner, created_at,
-            EXISTS (SELECT 1 FROM rm_access.maintenance m WHERE m.app = a.name) AS maintenance,
-            EXISTS (SELECT 1 FROM rm_access.collaborators c WHERE c.app = a.name AND c.username = $2) AS collaborator
-       FROM rm_apps.apps a WHERE name = $1 AND destroyed_at IS NULL`,
-    [name, user.username],
-  )
-  const r = rows[0]
-  const owner = r && (user.admin || r.owner === user.username)
-  if (!r || (!owner && !r.collaborator)) throw new WharfError('WHARF_NOT_FOUND', `no app ${name}`, { details: { app: name } })
-  if (level === 'manage' && !owner) throw new WharfError('WHARF_FORBIDDEN', `only the owner of ${name} (or an admin) may do this`, { details: { app: name } })
-  return { name: r.name, owner: r.owner, created: (r.created_at as Date).toISOString(), maintenance: r.maintenance }
-}
+/** The access check of app routes lives with the read models it reads (the builder runs it too). */
+export { visibleApp, type AppRow } from '../../../projections/index.js'
 
 /** Throws `WHARF_NOT_FOUND` unless the user account exists. */
 export async function requireUser(pool: pg.Pool, username: string): Promise<void> {

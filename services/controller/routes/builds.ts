@@ -1,6 +1,5 @@
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import type pg from 'pg'
 import Type from 'typebox'
@@ -12,6 +11,7 @@ import { Procfile } from '../../../events/app.js'
 import { ImageRef } from '../../../events/build.js'
 import { newEventId, streamId } from '../../../events/index.js'
 import { Port } from '../../../events/schema.js'
+import { findBuildRows, listBuildRows, releasedVersion, waitUntil, type BuildRow } from '../../../projections/index.js'
 import { importImage } from '../../builder/image.js'
 import { buildLogPath } from '../../../core/paths.js'
 import { acquirePushLock } from '../../../core/pushlock.js'
@@ -82,9 +82,7 @@ export type BuildView = {
   finished: string | null
 }
 
-const COLUMNS = 'id, app, kind, sha, source, stack, username, status, image, digest, procfile, port, reason, last_lines, release, created_at, finished_at'
-
-function buildOf(r: Record<string, any>): BuildView {
+function buildOf(r: BuildRow): BuildView {
   return {
     id: r.id,
     app: r.app,
@@ -101,23 +99,19 @@ function buildOf(r: Record<string, any>): BuildView {
     reason: r.reason,
     lastLines: r.last_lines ?? [],
     release: r.release,
-    created: (r.created_at as Date).toISOString(),
-    finished: r.finished_at ? (r.finished_at as Date).toISOString() : null,
+    created: r.created_at.toISOString(),
+    finished: r.finished_at ? r.finished_at.toISOString() : null,
   }
 }
 
 /** Builds of an app, newest first. */
 export async function listBuilds(pool: pg.Pool, app: string, limit = 100): Promise<BuildView[]> {
-  const { rows } = await pool.query(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, [app, limit])
-  return rows.map(buildOf)
+  return (await listBuildRows(pool, app, limit)).map(buildOf)
 }
 
 /** One build of an app by id, unique id prefix, or `latest`; `WHARF_NOT_FOUND` when there is none. */
 export async function getBuild(pool: pg.Pool, app: string, ref: string): Promise<BuildView> {
-  const { rows } =
-    ref === 'latest'
-      ? await pool.query(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, [app])
-      : await pool.query(`SELECT ${COLUMNS} FROM rm_builds.builds WHERE app = $1 AND (id = $2 OR id LIKE $2 || '%') ORDER BY id LIMIT 2`, [app, ref])
+  const rows = await findBuildRows(pool, app, ref)
   const exact = rows.find((r) => r.id === ref)
   if (exact) return buildOf(exact)
   if (rows.length > 1) throw new WharfError('WHARF_INVALID', `${ref} names more than one build of ${app}: give more of the id`, { details: { app, build: ref } })
@@ -151,20 +145,11 @@ async function readLogTail(path: string): Promise<string | undefined> {
 
 /** Waits until the release of `build` is in both the builds and the releases read models; answers its version. */
 async function releaseOf(pool: pg.Pool, build: string, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const { rows } = await pool.query(
-      `SELECT b.release FROM rm_builds.builds b JOIN rm_releases.releases r ON r.app = b.app AND r.version = b.release WHERE b.id = $1`,
-      [build],
-    )
-    if (rows[0]) return rows[0].release as number
-    if (Date.now() > deadline) {
-      throw new WharfError('WHARF_TIMEOUT', `build ${build} succeeded, but its release did not appear within ${timeoutMs / 1000} s; see wharf releases:list`, {
-        details: { build },
-      })
-    }
-    await sleep(50)
-  }
+  const release = await waitUntil(pool, () => releasedVersion(pool, build), { projections: ['builds', 'releases'], timeoutMs })
+  if (release !== undefined) return release
+  throw new WharfError('WHARF_TIMEOUT', `build ${build} succeeded, but its release did not appear within ${timeoutMs / 1000} s; see wharf releases:list`, {
+    details: { build },
+  })
 }
 
 /** Keeps the last {@link LAST_LINES} lines, each cut to {@link MAX_LINE} characters. */

@@ -1,5 +1,6 @@
 import Type from 'typebox'
 import { MAX_DRAIN_URL } from '../../../logs/index.js'
+import { getDrains } from '../../../projections/index.js'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
@@ -11,10 +12,7 @@ const DrainsOut = Type.Object({ drains: Type.Array(DrainOut) }, { additionalProp
 
 /** `drains:add|list|remove`: where else an app's log lines go. */
 export const drainsRoutes: RoutePlugin = (api, deps) => {
-  const list = async (app: string) => {
-    const { rows } = await deps.pool.query('SELECT id, url, created_at FROM rm_drains.drains WHERE app = $1 ORDER BY created_at, id', [app])
-    return { drains: rows.map((r) => ({ id: r.id as string, url: r.url as string, created: (r.created_at as Date).toISOString() })) }
-  }
+  const list = async (app: string) => ({ drains: await getDrains(deps.pool, app) })
 
   api.get('/apps/:app/drains', { schema: { summary: "An app's log drains.", params: AppParams, response: { 200: DrainsOut, ...errors } } }, async (req) => {
     await visibleApp(deps.pool, signedIn(req), req.params.app)

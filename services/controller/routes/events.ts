@@ -1,8 +1,7 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { readCheckpoints, waitFor } from '../../../projections/index.js'
+import { canSeeApp, readCheckpoints, visibleEvents, waitFor } from '../../../projections/index.js'
 import type { AuthUser, ControllerDeps, RoutePlugin } from '../context.js'
-import { visibleAppsSql } from '../visibility.js'
 
 const EventOut = Type.Object({
   seq: Type.Integer(),
@@ -26,55 +25,13 @@ const Query = Type.Object(
   { additionalProperties: false },
 )
 
-interface Filter {
-  app?: string | undefined
-  type?: string | undefined
-  after: number
-  /** Only up to this seq (inclusive). */
-  upTo?: number
-  limit: number
-}
-
 /** How long one wait for new events lasts before a keep-alive comment goes out, ms. */
 const KEEPALIVE_MS = 15_000
-
-/**
- * Events the user may see, after `after`, oldest first: an admin sees all; anyone else the events
- * of apps they may see and of their own user stream. Secrets were redacted by the projection.
- */
-async function query(deps: ControllerDeps, user: AuthUser, f: Filter) {
-  const params: unknown[] = [f.after, f.limit]
-  const where = ['seq > $1']
-  if (f.app) where.push(`app = $${params.push(f.app)}`)
-  if (f.type) where.push(`type = $${params.push(f.type)}`)
-  if (f.upTo !== undefined) where.push(`seq <= $${params.push(f.upTo)}`)
-  if (!user.admin) {
-    const me = params.push(user.username)
-    where.push(`(username = $${me} OR app IN (${visibleAppsSql(`$${me}`)}))`)
-  }
-  const { rows } = await deps.pool.query(
-    `SELECT seq, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
-      WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $2`,
-    params,
-  )
-  return rows.map((r) => ({
-    seq: Number(r.seq),
-    id: r.id as string,
-    type: r.type as string,
-    stream: r.stream as string,
-    app: r.app as string | null,
-    actor: r.actor as string,
-    occurredAt: (r.occurred_at as Date).toISOString(),
-    correlationId: r.correlation_id as string,
-    data: r.data as unknown,
-  }))
-}
 
 /** An app filter the user may not see answers 404, as every app route does. */
 async function checkApp(deps: ControllerDeps, user: AuthUser, app: string | undefined): Promise<void> {
   if (!app || user.admin) return
-  const { rowCount } = await deps.pool.query(`SELECT 1 FROM (${visibleAppsSql('$1')}) v(name) WHERE name = $2`, [user.username, app])
-  if (!rowCount) throw new WharfError('WHARF_NOT_FOUND', `no app ${app}`)
+  if (!(await canSeeApp(deps.pool, user.username, app))) throw new WharfError('WHARF_NOT_FOUND', `no app ${app}`)
 }
 
 /** `GET /v1/events` (a page) and `GET /v1/events/stream` (server-sent events, live). */
@@ -97,7 +54,7 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
     async (req) => {
       const user = req.user!
       await checkApp(deps, user, req.query.app)
-      const events = await query(deps, user, { app: req.query.app, type: req.query.type, after: req.query.after ?? 0, limit: req.query.limit ?? 100 })
+      const events = await visibleEvents(deps.pool, user, { app: req.query.app, type: req.query.type, after: req.query.after ?? 0, limit: req.query.limit ?? 100 })
       return { events, last: events.at(-1)?.seq ?? req.query.after ?? 0 }
     },
   )
@@ -134,7 +91,7 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
           // Every row at or below the checkpoint is committed (they commit together): send those, then wait for more.
           const upTo = await checkpoint()
           for (;;) {
-            const events = await query(deps, user, { app: req.query.app, type: req.query.type, after, upTo, limit: 500 })
+            const events = await visibleEvents(deps.pool, user, { app: req.query.app, type: req.query.type, after, upTo, limit: 500 })
             if (closed) break
             for (const e of events) res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
             if (events.length < 500) break

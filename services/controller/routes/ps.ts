@@ -1,5 +1,5 @@
-import type pg from 'pg'
 import Type from 'typebox'
+import { listProcesses } from '../../../projections/index.js'
 import { signedIn, visibleApp } from '../apps/access.js'
 import { getFormation } from '../apps/queries.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
@@ -38,39 +38,7 @@ export const PsOut = Type.Object(
 )
 
 /** One process as `GET /apps/:app/ps` answers it (the CLI reads the same type). */
-export interface PsView {
-  type: string
-  number: number | null
-  release: number
-  state: 'up' | 'stopping' | 'crashed'
-  since: string
-  host: string
-  port: number | null
-  container: string
-  exitCode: number | null
-  reason: string | null
-}
-
-/** The processes of an app from the containers read model, by type, then slot, then age. */
-export async function listProcesses(pool: pg.Pool, app: string): Promise<PsView[]> {
-  const { rows } = await pool.query(
-    `SELECT container, type, number, release, state, since, host, port, exit_code, reason FROM rm_containers.containers
-      WHERE app = $1 ORDER BY type, number NULLS LAST, started_at, container`,
-    [app],
-  )
-  return rows.map((r) => ({
-    type: r.type,
-    number: r.number,
-    release: r.release,
-    state: r.state,
-    since: (r.since as Date).toISOString(),
-    host: r.host,
-    port: r.port,
-    container: (r.container as string).slice(0, 12),
-    exitCode: r.exit_code,
-    reason: r.reason,
-  }))
-}
+export type { PsView } from '../../../projections/index.js'
 
 /** `ps:list`: the formation and the processes the publishers announced. */
 export const psRoutes: RoutePlugin = (api, deps) => {

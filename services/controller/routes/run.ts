@@ -6,6 +6,7 @@ import type pg from 'pg'
 import type { WebSocket } from 'ws'
 import { dockerClient } from '../../../core/docker.js'
 import { isWharfError, WharfError, type ErrorCode } from '../../../core/errors.js'
+import { newestImageVersion } from '../../../projections/index.js'
 import { signedIn, visibleApp } from '../apps/access.js'
 import { getRelease, type ReleaseView } from '../apps/queries.js'
 import { demuxer, outputFrame, parseControl, parseStart, runContainerSpec } from '../apps/run.js'
@@ -22,8 +23,8 @@ type Release = ReleaseView & { image: string }
 
 /** The newest release of `app` that has an image; `WHARF_CONFLICT` when there is none yet. */
 export async function currentRelease(pool: pg.Pool, app: string): Promise<Release> {
-  const { rows } = await pool.query('SELECT version FROM rm_releases.releases WHERE app = $1 AND image IS NOT NULL ORDER BY version DESC LIMIT 1', [app])
-  const release = rows[0] ? await getRelease(pool, app, rows[0].version as number) : undefined
+  const version = await newestImageVersion(pool, app)
+  const release = version !== undefined ? await getRelease(pool, app, version) : undefined
   if (!release?.image) throw new WharfError('WHARF_CONFLICT', `${app} has no release with an image yet: push first: git push wharf main`, { details: { app } })
   return release as Release
 }

@@ -1,0 +1,87 @@
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { createLogger } from '../core/log.js'
+import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
+import { freshDatabase, testNatsUrl, uniqueName } from '../test/harness.js'
+import { CheckpointWatcher, Projector } from './index.js'
+import { schemaOf } from './projection.js'
+import { countingProjection } from './testing/counting.js'
+
+/** CheckpointWatcher.until: waiting for a read model to show a row whose event's seq is not known in advance. */
+
+async function setup(t: Test) {
+  const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(uniqueName('watch').toLowerCase()) })
+  const pool = new pg.Pool({ connectionString: await freshDatabase(t, 'watch'), max: 10 })
+  pool.on('error', () => {})
+  const name = 'counting'
+  const projector = new Projector({ store, pool, projections: [countingProjection(name)], log: createLogger({ level: 'silent' }), batch: { maxWaitMs: 1 } })
+  await projector.start()
+  const watcher = new CheckpointWatcher({ pool, projections: [name], idleMs: 50 })
+  t.teardown(async () => {
+    await watcher.close()
+    await projector.stop()
+    await store.destroy()
+    await store.close()
+    await pool.end()
+  })
+  let version = 0
+  const append = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const ev = version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
+      version = (await store.append(streamId('app', 'a'), [ev], { actor: 'user:alice', expectedVersion: version })).lastSeq
+    }
+    return version
+  }
+  let probes = 0
+  /** The seq of the `n`th row of the read model, once it has that many (a probe: undefined until then). */
+  const nth = (n: number) => async () => {
+    probes++
+    const { rows } = await pool.query<{ seq: string }>(`SELECT seq FROM ${schemaOf(name)}.hits ORDER BY seq OFFSET $1 LIMIT 1`, [n - 1])
+    return rows[0] ? Number(rows[0].seq) : undefined
+  }
+  return { pool, projector, watcher, name, append, nth, probes: () => probes }
+}
+
+t.test('answers once the projection applies the event the probe looks for, probing on checkpoint moves only', async (t) => {
+  const { watcher, name, append, nth, probes, projector } = await setup(t)
+  await projector.waitFor(await append(2))
+  t.equal(await watcher.until(nth(1), { projections: [name] }), 1, 'what is there already is answered at once')
+  const calls = probes()
+
+  const waiting = watcher.until(nth(5), { projections: [name], timeoutMs: 10_000 })
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(probes() - calls, 1, 'no polling: one probe in 300 ms while nothing happens')
+  await append(3)
+  t.equal(await waiting, 5)
+  t.ok(probes() - calls <= 5, `re-probed on checkpoint moves only (${probes() - calls} probes for 3 events)`)
+})
+
+t.test('answers undefined after the timeout, or at once when the signal aborts; a failing probe rejects', async (t) => {
+  const { watcher, name, nth } = await setup(t)
+  const t0 = Date.now()
+  t.equal(await watcher.until(nth(1), { projections: [name], timeoutMs: 200 }), undefined)
+  t.ok(Date.now() - t0 >= 190, 'waited the timeout')
+
+  const abort = new AbortController()
+  const aborted = watcher.until(nth(1), { projections: [name], timeoutMs: 10_000, signal: abort.signal })
+  setTimeout(() => abort.abort(), 50)
+  const t1 = Date.now()
+  t.equal(await aborted, undefined)
+  t.ok(Date.now() - t1 < 5_000, 'the abort ended the wait')
+  t.equal(await watcher.until(nth(1), { projections: [name], signal: abort.signal }), undefined, 'an aborted signal answers at once')
+
+  await t.rejects(
+    watcher.until(async () => Promise.reject(new Error('boom')), { projections: [name] }),
+    { message: 'boom' },
+  )
+})
+
+t.test('a closed watcher refuses, and closing rejects a pending until', async (t) => {
+  const { watcher, name, nth } = await setup(t)
+  const pending = watcher.until(nth(1), { projections: [name], timeoutMs: 10_000 })
+  const rejected = t.rejects(pending, { code: 'WHARF_UNAVAILABLE' })
+  await new Promise((r) => setTimeout(r, 100))
+  await watcher.close()
+  await rejected
+  await t.rejects(watcher.until(nth(1), { projections: [name] }), { code: 'WHARF_UNAVAILABLE' })
+})
