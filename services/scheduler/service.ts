@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { dockerClient } from '../../core/docker.js'
+import { DockerEngine } from '../../core/engine/docker.js'
+import type pg from 'pg'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Scheduler, type SchedulerDeps, type SchedulerOptions } from './scheduler.js'
@@ -36,7 +37,7 @@ export interface StartSchedulerOptions extends SchedulerOptions {
  * `RestartRequested` and `AppDestroyed` once the read models have it. An event is acked after its
  * changes are applied to Swarm (not after the deploy converges: that is watched, and resumed on start).
  */
-export async function startScheduler(deps: SchedulerDeps, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
+export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
   const retryMs = opts.retryMs ?? 1_000
   const scheduler = new Scheduler(deps, opts)
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
@@ -101,7 +102,7 @@ export const scheduler: ServiceDefinition = {
     const running = await startScheduler({
       store,
       pool,
-      docker: dockerClient(cfg.dockerHost),
+      docker: DockerEngine.at(cfg.dockerHost),
       namespace: cfg.namespace,
       registry: `127.0.0.1:${cfg.ports.registry}`,
       log: log.child({ service: 'scheduler' }),
