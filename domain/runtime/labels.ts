@@ -19,6 +19,8 @@ export const LABELS = {
   failed: 'wharf.failed-spec',
   /** Service only: the id of the last `RestartRequested` applied (a redelivered one restarts nothing). */
   restart: 'wharf.restart',
+  /** Image only: the commit a pushed image was built from. */
+  sha: 'wharf.sha',
   /** One-off container (`wharf run`) only: the request id. */
   run: 'wharf.run',
   /** One-off container only: who ran it. */

@@ -8,6 +8,7 @@ import type { WharfConfig } from '../../core/config.js'
 import type { BuildOptions, ContainerEngine } from '../../core/engine/engine.js'
 import { WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
+import { LABELS } from '../../domain/runtime/labels.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
 import { appUrl } from '../controller/apps/queries.js'
 import { imagePort, pushImage } from './image.js'
@@ -196,7 +197,7 @@ async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra
   const timeout = AbortSignal.timeout(limitMs)
   const opts: BuildOptions = {
     tag: image,
-    labels: { 'wharf.app': p.app, 'wharf.sha': p.sha },
+    labels: { [LABELS.app]: p.app, [LABELS.sha]: p.sha },
     signal: AbortSignal.any([p.signal, timeout]),
   }
   if (deps.npmRegistry) opts.buildArgs = { NPM_CONFIG_REGISTRY: deps.npmRegistry }
