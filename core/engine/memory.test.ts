@@ -38,3 +38,18 @@ t.test('MemoryEngine: a task that fails is restarted in its slot (on-failure)', 
   t.same(tasks.map((x) => x.state), ['failed', 'running'])
   t.match(tasks[0]!.err, /non-zero exit \(2\)/)
 })
+
+t.test('MemoryEngine: what is written to an attached stdin is the container\'s input, not its output', async (t) => {
+  const engine = new MemoryEngine({ images: ['busybox:latest'] })
+  const id = await engine.createContainer({ Image: 'busybox:latest', Cmd: ['cat'], OpenStdin: true, Tty: true })
+  const io = await engine.attachContainer(id, { stdin: true })
+  const out: Buffer[] = []
+  io.on('data', (b: Buffer) => out.push(b))
+  await engine.startContainer(id)
+  io.write('typed\n')
+  engine.write(id, 'printed\n')
+  engine.exit(id, 0)
+  await new Promise((r) => io.once('end', r))
+  t.equal(engine.stdinOf(id), 'typed\n')
+  t.equal(Buffer.concat(out).toString(), 'printed\n', 'a TTY: raw, not framed')
+})

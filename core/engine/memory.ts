@@ -11,7 +11,7 @@
  * are rejected is rolled back when its `FailureAction` is `rollback`.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { PassThrough, Readable, type Duplex } from 'node:stream'
+import { Duplex, PassThrough, Readable } from 'node:stream'
 import {
   EngineError,
   type BuildOptions,
@@ -59,6 +59,8 @@ interface MemContainer {
   health?: string
   ports: Record<string, number[]>
   logs: LogEntry[]
+  /** What attached clients wrote to its stdin. */
+  stdin: Buffer[]
   /** Open attach and followed log streams, ended when it stops. */
   readers: Set<{ push(e: LogEntry): void; end(): void }>
   removalWaiters: ((code: number) => void)[]
@@ -224,6 +226,11 @@ export class MemoryEngine implements ContainerEngine {
     for (const r of c.readers) r.push(e)
   }
 
+  /** What attached clients wrote to container `id`'s stdin so far. */
+  stdinOf(id: string): string {
+    return Buffer.concat(this.#container(id).stdin).toString('utf8')
+  }
+
   /** Sets the health of a container with a health check (`starting`, `healthy`, `unhealthy`). */
   setHealth(id: string, status: string): void {
     const c = this.#container(id)
@@ -333,14 +340,18 @@ export class MemoryEngine implements ContainerEngine {
 
   async attachContainer(id: string, opts: { stdin: boolean }): Promise<Duplex> {
     const c = this.#container(id)
-    const out = new PassThrough()
     const tty = c.spec.Tty ?? false
-    const reader = { push: (e: LogEntry) => out.write(tty ? e.data : frame(e.stream, e.data)), end: () => out.end() }
+    const io = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, done) {
+        if (opts.stdin) c.stdin.push(chunk)
+        done()
+      },
+    })
+    const reader = { push: (e: LogEntry) => void io.push(tty ? e.data : frame(e.stream, e.data)), end: () => void io.push(null) }
     c.readers.add(reader)
-    out.on('close', () => c.readers.delete(reader))
-    // What is written is the container's stdin: nothing reads it here.
-    if (opts.stdin) out.on('finish', () => {})
-    return out
+    io.on('close', () => c.readers.delete(reader))
+    return io
   }
 
   async waitRemoved(id: string): Promise<{ exited: Promise<number> }> {
@@ -575,6 +586,7 @@ export class MemoryEngine implements ContainerEngine {
       oomKilled: false,
       ports,
       logs: [],
+      stdin: [],
       readers: new Set(),
       removalWaiters: [],
     }
