@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { request } from 'undici'
 import { loadConfig } from '../core/config.js'
-import { dockerClient } from '../core/docker.js'
+import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { createLogger } from '../core/log.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { apiCaller, median } from './common.js'
@@ -91,7 +91,7 @@ try {
   if (!running.includes('scheduler')) {
     console.log(`the platform runs no scheduler (${running.join(', ')}): running one in this process, for ${app} only`)
     own = await startScheduler(
-      { store, pool, docker, namespace: cfg.namespace, registry: `127.0.0.1:${cfg.ports.registry}`, log: createLogger({ level: process.env.WHARF_LOG_LEVEL ?? 'warn' }) },
+      { store, pool, docker: new DockerEngine(docker), namespace: cfg.namespace, registry: `127.0.0.1:${cfg.ports.registry}`, log: createLogger({ level: process.env.WHARF_LOG_LEVEL ?? 'warn' }) },
       { durableName: durable, only: (a) => a === app },
     )
   } else console.log('using the platform scheduler')

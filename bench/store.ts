@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { request } from 'undici'
 import { loadConfig } from '../core/config.js'
-import { dockerClient } from '../core/docker.js'
+import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { createLogger } from '../core/log.js'
 import { BUCKETS, s3Client, s3ObjectStores, S3ObjectStore } from '../core/objectstore/index.js'
 import { noise } from '../core/objectstore/objectstore.contract.js'
@@ -227,7 +227,7 @@ async function pushFigures(): Promise<void> {
       writeFileSync(join(dir, 'Dockerfile'), `FROM busybox\nRUN echo ${suffix}-${i} > /id && dd if=/dev/urandom of=/payload bs=1M count=50 2>/dev/null\n`)
       const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: ref, labels: { 'wharf.bench': 'true' } })
       await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
-      const [digest, ms] = await timed(() => pushImage(docker, ref))
+      const [digest, ms] = await timed(() => pushImage(new DockerEngine(docker), ref))
       times.push(ms)
       cleanups.push(() => deleteFromRegistry(registry, repo, digest))
     } finally {

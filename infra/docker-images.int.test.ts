@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import type Docker from 'dockerode'
-import { dockerClient } from '../core/docker.js'
+import { dockerClient } from '../core/engine/docker.js'
 import { detectStack, type RepoFiles } from '../services/builder/stack.js'
 import { tarOf } from '../test/tar.js'
 

@@ -1,7 +1,7 @@
 import { request } from 'undici'
 import pg from 'pg'
 import t from 'tap'
-import { dockerClient } from '../core/docker.js'
+import { dockerClient } from '../core/engine/docker.js'
 import { testNatsUrl, testPgUrl } from '../test/harness.js'
 import { tarOf } from '../test/tar.js'
 

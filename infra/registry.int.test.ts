@@ -8,6 +8,7 @@ import { loadConfig, type WharfConfig } from '../core/config.js'
 import { BUCKETS } from '../core/objectstore/objectstore.js'
 import { s3Client, S3ObjectStore } from '../core/objectstore/s3.js'
 import { buildTestImage, pullImage, removeImage, testDocker, testRegistry } from '../services/builder/testing.js'
+import { DockerEngine } from '../core/engine/docker.js'
 import { pushImage } from '../services/builder/image.js'
 import { testS3 } from '../test/harness.js'
 import { redisCommand } from '../core/redis.js'
@@ -45,7 +46,7 @@ async function pushMarked(t: Test, docker: Docker, registryAddr: string): Promis
   const ref = `${registryAddr}/${repo}:v1`
   await docker.getImage(local).tag({ repo: `${registryAddr}/${repo}`, tag: 'v1' })
   t.teardown(() => removeImage(docker, ref))
-  const digest = await pushImage(docker, ref)
+  const digest = await pushImage(new DockerEngine(docker), ref)
   return { ref, repo, marker, digest }
 }
 

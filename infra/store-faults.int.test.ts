@@ -15,6 +15,7 @@ import { BUCKETS, s3Client, S3ObjectStore, type ObjectStore } from '../core/obje
 import { noise, sha256Of } from '../core/objectstore/objectstore.contract.js'
 import { pushImage } from '../services/builder/image.js'
 import { buildTestImage, pullImage, removeImage, testDocker } from '../services/builder/testing.js'
+import { DockerEngine } from '../core/engine/docker.js'
 import { registerAndLogin, startTestController } from '../services/controller/testing.js'
 import { ceph, s3Settings } from './parts/ceph.js'
 import { registry } from './parts/registry.js'
@@ -128,7 +129,7 @@ t.test('the gateway killed mid-push: the push fails clearly, no image appears; t
   await docker.getImage(local).tag({ repo: `127.0.0.1:${cfg.ports.registry}/${repo}`, tag: 'v1' })
   t.teardown(() => removeImage(docker, ref))
 
-  const push = pushImage(docker, ref).then(
+  const push = pushImage(new DockerEngine(docker), ref).then(
     () => undefined,
     (err: Error) => err,
   )
@@ -143,7 +144,7 @@ t.test('the gateway killed mid-push: the push fails clearly, no image appears; t
   await manifest.body.dump()
   t.equal(manifest.statusCode, 404, 'the cut-off push left no image behind')
 
-  await pushImage(docker, ref)
+  await pushImage(new DockerEngine(docker), ref)
   await removeImage(docker, ref)
   await pullImage(docker, ref)
   t.ok(await docker.getImage(ref).inspect(), 'the next push works, and the image pulls back')

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type Docker from 'dockerode'
-import { dockerClient } from '../../core/docker.js'
+import { dockerClient } from '../../core/engine/docker.js'
 import type { InfraContext, Part } from '../part.js'
 import { execFileP, livePid, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
 

@@ -2,13 +2,14 @@
  * One build of a pushed commit: events, the Docker build with its output streamed to the pusher,
  * the registry push, and the wait for the release the release manager makes of it.
  */
-import type Docker from 'dockerode'
 import type pg from 'pg'
 import { appUrl, type WharfConfig } from '../../core/config.js'
+import type { BuildOptions, ContainerEngine } from '../../core/engine/engine.js'
 import { WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { buildDecider, type BuildCommand } from '../../domain/build/decider.js'
 import { runCommand } from '../../domain/command.js'
+import { LABELS } from '../../domain/runtime/labels.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
 import { deployVerdict, releaseOfBuild, waitUntil } from '../../projections/index.js'
 import { imagePort, pushImage } from './image.js'
@@ -22,7 +23,8 @@ export interface BuildDeps {
   store: EventStore
   pool: pg.Pool
   log: Logger
-  docker: Docker
+  /** The container engine the images are built in and pushed from. */
+  docker: ContainerEngine
   /** `host:pid` of this builder, recorded in `BuildStarted`. */
   builderId: string
   /** How long the push waits for the release manager's release, ms (default 60_000). */
@@ -188,34 +190,23 @@ async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra
   const { stream: tar, done: archived } = p.tree.archive(extra)
   const limitMs = deps.buildTimeoutMs ?? 30 * 60_000
   const timeout = AbortSignal.timeout(limitMs)
-  const opts: Record<string, unknown> = {
-    t: image,
-    rm: true,
-    forcerm: true,
-    labels: { 'wharf.app': p.app, 'wharf.sha': p.sha },
-    abortSignal: AbortSignal.any([p.signal, timeout]),
+  const opts: BuildOptions = {
+    tag: image,
+    labels: { [LABELS.app]: p.app, [LABELS.sha]: p.sha },
+    signal: AbortSignal.any([p.signal, timeout]),
   }
-  if (deps.npmRegistry) opts.buildargs = { NPM_CONFIG_REGISTRY: deps.npmRegistry }
-  let response: NodeJS.ReadableStream
+  if (deps.npmRegistry) opts.buildArgs = { NPM_CONFIG_REGISTRY: deps.npmRegistry }
+  let failure: string | undefined
   try {
-    response = await deps.docker.buildImage(tar, opts)
+    failure = (await deps.docker.buildImage(tar, opts, (text) => p.out.lines(text))).error
   } catch (err) {
-    const e = err as { statusCode?: number; json?: { message?: string }; message: string }
+    const e = err as { statusCode?: number; message: string }
+    if (timeout.aborted) throw new BuildFailure(`the build took longer than ${limitMs >= 120_000 ? `${Math.round(limitMs / 60_000)} min` : `${Math.round(limitMs / 1000)} s`} and was stopped`)
     // 4xx: the engine refused what the repo gave it (an empty Dockerfile, a bad instruction).
-    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) throw new BuildFailure(`the build failed: ${e.json?.message ?? e.message}`)
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) throw new BuildFailure(`the build failed: ${e.message}`)
+    if (p.signal.aborted) throw err
     throw new WharfError('WHARF_UNAVAILABLE', `the Docker engine refused the build: ${e.message}`, { cause: err })
   }
-  let failure: string | undefined
-  await new Promise<void>((resolve, reject) => {
-    deps.docker.modem.followProgress(
-      response,
-      (err) => (err ? reject(timeout.aborted ? new BuildFailure(`the build took longer than ${limitMs >= 120_000 ? `${Math.round(limitMs / 60_000)} min` : `${Math.round(limitMs / 1000)} s`} and was stopped`) : err) : resolve()),
-      (ev: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
-        if (ev.stream) p.out.lines(ev.stream)
-        if (ev.error) failure = ev.errorDetail?.message ?? ev.error
-      },
-    )
-  })
   await archived.catch((err: Error) => {
     failure ??= err.message
   })

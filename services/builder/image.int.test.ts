@@ -6,9 +6,10 @@ import t from 'tap'
 import { request } from 'undici'
 import { uniqueName } from '../../test/harness.js'
 import { imagePort, importImage, pushImage } from './image.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from './testing.js'
+import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from './testing.js'
 
 const docker = testDocker()
+const engine = testEngine()
 const registry = testRegistry()
 
 /** A lower-case name unique to this run that is also an app name. */
@@ -28,23 +29,23 @@ async function registryDigest(name: string, tag: string): Promise<string | undef
 
 t.test('imagePort: the one EXPOSEd TCP port, else 5000', async (t) => {
   const one = await buildTestImage(t, docker, 'FROM busybox\nEXPOSE 8080\n')
-  t.equal(await imagePort(docker, one), 8080)
+  t.equal(await imagePort(engine, one), 8080)
   const none = await buildTestImage(t, docker, 'FROM busybox\nLABEL none=1\n')
-  t.equal(await imagePort(docker, none), 5000, 'none exposed')
+  t.equal(await imagePort(engine, none), 5000, 'none exposed')
   const two = await buildTestImage(t, docker, 'FROM busybox\nEXPOSE 8080 9090\n')
-  t.equal(await imagePort(docker, two), 5000, 'two exposed')
+  t.equal(await imagePort(engine, two), 5000, 'two exposed')
   const udp = await buildTestImage(t, docker, 'FROM busybox\nEXPOSE 53/udp 7000/tcp\n')
-  t.equal(await imagePort(docker, udp), 7000, 'the TCP one of a TCP and a UDP port')
+  t.equal(await imagePort(engine, udp), 7000, 'the TCP one of a TCP and a UDP port')
 })
 
 t.test('pushImage: progress lines and the digest the registry serves', async (t) => {
   const built = await buildTestImage(t, docker, `FROM busybox\nRUN echo ${Date.now()} > /stamp\n`)
   const name = appName()
   const ref = `${registry}/${name}:v1`
-  await docker.getImage(built).tag({ repo: `${registry}/${name}`, tag: 'v1' })
+  await engine.tagImage(built, `${registry}/${name}`, 'v1')
   t.teardown(() => removeImage(docker, ref))
   const lines: string[] = []
-  const digest = await pushImage(docker, ref, (l) => lines.push(l))
+  const digest = await pushImage(engine, ref, (l) => lines.push(l))
   t.match(digest, /^sha256:[0-9a-f]{64}$/)
   t.equal(await registryDigest(name, 'v1'), digest, 'the registry serves the manifest under that digest')
   t.ok(lines.length > 0, 'some progress')
@@ -56,18 +57,18 @@ t.test('pushImage: an unreachable registry or a missing image', async (t) => {
   const built = await buildTestImage(t, docker, 'FROM busybox\nLABEL unreachable=1\n')
   // A port nothing listens on (the engine answers connection refused).
   const ref = '127.0.0.1:1/nowhere:v1'
-  await docker.getImage(built).tag({ repo: '127.0.0.1:1/nowhere', tag: 'v1' })
+  await engine.tagImage(built, '127.0.0.1:1/nowhere', 'v1')
   t.teardown(() => removeImage(docker, ref))
-  await t.rejects(pushImage(docker, ref), { code: 'WHARF_UNAVAILABLE', message: /^the registry at 127\.0\.0\.1:1 refused the image: / })
-  await t.rejects(pushImage(docker, `${registry}/${appName()}:missing`), { code: 'WHARF_NOT_FOUND' })
+  await t.rejects(pushImage(engine, ref), { code: 'WHARF_UNAVAILABLE', message: /^the registry at 127\.0\.0\.1:1 refused the image: / })
+  await t.rejects(pushImage(engine, `${registry}/${appName()}:missing`), { code: 'WHARF_NOT_FOUND' })
 })
 
 t.test('importImage: from the engine, tagged per image id, pushed, with its port', async (t) => {
   const source = await buildTestImage(t, docker, `FROM busybox\nEXPOSE 8080\nRUN echo ${Date.now()} > /stamp\n`)
   const app = appName()
-  const id = (await docker.getImage(source).inspect()).Id.replace(/^sha256:/, '').slice(0, 12)
+  const id = (await engine.inspectImage(source)).id.replace(/^sha256:/, '').slice(0, 12)
   const lines: string[] = []
-  const out = await importImage(docker, { source, app, registry, onLine: (l) => lines.push(l) })
+  const out = await importImage(engine, { source, app, registry, onLine: (l) => lines.push(l) })
   t.teardown(() => removeImage(docker, out.image))
   t.same(out, { image: `${registry}/${app}:image-${id}`, digest: out.digest, port: 8080 })
   t.equal(await registryDigest(app, `image-${id}`), out.digest)
@@ -78,16 +79,16 @@ t.test('importImage: from the platform registry when the engine does not have it
   const built = await buildTestImage(t, docker, `FROM busybox\nEXPOSE 3000\nRUN echo ${Date.now()} > /stamp\n`)
   const name = appName()
   const inRegistry = `${registry}/${name}:1`
-  await docker.getImage(built).tag({ repo: `${registry}/${name}`, tag: '1' })
-  await pushImage(docker, inRegistry)
-  const id = (await docker.getImage(built).inspect()).Id.replace(/^sha256:/, '').slice(0, 12)
+  await engine.tagImage(built, `${registry}/${name}`, '1')
+  await pushImage(engine, inRegistry)
+  const id = (await engine.inspectImage(built)).id.replace(/^sha256:/, '').slice(0, 12)
   // Gone from the engine: only the registry has it now.
   await removeImage(docker, inRegistry)
   await removeImage(docker, built)
-  t.equal(await docker.getImage(inRegistry).inspect().then(() => 200, (e: { statusCode?: number }) => e.statusCode), 404, 'not in the engine')
+  t.equal(await engine.inspectImage(inRegistry).then(() => 200, (e: { statusCode?: number }) => e.statusCode), 404, 'not in the engine')
 
   const app = appName()
-  const out = await importImage(docker, { source: `${name}:1`, app, registry })
+  const out = await importImage(engine, { source: `${name}:1`, app, registry })
   t.teardown(() => removeImage(docker, out.image))
   t.teardown(() => removeImage(docker, inRegistry))
   t.equal(out.image, `${registry}/${app}:image-${id}`, 'the same image id')
@@ -98,7 +99,7 @@ t.test('importImage: from the platform registry when the engine does not have it
 t.test('importImage: an image in neither place', async (t) => {
   const app = appName()
   for (const source of [`${appName()}:nope`, `${registry}/${appName()}:nope`, 'example.com/library/nginx:1.25']) {
-    await t.rejects(importImage(docker, { source, app, registry }), {
+    await t.rejects(importImage(engine, { source, app, registry }), {
       code: 'WHARF_NOT_FOUND',
       message: `no image ${source} in the Docker engine or the registry (images cannot be pulled from the internet here)`,
     })

@@ -1,29 +1,8 @@
-import type Docker from 'dockerode'
+import { engineStatus as statusOf, type ContainerEngine, type ImageInfo } from '../../core/engine/engine.js'
 import { WharfError } from '../../core/errors.js'
 
 /** The port a web process listens on when its image does not `EXPOSE` exactly one TCP port. */
 export const DEFAULT_PORT = 5000
-
-/** One object of the engine's JSON progress stream (push, pull, build). */
-interface Progress {
-  status?: string
-  id?: string
-  progress?: string
-  progressDetail?: { current?: number; total?: number }
-  error?: string
-  errorDetail?: { message?: string }
-  aux?: { Digest?: string; Tag?: string; Size?: number }
-}
-
-/** Statuses that repeat once per layer and say nothing a person needs. */
-const QUIET = new Set(['Preparing', 'Waiting'])
-
-/** A line worth showing for one progress object, or undefined for byte ticks and chatter. */
-function lineOf(p: Progress): string | undefined {
-  if (!p.status || QUIET.has(p.status)) return undefined
-  if (p.progressDetail && p.progressDetail.current !== undefined) return undefined
-  return p.id ? `${p.id}: ${p.status}` : p.status
-}
 
 /** `127.0.0.1:5000/shop:git-abc` -> `127.0.0.1:5000` (the part before the first `/`, if it names a host). */
 function registryOf(ref: string): string | undefined {
@@ -33,35 +12,10 @@ function registryOf(ref: string): string | undefined {
   return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined
 }
 
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | undefined)?.statusCode
-}
 
 function messageOf(err: unknown): string {
   const e = err as { json?: { message?: string }; reason?: string; message?: string } | undefined
   return e?.json?.message ?? e?.message ?? String(err)
-}
-
-/**
- * Follows an engine progress stream to its end: calls `onLine` with readable lines, and answers
- * every object plus the first error the engine reported in the stream (`errorDetail`), if any.
- */
-function follow(docker: Docker, stream: NodeJS.ReadableStream, onLine?: (line: string) => void): Promise<{ objects: Progress[]; error: string | undefined }> {
-  let error: string | undefined
-  return new Promise((resolve, reject) =>
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null, objects: Progress[]) => (err ? reject(err) : resolve({ objects, error })),
-      (p: Progress) => {
-        if (p.errorDetail || p.error) {
-          error ??= p.errorDetail?.message ?? p.error
-          return
-        }
-        const line = lineOf(p)
-        if (line !== undefined) onLine?.(line)
-      },
-    ),
-  )
 }
 
 /**
@@ -71,39 +25,23 @@ function follow(docker: Docker, stream: NodeJS.ReadableStream, onLine?: (line: s
  * Throws `WHARF_NOT_FOUND` when the engine has no such image, `WHARF_UNAVAILABLE` when the registry
  * cannot be reached or refuses the image.
  */
-export async function pushImage(docker: Docker, ref: string, onLine?: (line: string) => void): Promise<string> {
+export async function pushImage(docker: ContainerEngine, ref: string, onLine?: (line: string) => void): Promise<string> {
   const registry = registryOf(ref) ?? 'docker.io'
   const refused = (why: string, cause?: unknown) =>
     new WharfError('WHARF_UNAVAILABLE', `the registry at ${registry} refused the image: ${why}`, { cause, details: { registry, image: ref } })
-  // Engines report a missing image inside the push stream, as if the registry had refused it.
   if (!(await inspectOrUndefined(docker, ref))) throw new WharfError('WHARF_NOT_FOUND', `no image ${ref} in the Docker engine`, { details: { image: ref } })
-  let stream: NodeJS.ReadableStream
   try {
-    // The engine wants an X-Registry-Auth header even for a registry without auth.
-    stream = (await docker.getImage(ref).push({ authconfig: {} } as object)) as NodeJS.ReadableStream
+    return await docker.pushImage(ref, onLine)
   } catch (err) {
     if (statusOf(err) === 404) throw new WharfError('WHARF_NOT_FOUND', `no image ${ref} in the Docker engine`, { cause: err, details: { image: ref } })
     throw refused(messageOf(err), err)
   }
-  let result: Awaited<ReturnType<typeof follow>>
-  try {
-    result = await follow(docker, stream, onLine)
-  } catch (err) {
-    throw refused(messageOf(err), err)
-  }
-  if (result.error !== undefined) throw refused(result.error)
-  const digest =
-    result.objects.find((o) => o.aux?.Digest)?.aux?.Digest ??
-    // Engines that send no `aux` still print `<tag>: digest: sha256:... size: N`.
-    result.objects.map((o) => /digest: (sha256:[0-9a-f]{64})/.exec(o.status ?? '')?.[1]).find((d) => d !== undefined)
-  if (!digest) throw refused('the push reported no digest')
-  return digest
 }
 
 /** The single TCP port the image's config `EXPOSE`s, else {@link DEFAULT_PORT} (none, several, or UDP only). */
-export async function imagePort(docker: Docker, ref: string): Promise<number> {
-  const info = await docker.getImage(ref).inspect()
-  const exposed = Object.keys(info.Config?.ExposedPorts ?? {})
+export async function imagePort(docker: ContainerEngine, ref: string): Promise<number> {
+  const info = await docker.inspectImage(ref)
+  const exposed = info.exposedPorts
   const tcp = exposed
     .map((p) => /^(\d{1,5})(?:\/tcp)?$/.exec(p)?.[1])
     .filter((p): p is string => p !== undefined)
@@ -131,9 +69,9 @@ export interface ImportedImage {
   port: number
 }
 
-async function inspectOrUndefined(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+async function inspectOrUndefined(docker: ContainerEngine, ref: string): Promise<ImageInfo | undefined> {
   try {
-    return await docker.getImage(ref).inspect()
+    return await docker.inspectImage(ref)
   } catch (err) {
     if (statusOf(err) === 404) return undefined
     throw new WharfError('WHARF_UNAVAILABLE', `the Docker engine cannot inspect ${ref}: ${messageOf(err)}`, { cause: err })
@@ -144,11 +82,10 @@ async function inspectOrUndefined(docker: Docker, ref: string): Promise<Docker.I
  * Pulls `ref` from the platform registry into the engine; answers false when the registry does
  * not have it (or cannot be reached). Never pulls from anywhere else: nothing here has the internet.
  */
-async function pullFromRegistry(docker: Docker, ref: string, onLine?: (line: string) => void): Promise<boolean> {
+async function pullFromRegistry(docker: ContainerEngine, ref: string, onLine?: (line: string) => void): Promise<boolean> {
   try {
-    const stream = (await docker.pull(ref, { authconfig: {} })) as NodeJS.ReadableStream
-    const { error } = await follow(docker, stream, onLine)
-    return error === undefined
+    await docker.pullImage(ref, onLine)
+    return true
   } catch {
     return false
   }
@@ -160,7 +97,7 @@ async function pullFromRegistry(docker: Docker, ref: string, onLine?: (line: str
  * `<registry>/<app>:image-<id12>` and pushed. Throws `WHARF_NOT_FOUND` when the image is in
  * neither, `WHARF_UNAVAILABLE` when the push fails.
  */
-export async function importImage(docker: Docker, opts: ImportImageOptions): Promise<ImportedImage> {
+export async function importImage(docker: ContainerEngine, opts: ImportImageOptions): Promise<ImportedImage> {
   const { source, app, registry, onLine } = opts
   let local = source
   let info = await inspectOrUndefined(docker, source)
@@ -182,11 +119,11 @@ export async function importImage(docker: Docker, opts: ImportImageOptions): Pro
       details: { image: source },
     })
   }
-  const id = info.Id.replace(/^sha256:/, '').slice(0, 12)
+  const id = info.id.replace(/^sha256:/, '').slice(0, 12)
   const repo = `${registry}/${app}`
   const tag = `image-${id}`
   const image = `${repo}:${tag}`
-  await docker.getImage(local).tag({ repo, tag })
+  await docker.tagImage(local, repo, tag)
   onLine?.(`tagged ${image}`)
   const digest = await pushImage(docker, image, onLine)
   const port = await imagePort(docker, image)

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dockerClient } from '../../core/docker.js'
+import { DockerEngine } from '../../core/engine/docker.js'
 import { buildDecider } from '../../domain/build/decider.js'
 import { runCommand } from '../../domain/command.js'
 import { streamId, type EventStore } from '../../events/index.js'
@@ -73,7 +73,7 @@ export const builder: ServiceDefinition = {
       store,
       pool,
       log,
-      docker: dockerClient(cfg.dockerHost),
+      docker: DockerEngine.at(cfg.dockerHost),
       builderId,
       // A push waits for its deploy when the scheduler runs beside the builder.
       deployTimeoutMs: running.includes('scheduler') ? DEPLOY_WAIT_MS : 0, ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}) }

@@ -7,18 +7,27 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
 import type { Test } from 'tap'
-import { dockerClient } from '../../core/docker.js'
+import { DockerEngine, dockerClient } from '../../core/engine/docker.js'
 import { uniqueName } from '../../test/harness.js'
 import type { TestController } from '../controller/testing.js'
 import { HookServer } from './hook.js'
 import { ensureHostKey } from './hostkey.js'
 import { startSshServer } from './ssh.js'
 
-/** The test Docker engine; throws unless `make test` (or the dev wrapper) named it. */
-export function testDocker(): Docker {
+function testDockerHost(): string {
   const host = process.env.WHARF_TEST_DOCKER_HOST
   if (!host) throw new Error('WHARF_TEST_DOCKER_HOST is not set: run integration tests through `make test`')
-  return dockerClient(host)
+  return host
+}
+
+/** The test Docker engine, raw (for what tests do beside the services); throws unless `make test` (or the dev wrapper) named it. */
+export function testDocker(): Docker {
+  return dockerClient(testDockerHost())
+}
+
+/** The test Docker engine behind the container-engine port, as the services get it. */
+export function testEngine(): DockerEngine {
+  return DockerEngine.at(testDockerHost())
 }
 
 /** `127.0.0.1:<port>` of the test registry. */
@@ -72,7 +81,7 @@ export async function startTestBuilder(t: Test, c: TestController, opts: { lockT
   const hooks = await HookServer.listen(join(mkdtempSync(join(tmpdir(), 'wharf-hooks-')), 'hooks.sock'))
   const ssh = await startSshServer({
     ...c.deps,
-    docker: testDocker(),
+    docker: testEngine(),
     builderId: 'test',
     hooks,
     hostKey: ensureHostKey(c.deps.cfg.home).privateKey,

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type pg from 'pg'
 import type { PlatformStore } from '../../core/backups.js'
 import type { WharfConfig } from '../../core/config.js'
+import type { ContainerEngine } from '../../core/engine/engine.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStores } from '../../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../../events/index.js'
@@ -21,6 +22,8 @@ export interface ControllerDeps {
   platform: PlatformStore
   /** The logger (over NATS) and the log stream: `wharf logs`. Without it the log routes answer 503. */
   logger?: LoggerClient
+  /** The container engine (`wharf run`, `builds:create`); without it those answer 503. */
+  engine?: ContainerEngine | undefined
 }
 
 /** The signed-in user of a request (set by the auth hook from `Authorization: Bearer <token>`). */

@@ -7,6 +7,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { request } from 'undici'
 import { loadConfig } from '../../core/config.js'
+import { DockerEngine } from '../../core/engine/docker.js'
 import { createLogger } from '../../core/log.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects, wharfCatalogue } from '../../events/index.js'
 import { LoggerClient, LogStream } from '../../logs/index.js'
@@ -43,7 +44,7 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   // The log plane of the namespace: the logs routes read it; a test that needs a logger starts one (services/logger/testing.ts).
   const logs = await LogStream.connect({ servers: testNatsUrl(), subjects: new LogSubjects(namespace) })
   const objects = s3 && s3ObjectStores(s3, cfg.s3.endpoint)
-  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects, platform: platformStore({ cfg, pool, store, catalogue, log, objects }), logger: new LoggerClient(logs) }
+  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects, platform: platformStore({ cfg, pool, store, catalogue, log, objects }), logger: new LoggerClient(logs), engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }

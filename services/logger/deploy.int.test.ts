@@ -6,7 +6,7 @@
 import t from 'tap'
 import { until } from '../../test/harness.js'
 import type { LogLine } from '../../logs/index.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../builder/testing.js'
+import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from '../builder/testing.js'
 import { registerAndLogin, startEngineController } from '../controller/testing.js'
 import { Logspout } from '../logspout/logspout.js'
 import { Publisher } from '../publisher/publisher.js'
@@ -14,6 +14,7 @@ import { removeNamespaceServices, startTestScheduler } from '../scheduler/testin
 import { startTestLogger } from './testing.js'
 
 const docker = testDocker()
+const engine = testEngine()
 
 t.test('a deployed app: its output as web.1, and [wharf] lines about its release, deploy and start', async (t) => {
   const c = await startEngineController(t)
@@ -21,9 +22,9 @@ t.test('a deployed app: its output as web.1, and [wharf] lines about its release
   t.teardown(() => removeNamespaceServices(ns))
   const alice = await registerAndLogin(c, 'alice')
   await startTestLogger(t, c)
-  const spout = await Logspout.start({ docker, logs: c.deps.logger!.logs, log: c.deps.log, namespace: ns, reconnectMs: 100 })
+  const spout = await Logspout.start({ docker: engine, logs: c.deps.logger!.logs, log: c.deps.log, namespace: ns, reconnectMs: 100 })
   t.teardown(() => spout.stop())
-  const publisher = await Publisher.start({ docker, store: c.deps.store, pool: c.deps.pool, log: c.deps.log, namespace: ns })
+  const publisher = await Publisher.start({ docker: engine, store: c.deps.store, pool: c.deps.pool, log: c.deps.log, namespace: ns })
   t.teardown(() => publisher.stop())
   await startTestScheduler(t, c, { spec: { stopGraceMs: 1_000, updateMonitorMs: 1_000 } })
 

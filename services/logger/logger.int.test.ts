@@ -16,13 +16,14 @@ import t, { type Test } from 'tap'
 import { freePort } from '../../infra/test-env.js'
 import { SyslogFramer, parseSyslog, type LogLine } from '../../logs/index.js'
 import { until } from '../../test/harness.js'
-import { testDocker } from '../builder/testing.js'
+import { testDocker, testEngine } from '../builder/testing.js'
 import { refused, registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
 import { Logspout } from '../logspout/logspout.js'
 import { runLabelled } from '../logspout/testing.js'
 import { followLogs, startTestLogger } from './testing.js'
 
 const docker = testDocker()
+const engine = testEngine()
 
 async function logs(c: TestController, token: string, app: string, query = ''): Promise<LogLine[]> {
   const res = await c.call('GET', `/v1/apps/${app}/logs${query}`, { token })
@@ -43,7 +44,7 @@ t.test('container lines in logs and logs -f, platform lines, --type, permissions
   const bob = await registerAndLogin(c, 'bob')
   await startTestLogger(t, c)
   await createApp(c, alice, 'shop')
-  const spout = await Logspout.start({ docker, logs: c.deps.logger!.logs, log: c.deps.log, namespace: ns, reconnectMs: 100 })
+  const spout = await Logspout.start({ docker: engine, logs: c.deps.logger!.logs, log: c.deps.log, namespace: ns, reconnectMs: 100 })
   t.teardown(() => spout.stop())
 
   const live = await followLogs(c, alice, 'shop', '?lines=10')

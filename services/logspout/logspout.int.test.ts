@@ -7,11 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createLogger } from '../../core/log.js'
 import { uniqueName, until } from '../../test/harness.js'
-import { testDocker } from '../builder/testing.js'
+import { testDocker, testEngine } from '../builder/testing.js'
 import { Logspout } from './logspout.js'
 import { runLabelled, streamLines, testLogStream } from './testing.js'
 
 const docker = testDocker()
+const engine = testEngine()
 const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
 
 /** The numbers of `n <i>` lines, in order. */
@@ -21,7 +22,7 @@ const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i)
 t.test('every line once, in order, across restarts and dropped connections', async (t) => {
   const ns = uniqueName('spout').toLowerCase()
   const logs = await testLogStream(t, ns)
-  const start = () => Logspout.start({ docker, logs, log, namespace: ns, reconnectMs: 100 })
+  const start = () => Logspout.start({ docker: engine, logs, log, namespace: ns, reconnectMs: 100 })
   let spout = await start()
   t.teardown(() => spout.stop())
 
@@ -51,12 +52,12 @@ t.test('every line once, in order, across restarts and dropped connections', asy
 t.test('a container that exits while logspout is down is read to its end; long and binary lines', async (t) => {
   const ns = uniqueName('spout').toLowerCase()
   const logs = await testLogStream(t, ns)
-  let spout = await Logspout.start({ docker, logs, log, namespace: ns, reconnectMs: 100 })
+  let spout = await Logspout.start({ docker: engine, logs, log, namespace: ns, reconnectMs: 100 })
   const c = await runLabelled(t, docker, ns, 'api', 'echo first; sleep 2; echo second; head -c 40000 /dev/zero | tr "\\0" x; echo; printf "bin\\001\\377\\n"; printf "no newline at the end"')
   await until('the first line', async () => (await streamLines(logs, 'api')).length >= 1)
   await spout.stop()
   await c.wait()
-  spout = await Logspout.start({ docker, logs, log, namespace: ns, reconnectMs: 100 })
+  spout = await Logspout.start({ docker: engine, logs, log, namespace: ns, reconnectMs: 100 })
   t.teardown(() => spout.stop())
   const all = await until('the rest', async () => {
     const l = await streamLines(logs, 'api')
@@ -75,7 +76,7 @@ t.test('a container that exits while logspout is down is read to its end; long a
 t.test('a flood from one app cannot starve another: its rate is limited, and nothing of it is lost', async (t) => {
   const ns = uniqueName('spout').toLowerCase()
   const logs = await testLogStream(t, ns)
-  const spout = await Logspout.start({ docker, logs, log, namespace: ns, reconnectMs: 100, appRate: 2_000 })
+  const spout = await Logspout.start({ docker: engine, logs, log, namespace: ns, reconnectMs: 100, appRate: 2_000 })
   t.teardown(() => spout.stop())
   await runLabelled(t, docker, ns, 'loud', 'seq 1 20000 | sed "s/^/n /"; sleep 60')
   await runLabelled(t, docker, ns, 'quiet', 'sleep 1; i=1; while [ $i -le 10 ]; do echo "n $i"; usleep 100000; i=$((i+1)); done; sleep 60')

@@ -15,15 +15,15 @@
  * lags) while other containers' streams go on.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type Docker from 'dockerode'
-import { readJsonLines } from '../../core/docker.js'
+import { isNotFound, type ContainerEngine, type EventFeed } from '../../core/engine/engine.js'
 import type { Logger } from '../../core/log.js'
+import { identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
-import { identityOf, LABELS, type ContainerIdentity } from '../publisher/index.js'
 import { LogReader, sinceOf, type Position, type ReadLine } from './reader.js'
 
 export interface LogspoutOptions {
-  docker: Docker
+  /** The engine of this host. */
+  docker: ContainerEngine
   logs: LogStream
   log: Logger
   /** Only containers labelled `wharf.namespace=<namespace>` are followed. */
@@ -49,14 +49,14 @@ const FINISHED_MAX = 5_000
 
 /** An error that means the container is gone. */
 function isGone(err: unknown): boolean {
-  return (err as { statusCode?: number }).statusCode === 404
+  return isNotFound(err)
 }
 
 export class Logspout {
   private readonly followers = new Map<string, Follower>()
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly stopper = new AbortController()
-  private events: NodeJS.ReadableStream | undefined
+  private events: EventFeed | undefined
   private watching: Promise<void> = Promise.resolve()
   private connected = false
   private reconnects = 0
@@ -118,23 +118,21 @@ export class Logspout {
   }
 
   private destroyEvents(): void {
-    const s = this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
+    const s = this.events
     this.events = undefined
-    s?.destroy?.()
+    s?.close()
   }
 
   /** Follows the engine's container starts; reconciles on every (re)connect. */
   private async watch(ready: () => void): Promise<void> {
     while (!this.stopping) {
       try {
-        const stream = (await this.opts.docker.getEvents({
-          filters: { type: ['container'], event: ['start'], label: [`${LABELS.namespace}=${this.opts.namespace}`] },
-          abortSignal: this.stopper.signal,
-        } as object)) as NodeJS.ReadableStream
-        this.events = stream
+        const feed = await this.followEvents()
+        this.events = feed
+        if (this.stopping) feed.close()
         if (this.connected === false && this.reconnects++ > 0) this.log.info('logspout: engine events open again; reconciling')
         this.connected = true
-        const ended = this.followEvents(stream)
+        const ended = feed.ended
         await this.reconcile().catch((err) => this.log.error({ err }, 'logspout: reconcile failed'))
         ready()
         await ended
@@ -147,12 +145,11 @@ export class Logspout {
     }
   }
 
-  private followEvents(stream: NodeJS.ReadableStream): Promise<void> {
-    return readJsonLines(
-      stream,
-      (o) => {
-        const ev = o as { id?: string; Action?: string; Actor?: { Attributes?: Record<string, string> } }
-        if (ev.Action === 'start' && ev.id) this.follow(ev.id, ev.Actor?.Attributes ?? {})
+  private followEvents(): Promise<EventFeed> {
+    return this.opts.docker.containerEvents(
+      { labels: { [LABELS.namespace]: this.opts.namespace }, actions: ['start'] },
+      (ev) => {
+        if (ev.action === 'start' && ev.id) this.follow(ev.id, ev.attributes)
       },
       (err, line) => {
         if (line) this.log.error({ err, line: line.slice(0, 300) }, 'logspout: cannot read an engine event')
@@ -162,10 +159,10 @@ export class Logspout {
 
   /** Follows every running container of the namespace, and reads those that exited recently to their end. */
   private async reconcile(): Promise<void> {
-    const list = await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABELS.namespace}=${this.opts.namespace}`] } })
+    const list = await this.opts.docker.listContainers({ all: true, labels: { [LABELS.namespace]: this.opts.namespace } })
     const horizon = (Date.now() - (this.opts.lookbackMs ?? 24 * 3_600_000)) / 1000
     for (const c of list) {
-      if (c.State === 'running' || c.Created >= horizon) this.follow(c.Id, c.Labels)
+      if (c.state === 'running' || c.created >= horizon) this.follow(c.id, c.labels)
     }
   }
 
@@ -239,22 +236,21 @@ class Follower {
 
   private async run(): Promise<void> {
     const { docker, logs, reconnectMs } = this.spout.opts
-    const container = docker.getContainer(this.id)
     while (!this.spout.stopping) {
       try {
         if (!this.loaded) {
           this.pos = (await logs.last(this.subject))?.batch.pos
           this.loaded = true
         }
-        const info = await container.inspect()
-        const stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since: (sinceOf(this.pos) ?? 0) as number })) as unknown as NodeJS.ReadableStream & { destroy?: () => void }
+        const info = await docker.inspectContainer(this.id)
+        const stream = await docker.containerLogs(this.id, { follow: true, since: sinceOf(this.pos) ?? 0 })
         this.stream = stream
-        const reader = new LogReader((l) => this.add(l), this.pos, { tty: info.Config.Tty })
+        const reader = new LogReader((l) => this.add(l), this.pos, { tty: info.tty })
         await this.consume(stream, reader)
         this.stream = undefined
         this.spout.stats.malformed += reader.malformed
-        const running = await container.inspect().then(
-          (i) => i.State.Running,
+        const running = await docker.inspectContainer(this.id).then(
+          (i) => i.running,
           (err) => (isGone(err) ? false : Promise.reject(err)),
         )
         // A stream ends when its container stopped (everything was sent) or when the connection dropped.

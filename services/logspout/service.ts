@@ -1,4 +1,4 @@
-import { dockerClient } from '../../core/docker.js'
+import { DockerEngine } from '../../core/engine/docker.js'
 import { logLimits } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Logspout } from './logspout.js'
@@ -15,7 +15,7 @@ export const logspout: ServiceDefinition = {
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
     await logs.ensure(logLimits(cfg))
     const spout = await Logspout.start({
-      docker: dockerClient(cfg.dockerHost),
+      docker: DockerEngine.at(cfg.dockerHost),
       logs,
       log,
       namespace: cfg.namespace,

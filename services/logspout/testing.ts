@@ -8,7 +8,7 @@ import type { Test } from 'tap'
 import { LogSubjects } from '../../events/index.js'
 import { LogStream, linesOf, type LogLine } from '../../logs/index.js'
 import { testNatsUrl } from '../../test/harness.js'
-import { LABELS } from '../scheduler/model.js'
+import { LABELS } from '../../domain/runtime/labels.js'
 
 /** Starts `busybox sh -c <script>` labelled as process `type` of `app` in `namespace`; removed in teardown. */
 export async function runLabelled(t: Test, docker: Docker, namespace: string, app: string, script: string, opts: { type?: string; release?: number } = {}): Promise<Docker.Container> {

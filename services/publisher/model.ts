@@ -5,41 +5,7 @@
  */
 import { constants } from 'node:os'
 
-/** Labels the scheduler puts on every container of an app. */
-export const LABELS = {
-  namespace: 'wharf.namespace',
-  app: 'wharf.app',
-  type: 'wharf.type',
-  release: 'wharf.release',
-  /** Swarm's `<service>.<slot>.<task id>` (a global service has the node id in place of the slot). */
-  taskName: 'com.docker.swarm.task.name',
-} as const
-
-/** A Wharf container as its labels describe it. */
-export interface ContainerIdentity {
-  app: string
-  type: string
-  release: number
-  /** Swarm's task slot (web.1, web.2, ...); undefined outside a replicated service. */
-  number?: number
-}
-
-/** The identity of a container from its labels; undefined when it is not a well-labelled Wharf container. */
-export function identityOf(labels: Record<string, string | undefined>): ContainerIdentity | undefined {
-  const app = labels[LABELS.app]
-  const type = labels[LABELS.type]
-  const release = Number(labels[LABELS.release])
-  if (!app || !type || !Number.isSafeInteger(release) || release < 1) return undefined
-  const number = slotOf(labels[LABELS.taskName])
-  return number === undefined ? { app, type, release } : { app, type, release, number }
-}
-
-/** The slot of a Swarm task name `<service>.<slot>.<task id>`; undefined when there is none. */
-export function slotOf(taskName: string | undefined): number | undefined {
-  const m = taskName ? /\.([0-9]{1,4})\.[a-z0-9]+$/.exec(taskName) : null
-  const n = m ? Number(m[1]) : NaN
-  return n >= 1 && n <= 1000 ? n : undefined
-}
+export { identityOf, LABELS, slotOf, type ContainerIdentity } from '../../domain/runtime/labels.js'
 
 /** A signal as a number: `15`, `SIGTERM`, `TERM` -> 15; undefined when unknown. */
 export function signalNumber(signal: string | undefined): number | undefined {

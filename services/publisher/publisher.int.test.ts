@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import t, { type Test } from 'tap'
 import { streamId, type RecordedEvent } from '../../events/index.js'
-import { testDocker } from '../builder/testing.js'
+import { testDocker, testEngine } from '../builder/testing.js'
 import { registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
 import { accepts, Publisher } from './publisher.js'
 
@@ -68,6 +68,7 @@ function running(docker: Docker, ns: string, type: string) {
 
 t.test('the publisher announces starts, crashes, drains and stops of Swarm containers, once', async (t) => {
   const docker = testDocker()
+  const engine = testEngine()
   const c = await startTestController(t)
   const ns = c.deps.cfg.namespace
   const alice = await registerAndLogin(c, 'alice')
@@ -75,7 +76,7 @@ t.test('the publisher announces starts, crashes, drains and stops of Swarm conta
   const latencies: number[] = []
   const start = () =>
     Publisher.start({
-      docker,
+      docker: engine,
       store: c.deps.store,
       pool: c.deps.pool,
       log: c.deps.log,

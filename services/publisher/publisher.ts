@@ -11,9 +11,8 @@
  */
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type Docker from 'dockerode'
 import type pg from 'pg'
-import { readJsonLines } from '../../core/docker.js'
+import { isNotFound, type ContainerEngine, type ContainerEvent, type ContainerInfo, type EventFeed } from '../../core/engine/engine.js'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
@@ -23,10 +22,15 @@ import { hostContainers } from '../../projections/index.js'
 import { classifyDeath, identityOf, LABELS, signalNumber, type ContainerIdentity } from './model.js'
 
 export interface PublisherOptions {
-  docker: Docker
+  /** The engine of this host. */
+  docker: ContainerEngine
   store: EventStore
   /** For the reconcile on start: the containers read model (`rm_containers`). */
   pool?: pg.Pool
+  /** The containers the read model has up or stopping on `host` (default: SQL over `pool`). */
+  announced?: (host: string) => Promise<{ container: string; app: string; type: string }[]>
+  /** Whether `host:port` accepts a TCP connection (the readiness probe), default {@link accepts}. */
+  probe?: (host: string, port: number) => Promise<boolean>
   log: Logger
   /** Only containers labelled `wharf.namespace=<namespace>` are this publisher's. */
   namespace: string
@@ -40,16 +44,6 @@ export interface PublisherOptions {
   reconnectMs?: number
   /** Told of each event appended (for tests and benchmarks); `latencyMs` from the engine's event to the append. */
   onAnnounced?: (a: Announcement, info: { latencyMs?: number }) => void
-}
-
-/** One Docker event as the engine sends it (the fields the publisher reads). */
-interface EngineEvent {
-  Type?: string
-  Action?: string
-  id?: string
-  time?: number
-  timeNano?: number
-  Actor?: { ID?: string; Attributes?: Record<string, string> }
 }
 
 /** What the publisher knows about one container it follows. */
@@ -75,20 +69,21 @@ const FINISHED_MAX = 10_000
 const APPEND_ATTEMPTS = 10
 
 export class Publisher {
-  private readonly docker: Docker
+  private readonly docker: ContainerEngine
   private readonly store: EventStore
   private readonly log: Logger
   private readonly host: string
   private readonly readyTimeoutMs: number
   private readonly probeIntervalMs: number
   private readonly reconnectMs: number
+  private readonly probe: (host: string, port: number) => Promise<boolean>
   private readonly tracked = new Map<string, Tracked>()
   private readonly finished = new Set<string>()
   /** The apps whose runtime stream this process has announced on. */
   private readonly apps = new Set<string>()
   private readonly appLocks = new Map<string, Promise<unknown>>()
   private readonly stopper = new AbortController()
-  private events: NodeJS.ReadableStream | undefined
+  private events: EventFeed | undefined
   private watching: Promise<void> = Promise.resolve()
   /** Engine time (s) of the newest event seen: where a reconnect resumes. */
   private lastSeen: number | undefined
@@ -105,6 +100,7 @@ export class Publisher {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000
     this.probeIntervalMs = opts.probeIntervalMs ?? 100
     this.reconnectMs = opts.reconnectMs ?? 1_000
+    this.probe = opts.probe ?? accepts
     let resolve!: () => void
     this.firstReconcile = { promise: new Promise<void>((r) => (resolve = r)), resolve }
   }
@@ -148,9 +144,9 @@ export class Publisher {
   }
 
   private destroyEvents(): void {
-    const s = this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
+    const s = this.events
     this.events = undefined
-    s?.destroy?.()
+    s?.close()
   }
 
   /** Opens the events stream, reconciles, follows it; again after it ends, resuming at the last event seen. */
@@ -162,14 +158,11 @@ export class Publisher {
       // make a requested stop look like a crash).
       const since = this.lastSeen
       try {
-        const stream = (await this.docker.getEvents({
-          ...(since === undefined ? {} : { since }),
-          filters: { type: ['container'], label: [`${LABELS.namespace}=${this.opts.namespace}`] },
-          abortSignal: this.stopper.signal,
-        } as object)) as NodeJS.ReadableStream
-        this.events = stream
+        const feed = await this.follow(since)
+        this.events = feed
+        if (this.stopping) feed.close()
         this.connected = true
-        const ended = this.follow(stream)
+        const ended = feed.ended
         if (!first) {
           this.reconnects++
           this.log.info({ since }, 'publisher: events stream open again; reconciling')
@@ -192,11 +185,11 @@ export class Publisher {
     this.firstReconcile.resolve()
   }
 
-  /** Reads the engine's events until the stream ends. */
-  private follow(stream: NodeJS.ReadableStream): Promise<void> {
-    return readJsonLines(
-      stream,
-      (o) => this.onEvent(o as EngineEvent),
+  /** Opens the engine's events feed of the namespace's containers (replaying from `since`). */
+  private follow(since: number | undefined): Promise<EventFeed> {
+    return this.docker.containerEvents(
+      { labels: { [LABELS.namespace]: this.opts.namespace }, ...(since === undefined ? {} : { since }) },
+      (e) => this.onEvent(e),
       (err, line) => {
         if (line) this.log.error({ err, line: line.slice(0, 500) }, 'publisher: cannot handle an engine event')
         else if (!this.stopping) this.log.warn({ err }, 'publisher: the engine events stream failed')
@@ -204,13 +197,13 @@ export class Publisher {
     )
   }
 
-  private onEvent(ev: EngineEvent): void {
+  private onEvent(ev: ContainerEvent): void {
     if (ev.time) this.lastSeen = Math.max(this.lastSeen ?? 0, ev.time)
-    const id = ev.id ?? ev.Actor?.ID
-    const attrs = ev.Actor?.Attributes ?? {}
-    if (ev.Type !== 'container' || !id || attrs[LABELS.namespace] !== this.opts.namespace) return
+    const id = ev.id
+    const attrs = ev.attributes
+    if (!id || attrs[LABELS.namespace] !== this.opts.namespace) return
     const at = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : undefined
-    switch (ev.Action) {
+    switch (ev.action) {
       case 'start':
         this.follows(id, attrs, at)
         return
@@ -308,19 +301,19 @@ export class Publisher {
     const signal = AbortSignal.any([t.abort.signal, this.stopper.signal])
     let why = 'not running'
     while (!signal.aborted) {
-      let info: Docker.ContainerInspectInfo
+      let info: ContainerInfo
       try {
-        info = await this.docker.getContainer(t.id).inspect()
+        info = await this.docker.inspectContainer(t.id)
       } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false
+        if (isNotFound(err)) return false
         throw err
       }
-      if (!info.State.Running) return false
-      t.stopSignal = signalNumber((info.Config as { StopSignal?: string }).StopSignal) ?? SIGTERM
+      if (!info.running) return false
+      t.stopSignal = signalNumber(info.stopSignal) ?? SIGTERM
       const port = t.identity.type === 'web' ? publishedPort(info) : undefined
-      const health = info.Config.Healthcheck?.Test?.[0] === 'NONE' || !info.Config.Healthcheck?.Test?.length ? undefined : info.State.Health?.Status
+      const health = info.health
       if (t.identity.type === 'web' && port === undefined) why = 'no published port'
-      else if (port !== undefined && !(await accepts('127.0.0.1', port))) why = `127.0.0.1:${port} does not accept connections`
+      else if (port !== undefined && !(await this.probe('127.0.0.1', port))) why = `127.0.0.1:${port} does not accept connections`
       else if (health !== undefined && health !== 'healthy') why = `health: ${health}`
       else return port
       if (Date.now() > deadline) {
@@ -337,14 +330,16 @@ export class Publisher {
    * host, and the app streams this process has read) and announces the difference.
    */
   private async reconcile(): Promise<void> {
-    const list = await this.docker.listContainers({ filters: { label: [`${LABELS.namespace}=${this.opts.namespace}`], status: ['running'] } })
-    const running = new Set(list.map((c) => c.Id))
-    for (const c of list) this.follows(c.Id, c.Labels, undefined)
+    const list = await this.docker.listContainers({ labels: { [LABELS.namespace]: this.opts.namespace } })
+    const running = new Set(list.map((c) => c.id))
+    for (const c of list) this.follows(c.id, c.labels, undefined)
 
     const announced = new Map<string, AppProcess>()
-    if (this.opts.pool) {
+    const readModel = this.opts.announced ?? (this.opts.pool ? sqlAnnounced(this.opts.pool) : undefined)
+    if (readModel) {
       try {
-        for (const r of await hostContainers(this.opts.pool, this.host)) announced.set(r.container, { app: r.app, type: r.type })
+        const rows = await readModel(this.host)
+        for (const r of rows) announced.set(r.container, { app: r.app, type: r.type })
       } catch (err) {
         this.log.warn({ err }, 'publisher: cannot read the containers read model; reconciling with the streams read so far')
       }
@@ -380,8 +375,8 @@ export class Publisher {
 
   private async inspectEnded(id: string): Promise<{ exitCode: number; oom: boolean }> {
     try {
-      const info = await this.docker.getContainer(id).inspect()
-      return { exitCode: info.State.ExitCode, oom: info.State.OOMKilled }
+      const info = await this.docker.inspectContainer(id)
+      return { exitCode: info.exitCode, oom: info.oomKilled }
     } catch {
       return { exitCode: 0, oom: false }
     }
@@ -428,14 +423,16 @@ export class Publisher {
   }
 }
 
+/** The containers the read model has up or stopping on a host. */
+function sqlAnnounced(pool: pg.Pool): (host: string) => Promise<{ container: string; app: string; type: string }[]> {
+  return (host) => hostContainers(pool, host)
+}
+
 /** The host port of a container's published TCP port (the first binding), if it has one. */
-export function publishedPort(info: Pick<Docker.ContainerInspectInfo, 'NetworkSettings'>): number | undefined {
-  for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
-    if (!key.endsWith('/tcp') || !bindings) continue
-    for (const b of bindings) {
-      const port = Number(b.HostPort)
-      if (port > 0) return port
-    }
+export function publishedPort(info: Pick<ContainerInfo, 'ports'>): number | undefined {
+  for (const [key, ports] of Object.entries(info.ports)) {
+    if (!key.endsWith('/tcp')) continue
+    for (const port of ports) if (port > 0) return port
   }
   return undefined
 }

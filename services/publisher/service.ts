@@ -1,4 +1,4 @@
-import { dockerClient } from '../../core/docker.js'
+import { DockerEngine } from '../../core/engine/docker.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Publisher } from './publisher.js'
 
@@ -12,7 +12,7 @@ export const publisher: ServiceDefinition = {
   async start({ cfg, log: root, store, pool }) {
     const log = root.child({ service: 'publisher' })
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
-    const p = await Publisher.start({ docker: dockerClient(cfg.dockerHost), store, pool, log, namespace: cfg.namespace, host: cfg.host })
+    const p = await Publisher.start({ docker: DockerEngine.at(cfg.dockerHost), store, pool, log, namespace: cfg.namespace, host: cfg.host })
     log.info({ namespace: cfg.namespace, host: cfg.host, connected: p.health().ok }, 'publisher: following the engine events')
     return {
       stop: () => p.stop(),

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { streamId, type RecordedEvent } from '../../events/index.js'
 import { pathsFor } from '../../core/paths.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../builder/testing.js'
+import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from '../builder/testing.js'
 import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
 import { Publisher } from '../publisher/publisher.js'
 import { removeNamespaceServices, startTestScheduler } from '../scheduler/testing.js'
@@ -22,6 +22,7 @@ import { certMaker } from '../../test/certs.js'
 import { get, requestLoop, type Answer } from '../../test/http.js'
 
 const docker = testDocker()
+const engine = testEngine()
 const DOMAIN = 'wharf.localhost'
 
 /** `/who.txt` names the container; `/cgi-bin/env` prints the CGI environment (the request headers as HTTP_*). */
@@ -47,7 +48,7 @@ async function setup(t: Test): Promise<Kit> {
   const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN })
   t.teardown(() => removeNamespaceServices(c.deps.cfg.namespace))
   const token = await registerAndLogin(c, 'alice')
-  const publisher = await Publisher.start({ docker, store: c.deps.store, pool: c.deps.pool, log: c.deps.log, namespace: c.deps.cfg.namespace })
+  const publisher = await Publisher.start({ docker: engine, store: c.deps.store, pool: c.deps.pool, log: c.deps.log, namespace: c.deps.cfg.namespace })
   t.teardown(() => publisher.stop())
   // A short grace period: the drain is what is tested, not its length.
   await startTestScheduler(t, c, { spec: { stopGraceMs: 3_000, updateMonitorMs: 1_000 } })

@@ -4,22 +4,11 @@
  * running service already is what should run. No I/O here.
  */
 import { createHash } from 'node:crypto'
-import type Docker from 'dockerode'
+import type { ServiceContainerSpec, ServiceSpec } from '../../core/engine/engine.js'
+import { LABELS, processLabels } from '../../domain/runtime/labels.js'
 import { DEFAULT_PORT, envList, memoryBytes, processEnv } from '../../domain/runtime/process.js'
 
-/** Labels the scheduler puts on services (and, the first four, on their containers). */
-export const LABELS = {
-  namespace: 'wharf.namespace',
-  app: 'wharf.app',
-  type: 'wharf.type',
-  release: 'wharf.release',
-  /** Service only: the hash of the desired spec the service was last given ({@link specHash}). */
-  spec: 'wharf.spec',
-  /** Service only: the spec hash of a deploy that failed and was rolled back (so it is not tried again). */
-  failed: 'wharf.failed-spec',
-  /** Service only: the id of the last `RestartRequested` applied (a redelivered one restarts nothing). */
-  restart: 'wharf.restart',
-} as const
+export { LABELS }
 
 /** What the scheduler needs of an app's current release (the newest row of the releases read model). */
 export interface ReleaseView {
@@ -66,7 +55,7 @@ export interface DesiredService {
   release: number
   replicas: number
   /** The Swarm spec without the scheduler's bookkeeping labels (`wharf.spec`, `wharf.restart`, `wharf.failed-spec`). */
-  spec: Docker.CreateServiceOptions
+  spec: ServiceSpec
   /** {@link specHash} of `spec`. */
   hash: string
 }
@@ -127,7 +116,7 @@ function canonical(value: unknown): string {
 }
 
 /** sha256 (first 16 hex digits) of a spec's canonical JSON. */
-export function specHash(spec: Docker.CreateServiceOptions): string {
+export function specHash(spec: ServiceSpec): string {
   return createHash('sha256').update(canonical(spec)).digest('hex').slice(0, 16)
 }
 
@@ -149,12 +138,12 @@ export function desiredServices(
     const replicas = formation[type] ?? 0
     if (replicas <= 0) continue
     const name = serviceName(namespace, release.app, type)
-    const labels = { [LABELS.namespace]: namespace, [LABELS.app]: release.app, [LABELS.type]: type, [LABELS.release]: String(release.version) }
+    const labels = processLabels(namespace, release.app, type, release.version)
     const command = release.procfile[type]
     const health = type === 'web' ? healthPath(release.config.HEALTHCHECK_URL) : undefined
     const memory = memoryBytes(release.limits.memory[type])
     const cpu = release.limits.cpu[type]
-    const containerSpec: Record<string, unknown> = {
+    const containerSpec: ServiceContainerSpec = {
       Image: release.digest ? `${release.image}@${release.digest}` : release.image,
       Labels: labels,
       Env: envList(processEnv(release, type)),
@@ -186,7 +175,7 @@ export function desiredServices(
       RollbackConfig: { Parallelism: 0, Delay: 0, Order: 'start-first', FailureAction: 'pause', Monitor: o.rollbackMonitorMs * 1e6, MaxFailureRatio: 0 },
       // Host mode without a published port: each task gets a free host port (the router reaches 127.0.0.1:<port>).
       EndpointSpec: { Mode: 'vip', Ports: type === 'web' ? [{ Protocol: 'tcp', TargetPort: port, PublishMode: 'host' }] : [] },
-    } as Docker.CreateServiceOptions
+    } satisfies ServiceSpec
     out.push({ name, app: release.app, type, release: release.version, replicas, spec, hash: specHash(spec) })
   }
   return out

@@ -3,8 +3,8 @@
  * (Swarm), apply the difference, announce the deploy on `runtime.<app>` and watch it converge.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type Docker from 'dockerode'
 import type pg from 'pg'
+import type { ContainerEngine } from '../../core/engine/engine.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
 import { runtimeDecider, type RuntimeCommand } from '../../domain/runtime/decider.js'
@@ -23,10 +23,22 @@ export interface SchedulerOptions {
   progress?: ProgressOptions
 }
 
+/** What the scheduler reads of the read models: SQL over `pool` by default ({@link sqlReads}). */
+export interface SchedulerReads {
+  /** The app's current release (when it has an image) and formation. */
+  readApp(app: string): Promise<{ release: ReleaseView | undefined; formation: Record<string, number> }>
+  /** Every app that has a release with an image. */
+  appsWithImage(): Promise<string[]>
+}
+
 export interface SchedulerDeps {
   store: EventStore
-  pool: pg.Pool
-  docker: Docker
+  /** The read models' database (for {@link sqlReads}); not needed when `reads` is given. */
+  pool?: pg.Pool
+  /** The read-model queries, default {@link sqlReads} of `pool`. */
+  reads?: SchedulerReads
+  /** The container engine (a Swarm manager). */
+  docker: ContainerEngine
   namespace: string
   /** `127.0.0.1:<port>` of the registry the apps' images come from (to remove them with the app). */
   registry: string
@@ -34,6 +46,18 @@ export interface SchedulerDeps {
 }
 
 const ACTOR = 'system:scheduler'
+
+/** {@link SchedulerReads} as SQL over the releases and formation read models. */
+export function sqlReads(pool: pg.Pool): SchedulerReads {
+  return {
+    async readApp(app) {
+      const [r, formation] = await Promise.all([deployableRelease(pool, app), getFormation(pool, app)])
+      if (!r?.image) return { release: undefined, formation }
+      return { release: { ...r, image: r.image, digest: r.digest ?? undefined, port: r.port ?? undefined }, formation }
+    },
+    appsWithImage: () => appsWithImage(pool),
+  }
+}
 
 /** One app's deploy being watched; a newer deploy of the app supersedes it. */
 interface Watch {
@@ -44,6 +68,7 @@ interface Watch {
 /** The reconcile loop of one namespace. Calls for one app run one at a time (a queue per app). */
 export class Scheduler {
   readonly #d: SchedulerDeps
+  readonly #reads: SchedulerReads
   readonly #o: Required<Omit<SchedulerOptions, 'spec' | 'progress'>> & Pick<SchedulerOptions, 'spec' | 'progress'>
   readonly #queues = new Map<string, Promise<unknown>>()
   readonly #watches = new Map<string, Watch>()
@@ -51,6 +76,8 @@ export class Scheduler {
 
   constructor(deps: SchedulerDeps, opts: SchedulerOptions = {}) {
     this.#d = deps
+    if (!deps.reads && !deps.pool) throw new Error('the scheduler needs the read models: give pool or reads')
+    this.#reads = deps.reads ?? sqlReads(deps.pool!)
     this.#o = { deployTimeoutMs: opts.deployTimeoutMs ?? 60_000, pollMs: opts.pollMs ?? 250, spec: opts.spec, progress: opts.progress }
   }
 
@@ -65,14 +92,12 @@ export class Scheduler {
 
   /** The app's current release (when it has an image) and formation, from the read models. */
   async readApp(app: string): Promise<{ release: ReleaseView | undefined; formation: Record<string, number> }> {
-    const [r, formation] = await Promise.all([deployableRelease(this.#d.pool, app), getFormation(this.#d.pool, app)])
-    if (!r?.image) return { release: undefined, formation }
-    return { release: { ...r, image: r.image, digest: r.digest ?? undefined, port: r.port ?? undefined }, formation }
+    return this.#reads.readApp(app)
   }
 
   /** Every app that has a release with an image or a service of this namespace. */
   async apps(): Promise<string[]> {
-    const withImage = await appsWithImage(this.#d.pool)
+    const withImage = await this.#reads.appsWithImage()
     const running = await listServices(this.#d.docker, this.#d.namespace)
     return [...new Set([...withImage, ...running.map((s) => s.app)])].sort()
   }

@@ -1,4 +1,5 @@
-import { dockerClient } from '../../core/docker.js'
+import type pg from 'pg'
+import { DockerEngine } from '../../core/engine/docker.js'
 import { startConsumer } from '../../events/consumer.js'
 import type { RecordedEvent } from '../../events/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
@@ -37,7 +38,7 @@ export interface StartSchedulerOptions extends SchedulerOptions {
  * `RestartRequested` and `AppDestroyed` once the read models have it. An event is acked after its
  * changes are applied to Swarm (not after the deploy converges: that is watched, and resumed on start).
  */
-export async function startScheduler(deps: SchedulerDeps, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
+export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
   const scheduler = new Scheduler(deps, opts)
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
   const only = opts.only ?? (() => true)
@@ -93,7 +94,7 @@ export const scheduler: ServiceDefinition = {
     const running = await startScheduler({
       store,
       pool,
-      docker: dockerClient(cfg.dockerHost),
+      docker: DockerEngine.at(cfg.dockerHost),
       namespace: cfg.namespace,
       registry: `127.0.0.1:${cfg.ports.registry}`,
       log: log.child({ service: 'scheduler' }),

@@ -1,62 +1,46 @@
 /**
- * The scheduler's Swarm adapter (dockerode): reads the services of a namespace, applies the model's
+ * The scheduler's Swarm side (through the container-engine port): reads the services of a namespace, applies the model's
  * changes, restarts (ForceUpdate), and reads how far a deploy has got.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type Docker from 'dockerode'
+import { engineStatus, type ContainerEngine, type ServiceInfo, type ServiceSpec, type TaskInfo, type TaskTemplate } from '../../core/engine/engine.js'
 import { LABELS, type ActualService, type Change, type DesiredService } from './model.js'
 
-/** The HTTP status of a dockerode error, if any. */
-export function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | undefined)?.statusCode
-}
+/** The HTTP status of an engine error, if any. */
+export const statusOf = engineStatus
 
-function messageOf(err: unknown): string {
-  const e = err as { json?: { message?: string }; message?: string }
-  return e?.json?.message ?? e?.message ?? String(err)
-}
-
-/** Swarm answers a stale `version` with "update out of sequence" (500) or 409. */
+/** The engine answers a stale `version` with `conflict` (409). */
 function outOfSequence(err: unknown): boolean {
-  return statusOf(err) === 409 || /out of sequence/i.test(messageOf(err))
+  return statusOf(err) === 409
 }
 
-/** The fields of a Swarm task the scheduler reads (dockerode's type has none of them). */
-interface SwarmTask {
-  ID: string
-  DesiredState?: string
-  Spec?: { ContainerSpec?: { Labels?: Record<string, string> }; ForceUpdate?: number }
-  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string }
+async function tasksOf(docker: ContainerEngine, serviceId: string): Promise<TaskInfo[]> {
+  return docker.listTasks(serviceId)
 }
 
-async function tasksOf(docker: Docker, serviceId: string): Promise<SwarmTask[]> {
-  return (await docker.listTasks({ filters: { service: [serviceId] } })) as SwarmTask[]
-}
-
-function actualOf(s: Docker.Service): ActualService {
-  const labels = s.Spec?.Labels ?? {}
+function actualOf(s: ServiceInfo): ActualService {
+  const labels = s.spec.Labels ?? {}
   return {
-    id: s.ID,
-    name: s.Spec?.Name ?? '',
+    id: s.id,
+    name: s.spec.Name ?? '',
     app: labels[LABELS.app] ?? '',
     type: labels[LABELS.type] ?? '',
     release: Number(labels[LABELS.release] ?? 0),
     hash: labels[LABELS.spec],
     failedHash: labels[LABELS.failed],
     restart: labels[LABELS.restart],
-    replicas: s.Spec?.Mode?.Replicated?.Replicas ?? 0,
+    replicas: s.spec.Mode?.Replicated?.Replicas ?? 0,
   }
 }
 
 /** The services of `namespace` (of one app when named), by their labels. */
-export async function listServices(docker: Docker, namespace: string, app?: string): Promise<ActualService[]> {
-  const label = [`${LABELS.namespace}=${namespace}`, ...(app ? [`${LABELS.app}=${app}`] : [])]
-  const services = await docker.listServices({ filters: { label } })
+export async function listServices(docker: ContainerEngine, namespace: string, app?: string): Promise<ActualService[]> {
+  const services = await docker.listServices({ [LABELS.namespace]: namespace, ...(app ? { [LABELS.app]: app } : {}) })
   return services.map(actualOf).filter((s) => s.name)
 }
 
 /** The spec to send: the desired one with its hash label, keeping the running service's ForceUpdate counter. */
-function withBookkeeping(d: DesiredService, current?: Docker.ServiceSpec, extra: Record<string, string> = {}): Docker.CreateServiceOptions {
+function withBookkeeping(d: DesiredService, current?: ServiceSpec, extra: Record<string, string> = {}): ServiceSpec {
   const keep: Record<string, string> = {}
   const labels = current?.Labels ?? {}
   const restart = labels[LABELS.restart]
@@ -73,14 +57,13 @@ function withBookkeeping(d: DesiredService, current?: Docker.ServiceSpec, extra:
  * Updates service `name` to what `build(current spec)` answers, with the version just read; a
  * concurrent change makes it read and try again (a few times).
  */
-async function updateWith(docker: Docker, name: string, build: (spec: Docker.ServiceSpec) => Docker.CreateServiceOptions | undefined): Promise<boolean> {
+async function updateWith(docker: ContainerEngine, name: string, build: (spec: ServiceSpec) => ServiceSpec | undefined): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
-    const svc = docker.getService(name)
-    const info = (await svc.inspect()) as Docker.Service
-    const spec = build(info.Spec as Docker.ServiceSpec)
+    const info = await docker.inspectService(name)
+    const spec = build(info.spec)
     if (!spec) return false
     try {
-      await svc.update({ version: info.Version?.Index, ...spec } as never)
+      await docker.updateService(name, info.version, spec)
       return true
     } catch (err) {
       if (attempt < 5 && outOfSequence(err)) {
@@ -96,7 +79,7 @@ async function updateWith(docker: Docker, name: string, build: (spec: Docker.Ser
  * Applies one change. A create that finds the name taken (another scheduler, or one that crashed
  * after creating it) updates the service instead; a remove of a service already gone is done.
  */
-export async function applyChange(docker: Docker, change: Change): Promise<void> {
+export async function applyChange(docker: ContainerEngine, change: Change): Promise<void> {
   switch (change.kind) {
     case 'create':
       try {
@@ -111,7 +94,7 @@ export async function applyChange(docker: Docker, change: Change): Promise<void>
       return
     case 'remove':
       try {
-        await docker.getService(change.actual.id).remove()
+        await docker.removeService(change.actual.id)
       } catch (err) {
         if (statusOf(err) !== 404) throw err
       }
@@ -129,11 +112,11 @@ function unhandled(c: never): never {
  * Restarts every task of service `name` (Swarm replaces them one by one, start-first) unless
  * `requestId` was applied already (a redelivered restart does nothing). Answers whether it restarted.
  */
-export async function restartService(docker: Docker, name: string, requestId: string): Promise<boolean> {
+export async function restartService(docker: ContainerEngine, name: string, requestId: string): Promise<boolean> {
   return updateWith(docker, name, (cur) => {
     if (cur.Labels?.[LABELS.restart] === requestId) return undefined
     return {
-      ...(cur as Docker.CreateServiceOptions),
+      ...cur,
       Labels: { ...cur.Labels, [LABELS.restart]: requestId },
       TaskTemplate: { ...cur.TaskTemplate, ForceUpdate: (cur.TaskTemplate?.ForceUpdate ?? 0) + 1 },
     }
@@ -141,8 +124,8 @@ export async function restartService(docker: Docker, name: string, requestId: st
 }
 
 /** Marks the spec `hash` as failed on service `name` (a label only: no task changes), so it is not deployed again. */
-export async function markFailed(docker: Docker, name: string, hash: string): Promise<void> {
-  await updateWith(docker, name, (cur) => (cur.Labels?.[LABELS.failed] === hash ? undefined : { ...(cur as Docker.CreateServiceOptions), Labels: { ...cur.Labels, [LABELS.failed]: hash } }))
+export async function markFailed(docker: ContainerEngine, name: string, hash: string): Promise<void> {
+  await updateWith(docker, name, (cur) => (cur.Labels?.[LABELS.failed] === hash ? undefined : { ...cur, Labels: { ...cur.Labels, [LABELS.failed]: hash } }))
 }
 
 /** How far the deploy of one service has got. */
@@ -162,7 +145,7 @@ export interface ProgressOptions {
   since?: number
 }
 
-function taskSpecKey(spec: { ContainerSpec?: { Labels?: Record<string, string> }; ForceUpdate?: number } | undefined): string {
+function taskSpecKey(spec: TaskTemplate | undefined): string {
   return JSON.stringify([spec?.ContainerSpec?.Labels ?? {}, spec?.ForceUpdate ?? 0])
 }
 
@@ -172,60 +155,59 @@ function taskSpecKey(spec: { ContainerSpec?: { Labels?: Record<string, string> }
  * running once it is healthy) for `settleMs`; failed when Swarm rolled the update back or paused it,
  * or when tasks of the new spec keep failing; gone when the service is not there.
  */
-export async function serviceProgress(docker: Docker, name: string, hash: string, opts: ProgressOptions = {}, now = Date.now()): Promise<ServiceProgress> {
+export async function serviceProgress(docker: ContainerEngine, name: string, hash: string, opts: ProgressOptions = {}, now = Date.now()): Promise<ServiceProgress> {
   const settleMs = opts.settleMs ?? 1_000
   const maxFailures = opts.maxTaskFailures ?? 3
-  let info: Docker.Service
+  let info: ServiceInfo
   try {
-    info = (await docker.getService(name).inspect()) as Docker.Service
+    info = await docker.inspectService(name)
   } catch (err) {
     if (statusOf(err) === 404) return { state: 'gone' }
     throw err
   }
-  const labels = info.Spec?.Labels ?? {}
-  const update = (info as { UpdateStatus?: { State?: string; Message?: string; StartedAt?: string } }).UpdateStatus
-  const current = opts.since === undefined || Date.parse(update?.StartedAt ?? '') >= opts.since - 1_000
-  const updateState = current ? (update?.State ?? '') : ''
+  const labels = info.spec.Labels ?? {}
+  const update = info.updateStatus
+  const current = opts.since === undefined || Date.parse(update?.startedAt ?? '') >= opts.since - 1_000
+  const updateState = current ? (update?.state ?? '') : ''
   if (labels[LABELS.spec] !== hash || /^rollback_|^paused$/.test(updateState)) {
     const rolledBackTo = Number(labels[LABELS.release]) || undefined
-    const reason = update?.Message ? `Swarm: ${update.Message}` : 'the service was changed back'
-    return { state: 'failed', reason: await withTaskError(docker, info.ID, reason), rolledBack: labels[LABELS.spec] !== hash, ...(rolledBackTo ? { rolledBackTo } : {}) }
+    const reason = update?.message ? `Swarm: ${update.message}` : 'the service was changed back'
+    return { state: 'failed', reason: await withTaskError(docker, info.id, reason), rolledBack: labels[LABELS.spec] !== hash, ...(rolledBackTo ? { rolledBackTo } : {}) }
   }
-  const wanted = info.Spec?.Mode?.Replicated?.Replicas ?? 0
-  const key = taskSpecKey(info.Spec?.TaskTemplate as never)
-  const tasks = await tasksOf(docker, info.ID)
-  const mine = tasks.filter((t) => taskSpecKey(t.Spec as never) === key)
-  const running = mine.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running' && now - Date.parse(t.Status?.Timestamp ?? '') >= settleMs)
-  const others = tasks.filter((t) => taskSpecKey(t.Spec as never) !== key && t.DesiredState === 'running')
-  if (running.length >= wanted && others.length === 0 && (wanted > 0 || mine.every((t) => t.DesiredState !== 'running'))) return { state: 'converged' }
-  const failures = mine.filter((t) => ['failed', 'rejected'].includes(t.Status?.State ?? ''))
+  const wanted = info.spec.Mode?.Replicated?.Replicas ?? 0
+  const key = taskSpecKey(info.spec.TaskTemplate)
+  const tasks = await tasksOf(docker, info.id)
+  const mine = tasks.filter((t) => taskSpecKey(t.spec) === key)
+  const running = mine.filter((t) => t.desiredState === 'running' && t.state === 'running' && now - Date.parse(t.timestamp) >= settleMs)
+  const others = tasks.filter((t) => taskSpecKey(t.spec) !== key && t.desiredState === 'running')
+  if (running.length >= wanted && others.length === 0 && (wanted > 0 || mine.every((t) => t.desiredState !== 'running'))) return { state: 'converged' }
+  const failures = mine.filter((t) => ['failed', 'rejected'].includes(t.state))
   if (failures.length >= maxFailures) {
-    const last = failures.sort((a, b) => Date.parse(b.Status?.Timestamp ?? '') - Date.parse(a.Status?.Timestamp ?? ''))[0]
-    return { state: 'failed', reason: `${failures.length} containers failed: ${last?.Status?.Err ?? last?.Status?.Message ?? 'unknown'}`, rolledBack: false }
+    const last = failures.sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))[0]
+    return { state: 'failed', reason: `${failures.length} containers failed: ${last?.err ?? last?.message ?? 'unknown'}`, rolledBack: false }
   }
   return { state: 'converging', running: running.length, wanted }
 }
 
 /** Adds the error of the newest failed task to a reason (what the user needs: "unhealthy container", "exit 1"). */
-async function withTaskError(docker: Docker, serviceId: string, reason: string): Promise<string> {
-  const tasks = (await tasksOf(docker, serviceId).catch(() => [] as SwarmTask[])).filter((t) => t.Status?.Err)
-  const last = tasks.sort((a, b) => Date.parse(b.Status?.Timestamp ?? '') - Date.parse(a.Status?.Timestamp ?? ''))[0]
-  return last?.Status?.Err ? `${reason} (${last.Status.Err})` : reason
+async function withTaskError(docker: ContainerEngine, serviceId: string, reason: string): Promise<string> {
+  const tasks = (await tasksOf(docker, serviceId).catch(() => [] as TaskInfo[])).filter((t) => t.err)
+  const last = tasks.sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))[0]
+  return last?.err ? `${reason} (${last.err})` : reason
 }
 
 /**
  * Removes the app's images from the engine, best effort: the registry's `<registry>/<app>:*` tags,
  * forced (containers still stopping keep their image by id; the layers go when they are gone).
  */
-export async function removeAppImages(docker: Docker, registry: string, app: string): Promise<number> {
-  const images = await docker.listImages({ filters: { reference: [`${registry}/${app}`] } }).catch(() => [])
+export async function removeAppImages(docker: ContainerEngine, registry: string, app: string): Promise<number> {
+  const images = await docker.listImages(`${registry}/${app}`).catch(() => [])
   let removed = 0
   for (const img of images) {
-    for (const tag of img.RepoTags ?? []) {
+    for (const tag of img.tags) {
       if (!tag.startsWith(`${registry}/${app}:`)) continue
       await docker
-        .getImage(tag)
-        .remove({ force: true })
+        .removeImage(tag, { force: true })
         .then(() => removed++)
         .catch(() => {})
     }

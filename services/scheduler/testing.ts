@@ -3,22 +3,22 @@
  * test Docker engine, with its namespace's services removed in teardown.
  */
 import type { Test } from 'tap'
-import { testDocker, testRegistry } from '../builder/testing.js'
+import { testEngine, testRegistry } from '../builder/testing.js'
 import type { TestController } from '../controller/testing.js'
 import { LABELS } from './model.js'
 import { startScheduler, type RunningScheduler, type StartSchedulerOptions } from './service.js'
 
 /** Removes every Swarm service of `namespace` (test teardown). */
 export async function removeNamespaceServices(namespace: string): Promise<void> {
-  const docker = testDocker()
-  const services = await docker.listServices({ filters: { label: [`${LABELS.namespace}=${namespace}`] } })
-  await Promise.all(services.map((s) => docker.getService(s.ID).remove().catch(() => {})))
+  const engine = testEngine()
+  const services = await engine.listServices({ [LABELS.namespace]: namespace })
+  await Promise.all(services.map((s) => engine.removeService(s.id).catch(() => {})))
 }
 
 /** Starts a scheduler for `c`'s namespace; stopped (and its services removed) in teardown. */
 export async function startTestScheduler(t: Test, c: TestController, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
   const running = await startScheduler(
-    { store: c.deps.store, pool: c.deps.pool, docker: testDocker(), namespace: c.deps.cfg.namespace, registry: testRegistry(), log: c.deps.log },
+    { store: c.deps.store, pool: c.deps.pool, docker: testEngine(), namespace: c.deps.cfg.namespace, registry: testRegistry(), log: c.deps.log },
     { deployTimeoutMs: 30_000, ...opts },
   )
   t.teardown(async () => {

@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { connect } from '@nats-io/transport-node'
 import { request } from 'undici'
-import { dockerClient } from '../../../core/docker.js'
 import { BUCKETS } from '../../../core/objectstore/index.js'
 import { redisCommand } from '../../../core/redis.js'
 import type { ControllerDeps } from '../context.js'
@@ -66,24 +65,24 @@ function safeUrl(url: string): string {
 export async function platformStatus(deps: ControllerDeps): Promise<PartState[]> {
   const { cfg } = deps
   const dockerHost = cfg.dockerHost
-  const docker = dockerHost ? dockerClient(dockerHost) : undefined
+  const engine = deps.engine
   const noEngine = async () => ({ up: false, detail: 'no Docker engine configured (WHARF_DOCKER_HOST)' })
-  const info = docker ? bounded(docker.info() as Promise<{ ServerVersion?: string; Swarm?: { LocalNodeState?: string; NodeAddr?: string; NodeID?: string; Nodes?: number; Managers?: number; ControlAvailable?: boolean } }>, 'engine') : undefined
+  const info = engine ? bounded(engine.info(), 'engine') : undefined
   info?.catch(() => {})
   const ownGateway = cfg.s3.endpoint === `http://127.0.0.1:${cfg.ports.s3}`
   const probes = [
-    probe('engine', dockerHost ?? '(none)', docker ? async () => {
-      const v = (await docker.version()) as { Version?: string; ApiVersion?: string; Os?: string; Arch?: string }
-      return { version: v.Version, detail: `API ${v.ApiVersion}, ${v.Os}/${v.Arch}` }
+    probe('engine', dockerHost ?? '(none)', info ? async () => {
+      const v = await info
+      return { version: v.version, detail: `API ${v.apiVersion}, ${v.os}/${v.arch}` }
     } : noEngine),
     probe('swarm', dockerHost ?? '(none)', info ? async () => {
       const i = await info
-      const s = i.Swarm ?? {}
-      const active = s.LocalNodeState === 'active'
+      const s = i.swarm ?? {}
+      const active = s.state === 'active'
       return {
         up: active,
-        version: i.ServerVersion,
-        detail: active ? `node ${s.NodeID?.slice(0, 12)} at ${s.NodeAddr}${s.ControlAvailable ? ' (manager)' : ''}, ${s.Nodes} node(s), ${s.Managers} manager(s)` : `swarm mode ${s.LocalNodeState ?? 'unknown'}`,
+        version: i.version,
+        detail: active ? `node ${s.nodeId?.slice(0, 12)} at ${s.nodeAddr}${s.controlAvailable ? ' (manager)' : ''}, ${s.nodes} node(s), ${s.managers} manager(s)` : `swarm mode ${s.state ?? 'unknown'}`,
       }
     } : noEngine),
     probe('nats', cfg.natsUrl, async () => {

@@ -2,16 +2,17 @@
  * `wharf run`: the container spec of a one-off process and the checks of its protocol's messages
  * (the protocol is in run-protocol.ts). No I/O here; routes/run.ts does the Docker and socket work.
  */
-import type Docker from 'dockerode'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
+import type { ContainerSpec } from '../../../core/engine/engine.js'
 import { envList, memoryBytes, processEnv } from '../../../domain/runtime/process.js'
+import { LABELS } from '../../../domain/runtime/labels.js'
 import { ProcessType } from '../../../events/schema.js'
 import type { ReleaseView } from './queries.js'
 import type { ControlMessage, StartMessage } from './run-protocol.js'
 
 /** Labels of a one-off container: `wharf.app`, `wharf.run` (the request id), `wharf.release`, `wharf.user`. */
-export const RUN_LABEL = 'wharf.run'
+export const RUN_LABEL = LABELS.run
 
 
 const EnvKey = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' })
@@ -89,7 +90,7 @@ export function runEnv(release: ReleaseView, extra: Record<string, string> = {},
  * entrypoint with `command` as its arguments, on the default bridge network with no published
  * ports, removed by the engine when it exits (and by the controller in every other case).
  */
-export function runContainerSpec(release: ReleaseView & { image: string }, start: StartMessage, labels: { run: string; user: string }): Docker.ContainerCreateOptions {
+export function runContainerSpec(release: ReleaseView & { image: string }, start: StartMessage, labels: { run: string; user: string }): ContainerSpec {
   const type = start.processType ?? 'web'
   const memory = release.limits.memory[type]
   const cpu = release.limits.cpu[type]
@@ -104,7 +105,7 @@ export function runContainerSpec(release: ReleaseView & { image: string }, start
     AttachStdin: stdin,
     AttachStdout: true,
     AttachStderr: true,
-    Labels: { 'wharf.app': release.app, [RUN_LABEL]: labels.run, 'wharf.release': String(release.version), 'wharf.type': type, 'wharf.user': labels.user },
+    Labels: { [LABELS.app]: release.app, [RUN_LABEL]: labels.run, [LABELS.release]: String(release.version), [LABELS.type]: type, [LABELS.user]: labels.user },
     HostConfig: {
       AutoRemove: true,
       NetworkMode: 'bridge',

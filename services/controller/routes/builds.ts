@@ -1,9 +1,8 @@
 import { mkdir, open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type Docker from 'dockerode'
 import type pg from 'pg'
 import Type from 'typebox'
-import { dockerClient } from '../../../core/docker.js'
+import type { ContainerEngine } from '../../../core/engine/engine.js'
 import { WharfError } from '../../../core/errors.js'
 import { buildDecider, type BuildCommand } from '../../../domain/build/decider.js'
 import { runCommand } from '../../../domain/command.js'
@@ -162,10 +161,9 @@ function tail(lines: readonly string[]): string[] {
  * Docker engine or the platform registry becomes a build of the app, then a release.
  */
 export const buildsRoutes: RoutePlugin = (api, deps) => {
-  let docker: Docker | undefined
-  const engine = (): Docker => {
-    if (!deps.cfg.dockerHost) throw new WharfError('WHARF_UNAVAILABLE', 'the controller has no Docker engine (WHARF_DOCKER_HOST is not set)')
-    return (docker ??= dockerClient(deps.cfg.dockerHost))
+  const engine = (): ContainerEngine => {
+    if (!deps.engine) throw new WharfError('WHARF_UNAVAILABLE', 'the controller has no Docker engine (WHARF_DOCKER_HOST is not set)')
+    return deps.engine
   }
 
   api.get(

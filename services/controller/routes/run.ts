@@ -1,10 +1,9 @@
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
-import type Docker from 'dockerode'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import type { WebSocket } from 'ws'
-import { dockerClient } from '../../../core/docker.js'
+import { engineStatus, type ContainerEngine } from '../../../core/engine/engine.js'
 import { isWharfError, WharfError, type ErrorCode } from '../../../core/errors.js'
 import { newestImageVersion } from '../../../projections/index.js'
 import { signedIn, visibleApp } from '../apps/access.js'
@@ -29,9 +28,7 @@ export async function currentRelease(pool: pg.Pool, app: string): Promise<Releas
   return release as Release
 }
 
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | undefined)?.statusCode
-}
+const statusOf = engineStatus
 
 function messageOf(err: unknown): string {
   const e = err as { json?: { message?: string }; message?: string } | undefined
@@ -43,9 +40,9 @@ function messageOf(err: unknown): string {
  * (`registry`, `127.0.0.1:<port>`), never from anywhere else. Throws `WHARF_NOT_FOUND` when the
  * registry does not have it, `WHARF_UNAVAILABLE` when the engine fails.
  */
-export async function ensureImage(docker: Docker, image: string, registry: string, log: FastifyBaseLogger): Promise<void> {
+export async function ensureImage(docker: ContainerEngine, image: string, registry: string, log: FastifyBaseLogger): Promise<void> {
   try {
-    await docker.getImage(image).inspect()
+    await docker.inspectImage(image)
     return
   } catch (err) {
     if (statusOf(err) !== 404) throw new WharfError('WHARF_UNAVAILABLE', `the Docker engine cannot inspect ${image}: ${messageOf(err)}`, { cause: err })
@@ -56,14 +53,7 @@ export async function ensureImage(docker: Docker, image: string, registry: strin
   log.info({ image }, 'pulling the release image from the registry')
   let error: string | undefined
   try {
-    const stream = (await docker.pull(image, { authconfig: {} })) as NodeJS.ReadableStream
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(
-        stream,
-        (err: Error | null) => (err ? reject(err) : resolve()),
-        (p: { error?: string; errorDetail?: { message?: string } }) => void (error ??= p.errorDetail?.message ?? p.error),
-      ),
-    )
+    await docker.pullImage(image)
   } catch (err) {
     error ??= messageOf(err)
   }
@@ -72,52 +62,14 @@ export async function ensureImage(docker: Docker, image: string, registry: strin
   }
 }
 
-/**
- * Registers a wait for the container's removal and answers once the engine has registered it (the
- * engine sends the response headers then), so a container started afterwards cannot exit unseen.
- * The inner promise is the exit code.
- */
-function waitForRemoval(docker: Docker, id: string): Promise<{ exited: Promise<number> }> {
-  return new Promise((resolve, reject) =>
-    docker.modem.dial(
-      {
-        path: `/containers/${id}/wait?`,
-        method: 'POST',
-        isStream: true,
-        statusCodes: { 200: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' },
-        options: { condition: 'removed' },
-      },
-      (err, result) => {
-        if (err) return reject(err)
-        const res = result as NodeJS.ReadableStream
-        const exited = new Promise<number>((done, fail) => {
-            const chunks: Buffer[] = []
-            res.on('data', (c: Buffer) => chunks.push(c))
-            res.on('error', fail)
-            res.on('end', () => {
-              try {
-                const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { StatusCode?: number; Error?: { Message?: string } | null }
-                if (body.Error?.Message) return fail(new Error(body.Error.Message))
-                done(body.StatusCode ?? -1)
-              } catch (e) {
-                fail(e as Error)
-              }
-            })
-          })
-        resolve({ exited })
-      },
-    ),
-  )
-}
-
 /** Removes a container, killing it first; quiet when it is gone or going already. */
-async function removeContainer(container: Docker.Container, log: FastifyBaseLogger): Promise<void> {
+async function removeContainer(docker: ContainerEngine, container: string, log: FastifyBaseLogger): Promise<void> {
   try {
-    await container.remove({ force: true })
+    await docker.removeContainer(container, { force: true })
   } catch (err) {
     const status = statusOf(err)
     // 404: removed already (AutoRemove); 409: the engine is removing it.
-    if (status !== 404 && status !== 409) log.warn({ err, container: container.id }, 'cannot remove a one-off container')
+    if (status !== 404 && status !== 409) log.warn({ err, container }, 'cannot remove a one-off container')
   }
 }
 
@@ -132,7 +84,7 @@ function fail(socket: WebSocket, code: ErrorCode, message: string): void {
 }
 
 interface RunContext {
-  docker: Docker
+  docker: ContainerEngine
   socket: WebSocket
   release: Release
   start: StartMessage
@@ -146,7 +98,7 @@ interface RunContext {
  * and output, and answers the exit code; the container is removed when this settles, whatever
  * happened. Resolves `undefined` when the client went away first.
  */
-async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(chunk: Buffer | 'eof'): void; attach(sink: Duplex): void }, onStarted: (c: Docker.Container) => void): Promise<number | undefined> {
+async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(chunk: Buffer | 'eof'): void; attach(sink: Duplex): void }, onStarted: (c: string) => void): Promise<number | undefined> {
   const { docker, socket, release, start, req, log } = ctx
   await ensureImage(docker, release.image, ctx.registry, log)
   if (gone.aborted) return undefined
@@ -154,11 +106,11 @@ async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(ch
   const container = await docker.createContainer(spec)
   try {
     if (gone.aborted) return undefined
-    const removeOnGone = () => void removeContainer(container, log)
+    const removeOnGone = () => void removeContainer(docker, container, log)
     gone.addEventListener('abort', removeOnGone, { once: true })
     const tty = start.tty ?? false
     const stdin = start.stdin ?? false
-    const stream = (await container.attach({ stream: true, stdin, stdout: true, stderr: true, hijack: stdin })) as Duplex
+    const stream = await docker.attachContainer(container, { stdin })
     const ended = new Promise<void>((resolve) => {
       stream.on('end', resolve)
       stream.on('close', resolve)
@@ -185,10 +137,10 @@ async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(ch
     stream.on('data', (chunk: Buffer) => (tty ? forward(STDOUT, chunk) : demux(chunk)))
     if (stdin) stdinQueue.attach(stream)
 
-    const { exited } = await waitForRemoval(docker, container.id)
+    const { exited } = await docker.waitRemoved(container)
     exited.catch(() => {}) // awaited below; a failure after the client left is not an error
     try {
-      await container.start()
+      await docker.startContainer(container)
     } catch (err) {
       // The engine refuses a command it cannot exec at start (400 on newer engines, 500 on older).
       if (statusOf(err) === 400 || /executable file not found|no such file or directory|permission denied/.test(messageOf(err))) {
@@ -197,15 +149,15 @@ async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(ch
       throw err
     }
     onStarted(container)
-    log.info({ container: container.id.slice(0, 12), release: release.version, command: start.command, tty, stdin }, 'run started')
-    send(socket, { type: 'started', container: container.id.slice(0, 12), release: release.version })
-    if (tty && start.cols && start.rows) await container.resize({ h: start.rows, w: start.cols }).catch(() => {})
+    log.info({ container: container.slice(0, 12), release: release.version, command: start.command, tty, stdin }, 'run started')
+    send(socket, { type: 'started', container: container.slice(0, 12), release: release.version })
+    if (tty && start.cols && start.rows) await docker.resizeContainer(container, { rows: start.rows, cols: start.cols }).catch(() => {})
     const code = await exited
     // The output may still be in flight when the wait answers; its end follows the exit closely.
     await Promise.race([ended, new Promise((r) => setTimeout(r, 2000).unref())])
     return gone.aborted ? undefined : code
   } finally {
-    await removeContainer(container, log)
+    await removeContainer(docker, container, log)
   }
 }
 
@@ -215,10 +167,9 @@ async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(ch
  * run before the upgrade, so their refusals are plain HTTP answers.
  */
 export const runRoutes: RoutePlugin = async (api, deps) => {
-  let docker: Docker | undefined
-  const engine = (): Docker => {
-    if (!deps.cfg.dockerHost) throw new WharfError('WHARF_UNAVAILABLE', 'the controller has no Docker engine (WHARF_DOCKER_HOST is not set)')
-    return (docker ??= dockerClient(deps.cfg.dockerHost))
+  const engine = (): ContainerEngine => {
+    if (!deps.engine) throw new WharfError('WHARF_UNAVAILABLE', 'the controller has no Docker engine (WHARF_DOCKER_HOST is not set)')
+    return deps.engine
   }
   const registry = `127.0.0.1:${deps.cfg.ports.registry}`
   const releases = new WeakMap<FastifyRequest, Release>()
@@ -269,7 +220,7 @@ export const runRoutes: RoutePlugin = async (api, deps) => {
       /** waiting for the start message, running, or done (answered, refused or the client left). */
       let state: 'waiting' | 'running' | 'done' = 'waiting'
       let start: StartMessage | undefined
-      let container: Docker.Container | undefined
+      let container: string | undefined
       socket.on('close', () => {
         if (state === 'running') log.info('the client left: removing the run')
         if (state !== 'done') gone.abort()
@@ -313,7 +264,7 @@ export const runRoutes: RoutePlugin = async (api, deps) => {
         }
         const msg = parseControl(data.toString('utf8'))
         if (msg?.type === 'eof' && start.stdin) stdinQueue.push('eof')
-        else if (msg?.type === 'resize' && container && start.tty) void container.resize({ h: msg.rows, w: msg.cols }).catch(() => {})
+        else if (msg?.type === 'resize' && container && start.tty) void engine().resizeContainer(container, { rows: msg.rows, cols: msg.cols }).catch(() => {})
       })
 
       async function begin(start: StartMessage): Promise<void> {

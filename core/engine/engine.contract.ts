@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
+import { ENGINE_ERRORS, type ContainerEngine, type ContainerEvent, type EngineErrorReason } from './engine.js'
+
+/** How an adapter's test file gives the contract its engine. */
+export interface EngineFactory {
+  /** The engine, with `image` (busybox) in it and `registry` (`127.0.0.1:<port>`) reachable for pushes. */
+  create(t: Test): Promise<{ engine: ContainerEngine; image: string; registry: string }>
+  /**
+   * What the process of started container `id` (created with `Cmd: ['sh', '-c', 'printf <out>; exit <code>']`)
+   * does: a real engine runs the command (nothing to do), the in-memory one is told.
+   */
+  ran(engine: ContainerEngine, id: string, out: string, code: number): void
+}
+
+const unique = () => `c${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
+
+/** A tar of the given files (ustar, small files only). */
+export function tarOf(files: Record<string, string>): Buffer {
+  const blocks: Buffer[] = []
+  for (const [name, text] of Object.entries(files)) {
+    const body = Buffer.from(text)
+    const h = Buffer.alloc(512)
+    h.write(name, 0, 'utf8')
+    h.write('0000644\0', 100)
+    h.write('0000000\0', 108)
+    h.write('0000000\0', 116)
+    h.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124)
+    h.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136)
+    h.write('        ', 148)
+    h.write('0', 156)
+    h.write('ustar\0', 257)
+    h.write('00', 263)
+    let sum = 0
+    for (const b of h) sum += b
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
+    blocks.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512))
+  }
+  blocks.push(Buffer.alloc(1024))
+  return Buffer.concat(blocks)
+}
+
+/** Waits for `check` to answer a value (polling), or fails after `ms`. */
+async function until<T>(check: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+    await sleep(100)
+  }
+}
+
+/** Splits multiplexed frames (8-byte header, then the bytes) into `[stream, text]`. */
+function frames(buf: Buffer): [number, string][] {
+  const out: [number, string][] = []
+  let off = 0
+  while (off + 8 <= buf.length) {
+    const size = buf.readUInt32BE(off + 4)
+    out.push([buf[off]!, buf.subarray(off + 8, off + 8 + size).toString('utf8')])
+    off += 8 + size
+  }
+  return out
+}
+
+async function drain(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string))
+  return Buffer.concat(chunks)
+}
+
+/** Checks that `p` is refused with an EngineError of `reason` (and its status). */
+async function refused(t: Test, p: Promise<unknown>, reason: EngineErrorReason, what: string): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.match(err, { name: 'EngineError', reason, statusCode: ENGINE_ERRORS[reason] }, what)
+}
+
+/** The contract every {@link ContainerEngine} adapter passes. */
+export async function engineContract(t: Test, name: string, factory: EngineFactory): Promise<void> {
+  t.test(`${name}: unknown things are not_found (404)`, async (t) => {
+    const { engine } = await factory.create(t)
+    await refused(t, engine.inspectImage(`wharf-none-${unique()}:1`), 'not_found', 'inspectImage')
+    await refused(t, engine.createContainer({ Image: `wharf-none-${unique()}:1`, Cmd: ['true'] }), 'not_found', 'createContainer of an unknown image')
+    await refused(t, engine.inspectContainer(`none${unique()}`), 'not_found', 'inspectContainer')
+    await refused(t, engine.removeContainer(`none${unique()}`, { force: true }), 'not_found', 'removeContainer')
+    await refused(t, engine.inspectService(`none-${unique()}`), 'not_found', 'inspectService')
+    await refused(t, engine.removeService(`none-${unique()}`), 'not_found', 'removeService')
+    await refused(t, engine.pushImage(`127.0.0.1:1/none-${unique()}:1`), 'not_found', 'pushImage of an image the engine has not')
+  })
+
+  t.test(`${name}: build, tag, push, remove, pull back`, async (t) => {
+    const { engine, registry } = await factory.create(t)
+    const tag = `wharf-test-${unique()}:1`
+    const lines: string[] = []
+    const built = await engine.buildImage(Readable.from([tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' })]), { tag, labels: { 'wharf.test': 'true' } }, (l) => lines.push(l))
+    t.same(built, {}, 'no error')
+    t.ok(lines.length > 0, 'the build printed its steps')
+    t.teardown(() => engine.removeImage(tag, { force: true }).catch(() => {}))
+    const info = await engine.inspectImage(tag)
+    t.match(info.id, /^sha256:[0-9a-f]{64}$/)
+    t.ok(info.exposedPorts.includes('8080/tcp'), 'EXPOSE is in the config')
+    t.equal(info.labels['wharf.test'], 'true')
+    const repo = `${registry}/${unique()}`
+    await engine.tagImage(tag, repo, 'v1')
+    t.teardown(() => engine.removeImage(`${repo}:v1`, { force: true }).catch(() => {}))
+    t.equal((await engine.inspectImage(`${repo}:v1`)).id, info.id, 'the tag names the same image')
+    const pushed: string[] = []
+    const digest = await engine.pushImage(`${repo}:v1`, (l) => pushed.push(l))
+    t.match(digest, /^sha256:[0-9a-f]{64}$/, 'the manifest digest')
+    t.same((await engine.listImages(repo)).map((i) => i.id), [info.id], 'listImages by repository')
+    await engine.removeImage(`${repo}:v1`, { force: true })
+    await refused(t, engine.inspectImage(`${repo}:v1`), 'not_found', 'the tag is gone')
+    await engine.pullImage(`${repo}:v1`)
+    t.equal((await engine.inspectImage(`${repo}:v1`)).id, info.id, 'pulled back, the same image')
+    await refused(t, engine.pullImage(`${repo}:nope`), 'not_found', 'a tag the registry has not')
+  })
+
+  t.test(`${name}: a build without a Dockerfile, or from an unknown image, fails`, async (t) => {
+    const { engine } = await factory.create(t)
+    const outcome = (p: Promise<{ error?: string }>) => p.then((r) => r.error, (err: Error) => err.message)
+    t.ok(await outcome(engine.buildImage(Readable.from([tarOf({ 'README': 'x' })]), { tag: `wharf-test-${unique()}:1` })), 'no Dockerfile')
+    t.ok(await outcome(engine.buildImage(Readable.from([tarOf({ Dockerfile: `FROM wharf-none-${unique()}:1\n` })]), { tag: `wharf-test-${unique()}:1` })), 'an unknown base')
+  })
+
+  t.test(`${name}: a container: create, events, start, attach, exit, removal`, async (t) => {
+    const { engine, image } = await factory.create(t)
+    const ns = unique()
+    const labels = { 'wharf.namespace': ns, 'wharf.test': 'true' }
+    const seen: ContainerEvent[] = []
+    const feed = await engine.containerEvents({ labels: { 'wharf.namespace': ns } }, (e) => seen.push(e), () => {})
+    t.teardown(() => feed.close())
+    const id = await engine.createContainer({ Image: image, Cmd: ['sh', '-c', 'sleep 1; printf "hello\\n"; exit 3'], Labels: labels, AttachStdout: true, AttachStderr: true, HostConfig: { AutoRemove: true } })
+    t.teardown(() => engine.removeContainer(id, { force: true }).catch(() => {}))
+    t.same((await engine.listContainers({ labels: { 'wharf.namespace': ns } })).map((c) => c.id), [], 'not running yet')
+    t.same((await engine.listContainers({ labels: { 'wharf.namespace': ns }, all: true })).map((c) => c.id), [id], 'listed with all')
+    const { exited } = await engine.waitRemoved(id)
+    const out = await engine.attachContainer(id, { stdin: false })
+    const output = drain(out)
+    await engine.startContainer(id)
+    const running = await engine.inspectContainer(id)
+    t.equal(running.labels['wharf.namespace'], ns)
+    t.equal(running.tty, false)
+    factory.ran(engine, id, 'hello\n', 3)
+    t.equal(await exited, 3, 'the exit code, once removed')
+    t.same(frames(await output), [[1, 'hello\n']], 'stdout, framed')
+    await until(async () => (seen.some((e) => e.action === 'destroy') ? true : undefined), 'the destroy event', 10_000)
+    const actions = seen.filter((e) => e.id === id).map((e) => e.action)
+    t.same(actions.filter((a) => ['create', 'start', 'die', 'destroy'].includes(a)), ['create', 'start', 'die', 'destroy'])
+    const die = seen.find((e) => e.action === 'die')!
+    t.equal(die.attributes.exitCode, '3')
+    t.equal(die.attributes['wharf.namespace'], ns, 'events carry the labels')
+    t.ok(die.time > 1_600_000_000, 'engine time in seconds')
+    await refused(t, engine.inspectContainer(id), 'not_found', 'removed')
+  })
+
+  t.test(`${name}: a running container is not removed without force; logs with timestamps`, async (t) => {
+    const { engine, image } = await factory.create(t)
+    const ns = unique()
+    const id = await engine.createContainer({ Image: image, Cmd: ['sh', '-c', 'printf "one\\n"; sleep 60'], Labels: { 'wharf.namespace': ns, 'wharf.test': 'true' } })
+    t.teardown(() => engine.removeContainer(id, { force: true }).catch(() => {}))
+    await engine.startContainer(id)
+    factory.ran(engine, id, 'one\n', -1)
+    t.same((await engine.listContainers({ labels: { 'wharf.namespace': ns } })).map((c) => c.state), ['running'])
+    await refused(t, engine.removeContainer(id), 'conflict', 'running: conflict')
+    const logs = await until(async () => {
+      const got = frames(await drain(await engine.containerLogs(id, { follow: false })))
+      return got.length ? got : undefined
+    }, 'the log line')
+    t.equal(logs[0]![0], 1)
+    t.match(logs[0]![1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z one\n$/, 'timestamped')
+    const later = frames(await drain(await engine.containerLogs(id, { follow: false, since: `${Math.floor(Date.now() / 1000) + 5}.000000000` })))
+    t.same(later, [], 'nothing since a later time')
+    await engine.removeContainer(id, { force: true })
+    await refused(t, engine.inspectContainer(id), 'not_found', 'refused')
+  })
+
+  t.test(`${name}: Swarm services: create, conflict, update with its version, tasks, remove`, async (t) => {
+    const { engine, image } = await factory.create(t)
+    const ns = unique()
+    const name = `wt-${ns}`
+    const labels = { 'wharf.namespace': ns, 'wharf.test': 'true' }
+    const spec = {
+      Name: name,
+      Labels: labels,
+      TaskTemplate: { ContainerSpec: { Image: image, Command: ['sleep', '3600'], Labels: labels }, RestartPolicy: { Condition: 'on-failure' as const, Delay: 1e9 } },
+      Mode: { Replicated: { Replicas: 2 } },
+    }
+    const id = await engine.createService(spec)
+    t.teardown(() => engine.removeService(id).catch(() => {}))
+    await refused(t, engine.createService(spec), 'conflict', 'the name is taken')
+    const listed = await engine.listServices({ 'wharf.namespace': ns })
+    t.same(listed.map((s) => s.id), [id])
+    t.equal(listed[0]!.spec.Name, name)
+    t.same(listed[0]!.spec.Labels, labels)
+    t.same(await engine.listServices({ 'wharf.namespace': `${ns}-other` }), [], 'the label filter')
+    const info = await engine.inspectService(name)
+    t.equal(info.id, id, 'by name')
+    const running = await until(async () => {
+      const tasks = (await engine.listTasks(id)).filter((x) => x.desiredState === 'running' && x.state === 'running')
+      return tasks.length === 2 ? tasks : undefined
+    }, 'two running tasks')
+    t.ok(running.every((x) => x.spec.ContainerSpec?.Labels?.['wharf.namespace'] === ns), 'tasks carry the template')
+    const containers = await until(async () => {
+      const list = await engine.listContainers({ labels: { 'wharf.namespace': ns } })
+      return list.length === 2 ? list : undefined
+    }, 'two task containers')
+    t.ok(containers.every((c) => /^wt-.*\.[12]\.[a-z0-9]+$/.test(c.labels['com.docker.swarm.task.name'] ?? '')), 'containers named by slot')
+    await refused(t, engine.updateService(id, info.version - 1, { ...spec, Mode: { Replicated: { Replicas: 1 } } }), 'conflict', 'a stale version')
+    await engine.updateService(id, info.version, { ...spec, Labels: { ...labels, 'wharf.spec': 'x' }, Mode: { Replicated: { Replicas: 1 } } })
+    const after = await engine.inspectService(id)
+    t.ok(after.version > info.version, 'the version moved on')
+    t.equal(after.spec.Labels?.['wharf.spec'], 'x')
+    t.equal(after.spec.Mode?.Replicated?.Replicas, 1)
+    await until(async () => ((await engine.listContainers({ labels: { 'wharf.namespace': ns } })).length === 1 ? true : undefined), 'scaled to one container')
+    await engine.removeService(name)
+    await refused(t, engine.inspectService(id), 'not_found', 'refused')
+    t.same(await engine.listServices({ 'wharf.namespace': ns }), [])
+  })
+
+  t.test(`${name}: info says Swarm is active`, async (t) => {
+    const { engine } = await factory.create(t)
+    const info = await engine.info()
+    t.ok(info.version)
+    t.equal(info.swarm?.state, 'active')
+  })
+}

@@ -1,0 +1,186 @@
+/**
+ * The publisher's decisions on the in-memory engine and event store (no I/O): what a container's
+ * start, stop, crash and death announce, which containers it ignores, and how a restarted publisher
+ * catches up with what happened while it was down.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { MemoryEngine } from '../../core/engine/memory.js'
+import { createLogger } from '../../core/log.js'
+import { LABELS, processLabels } from '../../domain/runtime/labels.js'
+import { MemoryEventStore, streamId, wharfCatalogue, type RecordedEvent } from '../../events/index.js'
+import { Publisher, type PublisherOptions } from './publisher.js'
+
+const NS = 'wharf'
+const HOST = '10.0.0.5'
+const IMAGE = 'busybox:latest'
+
+function setup(t: Test) {
+  const engine = new MemoryEngine({ images: [IMAGE] })
+  const store = new MemoryEventStore({ catalogue: wharfCatalogue() })
+  /** Host ports that accept connections (what the readiness probe finds). */
+  const listening = new Set<number>()
+  const publishers: Publisher[] = []
+  const start = async (opts: Partial<PublisherOptions> = {}) => {
+    const p = await Publisher.start({
+      docker: engine,
+      store,
+      log: createLogger({ level: 'silent' }),
+      namespace: NS,
+      host: HOST,
+      probe: async (host, port) => host === '127.0.0.1' && listening.has(port),
+      probeIntervalMs: 2,
+      reconnectMs: 5,
+      ...opts,
+    })
+    publishers.push(p)
+    return p
+  }
+  t.teardown(async () => {
+    for (const p of publishers) await p.stop()
+  })
+  /** A Swarm service of `app`'s process `type` (as the scheduler makes it); answers its containers. */
+  const service = async (app: string, type: string, replicas = 1, release = 3) => {
+    const name = `wharf-${app}-${type}`
+    await engine.createService({
+      Name: name,
+      Labels: processLabels(NS, app, type, release),
+      TaskTemplate: { ContainerSpec: { Image: IMAGE, Labels: processLabels(NS, app, type, release) } },
+      Mode: { Replicated: { Replicas: replicas } },
+      EndpointSpec: { Ports: type === 'web' ? [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] : [] },
+    })
+    return engine.containersOf(name)
+  }
+  const portOf = async (id: string) => (await engine.inspectContainer(id)).ports['5000/tcp']![0]!
+  const events = async (app = 'shop'): Promise<RecordedEvent[]> => (await store.readStream(streamId('runtime', app))).events
+  const types = async (app = 'shop') => (await events(app)).map((e) => e.type)
+  /** Waits until the app's runtime stream has `n` events. */
+  const until = async (n: number, app = 'shop') => {
+    for (let i = 0; i < 500 && (await events(app)).length < n; i++) await sleep(2)
+    return events(app)
+  }
+  return { engine, store, listening, start, service, portOf, events, types, until }
+}
+
+t.test('a web container is announced once its port accepts connections: ContainerStarted with host, port, slot', async (t) => {
+  const { listening, start, service, portOf, types, until } = setup(t)
+  const p = await start()
+  const [web] = await service('shop', 'web')
+  const port = await portOf(web!)
+  await sleep(20)
+  t.same(await types(), [], 'not ready: not announced')
+  listening.add(port)
+  const [started] = await until(1)
+  await p.settled()
+  t.equal(started!.type, 'ContainerStarted')
+  t.same(started!.data, { app: 'shop', type: 'web', release: 3, container: web, host: HOST, port, number: 1 })
+  t.same(await types(), ['ContainerStarted'], 'once')
+})
+
+t.test('a worker is announced at once, without a port; a die with exit 0 is ContainerStopped, exit 1 ContainerCrashed', async (t) => {
+  const { engine, start, service, events, until } = setup(t)
+  const p = await start()
+  const [a, b] = await service('shop', 'worker', 2)
+  await until(2)
+  for (const e of await events()) t.notOk((e.data as { port?: number }).port, 'no port')
+  engine.exit(a!, 0)
+  engine.exit(b!, 1)
+  await until(6) // two more starts: Swarm replaces both (on-failure restarts b; a's slot converges)
+  await p.settled()
+  const byContainer = (id: string) => events().then((es) => es.filter((e) => (e.data as { container: string }).container === id).map((e) => ({ type: e.type, data: e.data })))
+  t.same((await byContainer(a!)).map((e) => e.type), ['ContainerStarted', 'ContainerStopped'])
+  t.same((await byContainer(b!)).at(-1), { type: 'ContainerCrashed', data: { app: 'shop', type: 'worker', container: b, exitCode: 1, reason: 'exited with code 1' } })
+})
+
+t.test('a stop asked (SIGTERM) drains first: ContainerStopping, then ContainerStopped; an OOM kill is a crash', async (t) => {
+  const { engine, start, service, types, events, until } = setup(t)
+  const p = await start()
+  const [w] = await service('shop', 'worker')
+  await until(1)
+  engine.stop(w!)
+  await until(4) // and the start of the task Swarm puts in its place
+  await p.settled()
+  const ofW = (await events()).filter((e) => (e.data as { container: string }).container === w).map((e) => e.type)
+  t.same(ofW, ['ContainerStarted', 'ContainerStopping', 'ContainerStopped'])
+  t.same((await types()).filter((x) => x === 'ContainerStarted').length, 2, 'and its successor started')
+  const next = engine.containersOf('wharf-shop-worker')[0]!
+  engine.exit(next, 137, { oom: true })
+  await until(5)
+  await p.settled()
+  const crash = (await events()).find((e) => e.type === 'ContainerCrashed')
+  t.match(crash?.data, { container: next, exitCode: 137, reason: /out of memory/ })
+})
+
+t.test('containers without the platform labels, or of another namespace, are ignored', async (t) => {
+  const { engine, store, start, until } = setup(t)
+  const p = await start()
+  const bare = await engine.createContainer({ Image: IMAGE, Labels: { [LABELS.namespace]: NS } })
+  await engine.startContainer(bare)
+  const other = await engine.createContainer({ Image: IMAGE, Labels: processLabels('other-ns', 'shop', 'worker', 1) })
+  await engine.startContainer(other)
+  const mine = await engine.createContainer({ Image: IMAGE, Labels: processLabels(NS, 'shop', 'worker', 1) })
+  await engine.startContainer(mine)
+  await until(1)
+  await p.settled()
+  const all: RecordedEvent[] = []
+  for await (const e of store.readAll()) all.push(e)
+  t.same(
+    all.map((e) => (e.data as { container: string }).container),
+    [mine],
+    'only the well-labelled container of the namespace is announced',
+  )
+})
+
+t.test('a restarted publisher catches up from the list: starts it missed are announced, and announced containers that died', async (t) => {
+  const { engine, start, events, until } = setup(t)
+  /** The containers the stream says are up (the read model a real publisher reads). */
+  const announced = async (host: string) => {
+    const up = new Map<string, { container: string; app: string; type: string }>()
+    for (const e of await events()) {
+      const d = e.data as { container: string; app: string; type: string; host?: string }
+      if (e.type === 'ContainerStarted' && d.host === host) up.set(d.container, { container: d.container, app: d.app, type: d.type })
+      if (e.type === 'ContainerStopped' || e.type === 'ContainerCrashed') up.delete(d.container)
+    }
+    return [...up.values()]
+  }
+  const run = async (type: string) => {
+    const id = await engine.createContainer({ Image: IMAGE, Labels: processLabels(NS, 'shop', type, 2) })
+    await engine.startContainer(id)
+    return id
+  }
+  const first = await start({ announced })
+  const old = await run('worker')
+  await until(1)
+  await first.stop()
+
+  // While no publisher runs: the announced container dies (and is removed), another one starts.
+  await engine.removeContainer(old, { force: true })
+  const fresh = await run('clock')
+  const second = await start({ announced })
+  await until(3)
+  await second.settled()
+  const seen = (await events()).map((e) => [e.type, (e.data as { container: string }).container])
+  t.same(seen.slice(0, 1), [['ContainerStarted', old]])
+  t.same(
+    seen.slice(1).sort(),
+    [
+      ['ContainerStarted', fresh],
+      ['ContainerStopped', old],
+    ].sort(),
+    'the missed start, and the death of the announced one',
+  )
+})
+
+t.test('after the events feed drops, the publisher reconnects and replays what it missed', async (t) => {
+  const { engine, start, service, events, until } = setup(t)
+  const p = await start()
+  const [w] = await service('shop', 'worker')
+  await until(1)
+  p.dropEvents()
+  engine.exit(w!, 2)
+  await until(3) // and the start of its successor
+  await p.settled()
+  const ofW = (await events()).filter((e) => (e.data as { container: string }).container === w).map((e) => e.type)
+  t.same(ofW, ['ContainerStarted', 'ContainerCrashed'], 'the die came while the feed was down')
+  t.equal(p.health().detail.reconnects, 1)
+})

@@ -1,0 +1,171 @@
+/**
+ * The scheduler's decisions on the in-memory engine and event store (no I/O): which services a
+ * release and formation make, when a service is left alone, scaled, removed or rolled back, and the
+ * deploy events it announces.
+ */
+import t, { type Test } from 'tap'
+import { MemoryEngine } from '../../core/engine/memory.js'
+import { createLogger } from '../../core/log.js'
+import { LABELS } from '../../domain/runtime/labels.js'
+import { MemoryEventStore, streamId, wharfCatalogue } from '../../events/index.js'
+import type { ReleaseView } from './model.js'
+import { Scheduler, type SchedulerReads } from './scheduler.js'
+
+const REGISTRY = '127.0.0.1:5000'
+const NS = 'wharf'
+
+/** The read models as the test sets them: each app's current release and formation. */
+class Reads implements SchedulerReads {
+  readonly releases = new Map<string, ReleaseView>()
+  readonly formations = new Map<string, Record<string, number>>()
+  async readApp(app: string) {
+    return { release: this.releases.get(app), formation: { ...this.formations.get(app) } }
+  }
+  async appsWithImage() {
+    return [...this.releases.keys()]
+  }
+}
+
+function release(version: number, over: Partial<ReleaseView> = {}): ReleaseView {
+  return {
+    app: 'shop',
+    version,
+    image: `${REGISTRY}/shop:v${version}`,
+    procfile: { worker: 'node worker.js' },
+    port: 8080,
+    config: { GREETING: 'hi' },
+    limits: { memory: { web: '512M' }, cpu: {} },
+    ...over,
+  }
+}
+
+function setup(t: Test) {
+  const engine = new MemoryEngine({ images: [`${REGISTRY}/shop:v1`, `${REGISTRY}/shop:v2`], registries: [REGISTRY] })
+  const store = new MemoryEventStore({ catalogue: wharfCatalogue() })
+  const reads = new Reads()
+  const scheduler = new Scheduler(
+    { store, reads, docker: engine, namespace: NS, registry: REGISTRY, log: createLogger({ level: 'silent' }) },
+    { pollMs: 5, deployTimeoutMs: 2_000, progress: { settleMs: 0 } },
+  )
+  t.teardown(() => scheduler.stop())
+  const services = async () => (await engine.listServices({ [LABELS.namespace]: NS })).sort((a, b) => a.spec.Name.localeCompare(b.spec.Name))
+  const deploys = async () => (await store.readStream(streamId('runtime', 'shop'))).events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown> }))
+  return { engine, store, reads, scheduler, services, deploys }
+}
+
+t.test('a release and formation make one service per process type, with its env, labels and replicas; the deploy completes', async (t) => {
+  const { engine, reads, scheduler, services, deploys } = setup(t)
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 2, worker: 1 })
+  t.equal(await scheduler.reconcile('shop'), 'changed')
+  await scheduler.idle()
+  const [web, worker] = await services()
+  t.equal(web!.spec.Name, 'wharf-shop-web')
+  t.equal(worker!.spec.Name, 'wharf-shop-worker')
+  t.match(web!.spec.Labels, { [LABELS.namespace]: NS, [LABELS.app]: 'shop', [LABELS.type]: 'web', [LABELS.release]: '1', [LABELS.spec]: /^[0-9a-f]{16}$/ })
+  t.equal(web!.spec.Mode?.Replicated?.Replicas, 2)
+  t.equal(worker!.spec.Mode?.Replicated?.Replicas, 1)
+  const env = web!.spec.TaskTemplate?.ContainerSpec?.Env ?? []
+  t.same(env, ['GREETING=hi', 'PORT=8080', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v1'])
+  t.same(worker!.spec.TaskTemplate?.ContainerSpec?.Command, ['sh', '-c', 'node worker.js'])
+  t.equal(web!.spec.TaskTemplate?.Resources?.Limits?.MemoryBytes, 512 * 1024 ** 2)
+  t.same(web!.spec.EndpointSpec?.Ports, [{ Protocol: 'tcp', TargetPort: 8080, PublishMode: 'host' }], 'web publishes its port')
+  t.equal(engine.containersOf('wharf-shop-web').length, 2, 'two web containers run')
+  const running = await engine.inspectContainer(engine.containersOf('wharf-shop-worker')[0]!)
+  t.match(running.labels, { [LABELS.app]: 'shop', [LABELS.type]: 'worker', [LABELS.release]: '1' }, 'containers carry the labels')
+  t.same(await deploys(), [
+    { type: 'DeployStarted', data: { app: 'shop', release: 1, formation: { web: 2, worker: 1 } } },
+    { type: 'DeployCompleted', data: { app: 'shop', release: 1 } },
+  ])
+})
+
+t.test('an unchanged spec is not updated (same hash), and announces nothing', async (t) => {
+  const { reads, scheduler, services, deploys } = setup(t)
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 1 })
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  const before = await services()
+  t.equal(await scheduler.reconcile('shop'), 'unchanged')
+  t.same(
+    (await services()).map((s) => s.version),
+    before.map((s) => s.version),
+    'no service was updated',
+  )
+  t.equal((await deploys()).length, 2, 'no second deploy')
+})
+
+t.test('scale to 0 removes the service; a new release without a type removes its service and updates the rest', async (t) => {
+  const { engine, reads, scheduler, services, deploys } = setup(t)
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 1, worker: 2 })
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  reads.formations.set('shop', { web: 1, worker: 0 })
+  t.equal(await scheduler.reconcile('shop'), 'changed')
+  await scheduler.idle()
+  t.same((await services()).map((s) => s.spec.Name), ['wharf-shop-web'], 'the worker service is gone')
+  t.same(await engine.listContainers({ labels: { [LABELS.type]: 'worker' } }), [], 'and its containers')
+
+  reads.formations.set('shop', { web: 3, worker: 1 })
+  reads.releases.set('shop', release(2, { procfile: {} }))
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  const [web, ...rest] = await services()
+  t.same(rest, [], 'no worker: release 2 has no such type')
+  t.equal(web!.spec.Labels?.[LABELS.release], '2')
+  t.equal(web!.spec.Mode?.Replicated?.Replicas, 3)
+  t.equal(web!.spec.TaskTemplate?.ContainerSpec?.Image, `${REGISTRY}/shop:v2`)
+  t.equal(engine.containersOf('wharf-shop-web').length, 3)
+  t.same((await deploys()).slice(-2), [
+    { type: 'DeployStarted', data: { app: 'shop', release: 2, formation: { web: 3 } } },
+    { type: 'DeployCompleted', data: { app: 'shop', release: 2 } },
+  ])
+})
+
+t.test('a release whose image cannot be run is rolled back by Swarm: DeployFailed, and that spec is not tried again', async (t) => {
+  const { reads, scheduler, services, deploys } = setup(t)
+  reads.releases.set('shop', release(1, { procfile: {} }))
+  reads.formations.set('shop', { web: 1 })
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  reads.releases.set('shop', release(2, { procfile: {}, image: `${REGISTRY}/shop:missing` }))
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  const last = (await deploys()).at(-1)!
+  t.equal(last.type, 'DeployFailed')
+  t.match(last.data, { app: 'shop', release: 2, rolledBackTo: 1, reason: /^web: Swarm: rollback completed \(No such image: 127\.0\.0\.1:5000\/shop:missing\)$/ })
+  const [web] = await services()
+  t.equal(web!.spec.Labels?.[LABELS.release], '1', 'v1 runs on')
+  t.ok(web!.spec.Labels?.[LABELS.failed], 'the failed spec is marked')
+  t.equal(await scheduler.reconcile('shop'), 'unchanged', 'the failed spec is not deployed again')
+})
+
+t.test('restart replaces the tasks once per request; destroy removes the services and images', async (t) => {
+  const { engine, reads, scheduler, services } = setup(t)
+  reads.releases.set('shop', release(1, { procfile: {} }))
+  reads.formations.set('shop', { web: 1 })
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  const [first] = engine.containersOf('wharf-shop-web')
+  const cause = { id: 'req-1', correlationId: 'c-1' } as Parameters<Scheduler['restart']>[2]
+  await scheduler.restart('shop', undefined, cause)
+  await scheduler.idle()
+  const [second] = engine.containersOf('wharf-shop-web')
+  t.not(second, first, 'a new container')
+  await scheduler.restart('shop', undefined, cause)
+  t.same(engine.containersOf('wharf-shop-web'), [second], 'a redelivered request restarts nothing')
+
+  await scheduler.destroy('shop')
+  t.same(await services(), [])
+  t.same(await engine.listImages(`${REGISTRY}/shop`), [], "the app's images are gone")
+})
+
+t.test('apps(): apps with an image or with a service', async (t) => {
+  const { engine, reads, scheduler } = setup(t)
+  reads.releases.set('shop', release(1))
+  await engine.createService({ Name: 'wharf-old-web', Labels: { [LABELS.namespace]: NS, [LABELS.app]: 'old', [LABELS.type]: 'web' }, TaskTemplate: { ContainerSpec: { Image: `${REGISTRY}/shop:v1` } } })
+  t.same(await scheduler.apps(), ['old', 'shop'])
+  t.equal(await scheduler.reconcile('old'), 'changed', 'a service of an app with nothing to run')
+  t.same(await engine.listServices({ [LABELS.app]: 'old' }), [], 'is removed')
+})
