@@ -61,6 +61,8 @@ export class CheckpointWatcher {
   /** Newest checkpoint seen per projection while listening. */
   readonly #known = new Map<string, { seq: number; status: ProjectionStatus }>()
   #listener: Promise<pg.PoolClient> | undefined
+  readonly #released = new WeakSet<pg.PoolClient>()
+  readonly #detach = new WeakMap<pg.PoolClient, (destroy: boolean) => void>()
   #idleTimer: NodeJS.Timeout | undefined
   #closed = false
 
@@ -232,18 +234,21 @@ export class CheckpointWatcher {
   #listen(): Promise<pg.PoolClient> {
     this.#listener ??= (async () => {
       const client = await this.#pool.connect()
-      client.on('notification', (msg) => {
+      // A client given back whole is pooled and may come back here: released once per lease.
+      this.#released.delete(client)
+      const onNotification = (msg: pg.Notification): void => {
         if (msg.channel !== CHECKPOINT_CHANNEL || !msg.payload) return
         const notice = JSON.parse(msg.payload) as CheckpointNotice
         this.#see(notice)
         this.#check()
         for (const p of this.#probers) if (p.names.includes(notice.name)) p.kick()
-      })
-      client.on('error', () => {
+      }
+      const onError = (): void => {
+        if (this.#released.has(client)) return
         // Notifications may have been lost: forget what was seen and listen anew for whoever waits.
         this.#listener = undefined
         this.#known.clear()
-        client.release(true)
+        this.#release(client, true)
         if ((this.#waiters.size > 0 || this.#probers.size > 0) && !this.#closed) {
           const names = [...new Set([...this.#waiters].flatMap((w) => w.names))]
           this.#listen()
@@ -253,11 +258,19 @@ export class CheckpointWatcher {
             })
             .catch((err) => this.#settleAll(new WharfError('WHARF_UNAVAILABLE', 'lost the checkpoint listener', { cause: err })))
         }
+      }
+      client.on('notification', onNotification)
+      client.on('error', onError)
+      // Pooled again (released whole), the client serves others: these handlers must not follow it (the
+      // pool listens for errors of idle clients). Destroyed, it keeps onError so a late error is not uncaught.
+      this.#detach.set(client, (destroy) => {
+        client.off('notification', onNotification)
+        if (!destroy) client.off('error', onError)
       })
       try {
         await client.query(`LISTEN ${CHECKPOINT_CHANNEL}`)
       } catch (err) {
-        client.release(true)
+        this.#release(client, true)
         throw err
       }
       return client
@@ -275,9 +288,21 @@ export class CheckpointWatcher {
     if (!client) return
     try {
       await client.query(`UNLISTEN ${CHECKPOINT_CHANNEL}`)
-      client.release()
+      this.#release(client, false)
     } catch {
-      client.release(true)
+      this.#release(client, true)
     }
+  }
+
+  /**
+   * Gives the listening client back once: its 'error' event, a failed LISTEN and an UNLISTEN after
+   * the connection broke can each come to release it, and pg throws on a second release (which, from
+   * an event handler, is an uncaught exception).
+   */
+  #release(client: pg.PoolClient, destroy: boolean): void {
+    if (this.#released.has(client)) return
+    this.#released.add(client)
+    this.#detach.get(client)?.(destroy)
+    client.release(destroy)
   }
 }
