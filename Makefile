@@ -5,7 +5,7 @@ export WHARF_HOME ?= $(CURDIR)/.wharf
 # The pinned AWS SDK runs on Node 20; its notice that later releases will need Node 22 is noise here.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?= true
 
-.PHONY: up down status clean test test-unit install build bench restart
+.PHONY: up down status clean test test-unit install build bench restart lint format
 
 ## install: Debian packages and npm dependencies that are missing
 install:
@@ -39,6 +39,14 @@ clean:
 ## test: start the real parts on free ports under a temporary home, run every test, print "N passed, N failed"
 test: build
 	@$(NODE) dist/infra/main.js test $(TESTS)
+
+## lint: the formatter's check and the linter, with the layering rules of biome.json (make test runs it too)
+lint: install
+	@node_modules/.bin/biome ci .
+
+## format: format the tree and apply the linter's safe fixes
+format: install
+	@node_modules/.bin/biome check --write .
 
 ## test-unit: only the unit tests (no servers)
 test-unit: build

@@ -80,6 +80,8 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
 
   let counter = new TapCounter()
   let tapExit: number | null = 1
+  // The formatter and the linter (with the layering rules) count as one test, run first: they need no server.
+  const lint = await runLint()
   try {
     console.log(`starting the test platform under ${home}${cfg.dockerHost ? ` (Docker engine: ${cfg.dockerHost})` : ''}`)
     const t0 = Date.now()
@@ -109,6 +111,11 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
   } finally {
     await cleanup()
   }
+  if (lint.ok) counter.counts.passed++
+  else {
+    counter.counts.failed++
+    counter.counts.failures.push(LINT_TEST)
+  }
   const { passed, failed, skipped, failures } = counter.counts
   let failedTotal = failed
   if (tapExit !== 0 && failed === 0) {
@@ -118,6 +125,36 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
   if (failures.length) console.log(`failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`)
   console.log(`${passed} passed, ${failedTotal} failed${skipped ? `, ${skipped} skipped` : ''}`)
   return failedTotal === 0 ? 0 : 1
+}
+
+const LINT_TEST = 'lint: biome ci (format, lint rules, layering of biome.json)'
+
+/**
+ * `biome ci .`: the tree is formatted and passes the lint rules, among them the layering of issue 12
+ * (a service imports no other service, read-model SQL only in projections/). Prints one line, and
+ * Biome's diagnostics when it fails.
+ */
+function runLint(): Promise<{ ok: boolean }> {
+  const child = spawn(join(process.cwd(), 'node_modules/.bin/biome'), ['ci', '--colors=off', '.'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const keep = (b: Buffer) => {
+    // Bounded: a tree with thousands of diagnostics must not fill the memory of the test run.
+    if (out.length < 1_000_000) out += b.toString()
+  }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  return new Promise((resolve) => {
+    child.on('error', (err) => {
+      console.log(`FAILED ${LINT_TEST}: ${err.message}`)
+      resolve({ ok: false })
+    })
+    child.on('close', (code) => {
+      const ok = code === 0
+      console.log(`${ok ? 'ok    ' : 'FAILED'} ${LINT_TEST}`)
+      if (!ok) console.log(out)
+      resolve({ ok })
+    })
+  })
 }
 
 /** Runs tap with the TAP reporter, printing one line per test file and the full TAP of failing ones. */
