@@ -32,6 +32,7 @@ import {
   type TaskInfo,
   type TaskTemplate,
 } from './engine.js'
+import { canonicalJson as canonical } from '../canonical.js'
 
 interface MemImage {
   id: string
@@ -100,19 +101,6 @@ const hex = (n: number) => randomBytes(n).toString('hex')
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex')
 const clone = <T>(v: T): T => structuredClone(v)
 
-/** JSON with sorted keys, so two specs compare equal whatever order they were written in. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (value && typeof value === 'object') {
-    const o = value as Record<string, unknown>
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`
-  }
-  return JSON.stringify(value)
-}
 
 /** `repo:tag` of a reference (`busybox` -> `busybox:latest`); a digest reference as it is. */
 function normalize(ref: string): string {

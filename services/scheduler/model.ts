@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import type { ServiceContainerSpec, ServiceSpec } from '../../core/engine/engine.js'
 import { LABELS, processLabels } from '../../domain/runtime/labels.js'
 import { DEFAULT_PORT, envList, memoryBytes, processEnv } from '../../domain/runtime/process.js'
+import { canonicalJson as canonical } from '../../core/canonical.js'
 
 export { LABELS }
 
@@ -101,19 +102,6 @@ export function healthPath(value: string | undefined): string | undefined {
   }
 }
 
-/** JSON with object keys sorted, so equal specs hash equally whatever order they were built in. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (value && typeof value === 'object') {
-    const o = value as Record<string, unknown>
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`
-  }
-  return JSON.stringify(value)
-}
 
 /** sha256 (first 16 hex digits) of a spec's canonical JSON. */
 export function specHash(spec: ServiceSpec): string {
