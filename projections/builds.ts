@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import type { ReleaseCreatedData } from '../events/app.js'
+import type { ReleaseCreatedData } from '../domain/index.js'
 import { parseStreamId, type RecordedEvent } from '../events/index.js'
 import { narrow, unhandled, type Projection } from './projection.js'
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
 import { covers, defaultCertName, type ValidatedPair } from '../../../core/tls.js'
-import type { ReleaseCreatedData } from '../../../events/app.js'
+import type { ReleaseCreatedData } from '../../../domain/app/events.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
 import { drainId, parseDrainUrl } from '../../../logs/index.js'
 

@@ -5,7 +5,7 @@
 import type Docker from 'dockerode'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { ProcessType } from '../../../events/schema.js'
+import { ProcessType } from '../../../domain/index.js'
 import { envList, memoryBytes, processEnv } from '../../scheduler/model.js'
 import type { ReleaseView } from './queries.js'
 import type { ControlMessage, StartMessage } from './run-protocol.js'

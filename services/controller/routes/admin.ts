@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { StoreObjectId } from '../../../events/platform.js'
+import { StoreObjectId } from '../../../domain/index.js'
 import {
   backupDeps,
   createBackup,

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { UserName } from '../../../events/schema.js'
+import { UserName } from '../../../domain/index.js'
 import { changePassword, getUser, login, logout, regenerateToken, register } from '../accounts/handlers.js'
 import { verifyPassword } from '../accounts/secrets.js'
 import { tokenAuthenticator } from '../auth.js'

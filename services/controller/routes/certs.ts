@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
 import { MAX_CHAIN_BYTES, MAX_KEY_BYTES, validatePair } from '../../../core/tls.js'
-import { CertName } from '../../../events/cert.js'
+import { CertName } from '../../../domain/index.js'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { listCerts, type CertView } from '../apps/queries.js'
 import { AppName, AppParams, DomainName, ErrorOut } from '../apps/schemas.js'

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { ProcessType } from '../../../events/schema.js'
+import { ProcessType } from '../../../domain/index.js'
 import type { LogLine } from '../../../logs/index.js'
 import { MAX_REQUEST_LINES } from '../../logger/logger.js'
 import type { LoggerClient } from '../../logger/protocol.js'

@@ -1,7 +1,7 @@
 import Type from 'typebox'
-import { DomainName } from './app.js'
-import type { EventDefinition } from './catalogue.js'
-import { AppName, Strict } from './schema.js'
+import { DomainName } from './events.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { AppName, Strict } from '../schema.js'
 
 /** A certificate's name, unique within its app: lower-case letters, digits and dashes, 1-50 characters. */
 export const CertName = Type.String({ pattern: '^[a-z]([a-z0-9-]{0,48}[a-z0-9])?$' })

@@ -1,7 +1,7 @@
 import Type from 'typebox'
-import type { EventDefinition } from './catalogue.js'
-import { Strict, UserName } from './schema.js'
-import { KeyFingerprint } from './user.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { Strict, UserName } from '../schema.js'
+import { KeyFingerprint } from '../user/events.js'
 
 /**
  * Events of `key.<hash of fingerprint>` streams: claims that make an SSH key belong to one user.

@@ -1,7 +1,7 @@
 import Type from 'typebox'
-import { Procfile } from './app.js'
-import type { EventDefinition } from './catalogue.js'
-import { AppName, Port, Sha, Strict, UserName } from './schema.js'
+import { Procfile } from '../app/events.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { AppName, Port, Sha, Strict, UserName } from '../schema.js'
 
 /** An image reference as Docker takes it: `[registry/]repo[:tag][@digest]`. */
 export const ImageRef = Type.String({ minLength: 1, maxLength: 512, pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$' })

@@ -1,6 +1,6 @@
 import Type from 'typebox'
-import type { EventDefinition } from './catalogue.js'
-import { AppName, Port, ProcessType, Strict } from './schema.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { AppName, Port, ProcessType, Strict } from '../schema.js'
 
 const Release = Type.Integer({ minimum: 1 })
 /** A Docker container id (64 hex) or a short form of it. */

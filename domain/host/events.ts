@@ -1,7 +1,7 @@
 import Type from 'typebox'
-import { DomainName } from './app.js'
-import type { EventDefinition } from './catalogue.js'
-import { AppName, Strict } from './schema.js'
+import { DomainName } from '../app/events.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { AppName, Strict } from '../schema.js'
 
 /** Events of `domain.<hash of host name>` streams: claims that make a domain belong to one app. */
 export const domainEvents: EventDefinition[] = [

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox'
-import type { EventDefinition } from './catalogue.js'
-import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from './schema.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from '../schema.js'
 
 /** A config key as a record key: a record keeps only a key schema's pattern, so the length is in it. */
 export const ConfigKeyPattern = Type.String({ pattern: '^[A-Z_][A-Z0-9_]{0,127}$' })

@@ -1,6 +1,6 @@
 import Type from 'typebox'
-import type { EventDefinition } from './catalogue.js'
-import { Strict, UserName } from './schema.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { Strict, UserName } from '../schema.js'
 
 /** A backup or event-log export id: `YYYYMMDD-HHMMSS-xxxx` (UTC, 4 random hex digits). */
 export const StoreObjectId = Type.String({ pattern: '^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$' })

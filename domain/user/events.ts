@@ -1,6 +1,6 @@
 import Type from 'typebox'
-import type { EventDefinition } from './catalogue.js'
-import { Strict, UserName } from './schema.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import { Strict, UserName } from '../schema.js'
 
 /** A SHA-256 digest, lower-case hex: tokens are stored (and carried in events) only as this. */
 const Sha256Hex = Type.String({ pattern: '^[0-9a-f]{64}$' })
@@ -11,7 +11,7 @@ export const KeyName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}
 
 /**
  * Events of `user.<name>` streams: the account, its password, its API tokens (as hashes) and its
- * SSH keys. The admin set lives on the `platform.accounts` stream (events/platform.ts).
+ * SSH keys. The admin set lives on the `platform.accounts` stream (domain/platform/events.ts).
  */
 export const userEvents: EventDefinition[] = [
   {

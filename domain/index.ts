@@ -1,0 +1,11 @@
+/** The domain layer: event schemas and their types, names and patterns. What other folders may use. */
+export * from './schema.js'
+export * from './catalogue.js'
+export * from './app/events.js'
+export * from './app/certs.js'
+export * from './user/events.js'
+export * from './key/events.js'
+export * from './host/events.js'
+export * from './build/events.js'
+export * from './runtime/events.js'
+export * from './platform/events.js'
