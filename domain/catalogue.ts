@@ -38,17 +38,21 @@ export type EventOf<T extends EventType> = Extract<WharfEvent, { type: T }>
 /** The data of the given event types. */
 export type DataOf<T extends EventType> = { [E in WharfEvent as E['type']]: E['data'] }[T]
 
-/** Whether `event` is of type `type`, narrowing it to that type's typed event. */
-export function isEvent<T extends EventType>(event: RecordedEvent, type: T): event is EventOf<T> {
+/**
+ * Whether `event` is of type `type` (or of one of `type`), narrowing it to the typed event. Sound
+ * because the store validates data against the catalogue on append and upcasts to the newest
+ * version on read.
+ */
+export function isEvent<T extends EventType>(event: RecordedEvent, type: T | readonly T[]): event is EventOf<T> {
+  return typeof type === 'string' ? event.type === type : type.some((t) => t === event.type)
+}
+
+function hasType<T extends EventType>(event: { type: string; data: unknown }, type: T): event is { type: T; data: DataOf<T> } {
   return event.type === type
 }
 
-function hasType<T extends EventType>(event: RecordedEvent, type: T): event is RecordedEvent<T, DataOf<T>> {
-  return event.type === type
-}
-
-/** The data of `event` when it is of type `type`; undefined for another type or no event. */
-export function dataOf<T extends EventType>(event: RecordedEvent | undefined, type: T): DataOf<T> | undefined {
+/** The data of `event` (recorded, or just appended) when it is of type `type`; undefined for another type or no event. */
+export function dataOf<T extends EventType>(event: { type: string; data: unknown } | undefined, type: T): DataOf<T> | undefined {
   return event && hasType(event, type) ? event.data : undefined
 }
 
@@ -87,4 +91,11 @@ export const typedEventTypes: { [K in StreamKind]: { [T in EventsByKind[K]['type
   build: { PushReceived: true, BuildStarted: true, BuildSucceeded: true, BuildFailed: true },
   runtime: { DeployStarted: true, DeployCompleted: true, DeployFailed: true, ContainerStarted: true, ContainerStopping: true, ContainerStopped: true, ContainerCrashed: true },
   platform: { AdminGranted: true, AdminRevoked: true, BackupCompleted: true, BackupFailed: true, BackupRestored: true, BackupDeleted: true, EventsExported: true },
+}
+
+const TYPED: ReadonlySet<string> = new Set(Object.values(typedEventTypes).flatMap((types) => Object.keys(types)))
+
+/** Whether `event` is of a type this Wharf knows (a reader may be older than the log), narrowing it to `WharfEvent`. */
+export function isWharfEvent(event: RecordedEvent): event is WharfEvent {
+  return TYPED.has(event.type)
 }

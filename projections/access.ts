@@ -1,14 +1,9 @@
 import type pg from 'pg'
+import type { EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
 import { narrow, unhandled, type Projection } from './projection.js'
 
-type AccessEvent =
-  | { type: 'CollaboratorAdded'; data: { app: string; username: string } }
-  | { type: 'CollaboratorRemoved'; data: { app: string; username: string } }
-  | { type: 'AppTransferred'; data: { app: string; from: string; to: string } }
-  | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type AccessEvent = EventOf<'CollaboratorAdded' | 'CollaboratorRemoved' | 'AppTransferred' | 'MaintenanceSet' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['CollaboratorAdded', 'CollaboratorRemoved', 'AppTransferred', 'MaintenanceSet', 'AppCreated', 'AppDestroyed'] as const satisfies readonly AccessEvent['type'][]
 

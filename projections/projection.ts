@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { WharfEvent } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
 
 /**
@@ -54,11 +55,12 @@ export function durableOf(p: Pick<Projection, 'name' | 'version'>): string {
 }
 
 /**
- * Narrows an event to the union `E` of the events a projection handles. Sound because the store
- * validates data against the catalogue on append and upcasts to the newest version on read.
+ * Narrows an event to the union `E` of the events a projection handles (`EventOf<...>` of its
+ * `handles`). Sound because the projector passes only those types, and the store validates data
+ * against the catalogue on append and upcasts to the newest version on read.
  */
-export function narrow<E extends { type: string; data: unknown }>(event: RecordedEvent): E & RecordedEvent {
-  return event as unknown as E & RecordedEvent
+export function narrow<E extends WharfEvent>(event: RecordedEvent): E {
+  return event as E
 }
 
 /**

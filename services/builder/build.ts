@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { WharfConfig } from '../../core/config.js'
 import { WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
+import { dataOf } from '../../domain/index.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
 import { appUrl } from '../controller/apps/queries.js'
 import { imagePort, pushImage } from './image.js'
@@ -256,10 +257,12 @@ async function waitForDeploy(deps: BuildDeps, app: string, release: number, time
         ORDER BY seq LIMIT 1`,
       [app, release],
     )
-    const r = rows[0] as { type: string; data: { release: number; reason?: string; rolledBackTo?: number } } | undefined
-    if (r?.type === 'DeployCompleted') return { outcome: 'completed', release: r.data.release }
-    if (r?.type === 'DeployFailed') {
-      return { outcome: 'failed', reason: r.data.reason ?? 'unknown', ...(r.data.rolledBackTo ? { rolledBackTo: r.data.rolledBackTo } : {}) }
+    const r: { type: string; data: unknown } | undefined = rows[0]
+    const completed = dataOf(r, 'DeployCompleted')
+    if (completed) return { outcome: 'completed', release: completed.release }
+    const failed = dataOf(r, 'DeployFailed')
+    if (failed) {
+      return { outcome: 'failed', reason: failed.reason ?? 'unknown', ...(failed.rolledBackTo ? { rolledBackTo: failed.rolledBackTo } : {}) }
     }
     await sleep(100)
   }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dockerClient } from '../../core/docker.js'
+import { dataOf } from '../../domain/index.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import type { BuildDeps } from './build.js'
@@ -35,7 +36,7 @@ export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool;
     const stream = streamId('build', r.id)
     const { events, version } = await deps.store.readStream(stream)
     if (events.some((e) => e.type === 'BuildSucceeded' || e.type === 'BuildFailed')) continue
-    const started = events.find((e) => e.type === 'BuildStarted')?.data as { builder?: string } | undefined
+    const started = dataOf(events.find((e) => e.type === 'BuildStarted'), 'BuildStarted')
     try {
       await deps.store.append(
         stream,

@@ -4,6 +4,7 @@
  * every announcement once-only).
  */
 import { constants } from 'node:os'
+import { isWharfEvent } from '../../domain/index.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 
 /** Labels the scheduler puts on every container of an app. */
@@ -83,17 +84,17 @@ export const initialRuntimeState = (): RuntimeState => ({ version: 0, containers
 
 /** Folds runtime events into the state (other types only advance the version). */
 export function evolve(state: RuntimeState, event: RecordedEvent): RuntimeState {
-  const c = (event.data as { container?: string }).container
-  switch (event.type) {
+  const e = isWharfEvent(event) ? event : undefined
+  switch (e?.type) {
     case 'ContainerStarted':
-      state.containers.set(c!, 'up')
+      state.containers.set(e.data.container, 'up')
       break
     case 'ContainerStopping':
-      if (state.containers.get(c!) === 'up') state.containers.set(c!, 'stopping')
+      if (state.containers.get(e.data.container) === 'up') state.containers.set(e.data.container, 'stopping')
       break
     case 'ContainerStopped':
     case 'ContainerCrashed':
-      state.containers.set(c!, 'gone')
+      state.containers.set(e.data.container, 'gone')
       break
   }
   state.version = Math.max(state.version, event.seq)

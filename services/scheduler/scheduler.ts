@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
+import { dataOf, isEvent } from '../../domain/index.js'
 import { streamId, type EventStore, type RecordedEvent } from '../../events/index.js'
 import { deployFormation, desiredServices, diff, type DesiredService, type ReleaseView, type SpecOptions } from './model.js'
 import { applyChange, listServices, markFailed, removeAppImages, restartService, serviceProgress, type ProgressOptions } from './swarm.js'
@@ -169,16 +170,16 @@ export class Scheduler {
   /** Appends `DeployStarted`, unless the last deploy event is the same start with no outcome (a retried reconcile). */
   async #started(app: string, release: number, formation: Record<string, number>, ctx: { actor: string; correlationId: string; causationId: string | null }): Promise<void> {
     const last = await this.#lastDeploy(app)
-    const d = last?.data as { release?: number; formation?: Record<string, number> } | undefined
-    if (last?.type === 'DeployStarted' && d?.release === release && JSON.stringify(d.formation) === JSON.stringify(formation)) return
+    const d = dataOf(last, 'DeployStarted')
+    if (d?.release === release && JSON.stringify(d.formation) === JSON.stringify(formation)) return
     await this.#append(app, 'DeployStarted', { app, release, formation }, ctx)
   }
 
   /** After a restart of the scheduler: a started deploy with no outcome is watched again. */
   async #resume(app: string, release: ReleaseView, desired: DesiredService[]): Promise<void> {
     const last = await this.#lastDeploy(app)
-    if (last?.type !== 'DeployStarted') return
-    const started = last.data as { release: number }
+    if (!last || !isEvent(last, 'DeployStarted')) return
+    const started = last.data
     this.#d.log.info({ app, release: started.release }, 'scheduler: watching a deploy the previous scheduler started')
     this.#watch(app, release.version, desired, { actor: ACTOR, correlationId: last.correlationId, causationId: last.id }, Date.parse(last.occurredAt))
   }

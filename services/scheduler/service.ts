@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dockerClient } from '../../core/docker.js'
+import { isEvent } from '../../domain/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Scheduler, type SchedulerDeps, type SchedulerOptions } from './scheduler.js'
@@ -11,7 +12,7 @@ export const SCHEDULER_DURABLE = 'scheduler'
 const READ_MODELS = ['releases', 'formation'] as const
 
 /** Events that change what runs. */
-const HANDLED = new Set(['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDestroyed'])
+const HANDLED = ['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDestroyed'] as const
 
 export interface RunningScheduler {
   scheduler: Scheduler
@@ -52,13 +53,13 @@ export async function startScheduler(deps: SchedulerDeps, opts: StartSchedulerOp
   const done = (async () => {
     for await (const d of sub) {
       const e = d.event
-      const app = (e.data as { app?: string }).app
-      if (HANDLED.has(e.type) && app && only(app)) {
+      if (isEvent(e, HANDLED) && only(e.data.app)) {
+        const app = e.data.app
         for (;;) {
           try {
             await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
             if (e.type === 'AppDestroyed') await scheduler.destroy(app)
-            else if (e.type === 'RestartRequested') await scheduler.restart(app, (e.data as { type?: string }).type, e)
+            else if (e.type === 'RestartRequested') await scheduler.restart(app, e.data.type, e)
             else await scheduler.reconcile(app, { cause: e })
             break
           } catch (err) {

@@ -1,5 +1,6 @@
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
+import type { EventOf } from '../../../domain/catalogue.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
 
 /** The one stream that holds the admin set, so the first-admin and last-admin rules are race-free. */
@@ -16,7 +17,7 @@ export type AdminsCommand =
   | { type: 'GrantAdmin'; username: string }
   | { type: 'RevokeAdmin'; username: string }
 
-export type AdminsEvent = { type: 'AdminGranted'; data: { username: string } } | { type: 'AdminRevoked'; data: { username: string } }
+export type AdminsEvent = EventOf<'AdminGranted' | 'AdminRevoked'>
 
 /**
  * The decider of `platform.accounts`. The admin set never becomes empty once it has a member

@@ -1,5 +1,6 @@
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
+import type { KeyEvent } from '../../../domain/key/events.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
 
 /** A `key.<hash>` stream folded: who holds the key, if anyone. */
@@ -9,9 +10,7 @@ export interface KeyClaimState {
 
 export type KeyClaimCommand = { type: 'ClaimKey'; fingerprint: string; username: string } | { type: 'ReleaseKey'; fingerprint: string; username: string }
 
-export type KeyClaimEvent =
-  | { type: 'KeyClaimed'; data: { fingerprint: string; username: string } }
-  | { type: 'KeyReleased'; data: { fingerprint: string; username: string } }
+export type KeyClaimEvent = KeyEvent
 
 /**
  * The decider of `key.<hash>` claim streams: a key belongs to at most one user. Claiming a key one

@@ -1,5 +1,6 @@
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
+import type { UserEvent } from '../../../domain/user/events.js'
 import type { NewEvent, RecordedEvent } from '../../../events/index.js'
 
 /** One SSH key of a user. */
@@ -35,13 +36,7 @@ export type UserCommand =
   /** `id`: a fingerprint or a key name. */
   | { type: 'RemoveKey'; username: string; id: string }
 
-export type UserEvent =
-  | { type: 'UserRegistered'; data: { username: string; email: string; passwordHash: string; admin: boolean } }
-  | { type: 'PasswordChanged'; data: { username: string; passwordHash: string } }
-  | { type: 'TokenIssued'; data: { username: string; tokenHash: string } }
-  | { type: 'TokensRevoked'; data: { username: string; tokenHashes: string[] } }
-  | { type: 'KeyAdded'; data: { username: string; fingerprint: string; name: string; type: string; publicKey: string } }
-  | { type: 'KeyRemoved'; data: { username: string; fingerprint: string } }
+export type { UserEvent }
 
 function initialState(): UserState {
   return { exists: false, username: '', email: '', passwordHash: '', tokens: new Set(), keys: new Map() }

@@ -1,5 +1,6 @@
 import type { Decider } from '../../../core/decider.js'
 import { WharfError } from '../../../core/errors.js'
+import type { HostEvent } from '../../../domain/host/events.js'
 import { claimStreamId, type NewEvent, type RecordedEvent } from '../../../events/index.js'
 
 /** The claim stream of a host name. */
@@ -21,7 +22,7 @@ export type ClaimCommand =
   | { type: 'Claim'; domain: string; app: string; holderStillUses: boolean }
   | { type: 'Release'; domain: string; app: string }
 
-type ClaimEvent = { type: 'DomainClaimed'; data: { domain: string; app: string } } | { type: 'DomainReleased'; data: { domain: string; app: string } }
+type ClaimEvent = HostEvent
 
 function decide(command: ClaimCommand, state: ClaimState): NewEvent[] {
   const { domain, app } = command

@@ -6,7 +6,7 @@ import type pg from 'pg'
 import Type from 'typebox'
 import { dockerClient } from '../../../core/docker.js'
 import { WharfError } from '../../../core/errors.js'
-import { ImageRef, Port, Procfile } from '../../../domain/index.js'
+import { ImageRef, Port, Procfile, type DataOf } from '../../../domain/index.js'
 import { newEventId, streamId } from '../../../events/index.js'
 import { importImage } from '../../builder/image.js'
 import { acquirePushLock } from '../../builder/lock.js'
@@ -257,7 +257,7 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
 
       // One build of an app at a time, pushes included (and the builder's orphan sweep skips it).
       const lock = await acquirePushLock(deps.pool, deps.cfg.namespace, app, { timeoutMs: 60_000 })
-      let data: { app: string; image: string; digest: string; procfile: Record<string, string>; port: number }
+      let data: DataOf<'BuildSucceeded'> & { digest: string }
       try {
         const started = await deps.store.append(stream, [{ type: 'BuildStarted', data: { app, user: user.username, kind: 'image', source, stack: 'image', builder: 'controller' } }], {
           ...ctx,

@@ -38,11 +38,24 @@ interface Filter {
 /** How long one wait for new events lasts before a keep-alive comment goes out, ms. */
 const KEEPALIVE_MS = 15_000
 
+/** An event as the events API answers it: its data as the eventlog read model holds it (redacted). */
+interface EventRow {
+  seq: number
+  id: string
+  type: string
+  stream: string
+  app: string | null
+  actor: string
+  occurredAt: string
+  correlationId: string
+  data: unknown
+}
+
 /**
  * Events the user may see, after `after`, oldest first: an admin sees all; anyone else the events
  * of apps they may see and of their own user stream. Secrets were redacted by the projection.
  */
-async function query(deps: ControllerDeps, user: AuthUser, f: Filter) {
+async function query(deps: ControllerDeps, user: AuthUser, f: Filter): Promise<EventRow[]> {
   const params: unknown[] = [f.after, f.limit]
   const where = ['seq > $1']
   if (f.app) where.push(`app = $${params.push(f.app)}`)
@@ -66,7 +79,7 @@ async function query(deps: ControllerDeps, user: AuthUser, f: Filter) {
     actor: r.actor as string,
     occurredAt: (r.occurred_at as Date).toISOString(),
     correlationId: r.correlation_id as string,
-    data: r.data as unknown,
+    data: r.data,
   }))
 }
 
