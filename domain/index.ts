@@ -1,6 +1,11 @@
 /** The domain layer: event schemas and their types, names and patterns. What other folders may use. */
 export * from './schema.js'
 export * from './catalogue.js'
+export * from './app/names.js'
+export * from './host/names.js'
+export * from './user/names.js'
+export * from './build/names.js'
+export * from './platform/names.js'
 export * from './app/events.js'
 export * from './app/certs.js'
 export * from './user/events.js'

@@ -2,14 +2,13 @@ import Type, { type Static } from 'typebox'
 import { DomainName } from './events.js'
 import type { EventDefinition } from '../../events/catalogue.js'
 import type { RecordedEvent } from '../../events/envelope.js'
+import { CERT_HOST_NAME_PATTERN } from '../host/names.js'
 import { AppName, Strict } from '../schema.js'
 
 /** A certificate's name, unique within its app: lower-case letters, digits and dashes, 1-50 characters. */
 export const CertName = Type.String({ pattern: '^[a-z]([a-z0-9-]{0,48}[a-z0-9])?$' })
 /** A name a certificate is for: a host name, or a wildcard over one label (`*.example.com`). */
-export const CertHostName = Type.String({
-  pattern: '^(?=.{1,253}$)(\\*\\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$',
-})
+export const CertHostName = Type.String({ pattern: CERT_HOST_NAME_PATTERN })
 const Timestamp = Type.String({ minLength: 20, maxLength: 30 })
 
 export const CertAddedSchema = Type.Object(

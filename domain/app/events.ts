@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import type { EventDefinition } from '../../events/catalogue.js'
 import type { RecordedEvent } from '../../events/envelope.js'
+import { HOST_NAME_PATTERN } from '../host/names.js'
 import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from '../schema.js'
 import type { CertEvent } from './certs.js'
 
@@ -15,9 +16,7 @@ export const CpuLimit = Type.Number({ minimum: 0.01, maximum: 256 })
 /** How many processes of one type run: 0..100. */
 export const Quantity = Type.Integer({ minimum: 0, maximum: 100 })
 /** A host name: lower-case LDH labels separated by dots, at most 253 characters. */
-export const DomainName = Type.String({
-  pattern: '^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$',
-})
+export const DomainName = Type.String({ pattern: HOST_NAME_PATTERN })
 /** A log drain's id: `d.` and 12 hex digits of its URL's hash. */
 export const DrainId = Type.String({ pattern: '^d\\.[0-9a-f]{12}$' })
 /** Process type -> command, from the Procfile (empty: the image's CMD is `web`). */

@@ -2,9 +2,10 @@ import Type, { type Static } from 'typebox'
 import type { EventDefinition } from '../../events/catalogue.js'
 import type { RecordedEvent } from '../../events/envelope.js'
 import { Strict, UserName } from '../schema.js'
+import { STORE_OBJECT_ID_PATTERN } from './names.js'
 
 /** A backup or event-log export id: `YYYYMMDD-HHMMSS-xxxx` (UTC, 4 random hex digits). */
-export const StoreObjectId = Type.String({ pattern: '^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$' })
+export const StoreObjectId = Type.String({ pattern: STORE_OBJECT_ID_PATTERN })
 const BackupTrigger = Type.Union([Type.Literal('manual'), Type.Literal('schedule')])
 
 export const AdminGrantedSchema = Type.Object({ username: UserName }, Strict)

@@ -2,13 +2,14 @@ import Type, { type Static } from 'typebox'
 import type { EventDefinition } from '../../events/catalogue.js'
 import type { RecordedEvent } from '../../events/envelope.js'
 import { Strict, UserName } from '../schema.js'
+import { KEY_NAME_PATTERN } from './names.js'
 
 /** A SHA-256 digest, lower-case hex: tokens are stored (and carried in events) only as this. */
 const Sha256Hex = Type.String({ pattern: '^[0-9a-f]{64}$' })
 /** An SSH key fingerprint as OpenSSH prints it: `SHA256:` and unpadded base64. */
 export const KeyFingerprint = Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$' })
 /** The name a user gives a key (default: the key's comment): letters, digits, `@ . _ -`, 1-64 characters. */
-export const KeyName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$' })
+export const KeyName = Type.String({ pattern: KEY_NAME_PATTERN })
 
 export const UserRegisteredSchema = Type.Object(
   { username: UserName, email: Type.String({ maxLength: 254 }), passwordHash: Type.String(), admin: Type.Boolean() },

@@ -9,12 +9,13 @@ import { randomBytes } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { WharfError } from '../../core/errors.js'
+import { STORE_OBJECT_ID_RE } from '../../domain/index.js'
 
 export const BACKUP_FORMAT = 'wharf-backup/1'
 export const EXPORT_FORMAT = 'wharf-events/1'
 
 /** `YYYYMMDD-HHMMSS-xxxx`, UTC: ids sort by time. */
-export const ID_PATTERN = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/
+export const ID_PATTERN = STORE_OBJECT_ID_RE
 
 export function newObjectId(now = new Date()): string {
   const iso = now.toISOString()
