@@ -10,17 +10,20 @@ import { AppName, ProcessType, Sha, UserName } from './schema.js'
 import { KEY_NAME_RE, USER_NAME_RE } from './user/names.js'
 import { KeyName } from './user/events.js'
 
+/** A string schema's `pattern` (what fastify and the catalogue check). */
+const patternOf = (schema: object): string => ('pattern' in schema && typeof schema.pattern === 'string' ? schema.pattern : '')
+
 t.test('each schema carries the one pattern of its name', async (t) => {
-  const pairs: [string, RegExp][] = [
-    [AppName.pattern, APP_NAME_RE],
-    [ProcessType.pattern, PROCESS_TYPE_RE],
-    [DomainName.pattern, HOST_NAME_RE],
-    [UserName.pattern, USER_NAME_RE],
-    [KeyName.pattern, KEY_NAME_RE],
-    [Sha.pattern, GIT_SHA_RE],
-    [StoreObjectId.pattern, STORE_OBJECT_ID_RE],
+  const pairs: [object, RegExp][] = [
+    [AppName, APP_NAME_RE],
+    [ProcessType, PROCESS_TYPE_RE],
+    [DomainName, HOST_NAME_RE],
+    [UserName, USER_NAME_RE],
+    [KeyName, KEY_NAME_RE],
+    [Sha, GIT_SHA_RE],
+    [StoreObjectId, STORE_OBJECT_ID_RE],
   ]
-  for (const [pattern, re] of pairs) t.equal(pattern, re.source)
+  for (const [schema, re] of pairs) t.equal(patternOf(schema), re.source)
 })
 
 t.test('app names', async (t) => {
@@ -34,7 +37,7 @@ t.test('process types', async (t) => {
 })
 
 t.test('host names, and the wildcard a certificate may name', async (t) => {
-  const wildcard = new RegExp(CertHostName.pattern)
+  const wildcard = new RegExp(patternOf(CertHostName))
   for (const ok of ['example.com', 'a.b.example.com', 'x-1.example.io']) {
     t.ok(HOST_NAME_RE.test(ok), ok)
     t.ok(wildcard.test(ok), ok)
