@@ -19,7 +19,8 @@ import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { createLogger } from '../core/log.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { apiCaller, median } from './common.js'
-import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
+import { dataOf, isEvent, wharfCatalogue } from '../domain/index.js'
+import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
 import { countContainers } from '../projections/index.js'
 import { LABELS, serviceName } from '../services/scheduler/model.js'
 import { startScheduler, type RunningScheduler } from '../services/scheduler/service.js'
@@ -64,7 +65,7 @@ async function allAnswering(service: string, release: number, n: number): Promis
 
 async function deployOutcome(release: number, afterSeq: number): Promise<{ type: string; at: number } | undefined> {
   const { events } = await store.readStream(streamId('runtime', app), { fromSeq: afterSeq + 1 })
-  const e = events.find((e) => (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release)
+  const e = events.find((e) => (dataOf(e, 'DeployCompleted') ?? dataOf(e, 'DeployFailed'))?.release === release)
   return e ? { type: e.type, at: Date.parse(e.occurredAt) } : undefined
 }
 
@@ -77,8 +78,8 @@ async function release(value: string): Promise<{ version: number; at: number; ru
   const runtimeSeq = await store.streamVersion(streamId('runtime', app))
   await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH: value } })
   const { events } = await store.readStream(streamId('app', app))
-  const e = events.filter((e) => e.type === 'ReleaseCreated').at(-1)!
-  return { version: (e.data as { version: number }).version, at: Date.parse(e.occurredAt), runtimeSeq }
+  const e = events.filter((e) => isEvent(e, 'ReleaseCreated')).at(-1)!
+  return { version: e.data.version, at: Date.parse(e.occurredAt), runtimeSeq }
 }
 
 try {
@@ -104,7 +105,7 @@ try {
   for (const n of SIZES) {
     const seq = await store.streamVersion(streamId('runtime', app))
     await must('POST', `/v1/apps/${app}/formation`, token, { web: n })
-    const current = (await store.readStream(streamId('app', app))).events.filter((e) => e.type === 'ReleaseCreated').at(-1)!.data as { version: number }
+    const current = (await store.readStream(streamId('app', app))).events.filter((e) => isEvent(e, 'ReleaseCreated')).at(-1)!.data
     for (let i = 0; i < 600 && !(await deployOutcome(current.version, seq)); i++) await sleep(100)
     const rows: { running: number; completed?: number | undefined; announced?: number | undefined }[] = []
     for (let run = 1; run <= RUNS; run++) {

@@ -29,7 +29,8 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
-import { EventSubjects, JetStreamEventStore, streamId, wharfCatalogue } from '../events/index.js'
+import { dataOf, wharfCatalogue } from '../domain/index.js'
+import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
 import { freePort } from '../infra/test-env.js'
 import { countContainers, countLiveApps, upWebContainers } from '../projections/index.js'
 import { requestLoop, get } from '../test/http.js'
@@ -139,7 +140,7 @@ http {
 
 async function runtimeOutcome(release: number, afterSeq: number): Promise<string | undefined> {
   const { events } = await store.readStream(streamId('runtime', app), { fromSeq: afterSeq + 1 })
-  return events.find((e) => (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release)?.type
+  return events.find((e) => (dataOf(e, 'DeployCompleted') ?? dataOf(e, 'DeployFailed'))?.release === release)?.type
 }
 
 async function upContainers(name: string): Promise<{ container: string; host: string; port: number; release: number }[]> {

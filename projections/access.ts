@@ -1,15 +1,10 @@
 import type pg from 'pg'
 import { WharfError } from '../core/errors.js'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type AccessEvent =
-  | { type: 'CollaboratorAdded'; data: { app: string; username: string } }
-  | { type: 'CollaboratorRemoved'; data: { app: string; username: string } }
-  | { type: 'AppTransferred'; data: { app: string; from: string; to: string } }
-  | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type AccessEvent = EventOf<'CollaboratorAdded' | 'CollaboratorRemoved' | 'AppTransferred' | 'MaintenanceSet' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['CollaboratorAdded', 'CollaboratorRemoved', 'AppTransferred', 'MaintenanceSet', 'AppCreated', 'AppDestroyed'] as const satisfies readonly AccessEvent['type'][]
 

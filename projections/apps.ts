@@ -1,11 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type AppsEvent =
-  | { type: 'AppCreated'; data: { app: string; owner: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
-  | { type: 'AppTransferred'; data: { app: string; from: string; to: string } }
+type AppsEvent = EventOf<'AppCreated' | 'AppDestroyed' | 'AppTransferred'>
 
 // AppTransferred joined without a version bump: the tables are unchanged and no such event predates it.
 const HANDLES = ['AppCreated', 'AppDestroyed', 'AppTransferred'] as const satisfies readonly AppsEvent['type'][]

@@ -1,16 +1,9 @@
 import type pg from 'pg'
-import type { ReleaseCreatedData } from '../events/app.js'
+import { narrow, type EventOf } from '../domain/index.js'
 import { parseStreamId, type RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type BuildsEvent =
-  | { type: 'PushReceived'; data: { app: string; sha: string; user: string; fingerprint: string } }
-  | { type: 'BuildStarted'; data: { app: string; user: string; kind: 'git' | 'image'; sha?: string; source?: string; stack: string; builder: string } }
-  | { type: 'BuildSucceeded'; data: { app: string; image: string; digest?: string; procfile: Record<string, string>; port: number } }
-  | { type: 'BuildFailed'; data: { app: string; reason: string; lastLines: string[] } }
-  | { type: 'ReleaseCreated'; data: ReleaseCreatedData }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type BuildsEvent = EventOf<'PushReceived' | 'BuildStarted' | 'BuildSucceeded' | 'BuildFailed' | 'ReleaseCreated' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['PushReceived', 'BuildStarted', 'BuildSucceeded', 'BuildFailed', 'ReleaseCreated', 'AppCreated', 'AppDestroyed'] as const satisfies readonly BuildsEvent['type'][]
 

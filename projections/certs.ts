@@ -1,27 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-interface CertAddedData {
-  app: string
-  name: string
-  commonName: string
-  sans: string[]
-  notBefore: string
-  notAfter: string
-  fingerprint: string
-  certificate: string
-  privateKey: string
-}
-
-type CertsEvent =
-  | { type: 'CertAdded'; data: CertAddedData }
-  | { type: 'CertAttached'; data: { app: string; name: string; domain: string } }
-  | { type: 'CertDetached'; data: { app: string; name: string; domain: string } }
-  | { type: 'CertRemoved'; data: { app: string; name: string } }
-  | { type: 'DomainRemoved'; data: { app: string; domain: string } }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type CertsEvent = EventOf<'CertAdded' | 'CertAttached' | 'CertDetached' | 'CertRemoved' | 'DomainRemoved' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['CertAdded', 'CertAttached', 'CertDetached', 'CertRemoved', 'DomainRemoved', 'AppCreated', 'AppDestroyed'] as const satisfies readonly CertsEvent['type'][]
 

@@ -1,12 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type ConfigEvent =
-  | { type: 'ConfigSet'; data: { app: string; values: Record<string, string> } }
-  | { type: 'ConfigUnset'; data: { app: string; keys: string[] } }
-  | { type: 'AppDestroyed'; data: { app: string } }
-  | { type: 'ReleaseCreated'; data: { app: string; config: Record<string, string>; rollbackOf?: number } }
+type ConfigEvent = EventOf<'ConfigSet' | 'ConfigUnset' | 'AppDestroyed' | 'ReleaseCreated'>
 
 const HANDLES = ['ConfigSet', 'ConfigUnset', 'AppDestroyed', 'ReleaseCreated'] as const satisfies readonly ConfigEvent['type'][]
 

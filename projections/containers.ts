@@ -1,14 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type ContainersEvent =
-  | { type: 'ContainerStarted'; data: { app: string; type: string; release: number; container: string; host: string; port?: number; number?: number } }
-  | { type: 'ContainerStopping'; data: { app: string; type: string; container: string } }
-  | { type: 'ContainerStopped'; data: { app: string; type: string; container: string } }
-  | { type: 'ContainerCrashed'; data: { app: string; type: string; container: string; exitCode: number; reason?: string } }
-  | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type ContainersEvent = EventOf<'ContainerStarted' | 'ContainerStopping' | 'ContainerStopped' | 'ContainerCrashed' | 'FormationScaled' | 'AppDestroyed'>
 
 const HANDLES = ['ContainerStarted', 'ContainerStopping', 'ContainerStopped', 'ContainerCrashed', 'FormationScaled', 'AppDestroyed'] as const satisfies readonly ContainersEvent['type'][]
 

@@ -1,12 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type DomainsEvent =
-  | { type: 'DomainAdded'; data: { app: string; domain: string } }
-  | { type: 'DomainRemoved'; data: { app: string; domain: string } }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type DomainsEvent = EventOf<'DomainAdded' | 'DomainRemoved' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['DomainAdded', 'DomainRemoved', 'AppCreated', 'AppDestroyed'] as const satisfies readonly DomainsEvent['type'][]
 

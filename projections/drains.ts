@@ -1,12 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type DrainsEvent =
-  | { type: 'DrainAdded'; data: { app: string; id: string; url: string } }
-  | { type: 'DrainRemoved'; data: { app: string; id: string } }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type DrainsEvent = EventOf<'DrainAdded' | 'DrainRemoved' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['DrainAdded', 'DrainRemoved', 'AppCreated', 'AppDestroyed'] as const satisfies readonly DrainsEvent['type'][]
 

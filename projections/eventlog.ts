@@ -20,8 +20,8 @@ export function redact(value: unknown): unknown {
 
 /** The app an event is about (its `app` field, or the id of an `app.<name>` / `runtime.<name>` stream). */
 export function appOf(e: RecordedEvent): string | null {
-  const data = e.data as { app?: unknown } | null
-  if (data && typeof data.app === 'string') return data.app
+  const data = e.data
+  if (data && typeof data === 'object' && 'app' in data && typeof data.app === 'string') return data.app
   const m = /^(?:app|runtime)\.(.+)$/.exec(e.stream)
   return m ? m[1]! : null
 }

@@ -1,11 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type FormationEvent =
-  | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type FormationEvent = EventOf<'FormationScaled' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['FormationScaled', 'AppCreated', 'AppDestroyed'] as const satisfies readonly FormationEvent['type'][]
 

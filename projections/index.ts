@@ -13,7 +13,7 @@ import { releasesProjection } from './releases.js'
 import { eventLogProjection } from './eventlog.js'
 import { keysProjection } from './keys.js'
 import { usersProjection } from './users.js'
-import { wharfCatalogue } from '../events/index.js'
+import { wharfCatalogue } from '../domain/index.js'
 import type { Projection } from './projection.js'
 import { CheckpointWatcher, type UntilOptions, type WaitForOptions } from './watcher.js'
 

@@ -1,10 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type KeysEvent =
-  | { type: 'KeyAdded'; data: { username: string; fingerprint: string; name: string; type: string; publicKey: string } }
-  | { type: 'KeyRemoved'; data: { username: string; fingerprint: string } }
+type KeysEvent = EventOf<'KeyAdded' | 'KeyRemoved'>
 
 const HANDLES = ['KeyAdded', 'KeyRemoved'] as const satisfies readonly KeysEvent['type'][]
 

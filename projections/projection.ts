@@ -56,13 +56,6 @@ export function durableOf(p: Pick<Projection, 'name' | 'version'>): string {
   return `proj-${p.name}-v${p.version}`
 }
 
-/**
- * Narrows an event to the union `E` of the events a projection handles. Sound because the store
- * validates data against the catalogue on append and upcasts to the newest version on read.
- */
-export function narrow<E extends { type: string; data: unknown }>(event: RecordedEvent): E & RecordedEvent {
-  return event as unknown as E & RecordedEvent
-}
 
 /**
  * The `default` of a projection's exhaustive switch: a type in `handles` that `apply` has no case

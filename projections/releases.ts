@@ -1,12 +1,9 @@
 import type pg from 'pg'
-import type { ReleaseCreatedData } from '../events/app.js'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type ReleasesEvent =
-  | { type: 'ReleaseCreated'; data: ReleaseCreatedData }
-  | { type: 'AppCreated'; data: { app: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
+type ReleasesEvent = EventOf<'ReleaseCreated' | 'AppCreated' | 'AppDestroyed'>
 
 const HANDLES = ['ReleaseCreated', 'AppCreated', 'AppDestroyed'] as const satisfies readonly ReleasesEvent['type'][]
 

@@ -1,13 +1,9 @@
 import type pg from 'pg'
+import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
-import { narrow, unhandled, type Projection, type Queryable } from './projection.js'
+import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type UsersEvent =
-  | { type: 'UserRegistered'; data: { username: string; email: string; admin: boolean } }
-  | { type: 'AdminGranted'; data: { username: string } }
-  | { type: 'AdminRevoked'; data: { username: string } }
-  | { type: 'TokenIssued'; data: { username: string; tokenHash: string } }
-  | { type: 'TokensRevoked'; data: { username: string; tokenHashes: string[] } }
+type UsersEvent = EventOf<'UserRegistered' | 'AdminGranted' | 'AdminRevoked' | 'TokenIssued' | 'TokensRevoked'>
 
 const HANDLES = ['UserRegistered', 'AdminGranted', 'AdminRevoked', 'TokenIssued', 'TokensRevoked'] as const satisfies readonly UsersEvent['type'][]
 

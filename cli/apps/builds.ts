@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { PROCESS_TYPE } from '../../domain/app/names.js'
 import { resolveApp } from '../app.js'
 import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
@@ -40,11 +41,14 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
 }
 
+/** `type: command`: a process type (the one pattern of domain/app/names.ts), a colon, a command. */
+const PROCFILE_LINE = new RegExp(`^(${PROCESS_TYPE}):\\s*(\\S.*)$`)
+
 /** `--procfile 'web: cmd'` lines to a Procfile object; throws on a bad or repeated type. */
 export function procfileOf(lines: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (const line of lines) {
-    const m = /^([a-z][a-z0-9_-]{0,29}):\s*(\S.*)$/.exec(line.trim())
+    const m = PROCFILE_LINE.exec(line.trim())
     if (!m) throw new CliError('WHARF_INVALID', `not a Procfile line: ${JSON.stringify(line)} (give 'type: command', type in lower case)`)
     if (m[1]! in out) throw new CliError('WHARF_INVALID', `process type ${m[1]} is given twice`)
     out[m[1]!] = m[2]!

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { fold } from '../command.js'
 import { WharfError } from '../../core/errors.js'
-import { wharfCatalogue, type NewEvent, type RecordedEvent } from '../../events/index.js'
+import { wharfCatalogue } from '../catalogue.js'
+import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import { appDecider, configHash, type Actor, type AppCommand } from './decider.js'
 
 const alice: Actor = { kind: 'user', username: 'alice', admin: false }

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import type { Decider } from '../command.js'
 import { WharfError } from '../../core/errors.js'
 import { covers, defaultCertName, type ValidatedPair } from '../../core/tls.js'
-import type { ReleaseCreatedData } from '../../events/app.js'
+import type { AppEvent, ReleaseCreatedData } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import { drainId, parseDrainUrl } from '../../logs/index.js'
+import { narrow } from '../catalogue.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */
 export type Actor = { kind: 'user'; username: string; admin: boolean } | { kind: 'system' }
@@ -114,30 +115,7 @@ export type AppCommand =
  */
 export type Access = 'use' | 'manage'
 
-export type AppEvent =
-  | { type: 'AppCreated'; data: { app: string; owner: string } }
-  | { type: 'AppDestroyed'; data: { app: string } }
-  | { type: 'AppTransferred'; data: { app: string; from: string; to: string } }
-  | { type: 'ConfigSet'; data: { app: string; values: Config } }
-  | { type: 'ConfigUnset'; data: { app: string; keys: string[] } }
-  | { type: 'CollaboratorAdded'; data: { app: string; username: string } }
-  | { type: 'CollaboratorRemoved'; data: { app: string; username: string } }
-  | { type: 'ReleaseCreated'; data: ReleaseCreatedData }
-  | { type: 'FormationScaled'; data: { app: string; formation: Record<string, number> } }
-  | { type: 'DomainAdded'; data: { app: string; domain: string } }
-  | { type: 'DomainRemoved'; data: { app: string; domain: string } }
-  | { type: 'CertAdded'; data: { app: string; name: string } & CertState & { certificate: string; privateKey: string } }
-  | { type: 'CertAttached'; data: { app: string; name: string; domain: string } }
-  | { type: 'CertDetached'; data: { app: string; name: string; domain: string } }
-  | { type: 'CertRemoved'; data: { app: string; name: string } }
-  | { type: 'LimitsSet'; data: { app: string; memory: Record<string, string>; cpu: Record<string, number> } }
-  | { type: 'LimitsUnset'; data: { app: string; memory: string[]; cpu: string[] } }
-  | { type: 'MaintenanceSet'; data: { app: string; enabled: boolean } }
-  | { type: 'RestartRequested'; data: { app: string; type?: string } }
-  | { type: 'DrainAdded'; data: { app: string; id: string; url: string } }
-  | { type: 'DrainRemoved'; data: { app: string; id: string } }
-
-export type { ReleaseCreatedData }
+export type { AppEvent, ReleaseCreatedData }
 
 export function initialAppState(): AppState {
   return {
@@ -577,7 +555,7 @@ function pend(state: AppState, event: RecordedEvent, what: string): AppState['pe
 }
 
 function evolve(state: AppState, event: RecordedEvent): AppState {
-  const e = event as unknown as AppEvent
+  const e = narrow<AppEvent>(event)
   switch (e.type) {
     case 'AppCreated':
       return { ...initialAppState(), exists: true, name: e.data.app, owner: e.data.owner, pending: { by: actorOfEvent(event), summary: `${actorOfEvent(event)} created ${e.data.app}` } }

@@ -1,6 +1,7 @@
 import { WharfError } from '../../core/errors.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import type { Decider } from '../command.js'
+import { narrow, type EventOf } from '../catalogue.js'
 
 /**
  * Where a `build.<uuid>` stream is: `received` (a push arrived), `started` (an image is being made),
@@ -37,16 +38,12 @@ export type BuildCommand =
    */
   | { type: 'FailOrphanBuild'; app: string }
 
-type BuildEvent =
-  | { type: 'PushReceived'; data: { app: string; sha: string; user: string; fingerprint: string } }
-  | { type: 'BuildStarted'; data: { app: string; user: string; kind: 'git' | 'image'; sha?: string; source?: string; stack: string; builder: string } }
-  | { type: 'BuildSucceeded'; data: { app: string; image: string; digest?: string; procfile: Record<string, string>; port: number } }
-  | { type: 'BuildFailed'; data: { app: string; reason: string; lastLines: string[] } }
+type BuildEvent = EventOf<'PushReceived' | 'BuildStarted' | 'BuildSucceeded' | 'BuildFailed'>
 
 const MAX_REASON = 2048
 
 function evolve(state: BuildState, event: RecordedEvent): BuildState {
-  const e = event as unknown as BuildEvent
+  const e = narrow<BuildEvent>(event)
   switch (e.type) {
     case 'PushReceived':
       return { status: 'received', app: e.data.app, sha: e.data.sha }

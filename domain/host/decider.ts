@@ -1,6 +1,8 @@
 import type { Decider } from '../command.js'
 import { WharfError } from '../../core/errors.js'
+import type { HostEvent } from './events.js'
 import { claimStreamId, type NewEvent, type RecordedEvent } from '../../events/index.js'
+import { narrow } from '../catalogue.js'
 
 /** The claim stream of a host name. */
 export function domainStream(domain: string): string {
@@ -21,7 +23,7 @@ export type ClaimCommand =
   | { type: 'Claim'; domain: string; app: string; holderStillUses: boolean }
   | { type: 'Release'; domain: string; app: string }
 
-type ClaimEvent = { type: 'DomainClaimed'; data: { domain: string; app: string } } | { type: 'DomainReleased'; data: { domain: string; app: string } }
+type ClaimEvent = HostEvent
 
 function decide(command: ClaimCommand, state: ClaimState): NewEvent[] {
   const { domain, app } = command
@@ -43,7 +45,7 @@ function decide(command: ClaimCommand, state: ClaimState): NewEvent[] {
 }
 
 function evolve(state: ClaimState, event: RecordedEvent): ClaimState {
-  const e = event as unknown as ClaimEvent
+  const e = narrow<ClaimEvent>(event)
   switch (e.type) {
     case 'DomainClaimed':
       return { app: e.data.app }

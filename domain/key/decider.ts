@@ -1,6 +1,8 @@
 import type { Decider } from '../command.js'
 import { WharfError } from '../../core/errors.js'
+import type { KeyEvent } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
+import { narrow } from '../catalogue.js'
 
 /** A `key.<hash>` stream folded: who holds the key, if anyone. */
 export interface KeyClaimState {
@@ -9,9 +11,7 @@ export interface KeyClaimState {
 
 export type KeyClaimCommand = { type: 'ClaimKey'; fingerprint: string; username: string } | { type: 'ReleaseKey'; fingerprint: string; username: string }
 
-export type KeyClaimEvent =
-  | { type: 'KeyClaimed'; data: { fingerprint: string; username: string } }
-  | { type: 'KeyReleased'; data: { fingerprint: string; username: string } }
+export type KeyClaimEvent = KeyEvent
 
 /**
  * The decider of `key.<hash>` claim streams: a key belongs to at most one user. Claiming a key one
@@ -21,7 +21,7 @@ export const keyClaimDecider: Decider<KeyClaimState, KeyClaimCommand> = {
   initialState: () => ({ holder: undefined }),
 
   evolve(state: KeyClaimState, event: RecordedEvent): KeyClaimState {
-    const e = event as unknown as KeyClaimEvent & RecordedEvent
+    const e = narrow<KeyClaimEvent>(event)
     switch (e.type) {
       case 'KeyClaimed':
         return { holder: e.data.username }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { wharfCatalogue } from '../../events/index.js'
+import { wharfCatalogue } from '../catalogue.js'
 import { fold } from '../command.js'
 import { history, when } from '../given.js'
 import { runtimeDecider, type Announcement, type RuntimeCommand } from './decider.js'

@@ -1,5 +1,6 @@
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import type { Decider } from '../command.js'
+import { narrow, type EventOf } from '../catalogue.js'
 
 /** A container's process as the runtime stream names it. */
 export interface ContainerProcess {
@@ -51,14 +52,7 @@ export type RuntimeCommand =
   /** A publisher saw a container start, be asked to stop, stop or crash. */
   | { type: 'Announce'; announcement: Announcement }
 
-type RuntimeEvent =
-  | { type: 'DeployStarted'; data: { app: string; release: number; formation: Record<string, number> } }
-  | { type: 'DeployCompleted'; data: { app: string; release: number } }
-  | { type: 'DeployFailed'; data: { app: string; release: number; reason: string; rolledBackTo?: number } }
-  | { type: 'ContainerStarted'; data: { app: string; type: string; release: number; container: string; host: string; port?: number; number?: number } }
-  | { type: 'ContainerStopping'; data: { app: string; type: string; container: string } }
-  | { type: 'ContainerStopped'; data: { app: string; type: string; container: string } }
-  | { type: 'ContainerCrashed'; data: { app: string; type: string; container: string; exitCode: number; reason?: string } }
+type RuntimeEvent = EventOf<'DeployStarted' | 'DeployCompleted' | 'DeployFailed' | 'ContainerStarted' | 'ContainerStopping' | 'ContainerStopped' | 'ContainerCrashed'>
 
 const initialState = (): RuntimeState => ({ version: 0, containers: new Map() })
 
@@ -68,7 +62,7 @@ function withContainer(state: RuntimeState, container: string, now: Announced): 
 
 function evolve(before: RuntimeState, event: RecordedEvent): RuntimeState {
   const state = { ...before, version: Math.max(before.version, event.seq) }
-  const e = event as unknown as RuntimeEvent & RecordedEvent
+  const e = narrow<RuntimeEvent>(event)
   switch (e.type) {
     case 'DeployStarted':
       return { ...state, deploy: { status: 'started', release: e.data.release, formation: e.data.formation, event: { id: e.id, correlationId: e.correlationId, occurredAt: e.occurredAt } } }

@@ -1,5 +1,6 @@
 import type { Decider } from '../command.js'
 import { WharfError } from '../../core/errors.js'
+import { narrow, type EventOf } from '../catalogue.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 
 /** The one stream that holds the admin set, so the first-admin and last-admin rules are race-free. */
@@ -16,7 +17,7 @@ export type AdminsCommand =
   | { type: 'GrantAdmin'; username: string }
   | { type: 'RevokeAdmin'; username: string }
 
-export type AdminsEvent = { type: 'AdminGranted'; data: { username: string } } | { type: 'AdminRevoked'; data: { username: string } }
+export type AdminsEvent = EventOf<'AdminGranted' | 'AdminRevoked'>
 
 /**
  * The decider of `platform.accounts`. The admin set never becomes empty once it has a member
@@ -26,7 +27,7 @@ export const adminsDecider: Decider<AdminsState, AdminsCommand> = {
   initialState: () => ({ admins: new Set() }),
 
   evolve(state: AdminsState, event: RecordedEvent): AdminsState {
-    const e = event as unknown as AdminsEvent & RecordedEvent
+    const e = narrow<AdminsEvent>(event)
     switch (e.type) {
       case 'AdminGranted':
         return { admins: new Set([...state.admins, e.data.username]) }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { wharfCatalogue } from '../../events/index.js'
+import { wharfCatalogue } from '../catalogue.js'
 import { history, when } from '../given.js'
 import { userDecider, type UserCommand } from './decider.js'
 

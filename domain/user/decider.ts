@@ -1,6 +1,8 @@
 import type { Decider } from '../command.js'
 import { WharfError } from '../../core/errors.js'
+import type { UserEvent } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
+import { narrow } from '../catalogue.js'
 
 /** One SSH key of a user. */
 export interface UserKey {
@@ -35,13 +37,7 @@ export type UserCommand =
   /** `id`: a fingerprint or a key name. */
   | { type: 'RemoveKey'; username: string; id: string }
 
-export type UserEvent =
-  | { type: 'UserRegistered'; data: { username: string; email: string; passwordHash: string; admin: boolean } }
-  | { type: 'PasswordChanged'; data: { username: string; passwordHash: string } }
-  | { type: 'TokenIssued'; data: { username: string; tokenHash: string } }
-  | { type: 'TokensRevoked'; data: { username: string; tokenHashes: string[] } }
-  | { type: 'KeyAdded'; data: { username: string; fingerprint: string; name: string; type: string; publicKey: string } }
-  | { type: 'KeyRemoved'; data: { username: string; fingerprint: string } }
+export type { UserEvent }
 
 function initialState(): UserState {
   return { exists: false, username: '', email: '', passwordHash: '', tokens: new Set(), keys: new Map() }
@@ -65,7 +61,7 @@ export const userDecider: Decider<UserState, UserCommand> = {
   initialState,
 
   evolve(state: UserState, event: RecordedEvent): UserState {
-    const e = event as unknown as UserEvent & RecordedEvent
+    const e = narrow<UserEvent>(event)
     switch (e.type) {
       case 'UserRegistered':
         return { ...state, exists: true, username: e.data.username, email: e.data.email, passwordHash: e.data.passwordHash }

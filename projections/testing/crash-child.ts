@@ -4,7 +4,8 @@
  */
 import pg from 'pg'
 import { createLogger } from '../../core/log.js'
-import { EventSubjects, wharfCatalogue } from '../../events/index.js'
+import { wharfCatalogue } from '../../domain/index.js'
+import { EventSubjects } from '../../events/index.js'
 import { JetStreamEventStore } from '../../events/jetstream.js'
 import { Projector, type BatchInfo } from '../projector.js'
 import { countingProjection } from './counting.js'

@@ -2,13 +2,11 @@
  * What an SSH client may ask the builder to run: `git-receive-pack '<app>.git'` (push) or
  * `git-upload-pack '<app>.git'` (clone, fetch). Anything else is refused with a one-line reason.
  */
+import { APP_NAME_RE } from '../../domain/index.js'
 
 export type GitService = 'git-receive-pack' | 'git-upload-pack'
 
 export type GitCommand = { ok: true; service: GitService; app: string } | { ok: false; reason: string }
-
-/** Same rule as an app name (events/schema.ts AppName). */
-const APP = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/
 
 const USAGE = 'Wharf only takes git pushes and fetches here: git push wharf main'
 
@@ -27,7 +25,7 @@ export function parseGitCommand(command: string): GitCommand {
   if (path.startsWith('/')) path = path.slice(1)
   if (path.endsWith('/')) path = path.slice(0, -1)
   const name = path.endsWith('.git') ? path.slice(0, -'.git'.length) : path
-  if (!name || name.length > 30 || !APP.test(name)) {
+  if (!name || name.length > 30 || !APP_NAME_RE.test(name)) {
     return { ok: false, reason: `${printable(m[2]!.trim())} is not an app repository: use <app>.git, e.g. ssh://git@<host>:<port>/myapp.git` }
   }
   return { ok: true, service, app: name }

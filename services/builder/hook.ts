@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { GIT_SHA_RE } from '../../domain/index.js'
 
 /** What the hook sends first: one JSON line. */
 export interface HookHello {
@@ -42,7 +43,7 @@ export function parseRefUpdates(text: string): RefUpdate[] {
       const [old, nu, ref] = l.split(/\s+/)
       return { old: old!, new: nu!, ref: ref! }
     })
-    .filter((u) => /^[0-9a-f]{40}$/.test(u.old) && /^[0-9a-f]{40}$/.test(u.new) && !!u.ref)
+    .filter((u) => GIT_SHA_RE.test(u.old) && GIT_SHA_RE.test(u.new) && !!u.ref)
 }
 
 /** The hook script (CommonJS, so no package.json above the repo can change how Node reads it). */

@@ -1,6 +1,6 @@
 import { Value } from 'typebox/value'
 import { WharfError } from '../../core/errors.js'
-import { ProcessType } from '../../events/schema.js'
+import { ProcessType } from '../../domain/index.js'
 
 /** At most this many process types in one Procfile. */
 export const MAX_PROCESS_TYPES = 20

@@ -9,6 +9,7 @@ import type pg from 'pg'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
+import { isWharfEvent } from '../../domain/index.js'
 import { startConsumer, type Consumer } from '../../events/consumer.js'
 import type { EventStore } from '../../events/index.js'
 import { chunksOf, linesOf, MAX_REQUEST_LINES, mergeLines, type HistoryRequest, type LiveFeed, type DurableFeed, type LogLine, type LogStream, type RecentRequest } from '../../logs/index.js'
@@ -195,7 +196,7 @@ export class LogServer {
   }
 
   async #onEvent(e: Parameters<typeof platformLine>[0]): Promise<void> {
-    const app = (e.data as { app?: string }).app
+    const app = isWharfEvent(e) && 'app' in e.data ? e.data.app : undefined
     if (e.type === 'AppCreated' && app) this.#apps.add(app)
     const line = platformLine(e, this.#numbers)
     if (line) {

@@ -2,6 +2,7 @@
  * Platform events as lines of the app's log, Heroku style: `[wharf] release v3 created by alice`.
  * Pure: an event in, the line's text (or nothing) out.
  */
+import { isWharfEvent } from '../../domain/index.js'
 import type { RecordedEvent } from '../../events/index.js'
 
 /** The user of an event's actor (`user:alice` -> alice), or the system part that wrote it (`system:scheduler` -> scheduler). */
@@ -42,57 +43,57 @@ export class ProcessNumbers extends Map<string, number> {
  * release). `numbers` is read for container events and updated by `ContainerStarted`.
  */
 export function platformLine(e: RecordedEvent, numbers: ProcessNumbers = new ProcessNumbers()): { app: string; text: string } | undefined {
-  const d = e.data as Record<string, any>
-  const app = typeof d?.app === 'string' ? (d.app as string) : undefined
+  if (!isWharfEvent(e) || !('app' in e.data)) return undefined
+  const app = e.data.app
   if (!app) return undefined
   const by = who(e)
   const text = ((): string | undefined => {
     switch (e.type) {
       case 'AppCreated':
-        return `app created by ${d.owner}`
+        return `app created by ${e.data.owner}`
       case 'AppTransferred':
-        return `app transferred from ${d.from} to ${d.to} by ${by}`
+        return `app transferred from ${e.data.from} to ${e.data.to} by ${by}`
       case 'ReleaseCreated':
-        return `release v${d.version} created by ${d.by}${d.summary ? `: ${d.summary}` : ''}`
+        return `release v${e.data.version} created by ${e.data.by}${e.data.summary ? `: ${e.data.summary}` : ''}`
       case 'FormationScaled':
-        return `scaled to ${formation(d.formation)} by ${by}`
+        return `scaled to ${formation(e.data.formation)} by ${by}`
       case 'RestartRequested':
-        return `restart of ${d.type ?? 'all processes'} requested by ${by}`
+        return `restart of ${e.data.type ?? 'all processes'} requested by ${by}`
       case 'DomainAdded':
-        return `domain ${d.domain} added by ${by}`
+        return `domain ${e.data.domain} added by ${by}`
       case 'DomainRemoved':
-        return `domain ${d.domain} removed by ${by}`
+        return `domain ${e.data.domain} removed by ${by}`
       case 'MaintenanceSet':
-        return `maintenance mode ${d.enabled ? 'on' : 'off'} by ${by}`
+        return `maintenance mode ${e.data.enabled ? 'on' : 'off'} by ${by}`
       case 'CollaboratorAdded':
-        return `${d.username} added as a collaborator by ${by}`
+        return `${e.data.username} added as a collaborator by ${by}`
       case 'CollaboratorRemoved':
-        return `${d.username} removed as a collaborator by ${by}`
+        return `${e.data.username} removed as a collaborator by ${by}`
       case 'DrainAdded':
-        return `log drain ${d.id} added by ${by}`
+        return `log drain ${e.data.id} added by ${by}`
       case 'DrainRemoved':
-        return `log drain ${d.id} removed by ${by}`
+        return `log drain ${e.data.id} removed by ${by}`
       case 'PushReceived':
-        return `push of ${String(d.sha).slice(0, 7)} received from ${d.user}`
+        return `push of ${String(e.data.sha).slice(0, 7)} received from ${e.data.user}`
       case 'BuildSucceeded':
-        return `build succeeded: ${d.image}`
+        return `build succeeded: ${e.data.image}`
       case 'BuildFailed':
-        return `build failed: ${d.reason}`
+        return `build failed: ${e.data.reason}`
       case 'DeployStarted':
-        return `deploy of v${d.release} started (${formation(d.formation)})`
+        return `deploy of v${e.data.release} started (${formation(e.data.formation)})`
       case 'DeployCompleted':
-        return `deploy of v${d.release} completed`
+        return `deploy of v${e.data.release} completed`
       case 'DeployFailed':
-        return `deploy of v${d.release} failed: ${d.reason}${d.rolledBackTo ? `; rolled back to v${d.rolledBackTo}` : ''}`
+        return `deploy of v${e.data.release} failed: ${e.data.reason}${e.data.rolledBackTo ? `; rolled back to v${e.data.rolledBackTo}` : ''}`
       case 'ContainerStarted':
-        if (d.number !== undefined) numbers.set(d.container, d.number)
-        return `${processName(d.type, d.container, numbers)} started (v${d.release})`
+        if (e.data.number !== undefined) numbers.set(e.data.container, e.data.number)
+        return `${processName(e.data.type, e.data.container, numbers)} started (v${e.data.release})`
       case 'ContainerStopping':
-        return `${processName(d.type, d.container, numbers)} stopping`
+        return `${processName(e.data.type, e.data.container, numbers)} stopping`
       case 'ContainerStopped':
-        return `${processName(d.type, d.container, numbers)} stopped`
+        return `${processName(e.data.type, e.data.container, numbers)} stopped`
       case 'ContainerCrashed':
-        return `${processName(d.type, d.container, numbers)} crashed: exit code ${d.exitCode}${d.reason ? ` (${d.reason})` : ''}`
+        return `${processName(e.data.type, e.data.container, numbers)} crashed: exit code ${e.data.exitCode}${e.data.reason ? ` (${e.data.reason})` : ''}`
       case 'AppDestroyed':
         return `app destroyed by ${by}`
       default:

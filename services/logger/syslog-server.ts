@@ -8,6 +8,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
 import { nuid } from '@nats-io/transport-node'
 import type { Logger } from '../../core/log.js'
+import { PROCESS_TYPE } from '../../domain/index.js'
 import { parseSyslog, sanitizeLine, SyslogFramer, TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
 
 export interface SyslogServerOptions {
@@ -23,7 +24,7 @@ export interface SyslogServerOptions {
 }
 
 /** A process named in PROCID: `web.1`. */
-const PROCESS = /^([a-z][a-z0-9_-]{0,29})\.([0-9]{1,4})$/
+const PROCESS = new RegExp(`^(${PROCESS_TYPE})\\.([0-9]{1,4})$`)
 /** TCP connections at once. */
 const MAX_CONNECTIONS = 1_000
 

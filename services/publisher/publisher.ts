@@ -16,6 +16,7 @@ import { isNotFound, type ContainerEngine, type ContainerEvent, type ContainerIn
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
+import { dataOf } from '../../domain/index.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import { hostContainers } from '../../projections/index.js'
@@ -385,8 +386,8 @@ export class Publisher {
   /** The process type of a container from its `ContainerStarted`. */
   private async typeOf(app: string, container: string): Promise<string | undefined> {
     const { events } = await this.store.readStream(streamId('runtime', app))
-    const started = events.find((e) => e.type === 'ContainerStarted' && (e.data as { container: string }).container === container)
-    return (started?.data as { type?: string } | undefined)?.type
+    const started = events.find((e) => dataOf(e, 'ContainerStarted')?.container === container)
+    return dataOf(started, 'ContainerStarted')?.type
   }
 
   /** Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once. */

@@ -4,6 +4,7 @@
  * against a strict pattern and left out (reported in `dropped`) when it does not match, so nothing
  * from an event can break out of a directive, whatever the API let through.
  */
+import { APP_NAME_RE, HOST_NAME_RE } from '../../domain/index.js'
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_PROXY_TIMEOUT_S, type Dropped, type Route, type RouteTable, type Server } from './model.js'
 
 /** The routes file's name in conf.d/. */
@@ -11,10 +12,6 @@ export const ROUTES_FILE = 'wharf-routes.conf'
 /** Host header of the server that answers the config generation (the router's "reload done" probe). */
 export const PROBE_HOST = 'wharf-router-probe.invalid'
 
-/** Lower-case LDH labels with at least one dot, <= 253 characters (events' `DomainName`). */
-export const HOST_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/
-/** Events' `AppName`. */
-export const APP_RE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/
 const IPV4_RE = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/
 const SIZE_RE = /^(0|[1-9][0-9]{0,8}[kmg]?)$/
 
@@ -109,7 +106,7 @@ export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
     const names = isDefault ? ['~^'] : group.flatMap((r) => r.hosts)
     out.push('server {', `  listen ${listen};`, ...serverBody(names, group[0] ?? DEFAULT_LIMITS), '}', '')
   }
-  if (opts.controller && HOST_RE.test(`wharf.${opts.controller.domain}`) && !routes.some((r) => r.hosts.includes(`wharf.${opts.controller!.domain}`))) {
+  if (opts.controller && HOST_NAME_RE.test(`wharf.${opts.controller.domain}`) && !routes.some((r) => r.hosts.includes(`wharf.${opts.controller!.domain}`))) {
     const upstream = `${checkIp(opts.controller.host)}:${checkPort(Number(opts.controller.port))}`
     out.push('server {', `  listen ${listen};`, `  server_name wharf.${opts.controller.domain};`, '  client_max_body_size 100m;', '  location / {', `    proxy_pass http://${upstream};`, ...proxyHeaders('    '), '    proxy_read_timeout 300s;', '  }', '}', '')
   }
@@ -147,7 +144,7 @@ export function renderTlsServers(routes: readonly Route[], certs: readonly TlsCe
       dropped.push({ app: '-', what: `certificate ${JSON.stringify(cert.certFile.slice(0, 80))}`, reason: 'file path not safe for nginx config' })
       continue
     }
-    const names = new Set(cert.domains.filter((d) => HOST_RE.test(d)))
+    const names = new Set(cert.domains.filter((d) => HOST_NAME_RE.test(d)))
     for (const r of routes) {
       const hosts = r.hosts.filter((h) => names.has(h))
       if (hosts.length === 0) continue
@@ -209,12 +206,12 @@ export function upstreamName(app: string): string {
 
 /** The route with every unsafe name left out; no route at all when the app name itself is unsafe. */
 function checkRoute(r: Route, dropped: Dropped[]): Route[] {
-  if (!APP_RE.test(r.app) || r.app.length > 63) {
+  if (!APP_NAME_RE.test(r.app) || r.app.length > 63) {
     dropped.push({ app: JSON.stringify(r.app.slice(0, 64)), what: 'app', reason: 'name not safe for nginx config' })
     return []
   }
   const hosts = r.hosts.filter((h) => {
-    if (HOST_RE.test(h)) return true
+    if (HOST_NAME_RE.test(h)) return true
     dropped.push({ app: r.app, what: `host ${JSON.stringify(h.slice(0, 300))}`, reason: 'not a valid host name' })
     return false
   })

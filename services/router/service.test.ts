@@ -1,5 +1,5 @@
 import t from 'tap'
-import { wharfCatalogue } from '../../events/index.js'
+import { wharfCatalogue } from '../../domain/index.js'
 import { readModelsByType, ROUTE_EVENTS } from './service.js'
 
 t.test('every event that changes routes is a catalogued type that a read model of the router applies', async (t) => {

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { DockerEngine } from '../../core/engine/docker.js'
+import { isEvent } from '../../domain/index.js'
 import { startConsumer } from '../../events/consumer.js'
 import type { RecordedEvent } from '../../events/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
@@ -13,7 +14,7 @@ export const SCHEDULER_DURABLE = 'scheduler'
 const READ_MODELS = ['releases', 'formation'] as const
 
 /** Events that change what runs. */
-const HANDLED = new Set(['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDestroyed'])
+const HANDLED = ['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDestroyed'] as const
 
 export interface RunningScheduler {
   scheduler: Scheduler
@@ -42,7 +43,7 @@ export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, op
   const scheduler = new Scheduler(deps, opts)
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
   const only = opts.only ?? (() => true)
-  const appOf = (e: RecordedEvent) => (e.data as { app?: string }).app
+  const appOf = (e: RecordedEvent) => (isEvent(e, HANDLED) ? e.data.app : undefined)
   const consumer = await startConsumer({
     store: deps.store,
     durableName: opts.durableName ?? SCHEDULER_DURABLE,
@@ -63,10 +64,11 @@ export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, op
     log: deps.log,
     name: 'scheduler',
     handle: async (e) => {
-      const app = appOf(e)!
+      if (!isEvent(e, HANDLED)) return
+      const app = e.data.app
       await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
       if (e.type === 'AppDestroyed') await scheduler.destroy(app)
-      else if (e.type === 'RestartRequested') await scheduler.restart(app, (e.data as { type?: string }).type, e)
+      else if (e.type === 'RestartRequested') await scheduler.restart(app, e.data.type, e)
       else await scheduler.reconcile(app, { cause: e })
     },
   })

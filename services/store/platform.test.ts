@@ -8,7 +8,7 @@ import t from 'tap'
 import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
 import { MemoryEventStore } from '../../events/memory.js'
-import { wharfCatalogue } from '../../events/index.js'
+import { wharfCatalogue } from '../../domain/index.js'
 import { platformStore } from './index.js'
 
 t.test('without a store every call fails WHARF_UNAVAILABLE, naming what to set', async (t) => {

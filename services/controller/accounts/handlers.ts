@@ -6,6 +6,7 @@
 import type pg from 'pg'
 import { fold } from '../../../domain/command.js'
 import { WharfError } from '../../../core/errors.js'
+import { dataOf } from '../../../domain/index.js'
 import { claimStreamId, streamId, type EventContext, type EventStore } from '../../../events/index.js'
 import { runCommand } from '../../../domain/command.js'
 import { ACCOUNTS_STREAM, adminsDecider } from '../../../domain/user/admins.js'
@@ -175,7 +176,7 @@ export async function removeKey(deps: AccountDeps, username: string, id: string,
   const state = await loadUser(deps, username)
   const key = findKey(state, id)
   const res = await runCommand(deps, { stream: userStream(username), decider: userDecider, command: { type: 'RemoveKey', username, id }, ctx, waitFor: KEYS })
-  const fingerprint = (res.events[0]?.data as { fingerprint?: string } | undefined)?.fingerprint ?? key?.fingerprint
+  const fingerprint = dataOf(res.events[0], 'KeyRemoved')?.fingerprint ?? key?.fingerprint
   if (!fingerprint) return
   await runCommand(deps, {
     stream: claimStreamId('key', fingerprint),

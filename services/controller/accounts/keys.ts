@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import ssh2 from 'ssh2'
 import { WharfError } from '../../../core/errors.js'
+import { KEY_NAME_RE } from '../../../domain/index.js'
 
 /** A parsed SSH public key, as Wharf keeps it. */
 export interface PublicKey {
@@ -13,8 +14,6 @@ export interface PublicKey {
   /** The comment after the key, if any. */
   comment: string
 }
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$/
 
 /**
  * Parses one OpenSSH public key line with ssh2's parser. Refuses (`WHARF_INVALID`) private keys,
@@ -40,6 +39,6 @@ export function parsePublicKey(text: string): PublicKey {
 
 /** The name a key gets when none is given: its comment if that is a usable name, else `<type>-<8 fingerprint chars>`. */
 export function defaultKeyName(key: PublicKey): string {
-  if (NAME.test(key.comment)) return key.comment
+  if (KEY_NAME_RE.test(key.comment)) return key.comment
   return `${key.type.replace(/[^A-Za-z0-9-]/g, '-')}-${key.fingerprint.slice(7, 15).replace(/[^A-Za-z0-9]/g, 'x')}`.slice(0, 64)
 }

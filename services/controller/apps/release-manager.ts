@@ -1,5 +1,6 @@
 import { WharfError } from '../../../core/errors.js'
 import type { Logger } from '../../../core/log.js'
+import { dataOf, isEvent } from '../../../domain/index.js'
 import { startConsumer } from '../../../events/consumer.js'
 import { parseStreamId, type EventStore, type RecordedEvent } from '../../../events/index.js'
 import { runCommand } from '../../../domain/command.js'
@@ -10,14 +11,6 @@ import { appDecider } from '../../../domain/app/decider.js'
 /** The durable subscription of the release manager (shared by controller replicas). */
 export const RELEASE_MANAGER_DURABLE = 'release-manager'
 
-interface BuildSucceeded {
-  app: string
-  image: string
-  digest?: string
-  procfile: Record<string, string>
-  port: number
-}
-
 export interface ReleaseManagerOptions {
   /** Pause before a release that failed for a passing reason (NATS, Postgres) is tried again, ms, default 1_000. */
   retryMs?: number
@@ -26,8 +19,8 @@ export interface ReleaseManagerOptions {
 /** Who made the build: the user of its `PushReceived` or `BuildStarted` (`builds:create`), if any. */
 async function pusherOf(store: EventStore, stream: string): Promise<string | undefined> {
   const { events } = await store.readStream(stream)
-  const start = events.find((e) => e.type === 'PushReceived' || e.type === 'BuildStarted')
-  return (start?.data as { user?: string } | undefined)?.user
+  const start = events.find((e) => isEvent(e, ['PushReceived', 'BuildStarted']))
+  return start?.data.user
 }
 
 /**
@@ -37,8 +30,8 @@ async function pusherOf(store: EventStore, stream: string): Promise<string | und
  */
 export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' | 'log'>, event: RecordedEvent): Promise<'released' | 'duplicate' | 'skipped'> {
   const build = parseStreamId(event.stream)
-  if (event.type !== 'BuildSucceeded' || build?.kind !== 'build') return 'skipped'
-  const data = event.data as BuildSucceeded
+  const data = dataOf(event, 'BuildSucceeded')
+  if (!data || build?.kind !== 'build') return 'skipped'
   const pushedBy = await pusherOf(deps.store, event.stream)
   try {
     const res = await runCommand(deps, {

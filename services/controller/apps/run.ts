@@ -5,9 +5,9 @@
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { ContainerSpec } from '../../../core/engine/engine.js'
+import { ProcessType } from '../../../domain/index.js'
 import { envList, memoryBytes, processEnv } from '../../../domain/runtime/process.js'
 import { LABELS } from '../../../domain/runtime/labels.js'
-import { ProcessType } from '../../../events/schema.js'
 import type { ReleaseView } from './queries.js'
 import type { ControlMessage, StartMessage } from './run-protocol.js'
 

@@ -1,6 +1,5 @@
 import Type from 'typebox'
-import { ConfigKeyPattern, CpuLimit, DomainName, MemoryLimit, Quantity } from '../../../events/app.js'
-import { AppName, ConfigKey, ConfigValue, ProcessType, Strict, UserName } from '../../../events/schema.js'
+import { AppName, ConfigKey, ConfigKeyPattern, ConfigValue, CpuLimit, DomainName, MemoryLimit, ProcessType, Quantity, Strict, UserName } from '../../../domain/index.js'
 
 /** API schemas of the app routes: every body, param, query and answer is closed (no unknown fields). */
 

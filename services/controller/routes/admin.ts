@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { includedSeq, type BackupManifest, type ExportManifest } from '../../../core/backups.js'
 import { WharfError } from '../../../core/errors.js'
-import { StoreObjectId } from '../../../events/platform.js'
+import { StoreObjectId } from '../../../domain/index.js'
 import { ErrorBody } from '../accounts/schemas.js'
 import { platformStatus } from '../admin/status.js'
 import { tokenAuthenticator } from '../auth.js'

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { UserName } from '../../../events/schema.js'
+import { USER_NAME_RE, UserName } from '../../../domain/index.js'
 import { changePassword, getUser, login, logout, regenerateToken, register } from '../accounts/handlers.js'
 import { verifyPassword } from '../accounts/secrets.js'
 import { tokenAuthenticator } from '../auth.js'
@@ -48,7 +48,7 @@ export const authRoutes: RoutePlugin = (api, deps) => {
     },
     async (req) => {
       // A name that cannot be a user cannot sign in; answer as for any unknown user.
-      if (!/^[a-z][a-z0-9_-]{0,31}$/.test(req.body.username)) {
+      if (!USER_NAME_RE.test(req.body.username)) {
         await verifyPassword(req.body.password, undefined)
         throw new WharfError('WHARF_UNAUTHORIZED', 'wrong username or password')
       }

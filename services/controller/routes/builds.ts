@@ -6,10 +6,8 @@ import type { ContainerEngine } from '../../../core/engine/engine.js'
 import { WharfError } from '../../../core/errors.js'
 import { buildDecider, type BuildCommand } from '../../../domain/build/decider.js'
 import { runCommand } from '../../../domain/command.js'
-import { Procfile } from '../../../events/app.js'
-import { ImageRef } from '../../../events/build.js'
+import { ImageRef, Port, Procfile, type DataOf } from '../../../domain/index.js'
 import { newEventId, streamId } from '../../../events/index.js'
-import { Port } from '../../../events/schema.js'
 import { findBuildRows, listBuildRows, releasedVersion, waitUntil, type BuildRow } from '../../../projections/index.js'
 import { importImage } from '../../builder/image.js'
 import { buildLogPath } from '../../../core/paths.js'
@@ -246,7 +244,7 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
 
       // One build of an app at a time, pushes included (and the builder's orphan sweep skips it).
       const lock = await acquirePushLock(deps.pool, deps.cfg.namespace, app, { timeoutMs: 60_000 })
-      let data: { app: string; image: string; digest: string; procfile: Record<string, string>; port: number }
+      let data: DataOf<'BuildSucceeded'> & { digest: string }
       try {
         await run({ type: 'StartBuild', app, user: user.username, source, builder: 'controller' })
         let imported

@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
 import { MAX_CHAIN_BYTES, MAX_KEY_BYTES, validatePair } from '../../../core/tls.js'
-import { CertName } from '../../../events/cert.js'
+import { CertName, dataOf } from '../../../domain/index.js'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { listCerts, type CertView } from '../apps/queries.js'
 import { AppName, AppParams, DomainName, ErrorOut } from '../apps/schemas.js'
@@ -71,7 +71,7 @@ export const certsRoutes: RoutePlugin = (api, deps) => {
       const cert = validatePair(req.body.certificate, req.body.key)
       const result = await runAppCommand(deps, req, app, { type: 'AddCert', cert, ...(req.body.name ? { name: req.body.name } : {}) }, ['certs'])
       // The events may start with a release that completes an earlier change (see AppState.pending).
-      const added = result.events.find((e) => e.type === 'CertAdded')?.data as { name: string } | undefined
+      const added = dataOf(result.events.find((e) => e.type === 'CertAdded'), 'CertAdded')
       const name = added?.name ?? Object.entries(result.state.certs).find(([, c]) => c.fingerprint === cert.fingerprint)![0]
       return reply.status(201).send({ cert: await certOf(deps.pool, app, name) })
     },

@@ -4,7 +4,7 @@ import { getDrains } from '../../../projections/index.js'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
-import { AppName } from '../../../events/schema.js'
+import { AppName } from '../../../domain/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 const DrainOut = Type.Object({ id: Type.String(), url: Type.String(), created: Type.String() }, { additionalProperties: false })

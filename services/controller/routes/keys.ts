@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { KeyName } from '../../../events/user.js'
+import { KeyName } from '../../../domain/index.js'
 import { addKey, listKeys, removeKey } from '../accounts/handlers.js'
 import { ErrorBody } from '../accounts/schemas.js'
 import type { RoutePlugin } from '../context.js'

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { ProcessType } from '../../../events/schema.js'
+import { ProcessType } from '../../../domain/index.js'
 import { MAX_REQUEST_LINES, type LoggerClient, type LogLine } from '../../../logs/index.js'
 import { signedIn, visibleApp } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'

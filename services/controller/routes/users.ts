@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { UserName } from '../../../events/schema.js'
+import { UserName } from '../../../domain/index.js'
 import { grantAdmin, listAdmins, listUsers, revokeAdmin } from '../accounts/handlers.js'
 import { ErrorBody, UserBody, UserRow } from '../accounts/schemas.js'
 import type { AuthUser, RoutePlugin } from '../context.js'

@@ -1,6 +1,9 @@
 import Type, { type Static } from 'typebox'
-import type { EventDefinition } from './catalogue.js'
-import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from './schema.js'
+import type { EventDefinition } from '../../events/catalogue.js'
+import type { RecordedEvent } from '../../events/envelope.js'
+import { HOST_NAME_PATTERN } from '../host/names.js'
+import { AppName, ConfigKey, ConfigValue, Port, ProcessType, Strict, UserName, Uuid } from '../schema.js'
+import type { CertEvent } from './certs.js'
 
 /** A config key as a record key: a record keeps only a key schema's pattern, so the length is in it. */
 export const ConfigKeyPattern = Type.String({ pattern: '^[A-Z_][A-Z0-9_]{0,127}$' })
@@ -13,9 +16,7 @@ export const CpuLimit = Type.Number({ minimum: 0.01, maximum: 256 })
 /** How many processes of one type run: 0..100. */
 export const Quantity = Type.Integer({ minimum: 0, maximum: 100 })
 /** A host name: lower-case LDH labels separated by dots, at most 253 characters. */
-export const DomainName = Type.String({
-  pattern: '^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$',
-})
+export const DomainName = Type.String({ pattern: HOST_NAME_PATTERN })
 /** A log drain's id: `d.` and 12 hex digits of its URL's hash. */
 export const DrainId = Type.String({ pattern: '^d\\.[0-9a-f]{12}$' })
 /** Process type -> command, from the Procfile (empty: the image's CMD is `web`). */
@@ -51,6 +52,75 @@ export const ReleaseCreatedSchema = Type.Object(
 )
 export type ReleaseCreatedData = Static<typeof ReleaseCreatedSchema>
 
+export const AppCreatedSchema = Type.Object({ app: AppName, owner: UserName }, Strict)
+export type AppCreatedData = Static<typeof AppCreatedSchema>
+
+export const AppDestroyedSchema = Type.Object({ app: AppName }, Strict)
+export type AppDestroyedData = Static<typeof AppDestroyedSchema>
+
+export const ConfigSetSchema = Type.Object({ app: AppName, values: ConfigValues }, Strict)
+export type ConfigSetData = Static<typeof ConfigSetSchema>
+
+export const ConfigUnsetSchema = Type.Object({ app: AppName, keys: Type.Array(ConfigKey, { minItems: 1 }) }, Strict)
+export type ConfigUnsetData = Static<typeof ConfigUnsetSchema>
+
+export const AppTransferredSchema = Type.Object({ app: AppName, from: UserName, to: UserName }, Strict)
+export type AppTransferredData = Static<typeof AppTransferredSchema>
+
+export const CollaboratorAddedSchema = Type.Object({ app: AppName, username: UserName }, Strict)
+export type CollaboratorAddedData = Static<typeof CollaboratorAddedSchema>
+
+export const CollaboratorRemovedSchema = Type.Object({ app: AppName, username: UserName }, Strict)
+export type CollaboratorRemovedData = Static<typeof CollaboratorRemovedSchema>
+
+export const FormationScaledSchema = Type.Object({ app: AppName, formation: Type.Record(ProcessType, Quantity, { additionalProperties: false, minProperties: 1 }) }, Strict)
+export type FormationScaledData = Static<typeof FormationScaledSchema>
+
+export const DomainAddedSchema = Type.Object({ app: AppName, domain: DomainName }, Strict)
+export type DomainAddedData = Static<typeof DomainAddedSchema>
+
+export const DomainRemovedSchema = Type.Object({ app: AppName, domain: DomainName }, Strict)
+export type DomainRemovedData = Static<typeof DomainRemovedSchema>
+
+export const LimitsSetSchema = Type.Object({ app: AppName, memory: Limits.properties.memory, cpu: Limits.properties.cpu }, Strict)
+export type LimitsSetData = Static<typeof LimitsSetSchema>
+
+export const LimitsUnsetSchema = Type.Object({ app: AppName, memory: Type.Array(ProcessType), cpu: Type.Array(ProcessType) }, Strict)
+export type LimitsUnsetData = Static<typeof LimitsUnsetSchema>
+
+export const MaintenanceSetSchema = Type.Object({ app: AppName, enabled: Type.Boolean() }, Strict)
+export type MaintenanceSetData = Static<typeof MaintenanceSetSchema>
+
+export const DrainAddedSchema = Type.Object({ app: AppName, id: DrainId, url: Type.String({ minLength: 1, maxLength: 2048 }) }, Strict)
+export type DrainAddedData = Static<typeof DrainAddedSchema>
+
+export const DrainRemovedSchema = Type.Object({ app: AppName, id: DrainId }, Strict)
+export type DrainRemovedData = Static<typeof DrainRemovedSchema>
+
+export const RestartRequestedSchema = Type.Object({ app: AppName, type: Type.Optional(ProcessType) }, Strict)
+export type RestartRequestedData = Static<typeof RestartRequestedSchema>
+
+/** An event of an `app.<name>` stream as readers see it: the newest version of its type (certificate events are in `CertEvent`). */
+export type AppEvent =
+  | RecordedEvent<'AppCreated', AppCreatedData>
+  | RecordedEvent<'AppDestroyed', AppDestroyedData>
+  | RecordedEvent<'ConfigSet', ConfigSetData>
+  | RecordedEvent<'ConfigUnset', ConfigUnsetData>
+  | RecordedEvent<'AppTransferred', AppTransferredData>
+  | RecordedEvent<'CollaboratorAdded', CollaboratorAddedData>
+  | RecordedEvent<'CollaboratorRemoved', CollaboratorRemovedData>
+  | RecordedEvent<'ReleaseCreated', ReleaseCreatedData>
+  | RecordedEvent<'FormationScaled', FormationScaledData>
+  | RecordedEvent<'DomainAdded', DomainAddedData>
+  | RecordedEvent<'DomainRemoved', DomainRemovedData>
+  | RecordedEvent<'LimitsSet', LimitsSetData>
+  | RecordedEvent<'LimitsUnset', LimitsUnsetData>
+  | RecordedEvent<'MaintenanceSet', MaintenanceSetData>
+  | RecordedEvent<'DrainAdded', DrainAddedData>
+  | RecordedEvent<'DrainRemoved', DrainRemovedData>
+  | RecordedEvent<'RestartRequested', RestartRequestedData>
+  | CertEvent
+
 /** Events of `app.<name>` streams. */
 export const appEvents: EventDefinition[] = [
   {
@@ -58,49 +128,49 @@ export const appEvents: EventDefinition[] = [
     version: 1,
     stream: 'app',
     description: 'An app was created.',
-    schema: Type.Object({ app: AppName, owner: UserName }, Strict),
+    schema: AppCreatedSchema,
   },
   {
     type: 'AppDestroyed',
     version: 1,
     stream: 'app',
     description: 'An app was destroyed.',
-    schema: Type.Object({ app: AppName }, Strict),
+    schema: AppDestroyedSchema,
   },
   {
     type: 'ConfigSet',
     version: 1,
     stream: 'app',
     description: 'Config values were set.',
-    schema: Type.Object({ app: AppName, values: ConfigValues }, Strict),
+    schema: ConfigSetSchema,
   },
   {
     type: 'ConfigUnset',
     version: 1,
     stream: 'app',
     description: 'Config keys were removed.',
-    schema: Type.Object({ app: AppName, keys: Type.Array(ConfigKey, { minItems: 1 }) }, Strict),
+    schema: ConfigUnsetSchema,
   },
   {
     type: 'AppTransferred',
     version: 1,
     stream: 'app',
     description: 'An app got a new owner.',
-    schema: Type.Object({ app: AppName, from: UserName, to: UserName }, Strict),
+    schema: AppTransferredSchema,
   },
   {
     type: 'CollaboratorAdded',
     version: 1,
     stream: 'app',
     description: 'A user may now use the app (config, releases, scale, domains, push).',
-    schema: Type.Object({ app: AppName, username: UserName }, Strict),
+    schema: CollaboratorAddedSchema,
   },
   {
     type: 'CollaboratorRemoved',
     version: 1,
     stream: 'app',
     description: 'A user may no longer use the app.',
-    schema: Type.Object({ app: AppName, username: UserName }, Strict),
+    schema: CollaboratorRemovedSchema,
   },
   {
     type: 'ReleaseCreated',
@@ -114,62 +184,62 @@ export const appEvents: EventDefinition[] = [
     version: 1,
     stream: 'app',
     description: 'How many processes of each named type should run (types not named keep theirs).',
-    schema: Type.Object({ app: AppName, formation: Type.Record(ProcessType, Quantity, { additionalProperties: false, minProperties: 1 }) }, Strict),
+    schema: FormationScaledSchema,
   },
   {
     type: 'DomainAdded',
     version: 1,
     stream: 'app',
     description: 'A custom domain routes to the app.',
-    schema: Type.Object({ app: AppName, domain: DomainName }, Strict),
+    schema: DomainAddedSchema,
   },
   {
     type: 'DomainRemoved',
     version: 1,
     stream: 'app',
     description: 'A custom domain no longer routes to the app.',
-    schema: Type.Object({ app: AppName, domain: DomainName }, Strict),
+    schema: DomainRemovedSchema,
   },
   {
     type: 'LimitsSet',
     version: 1,
     stream: 'app',
     description: 'Memory and CPU limits per process type were set.',
-    schema: Type.Object({ app: AppName, memory: Limits.properties.memory, cpu: Limits.properties.cpu }, Strict),
+    schema: LimitsSetSchema,
   },
   {
     type: 'LimitsUnset',
     version: 1,
     stream: 'app',
     description: 'Memory and CPU limits per process type were removed.',
-    schema: Type.Object({ app: AppName, memory: Type.Array(ProcessType), cpu: Type.Array(ProcessType) }, Strict),
+    schema: LimitsUnsetSchema,
   },
   {
     type: 'MaintenanceSet',
     version: 1,
     stream: 'app',
     description: 'Maintenance mode was turned on or off (the router answers 503 while on).',
-    schema: Type.Object({ app: AppName, enabled: Type.Boolean() }, Strict),
+    schema: MaintenanceSetSchema,
   },
   {
     type: 'DrainAdded',
     version: 1,
     stream: 'app',
     description: "A log drain: the app's lines are also sent to this URL (syslog://, syslog+tls:// or https://).",
-    schema: Type.Object({ app: AppName, id: DrainId, url: Type.String({ minLength: 1, maxLength: 2048 }) }, Strict),
+    schema: DrainAddedSchema,
   },
   {
     type: 'DrainRemoved',
     version: 1,
     stream: 'app',
     description: 'A log drain was removed.',
-    schema: Type.Object({ app: AppName, id: DrainId }, Strict),
+    schema: DrainRemovedSchema,
   },
   {
     type: 'RestartRequested',
     version: 1,
     stream: 'app',
     description: "Restart an app's processes (one type, or all): the scheduler replaces them one by one.",
-    schema: Type.Object({ app: AppName, type: Type.Optional(ProcessType) }, Strict),
+    schema: RestartRequestedSchema,
   },
 ]
