@@ -49,15 +49,15 @@ export class TapCounter {
     if (!top.children) {
       if (directive === 'SKIP') this.counts.skipped++
       else if (ok || directive === 'TODO') this.counts.passed++
-      else this.fail(path, parent)
+      else this.#fail(path, parent)
     } else if (!ok && !top.failedChildren) {
-      this.fail(path, parent)
+      this.#fail(path, parent)
     }
     if (!ok && parent) parent.failedChildren = true
     return { name: top.name, depth: this.#stack.length, ok, leaf: !top.children }
   }
 
-  private fail(path: string, parent: Frame | undefined): void {
+  #fail(path: string, parent: Frame | undefined): void {
     this.counts.failed++
     this.counts.failures.push(path)
     if (parent) parent.failedChildren = true

@@ -393,9 +393,9 @@ export class DockerEngine implements ContainerEngine {
       const e = wrap(err)
       throw e instanceof EngineError && e.reason === 'not_found' ? e : new EngineError('unavailable', messageOf(err), { cause: err })
     }
-    let result: Awaited<ReturnType<DockerEngine['follow']>>
+    let result: { objects: Progress[]; error: string | undefined }
     try {
-      result = await this.follow(stream, onLine)
+      result = await this.#followLines(stream, onLine)
     } catch (err) {
       throw new EngineError('unavailable', messageOf(err), { cause: err })
     }
@@ -412,7 +412,7 @@ export class DockerEngine implements ContainerEngine {
     let error: string | undefined
     try {
       const stream = (await this.docker.pull(ref, { authconfig: {} })) as NodeJS.ReadableStream
-      error = (await this.follow(stream, onLine)).error
+      error = (await this.#followLines(stream, onLine)).error
     } catch (err) {
       error = messageOf(err)
     }
@@ -420,7 +420,7 @@ export class DockerEngine implements ContainerEngine {
   }
 
   /** A progress stream's readable lines to `onLine`. */
-  private follow(stream: NodeJS.ReadableStream, onLine?: OnLine): Promise<{ objects: Progress[]; error: string | undefined }> {
+  #followLines(stream: NodeJS.ReadableStream, onLine?: OnLine): Promise<{ objects: Progress[]; error: string | undefined }> {
     return this.#follow(stream, (p) => {
       const line = lineOf(p)
       if (line !== undefined) onLine?.(line)

@@ -56,7 +56,12 @@ export class Archiver {
   readonly stats = { objects: 0, lines: 0, failures: 0, lastError: undefined as string | undefined }
   #busy: Promise<void> = Promise.resolve()
 
-  constructor(private readonly opts: ArchiverOptions) {}
+  readonly #opts: ArchiverOptions
+
+
+  constructor(opts: ArchiverOptions) {
+    this.#opts = opts
+  }
 
   /** Records that `lines` (of one app, stored at `seq`) are in the stream. */
   note(app: string, lines: readonly LogLine[], seq: number): void {
@@ -87,10 +92,10 @@ export class Archiver {
 
   async #tick(now: number): Promise<number> {
     let written = 0
-    const grace = this.opts.graceMs ?? 120_000
+    const grace = this.#opts.graceMs ?? 120_000
     for (const [key, e] of this.#index) {
       if (e.hour + HOUR + grace > now) continue
-      if (e.touchedAt < now - this.opts.retentionMs && (e.archivedMaxSeq ?? 0) >= e.maxSeq) {
+      if (e.touchedAt < now - this.#opts.retentionMs && (e.archivedMaxSeq ?? 0) >= e.maxSeq) {
         this.#index.delete(key)
         continue
       }
@@ -99,7 +104,7 @@ export class Archiver {
         if (e.archivedMaxSeq === undefined && !e.checked) {
           e.checked = true
           // Learnt by replaying the stream: an object that exists was written before the restart.
-          if (await this.opts.objects.head(archiveKey(e.app, e.hour))) {
+          if (await this.#opts.objects.head(archiveKey(e.app, e.hour))) {
             e.archivedMaxSeq = e.maxSeq
             continue
           }
@@ -108,7 +113,7 @@ export class Archiver {
       } catch (err) {
         this.stats.failures++
         this.stats.lastError = (err as Error).message
-        this.opts.log.warn({ err, app: e.app, hour: new Date(e.hour).toISOString() }, 'logger: cannot archive an hour of logs; trying again later')
+        this.#opts.log.warn({ err, app: e.app, hour: new Date(e.hour).toISOString() }, 'logger: cannot archive an hour of logs; trying again later')
       }
     }
     return written
@@ -116,7 +121,7 @@ export class Archiver {
 
   /** Writes the lines of `e` that are not in its object yet. */
   async #write(e: Entry): Promise<boolean> {
-    const { logs, objects } = this.opts
+    const { logs, objects } = this.#opts
     const untilSeq = e.maxSeq
     const fromSeq = e.archivedMaxSeq === undefined ? e.minSeq : e.archivedMaxSeq + 1
     const key = archiveKey(e.app, e.hour)
@@ -153,11 +158,11 @@ export class Archiver {
   async read(app: string, since: Date, filter: LineFilter, limit: number): Promise<LogLine[]> {
     const first = archiveKey(app, Math.floor(since.getTime() / HOUR) * HOUR)
     const keys: string[] = []
-    for await (const o of this.opts.objects.list(`${app}/`)) if (o.key >= first) keys.push(o.key)
+    for await (const o of this.#opts.objects.list(`${app}/`)) if (o.key >= first) keys.push(o.key)
     const out: LogLine[] = []
     const from = since.toISOString()
     for (const key of keys.sort()) {
-      const lines = createInterface({ input: (await this.opts.objects.get(key)).pipe(createGunzip()), crlfDelay: Infinity })
+      const lines = createInterface({ input: (await this.#opts.objects.get(key)).pipe(createGunzip()), crlfDelay: Infinity })
       for await (const text of lines) {
         if (!text) continue
         const l = JSON.parse(text) as LogLine

@@ -196,10 +196,16 @@ export class Drain {
 export class Drains {
   readonly #drains = new Map<string, Drain>()
 
+  readonly #opts: DrainOptions
+  readonly #log: Logger
+
+
   constructor(
-    private readonly opts: DrainOptions,
-    private readonly log: Logger,
-  ) {}
+    opts: DrainOptions,
+    log: Logger) {
+    this.#opts = opts
+    this.#log = log
+  }
 
   /** Makes the running drains exactly `targets`: new ones start, removed ones stop. */
   async set(targets: readonly DrainTarget[]): Promise<void> {
@@ -213,9 +219,9 @@ export class Drains {
     for (const [key, t] of wanted) {
       if (this.#drains.has(key)) continue
       try {
-        this.#drains.set(key, new Drain(t, this.opts, this.log))
+        this.#drains.set(key, new Drain(t, this.#opts, this.#log))
       } catch (err) {
-        this.log.warn({ err, drain: t.id, app: t.app }, 'logger: a drain URL is not usable; skipped')
+        this.#log.warn({ err, drain: t.id, app: t.app }, 'logger: a drain URL is not usable; skipped')
       }
     }
   }

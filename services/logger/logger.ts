@@ -65,7 +65,11 @@ export class LogServer {
   #stopping = false
   #replayed!: Promise<void>
 
-  private constructor(private readonly opts: LogServerOptions) {
+  readonly #opts: LogServerOptions
+
+
+  private constructor(opts: LogServerOptions) {
+    this.#opts = opts
     this.rings = new LogRings(opts.appLines)
     this.drains = new Drains(opts.drains ?? {}, opts.log)
     this.archiver = opts.objects ? new Archiver({ objects: opts.objects, logs: opts.logs, log: opts.log, retentionMs: opts.retentionMs }) : undefined
@@ -78,11 +82,11 @@ export class LogServer {
   }
 
   get log(): Logger {
-    return this.opts.log
+    return this.#opts.log
   }
 
   async #start(): Promise<void> {
-    const { logs, store, log } = this.opts
+    const { logs, store, log } = this.#opts
     await this.#loadApps()
     await this.#loadDrains()
     // The whole stream, then live: the recent lines of every app, and the archive's index.
@@ -104,7 +108,7 @@ export class LogServer {
     this.#subs.push(logs.nc.subscribe(logs.subjects.requests.recent, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#recent(r as RecentRequest))) }))
     this.#subs.push(logs.nc.subscribe(logs.subjects.requests.history, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#history(r as HistoryRequest))) }))
 
-    const durables = this.opts.durables ?? { events: 'logger-events', drains: 'logger-drains' }
+    const durables = this.#opts.durables ?? { events: 'logger-events', drains: 'logger-drains' }
     this.#events = await startConsumer({ store, durableName: durables.events, from: 'end', log, name: 'logger', handle: (e) => this.#onEvent(e) })
     this.#drainFeed = await logs.subscribe(durables.drains)
     this.#loop('drains', async () => {
@@ -113,11 +117,11 @@ export class LogServer {
         b.ack()
       }
     })
-    if (this.opts.syslog) {
-      this.syslog = await SyslogServer.listen({ ...this.opts.syslog, logs, appExists: (app) => this.#apps.has(app), appRate: this.opts.appRate, log })
+    if (this.#opts.syslog) {
+      this.syslog = await SyslogServer.listen({ ...this.#opts.syslog, logs, appExists: (app) => this.#apps.has(app), appRate: this.#opts.appRate, log })
     }
-    if (this.archiver) this.#every(this.opts.archiveEveryMs ?? 30_000, () => this.archiver!.tick().then(() => {}))
-    this.#every(this.opts.drainsEveryMs ?? 30_000, async () => {
+    if (this.archiver) this.#every(this.#opts.archiveEveryMs ?? 30_000, () => this.archiver!.tick().then(() => {}))
+    this.#every(this.#opts.drainsEveryMs ?? 30_000, async () => {
       await this.#loadApps()
       await this.#loadDrains()
     })
@@ -187,7 +191,7 @@ export class LogServer {
     const archived = this.archiver ? await this.archiver.read(r.app, since, filter, limit) : []
     const live: LogLine[] = []
     const from = since.toISOString()
-    const { logs } = this.opts
+    const { logs } = this.#opts
     for await (const b of logs.read(logs.subjects.appFilter(r.app), { startTime: since, untilSeq: this.seq })) {
       for (const l of linesOf(b.batch, b.seq)) if (l.time >= from && (filter.type === undefined || l.type === filter.type)) live.push(l)
       if (live.length >= limit) break
@@ -200,7 +204,7 @@ export class LogServer {
     if (e.type === 'AppCreated' && app) this.#apps.add(app)
     const line = platformLine(e, this.#numbers)
     if (line) {
-      const { logs } = this.opts
+      const { logs } = this.#opts
       await logs.publish(logs.subjects.subjectOf(line.app, 'wharf'), { app: line.app, source: 'wharf', lines: [[e.occurredAt, -1, line.text]] }, e.id)
       this.stats.platformLines++
     }
@@ -209,7 +213,7 @@ export class LogServer {
       this.rings.drop(app)
     }
     if (e.type === 'DrainAdded' || e.type === 'DrainRemoved' || e.type === 'AppDestroyed') {
-      await waitFor(this.opts.pool, e.seq, { projections: ['drains'], timeoutMs: 10_000 }).catch(() => {})
+      await waitFor(this.#opts.pool, e.seq, { projections: ['drains'], timeoutMs: 10_000 }).catch(() => {})
       await this.#loadDrains()
     }
   }
@@ -217,7 +221,7 @@ export class LogServer {
   /** The live apps (syslog lines for others are dropped), from the read model; kept current by the events. */
   async #loadApps(): Promise<void> {
     try {
-      for (const r of await liveApps(this.opts.pool)) this.#apps.add(r.name)
+      for (const r of await liveApps(this.#opts.pool)) this.#apps.add(r.name)
     } catch (err) {
       // The projector has not made the read models yet (it may run elsewhere): read again later.
       this.log.warn({ err }, 'logger: cannot read the apps read model yet')
@@ -226,7 +230,7 @@ export class LogServer {
 
   async #loadDrains(): Promise<void> {
     try {
-      await this.drains.set(await allDrains(this.opts.pool))
+      await this.drains.set(await allDrains(this.#opts.pool))
     } catch (err) {
       this.log.warn({ err }, 'logger: cannot read the drains read model yet')
     }

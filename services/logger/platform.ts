@@ -25,14 +25,17 @@ function processName(type: string, container: string, numbers: Map<string, numbe
 
 /** Container -> process number, from `ContainerStarted`, so that a stop or crash names `web.2`. Bounded. */
 export class ProcessNumbers extends Map<string, number> {
-  constructor(private readonly max = 10_000) {
+  readonly #max: number
+
+
+  constructor(max = 10_000) {
     super()
-  }
+    this.#max = max  }
 
   override set(container: string, n: number): this {
     super.delete(container)
     super.set(container, n)
-    if (this.size > this.max) super.delete(this.keys().next().value!)
+    if (this.size > this.#max) super.delete(this.keys().next().value!)
     return this
   }
 }

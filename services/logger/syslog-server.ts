@@ -36,11 +36,19 @@ export class SyslogServer {
   readonly #sockets = new Set<Socket>()
   #flushing: NodeJS.Immediate | undefined
 
+  readonly #opts: SyslogServerOptions
+  readonly #tcp: Server
+  readonly #udp: UdpSocket
+
+
   private constructor(
-    private readonly opts: SyslogServerOptions,
-    private readonly tcp: Server,
-    private readonly udp: UdpSocket,
-  ) {}
+    opts: SyslogServerOptions,
+    tcp: Server,
+    udp: UdpSocket) {
+    this.#opts = opts
+    this.#tcp = tcp
+    this.#udp = udp
+  }
 
   /** Listens on TCP and UDP (the same port); answers once both are bound. */
   static async listen(opts: SyslogServerOptions): Promise<SyslogServer> {
@@ -69,13 +77,13 @@ export class SyslogServer {
   }
 
   get port(): number {
-    return (this.tcp.address() as { port: number }).port
+    return (this.#tcp.address() as { port: number }).port
   }
 
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy()
-    await new Promise<void>((r) => this.tcp.close(() => r()))
-    await new Promise<void>((r) => this.udp.close(() => r()))
+    await new Promise<void>((r) => this.#tcp.close(() => r()))
+    await new Promise<void>((r) => this.#udp.close(() => r()))
     this.#flush()
   }
 
@@ -105,13 +113,13 @@ export class SyslogServer {
       this.stats.malformed++
       return
     }
-    if (!this.opts.appExists(app)) {
+    if (!this.#opts.appExists(app)) {
       this.stats.unknownApp++
       return
     }
     let bucket = this.#buckets.get(app)
     if (!bucket) {
-      const rate = this.opts.appRate ?? 10_000
+      const rate = this.#opts.appRate ?? 10_000
       this.#buckets.set(app, (bucket = new TokenBucket(rate, rate * 2)))
     }
     if (!bucket.tryTake()) {
@@ -132,7 +140,7 @@ export class SyslogServer {
   #flush(): void {
     if (this.#flushing) clearImmediate(this.#flushing)
     this.#flushing = undefined
-    const { logs, log } = this.opts
+    const { logs, log } = this.#opts
     for (const { app, origin, lines } of this.#pending.values()) {
       const batch: LogBatch = { app, source: 'syslog', lines }
       if (origin) batch.origin = origin

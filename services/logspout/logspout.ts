@@ -53,13 +53,13 @@ function isGone(err: unknown): boolean {
 }
 
 export class Logspout {
-  private readonly followers = new Map<string, Follower>()
-  private readonly buckets = new Map<string, TokenBucket>()
-  private readonly stopper = new AbortController()
-  private events: EventFeed | undefined
-  private watching: Promise<void> = Promise.resolve()
-  private connected = false
-  private reconnects = 0
+  readonly #followers = new Map<string, Follower>()
+  readonly #buckets = new Map<string, TokenBucket>()
+  readonly #stopper = new AbortController()
+  #events: EventFeed | undefined
+  #watching: Promise<void> = Promise.resolve()
+  #connected = false
+  #reconnects = 0
   readonly stats = { lines: 0, batches: 0, failedPublishes: 0, malformed: 0 }
 
   private constructor(readonly opts: LogspoutOptions) {}
@@ -69,13 +69,13 @@ export class Logspout {
     const spout = new Logspout(opts)
     let ready!: () => void
     const first = new Promise<void>((r) => (ready = r))
-    spout.watching = spout.watch(ready)
+    spout.#watching = spout.#watch(ready)
     await first
     return spout
   }
 
   get stopping(): boolean {
-    return this.stopper.signal.aborted
+    return this.#stopper.signal.aborted
   }
 
   get log(): Logger {
@@ -84,72 +84,72 @@ export class Logspout {
 
   /** Stops following; what was read is published (awaited). */
   async stop(): Promise<void> {
-    this.stopper.abort()
-    this.destroyEvents()
-    for (const f of this.followers.values()) f.drop()
-    await this.watching
-    await Promise.allSettled([...this.followers.values()].map((f) => f.done))
+    this.#stopper.abort()
+    this.#destroyEvents()
+    for (const f of this.#followers.values()) f.drop()
+    await this.#watching
+    await Promise.allSettled([...this.#followers.values()].map((f) => f.done))
   }
 
   health(): { ok: boolean; detail: Record<string, unknown> } {
-    const following = [...this.followers.values()].filter((f) => f.active).length
-    return { ok: this.connected, detail: { eventsConnected: this.connected, reconnects: this.reconnects, following, ...this.stats } }
+    const following = [...this.#followers.values()].filter((f) => f.active).length
+    return { ok: this.#connected, detail: { eventsConnected: this.#connected, reconnects: this.#reconnects, following, ...this.stats } }
   }
 
   /** Drops every connection to the engine as if it had gone away (they are opened again). For tests. */
   dropEngine(): void {
-    this.connected = false
-    this.destroyEvents()
-    for (const f of this.followers.values()) f.drop()
+    this.#connected = false
+    this.#destroyEvents()
+    for (const f of this.#followers.values()) f.drop()
   }
 
   /** Resolves once every container followed so far has published what it read. For tests and benchmarks. */
   async settled(): Promise<void> {
-    await Promise.all([...this.followers.values()].map((f) => f.idle()))
+    await Promise.all([...this.#followers.values()].map((f) => f.idle()))
   }
 
   bucketOf(app: string): TokenBucket {
-    let b = this.buckets.get(app)
+    let b = this.#buckets.get(app)
     if (!b) {
       const rate = this.opts.appRate ?? 10_000
-      this.buckets.set(app, (b = new TokenBucket(rate, rate * 2)))
+      this.#buckets.set(app, (b = new TokenBucket(rate, rate * 2)))
     }
     return b
   }
 
-  private destroyEvents(): void {
-    const s = this.events
-    this.events = undefined
+  #destroyEvents(): void {
+    const s = this.#events
+    this.#events = undefined
     s?.close()
   }
 
   /** Follows the engine's container starts; reconciles on every (re)connect. */
-  private async watch(ready: () => void): Promise<void> {
+  async #watch(ready: () => void): Promise<void> {
     while (!this.stopping) {
       try {
-        const feed = await this.followEvents()
-        this.events = feed
+        const feed = await this.#followEvents()
+        this.#events = feed
         if (this.stopping) feed.close()
-        if (this.connected === false && this.reconnects++ > 0) this.log.info('logspout: engine events open again; reconciling')
-        this.connected = true
+        if (this.#connected === false && this.#reconnects++ > 0) this.log.info('logspout: engine events open again; reconciling')
+        this.#connected = true
         const ended = feed.ended
-        await this.reconcile().catch((err) => this.log.error({ err }, 'logspout: reconcile failed'))
+        await this.#reconcile().catch((err) => this.log.error({ err }, 'logspout: reconcile failed'))
         ready()
         await ended
       } catch (err) {
         if (!this.stopping) this.log.warn({ err }, 'logspout: cannot follow the engine events')
       }
-      this.connected = false
+      this.#connected = false
       ready()
-      if (!this.stopping) await sleep(this.opts.reconnectMs ?? 1_000, undefined, { signal: this.stopper.signal }).catch(() => {})
+      if (!this.stopping) await sleep(this.opts.reconnectMs ?? 1_000, undefined, { signal: this.#stopper.signal }).catch(() => {})
     }
   }
 
-  private followEvents(): Promise<EventFeed> {
+  #followEvents(): Promise<EventFeed> {
     return this.opts.docker.containerEvents(
       { labels: { [LABELS.namespace]: this.opts.namespace }, actions: ['start'] },
       (ev) => {
-        if (ev.action === 'start' && ev.id) this.follow(ev.id, ev.attributes)
+        if (ev.action === 'start' && ev.id) this.#follow(ev.id, ev.attributes)
       },
       (err, line) => {
         if (line) this.log.error({ err, line: line.slice(0, 300) }, 'logspout: cannot read an engine event')
@@ -158,27 +158,27 @@ export class Logspout {
   }
 
   /** Follows every running container of the namespace, and reads those that exited recently to their end. */
-  private async reconcile(): Promise<void> {
+  async #reconcile(): Promise<void> {
     const list = await this.opts.docker.listContainers({ all: true, labels: { [LABELS.namespace]: this.opts.namespace } })
     const horizon = (Date.now() - (this.opts.lookbackMs ?? 24 * 3_600_000)) / 1000
     for (const c of list) {
-      if (c.state === 'running' || c.created >= horizon) this.follow(c.id, c.labels)
+      if (c.state === 'running' || c.created >= horizon) this.#follow(c.id, c.labels)
     }
   }
 
   /** Starts following container `id` unless a follower runs for it already. */
-  private follow(id: string, labels: Record<string, string>): void {
+  #follow(id: string, labels: Record<string, string>): void {
     if (this.stopping) return
-    let f = this.followers.get(id)
+    let f = this.#followers.get(id)
     if (!f) {
       const identity = identityOf(labels)
       if (!identity) return
       f = new Follower(this, id, identity)
-      this.followers.set(id, f)
-      if (this.followers.size > FINISHED_MAX) {
-        for (const [oldId, old] of this.followers) {
-          if (this.followers.size <= FINISHED_MAX) break
-          if (!old.active) this.followers.delete(oldId)
+      this.#followers.set(id, f)
+      if (this.#followers.size > FINISHED_MAX) {
+        for (const [oldId, old] of this.#followers) {
+          if (this.#followers.size <= FINISHED_MAX) break
+          if (!old.active) this.#followers.delete(oldId)
         }
       }
     }
@@ -193,22 +193,25 @@ class Follower {
   active = false
   done: Promise<void> = Promise.resolve()
   /** Position of the last line handed to the stream. */
-  private pos: Position | undefined
-  private loaded = false
-  private stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
-  private batch: BatchLine[] = []
-  private batchBytes = 0
-  private batchPos: Position | undefined
-  private inFlight = 0
-  private failed = false
-  private readonly waiters: (() => void)[] = []
-  private pausedByRate = false
+  #pos: Position | undefined
+  #loaded = false
+  #stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
+  #batch: BatchLine[] = []
+  #batchBytes = 0
+  #batchPos: Position | undefined
+  #inFlight = 0
+  #failed = false
+  readonly #waiters: (() => void)[] = []
+  #pausedByRate = false
+
+  readonly #spout: Logspout
+
 
   constructor(
-    private readonly spout: Logspout,
+    spout: Logspout,
     readonly id: string,
-    readonly identity: ContainerIdentity,
-  ) {
+    readonly identity: ContainerIdentity) {
+    this.#spout = spout
     this.short = id.slice(0, 12)
     this.subject = spout.opts.logs.subjects.subjectOf(identity.app, this.short)
   }
@@ -216,74 +219,74 @@ class Follower {
   start(): void {
     if (this.active) return
     this.active = true
-    this.done = this.run()
-      .catch((err) => this.spout.log.error({ err, container: this.short, app: this.identity.app }, 'logspout: following a container failed'))
+    this.done = this.#run()
+      .catch((err) => this.#spout.log.error({ err, container: this.short, app: this.identity.app }, 'logspout: following a container failed'))
       .finally(() => (this.active = false))
   }
 
   /** Ends the current Docker stream (the run loop reads on from the position, unless stopping). */
   drop(): void {
-    this.stream?.destroy?.()
+    this.#stream?.destroy?.()
   }
 
   /** Resolves once nothing of this container is waiting to be published. */
   async idle(): Promise<void> {
-    while (this.inFlight > 0 || this.batch.length > 0) {
-      this.flush()
-      await new Promise<void>((r) => this.waiters.push(r))
+    while (this.#inFlight > 0 || this.#batch.length > 0) {
+      this.#flush()
+      await new Promise<void>((r) => this.#waiters.push(r))
     }
   }
 
-  private async run(): Promise<void> {
-    const { docker, logs, reconnectMs } = this.spout.opts
-    while (!this.spout.stopping) {
+  async #run(): Promise<void> {
+    const { docker, logs, reconnectMs } = this.#spout.opts
+    while (!this.#spout.stopping) {
       try {
-        if (!this.loaded) {
-          this.pos = (await logs.last(this.subject))?.batch.pos
-          this.loaded = true
+        if (!this.#loaded) {
+          this.#pos = (await logs.last(this.subject))?.batch.pos
+          this.#loaded = true
         }
         const info = await docker.inspectContainer(this.id)
-        const stream = await docker.containerLogs(this.id, { follow: true, since: sinceOf(this.pos) ?? 0 })
-        this.stream = stream
-        const reader = new LogReader((l) => this.add(l), this.pos, { tty: info.tty })
-        await this.consume(stream, reader)
-        this.stream = undefined
-        this.spout.stats.malformed += reader.malformed
+        const stream = await docker.containerLogs(this.id, { follow: true, since: sinceOf(this.#pos) ?? 0 })
+        this.#stream = stream
+        const reader = new LogReader((l) => this.#add(l), this.#pos, { tty: info.tty })
+        await this.#consume(stream, reader)
+        this.#stream = undefined
+        this.#spout.stats.malformed += reader.malformed
         const running = await docker.inspectContainer(this.id).then(
           (i) => i.running,
           (err) => (isGone(err) ? false : Promise.reject(err)),
         )
         // A stream ends when its container stopped (everything was sent) or when the connection dropped.
-        reader.end(!running && !this.spout.stopping)
+        reader.end(!running && !this.#spout.stopping)
         await this.idle()
-        if (this.failed) {
+        if (this.#failed) {
           // Some batch did not reach the stream: start again from what the stream has.
-          this.failed = false
-          this.loaded = false
-        } else if (!running || this.spout.stopping) return
+          this.#failed = false
+          this.#loaded = false
+        } else if (!running || this.#spout.stopping) return
       } catch (err) {
         if (isGone(err)) return
-        if (!this.spout.stopping) this.spout.log.warn({ err, container: this.short, app: this.identity.app }, 'logspout: reading a container log failed; trying again')
+        if (!this.#spout.stopping) this.#spout.log.warn({ err, container: this.short, app: this.identity.app }, 'logspout: reading a container log failed; trying again')
         await this.idle().catch(() => {})
       }
-      if (!this.spout.stopping) await sleep(reconnectMs ?? 1_000)
+      if (!this.#spout.stopping) await sleep(reconnectMs ?? 1_000)
     }
   }
 
-  private consume(stream: NodeJS.ReadableStream, reader: LogReader): Promise<void> {
+  #consume(stream: NodeJS.ReadableStream, reader: LogReader): Promise<void> {
     return new Promise<void>((resolve) => {
-      const bucket = this.spout.bucketOf(this.identity.app)
+      const bucket = this.#spout.bucketOf(this.identity.app)
       stream.on('data', (chunk: Buffer) => {
-        const before = this.spout.stats.lines
+        const before = this.#spout.stats.lines
         reader.push(chunk)
-        this.maybeFlush()
-        const wait = bucket.take(this.spout.stats.lines - before)
-        if (wait > 0 && !this.pausedByRate) {
-          this.pausedByRate = true
+        this.#maybeFlush()
+        const wait = bucket.take(this.#spout.stats.lines - before)
+        if (wait > 0 && !this.#pausedByRate) {
+          this.#pausedByRate = true
           stream.pause()
           setTimeout(() => {
-            this.pausedByRate = false
-            if (this.inFlight < MAX_IN_FLIGHT) stream.resume()
+            this.#pausedByRate = false
+            if (this.#inFlight < MAX_IN_FLIGHT) stream.resume()
           }, wait).unref()
         }
       })
@@ -293,8 +296,8 @@ class Follower {
     })
   }
 
-  private get full(): boolean {
-    return this.batch.length >= BATCH_LINES || this.batchBytes >= BATCH_BYTES
+  get #full(): boolean {
+    return this.#batch.length >= BATCH_LINES || this.#batchBytes >= BATCH_BYTES
   }
 
   /**
@@ -302,52 +305,52 @@ class Follower {
    * no wait) or when it is full; otherwise it grows until an ack comes back (a busy container's lines
    * go in large batches). With the most batches in flight, the Docker stream waits.
    */
-  private maybeFlush(): void {
-    if (this.batch.length === 0) return
-    if (this.inFlight >= MAX_IN_FLIGHT) this.stream?.pause()
-    else if (this.inFlight === 0 || this.full) this.flush()
+  #maybeFlush(): void {
+    if (this.#batch.length === 0) return
+    if (this.#inFlight >= MAX_IN_FLIGHT) this.#stream?.pause()
+    else if (this.#inFlight === 0 || this.#full) this.#flush()
   }
 
-  private add(l: ReadLine): void {
+  #add(l: ReadLine): void {
     // A full batch goes now if it may; else it takes the rest of this chunk too (bounded by a chunk).
-    if (this.full && this.inFlight < MAX_IN_FLIGHT) this.flush()
-    this.batch.push([l.time, l.stream, l.text])
-    this.batchBytes += l.text.length + 40
-    this.batchPos = l.pos
-    this.pos = l.pos
-    this.spout.stats.lines++
+    if (this.#full && this.#inFlight < MAX_IN_FLIGHT) this.#flush()
+    this.#batch.push([l.time, l.stream, l.text])
+    this.#batchBytes += l.text.length + 40
+    this.#batchPos = l.pos
+    this.#pos = l.pos
+    this.#spout.stats.lines++
   }
 
-  private flush(): void {
-    if (this.batch.length === 0 || !this.batchPos) return
+  #flush(): void {
+    if (this.#batch.length === 0 || !this.#batchPos) return
     const { app, type, number, release } = this.identity
-    const batch: LogBatch = { app, source: 'app', type, release, origin: this.short, lines: this.batch, pos: this.batchPos }
+    const batch: LogBatch = { app, source: 'app', type, release, origin: this.short, lines: this.#batch, pos: this.#batchPos }
     if (number !== undefined) batch.number = number
-    const msgID = `${this.short}-${this.batchPos[0]}-${this.batchPos[1]}`
-    this.batch = []
-    this.batchBytes = 0
-    this.inFlight++
-    if (this.inFlight >= MAX_IN_FLIGHT) this.stream?.pause()
-    this.spout.opts.logs.publish(this.subject, batch, msgID).then(
+    const msgID = `${this.short}-${this.#batchPos[0]}-${this.#batchPos[1]}`
+    this.#batch = []
+    this.#batchBytes = 0
+    this.#inFlight++
+    if (this.#inFlight >= MAX_IN_FLIGHT) this.#stream?.pause()
+    this.#spout.opts.logs.publish(this.subject, batch, msgID).then(
       () => {
-        this.spout.stats.batches++
-        this.spout.opts.onPublished?.(batch)
-        this.settle()
+        this.#spout.stats.batches++
+        this.#spout.opts.onPublished?.(batch)
+        this.#settle()
       },
       (err: unknown) => {
-        this.spout.stats.failedPublishes++
-        if (!this.failed) this.spout.log.warn({ err, container: this.short, app }, 'logspout: a batch was not stored; reading on from the stream position')
-        this.failed = true
-        this.stream?.destroy?.()
-        this.settle()
+        this.#spout.stats.failedPublishes++
+        if (!this.#failed) this.#spout.log.warn({ err, container: this.short, app }, 'logspout: a batch was not stored; reading on from the stream position')
+        this.#failed = true
+        this.#stream?.destroy?.()
+        this.#settle()
       },
     )
   }
 
-  private settle(): void {
-    this.inFlight--
-    if (!this.failed) this.maybeFlush()
-    if (this.inFlight < MAX_IN_FLIGHT && !this.pausedByRate && !this.failed) this.stream?.resume()
-    if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w()
+  #settle(): void {
+    this.#inFlight--
+    if (!this.#failed) this.#maybeFlush()
+    if (this.#inFlight < MAX_IN_FLIGHT && !this.#pausedByRate && !this.#failed) this.#stream?.resume()
+    if (this.#inFlight === 0) for (const w of this.#waiters.splice(0)) w()
   }
 }

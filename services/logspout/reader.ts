@@ -63,17 +63,21 @@ export class LogReader {
   /** Messages that were not `<timestamp> <text>` (skipped). */
   malformed = 0
 
-  constructor(
-    /** Lines are handed here as they complete. */
-    private readonly onLine: (line: ReadLine) => void,
-    /** Skip messages up to and including this position (where the last reader stopped). */
-    private skipTo: Position | undefined,
-    private readonly opts: { tty?: boolean; maxLineBytes?: number } = {},
-  ) {}
+  /** Lines are handed here as they complete. */
+  readonly #onLine: (line: ReadLine) => void
+  /** Skip messages up to and including this position (where the last reader stopped). */
+  #skipTo: Position | undefined
+  readonly #opts: { tty?: boolean; maxLineBytes?: number }
+
+  constructor(onLine: (line: ReadLine) => void, skipTo: Position | undefined, opts: { tty?: boolean; maxLineBytes?: number } = {}) {
+    this.#onLine = onLine
+    this.#skipTo = skipTo
+    this.#opts = opts
+  }
 
   push(chunk: Buffer): void {
     this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk
-    if (this.opts.tty) {
+    if (this.#opts.tty) {
       // A TTY has no frames: a message per line, CRLF-terminated.
       let lf
       while ((lf = this.#buf.indexOf(0x0a)) >= 0) {
@@ -116,12 +120,12 @@ export class LogReader {
       this.#lastTime = time
       this.#k = 1
     }
-    if (!after([time, this.#k], this.skipTo)) return
-    this.skipTo = undefined
+    if (!after([time, this.#k], this.#skipTo)) return
+    this.#skipTo = undefined
     let text = msg.subarray(sp + 1)
     const complete = text.length > 0 && text[text.length - 1] === 0x0a
     if (complete) text = text.subarray(0, text.length - 1)
-    const max = this.opts.maxLineBytes ?? MAX_LINE_BYTES
+    const max = this.#opts.maxLineBytes ?? MAX_LINE_BYTES
     const p = this.#partial[stream] ?? { parts: [], bytes: 0, dropped: 0, time }
     const room = max + 1 - p.bytes
     if (room >= text.length) {
@@ -140,6 +144,6 @@ export class LogReader {
 
   #emit(stream: 0 | 1, p: Partial, time: string, k: number): void {
     const raw = p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts)
-    this.onLine({ time: p.time, stream, text: sanitizeLine(raw, this.opts.maxLineBytes ?? MAX_LINE_BYTES, p.dropped), pos: [time, k] })
+    this.#onLine({ time: p.time, stream, text: sanitizeLine(raw, this.#opts.maxLineBytes ?? MAX_LINE_BYTES, p.dropped), pos: [time, k] })
   }
 }

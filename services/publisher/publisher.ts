@@ -70,177 +70,181 @@ const FINISHED_MAX = 10_000
 const APPEND_ATTEMPTS = 10
 
 export class Publisher {
-  private readonly docker: ContainerEngine
-  private readonly store: EventStore
-  private readonly log: Logger
-  private readonly host: string
-  private readonly readyTimeoutMs: number
-  private readonly probeIntervalMs: number
-  private readonly reconnectMs: number
-  private readonly probe: (host: string, port: number) => Promise<boolean>
-  private readonly tracked = new Map<string, Tracked>()
-  private readonly finished = new Set<string>()
+  readonly #docker: ContainerEngine
+  readonly #store: EventStore
+  readonly #log: Logger
+  readonly #host: string
+  readonly #readyTimeoutMs: number
+  readonly #probeIntervalMs: number
+  readonly #reconnectMs: number
+  readonly #probe: (host: string, port: number) => Promise<boolean>
+  readonly #tracked = new Map<string, Tracked>()
+  readonly #finished = new Set<string>()
   /** The apps whose runtime stream this process has announced on. */
-  private readonly apps = new Set<string>()
-  private readonly appLocks = new Map<string, Promise<unknown>>()
-  private readonly stopper = new AbortController()
-  private events: EventFeed | undefined
-  private watching: Promise<void> = Promise.resolve()
+  readonly #apps = new Set<string>()
+  readonly #appLocks = new Map<string, Promise<unknown>>()
+  readonly #stopper = new AbortController()
+  #events: EventFeed | undefined
+  #watching: Promise<void> = Promise.resolve()
   /** Engine time (s) of the newest event seen: where a reconnect resumes. */
-  private lastSeen: number | undefined
-  private connected = false
+  #lastSeen: number | undefined
+  #connected = false
   /** How many times the events stream was opened again after it ended. */
-  private reconnects = 0
-  private firstReconcile: { promise: Promise<void>; resolve: () => void }
+  #reconnects = 0
+  #firstReconcile: { promise: Promise<void>; resolve: () => void }
 
-  private constructor(private readonly opts: PublisherOptions) {
-    this.docker = opts.docker
-    this.store = opts.store
-    this.log = opts.log
-    this.host = opts.host ?? '127.0.0.1'
-    this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000
-    this.probeIntervalMs = opts.probeIntervalMs ?? 100
-    this.reconnectMs = opts.reconnectMs ?? 1_000
-    this.probe = opts.probe ?? accepts
+  readonly #opts: PublisherOptions
+
+
+  private constructor(opts: PublisherOptions) {
+    this.#opts = opts
+    this.#docker = opts.docker
+    this.#store = opts.store
+    this.#log = opts.log
+    this.#host = opts.host ?? '127.0.0.1'
+    this.#readyTimeoutMs = opts.readyTimeoutMs ?? 60_000
+    this.#probeIntervalMs = opts.probeIntervalMs ?? 100
+    this.#reconnectMs = opts.reconnectMs ?? 1_000
+    this.#probe = opts.probe ?? accepts
     let resolve!: () => void
-    this.firstReconcile = { promise: new Promise<void>((r) => (resolve = r)), resolve }
+    this.#firstReconcile = { promise: new Promise<void>((r) => (resolve = r)), resolve }
   }
 
   /** Starts watching; answers once the events stream is open and the first reconcile has run. */
   static async start(opts: PublisherOptions): Promise<Publisher> {
     const p = new Publisher(opts)
-    p.watching = p.watch()
-    await p.firstReconcile.promise
+    p.#watching = p.#watch()
+    await p.#firstReconcile.promise
     return p
   }
 
   get stopping(): boolean {
-    return this.stopper.signal.aborted
+    return this.#stopper.signal.aborted
   }
 
   /** Stops watching, gives up readiness waits, and waits for announcements under way. */
   async stop(): Promise<void> {
-    this.stopper.abort()
-    this.destroyEvents()
-    for (const t of this.tracked.values()) t.abort.abort()
-    await this.watching
-    await Promise.allSettled([...this.tracked.values()].flatMap((t) => [t.ready, t.chain]))
-    await Promise.allSettled([...this.appLocks.values()])
+    this.#stopper.abort()
+    this.#destroyEvents()
+    for (const t of this.#tracked.values()) t.abort.abort()
+    await this.#watching
+    await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
+    await Promise.allSettled([...this.#appLocks.values()])
   }
 
   /** Health: whether the engine's events stream is open. */
   health(): { ok: boolean; detail: Record<string, unknown> } {
-    return { ok: this.connected, detail: { eventsConnected: this.connected, reconnects: this.reconnects, following: this.tracked.size } }
+    return { ok: this.#connected, detail: { eventsConnected: this.#connected, reconnects: this.#reconnects, following: this.#tracked.size } }
   }
 
   /** Ends the current events stream as if the engine had dropped it (the publisher reconnects). For tests. */
   dropEvents(): void {
-    this.connected = false
-    this.destroyEvents()
+    this.#connected = false
+    this.#destroyEvents()
   }
 
   /** Resolves when the announcements of every followed container that are under way are decided. For tests. */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.tracked.values()].flatMap((t) => [t.ready, t.chain]))
+    await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
   }
 
-  private destroyEvents(): void {
-    const s = this.events
-    this.events = undefined
+  #destroyEvents(): void {
+    const s = this.#events
+    this.#events = undefined
     s?.close()
   }
 
   /** Opens the events stream, reconciles, follows it; again after it ends, resuming at the last event seen. */
-  private async watch(): Promise<void> {
+  async #watch(): Promise<void> {
     let first = true
     while (!this.stopping) {
       // A reconnect replays what it missed; a first start follows from now (the reconcile right after
       // the stream opens covers what came before: replaying an old `die` without its `kill` would
       // make a requested stop look like a crash).
-      const since = this.lastSeen
+      const since = this.#lastSeen
       try {
-        const feed = await this.follow(since)
-        this.events = feed
+        const feed = await this.#follow(since)
+        this.#events = feed
         if (this.stopping) feed.close()
-        this.connected = true
+        this.#connected = true
         const ended = feed.ended
         if (!first) {
-          this.reconnects++
-          this.log.info({ since }, 'publisher: events stream open again; reconciling')
+          this.#reconnects++
+          this.#log.info({ since }, 'publisher: events stream open again; reconciling')
         }
-        await this.reconcile().catch((err) => this.log.error({ err }, 'publisher: reconcile failed'))
-        if (first) this.firstReconcile.resolve()
+        await this.#reconcile().catch((err) => this.#log.error({ err }, 'publisher: reconcile failed'))
+        if (first) this.#firstReconcile.resolve()
         first = false
         await ended
       } catch (err) {
-        if (!this.stopping) this.log.warn({ err }, 'publisher: cannot follow the engine events')
+        if (!this.stopping) this.#log.warn({ err }, 'publisher: cannot follow the engine events')
       }
-      this.connected = false
+      this.#connected = false
       if (first && !this.stopping) {
         // No engine at all on start: let start() answer (health says so) and keep trying.
-        this.firstReconcile.resolve()
+        this.#firstReconcile.resolve()
         first = false
       }
-      if (!this.stopping) await sleep(this.reconnectMs, undefined, { signal: this.stopper.signal }).catch(() => {})
+      if (!this.stopping) await sleep(this.#reconnectMs, undefined, { signal: this.#stopper.signal }).catch(() => {})
     }
-    this.firstReconcile.resolve()
+    this.#firstReconcile.resolve()
   }
 
   /** Opens the engine's events feed of the namespace's containers (replaying from `since`). */
-  private follow(since: number | undefined): Promise<EventFeed> {
-    return this.docker.containerEvents(
-      { labels: { [LABELS.namespace]: this.opts.namespace }, ...(since === undefined ? {} : { since }) },
-      (e) => this.onEvent(e),
+  #follow(since: number | undefined): Promise<EventFeed> {
+    return this.#docker.containerEvents(
+      { labels: { [LABELS.namespace]: this.#opts.namespace }, ...(since === undefined ? {} : { since }) },
+      (e) => this.#onEvent(e),
       (err, line) => {
-        if (line) this.log.error({ err, line: line.slice(0, 500) }, 'publisher: cannot handle an engine event')
-        else if (!this.stopping) this.log.warn({ err }, 'publisher: the engine events stream failed')
+        if (line) this.#log.error({ err, line: line.slice(0, 500) }, 'publisher: cannot handle an engine event')
+        else if (!this.stopping) this.#log.warn({ err }, 'publisher: the engine events stream failed')
       },
     )
   }
 
-  private onEvent(ev: ContainerEvent): void {
-    if (ev.time) this.lastSeen = Math.max(this.lastSeen ?? 0, ev.time)
+  #onEvent(ev: ContainerEvent): void {
+    if (ev.time) this.#lastSeen = Math.max(this.#lastSeen ?? 0, ev.time)
     const id = ev.id
     const attrs = ev.attributes
-    if (!id || attrs[LABELS.namespace] !== this.opts.namespace) return
+    if (!id || attrs[LABELS.namespace] !== this.#opts.namespace) return
     const at = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : undefined
     switch (ev.action) {
       case 'start':
-        this.follows(id, attrs, at)
+        this.#follows(id, attrs, at)
         return
       case 'kill': {
-        const t = this.known(id, attrs)
+        const t = this.#known(id, attrs)
         const signal = signalNumber(attrs.signal)
         if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM)) return
         t.stopAsked = true
         t.abort.abort()
-        this.queue(t, () => this.announce({ kind: 'stopping', container: id, identity: t.identity }, at))
+        this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at))
         return
       }
       case 'oom': {
-        const t = this.known(id, attrs)
+        const t = this.#known(id, attrs)
         if (t) t.oom = true
         return
       }
       case 'die': {
-        const t = this.known(id, attrs)
+        const t = this.#known(id, attrs)
         if (!t) return
         t.abort.abort()
         const exitCode = Number(attrs.exitCode ?? 0)
-        this.queue(t, async () => {
+        this.#queue(t, async () => {
           const death = classifyDeath({ exitCode, stopAsked: t.stopAsked, oom: t.oom })
-          await this.announce(
+          await this.#announce(
             death.kind === 'crashed'
               ? { kind: 'crashed', container: id, identity: t.identity, exitCode: death.exitCode, reason: death.reason }
               : { kind: 'stopped', container: id, identity: t.identity },
             at,
           )
         })
-        this.finish(id)
+        this.#finish(id)
         return
       }
       case 'destroy':
-        this.finish(id)
+        this.#finish(id)
         return
       default:
         return
@@ -248,47 +252,47 @@ export class Publisher {
   }
 
   /** The followed container `id`, or a record made from the event's labels (it started before we looked). */
-  private known(id: string, attrs: Record<string, string>): Tracked | undefined {
-    if (this.finished.has(id)) return undefined
-    const t = this.tracked.get(id)
+  #known(id: string, attrs: Record<string, string>): Tracked | undefined {
+    if (this.#finished.has(id)) return undefined
+    const t = this.#tracked.get(id)
     if (t) return t
     const identity = identityOf(attrs)
     if (!identity) return undefined
     const rec: Tracked = { id, identity, stopSignal: SIGTERM, stopAsked: false, oom: false, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
-    this.tracked.set(id, rec)
+    this.#tracked.set(id, rec)
     return rec
   }
 
   /** Starts following a running container: readiness, then `ContainerStarted`. */
-  private follows(id: string, labels: Record<string, string>, at: number | undefined): void {
-    if (this.finished.has(id) || this.tracked.has(id)) return
+  #follows(id: string, labels: Record<string, string>, at: number | undefined): void {
+    if (this.#finished.has(id) || this.#tracked.has(id)) return
     const identity = identityOf(labels)
     if (!identity) {
-      this.log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
+      this.#log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
       return
     }
     const rec: Tracked = { id, identity, stopSignal: SIGTERM, stopAsked: false, oom: false, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
-    this.tracked.set(id, rec)
-    rec.ready = this.whenReady(rec)
-      .then((port) => (port === false ? undefined : this.announce({ kind: 'started', container: id, identity, host: this.host, ...(port === undefined ? {} : { port }) }, at)))
-      .catch((err) => this.log.error({ err, container: id.slice(0, 12), app: identity.app }, 'publisher: cannot announce a container start'))
+    this.#tracked.set(id, rec)
+    rec.ready = this.#whenReady(rec)
+      .then((port) => (port === false ? undefined : this.#announce({ kind: 'started', container: id, identity, host: this.#host, ...(port === undefined ? {} : { port }) }, at)))
+      .catch((err) => this.#log.error({ err, container: id.slice(0, 12), app: identity.app }, 'publisher: cannot announce a container start'))
   }
 
-  private queue(t: Tracked, step: () => Promise<void>): void {
+  #queue(t: Tracked, step: () => Promise<void>): void {
     t.chain = t.chain
       .then(() => t.ready)
       .then(step)
-      .catch((err) => this.log.error({ err, container: t.id.slice(0, 12), app: t.identity.app }, 'publisher: cannot announce a container change'))
+      .catch((err) => this.#log.error({ err, container: t.id.slice(0, 12), app: t.identity.app }, 'publisher: cannot announce a container change'))
   }
 
-  private finish(id: string): void {
-    const t = this.tracked.get(id)
-    this.finished.add(id)
-    if (this.finished.size > FINISHED_MAX) this.finished.delete(this.finished.values().next().value!)
+  #finish(id: string): void {
+    const t = this.#tracked.get(id)
+    this.#finished.add(id)
+    if (this.#finished.size > FINISHED_MAX) this.#finished.delete(this.#finished.values().next().value!)
     if (!t) return
     // Forget it once its announcements are done.
     void t.chain.then(() => {
-      if (this.tracked.get(id) === t) this.tracked.delete(id)
+      if (this.#tracked.get(id) === t) this.#tracked.delete(id)
     })
   }
 
@@ -297,14 +301,14 @@ export class Publisher {
    * host and, when it has a health check, Docker calls it healthy. Answers the port (undefined for a
    * process without one), or false when it died, is being stopped, or did not get ready in time.
    */
-  private async whenReady(t: Tracked): Promise<number | undefined | false> {
-    const deadline = Date.now() + this.readyTimeoutMs
-    const signal = AbortSignal.any([t.abort.signal, this.stopper.signal])
+  async #whenReady(t: Tracked): Promise<number | undefined | false> {
+    const deadline = Date.now() + this.#readyTimeoutMs
+    const signal = AbortSignal.any([t.abort.signal, this.#stopper.signal])
     let why = 'not running'
     while (!signal.aborted) {
       let info: ContainerInfo
       try {
-        info = await this.docker.inspectContainer(t.id)
+        info = await this.#docker.inspectContainer(t.id)
       } catch (err) {
         if (isNotFound(err)) return false
         throw err
@@ -314,14 +318,14 @@ export class Publisher {
       const port = t.identity.type === 'web' ? publishedPort(info) : undefined
       const health = info.health
       if (t.identity.type === 'web' && port === undefined) why = 'no published port'
-      else if (port !== undefined && !(await this.probe('127.0.0.1', port))) why = `127.0.0.1:${port} does not accept connections`
+      else if (port !== undefined && !(await this.#probe('127.0.0.1', port))) why = `127.0.0.1:${port} does not accept connections`
       else if (health !== undefined && health !== 'healthy') why = `health: ${health}`
       else return port
       if (Date.now() > deadline) {
-        this.log.warn({ container: t.id.slice(0, 12), app: t.identity.app, type: t.identity.type, why, timeoutMs: this.readyTimeoutMs }, 'publisher: a container did not get ready in time; not announced')
+        this.#log.warn({ container: t.id.slice(0, 12), app: t.identity.app, type: t.identity.type, why, timeoutMs: this.#readyTimeoutMs }, 'publisher: a container did not get ready in time; not announced')
         return false
       }
-      await sleep(this.probeIntervalMs, undefined, { signal }).catch(() => {})
+      await sleep(this.#probeIntervalMs, undefined, { signal }).catch(() => {})
     }
     return false
   }
@@ -330,53 +334,53 @@ export class Publisher {
    * Compares what runs (containers of the namespace) with what was announced (the read model of this
    * host, and the app streams this process has read) and announces the difference.
    */
-  private async reconcile(): Promise<void> {
-    const list = await this.docker.listContainers({ labels: { [LABELS.namespace]: this.opts.namespace } })
+  async #reconcile(): Promise<void> {
+    const list = await this.#docker.listContainers({ labels: { [LABELS.namespace]: this.#opts.namespace } })
     const running = new Set(list.map((c) => c.id))
-    for (const c of list) this.follows(c.id, c.labels, undefined)
+    for (const c of list) this.#follows(c.id, c.labels, undefined)
 
     const announced = new Map<string, AppProcess>()
-    const readModel = this.opts.announced ?? (this.opts.pool ? sqlAnnounced(this.opts.pool) : undefined)
+    const readModel = this.#opts.announced ?? (this.#opts.pool ? sqlAnnounced(this.#opts.pool) : undefined)
     if (readModel) {
       try {
-        const rows = await readModel(this.host)
+        const rows = await readModel(this.#host)
         for (const r of rows) announced.set(r.container, { app: r.app, type: r.type })
       } catch (err) {
-        this.log.warn({ err }, 'publisher: cannot read the containers read model; reconciling with the streams read so far')
+        this.#log.warn({ err }, 'publisher: cannot read the containers read model; reconciling with the streams read so far')
       }
     }
-    for (const app of this.apps) {
+    for (const app of this.#apps) {
       let containers
       try {
-        containers = (await readState(this.store, runtimeDecider, streamId('runtime', app))).state.containers
+        containers = (await readState(this.#store, runtimeDecider, streamId('runtime', app))).state.containers
       } catch (err) {
-        this.log.warn({ err, app }, 'publisher: cannot read a runtime stream; reconciling without it')
+        this.#log.warn({ err, app }, 'publisher: cannot read a runtime stream; reconciling without it')
         continue
       }
       for (const [container, s] of containers) if (s !== 'gone' && !announced.has(container)) announced.set(container, { app, type: '' })
     }
     for (const [container, identity] of announced) {
-      if (running.has(container) || this.tracked.has(container)) continue
-      const ended = await this.inspectEnded(container)
-      const type = identity.type || (await this.typeOf(identity.app, container))
+      if (running.has(container) || this.#tracked.has(container)) continue
+      const ended = await this.#inspectEnded(container)
+      const type = identity.type || (await this.#typeOf(identity.app, container))
       if (!type) continue
       const rec: Tracked = { id: container, identity: { ...identity, type, release: 1 }, stopSignal: SIGTERM, stopAsked: true, oom: ended.oom, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
-      this.tracked.set(container, rec)
-      this.queue(rec, () =>
-        this.announce(
+      this.#tracked.set(container, rec)
+      this.#queue(rec, () =>
+        this.#announce(
           ended.oom
             ? { kind: 'crashed', container, identity: { app: identity.app, type }, exitCode: ended.exitCode, reason: 'out of memory: the kernel killed it (OOM)' }
             : { kind: 'stopped', container, identity: { app: identity.app, type } },
           undefined,
         ),
       )
-      this.finish(container)
+      this.#finish(container)
     }
   }
 
-  private async inspectEnded(id: string): Promise<{ exitCode: number; oom: boolean }> {
+  async #inspectEnded(id: string): Promise<{ exitCode: number; oom: boolean }> {
     try {
-      const info = await this.docker.inspectContainer(id)
+      const info = await this.#docker.inspectContainer(id)
       return { exitCode: info.exitCode, oom: info.oomKilled }
     } catch {
       return { exitCode: 0, oom: false }
@@ -384,29 +388,29 @@ export class Publisher {
   }
 
   /** The process type of a container from its `ContainerStarted`. */
-  private async typeOf(app: string, container: string): Promise<string | undefined> {
-    const { events } = await this.store.readStream(streamId('runtime', app))
+  async #typeOf(app: string, container: string): Promise<string | undefined> {
+    const { events } = await this.#store.readStream(streamId('runtime', app))
     const started = events.find((e) => dataOf(e, 'ContainerStarted')?.container === container)
     return dataOf(started, 'ContainerStarted')?.type
   }
 
   /** Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once. */
-  private announce(a: Announcement, at: number | undefined): Promise<void> {
+  #announce(a: Announcement, at: number | undefined): Promise<void> {
     const app = a.identity.app
     const run = async () => {
       const stream = streamId('runtime', app)
-      this.apps.add(app)
+      this.#apps.add(app)
       for (let attempt = 1; ; attempt++) {
         try {
           // Decided again by runCommand when another writer (the scheduler, another publisher) got in first.
           const { events } = await runCommand(
-            { store: this.store },
+            { store: this.#store },
             { stream, decider: runtimeDecider, command: { type: 'Announce', announcement: a }, ctx: { actor: 'system:publisher', correlationId: a.container }, waitFor: [] },
           )
           if (!events.length) return
           const latencyMs = at === undefined ? undefined : Math.round(Date.now() - at)
-          this.log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: events[0]?.type, latencyMs }, 'publisher: announced')
-          this.opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
+          this.#log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: events[0]?.type, latencyMs }, 'publisher: announced')
+          this.#opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
           return
         } catch (err) {
           if (attempt >= APPEND_ATTEMPTS || this.stopping || (isWharfError(err) && err.code === 'WHARF_CONFLICT')) throw err
@@ -414,11 +418,11 @@ export class Publisher {
         }
       }
     }
-    const prev = this.appLocks.get(app) ?? Promise.resolve()
+    const prev = this.#appLocks.get(app) ?? Promise.resolve()
     const next = prev.catch(() => {}).then(run)
-    this.appLocks.set(app, next)
+    this.#appLocks.set(app, next)
     void next.finally(() => {
-      if (this.appLocks.get(app) === next) this.appLocks.delete(app)
+      if (this.#appLocks.get(app) === next) this.#appLocks.delete(app)
     }).catch(() => {})
     return next
   }

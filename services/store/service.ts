@@ -24,7 +24,12 @@ export class BackupSchedule {
   #running: Promise<void> | undefined
   #stopped = false
 
-  constructor(private readonly o: ScheduleOptions) {}
+  readonly #o: ScheduleOptions
+
+
+  constructor(o: ScheduleOptions) {
+    this.#o = o
+  }
 
   start(): void {
     this.#schedule(0)
@@ -41,7 +46,7 @@ export class BackupSchedule {
     this.#timer = setTimeout(() => {
       this.#running = this.tick().finally(() => {
         this.#running = undefined
-        this.#schedule(this.o.checkEveryMs ?? Math.min(this.o.intervalMs, 60_000))
+        this.#schedule(this.#o.checkEveryMs ?? Math.min(this.#o.intervalMs, 60_000))
       })
     }, ms)
     this.#timer.unref()
@@ -49,11 +54,11 @@ export class BackupSchedule {
 
   /** One look: backs up when due. Failures are logged (and recorded as BackupFailed), never thrown. */
   async tick(): Promise<void> {
-    const { deps, log } = this.o
+    const { deps, log } = this.#o
     try {
       if ((await deps.store.lastSeq()) === 0) return
       const newest = (await listBackups(deps))[0]
-      if (newest && Date.now() - Date.parse(newest.createdAt) < this.o.intervalMs) return
+      if (newest && Date.now() - Date.parse(newest.createdAt) < this.#o.intervalMs) return
       await createBackup(deps, { trigger: 'schedule', actor: 'system:backups' })
     } catch (err) {
       // Another process is backing up: that one counts.
