@@ -35,10 +35,16 @@ const must = apiCaller(base)
 
 const sec = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`)
 
-if (!cfg.dockerHost || !cfg.databaseUrl) throw new Error('no running platform: run `make up` first (WHARF_DOCKER_HOST and WHARF_DATABASE_URL come from .wharf/wharf.env)')
+if (!cfg.dockerHost || !cfg.databaseUrl)
+  throw new Error('no running platform: run `make up` first (WHARF_DOCKER_HOST and WHARF_DATABASE_URL come from .wharf/wharf.env)')
 const docker = dockerClient(cfg.dockerHost)
 const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 4 })
-const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(cfg.namespace), name: `wharf-bench-deploy-${process.pid}` })
+const store = await JetStreamEventStore.connect({
+  servers: cfg.natsUrl,
+  catalogue: wharfCatalogue(),
+  subjects: new EventSubjects(cfg.namespace),
+  name: `wharf-bench-deploy-${process.pid}`,
+})
 
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
 const username = `bench-${suffix}`
@@ -92,7 +98,14 @@ try {
   if (!running.includes('scheduler')) {
     console.log(`the platform runs no scheduler (${running.join(', ')}): running one in this process, for ${app} only`)
     own = await startScheduler(
-      { store, pool, docker: new DockerEngine(docker), namespace: cfg.namespace, registry: `127.0.0.1:${cfg.ports.registry}`, log: createLogger({ level: process.env.WHARF_LOG_LEVEL ?? 'warn' }) },
+      {
+        store,
+        pool,
+        docker: new DockerEngine(docker),
+        namespace: cfg.namespace,
+        registry: `127.0.0.1:${cfg.ports.registry}`,
+        log: createLogger({ level: process.env.WHARF_LOG_LEVEL ?? 'warn' }),
+      },
       { durableName: durable, only: (a) => a === app },
     )
   } else console.log('using the platform scheduler')
@@ -130,21 +143,34 @@ try {
         await sleep(25)
       }
       if (runningAt === undefined) throw new Error(`web=${n} v${r.version}: not all running within ${TIMEOUT_MS / 1000} s`)
-      const row = { running: runningAt - r.at, completed: completedAt === undefined ? undefined : completedAt - r.at, announced: announcedAt === undefined ? undefined : announcedAt - r.at }
+      const row = {
+        running: runningAt - r.at,
+        completed: completedAt === undefined ? undefined : completedAt - r.at,
+        announced: announcedAt === undefined ? undefined : announcedAt - r.at,
+      }
       rows.push(row)
-      console.log(`web=${n} v${r.version}: running+answering ${sec(row.running)}, DeployCompleted ${sec(row.completed)}, ContainerStarted for all ${sec(row.announced)}`)
+      console.log(
+        `web=${n} v${r.version}: running+answering ${sec(row.running)}, DeployCompleted ${sec(row.completed)}, ContainerStarted for all ${sec(row.announced)}`,
+      )
     }
     const med = (k: 'running' | 'completed' | 'announced') => {
       const xs = rows.map((r) => r[k]).filter((x): x is number => x !== undefined)
       return xs.length === rows.length ? median(xs) : undefined
     }
-    console.log(`\nweb=${n}, median of ${RUNS}: release created -> all running and answering ${sec(med('running'))}; -> DeployCompleted ${sec(med('completed'))}; -> ContainerStarted for all ${sec(med('announced'))}${publisher ? '' : ' (no publisher running)'}\n`)
+    console.log(
+      `\nweb=${n}, median of ${RUNS}: release created -> all running and answering ${sec(med('running'))}; -> DeployCompleted ${sec(med('completed'))}; -> ContainerStarted for all ${sec(med('announced'))}${publisher ? '' : ' (no publisher running)'}\n`,
+    )
   }
 } finally {
   if (token) await must('DELETE', `/v1/apps/${app}`, token, { confirm: app }).catch((err: Error) => console.error(`could not destroy ${app}: ${err.message}`))
   if (own) {
     // Let the scheduler remove the destroyed app's services before it stops.
-    for (let i = 0; i < 100 && (await docker.listServices({ filters: { label: [`${LABELS.app}=${app}`, `${LABELS.namespace}=${cfg.namespace}`] } })).length > 0; i++) await sleep(100)
+    for (
+      let i = 0;
+      i < 100 && (await docker.listServices({ filters: { label: [`${LABELS.app}=${app}`, `${LABELS.namespace}=${cfg.namespace}`] } })).length > 0;
+      i++
+    )
+      await sleep(100)
     await own.stop()
     await store.deleteSubscription(durable).catch(() => {})
   }

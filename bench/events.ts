@@ -175,7 +175,12 @@ try {
   const rows: [string, string, string, boolean | undefined][] = [
     ['awaited append (expected version)', `${Math.round(awaited)} events/s`, `>= ${TARGETS.awaitedAppendPerSec}`, awaited >= TARGETS.awaitedAppendPerSec],
     [`pipelined append (${PIPELINE_STREAMS} streams in flight)`, `${Math.round(pipelined.rate)} events/s`, '', undefined],
-    [`replay into Postgres (${replayed.events} events)`, `${Math.round(replayed.rate)} events/s`, `>= ${TARGETS.replayPerSec}`, replayed.rate >= TARGETS.replayPerSec],
+    [
+      `replay into Postgres (${replayed.events} events)`,
+      `${Math.round(replayed.rate)} events/s`,
+      `>= ${TARGETS.replayPerSec}`,
+      replayed.rate >= TARGETS.replayPerSec,
+    ],
     [`projection lag p50 @ ${LAG_RATE}/s`, `${round(lagged.p50)} ms`, '', undefined],
     [`projection lag p99 @ ${LAG_RATE}/s`, `${round(lagged.p99)} ms`, `<= ${TARGETS.lagP99Ms}`, lagged.p99 <= TARGETS.lagP99Ms],
   ]

@@ -109,7 +109,8 @@ async function startOwn(): Promise<{ base: string; namespace: string }> {
   const defs = [projector, controller, logger, logspout]
   const platform = platformStore({ cfg, pool, store, catalogue, log, objects: undefined })
   const startNginx = async (say: (line: string) => void) => void (await nginx.start({ ...ctx, say }))
-  for (const def of defs) running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, platform, startNginx, running: defs.map((d) => d.name) }))
+  for (const def of defs)
+    running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, platform, startNginx, running: defs.map((d) => d.name) }))
   return { base: `http://127.0.0.1:${cfg.ports.controller}`, namespace }
 }
 
@@ -164,14 +165,19 @@ async function main(): Promise<void> {
   // Latency through `logs -f`.
   const tailApp = `benchtail-${suffix}`
   const abort = new AbortController()
-  const res = await request(`${base}/v1/apps/${tailApp}/logs/stream?lines=0`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal, bodyTimeout: 0 })
+  const res = await request(`${base}/v1/apps/${tailApp}/logs/stream?lines=0`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+    bodyTimeout: 0,
+  })
   if (res.statusCode !== 200) throw new Error(`logs -f: HTTP ${res.statusCode}`)
   const latencies: number[] = []
   const reading = (async () => {
     try {
       for await (const data of sseData(res.body)) {
         const seen = Date.now()
-        for (const line of data.map((d) => JSON.parse(d) as LogLine)) if (line.source === 'app' && line.text.startsWith('tick ')) latencies.push(seen - Date.parse(line.time))
+        for (const line of data.map((d) => JSON.parse(d) as LogLine))
+          if (line.source === 'app' && line.text.startsWith('tick ')) latencies.push(seen - Date.parse(line.time))
       }
     } catch {
       // aborted
@@ -182,7 +188,9 @@ async function main(): Promise<void> {
   abort.abort()
   await reading
   if (latencies.length < LATENCY_LINES) throw new Error(`logs -f saw ${latencies.length} of ${LATENCY_LINES} lines`)
-  console.log(`line written -> seen by logs -f (${LATENCY_LINES} lines, one every ${LATENCY_EVERY_MS} ms): p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (target p99 <= ${TARGETS.p99Ms} ms)`)
+  console.log(
+    `line written -> seen by logs -f (${LATENCY_LINES} lines, one every ${LATENCY_EVERY_MS} ms): p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (target p99 <= ${TARGETS.p99Ms} ms)`,
+  )
 }
 
 try {

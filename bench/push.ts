@@ -69,7 +69,9 @@ try {
   console.log(`  release created  ${sec(med('release'))}`)
   console.log(`  deploy (to DeployCompleted, when the scheduler runs) ${sec(med('deploy'))}`)
   console.log(`  total (client)   ${sec(med('total'))}`)
-  console.log(`  platform overhead (total - build - deploy) p50 ${sec(overhead)}  target <= ${sec(TARGET_OVERHEAD_MS)}: ${overhead <= TARGET_OVERHEAD_MS ? 'met' : 'MISSED'}`)
+  console.log(
+    `  platform overhead (total - build - deploy) p50 ${sec(overhead)}  target <= ${sec(TARGET_OVERHEAD_MS)}: ${overhead <= TARGET_OVERHEAD_MS ? 'met' : 'MISSED'}`,
+  )
 } finally {
   if (token) await must('DELETE', `/v1/apps/${app}`, token, { confirm: app }).catch((err: Error) => console.error(`could not destroy ${app}: ${err.message}`))
   rmSync(dir, { recursive: true, force: true })

@@ -60,7 +60,12 @@ await execFileP('wrk', ['--version']).catch((err: { code?: string; stdout?: stri
 })
 
 const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 4 })
-const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(cfg.namespace), name: `wharf-bench-router-${process.pid}` })
+const store = await JetStreamEventStore.connect({
+  servers: cfg.natsUrl,
+  catalogue: wharfCatalogue(),
+  subjects: new EventSubjects(cfg.namespace),
+  name: `wharf-bench-router-${process.pid}`,
+})
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
 const username = `bench-${suffix}`
 const app = `benchrouter-${suffix}`
@@ -76,7 +81,8 @@ const SERVER = `const h=require("os").hostname();const s=require("http").createS
 const PROCFILE = { web: `exec node -e '${SERVER}'` }
 
 /** One GET through the router with a Host header, on a new connection; status 0 when it failed. */
-const probe = (port: number, hostHeader: string, timeoutMs = 2_000) => get(port, hostHeader, '/', false, timeoutMs).catch(() => ({ status: 0, body: '', retried: 0 }))
+const probe = (port: number, hostHeader: string, timeoutMs = 2_000) =>
+  get(port, hostHeader, '/', false, timeoutMs).catch(() => ({ status: 0, body: '', retried: 0 }))
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 120_000, everyMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -95,7 +101,11 @@ interface WrkResult {
 
 /** Runs wrk against `port` with `Host: hostHeader` and parses its summary. */
 async function wrk(port: number, hostHeader: string, seconds: number, connections = CONNECTIONS): Promise<WrkResult> {
-  const { stdout } = await execFileP('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Host: ${hostHeader}`, `http://127.0.0.1:${port}/`], { maxBuffer: 1 << 20 })
+  const { stdout } = await execFileP(
+    'wrk',
+    ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Host: ${hostHeader}`, `http://127.0.0.1:${port}/`],
+    { maxBuffer: 1 << 20 },
+  )
   const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0)
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
   return {
@@ -196,15 +206,18 @@ try {
     for (let i = 0; i < RUNS; i++) {
       const w = await wrk(ROUTER.port, host, RUN_S)
       const m = await wrk(minimalPort, host, RUN_S)
-      if (w.non2xx + w.socketErrors + m.non2xx + m.socketErrors > 0) console.log(`  (errors: wharf ${w.non2xx} non-2xx ${w.socketErrors} socket; minimal ${m.non2xx} non-2xx ${m.socketErrors} socket)`)
+      if (w.non2xx + w.socketErrors + m.non2xx + m.socketErrors > 0)
+        console.log(`  (errors: wharf ${w.non2xx} non-2xx ${w.socketErrors} socket; minimal ${m.non2xx} non-2xx ${m.socketErrors} socket)`)
       wharfRps.push(w.rps)
       minimalRps.push(m.rps)
       console.log(`  run ${i + 1}: wharf router ${w.rps.toFixed(0)} req/s, minimal nginx ${m.rps.toFixed(0)} req/s`)
-  }
-  minimal?.kill('SIGQUIT')
-  minimal = undefined
-  const ratio = median(wharfRps) / median(minimalRps)
-  console.log(`\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97)\n`)
+    }
+    minimal?.kill('SIGQUIT')
+    minimal = undefined
+    const ratio = median(wharfRps) / median(minimalRps)
+    console.log(
+      `\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97)\n`,
+    )
   }
 
   // 2. Announced -> routable, with 10 and 1,000 apps routed.
@@ -237,7 +250,9 @@ try {
       announced.pop()
       await until(`${target} unrouted`, async () => (await probe(ROUTER.port, `${target}.${cfg.domain}`, 1_000)).status === 503, 10_000, 5)
     }
-    console.log(`(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms${count === 1000 ? ' (target p99 <= 100 ms)' : ''}`)
+    console.log(
+      `(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms${count === 1000 ? ' (target p99 <= 100 ms)' : ''}`,
+    )
   }
   console.log()
 
@@ -258,7 +273,11 @@ try {
     await until('the rolling deploy', async () => (await runtimeOutcome(next, seq)) !== undefined, 60_000)
     const outcome = await runtimeOutcome(next, seq)
     // Until the three old containers are stopped (drained, then removed from the routes), and 2 s more.
-    await until('the old containers gone', async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await countContainers(pool, app)) === 3, 60_000)
+    await until(
+      'the old containers gone',
+      async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await countContainers(pool, app)) === 3,
+      60_000,
+    )
     const deployS = (Date.now() - t0) / 1000
     await sleep(2_000)
     while (load.counts.ok + load.counts.failed < DEPLOY_MIN_REQUESTS) await sleep(100)

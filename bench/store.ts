@@ -84,7 +84,9 @@ async function throughput(label: string, size: number, count: number, parallel: 
   figure(`get ${label} x${count}, one at a time`, `${rate(size * count, getMs)} (${(getMs / count).toFixed(1)} ms each)`)
   if (parallel > 1) {
     const [, pputMs] = await timed(() => Promise.all(Array.from({ length: count }, (_, i) => limit(parallel, () => one(count + i)))))
-    const [, pgetMs] = await timed(() => Promise.all(Array.from({ length: count }, (_, i) => limit(parallel, async () => drain(await store.get(`${prefix}${count + i}`))))))
+    const [, pgetMs] = await timed(() =>
+      Promise.all(Array.from({ length: count }, (_, i) => limit(parallel, async () => drain(await store.get(`${prefix}${count + i}`))))),
+    )
     figure(`put ${label} x${count}, ${parallel} at once`, rate(size * count, pputMs))
     figure(`get ${label} x${count}, ${parallel} at once`, rate(size * count, pgetMs))
   }
@@ -128,7 +130,12 @@ async function benchDatabase(name: string): Promise<string> {
 }
 
 async function eventStore(namespace: string): Promise<JetStreamEventStore> {
-  const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(namespace), name: 'wharf-bench-store' })
+  const store = await JetStreamEventStore.connect({
+    servers: cfg.natsUrl,
+    catalogue: wharfCatalogue(),
+    subjects: new EventSubjects(namespace),
+    name: 'wharf-bench-store',
+  })
   cleanups.push(async () => {
     await store.destroy()
     await store.close()
@@ -147,7 +154,9 @@ async function fill(store: JetStreamEventStore): Promise<number> {
         const app = `app${n % APPS}`
         const stream = streamId('app', app)
         const first = n < APPS
-        const ev: NewEvent = first ? { type: 'AppCreated', data: { app, owner: 'bench' } } : { type: 'ConfigSet', data: { app, values: { [`K${n % 50}`]: String(n) } } }
+        const ev: NewEvent = first
+          ? { type: 'AppCreated', data: { app, owner: 'bench' } }
+          : { type: 'ConfigSet', data: { app, values: { [`K${n % 50}`]: String(n) } } }
         // Each app's first event is n < 1000: it is appended before that app's later ones are tried.
         for (;;) {
           try {
@@ -233,7 +242,12 @@ async function pushFigures(): Promise<void> {
       cleanups.push(() => deleteFromRegistry(registry, repo, digest))
     } finally {
       rmSync(dir, { recursive: true, force: true })
-      cleanups.push(() => docker.getImage(ref).remove({ force: true }).catch(() => {}))
+      cleanups.push(() =>
+        docker
+          .getImage(ref)
+          .remove({ force: true })
+          .catch(() => {}),
+      )
     }
   }
   figure('registry push of a 50 MB layer (median of 3)', `${secs(median(times))} (${rate(50 * MiB, median(times))})`)
@@ -241,7 +255,9 @@ async function pushFigures(): Promise<void> {
 
 /** Deletes a pushed image's manifest and layers through the registry API (storage delete is enabled). */
 async function deleteFromRegistry(registry: string, repo: string, digest: string): Promise<void> {
-  const res = await request(`http://${registry}/v2/${repo}/manifests/${digest}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })
+  const res = await request(`http://${registry}/v2/${repo}/manifests/${digest}`, {
+    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  })
   const manifest = (await res.body.json()) as { layers?: { digest: string }[] }
   for (const l of manifest.layers ?? []) await (await request(`http://${registry}/v2/${repo}/blobs/${l.digest}`, { method: 'DELETE' })).body.dump()
   await (await request(`http://${registry}/v2/${repo}/manifests/${digest}`, { method: 'DELETE' })).body.dump()

@@ -29,11 +29,21 @@ t.test('admin:status lists every part as up, with address and version; a part th
   const lines = res.stdout.trimEnd().split('\n')
   t.match(lines[0], /^PART\s+STATE\s+ADDRESS\s+VERSION\s+DETAIL$/)
   for (const part of ['engine', 'swarm', 'nats', 'postgres', 'nginx', 'registry', 'store']) {
-    t.match(lines.find((l) => l.startsWith(`${part} `)), new RegExp(`^${part}\\s+up\\s+\\S+\\s+v?\\d+\\.\\d+`), `${part} is up with a version`)
+    t.match(
+      lines.find((l) => l.startsWith(`${part} `)),
+      new RegExp(`^${part}\\s+up\\s+\\S+\\s+v?\\d+\\.\\d+`),
+      `${part} is up with a version`,
+    )
   }
   const json = JSON.parse((await ok(t, admin.run(['admin:status', '--json']), 'admin:status --json')).stdout)
-  t.same(json.parts.map((p: { part: string }) => p.part), ['engine', 'swarm', 'nats', 'postgres', 'nginx', 'registry', 'store'])
-  t.match(json.parts.find((p: { part: string }) => p.part === 'store'), { up: true, address: process.env.WHARF_TEST_S3_ENDPOINT, version: /^16\./, detail: /Ceph RADOS Gateway/ })
+  t.same(
+    json.parts.map((p: { part: string }) => p.part),
+    ['engine', 'swarm', 'nats', 'postgres', 'nginx', 'registry', 'store'],
+  )
+  t.match(
+    json.parts.find((p: { part: string }) => p.part === 'store'),
+    { up: true, address: process.env.WHARF_TEST_S3_ENDPOINT, version: /^16\./, detail: /Ceph RADOS Gateway/ },
+  )
 
   // A platform whose registry does not answer (nothing listens on port 9).
   const broken = await startTestController(t, { ...platformEnv(), WHARF_REGISTRY_PORT: '9' })
@@ -59,8 +69,16 @@ t.test('admin:backup, admin:backups, admin:restore round-trip; export-events the
   t.ok(id, `prints the backup id (${made.stdout.trim()})`)
   t.match(made.stderr, /^Backing up the read models to the store\.\.\. done \(\d+\.\d s\)\n$/, 'progress on stderr')
   const list = await ok(t, admin.run(['admin:backups']), 'admin:backups')
-  t.match(list.stdout, new RegExp(`^ID\\s+CREATED\\s+TRIGGER\\s+ACTOR\\s+SIZE\\s+UP TO EVENT\\s+TOOK\\n${id}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+manual\\s+user:root\\s+\\d`))
-  t.same(JSON.parse((await ok(t, admin.run(['admin:backups', '--json']), 'admin:backups --json')).stdout).map((b: { id: string }) => b.id), [id])
+  t.match(
+    list.stdout,
+    new RegExp(
+      `^ID\\s+CREATED\\s+TRIGGER\\s+ACTOR\\s+SIZE\\s+UP TO EVENT\\s+TOOK\\n${id}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+manual\\s+user:root\\s+\\d`,
+    ),
+  )
+  t.same(
+    JSON.parse((await ok(t, admin.run(['admin:backups', '--json']), 'admin:backups --json')).stdout).map((b: { id: string }) => b.id),
+    [id],
+  )
 
   await c.deps.pool.query('DELETE FROM rm_config.config')
   await fails(t, admin.run(['admin:restore', id!]), 'WHARF_INVALID', 'a restore without confirmation')
@@ -77,7 +95,16 @@ t.test('admin:backup, admin:backups, admin:restore round-trip; export-events the
   t.match((await ok(t, admin.run(['admin:exports']), 'admin:exports')).stdout, new RegExp(`^ID\\s+CREATED\\s+ACTOR\\s+EVENTS\\s+SIZE\\n${m![1]}\\s`))
   const fresh = await startTestController(t)
   const operator = cliUser(t, {})
-  const imported = await ok(t, operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]), 'admin:import-events into a new platform')
+  const imported = await ok(
+    t,
+    operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]),
+    'admin:import-events into a new platform',
+  )
   t.match(imported.stdout, new RegExp(`^Imported ${m![2]} events; the event log now ends at event ${m![2]}\\.`))
-  await fails(t, operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]), 'WHARF_UNAUTHORIZED', 'a second import, not signed in')
+  await fails(
+    t,
+    operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]),
+    'WHARF_UNAUTHORIZED',
+    'a second import, not signed in',
+  )
 })

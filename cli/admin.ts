@@ -56,7 +56,9 @@ export function adminTopic(program: Command): void {
     .description('back the read-model database up to the store now (admins only)')
     .option('--json', 'print the API JSON')
     .action(async (opts: { json?: boolean }) => {
-      const b = await withProgress('Backing up the read models to the store', () => api().call<Backup>('POST', '/v1/admin/backups', undefined, { timeoutMs: LONG_MS }))
+      const b = await withProgress('Backing up the read models to the store', () =>
+        api().call<Backup>('POST', '/v1/admin/backups', undefined, { timeoutMs: LONG_MS }),
+      )
       if (opts.json) return printJson(b)
       console.log(`Backup ${b.id}: ${bytes(b.bytes)}, the read models up to event ${b.seq}. Restore it with: wharf admin:restore ${b.id}`)
     })
@@ -90,7 +92,9 @@ export function adminTopic(program: Command): void {
       if (confirm === undefined) throw new CliError('WHARF_INVALID', `a restore replaces every read model: confirm with --confirm ${id}`)
       if (confirm !== id) throw new CliError('WHARF_INVALID', `--confirm ${confirm} does not match backup ${id}; nothing was restored`)
       const r = await withProgress(`Restoring backup ${id}`, () =>
-        api().call<{ backup: Backup; seq: number; tookMs: number }>('POST', `/v1/admin/backups/${encodeURIComponent(id)}/restore`, undefined, { timeoutMs: LONG_MS }),
+        api().call<{ backup: Backup; seq: number; tookMs: number }>('POST', `/v1/admin/backups/${encodeURIComponent(id)}/restore`, undefined, {
+          timeoutMs: LONG_MS,
+        }),
       )
       if (opts.json) return printJson(r)
       console.log(`Restored backup ${id} (the read models as of event ${r.backup.seq}); they have caught up to event ${r.seq}.`)
@@ -101,7 +105,9 @@ export function adminTopic(program: Command): void {
     .description('write the whole event log to the store as newline-delimited JSON (admins only)')
     .option('--json', 'print the API JSON')
     .action(async (opts: { json?: boolean }) => {
-      const e = await withProgress('Exporting the event log to the store', () => api().call<Export>('POST', '/v1/admin/exports', undefined, { timeoutMs: LONG_MS }))
+      const e = await withProgress('Exporting the event log to the store', () =>
+        api().call<Export>('POST', '/v1/admin/exports', undefined, { timeoutMs: LONG_MS }),
+      )
       if (opts.json) return printJson(e)
       console.log(`Export ${e.id}: ${e.events} events, ${bytes(e.bytes)}. On a new platform: wharf admin:import-events ${e.id} --namespace ${e.namespace}`)
     })
@@ -124,14 +130,19 @@ export function adminTopic(program: Command): void {
   program
     .command('admin:import-events <id>')
     .description('append an export of the event log to this platform, which must be new (no sign-in needed then)')
-    .option('--namespace <namespace>', 'the namespace the export was written under (default: this platform\'s)')
+    .option('--namespace <namespace>', "the namespace the export was written under (default: this platform's)")
     .option('--url <url>', 'the controller of the new platform (default: WHARF_URL or the saved one)')
     .option('--json', 'print the API JSON')
     .action(async (id: string, opts: { namespace?: string; url?: string; json?: boolean }) => {
       const base = api()
       const client = opts.url ? base.withUrl(opts.url, base.token) : base
       const r = await withProgress(`Importing export ${id}`, () =>
-        client.call<{ imported: number; seq: number }>('POST', `/v1/admin/exports/${encodeURIComponent(id)}/import`, opts.namespace ? { namespace: opts.namespace } : {}, { timeoutMs: LONG_MS }),
+        client.call<{ imported: number; seq: number }>(
+          'POST',
+          `/v1/admin/exports/${encodeURIComponent(id)}/import`,
+          opts.namespace ? { namespace: opts.namespace } : {},
+          { timeoutMs: LONG_MS },
+        ),
       )
       if (opts.json) return printJson(r)
       console.log(`Imported ${r.imported} events; the event log now ends at event ${r.seq}. The read models are built from it as usual.`)

@@ -4,7 +4,9 @@ import { CliError } from './client.js'
 /** The app of the git remote `wharf` (`ssh://git@host:port/<app>.git`), if any. */
 export function appFromGitRemote(cwd = process.cwd()): string | undefined {
   try {
-    const url = execFileSync('git', ['remote', 'get-url', 'wharf'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+    const url = execFileSync('git', ['remote', 'get-url', 'wharf'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim()
     return /\/([a-z][a-z0-9-]*)\.git$/.exec(url)?.[1]
   } catch {
     return undefined

@@ -15,7 +15,14 @@ interface EventRow {
 }
 
 function row(e: EventRow): Record<string, unknown> {
-  return { seq: e.seq, time: e.occurredAt.replace('T', ' ').slice(0, 19), type: e.type, app: e.app ?? '', actor: e.actor, data: JSON.stringify(e.data).slice(0, 80) }
+  return {
+    seq: e.seq,
+    time: e.occurredAt.replace('T', ' ').slice(0, 19),
+    type: e.type,
+    app: e.app ?? '',
+    actor: e.actor,
+    data: JSON.stringify(e.data).slice(0, 80),
+  }
 }
 const COLUMNS = [{ key: 'seq' }, { key: 'time' }, { key: 'type' }, { key: 'app' }, { key: 'actor' }, { key: 'data' }]
 

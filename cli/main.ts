@@ -16,12 +16,10 @@ export function buildProgram(): Command {
     .exitOverride()
     .showSuggestionAfterError(true)
   for (const topic of TOPICS) topic(program)
-  program
-    .argument('[command]', 'a command (see --help)')
-    .action((command: string | undefined, _opts, cmd: Command) => {
-      if (command) throw new CliError('WHARF_INVALID', `unknown command '${command}'; see wharf --help`)
-      cmd.outputHelp()
-    })
+  program.argument('[command]', 'a command (see --help)').action((command: string | undefined, _opts, cmd: Command) => {
+    if (command) throw new CliError('WHARF_INVALID', `unknown command '${command}'; see wharf --help`)
+    cmd.outputHelp()
+  })
   // Sub-commands inherit the one-line error handling.
   for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => {} })
   return program

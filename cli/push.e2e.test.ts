@@ -40,7 +40,11 @@ t.test('keys:add, create, git push wharf main, releases, builds:info', async (t)
   git('commit', '-q', '-m', 'hello')
   const app = `hello${Date.now().toString(36).slice(-6)}`
   t.teardown(async () => {
-    for (const img of await testDocker().listImages({ filters: { label: [`wharf.app=${app}`] } })) await testDocker().getImage(img.Id).remove({ force: true }).catch(() => {})
+    for (const img of await testDocker().listImages({ filters: { label: [`wharf.app=${app}`] } }))
+      await testDocker()
+        .getImage(img.Id)
+        .remove({ force: true })
+        .catch(() => {})
   })
 
   const created = await alice.run(['create', app], repo)

@@ -20,10 +20,16 @@ t.test('wharf run through bin/wharf', async (t) => {
   await registerAndLogin(c, 'root')
   const alice = cli(t, c.url, await registerAndLogin(c, 'alice'))
   const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))
-  const app = `run-${uniqueName('e').toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}`
+  const app = `run-${uniqueName('e')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-12)}`
   t.teardown(async () => {
     for (const info of await docker.listContainers({ all: true, filters: { label: [`wharf.app=${app}`, 'wharf.run'] } })) {
-      await docker.getContainer(info.Id).remove({ force: true }).catch(() => {})
+      await docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => {})
     }
   })
   await ok(t, alice.run(['apps:create', app, '--no-remote']), 'apps:create')

@@ -15,9 +15,18 @@ t.test('the store: an external S3 when endpoint and both keys are set', async (t
 })
 
 t.test('the store: bad settings are refused with the variable named', async (t) => {
-  t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 'https://s3.example.test' }), /WHARF_S3_ACCESS_KEY and WHARF_S3_SECRET_KEY together; only WHARF_S3_ENDPOINT is set/)
-  t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 's3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }), /WHARF_S3_ENDPOINT must be an http\(s\) URL/)
-  t.throws(() => loadConfig({ WHARF_S3_ENDPOINT: 'ftp://s3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }), /WHARF_S3_ENDPOINT must be an http\(s\) URL/)
+  t.throws(
+    () => loadConfig({ WHARF_S3_ENDPOINT: 'https://s3.example.test' }),
+    /WHARF_S3_ACCESS_KEY and WHARF_S3_SECRET_KEY together; only WHARF_S3_ENDPOINT is set/,
+  )
+  t.throws(
+    () => loadConfig({ WHARF_S3_ENDPOINT: 's3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }),
+    /WHARF_S3_ENDPOINT must be an http\(s\) URL/,
+  )
+  t.throws(
+    () => loadConfig({ WHARF_S3_ENDPOINT: 'ftp://s3.example.test', WHARF_S3_ACCESS_KEY: 'a', WHARF_S3_SECRET_KEY: 'b' }),
+    /WHARF_S3_ENDPOINT must be an http\(s\) URL/,
+  )
   t.throws(() => loadConfig({ WHARF_S3_PORT: '8000' }), /port 8000 is given to both controller and s3/)
   t.throws(() => loadConfig({ WHARF_CEPH_MON_PORT: '7480' }), /port 7480 is given to both s3 and cephMon/)
   t.throws(() => loadConfig({ WHARF_ROUTER_TLS_PORT: '8080' }), /port 8080 is given to both router and routerTls/)
@@ -31,7 +40,8 @@ t.test('the registry cache and backups: defaults, spellings, refusals', async (t
   t.equal(loadConfig({ WHARF_REGISTRY_CACHE: 'redis' }).registryCache, 'redis')
   t.same(loadConfig({ WHARF_BACKUP_INTERVAL: '90m', WHARF_BACKUP_KEEP: '2' }).backups, { intervalMs: 90 * 60_000, keep: 2 })
   t.equal(loadConfig({ WHARF_BACKUP_INTERVAL: 'off' }).backups.intervalMs, 0)
-  for (const text of ['off', '1d', '90m', '6h', '45m']) t.equal(durationText(loadConfig({ WHARF_BACKUP_INTERVAL: text }).backups.intervalMs), text, `${text} round-trips`)
+  for (const text of ['off', '1d', '90m', '6h', '45m'])
+    t.equal(durationText(loadConfig({ WHARF_BACKUP_INTERVAL: text }).backups.intervalMs), text, `${text} round-trips`)
   t.throws(() => loadConfig({ WHARF_REGISTRY_CACHE: 'memcached' }), /WHARF_REGISTRY_CACHE must be inmemory or redis/)
   t.throws(() => loadConfig({ WHARF_BACKUP_INTERVAL: '10s' }), /WHARF_BACKUP_INTERVAL must be a duration of at least a minute/)
   t.throws(() => loadConfig({ WHARF_BACKUP_INTERVAL: 'daily' }), /WHARF_BACKUP_INTERVAL/)
@@ -43,7 +53,12 @@ t.test('the log plane: defaults, bounds, and the syslog port in the conflict che
   const cfg = loadConfig({})
   t.equal(cfg.ports.syslog, 5514)
   t.same(cfg.logs, { appLines: 10_000, appRate: 10_000, streamHours: 24, streamMb: 1024 })
-  t.same(loadConfig({ WHARF_LOG_LINES: '500', WHARF_LOG_RATE: '20000', WHARF_LOG_STREAM_HOURS: '48', WHARF_LOG_STREAM_MB: '64' }).logs, { appLines: 500, appRate: 20_000, streamHours: 48, streamMb: 64 })
+  t.same(loadConfig({ WHARF_LOG_LINES: '500', WHARF_LOG_RATE: '20000', WHARF_LOG_STREAM_HOURS: '48', WHARF_LOG_STREAM_MB: '64' }).logs, {
+    appLines: 500,
+    appRate: 20_000,
+    streamHours: 48,
+    streamMb: 64,
+  })
   t.throws(() => loadConfig({ WHARF_LOG_LINES: '0' }), /WHARF_LOG_LINES must be a whole number from 1 to 1000000, got "0"/)
   t.throws(() => loadConfig({ WHARF_LOG_RATE: 'fast' }), /WHARF_LOG_RATE must be a whole number/)
   t.throws(() => loadConfig({ WHARF_SYSLOG_PORT: '8000' }), /port 8000 is given to both controller and syslog/)

@@ -128,11 +128,13 @@ function backupConfig(env: NodeJS.ProcessEnv): BackupConfig {
   if (rawInterval !== 'off') {
     const m = /^(\d+)([smhd])$/.exec(rawInterval)
     intervalMs = m ? Number(m[1]) * DURATION_UNITS[m[2]!]! : NaN
-    if (!(intervalMs >= 60_000)) throw new Error(`WHARF_BACKUP_INTERVAL must be a duration of at least a minute (30m, 6h, 1d) or off, got ${JSON.stringify(rawInterval)}`)
+    if (!(intervalMs >= 60_000))
+      throw new Error(`WHARF_BACKUP_INTERVAL must be a duration of at least a minute (30m, 6h, 1d) or off, got ${JSON.stringify(rawInterval)}`)
   }
   const rawKeep = env.WHARF_BACKUP_KEEP || '7'
   const keep = Number(rawKeep)
-  if (!Number.isInteger(keep) || keep < 1 || keep > 10_000) throw new Error(`WHARF_BACKUP_KEEP must be a whole number from 1 to 10000, got ${JSON.stringify(rawKeep)}`)
+  if (!Number.isInteger(keep) || keep < 1 || keep > 10_000)
+    throw new Error(`WHARF_BACKUP_KEEP must be a whole number from 1 to 10000, got ${JSON.stringify(rawKeep)}`)
   return { intervalMs, keep }
 }
 

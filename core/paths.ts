@@ -34,7 +34,13 @@ export function pathsFor(home: string) {
       pid: join(run, 'nginx.pid'),
       log: join(logs, 'nginx.log'),
     },
-    registry: { dir: join(home, 'registry'), conf: join(home, 'registry', 'config.yml'), data: join(home, 'registry', 'data'), pid: join(run, 'registry.pid'), log: join(logs, 'registry.log') },
+    registry: {
+      dir: join(home, 'registry'),
+      conf: join(home, 'registry', 'config.yml'),
+      data: join(home, 'registry', 'data'),
+      pid: join(run, 'registry.pid'),
+      log: join(logs, 'registry.log'),
+    },
     docker: {
       data: join(home, 'docker', 'data'),
       exec: join(home, 'docker', 'exec'),

@@ -68,7 +68,8 @@ function dnsNamesOf(subjectAltName: string | undefined): string[] {
 /** The certificates of a PEM chain, in the order given; throws `WHARF_INVALID` on anything else. */
 export function parseChain(pem: string): X509Certificate[] {
   if (Buffer.byteLength(pem) > MAX_CHAIN_BYTES) throw invalid(`the certificate chain is larger than ${MAX_CHAIN_BYTES / 1024} KiB`)
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw invalid('the certificate file holds a private key: give the key apart (wharf certs:add <cert.pem> <key.pem>)')
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem))
+    throw invalid('the certificate file holds a private key: give the key apart (wharf certs:add <cert.pem> <key.pem>)')
   const blocks = pem.match(CERT_BLOCK) ?? []
   if (blocks.length === 0) throw invalid('no certificate: expected a PEM block "-----BEGIN CERTIFICATE-----"')
   if (blocks.length > MAX_CHAIN_CERTS) throw invalid(`the chain has ${blocks.length} certificates; at most ${MAX_CHAIN_CERTS}`)

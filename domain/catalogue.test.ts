@@ -10,7 +10,12 @@ import * as domain from './index.js'
 function mismatches(catalogue: Catalogue): string[] {
   const out: string[] = []
   for (const kind of STREAM_KINDS) {
-    const inCatalogue = new Set(catalogue.definitions().filter((d) => d.stream === kind).map((d) => d.type))
+    const inCatalogue = new Set(
+      catalogue
+        .definitions()
+        .filter((d) => d.stream === kind)
+        .map((d) => d.type),
+    )
     const typed = new Set(Object.keys(typedEventTypes[kind]))
     for (const type of inCatalogue) if (!typed.has(type)) out.push(`${kind}: ${type} has no typed event`)
     for (const type of typed) if (!inCatalogue.has(type)) out.push(`${kind}: ${type} is typed but not in the catalogue`)
@@ -25,7 +30,11 @@ t.test("each stream kind's typed union covers exactly the catalogue's types of t
 t.test('a type added to the catalogue without a typed union is found', async (t) => {
   const c = wharfCatalogue().define({ type: 'AppRenamed', version: 1, stream: 'app', schema: Type.Object({ app: Type.String() }) })
   t.same(mismatches(c), ['app: AppRenamed has no typed event'])
-  const fewer = new Catalogue(wharfCatalogue().definitions().filter((d) => d.type !== 'KeyReleased'))
+  const fewer = new Catalogue(
+    wharfCatalogue()
+      .definitions()
+      .filter((d) => d.type !== 'KeyReleased'),
+  )
   t.same(mismatches(fewer), ['key: KeyReleased is typed but not in the catalogue'])
 })
 
@@ -33,7 +42,10 @@ t.test("each type's named schema is the one the catalogue checks, newest version
   const c = wharfCatalogue()
   const schemas: Record<string, unknown> = domain
   for (const type of c.types()) {
-    const newest = c.definitions().filter((d) => d.type === type).at(-1)!
+    const newest = c
+      .definitions()
+      .filter((d) => d.type === type)
+      .at(-1)!
     t.equal(schemas[`${type}Schema`], newest.schema, `${type}Schema`)
   }
 })

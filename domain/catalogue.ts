@@ -89,8 +89,24 @@ export const typedEventTypes: { [K in StreamKind]: { [T in EventsByKind[K]['type
   },
   domain: { DomainClaimed: true, DomainReleased: true },
   build: { PushReceived: true, BuildStarted: true, BuildSucceeded: true, BuildFailed: true },
-  runtime: { DeployStarted: true, DeployCompleted: true, DeployFailed: true, ContainerStarted: true, ContainerStopping: true, ContainerStopped: true, ContainerCrashed: true },
-  platform: { AdminGranted: true, AdminRevoked: true, BackupCompleted: true, BackupFailed: true, BackupRestored: true, BackupDeleted: true, EventsExported: true },
+  runtime: {
+    DeployStarted: true,
+    DeployCompleted: true,
+    DeployFailed: true,
+    ContainerStarted: true,
+    ContainerStopping: true,
+    ContainerStopped: true,
+    ContainerCrashed: true,
+  },
+  platform: {
+    AdminGranted: true,
+    AdminRevoked: true,
+    BackupCompleted: true,
+    BackupFailed: true,
+    BackupRestored: true,
+    BackupDeleted: true,
+    EventsExported: true,
+  },
 }
 
 const TYPED: ReadonlySet<string> = new Set(Object.values(typedEventTypes).flatMap((types) => Object.keys(types)))

@@ -75,7 +75,8 @@ async function current<S>(store: EventStore, decider: Decider<S, any>, stream: s
   const version = cached ? await store.streamVersion(stream) : undefined
   let now: Folded<S>
   if (cached && version === cached.version) now = cached
-  else if (cached && version !== undefined && version > cached.version) now = foldOn(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
+  else if (cached && version !== undefined && version > cached.version)
+    now = foldOn(decider, cached, (await store.readStream(stream, { fromSeq: cached.version + 1 })).events)
   else now = foldOn(decider, { state: decider.initialState(), version: 0 }, (await store.readStream(stream)).events)
   cache.delete(stream)
   cache.set(stream, now)

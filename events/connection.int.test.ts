@@ -13,7 +13,13 @@ t.test('ensureStream creates a stream, is idempotent, updates its limits and ref
   const config = wharfStreamConfig(name, subject, { maxAgeMs: 3_600_000, maxBytes: 1 << 20 })
   await ensureStream(jsm, config)
   await Promise.all([ensureStream(jsm, config), ensureStream(jsm, config)])
-  t.match((await jsm.streams.info(name)).config, { subjects: [subject], max_age: 3_600_000_000_000, max_bytes: 1 << 20, duplicate_window: 120_000_000_000, allow_direct: true })
+  t.match((await jsm.streams.info(name)).config, {
+    subjects: [subject],
+    max_age: 3_600_000_000_000,
+    max_bytes: 1 << 20,
+    duplicate_window: 120_000_000_000,
+    allow_direct: true,
+  })
   await ensureStream(jsm, wharfStreamConfig(name, subject, { maxAgeMs: 7_200_000, maxBytes: 1 << 21 }))
   t.match((await jsm.streams.info(name)).config, { max_age: 7_200_000_000_000, max_bytes: 1 << 21 })
   await t.rejects(ensureStream(jsm, wharfStreamConfig(name, 'elsewhere.>')), { code: 'WHARF_INTERNAL' })

@@ -25,7 +25,8 @@ function capture(): { log: ReturnType<typeof createLogger>; lines: Record<string
 }
 
 async function append(store: MemoryEventStore, ...ns: number[]): Promise<void> {
-  for (const n of ns) await store.append('app.a', [{ type: n < 0 ? 'Pong' : 'Ping', data: { n } }], { actor: 'test', correlationId: `c${n}`, expectedVersion: 'any' })
+  for (const n of ns)
+    await store.append('app.a', [{ type: n < 0 ? 'Pong' : 'Ping', data: { n } }], { actor: 'test', correlationId: `c${n}`, expectedVersion: 'any' })
 }
 
 async function until(cond: () => boolean, ms = 2_000): Promise<void> {
@@ -39,7 +40,15 @@ async function until(cond: () => boolean, ms = 2_000): Promise<void> {
 const ns = (events: RecordedEvent[]) => events.map((e) => (e.data as { n: number }).n)
 
 function consumer(store: MemoryEventStore, handled: RecordedEvent[], opts: Partial<ConsumerOptions> = {}) {
-  return startConsumer({ store, durableName: 'c', log: capture().log, name: 'test', retryMs: 5, handle: async (e) => void handled.push(e), ...opts } as ConsumerOptions)
+  return startConsumer({
+    store,
+    durableName: 'c',
+    log: capture().log,
+    name: 'test',
+    retryMs: 5,
+    handle: async (e) => void handled.push(e),
+    ...opts,
+  } as ConsumerOptions)
 }
 
 t.test('handles events in order and resumes after a stop from the last acked event', async (t) => {

@@ -18,9 +18,23 @@ t.test('event ids are unique and sort by time', async (t) => {
 })
 
 t.test('toEnvelopes shares the correlation id and context across one append', async (t) => {
-  const envs = toEnvelopes('app.shop', [{ type: 'A', data: 1 }, { type: 'B', data: 2, id: 'given' }], { actor: 'user:alice', causationId: 'c1' }, () => 3)
+  const envs = toEnvelopes(
+    'app.shop',
+    [
+      { type: 'A', data: 1 },
+      { type: 'B', data: 2, id: 'given' },
+    ],
+    { actor: 'user:alice', causationId: 'c1' },
+    () => 3,
+  )
   t.equal(envs[0]!.correlationId, envs[1]!.correlationId)
   t.match(envs[0]!.correlationId, UUID_V7)
   t.equal(envs[1]!.id, 'given', 'a given id is kept (retries pass the same ids)')
-  t.same(envs.map((e) => [e.stream, e.version, e.actor, e.causationId]), [['app.shop', 3, 'user:alice', 'c1'], ['app.shop', 3, 'user:alice', 'c1']])
+  t.same(
+    envs.map((e) => [e.stream, e.version, e.actor, e.causationId]),
+    [
+      ['app.shop', 3, 'user:alice', 'c1'],
+      ['app.shop', 3, 'user:alice', 'c1'],
+    ],
+  )
 })

@@ -75,12 +75,7 @@ export function newEventId(now = Date.now()): string {
 }
 
 /** Builds full envelopes for one stream. Pure apart from fresh ids and the clock. */
-export function toEnvelopes(
-  stream: string,
-  events: readonly NewEvent[],
-  ctx: EventContext,
-  latestVersion: (type: string) => number,
-): EventEnvelope[] {
+export function toEnvelopes(stream: string, events: readonly NewEvent[], ctx: EventContext, latestVersion: (type: string) => number): EventEnvelope[] {
   const correlationId = ctx.correlationId ?? newEventId()
   return events.map((e) => ({
     id: e.id ?? newEventId(),

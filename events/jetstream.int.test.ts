@@ -28,7 +28,12 @@ await eventStoreContract(t, 'JetStreamEventStore', {
     return store
   },
   async reopen(t, store, catalogue) {
-    const again = await JetStreamEventStore.connect({ servers, catalogue, subjects: (store as JetStreamEventStore).subjects, name: 'wharf-events-test-restarted' })
+    const again = await JetStreamEventStore.connect({
+      servers,
+      catalogue,
+      subjects: (store as JetStreamEventStore).subjects,
+      name: 'wharf-events-test-restarted',
+    })
     t.teardown(() => again.close())
     return again
   },

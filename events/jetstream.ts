@@ -130,9 +130,7 @@ export class JetStreamEventStore implements EventStore {
       if (expected !== 'any') expected = seq
     }
     // A duplicate was written by an earlier attempt, with its own timestamps: answer what the log holds.
-    const recorded = await Promise.all(
-      envelopes.map(async (e, i) => (dups[i] ? this.#stored(seqs[i]!) : this.#catalogue.upcast({ ...e, seq: seqs[i]! }))),
-    )
+    const recorded = await Promise.all(envelopes.map(async (e, i) => (dups[i] ? this.#stored(seqs[i]!) : this.#catalogue.upcast({ ...e, seq: seqs[i]! }))))
     return { lastSeq: seqs.at(-1)!, seqs, duplicate, events: recorded }
   }
 

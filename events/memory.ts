@@ -123,7 +123,13 @@ export class MemoryEventStore implements EventStore {
       durable = { ackFloor: Math.max(1, opts.fromSeq ?? 1) - 1 }
       durables.set(durableName, durable)
     }
-    const sub = new MemorySubscription(durableName, durable, this.#state, (seq) => this.#read(seq), () => this.#open.delete(sub))
+    const sub = new MemorySubscription(
+      durableName,
+      durable,
+      this.#state,
+      (seq) => this.#read(seq),
+      () => this.#open.delete(sub),
+    )
     this.#open.add(sub)
     return sub
   }

@@ -16,7 +16,12 @@ export interface StoreFactory {
   reopen(t: Test, store: EventStore, catalogue: Catalogue): Promise<EventStore>
 }
 
-const thingAdded: EventDefinition = { type: 'ThingAdded', version: 1, stream: 'app', schema: Type.Object({ n: Type.Integer() }, { additionalProperties: false }) }
+const thingAdded: EventDefinition = {
+  type: 'ThingAdded',
+  version: 1,
+  stream: 'app',
+  schema: Type.Object({ n: Type.Integer() }, { additionalProperties: false }),
+}
 const userNoted: EventDefinition = { type: 'UserNoted', version: 1, stream: 'user', schema: Type.Object({ text: Type.String() }) }
 const renamedV1: EventDefinition = { type: 'Renamed', version: 1, stream: 'app', schema: Type.Object({ name: Type.String() }) }
 const renamedV2: EventDefinition = {
@@ -103,7 +108,10 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       await t.rejects(store.append('app.a', [thing(2)], { ...ctx, expectedVersion: 2 }), { code: 'WHARF_CONFLICT' })
       const { version, events } = await store.readStream('app.a')
       t.equal(version, first.lastSeq)
-      t.same(events.map((e) => e.data), [{ n: 1 }])
+      t.same(
+        events.map((e) => e.data),
+        [{ n: 1 }],
+      )
       t.equal(await store.lastSeq(), 2, 'nothing was written')
       const ok = await store.append('app.a', [thing(2)], { ...ctx, expectedVersion: first.lastSeq })
       t.equal(ok.lastSeq, 3, 'the current version is accepted')
@@ -130,7 +138,10 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const store = await factory.create(t, contractCatalogue())
       await store.append('app.a', [thing(1)], { ...ctx, expectedVersion: 0 })
       const results = await Promise.all([1, 2, 3].map((n) => store.append('app.a', [thing(n)], { ...ctx, expectedVersion: 'any' })))
-      t.same(results.map((r) => r.duplicate), [false, false, false])
+      t.same(
+        results.map((r) => r.duplicate),
+        [false, false, false],
+      )
       const { version, events } = await store.readStream('app.a')
       t.equal(events.length, 4)
       t.equal(version, Math.max(...results.map((r) => r.lastSeq)))
@@ -162,7 +173,10 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       t.equal(retry.duplicate, false, 'not every event was already there')
       t.same(retry.seqs, [partial.lastSeq, partial.lastSeq + 1])
       const { events } = await store.readStream('app.a')
-      t.same(events.map((e) => e.id), ids)
+      t.same(
+        events.map((e) => e.id),
+        ids,
+      )
     })
 
     t.test('readStream: events of that stream, in order, with seq; fromSeq', async (t) => {
@@ -175,15 +189,27 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       }
       await store.append('user.u', [{ type: 'UserNoted', data: { text: 'hi' } }], { ...ctx, expectedVersion: 0 })
       const ra = await store.readStream('app.a')
-      t.same(ra.events.map((e) => e.seq), [1, 3, 5, 7])
-      t.same(ra.events.map((e) => e.data), [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }])
+      t.same(
+        ra.events.map((e) => e.seq),
+        [1, 3, 5, 7],
+      )
+      t.same(
+        ra.events.map((e) => e.data),
+        [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }],
+      )
       t.equal(ra.version, 7)
       t.ok(ra.events.every((e) => e.stream === 'app.a'))
       const rb = await store.readStream('app.b')
-      t.same(rb.events.map((e) => e.seq), [2, 4, 6, 8])
+      t.same(
+        rb.events.map((e) => e.seq),
+        [2, 4, 6, 8],
+      )
       t.equal(rb.version, 8)
       const from = await store.readStream('app.a', { fromSeq: 4 })
-      t.same(from.events.map((e) => e.seq), [5, 7])
+      t.same(
+        from.events.map((e) => e.seq),
+        [5, 7],
+      )
       t.equal(from.version, 7)
       const past = await store.readStream('app.a', { fromSeq: 8 })
       t.same(past, { version: 7, events: [] }, 'the version is known even when no event is at or after fromSeq')
@@ -192,15 +218,25 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
     t.test('readAll: from fromSeq to the end at the time of the call', async (t) => {
       const store = await factory.create(t, contractCatalogue())
       for (let i = 1; i <= 6; i++) await store.append(i % 2 ? 'app.a' : 'app.b', [thing(i)], { ...ctx, expectedVersion: 'any' })
-      t.same((await collect(store.readAll())).map((e) => e.seq), [1, 2, 3, 4, 5, 6])
+      t.same(
+        (await collect(store.readAll())).map((e) => e.seq),
+        [1, 2, 3, 4, 5, 6],
+      )
       const from3 = await collect(store.readAll(3))
-      t.same(from3.map((e) => [e.seq, e.stream, e.data]), [
-        [3, 'app.a', { n: 3 }],
-        [4, 'app.b', { n: 4 }],
-        [5, 'app.a', { n: 5 }],
-        [6, 'app.b', { n: 6 }],
-      ])
-      t.same((await collect(store.readAll(2, { batch: 2 }))).map((e) => e.seq), [2, 3, 4, 5, 6], 'across several batches')
+      t.same(
+        from3.map((e) => [e.seq, e.stream, e.data]),
+        [
+          [3, 'app.a', { n: 3 }],
+          [4, 'app.b', { n: 4 }],
+          [5, 'app.a', { n: 5 }],
+          [6, 'app.b', { n: 6 }],
+        ],
+      )
+      t.same(
+        (await collect(store.readAll(2, { batch: 2 }))).map((e) => e.seq),
+        [2, 3, 4, 5, 6],
+        'across several batches',
+      )
       t.same(await collect(store.readAll(7)), [], 'nothing after the end')
       const it = store.readAll(5)[Symbol.asyncIterator]()
       const firstRead = await it.next()
@@ -228,7 +264,10 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       }
       await t.rejects(store.append('nokind.a', [thing(2)], { ...ctx, expectedVersion: 'any' }), { code: 'WHARF_INVALID_EVENT' }, 'an invalid stream id')
       t.equal(await store.lastSeq(), 1, 'nothing was written')
-      t.same((await store.readStream('app.a')).events.map((e) => e.data), [{ n: 1 }])
+      t.same(
+        (await store.readStream('app.a')).events.map((e) => e.data),
+        [{ n: 1 }],
+      )
     })
 
     t.test('old versions are upcast on read', async (t) => {
@@ -239,10 +278,13 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       })
       const v2 = await factory.reopen(t, v1, contractCatalogueV2())
       const { events } = await v2.readStream('app.a')
-      t.same(events.map((e) => [e.type, e.version, e.data]), [
-        ['Renamed', 2, { first: 'Ada', last: 'King Lovelace' }],
-        ['ThingAdded', 1, { n: 1 }],
-      ])
+      t.same(
+        events.map((e) => [e.type, e.version, e.data]),
+        [
+          ['Renamed', 2, { first: 'Ada', last: 'King Lovelace' }],
+          ['ThingAdded', 1, { n: 1 }],
+        ],
+      )
       const all = await collect(v2.readAll())
       t.same(all[0]!.data, { first: 'Ada', last: 'King Lovelace' })
       t.same((await v1.readStream('app.a')).events[0]!.data, { name: 'Ada King Lovelace' }, 'the log itself keeps v1')
@@ -264,11 +306,14 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       t.equal(sub.name, 'proj')
       const it = sub[Symbol.asyncIterator]()
       const first = [await next(it), await next(it), await next(it)]
-      t.same(first.map((d) => [d.event.seq, d.pending]), [
-        [1, 2],
-        [2, 1],
-        [3, 0],
-      ])
+      t.same(
+        first.map((d) => [d.event.seq, d.pending]),
+        [
+          [1, 2],
+          [2, 1],
+          [3, 0],
+        ],
+      )
       t.same(first[2]!.event.data, { text: 'x' })
       await store.append('app.a', [thing(3)], { ...ctx, expectedVersion: 2 })
       const live = await next(it)

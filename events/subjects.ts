@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto'
  * (`app.shop`, `user.alice`, `build.<uuid>`, `runtime.shop`) and asks here for the subject.
  */
 
-
 /**
  * The kinds of event stream. A stream id is `<kind>.<id>`. `key` and `domain` streams are claims
  * that make a value unique platform-wide (an SSH key fingerprint, a host name): their id is a hash of

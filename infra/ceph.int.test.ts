@@ -41,11 +41,15 @@ t.test('the gateway refuses wrong keys', async (t) => {
 })
 
 const { endpoint } = testS3()
-t.test('a gateway of Wharf own answers on 127.0.0.1', { skip: new URL(endpoint).hostname !== '127.0.0.1' && `an external S3 (${endpoint}) is configured` }, async (t) => {
-  const res = await request(`${endpoint}/`)
-  t.equal(res.statusCode, 200)
-  t.match(await res.body.text(), /ListAllMyBucketsResult/, 'an anonymous ListBuckets answers')
-})
+t.test(
+  'a gateway of Wharf own answers on 127.0.0.1',
+  { skip: new URL(endpoint).hostname !== '127.0.0.1' && `an external S3 (${endpoint}) is configured` },
+  async (t) => {
+    const res = await request(`${endpoint}/`)
+    t.equal(res.statusCode, 200)
+    t.match(await res.body.text(), /ListAllMyBucketsResult/, 'an anonymous ListBuckets answers')
+  },
+)
 
 t.test('an external S3 that refuses the keys or does not answer: make up stops before starting anything', async (t) => {
   const home = mkdtempSync(join(tmpdir(), 'wharf-s3-refused-'))
@@ -63,7 +67,12 @@ t.test('an external S3 that refuses the keys or does not answer: make up stops b
     t.notOk(livePid(ctx.paths.nats.pid), `${endpoint}: NATS was not started`)
     return err?.message
   }
-  t.match(await attempt(s3.endpoint, 'not-the-secret'), new RegExp(`^store: the S3 endpoint ${s3.endpoint.replaceAll('.', '\\.')} refused Wharf's keys for bucket \\S+ \\(403: wrong WHARF_S3_ACCESS_KEY / WHARF_S3_SECRET_KEY`))
+  t.match(
+    await attempt(s3.endpoint, 'not-the-secret'),
+    new RegExp(
+      `^store: the S3 endpoint ${s3.endpoint.replaceAll('.', '\\.')} refused Wharf's keys for bucket \\S+ \\(403: wrong WHARF_S3_ACCESS_KEY / WHARF_S3_SECRET_KEY`,
+    ),
+  )
   const gone = `http://127.0.0.1:${await freePort()}`
   t.match(await attempt(gone, s3.secretKey), new RegExp(`^store: the S3 endpoint ${gone.replaceAll('.', '\\.')} cannot be reached`))
 })

@@ -7,7 +7,6 @@ import { tarOf } from '../test/tar.js'
 
 /** The base images infra/parts/docker.ts makes offline, and the Node build stack on top of them. */
 
-
 const repo = (files: Record<string, string>): RepoFiles => ({ has: (p) => Object.hasOwn(files, p), read: (p) => files[p] })
 
 interface BuildResult {
@@ -27,11 +26,21 @@ async function build(t: Test, docker: Docker, tag: string, files: Record<string,
   )
   const output = out.map((o) => o.stream ?? '').join('')
   t.teardown(async () => {
-    await docker.getImage(tag).remove({ force: true }).catch(() => {})
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => {})
     // Step images, newest first; a tagged one (the FROM image) is never touched.
     for (const id of [...output.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].map((m) => m[1]!).reverse()) {
-      const image = await docker.getImage(id).inspect().catch(() => undefined)
-      if (image && (image.RepoTags ?? []).length === 0) await docker.getImage(id).remove().catch(() => {})
+      const image = await docker
+        .getImage(id)
+        .inspect()
+        .catch(() => undefined)
+      if (image && (image.RepoTags ?? []).length === 0)
+        await docker
+          .getImage(id)
+          .remove()
+          .catch(() => {})
     }
   })
   return { output, error: out.find((o) => o.error)?.error }
@@ -83,7 +92,7 @@ t.test('node:20 is made from the host Node, tagged with its full version too, an
 t.test('a generated Dockerfile builds a Node app with no dependencies, and runs it with $PORT', async (t) => {
   const app = {
     'package.json': JSON.stringify({ name: 'hello', version: '1.0.0' }),
-    'server.js': "console.log(`hello on ${process.env.PORT} in ${process.env.NODE_ENV}`)\n",
+    'server.js': 'console.log(`hello on ${process.env.PORT} in ${process.env.NODE_ENV}`)\n',
   }
   const stack = detectStack(repo(app))
   if (stack.stack !== 'node') throw new Error('expected a node stack')
@@ -113,6 +122,10 @@ t.test('when npm cannot reach the registry, the build fails and says so last', a
   const built = await build(t, docker, tagFor('node-noreg'), { ...app, Dockerfile: stack.dockerfile }, { NPM_CONFIG_REGISTRY: registry })
   t.ok(built.error, 'the build failed')
   // The engine colours stderr and reports removing the failed step's container after it.
-  const lines = built.output.replace(/\x1b\[\d+m/g, '').trimEnd().split('\n').filter((l) => !l.startsWith('Removing intermediate container'))
+  const lines = built.output
+    .replace(/\x1b\[\d+m/g, '')
+    .trimEnd()
+    .split('\n')
+    .filter((l) => !l.startsWith('Removing intermediate container'))
   t.equal(lines.at(-1), `wharf: npm could not install the dependencies (npm's errors are above): is the npm registry (${registry}) reachable from the build?`)
 })

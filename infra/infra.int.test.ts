@@ -51,7 +51,6 @@ t.test('the registry answers the v2 API', async (t) => {
   await res.body.dump()
 })
 
-
 t.test('Docker engine: swarm active, and FROM busybox builds and runs with no network', async (t) => {
   const docker = dockerClient(process.env.WHARF_TEST_DOCKER_HOST!)
   const info = (await docker.info()) as { Swarm: { LocalNodeState: string; ControlAvailable: boolean; NodeAddr: string } }
@@ -61,13 +60,24 @@ t.test('Docker engine: swarm active, and FROM busybox builds and runs with no ne
 
   const tag = `${process.env.WHARF_TEST_REGISTRY}/wharf-test-busybox:${process.pid}`
   const marker = `built-${Date.now()}`
-  const stream = await docker.buildImage(tarOf({ Dockerfile: `FROM busybox\nRUN echo ${marker} > /marker && wget --help >/dev/null 2>&1\nCMD ["cat", "/marker"]\n` }), {
-    t: tag,
-    labels: { 'wharf.test': 'true' },
-  })
+  const stream = await docker.buildImage(
+    tarOf({ Dockerfile: `FROM busybox\nRUN echo ${marker} > /marker && wget --help >/dev/null 2>&1\nCMD ["cat", "/marker"]\n` }),
+    {
+      t: tag,
+      labels: { 'wharf.test': 'true' },
+    },
+  )
   const out = await new Promise<unknown[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
-  t.notOk(out.some((o) => (o as { error?: string }).error), 'no build error')
-  t.teardown(() => docker.getImage(tag).remove({ force: true }).catch(() => {}))
+  t.notOk(
+    out.some((o) => (o as { error?: string }).error),
+    'no build error',
+  )
+  t.teardown(() =>
+    docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => {}),
+  )
 
   const container = await docker.createContainer({ Image: tag, Labels: { 'wharf.test': 'true' }, HostConfig: { NetworkMode: 'none' } })
   t.teardown(() => container.remove({ force: true }).catch(() => {}))
@@ -80,7 +90,10 @@ t.test('Docker engine: swarm active, and FROM busybox builds and runs with no ne
   // The engine wants an X-Registry-Auth header even for a registry without auth.
   const push = await docker.getImage(tag).push({ authconfig: {} } as object)
   const pushed = await new Promise<unknown[]>((resolve, reject) => docker.modem.followProgress(push, (err, res) => (err ? reject(err) : resolve(res))))
-  t.notOk(pushed.some((o) => (o as { error?: string }).error), 'pushed to the registry')
+  t.notOk(
+    pushed.some((o) => (o as { error?: string }).error),
+    'pushed to the registry',
+  )
   const tags = (await (await request(`http://${process.env.WHARF_TEST_REGISTRY}/v2/wharf-test-busybox/tags/list`)).body.json()) as { tags: string[] }
   t.ok(tags.tags.includes(String(process.pid)), 'the registry lists the tag')
 })

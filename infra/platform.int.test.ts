@@ -36,13 +36,23 @@ t.test('down then up keeps events and read models; a second up changes nothing',
   t.equal(first.changed, true, 'first up starts both')
   const again = await up(ctx, parts)
   t.equal(again.changed, false, 'second up changes nothing')
-  t.same(again.results.map((r) => r.result), ['running', 'running'])
+  t.same(
+    again.results.map((r) => r.result),
+    ['running', 'running'],
+  )
 
   const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue() })
-  const appended = await store.append('app.keepme', [{ type: 'AppCreated', data: { app: 'keepme', owner: 'alice' } }, { type: 'ConfigSet', data: { app: 'keepme', values: { A: '1' } } }], {
-    expectedVersion: 0,
-    actor: 'user:alice',
-  })
+  const appended = await store.append(
+    'app.keepme',
+    [
+      { type: 'AppCreated', data: { app: 'keepme', owner: 'alice' } },
+      { type: 'ConfigSet', data: { app: 'keepme', values: { A: '1' } } },
+    ],
+    {
+      expectedVersion: 0,
+      actor: 'user:alice',
+    },
+  )
   await store.close()
   const db = new pg.Client({ connectionString: databaseUrl(cfg, ctx.paths) })
   await db.connect()
@@ -53,7 +63,10 @@ t.test('down then up keeps events and read models; a second up changes nothing',
   const natsPid = readPid(ctx.paths.nats.pid)
   const pgPid = readPid(ctx.paths.postgres.pid)
   const stopped = await down(ctx, [nats, postgres])
-  t.same(stopped.map((s) => s.result), ['stopped', 'stopped'])
+  t.same(
+    stopped.map((s) => s.result),
+    ['stopped', 'stopped'],
+  )
   t.notOk(isAlive(natsPid), 'nats-server exited')
   t.notOk(isAlive(pgPid), 'postgres exited')
 
@@ -63,7 +76,10 @@ t.test('down then up keeps events and read models; a second up changes nothing',
   t.teardown(() => store2.close())
   const { version, events } = await store2.readStream('app.keepme')
   t.equal(version, appended.lastSeq, 'same stream version after the restart')
-  t.same(events.map((e) => e.type), ['AppCreated', 'ConfigSet'])
+  t.same(
+    events.map((e) => e.type),
+    ['AppCreated', 'ConfigSet'],
+  )
   const db2 = new pg.Client({ connectionString: databaseUrl(cfg, ctx.paths) })
   await db2.connect()
   t.teardown(() => db2.end())

@@ -38,7 +38,10 @@ export interface UpResult {
  * Starts every part that is not running (the real parts side by side, then the services), waiting
  * until each answers. A second call with everything up changes nothing.
  */
-export async function up(ctx: InfraContext, parts: { real: readonly Part[]; services: boolean } = { real: realParts(ctx.cfg), services: true }): Promise<UpResult> {
+export async function up(
+  ctx: InfraContext,
+  parts: { real: readonly Part[]; services: boolean } = { real: realParts(ctx.cfg), services: true },
+): Promise<UpResult> {
   for (const d of [ctx.paths.home, ctx.paths.run, ctx.paths.logs]) mkdirSync(d, { recursive: true })
   // An operator's S3 that is unreachable or refuses the keys stops everything before anything starts.
   if (ctx.cfg.s3.external && parts.real.includes(ceph)) await ensureBuckets(ctx.cfg.s3)

@@ -55,7 +55,10 @@ t.test('a pushed image lives in the gateway bucket; removed from the engine, it 
   const { ref, repo, marker, digest } = await pushMarked(t, docker, testRegistry())
 
   const repoKeys = await keys(`docker/registry/v2/repositories/${repo}/`)
-  t.ok(repoKeys.some((k) => k.endsWith(`_manifests/tags/v1/current/link`)), 'the tag is in the bucket')
+  t.ok(
+    repoKeys.some((k) => k.endsWith(`_manifests/tags/v1/current/link`)),
+    'the tag is in the bucket',
+  )
   const manifestBlob = `docker/registry/v2/blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}/data`
   t.ok(await bucket.head(manifestBlob), `the manifest ${digest} is a blob in the bucket`)
   const manifest = (await (

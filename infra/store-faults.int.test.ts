@@ -115,7 +115,11 @@ for (const daemon of ['radosgw', 'osd'] as const) {
       t.equal(await backups.head(key), undefined, 'no object under the key')
     }
     await backups.abortUploads('mid-write/')
-    t.same((await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKETS.backups, Prefix: 'mid-write/' }))).Uploads ?? [], [], 'no unfinished upload left')
+    t.same(
+      (await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKETS.backups, Prefix: 'mid-write/' }))).Uploads ?? [],
+      [],
+      'no unfinished upload left',
+    )
     await backups.put(key, noise(8 * MiB, 'next'))
     t.same(await sha256Of(await backups.get(key)), await sha256Of(noise(8 * MiB, 'next')), 'the next put works')
   })
@@ -155,7 +159,7 @@ t.test('the gateway killed mid-backup: the backup fails clearly and is not liste
   const root = await registerAndLogin(ctl, 'root')
   // Ballast in a read-model schema: a dump of tens of MiB, so the kill lands mid-upload.
   await ctl.deps.pool.query('CREATE SCHEMA rm_ballast')
-  await ctl.deps.pool.query("CREATE TABLE rm_ballast.blob AS SELECT g, md5(random()::text) || md5(random()::text) AS a FROM generate_series(1, 600000) g")
+  await ctl.deps.pool.query('CREATE TABLE rm_ballast.blob AS SELECT g, md5(random()::text) || md5(random()::text) AS a FROM generate_series(1, 600000) g')
   const ns = ctl.deps.cfg.namespace
 
   const backup = ctl.call('POST', '/v1/admin/backups', { token: root })
@@ -163,7 +167,11 @@ t.test('the gateway killed mid-backup: the backup fails clearly and is not liste
   await kill9('radosgw')
   const failed = await backup
   t.equal(failed.status, 503, 'the backup failed')
-  t.match(failed.body, { code: 'WHARF_UNAVAILABLE', message: new RegExp(`the store at ${s3.endpoint.replaceAll('.', '\\.')} failed while storing backup`) }, failed.body.message)
+  t.match(
+    failed.body,
+    { code: 'WHARF_UNAVAILABLE', message: new RegExp(`the store at ${s3.endpoint.replaceAll('.', '\\.')} failed while storing backup`) },
+    failed.body.message,
+  )
   await ceph.start(ctx)
 
   t.same((await ctl.call('GET', '/v1/admin/backups', { token: root })).body, [], 'not listed')
@@ -176,7 +184,10 @@ t.test('the gateway killed mid-backup: the backup fails clearly and is not liste
 
   const next = await ctl.call('POST', '/v1/admin/backups', { token: root })
   t.equal(next.status, 201, 'the next backup works')
-  t.same((await ctl.call('GET', '/v1/admin/backups', { token: root })).body.map((b: { id: string }) => b.id), [next.body.id])
+  t.same(
+    (await ctl.call('GET', '/v1/admin/backups', { token: root })).body.map((b: { id: string }) => b.id),
+    [next.body.id],
+  )
   const { Uploads } = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKETS.backups, Prefix: `${ns}/` }))
   t.same(Uploads ?? [], [], "the failed backup's unfinished upload was cleaned up by the next one")
 })

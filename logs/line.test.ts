@@ -13,11 +13,45 @@ t.test('sanitizeLine: text stays, binary is escaped, long lines are cut with a m
 })
 
 t.test('a batch round-trips; lines get ids and the batch fields; garbage is not a batch', async (t) => {
-  const b: LogBatch = { app: 'shop', source: 'app', type: 'web', number: 2, release: 3, origin: 'abc', lines: [['2024-01-01T00:00:00.000000001Z', 0, 'out'], ['2024-01-01T00:00:00.000000002Z', 1, 'err']], pos: ['x', 1] }
+  const b: LogBatch = {
+    app: 'shop',
+    source: 'app',
+    type: 'web',
+    number: 2,
+    release: 3,
+    origin: 'abc',
+    lines: [
+      ['2024-01-01T00:00:00.000000001Z', 0, 'out'],
+      ['2024-01-01T00:00:00.000000002Z', 1, 'err'],
+    ],
+    pos: ['x', 1],
+  }
   const lines = linesOf(decodeBatch(encodeBatch(b))!, 42)
   t.same(lines, [
-    { id: '42.0', time: '2024-01-01T00:00:00.000000001Z', app: 'shop', source: 'app', type: 'web', number: 2, release: 3, stream: 'stdout', origin: 'abc', text: 'out' },
-    { id: '42.1', time: '2024-01-01T00:00:00.000000002Z', app: 'shop', source: 'app', type: 'web', number: 2, release: 3, stream: 'stderr', origin: 'abc', text: 'err' },
+    {
+      id: '42.0',
+      time: '2024-01-01T00:00:00.000000001Z',
+      app: 'shop',
+      source: 'app',
+      type: 'web',
+      number: 2,
+      release: 3,
+      stream: 'stdout',
+      origin: 'abc',
+      text: 'out',
+    },
+    {
+      id: '42.1',
+      time: '2024-01-01T00:00:00.000000002Z',
+      app: 'shop',
+      source: 'app',
+      type: 'web',
+      number: 2,
+      release: 3,
+      stream: 'stderr',
+      origin: 'abc',
+      text: 'err',
+    },
   ])
   t.equal(formatLine(lines[0]!), '2024-01-01T00:00:00.000000001Z [web.2] out')
   t.equal(formatLine({ id: '1.0', time: 'T', app: 'shop', source: 'wharf', text: 'release v3 created by alice' }), 'T [wharf] release v3 created by alice')

@@ -15,14 +15,24 @@ t.test('an answer is chunks of lines under CHUNK_BYTES, the first with the seque
   for (const c of chunks) t.ok(c.length <= CHUNK_BYTES, 'each chunk is bounded')
   const decoded = chunks.map(decode)
   t.equal(decoded[0]!.seq, 9)
-  t.ok(decoded.slice(1).every((c) => c.seq === undefined), 'only the first carries the sequence')
-  t.same(decoded.flatMap((c) => c.lines!.map((l) => l.id)), lines.map((l) => l.id), 'every line once, in order')
+  t.ok(
+    decoded.slice(1).every((c) => c.seq === undefined),
+    'only the first carries the sequence',
+  )
+  t.same(
+    decoded.flatMap((c) => c.lines!.map((l) => l.id)),
+    lines.map((l) => l.id),
+    'every line once, in order',
+  )
 })
 
 t.test('merging archive and stream lines: each id once, by time then id', async (t) => {
   const a = [line('10.0', '2024-01-01T00:00:02Z'), line('9.1', '2024-01-01T00:00:01Z')]
   const b = [line('10.0', '2024-01-01T00:00:02Z'), line('10.1', '2024-01-01T00:00:02Z'), line('9.5', '2024-01-01T00:00:01Z')]
-  t.same(mergeLines(a, b).map((l) => l.id), ['9.1', '9.5', '10.0', '10.1'])
+  t.same(
+    mergeLines(a, b).map((l) => l.id),
+    ['9.1', '9.5', '10.0', '10.1'],
+  )
 })
 
 t.test('a line filter: by process type, or none', async (t) => {

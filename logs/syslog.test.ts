@@ -29,7 +29,11 @@ t.test('RFC 3164: timestamp without a year, host, tag and pid', async (t) => {
     msgId: undefined,
     message: 'it works',
   })
-  t.equal(parseSyslog('<13>Dec 31 23:00:00 h shop: new year', new Date('2024-01-01T00:10:00Z')).time, '2023-12-31T23:00:00.000Z', 'a December line read in January is last year')
+  t.equal(
+    parseSyslog('<13>Dec 31 23:00:00 h shop: new year', new Date('2024-01-01T00:10:00Z')).time,
+    '2023-12-31T23:00:00.000Z',
+    'a December line read in January is last year',
+  )
 })
 
 t.test('malformed messages are refused with a reason, never guessed', async (t) => {
@@ -52,14 +56,23 @@ t.test('malformed messages are refused with a reason, never guessed', async (t) 
 function frames(chunks: (string | Buffer)[], max?: number) {
   const got: string[] = []
   const bad: string[] = []
-  const f = new SyslogFramer((b) => got.push(b.toString()), (why) => bad.push(why), max)
+  const f = new SyslogFramer(
+    (b) => got.push(b.toString()),
+    (why) => bad.push(why),
+    max,
+  )
   for (const c of chunks) f.push(Buffer.from(c))
   f.end()
   return { got, bad }
 }
 
 t.test('TCP framing: octet counting and line feeds, split anywhere; oversized and bad counts are skipped', async (t) => {
-  t.same(frames(['17 <14>1 - - a', ' - - -6 <1>1 ', 'x<13>Mar  9 08:01:02 h a: b\n<13>Mar  9 08:01:02 h a: c\r\n']).got, ['<14>1 - - a - - -', '<1>1 x', '<13>Mar  9 08:01:02 h a: b', '<13>Mar  9 08:01:02 h a: c\r'])
+  t.same(frames(['17 <14>1 - - a', ' - - -6 <1>1 ', 'x<13>Mar  9 08:01:02 h a: b\n<13>Mar  9 08:01:02 h a: c\r\n']).got, [
+    '<14>1 - - a - - -',
+    '<1>1 x',
+    '<13>Mar  9 08:01:02 h a: b',
+    '<13>Mar  9 08:01:02 h a: c\r',
+  ])
   t.same(frames(['<13>last line without LF']).got, ['<13>last line without LF'], 'the last line counts when the connection ends')
   const big = frames([`100 ${'x'.repeat(100)}5 hello`], 50)
   t.same(big.got, ['hello'], 'the frame after an oversized one is read')

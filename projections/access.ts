@@ -6,7 +6,14 @@ import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type AccessEvent = EventOf<'CollaboratorAdded' | 'CollaboratorRemoved' | 'AppTransferred' | 'MaintenanceSet' | 'AppCreated' | 'AppDestroyed'>
 
-const HANDLES = ['CollaboratorAdded', 'CollaboratorRemoved', 'AppTransferred', 'MaintenanceSet', 'AppCreated', 'AppDestroyed'] as const satisfies readonly AccessEvent['type'][]
+const HANDLES = [
+  'CollaboratorAdded',
+  'CollaboratorRemoved',
+  'AppTransferred',
+  'MaintenanceSet',
+  'AppCreated',
+  'AppDestroyed',
+] as const satisfies readonly AccessEvent['type'][]
 
 /**
  * Who besides the owner may use an app, and whether the public may: `collaborators(app, username)`

@@ -4,7 +4,18 @@ import { microBatches, planBatch } from './batch.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf } from './projection.js'
 
 function ev(seq: number, type = 'AppCreated'): RecordedEvent {
-  return { id: `id-${seq}`, type, version: 1, stream: 'app.a', occurredAt: '2025-01-01T00:00:00.000Z', actor: 'user:a', causationId: null, correlationId: 'c', data: {}, seq }
+  return {
+    id: `id-${seq}`,
+    type,
+    version: 1,
+    stream: 'app.a',
+    occurredAt: '2025-01-01T00:00:00.000Z',
+    actor: 'user:a',
+    causationId: null,
+    correlationId: 'c',
+    data: {},
+    seq,
+  }
 }
 
 function delivery(seq: number, pending: number): Delivery {
@@ -55,7 +66,10 @@ t.test('planBatch skips what the checkpoint covers and what the projection does 
   const handles = new Set(['AppCreated'])
   const events = [ev(4), ev(5), ev(6, 'ConfigSet'), ev(7), ev(8, 'ConfigSet')]
   const plan = planBatch(events, 5, handles)
-  t.same(plan.apply.map((e) => e.seq), [7])
+  t.same(
+    plan.apply.map((e) => e.seq),
+    [7],
+  )
   t.equal(plan.checkpoint, 8, 'unhandled events still advance the checkpoint')
   t.same(planBatch(events, 8, handles), { apply: [], checkpoint: 8 }, 'a fully redelivered batch changes nothing')
   t.same(planBatch([], 3, handles), { apply: [], checkpoint: 3 })

@@ -5,7 +5,15 @@ import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type BuildsEvent = EventOf<'PushReceived' | 'BuildStarted' | 'BuildSucceeded' | 'BuildFailed' | 'ReleaseCreated' | 'AppCreated' | 'AppDestroyed'>
 
-const HANDLES = ['PushReceived', 'BuildStarted', 'BuildSucceeded', 'BuildFailed', 'ReleaseCreated', 'AppCreated', 'AppDestroyed'] as const satisfies readonly BuildsEvent['type'][]
+const HANDLES = [
+  'PushReceived',
+  'BuildStarted',
+  'BuildSucceeded',
+  'BuildFailed',
+  'ReleaseCreated',
+  'AppCreated',
+  'AppDestroyed',
+] as const satisfies readonly BuildsEvent['type'][]
 
 /** The build id of an event on a `build.<uuid>` stream. */
 function buildId(event: RecordedEvent): string {
@@ -69,10 +77,14 @@ export const buildsProjection: Projection = {
       }
       case 'BuildSucceeded': {
         const d = e.data
-        await tx.query(
-          `UPDATE builds SET status = 'succeeded', image = $2, digest = $3, procfile = $4, port = $5, finished_at = $6 WHERE id = $1`,
-          [buildId(e), d.image, d.digest ?? null, JSON.stringify(d.procfile), d.port, e.occurredAt],
-        )
+        await tx.query(`UPDATE builds SET status = 'succeeded', image = $2, digest = $3, procfile = $4, port = $5, finished_at = $6 WHERE id = $1`, [
+          buildId(e),
+          d.image,
+          d.digest ?? null,
+          JSON.stringify(d.procfile),
+          d.port,
+          e.occurredAt,
+        ])
         return
       }
       case 'BuildFailed':

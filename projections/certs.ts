@@ -5,7 +5,15 @@ import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type CertsEvent = EventOf<'CertAdded' | 'CertAttached' | 'CertDetached' | 'CertRemoved' | 'DomainRemoved' | 'AppCreated' | 'AppDestroyed'>
 
-const HANDLES = ['CertAdded', 'CertAttached', 'CertDetached', 'CertRemoved', 'DomainRemoved', 'AppCreated', 'AppDestroyed'] as const satisfies readonly CertsEvent['type'][]
+const HANDLES = [
+  'CertAdded',
+  'CertAttached',
+  'CertDetached',
+  'CertRemoved',
+  'DomainRemoved',
+  'AppCreated',
+  'AppDestroyed',
+] as const satisfies readonly CertsEvent['type'][]
 
 /**
  * `certs(app, name, common_name, sans, not_before, not_after, fingerprint, certificate, key, created_at)`
@@ -103,7 +111,14 @@ export async function attachedCerts(pool: Queryable): Promise<AttachedCert[]> {
        FROM rm_certs.attachments a JOIN rm_certs.certs c ON c.app = a.app AND c.name = a.name
       ORDER BY a.domain`,
   )
-  return rows.map((r) => ({ domain: r.domain, app: r.app, name: r.name, certificate: r.certificate, key: r.key, notAfter: (r.not_after as Date).toISOString() }))
+  return rows.map((r) => ({
+    domain: r.domain,
+    app: r.app,
+    name: r.name,
+    certificate: r.certificate,
+    key: r.key,
+    notAfter: (r.not_after as Date).toISOString(),
+  }))
 }
 
 /** A TLS certificate as the API shows it: never its key (nor, for brevity, its PEM chain). */

@@ -5,7 +5,14 @@ import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type ContainersEvent = EventOf<'ContainerStarted' | 'ContainerStopping' | 'ContainerStopped' | 'ContainerCrashed' | 'FormationScaled' | 'AppDestroyed'>
 
-const HANDLES = ['ContainerStarted', 'ContainerStopping', 'ContainerStopped', 'ContainerCrashed', 'FormationScaled', 'AppDestroyed'] as const satisfies readonly ContainersEvent['type'][]
+const HANDLES = [
+  'ContainerStarted',
+  'ContainerStopping',
+  'ContainerStopped',
+  'ContainerCrashed',
+  'FormationScaled',
+  'AppDestroyed',
+] as const satisfies readonly ContainersEvent['type'][]
 
 /**
  * `containers(container, app, type, number, release, host, port, state, since, started_at, exit_code, reason)`:
@@ -44,7 +51,11 @@ export const containersProjection: Projection = {
       case 'ContainerStarted': {
         const d = e.data
         // The slot runs again: its crashed predecessor is history.
-        await tx.query(`DELETE FROM containers WHERE app = $1 AND type = $2 AND number IS NOT DISTINCT FROM $3 AND state = 'crashed'`, [d.app, d.type, d.number ?? null])
+        await tx.query(`DELETE FROM containers WHERE app = $1 AND type = $2 AND number IS NOT DISTINCT FROM $3 AND state = 'crashed'`, [
+          d.app,
+          d.type,
+          d.number ?? null,
+        ])
         await tx.query(
           `INSERT INTO containers (container, app, type, number, release, host, port, state, since, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'up', $8, $8)
            ON CONFLICT (container) DO UPDATE SET app = EXCLUDED.app, type = EXCLUDED.type, number = EXCLUDED.number, release = EXCLUDED.release,
@@ -144,14 +155,19 @@ export async function hostContainers(db: Queryable, host: string): Promise<{ con
 }
 
 /** Every `web` container of every app, in no particular order: what the router routes to. */
-export async function webContainers(db: Queryable): Promise<{ container: string; app: string; type: string; host: string; port: number | null; state: string }[]> {
+export async function webContainers(
+  db: Queryable,
+): Promise<{ container: string; app: string; type: string; host: string; port: number | null; state: string }[]> {
   const { rows } = await db.query(`SELECT container, app, type, host, port, state FROM rm_containers.containers WHERE type = 'web'`)
   return rows
 }
 
 /** The `web` containers of an app that are `up`, by id. */
 export async function upWebContainers(db: Queryable, app: string): Promise<{ container: string; host: string; port: number; release: number }[]> {
-  const { rows } = await db.query(`SELECT container, host, port, release FROM rm_containers.containers WHERE app = $1 AND type = 'web' AND state = 'up' ORDER BY container`, [app])
+  const { rows } = await db.query(
+    `SELECT container, host, port, release FROM rm_containers.containers WHERE app = $1 AND type = 'web' AND state = 'up' ORDER BY container`,
+    [app],
+  )
   return rows
 }
 

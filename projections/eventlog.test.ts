@@ -3,7 +3,16 @@ import type { RecordedEvent } from '../events/index.js'
 import { appOf, eventsQuery, redact, userOf } from './eventlog.js'
 
 const ev = (stream: string, data: unknown): RecordedEvent => ({
-  id: 'x', type: 'T', version: 1, stream, occurredAt: '2026-11-25T00:00:00.000Z', actor: 'user:a', causationId: null, correlationId: 'c', data, seq: 1,
+  id: 'x',
+  type: 'T',
+  version: 1,
+  stream,
+  occurredAt: '2026-11-25T00:00:00.000Z',
+  actor: 'user:a',
+  causationId: null,
+  correlationId: 'c',
+  data,
+  seq: 1,
 })
 
 t.test('redact hides secrets at any depth and keeps the rest', async (t) => {
@@ -14,7 +23,11 @@ t.test('redact hides secrets at any depth and keeps the rest', async (t) => {
   })
   t.equal(redact('plain'), 'plain')
   const pem = '-----BEGIN PRIVATE KEY-----\nMIGH...\n-----END PRIVATE KEY-----\n'
-  t.same(redact({ name: 'shop', certificate: '-----BEGIN CERTIFICATE-----\nMII...', privateKey: pem }), { name: 'shop', certificate: '-----BEGIN CERTIFICATE-----\nMII...', privateKey: '[redacted]' }, 'a private key field')
+  t.same(
+    redact({ name: 'shop', certificate: '-----BEGIN CERTIFICATE-----\nMII...', privateKey: pem }),
+    { name: 'shop', certificate: '-----BEGIN CERTIFICATE-----\nMII...', privateKey: '[redacted]' },
+    'a private key field',
+  )
   t.same(redact({ values: { TLS_KEY: pem.replace('PRIVATE', 'EC PRIVATE') } }), { values: { TLS_KEY: '[redacted]' } }, 'a private key PEM under any name')
   t.equal(redact(null), null)
 })
@@ -46,5 +59,9 @@ t.test('eventsQuery: anyone else sees their own user stream and the apps they ma
   t.same(q.values, [5, 10, 'shop', 'alice'])
   t.match(q.text, /WHERE seq > \$1 AND app = \$3 AND \(username = \$4 OR app IN \(SELECT name FROM rm_apps\.apps WHERE destroyed_at IS NULL AND \(owner = \$4/)
   t.match(q.text, /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\)\) ORDER BY seq LIMIT \$2$/)
-  t.same(eventsQuery({ username: 'alice', admin: false }, { after: 0, limit: 1, app: '', type: undefined }).values, [0, 1, 'alice'], 'an empty app filter is no filter')
+  t.same(
+    eventsQuery({ username: 'alice', admin: false }, { after: 0, limit: 1, app: '', type: undefined }).values,
+    [0, 1, 'alice'],
+    'an empty app filter is no filter',
+  )
 })

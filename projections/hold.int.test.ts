@@ -11,12 +11,23 @@ import { countingProjection } from './testing/counting.js'
 /** holdProjections: what a restore relies on to replace read models under a running projector. */
 
 async function setup(t: Test) {
-  const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(uniqueName('hold').toLowerCase()) })
+  const store = await JetStreamEventStore.connect({
+    servers: testNatsUrl(),
+    catalogue: wharfCatalogue(),
+    subjects: new EventSubjects(uniqueName('hold').toLowerCase()),
+  })
   const pool = new pg.Pool({ connectionString: await freshDatabase(t, 'hold'), max: 10 })
   pool.on('error', () => {})
   const name = 'counting'
   // standbyRetryMs of a minute: only the `resume` notice can bring the projection back within the test.
-  const projector = new Projector({ store, pool, projections: [countingProjection(name)], log: createLogger({ level: 'silent' }), standbyRetryMs: 60_000, batch: { maxWaitMs: 1 } })
+  const projector = new Projector({
+    store,
+    pool,
+    projections: [countingProjection(name)],
+    log: createLogger({ level: 'silent' }),
+    standbyRetryMs: 60_000,
+    batch: { maxWaitMs: 1 },
+  })
   await projector.start()
   t.teardown(async () => {
     await projector.stop()
@@ -27,7 +38,8 @@ async function setup(t: Test) {
   let version = 0
   const append = async (n: number) => {
     for (let i = 0; i < n; i++) {
-      const ev = version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
+      const ev =
+        version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
       version = (await store.append(streamId('app', 'a'), [ev], { actor: 'user:alice', expectedVersion: version })).lastSeq
     }
     return version
@@ -56,7 +68,11 @@ t.test('while held no event is applied; afterwards the projector resumes from th
     { names: [name] },
   )
   await projector.waitFor(last, { timeoutMs: 10_000 })
-  t.same(await hits(), Array.from({ length: 15 }, (_, i) => i + 1), 'events 5-15 applied once each after the hold: none skipped, none twice')
+  t.same(
+    await hits(),
+    Array.from({ length: 15 }, (_, i) => i + 1),
+    'events 5-15 applied once each after the hold: none skipped, none twice',
+  )
   t.same(projector.states(), { [name]: 'live' })
   t.equal((await readCheckpoints(pool, [name]))[0]?.seq, 15)
 })

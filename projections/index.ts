@@ -41,7 +41,17 @@ export {
 } from './releases.js'
 export { getUser, listAdmins, listUsers, userByTokenHash, userExists, usersProjection, type UserView } from './users.js'
 export { CONTROL_CHANNEL, holdProjections, type ControlNotice, type HoldOptions } from './hold.js'
-export { announceCheckpointReset, CHECKPOINT_CHANNEL, CORE_SCHEMA, migrateCore, PROJECTION_LOCK_CLASS, readCheckpoints, type CheckpointNotice, type CheckpointRow, type ProjectionStatus } from './checkpoints.js'
+export {
+  announceCheckpointReset,
+  CHECKPOINT_CHANNEL,
+  CORE_SCHEMA,
+  migrateCore,
+  PROJECTION_LOCK_CLASS,
+  readCheckpoints,
+  type CheckpointNotice,
+  type CheckpointRow,
+  type ProjectionStatus,
+} from './checkpoints.js'
 export { durableOf, nextSchemaOf, schemaOf, type Projection, type Queryable } from './projection.js'
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
 export { CheckpointWatcher, type CheckpointWatcherOptions, type UntilOptions, type WaitForOptions } from './watcher.js'
@@ -49,7 +59,21 @@ export type { BatchOptions } from './batch.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
-  return [appsProjection, configProjection, eventLogProjection(wharfCatalogue().types()), usersProjection, keysProjection, releasesProjection, formationProjection, domainsProjection, certsProjection, containersProjection, accessProjection, buildsProjection, drainsProjection]
+  return [
+    appsProjection,
+    configProjection,
+    eventLogProjection(wharfCatalogue().types()),
+    usersProjection,
+    keysProjection,
+    releasesProjection,
+    formationProjection,
+    domainsProjection,
+    certsProjection,
+    containersProjection,
+    accessProjection,
+    buildsProjection,
+    drainsProjection,
+  ]
 }
 
 const watchers = new WeakMap<pg.Pool, CheckpointWatcher>()

@@ -56,7 +56,6 @@ export function durableOf(p: Pick<Projection, 'name' | 'version'>): string {
   return `proj-${p.name}-v${p.version}`
 }
 
-
 /**
  * The `default` of a projection's exhaustive switch: a type in `handles` that `apply` has no case
  * for fails to compile, and if one reaches it anyway the projection stops there (it never skips).

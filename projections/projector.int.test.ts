@@ -8,7 +8,16 @@ import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, streamId, type NewEvent } from '../events/index.js'
 import { JetStreamEventStore } from '../events/jetstream.js'
 import { testNatsUrl, testPgUrl, uniqueName } from '../test/harness.js'
-import { appsProjection, CheckpointWatcher, configProjection, migrateCore, Projector, readCheckpoints, type Projection, type ProjectorOptions } from './index.js'
+import {
+  appsProjection,
+  CheckpointWatcher,
+  configProjection,
+  migrateCore,
+  Projector,
+  readCheckpoints,
+  type Projection,
+  type ProjectorOptions,
+} from './index.js'
 import { nextSchemaOf, schemaOf } from './projection.js'
 import { countingProjection } from './testing/counting.js'
 
@@ -78,7 +87,9 @@ async function setup(t: Test): Promise<Env> {
         const app = `${prefix}${i}`
         const stream = streamId('app', app)
         for (let k = i; k < count; k += streams) {
-          const ev: NewEvent = versions.has(stream) ? { type: 'ConfigSet', data: { app, values: { N: String(k) } } } : { type: 'AppCreated', data: { app, owner: 'alice' } }
+          const ev: NewEvent = versions.has(stream)
+            ? { type: 'ConfigSet', data: { app, values: { N: String(k) } } }
+            : { type: 'AppCreated', data: { app, owner: 'alice' } }
           const r = await store.append(stream, [ev], { actor: 'user:alice', expectedVersion: versions.get(stream) ?? 0 })
           versions.set(stream, r.lastSeq)
           perStream.set(stream, (perStream.get(stream) ?? 0) + 1)
@@ -174,16 +185,30 @@ t.test('a throwing projection stops at the event, logs it, and the others keep r
   const s = streamId('app', 'shop')
   const a = await env.store.append(s, [{ type: 'AppCreated', data: { app: 'shop', owner: 'alice' } }], { actor: 'user:alice', expectedVersion: 0 })
   const b = await env.store.append(s, [{ type: 'ConfigSet', data: { app: 'shop', values: { A: '1' } } }], { actor: 'user:alice', expectedVersion: a.lastSeq })
-  const boom = await env.store.append(s, [{ type: 'ConfigSet', data: { app: 'shop', values: { BOOM: '1' } } }, { type: 'ConfigSet', data: { app: 'shop', values: { C: '3' } } }], {
-    actor: 'user:alice',
-    expectedVersion: b.lastSeq,
-    correlationId: 'corr-boom',
-  })
+  const boom = await env.store.append(
+    s,
+    [
+      { type: 'ConfigSet', data: { app: 'shop', values: { BOOM: '1' } } },
+      { type: 'ConfigSet', data: { app: 'shop', values: { C: '3' } } },
+    ],
+    {
+      actor: 'user:alice',
+      expectedVersion: b.lastSeq,
+      correlationId: 'corr-boom',
+    },
+  )
   const failedSeq = boom.seqs[0]!
   await projector.waitFor(boom.lastSeq, { projections: [goodName] })
-  await t.rejects(projector.waitFor(boom.lastSeq, { projections: [badName], timeoutMs: 3000 }), { code: 'WHARF_UNAVAILABLE' }, 'waiting on a failed projection fails fast')
+  await t.rejects(
+    projector.waitFor(boom.lastSeq, { projections: [badName], timeoutMs: 3000 }),
+    { code: 'WHARF_UNAVAILABLE' },
+    'waiting on a failed projection fails fast',
+  )
 
-  const later = await env.store.append(s, [{ type: 'ConfigSet', data: { app: 'shop', values: { D: '4' } } }], { actor: 'user:alice', expectedVersion: boom.lastSeq })
+  const later = await env.store.append(s, [{ type: 'ConfigSet', data: { app: 'shop', values: { D: '4' } } }], {
+    actor: 'user:alice',
+    expectedVersion: boom.lastSeq,
+  })
   await projector.waitFor(later.lastSeq, { projections: [goodName] })
 
   const [cpBad] = await readCheckpoints(env.pool, [badName])
@@ -274,7 +299,12 @@ t.test('rebuild from seq 1 gives the rows of the live read model', async (t) => 
   const [cp] = await readCheckpoints(env.pool, [apps.name])
   t.equal(cp!.version, 2)
   t.equal(cp!.seq, v)
-  t.same(await dump(env.pool, schemaOf(apps.name), 'apps', 'name'), [...live.apps, { name: 'late', owner: 'alice', created_at: new Date(at), destroyed_at: null }].sort((x, y) => ((x as { name: string }).name < (y as { name: string }).name ? -1 : 1)))
+  t.same(
+    await dump(env.pool, schemaOf(apps.name), 'apps', 'name'),
+    [...live.apps, { name: 'late', owner: 'alice', created_at: new Date(at), destroyed_at: null }].sort((x, y) =>
+      (x as { name: string }).name < (y as { name: string }).name ? -1 : 1,
+    ),
+  )
 })
 
 t.test('waitFor resolves after append and times out with WHARF_TIMEOUT', async (t) => {
@@ -282,10 +312,17 @@ t.test('waitFor resolves after append and times out with WHARF_TIMEOUT', async (
   const name = env.name('wait')
   const projector = env.projector({ projections: [countingProjection(name)] })
   await projector.start()
-  const r = await env.store.append(streamId('app', 'w'), [{ type: 'AppCreated', data: { app: 'w', owner: 'alice' } }], { actor: 'user:alice', expectedVersion: 0 })
+  const r = await env.store.append(streamId('app', 'w'), [{ type: 'AppCreated', data: { app: 'w', owner: 'alice' } }], {
+    actor: 'user:alice',
+    expectedVersion: 0,
+  })
   await projector.waitFor(r.lastSeq)
   const { rows } = await env.pool.query(`SELECT seq FROM ${schemaOf(name)}.hits`)
-  t.same(rows.map((x) => Number(x.seq)), [r.lastSeq], 'the row is there once waitFor resolves')
+  t.same(
+    rows.map((x) => Number(x.seq)),
+    [r.lastSeq],
+    'the row is there once waitFor resolves',
+  )
 
   // From "another process": a watcher over its own pool, waiting before the event exists.
   const otherPool = new pg.Pool({ connectionString: testPgUrl(), max: 2 })
@@ -295,7 +332,10 @@ t.test('waitFor resolves after append and times out with WHARF_TIMEOUT', async (
     await otherPool.end()
   })
   const waiting = watcher.waitFor(r.lastSeq + 1, { timeoutMs: 5000 })
-  const r2 = await env.store.append(streamId('app', 'w'), [{ type: 'ConfigSet', data: { app: 'w', values: { K: 'v' } } }], { actor: 'user:alice', expectedVersion: r.lastSeq })
+  const r2 = await env.store.append(streamId('app', 'w'), [{ type: 'ConfigSet', data: { app: 'w', values: { K: 'v' } } }], {
+    actor: 'user:alice',
+    expectedVersion: r.lastSeq,
+  })
   t.equal(r2.lastSeq, r.lastSeq + 1)
   await waiting
   t.pass('a watcher in another pool saw the checkpoint through NOTIFY')
@@ -312,7 +352,10 @@ t.test('migrations are idempotent: starting twice changes nothing', async (t) =>
   await Promise.all([1, 2, 3, 4].map(() => migrateCore(env.pool)))
   const p1 = env.projector({ projections: [countingProjection(name)] })
   await p1.start()
-  const r = await env.store.append(streamId('app', 'm'), [{ type: 'AppCreated', data: { app: 'm', owner: 'alice' } }], { actor: 'user:alice', expectedVersion: 0 })
+  const r = await env.store.append(streamId('app', 'm'), [{ type: 'AppCreated', data: { app: 'm', owner: 'alice' } }], {
+    actor: 'user:alice',
+    expectedVersion: 0,
+  })
   await p1.waitFor(r.lastSeq)
   const oid = async (): Promise<unknown> => (await env.pool.query('SELECT oid FROM pg_namespace WHERE nspname = $1', [schemaOf(name)])).rows[0]?.oid
   const schemaBefore = await oid()

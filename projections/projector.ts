@@ -3,7 +3,18 @@ import { WharfError } from '../core/errors.js'
 import { createLogger, serviceLogger, withCorrelation, type Logger } from '../core/log.js'
 import type { Delivery, EventStore, RecordedEvent, Subscription } from '../events/index.js'
 import { microBatches, planBatch, type BatchOptions } from './batch.js'
-import { CHECKPOINT_CHANNEL, CORE_SCHEMA, ident, PROJECTION_LOCK_CLASS, type CheckpointNotice, migrateCore, notifyCheckpoint, readCheckpoints, transaction, type CheckpointRow } from './checkpoints.js'
+import {
+  CHECKPOINT_CHANNEL,
+  CORE_SCHEMA,
+  ident,
+  PROJECTION_LOCK_CLASS,
+  type CheckpointNotice,
+  migrateCore,
+  notifyCheckpoint,
+  readCheckpoints,
+  transaction,
+  type CheckpointRow,
+} from './checkpoints.js'
 import { CONTROL_CHANNEL, type ControlNotice } from './hold.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
@@ -64,7 +75,6 @@ class ApplyError extends Error {
 
 /** How soon a checkpoint advanced without a transaction is written to its row, ms. */
 const FLUSH_MS = 100
-
 
 class Runner {
   state: RunnerState = 'idle'
@@ -224,7 +234,10 @@ export class Projector {
         await q
         r.state = 'standby'
         clearTimeout(r.retry)
-        r.retry = setTimeout(() => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot start projection')), this.#o.standbyRetryMs)
+        r.retry = setTimeout(
+          () => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot start projection')),
+          this.#o.standbyRetryMs,
+        )
         r.retry.unref()
       }),
     )
@@ -240,7 +253,10 @@ export class Projector {
     if (!rows[0].ok) {
       if (r.state !== 'standby') this.#log.info({ projection: p.name }, 'projection is run by another process; standing by')
       r.state = 'standby'
-      r.retry = setTimeout(() => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: p.name }, 'cannot start projection')), this.#o.standbyRetryMs)
+      r.retry = setTimeout(
+        () => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: p.name }, 'cannot start projection')),
+        this.#o.standbyRetryMs,
+      )
       r.retry.unref()
       return
     }
@@ -254,7 +270,10 @@ export class Projector {
     }
     if (row.status !== 'running') {
       this.#log.info({ projection: p.name, seq: row.seq, status: row.status }, 'resuming projection from its checkpoint')
-      await this.#o.pool.query(`UPDATE ${CORE_SCHEMA}.projection_checkpoints SET status = 'running', error = NULL, error_seq = NULL, updated_at = now() WHERE name = $1`, [p.name])
+      await this.#o.pool.query(
+        `UPDATE ${CORE_SCHEMA}.projection_checkpoints SET status = 'running', error = NULL, error_seq = NULL, updated_at = now() WHERE name = $1`,
+        [p.name],
+      )
     }
     await this.#goLive(r, row.seq)
   }
@@ -545,7 +564,6 @@ export class Projector {
     })
   }
 
-
   /**
    * Applies every event from `fromSeq` to the end of the log (as of the call) into `schema`, in
    * transactions of `replayBatch` events; reading the next batch overlaps writing the previous one.
@@ -632,7 +650,6 @@ export class Projector {
       await notifyCheckpoint(client, { name: p.name, seq, status: 'running' })
     })
   }
-
 }
 
 /** Runs `applyBatch` when the projection has one, else `apply` per event; a throw names its event when it can. */

@@ -119,7 +119,10 @@ export interface DeployableRow {
 
 /** The newest release of an app, with only what running it takes. */
 export async function deployableRelease(db: Queryable, app: string): Promise<DeployableRow | undefined> {
-  const { rows } = await db.query<DeployableRow>(`SELECT app, version, image, digest, procfile, port, config, limits FROM rm_releases.releases WHERE app = $1 ORDER BY version DESC LIMIT 1`, [app])
+  const { rows } = await db.query<DeployableRow>(
+    `SELECT app, version, image, digest, procfile, port, config, limits FROM rm_releases.releases WHERE app = $1 ORDER BY version DESC LIMIT 1`,
+    [app],
+  )
   return rows[0]
 }
 
@@ -143,6 +146,8 @@ export async function releaseOfBuild(db: Queryable, app: string, build: string):
 
 /** The config of every app's newest release, in no particular order. */
 export async function currentConfigs(db: Queryable): Promise<{ app: string; config: Record<string, string> }[]> {
-  const { rows } = await db.query<{ app: string; config: Record<string, string> }>(`SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`)
+  const { rows } = await db.query<{ app: string; config: Record<string, string> }>(
+    `SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`,
+  )
   return rows
 }

@@ -11,7 +11,11 @@ import { countingProjection } from './testing/counting.js'
 /** CheckpointWatcher.until: waiting for a read model to show a row whose event's seq is not known in advance. */
 
 async function setup(t: Test) {
-  const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(uniqueName('watch').toLowerCase()) })
+  const store = await JetStreamEventStore.connect({
+    servers: testNatsUrl(),
+    catalogue: wharfCatalogue(),
+    subjects: new EventSubjects(uniqueName('watch').toLowerCase()),
+  })
   const pool = new pg.Pool({ connectionString: await freshDatabase(t, 'watch'), max: 10 })
   pool.on('error', () => {})
   const name = 'counting'
@@ -28,7 +32,8 @@ async function setup(t: Test) {
   let version = 0
   const append = async (n: number) => {
     for (let i = 0; i < n; i++) {
-      const ev = version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
+      const ev =
+        version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
       version = (await store.append(streamId('app', 'a'), [ev], { actor: 'user:alice', expectedVersion: version })).lastSeq
     }
     return version

@@ -97,11 +97,15 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   const { env, port, namespace } = await baseEnv(t)
   const p = startServices(env)
   t.teardown(() => void p.child.kill('SIGKILL'))
-  const health = await until('healthz', async () => {
-    const res = await request(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-request-id': 'req-abc' } })
-    const body = (await res.body.json()) as { status: string; checks: Record<string, { ok: boolean }> }
-    return res.statusCode === 200 ? { body, requestId: res.headers['x-request-id'] } : undefined
-  }, START_MS)
+  const health = await until(
+    'healthz',
+    async () => {
+      const res = await request(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-request-id': 'req-abc' } })
+      const body = (await res.body.json()) as { status: string; checks: Record<string, { ok: boolean }> }
+      return res.statusCode === 200 ? { body, requestId: res.headers['x-request-id'] } : undefined
+    },
+    START_MS,
+  )
   t.equal(health.body.status, 'ok')
   t.same(Object.keys(health.body.checks).sort(), ['nats', 'postgres', 'services'])
   t.equal(health.requestId, 'req-abc', 'the request id comes back')
@@ -109,11 +113,19 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   // The projector runs: an event appended now reaches the apps read model.
   const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue: wharfCatalogue(), subjects: new EventSubjects(namespace) })
   t.teardown(() => store.close())
-  await store.append('app.svc', [{ type: 'AppCreated', data: { app: 'svc', owner: 'alice' } }], { expectedVersion: 0, actor: 'user:alice', correlationId: 'corr-1' })
+  await store.append('app.svc', [{ type: 'AppCreated', data: { app: 'svc', owner: 'alice' } }], {
+    expectedVersion: 0,
+    actor: 'user:alice',
+    correlationId: 'corr-1',
+  })
   const db = new pg.Client({ connectionString: env.WHARF_DATABASE_URL })
   await db.connect()
   t.teardown(() => db.end())
-  const row = await until('apps read model', async () => (await db.query('select name, owner from rm_apps.apps')).rows[0] as { name: string } | undefined, START_MS)
+  const row = await until(
+    'apps read model',
+    async () => (await db.query('select name, owner from rm_apps.apps')).rows[0] as { name: string } | undefined,
+    START_MS,
+  )
   t.same(row, { name: 'svc', owner: 'alice' })
 
   const missing = await request(`http://127.0.0.1:${port}/v1/nope`, { headers: { 'x-request-id': 'req-404' } })
@@ -125,12 +137,18 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
   // The log line crosses a pipe: it may arrive a moment after the answer.
   const logged = await until('the request log line', async () => p.lines.find((l) => l.correlationId === 'req-404') ?? undefined, 5_000).catch(() => undefined)
   t.equal(logged?.service, 'controller', 'a request is logged with its correlation id and service')
-  t.ok(p.lines.every((l) => !('unparsed' in l)), 'every stdout line is JSON')
+  t.ok(
+    p.lines.every((l) => !('unparsed' in l)),
+    'every stdout line is JSON',
+  )
 
   p.child.kill('SIGTERM')
   const code = await exitedWithin(p, 15_000)
   t.equal(code, 0, 'exits 0 after SIGTERM')
-  t.ok(p.lines.some((l) => l.msg === 'stopped cleanly'), 'says it stopped cleanly')
+  t.ok(
+    p.lines.some((l) => l.msg === 'stopped cleanly'),
+    'says it stopped cleanly',
+  )
   await t.rejects(request(`http://127.0.0.1:${port}/healthz`), 'the port is closed')
 })
 
@@ -142,9 +160,18 @@ t.test('SIGTERM while the services are still starting: the started ones stop, th
   p.child.kill('SIGTERM')
   const code = await exitedWithin(p, 15_000)
   t.equal(code, 0, 'exits 0')
-  t.ok(p.lines.some((l) => l.msg === 'stopped cleanly'), 'says it stopped cleanly')
-  t.notOk(p.lines.some((l) => l.msg === 'Wharf services running'), 'does not go on to say it runs')
-  t.notOk(p.lines.some((l) => l.msg === 'could not start'), 'no start-up failure')
+  t.ok(
+    p.lines.some((l) => l.msg === 'stopped cleanly'),
+    'says it stopped cleanly',
+  )
+  t.notOk(
+    p.lines.some((l) => l.msg === 'Wharf services running'),
+    'does not go on to say it runs',
+  )
+  t.notOk(
+    p.lines.some((l) => l.msg === 'could not start'),
+    'no start-up failure',
+  )
 })
 
 t.test('--only projector runs no HTTP server; --only with an unknown name fails clearly', async (t) => {
@@ -167,10 +194,14 @@ t.test('healthz answers 503 naming the part that is down', async (t) => {
   const deadPg = `postgres://wharf:x@127.0.0.1:${await freePort()}/wharf`
   const p = startServices({ ...env, WHARF_DATABASE_URL: deadPg }, ['--only', 'controller'])
   t.teardown(() => void p.child.kill('SIGKILL'))
-  const res = await until('healthz', async () => {
-    const r = await request(`http://127.0.0.1:${port}/healthz`)
-    return { status: r.statusCode, body: (await r.body.json()) as { status: string; checks: Record<string, { ok: boolean }> } }
-  }, START_MS)
+  const res = await until(
+    'healthz',
+    async () => {
+      const r = await request(`http://127.0.0.1:${port}/healthz`)
+      return { status: r.statusCode, body: (await r.body.json()) as { status: string; checks: Record<string, { ok: boolean }> } }
+    },
+    START_MS,
+  )
   t.equal(res.status, 503)
   t.equal(res.body.status, 'degraded')
   t.equal(res.body.checks.postgres?.ok, false)
@@ -183,10 +214,19 @@ t.test('wrong S3 keys or an endpoint that does not answer: a clear error naming 
   const { env, port } = await baseEnv(t)
   const s3 = testS3()
   // NATS on a dead port: reaching it would fail differently, so the store is checked first.
-  const base = { ...env, ...QUIET_AWS_SDK, WHARF_NATS_URL: `nats://127.0.0.1:${await freePort()}`, WHARF_S3_ACCESS_KEY: s3.accessKey, WHARF_S3_REGION: s3.region }
+  const base = {
+    ...env,
+    ...QUIET_AWS_SDK,
+    WHARF_NATS_URL: `nats://127.0.0.1:${await freePort()}`,
+    WHARF_S3_ACCESS_KEY: s3.accessKey,
+    WHARF_S3_REGION: s3.region,
+  }
   const wrong = startServices({ ...base, WHARF_S3_ENDPOINT: s3.endpoint, WHARF_S3_SECRET_KEY: 'not-the-secret' })
   t.equal(await wrong.exited, 1)
-  t.match(wrong.stderr.join(''), new RegExp(`^wharf: store: the S3 endpoint ${s3.endpoint.replaceAll('.', '\\.')} refused Wharf's keys for bucket wharf-\\S+ \\(403`))
+  t.match(
+    wrong.stderr.join(''),
+    new RegExp(`^wharf: store: the S3 endpoint ${s3.endpoint.replaceAll('.', '\\.')} refused Wharf's keys for bucket wharf-\\S+ \\(403`),
+  )
   const gone = `http://127.0.0.1:${await freePort()}`
   const unreachable = startServices({ ...base, WHARF_S3_ENDPOINT: gone, WHARF_S3_SECRET_KEY: s3.secretKey })
   t.equal(await unreachable.exited, 1)

@@ -58,7 +58,12 @@ async function main(): Promise<void> {
     name: `wharf-${hostname()}-${process.pid}`,
     logger: log.child({ service: 'events' }),
   })
-  const logs = await LogStream.connect({ servers: cfg.natsUrl, subjects: new LogSubjects(cfg.namespace), name: `wharf-logs-${hostname()}-${process.pid}`, logger: log.child({ service: 'logs' }) })
+  const logs = await LogStream.connect({
+    servers: cfg.natsUrl,
+    subjects: new LogSubjects(cfg.namespace),
+    name: `wharf-logs-${hostname()}-${process.pid}`,
+    logger: log.child({ service: 'logs' }),
+  })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
   const startNginx = async (say: (line: string) => void) => void (await nginxPart.start({ cfg, paths: pathsFor(cfg.home), say }))
@@ -105,7 +110,10 @@ async function main(): Promise<void> {
     running.push({ name: def.name, svc })
     log.info({ service: def.name }, 'started')
   }
-  log.info({ services: names, version: VERSION, controller: names.includes('controller') ? `http://${cfg.host}:${cfg.ports.controller}` : undefined }, 'Wharf services running')
+  log.info(
+    { services: names, version: VERSION, controller: names.includes('controller') ? `http://${cfg.host}:${cfg.ports.controller}` : undefined },
+    'Wharf services running',
+  )
 }
 
 main().catch((err: Error) => {

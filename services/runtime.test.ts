@@ -5,12 +5,21 @@ const svc = (name: string): ServiceDefinition => ({ name, description: name, sta
 const known = [svc('projector'), svc('controller')]
 
 t.test('no --only runs every service', async (t) => {
-  t.same(selectServices(['node', 'main.js'], known).map((s) => s.name), ['projector', 'controller'])
+  t.same(
+    selectServices(['node', 'main.js'], known).map((s) => s.name),
+    ['projector', 'controller'],
+  )
 })
 
 t.test('--only picks a subset, in start order', async (t) => {
-  t.same(selectServices(['--only', 'controller,projector'], known).map((s) => s.name), ['projector', 'controller'])
-  t.same(selectServices(['--only=controller'], known).map((s) => s.name), ['controller'])
+  t.same(
+    selectServices(['--only', 'controller,projector'], known).map((s) => s.name),
+    ['projector', 'controller'],
+  )
+  t.same(
+    selectServices(['--only=controller'], known).map((s) => s.name),
+    ['controller'],
+  )
 })
 
 t.test('--only with an unknown or missing name is a clear error', async (t) => {

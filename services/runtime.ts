@@ -52,7 +52,10 @@ export function selectServices(argv: readonly string[], known: readonly ServiceD
   if (i < 0) return [...known]
   const raw = argv[i]!.includes('=') ? argv[i]!.slice('--only='.length) : argv[i + 1]
   if (!raw) throw new Error(`--only needs a list of services: ${known.map((s) => s.name).join(', ')}`)
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const unknown = names.filter((n) => !known.some((s) => s.name === n))
   if (unknown.length) throw new Error(`unknown service ${unknown.join(', ')}; known: ${known.map((s) => s.name).join(', ')}`)
   // Keep the start order of `known` (dependencies first), whatever order was asked for.

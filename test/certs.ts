@@ -47,7 +47,9 @@ export function certMaker(t: Test): { make(opts: CertOptions): TestCert; dir: st
       const keyArgs = opts.rsa ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']
       const ext = [
         ...(opts.sans?.length ? ['-addext', `subjectAltName=${opts.sans.map((s) => `DNS:${s}`).join(',')}`] : []),
-        ...(opts.ca ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'] : ['-addext', 'basicConstraints=CA:FALSE']),
+        ...(opts.ca
+          ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']
+          : ['-addext', 'basicConstraints=CA:FALSE']),
       ]
       const subj = ['-subj', `/CN=${opts.cn}`]
       if (!opts.expired && !opts.issuer) {

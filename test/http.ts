@@ -38,7 +38,15 @@ export function get(port: number, host: string, path = '/', agent: Agent | false
         if (!answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && retried === 0) {
           retried++
           send(false)
-        } else reject(Object.assign(new Error(`${err.message} (${err.code ?? 'no code'}, ${req.reusedSocket ? 'a reused connection' : 'a new connection'}${retried ? ', sent again' : ''}${answered ? ', after the answer began' : ''})`), { code: err.code }))
+        } else
+          reject(
+            Object.assign(
+              new Error(
+                `${err.message} (${err.code ?? 'no code'}, ${req.reusedSocket ? 'a reused connection' : 'a new connection'}${retried ? ', sent again' : ''}${answered ? ', after the answer began' : ''})`,
+              ),
+              { code: err.code },
+            ),
+          )
       })
       req.end()
     }
@@ -66,7 +74,11 @@ export interface RequestLoop {
  * GETs `path` with `Host: host`, one every `intervalMs` (0: as fast as `connections` requests at
  * once allow), on up to `connections` kept-alive connections, until stopped; counts every answer.
  */
-export function requestLoop(port: number, host: string, opts: { path?: string; intervalMs?: number; connections?: number; timeoutMs?: number } = {}): RequestLoop {
+export function requestLoop(
+  port: number,
+  host: string,
+  opts: { path?: string; intervalMs?: number; connections?: number; timeoutMs?: number } = {},
+): RequestLoop {
   const { path = '/', intervalMs = 0, connections = 16, timeoutMs = 15_000 } = opts
   const agent = new Agent({ keepAlive: true, maxSockets: connections })
   const counts: LoopCounts = { ok: 0, failed: 0, retried: 0, bodies: new Set() }
@@ -92,9 +104,11 @@ export function requestLoop(port: number, host: string, opts: { path?: string; i
   const loop = (async () => {
     if (intervalMs <= 0) {
       // Closed loop: each of `connections` workers sends its next request when the last is answered.
-      await Promise.all(Array.from({ length: connections }, async () => {
-        while (!stop) await one()
-      }))
+      await Promise.all(
+        Array.from({ length: connections }, async () => {
+          while (!stop) await one()
+        }),
+      )
     } else {
       const inflight = new Set<Promise<void>>()
       let next = performance.now()

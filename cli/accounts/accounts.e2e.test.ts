@@ -53,7 +53,9 @@ t.test('register, login, whoami, keys, users through bin/wharf', async (t) => {
   execFileSync('mkdir', ['-p', ssh])
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bob@laptop', '-f', join(ssh, 'id_ed25519')])
   execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', 'bob@other', '-f', join(bob.home, 'second')])
-  const fp = execFileSync('ssh-keygen', ['-lf', join(ssh, 'id_ed25519.pub')]).toString().split(' ')[1]!
+  const fp = execFileSync('ssh-keygen', ['-lf', join(ssh, 'id_ed25519.pub')])
+    .toString()
+    .split(' ')[1]!
   const add = await bob.run('keys:add')
   t.equal(add.code, 0, add.stderr)
   t.match(add.stdout, fp)

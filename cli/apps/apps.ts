@@ -26,7 +26,11 @@ function printInfo(a: AppInfo): void {
     `release:       ${a.release ? `v${a.release.version}${a.release.image ? ` (${a.release.image})` : ''}` : 'none'}`,
     `maintenance:   ${a.maintenance ? 'on' : 'off'}`,
     `domains:       ${a.domains.join(', ') || '-'}`,
-    `formation:     ${Object.entries(a.formation).map(([t, n]) => `${t}=${n}`).join(' ') || '-'}`,
+    `formation:     ${
+      Object.entries(a.formation)
+        .map(([t, n]) => `${t}=${n}`)
+        .join(' ') || '-'
+    }`,
     `collaborators: ${a.collaborators.join(', ') || '-'}`,
   ]
   console.log(lines.join('\n'))
@@ -55,7 +59,12 @@ export function appsTopic(program: Command): void {
     .option('--json', 'print the API JSON')
     .action(async (opts: { json?: boolean }) => {
       const res = await api().call<{ apps: AppInfo[] }>('GET', '/v1/apps')
-      printList(res.apps as unknown as Record<string, unknown>[], [{ key: 'name' }, { key: 'owner' }, { key: 'url' }, { key: 'created' }], { json: opts.json, empty: 'No apps: create one with `wharf apps:create`.' }, res)
+      printList(
+        res.apps as unknown as Record<string, unknown>[],
+        [{ key: 'name' }, { key: 'owner' }, { key: 'url' }, { key: 'created' }],
+        { json: opts.json, empty: 'No apps: create one with `wharf apps:create`.' },
+        res,
+      )
     })
 
   withApp(program.command('apps:info').alias('info').description("an app's owner, URL, release, domains and formation"))
@@ -75,10 +84,12 @@ export function appsTopic(program: Command): void {
       console.log(`Destroyed ${app}.`)
     })
 
-  withApp(program.command('apps:transfer <user>').description('give an app to another user (owner or admin)')).action(async (user: string, opts: { app?: string }) => {
-    const a = await api().call<AppInfo>('POST', appPath(opts, '/transfer'), { owner: user })
-    console.log(`Transferred ${a.name} to ${a.owner}.`)
-  })
+  withApp(program.command('apps:transfer <user>').description('give an app to another user (owner or admin)')).action(
+    async (user: string, opts: { app?: string }) => {
+      const a = await api().call<AppInfo>('POST', appPath(opts, '/transfer'), { owner: user })
+      console.log(`Transferred ${a.name} to ${a.owner}.`)
+    },
+  )
 
   withApp(program.command('apps:open').description("print an app's URL")).action(async (opts: { app?: string }) => {
     const a = await api().call<AppInfo>('GET', appPath(opts))

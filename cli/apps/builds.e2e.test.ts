@@ -21,7 +21,10 @@ t.test('builds:create, builds:list and builds:info through bin/wharf', async (t)
   await registerAndLogin(c, 'root')
   const alice = cli(t, c.url, await registerAndLogin(c, 'alice'))
   const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))
-  const app = `web-${uniqueName('e').toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}`
+  const app = `web-${uniqueName('e')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-12)}`
   await ok(t, alice.run(['apps:create', app, '--no-remote']), 'apps:create')
 
   t.equal((await ok(t, alice.run(['builds:list', '-a', app]), 'builds:list with none')).stdout, 'No builds.\n')
@@ -31,7 +34,11 @@ t.test('builds:create, builds:list and builds:info through bin/wharf', async (t)
   const id12 = (await docker.getImage(source).inspect()).Id.replace(/^sha256:/, '').slice(0, 12)
   const pushed = `${testRegistry()}/${app}:image-${id12}`
   t.teardown(() => removeImage(docker, pushed))
-  const created = await ok(t, alice.run(['builds:create', source, '-a', app, '--procfile', 'web: httpd -f -p $PORT', '--procfile', 'worker: sleep 1000']), 'builds:create')
+  const created = await ok(
+    t,
+    alice.run(['builds:create', source, '-a', app, '--procfile', 'web: httpd -f -p $PORT', '--procfile', 'worker: sleep 1000']),
+    'builds:create',
+  )
   t.match(created.stdout, `\npushed ${pushed} (sha256:`, 'says what it pushed')
   t.match(created.stdout, new RegExp(`^importing ${source}\\.\\.\\.\\n`), 'progress first')
   t.match(created.stdout, new RegExp(`\\nReleased v2 of ${app}: http://${app}\\.[^:\\s]+:\\d+\\n$`), 'then the release and the URL')
@@ -56,7 +63,10 @@ t.test('builds:create, builds:list and builds:info through bin/wharf', async (t)
   // Failures: one line with the code.
   const missing = `${uniqueName('nope').toLowerCase()}:1`
   await fails(t, alice.run(['builds:create', missing, '-a', app]), 'WHARF_NOT_FOUND', 'builds:create of an unknown image')
-  t.match((await ok(t, alice.run(['builds:list', '-a', app]), 'builds:list after a failure')).stdout, new RegExp(`\\n[0-9a-f-]{13}\\s+failed\\s+image\\s+${missing}\\s+alice\\s+-\\s+`))
+  t.match(
+    (await ok(t, alice.run(['builds:list', '-a', app]), 'builds:list after a failure')).stdout,
+    new RegExp(`\\n[0-9a-f-]{13}\\s+failed\\s+image\\s+${missing}\\s+alice\\s+-\\s+`),
+  )
   t.match((await ok(t, alice.run(['builds:info', '-a', app]), 'builds:info of the failure')).stdout, /^=== build .*\nstatus:\s+failed: no image /)
   await fails(t, alice.run(['builds:create', source, '-a', app, '--procfile', 'Web: x']), 'WHARF_INVALID', 'a bad Procfile line')
   await fails(t, alice.run(['builds:create', source, '-a', app, '--procfile', 'web: a', '--procfile', 'web: b']), 'WHARF_INVALID', 'a type twice')

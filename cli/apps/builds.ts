@@ -71,7 +71,12 @@ export function buildsTopic(program: Command): void {
         release: b.release === null ? '-' : `v${b.release}`,
         age: age(b.created),
       }))
-      printList(rows, [{ key: 'id' }, { key: 'status' }, { key: 'stack' }, { key: 'source' }, { key: 'by' }, { key: 'release' }, { key: 'age' }], { json: opts.json, empty: 'No builds.' }, res)
+      printList(
+        rows,
+        [{ key: 'id' }, { key: 'status' }, { key: 'stack' }, { key: 'source' }, { key: 'by' }, { key: 'release' }, { key: 'age' }],
+        { json: opts.json, empty: 'No builds.' },
+        res,
+      )
     })
 
   withApp(program.command('builds:info [build]').description('one build (an id, a unique prefix of one, or latest: the default), then its output'))

@@ -58,7 +58,12 @@ export function certsTopic(program: Command): void {
         expires: `${c.notAfter.slice(0, 10)}${c.expired ? ' (expired)' : ''}`,
         domains: c.domains.join(', '),
       }))
-      printList(rows, [{ key: 'name' }, { key: 'commonName', title: 'common name' }, { key: 'sans', title: 'SANs' }, { key: 'expires' }, { key: 'domains' }], { json: opts.json, empty: 'No certificates.' }, res)
+      printList(
+        rows,
+        [{ key: 'name' }, { key: 'commonName', title: 'common name' }, { key: 'sans', title: 'SANs' }, { key: 'expires' }, { key: 'domains' }],
+        { json: opts.json, empty: 'No certificates.' },
+        res,
+      )
     })
   withApp(program.command('certs:attach <name> <domain>').description("serve HTTPS for one of the app's domains with the certificate"))
     .option('--json', 'print the API JSON')

@@ -35,19 +35,30 @@ export function configTopic(program: Command): void {
         process.stdout.write(renderDotenv(res.values))
         return
       }
-      console.log(keys.length ? table(keys.map((k) => ({ key: k, value: res.values[k] })), [{ key: 'key' }, { key: 'value' }]) : 'No config.')
+      console.log(
+        keys.length
+          ? table(
+              keys.map((k) => ({ key: k, value: res.values[k] })),
+              [{ key: 'key' }, { key: 'value' }],
+            )
+          : 'No config.',
+      )
     })
 
-  withApp(program.command('config:set <pairs...>').description('set config values, KEY=value ... (makes a release)')).action(async (args: string[], opts: { app?: string }) => {
-    const values = pairs(args, 'KEY=value', (m) => new CliError('WHARF_INVALID', m))
-    await setValues(opts, values)
-    console.log(`Set ${Object.keys(values).join(', ')}.`)
-  })
+  withApp(program.command('config:set <pairs...>').description('set config values, KEY=value ... (makes a release)')).action(
+    async (args: string[], opts: { app?: string }) => {
+      const values = pairs(args, 'KEY=value', (m) => new CliError('WHARF_INVALID', m))
+      await setValues(opts, values)
+      console.log(`Set ${Object.keys(values).join(', ')}.`)
+    },
+  )
 
-  withApp(program.command('config:unset <keys...>').description('remove config keys (keys not set are ignored)')).action(async (keys: string[], opts: { app?: string }) => {
-    for (const part of chunks(keys)) await api().call('POST', appPath(opts, '/config/unset'), { keys: part })
-    console.log(`Unset ${keys.join(', ')}.`)
-  })
+  withApp(program.command('config:unset <keys...>').description('remove config keys (keys not set are ignored)')).action(
+    async (keys: string[], opts: { app?: string }) => {
+      for (const part of chunks(keys)) await api().call('POST', appPath(opts, '/config/unset'), { keys: part })
+      console.log(`Unset ${keys.join(', ')}.`)
+    },
+  )
 
   withApp(program.command('config:pull').description("write an app's config to a .env file"))
     .option('-o, --file <path>', 'the file', '.env')

@@ -82,7 +82,9 @@ export async function connectRepo(app: string, portOverride?: string): Promise<v
   const trusted = trustBuilder(info)
   if (trusted === 'added') console.log(`Trusted the builder's host key (${info.fingerprint}) in ~/.ssh/known_hosts`)
   if (trusted === 'conflict') {
-    console.error(`wharf: ~/.ssh/known_hosts has another key for ${info.knownHosts.split(' ')[0]}; if the platform was made anew, remove it: ssh-keygen -R '${info.knownHosts.split(' ')[0]}'`)
+    console.error(
+      `wharf: ~/.ssh/known_hosts has another key for ${info.knownHosts.split(' ')[0]}; if the platform was made anew, remove it: ssh-keygen -R '${info.knownHosts.split(' ')[0]}'`,
+    )
   }
 }
 
@@ -92,7 +94,7 @@ export function gitTopic(program: Command): void {
     .option('-r, --remote <name>', 'the remote name', 'wharf')
     .action(async (opts: { app?: string; remote: string }) => {
       const app = resolveApp(opts.app)
-      if (!inGitRepo()) throw new CliError('WHARF_INVALID', 'not in a git repository: run it in your app\'s repo (git init first)')
+      if (!inGitRepo()) throw new CliError('WHARF_INVALID', "not in a git repository: run it in your app's repo (git init first)")
       const info = await builderInfo(api())
       const url = setRemote(app, { host: info?.host ?? '127.0.0.1', port: info?.port ?? 2222 }, opts.remote)
       console.log(`Git remote ${opts.remote}: ${url}`)

@@ -15,4 +15,19 @@ import { releasesTopic } from './releases.js'
 import { runTopic } from './run.js'
 
 /** apps:*, config:*, releases:*, builds:*, git:remote, ps:*, run, logs, drains:*, domains:*, certs:*, limits:*, perms:*, maintenance:* and their shortcuts. */
-export const appTopics: Topic[] = [appsTopic, configTopic, releasesTopic, buildsTopic, gitTopic, psTopic, runTopic, logsTopic, drainsTopic, domainsTopic, certsTopic, limitsTopic, permsTopic, maintenanceTopic]
+export const appTopics: Topic[] = [
+  appsTopic,
+  configTopic,
+  releasesTopic,
+  buildsTopic,
+  gitTopic,
+  psTopic,
+  runTopic,
+  logsTopic,
+  drainsTopic,
+  domainsTopic,
+  certsTopic,
+  limitsTopic,
+  permsTopic,
+  maintenanceTopic,
+]

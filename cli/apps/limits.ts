@@ -10,7 +10,14 @@ interface LimitsBody {
 
 function print(l: LimitsBody): void {
   const types = [...new Set([...Object.keys(l.memory), ...Object.keys(l.cpu)])].sort()
-  console.log(types.length ? table(types.map((t) => ({ type: t, memory: l.memory[t] ?? '-', cpu: l.cpu[t] ?? '-' })), [{ key: 'type' }, { key: 'memory' }, { key: 'cpu' }]) : 'No limits.')
+  console.log(
+    types.length
+      ? table(
+          types.map((t) => ({ type: t, memory: l.memory[t] ?? '-', cpu: l.cpu[t] ?? '-' })),
+          [{ key: 'type' }, { key: 'memory' }, { key: 'cpu' }],
+        )
+      : 'No limits.',
+  )
 }
 
 /** limits:list|set|unset: memory (default) or --cpu, per process type. */

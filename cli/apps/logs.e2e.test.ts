@@ -38,8 +38,15 @@ t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) 
   t.match(out, /\n\S+Z \[web\.1\] one\n\S+Z \[web\.1\] two\n\S+Z \[web\.1\] three\n$/)
   t.match((await ok(t, alice.run(['logs', '-a', 'shop', '-n', '1']), 'logs -n 1')).stdout, /^\S+ \[web\.1\] three\n$/)
   const json = JSON.parse((await ok(t, alice.run(['logs', '-a', 'shop', '--json', '--type', 'web']), 'logs --json')).stdout)
-  t.same(json.lines.map((l: { text: string }) => l.text), ['one', 'two', 'three'])
-  t.match((await ok(t, alice.run(['logs', '-a', 'shop', '--since', '1h', '-n', '3']), 'logs --since')).stdout, /^\S+ \[wharf\] app created by alice\n\S+ \[wharf\] release v1 created by alice: alice created shop\n\S+ \[web\.1\] one\n$/, 'the first 3 since an hour ago')
+  t.same(
+    json.lines.map((l: { text: string }) => l.text),
+    ['one', 'two', 'three'],
+  )
+  t.match(
+    (await ok(t, alice.run(['logs', '-a', 'shop', '--since', '1h', '-n', '3']), 'logs --since')).stdout,
+    /^\S+ \[wharf\] app created by alice\n\S+ \[wharf\] release v1 created by alice: alice created shop\n\S+ \[web\.1\] one\n$/,
+    'the first 3 since an hour ago',
+  )
 
   // logs -f: the recent lines, then a new one within moments.
   const child = spawn(process.execPath, [new URL('../../bin/wharf', import.meta.url).pathname, 'logs', '-f', '-a', 'shop', '-n', '1'], {
@@ -58,8 +65,14 @@ t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) 
   child.kill()
 
   // drains
-  t.match((await ok(t, alice.run(['drains:add', 'syslog://127.0.0.1:1', '-a', 'shop']), 'drains:add')).stdout, /^Added drain d\.[0-9a-f]{12} \(syslog:\/\/127\.0\.0\.1:1\)\.\n$/)
-  t.match((await ok(t, alice.run(['drains:list', '-a', 'shop']), 'drains:list')).stdout, /^ID\s+URL\s+CREATED\nd\.[0-9a-f]{12}\s+syslog:\/\/127\.0\.0\.1:1\s+\S+\n$/)
+  t.match(
+    (await ok(t, alice.run(['drains:add', 'syslog://127.0.0.1:1', '-a', 'shop']), 'drains:add')).stdout,
+    /^Added drain d\.[0-9a-f]{12} \(syslog:\/\/127\.0\.0\.1:1\)\.\n$/,
+  )
+  t.match(
+    (await ok(t, alice.run(['drains:list', '-a', 'shop']), 'drains:list')).stdout,
+    /^ID\s+URL\s+CREATED\nd\.[0-9a-f]{12}\s+syslog:\/\/127\.0\.0\.1:1\s+\S+\n$/,
+  )
   await fails(t, alice.run(['drains:add', 'http://example.com/', '-a', 'shop']), 'WHARF_INVALID', 'a drain that is not syslog or https')
   await fails(t, alice.run(['drains:add', 'syslog://127.0.0.1:1', '-a', 'shop']), 'WHARF_EXISTS', 'the same drain twice')
   await ok(t, alice.run(['drains:remove', 'syslog://127.0.0.1:1', '-a', 'shop']), 'drains:remove by URL')

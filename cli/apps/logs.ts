@@ -41,7 +41,8 @@ export function logsTopic(program: Command): void {
     .option('--since <time>', 'lines since a time or an age (30m, 2h, 1d), from the archives too')
     .option('--json', 'the API JSON (with -f: one line object per line)')
     .action(async (opts: { app?: string; num?: string; follow?: boolean; type?: string; since?: string; json?: boolean }) => {
-      if (opts.num !== undefined && !/^[1-9]\d{0,4}$/.test(opts.num)) throw new CliError('WHARF_INVALID', `-n takes a number of lines (1-10000), not ${JSON.stringify(opts.num)}`)
+      if (opts.num !== undefined && !/^[1-9]\d{0,4}$/.test(opts.num))
+        throw new CliError('WHARF_INVALID', `-n takes a number of lines (1-10000), not ${JSON.stringify(opts.num)}`)
       if (opts.follow && opts.since) throw new CliError('WHARF_INVALID', '-f and --since do not go together: -f starts from the newest lines')
       const client = api()
       if (opts.follow) return follow(client, appPath(opts, `/logs/stream${query(opts)}`), Boolean(opts.json))

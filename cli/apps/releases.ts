@@ -27,7 +27,12 @@ export function releasesTopic(program: Command): void {
     .action(async (opts: { app?: string; json?: boolean }) => {
       const res = await api().call<{ releases: ReleaseBody[] }>('GET', appPath(opts, '/releases'))
       const rows = res.releases.map((r) => ({ ...r, version: `v${r.version}`, image: r.image ?? '-' }))
-      printList(rows, [{ key: 'version' }, { key: 'created' }, { key: 'by' }, { key: 'image' }, { key: 'summary' }], { json: opts.json, empty: 'No releases.' }, res)
+      printList(
+        rows,
+        [{ key: 'version' }, { key: 'created' }, { key: 'by' }, { key: 'image' }, { key: 'summary' }],
+        { json: opts.json, empty: 'No releases.' },
+        res,
+      )
     })
 
   withApp(program.command('releases:info <version>').description('one release (vN), with its config'))
@@ -47,10 +52,10 @@ export function releasesTopic(program: Command): void {
       )
     })
 
-  withApp(program.command('releases:rollback [version]').alias('rollback').description("a new release with vN's image and config (default: the previous release)")).action(
-    async (v: string | undefined, opts: { app?: string }) => {
-      const r = await api().call<ReleaseBody>('POST', appPath(opts, '/releases/rollback'), v === undefined ? {} : { version: Number(version(v)) })
-      console.log(`Rolled back to v${r.rollbackOf}: now v${r.version}.`)
-    },
-  )
+  withApp(
+    program.command('releases:rollback [version]').alias('rollback').description("a new release with vN's image and config (default: the previous release)"),
+  ).action(async (v: string | undefined, opts: { app?: string }) => {
+    const r = await api().call<ReleaseBody>('POST', appPath(opts, '/releases/rollback'), v === undefined ? {} : { version: Number(version(v)) })
+    console.log(`Rolled back to v${r.rollbackOf}: now v${r.version}.`)
+  })
 }

@@ -134,7 +134,13 @@ function serviceOf(s: Docker.Service): ServiceInfo {
     version: s.Version?.Index ?? 0,
     spec: (s.Spec ?? { Name: '' }) as ServiceSpec,
     ...(update
-      ? { updateStatus: { state: update.State ?? '', ...(update.Message ? { message: update.Message } : {}), ...(update.StartedAt ? { startedAt: update.StartedAt } : {}) } }
+      ? {
+          updateStatus: {
+            state: update.State ?? '',
+            ...(update.Message ? { message: update.Message } : {}),
+            ...(update.StartedAt ? { startedAt: update.StartedAt } : {}),
+          },
+        }
       : {}),
   }
 }
@@ -169,7 +175,16 @@ export class DockerEngine implements ContainerEngine {
       os: v.Os,
       arch: v.Arch,
       ...(s
-        ? { swarm: { state: s.LocalNodeState, nodeAddr: s.NodeAddr, nodeId: s.NodeID, nodes: s.Nodes, managers: s.Managers, controlAvailable: s.ControlAvailable } }
+        ? {
+            swarm: {
+              state: s.LocalNodeState,
+              nodeAddr: s.NodeAddr,
+              nodeId: s.NodeID,
+              nodes: s.Nodes,
+              managers: s.Managers,
+              controlAvailable: s.ControlAvailable,
+            },
+          }
         : {}),
     }
   }
@@ -251,7 +266,9 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async attachContainer(id: string, opts: { stdin: boolean }): Promise<Duplex> {
-    return (await call(() => this.docker.getContainer(id).attach({ stream: true, stdin: opts.stdin, stdout: true, stderr: true, hijack: opts.stdin }))) as Duplex
+    return (await call(() =>
+      this.docker.getContainer(id).attach({ stream: true, stdin: opts.stdin, stdout: true, stderr: true, hijack: opts.stdin }),
+    )) as Duplex
   }
 
   waitRemoved(id: string): Promise<{ exited: Promise<number> }> {
@@ -318,7 +335,14 @@ export class DockerEngine implements ContainerEngine {
     const ended = readJsonLines(
       stream,
       (o) => {
-        const ev = o as { Type?: string; Action?: string; id?: string; time?: number; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } }
+        const ev = o as {
+          Type?: string
+          Action?: string
+          id?: string
+          time?: number
+          timeNano?: number
+          Actor?: { ID?: string; Attributes?: Record<string, string> }
+        }
         const id = ev.id ?? ev.Actor?.ID
         if (ev.Type !== 'container' || !id || !ev.Action) return
         onEvent({ action: ev.Action, id, time: ev.time ?? 0, ...(ev.timeNano ? { timeNano: ev.timeNano } : {}), attributes: ev.Actor?.Attributes ?? {} })

@@ -28,7 +28,12 @@ export function tarOf(files: Record<string, string>): Buffer {
     h.write('0000000\0', 108)
     h.write('0000000\0', 116)
     h.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124)
-    h.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136)
+    h.write(
+      `${Math.floor(Date.now() / 1000)
+        .toString(8)
+        .padStart(11, '0')}\0`,
+      136,
+    )
     h.write('        ', 148)
     h.write('0', 156)
     h.write('ustar\0', 257)
@@ -97,7 +102,11 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     const { engine, registry } = await factory.create(t)
     const tag = `wharf-test-${unique()}:1`
     const lines: string[] = []
-    const built = await engine.buildImage(Readable.from([tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' })]), { tag, labels: { 'wharf.test': 'true' } }, (l) => lines.push(l))
+    const built = await engine.buildImage(
+      Readable.from([tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' })]),
+      { tag, labels: { 'wharf.test': 'true' } },
+      (l) => lines.push(l),
+    )
     t.same(built, {}, 'no error')
     t.ok(lines.length > 0, 'the build printed its steps')
     t.teardown(() => engine.removeImage(tag, { force: true }).catch(() => {}))
@@ -112,7 +121,11 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     const pushed: string[] = []
     const digest = await engine.pushImage(`${repo}:v1`, (l) => pushed.push(l))
     t.match(digest, /^sha256:[0-9a-f]{64}$/, 'the manifest digest')
-    t.same((await engine.listImages(repo)).map((i) => i.id), [info.id], 'listImages by repository')
+    t.same(
+      (await engine.listImages(repo)).map((i) => i.id),
+      [info.id],
+      'listImages by repository',
+    )
     await engine.removeImage(`${repo}:v1`, { force: true })
     await refused(t, engine.inspectImage(`${repo}:v1`), 'not_found', 'the tag is gone')
     await engine.pullImage(`${repo}:v1`)
@@ -122,9 +135,16 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
 
   t.test(`${name}: a build without a Dockerfile, or from an unknown image, fails`, async (t) => {
     const { engine } = await factory.create(t)
-    const outcome = (p: Promise<{ error?: string }>) => p.then((r) => r.error, (err: Error) => err.message)
-    t.ok(await outcome(engine.buildImage(Readable.from([tarOf({ 'README': 'x' })]), { tag: `wharf-test-${unique()}:1` })), 'no Dockerfile')
-    t.ok(await outcome(engine.buildImage(Readable.from([tarOf({ Dockerfile: `FROM wharf-none-${unique()}:1\n` })]), { tag: `wharf-test-${unique()}:1` })), 'an unknown base')
+    const outcome = (p: Promise<{ error?: string }>) =>
+      p.then(
+        (r) => r.error,
+        (err: Error) => err.message,
+      )
+    t.ok(await outcome(engine.buildImage(Readable.from([tarOf({ README: 'x' })]), { tag: `wharf-test-${unique()}:1` })), 'no Dockerfile')
+    t.ok(
+      await outcome(engine.buildImage(Readable.from([tarOf({ Dockerfile: `FROM wharf-none-${unique()}:1\n` })]), { tag: `wharf-test-${unique()}:1` })),
+      'an unknown base',
+    )
   })
 
   t.test(`${name}: a container: create, events, start, attach, exit, removal`, async (t) => {
@@ -132,12 +152,31 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     const ns = unique()
     const labels = { 'wharf.namespace': ns, 'wharf.test': 'true' }
     const seen: ContainerEvent[] = []
-    const feed = await engine.containerEvents({ labels: { 'wharf.namespace': ns } }, (e) => seen.push(e), () => {})
+    const feed = await engine.containerEvents(
+      { labels: { 'wharf.namespace': ns } },
+      (e) => seen.push(e),
+      () => {},
+    )
     t.teardown(() => feed.close())
-    const id = await engine.createContainer({ Image: image, Cmd: ['sh', '-c', 'sleep 1; printf "hello\\n"; exit 3'], Labels: labels, AttachStdout: true, AttachStderr: true, HostConfig: { AutoRemove: true } })
+    const id = await engine.createContainer({
+      Image: image,
+      Cmd: ['sh', '-c', 'sleep 1; printf "hello\\n"; exit 3'],
+      Labels: labels,
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: { AutoRemove: true },
+    })
     t.teardown(() => engine.removeContainer(id, { force: true }).catch(() => {}))
-    t.same((await engine.listContainers({ labels: { 'wharf.namespace': ns } })).map((c) => c.id), [], 'not running yet')
-    t.same((await engine.listContainers({ labels: { 'wharf.namespace': ns }, all: true })).map((c) => c.id), [id], 'listed with all')
+    t.same(
+      (await engine.listContainers({ labels: { 'wharf.namespace': ns } })).map((c) => c.id),
+      [],
+      'not running yet',
+    )
+    t.same(
+      (await engine.listContainers({ labels: { 'wharf.namespace': ns }, all: true })).map((c) => c.id),
+      [id],
+      'listed with all',
+    )
     const { exited } = await engine.waitRemoved(id)
     const out = await engine.attachContainer(id, { stdin: false })
     const output = drain(out)
@@ -150,7 +189,10 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     t.same(frames(await output), [[1, 'hello\n']], 'stdout, framed')
     await until(async () => (seen.some((e) => e.action === 'destroy') ? true : undefined), 'the destroy event', 10_000)
     const actions = seen.filter((e) => e.id === id).map((e) => e.action)
-    t.same(actions.filter((a) => ['create', 'start', 'die', 'destroy'].includes(a)), ['create', 'start', 'die', 'destroy'])
+    t.same(
+      actions.filter((a) => ['create', 'start', 'die', 'destroy'].includes(a)),
+      ['create', 'start', 'die', 'destroy'],
+    )
     const die = seen.find((e) => e.action === 'die')!
     t.equal(die.attributes.exitCode, '3')
     t.equal(die.attributes['wharf.namespace'], ns, 'events carry the labels')
@@ -161,11 +203,18 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
   t.test(`${name}: a running container is not removed without force; logs with timestamps`, async (t) => {
     const { engine, image } = await factory.create(t)
     const ns = unique()
-    const id = await engine.createContainer({ Image: image, Cmd: ['sh', '-c', 'printf "one\\n"; sleep 60'], Labels: { 'wharf.namespace': ns, 'wharf.test': 'true' } })
+    const id = await engine.createContainer({
+      Image: image,
+      Cmd: ['sh', '-c', 'printf "one\\n"; sleep 60'],
+      Labels: { 'wharf.namespace': ns, 'wharf.test': 'true' },
+    })
     t.teardown(() => engine.removeContainer(id, { force: true }).catch(() => {}))
     await engine.startContainer(id)
     factory.ran(engine, id, 'one\n', -1)
-    t.same((await engine.listContainers({ labels: { 'wharf.namespace': ns } })).map((c) => c.state), ['running'])
+    t.same(
+      (await engine.listContainers({ labels: { 'wharf.namespace': ns } })).map((c) => c.state),
+      ['running'],
+    )
     await refused(t, engine.removeContainer(id), 'conflict', 'running: conflict')
     const logs = await until(async () => {
       const got = frames(await drain(await engine.containerLogs(id, { follow: false })))
@@ -187,14 +236,20 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     const spec = {
       Name: name,
       Labels: labels,
-      TaskTemplate: { ContainerSpec: { Image: image, Command: ['sleep', '3600'], Labels: labels }, RestartPolicy: { Condition: 'on-failure' as const, Delay: 1e9 } },
+      TaskTemplate: {
+        ContainerSpec: { Image: image, Command: ['sleep', '3600'], Labels: labels },
+        RestartPolicy: { Condition: 'on-failure' as const, Delay: 1e9 },
+      },
       Mode: { Replicated: { Replicas: 2 } },
     }
     const id = await engine.createService(spec)
     t.teardown(() => engine.removeService(id).catch(() => {}))
     await refused(t, engine.createService(spec), 'conflict', 'the name is taken')
     const listed = await engine.listServices({ 'wharf.namespace': ns })
-    t.same(listed.map((s) => s.id), [id])
+    t.same(
+      listed.map((s) => s.id),
+      [id],
+    )
     t.equal(listed[0]!.spec.Name, name)
     t.same(listed[0]!.spec.Labels, labels)
     t.same(await engine.listServices({ 'wharf.namespace': `${ns}-other` }), [], 'the label filter')
@@ -204,12 +259,18 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
       const tasks = (await engine.listTasks(id)).filter((x) => x.desiredState === 'running' && x.state === 'running')
       return tasks.length === 2 ? tasks : undefined
     }, 'two running tasks')
-    t.ok(running.every((x) => x.spec.ContainerSpec?.Labels?.['wharf.namespace'] === ns), 'tasks carry the template')
+    t.ok(
+      running.every((x) => x.spec.ContainerSpec?.Labels?.['wharf.namespace'] === ns),
+      'tasks carry the template',
+    )
     const containers = await until(async () => {
       const list = await engine.listContainers({ labels: { 'wharf.namespace': ns } })
       return list.length === 2 ? list : undefined
     }, 'two task containers')
-    t.ok(containers.every((c) => /^wt-.*\.[12]\.[a-z0-9]+$/.test(c.labels['com.docker.swarm.task.name'] ?? '')), 'containers named by slot')
+    t.ok(
+      containers.every((c) => /^wt-.*\.[12]\.[a-z0-9]+$/.test(c.labels['com.docker.swarm.task.name'] ?? '')),
+      'containers named by slot',
+    )
     await refused(t, engine.updateService(id, info.version - 1, { ...spec, Mode: { Replicated: { Replicas: 1 } } }), 'conflict', 'a stale version')
     await engine.updateService(id, info.version, { ...spec, Labels: { ...labels, 'wharf.spec': 'x' }, Mode: { Replicated: { Replicas: 1 } } })
     const after = await engine.inspectService(id)

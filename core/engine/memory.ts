@@ -101,7 +101,6 @@ const hex = (n: number) => randomBytes(n).toString('hex')
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex')
 const clone = <T>(v: T): T => structuredClone(v)
 
-
 /** `repo:tag` of a reference (`busybox` -> `busybox:latest`); a digest reference as it is. */
 function normalize(ref: string): string {
   if (ref.includes('@')) return ref
@@ -235,7 +234,13 @@ export class MemoryEngine implements ContainerEngine {
   // ---- The port ---------------------------------------------------------------------------------
 
   async info(): Promise<EngineInfo> {
-    return { version: 'memory', apiVersion: '1.45', os: process.platform, arch: process.arch, swarm: { state: 'active', nodes: 1, managers: 1, controlAvailable: true } }
+    return {
+      version: 'memory',
+      apiVersion: '1.45',
+      os: process.platform,
+      arch: process.arch,
+      swarm: { state: 'active', nodes: 1, managers: 1, controlAvailable: true },
+    }
   }
 
   async listServices(labels?: LabelFilter): Promise<ServiceInfo[]> {
@@ -248,7 +253,8 @@ export class MemoryEngine implements ContainerEngine {
 
   async createService(spec: ServiceSpec): Promise<string> {
     if (!spec.Name) throw new EngineError('invalid', 'a service needs a name')
-    if (this.#find(spec.Name)) throw new EngineError('conflict', `rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${spec.Name} already exists`)
+    if (this.#find(spec.Name))
+      throw new EngineError('conflict', `rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${spec.Name} already exists`)
     const s: MemService = { id: hex(13).slice(0, 25), version: 1, spec: clone(spec), tasks: [] }
     this.#services.set(s.id, s)
     this.#converge(s)
@@ -364,7 +370,8 @@ export class MemoryEngine implements ContainerEngine {
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
     const c = this.#container(id)
     if (c.state === 'running') {
-      if (!opts.force) throw new EngineError('conflict', `cannot remove container ${id}: container is running: stop the container before removing or force remove`)
+      if (!opts.force)
+        throw new EngineError('conflict', `cannot remove container ${id}: container is running: stop the container before removing or force remove`)
       this.#emit(c, 'kill', { signal: '9' })
       this.#end(c, 137, false)
     }
@@ -426,7 +433,11 @@ export class MemoryEngine implements ContainerEngine {
     if (!id) throw new EngineError('not_found', `No such image: ${ref}`)
     const users = [...this.#containers.values()].filter((c) => c.imageId === id)
     const tags = [...this.#tags].filter(([, i]) => i === id)
-    if (!opts.force && users.length > 0 && tags.length <= 1) throw new EngineError('conflict', `conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image`)
+    if (!opts.force && users.length > 0 && tags.length <= 1)
+      throw new EngineError(
+        'conflict',
+        `conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image`,
+      )
     if (this.#tags.has(tag)) this.#tags.delete(tag)
     else for (const [t] of tags) this.#tags.delete(t)
     if (![...this.#tags.values()].includes(id) && users.length === 0) this.#images.delete(id)
@@ -589,7 +600,13 @@ export class MemoryEngine implements ContainerEngine {
 
   #emit(c: MemContainer, action: string, extra: Record<string, string> = {}): void {
     const ns = this.#now()
-    const e: ContainerEvent = { action, id: c.id, time: Number(ns / 1_000_000_000n), timeNano: Number(ns), attributes: { ...c.labels, image: c.image, ...extra } }
+    const e: ContainerEvent = {
+      action,
+      id: c.id,
+      time: Number(ns / 1_000_000_000n),
+      timeNano: Number(ns),
+      attributes: { ...c.labels, image: c.image, ...extra },
+    }
     this.#events.push(e)
     if (this.#events.length > 10_000) this.#events.shift()
     for (const l of [...this.#listeners]) if (this.#wants(l.filter, e)) l.onEvent(clone(e))
@@ -640,7 +657,16 @@ export class MemoryEngine implements ContainerEngine {
 
   #rejectTask(s: MemService, slot: number, err: string): void {
     const now = new Date().toISOString()
-    s.tasks.push({ id: hex(13).slice(0, 25), serviceId: s.id, slot, desiredState: 'shutdown', state: 'rejected', timestamp: now, err, spec: clone(s.spec.TaskTemplate ?? {}) })
+    s.tasks.push({
+      id: hex(13).slice(0, 25),
+      serviceId: s.id,
+      slot,
+      desiredState: 'shutdown',
+      state: 'rejected',
+      timestamp: now,
+      err,
+      spec: clone(s.spec.TaskTemplate ?? {}),
+    })
   }
 
   /** A new task in `slot` of the service's current spec, with its container running (or rejected). */
@@ -651,7 +677,8 @@ export class MemoryEngine implements ContainerEngine {
     if (!cs || !imageId) return this.#rejectTask(s, slot, `No such image: ${cs?.Image ?? ''}`)
     const id = hex(13).slice(0, 25)
     const ports: Record<string, number[]> = {}
-    for (const p of s.spec.EndpointSpec?.Ports ?? []) if (p.PublishMode === 'host') ports[`${p.TargetPort}/${p.Protocol ?? 'tcp'}`] = [p.PublishedPort || this.#nextPort++]
+    for (const p of s.spec.EndpointSpec?.Ports ?? [])
+      if (p.PublishMode === 'host') ports[`${p.TargetPort}/${p.Protocol ?? 'tcp'}`] = [p.PublishedPort || this.#nextPort++]
     const labels = {
       ...cs.Labels,
       'com.docker.swarm.service.id': s.id,
@@ -659,8 +686,22 @@ export class MemoryEngine implements ContainerEngine {
       'com.docker.swarm.task.id': id,
       'com.docker.swarm.task.name': `${s.spec.Name}.${slot}.${id}`,
     }
-    const c = this.#newContainer({ Image: cs.Image, ...(cs.Command ? { Cmd: cs.Command } : {}), ...(cs.Env ? { Env: cs.Env } : {}), Labels: labels }, imageId, labels, ports)
-    const task: MemTask = { id, serviceId: s.id, slot, desiredState: 'running', state: 'running', timestamp: new Date().toISOString(), spec: template, container: c.id }
+    const c = this.#newContainer(
+      { Image: cs.Image, ...(cs.Command ? { Cmd: cs.Command } : {}), ...(cs.Env ? { Env: cs.Env } : {}), Labels: labels },
+      imageId,
+      labels,
+      ports,
+    )
+    const task: MemTask = {
+      id,
+      serviceId: s.id,
+      slot,
+      desiredState: 'running',
+      state: 'running',
+      timestamp: new Date().toISOString(),
+      spec: template,
+      container: c.id,
+    }
     c.task = task
     if (cs.Healthcheck && cs.Healthcheck.Test[0] !== 'NONE') c.health = 'healthy'
     s.tasks.push(task)

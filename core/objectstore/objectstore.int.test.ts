@@ -1,4 +1,12 @@
-import { AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+} from '@aws-sdk/client-s3'
 import t, { type Test } from 'tap'
 import { testS3 } from '../../test/harness.js'
 import { failingAfter, noise, objectStoreContract } from './objectstore.contract.js'
@@ -52,7 +60,11 @@ t.test('S3: abortUploads removes unfinished uploads under a prefix, none elsewhe
   t.equal(await store.abortUploads('a/', new Date(Date.now() - 3_600_000)), 0, 'none started an hour ago')
   t.equal(await store.abortUploads('a/'), 2)
   const left = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
-  t.same((left.Uploads ?? []).map((u) => u.Key), ['b/other'], 'the other prefix keeps its upload')
+  t.same(
+    (left.Uploads ?? []).map((u) => u.Key),
+    ['b/other'],
+    'the other prefix keeps its upload',
+  )
   t.equal(await store.head('a/left-behind'), undefined, 'never an object')
 })
 

@@ -70,7 +70,10 @@ t.test('create: AppCreated and release v1 without an image', (t) => {
 t.test('config set and unset make releases; unchanged and unknown keys decide nothing', (t) => {
   const given = created()
   const set = when(given, { type: 'SetConfig', by: alice, values: { FOO: '1', BAR: '2' } })
-  t.same(set.map((e) => e.type), ['ConfigSet', 'ReleaseCreated'])
+  t.same(
+    set.map((e) => e.type),
+    ['ConfigSet', 'ReleaseCreated'],
+  )
   t.match(set[1]!.data, { version: 2, config: { FOO: '1', BAR: '2' }, summary: 'alice set FOO, BAR' })
   t.same(when([...given, ...set], { type: 'SetConfig', by: alice, values: { FOO: '1' } }), [], 'same value: nothing')
   const changed = when([...given, ...set], { type: 'SetConfig', by: alice, values: { FOO: '1', BAR: '3' } })
@@ -91,7 +94,11 @@ t.test('access: other users get not found, collaborators may use but not manage,
   throwsCode(t, () => when(given, { type: 'DestroyApp', by: bob, confirm: 'shop' }), 'WHARF_FORBIDDEN')
   throwsCode(t, () => when(given, { type: 'AddCollaborator', by: bob, username: 'carol' }), 'WHARF_FORBIDDEN')
   throwsCode(t, () => when(given, { type: 'TransferApp', by: bob, to: 'bob' }), 'WHARF_FORBIDDEN')
-  t.same(when(given, { type: 'DestroyApp', by: root, confirm: 'shop' }).map((e) => e.type), ['AppDestroyed'], 'admin destroys')
+  t.same(
+    when(given, { type: 'DestroyApp', by: root, confirm: 'shop' }).map((e) => e.type),
+    ['AppDestroyed'],
+    'admin destroys',
+  )
   throwsCode(t, () => when(given, { type: 'DestroyApp', by: alice, confirm: 'shoe' }), 'WHARF_INVALID')
   throwsCode(t, () => when([], { type: 'SetConfig', by: alice, values: { A: '1' } }), 'WHARF_NOT_FOUND')
   throwsCode(t, () => when(given, { type: 'AddCollaborator', by: alice, username: 'bob' }), 'WHARF_EXISTS')
@@ -100,7 +107,11 @@ t.test('access: other users get not found, collaborators may use but not manage,
 })
 
 t.test('destroyed app: gone for everyone, and its name may be created again from v1', (t) => {
-  const given = history({ type: 'CreateApp', by: alice, name: 'shop' }, { type: 'SetConfig', by: alice, values: { A: '1' } }, { type: 'DestroyApp', by: alice, confirm: 'shop' })
+  const given = history(
+    { type: 'CreateApp', by: alice, name: 'shop' },
+    { type: 'SetConfig', by: alice, values: { A: '1' } },
+    { type: 'DestroyApp', by: alice, confirm: 'shop' },
+  )
   throwsCode(t, () => when(given, { type: 'SetConfig', by: alice, values: { A: '1' } }), 'WHARF_NOT_FOUND')
   const again = when(given, { type: 'CreateApp', by: bob, name: 'shop' })
   t.match(again[1]!.data, { version: 1, config: {} })
@@ -127,7 +138,11 @@ t.test('rollback: a new release with the old image and config; default is the pr
   const back = when(given, { type: 'Rollback', by: alice })
   const release = back.find((e) => e.type === 'ReleaseCreated')!.data
   t.match(release, { version: 5, image: 'reg/shop:git-aaaaaaa', config: { A: '1' }, rollbackOf: 3, summary: 'alice rolled back to v3' })
-  t.same(back.map((e) => e.type), ['ReleaseCreated'], 'one event: the release snapshot is the new config')
+  t.same(
+    back.map((e) => e.type),
+    ['ReleaseCreated'],
+    'one event: the release snapshot is the new config',
+  )
   const toV2 = when(given, { type: 'Rollback', by: alice, version: 2 })
   t.match(toV2.at(-1)!.data, { version: 5, image: 'reg/shop:git-aaaaaaa', config: {}, rollbackOf: 2 })
   const state = fold(appDecider, recorded([...given, ...toV2]))
@@ -137,7 +152,10 @@ t.test('rollback: a new release with the old image and config; default is the pr
   throwsCode(t, () => when(created(), { type: 'Rollback', by: alice }), 'WHARF_INVALID')
   // v1, from before the first build, has no image; nor has the release before a first build.
   throwsCode(t, () => when(given, { type: 'Rollback', by: alice, version: 1 }), 'WHARF_INVALID')
-  const firstBuild = history({ type: 'CreateApp', by: alice, name: 'shop' }, { type: 'ReleaseBuild', by: sys, build, image: 'reg/shop:git-aaaaaaa', procfile: {}, port: 5000 })
+  const firstBuild = history(
+    { type: 'CreateApp', by: alice, name: 'shop' },
+    { type: 'ReleaseBuild', by: sys, build, image: 'reg/shop:git-aaaaaaa', procfile: {}, port: 5000 },
+  )
   throwsCode(t, () => when(firstBuild, { type: 'Rollback', by: alice }), 'WHARF_INVALID')
   const unbuilt = history({ type: 'CreateApp', by: alice, name: 'shop' }, { type: 'SetConfig', by: alice, values: { A: '1' } })
   t.match(when(unbuilt, { type: 'Rollback', by: alice }).at(-1)!.data, { version: 3, config: {}, rollbackOf: 1 }, 'before any build, config rolls back')
@@ -150,11 +168,18 @@ t.test('release manager: a build makes a release once, and the first scales web 
   const cmd: AppCommand = { type: 'ReleaseBuild', by: sys, build, image: 'reg/shop:git-aaaaaaa', digest: 'sha256:abc', procfile: {}, port: 5000 }
   const given = history({ type: 'CreateApp', by: alice, name: 'shop' }, { type: 'SetConfig', by: alice, values: { A: '1' } })
   const out = when(given, cmd)
-  t.same(out.map((e) => e.type), ['ReleaseCreated', 'FormationScaled'])
+  t.same(
+    out.map((e) => e.type),
+    ['ReleaseCreated', 'FormationScaled'],
+  )
   t.match(out[0]!.data, { version: 3, image: 'reg/shop:git-aaaaaaa', digest: 'sha256:abc', config: { A: '1' }, build, by: 'system', port: 5000 })
   t.same(when([...given, ...out], cmd), [], 'the same build again: nothing')
   const later = when([...given, ...out], { ...cmd, build: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c' })
-  t.same(later.map((e) => e.type), ['ReleaseCreated'], 'formation kept')
+  t.same(
+    later.map((e) => e.type),
+    ['ReleaseCreated'],
+    'formation kept',
+  )
   t.end()
 })
 
@@ -179,7 +204,10 @@ t.test('scale: Procfile types once built, bounds by schema, no-op when unchanged
 t.test('limits: set and unset make releases', (t) => {
   const given = created()
   const set = when(given, { type: 'SetLimits', by: alice, memory: { web: '512M' }, cpu: { web: 0.5 } })
-  t.same(set.map((e) => e.type), ['LimitsSet', 'ReleaseCreated'])
+  t.same(
+    set.map((e) => e.type),
+    ['LimitsSet', 'ReleaseCreated'],
+  )
   t.match(set[1]!.data, { version: 2, limits: { memory: { web: '512M' }, cpu: { web: 0.5 } } })
   const unset = when([...given, ...set], { type: 'UnsetLimits', by: alice, memory: ['web'], cpu: [] })
   t.match(unset[1]!.data, { version: 3, limits: { memory: {}, cpu: { web: 0.5 } } })
@@ -208,11 +236,18 @@ t.test('a change whose release was lost (partial append) is released by the next
   const set = when(given, { type: 'SetConfig', by: alice, values: { A: '1' } })
   const partial = [...given, set[0]!] // ConfigSet written, its ReleaseCreated lost to a concurrent writer
   const next = when(partial, { type: 'SetConfig', by: alice, values: { B: '2' } })
-  t.same(next.map((e) => e.type), ['ReleaseCreated', 'ConfigSet', 'ReleaseCreated'])
+  t.same(
+    next.map((e) => e.type),
+    ['ReleaseCreated', 'ConfigSet', 'ReleaseCreated'],
+  )
   t.match(next[0]!.data, { version: 2, config: { A: '1' }, summary: 'alice set A' })
   t.match(next[2]!.data, { version: 3, config: { A: '1', B: '2' } })
   const retry = when(partial, { type: 'SetConfig', by: alice, values: { A: '1' } })
-  t.same(retry.map((e) => e.type), ['ReleaseCreated'], "the writer's own retry completes its release")
+  t.same(
+    retry.map((e) => e.type),
+    ['ReleaseCreated'],
+    "the writer's own retry completes its release",
+  )
   throwsCode(t, () => when(partial, { type: 'SetConfig', by: carol, values: { C: '1' } }), 'WHARF_NOT_FOUND')
   t.end()
 })
@@ -235,7 +270,15 @@ t.test('rollback brings back limits too; a build without a Procfile scales only 
 })
 
 t.test('a pushed build is released in the name of the pusher', (t) => {
-  const out = when(created(), { type: 'ReleaseBuild', by: { kind: 'system' }, build: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', image: 'reg/shop:git-1', procfile: {}, port: 5000, pushedBy: 'bob' })
+  const out = when(created(), {
+    type: 'ReleaseBuild',
+    by: { kind: 'system' },
+    build: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+    image: 'reg/shop:git-1',
+    procfile: {},
+    port: 5000,
+    pushedBy: 'bob',
+  })
   t.match(out[0]!.data, { by: 'bob', summary: 'bob deployed reg/shop:git-1' })
   t.end()
 })
@@ -274,7 +317,11 @@ t.test('certs: add names it from its host, attach needs a domain of the app it c
   t.same(when(withCert, { type: 'AddCert', by: alice, cert: pair(['*.example.com'], 'AA') }), [], 'the same certificate again: nothing')
   throwsCode(t, () => when(withCert, { type: 'AddCert', by: alice, name: 'again', cert: pair(['*.example.com'], 'AA') }), 'WHARF_EXISTS')
   throwsCode(t, () => when(withCert, { type: 'AddCert', by: alice, name: 'wildcard-example-com', cert: pair(['x.example.com'], 'BB') }), 'WHARF_EXISTS')
-  t.match(when(withCert, { type: 'AddCert', by: alice, cert: pair(['*.example.com'], 'BB') }), [{ data: { name: 'wildcard-example-com-2' } }], 'a free default name')
+  t.match(
+    when(withCert, { type: 'AddCert', by: alice, cert: pair(['*.example.com'], 'BB') }),
+    [{ data: { name: 'wildcard-example-com-2' } }],
+    'a free default name',
+  )
   throwsCode(t, () => when(withCert, { type: 'AddCert', by: carol, cert: pair(['x.example.com'], 'CC') }), 'WHARF_NOT_FOUND')
 
   const attach = (domain: string, name = 'wildcard-example-com', by = alice) => when(withCert, { type: 'AttachCert', by, name, domain, now: NOW })
@@ -301,7 +348,9 @@ t.test('certs: add names it from its host, attach needs a domain of the app it c
   t.same(when(attached, { type: 'AttachCert', by: alice, name: 'wildcard-example-com', domain: 'shop.example.com', now: NOW }), [], 'attached already')
   t.same(when(attached, { type: 'DetachCert', by: alice, name: 'wildcard-example-com', domain: 'shop.example.com' })[0]!.type, 'CertDetached')
   throwsCode(t, () => when(attached, { type: 'DetachCert', by: alice, name: 'wildcard-example-com', domain: 'other.example.org' }), 'WHARF_NOT_FOUND')
-  t.same(when(attached, { type: 'RemoveCert', by: alice, name: 'wildcard-example-com' }), [{ type: 'CertRemoved', data: { app: 'shop', name: 'wildcard-example-com' } }])
+  t.same(when(attached, { type: 'RemoveCert', by: alice, name: 'wildcard-example-com' }), [
+    { type: 'CertRemoved', data: { app: 'shop', name: 'wildcard-example-com' } },
+  ])
   throwsCode(t, () => when(attached, { type: 'RemoveCert', by: alice, name: 'nope' }), 'WHARF_NOT_FOUND')
 
   const removed = [...attached, ...when(attached, { type: 'RemoveCert', by: alice, name: 'wildcard-example-com' })]
@@ -327,7 +376,11 @@ t.test('drains: add checks the URL and refuses doubles and an 11th; remove by id
   throwsCode(t, () => when(ten, { type: 'AddDrain', by: alice, url: 'syslog://logs.example.com:700' }), 'WHARF_INVALID')
   const id = (added!.data as { id: string }).id
   t.same(when(withDrain, { type: 'RemoveDrain', by: alice, drain: id }), [{ type: 'DrainRemoved', data: { app: 'shop', id } }], 'by id')
-  t.same(when(withDrain, { type: 'RemoveDrain', by: alice, drain: 'syslog://logs.example.com:514' }), [{ type: 'DrainRemoved', data: { app: 'shop', id } }], 'by URL')
+  t.same(
+    when(withDrain, { type: 'RemoveDrain', by: alice, drain: 'syslog://logs.example.com:514' }),
+    [{ type: 'DrainRemoved', data: { app: 'shop', id } }],
+    'by URL',
+  )
   throwsCode(t, () => when(withDrain, { type: 'RemoveDrain', by: alice, drain: 'd.000000000000' }), 'WHARF_NOT_FOUND')
   t.same(fold(appDecider, recorded([...withDrain, { type: 'DrainRemoved', data: { app: 'shop', id } }])).drains, {}, 'removed from the state')
   t.end()

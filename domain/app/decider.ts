@@ -365,7 +365,8 @@ function decideRelease(command: ReleaseCommand, state: AppState): NewEvent[] {
       if (target < 1) throw new WharfError('WHARF_INVALID', `${app} has no release before v${current.version} to roll back to`, { details: { app } })
       const to = state.releases.find((r) => r.version === target)
       if (!to) throw new WharfError('WHARF_NOT_FOUND', `${app} has no release v${target}`, { details: { app, version: target } })
-      if (to.version === current.version) throw new WharfError('WHARF_INVALID', `v${target} is the current release of ${app}`, { details: { app, version: target } })
+      if (to.version === current.version)
+        throw new WharfError('WHARF_INVALID', `v${target} is the current release of ${app}`, { details: { app, version: target } })
       // A release from before the first build has no image: rolling back to it would stop every process.
       if (to.image === undefined && current.image !== undefined) {
         throw new WharfError('WHARF_INVALID', `v${target} of ${app} has no image (it is from before the first build): roll back to a release with one`, {
@@ -410,9 +411,13 @@ function decideProcesses(command: ProcessesCommand, state: AppState): NewEvent[]
       const built = latest(state)?.image !== undefined
       const outOfRange = Object.entries(command.formation).filter(([, n]) => !Number.isInteger(n) || n < 0 || n > MAX_PROCESSES_PER_TYPE)
       if (outOfRange.length) {
-        throw new WharfError('WHARF_INVALID', `a process type runs 0 to ${MAX_PROCESSES_PER_TYPE} processes; not ${list(outOfRange.map(([t, n]) => `${t}=${n}`))}`, {
-          details: { app, types: outOfRange.map(([t]) => t), maximum: MAX_PROCESSES_PER_TYPE },
-        })
+        throw new WharfError(
+          'WHARF_INVALID',
+          `a process type runs 0 to ${MAX_PROCESSES_PER_TYPE} processes; not ${list(outOfRange.map(([t, n]) => `${t}=${n}`))}`,
+          {
+            details: { app, types: outOfRange.map(([t]) => t), maximum: MAX_PROCESSES_PER_TYPE },
+          },
+        )
       }
       // With a build, the types are the Procfile's (plus `web`, the image's CMD); before any build, any valid type.
       if (built) {
@@ -428,7 +433,9 @@ function decideProcesses(command: ProcessesCommand, state: AppState): NewEvent[]
     case 'RequestRestart': {
       const t = command.processType
       if (t !== undefined && !(t in state.formation)) {
-        throw new WharfError('WHARF_INVALID', `${app} has no process type ${t} (it has: ${Object.keys(state.formation).join(', ') || 'none yet'})`, { details: { app, type: t } })
+        throw new WharfError('WHARF_INVALID', `${app} has no process type ${t} (it has: ${Object.keys(state.formation).join(', ') || 'none yet'})`, {
+          details: { app, type: t },
+        })
       }
       return [{ type: 'RestartRequested', data: t === undefined ? { app } : { app, type: t } }]
     }
@@ -508,7 +515,9 @@ function decideCert(command: CertCommand, state: AppState): NewEvent[] {
       }
       if (!covers(cert, domain)) {
         const names = cert.sans.length ? cert.sans : [cert.commonName]
-        throw new WharfError('WHARF_INVALID', `the certificate ${name} is not valid for ${domain} (it is for ${list(names)})`, { details: { app, name, domain } })
+        throw new WharfError('WHARF_INVALID', `the certificate ${name} is not valid for ${domain} (it is for ${list(names)})`, {
+          details: { app, name, domain },
+        })
       }
       if (Date.parse(cert.notAfter) <= Date.parse(command.now)) {
         throw new WharfError('WHARF_INVALID', `the certificate ${name} expired on ${cert.notAfter}`, { details: { app, name, notAfter: cert.notAfter } })
@@ -558,7 +567,13 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
   const e = narrow<AppEvent>(event)
   switch (e.type) {
     case 'AppCreated':
-      return { ...initialAppState(), exists: true, name: e.data.app, owner: e.data.owner, pending: { by: actorOfEvent(event), summary: `${actorOfEvent(event)} created ${e.data.app}` } }
+      return {
+        ...initialAppState(),
+        exists: true,
+        name: e.data.app,
+        owner: e.data.owner,
+        pending: { by: actorOfEvent(event), summary: `${actorOfEvent(event)} created ${e.data.app}` },
+      }
     case 'AppDestroyed':
       return { ...initialAppState(), name: e.data.app }
     case 'AppTransferred':
@@ -581,7 +596,12 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
       if (d.digest !== undefined) release.digest = d.digest
       if (d.port !== undefined) release.port = d.port
       if (d.build !== undefined) release.build = d.build
-      const next: AppState = { ...state, releases: [...state.releases, release], builds: d.build ? [...state.builds, d.build] : state.builds, pending: undefined }
+      const next: AppState = {
+        ...state,
+        releases: [...state.releases, release],
+        builds: d.build ? [...state.builds, d.build] : state.builds,
+        pending: undefined,
+      }
       // A rollback brings back the config and limits of the release it rolls back to.
       return d.rollbackOf === undefined ? next : { ...next, config: d.config, limits: d.limits }
     }
@@ -609,7 +629,10 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
       return { ...state, certs, tls: Object.fromEntries(Object.entries(state.tls).filter(([, n]) => n !== e.data.name)) }
     }
     case 'LimitsSet': {
-      const names = [...Object.keys(e.data.memory).map((t) => `memory ${t}=${e.data.memory[t]}`), ...Object.keys(e.data.cpu).map((t) => `cpu ${t}=${e.data.cpu[t]}`)]
+      const names = [
+        ...Object.keys(e.data.memory).map((t) => `memory ${t}=${e.data.memory[t]}`),
+        ...Object.keys(e.data.cpu).map((t) => `cpu ${t}=${e.data.cpu[t]}`),
+      ]
       const limits = { memory: { ...state.limits.memory, ...e.data.memory }, cpu: { ...state.limits.cpu, ...e.data.cpu } }
       return { ...state, limits, pending: pend(state, event, `set limits ${list(names)}`) }
     }

@@ -73,7 +73,10 @@ export type CollaboratorAddedData = Static<typeof CollaboratorAddedSchema>
 export const CollaboratorRemovedSchema = Type.Object({ app: AppName, username: UserName }, Strict)
 export type CollaboratorRemovedData = Static<typeof CollaboratorRemovedSchema>
 
-export const FormationScaledSchema = Type.Object({ app: AppName, formation: Type.Record(ProcessType, Quantity, { additionalProperties: false, minProperties: 1 }) }, Strict)
+export const FormationScaledSchema = Type.Object(
+  { app: AppName, formation: Type.Record(ProcessType, Quantity, { additionalProperties: false, minProperties: 1 }) },
+  Strict,
+)
 export type FormationScaledData = Static<typeof FormationScaledSchema>
 
 export const DomainAddedSchema = Type.Object({ app: AppName, domain: DomainName }, Strict)

@@ -12,9 +12,22 @@ const decide = (events: [string, unknown][], command: BuildCommand) => when(buil
 const push: BuildCommand = { type: 'ReceivePush', app: 'shop', sha: SHA, user: 'alice', fingerprint: 'SHA256:x', stack: 'node', builder: 'host:1' }
 const received: [string, unknown] = ['PushReceived', { app: 'shop', sha: SHA, user: 'alice', fingerprint: 'SHA256:x' }]
 const started: [string, unknown] = ['BuildStarted', { app: 'shop', user: 'alice', kind: 'git', sha: SHA, stack: 'node', builder: 'host:1' }]
-const imageStarted: [string, unknown] = ['BuildStarted', { app: 'shop', user: 'alice', kind: 'image', source: 'nginx:1', stack: 'image', builder: 'controller' }]
-const succeed: BuildCommand = { type: 'SucceedBuild', app: 'shop', image: '127.0.0.1:5000/shop:git-aaaaaaa', digest: 'sha256:1', procfile: { web: 'node app.js' }, port: 5000 }
-const succeeded: [string, unknown] = ['BuildSucceeded', { app: 'shop', image: '127.0.0.1:5000/shop:git-aaaaaaa', digest: 'sha256:1', procfile: { web: 'node app.js' }, port: 5000 }]
+const imageStarted: [string, unknown] = [
+  'BuildStarted',
+  { app: 'shop', user: 'alice', kind: 'image', source: 'nginx:1', stack: 'image', builder: 'controller' },
+]
+const succeed: BuildCommand = {
+  type: 'SucceedBuild',
+  app: 'shop',
+  image: '127.0.0.1:5000/shop:git-aaaaaaa',
+  digest: 'sha256:1',
+  procfile: { web: 'node app.js' },
+  port: 5000,
+}
+const succeeded: [string, unknown] = [
+  'BuildSucceeded',
+  { app: 'shop', image: '127.0.0.1:5000/shop:git-aaaaaaa', digest: 'sha256:1', procfile: { web: 'node app.js' }, port: 5000 },
+]
 const fail: BuildCommand = { type: 'FailBuild', app: 'shop', reason: 'the build failed: boom', lastLines: ['boom'] }
 const failed: [string, unknown] = ['BuildFailed', { app: 'shop', reason: 'the build failed: boom', lastLines: ['boom'] }]
 const orphan: BuildCommand = { type: 'FailOrphanBuild', app: 'shop' }
@@ -44,25 +57,45 @@ t.test('StartBuild (builds:create): an image build starts on a new stream only',
 
 t.test('SucceedBuild: only a started build succeeds, once', async (t) => {
   t.same(decide([received, started], succeed), [succeeded])
-  t.same(decide([imageStarted], { ...succeed, digest: undefined }), [['BuildSucceeded', { app: 'shop', image: '127.0.0.1:5000/shop:git-aaaaaaa', procfile: { web: 'node app.js' }, port: 5000 }]], 'no digest')
+  t.same(
+    decide([imageStarted], { ...succeed, digest: undefined }),
+    [['BuildSucceeded', { app: 'shop', image: '127.0.0.1:5000/shop:git-aaaaaaa', procfile: { web: 'node app.js' }, port: 5000 }]],
+    'no digest',
+  )
   t.throws(() => decide([], succeed), { code: 'WHARF_CONFLICT', message: /not started/ }, 'not started')
   t.throws(() => decide([received], succeed), { code: 'WHARF_CONFLICT', message: /not started/ }, 'received, not started')
   t.throws(() => decide([received, started, succeeded], succeed), { code: 'WHARF_CONFLICT', message: /succeeded already/ }, 'twice')
-  t.throws(() => decide([received, started, failed], succeed), { code: 'WHARF_CONFLICT', message: /failed already/ }, 'after a failure (the orphan sweep got there first)')
+  t.throws(
+    () => decide([received, started, failed], succeed),
+    { code: 'WHARF_CONFLICT', message: /failed already/ },
+    'after a failure (the orphan sweep got there first)',
+  )
 })
 
 t.test('FailBuild: an unfinished build fails, once; a finished one takes nothing more', async (t) => {
   t.same(decide([received, started], fail), [failed])
   t.same(decide([received], fail), [failed], 'a received push can fail before its build starts')
-  t.same(decide([imageStarted], { ...fail, reason: 'x'.repeat(3000) }), [['BuildFailed', { app: 'shop', reason: 'x'.repeat(2048), lastLines: ['boom'] }]], 'the reason is cut to the schema')
+  t.same(
+    decide([imageStarted], { ...fail, reason: 'x'.repeat(3000) }),
+    [['BuildFailed', { app: 'shop', reason: 'x'.repeat(2048), lastLines: ['boom'] }]],
+    'the reason is cut to the schema',
+  )
   t.throws(() => decide([], fail), { code: 'WHARF_CONFLICT' }, 'nothing to fail')
-  t.throws(() => decide([received, started, succeeded], fail), { code: 'WHARF_CONFLICT', message: /succeeded already/ }, 'a succeeded build does not fail after')
+  t.throws(
+    () => decide([received, started, succeeded], fail),
+    { code: 'WHARF_CONFLICT', message: /succeeded already/ },
+    'a succeeded build does not fail after',
+  )
   t.throws(() => decide([received, started, failed], fail), { code: 'WHARF_CONFLICT', message: /failed already/ })
 })
 
 t.test('FailOrphanBuild: the sweep fails an unfinished build naming its builder, and leaves a finished one alone', async (t) => {
-  t.same(decide([received, started], orphan), [['BuildFailed', { app: 'shop', reason: 'the builder (host:1) stopped during the build; nothing was released; push again', lastLines: [] }]])
-  t.same(decide([received], orphan), [['BuildFailed', { app: 'shop', reason: 'the builder (unknown) stopped during the build; nothing was released; push again', lastLines: [] }]])
+  t.same(decide([received, started], orphan), [
+    ['BuildFailed', { app: 'shop', reason: 'the builder (host:1) stopped during the build; nothing was released; push again', lastLines: [] }],
+  ])
+  t.same(decide([received], orphan), [
+    ['BuildFailed', { app: 'shop', reason: 'the builder (unknown) stopped during the build; nothing was released; push again', lastLines: [] }],
+  ])
   t.same(decide([received, started, succeeded], orphan), [], 'succeeded meanwhile')
   t.same(decide([received, started, failed], orphan), [], 'failed meanwhile')
   t.same(decide([], orphan), [], 'no build')

@@ -4,7 +4,18 @@ import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import { claimDecider, domainStream } from './decider.js'
 
 function rec(events: NewEvent[]): RecordedEvent[] {
-  return events.map((e, i) => ({ id: `${i}`, type: e.type, version: 1, stream: 'domain.x', occurredAt: '', actor: 'a', causationId: null, correlationId: 'c', data: e.data, seq: i + 1 }))
+  return events.map((e, i) => ({
+    id: `${i}`,
+    type: e.type,
+    version: 1,
+    stream: 'domain.x',
+    occurredAt: '',
+    actor: 'a',
+    causationId: null,
+    correlationId: 'c',
+    data: e.data,
+    seq: i + 1,
+  }))
 }
 const when = (given: NewEvent[], c: Parameters<typeof claimDecider.decide>[0]) => claimDecider.decide(c, fold(claimDecider, rec(given)))
 const d = 'shop.example.com'
@@ -26,7 +37,10 @@ t.test('a domain belongs to one app', (t) => {
     'a stale claim is taken over',
   )
   const released = [...claimed, ...when(claimed, { type: 'Release', domain: d, app: 'shop' })]
-  t.same(when(released, { type: 'Claim', domain: d, app: 'blog', holderStillUses: true }).map((e) => e.type), ['DomainClaimed'])
+  t.same(
+    when(released, { type: 'Claim', domain: d, app: 'blog', holderStillUses: true }).map((e) => e.type),
+    ['DomainClaimed'],
+  )
   t.same(when(claimed, { type: 'Release', domain: d, app: 'blog' }), [], 'another app cannot release it')
   t.end()
 })

@@ -20,8 +20,7 @@ export type ClaimCommand =
    * False when a crash left a stale claim behind (an app destroyed between its event and the release
    * of its claims): then the claim may be taken over.
    */
-  | { type: 'Claim'; domain: string; app: string; holderStillUses: boolean }
-  | { type: 'Release'; domain: string; app: string }
+  { type: 'Claim'; domain: string; app: string; holderStillUses: boolean } | { type: 'Release'; domain: string; app: string }
 
 type ClaimEvent = HostEvent
 

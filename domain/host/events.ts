@@ -11,9 +11,7 @@ export const DomainReleasedSchema = Type.Object({ domain: DomainName, app: AppNa
 export type DomainReleasedData = Static<typeof DomainReleasedSchema>
 
 /** An event of a `domain.<hash>` stream (a host-name claim) as readers see it: the newest version of its type. */
-export type HostEvent =
-  | RecordedEvent<'DomainClaimed', DomainClaimedData>
-  | RecordedEvent<'DomainReleased', DomainReleasedData>
+export type HostEvent = RecordedEvent<'DomainClaimed', DomainClaimedData> | RecordedEvent<'DomainReleased', DomainReleasedData>
 
 /** Events of `domain.<hash of host name>` streams: claims that make a domain belong to one app. */
 export const domainEvents: EventDefinition[] = [

@@ -11,9 +11,7 @@ export const KeyReleasedSchema = Type.Object({ fingerprint: KeyFingerprint, user
 export type KeyReleasedData = Static<typeof KeyReleasedSchema>
 
 /** An event of a `key.<hash>` stream as readers see it: the newest version of its type. */
-export type KeyEvent =
-  | RecordedEvent<'KeyClaimed', KeyClaimedData>
-  | RecordedEvent<'KeyReleased', KeyReleasedData>
+export type KeyEvent = RecordedEvent<'KeyClaimed', KeyClaimedData> | RecordedEvent<'KeyReleased', KeyReleasedData>
 
 /**
  * Events of `key.<hash of fingerprint>` streams: claims that make an SSH key belong to one user.

@@ -14,7 +14,10 @@ export type AdminGrantedData = Static<typeof AdminGrantedSchema>
 export const AdminRevokedSchema = Type.Object({ username: UserName }, Strict)
 export type AdminRevokedData = Static<typeof AdminRevokedSchema>
 
-export const BackupCompletedSchema = Type.Object({ id: StoreObjectId, trigger: BackupTrigger, bytes: Type.Integer({ minimum: 0 }), seq: Type.Integer({ minimum: 0 }) }, Strict)
+export const BackupCompletedSchema = Type.Object(
+  { id: StoreObjectId, trigger: BackupTrigger, bytes: Type.Integer({ minimum: 0 }), seq: Type.Integer({ minimum: 0 }) },
+  Strict,
+)
 export type BackupCompletedData = Static<typeof BackupCompletedSchema>
 
 export const BackupFailedSchema = Type.Object({ id: StoreObjectId, trigger: BackupTrigger, reason: Type.String({ maxLength: 2000 }) }, Strict)
@@ -26,7 +29,10 @@ export type BackupRestoredData = Static<typeof BackupRestoredSchema>
 export const BackupDeletedSchema = Type.Object({ id: StoreObjectId }, Strict)
 export type BackupDeletedData = Static<typeof BackupDeletedSchema>
 
-export const EventsExportedSchema = Type.Object({ id: StoreObjectId, events: Type.Integer({ minimum: 0 }), seq: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }, Strict)
+export const EventsExportedSchema = Type.Object(
+  { id: StoreObjectId, events: Type.Integer({ minimum: 0 }), seq: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) },
+  Strict,
+)
 export type EventsExportedData = Static<typeof EventsExportedSchema>
 
 /** An event of a `platform.<name>` stream as readers see it: the newest version of its type. */

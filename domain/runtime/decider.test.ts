@@ -19,7 +19,11 @@ t.test('Announce: given the runtime stream, when an announcement, then events', 
   t.same(announce([], started), [c1Started])
   t.same(announce([], { kind: 'stopped', container: 'c1', identity }), [], 'never started: no stop')
   t.same(announce([], { kind: 'crashed', container: 'c1', identity, exitCode: 1, reason: 'x' }), [], 'never started: no crash')
-  t.equal(fold(runtimeDecider, given(['DeployStarted', { app: 'shop', release: 3, formation: { web: 1 } }], c1Started)).version, 2, 'the state knows the version it was folded to')
+  t.equal(
+    fold(runtimeDecider, given(['DeployStarted', { app: 'shop', release: 3, formation: { web: 1 } }], c1Started)).version,
+    2,
+    'the state knows the version it was folded to',
+  )
   t.same(announce([c1Started], started), [], 'never twice')
   t.same(announce([c1Started], { kind: 'stopping', container: 'c1', identity }), [c1Stopping])
   t.same(announce([c1Started, c1Stopping], { kind: 'stopping', container: 'c1', identity }), [], 'drained once')
@@ -49,7 +53,10 @@ t.test('folding does not change an earlier state (runCommand keeps the state a d
   t.equal(before.containers.get('c1'), 'up')
 })
 
-const deployStarted = (release: number, formation: Record<string, number> = { web: 1 }): [string, unknown] => ['DeployStarted', { app: 'shop', release, formation }]
+const deployStarted = (release: number, formation: Record<string, number> = { web: 1 }): [string, unknown] => [
+  'DeployStarted',
+  { app: 'shop', release, formation },
+]
 const start = (release: number, formation: Record<string, number> = { web: 1 }): RuntimeCommand => ({ type: 'StartDeploy', app: 'shop', release, formation })
 
 t.test('StartDeploy: once per release and formation while it runs', async (t) => {
@@ -66,7 +73,11 @@ t.test('CompleteDeploy and FailDeploy: the outcome of the running deploy, once',
   const fail: RuntimeCommand = { type: 'FailDeploy', app: 'shop', release: 3, reason: 'web: unhealthy', rolledBackTo: 2 }
   t.same(decide([deployStarted(3)], complete), [['DeployCompleted', { app: 'shop', release: 3 }]])
   t.same(decide([deployStarted(3)], fail), [['DeployFailed', { app: 'shop', release: 3, reason: 'web: unhealthy', rolledBackTo: 2 }]])
-  t.same(decide([deployStarted(3)], { type: 'FailDeploy', app: 'shop', release: 3, reason: 'z'.repeat(3000) }), [['DeployFailed', { app: 'shop', release: 3, reason: 'z'.repeat(2048) }]], 'no rollback; the reason is cut')
+  t.same(
+    decide([deployStarted(3)], { type: 'FailDeploy', app: 'shop', release: 3, reason: 'z'.repeat(3000) }),
+    [['DeployFailed', { app: 'shop', release: 3, reason: 'z'.repeat(2048) }]],
+    'no rollback; the reason is cut',
+  )
   t.same(decide([], complete), [], 'no deploy started')
   t.same(decide([deployStarted(3), ['DeployCompleted', { app: 'shop', release: 3 }]], complete), [], 'completed once')
   t.same(decide([deployStarted(3), ['DeployFailed', { app: 'shop', release: 3, reason: 'x' }]], complete), [], 'no completion after a failure')

@@ -52,7 +52,9 @@ export type RuntimeCommand =
   /** A publisher saw a container start, be asked to stop, stop or crash. */
   | { type: 'Announce'; announcement: Announcement }
 
-type RuntimeEvent = EventOf<'DeployStarted' | 'DeployCompleted' | 'DeployFailed' | 'ContainerStarted' | 'ContainerStopping' | 'ContainerStopped' | 'ContainerCrashed'>
+type RuntimeEvent = EventOf<
+  'DeployStarted' | 'DeployCompleted' | 'DeployFailed' | 'ContainerStarted' | 'ContainerStopping' | 'ContainerStopped' | 'ContainerCrashed'
+>
 
 const initialState = (): RuntimeState => ({ version: 0, containers: new Map() })
 
@@ -65,7 +67,15 @@ function evolve(before: RuntimeState, event: RecordedEvent): RuntimeState {
   const e = narrow<RuntimeEvent>(event)
   switch (e.type) {
     case 'DeployStarted':
-      return { ...state, deploy: { status: 'started', release: e.data.release, formation: e.data.formation, event: { id: e.id, correlationId: e.correlationId, occurredAt: e.occurredAt } } }
+      return {
+        ...state,
+        deploy: {
+          status: 'started',
+          release: e.data.release,
+          formation: e.data.formation,
+          event: { id: e.id, correlationId: e.correlationId, occurredAt: e.occurredAt },
+        },
+      }
     case 'DeployCompleted':
       return { ...state, deploy: { status: 'completed', release: e.data.release } }
     case 'DeployFailed':
@@ -117,7 +127,20 @@ function announce(state: RuntimeState, a: Announcement): NewEvent[] {
     case 'started': {
       if (now !== undefined) return []
       const { release, number } = a.identity
-      return [{ type: 'ContainerStarted', data: { app, type, release, container: a.container, host: a.host, ...(a.port === undefined ? {} : { port: a.port }), ...(number === undefined ? {} : { number }) } }]
+      return [
+        {
+          type: 'ContainerStarted',
+          data: {
+            app,
+            type,
+            release,
+            container: a.container,
+            host: a.host,
+            ...(a.port === undefined ? {} : { port: a.port }),
+            ...(number === undefined ? {} : { number }),
+          },
+        },
+      ]
     }
     case 'stopping':
       return now === 'up' ? [{ type: 'ContainerStopping', data: { app, type, container: a.container } }] : []

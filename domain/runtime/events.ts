@@ -15,7 +15,10 @@ export type DeployStartedData = Static<typeof DeployStartedSchema>
 export const DeployCompletedSchema = Type.Object({ app: AppName, release: Release }, Strict)
 export type DeployCompletedData = Static<typeof DeployCompletedSchema>
 
-export const DeployFailedSchema = Type.Object({ app: AppName, release: Release, reason: Type.String({ minLength: 1, maxLength: 2048 }), rolledBackTo: Type.Optional(Release) }, Strict)
+export const DeployFailedSchema = Type.Object(
+  { app: AppName, release: Release, reason: Type.String({ minLength: 1, maxLength: 2048 }), rolledBackTo: Type.Optional(Release) },
+  Strict,
+)
 export type DeployFailedData = Static<typeof DeployFailedSchema>
 
 export const ContainerStartedSchema = Type.Object(
@@ -30,7 +33,10 @@ export type ContainerStoppingData = Static<typeof ContainerStoppingSchema>
 export const ContainerStoppedSchema = Type.Object({ app: AppName, type: ProcessType, container: ContainerId }, Strict)
 export type ContainerStoppedData = Static<typeof ContainerStoppedSchema>
 
-export const ContainerCrashedSchema = Type.Object({ app: AppName, type: ProcessType, container: ContainerId, exitCode: Type.Integer(), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, Strict)
+export const ContainerCrashedSchema = Type.Object(
+  { app: AppName, type: ProcessType, container: ContainerId, exitCode: Type.Integer(), reason: Type.Optional(Type.String({ maxLength: 1024 })) },
+  Strict,
+)
 export type ContainerCrashedData = Static<typeof ContainerCrashedSchema>
 
 /** An event of a `runtime.<app>` stream as readers see it: the newest version of its type. */

@@ -19,7 +19,13 @@ export interface ProcessRelease {
  * `PORT`, `WHARF_APP`, `WHARF_RELEASE` (`v3`, as Heroku's release version) and `WHARF_PROCESS_TYPE`.
  */
 export function processEnv(release: ProcessRelease, type: string): Record<string, string> {
-  return { ...release.config, PORT: String(release.port ?? DEFAULT_PORT), WHARF_APP: release.app, WHARF_RELEASE: `v${release.version}`, WHARF_PROCESS_TYPE: type }
+  return {
+    ...release.config,
+    PORT: String(release.port ?? DEFAULT_PORT),
+    WHARF_APP: release.app,
+    WHARF_RELEASE: `v${release.version}`,
+    WHARF_PROCESS_TYPE: type,
+  }
 }
 
 /** An environment as Docker takes it: `K=V` strings, sorted by key. */

@@ -19,6 +19,8 @@ t.test('GrantAdmin is idempotent', async (t) => {
 t.test('RevokeAdmin: never the last admin', async (t) => {
   t.same(decide([granted('alice'), granted('bob')], { type: 'RevokeAdmin', username: 'bob' }), [['AdminRevoked', { username: 'bob' }]])
   t.throws(() => decide([granted('alice')], { type: 'RevokeAdmin', username: 'alice' }), { code: 'WHARF_FORBIDDEN' })
-  t.throws(() => decide([granted('alice'), granted('bob'), ['AdminRevoked', { username: 'bob' }]], { type: 'RevokeAdmin', username: 'alice' }), { code: 'WHARF_FORBIDDEN' })
+  t.throws(() => decide([granted('alice'), granted('bob'), ['AdminRevoked', { username: 'bob' }]], { type: 'RevokeAdmin', username: 'alice' }), {
+    code: 'WHARF_FORBIDDEN',
+  })
   t.same(decide([granted('alice')], { type: 'RevokeAdmin', username: 'carol' }), [], 'not an admin: nothing')
 })

@@ -13,9 +13,7 @@ export interface AdminsState {
 
 export type AdminsCommand =
   /** At the first registration ever (no admin yet): makes `username` the admin. Later: nothing. */
-  | { type: 'ClaimFirstAdmin'; username: string }
-  | { type: 'GrantAdmin'; username: string }
-  | { type: 'RevokeAdmin'; username: string }
+  { type: 'ClaimFirstAdmin'; username: string } | { type: 'GrantAdmin'; username: string } | { type: 'RevokeAdmin'; username: string }
 
 export type AdminsEvent = EventOf<'AdminGranted' | 'AdminRevoked'>
 
@@ -50,7 +48,8 @@ export const adminsDecider: Decider<AdminsState, AdminsCommand> = {
         return state.admins.has(username) ? [] : [{ type: 'AdminGranted', data: { username } }]
       case 'RevokeAdmin':
         if (!state.admins.has(username)) return []
-        if (state.admins.size === 1) throw new WharfError('WHARF_FORBIDDEN', `${username} is the last admin; grant admin to someone else first`, { details: { username } })
+        if (state.admins.size === 1)
+          throw new WharfError('WHARF_FORBIDDEN', `${username} is the last admin; grant admin to someone else first`, { details: { username } })
         return [{ type: 'AdminRevoked', data: { username } }]
       default:
         return unknownCommand(command)

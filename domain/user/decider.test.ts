@@ -16,14 +16,24 @@ t.test('Register', async (t) => {
   t.same(decide([], { type: 'Register', username: 'alice', email: 'a@example.com', passwordHash: 'hash1', admin: true }), [
     ['UserRegistered', { username: 'alice', email: 'a@example.com', passwordHash: 'hash1', admin: true }],
   ])
-  t.throws(() => decide([registered], { type: 'Register', username: 'alice', email: 'x@example.com', passwordHash: 'h', admin: false }), { code: 'WHARF_EXISTS' })
+  t.throws(() => decide([registered], { type: 'Register', username: 'alice', email: 'x@example.com', passwordHash: 'h', admin: false }), {
+    code: 'WHARF_EXISTS',
+  })
 })
 
 t.test('IssueToken', async (t) => {
-  t.same(decide([registered], { type: 'IssueToken', username: 'alice', tokenHash: H1, verifiedHash: 'hash1' }), [['TokenIssued', { username: 'alice', tokenHash: H1 }]])
+  t.same(decide([registered], { type: 'IssueToken', username: 'alice', tokenHash: H1, verifiedHash: 'hash1' }), [
+    ['TokenIssued', { username: 'alice', tokenHash: H1 }],
+  ])
   t.throws(() => decide([], { type: 'IssueToken', username: 'alice', tokenHash: H1, verifiedHash: '' }), { code: 'WHARF_UNAUTHORIZED' }, 'no such user')
   t.throws(
-    () => decide([registered, ['PasswordChanged', { username: 'alice', passwordHash: 'hash2' }]], { type: 'IssueToken', username: 'alice', tokenHash: H1, verifiedHash: 'hash1' }),
+    () =>
+      decide([registered, ['PasswordChanged', { username: 'alice', passwordHash: 'hash2' }]], {
+        type: 'IssueToken',
+        username: 'alice',
+        tokenHash: H1,
+        verifiedHash: 'hash1',
+      }),
     { code: 'WHARF_UNAUTHORIZED' },
     'the password changed after it was checked',
   )
@@ -32,7 +42,11 @@ t.test('IssueToken', async (t) => {
 t.test('RevokeToken', async (t) => {
   const issued: [string, unknown] = ['TokenIssued', { username: 'alice', tokenHash: H1 }]
   t.same(decide([registered, issued], { type: 'RevokeToken', username: 'alice', tokenHash: H1 }), [['TokensRevoked', { username: 'alice', tokenHashes: [H1] }]])
-  t.same(decide([registered, issued, ['TokensRevoked', { username: 'alice', tokenHashes: [H1] }]], { type: 'RevokeToken', username: 'alice', tokenHash: H1 }), [], 'revoked already: nothing')
+  t.same(
+    decide([registered, issued, ['TokensRevoked', { username: 'alice', tokenHashes: [H1] }]], { type: 'RevokeToken', username: 'alice', tokenHash: H1 }),
+    [],
+    'revoked already: nothing',
+  )
   t.throws(() => decide([], { type: 'RevokeToken', username: 'alice', tokenHash: H1 }), { code: 'WHARF_NOT_FOUND' })
 })
 
@@ -47,7 +61,11 @@ t.test('RegenerateToken revokes every live token and issues one', async (t) => {
     ['TokensRevoked', { username: 'alice', tokenHashes: [H2] }],
     ['TokenIssued', { username: 'alice', tokenHash: H3 }],
   ])
-  t.same(decide([registered], { type: 'RegenerateToken', username: 'alice', tokenHash: H3 }), [['TokenIssued', { username: 'alice', tokenHash: H3 }]], 'no token to revoke')
+  t.same(
+    decide([registered], { type: 'RegenerateToken', username: 'alice', tokenHash: H3 }),
+    [['TokenIssued', { username: 'alice', tokenHash: H3 }]],
+    'no token to revoke',
+  )
 })
 
 t.test('ChangePassword keeps the caller token, revokes the others', async (t) => {
@@ -56,7 +74,9 @@ t.test('ChangePassword keeps the caller token, revokes the others', async (t) =>
     ['PasswordChanged', { username: 'alice', passwordHash: 'hash2' }],
     ['TokensRevoked', { username: 'alice', tokenHashes: [H2] }],
   ])
-  t.throws(() => decide(events, { type: 'ChangePassword', username: 'alice', passwordHash: 'hash2', verifiedHash: 'stale', keepTokenHash: H1 }), { code: 'WHARF_UNAUTHORIZED' })
+  t.throws(() => decide(events, { type: 'ChangePassword', username: 'alice', passwordHash: 'hash2', verifiedHash: 'stale', keepTokenHash: H1 }), {
+    code: 'WHARF_UNAUTHORIZED',
+  })
 })
 
 t.test('AddKey and RemoveKey', async (t) => {
@@ -66,9 +86,19 @@ t.test('AddKey and RemoveKey', async (t) => {
   t.throws(() => decide([registered, added], add), { code: 'WHARF_EXISTS' }, 'same key twice')
   t.throws(() => decide([registered, added], { ...add, fingerprint: FP2 }), { code: 'WHARF_EXISTS' }, 'same name twice')
   t.throws(() => decide([], add), { code: 'WHARF_NOT_FOUND' }, 'no such user')
-  t.same(decide([registered, added], { type: 'RemoveKey', username: 'alice', id: FP }), [['KeyRemoved', { username: 'alice', fingerprint: FP }]], 'by fingerprint')
-  t.same(decide([registered, added], { type: 'RemoveKey', username: 'alice', id: 'laptop' }), [['KeyRemoved', { username: 'alice', fingerprint: FP }]], 'by name')
-  t.throws(() => decide([registered, added, ['KeyRemoved', { username: 'alice', fingerprint: FP }]], { type: 'RemoveKey', username: 'alice', id: FP }), { code: 'WHARF_NOT_FOUND' })
+  t.same(
+    decide([registered, added], { type: 'RemoveKey', username: 'alice', id: FP }),
+    [['KeyRemoved', { username: 'alice', fingerprint: FP }]],
+    'by fingerprint',
+  )
+  t.same(
+    decide([registered, added], { type: 'RemoveKey', username: 'alice', id: 'laptop' }),
+    [['KeyRemoved', { username: 'alice', fingerprint: FP }]],
+    'by name',
+  )
+  t.throws(() => decide([registered, added, ['KeyRemoved', { username: 'alice', fingerprint: FP }]], { type: 'RemoveKey', username: 'alice', id: FP }), {
+    code: 'WHARF_NOT_FOUND',
+  })
   t.same(decide([registered, added, ['KeyRemoved', { username: 'alice', fingerprint: FP }]], add), [added], 'removed, then added again')
 })
 
@@ -77,7 +107,13 @@ t.test('every event the decider makes is valid in the catalogue', async (t) => {
   const events: [string, unknown][] = [
     ...decide([], { type: 'Register', username: 'alice', email: 'a@example.com', passwordHash: 'scrypt$1$1$1$a$b', admin: false }),
     ...decide([registered, ['TokenIssued', { username: 'alice', tokenHash: H1 }]], { type: 'RegenerateToken', username: 'alice', tokenHash: H2 }),
-    ...decide([registered, ['TokenIssued', { username: 'alice', tokenHash: H1 }]], { type: 'ChangePassword', username: 'alice', passwordHash: 'h', verifiedHash: 'hash1', keepTokenHash: H2 }),
+    ...decide([registered, ['TokenIssued', { username: 'alice', tokenHash: H1 }]], {
+      type: 'ChangePassword',
+      username: 'alice',
+      passwordHash: 'h',
+      verifiedHash: 'hash1',
+      keepTokenHash: H2,
+    }),
     ...decide([registered], { type: 'AddKey', username: 'alice', fingerprint: FP, name: 'me@laptop', keyType: 'ssh-ed25519', publicKey: 'ssh-ed25519 AAAA' }),
   ]
   for (const [type, data] of events) t.doesNotThrow(() => catalogue.validate({ type, version: 1, stream: 'user.alice', data }), type)

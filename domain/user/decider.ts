@@ -76,7 +76,13 @@ export const userDecider: Decider<UserState, UserCommand> = {
       }
       case 'KeyAdded': {
         const keys = new Map(state.keys)
-        keys.set(e.data.fingerprint, { fingerprint: e.data.fingerprint, name: e.data.name, type: e.data.type, publicKey: e.data.publicKey, addedAt: e.occurredAt })
+        keys.set(e.data.fingerprint, {
+          fingerprint: e.data.fingerprint,
+          name: e.data.name,
+          type: e.data.type,
+          publicKey: e.data.publicKey,
+          addedAt: e.occurredAt,
+        })
         return { ...state, keys }
       }
       case 'KeyRemoved': {

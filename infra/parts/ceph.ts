@@ -97,7 +97,7 @@ async function run(cmd: string, args: string[], timeoutMs = CEPH_TIMEOUT_MS): Pr
     return stdout
   } catch (err) {
     const e = err as Error & { killed?: boolean; stderr?: string }
-    const why = e.killed ? `no answer within ${timeoutMs / 1000} s` : (e.stderr?.trim().split('\n').slice(-3).join(' ') || e.message)
+    const why = e.killed ? `no answer within ${timeoutMs / 1000} s` : e.stderr?.trim().split('\n').slice(-3).join(' ') || e.message
     throw new Error(`${cmd} ${args.filter((a) => !a.includes('/')).join(' ')}: ${why}`, { cause: err })
   }
 }
@@ -146,7 +146,9 @@ async function createMon(ctx: InfraContext): Promise<void> {
   const c = ctx.paths.ceph
   if (existsSync(join(c.osd, String(OSD_ID), 'ready'))) {
     // An OSD was made, so objects may exist: never wipe that on a guess.
-    throw new Error(`store: ${c.dir} has an OSD but no ${c.created} marker; refusing to make a new cluster over it (write the marker to keep it, or delete ${c.dir})`)
+    throw new Error(
+      `store: ${c.dir} has an OSD but no ${c.created} marker; refusing to make a new cluster over it (write the marker to keep it, or delete ${c.dir})`,
+    )
   }
   ctx.say('store: creating the Ceph cluster (first start)')
   await stopDaemons(ctx)
@@ -158,7 +160,17 @@ async function createMon(ctx: InfraContext): Promise<void> {
   const keyring = (file: string, name: string, caps: string[]) => run('ceph-authtool', ['--create-keyring', file, '--gen-key', '-n', name, ...caps])
   await keyring(c.monKeyring, 'mon.', ['--cap', 'mon', 'allow *'])
   await keyring(c.adminKeyring, 'client.admin', ['--cap', 'mon', 'allow *', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow *', '--cap', 'mds', 'allow *'])
-  await keyring(join(c.osd, String(OSD_ID), 'keyring'), `osd.${OSD_ID}`, ['--cap', 'mon', 'allow profile osd', '--cap', 'mgr', 'allow profile osd', '--cap', 'osd', 'allow *'])
+  await keyring(join(c.osd, String(OSD_ID), 'keyring'), `osd.${OSD_ID}`, [
+    '--cap',
+    'mon',
+    'allow profile osd',
+    '--cap',
+    'mgr',
+    'allow profile osd',
+    '--cap',
+    'osd',
+    'allow *',
+  ])
   await keyring(join(c.rgw, 'keyring'), RGW_NAME, ['--cap', 'mon', 'allow rw', '--cap', 'osd', 'allow rwx'])
   // The monitor starts with every key in its auth database: no `ceph auth add` round trips later.
   for (const k of [c.adminKeyring, join(c.osd, String(OSD_ID), 'keyring'), join(c.rgw, 'keyring')]) {
@@ -251,7 +263,13 @@ async function cephStatus(ctx: InfraContext): Promise<PartStatus> {
     const [up, version, health] = await Promise.all([
       answers(`${address}/`),
       run('ceph', ['--version'], 5_000).then((v) => /ceph version (\S+)/.exec(v)?.[1]),
-      cephCli(ctx, ['health', 'detail'], 5_000).then((h) => h.trim().split('\n').map((l) => l.trim()).join('; ')),
+      cephCli(ctx, ['health', 'detail'], 5_000).then((h) =>
+        h
+          .trim()
+          .split('\n')
+          .map((l) => l.trim())
+          .join('; '),
+      ),
     ])
     return { up, address, pid, ...(version ? { version } : {}), detail: `${health}; ${daemons}` }
   } catch (err) {

@@ -71,7 +71,8 @@ async function hasImage(docker: Docker, ref: string): Promise<boolean> {
  */
 async function busyboxRootfs(root: string): Promise<void> {
   rmSync(root, { recursive: true, force: true })
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'root', 'home', 'var', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true })
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'root', 'home', 'var', 'proc', 'sys', 'dev'])
+    mkdirSync(join(root, d), { recursive: true })
   await execFileP('cp', ['/bin/busybox', join(root, 'bin/busybox')])
   const { stdout } = await execFileP('/bin/busybox', ['--list-full'])
   for (const applet of stdout.split('\n').filter(Boolean)) {

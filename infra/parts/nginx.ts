@@ -109,13 +109,16 @@ export const nginx = daemonPart({
     if (have === want) return false
     // The HTTPS port is new to a config written before it existed: it must be free.
     const tls = ctx.cfg.ports.routerTls
-    if (!have.includes(`listen 127.0.0.1:${tls} `) && (await portOpen(tls))) throw new Error(`nginx: port ${tls} is already taken by another process (set WHARF_ROUTER_TLS_PORT)`)
+    if (!have.includes(`listen 127.0.0.1:${tls} `) && (await portOpen(tls)))
+      throw new Error(`nginx: port ${tls} is already taken by another process (set WHARF_ROUTER_TLS_PORT)`)
     writeFileSync(paths.nginx.conf, want)
     try {
       await execFileP('nginx', ['-e', paths.nginx.log, '-p', paths.nginx.dir, '-c', paths.nginx.conf, '-t', '-q'])
     } catch (err) {
       writeFileSync(paths.nginx.conf, have)
-      throw new Error(`nginx: the new configuration fails its test (the old one keeps serving): ${(err as { stderr?: string }).stderr ?? (err as Error).message}`)
+      throw new Error(
+        `nginx: the new configuration fails its test (the old one keeps serving): ${(err as { stderr?: string }).stderr ?? (err as Error).message}`,
+      )
     }
     const pid = livePid(paths.nginx.pid)
     if (pid) process.kill(pid, 'SIGHUP')

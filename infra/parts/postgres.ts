@@ -96,8 +96,20 @@ export const postgres: Part = {
       chownSync(pwfile, owner.uid, owner.gid)
       try {
         await execFileP('runuser', [
-          '-u', PG_USER, '--', join(bin, 'initdb'), '-D', paths.postgres.data, '-U', PG_ROLE, `--pwfile=${pwfile}`,
-          '--auth-host=scram-sha-256', '--auth-local=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8',
+          '-u',
+          PG_USER,
+          '--',
+          join(bin, 'initdb'),
+          '-D',
+          paths.postgres.data,
+          '-U',
+          PG_ROLE,
+          `--pwfile=${pwfile}`,
+          '--auth-host=scram-sha-256',
+          '--auth-local=scram-sha-256',
+          '-E',
+          'UTF8',
+          '--locale=C.UTF-8',
         ])
       } finally {
         rmSync(pwfile, { force: true })
@@ -114,7 +126,22 @@ export const postgres: Part = {
       `-c shared_buffers=256MB`,
     ].join(' ')
     try {
-      await execFileP('runuser', ['-u', PG_USER, '--', join(bin, 'pg_ctl'), 'start', '-D', paths.postgres.data, '-l', paths.postgres.log, '-w', '-t', '60', '-o', opts])
+      await execFileP('runuser', [
+        '-u',
+        PG_USER,
+        '--',
+        join(bin, 'pg_ctl'),
+        'start',
+        '-D',
+        paths.postgres.data,
+        '-l',
+        paths.postgres.log,
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        opts,
+      ])
     } catch (err) {
       throw new Error(`Postgres did not start: ${(err as Error).message}\n${tail(paths.postgres.log)}`)
     }

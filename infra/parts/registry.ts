@@ -104,5 +104,6 @@ export const registry = daemonPart({
 
 /** Before the store, images were kept under $WHARF_HOME/registry/data: they are not read any more. */
 function noteOldFilesystemData({ paths, say }: InfraContext): void {
-  if (existsSync(paths.registry.data)) say(`registry: images are kept in the store now; ${paths.registry.data} holds older ones and is not read (delete it when done)`)
+  if (existsSync(paths.registry.data))
+    say(`registry: images are kept in the store now; ${paths.registry.data} holds older ones and is not read (delete it when done)`)
 }

@@ -63,9 +63,7 @@ export interface PushPhases {
   deploy?: number
 }
 
-export type BuildResult =
-  | { ok: true; build: string; image: string; release?: number; phases: PushPhases }
-  | { ok: false; build: string; reason: string }
+export type BuildResult = { ok: true; build: string; image: string; release?: number; phases: PushPhases } | { ok: false; build: string; reason: string }
 
 /** A failure whose message is for the pusher (bad Procfile, failing Dockerfile, ...). */
 class BuildFailure extends Error {}
@@ -108,7 +106,15 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     } catch (err) {
       stackError = (err as Error).message
     }
-    await run({ type: 'ReceivePush', app: p.app, sha: p.sha, user: p.user, fingerprint: p.fingerprint, stack: stack?.stack ?? 'unknown', builder: deps.builderId })
+    await run({
+      type: 'ReceivePush',
+      app: p.app,
+      sha: p.sha,
+      user: p.user,
+      fingerprint: p.fingerprint,
+      stack: stack?.stack ?? 'unknown',
+      builder: deps.builderId,
+    })
     const receive = t0 - p.startedAt
     if (stackError !== undefined) return await fail(stackError)
 
@@ -163,7 +169,9 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
       }
       out.lines(`${appUrl(deps.cfg, p.app)}\n`)
     }
-    out.lines(`(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)}${phases.deploy === undefined ? '' : `, deploy ${s(phases.deploy)}`})\n`)
+    out.lines(
+      `(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)}${phases.deploy === undefined ? '' : `, deploy ${s(phases.deploy)}`})\n`,
+    )
     await out.close()
     log.info({ release, phases, deployFailed }, 'push done')
     if (deployFailed) return { ok: false, build, reason: 'the deploy failed' }
@@ -184,7 +192,6 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
-
 /** `docker build` of the commit through the engine API, every line of output to the pusher. */
 async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra: Record<string, string>): Promise<void> {
   const { stream: tar, done: archived } = p.tree.archive(extra)
@@ -201,7 +208,10 @@ async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra
     failure = (await deps.docker.buildImage(tar, opts, (text) => p.out.lines(text))).error
   } catch (err) {
     const e = err as { statusCode?: number; message: string }
-    if (timeout.aborted) throw new BuildFailure(`the build took longer than ${limitMs >= 120_000 ? `${Math.round(limitMs / 60_000)} min` : `${Math.round(limitMs / 1000)} s`} and was stopped`)
+    if (timeout.aborted)
+      throw new BuildFailure(
+        `the build took longer than ${limitMs >= 120_000 ? `${Math.round(limitMs / 60_000)} min` : `${Math.round(limitMs / 1000)} s`} and was stopped`,
+      )
     // 4xx: the engine refused what the repo gave it (an empty Dockerfile, a bad instruction).
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) throw new BuildFailure(`the build failed: ${e.message}`)
     if (p.signal.aborted) throw err

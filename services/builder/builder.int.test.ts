@@ -72,7 +72,11 @@ function appName(prefix: string): string {
 async function removeAppImages(app: string): Promise<void> {
   const docker = testDocker()
   const images = await docker.listImages({ filters: { label: [`wharf.app=${app}`] } })
-  for (const img of images) await docker.getImage(img.Id).remove({ force: true }).catch(() => {})
+  for (const img of images)
+    await docker
+      .getImage(img.Id)
+      .remove({ force: true })
+      .catch(() => {})
 }
 
 t.test('git push builds, pushes to the registry and releases; refusals are one clear line', async (t) => {
@@ -122,7 +126,11 @@ t.test('git push builds, pushes to the registry and releases; refusals are one c
     ['absolute path', gitPush(repo, `ssh://git@127.0.0.1:${k.port}/etc/passwd`, k.alice.key.path), /wharf: .* is not an app repository/],
     ['a shell command', sshRun(k.port, k.alice.key.path, 'ls -la /'), /wharf: Wharf only takes git pushes and fetches here/],
     ['a shell', sshRun(k.port, k.alice.key.path), /Hi alice! .* no shell/],
-    ['clone by a user without access', run('git', ['clone', '-q', k.url(app), join(k.dir, 'clone-bob')], { env: { GIT_SSH_COMMAND: sshCommand(k.bob.key.path) } }), /wharf: no app .* that bob may fetch/],
+    [
+      'clone by a user without access',
+      run('git', ['clone', '-q', k.url(app), join(k.dir, 'clone-bob')], { env: { GIT_SSH_COMMAND: sshCommand(k.bob.key.path) } }),
+      /wharf: no app .* that bob may fetch/,
+    ],
   ]
   for (const [what, p, re] of refusals) {
     const r = await p
@@ -255,7 +263,10 @@ t.test('a builder killed mid-build: on restart the build is marked failed and th
   t.equal(marked?.status, 'failed', 'the interrupted build is marked failed on restart')
   t.match(marked?.reason, /stopped during the build/)
   const events = await k.c.deps.store.readStream(streamId('build', marked.id))
-  t.same(events.events.map((e) => e.type), ['PushReceived', 'BuildStarted', 'BuildFailed'])
+  t.same(
+    events.events.map((e) => e.type),
+    ['PushReceived', 'BuildStarted', 'BuildFailed'],
+  )
 
   const fast = join(k.dir, 'fast')
   makeRepo(fast, BUSYBOX_APP)
@@ -279,7 +290,9 @@ t.test('a Node app without a Dockerfile builds on node:20; a recreated app start
   t.equal(push.code, 0, push.output)
   t.match(push.output, /Node app, no Dockerfile: built on node:20/)
   t.match(push.output, /Released v2/)
-  const inspect = await testDocker().getImage(`${testRegistry()}/${app}:git-${push.output.match(/Building \S+ ([0-9a-f]{7})/)![1]}`).inspect()
+  const inspect = await testDocker()
+    .getImage(`${testRegistry()}/${app}:git-${push.output.match(/Building \S+ ([0-9a-f]{7})/)![1]}`)
+    .inspect()
   t.same(inspect.Config.Cmd, ['npm', 'start'], 'runs npm start')
 
   // Destroy and create the app again: the old history is not the new app's.

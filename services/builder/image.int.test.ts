@@ -14,7 +14,9 @@ const registry = testRegistry()
 
 /** A lower-case name unique to this run that is also an app name. */
 function appName(): string {
-  return `t${uniqueName('img').toLowerCase().replace(/[^a-z0-9]+/g, '')}`.slice(0, 30)
+  return `t${uniqueName('img')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '')}`.slice(0, 30)
 }
 
 /** The digest the registry answers for `<name>:<tag>` (schema 2 manifest). */
@@ -49,8 +51,14 @@ t.test('pushImage: progress lines and the digest the registry serves', async (t)
   t.match(digest, /^sha256:[0-9a-f]{64}$/)
   t.equal(await registryDigest(name, 'v1'), digest, 'the registry serves the manifest under that digest')
   t.ok(lines.length > 0, 'some progress')
-  t.ok(lines.some((l) => /Pushed|already exists/.test(l)), 'layer outcomes')
-  t.notOk(lines.some((l) => /\[=*>?\s*\]/.test(l)), 'no byte ticks')
+  t.ok(
+    lines.some((l) => /Pushed|already exists/.test(l)),
+    'layer outcomes',
+  )
+  t.notOk(
+    lines.some((l) => /\[=*>?\s*\]/.test(l)),
+    'no byte ticks',
+  )
 })
 
 t.test('pushImage: an unreachable registry or a missing image', async (t) => {
@@ -85,7 +93,14 @@ t.test('importImage: from the platform registry when the engine does not have it
   // Gone from the engine: only the registry has it now.
   await removeImage(docker, inRegistry)
   await removeImage(docker, built)
-  t.equal(await engine.inspectImage(inRegistry).then(() => 200, (e: { statusCode?: number }) => e.statusCode), 404, 'not in the engine')
+  t.equal(
+    await engine.inspectImage(inRegistry).then(
+      () => 200,
+      (e: { statusCode?: number }) => e.statusCode,
+    ),
+    404,
+    'not in the engine',
+  )
 
   const app = appName()
   const out = await importImage(engine, { source: `${name}:1`, app, registry })

@@ -12,7 +12,6 @@ function registryOf(ref: string): string | undefined {
   return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined
 }
 
-
 function messageOf(err: unknown): string {
   const e = err as { json?: { message?: string }; reason?: string; message?: string } | undefined
   return e?.json?.message ?? e?.message ?? String(err)

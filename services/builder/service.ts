@@ -76,7 +76,9 @@ export const builder: ServiceDefinition = {
       docker: DockerEngine.at(cfg.dockerHost),
       builderId,
       // A push waits for its deploy when the scheduler runs beside the builder.
-      deployTimeoutMs: running.includes('scheduler') ? DEPLOY_WAIT_MS : 0, ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}) }
+      deployTimeoutMs: running.includes('scheduler') ? DEPLOY_WAIT_MS : 0,
+      ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}),
+    }
     const sweep = () =>
       failOrphanBuilds({ store, pool, log, namespace: cfg.namespace, builderId }).catch((err) => log.error({ err }, 'builder: orphan sweep failed'))
     await sweep()

@@ -137,7 +137,13 @@ function refuse(ch: Channel, message: string): number {
   return 1
 }
 
-async function handleExec(deps: SshServerDeps, ch: Channel, who: Identity, command: string, ctx: { log: Logger; startedAt: number; correlationId: string }): Promise<number> {
+async function handleExec(
+  deps: SshServerDeps,
+  ch: Channel,
+  who: Identity,
+  command: string,
+  ctx: { log: Logger; startedAt: number; correlationId: string },
+): Promise<number> {
   const parsed = parseGitCommand(command)
   if (!parsed.ok) return refuse(ch, parsed.reason)
   const { app, service } = parsed
@@ -200,7 +206,11 @@ function pipeGit(ch: Channel, args: string[], env: Record<string, string>): Prom
 }
 
 /** The pre-receive hook of a push: build `main` (or `master`), accept the push only if it released. */
-async function onHook(deps: SshServerDeps, hook: HookSession, p: { app: string; who: Identity; repo: string; log: Logger; startedAt: number; correlationId: string }): Promise<void> {
+async function onHook(
+  deps: SshServerDeps,
+  hook: HookSession,
+  p: { app: string; who: Identity; repo: string; log: Logger; startedAt: number; correlationId: string },
+): Promise<void> {
   const target = hook.refs.find((r) => r.ref === 'refs/heads/main') ?? hook.refs.find((r) => r.ref === 'refs/heads/master')
   if (!target) {
     const names = hook.refs.map((r) => r.ref.replace(/^refs\/(heads|tags)\//, '')).join(', ')

@@ -32,7 +32,10 @@ t.test('a Node app with a lockfile: npm ci after copying manifest and lockfile, 
   const install = lines.findIndex((l) => l.startsWith('RUN npm ci --omit=dev || '))
   const copyRest = lines.indexOf('COPY . .')
   t.ok(copyManifest > 1 && copyManifest < install && install < copyRest, 'manifest, install, then the rest')
-  t.match(lines[install], /echo "wharf: npm could not install the dependencies .*: is the npm registry \(\$\{NPM_CONFIG_REGISTRY:-https:\/\/registry\.npmjs\.org\/\}\) reachable from the build\?" >&2; exit 1; }$/)
+  t.match(
+    lines[install],
+    /echo "wharf: npm could not install the dependencies .*: is the npm registry \(\$\{NPM_CONFIG_REGISTRY:-https:\/\/registry\.npmjs\.org\/\}\) reachable from the build\?" >&2; exit 1; }$/,
+  )
   t.ok(lines.includes('ENV PORT=5000 NODE_ENV=production'))
   t.ok(lines.includes('EXPOSE 5000'))
   t.equal(lines.at(-1), 'CMD ["npm","start"]')
@@ -45,7 +48,9 @@ t.test('npm-shrinkwrap.json counts as a lockfile', async (t) => {
 })
 
 t.test('an .npmrc is copied before the install, so its settings apply', async (t) => {
-  const df = dockerfileOf(detectStack(repo({ 'package.json': pkg({ scripts: { start: 'x' }, dependencies: { x: '1' } }), 'package-lock.json': '{}', '.npmrc': 'fetch-retries=5\n' })))
+  const df = dockerfileOf(
+    detectStack(repo({ 'package.json': pkg({ scripts: { start: 'x' }, dependencies: { x: '1' } }), 'package-lock.json': '{}', '.npmrc': 'fetch-retries=5\n' })),
+  )
   t.match(df, /^COPY package\.json package-lock\.json \.npmrc \.\/$/m)
 })
 
@@ -58,7 +63,9 @@ t.test('without a lockfile: npm install', async (t) => {
 
 t.test('no dependencies: no install step at all', async (t) => {
   for (const deps of [undefined, {}]) {
-    const df = dockerfileOf(detectStack(repo({ 'package.json': pkg({ scripts: { start: 'x' }, devDependencies: { tap: '1' }, dependencies: deps }), 'package-lock.json': '{}' })))
+    const df = dockerfileOf(
+      detectStack(repo({ 'package.json': pkg({ scripts: { start: 'x' }, devDependencies: { tap: '1' }, dependencies: deps }), 'package-lock.json': '{}' })),
+    )
     t.notMatch(df, /npm (ci|install)/, JSON.stringify(deps))
     t.notMatch(df, /NPM_CONFIG_REGISTRY/)
     t.match(df, /^COPY \. \.$/m)
@@ -66,7 +73,11 @@ t.test('no dependencies: no install step at all', async (t) => {
 })
 
 t.test('no start script: node with main, else server.js, else index.js', async (t) => {
-  const cmd = (files: Record<string, string>) => dockerfileOf(detectStack(repo(files))).trimEnd().split('\n').at(-1)
+  const cmd = (files: Record<string, string>) =>
+    dockerfileOf(detectStack(repo(files)))
+      .trimEnd()
+      .split('\n')
+      .at(-1)
   t.equal(cmd({ 'package.json': pkg({ main: './lib/app.js' }), 'lib/app.js': '', 'server.js': '' }), 'CMD ["node","lib/app.js"]')
   t.equal(cmd({ 'package.json': pkg({ main: 'missing.js' }), 'server.js': '', 'index.js': '' }), 'CMD ["node","server.js"]')
   t.equal(cmd({ 'package.json': pkg({}), 'index.js': '' }), 'CMD ["node","index.js"]')
@@ -74,7 +85,10 @@ t.test('no start script: node with main, else server.js, else index.js', async (
 })
 
 t.test('nothing to start says what to add', async (t) => {
-  t.throws(() => detectStack(repo({ 'package.json': pkg({ scripts: { test: 'tap' } }) })), invalid(/no "start" script.*no server\.js or index\.js: add "scripts": \{ "start"/))
+  t.throws(
+    () => detectStack(repo({ 'package.json': pkg({ scripts: { test: 'tap' } }) })),
+    invalid(/no "start" script.*no server\.js or index\.js: add "scripts": \{ "start"/),
+  )
   t.throws(() => detectStack(repo({ 'package.json': pkg({ main: 'gone.js' }) })), invalid(/its "main" \(gone\.js\) is not in the repo/))
 })
 

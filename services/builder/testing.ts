@@ -47,7 +47,9 @@ export async function buildTestImage(t: Test, docker: Docker, dockerfile: string
   try {
     writeFileSync(join(dir, 'Dockerfile'), dockerfile)
     const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: tag, labels: { 'wharf.test': 'true', 'wharf.test.id': tag } })
-    const out = await new Promise<{ error?: string }[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
+    const out = await new Promise<{ error?: string }[]>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))),
+    )
     const failed = out.find((o) => o.error)
     if (failed) throw new Error(`docker build ${tag}: ${failed.error}`)
   } finally {
@@ -60,7 +62,9 @@ export async function buildTestImage(t: Test, docker: Docker, dockerfile: string
 /** Pulls `ref` from its registry into the engine (a loopback registry needs no auth). */
 export async function pullImage(docker: Docker, ref: string): Promise<void> {
   const stream = await docker.pull(ref, { authconfig: {} })
-  const out = await new Promise<{ error?: string }[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
+  const out = await new Promise<{ error?: string }[]>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))),
+  )
   const failed = out.find((o) => o.error)
   if (failed) throw new Error(`pull ${ref}: ${failed.error}`)
 }

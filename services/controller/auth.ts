@@ -17,7 +17,8 @@ export function tokenAuthenticator(deps: ControllerDeps): (token: string) => Pro
       return await userByTokenHash(deps.pool, hashToken(token))
     } catch (err) {
       // 42P01: the users read model is not built yet (first start, before the projector made it).
-      if ((err as { code?: string }).code === '42P01') throw new WharfError('WHARF_UNAVAILABLE', 'the users read model is not ready yet; try again', { cause: err })
+      if ((err as { code?: string }).code === '42P01')
+        throw new WharfError('WHARF_UNAVAILABLE', 'the users read model is not ready yet; try again', { cause: err })
       throw err
     }
   }

@@ -2,10 +2,14 @@ import t from 'tap'
 import Type from 'typebox'
 import { describeErrors, validatorCompiler } from './http.js'
 
-const Body = Type.Object({ values: Type.Record(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }), Type.String(), { additionalProperties: false }) }, { additionalProperties: false })
+const Body = Type.Object(
+  { values: Type.Record(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }), Type.String(), { additionalProperties: false }) },
+  { additionalProperties: false },
+)
 const Query = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Integer({ default: 100 }) }, { additionalProperties: false })
 
-const validate = (schema: object, httpPart: string) => validatorCompiler({ schema, httpPart, method: 'POST', url: '/x' } as never) as (d: unknown) => { value?: unknown; error?: Error }
+const validate = (schema: object, httpPart: string) =>
+  validatorCompiler({ schema, httpPart, method: 'POST', url: '/x' } as never) as (d: unknown) => { value?: unknown; error?: Error }
 
 t.test('bodies are checked as sent: no coercion, unknown fields named', async (t) => {
   const v = validate(Body, 'body')

@@ -53,7 +53,8 @@ export function describeErrors(part: string, errors: { keyword: string; instance
   for (const e of errors) {
     let line: string
     if (e.keyword === 'boolean') line = `${part}${e.instancePath} is not an allowed field`
-    else if (e.keyword === 'additionalProperties') continue // the field itself is reported as not allowed
+    else if (e.keyword === 'additionalProperties')
+      continue // the field itself is reported as not allowed
     else line = `${part}${e.instancePath} ${e.message}`
     if (!seen.has(line)) lines.push(line)
     seen.add(line)

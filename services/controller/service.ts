@@ -12,7 +12,17 @@ export const controller: ServiceDefinition = {
   name: 'controller',
   description: 'HTTP API (commands and queries) and /healthz',
   async start({ cfg, log, store, pool, catalogue, objects, platform, logs, running }) {
-    const deps: ControllerDeps = { cfg, log: log.child({ service: 'controller' }), store, pool, catalogue, objects, platform, logger: new LoggerClient(logs), engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined }
+    const deps: ControllerDeps = {
+      cfg,
+      log: log.child({ service: 'controller' }),
+      store,
+      pool,
+      catalogue,
+      objects,
+      platform,
+      logger: new LoggerClient(logs),
+      engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined,
+    }
     const app = await buildHttp({
       log: deps.log,
       deps,

@@ -25,7 +25,11 @@ export interface TestController {
   url: string
   deps: ControllerDeps
   /** Calls the API; answers status and parsed JSON body (undefined when empty). */
-  call<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: T }>
+  call<T = any>(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: T }>
 }
 
 export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
@@ -45,7 +49,17 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   // The log plane of the namespace: the logs routes read it; a test that needs a logger starts one (services/logger/testing.ts).
   const logs = await LogStream.connect({ servers: testNatsUrl(), subjects: new LogSubjects(namespace) })
   const objects = s3 && s3ObjectStores(s3, cfg.s3.endpoint)
-  const deps: ControllerDeps = { cfg, log, store, pool, catalogue, objects, platform: platformStore({ cfg, pool, store, catalogue, log, objects }), logger: new LoggerClient(logs), engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined }
+  const deps: ControllerDeps = {
+    cfg,
+    log,
+    store,
+    pool,
+    catalogue,
+    objects,
+    platform: platformStore({ cfg, pool, store, catalogue, log, objects }),
+    logger: new LoggerClient(logs),
+    engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined,
+  }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
@@ -89,7 +103,15 @@ export async function registerAndLogin(c: TestController, username: string, pass
 }
 
 /** Asserts a refusal with `status` and `code` that appended nothing to the log. */
-export async function refused(t: Test, c: TestController, status: number, code: string, method: string, path: string, opts: Parameters<TestController['call']>[2] = {}) {
+export async function refused(
+  t: Test,
+  c: TestController,
+  status: number,
+  code: string,
+  method: string,
+  path: string,
+  opts: Parameters<TestController['call']>[2] = {},
+) {
   const before = await c.deps.store.lastSeq()
   const res = await c.call(method, path, opts)
   t.equal(res.status, status, `${method} ${path} ${JSON.stringify(opts.body ?? opts.rawBody ?? '')} -> ${status}`)

@@ -43,7 +43,11 @@ const HOUR = 3_600_000
 let n = 0
 /** Publishes lines of `app` as a container would (times given), answers the stream sequence. */
 async function publish(logs: LogStream, app: string, lines: [time: number, text: string][]): Promise<number> {
-  const ack = await logs.publish(logs.subjects.subjectOf(app, 'aaaaaaaaaaaa'), { app, source: 'app', type: 'web', number: 1, release: 1, lines: lines.map(([time, text]) => [new Date(time).toISOString(), 0, text]) }, `test-${process.pid}-${++n}`)
+  const ack = await logs.publish(
+    logs.subjects.subjectOf(app, 'aaaaaaaaaaaa'),
+    { app, source: 'app', type: 'web', number: 1, release: 1, lines: lines.map(([time, text]) => [new Date(time).toISOString(), 0, text]) },
+    `test-${process.pid}-${++n}`,
+  )
   return ack.seq
 }
 
@@ -57,7 +61,12 @@ t.test('finished hours go to the store, late lines are appended, --since reads t
   const now = Date.now()
   const h3 = hourOf(new Date(now - 3 * HOUR).toISOString())
   const h2 = h3 + HOUR
-  let seq = await publish(logs, 'shop', [[h3 + 1_000, 'three hours ago'], [h3 + 2_000, 'still then'], [h2 + 5, 'two hours ago'], [now, 'this hour']])
+  let seq = await publish(logs, 'shop', [
+    [h3 + 1_000, 'three hours ago'],
+    [h3 + 2_000, 'still then'],
+    [h2 + 5, 'two hours ago'],
+    [now, 'this hour'],
+  ])
   const caughtUp = async (s: number) => {
     for (const end = Date.now() + 10_000; server.seq < s; await sleep(20)) if (Date.now() > end) throw new Error('the logger did not catch up')
   }
@@ -76,7 +85,12 @@ t.test('finished hours go to the store, late lines are appended, --since reads t
 
   // A restarted archiver learns the hours again from the stream and finds them written.
   const again = new Archiver({ objects, logs, log: c.deps.log, retentionMs: 24 * HOUR })
-  for await (const b of logs.read(logs.subjects.all)) again.note(b.batch.app, b.batch.lines.map(([time, , text], i) => ({ id: `${b.seq}.${i}`, time, app: b.batch.app, source: 'app' as const, text })), b.seq)
+  for await (const b of logs.read(logs.subjects.all))
+    again.note(
+      b.batch.app,
+      b.batch.lines.map(([time, , text], i) => ({ id: `${b.seq}.${i}`, time, app: b.batch.app, source: 'app' as const, text })),
+      b.seq,
+    )
   t.equal(await again.tick(now), 0, 'after a restart: nothing written twice')
 
   // The stream forgets; the archives remember.
@@ -92,5 +106,9 @@ t.test('finished hours go to the store, late lines are appended, --since reads t
     'archives and stream merged by time ("this hour" was in neither any more)',
   )
   const later = await c.call('GET', `/v1/apps/shop/logs?since=${encodeURIComponent(new Date(h2).toISOString())}`, { token: alice })
-  t.same((later.body.lines as LogLine[]).map((l) => l.text), ['two hours ago', 'after the purge'], 'since cuts inside the archives too')
+  t.same(
+    (later.body.lines as LogLine[]).map((l) => l.text),
+    ['two hours ago', 'after the purge'],
+    'since cuts inside the archives too',
+  )
 })

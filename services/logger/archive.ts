@@ -58,7 +58,6 @@ export class Archiver {
 
   readonly #opts: ArchiverOptions
 
-
   constructor(opts: ArchiverOptions) {
     this.#opts = opts
   }

@@ -31,10 +31,14 @@ t.test('a deployed app: its output as web.1, and [wharf] lines about its release
   const app = `logs${Date.now().toString(36).slice(-5)}`
   t.equal((await c.call('POST', '/v1/apps', { token: alice, body: { name: app } })).status, 201)
   t.teardown(async () => {
-    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } })) for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
+    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } }))
+      for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
   })
   const image = await buildTestImage(t, docker, 'FROM busybox\nRUN mkdir /www && echo hi > /www/index.html\nCMD ["httpd", "-f", "-p", "5000", "-h", "/www"]\n')
-  const built = await c.call('POST', `/v1/apps/${app}/builds`, { token: alice, body: { image, procfile: { web: 'echo "hello from $WHARF_PROCESS_TYPE"; exec httpd -f -p $PORT -h /www' }, port: 5000 } })
+  const built = await c.call('POST', `/v1/apps/${app}/builds`, {
+    token: alice,
+    body: { image, procfile: { web: 'echo "hello from $WHARF_PROCESS_TYPE"; exec httpd -f -p $PORT -h /www' }, port: 5000 },
+  })
   t.equal(built.status, 201, JSON.stringify(built.body))
 
   const lines = await until(
@@ -42,13 +46,30 @@ t.test('a deployed app: its output as web.1, and [wharf] lines about its release
     async () => {
       const res = await c.call('GET', `/v1/apps/${app}/logs`, { token: alice })
       const l = res.body.lines as LogLine[]
-      return l.some((x) => x.text === 'hello from web') && l.some((x) => /^web\.1 started \(v2\)$/.test(x.text)) && l.some((x) => x.text === 'deploy of v2 completed') ? l : undefined
+      return l.some((x) => x.text === 'hello from web') &&
+        l.some((x) => /^web\.1 started \(v2\)$/.test(x.text)) &&
+        l.some((x) => x.text === 'deploy of v2 completed')
+        ? l
+        : undefined
     },
     90_000,
   )
-  t.match(lines.find((l) => l.text === 'hello from web'), { source: 'app', type: 'web', number: 1, release: 2, stream: 'stdout' }, 'the process printed it, as web.1 of v2')
+  t.match(
+    lines.find((l) => l.text === 'hello from web'),
+    { source: 'app', type: 'web', number: 1, release: 2, stream: 'stdout' },
+    'the process printed it, as web.1 of v2',
+  )
   const wharf = lines.filter((l) => l.source === 'wharf').map((l) => l.text)
-  t.match(wharf.find((x) => x.startsWith('release v2 created by alice')), /^release v2 created by alice: alice deployed /)
-  t.ok(wharf.some((x) => /^scaled to web=1 by /.test(x)), 'the first build scales web=1')
-  t.match(wharf.find((x) => x.startsWith('deploy of v2 started')), /^deploy of v2 started \(web=1\)$/)
+  t.match(
+    wharf.find((x) => x.startsWith('release v2 created by alice')),
+    /^release v2 created by alice: alice deployed /,
+  )
+  t.ok(
+    wharf.some((x) => /^scaled to web=1 by /.test(x)),
+    'the first build scales web=1',
+  )
+  t.match(
+    wharf.find((x) => x.startsWith('deploy of v2 started')),
+    /^deploy of v2 started \(web=1\)$/,
+  )
 })

@@ -85,7 +85,15 @@ export class Drain {
   }
 
   stats(): DrainStats {
-    return { id: this.target.id, url: this.target.url, buffered: this.#buffer.length, sent: this.#sent, dropped: this.#dropped, failures: this.#failures, ...(this.#lastError ? { lastError: this.#lastError } : {}) }
+    return {
+      id: this.target.id,
+      url: this.target.url,
+      buffered: this.#buffer.length,
+      sent: this.#sent,
+      dropped: this.#dropped,
+      failures: this.#failures,
+      ...(this.#lastError ? { lastError: this.#lastError } : {}),
+    }
   }
 
   /** Stops; what is buffered is given up. */
@@ -111,7 +119,12 @@ export class Drain {
       const frames = batch.map((l) => formatSyslogFrame(l, processOf(l)))
       if (told > 0) {
         const first = batch[0]!
-        frames.unshift(formatSyslogFrame({ ...first, source: 'wharf', stream: 'stdout', text: `[wharf] ${told} lines were dropped: this drain could not keep up or was unreachable` }, 'wharf'))
+        frames.unshift(
+          formatSyslogFrame(
+            { ...first, source: 'wharf', stream: 'stdout', text: `[wharf] ${told} lines were dropped: this drain could not keep up or was unreachable` },
+            'wharf',
+          ),
+        )
       }
       try {
         await this.#send(frames)
@@ -121,7 +134,8 @@ export class Drain {
       } catch (err) {
         this.#failures++
         this.#lastError = (err as Error).message
-        if (this.#failures === 1 || this.#failures % 20 === 0) this.#log.warn({ err, failures: this.#failures }, 'logger: a drain does not take lines; retrying')
+        if (this.#failures === 1 || this.#failures % 20 === 0)
+          this.#log.warn({ err, failures: this.#failures }, 'logger: a drain does not take lines; retrying')
         this.#socket?.destroy()
         this.#socket = undefined
         // Back to the front, unless newer lines filled the buffer meanwhile.
@@ -181,7 +195,12 @@ export class Drain {
     const res = await request(this.target.url, {
       method: 'POST',
       dispatcher: this.#agent,
-      headers: { 'content-type': 'application/logplex-1', 'logplex-msg-count': String(frames.length), 'logplex-drain-token': this.target.id, 'user-agent': 'wharf-logger' },
+      headers: {
+        'content-type': 'application/logplex-1',
+        'logplex-msg-count': String(frames.length),
+        'logplex-drain-token': this.target.id,
+        'user-agent': 'wharf-logger',
+      },
       body: Buffer.concat(frames),
       headersTimeout: this.#opts.timeoutMs,
       bodyTimeout: this.#opts.timeoutMs,
@@ -199,10 +218,7 @@ export class Drains {
   readonly #opts: DrainOptions
   readonly #log: Logger
 
-
-  constructor(
-    opts: DrainOptions,
-    log: Logger) {
+  constructor(opts: DrainOptions, log: Logger) {
     this.#opts = opts
     this.#log = log
   }

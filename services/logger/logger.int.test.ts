@@ -59,7 +59,11 @@ t.test('container lines in logs and logs -f, platform lines, --type, permissions
   })
   const app = got.filter((l) => l.source === 'app' && l.type === 'web')
   t.same(texts(app.filter((l) => l.stream === 'stdout')), ['hello 1', 'hello 3', 'later'], 'what the container printed, in order')
-  t.match(app.find((l) => l.stream === 'stderr'), { app: 'shop', source: 'app', type: 'web', release: 2, text: 'hello 2', origin: /^[0-9a-f]{12}$/ }, 'stderr too (its order against stdout is up to the pipes)')
+  t.match(
+    app.find((l) => l.stream === 'stderr'),
+    { app: 'shop', source: 'app', type: 'web', release: 2, text: 'hello 2', origin: /^[0-9a-f]{12}$/ },
+    'stderr too (its order against stdout is up to the pipes)',
+  )
   t.match(
     got.find((l) => l.source === 'wharf'),
     { source: 'wharf', text: 'app created by alice' },
@@ -72,7 +76,9 @@ t.test('container lines in logs and logs -f, platform lines, --type, permissions
 
   // A new line reaches a follower; so does a platform event.
   t.equal((await c.call('POST', '/v1/apps/shop/config', { token: alice, body: { values: { FOO: 'bar' } } })).status, 200)
-  await until('a [wharf] line about the release in logs -f', async () => live.lines.some((l) => l.source === 'wharf' && /^release v2 created by alice: alice set FOO$/.test(l.text)))
+  await until('a [wharf] line about the release in logs -f', async () =>
+    live.lines.some((l) => l.source === 'wharf' && /^release v2 created by alice: alice set FOO$/.test(l.text)),
+  )
   t.equal(new Set(live.lines.map((l) => l.id)).size, live.lines.length, 'logs -f repeats no line')
 
   // The same permissions as the app.
@@ -109,7 +115,10 @@ t.test('syslog in: RFC 5424 and 3164, TCP and UDP, tagged by app-name; malformed
   const server = await startTestLogger(t, c)
   const port = server.syslog!.port
   const now = new Date().toISOString()
-  await tcpSend(port, `${Buffer.byteLength(`<14>1 ${now} edge shop web.2 - - octet counted`) } <14>1 ${now} edge shop web.2 - - octet counted<13>1 ${now} edge shop - - - line feed\n<13>Mar  9 08:01:02 oldhost shop[42]: rfc 3164\n`)
+  await tcpSend(
+    port,
+    `${Buffer.byteLength(`<14>1 ${now} edge shop web.2 - - octet counted`)} <14>1 ${now} edge shop web.2 - - octet counted<13>1 ${now} edge shop - - - line feed\n<13>Mar  9 08:01:02 oldhost shop[42]: rfc 3164\n`,
+  )
   await tcpSend(port, 'this is not syslog\n<14>1 - h nope - - - for an app that does not exist\n')
   const udp = createSocket('udp4')
   await new Promise<void>((r) => udp.send(`<11>1 ${now} edge shop worker.1 - - over udp`, port, '127.0.0.1', () => r()))
@@ -119,8 +128,15 @@ t.test('syslog in: RFC 5424 and 3164, TCP and UDP, tagged by app-name; malformed
     return l.length >= 4 ? l : undefined
   })
   t.same(texts(lines).sort(), ['line feed', 'octet counted', 'over udp', 'rfc 3164'])
-  t.match(lines.find((l) => l.text === 'octet counted'), { source: 'syslog', type: 'web', number: 2, origin: 'edge', stream: 'stdout' })
-  t.match(lines.find((l) => l.text === 'over udp'), { type: 'worker', number: 1, stream: 'stderr' }, 'severity error: stderr')
+  t.match(
+    lines.find((l) => l.text === 'octet counted'),
+    { source: 'syslog', type: 'web', number: 2, origin: 'edge', stream: 'stdout' },
+  )
+  t.match(
+    lines.find((l) => l.text === 'over udp'),
+    { type: 'worker', number: 1, stream: 'stderr' },
+    'severity error: stderr',
+  )
   t.match(server.syslog!.stats, { malformed: 1, unknownApp: 1 })
 })
 
@@ -128,7 +144,10 @@ t.test('syslog in: RFC 5424 and 3164, TCP and UDP, tagged by app-name; malformed
 async function syslogListener(t: Test, tls?: { key: Buffer; cert: Buffer }): Promise<{ port: number; got: string[] }> {
   const got: string[] = []
   const onSocket = (s: import('node:net').Socket) => {
-    const f = new SyslogFramer((b) => got.push(parseSyslog(b.toString()).message), () => got.push('MALFORMED'))
+    const f = new SyslogFramer(
+      (b) => got.push(parseSyslog(b.toString()).message),
+      () => got.push('MALFORMED'),
+    )
     s.on('data', (d: Buffer) => f.push(d))
     s.on('error', () => {})
   }
@@ -147,7 +166,29 @@ async function syslogListener(t: Test, tls?: { key: Buffer; cert: Buffer }): Pro
 function ipCert(t: Test): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-drain-cert-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'k.pem'),
+      '-out',
+      join(dir, 'c.pem'),
+    ],
+    { stdio: 'ignore' },
+  )
   return { key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }
 }
 
@@ -164,7 +205,10 @@ t.test('drains: syslog, syslog+tls and https receive lines; one that points nowh
     let body = ''
     req.on('data', (d: Buffer) => (body += d.toString()))
     req.on('end', () => {
-      const f = new SyslogFramer((b) => posted.push(`${req.headers['content-type']} ${parseSyslog(b.toString()).message}`), () => posted.push('MALFORMED'))
+      const f = new SyslogFramer(
+        (b) => posted.push(`${req.headers['content-type']} ${parseSyslog(b.toString()).message}`),
+        () => posted.push('MALFORMED'),
+      )
       f.push(Buffer.from(body))
       res.writeHead(204).end()
     })
@@ -177,7 +221,12 @@ t.test('drains: syslog, syslog+tls and https receive lines; one that points nowh
   const nowhere = await freePort()
 
   const add = (url: string) => c.call('POST', '/v1/apps/shop/drains', { token: alice, body: { url } })
-  for (const url of [`syslog://127.0.0.1:${nowhere}`, `syslog://127.0.0.1:${plain.port}`, `syslog+tls://127.0.0.1:${secure.port}`, `https://127.0.0.1:${(https.address() as { port: number }).port}/drain`]) {
+  for (const url of [
+    `syslog://127.0.0.1:${nowhere}`,
+    `syslog://127.0.0.1:${plain.port}`,
+    `syslog+tls://127.0.0.1:${secure.port}`,
+    `https://127.0.0.1:${(https.address() as { port: number }).port}/drain`,
+  ]) {
     t.equal((await add(url)).status, 201, `drains:add ${url}`)
   }
   await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/drains', { token: alice, body: { url: 'ftp://127.0.0.1:21' } })
@@ -194,7 +243,11 @@ t.test('drains: syslog, syslog+tls and https receive lines; one that points nowh
   await until('the syslog drain got every line', async () => want.every((w) => plain.got.includes(w)))
   await until('the TLS drain got every line', async () => want.every((w) => secure.got.includes(w)))
   await until('the https drain got every line', async () => want.every((w) => posted.includes(`application/logplex-1 ${w}`)))
-  t.same(plain.got.filter((g) => g.startsWith('drained')), want, 'in order')
+  t.same(
+    plain.got.filter((g) => g.startsWith('drained')),
+    want,
+    'in order',
+  )
   const dead = server.drains.stats('shop').find((d) => d.url.endsWith(`:${nowhere}`))!
   t.ok(dead.failures > 0 && dead.sent === 0, 'the drain that points nowhere is retried, and sent nothing')
 

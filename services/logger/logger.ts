@@ -12,7 +12,18 @@ import type { ObjectStore } from '../../core/objectstore/index.js'
 import { isWharfEvent } from '../../domain/index.js'
 import { startConsumer, type Consumer } from '../../events/consumer.js'
 import type { EventStore } from '../../events/index.js'
-import { chunksOf, linesOf, MAX_REQUEST_LINES, mergeLines, type HistoryRequest, type LiveFeed, type DurableFeed, type LogLine, type LogStream, type RecentRequest } from '../../logs/index.js'
+import {
+  chunksOf,
+  linesOf,
+  MAX_REQUEST_LINES,
+  mergeLines,
+  type HistoryRequest,
+  type LiveFeed,
+  type DurableFeed,
+  type LogLine,
+  type LogStream,
+  type RecentRequest,
+} from '../../logs/index.js'
 import { allDrains, liveApps, waitFor } from '../../projections/index.js'
 import { Archiver } from './archive.js'
 import { Drains, type DrainOptions } from './drains.js'
@@ -67,7 +78,6 @@ export class LogServer {
 
   readonly #opts: LogServerOptions
 
-
   private constructor(opts: LogServerOptions) {
     this.#opts = opts
     this.rings = new LogRings(opts.appLines)
@@ -105,8 +115,18 @@ export class LogServer {
         if (b.seq >= until) replayed?.()
       }
     })
-    this.#subs.push(logs.nc.subscribe(logs.subjects.requests.recent, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#recent(r as RecentRequest))) }))
-    this.#subs.push(logs.nc.subscribe(logs.subjects.requests.history, { queue: 'logger', callback: (err, m) => void (err || this.#answer(m, (r) => this.#history(r as HistoryRequest))) }))
+    this.#subs.push(
+      logs.nc.subscribe(logs.subjects.requests.recent, {
+        queue: 'logger',
+        callback: (err, m) => void (err || this.#answer(m, (r) => this.#recent(r as RecentRequest))),
+      }),
+    )
+    this.#subs.push(
+      logs.nc.subscribe(logs.subjects.requests.history, {
+        queue: 'logger',
+        callback: (err, m) => void (err || this.#answer(m, (r) => this.#history(r as HistoryRequest))),
+      }),
+    )
 
     const durables = this.#opts.durables ?? { events: 'logger-events', drains: 'logger-drains' }
     this.#events = await startConsumer({ store, durableName: durables.events, from: 'end', log, name: 'logger', handle: (e) => this.#onEvent(e) })
@@ -148,7 +168,14 @@ export class LogServer {
   health(): { ok: boolean; detail: Record<string, unknown> } {
     return {
       ok: true,
-      detail: { seq: this.seq, apps: this.rings.apps, ...this.stats, syslog: this.syslog?.stats, archive: this.archiver?.stats, drains: this.drains.stats().length },
+      detail: {
+        seq: this.seq,
+        apps: this.rings.apps,
+        ...this.stats,
+        syslog: this.syslog?.stats,
+        archive: this.archiver?.stats,
+        drains: this.drains.stats().length,
+      },
     }
   }
 

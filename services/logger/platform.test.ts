@@ -24,7 +24,11 @@ t.test('platform events as log lines, Heroku style', async (t) => {
   t.equal(text(ev('DeployStarted', { release: 3, formation: { web: 2 } }, 'system:scheduler')), 'deploy of v3 started (web=2)')
   t.equal(text(ev('DeployFailed', { release: 4, reason: 'unhealthy', rolledBackTo: 3 })), 'deploy of v4 failed: unhealthy; rolled back to v3')
   const c = 'ab'.repeat(32)
-  t.equal(text(ev('ContainerCrashed', { type: 'web', container: c, exitCode: 1 })), 'web (abababababab) crashed: exit code 1', 'a crash of a container not seen starting')
+  t.equal(
+    text(ev('ContainerCrashed', { type: 'web', container: c, exitCode: 1 })),
+    'web (abababababab) crashed: exit code 1',
+    'a crash of a container not seen starting',
+  )
   t.equal(text(ev('ContainerStarted', { type: 'web', container: c, release: 3, number: 2, host: 'h' })), 'web.2 started (v3)')
   t.equal(text(ev('ContainerCrashed', { type: 'web', container: c, exitCode: 137, reason: 'out of memory' })), 'web.2 crashed: exit code 137 (out of memory)')
   t.equal(text(ev('ContainerStopped', { type: 'web', container: c })), 'web.2 stopped')

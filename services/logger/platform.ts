@@ -27,10 +27,10 @@ function processName(type: string, container: string, numbers: Map<string, numbe
 export class ProcessNumbers extends Map<string, number> {
   readonly #max: number
 
-
   constructor(max = 10_000) {
     super()
-    this.#max = max  }
+    this.#max = max
+  }
 
   override set(container: string, n: number): this {
     super.delete(container)

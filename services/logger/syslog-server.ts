@@ -40,11 +40,7 @@ export class SyslogServer {
   readonly #tcp: Server
   readonly #udp: UdpSocket
 
-
-  private constructor(
-    opts: SyslogServerOptions,
-    tcp: Server,
-    udp: UdpSocket) {
+  private constructor(opts: SyslogServerOptions, tcp: Server, udp: UdpSocket) {
     this.#opts = opts
     this.#tcp = tcp
     this.#udp = udp

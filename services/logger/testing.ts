@@ -33,7 +33,11 @@ export async function startTestLogger(t: Test, c: TestController, opts: Partial<
 /** A client of `GET /v1/apps/:app/logs/stream`: the lines it got so far, and a way to end it. */
 export async function followLogs(c: TestController, token: string, app: string, query = ''): Promise<{ lines: LogLine[]; status: number; close(): void }> {
   const abort = new AbortController()
-  const res = await request(`${c.url}/v1/apps/${app}/logs/stream${query}`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal, bodyTimeout: 0 })
+  const res = await request(`${c.url}/v1/apps/${app}/logs/stream${query}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+    bodyTimeout: 0,
+  })
   const lines: LogLine[] = []
   if (res.statusCode === 200) {
     void (async () => {

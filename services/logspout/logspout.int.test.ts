@@ -27,7 +27,14 @@ t.test('every line once, in order, across restarts and dropped connections', asy
   t.teardown(() => spout.stop())
 
   // Lines from the start: 1..300 at once (stdout and stderr), then one every 10 ms up to 1000.
-  await runLabelled(t, docker, ns, 'shop', 'i=1; while [ $i -le 1000 ]; do if [ $i -le 300 ] || true; then echo "n $i"; fi; [ $((i % 7)) -eq 0 ] && echo "e $i" >&2; [ $i -gt 300 ] && usleep 10000; i=$((i+1)); done; sleep 60', { type: 'worker', release: 4 })
+  await runLabelled(
+    t,
+    docker,
+    ns,
+    'shop',
+    'i=1; while [ $i -le 1000 ]; do if [ $i -le 300 ] || true; then echo "n $i"; fi; [ $((i % 7)) -eq 0 ] && echo "e $i" >&2; [ $i -gt 300 ] && usleep 10000; i=$((i+1)); done; sleep 60',
+    { type: 'worker', release: 4 },
+  )
   const lines = () => streamLines(logs, 'shop')
   await until('the first lines', async () => numbers((await lines()).map((l) => l.text)).length >= 350)
 
@@ -43,9 +50,27 @@ t.test('every line once, in order, across restarts and dropped connections', asy
   const all = await lines()
   t.same(numbers(all.map((l) => l.text)), range(1, 1000), 'stdout: 1..1000, each once, in order')
   const errs = all.filter((l) => l.text.startsWith('e '))
-  t.same(errs.map((l) => Number(l.text.slice(2))), range(1, 142).map((i) => i * 7), 'stderr too')
-  t.ok(errs.every((l) => l.stream === 'stderr'), 'stderr lines say so')
-  t.match(all.find((l) => l.text === 'n 1'), { app: 'shop', source: 'app', type: 'worker', release: 4, stream: 'stdout', origin: /^[0-9a-f]{12}$/, time: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/ })
+  t.same(
+    errs.map((l) => Number(l.text.slice(2))),
+    range(1, 142).map((i) => i * 7),
+    'stderr too',
+  )
+  t.ok(
+    errs.every((l) => l.stream === 'stderr'),
+    'stderr lines say so',
+  )
+  t.match(
+    all.find((l) => l.text === 'n 1'),
+    {
+      app: 'shop',
+      source: 'app',
+      type: 'worker',
+      release: 4,
+      stream: 'stdout',
+      origin: /^[0-9a-f]{12}$/,
+      time: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/,
+    },
+  )
   t.ok(spout.health().ok, 'healthy')
 })
 
@@ -53,7 +78,13 @@ t.test('a container that exits while logspout is down is read to its end; long a
   const ns = uniqueName('spout').toLowerCase()
   const logs = await testLogStream(t, ns)
   let spout = await Logspout.start({ docker: engine, logs, log, namespace: ns, reconnectMs: 100 })
-  const c = await runLabelled(t, docker, ns, 'api', 'echo first; sleep 2; echo second; head -c 40000 /dev/zero | tr "\\0" x; echo; printf "bin\\001\\377\\n"; printf "no newline at the end"')
+  const c = await runLabelled(
+    t,
+    docker,
+    ns,
+    'api',
+    'echo first; sleep 2; echo second; head -c 40000 /dev/zero | tr "\\0" x; echo; printf "bin\\001\\377\\n"; printf "no newline at the end"',
+  )
   await until('the first line', async () => (await streamLines(logs, 'api')).length >= 1)
   await spout.stop()
   await c.wait()

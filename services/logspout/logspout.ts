@@ -206,11 +206,11 @@ class Follower {
 
   readonly #spout: Logspout
 
-
   constructor(
     spout: Logspout,
     readonly id: string,
-    readonly identity: ContainerIdentity) {
+    readonly identity: ContainerIdentity,
+  ) {
     this.#spout = spout
     this.short = id.slice(0, 12)
     this.subject = spout.opts.logs.subjects.subjectOf(identity.app, this.short)
@@ -266,7 +266,8 @@ class Follower {
         } else if (!running || this.#spout.stopping) return
       } catch (err) {
         if (isGone(err)) return
-        if (!this.#spout.stopping) this.#spout.log.warn({ err, container: this.short, app: this.identity.app }, 'logspout: reading a container log failed; trying again')
+        if (!this.#spout.stopping)
+          this.#spout.log.warn({ err, container: this.short, app: this.identity.app }, 'logspout: reading a container log failed; trying again')
         await this.idle().catch(() => {})
       }
       if (!this.#spout.stopping) await sleep(reconnectMs ?? 1_000)

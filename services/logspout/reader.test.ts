@@ -32,34 +32,59 @@ t.test('frames split anywhere become lines with stream and position', async (t) 
 
 t.test('a resumed read skips up to its position exactly, also inside one timestamp', async (t) => {
   const all = [frame(1, `${T1} one\n`), frame(2, `${T1} two\n`), frame(1, `${T2} three\n`)]
-  t.same(read(all, [T1, 1]).lines.map((l) => l.text), ['two', 'three'])
-  t.same(read(all, [T1, 2]).lines.map((l) => l.text), ['three'])
-  t.same(read(all, [T2, 1]).lines.map((l) => l.text), [])
+  t.same(
+    read(all, [T1, 1]).lines.map((l) => l.text),
+    ['two', 'three'],
+  )
+  t.same(
+    read(all, [T1, 2]).lines.map((l) => l.text),
+    ['three'],
+  )
+  t.same(
+    read(all, [T2, 1]).lines.map((l) => l.text),
+    [],
+  )
 })
 
 t.test('parts of a long line are joined, cut at the bound with a marker; binary is escaped', async (t) => {
-  const { lines } = read([frame(1, `${T1} ${'a'.repeat(10)}`), frame(2, `${T2} err\n`), frame(1, `${T1} ${'b'.repeat(10)}`), frame(1, `${T1} cc\n`)], undefined, { maxLineBytes: 15 })
-  t.same(lines.map((l) => [l.stream, l.text, l.pos]), [
-    [1, 'err', [T2, 1]],
-    // The parts share T1, but stderr's T2 came between: the counter at T1 starts again (what a re-read sees too).
-    [0, `${'a'.repeat(10)}bbbbb [truncated 7 bytes]`, [T1, 2]],
-  ])
+  const { lines } = read(
+    [frame(1, `${T1} ${'a'.repeat(10)}`), frame(2, `${T2} err\n`), frame(1, `${T1} ${'b'.repeat(10)}`), frame(1, `${T1} cc\n`)],
+    undefined,
+    { maxLineBytes: 15 },
+  )
+  t.same(
+    lines.map((l) => [l.stream, l.text, l.pos]),
+    [
+      [1, 'err', [T2, 1]],
+      // The parts share T1, but stderr's T2 came between: the counter at T1 starts again (what a re-read sees too).
+      [0, `${'a'.repeat(10)}bbbbb [truncated 7 bytes]`, [T1, 2]],
+    ],
+  )
   t.equal(read([frame(1, Buffer.concat([Buffer.from(`${T1} `), Buffer.from([0, 0xff, 0x41, 0x0a])]))]).lines[0]!.text, '\\x00\ufffdA')
 })
 
 t.test('the end: a last line without LF counts only when the container is gone', async (t) => {
   const a = read([frame(1, `${T1} prompt> `)])
   a.r.end(true)
-  t.same(a.lines.map((l) => l.text), ['prompt> '])
+  t.same(
+    a.lines.map((l) => l.text),
+    ['prompt> '],
+  )
   const b = read([frame(1, `${T1} half`)])
   b.r.end(false)
   t.same(b.lines, [], 'a dropped connection: read again from the position')
 })
 
 t.test('TTY output and junk', async (t) => {
-  t.same(read([Buffer.from(`${T1} hi\r\n${T2} there\n`)], undefined, { tty: true }).lines.map((l) => l.text), ['hi', 'there'])
+  t.same(
+    read([Buffer.from(`${T1} hi\r\n${T2} there\n`)], undefined, { tty: true }).lines.map((l) => l.text),
+    ['hi', 'there'],
+  )
   const { lines, r } = read([frame(1, 'no timestamp here\n'), frame(1, `${T1} ok\n`)])
-  t.same(lines.map((l) => l.text), ['ok'])
+  t.same(
+    lines.map((l) => l.text),
+    ['ok'],
+  )
   t.equal(r.malformed, 1)
 })
 

@@ -11,11 +11,24 @@ import { testNatsUrl } from '../../test/harness.js'
 import { LABELS } from '../../domain/runtime/labels.js'
 
 /** Starts `busybox sh -c <script>` labelled as process `type` of `app` in `namespace`; removed in teardown. */
-export async function runLabelled(t: Test, docker: Docker, namespace: string, app: string, script: string, opts: { type?: string; release?: number } = {}): Promise<Docker.Container> {
+export async function runLabelled(
+  t: Test,
+  docker: Docker,
+  namespace: string,
+  app: string,
+  script: string,
+  opts: { type?: string; release?: number } = {},
+): Promise<Docker.Container> {
   const c = await docker.createContainer({
     Image: 'busybox:latest',
     Cmd: ['sh', '-c', script],
-    Labels: { [LABELS.namespace]: namespace, [LABELS.app]: app, [LABELS.type]: opts.type ?? 'web', [LABELS.release]: String(opts.release ?? 1), 'wharf.test': 'true' },
+    Labels: {
+      [LABELS.namespace]: namespace,
+      [LABELS.app]: app,
+      [LABELS.type]: opts.type ?? 'web',
+      [LABELS.release]: String(opts.release ?? 1),
+      'wharf.test': 'true',
+    },
     HostConfig: { LogConfig: { Type: 'json-file', Config: {} } },
   })
   t.teardown(() => c.remove({ force: true }).catch(() => {}))

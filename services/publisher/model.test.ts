@@ -1,7 +1,13 @@
 import t from 'tap'
 import { classifyDeath, identityOf, signalNumber, slotOf } from './model.js'
 
-const labels = { 'wharf.namespace': 'wharf', 'wharf.app': 'shop', 'wharf.type': 'web', 'wharf.release': '3', 'com.docker.swarm.task.name': 'wharf-shop-web.2.rhbochtpxjroamce47ekf6wi1' }
+const labels = {
+  'wharf.namespace': 'wharf',
+  'wharf.app': 'shop',
+  'wharf.type': 'web',
+  'wharf.release': '3',
+  'com.docker.swarm.task.name': 'wharf-shop-web.2.rhbochtpxjroamce47ekf6wi1',
+}
 
 t.test('identity from labels: app, type, release, Swarm slot', async (t) => {
   t.same(identityOf(labels), { app: 'shop', type: 'web', release: 3, number: 2 })

@@ -117,7 +117,10 @@ t.test('the publisher announces starts, crashes, drains and stops of Swarm conta
   await docker.getContainer(web1!.data.container).kill({ signal: 'KILL' })
   const crashed = await until('crash', async () => (await runtime(c, 'shop')).find((e) => e.type === 'ContainerCrashed'))
   t.match(crashed.data, { container: web1!.data.container, type: 'web', exitCode: 137, reason: /SIGKILL/ })
-  t.notOk((await runtime(c, 'shop')).some((e) => e.type === 'ContainerStopping'), 'a crash is not a drain')
+  t.notOk(
+    (await runtime(c, 'shop')).some((e) => e.type === 'ContainerStopping'),
+    'a crash is not a drain',
+  )
   const psCrashed = await until('ps shows the crash', async () => {
     const r = await c.call('GET', '/v1/apps/shop/ps', { token: alice })
     return r.body.processes.find((p: { state: string }) => p.state === 'crashed')
@@ -125,7 +128,9 @@ t.test('the publisher announces starts, crashes, drains and stops of Swarm conta
   const web1b = await until('web started again', async () => (await started('web')()).find((e) => e.data.container !== web1!.data.container))
   t.match(web1b.data, { type: 'web', number: 1, port: Number })
   t.ok(await accepts('127.0.0.1', web1b.data.port!), 'the new container answers')
-  t.comment(`ps during the restart: ${psCrashed ? `web.1 ${psCrashed.state} (exit ${psCrashed.exitCode})` : 'the crash was not seen (Swarm restarted it first)'}`)
+  t.comment(
+    `ps during the restart: ${psCrashed ? `web.1 ${psCrashed.state} (exit ${psCrashed.exitCode})` : 'the crash was not seen (Swarm restarted it first)'}`,
+  )
   await until('ps: web.1 up again, crash gone', async () => {
     const r = await c.call('GET', '/v1/apps/shop/ps', { token: alice })
     const webs = r.body.processes.filter((p: { type: string }) => p.type === 'web')
@@ -142,7 +147,9 @@ t.test('the publisher announces starts, crashes, drains and stops of Swarm conta
   publisher = await start()
   const web2 = await until('web.2 started', async () => (await started('web')()).find((e) => e.data.number === 2))
   t.ok(await accepts('127.0.0.1', web2.data.port!), 'web.2 answers')
-  const workerStopped = await until('worker stopped', async () => (await runtime(c, 'shop')).find((e) => e.type === 'ContainerStopped' && e.data.type === 'worker'))
+  const workerStopped = await until('worker stopped', async () =>
+    (await runtime(c, 'shop')).find((e) => e.type === 'ContainerStopped' && e.data.type === 'worker'),
+  )
   t.equal(workerStopped.data.container, worker1!.data.container, 'the worker the read model listed, announced stopped')
   // A second publisher at once (a restart overlapping the old one) adds nothing.
   const other = await start()
@@ -169,5 +176,7 @@ t.test('the publisher announces starts, crashes, drains and stops of Swarm conta
   await until('ps empty', async () => (await c.call('GET', '/v1/apps/shop/ps', { token: alice })).body.processes.length === 0)
 
   latencies.sort((a, b) => a - b)
-  t.comment(`engine start event -> ContainerStarted appended: ${latencies.map((l) => `${l} ms`).join(', ')} (median ${latencies[Math.floor(latencies.length / 2)]} ms)`)
+  t.comment(
+    `engine start event -> ContainerStarted appended: ${latencies.map((l) => `${l} ms`).join(', ')} (median ${latencies[Math.floor(latencies.length / 2)]} ms)`,
+  )
 })

@@ -88,9 +88,16 @@ t.test('a worker is announced at once, without a port; a die with exit 0 is Cont
   engine.exit(b!, 1)
   await until(6) // two more starts: Swarm replaces both (on-failure restarts b; a's slot converges)
   await p.settled()
-  const byContainer = (id: string) => events().then((es) => es.filter((e) => (e.data as { container: string }).container === id).map((e) => ({ type: e.type, data: e.data })))
-  t.same((await byContainer(a!)).map((e) => e.type), ['ContainerStarted', 'ContainerStopped'])
-  t.same((await byContainer(b!)).at(-1), { type: 'ContainerCrashed', data: { app: 'shop', type: 'worker', container: b, exitCode: 1, reason: 'exited with code 1' } })
+  const byContainer = (id: string) =>
+    events().then((es) => es.filter((e) => (e.data as { container: string }).container === id).map((e) => ({ type: e.type, data: e.data })))
+  t.same(
+    (await byContainer(a!)).map((e) => e.type),
+    ['ContainerStarted', 'ContainerStopped'],
+  )
+  t.same((await byContainer(b!)).at(-1), {
+    type: 'ContainerCrashed',
+    data: { app: 'shop', type: 'worker', container: b, exitCode: 1, reason: 'exited with code 1' },
+  })
 })
 
 t.test('a stop asked (SIGTERM) drains first: ContainerStopping, then ContainerStopped; an OOM kill is a crash', async (t) => {

@@ -95,7 +95,6 @@ export class Publisher {
 
   readonly #opts: PublisherOptions
 
-
   private constructor(opts: PublisherOptions) {
     this.#opts = opts
     this.#docker = opts.docker
@@ -258,7 +257,16 @@ export class Publisher {
     if (t) return t
     const identity = identityOf(attrs)
     if (!identity) return undefined
-    const rec: Tracked = { id, identity, stopSignal: SIGTERM, stopAsked: false, oom: false, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
+    const rec: Tracked = {
+      id,
+      identity,
+      stopSignal: SIGTERM,
+      stopAsked: false,
+      oom: false,
+      abort: new AbortController(),
+      ready: Promise.resolve(),
+      chain: Promise.resolve(),
+    }
     this.#tracked.set(id, rec)
     return rec
   }
@@ -271,10 +279,23 @@ export class Publisher {
       this.#log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
       return
     }
-    const rec: Tracked = { id, identity, stopSignal: SIGTERM, stopAsked: false, oom: false, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
+    const rec: Tracked = {
+      id,
+      identity,
+      stopSignal: SIGTERM,
+      stopAsked: false,
+      oom: false,
+      abort: new AbortController(),
+      ready: Promise.resolve(),
+      chain: Promise.resolve(),
+    }
     this.#tracked.set(id, rec)
     rec.ready = this.#whenReady(rec)
-      .then((port) => (port === false ? undefined : this.#announce({ kind: 'started', container: id, identity, host: this.#host, ...(port === undefined ? {} : { port }) }, at)))
+      .then((port) =>
+        port === false
+          ? undefined
+          : this.#announce({ kind: 'started', container: id, identity, host: this.#host, ...(port === undefined ? {} : { port }) }, at),
+      )
       .catch((err) => this.#log.error({ err, container: id.slice(0, 12), app: identity.app }, 'publisher: cannot announce a container start'))
   }
 
@@ -322,7 +343,10 @@ export class Publisher {
       else if (health !== undefined && health !== 'healthy') why = `health: ${health}`
       else return port
       if (Date.now() > deadline) {
-        this.#log.warn({ container: t.id.slice(0, 12), app: t.identity.app, type: t.identity.type, why, timeoutMs: this.#readyTimeoutMs }, 'publisher: a container did not get ready in time; not announced')
+        this.#log.warn(
+          { container: t.id.slice(0, 12), app: t.identity.app, type: t.identity.type, why, timeoutMs: this.#readyTimeoutMs },
+          'publisher: a container did not get ready in time; not announced',
+        )
         return false
       }
       await sleep(this.#probeIntervalMs, undefined, { signal }).catch(() => {})
@@ -364,12 +388,27 @@ export class Publisher {
       const ended = await this.#inspectEnded(container)
       const type = identity.type || (await this.#typeOf(identity.app, container))
       if (!type) continue
-      const rec: Tracked = { id: container, identity: { ...identity, type, release: 1 }, stopSignal: SIGTERM, stopAsked: true, oom: ended.oom, abort: new AbortController(), ready: Promise.resolve(), chain: Promise.resolve() }
+      const rec: Tracked = {
+        id: container,
+        identity: { ...identity, type, release: 1 },
+        stopSignal: SIGTERM,
+        stopAsked: true,
+        oom: ended.oom,
+        abort: new AbortController(),
+        ready: Promise.resolve(),
+        chain: Promise.resolve(),
+      }
       this.#tracked.set(container, rec)
       this.#queue(rec, () =>
         this.#announce(
           ended.oom
-            ? { kind: 'crashed', container, identity: { app: identity.app, type }, exitCode: ended.exitCode, reason: 'out of memory: the kernel killed it (OOM)' }
+            ? {
+                kind: 'crashed',
+                container,
+                identity: { app: identity.app, type },
+                exitCode: ended.exitCode,
+                reason: 'out of memory: the kernel killed it (OOM)',
+              }
             : { kind: 'stopped', container, identity: { app: identity.app, type } },
           undefined,
         ),
@@ -405,7 +444,13 @@ export class Publisher {
           // Decided again by runCommand when another writer (the scheduler, another publisher) got in first.
           const { events } = await runCommand(
             { store: this.#store },
-            { stream, decider: runtimeDecider, command: { type: 'Announce', announcement: a }, ctx: { actor: 'system:publisher', correlationId: a.container }, waitFor: [] },
+            {
+              stream,
+              decider: runtimeDecider,
+              command: { type: 'Announce', announcement: a },
+              ctx: { actor: 'system:publisher', correlationId: a.container },
+              waitFor: [],
+            },
           )
           if (!events.length) return
           const latencyMs = at === undefined ? undefined : Math.round(Date.now() - at)
@@ -421,9 +466,11 @@ export class Publisher {
     const prev = this.#appLocks.get(app) ?? Promise.resolve()
     const next = prev.catch(() => {}).then(run)
     this.#appLocks.set(app, next)
-    void next.finally(() => {
-      if (this.#appLocks.get(app) === next) this.#appLocks.delete(app)
-    }).catch(() => {})
+    void next
+      .finally(() => {
+        if (this.#appLocks.get(app) === next) this.#appLocks.delete(app)
+      })
+      .catch(() => {})
     return next
   }
 }

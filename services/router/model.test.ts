@@ -3,7 +3,11 @@ import { routeTable, type RouteRows } from './model.js'
 
 const rows = (over: Partial<RouteRows> = {}): RouteRows => ({
   apps: [{ name: 'shop' }, { name: 'blog' }],
-  domains: [{ domain: 'shop.example.com', app: 'shop' }, { domain: 'www.shop.example.com', app: 'shop' }, { domain: 'gone.example.com', app: 'old' }],
+  domains: [
+    { domain: 'shop.example.com', app: 'shop' },
+    { domain: 'www.shop.example.com', app: 'shop' },
+    { domain: 'gone.example.com', app: 'old' },
+  ],
   containers: [
     { container: 'c1', app: 'shop', type: 'web', host: '127.0.0.1', port: 32001, state: 'up' },
     { container: 'c2', app: 'shop', type: 'web', host: '127.0.0.1', port: 32000, state: 'up' },
@@ -21,10 +25,21 @@ const NOW = Date.parse('2030-01-01T00:00:00Z')
 
 t.test('given live apps, when the table is built, then each has its hosts and up web containers', async (t) => {
   const { routes, dropped } = routeTable(rows(), { domain: 'wharf.localhost', now: NOW })
-  t.same(routes.map((r) => r.app), ['blog', 'shop'], 'live apps only, sorted (old is destroyed)')
+  t.same(
+    routes.map((r) => r.app),
+    ['blog', 'shop'],
+    'live apps only, sorted (old is destroyed)',
+  )
   const shop = routes.find((r) => r.app === 'shop')!
   t.same(shop.hosts, ['shop.wharf.localhost', 'shop.example.com', 'www.shop.example.com'])
-  t.same(shop.servers, [{ host: '127.0.0.1', port: 32000 }, { host: '127.0.0.1', port: 32001 }], 'up web containers only: not stopping, crashed or worker')
+  t.same(
+    shop.servers,
+    [
+      { host: '127.0.0.1', port: 32000 },
+      { host: '127.0.0.1', port: 32001 },
+    ],
+    'up web containers only: not stopping, crashed or worker',
+  )
   t.equal(shop.maxBodySize, '10m')
   t.equal(shop.timeoutS, 120)
   const blog = routes.find((r) => r.app === 'blog')!
@@ -36,11 +51,20 @@ t.test('given live apps, when the table is built, then each has its hosts and up
 
 t.test('given maintenance, the route says so', async (t) => {
   const { routes } = routeTable(rows({ maintenance: [{ app: 'blog' }] }), { domain: 'wharf.localhost', now: NOW })
-  t.same(routes.map((r) => [r.app, r.maintenance]), [['blog', true], ['shop', false]])
+  t.same(
+    routes.map((r) => [r.app, r.maintenance]),
+    [
+      ['blog', true],
+      ['shop', false],
+    ],
+  )
 })
 
 t.test('given bad limits, the defaults are used and the value is reported', async (t) => {
-  const { routes, dropped } = routeTable(rows({ releases: [{ app: 'shop', config: { WHARF_MAX_BODY_SIZE: '1m; evil', WHARF_PROXY_TIMEOUT: '99999' } }] }), { domain: 'd.test', now: NOW })
+  const { routes, dropped } = routeTable(rows({ releases: [{ app: 'shop', config: { WHARF_MAX_BODY_SIZE: '1m; evil', WHARF_PROXY_TIMEOUT: '99999' } }] }), {
+    domain: 'd.test',
+    now: NOW,
+  })
   const shop = routes.find((r) => r.app === 'shop')!
   t.equal(shop.maxBodySize, '1m')
   t.equal(shop.timeoutS, 60)
@@ -54,7 +78,10 @@ t.test('given a custom domain equal to another app host, the platform host wins'
 })
 
 t.test('given a web container without a port, it is left out and reported', async (t) => {
-  const { routes, dropped } = routeTable(rows({ containers: [{ container: 'abc', app: 'blog', type: 'web', host: '127.0.0.1', port: null, state: 'up' }] }), { domain: 'd.test', now: NOW })
+  const { routes, dropped } = routeTable(rows({ containers: [{ container: 'abc', app: 'blog', type: 'web', host: '127.0.0.1', port: null, state: 'up' }] }), {
+    domain: 'd.test',
+    now: NOW,
+  })
   t.same(routes.find((r) => r.app === 'blog')!.servers, [])
   t.match(dropped, [{ app: 'blog', reason: /without a port/ }])
 })
@@ -81,6 +108,9 @@ t.test('given attached certificates, when the table is built, then live routed h
     { app: 'shop', what: 'certificate old for old.shop.example.com', reason: 'expired on 2029-12-31T23:59:59.000Z' },
     { app: 'shop', what: 'certificate wild for elsewhere.example.com', reason: 'the host name is not routed to the app' },
   ])
-  const other = routeTable(rows({ certs: [{ domain: 'shop.example.com', app: 'shop', name: 'wild', ...pem, key: 'KEY-B' }] }), { domain: 'wharf.localhost', now: NOW })
+  const other = routeTable(rows({ certs: [{ domain: 'shop.example.com', app: 'shop', name: 'wild', ...pem, key: 'KEY-B' }] }), {
+    domain: 'wharf.localhost',
+    now: NOW,
+  })
   t.not(other.certs[0]!.id, certs[0]!.id, 'another key: another id (and so another config text)')
 })

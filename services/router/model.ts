@@ -160,7 +160,15 @@ function tableCerts(rows: RouteRows, routes: readonly Route[], now: number, drop
   return [...byCert.values()].map((c) => ({ ...c, domains: c.domains.sort() })).sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
 }
 
-function setting(app: string, cfg: Record<string, string>, name: string, re: RegExp, fallback: string, dropped: Dropped[], norm: (v: string) => string): string {
+function setting(
+  app: string,
+  cfg: Record<string, string>,
+  name: string,
+  re: RegExp,
+  fallback: string,
+  dropped: Dropped[],
+  norm: (v: string) => string,
+): string {
   const raw = cfg[name]
   if (raw === undefined || raw === '') return fallback
   const v = norm(raw.trim())

@@ -43,9 +43,7 @@ export interface NginxOptions {
   bin?: string
 }
 
-export type ApplyResult =
-  | { ok: true; checkMs: number; reloadMs: number; restarted: boolean }
-  | { ok: false; reason: string }
+export type ApplyResult = { ok: true; checkMs: number; reloadMs: number; restarted: boolean } | { ok: false; reason: string }
 
 export class Nginx {
   readonly #o: NginxOptions
@@ -173,7 +171,10 @@ export class Nginx {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     return certs.map((c) => {
       const [certFile, keyFile] = [join(dir, `${c.id}.crt`), join(dir, `${c.id}.key`)]
-      for (const [file, text] of [[certFile, c.certificate], [keyFile, c.key]] as const) {
+      for (const [file, text] of [
+        [certFile, c.certificate],
+        [keyFile, c.key],
+      ] as const) {
         if (existsSync(file)) continue
         const tmp = `${file}.tmp`
         writeFileSync(tmp, text, { mode: 0o600 })

@@ -5,7 +5,10 @@ import { renderRoutes, upstreamName } from './render.js'
 const route = (over: Partial<Route> = {}): Route => ({
   app: 'shop',
   hosts: ['shop.wharf.localhost', 'shop.example.com'],
-  servers: [{ host: '127.0.0.1', port: 32000 }, { host: '127.0.0.1', port: 32001 }],
+  servers: [
+    { host: '127.0.0.1', port: 32000 },
+    { host: '127.0.0.1', port: 32001 },
+  ],
   maintenance: false,
   maxBodySize: '10m',
   timeoutS: 120,
@@ -36,7 +39,13 @@ t.test('an app with servers: its host names mapped to it, a keepalive upstream, 
   t.match(srv, 'proxy_pass http://$wharf_app--wharf;')
   t.match(srv, 'proxy_http_version 1.1;')
   t.match(srv, 'proxy_set_header Connection $wharf_connection;')
-  for (const h of ['X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'X-Forwarded-Port $server_port', 'X-Request-Id $request_id'])
+  for (const h of [
+    'X-Forwarded-For $proxy_add_x_forwarded_for',
+    'X-Forwarded-Proto $scheme',
+    'X-Forwarded-Host $host',
+    'X-Forwarded-Port $server_port',
+    'X-Request-Id $request_id',
+  ])
     t.match(srv, `proxy_set_header ${h};`)
   t.match(srv, 'proxy_next_upstream error timeout http_502;')
   t.match(srv, /proxy_next_upstream_tries \d+;/)
@@ -52,7 +61,11 @@ t.test('an app with servers: its host names mapped to it, a keepalive upstream, 
 t.test('apps with the default limits share the catch-all server; no servers or maintenance: no upstream, a plain 503', async (t) => {
   const limits = { maxBodySize: '1m', timeoutS: 60 }
   const { text } = renderRoutes(
-    table(route({ app: 'idle', hosts: ['idle.wharf.localhost'], servers: [], ...limits }), route({ app: 'fix', hosts: ['fix.wharf.localhost'], maintenance: true, ...limits }), route({ app: 'b', hosts: ['b.wharf.localhost'], ...limits })),
+    table(
+      route({ app: 'idle', hosts: ['idle.wharf.localhost'], servers: [], ...limits }),
+      route({ app: 'fix', hosts: ['fix.wharf.localhost'], maintenance: true, ...limits }),
+      route({ app: 'b', hosts: ['b.wharf.localhost'], ...limits }),
+    ),
     { listen },
   )
   t.match(block(text, 'map $wharf_app $wharf_state {'), /\n  idle idle;\n  fix maintenance;\n  b up;\n/)
@@ -81,7 +94,20 @@ t.test('names that could inject config are dropped, never written', async (t) =>
   for (const e of evil) t.notOk(text.includes(e), `not in the text: ${JSON.stringify(e)}`)
   t.match(text, 'server_name shop.wharf.localhost;')
 
-  const bad = renderRoutes(table(route({ app: 'x;y' }), route({ app: 'ok', hosts: ['ok.d.test'], servers: [{ host: '127.0.0.1;', port: 1 }, { host: '127.0.0.1', port: 70000 }] })), { listen })
+  const bad = renderRoutes(
+    table(
+      route({ app: 'x;y' }),
+      route({
+        app: 'ok',
+        hosts: ['ok.d.test'],
+        servers: [
+          { host: '127.0.0.1;', port: 1 },
+          { host: '127.0.0.1', port: 70000 },
+        ],
+      }),
+    ),
+    { listen },
+  )
   t.notOk(bad.text.includes('x;y'), 'an unsafe app name drops the route')
   t.notOk(bad.text.includes('127.0.0.1;'), 'an unsafe server is dropped')
   t.notOk(bad.text.includes('70000'))
@@ -99,7 +125,13 @@ t.test('the probe, the controller and TLS blocks', async (t) => {
     listen,
     generation: 42,
     controller: { host: '127.0.0.1', port: 8000, domain: 'wharf.localhost' },
-    tls: { port: 8443, certs: [{ domains: ['shop.example.com'], certFile: '/w/certs/a.crt', keyFile: '/w/certs/a.key' }, { domains: ['x.test'], certFile: '/bad path', keyFile: '/k' }] },
+    tls: {
+      port: 8443,
+      certs: [
+        { domains: ['shop.example.com'], certFile: '/w/certs/a.crt', keyFile: '/w/certs/a.key' },
+        { domains: ['x.test'], certFile: '/bad path', keyFile: '/k' },
+      ],
+    },
   })
   t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name wharf-router-probe.invalid;'), 'return 200 "42\\n";')
   t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name wharf.wharf.localhost;'), 'proxy_pass http://127.0.0.1:8000;')
@@ -110,5 +142,8 @@ t.test('the probe, the controller and TLS blocks', async (t) => {
 })
 
 t.test('deterministic', async (t) => {
-  t.equal(renderRoutes(table(route(), route({ app: 'b', hosts: ['b.d.test'] })), { listen }).text, renderRoutes(table(route(), route({ app: 'b', hosts: ['b.d.test'] })), { listen }).text)
+  t.equal(
+    renderRoutes(table(route(), route({ app: 'b', hosts: ['b.d.test'] })), { listen }).text,
+    renderRoutes(table(route(), route({ app: 'b', hosts: ['b.d.test'] })), { listen }).text,
+  )
 })

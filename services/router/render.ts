@@ -108,11 +108,32 @@ export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
   }
   if (opts.controller && HOST_NAME_RE.test(`wharf.${opts.controller.domain}`) && !routes.some((r) => r.hosts.includes(`wharf.${opts.controller!.domain}`))) {
     const upstream = `${checkIp(opts.controller.host)}:${checkPort(Number(opts.controller.port))}`
-    out.push('server {', `  listen ${listen};`, `  server_name wharf.${opts.controller.domain};`, '  client_max_body_size 100m;', '  location / {', `    proxy_pass http://${upstream};`, ...proxyHeaders('    '), '    proxy_read_timeout 300s;', '  }', '}', '')
+    out.push(
+      'server {',
+      `  listen ${listen};`,
+      `  server_name wharf.${opts.controller.domain};`,
+      '  client_max_body_size 100m;',
+      '  location / {',
+      `    proxy_pass http://${upstream};`,
+      ...proxyHeaders('    '),
+      '    proxy_read_timeout 300s;',
+      '  }',
+      '}',
+      '',
+    )
   }
   if (opts.tls && opts.tls.certs.length > 0) out.push(renderTlsServers(routes, opts.tls.certs, { host: opts.listen.host, port: opts.tls.port }, dropped))
   if (opts.generation !== undefined) {
-    out.push('server {', `  listen ${listen};`, `  server_name ${PROBE_HOST};`, '  location / {', `    return 200 "${Math.trunc(opts.generation)}\\n";`, '  }', '}', '')
+    out.push(
+      'server {',
+      `  listen ${listen};`,
+      `  server_name ${PROBE_HOST};`,
+      '  location / {',
+      `    return 200 "${Math.trunc(opts.generation)}\\n";`,
+      '  }',
+      '}',
+      '',
+    )
   }
   return { text: out.join('\n'), dropped }
 }

@@ -60,7 +60,8 @@ async function createApp(t: Test, k: Kit, prefix: string): Promise<string> {
   const res = await k.c.call('POST', '/v1/apps', { token: k.token, body: { name: app } })
   if (res.status !== 201) throw new Error(`create ${app}: ${res.status} ${JSON.stringify(res.body)}`)
   t.teardown(async () => {
-    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } })) for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
+    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } }))
+      for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
   })
   return app
 }
@@ -83,7 +84,9 @@ async function runtimeEvents(k: Kit, app: string): Promise<RecordedEvent[]> {
 async function outcome(k: Kit, app: string, release: number, afterSeq = 0, timeoutMs = 60_000): Promise<RecordedEvent> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const e = (await runtimeEvents(k, app)).find((e) => e.seq > afterSeq && (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release)
+    const e = (await runtimeEvents(k, app)).find(
+      (e) => e.seq > afterSeq && (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release,
+    )
     if (e) return e
     if (Date.now() > deadline) throw new Error(`no deploy outcome of v${release}`)
     await sleep(100)
@@ -105,7 +108,10 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   }
 }
 
-const statusIs = (k: Kit, host: string, status: number, path = '/index.html') => async () => (await get(k.port, host, path)).status === status
+const statusIs =
+  (k: Kit, host: string, status: number, path = '/index.html') =>
+  async () =>
+    (await get(k.port, host, path)).status === status
 
 /** GET over HTTPS on the test router's TLS port with SNI `host`, trusting only `ca`; answers the served certificate's fingerprint too. */
 function getTls(host: string, ca: string, path = '/'): Promise<Answer & { fingerprint: string }> {
@@ -174,7 +180,15 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   t.match(tls.body, /HTTP_X_FORWARDED_PROTO=https\b/, 'X-Forwarded-Proto https')
   await t.rejects(getTls(host, pair.cert), 'another host of the app (no certificate for it): refused')
   await call(k, app, 'POST', `/certs/${added.cert.name}/detach`, { domain: custom })
-  await until('detached: HTTPS refused again', async () => getTls(custom, pair.cert).then(() => false, () => true), 10_000)
+  await until(
+    'detached: HTTPS refused again',
+    async () =>
+      getTls(custom, pair.cert).then(
+        () => false,
+        () => true,
+      ),
+    10_000,
+  )
   t.equal((await get(k.port, custom)).status, 200, 'plain HTTP still answers')
 
   // Maintenance.
@@ -222,7 +236,11 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   t.ok(pid, 'nginx runs')
   process.kill(pid, 'SIGTERM')
   await until('nginx gone', async () => !running.nginx.masterPid() || running.nginx.masterPid() !== pid, 10_000)
-  await until('nginx back, serving the routes', async () => running.nginx.masterPid() !== undefined && running.nginx.masterPid() !== pid && (await statusIs(k, host, 200)()), 20_000)
+  await until(
+    'nginx back, serving the routes',
+    async () => running.nginx.masterPid() !== undefined && running.nginx.masterPid() !== pid && (await statusIs(k, host, 200)()),
+    20_000,
+  )
   t.pass(`nginx restarted (pid ${pid} -> ${running.nginx.masterPid()}) with the routes`)
   t.equal((await get(k.port, custom)).status, 200, 'custom domains too')
 
@@ -233,7 +251,11 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   await running.router.idle()
   const after = []
   for (let i = 0; i < 20; i++) after.push((await get(k.port, host)).status)
-  t.same(after, after.map(() => 503), 'and stays 503')
+  t.same(
+    after,
+    after.map(() => 503),
+    'and stays 503',
+  )
   t.match((await get(k.port, host)).body, /no web process running/)
   t.ok(applied.length > 0)
 })
@@ -257,10 +279,14 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
   const settle = async (what: string, release: number, after: number, servers: number) => {
     t.equal((await outcome(k, app, release, after)).type, 'DeployCompleted', what)
     // Until the old containers are gone (stopped) and the routes list the wanted number.
-    await until(`${what}: settled`, async () => {
-      const rows = (await k.c.deps.pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n
-      return rows === servers && tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === servers
-    }, 30_000)
+    await until(
+      `${what}: settled`,
+      async () => {
+        const rows = (await k.c.deps.pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n
+        return rows === servers && tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === servers
+      },
+      30_000,
+    )
     await sleep(1_000)
   }
   await sleep(1_000)
@@ -279,12 +305,17 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
   await loop.stop()
 
   const total = loop.counts.ok + loop.counts.failed
-  t.ok(total > 300, `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered, ${loop.counts.retried} sent again after a reload closed their kept-alive connection)`)
+  t.ok(
+    total > 300,
+    `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered, ${loop.counts.retried} sent again after a reload closed their kept-alive connection)`,
+  )
   t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
 
   // ContainerStopping -> routes without it (nginx serving them): the drain latency.
   const events = await runtimeEvents(k, app)
-  const portOf = new Map(events.filter((e) => e.type === 'ContainerStarted').map((e) => [(e.data as { container: string }).container, (e.data as { port: number }).port]))
+  const portOf = new Map(
+    events.filter((e) => e.type === 'ContainerStarted').map((e) => [(e.data as { container: string }).container, (e.data as { port: number }).port]),
+  )
   const drains: number[] = []
   for (const e of events.filter((e) => e.type === 'ContainerStopping')) {
     const port = portOf.get((e.data as { container: string }).container)

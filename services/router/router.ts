@@ -164,12 +164,23 @@ export class Router {
       this.failures = 0
       nginx.pruneCerts(tlsCerts)
       this.#o.log.info(
-        { apps: table.routes.length, tls: tlsCerts.length, servers: table.routes.reduce((n, r) => n + r.servers.length, 0), checkMs: Math.round(result.checkMs), reloadMs: Math.round(result.reloadMs), sinceAskedMs: done - asked, restarted: result.restarted },
+        {
+          apps: table.routes.length,
+          tls: tlsCerts.length,
+          servers: table.routes.reduce((n, r) => n + r.servers.length, 0),
+          checkMs: Math.round(result.checkMs),
+          reloadMs: Math.round(result.reloadMs),
+          sinceAskedMs: done - asked,
+          restarted: result.restarted,
+        },
         'router: routes reloaded',
       )
     } else {
       this.failures++
-      this.#o.log.error({ reason: result.reason }, 'router: nginx refused the new routes; continuing with the existing configuration (retried on the next change)')
+      this.#o.log.error(
+        { reason: result.reason },
+        'router: nginx refused the new routes; continuing with the existing configuration (retried on the next change)',
+      )
     }
     this.#o.onApplied?.({ result, asked, done, table })
   }

@@ -36,7 +36,14 @@ t.test('names: wharf-<app>-<type> for the platform, the namespace (or a hash of 
 
 t.test('one service per process type with a quantity, web publishes its port in host mode', (t) => {
   const out = desiredServices('wharf', release(), { web: 2, worker: 1, clock: 3 })
-  t.same(out.map((d) => [d.name, d.replicas]), [['wharf-shop-web', 2], ['wharf-shop-worker', 1]], 'types outside the release do not run')
+  t.same(
+    out.map((d) => [d.name, d.replicas]),
+    [
+      ['wharf-shop-web', 2],
+      ['wharf-shop-worker', 1],
+    ],
+    'types outside the release do not run',
+  )
   const web = out[0]!.spec as any
   t.equal(web.TaskTemplate.ContainerSpec.Image, `127.0.0.1:5000/shop:git-abc1234@sha256:${'a'.repeat(64)}`, 'pinned by digest')
   t.same(web.TaskTemplate.ContainerSpec.Command, ['sh', '-c', 'httpd -f -p $PORT'])
@@ -92,10 +99,19 @@ t.test('the spec hash: stable, and changed by anything that runs differently', (
 
 t.test('diff: create missing, update changed, remove unwanted, leave equal and failed specs alone', (t) => {
   const [web, worker] = desiredServices('wharf', release(), { web: 1, worker: 1 })
-  t.same(diff([web!, worker!], []).map((c) => c.kind), ['create', 'create'])
+  t.same(
+    diff([web!, worker!], []).map((c) => c.kind),
+    ['create', 'create'],
+  )
   t.same(diff([web!, worker!], [actualOf(web!), actualOf(worker!)]), [], 'nothing to do')
-  t.same(diff([web!], [actualOf(web!, { hash: 'old' }), actualOf(worker!)]).map((c) => c.kind), ['update', 'remove'])
+  t.same(
+    diff([web!], [actualOf(web!, { hash: 'old' }), actualOf(worker!)]).map((c) => c.kind),
+    ['update', 'remove'],
+  )
   t.same(diff([web!], [actualOf(web!, { hash: 'old', failedHash: web!.hash })]), [], 'a spec that failed and rolled back is not tried again')
-  t.same(diff([], [actualOf(web!)]).map((c) => c.kind), ['remove'])
+  t.same(
+    diff([], [actualOf(web!)]).map((c) => c.kind),
+    ['remove'],
+  )
   t.end()
 })

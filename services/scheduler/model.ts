@@ -71,7 +71,10 @@ const MAX_SERVICE_NAME = 63
  */
 export function servicePrefix(namespace: string): string {
   if (namespace === 'wharf') return 'wharf'
-  const safe = namespace.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+  const safe = namespace
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
   if (safe && safe.length <= 16) return safe
   return `w${createHash('sha256').update(namespace).digest('hex').slice(0, 10)}`
 }
@@ -101,7 +104,6 @@ export function healthPath(value: string | undefined): string | undefined {
     return undefined
   }
 }
-
 
 /** sha256 (first 16 hex digits) of a spec's canonical JSON. */
 export function specHash(spec: ServiceSpec): string {
@@ -159,7 +161,14 @@ export function desiredServices(
       },
       Mode: { Replicated: { Replicas: replicas } },
       // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
-      UpdateConfig: { Parallelism: Math.max(1, Math.ceil(replicas / 4)), Delay: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: o.updateMonitorMs * 1e6, MaxFailureRatio: 0 },
+      UpdateConfig: {
+        Parallelism: Math.max(1, Math.ceil(replicas / 4)),
+        Delay: 0,
+        Order: 'start-first',
+        FailureAction: 'rollback',
+        Monitor: o.updateMonitorMs * 1e6,
+        MaxFailureRatio: 0,
+      },
       RollbackConfig: { Parallelism: 0, Delay: 0, Order: 'start-first', FailureAction: 'pause', Monitor: o.rollbackMonitorMs * 1e6, MaxFailureRatio: 0 },
       // Host mode without a published port: each task gets a free host port (the router reaches 127.0.0.1:<port>).
       EndpointSpec: { Mode: 'vip', Ports: type === 'web' ? [{ Protocol: 'tcp', TargetPort: port, PublishMode: 'host' }] : [] },

@@ -41,7 +41,8 @@ async function setup(t: Test): Promise<Kit> {
   const created = await c.call('POST', '/v1/apps', { token, body: { name: app } })
   if (created.status !== 201) throw new Error(`create ${app}: ${created.status} ${JSON.stringify(created.body)}`)
   t.teardown(async () => {
-    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } })) for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
+    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } }))
+      for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
   })
   return { c, token, app, namespace }
 }
@@ -68,9 +69,12 @@ async function runtimeEvents(k: Kit): Promise<RecordedEvent[]> {
 async function outcome(k: Kit, release: number, afterSeq = 0, timeoutMs = 45_000): Promise<RecordedEvent> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const e = (await runtimeEvents(k)).find((e) => e.seq > afterSeq && (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release)
+    const e = (await runtimeEvents(k)).find(
+      (e) => e.seq > afterSeq && (e.type === 'DeployCompleted' || e.type === 'DeployFailed') && (e.data as { release: number }).release === release,
+    )
     if (e) return e
-    if (Date.now() > deadline) throw new Error(`no deploy outcome of v${release}; runtime: ${JSON.stringify((await runtimeEvents(k)).map((e) => [e.type, e.data]))}`)
+    if (Date.now() > deadline)
+      throw new Error(`no deploy outcome of v${release}; runtime: ${JSON.stringify((await runtimeEvents(k)).map((e) => [e.type, e.data]))}`)
     await sleep(100)
   }
 }
@@ -144,7 +148,11 @@ t.test('deploy, scale up and down, config change, rollback, failed health check'
   const v3 = v2 + 1
   t.equal((await outcome(k, v3)).type, 'DeployCompleted', 'config:set deployed v3')
   ports = await hostPorts(name)
-  t.same(ports.map((p) => p.release), [String(v3)], 'only v3 runs')
+  t.same(
+    ports.map((p) => p.release),
+    [String(v3)],
+    'only v3 runs',
+  )
   t.same(await get(ports[0]!.port, '/greeting.txt'), { status: 200, body: 'bonjour\n' }, 'the new container sees the new value')
 
   // Rollback to v2: a v4 with v2's config.
@@ -163,7 +171,11 @@ t.test('deploy, scale up and down, config change, rollback, failed health check'
   svcs = await services(k)
   t.equal(svcs[0]!.Spec?.Labels?.[LABELS.release], String(v4), 'the service is back on v4')
   ports = await hostPorts(name)
-  t.same(ports.map((p) => p.release), [String(v4)], 'v4 keeps running')
+  t.same(
+    ports.map((p) => p.release),
+    [String(v4)],
+    'v4 keeps running',
+  )
   t.equal((await get(ports[0]!.port, '/index.html')).status, 200, 'and serving')
   // The failed spec is not tried again by a later reconcile (e.g. a redelivery or a restart of the scheduler).
   seq = (await runtimeEvents(k)).at(-1)!.seq
@@ -183,14 +195,21 @@ t.test('killed mid-deploy: the next scheduler converges with one service per typ
   // A config change; the scheduler dies as soon as the deploy started.
   await call(k, 'POST', '/config', { values: { GREETING: 'mid' } })
   const v3 = v2 + 1
-  for (let i = 0; i < 200 && !(await runtimeEvents(k)).some((e) => e.type === 'DeployStarted' && (e.data as { release: number }).release === v3); i++) await sleep(25)
+  for (let i = 0; i < 200 && !(await runtimeEvents(k)).some((e) => e.type === 'DeployStarted' && (e.data as { release: number }).release === v3); i++)
+    await sleep(25)
   await s.kill()
-  t.notOk((await runtimeEvents(k)).some((e) => e.type === 'DeployCompleted' && (e.data as { release: number }).release === v3), 'killed before the deploy completed')
+  t.notOk(
+    (await runtimeEvents(k)).some((e) => e.type === 'DeployCompleted' && (e.data as { release: number }).release === v3),
+    'killed before the deploy completed',
+  )
   s = await startTestScheduler(t, k.c)
   t.equal((await outcome(k, v3)).type, 'DeployCompleted', 'the next scheduler announces the outcome')
   const svcs = await services(k)
   t.same(svcs.map((x) => x.Spec?.Labels?.[LABELS.type]).sort(), ['web', 'worker'], 'exactly one service per type')
-  t.ok(svcs.every((x) => x.Spec?.Labels?.[LABELS.release] === String(v3)), 'both on v3')
+  t.ok(
+    svcs.every((x) => x.Spec?.Labels?.[LABELS.release] === String(v3)),
+    'both on v3',
+  )
   const web = svcs.find((x) => x.Spec?.Labels?.[LABELS.type] === 'web')!.Spec!.Name!
   const ports = await hostPorts(web)
   t.same(await get(ports[0]!.port, '/greeting.txt'), { status: 200, body: 'mid\n' })

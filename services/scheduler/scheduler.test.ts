@@ -50,7 +50,8 @@ function setup(t: Test) {
   )
   t.teardown(() => scheduler.stop())
   const services = async () => (await engine.listServices({ [LABELS.namespace]: NS })).sort((a, b) => a.spec.Name.localeCompare(b.spec.Name))
-  const deploys = async () => (await store.readStream(streamId('runtime', 'shop'))).events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown> }))
+  const deploys = async () =>
+    (await store.readStream(streamId('runtime', 'shop'))).events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown> }))
   return { engine, store, reads, scheduler, services, deploys }
 }
 
@@ -105,7 +106,11 @@ t.test('scale to 0 removes the service; a new release without a type removes its
   reads.formations.set('shop', { web: 1, worker: 0 })
   t.equal(await scheduler.reconcile('shop'), 'changed')
   await scheduler.idle()
-  t.same((await services()).map((s) => s.spec.Name), ['wharf-shop-web'], 'the worker service is gone')
+  t.same(
+    (await services()).map((s) => s.spec.Name),
+    ['wharf-shop-web'],
+    'the worker service is gone',
+  )
   t.same(await engine.listContainers({ labels: { [LABELS.type]: 'worker' } }), [], 'and its containers')
 
   reads.formations.set('shop', { web: 3, worker: 1 })
@@ -135,7 +140,12 @@ t.test('a release whose image cannot be run is rolled back by Swarm: DeployFaile
   await scheduler.idle()
   const last = (await deploys()).at(-1)!
   t.equal(last.type, 'DeployFailed')
-  t.match(last.data, { app: 'shop', release: 2, rolledBackTo: 1, reason: /^web: Swarm: rollback completed \(No such image: 127\.0\.0\.1:5000\/shop:missing\)$/ })
+  t.match(last.data, {
+    app: 'shop',
+    release: 2,
+    rolledBackTo: 1,
+    reason: /^web: Swarm: rollback completed \(No such image: 127\.0\.0\.1:5000\/shop:missing\)$/,
+  })
   const [web] = await services()
   t.equal(web!.spec.Labels?.[LABELS.release], '1', 'v1 runs on')
   t.ok(web!.spec.Labels?.[LABELS.failed], 'the failed spec is marked')
@@ -165,7 +175,11 @@ t.test('restart replaces the tasks once per request; destroy removes the service
 t.test('apps(): apps with an image or with a service', async (t) => {
   const { engine, reads, scheduler } = setup(t)
   reads.releases.set('shop', release(1))
-  await engine.createService({ Name: 'wharf-old-web', Labels: { [LABELS.namespace]: NS, [LABELS.app]: 'old', [LABELS.type]: 'web' }, TaskTemplate: { ContainerSpec: { Image: `${REGISTRY}/shop:v1` } } })
+  await engine.createService({
+    Name: 'wharf-old-web',
+    Labels: { [LABELS.namespace]: NS, [LABELS.app]: 'old', [LABELS.type]: 'web' },
+    TaskTemplate: { ContainerSpec: { Image: `${REGISTRY}/shop:v1` } },
+  })
   t.same(await scheduler.apps(), ['old', 'shop'])
   t.equal(await scheduler.reconcile('old'), 'changed', 'a service of an app with nothing to run')
   t.same(await engine.listServices({ [LABELS.app]: 'old' }), [], 'is removed')

@@ -185,7 +185,12 @@ export class Scheduler {
   }
 
   /** Appends `DeployStarted`, unless the same start has no outcome yet (a retried reconcile). */
-  async #started(app: string, release: number, formation: Record<string, number>, ctx: { actor: string; correlationId: string; causationId: string | null }): Promise<void> {
+  async #started(
+    app: string,
+    release: number,
+    formation: Record<string, number>,
+    ctx: { actor: string; correlationId: string; causationId: string | null },
+  ): Promise<void> {
     await this.#run({ type: 'StartDeploy', app, release, formation }, ctx)
   }
 
@@ -194,7 +199,13 @@ export class Scheduler {
     const { deploy } = (await readState(this.#d.store, runtimeDecider, streamId('runtime', app))).state
     if (deploy?.status !== 'started') return
     this.#d.log.info({ app, release: deploy.release }, 'scheduler: watching a deploy the previous scheduler started')
-    this.#watch(app, release.version, desired, { actor: ACTOR, correlationId: deploy.event.correlationId, causationId: deploy.event.id }, Date.parse(deploy.event.occurredAt))
+    this.#watch(
+      app,
+      release.version,
+      desired,
+      { actor: ACTOR, correlationId: deploy.event.correlationId, causationId: deploy.event.id },
+      Date.parse(deploy.event.occurredAt),
+    )
   }
 
   #cancelWatch(app: string): void {
@@ -204,7 +215,13 @@ export class Scheduler {
   }
 
   /** Watches the app's services until they all run their spec (`DeployCompleted`), or one fails or time runs out (`DeployFailed`). */
-  #watch(app: string, release: number, services: DesiredService[], ctx: { actor: string; correlationId: string; causationId: string | null }, since = Date.now()): void {
+  #watch(
+    app: string,
+    release: number,
+    services: DesiredService[],
+    ctx: { actor: string; correlationId: string; causationId: string | null },
+    since = Date.now(),
+  ): void {
     this.#cancelWatch(app)
     const watch: Watch = { cancelled: false, done: Promise.resolve() }
     this.#watches.set(app, watch)
@@ -231,7 +248,9 @@ export class Scheduler {
           return
         }
         if (Date.now() > deadline) {
-          const behind = progress.map((p, i) => (p.state === 'converging' ? `${services[i]!.type} ${p.running}/${p.wanted} running` : undefined)).filter(Boolean)
+          const behind = progress
+            .map((p, i) => (p.state === 'converging' ? `${services[i]!.type} ${p.running}/${p.wanted} running` : undefined))
+            .filter(Boolean)
           await this.#run({ type: 'FailDeploy', app, release, reason: `not running after ${this.#o.deployTimeoutMs / 1000} s: ${behind.join(', ')}` }, ctx)
           return
         }

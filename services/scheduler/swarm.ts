@@ -86,11 +86,15 @@ export async function applyChange(docker: ContainerEngine, change: Change): Prom
         await docker.createService(withBookkeeping(change.desired))
       } catch (err) {
         if (statusOf(err) !== 409) throw err
-        await updateWith(docker, change.desired.name, (cur) => (cur.Labels?.[LABELS.spec] === change.desired.hash ? undefined : withBookkeeping(change.desired, cur)))
+        await updateWith(docker, change.desired.name, (cur) =>
+          cur.Labels?.[LABELS.spec] === change.desired.hash ? undefined : withBookkeeping(change.desired, cur),
+        )
       }
       return
     case 'update':
-      await updateWith(docker, change.desired.name, (cur) => (cur.Labels?.[LABELS.spec] === change.desired.hash ? undefined : withBookkeeping(change.desired, cur)))
+      await updateWith(docker, change.desired.name, (cur) =>
+        cur.Labels?.[LABELS.spec] === change.desired.hash ? undefined : withBookkeeping(change.desired, cur),
+      )
       return
     case 'remove':
       try {
@@ -155,7 +159,13 @@ function taskSpecKey(spec: TaskTemplate | undefined): string {
  * running once it is healthy) for `settleMs`; failed when Swarm rolled the update back or paused it,
  * or when tasks of the new spec keep failing; gone when the service is not there.
  */
-export async function serviceProgress(docker: ContainerEngine, name: string, hash: string, opts: ProgressOptions = {}, now = Date.now()): Promise<ServiceProgress> {
+export async function serviceProgress(
+  docker: ContainerEngine,
+  name: string,
+  hash: string,
+  opts: ProgressOptions = {},
+  now = Date.now(),
+): Promise<ServiceProgress> {
   const settleMs = opts.settleMs ?? 1_000
   const maxFailures = opts.maxTaskFailures ?? 3
   let info: ServiceInfo
@@ -172,7 +182,12 @@ export async function serviceProgress(docker: ContainerEngine, name: string, has
   if (labels[LABELS.spec] !== hash || /^rollback_|^paused$/.test(updateState)) {
     const rolledBackTo = Number(labels[LABELS.release]) || undefined
     const reason = update?.message ? `Swarm: ${update.message}` : 'the service was changed back'
-    return { state: 'failed', reason: await withTaskError(docker, info.id, reason), rolledBack: labels[LABELS.spec] !== hash, ...(rolledBackTo ? { rolledBackTo } : {}) }
+    return {
+      state: 'failed',
+      reason: await withTaskError(docker, info.id, reason),
+      rolledBack: labels[LABELS.spec] !== hash,
+      ...(rolledBackTo ? { rolledBackTo } : {}),
+    }
   }
   const wanted = info.spec.Mode?.Replicated?.Replicas ?? 0
   const key = taskSpecKey(info.spec.TaskTemplate)

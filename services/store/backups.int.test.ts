@@ -37,9 +37,20 @@ t.test('back up, lose the read models, restore: every read model as it was, then
   t.ok(before['rm_apps.apps']!.length === 2 && before['rm_config.config']!.length > 0, 'there is something to lose')
 
   const b = await backUp(t, c, root)
-  t.match(b, { id: /^\d{8}-\d{6}-[0-9a-f]{4}$/, trigger: 'manual', actor: 'user:root', bytes: Number, sha256: /^[0-9a-f]{64}$/, tool: /^pg_dump \(PostgreSQL\) \d+/ })
+  t.match(b, {
+    id: /^\d{8}-\d{6}-[0-9a-f]{4}$/,
+    trigger: 'manual',
+    actor: 'user:root',
+    bytes: Number,
+    sha256: /^[0-9a-f]{64}$/,
+    tool: /^pg_dump \(PostgreSQL\) \d+/,
+  })
   const listed = await c.call('GET', '/v1/admin/backups', { token: root })
-  t.same(listed.body.map((x: { id: string }) => x.id), [b.id], 'listed')
+  t.same(
+    listed.body.map((x: { id: string }) => x.id),
+    [b.id],
+    'listed',
+  )
 
   // Lose most of it: a dropped read model, emptied tables, a checkpoint row gone.
   await c.deps.pool.query('DROP SCHEMA rm_apps CASCADE')
@@ -83,7 +94,10 @@ t.test('a corrupt or foreign backup is refused with its code, and nothing change
   await unchanged('a flipped byte')
 
   await objects.put(keys.data, dump.subarray(0, dump.length - 100))
-  t.match((await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })).body.message, /has \d+ bytes, its manifest says/)
+  t.match(
+    (await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })).body.message,
+    /has \d+ bytes, its manifest says/,
+  )
   await unchanged('a truncated dump')
 
   // A dump that matches its (rewritten) manifest but is not a pg_dump archive at all.
@@ -93,12 +107,18 @@ t.test('a corrupt or foreign backup is refused with its code, and nothing change
   forged.dump = { ...forged.dump, bytes: junk.length, sha256: createHash('sha256').update(junk).digest('hex') }
   await objects.put(keys.data, junk)
   await objects.put(keys.manifest, Buffer.from(JSON.stringify(forged)))
-  t.match((await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })).body.message, /not a readable pg_dump archive/)
+  t.match(
+    (await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })).body.message,
+    /not a readable pg_dump archive/,
+  )
   await unchanged('a forged archive')
 
   await objects.put(keys.data, dump)
   await objects.put(keys.manifest, Buffer.from('{"format": "something-else/9"}'))
-  t.match((await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })).body.message, /not a wharf-backup\/1 manifest/)
+  t.match(
+    (await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })).body.message,
+    /not a wharf-backup\/1 manifest/,
+  )
   await objects.put(keys.manifest, Buffer.from('{ not json'))
   await refused(t, c, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/backups/${b.id}/restore`, { token: root })
   t.same((await c.call('GET', '/v1/admin/backups', { token: root })).body, [], 'a backup whose manifest fails its checks is not listed')

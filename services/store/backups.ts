@@ -97,7 +97,11 @@ export async function createBackup(deps: BackupDeps, req: BackupRequest): Promis
   if ((await deps.store.lastSeq()) === 0) throw new WharfError('WHARF_INVALID', 'nothing to back up: the event log is empty')
   try {
     const manifest = await withBackupLock(deps.pool, () => backUp(deps, id, req, log))
-    await deps.store.append(BACKUPS_STREAM, [{ type: 'BackupCompleted', data: { id, trigger: req.trigger, bytes: manifest.dump.bytes, seq: includedSeq(manifest) } }], { ...ctx, expectedVersion: 'any' })
+    await deps.store.append(
+      BACKUPS_STREAM,
+      [{ type: 'BackupCompleted', data: { id, trigger: req.trigger, bytes: manifest.dump.bytes, seq: includedSeq(manifest) } }],
+      { ...ctx, expectedVersion: 'any' },
+    )
     log.info({ bytes: manifest.dump.bytes, tookMs: manifest.tookMs, trigger: req.trigger }, 'backup completed')
     await pruneBackups(deps, ctx).catch((err) => log.warn({ err }, 'pruning old backups failed'))
     return manifest
@@ -106,7 +110,10 @@ export async function createBackup(deps: BackupDeps, req: BackupRequest): Promis
     log.error({ err, trigger: req.trigger }, 'backup failed')
     if (!(isWharfError(err) && err.code === 'WHARF_CONFLICT')) {
       await deps.store
-        .append(BACKUPS_STREAM, [{ type: 'BackupFailed', data: { id, trigger: req.trigger, reason: reason.slice(0, 2000) } }], { ...ctx, expectedVersion: 'any' })
+        .append(BACKUPS_STREAM, [{ type: 'BackupFailed', data: { id, trigger: req.trigger, reason: reason.slice(0, 2000) } }], {
+          ...ctx,
+          expectedVersion: 'any',
+        })
         .catch((e) => log.warn({ err: e }, 'could not record the failed backup'))
     }
     throw isWharfError(err) ? err : new WharfError('WHARF_UNAVAILABLE', `backup failed: ${reason}`, { cause: err })
@@ -127,7 +134,9 @@ async function backUp(deps: BackupDeps, id: string, req: BackupRequest, log: Log
     await snap.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     const { rows } = await snap.query<{ s: string }>('SELECT pg_export_snapshot() AS s')
     const checkpoints = (await readCheckpoints(snap)).map((c) => ({ name: c.name, version: c.version, seq: c.seq, status: c.status }))
-    const { rows: ns } = await snap.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname = $1 OR nspname LIKE 'rm\\_%' ORDER BY 1`, [CORE_SCHEMA])
+    const { rows: ns } = await snap.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname = $1 OR nspname LIKE 'rm\\_%' ORDER BY 1`, [
+      CORE_SCHEMA,
+    ])
     const schemas = ns.map((r) => r.n).filter((n) => BACKUP_SCHEMA.test(n) && !n.endsWith('__next'))
     // Read after the snapshot: no checkpoint in it can be past this.
     const { lastSeq } = await platformIdentity(deps.store)
@@ -194,7 +203,6 @@ function manifests(deps: BackupDeps): Promise<BackupManifest[]> {
   return listManifests(deps, deps.namespace, 'backups', parseBackupManifest)
 }
 
-
 /**
  * Keeps the newest `keep` complete backups of this platform and deletes the others (manifest first,
  * so a backup half-deleted is never taken for complete), and removes data objects that a failed
@@ -238,7 +246,10 @@ export async function restoreBackup(deps: BackupDeps, id: string, ctx: EventCont
     const keys = keysOf(deps.namespace, id, 'dump')
     const head = await deps.objects.head(keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading backup ${id}`, err)))
     if (!head) throw new WharfError('WHARF_NOT_FOUND', `no backup ${id} (wharf admin:backups lists them)`, { details: { id } })
-    const m = parseBackupManifest(id, await readText(deps.objects, keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading backup ${id}`, err))))
+    const m = parseBackupManifest(
+      id,
+      await readText(deps.objects, keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading backup ${id}`, err))),
+    )
     checkSamePlatform(m, await platformIdentity(deps.store))
     const dir = await mkdtemp(join(tmpdir(), 'wharf-restore-'))
     try {
@@ -270,7 +281,10 @@ export async function restoreBackup(deps: BackupDeps, id: string, ctx: EventCont
       await rm(dir, { recursive: true, force: true })
     }
   })
-  const res = await deps.store.append(BACKUPS_STREAM, [{ type: 'BackupRestored', data: { id, seq: includedSeq(manifest) } }], { ...ctx, expectedVersion: 'any' })
+  const res = await deps.store.append(BACKUPS_STREAM, [{ type: 'BackupRestored', data: { id, seq: includedSeq(manifest) } }], {
+    ...ctx,
+    expectedVersion: 'any',
+  })
   log.info({ from: includedSeq(manifest), to: res.lastSeq }, 'read models restored; catching up from the event log')
   await waitFor(deps.pool, res.lastSeq, { projections: deps.projections, timeoutMs: deps.catchUpTimeoutMs ?? 120_000 })
   return { manifest, seq: res.lastSeq, tookMs: Date.now() - started }

@@ -28,7 +28,10 @@ t.test('export, then import into an empty platform: identical read models, same 
   t.equal(exp.events, last - 1, 'every event up to the export (EventsExported comes after it)')
   t.equal(exp.namespace, a.deps.cfg.namespace)
   const listed = await a.call('GET', '/v1/admin/exports', { token: root })
-  t.same(listed.body.map((e: { id: string }) => e.id), [exp.id])
+  t.same(
+    listed.body.map((e: { id: string }) => e.id),
+    [exp.id],
+  )
   const lines = (await text(a, keysOf(exp.namespace, exp.id, 'ndjson').data)).trimEnd().split('\n')
   t.equal(lines.length, exp.events, 'one line per event')
   t.match(JSON.parse(lines[0]!), { seq: 1, type: 'AdminGranted', stream: 'platform.accounts', actor: 'user:root', id: String, data: { username: 'root' } })

@@ -66,7 +66,10 @@ export async function exportEvents(deps: EventLogDeps, ctx: EventContext): Promi
       tookMs: Date.now() - started,
     }
     await deps.objects.put(keys.manifest, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { contentType: 'application/json' })
-    await deps.store.append(BACKUPS_STREAM, [{ type: 'EventsExported', data: { id, events: count, seq: lastSeq, bytes: digest.bytes } }], { ...ctx, expectedVersion: 'any' })
+    await deps.store.append(BACKUPS_STREAM, [{ type: 'EventsExported', data: { id, events: count, seq: lastSeq, bytes: digest.bytes } }], {
+      ...ctx,
+      expectedVersion: 'any',
+    })
     deps.log.info({ export: id, events: count, bytes: digest.bytes, tookMs: manifest.tookMs, correlationId: ctx.correlationId }, 'event log exported')
     return manifest
   } catch (err) {
@@ -81,7 +84,16 @@ export function listExports(deps: EventLogDeps, namespace = deps.namespace): Pro
 }
 
 /** The fields every exported line has, with their types. */
-const FIELDS = { id: 'string', type: 'string', version: 'number', stream: 'string', occurredAt: 'string', actor: 'string', correlationId: 'string', seq: 'number' } as const
+const FIELDS = {
+  id: 'string',
+  type: 'string',
+  version: 'number',
+  stream: 'string',
+  occurredAt: 'string',
+  actor: 'string',
+  correlationId: 'string',
+  seq: 'number',
+} as const
 
 /**
  * Reads export `m` line by line, checking each event (shape, catalogue, seq 1, 2, 3, ... with no gap)
@@ -110,7 +122,8 @@ async function readExport(deps: EventLogDeps, m: ExportManifest, each: (e: Recor
         throw bad(`line ${seq + 1} is not JSON`)
       }
       const wrong = Object.entries(FIELDS).find(([k, type]) => typeof (e as unknown as Record<string, unknown>)[k] !== type)
-      if (wrong || !('data' in e) || (e.causationId !== null && typeof e.causationId !== 'string')) throw bad(`line ${seq + 1} is not an event (${wrong?.[0] ?? 'data'})`)
+      if (wrong || !('data' in e) || (e.causationId !== null && typeof e.causationId !== 'string'))
+        throw bad(`line ${seq + 1} is not an event (${wrong?.[0] ?? 'data'})`)
       if (e.seq !== seq + 1) throw bad(`line ${seq + 1} holds event seq ${e.seq}`)
       try {
         deps.catalogue.validate(e)
@@ -134,22 +147,33 @@ async function readExport(deps: EventLogDeps, m: ExportManifest, each: (e: Recor
  * goes on from there). Refuses, appending nothing: `WHARF_NOT_FOUND`, `WHARF_BACKUP_CORRUPT` (the
  * whole export is read and checked first), `WHARF_CONFLICT` (the log holds other events).
  */
-export async function importEvents(deps: EventLogDeps, id: string, opts: { namespace?: string; onProgress?: (seq: number) => void } = {}): Promise<ImportResult> {
+export async function importEvents(
+  deps: EventLogDeps,
+  id: string,
+  opts: { namespace?: string; onProgress?: (seq: number) => void } = {},
+): Promise<ImportResult> {
   const started = Date.now()
   const ns = opts.namespace ?? deps.namespace
   const keys = keysOf(ns, id, 'ndjson')
   const head = await deps.objects.head(keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading export ${id}`, err)))
   if (!head) throw new WharfError('WHARF_NOT_FOUND', `no export ${id} under ${ns}/ (wharf admin:exports lists them)`, { details: { id, namespace: ns } })
-  const m = parseExportManifest(id, await readText(deps.objects, keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading export ${id}`, err))))
+  const m = parseExportManifest(
+    id,
+    await readText(deps.objects, keys.manifest).catch((err) => Promise.reject(storeError(deps.endpoint, `reading export ${id}`, err))),
+  )
 
   // What the log holds already must be the start of this export.
   const have = await deps.store.lastSeq()
   const present: string[] = []
   if (have > 0) for await (const e of deps.store.readAll(1)) present.push(e.id)
   const notEmpty = () =>
-    new WharfError('WHARF_CONFLICT', `this platform's event log is not empty (${have} events) and is not the start of export ${id}: import into a new platform`, {
-      details: { events: have },
-    })
+    new WharfError(
+      'WHARF_CONFLICT',
+      `this platform's event log is not empty (${have} events) and is not the start of export ${id}: import into a new platform`,
+      {
+        details: { events: have },
+      },
+    )
   if (have > m.lastSeq) throw notEmpty()
   // First pass: everything is checked before anything is appended.
   await readExport(deps, m, (e) => {
@@ -170,7 +194,10 @@ export async function importEvents(deps: EventLogDeps, id: string, opts: { names
       expectedVersion: expected,
     })
     if (res.lastSeq !== e.seq) {
-      throw new WharfError('WHARF_CONFLICT', `event ${e.seq} of export ${id} landed at seq ${res.lastSeq}: something else writes to this platform; import stopped (run it again to go on)`)
+      throw new WharfError(
+        'WHARF_CONFLICT',
+        `event ${e.seq} of export ${id} landed at seq ${res.lastSeq}: something else writes to this platform; import stopped (run it again to go on)`,
+      )
     }
     imported++
     if (imported % 10_000 === 0) opts.onProgress?.(e.seq)

@@ -58,7 +58,18 @@ t.test('a backup manifest: the good one parses, anything else is WHARF_BACKUP_CO
 })
 
 t.test('an export manifest claims every event from seq 1', async (t) => {
-  const m = { format: 'wharf-events/1', id: ID, createdAt: manifest.createdAt, actor: 'user:root', namespace: 'wharf', platform: 'p', events: 3, lastSeq: 3, ndjson: { key: 'k', bytes: 10, sha256: 'b'.repeat(64) }, tookMs: 1 }
+  const m = {
+    format: 'wharf-events/1',
+    id: ID,
+    createdAt: manifest.createdAt,
+    actor: 'user:root',
+    namespace: 'wharf',
+    platform: 'p',
+    events: 3,
+    lastSeq: 3,
+    ndjson: { key: 'k', bytes: 10, sha256: 'b'.repeat(64) },
+    tookMs: 1,
+  }
   t.same(parseExportManifest(ID, JSON.stringify(m)), m)
   t.throws(() => parseExportManifest(ID, JSON.stringify({ ...m, events: 2 })), { code: 'WHARF_BACKUP_CORRUPT', message: /claims 2 events up to seq 3/ })
 })
@@ -66,9 +77,15 @@ t.test('an export manifest claims every event from seq 1', async (t) => {
 t.test('a backup restores only onto the platform (event log) it was taken of', async (t) => {
   checkSamePlatform(manifest, { platform: manifest.platform, lastSeq: 40 })
   checkSamePlatform(manifest, { platform: manifest.platform, lastSeq: 90 })
-  t.throws(() => checkSamePlatform(manifest, { platform: 'another-first-event', lastSeq: 90 }), { code: 'WHARF_BACKUP_FOREIGN', message: /its event log starts with event 0193a1b2-.+, this one with another-first-event/ })
+  t.throws(() => checkSamePlatform(manifest, { platform: 'another-first-event', lastSeq: 90 }), {
+    code: 'WHARF_BACKUP_FOREIGN',
+    message: /its event log starts with event 0193a1b2-.+, this one with another-first-event/,
+  })
   t.throws(() => checkSamePlatform(manifest, { platform: undefined, lastSeq: 0 }), { code: 'WHARF_BACKUP_FOREIGN', message: /this event log is empty/ })
-  t.throws(() => checkSamePlatform(manifest, { platform: manifest.platform, lastSeq: 39 }), { code: 'WHARF_BACKUP_FOREIGN', message: /taken at seq 40, and this event log ends at 39/ })
+  t.throws(() => checkSamePlatform(manifest, { platform: manifest.platform, lastSeq: 39 }), {
+    code: 'WHARF_BACKUP_FOREIGN',
+    message: /taken at seq 40, and this event log ends at 39/,
+  })
 })
 
 t.test("a dump must hold exactly Wharf's schemas, as its manifest says", async (t) => {
@@ -76,6 +93,9 @@ t.test("a dump must hold exactly Wharf's schemas, as its manifest says", async (
   // A whole-database dump: a table in public, which is no schema of Wharf's.
   const whole = `${TOC}218; 1259 16401 TABLE public other postgres\n3355; 0 16401 TABLE DATA public other postgres\n`
   t.throws(() => checkDumpSchemas(manifest, whole), { code: 'WHARF_BACKUP_CORRUPT', message: /schemas Wharf does not own \(public\)/ })
-  t.throws(() => checkDumpSchemas({ ...manifest, schemas: ['rm_apps', 'rm_users', 'wharf'] }, TOC), { code: 'WHARF_BACKUP_CORRUPT', message: /holds schemas rm_apps, wharf, its manifest says rm_apps, rm_users, wharf/ })
+  t.throws(() => checkDumpSchemas({ ...manifest, schemas: ['rm_apps', 'rm_users', 'wharf'] }, TOC), {
+    code: 'WHARF_BACKUP_CORRUPT',
+    message: /holds schemas rm_apps, wharf, its manifest says rm_apps, rm_users, wharf/,
+  })
   t.throws(() => checkDumpSchemas(manifest, ';\n; nothing\n'), { code: 'WHARF_BACKUP_CORRUPT', message: /holds schemas none/ })
 })

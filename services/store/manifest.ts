@@ -7,7 +7,15 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Compile } from 'typebox/compile'
-import { BACKUP_FORMAT, BACKUP_SCHEMA, BackupManifestSchema, EXPORT_FORMAT, ExportManifestSchema, type BackupManifest, type ExportManifest } from '../../core/backups.js'
+import {
+  BACKUP_FORMAT,
+  BACKUP_SCHEMA,
+  BackupManifestSchema,
+  EXPORT_FORMAT,
+  ExportManifestSchema,
+  type BackupManifest,
+  type ExportManifest,
+} from '../../core/backups.js'
 import { WharfError } from '../../core/errors.js'
 
 export function newObjectId(now = new Date()): string {
@@ -74,7 +82,8 @@ export function checkSamePlatform(m: BackupManifest, here: PlatformIdentity): vo
     new WharfError('WHARF_BACKUP_FOREIGN', `backup ${m.id} is of another platform: ${why}; nothing was changed`, {
       details: { id: m.id, platform: m.platform, here: here.platform ?? null },
     })
-  if (here.platform !== m.platform) throw foreign(here.platform ? `its event log starts with event ${m.platform}, this one with ${here.platform}` : 'this event log is empty')
+  if (here.platform !== m.platform)
+    throw foreign(here.platform ? `its event log starts with event ${m.platform}, this one with ${here.platform}` : 'this event log is empty')
   const ahead = Math.max(m.lastSeq, ...m.checkpoints.map((c) => c.seq))
   if (ahead > here.lastSeq) throw foreign(`it was taken at seq ${ahead}, and this event log ends at ${here.lastSeq}`)
 }
@@ -96,6 +105,7 @@ export function checkDumpSchemas(m: BackupManifest, toc: string): string[] {
   const found = [...schemas].sort()
   const bad = [...new Set([...found, ...others])].filter((s) => !BACKUP_SCHEMA.test(s))
   if (bad.length) throw corrupt('backup', m.id, `its dump holds schemas Wharf does not own (${bad.join(', ')})`)
-  if (found.join(',') !== [...m.schemas].sort().join(',')) throw corrupt('backup', m.id, `its dump holds schemas ${found.join(', ') || 'none'}, its manifest says ${m.schemas.join(', ')}`)
+  if (found.join(',') !== [...m.schemas].sort().join(','))
+    throw corrupt('backup', m.id, `its dump holds schemas ${found.join(', ') || 'none'}, its manifest says ${m.schemas.join(', ')}`)
   return found
 }

@@ -10,7 +10,11 @@ export function storeError(endpoint: string, doing: string, err: unknown): Wharf
   if (isWharfError(err)) return err
   const e = err as Error & { $metadata?: { httpStatusCode?: number } }
   const status = e.$metadata?.httpStatusCode
-  return new WharfError('WHARF_UNAVAILABLE', `the store at ${endpoint} failed while ${doing}: ${status ? `${status} ` : ''}${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message || 'no answer'}`, { cause: err })
+  return new WharfError(
+    'WHARF_UNAVAILABLE',
+    `the store at ${endpoint} failed while ${doing}: ${status ? `${status} ` : ''}${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message || 'no answer'}`,
+    { cause: err },
+  )
 }
 
 /** SHA-256 and size of what passes through. */

@@ -63,7 +63,15 @@ export function pgDumpVersion(): Promise<string> {
  */
 export function pgDump(url: string, opts: { snapshot: string; schemas: readonly string[] }): Tool {
   const { dbname, env } = connection(url)
-  const args = ['--format=custom', '--compress=6', '--no-owner', '--no-privileges', `--snapshot=${opts.snapshot}`, ...opts.schemas.map((s) => `--schema=${s}`), `--dbname=${dbname}`]
+  const args = [
+    '--format=custom',
+    '--compress=6',
+    '--no-owner',
+    '--no-privileges',
+    `--snapshot=${opts.snapshot}`,
+    ...opts.schemas.map((s) => `--schema=${s}`),
+    `--dbname=${dbname}`,
+  ]
   return startTool('pg_dump', args, { env })
 }
 
@@ -83,5 +91,9 @@ export async function pgRestoreToSql(file: string, sqlFile: string): Promise<voi
  */
 export async function psqlInOneTransaction(url: string, sql: string, file: string): Promise<void> {
   const { dbname, env } = connection(url)
-  await runTool('psql', ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--command=${sql}`, `--file=${file}`, `--dbname=${dbname}`], env)
+  await runTool(
+    'psql',
+    ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--command=${sql}`, `--file=${file}`, `--dbname=${dbname}`],
+    env,
+  )
 }

@@ -15,7 +15,14 @@ t.test('without a store every call fails WHARF_UNAVAILABLE, naming what to set',
   const catalogue = wharfCatalogue()
   const pool = new pg.Pool({ connectionString: 'postgres://127.0.0.1:1/none' })
   t.teardown(() => pool.end())
-  const port = platformStore({ cfg: loadConfig({}), pool, store: new MemoryEventStore({ catalogue }), catalogue, log: createLogger({ level: 'silent' }), objects: undefined })
+  const port = platformStore({
+    cfg: loadConfig({}),
+    pool,
+    store: new MemoryEventStore({ catalogue }),
+    catalogue,
+    log: createLogger({ level: 'silent' }),
+    objects: undefined,
+  })
   const ctx = { actor: 'user:alice' }
   const unavailable = { code: 'WHARF_UNAVAILABLE', message: /no store is configured/ }
   await t.rejects(port.backups(), unavailable)

@@ -26,7 +26,6 @@ export class BackupSchedule {
 
   readonly #o: ScheduleOptions
 
-
   constructor(o: ScheduleOptions) {
     this.#o = o
   }
@@ -74,7 +73,8 @@ export const backups: ServiceDefinition = {
   description: 'backs the read models up to the store on a schedule (WHARF_BACKUP_INTERVAL) and keeps the newest WHARF_BACKUP_KEEP',
   async start({ cfg, log: root, store, pool, catalogue, objects }) {
     const log = serviceLogger(root, 'backups')
-    const off = cfg.backups.intervalMs === 0 ? 'WHARF_BACKUP_INTERVAL is off' : !objects ? 'no store is configured' : !cfg.databaseUrl ? 'no database URL' : undefined
+    const off =
+      cfg.backups.intervalMs === 0 ? 'WHARF_BACKUP_INTERVAL is off' : !objects ? 'no store is configured' : !cfg.databaseUrl ? 'no database URL' : undefined
     if (off) {
       log.info({ reason: off }, 'no scheduled backups')
       return { stop: async () => {} }

@@ -70,12 +70,22 @@ export async function register(
     const res = await runCommand(deps, { stream: ACCOUNTS_STREAM, decider: adminsDecider, command: { type: 'ClaimFirstAdmin', username }, ctx, waitFor: USERS })
     admin = res.events.length > 0 || res.state.admins.has(username)
   }
-  await runCommand(deps, { stream: userStream(username), decider: userDecider, command: { type: 'Register', username, email, passwordHash, admin }, ctx, waitFor: USERS })
+  await runCommand(deps, {
+    stream: userStream(username),
+    decider: userDecider,
+    command: { type: 'Register', username, email, passwordHash, admin },
+    ctx,
+    waitFor: USERS,
+  })
   return { username, email, admin }
 }
 
 /** Checks the password and issues a token. Unknown user and wrong password answer alike. */
-export async function login(deps: AccountDeps, input: { username: string; password: string }, correlationId: string): Promise<{ token: string; username: string }> {
+export async function login(
+  deps: AccountDeps,
+  input: { username: string; password: string },
+  correlationId: string,
+): Promise<{ token: string; username: string }> {
   const state = await loadUser(deps, input.username)
   const ok = await verifyPassword(input.password, state.exists ? state.passwordHash : undefined)
   if (!ok) throw new WharfError('WHARF_UNAUTHORIZED', 'wrong username or password')
@@ -148,7 +158,13 @@ export async function addKey(deps: AccountDeps, username: string, input: { key: 
   // Decide on the user's own keys first, so a duplicate name costs no claim.
   userDecider.decide({ type: 'AddKey', username, fingerprint: key.fingerprint, name, keyType: key.type, publicKey: key.openssh }, state)
   const claim = claimStreamId('key', key.fingerprint)
-  const claimed = await runCommand(deps, { stream: claim, decider: keyClaimDecider, command: { type: 'ClaimKey', fingerprint: key.fingerprint, username }, ctx, waitFor: [] })
+  const claimed = await runCommand(deps, {
+    stream: claim,
+    decider: keyClaimDecider,
+    command: { type: 'ClaimKey', fingerprint: key.fingerprint, username },
+    ctx,
+    waitFor: [],
+  })
   try {
     await runCommand(deps, {
       stream: userStream(username),
@@ -162,7 +178,13 @@ export async function addKey(deps: AccountDeps, username: string, input: { key: 
     if (claimed.events.length > 0 && err instanceof WharfError && err.code !== 'WHARF_TIMEOUT') {
       const now = await loadUser(deps, username)
       if (!now.keys.has(key.fingerprint)) {
-        await runCommand(deps, { stream: claim, decider: keyClaimDecider, command: { type: 'ReleaseKey', fingerprint: key.fingerprint, username }, ctx, waitFor: [] }).catch(() => {})
+        await runCommand(deps, {
+          stream: claim,
+          decider: keyClaimDecider,
+          command: { type: 'ReleaseKey', fingerprint: key.fingerprint, username },
+          ctx,
+          waitFor: [],
+        }).catch(() => {})
       }
     }
     throw err
@@ -191,7 +213,13 @@ export async function removeKey(deps: AccountDeps, username: string, id: string,
 export async function grantAdmin(deps: AccountDeps, actor: string, username: string, correlationId: string): Promise<UserView> {
   const user = await getUser(deps.pool, username)
   if (!user) throw new WharfError('WHARF_NOT_FOUND', `no user ${username}`, { details: { username } })
-  await runCommand(deps, { stream: ACCOUNTS_STREAM, decider: adminsDecider, command: { type: 'GrantAdmin', username }, ctx: { actor: actorOf(actor), correlationId }, waitFor: USERS })
+  await runCommand(deps, {
+    stream: ACCOUNTS_STREAM,
+    decider: adminsDecider,
+    command: { type: 'GrantAdmin', username },
+    ctx: { actor: actorOf(actor), correlationId },
+    waitFor: USERS,
+  })
   return { username, email: user.email, admin: true }
 }
 
@@ -199,6 +227,12 @@ export async function grantAdmin(deps: AccountDeps, actor: string, username: str
 export async function revokeAdmin(deps: AccountDeps, actor: string, username: string, correlationId: string): Promise<UserView> {
   const user = await getUser(deps.pool, username)
   if (!user) throw new WharfError('WHARF_NOT_FOUND', `no user ${username}`, { details: { username } })
-  await runCommand(deps, { stream: ACCOUNTS_STREAM, decider: adminsDecider, command: { type: 'RevokeAdmin', username }, ctx: { actor: actorOf(actor), correlationId }, waitFor: USERS })
+  await runCommand(deps, {
+    stream: ACCOUNTS_STREAM,
+    decider: adminsDecider,
+    command: { type: 'RevokeAdmin', username },
+    ctx: { actor: actorOf(actor), correlationId },
+    waitFor: USERS,
+  })
   return { username, email: user.email, admin: false }
 }

@@ -9,4 +9,3 @@ export const UserRow = Type.Object(
   { additionalProperties: false },
 )
 export const TokenBody = Type.Object({ token: Type.String() }, { additionalProperties: false })
-

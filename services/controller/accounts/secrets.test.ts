@@ -34,7 +34,9 @@ t.test('public keys: fingerprints as ssh-keygen prints them; private keys and ga
     const file = join(dir, type)
     execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `me@${type}`, '-f', file])
     const pub = readFileSync(`${file}.pub`, 'utf8')
-    const fp = execFileSync('ssh-keygen', ['-lf', `${file}.pub`]).toString().split(' ')[1]
+    const fp = execFileSync('ssh-keygen', ['-lf', `${file}.pub`])
+      .toString()
+      .split(' ')[1]
     const key = parsePublicKey(pub)
     t.equal(key.fingerprint, fp, `${type} fingerprint`)
     t.equal(key.comment, `me@${type}`)

@@ -42,10 +42,17 @@ function localVersion(cmd: string, args: string[], pattern: RegExp): Promise<str
 
 function bounded<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${PROBE_MS / 1000} s`)), PROBE_MS)))]).finally(() => clearTimeout(timer))
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${PROBE_MS / 1000} s`)), PROBE_MS))),
+  ]).finally(() => clearTimeout(timer))
 }
 
-async function probe(part: PartState['part'], address: string, fn: () => Promise<Omit<PartState, 'part' | 'address' | 'up'> & { up?: boolean }>): Promise<PartState> {
+async function probe(
+  part: PartState['part'],
+  address: string,
+  fn: () => Promise<Omit<PartState, 'part' | 'address' | 'up'> & { up?: boolean }>,
+): Promise<PartState> {
   try {
     const r = await bounded(fn(), part)
     return { part, address, up: r.up ?? true, ...r }
@@ -71,20 +78,34 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
   info?.catch(() => {})
   const ownGateway = cfg.s3.endpoint === `http://127.0.0.1:${cfg.ports.s3}`
   const probes = [
-    probe('engine', dockerHost ?? '(none)', info ? async () => {
-      const v = await info
-      return { version: v.version, detail: `API ${v.apiVersion}, ${v.os}/${v.arch}` }
-    } : noEngine),
-    probe('swarm', dockerHost ?? '(none)', info ? async () => {
-      const i = await info
-      const s = i.swarm ?? {}
-      const active = s.state === 'active'
-      return {
-        up: active,
-        version: i.version,
-        detail: active ? `node ${s.nodeId?.slice(0, 12)} at ${s.nodeAddr}${s.controlAvailable ? ' (manager)' : ''}, ${s.nodes} node(s), ${s.managers} manager(s)` : `swarm mode ${s.state ?? 'unknown'}`,
-      }
-    } : noEngine),
+    probe(
+      'engine',
+      dockerHost ?? '(none)',
+      info
+        ? async () => {
+            const v = await info
+            return { version: v.version, detail: `API ${v.apiVersion}, ${v.os}/${v.arch}` }
+          }
+        : noEngine,
+    ),
+    probe(
+      'swarm',
+      dockerHost ?? '(none)',
+      info
+        ? async () => {
+            const i = await info
+            const s = i.swarm ?? {}
+            const active = s.state === 'active'
+            return {
+              up: active,
+              version: i.version,
+              detail: active
+                ? `node ${s.nodeId?.slice(0, 12)} at ${s.nodeAddr}${s.controlAvailable ? ' (manager)' : ''}, ${s.nodes} node(s), ${s.managers} manager(s)`
+                : `swarm mode ${s.state ?? 'unknown'}`,
+            }
+          }
+        : noEngine,
+    ),
     probe('nats', cfg.natsUrl, async () => {
       const nc = await connect({ servers: cfg.natsUrl, name: 'wharf-status', timeout: PROBE_MS, maxReconnectAttempts: 0, reconnect: false })
       try {
@@ -99,10 +120,18 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
       return { version: rows[0]?.v, detail: `database ${rows[0]?.db}` }
     }),
     probe('nginx', `http://127.0.0.1:${cfg.ports.router}`, async () => {
-      const res = await request(`http://127.0.0.1:${cfg.ports.router}/`, { headers: { host: `wharf-status.${cfg.domain}` }, headersTimeout: PROBE_MS, bodyTimeout: PROBE_MS })
+      const res = await request(`http://127.0.0.1:${cfg.ports.router}/`, {
+        headers: { host: `wharf-status.${cfg.domain}` },
+        headersTimeout: PROBE_MS,
+        bodyTimeout: PROBE_MS,
+      })
       await res.body.dump()
       const server = res.headers.server
-      return { up: typeof server === 'string' && server.startsWith('nginx'), version: await localVersion('nginx', ['-v'], /nginx\/(\S+)/), detail: `answered ${res.statusCode}` }
+      return {
+        up: typeof server === 'string' && server.startsWith('nginx'),
+        version: await localVersion('nginx', ['-v'], /nginx\/(\S+)/),
+        detail: `answered ${res.statusCode}`,
+      }
     }),
     probe('registry', `http://127.0.0.1:${cfg.ports.registry}`, async () => {
       const res = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`, { headersTimeout: PROBE_MS, bodyTimeout: PROBE_MS })
@@ -117,9 +146,11 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
       const objects = deps.objects
       if (!objects) return { up: false, detail: 'no S3 endpoint configured' }
       // A listing of each bucket: the gateway answers, takes the keys, and every bucket is there.
-      await Promise.all(Object.keys(BUCKETS).map(async (b) => {
-        for await (const _ of objects[b as keyof typeof BUCKETS].list('wharf-status-probe/')) break
-      }))
+      await Promise.all(
+        Object.keys(BUCKETS).map(async (b) => {
+          for await (const _ of objects[b as keyof typeof BUCKETS].list('wharf-status-probe/')) break
+        }),
+      )
       return {
         ...(ownGateway ? { version: await localVersion('radosgw', ['--version'], /ceph version (\S+)/) } : {}),
         detail: `${ownGateway ? "Wharf's Ceph RADOS Gateway" : 'external S3'}; buckets ${Object.values(BUCKETS).join(', ')}`,
@@ -127,10 +158,12 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
     }),
   ]
   if (cfg.registryCache === 'redis') {
-    probes.push(probe('redis', `redis://127.0.0.1:${cfg.ports.redis}`, async () => {
-      const info = await redisCommand(cfg.ports.redis, 'INFO server')
-      return { version: /redis_version:(\S+)/.exec(info)?.[1], detail: 'the registry blob-descriptor cache' }
-    }))
+    probes.push(
+      probe('redis', `redis://127.0.0.1:${cfg.ports.redis}`, async () => {
+        const info = await redisCommand(cfg.ports.redis, 'INFO server')
+        return { version: /redis_version:(\S+)/.exec(info)?.[1], detail: 'the registry blob-descriptor cache' }
+      }),
+    )
   }
   return Promise.all(probes)
 }

@@ -38,7 +38,18 @@ t.test('BuildSucceeded -> ReleaseCreated, once per build', async (t) => {
   })
   await c.deps.store.append(
     stream,
-    [{ type: 'BuildSucceeded', data: { app: 'shop', image: '127.0.0.1:5000/shop:git-aaaaaaa', digest: 'sha256:abc', procfile: { web: 'node server.js', worker: 'node worker.js' }, port: 5000 } }],
+    [
+      {
+        type: 'BuildSucceeded',
+        data: {
+          app: 'shop',
+          image: '127.0.0.1:5000/shop:git-aaaaaaa',
+          digest: 'sha256:abc',
+          procfile: { web: 'node server.js', worker: 'node worker.js' },
+          port: 5000,
+        },
+      },
+    ],
     { expectedVersion: 'any', actor: 'system:builder' },
   )
 
@@ -46,12 +57,24 @@ t.test('BuildSucceeded -> ReleaseCreated, once per build', async (t) => {
     const r = await c.call('GET', '/v1/apps/shop/releases/v3', { token: alice })
     return r.status === 200 ? r.body : undefined
   })
-  t.match(release, { version: 3, image: '127.0.0.1:5000/shop:git-aaaaaaa', digest: 'sha256:abc', port: 5000, build, by: 'alice', summary: 'alice deployed 127.0.0.1:5000/shop:git-aaaaaaa' })
+  t.match(release, {
+    version: 3,
+    image: '127.0.0.1:5000/shop:git-aaaaaaa',
+    digest: 'sha256:abc',
+    port: 5000,
+    build,
+    by: 'alice',
+    summary: 'alice deployed 127.0.0.1:5000/shop:git-aaaaaaa',
+  })
   t.same(release.config, { FOO: 'bar' }, 'with the config of the moment')
-  t.same((await until('formation', async () => {
-    const f = (await c.call('GET', '/v1/apps/shop/formation', { token: alice })).body.formation
-    return Object.keys(f).length ? f : undefined
-  })), { web: 1 }, 'the first build runs one web process')
+  t.same(
+    await until('formation', async () => {
+      const f = (await c.call('GET', '/v1/apps/shop/formation', { token: alice })).body.formation
+      return Object.keys(f).length ? f : undefined
+    }),
+    { web: 1 },
+    'the first build runs one web process',
+  )
 
   // Seen again (a redelivery): nothing new.
   const events = []
@@ -78,7 +101,10 @@ t.test('BuildSucceeded -> ReleaseCreated, once per build', async (t) => {
 
   // A build of an app that does not exist is skipped.
   const orphan = streamId('build', newEventId())
-  await c.deps.store.append(orphan, [{ type: 'BuildSucceeded', data: { app: 'nosuchapp', image: 'x', procfile: {}, port: 5000 } }], { expectedVersion: 0, actor: 'system:builder' })
+  await c.deps.store.append(orphan, [{ type: 'BuildSucceeded', data: { app: 'nosuchapp', image: 'x', procfile: {}, port: 5000 } }], {
+    expectedVersion: 0,
+    actor: 'system:builder',
+  })
   const last = []
   for await (const e of c.deps.store.readAll()) if (e.stream === orphan) last.push(e)
   t.equal(await releaseBuild(c.deps, last[0]!), 'skipped')

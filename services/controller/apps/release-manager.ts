@@ -65,7 +65,10 @@ export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' |
  * (see {@link releaseBuild}). An event is acked only after its release is appended, so a crash
  * releases it on the next start; a passing failure is retried until it works or `stop` is called.
  */
-export async function startReleaseManager(deps: Pick<ControllerDeps, 'store' | 'pool'> & { log: Logger }, opts: ReleaseManagerOptions = {}): Promise<{ stop(): Promise<void> }> {
+export async function startReleaseManager(
+  deps: Pick<ControllerDeps, 'store' | 'pool'> & { log: Logger },
+  opts: ReleaseManagerOptions = {},
+): Promise<{ stop(): Promise<void> }> {
   return startConsumer({
     store: deps.store,
     durableName: RELEASE_MANAGER_DURABLE,

@@ -22,7 +22,14 @@ const release: ReleaseView & { image: string } = {
 
 t.test('runEnv: config, then the platform values, then -e over all', async (t) => {
   t.same(runEnv(release), ['FOO=bar', 'PORT=8080', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v7'])
-  t.same(runEnv({ ...release, port: null }, { FOO: 'override', X: '1' }), ['FOO=override', 'PORT=5000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v7', 'X=1'])
+  t.same(runEnv({ ...release, port: null }, { FOO: 'override', X: '1' }), [
+    'FOO=override',
+    'PORT=5000',
+    'WHARF_APP=shop',
+    'WHARF_PROCESS_TYPE=web',
+    'WHARF_RELEASE=v7',
+    'X=1',
+  ])
 })
 
 t.test('runContainerSpec: the image, the limits of the type, labels, bridge, removed on exit', async (t) => {

@@ -14,7 +14,6 @@ import type { ControlMessage, StartMessage } from './run-protocol.js'
 /** Labels of a one-off container: `wharf.app`, `wharf.run` (the request id), `wharf.release`, `wharf.user`. */
 export const RUN_LABEL = LABELS.run
 
-
 const EnvKey = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' })
 const Size = Type.Integer({ minimum: 1, maximum: 10_000 })
 

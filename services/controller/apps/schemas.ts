@@ -1,5 +1,17 @@
 import Type from 'typebox'
-import { AppName, ConfigKey, ConfigKeyPattern, ConfigValue, CpuLimit, DomainName, MemoryLimit, ProcessType, Quantity, Strict, UserName } from '../../../domain/index.js'
+import {
+  AppName,
+  ConfigKey,
+  ConfigKeyPattern,
+  ConfigValue,
+  CpuLimit,
+  DomainName,
+  MemoryLimit,
+  ProcessType,
+  Quantity,
+  Strict,
+  UserName,
+} from '../../../domain/index.js'
 
 /** API schemas of the app routes: every body, param, query and answer is closed (no unknown fields). */
 
@@ -19,10 +31,7 @@ export const LimitsIn = Type.Object(
   },
   Strict,
 )
-export const LimitsOut = Type.Object(
-  { memory: Type.Record(Type.String(), Type.String()), cpu: Type.Record(Type.String(), Type.Number()) },
-  Strict,
-)
+export const LimitsOut = Type.Object({ memory: Type.Record(Type.String(), Type.String()), cpu: Type.Record(Type.String(), Type.Number()) }, Strict)
 export const LimitsUnsetIn = Type.Object(
   {
     memory: Type.Optional(Type.Array(ProcessType, { maxItems: 100 })),

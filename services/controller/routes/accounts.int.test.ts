@@ -86,7 +86,8 @@ t.test('auth: register, login, whoami, logout, regenerate, passwd', async (t) =>
 
   const openapi = await c.call('GET', '/v1/openapi.json')
   t.equal(openapi.status, 200)
-  for (const path of ['/v1/auth/register', '/v1/auth/login', '/v1/keys', '/v1/keys/{id}', '/v1/users', '/v1/admins/{username}']) t.ok(openapi.body.paths[path], `openapi has ${path}`)
+  for (const path of ['/v1/auth/register', '/v1/auth/login', '/v1/keys', '/v1/keys/{id}', '/v1/users', '/v1/admins/{username}'])
+    t.ok(openapi.body.paths[path], `openapi has ${path}`)
 
   // a revoked token on register counts as none (open registration still works)
   t.equal((await c.call('POST', '/v1/auth/register', { token, body: { username: 'carol', password: 'password1', email: 'c@example.com' } })).status, 201)
@@ -116,8 +117,13 @@ t.test('auth: register, login, whoami, logout, regenerate, passwd', async (t) =>
 t.test('first-admin race: two concurrent first registrations, exactly one admin', async (t) => {
   const c = await startTestController(t)
   const names = ['u1', 'u2', 'u3', 'u4']
-  const res = await Promise.all(names.map((n) => c.call('POST', '/v1/auth/register', { body: { username: n, password: 'password1', email: `${n}@example.com` } })))
-  t.same(res.map((r) => r.status), [201, 201, 201, 201])
+  const res = await Promise.all(
+    names.map((n) => c.call('POST', '/v1/auth/register', { body: { username: n, password: 'password1', email: `${n}@example.com` } })),
+  )
+  t.same(
+    res.map((r) => r.status),
+    [201, 201, 201, 201],
+  )
   t.equal(res.filter((r) => r.body.admin).length, 1, 'one admin')
   const token = await (async () => {
     const admin = res.find((r) => r.body.admin)!.body.username
@@ -179,7 +185,9 @@ t.test('bad input: a 4xx with a code and no event appended', async (t) => {
     t.ok(res.status >= 400 && res.status < 500, `${method} ${path} ${JSON.stringify(opts).slice(0, 80)} -> ${res.status}`)
     t.match(res.body?.code, /^WHARF_(INVALID|TOO_LARGE)$/, `code ${res.body?.code}`)
   }
-  const big = await c.call('POST', '/v1/auth/register', { rawBody: JSON.stringify({ username: 'ok', password: 'password1', email: 'a@example.com', pad: 'x'.repeat(1024 * 1024) }) })
+  const big = await c.call('POST', '/v1/auth/register', {
+    rawBody: JSON.stringify({ username: 'ok', password: 'password1', email: 'a@example.com', pad: 'x'.repeat(1024 * 1024) }),
+  })
   t.equal(big.status, 413)
   t.equal(big.body.code, 'WHARF_TOO_LARGE')
   t.equal(await c.deps.store.lastSeq(), seq, 'no event appended')

@@ -46,11 +46,30 @@ const Export = Type.Object({
 })
 
 function backupView(m: BackupManifest) {
-  return { id: m.id, createdAt: m.createdAt, trigger: m.trigger, actor: m.actor, bytes: m.dump.bytes, sha256: m.dump.sha256, seq: includedSeq(m), tookMs: m.tookMs, tool: m.dump.tool }
+  return {
+    id: m.id,
+    createdAt: m.createdAt,
+    trigger: m.trigger,
+    actor: m.actor,
+    bytes: m.dump.bytes,
+    sha256: m.dump.sha256,
+    seq: includedSeq(m),
+    tookMs: m.tookMs,
+    tool: m.dump.tool,
+  }
 }
 
 function exportView(m: ExportManifest) {
-  return { id: m.id, createdAt: m.createdAt, actor: m.actor, namespace: m.namespace, events: m.events, bytes: m.ndjson.bytes, sha256: m.ndjson.sha256, tookMs: m.tookMs }
+  return {
+    id: m.id,
+    createdAt: m.createdAt,
+    actor: m.actor,
+    namespace: m.namespace,
+    events: m.events,
+    bytes: m.ndjson.bytes,
+    sha256: m.ndjson.sha256,
+    tookMs: m.tookMs,
+  }
 }
 
 const IdParams = Type.Object({ id: StoreObjectId }, { additionalProperties: false })
@@ -68,7 +87,13 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/admin/status',
-    { schema: { summary: 'Each real part as up or down, with its address and version (admin only)', tags: ['admin'], response: { 200: Type.Object({ parts: Type.Array(Part) }), '4xx': ErrorBody } } },
+    {
+      schema: {
+        summary: 'Each real part as up or down, with its address and version (admin only)',
+        tags: ['admin'],
+        response: { 200: Type.Object({ parts: Type.Array(Part) }), '4xx': ErrorBody },
+      },
+    },
     async (req) => {
       requireAdmin(req.user)
       return { parts: await platformStatus(deps) }
@@ -77,7 +102,13 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/admin/backups',
-    { schema: { summary: "This platform's complete backups, newest first (admin only)", tags: ['admin'], response: { 200: Type.Array(Backup), '4xx': ErrorBody } } },
+    {
+      schema: {
+        summary: "This platform's complete backups, newest first (admin only)",
+        tags: ['admin'],
+        response: { 200: Type.Array(Backup), '4xx': ErrorBody },
+      },
+    },
     async (req) => {
       requireAdmin(req.user)
       return (await deps.platform.backups()).map(backupView)
@@ -86,7 +117,13 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
 
   api.post(
     '/admin/backups',
-    { schema: { summary: 'Back the read-model database up to the store now (admin only)', tags: ['admin'], response: { 201: Backup, '4xx': ErrorBody, '5xx': ErrorBody } } },
+    {
+      schema: {
+        summary: 'Back the read-model database up to the store now (admin only)',
+        tags: ['admin'],
+        response: { 201: Backup, '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+    },
     async (req, reply) => {
       const user = requireAdmin(req.user)
       const m = await deps.platform.backup({ trigger: 'manual', ...ctxOf(user, req.id) })
@@ -129,7 +166,13 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
 
   api.post(
     '/admin/exports',
-    { schema: { summary: 'Write the whole event log to the store as newline-delimited JSON (admin only)', tags: ['admin'], response: { 201: Export, '4xx': ErrorBody, '5xx': ErrorBody } } },
+    {
+      schema: {
+        summary: 'Write the whole event log to the store as newline-delimited JSON (admin only)',
+        tags: ['admin'],
+        response: { 201: Export, '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+    },
     async (req, reply) => {
       const user = requireAdmin(req.user)
       return reply.status(201).send(exportView(await deps.platform.exportEvents(ctxOf(user, req.id))))
@@ -145,7 +188,11 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
         tags: ['admin'],
         params: IdParams,
         body: Type.Object({ namespace: Type.Optional(Namespace) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ export: Export, imported: Type.Integer(), seq: Type.Integer(), tookMs: Type.Integer() }), '4xx': ErrorBody, '5xx': ErrorBody },
+        response: {
+          200: Type.Object({ export: Export, imported: Type.Integer(), seq: Type.Integer(), tookMs: Type.Integer() }),
+          '4xx': ErrorBody,
+          '5xx': ErrorBody,
+        },
       },
     },
     async (req) => {

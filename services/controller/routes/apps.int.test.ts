@@ -34,7 +34,15 @@ t.test('apps: create, list, info, transfer, destroy', async (t) => {
 
   const info = await c.call('GET', '/v1/apps/shop', { token: alice })
   t.equal(info.status, 200)
-  t.match(info.body, { name: 'shop', owner: 'alice', url: /^http:\/\/shop\.[^:]+:\d+$/, maintenance: false, domains: [], formation: {}, collaborators: ['bob'] })
+  t.match(info.body, {
+    name: 'shop',
+    owner: 'alice',
+    url: /^http:\/\/shop\.[^:]+:\d+$/,
+    maintenance: false,
+    domains: [],
+    formation: {},
+    collaborators: ['bob'],
+  })
   t.match(info.body.release, { version: 1, image: null, summary: 'alice created shop', by: 'alice' })
 
   const gen = await c.call('POST', '/v1/apps', { token: carol, body: {} })
@@ -49,7 +57,13 @@ t.test('apps: create, list, info, transfer, destroy', async (t) => {
 
   const openapi = await c.call('GET', '/v1/openapi.json')
   t.equal(openapi.status, 200)
-  for (const path of ['/v1/apps', '/v1/apps/{app}/config', '/v1/apps/{app}/releases/rollback', '/v1/apps/{app}/domains/{domain}', '/v1/apps/{app}/perms/{username}']) {
+  for (const path of [
+    '/v1/apps',
+    '/v1/apps/{app}/config',
+    '/v1/apps/{app}/releases/rollback',
+    '/v1/apps/{app}/domains/{domain}',
+    '/v1/apps/{app}/perms/{username}',
+  ]) {
     t.ok(openapi.body.paths[path], `openapi documents ${path}`)
   }
 
@@ -155,7 +169,18 @@ t.test('bad input: 4xx with a code, and nothing appended', async (t) => {
   await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/formation', { token, body: { Web: 1 } })
   await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/formation', { token, body: {} })
 
-  for (const domain of ['Shop.example.com', 'localhost', 'a..b.com', '-a.example.com', 'a b.com', 'a;b.com', 'a{b}.com', 'é.example.com', '"a".com', `${'a.'.repeat(127)}com`]) {
+  for (const domain of [
+    'Shop.example.com',
+    'localhost',
+    'a..b.com',
+    '-a.example.com',
+    'a b.com',
+    'a;b.com',
+    'a{b}.com',
+    'é.example.com',
+    '"a".com',
+    `${'a.'.repeat(127)}com`,
+  ]) {
     await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/domains', { token, body: { domain } })
   }
   await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/limits', { token, body: { memory: { web: 'lots' } } })
@@ -169,7 +194,7 @@ t.test('bad input: 4xx with a code, and nothing appended', async (t) => {
   await refused(t, c, 400, 'WHARF_INVALID', 'GET', '/v1/apps/shop/releases/vx', { token })
   await refused(t, c, 404, 'WHARF_NOT_FOUND', 'GET', '/v1/apps/shop/releases/v9', { token })
   await refused(t, c, 404, 'WHARF_NOT_FOUND', 'POST', '/v1/apps/shop/releases/rollback', { token, body: { version: 9 } })
-  await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/releases/rollback', { token, body: {} }, )
+  await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/releases/rollback', { token, body: {} })
 })
 
 t.test('config: read your writes, unset, and two concurrent writers both land', async (t) => {
@@ -197,7 +222,11 @@ t.test('config: read your writes, unset, and two concurrent writers both land', 
   t.equal(releases.length, before + 6, 'one release each')
   t.same(releases[0].configKeys, ['W0', 'W1', 'W2', 'W3', 'W4', 'W5'])
   const versions = releases.map((r: { version: number }) => r.version)
-  t.same(versions, [...versions].sort((a: number, b: number) => b - a), 'newest first')
+  t.same(
+    versions,
+    [...versions].sort((a: number, b: number) => b - a),
+    'newest first',
+  )
   t.same(new Set(versions).size, versions.length, 'versions are unique')
 })
 
@@ -240,7 +269,14 @@ t.test('formation, processes, limits, maintenance, perms', async (t) => {
   const unset = await c.call('POST', '/v1/apps/shop/limits/unset', { token: alice, body: { cpu: ['web'] } })
   t.same(unset.body, { memory: { web: '512M' }, cpu: {} })
   const releases = (await c.call('GET', '/v1/apps/shop/releases', { token: alice })).body.releases
-  t.match(releases.slice(0, 2), [{ version: 3, summary: /unset limits cpu web/ }, { version: 2, summary: /set limits memory web=512M, cpu web=0.5/ }], 'each limits change is a release')
+  t.match(
+    releases.slice(0, 2),
+    [
+      { version: 3, summary: /unset limits cpu web/ },
+      { version: 2, summary: /set limits memory web=512M, cpu web=0.5/ },
+    ],
+    'each limits change is a release',
+  )
 
   t.same((await c.call('POST', '/v1/apps/shop/maintenance', { token: bob, body: { enabled: true } })).body, { enabled: true })
   t.same((await c.call('GET', '/v1/apps/shop/maintenance', { token: alice })).body, { enabled: true })
@@ -277,5 +313,9 @@ t.test('domains: one app per domain, remove frees it, destroy frees them all', a
   const winner = race[0]!.status === 201 ? { app: 'shop', token: alice } : { app: 'blog', token: carol }
   const loser = winner.app === 'shop' ? { app: 'blog', token: carol } : { app: 'shop', token: alice }
   await c.call('DELETE', `/v1/apps/${winner.app}`, { token: winner.token, body: { confirm: winner.app } })
-  t.equal((await c.call('POST', `/v1/apps/${loser.app}/domains`, { token: loser.token, body: { domain: 'race.example.com' } })).status, 201, 'destroyed: its domains are free')
+  t.equal(
+    (await c.call('POST', `/v1/apps/${loser.app}/domains`, { token: loser.token, body: { domain: 'race.example.com' } })).status,
+    201,
+    'destroyed: its domains are free',
+  )
 })

@@ -63,17 +63,26 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/apps',
-    { schema: { summary: 'Apps the caller may see: owned, shared with them, or all for admins.', response: { 200: Type.Object({ apps: Type.Array(AppOut) }, { additionalProperties: false }), ...errors } } },
+    {
+      schema: {
+        summary: 'Apps the caller may see: owned, shared with them, or all for admins.',
+        response: { 200: Type.Object({ apps: Type.Array(AppOut) }, { additionalProperties: false }), ...errors },
+      },
+    },
     async (req) => {
       const apps = await listApps(deps.pool, signedIn(req))
       return { apps: apps.map((a) => ({ ...a, url: appUrl(deps.cfg, a.name) })) }
     },
   )
 
-  api.get('/apps/:app', { schema: { summary: 'An app: owner, URL, current release, domains, formation.', params: AppParams, response: { 200: AppInfoOut, ...errors } } }, async (req) => {
-    const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return appInfo(deps.pool, deps.cfg, row)
-  })
+  api.get(
+    '/apps/:app',
+    { schema: { summary: 'An app: owner, URL, current release, domains, formation.', params: AppParams, response: { 200: AppInfoOut, ...errors } } },
+    async (req) => {
+      const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return appInfo(deps.pool, deps.cfg, row)
+    },
+  )
 
   api.delete(
     '/apps/:app',

@@ -56,15 +56,11 @@ export const authRoutes: RoutePlugin = (api, deps) => {
     },
   )
 
-  api.get(
-    '/auth/whoami',
-    { schema: { summary: 'The signed-in user', tags: ['auth'], response: { 200: UserBody, '4xx': ErrorBody } } },
-    async (req) => {
-      const user = await getUser(deps.pool, req.user!.username)
-      if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'the token is not valid: sign in again (wharf auth:login)')
-      return { username: user.username, email: user.email, admin: user.admin }
-    },
-  )
+  api.get('/auth/whoami', { schema: { summary: 'The signed-in user', tags: ['auth'], response: { 200: UserBody, '4xx': ErrorBody } } }, async (req) => {
+    const user = await getUser(deps.pool, req.user!.username)
+    if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'the token is not valid: sign in again (wharf auth:login)')
+    return { username: user.username, email: user.email, admin: user.admin }
+  })
 
   api.post(
     '/auth/logout',

@@ -35,7 +35,10 @@ async function world(t: Test): Promise<World> {
   const bob = await registerAndLogin(c, 'bob')
   const carol = await registerAndLogin(c, 'carol')
   // An app name of its own: its images go to the shared registry.
-  const app = `shop-${uniqueName('b').toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}`
+  const app = `shop-${uniqueName('b')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-12)}`
   const created = await c.call('POST', '/v1/apps', { token: alice, body: { name: app } })
   if (created.status !== 201) throw new Error(`create ${app}: ${created.status} ${JSON.stringify(created.body)}`)
   const shared = await c.call('POST', `/v1/apps/${app}/perms`, { token: alice, body: { username: 'bob' } })
@@ -53,7 +56,13 @@ t.test('builds:create of an image: a build, a release, listed, with a log', asyn
   const res = await c.call('POST', `/v1/apps/${app}/builds`, { token: alice, body: { image: source } })
   t.equal(res.status, 201, JSON.stringify(res.body))
   t.equal(res.body.image, `${testRegistry()}/${app}:image-${id12}`)
-  t.match(res.body, { build: /^[0-9a-f]{8}-[0-9a-f]{4}-7/, release: 2, image: new RegExp(`^${testRegistry()}/${app}:image-[0-9a-f]{12}$`), digest: /^sha256:[0-9a-f]{64}$/, port: 8080 })
+  t.match(res.body, {
+    build: /^[0-9a-f]{8}-[0-9a-f]{4}-7/,
+    release: 2,
+    image: new RegExp(`^${testRegistry()}/${app}:image-[0-9a-f]{12}$`),
+    digest: /^sha256:[0-9a-f]{64}$/,
+    port: 8080,
+  })
   t.match(res.body.url, new RegExp(`^http://${app}\\.`))
 
   const releases = (await c.call('GET', `/v1/apps/${app}/releases`, { token: alice })).body.releases
@@ -94,10 +103,16 @@ t.test('builds:create of an image: a build, a release, listed, with a log', asyn
   t.equal((await c.call('GET', `/v1/apps/${app}/builds/${res.body.build.slice(0, 13)}`, { token: alice })).body.id, res.body.build, 'by a prefix')
 
   // A Procfile and a port given with the image; a collaborator may deploy.
-  const second = await c.call('POST', `/v1/apps/${app}/builds`, { token: bob, body: { image: source, procfile: { web: 'httpd -f -p $PORT', worker: 'sleep 1000' }, port: 9000 } })
+  const second = await c.call('POST', `/v1/apps/${app}/builds`, {
+    token: bob,
+    body: { image: source, procfile: { web: 'httpd -f -p $PORT', worker: 'sleep 1000' }, port: 9000 },
+  })
   t.equal(second.status, 201, JSON.stringify(second.body))
   t.match(second.body, { release: 3, image: res.body.image, digest: res.body.digest, port: 9000 }, 'the same image again: same tag and digest')
-  t.match((await c.call('GET', `/v1/apps/${app}/releases/v3`, { token: alice })).body, { procfile: { web: 'httpd -f -p $PORT', worker: 'sleep 1000' }, port: 9000 })
+  t.match((await c.call('GET', `/v1/apps/${app}/releases/v3`, { token: alice })).body, {
+    procfile: { web: 'httpd -f -p $PORT', worker: 'sleep 1000' },
+    port: 9000,
+  })
   const both = (await c.call('GET', `/v1/apps/${app}/builds`, { token: alice })).body.builds
   t.same(
     both.map((b: { id: string; release: number; by: string }) => [b.id, b.release, b.by]),
@@ -123,7 +138,10 @@ t.test('builds:create of an unknown image: 404, a failed build, no release', asy
   const source = `${uniqueName('nope').toLowerCase()}:1`
   const res = await c.call('POST', `/v1/apps/${app}/builds`, { token: alice, body: { image: source } })
   t.equal(res.status, 404)
-  t.match(res.body, { code: 'WHARF_NOT_FOUND', message: `no image ${source} in the Docker engine or the registry (images cannot be pulled from the internet here)` })
+  t.match(res.body, {
+    code: 'WHARF_NOT_FOUND',
+    message: `no image ${source} in the Docker engine or the registry (images cannot be pulled from the internet here)`,
+  })
   // The release manager would have released by now if it were going to.
   await new Promise((r) => setTimeout(r, 300))
   t.same(
@@ -132,13 +150,25 @@ t.test('builds:create of an unknown image: 404, a failed build, no release', asy
     'no release',
   )
   const [build] = (await c.call('GET', `/v1/apps/${app}/builds`, { token: alice })).body.builds
-  t.match(build, { kind: 'image', source, status: 'failed', reason: res.body.message, release: null, image: null, lastLines: [`importing ${source}...`, /^pulling /, /^failed: no image/] })
+  t.match(build, {
+    kind: 'image',
+    source,
+    status: 'failed',
+    reason: res.body.message,
+    release: null,
+    image: null,
+    lastLines: [`importing ${source}...`, /^pulling /, /^failed: no image/],
+  })
 
   // The log: the file when there is one (its last 1 MiB, from a line start), else the last lines.
   const info = await c.call('GET', `/v1/apps/${app}/builds/${build.id}`, { token: alice })
   t.match(info.body.log, new RegExp(`^importing ${source}\\.\\.\\.\n`))
   rmSync(join(home, 'builds', `${build.id}.log`))
-  t.equal((await c.call('GET', `/v1/apps/${app}/builds/${build.id}`, { token: alice })).body.log, build.lastLines.map((l: string) => `${l}\n`).join(''), 'no file: the last lines')
+  t.equal(
+    (await c.call('GET', `/v1/apps/${app}/builds/${build.id}`, { token: alice })).body.log,
+    build.lastLines.map((l: string) => `${l}\n`).join(''),
+    'no file: the last lines',
+  )
   mkdirSync(join(home, 'builds'), { recursive: true })
   const line = `${'x'.repeat(99)}\n`
   writeFileSync(join(home, 'builds', `${build.id}.log`), `first line\n${line.repeat(15_000)}last line\n`)
@@ -187,15 +217,32 @@ t.test('the builds read model follows a push: received, building, failed; succee
 
   const failed = newEventId()
   const fs = streamId('build', failed)
-  let v = (await c.deps.store.append(fs, [{ type: 'PushReceived', data: { app, sha, user: 'alice', fingerprint: 'SHA256:x' } }], { ...ctx, expectedVersion: 0 })).lastSeq
+  let v = (
+    await c.deps.store.append(fs, [{ type: 'PushReceived', data: { app, sha, user: 'alice', fingerprint: 'SHA256:x' } }], { ...ctx, expectedVersion: 0 })
+  ).lastSeq
   await settle()
   t.match(await get(failed), { kind: 'git', sha, source: null, stack: null, by: 'alice', status: 'received', finished: null })
-  v = (await c.deps.store.append(fs, [{ type: 'BuildStarted', data: { app, user: 'alice', kind: 'git', sha, stack: 'dockerfile', builder: 'test:1' } }], { ...ctx, expectedVersion: v })).lastSeq
+  v = (
+    await c.deps.store.append(fs, [{ type: 'BuildStarted', data: { app, user: 'alice', kind: 'git', sha, stack: 'dockerfile', builder: 'test:1' } }], {
+      ...ctx,
+      expectedVersion: v,
+    })
+  ).lastSeq
   await settle()
   t.match(await get(failed), { status: 'building', stack: 'dockerfile' })
-  await c.deps.store.append(fs, [{ type: 'BuildFailed', data: { app, reason: 'RUN false: exit 1', lastLines: ['Step 2/2 : RUN false', 'exit 1'] } }], { ...ctx, expectedVersion: v })
+  await c.deps.store.append(fs, [{ type: 'BuildFailed', data: { app, reason: 'RUN false: exit 1', lastLines: ['Step 2/2 : RUN false', 'exit 1'] } }], {
+    ...ctx,
+    expectedVersion: v,
+  })
   await settle()
-  t.match(await get(failed), { status: 'failed', reason: 'RUN false: exit 1', lastLines: ['Step 2/2 : RUN false', 'exit 1'], log: 'Step 2/2 : RUN false\nexit 1\n', finished: /^\d{4}-/, release: null })
+  t.match(await get(failed), {
+    status: 'failed',
+    reason: 'RUN false: exit 1',
+    lastLines: ['Step 2/2 : RUN false', 'exit 1'],
+    log: 'Step 2/2 : RUN false\nexit 1\n',
+    finished: /^\d{4}-/,
+    release: null,
+  })
 
   // A succeeded push: the release manager releases it, and the build learns its release.
   const ok = newEventId()

@@ -111,11 +111,12 @@ export async function getBuild(pool: pg.Pool, app: string, ref: string): Promise
   const rows = await findBuildRows(pool, app, ref)
   const exact = rows.find((r) => r.id === ref)
   if (exact) return buildOf(exact)
-  if (rows.length > 1) throw new WharfError('WHARF_INVALID', `${ref} names more than one build of ${app}: give more of the id`, { details: { app, build: ref } })
-  if (!rows[0]) throw new WharfError('WHARF_NOT_FOUND', ref === 'latest' ? `${app} has no build` : `${app} has no build ${ref}`, { details: { app, build: ref } })
+  if (rows.length > 1)
+    throw new WharfError('WHARF_INVALID', `${ref} names more than one build of ${app}: give more of the id`, { details: { app, build: ref } })
+  if (!rows[0])
+    throw new WharfError('WHARF_NOT_FOUND', ref === 'latest' ? `${app} has no build` : `${app} has no build ${ref}`, { details: { app, build: ref } })
   return buildOf(rows[0])
 }
-
 
 /** The last {@link MAX_LOG_BYTES} of a build's log file (from a line start), or undefined when there is none. */
 async function readLogTail(path: string): Promise<string | undefined> {
@@ -255,7 +256,9 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
           const reason = (err instanceof Error ? err.message : String(err)).slice(0, 2048) || 'the import failed'
           onLine(`failed: ${reason}`)
           await saveLog()
-          await run({ type: 'FailBuild', app, reason, lastLines: tail(lines) }).catch((appendErr) => log.error({ err: appendErr }, 'cannot record that a build failed'))
+          await run({ type: 'FailBuild', app, reason, lastLines: tail(lines) }).catch((appendErr) =>
+            log.error({ err: appendErr }, 'cannot record that a build failed'),
+          )
           if (err instanceof WharfError) throw err
           throw new WharfError('WHARF_UNAVAILABLE', `cannot import ${source}: ${reason}`, { cause: err })
         }

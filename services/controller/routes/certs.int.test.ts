@@ -38,8 +38,14 @@ t.test('certs: add, attach by SNI name, detach, remove; the key never leaves', a
   const garbage = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs', { token: alice, body: { certificate: 'garbage', key: 'garbage' } })
   t.match(garbage.body.message, /^no certificate/)
   await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs', { token: alice, body: { certificate: wild.cert } })
-  await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs', { token: alice, body: { certificate: other.cert, key: other.key, name: 'Bad Name' } })
-  await refused(t, c, 409, 'WHARF_EXISTS', 'POST', '/v1/apps/shop/certs', { token: alice, body: { certificate: other.cert, key: other.key, name: 'example-com' } })
+  await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs', {
+    token: alice,
+    body: { certificate: other.cert, key: other.key, name: 'Bad Name' },
+  })
+  await refused(t, c, 409, 'WHARF_EXISTS', 'POST', '/v1/apps/shop/certs', {
+    token: alice,
+    body: { certificate: other.cert, key: other.key, name: 'example-com' },
+  })
   await refused(t, c, 404, 'WHARF_NOT_FOUND', 'POST', '/v1/apps/shop/certs', { token: carol, body: { certificate: other.cert, key: other.key } })
   await refused(t, c, 404, 'WHARF_NOT_FOUND', 'GET', '/v1/apps/shop/certs', { token: carol })
 
@@ -48,9 +54,15 @@ t.test('certs: add, attach by SNI name, detach, remove; the key never leaves', a
   t.equal(attached.status, 200, JSON.stringify(attached.body))
   t.same(attached.body.cert.domains, ['shop.example.com'])
   t.equal((await c.call('POST', '/v1/apps/shop/certs/example-com/attach', { token: alice, body: { domain: 'www.example.com' } })).status, 200)
-  const uncovered = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs/example-com/attach', { token: alice, body: { domain: 'a.b.example.com' } })
+  const uncovered = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs/example-com/attach', {
+    token: alice,
+    body: { domain: 'a.b.example.com' },
+  })
   t.match(uncovered.body.message, 'is not valid for a.b.example.com')
-  const notMine = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs/example-com/attach', { token: alice, body: { domain: 'x.example.com' } })
+  const notMine = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs/example-com/attach', {
+    token: alice,
+    body: { domain: 'x.example.com' },
+  })
   t.match(notMine.body.message, 'x.example.com is not a domain of shop')
   await refused(t, c, 404, 'WHARF_NOT_FOUND', 'POST', '/v1/apps/shop/certs/nope/attach', { token: alice, body: { domain: 'shop.example.com' } })
   await refused(t, c, 404, 'WHARF_NOT_FOUND', 'POST', '/v1/apps/shop/certs/example-com/attach', { token: carol, body: { domain: 'shop.example.com' } })
@@ -62,7 +74,13 @@ t.test('certs: add, attach by SNI name, detach, remove; the key never leaves', a
 
   // What the router reads: each attached domain with both PEMs.
   const routed = await attachedCerts(c.deps.pool)
-  t.same(routed.map((r) => [r.domain, r.app, r.name]), [['shop.example.com', 'shop', 'example-com'], ['www.example.com', 'shop', 'example-com']])
+  t.same(
+    routed.map((r) => [r.domain, r.app, r.name]),
+    [
+      ['shop.example.com', 'shop', 'example-com'],
+      ['www.example.com', 'shop', 'example-com'],
+    ],
+  )
   t.match(routed[0]!.certificate, /^-----BEGIN CERTIFICATE-----/)
   t.match(routed[0]!.key, /^-----BEGIN PRIVATE KEY-----/)
 
@@ -100,7 +118,10 @@ t.test('certs: a chain, a removed domain detaches, a destroyed app drops its cer
   await c.call('POST', '/v1/apps/shop/domains', { token: alice, body: { domain: 'shop.example.com' } })
   const ca = make({ cn: 'Wharf Test CA', ca: true })
   const leaf = make({ cn: 'shop.example.com', sans: ['shop.example.com'], issuer: ca })
-  const outOfOrder = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs', { token: alice, body: { certificate: ca.cert + leaf.cert, key: leaf.key } })
+  const outOfOrder = await refused(t, c, 400, 'WHARF_INVALID', 'POST', '/v1/apps/shop/certs', {
+    token: alice,
+    body: { certificate: ca.cert + leaf.cert, key: leaf.key },
+  })
   t.match(outOfOrder.body.message, /^the chain is out of order/)
   const added = await c.call('POST', '/v1/apps/shop/certs', { token: alice, body: { name: 'main', certificate: leaf.cert + ca.cert, key: leaf.key } })
   t.equal(added.status, 201)

@@ -39,7 +39,13 @@ async function certOf(pool: Parameters<typeof listCerts>[0], app: string, name: 
 export const certsRoutes: RoutePlugin = (api, deps) => {
   api.get(
     '/apps/:app/certs',
-    { schema: { summary: "An app's TLS certificates and the domains each serves (never the key).", params: AppParams, response: { 200: Type.Object({ certs: Type.Array(CertOut) }, { additionalProperties: false }), ...errors } } },
+    {
+      schema: {
+        summary: "An app's TLS certificates and the domains each serves (never the key).",
+        params: AppParams,
+        response: { 200: Type.Object({ certs: Type.Array(CertOut) }, { additionalProperties: false }), ...errors },
+      },
+    },
     async (req) => {
       await visibleApp(deps.pool, signedIn(req), req.params.app)
       return { certs: await listCerts(deps.pool, req.params.app) }
@@ -71,7 +77,10 @@ export const certsRoutes: RoutePlugin = (api, deps) => {
       const cert = validatePair(req.body.certificate, req.body.key)
       const result = await runAppCommand(deps, req, app, { type: 'AddCert', cert, ...(req.body.name ? { name: req.body.name } : {}) }, ['certs'])
       // The events may start with a release that completes an earlier change (see AppState.pending).
-      const added = dataOf(result.events.find((e) => e.type === 'CertAdded'), 'CertAdded')
+      const added = dataOf(
+        result.events.find((e) => e.type === 'CertAdded'),
+        'CertAdded',
+      )
       const name = added?.name ?? Object.entries(result.state.certs).find(([, c]) => c.fingerprint === cert.fingerprint)![0]
       return reply.status(201).send({ cert: await certOf(deps.pool, app, name) })
     },
@@ -96,7 +105,14 @@ export const certsRoutes: RoutePlugin = (api, deps) => {
 
   api.post(
     '/apps/:app/certs/:name/detach',
-    { schema: { summary: 'Stop serving HTTPS for the domain with this certificate.', params: CertParams, body: DomainIn, response: { 200: OneCertOut, ...errors } } },
+    {
+      schema: {
+        summary: 'Stop serving HTTPS for the domain with this certificate.',
+        params: CertParams,
+        body: DomainIn,
+        response: { 200: OneCertOut, ...errors },
+      },
+    },
     async (req) => {
       const { app, name } = req.params
       await runAppCommand(deps, req, app, { type: 'DetachCert', name, domain: req.body.domain }, ['certs'])

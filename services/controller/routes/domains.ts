@@ -13,10 +13,14 @@ const DomainsOut = Type.Object(
 
 /** `domains:add|list|remove`: a domain belongs to one app (a `domain.<hash>` claim stream). */
 export const domainsRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/domains', { schema: { summary: "An app's custom domains.", params: AppParams, response: { 200: DomainsOut, ...errors } } }, async (req) => {
-    await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return { domains: await getDomains(deps.pool, req.params.app) }
-  })
+  api.get(
+    '/apps/:app/domains',
+    { schema: { summary: "An app's custom domains.", params: AppParams, response: { 200: DomainsOut, ...errors } } },
+    async (req) => {
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return { domains: await getDomains(deps.pool, req.params.app) }
+    },
+  )
 
   api.post(
     '/apps/:app/domains',

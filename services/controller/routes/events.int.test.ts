@@ -27,7 +27,10 @@ t.test('GET /v1/events: admins see all, users their own; secrets redacted; bad f
 
   const mine = await c.call<{ events: Ev[] }>('GET', '/v1/events', { token: bob })
   t.ok(mine.body.events.length > 0)
-  t.ok(mine.body.events.every((e) => e.stream === 'user.bob'), 'bob sees only his own stream')
+  t.ok(
+    mine.body.events.every((e) => e.stream === 'user.bob'),
+    'bob sees only his own stream',
+  )
 
   const registered = all.body.events.find((e) => e.type === 'UserRegistered')!
   t.equal(registered.data.passwordHash, '[redacted]', 'password hashes never leave')
@@ -36,7 +39,11 @@ t.test('GET /v1/events: admins see all, users their own; secrets redacted; bad f
   const onlyLogins = await c.call<{ events: Ev[] }>('GET', '/v1/events?type=TokenIssued', { token: alice })
   t.ok(onlyLogins.body.events.length >= 2 && onlyLogins.body.events.every((e) => e.type === 'TokenIssued'))
   const after = await c.call<{ events: Ev[] }>('GET', `/v1/events?after=${all.body.last - 1}`, { token: alice })
-  t.same(after.body.events.map((e) => e.seq), [all.body.last], 'after= pages')
+  t.same(
+    after.body.events.map((e) => e.seq),
+    [all.body.last],
+    'after= pages',
+  )
 
   const limited = await c.call<{ events: Ev[] }>('GET', '/v1/events?limit=1', { token: alice })
   t.equal(limited.body.events.length, 1)
@@ -86,7 +93,13 @@ t.test('GET /v1/events/stream: live events as server-sent events', async (t) => 
   t.ok(Date.now() - started < 2000, 'arrives within 2 s')
   const events = frames.filter((f) => f.includes('\ndata: ')).map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as Ev)
   t.ok(events.length >= 1)
-  t.ok(events.every((e) => e.stream === 'user.bob'), 'only what bob may see')
-  t.match(frames.find((f) => f.startsWith('id: ')), /^id: \d+\nevent: TokenIssued\ndata: /)
+  t.ok(
+    events.every((e) => e.stream === 'user.bob'),
+    'only what bob may see',
+  )
+  t.match(
+    frames.find((f) => f.startsWith('id: ')),
+    /^id: \d+\nevent: TokenIssued\ndata: /,
+  )
   t.ok(alice)
 })

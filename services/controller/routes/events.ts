@@ -54,7 +54,12 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
     async (req) => {
       const user = req.user!
       await checkApp(deps, user, req.query.app)
-      const events = await visibleEvents(deps.pool, user, { app: req.query.app, type: req.query.type, after: req.query.after ?? 0, limit: req.query.limit ?? 100 })
+      const events = await visibleEvents(deps.pool, user, {
+        app: req.query.app,
+        type: req.query.type,
+        after: req.query.after ?? 0,
+        limit: req.query.limit ?? 100,
+      })
       return { events, last: events.at(-1)?.seq ?? req.query.after ?? 0 }
     },
   )

@@ -13,10 +13,14 @@ const ProcessOut = Type.Object(
 
 /** `ps:scale`, `ps:list` and `ps:restart`. */
 export const formationRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/formation', { schema: { summary: 'How many processes of each type should run.', params: AppParams, response: { 200: FormationOut, ...errors } } }, async (req) => {
-    await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return { formation: await getFormation(deps.pool, req.params.app) }
-  })
+  api.get(
+    '/apps/:app/formation',
+    { schema: { summary: 'How many processes of each type should run.', params: AppParams, response: { 200: FormationOut, ...errors } } },
+    async (req) => {
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return { formation: await getFormation(deps.pool, req.params.app) }
+    },
+  )
 
   api.post(
     '/apps/:app/formation',

@@ -21,4 +21,25 @@ import { keyRoutes } from './keys.js'
 import { userRoutes } from './users.js'
 
 /** Every route file of the controller, registered under /v1. */
-export const ROUTES: RoutePlugin[] = [authRoutes, keyRoutes, userRoutes, eventsRoutes, appsRoutes, configRoutes, releasesRoutes, buildsRoutes, builderRoutes, formationRoutes, domainsRoutes, certsRoutes, limitsRoutes, permsRoutes, maintenanceRoutes, runRoutes, psRoutes, logsRoutes, drainsRoutes, adminRoutes]
+export const ROUTES: RoutePlugin[] = [
+  authRoutes,
+  keyRoutes,
+  userRoutes,
+  eventsRoutes,
+  appsRoutes,
+  configRoutes,
+  releasesRoutes,
+  buildsRoutes,
+  builderRoutes,
+  formationRoutes,
+  domainsRoutes,
+  certsRoutes,
+  limitsRoutes,
+  permsRoutes,
+  maintenanceRoutes,
+  runRoutes,
+  psRoutes,
+  logsRoutes,
+  drainsRoutes,
+  adminRoutes,
+]

@@ -24,17 +24,15 @@ export const keyRoutes: RoutePlugin = (api, deps) => {
     async (req, reply) => reply.status(201).send(await addKey(deps, req.user!.username, req.body, req.id)),
   )
 
-  api.get(
-    '/keys',
-    { schema: { summary: "The caller's SSH keys", tags: ['keys'], response: { 200: Type.Array(Key), '4xx': ErrorBody } } },
-    async (req) => listKeys(deps.pool, req.user!.username),
+  api.get('/keys', { schema: { summary: "The caller's SSH keys", tags: ['keys'], response: { 200: Type.Array(Key), '4xx': ErrorBody } } }, async (req) =>
+    listKeys(deps.pool, req.user!.username),
   )
 
   api.delete(
     '/keys/:id',
     {
       schema: {
-        summary: 'Remove one of the caller\'s keys, by fingerprint or name',
+        summary: "Remove one of the caller's keys, by fingerprint or name",
         tags: ['keys'],
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
         response: { 204: Type.Null(), '4xx': ErrorBody },

@@ -12,14 +12,25 @@ async function limitsOf(deps: ControllerDeps, app: string) {
 
 /** `limits:list|set|unset`: memory (`512M`) and CPU (`0.5`) per process type; each change is a release. */
 export const limitsRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/limits', { schema: { summary: "An app's memory and CPU limits per process type.", params: AppParams, response: { 200: LimitsOut, ...errors } } }, async (req) => {
-    await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return limitsOf(deps, req.params.app)
-  })
+  api.get(
+    '/apps/:app/limits',
+    { schema: { summary: "An app's memory and CPU limits per process type.", params: AppParams, response: { 200: LimitsOut, ...errors } } },
+    async (req) => {
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return limitsOf(deps, req.params.app)
+    },
+  )
 
   api.post(
     '/apps/:app/limits',
-    { schema: { summary: 'Set limits (`{"memory": {"web": "512M"}, "cpu": {"web": 0.5}}`); makes a release.', params: AppParams, body: LimitsIn, response: { 200: LimitsOut, ...errors } } },
+    {
+      schema: {
+        summary: 'Set limits (`{"memory": {"web": "512M"}, "cpu": {"web": 0.5}}`); makes a release.',
+        params: AppParams,
+        body: LimitsIn,
+        response: { 200: LimitsOut, ...errors },
+      },
+    },
     async (req) => {
       await runAppCommand(deps, req, req.params.app, { type: 'SetLimits', memory: req.body.memory ?? {}, cpu: req.body.cpu ?? {} }, ['releases'])
       return limitsOf(deps, req.params.app)
@@ -28,7 +39,14 @@ export const limitsRoutes: RoutePlugin = (api, deps) => {
 
   api.post(
     '/apps/:app/limits/unset',
-    { schema: { summary: 'Remove limits (`{"memory": ["web"], "cpu": ["web"]}`); makes a release.', params: AppParams, body: LimitsUnsetIn, response: { 200: LimitsOut, ...errors } } },
+    {
+      schema: {
+        summary: 'Remove limits (`{"memory": ["web"], "cpu": ["web"]}`); makes a release.',
+        params: AppParams,
+        body: LimitsUnsetIn,
+        response: { 200: LimitsOut, ...errors },
+      },
+    },
     async (req) => {
       await runAppCommand(deps, req, req.params.app, { type: 'UnsetLimits', memory: req.body.memory ?? [], cpu: req.body.cpu ?? [] }, ['releases'])
       return limitsOf(deps, req.params.app)

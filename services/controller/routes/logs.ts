@@ -89,7 +89,14 @@ export const logsRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/apps/:app/logs/stream',
-    { schema: { summary: "An app's recent log lines, then each new one as it is written (server-sent events, id = line id).", params: AppParams, querystring: StreamQuery, response: errors } },
+    {
+      schema: {
+        summary: "An app's recent log lines, then each new one as it is written (server-sent events, id = line id).",
+        params: AppParams,
+        querystring: StreamQuery,
+        response: errors,
+      },
+    },
     async (req, reply) => {
       const app = req.params.app
       await visibleApp(deps.pool, signedIn(req), app)
@@ -126,7 +133,9 @@ export const logsRoutes: RoutePlugin = (api, deps) => {
           }
           if (skipped > 0) {
             const first = batch[0]!
-            res.write(sse({ id: first.id, time: first.time, app, source: 'wharf', text: `${skipped} lines skipped: this client did not read them fast enough` }))
+            res.write(
+              sse({ id: first.id, time: first.time, app, source: 'wharf', text: `${skipped} lines skipped: this client did not read them fast enough` }),
+            )
             skipped = 0
           }
           res.write(batch.map(sse).join(''))

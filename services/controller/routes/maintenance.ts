@@ -8,10 +8,14 @@ const MaintenanceOut = Type.Object({ enabled: Type.Boolean() }, { additionalProp
 
 /** `maintenance:on|off|info`: while on, the router answers 503 for the app. */
 export const maintenanceRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/maintenance', { schema: { summary: 'Whether the app is in maintenance mode.', params: AppParams, response: { 200: MaintenanceOut, ...errors } } }, async (req) => {
-    const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return { enabled: row.maintenance }
-  })
+  api.get(
+    '/apps/:app/maintenance',
+    { schema: { summary: 'Whether the app is in maintenance mode.', params: AppParams, response: { 200: MaintenanceOut, ...errors } } },
+    async (req) => {
+      const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return { enabled: row.maintenance }
+    },
+  )
 
   api.post(
     '/apps/:app/maintenance',

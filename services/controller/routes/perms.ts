@@ -13,10 +13,14 @@ const PermsOut = Type.Object({ owner: Type.String(), collaborators: Type.Array(T
  * transfer or destroy it.
  */
 export const permsRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/perms', { schema: { summary: "An app's owner and collaborators.", params: AppParams, response: { 200: PermsOut, ...errors } } }, async (req) => {
-    const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return { owner: row.owner, collaborators: await getCollaborators(deps.pool, req.params.app) }
-  })
+  api.get(
+    '/apps/:app/perms',
+    { schema: { summary: "An app's owner and collaborators.", params: AppParams, response: { 200: PermsOut, ...errors } } },
+    async (req) => {
+      const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
+      return { owner: row.owner, collaborators: await getCollaborators(deps.pool, req.params.app) }
+    },
+  )
 
   api.post(
     '/apps/:app/perms',

@@ -36,11 +36,15 @@ t.test('ps: formation and processes, with their state', async (t) => {
   await publish(c, 'ContainerStarted', { type: 'web', release: 2, container: C(2), host: '127.0.0.1', port: 32001, number: 2 })
   await publish(c, 'ContainerStarted', { type: 'web', release: 2, container: C(1), host: '127.0.0.1', port: 32000, number: 1 })
   const three = await until('three processes', async () => ((await ps()).processes.length === 3 ? await ps() : undefined))
-  t.match(three.processes, [
-    { type: 'web', number: 1, release: 2, state: 'up', host: '127.0.0.1', port: 32000, container: C(1).slice(0, 12), exitCode: null, reason: null },
-    { type: 'web', number: 2, port: 32001, state: 'up' },
-    { type: 'worker', number: 1, port: null, state: 'up' },
-  ], 'by type, then number; a worker has no port')
+  t.match(
+    three.processes,
+    [
+      { type: 'web', number: 1, release: 2, state: 'up', host: '127.0.0.1', port: 32000, container: C(1).slice(0, 12), exitCode: null, reason: null },
+      { type: 'web', number: 2, port: 32001, state: 'up' },
+      { type: 'worker', number: 1, port: null, state: 'up' },
+    ],
+    'by type, then number; a worker has no port',
+  )
   t.ok(Date.now() - Date.parse(three.processes[0].since) < 60_000, 'since: when it started')
 
   // Draining, then a crash of web.1 kept until its slot runs again; a stop removes it.
@@ -61,7 +65,14 @@ t.test('ps: formation and processes, with their state', async (t) => {
     const b = await ps()
     return b.processes.find((p: { container: string }) => p.container === C(4).slice(0, 12)) ? b : undefined
   })
-  t.match(back.processes, [{ number: 1, release: 3, state: 'up', container: C(4).slice(0, 12) }, { number: 2, state: 'stopping' }], 'the crash is gone once the slot runs again')
+  t.match(
+    back.processes,
+    [
+      { number: 1, release: 3, state: 'up', container: C(4).slice(0, 12) },
+      { number: 2, state: 'stopping' },
+    ],
+    'the crash is gone once the slot runs again',
+  )
   t.equal(back.processes.length, 2)
 
   // A crash in a slot scaled away goes with it; the formation is answered beside.

@@ -32,10 +32,7 @@ const PsProcess = Type.Object(
   { additionalProperties: false },
 )
 
-export const PsOut = Type.Object(
-  { formation: Type.Record(Type.String(), Type.Integer()), processes: Type.Array(PsProcess) },
-  { additionalProperties: false },
-)
+export const PsOut = Type.Object({ formation: Type.Record(Type.String(), Type.Integer()), processes: Type.Array(PsProcess) }, { additionalProperties: false })
 
 /** One process as `GET /apps/:app/ps` answers it (the CLI reads the same type). */
 export type { PsView } from '../../../projections/index.js'

@@ -27,7 +27,13 @@ interface Outcome {
 }
 
 /** Opens a run socket; `onOpen` may send more after the start message. Resolves when the server closes. */
-function run(c: TestController, token: string | undefined, app: string, start: Record<string, unknown> | undefined, onOpen?: (ws: WebSocket, out: Outcome) => void): Promise<Outcome> {
+function run(
+  c: TestController,
+  token: string | undefined,
+  app: string,
+  start: Record<string, unknown> | undefined,
+  onOpen?: (ws: WebSocket, out: Outcome) => void,
+): Promise<Outcome> {
   const out: Outcome = { stdout: '', stderr: '' }
   const ws = new WebSocket(`${c.url.replace(/^http/, 'ws')}/v1/apps/${app}/run`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
   return new Promise((resolve, reject) => {
@@ -81,7 +87,10 @@ async function world(t: Test): Promise<World> {
   await registerAndLogin(c, 'root')
   const alice = await registerAndLogin(c, 'alice')
   const carol = await registerAndLogin(c, 'carol')
-  const app = `run-${uniqueName('r').toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}`
+  const app = `run-${uniqueName('r')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-12)}`
   const created = await c.call('POST', '/v1/apps', { token: alice, body: { name: app } })
   if (created.status !== 201) throw new Error(`create ${app}: ${created.status} ${JSON.stringify(created.body)}`)
   const source = await buildTestImage(t, docker, `FROM busybox\nRUN echo ${Date.now()} > /stamp\nCMD ["sleep", "1000"]\n`)
@@ -89,7 +98,11 @@ async function world(t: Test): Promise<World> {
   const image = `${testRegistry()}/${app}:image-${id12}`
   t.teardown(() => removeImage(docker, image))
   t.teardown(async () => {
-    for (const info of await runContainers(app)) await docker.getContainer(info.Id).remove({ force: true }).catch(() => {})
+    for (const info of await runContainers(app))
+      await docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => {})
   })
   const built = await c.call('POST', `/v1/apps/${app}/builds`, { token: alice, body: { image: source } })
   if (built.status !== 201) throw new Error(`build ${app}: ${built.status} ${JSON.stringify(built.body)}`)
@@ -180,7 +193,10 @@ t.test('run: an app with no release with an image yet', async (t) => {
   const c = await startEngineController(t, { WHARF_HOME: home })
   await registerAndLogin(c, 'root')
   const alice = await registerAndLogin(c, 'alice')
-  const app = `run-${uniqueName('n').toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12)}`
+  const app = `run-${uniqueName('n')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-12)}`
   t.equal((await c.call('POST', '/v1/apps', { token: alice, body: { name: app } })).status, 201)
   const res = await run(c, alice, app, { command: ['echo', 'hi'] })
   t.equal(res.status, 409)

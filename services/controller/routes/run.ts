@@ -48,7 +48,9 @@ export async function ensureImage(docker: ContainerEngine, image: string, regist
     if (statusOf(err) !== 404) throw new WharfError('WHARF_UNAVAILABLE', `the Docker engine cannot inspect ${image}: ${messageOf(err)}`, { cause: err })
   }
   if (!image.startsWith(`${registry}/`)) {
-    throw new WharfError('WHARF_NOT_FOUND', `the image ${image} is not in the Docker engine and not in the platform registry ${registry}`, { details: { image } })
+    throw new WharfError('WHARF_NOT_FOUND', `the image ${image} is not in the Docker engine and not in the platform registry ${registry}`, {
+      details: { image },
+    })
   }
   log.info({ image }, 'pulling the release image from the registry')
   let error: string | undefined
@@ -98,7 +100,12 @@ interface RunContext {
  * and output, and answers the exit code; the container is removed when this settles, whatever
  * happened. Resolves `undefined` when the client went away first.
  */
-async function execute(ctx: RunContext, gone: AbortSignal, stdinQueue: { push(chunk: Buffer | 'eof'): void; attach(sink: Duplex): void }, onStarted: (c: string) => void): Promise<number | undefined> {
+async function execute(
+  ctx: RunContext,
+  gone: AbortSignal,
+  stdinQueue: { push(chunk: Buffer | 'eof'): void; attach(sink: Duplex): void },
+  onStarted: (c: string) => void,
+): Promise<number | undefined> {
   const { docker, socket, release, start, req, log } = ctx
   await ensureImage(docker, release.image, ctx.registry, log)
   if (gone.aborted) return undefined
@@ -264,7 +271,10 @@ export const runRoutes: RoutePlugin = async (api, deps) => {
         }
         const msg = parseControl(data.toString('utf8'))
         if (msg?.type === 'eof' && start.stdin) stdinQueue.push('eof')
-        else if (msg?.type === 'resize' && container && start.tty) void engine().resizeContainer(container, { rows: msg.rows, cols: msg.cols }).catch(() => {})
+        else if (msg?.type === 'resize' && container && start.tty)
+          void engine()
+            .resizeContainer(container, { rows: msg.rows, cols: msg.cols })
+            .catch(() => {})
       })
 
       async function begin(start: StartMessage): Promise<void> {

@@ -41,7 +41,12 @@ export const userRoutes: RoutePlugin = (api, deps) => {
   api.delete(
     '/admins/:username',
     {
-      schema: { summary: 'Take admin from a user (admin only; never the last admin)', tags: ['users'], params: Params, response: { 200: UserBody, '4xx': ErrorBody } },
+      schema: {
+        summary: 'Take admin from a user (admin only; never the last admin)',
+        tags: ['users'],
+        params: Params,
+        response: { 200: UserBody, '4xx': ErrorBody },
+      },
     },
     async (req) => revokeAdmin(deps, requireAdmin(req.user).username, req.params.username, req.id),
   )
