@@ -62,7 +62,10 @@ async function allAnswering(service: string, release: number, n: number): Promis
   const answers = await Promise.all(
     ports.map((p) =>
       request(`http://127.0.0.1:${p}/`, { headersTimeout: 1000, bodyTimeout: 1000 })
-        .then(async (r) => (await r.body.text(), r.statusCode === 200))
+        .then(async (r) => {
+          await r.body.text()
+          return r.statusCode === 200
+        })
         .catch(() => false),
     ),
   )

@@ -26,7 +26,7 @@ import { withPlatformEnv } from '../core/platform-env.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, streamId, type NewEvent } from '../events/index.js'
 import { Projector, wharfProjections } from '../projections/index.js'
-import { pushImage } from '../services/builder/image.js'
+import { pushImage } from '../core/engine/images.js'
 import { createBackup, exportEvents, importEvents, restoreBackup, type BackupDeps, type EventLogDeps } from '../services/store/index.js'
 import { median } from './common.js'
 

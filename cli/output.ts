@@ -25,8 +25,8 @@ export function printList(
   opts: { json?: boolean; empty: string },
   raw: unknown = rows,
 ): void {
-  if (opts.json) return printJson(raw)
-  console.log(rows.length ? table(rows, columns) : opts.empty)
+  if (opts.json) printJson(raw)
+  else console.log(rows.length ? table(rows, columns) : opts.empty)
 }
 
 /** `1536` -> `1.5 KiB`. */

@@ -149,7 +149,7 @@ function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
   const given = (['WHARF_S3_ENDPOINT', 'WHARF_S3_ACCESS_KEY', 'WHARF_S3_SECRET_KEY'] as const).filter((k) => env[k])
   if (given.length === 0) return { endpoint: `http://127.0.0.1:${s3Port}`, accessKey: '', secretKey: '', region, external: false }
   if (given.length < 3) {
-    throw new Error('an external S3 needs WHARF_S3_ENDPOINT, WHARF_S3_ACCESS_KEY and WHARF_S3_SECRET_KEY together; only ' + given.join(', ') + ' is set')
+    throw new Error(`an external S3 needs WHARF_S3_ENDPOINT, WHARF_S3_ACCESS_KEY and WHARF_S3_SECRET_KEY together; only ${given.join(', ')} is set`)
   }
   const endpoint = env.WHARF_S3_ENDPOINT!.replace(/\/+$/, '')
   let url: URL

@@ -102,7 +102,7 @@ export function parseCertificate(pem: string): ParsedCertificate {
     notBefore: iso(leaf.validFrom),
     notAfter: iso(leaf.validTo),
     fingerprint: leaf.fingerprint256,
-    certificate: chain.map((c) => c.toString().trim()).join('\n') + '\n',
+    certificate: `${chain.map((c) => c.toString().trim()).join('\n')}\n`,
   }
   if (!parsed.commonName && parsed.sans.length === 0) throw invalid('the certificate names no host name (no DNS subject alternative name and no CN)')
   return parsed

@@ -1,25 +1,18 @@
+/**
+ * The command handler (emmett's): the one way to append to a stream that has a decider. It is the
+ * I/O edge of the domain layer: it reads the stream, appends with the version the decision was made on,
+ * and waits for the read models, so it is the one file of domain/ that imports the log's store and the
+ * projections' checkpoint watcher.
+ */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../events/index.js'
+import type { Decider } from './decider.js'
 import { waitFor } from '../projections/index.js'
 
-/**
- * A stream's logic with no I/O (emmett's Decider): `decide` turns a command and the current state
- * into new events or throws a WharfError; `evolve` folds one recorded event into the state.
- */
-export interface Decider<State, Command> {
-  initialState: () => State
-  evolve(state: State, event: RecordedEvent): State
-  decide(command: Command, state: State): NewEvent[]
-}
-
-/** The state after `events`, from the decider's initial state. */
-export function fold<S, C>(decider: Decider<S, C>, events: readonly RecordedEvent[]): S {
-  let state = decider.initialState()
-  for (const e of events) state = decider.evolve(state, e)
-  return state
-}
+export type { Decider } from './decider.js'
+export { fold } from './decider.js'
 
 /** How many times a command is decided again after the stream moved under it. */
 const MAX_ATTEMPTS = 12

@@ -19,7 +19,7 @@ import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readEx
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { JetStreamPublisher } from './jspublish.js'
 import type { AppendOptions, AppendResult, Delivery, EventStore, SubscribeOptions, Subscription } from './store.js'
-import { EventSubjects, subjects as platformSubjects } from './subjects.js'
+import { type EventSubjects, subjects as platformSubjects } from './subjects.js'
 
 const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 /** How long one pull of a durable subscription waits on the server, ms. */

@@ -92,6 +92,7 @@ t.test('node:20 is made from the host Node, tagged with its full version too, an
 t.test('a generated Dockerfile builds a Node app with no dependencies, and runs it with $PORT', async (t) => {
   const app = {
     'package.json': JSON.stringify({ name: 'hello', version: '1.0.0' }),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the app's own source text, with its own template literal
     'server.js': 'console.log(`hello on ${process.env.PORT} in ${process.env.NODE_ENV}`)\n',
   }
   const stack = detectStack(repo(app))

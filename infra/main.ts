@@ -47,7 +47,7 @@ program
   .action(async () => {
     const results = await down(ctx)
     for (const r of results) console.log(`  ${r.part.padEnd(9)} ${r.result}`)
-    console.log(results.some((r) => r.result === 'stopped') ? 'Wharf is down; data kept in ' + cfg.home : 'Nothing was running.')
+    console.log(results.some((r) => r.result === 'stopped') ? `Wharf is down; data kept in ${cfg.home}` : 'Nothing was running.')
   })
 
 program

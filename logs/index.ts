@@ -15,4 +15,3 @@ export {
   type LineFilter,
   type RecentRequest,
 } from './protocol.js'
-export { drainId, MAX_DRAIN_URL, parseDrainUrl, type DrainKind, type DrainUrl } from './drain-url.js'

@@ -13,7 +13,7 @@ import {
 import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../core/log.js'
 import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, wharfStreamConfig } from '../events/connection.js'
-import { JetStreamPublisher, LogSubjects } from '../events/index.js'
+import { JetStreamPublisher, type LogSubjects } from '../events/index.js'
 import { decodeBatch, encodeBatch, type LogBatch } from './line.js'
 
 /** Messages per pull. */

@@ -47,7 +47,7 @@ t.test('malformed messages are refused with a reason, never guessed', async (t) 
     '<14>1 2024-03-10T11:59:58Z h shop - - x',
     '<14>Foo 10 11:59:58 h shop: bad month',
     '<14>just text',
-    '<14>1 - h ' + 'a'.repeat(49) + ' - - - app name too long',
+    `<14>1 - h ${'a'.repeat(49)} - - - app name too long`,
   ]) {
     t.throws(() => parseSyslog(bad, now), { name: 'SyslogError' }, JSON.stringify(bad.slice(0, 40)))
   }

@@ -107,7 +107,7 @@ function structuredDataEnd(s: string, at: number): number {
 }
 
 function parse3164(s: string, now: Date): Omit<SyslogMessage, 'facility' | 'severity'> {
-  const m = /^([A-Z][a-z]{2}) ([ 1-3]\d) (\d{2}):(\d{2}):(\d{2}) (\S{1,255}) ([A-Za-z0-9_.\/-]{1,48})(?:\[([^\]\s]{1,128})\])?: ?/.exec(s)
+  const m = /^([A-Z][a-z]{2}) ([ 1-3]\d) (\d{2}):(\d{2}):(\d{2}) (\S{1,255}) ([A-Za-z0-9_./-]{1,48})(?:\[([^\]\s]{1,128})\])?: ?/.exec(s)
   if (!m) throw new SyslogError('neither RFC 5424 nor RFC 3164 (<PRI>Mmm dd hh:mm:ss host tag: message)')
   const month = MONTHS.indexOf(m[1]!)
   const [day, h, min, sec] = [Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5])]

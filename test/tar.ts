@@ -13,11 +13,11 @@ export function tarOf(files: Record<string, string>): Readable {
     header.write('0000644\0', 100)
     header.write('0000000\0', 108)
     header.write('0000000\0', 116)
-    header.write(body.length.toString(8).padStart(11, '0') + '\0', 124)
+    header.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124)
     header.write(
-      Math.floor(Date.now() / 1000)
+      `${Math.floor(Date.now() / 1000)
         .toString(8)
-        .padStart(11, '0') + '\0',
+        .padStart(11, '0')}\0`,
       136,
     )
     header.write('        ', 148)
@@ -25,7 +25,7 @@ export function tarOf(files: Record<string, string>): Readable {
     header.write('ustar\0' + '00', 257)
     let sum = 0
     for (const b of header) sum += b
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
     chunks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512))
   }
   return Readable.from([...chunks, Buffer.alloc(1024)])

@@ -130,7 +130,7 @@ function timestamp(ns: bigint): string {
 function sinceNs(since: string | number | undefined): bigint {
   if (since === undefined) return 0n
   const [s = '0', f = ''] = String(since).split('.')
-  return BigInt(s) * 1_000_000_000n + BigInt((f + '000000000').slice(0, 9))
+  return BigInt(s) * 1_000_000_000n + BigInt(`${f}000000000`.slice(0, 9))
 }
 
 /** One frame of a multiplexed stream: stream byte, three zeros, big-endian size, the bytes. */
@@ -674,7 +674,10 @@ export class MemoryEngine implements ContainerEngine {
     const template: TaskTemplate = clone(s.spec.TaskTemplate ?? {})
     const cs = template.ContainerSpec
     const imageId = this.#resolve(cs?.Image ?? '')
-    if (!cs || !imageId) return this.#rejectTask(s, slot, `No such image: ${cs?.Image ?? ''}`)
+    if (!cs || !imageId) {
+      this.#rejectTask(s, slot, `No such image: ${cs?.Image ?? ''}`)
+      return
+    }
     const id = hex(13).slice(0, 25)
     const ports: Record<string, number[]> = {}
     for (const p of s.spec.EndpointSpec?.Ports ?? [])

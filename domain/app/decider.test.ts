@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { fold } from '../command.js'
+import { fold } from '../decider.js'
 import { WharfError } from '../../core/errors.js'
 import { wharfCatalogue } from '../catalogue.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'

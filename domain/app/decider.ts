@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { Decider } from '../command.js'
+import type { Decider } from '../decider.js'
 import { WharfError } from '../../core/errors.js'
 import { covers, defaultCertName, type ValidatedPair } from '../../core/tls.js'
 import type { AppEvent, ReleaseCreatedData } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
-import { drainId, parseDrainUrl } from '../../logs/index.js'
+import { drainId, parseDrainUrl } from './drains.js'
 import { narrow } from '../catalogue.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { wharfCatalogue } from '../catalogue.js'
-import { fold } from '../command.js'
+import { fold } from '../decider.js'
 import { history, when } from '../given.js'
 import { buildDecider, type BuildCommand } from './decider.js'
 

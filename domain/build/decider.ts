@@ -1,6 +1,6 @@
 import { WharfError } from '../../core/errors.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
-import type { Decider } from '../command.js'
+import type { Decider } from '../decider.js'
 import { narrow, type EventOf } from '../catalogue.js'
 
 /**

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { fold } from '../command.js'
+import { fold } from '../decider.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import { claimDecider, domainStream } from './decider.js'
 

@@ -1,4 +1,4 @@
-import type { Decider } from '../command.js'
+import type { Decider } from '../decider.js'
 import { WharfError } from '../../core/errors.js'
 import type { HostEvent } from './events.js'
 import { claimStreamId, type NewEvent, type RecordedEvent } from '../../events/index.js'
@@ -43,7 +43,7 @@ function decide(command: ClaimCommand, state: ClaimState): NewEvent[] {
   }
 }
 
-function evolve(state: ClaimState, event: RecordedEvent): ClaimState {
+function evolve(_state: ClaimState, event: RecordedEvent): ClaimState {
   const e = narrow<ClaimEvent>(event)
   switch (e.type) {
     case 'DomainClaimed':

@@ -1,4 +1,4 @@
-import type { Decider } from '../command.js'
+import type { Decider } from '../decider.js'
 import { WharfError } from '../../core/errors.js'
 import type { KeyEvent } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'

@@ -1,5 +1,5 @@
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
-import type { Decider } from '../command.js'
+import type { Decider } from '../decider.js'
 import { narrow, type EventOf } from '../catalogue.js'
 
 /** A container's process as the runtime stream names it. */

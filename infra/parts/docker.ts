@@ -25,12 +25,12 @@ export function dockerHost({ cfg, paths }: InfraContext): string {
 
 /** Mount points at or below one of `roots` (from /proc/self/mountinfo), deepest first. */
 export function mountsUnder(roots: string[], mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
-  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+  const unescapeOctal = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
   const points = mountinfo
     .split('\n')
     .map((line) => line.split(' ')[4])
     .filter((p): p is string => !!p)
-    .map(unescape)
+    .map(unescapeOctal)
   return [...new Set(points.filter((p) => roots.some((r) => p === r || p.startsWith(`${r}/`))))].sort((a, b) => b.length - a.length)
 }
 

@@ -91,7 +91,7 @@ t.test('git push builds, pushes to the registry and releases; refusals are one c
   t.equal(push.code, 0, `push exits 0\n${push.output}`)
   t.match(push.output, /remote: -----> Building .* \(Dockerfile\)/, 'the build is shown')
   t.match(push.output, /remote:\s+Step 1\/\d+ : FROM busybox/, 'docker build lines reach the pusher')
-  t.match(push.output, new RegExp(`remote: -----> Released v2`), 'ends with the release')
+  t.match(push.output, /remote: -----> Released v2/, 'ends with the release')
   t.match(push.output, new RegExp(`http://${app}\\.wharf\\.localhost:`), 'and the URL')
   const rel = await releases(k, app)
   t.equal(rel[0]?.version, 2)

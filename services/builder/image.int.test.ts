@@ -5,7 +5,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { uniqueName } from '../../test/harness.js'
-import { imagePort, importImage, pushImage } from './image.js'
+import { imagePort, importImage, pushImage } from '../../core/engine/images.js'
 import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from './testing.js'
 
 const docker = testDocker()

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { connect as tlsConnect } from 'node:tls'
 import { Agent, request } from 'undici'
 import type { Logger } from '../../core/log.js'
-import { formatSyslogFrame, parseDrainUrl, processOf, type DrainUrl, type LogLine } from '../../logs/index.js'
+import { parseDrainUrl, type DrainUrl } from '../../domain/app/drains.js'
+import { formatSyslogFrame, processOf, type LogLine } from '../../logs/index.js'
 
 export interface DrainTarget {
   id: string

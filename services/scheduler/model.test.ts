@@ -5,7 +5,7 @@ const release = (over: Partial<ReleaseView> = {}): ReleaseView => ({
   app: 'shop',
   version: 4,
   image: '127.0.0.1:5000/shop:git-abc1234',
-  digest: 'sha256:' + 'a'.repeat(64),
+  digest: `sha256:${'a'.repeat(64)}`,
   procfile: { web: 'httpd -f -p $PORT', worker: 'sleep 1000' },
   port: 8000,
   config: { GREETING: 'hi' },

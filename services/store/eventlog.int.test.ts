@@ -85,15 +85,15 @@ t.test('a corrupt export is refused before anything is appended', async (t) => {
   const lines = original.trimEnd().split('\n')
   const tampered = JSON.parse(lines.at(-1)!)
   tampered.actor = 'user:mallory'
-  await objects.put(keys.data, Buffer.from([...lines.slice(0, -1), JSON.stringify(tampered)].join('\n') + '\n'))
+  await objects.put(keys.data, Buffer.from(`${[...lines.slice(0, -1), JSON.stringify(tampered)].join('\n')}\n`))
   await refuse(/does not match its checksum/)
 
-  await objects.put(keys.data, Buffer.from([lines[0], lines[2]].join('\n') + '\n'))
+  await objects.put(keys.data, Buffer.from(`${[lines[0], lines[2]].join('\n')}\n`))
   await refuse(/line 2 holds event seq 3/)
 
   const bad = JSON.parse(lines[1]!)
   bad.data = { nonsense: true }
-  await objects.put(keys.data, Buffer.from([lines[0], JSON.stringify(bad), ...lines.slice(2)].join('\n') + '\n'))
+  await objects.put(keys.data, Buffer.from(`${[lines[0], JSON.stringify(bad), ...lines.slice(2)].join('\n')}\n`))
   await refuse(/event 2 is refused by this Wharf's catalogue/)
 
   await objects.put(keys.data, Buffer.from(original))

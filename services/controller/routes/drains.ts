@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { MAX_DRAIN_URL } from '../../../logs/index.js'
+import { MAX_DRAIN_URL } from '../../../domain/app/drains.js'
 import { getDrains } from '../../../projections/index.js'
 import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'

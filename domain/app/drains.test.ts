@@ -1,5 +1,5 @@
 import t from 'tap'
-import { drainId, parseDrainUrl } from './drain-url.js'
+import { drainId, parseDrainUrl } from './drains.js'
 
 t.test('drain URLs: the three kinds, and what is refused', async (t) => {
   t.same(parseDrainUrl(' syslog://logs.example.com:514 '), { kind: 'syslog', url: 'syslog://logs.example.com:514', host: 'logs.example.com', port: 514 })

@@ -1,5 +1,5 @@
-import { engineStatus as statusOf, type ContainerEngine, type ImageInfo } from '../../core/engine/engine.js'
-import { WharfError } from '../../core/errors.js'
+import { engineStatus as statusOf, type ContainerEngine, type ImageInfo } from './engine.js'
+import { WharfError } from '../errors.js'
 
 /** The port a web process listens on when its image does not `EXPOSE` exactly one TCP port. */
 export const DEFAULT_PORT = 5000

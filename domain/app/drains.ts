@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { WharfError } from '../core/errors.js'
+import { WharfError } from '../../core/errors.js'
 
 /** What a drain sends over: RFC 5424 syslog on TCP or TLS (octet-counted), or HTTPS POSTs of such frames. */
 export type DrainKind = 'syslog' | 'syslog+tls' | 'https'
