@@ -257,6 +257,12 @@ export class Publisher {
     if (t) return t
     const identity = identityOf(attrs)
     if (!identity) return undefined
+    const rec = this.#track(id, identity)
+    return rec
+  }
+
+  /** A container this publisher follows from now on, with nothing seen of it yet. */
+  #track(id: string, identity: ContainerIdentity): Tracked {
     const rec: Tracked = {
       id,
       identity,
@@ -279,17 +285,7 @@ export class Publisher {
       this.#log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
       return
     }
-    const rec: Tracked = {
-      id,
-      identity,
-      stopSignal: SIGTERM,
-      stopAsked: false,
-      oom: false,
-      abort: new AbortController(),
-      ready: Promise.resolve(),
-      chain: Promise.resolve(),
-    }
-    this.#tracked.set(id, rec)
+    const rec = this.#track(id, identity)
     rec.ready = this.#whenReady(rec)
       .then((port) =>
         port === false
