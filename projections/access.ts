@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { WharfError } from '../core/errors.js'
+import type { Access as AppAccess } from '../domain/app/decider.js'
 import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
@@ -63,9 +64,6 @@ export const accessProjection: Projection = {
     }
   },
 }
-
-/** What a user asks to do with an app: `use` it (owner, collaborator or admin) or `manage` it (owner or admin). */
-export type AppAccess = 'use' | 'manage'
 
 /** A live app as the API shows it (`created`: ISO 8601). */
 export interface AppRow {

@@ -17,7 +17,7 @@ import { wharfCatalogue } from '../domain/index.js'
 import type { Projection } from './projection.js'
 import { CheckpointWatcher, type UntilOptions, type WaitForOptions } from './watcher.js'
 
-export { canSeeApp, getCollaborators, listApps, maintenanceApps, visibleApp, type AppAccess, type AppRow } from './access.js'
+export { canSeeApp, getCollaborators, listApps, maintenanceApps, visibleApp, type AppRow } from './access.js'
 export { appsProjection, countLiveApps, liveApps } from './apps.js'
 export { buildsProjection, findBuildRows, listBuildRows, releasedVersion, unfinishedBuilds, type BuildRow } from './builds.js'
 export { attachedCerts, certsProjection, listCerts, type AttachedCert, type CertView } from './certs.js'
