@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { Readable } from 'node:stream'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
+import { until } from '../../test/harness.js'
+import { tarOf } from '../../test/tar.js'
 import { ENGINE_ERRORS, type ContainerEngine, type ContainerEvent, type EngineErrorReason } from './engine.js'
 
 /** How an adapter's test file gives the contract its engine. */
@@ -16,47 +16,6 @@ export interface EngineFactory {
 }
 
 const unique = () => `c${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
-
-/** A tar of the given files (ustar, small files only). */
-export function tarOf(files: Record<string, string>): Buffer {
-  const blocks: Buffer[] = []
-  for (const [name, text] of Object.entries(files)) {
-    const body = Buffer.from(text)
-    const h = Buffer.alloc(512)
-    h.write(name, 0, 'utf8')
-    h.write('0000644\0', 100)
-    h.write('0000000\0', 108)
-    h.write('0000000\0', 116)
-    h.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124)
-    h.write(
-      `${Math.floor(Date.now() / 1000)
-        .toString(8)
-        .padStart(11, '0')}\0`,
-      136,
-    )
-    h.write('        ', 148)
-    h.write('0', 156)
-    h.write('ustar\0', 257)
-    h.write('00', 263)
-    let sum = 0
-    for (const b of h) sum += b
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
-    blocks.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512))
-  }
-  blocks.push(Buffer.alloc(1024))
-  return Buffer.concat(blocks)
-}
-
-/** Waits for `check` to answer a value (polling), or fails after `ms`. */
-async function until<T>(check: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await sleep(100)
-  }
-}
 
 /** Splits multiplexed frames (8-byte header, then the bytes) into `[stream, text]`. */
 function frames(buf: Buffer): [number, string][] {
@@ -102,10 +61,8 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     const { engine, registry } = await factory.create(t)
     const tag = `wharf-test-${unique()}:1`
     const lines: string[] = []
-    const built = await engine.buildImage(
-      Readable.from([tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' })]),
-      { tag, labels: { 'wharf.test': 'true' } },
-      (l) => lines.push(l),
+    const built = await engine.buildImage(tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' }), { tag, labels: { 'wharf.test': 'true' } }, (l) =>
+      lines.push(l),
     )
     t.same(built, {}, 'no error')
     t.ok(lines.length > 0, 'the build printed its steps')
@@ -140,11 +97,8 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
         (r) => r.error,
         (err: Error) => err.message,
       )
-    t.ok(await outcome(engine.buildImage(Readable.from([tarOf({ README: 'x' })]), { tag: `wharf-test-${unique()}:1` })), 'no Dockerfile')
-    t.ok(
-      await outcome(engine.buildImage(Readable.from([tarOf({ Dockerfile: `FROM wharf-none-${unique()}:1\n` })]), { tag: `wharf-test-${unique()}:1` })),
-      'an unknown base',
-    )
+    t.ok(await outcome(engine.buildImage(tarOf({ README: 'x' }), { tag: `wharf-test-${unique()}:1` })), 'no Dockerfile')
+    t.ok(await outcome(engine.buildImage(tarOf({ Dockerfile: `FROM wharf-none-${unique()}:1\n` }), { tag: `wharf-test-${unique()}:1` })), 'an unknown base')
   })
 
   t.test(`${name}: a container: create, events, start, attach, exit, removal`, async (t) => {
@@ -187,7 +141,7 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     factory.ran(engine, id, 'hello\n', 3)
     t.equal(await exited, 3, 'the exit code, once removed')
     t.same(frames(await output), [[1, 'hello\n']], 'stdout, framed')
-    await until(async () => (seen.some((e) => e.action === 'destroy') ? true : undefined), 'the destroy event', 10_000)
+    await until('the destroy event', async () => seen.some((e) => e.action === 'destroy'), 10_000)
     const actions = seen.filter((e) => e.id === id).map((e) => e.action)
     t.same(
       actions.filter((a) => ['create', 'start', 'die', 'destroy'].includes(a)),
@@ -216,10 +170,10 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
       ['running'],
     )
     await refused(t, engine.removeContainer(id), 'conflict', 'running: conflict')
-    const logs = await until(async () => {
+    const logs = await until('the log line', async () => {
       const got = frames(await drain(await engine.containerLogs(id, { follow: false })))
       return got.length ? got : undefined
-    }, 'the log line')
+    })
     t.equal(logs[0]![0], 1)
     t.match(logs[0]![1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z one\n$/, 'timestamped')
     const later = frames(await drain(await engine.containerLogs(id, { follow: false, since: `${Math.floor(Date.now() / 1000) + 5}.000000000` })))
@@ -255,18 +209,18 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     t.same(await engine.listServices({ 'wharf.namespace': `${ns}-other` }), [], 'the label filter')
     const info = await engine.inspectService(name)
     t.equal(info.id, id, 'by name')
-    const running = await until(async () => {
+    const running = await until('two running tasks', async () => {
       const tasks = (await engine.listTasks(id)).filter((x) => x.desiredState === 'running' && x.state === 'running')
       return tasks.length === 2 ? tasks : undefined
-    }, 'two running tasks')
+    })
     t.ok(
       running.every((x) => x.spec.ContainerSpec?.Labels?.['wharf.namespace'] === ns),
       'tasks carry the template',
     )
-    const containers = await until(async () => {
+    const containers = await until('two task containers', async () => {
       const list = await engine.listContainers({ labels: { 'wharf.namespace': ns } })
       return list.length === 2 ? list : undefined
-    }, 'two task containers')
+    })
     t.ok(
       containers.every((c) => /^wt-.*\.[12]\.[a-z0-9]+$/.test(c.labels['com.docker.swarm.task.name'] ?? '')),
       'containers named by slot',
@@ -277,7 +231,7 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     t.ok(after.version > info.version, 'the version moved on')
     t.equal(after.spec.Labels?.['wharf.spec'], 'x')
     t.equal(after.spec.Mode?.Replicated?.Replicas, 1)
-    await until(async () => ((await engine.listContainers({ labels: { 'wharf.namespace': ns } })).length === 1 ? true : undefined), 'scaled to one container')
+    await until('scaled to one container', async () => (await engine.listContainers({ labels: { 'wharf.namespace': ns } })).length === 1)
     await engine.removeService(name)
     await refused(t, engine.inspectService(id), 'not_found', 'refused')
     t.same(await engine.listServices({ 'wharf.namespace': ns }), [])
