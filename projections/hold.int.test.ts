@@ -1,52 +1,12 @@
-import pg from 'pg'
 import t, { type Test } from 'tap'
-import { createLogger } from '../core/log.js'
-import { wharfCatalogue } from '../domain/index.js'
-import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
-import { freshDatabase, testNatsUrl, uniqueName } from '../test/harness.js'
-import { holdProjections, Projector, PROJECTION_LOCK_CLASS, readCheckpoints } from './index.js'
+import { holdProjections, PROJECTION_LOCK_CLASS, readCheckpoints } from './index.js'
 import { schemaOf } from './projection.js'
-import { countingProjection } from './testing/counting.js'
+import { countedLog } from './testing/counted.js'
 
 /** holdProjections: what a restore relies on to replace read models under a running projector. */
 
-async function setup(t: Test) {
-  const store = await JetStreamEventStore.connect({
-    servers: testNatsUrl(),
-    catalogue: wharfCatalogue(),
-    subjects: new EventSubjects(uniqueName('hold').toLowerCase()),
-  })
-  const pool = new pg.Pool({ connectionString: await freshDatabase(t, 'hold'), max: 10 })
-  pool.on('error', () => {})
-  const name = 'counting'
-  // standbyRetryMs of a minute: only the `resume` notice can bring the projection back within the test.
-  const projector = new Projector({
-    store,
-    pool,
-    projections: [countingProjection(name)],
-    log: createLogger({ level: 'silent' }),
-    standbyRetryMs: 60_000,
-    batch: { maxWaitMs: 1 },
-  })
-  await projector.start()
-  t.teardown(async () => {
-    await projector.stop()
-    await store.destroy()
-    await store.close()
-    await pool.end()
-  })
-  let version = 0
-  const append = async (n: number) => {
-    for (let i = 0; i < n; i++) {
-      const ev =
-        version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
-      version = (await store.append(streamId('app', 'a'), [ev], { actor: 'user:alice', expectedVersion: version })).lastSeq
-    }
-    return version
-  }
-  const hits = async () => (await pool.query<{ seq: string }>(`SELECT seq FROM ${schemaOf(name)}.hits ORDER BY seq`)).rows.map((r) => Number(r.seq))
-  return { store, pool, projector, name, append, hits }
-}
+// standbyRetryMs of a minute: only the `resume` notice can bring the projection back within the test.
+const setup = (t: Test) => countedLog(t, 'hold', { standbyRetryMs: 60_000 })
 
 t.test('while held no event is applied; afterwards the projector resumes from the checkpoint as the hold left it', async (t) => {
   const { pool, projector, name, append, hits } = await setup(t)

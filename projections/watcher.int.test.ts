@@ -1,43 +1,15 @@
-import pg from 'pg'
 import t, { type Test } from 'tap'
-import { createLogger } from '../core/log.js'
-import { wharfCatalogue } from '../domain/index.js'
-import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
-import { freshDatabase, testNatsUrl, uniqueName } from '../test/harness.js'
-import { CheckpointWatcher, Projector } from './index.js'
+import { CheckpointWatcher } from './index.js'
 import { schemaOf } from './projection.js'
-import { countingProjection } from './testing/counting.js'
+import { countedLog } from './testing/counted.js'
 
 /** CheckpointWatcher.until: waiting for a read model to show a row whose event's seq is not known in advance. */
 
 async function setup(t: Test) {
-  const store = await JetStreamEventStore.connect({
-    servers: testNatsUrl(),
-    catalogue: wharfCatalogue(),
-    subjects: new EventSubjects(uniqueName('watch').toLowerCase()),
-  })
-  const pool = new pg.Pool({ connectionString: await freshDatabase(t, 'watch'), max: 10 })
-  pool.on('error', () => {})
-  const name = 'counting'
-  const projector = new Projector({ store, pool, projections: [countingProjection(name)], log: createLogger({ level: 'silent' }), batch: { maxWaitMs: 1 } })
-  await projector.start()
+  const { pool, projector, name, append } = await countedLog(t, 'watch')
   const watcher = new CheckpointWatcher({ pool, projections: [name], idleMs: 50 })
-  t.teardown(async () => {
-    await watcher.close()
-    await projector.stop()
-    await store.destroy()
-    await store.close()
-    await pool.end()
-  })
-  let version = 0
-  const append = async (n: number) => {
-    for (let i = 0; i < n; i++) {
-      const ev =
-        version === 0 ? { type: 'AppCreated', data: { app: 'a', owner: 'alice' } } : { type: 'ConfigSet', data: { app: 'a', values: { N: String(i) } } }
-      version = (await store.append(streamId('app', 'a'), [ev], { actor: 'user:alice', expectedVersion: version })).lastSeq
-    }
-    return version
-  }
+  // Teardowns run last first: the watcher lets go of its connection before the pool ends.
+  t.teardown(() => watcher.close())
   let probes = 0
   /** The seq of the `n`th row of the read model, once it has that many (a probe: undefined until then). */
   const nth = (n: number) => async () => {
