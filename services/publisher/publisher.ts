@@ -28,7 +28,7 @@ export interface PublisherOptions {
   store: EventStore
   /** For the reconcile on start: the containers read model (`rm_containers`). */
   pool?: pg.Pool
-  /** The containers the read model has up or stopping on `host` (default: SQL over `pool`). */
+  /** The containers the read model has up or stopping on `host` (default: the containers read model's `hostContainers` over `pool`). */
   announced?: (host: string) => Promise<{ container: string; app: string; type: string }[]>
   /** Whether `host:port` accepts a TCP connection (the readiness probe), default {@link accepts}. */
   probe?: (host: string, port: number) => Promise<boolean>
@@ -360,7 +360,8 @@ export class Publisher {
     for (const c of list) this.#follows(c.id, c.labels, undefined)
 
     const announced = new Map<string, AppProcess>()
-    const readModel = this.#opts.announced ?? (this.#opts.pool ? sqlAnnounced(this.#opts.pool) : undefined)
+    const pool = this.#opts.pool
+    const readModel = this.#opts.announced ?? (pool ? (host: string) => hostContainers(pool, host) : undefined)
     if (readModel) {
       try {
         const rows = await readModel(this.#host)
@@ -469,11 +470,6 @@ export class Publisher {
       .catch(() => {})
     return next
   }
-}
-
-/** The containers the read model has up or stopping on a host. */
-function sqlAnnounced(pool: pg.Pool): (host: string) => Promise<{ container: string; app: string; type: string }[]> {
-  return (host) => hostContainers(pool, host)
 }
 
 /** The host port of a container's published TCP port (the first binding), if it has one. */

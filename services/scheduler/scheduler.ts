@@ -23,7 +23,7 @@ export interface SchedulerOptions {
   progress?: ProgressOptions
 }
 
-/** What the scheduler reads of the read models: SQL over `pool` by default ({@link sqlReads}). */
+/** What the scheduler reads of the read models: the projections' queries over `pool` by default ({@link sqlReads}). */
 export interface SchedulerReads {
   /** The app's current release (when it has an image) and formation. */
   readApp(app: string): Promise<{ release: ReleaseView | undefined; formation: Record<string, number> }>
