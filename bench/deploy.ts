@@ -22,7 +22,8 @@ import { apiCaller, median } from './common.js'
 import { dataOf, isEvent, wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
 import { countContainers } from '../projections/index.js'
-import { LABELS, serviceName } from '../services/scheduler/model.js'
+import { LABELS } from '../domain/runtime/labels.js'
+import { serviceName } from '../services/scheduler/model.js'
 import { startScheduler, type RunningScheduler } from '../services/scheduler/service.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { classifyDeath, identityOf, signalNumber, slotOf } from './model.js'
+import { identityOf, slotOf } from '../../domain/runtime/labels.js'
+import { classifyDeath, signalNumber } from './model.js'
 
 const labels = {
   'wharf.namespace': 'wharf',

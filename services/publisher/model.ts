@@ -5,8 +5,6 @@
  */
 import { constants } from 'node:os'
 
-export { identityOf, LABELS, slotOf, type ContainerIdentity } from '../../domain/runtime/labels.js'
-
 /** A signal as a number: `15`, `SIGTERM`, `TERM` -> 15; undefined when unknown. */
 export function signalNumber(signal: string | undefined): number | undefined {
   if (!signal) return undefined

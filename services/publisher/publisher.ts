@@ -20,7 +20,8 @@ import { dataOf } from '../../domain/index.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import { hostContainers } from '../../projections/index.js'
-import { classifyDeath, identityOf, LABELS, signalNumber, type ContainerIdentity } from './model.js'
+import { identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
+import { classifyDeath, signalNumber } from './model.js'
 
 export interface PublisherOptions {
   /** The engine of this host. */

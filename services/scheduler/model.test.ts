@@ -1,5 +1,6 @@
 import t from 'tap'
-import { LABELS, desiredServices, diff, healthPath, serviceName, servicePrefix, specHash, type ActualService, type ReleaseView } from './model.js'
+import { LABELS } from '../../domain/runtime/labels.js'
+import { desiredServices, diff, healthPath, serviceName, servicePrefix, specHash, type ActualService, type ReleaseView } from './model.js'
 
 const release = (over: Partial<ReleaseView> = {}): ReleaseView => ({
   app: 'shop',

@@ -5,11 +5,9 @@
  */
 import { createHash } from 'node:crypto'
 import type { ServiceContainerSpec, ServiceSpec } from '../../core/engine/engine.js'
-import { LABELS, processLabels } from '../../domain/runtime/labels.js'
+import { processLabels } from '../../domain/runtime/labels.js'
 import { DEFAULT_PORT, envList, memoryBytes, processEnv } from '../../domain/runtime/process.js'
 import { canonicalJson as canonical } from '../../core/canonical.js'
-
-export { LABELS }
 
 /** What the scheduler needs of an app's current release (the newest row of the releases read model). */
 export interface ReleaseView {

@@ -12,7 +12,7 @@ import { request } from 'undici'
 import { streamId, type RecordedEvent } from '../../events/index.js'
 import { buildTestImage, removeImage, testDocker, testRegistry } from '../builder/testing.js'
 import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
-import { LABELS } from './model.js'
+import { LABELS } from '../../domain/runtime/labels.js'
 import { removeNamespaceServices, startTestScheduler } from './testing.js'
 
 const docker = testDocker()

@@ -4,7 +4,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { engineStatus, type ContainerEngine, type ServiceInfo, type ServiceSpec, type TaskInfo, type TaskTemplate } from '../../core/engine/engine.js'
-import { LABELS, type ActualService, type Change, type DesiredService } from './model.js'
+import { LABELS } from '../../domain/runtime/labels.js'
+import type { ActualService, Change, DesiredService } from './model.js'
 
 /** The HTTP status of an engine error, if any. */
 export const statusOf = engineStatus

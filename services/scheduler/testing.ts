@@ -5,7 +5,7 @@
 import type { Test } from 'tap'
 import { testEngine, testRegistry } from '../builder/testing.js'
 import type { TestController } from '../controller/testing.js'
-import { LABELS } from './model.js'
+import { LABELS } from '../../domain/runtime/labels.js'
 import { startScheduler, type RunningScheduler, type StartSchedulerOptions } from './service.js'
 
 /** Removes every Swarm service of `namespace` (test teardown). */
