@@ -60,7 +60,6 @@ export function signedIn(req: { user?: AuthUser | undefined }): AuthUser {
 }
 
 /** The access check of app routes lives with the read models it reads (the builder runs it too). */
-export { visibleApp, type AppRow } from '../../../projections/index.js'
 
 /** Throws `WHARF_NOT_FOUND` unless the user account exists. */
 export async function requireUser(pool: pg.Pool, username: string): Promise<void> {

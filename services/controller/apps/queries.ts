@@ -5,9 +5,6 @@ import { configHash } from '../../../domain/app/decider.js'
 
 /** Read-model queries of the app routes. Callers check access first (`visibleApp`). */
 
-export { appUrl } from '../../../core/config.js'
-export { getCollaborators, getConfig, getDomains, getFormation, getProcesses, listApps, listCerts, type CertView } from '../../../projections/index.js'
-
 export interface ReleaseView {
   app: string
   version: number

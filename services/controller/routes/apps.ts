@@ -1,14 +1,16 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { actorOf, appStream, contextOf, requireUser, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { actorOf, appStream, contextOf, requireUser, runAppCommand, signedIn } from '../apps/access.js'
 import { releaseClaim } from '../apps/domains.js'
 import { generateAppName } from '../apps/names.js'
 import { startReleaseManager } from '../apps/release-manager.js'
-import { appInfo, appUrl, listApps } from '../apps/queries.js'
+import { appInfo } from '../apps/queries.js'
 import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 import { runCommand } from '../../../domain/command.js'
 import { appDecider } from '../../../domain/app/decider.js'
+import { appUrl } from '../../../core/config.js'
+import { visibleApp, listApps } from '../../../projections/index.js'
 
 /** Read models an app's creation or destruction touches. */
 const LIFECYCLE = ['apps', 'access', 'releases', 'formation', 'domains', 'config']

@@ -8,14 +8,14 @@ import { buildDecider, type BuildCommand } from '../../../domain/build/decider.j
 import { runCommand } from '../../../domain/command.js'
 import { ImageRef, Port, Procfile, type DataOf } from '../../../domain/index.js'
 import { newEventId, streamId } from '../../../events/index.js'
-import { findBuildRows, listBuildRows, releasedVersion, waitUntil, type BuildRow } from '../../../projections/index.js'
+import { findBuildRows, listBuildRows, releasedVersion, waitUntil, type BuildRow, visibleApp } from '../../../projections/index.js'
 import { importImage } from '../../../core/engine/images.js'
 import { buildLogPath } from '../../../core/paths.js'
 import { acquirePushLock } from '../../../core/pushlock.js'
-import { contextOf, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
-import { appUrl } from '../apps/queries.js'
+import { contextOf, runAppCommand, signedIn } from '../apps/access.js'
 import { AppName, AppParams, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { appUrl } from '../../../core/config.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 503: ErrorOut, 504: ErrorOut }
 

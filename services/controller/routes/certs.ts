@@ -2,10 +2,10 @@ import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
 import { MAX_CHAIN_BYTES, MAX_KEY_BYTES, validatePair } from '../../../core/tls.js'
 import { CertName, dataOf } from '../../../domain/index.js'
-import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
-import { listCerts, type CertView } from '../apps/queries.js'
+import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppName, AppParams, DomainName, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp, listCerts, type CertView } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 const CertOut = Type.Object(

@@ -1,8 +1,8 @@
 import Type from 'typebox'
-import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
-import { getConfig } from '../apps/queries.js'
+import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp, getConfig } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut }
 /** A config change touches the config and makes a release. */

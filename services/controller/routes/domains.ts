@@ -1,9 +1,9 @@
 import Type from 'typebox'
-import { signedIn, visibleApp } from '../apps/access.js'
+import { signedIn } from '../apps/access.js'
 import { addDomain, removeDomain } from '../apps/domains.js'
-import { getDomains } from '../apps/queries.js'
 import { AppName, AppParams, DomainName, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp, getDomains } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 const DomainsOut = Type.Object(

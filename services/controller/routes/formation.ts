@@ -1,8 +1,8 @@
 import Type from 'typebox'
-import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
-import { getFormation, getProcesses } from '../apps/queries.js'
+import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut, FormationIn, FormationOut, ProcessType } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp, getFormation, getProcesses } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 

@@ -1,7 +1,8 @@
-import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { runAppCommand, signedIn } from '../apps/access.js'
 import { getRelease } from '../apps/queries.js'
 import { AppParams, ErrorOut, LimitsIn, LimitsOut, LimitsUnsetIn } from '../apps/schemas.js'
 import type { ControllerDeps, RoutePlugin } from '../context.js'
+import { visibleApp } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 

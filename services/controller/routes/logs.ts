@@ -2,9 +2,10 @@ import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
 import { ProcessType } from '../../../domain/index.js'
 import { MAX_REQUEST_LINES, type LoggerClient, type LogLine } from '../../../logs/index.js'
-import { signedIn, visibleApp } from '../apps/access.js'
+import { signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { ControllerDeps, RoutePlugin } from '../context.js'
+import { visibleApp } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 503: ErrorOut }
 

@@ -1,7 +1,8 @@
 import Type from 'typebox'
-import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 const MaintenanceOut = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false })

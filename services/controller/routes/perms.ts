@@ -1,8 +1,8 @@
 import Type from 'typebox'
-import { requireUser, runAppCommand, signedIn, visibleApp } from '../apps/access.js'
-import { getCollaborators } from '../apps/queries.js'
+import { requireUser, runAppCommand, signedIn } from '../apps/access.js'
 import { AppName, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp, getCollaborators } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 const PermsOut = Type.Object({ owner: Type.String(), collaborators: Type.Array(Type.String()) }, { additionalProperties: false })

@@ -1,7 +1,6 @@
 import Type from 'typebox'
-import { listProcesses } from '../../../projections/index.js'
-import { signedIn, visibleApp } from '../apps/access.js'
-import { getFormation } from '../apps/queries.js'
+import { listProcesses, visibleApp, getFormation } from '../../../projections/index.js'
+import { signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
 

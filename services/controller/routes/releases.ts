@@ -1,9 +1,10 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
-import { runAppCommand, signedIn, visibleApp } from '../apps/access.js'
+import { runAppCommand, signedIn } from '../apps/access.js'
 import { getRelease, listReleases, releaseSummary } from '../apps/queries.js'
 import { AppName, AppParams, ErrorOut, ReleaseInfoOut, ReleaseOut } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
+import { visibleApp } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
 const Version = Type.String({ pattern: '^[vV]?[1-9][0-9]{0,8}$', description: '`v3` or `3`' })
