@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { RecordedEvent } from '../events/index.js'
-import { appOf, eventsQuery, redact, userOf } from './eventlog.js'
+import { appOf, eventsQuery, publicEvent, redact, redactEvent, userOf } from './eventlog.js'
 
 const ev = (stream: string, data: unknown): RecordedEvent => ({
   id: 'x',
@@ -64,4 +64,17 @@ t.test('eventsQuery: anyone else sees their own user stream and the apps they ma
     [0, 1, 'alice'],
     'an empty app filter is no filter',
   )
+})
+
+t.test('redactEvent shows config keys, never their values, in ConfigSet and ReleaseCreated', async (t) => {
+  const url = 'postgres://user:password@db/shop'
+  t.same(redactEvent({ type: 'ConfigSet', data: { app: 'shop', values: { DATABASE_URL: url, A: '1' } } }), {
+    app: 'shop',
+    values: { DATABASE_URL: '[redacted]', A: '[redacted]' },
+  })
+  const release = redactEvent({ type: 'ReleaseCreated', data: { app: 'shop', version: 3, config: { DATABASE_URL: url }, by: 'alice' } })
+  t.same(release, { app: 'shop', version: 3, config: { DATABASE_URL: '[redacted]' }, by: 'alice' })
+  t.notMatch(JSON.stringify(publicEvent({ ...ev('app.shop', { app: 'shop', values: { X: url } }), type: 'ConfigSet' })), /password@/)
+  t.same(redactEvent({ type: 'ConfigUnset', data: { app: 'shop', keys: ['A'] } }), { app: 'shop', keys: ['A'] }, 'keys alone are kept')
+  t.same(publicEvent(ev('app.shop', { app: 'shop' })).app, 'shop')
 })

@@ -18,6 +18,38 @@ export function redact(value: unknown): unknown {
   return value
 }
 
+/** Event types whose `data` carries config values (`values` or `config`: key -> value). */
+const CONFIG_FIELDS: Record<string, string> = { ConfigSet: 'values', ReleaseCreated: 'config' }
+
+/**
+ * An event's `data` as it may leave the platform (events API, SSE, webhooks, traces): secrets
+ * redacted ({@link redact}) and config values replaced by `"[redacted]"`, keys kept. The read models
+ * keep the values; `config:list` shows them to those who may read the app.
+ */
+export function redactEvent(e: { type: string; data: unknown }): unknown {
+  const data = redact(e.data)
+  const field = CONFIG_FIELDS[e.type]
+  if (!field || !data || typeof data !== 'object') return data
+  const values = (data as Record<string, unknown>)[field]
+  if (!values || typeof values !== 'object') return data
+  return { ...data, [field]: Object.fromEntries(Object.keys(values).map((k) => [k, '[redacted]'])) }
+}
+
+/** One event as the events API, SSE and webhooks show it: {@link redactEvent}ed, with its app. */
+export function publicEvent(e: RecordedEvent): EventView {
+  return {
+    seq: e.seq,
+    id: e.id,
+    type: e.type,
+    stream: e.stream,
+    app: appOf(e),
+    actor: e.actor,
+    occurredAt: e.occurredAt,
+    correlationId: e.correlationId,
+    data: redactEvent(e),
+  }
+}
+
 /** The app an event is about (its `app` field, or the id of an `app.<name>` / `runtime.<name>` stream). */
 export function appOf(e: RecordedEvent): string | null {
   const data = e.data
@@ -33,13 +65,14 @@ export function userOf(e: RecordedEvent): string | null {
 }
 
 /**
- * `events`: every event, indexed by app, user and type, secrets redacted: what `GET /v1/events` and
+ * `events`: every event, indexed by app, user and type, secrets and config values redacted ({@link redactEvent}): what `GET /v1/events` and
  * `wharf events` read (with the caller's permissions applied at query time).
  */
 export function eventLogProjection(types: readonly string[]): Projection {
   return {
     name: 'eventlog',
-    version: 1,
+    // 2: config values redacted too.
+    version: 2,
     handles: types,
     tables: `
       CREATE TABLE events (
@@ -75,7 +108,7 @@ export function eventLogProjection(types: readonly string[]): Projection {
           events.map((e) => e.actor),
           events.map((e) => e.occurredAt),
           events.map((e) => e.correlationId),
-          events.map((e) => JSON.stringify(redact(e.data))),
+          events.map((e) => JSON.stringify(redactEvent(e))),
         ],
       )
     },
