@@ -59,8 +59,16 @@ export class ApiClient {
     return new ApiClient(url.replace(/\/+$/, ''), token)
   }
 
-  /** `timeoutMs`: how long the answer may take, default 300_000 (long admin work passes more). */
-  async call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+  /**
+   * `timeoutMs`: how long the answer may take, default 300_000 (long admin work passes more).
+   * `requestId`: sent as `X-Request-Id`, the correlation id of the events the call causes (to follow them).
+   */
+  async call<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    opts: { timeoutMs?: number; requestId?: string } = {},
+  ): Promise<T> {
     if (!this.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
     let res
     try {
@@ -70,6 +78,7 @@ export class ApiClient {
           accept: 'application/json',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(opts.requestId ? { 'x-request-id': opts.requestId } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         ...(opts.timeoutMs ? { headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs } : {}),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { appFromGitRemote } from './app.js'
+import { formatTrace, type Trace } from '../domain/runtime/trace.js'
+import { appFromGitRemote, resolveApp } from './app.js'
 import { ApiClient } from './client.js'
 import { printJson, table } from './output.js'
 import { openEventStream, sseData } from './sse.js'
@@ -66,5 +67,21 @@ export function eventsTopic(program: Command): void {
       const page = await client.call<{ events: EventRow[]; last: number }>('GET', `/v1/events${queryOf({ ...opts, app })}`)
       if (opts.json) return printJson(page)
       console.log(page.events.length ? table(page.events.map(row), COLUMNS) : 'No events.')
+    })
+  traceTopic(program)
+}
+
+/** `wharf events:trace <vN | build id | correlation id>`: from the push (or the command) to the moment the router served the new containers. */
+function traceTopic(program: Command): void {
+  program
+    .command('events:trace <ref>')
+    .description('the chain of events from a push or a command to the live route (ref: vN, a build id or a correlation id), with the time of each step')
+    .option('-a, --app <app>', 'the app (default: the app of the git remote `wharf`)')
+    .option('--json', 'print the API JSON')
+    .action(async (ref: string, opts: { app?: string; json?: boolean }) => {
+      const app = resolveApp(opts.app)
+      const trace = await ApiClient.fromEnv().call<Trace>('GET', `/v1/apps/${encodeURIComponent(app)}/trace?ref=${encodeURIComponent(ref)}`)
+      if (opts.json) return printJson(trace)
+      console.log(formatTrace(trace))
     })
 }

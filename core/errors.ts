@@ -14,6 +14,7 @@ export const ERRORS = {
   WHARF_BACKUP_FOREIGN: { status: 422, summary: 'A backup belongs to another platform (another event log); nothing was changed.' },
   WHARF_TOO_LARGE: { status: 413, summary: 'The request body is larger than allowed.' },
   WHARF_TIMEOUT: { status: 504, summary: 'A bounded wait ran out (for example a read model catching up).' },
+  WHARF_DEPLOY_FAILED: { status: 502, summary: 'The deploy a command caused failed (the previous release keeps running); the message has the reason.' },
   WHARF_UNAVAILABLE: { status: 503, summary: 'A part the request needs is down or not ready.' },
   WHARF_INTERNAL: { status: 500, summary: 'An unexpected failure; the logs have the details.' },
 } as const satisfies Record<string, { status: number; summary: string }>

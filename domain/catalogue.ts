@@ -106,6 +106,7 @@ export const typedEventTypes: { [K in StreamKind]: { [T in EventsByKind[K]['type
     BackupRestored: true,
     BackupDeleted: true,
     EventsExported: true,
+    RouteServed: true,
   },
 }
 

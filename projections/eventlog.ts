@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { AFTER_TYPES, buildTrace, type ServedView, type Trace, type TraceEvent } from '../domain/runtime/trace.js'
 import type { RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
 import type { Projection, Queryable } from './projection.js'
@@ -193,4 +194,91 @@ export async function deployVerdict(db: Queryable, app: string, release: number)
     [app, release],
   )
   return rows[0] as DeployVerdict | undefined
+}
+
+/** How many events of an app a trace reads after its chain started (a deploy follows its cause closely). */
+const TRACE_AFTER_LIMIT = 5_000
+/** How many events of one correlation a trace reads. */
+const TRACE_CHAIN_LIMIT = 500
+
+function traceEventOf(r: Record<string, unknown>): TraceEvent {
+  return {
+    seq: Number(r.seq),
+    id: r.id as string,
+    type: r.type as string,
+    stream: r.stream as string,
+    occurredAt: (r.occurred_at as Date).toISOString(),
+    correlationId: r.correlation_id as string,
+    data: r.data,
+  }
+}
+
+/** A trace ref: `v12` (a release), a build id, or a correlation id (a push's, a command's request id). */
+export const TRACE_REF = /^(v[1-9][0-9]{0,8}|[A-Za-z0-9][A-Za-z0-9:_-]{0,127})$/
+
+/**
+ * The causal trace of `ref` in `app` ({@link buildTrace}), read from the event log read model
+ * (data redacted as the events API shows it); undefined when no event of the app answers to `ref`.
+ * The caller checks that the user may read the app.
+ */
+export async function traceOf(db: Queryable, app: string, ref: string): Promise<Trace | undefined> {
+  const cols = 'seq, id, type, stream, occurred_at, correlation_id, data'
+  let anchor: Record<string, unknown> | undefined
+  let release: number | undefined
+  const version = /^v([0-9]+)$/.exec(ref)
+  if (version) {
+    release = Number(version[1])
+    // The newest: an app name reused after apps:destroy starts again at v1.
+    ;({
+      rows: [anchor],
+    } = await db.query(
+      `SELECT correlation_id FROM rm_eventlog.events WHERE app = $1 AND type = 'ReleaseCreated' AND (data->>'version')::int = $2 ORDER BY seq DESC LIMIT 1`,
+      [app, release],
+    ))
+  } else {
+    ;({
+      rows: [anchor],
+    } = await db.query(
+      `SELECT correlation_id FROM rm_eventlog.events WHERE app = $1 AND (stream = $2 OR correlation_id = $3) ORDER BY (stream = $2) DESC, seq LIMIT 1`,
+      [app, `build.${ref}`, ref],
+    ))
+  }
+  if (!anchor) return undefined
+  const correlationId = anchor.correlation_id as string
+  const { rows: chainRows } = await db.query(
+    `SELECT ${cols} FROM rm_eventlog.events WHERE app = $1 AND correlation_id = $2 ORDER BY seq, id LIMIT ${TRACE_CHAIN_LIMIT}`,
+    [app, correlationId],
+  )
+  const chain = chainRows.map(traceEventOf)
+  const from = chain[0]?.seq ?? 0
+  const [{ rows: afterRows }, { rows: servedRows }, { rows: builtRows }] = [
+    await db.query(`SELECT ${cols} FROM rm_eventlog.events WHERE app = $1 AND type = ANY($2) AND seq > $3 ORDER BY seq, id LIMIT ${TRACE_AFTER_LIMIT}`, [
+      app,
+      AFTER_TYPES,
+      from,
+    ]),
+    await db.query(`SELECT data FROM rm_eventlog.events WHERE app = $1 AND type = 'RouteServed' AND seq < $2 ORDER BY seq DESC, id DESC LIMIT 1`, [app, from]),
+    await db.query(
+      `SELECT data->>'image' AS image FROM rm_eventlog.events WHERE app = $1 AND type = 'ReleaseCreated' AND seq < $2 ORDER BY seq DESC, id DESC LIMIT 1`,
+      [app, from],
+    ),
+  ]
+  const served = (servedRows[0]?.data as { servers?: ServedView[] } | undefined)?.servers ?? []
+  return buildTrace({
+    app,
+    correlationId,
+    chain,
+    ...(release === undefined ? {} : { release }),
+    after: afterRows.map(traceEventOf),
+    servedBefore: served,
+    builtBefore: Boolean(builtRows[0]?.image),
+  })
+}
+
+/** What the router last recorded as served, per app (its `RouteServed` events): where a restarted router starts from. */
+export async function lastServedSets(db: Queryable): Promise<Map<string, ServedView[]>> {
+  const { rows } = await db.query(
+    `SELECT DISTINCT ON (app) app, data FROM rm_eventlog.events WHERE type = 'RouteServed' AND app IS NOT NULL ORDER BY app, seq DESC, id DESC`,
+  )
+  return new Map(rows.map((r) => [r.app as string, ((r.data as { servers?: ServedView[] }).servers ?? []) as ServedView[]]))
 }

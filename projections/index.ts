@@ -25,7 +25,18 @@ export { configProjection, getConfig } from './config.js'
 export { countContainers, getProcesses, hostContainers, listProcesses, upWebContainers, webContainers, type PsView } from './containers.js'
 export { allDomains, getDomains } from './domains.js'
 export { allDrains, getDrains, type DrainView } from './drains.js'
-export { deployVerdict, publicEvent, redactEvent, visibleEvents, type DeployVerdict, type EventFilter, type EventView } from './eventlog.js'
+export {
+  deployVerdict,
+  lastServedSets,
+  publicEvent,
+  redactEvent,
+  TRACE_REF,
+  traceOf,
+  visibleEvents,
+  type DeployVerdict,
+  type EventFilter,
+  type EventView,
+} from './eventlog.js'
 export { getFormation } from './formation.js'
 export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
 export {

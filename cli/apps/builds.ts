@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { PROCESS_TYPE } from '../../domain/app/names.js'
 import { resolveApp } from '../app.js'
 import { CliError } from '../client.js'
+import { sendAndWait, withWait, type WaitOptions } from '../follow.js'
 import { printJson, printList } from '../output.js'
 import type { BuildView } from '../../services/controller/routes/builds.js'
 import { api, appPath, withApp } from './common.js'
@@ -105,11 +106,17 @@ export function buildsTopic(program: Command): void {
       process.stdout.write(b.log && !b.log.endsWith('\n') ? `${b.log}\n` : (b.log ?? ''))
     })
 
-  withApp(program.command('builds:create <image>').description('release an image from the Docker engine or the platform registry as a build (Deis pull)'))
+  withWait(
+    withApp(
+      program
+        .command('builds:create <image>')
+        .description('release an image from the Docker engine or the platform registry as a build (Deis pull); waits until the router serves it'),
+    ),
+  )
     .option('--procfile <line>', "a process type and its command, 'type: command' (repeat for more)", collect, [] as string[])
     .option('--port <port>', 'the port a web process listens on (default: the one port the image EXPOSEs, else 5000)')
     .option('--json', 'print the API JSON')
-    .action(async (image: string, opts: { app?: string; procfile: string[]; port?: string; json?: boolean }) => {
+    .action(async (image: string, opts: WaitOptions & { procfile: string[]; port?: string }) => {
       const body: { image: string; procfile?: Record<string, string>; port?: number } = { image }
       if (opts.procfile.length) body.procfile = procfileOf(opts.procfile)
       if (opts.port !== undefined) {
@@ -119,7 +126,7 @@ export function buildsTopic(program: Command): void {
       }
       const app = resolveApp(opts.app)
       if (!opts.json) console.log(`importing ${image}...`)
-      const res = await api().call<CreatedBody>('POST', appPath({ app }, '/builds'), body)
+      const res = await sendAndWait(api(), { ...opts, app }, (requestId) => api().call<CreatedBody>('POST', appPath({ app }, '/builds'), body, { requestId }))
       if (opts.json) return printJson(res)
       console.log(`pushed ${res.image} (${res.digest})`)
       console.log(`Released v${res.release} of ${app}: ${res.url}`)

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { CliError } from '../client.js'
+import { sendAndWait, withWait, type WaitOptions } from '../follow.js'
 import { printJson, table } from '../output.js'
 import { api, appPath, pairs, withApp } from './common.js'
 import { parseDotenv, renderDotenv } from './dotenv.js'
@@ -14,10 +15,18 @@ function chunks<T>(items: T[]): T[][] {
   return out
 }
 
-async function setValues(opts: { app?: string }, values: Record<string, string>): Promise<Record<string, string>> {
+/** `requestId`: the correlation id of every call (the CLI follows the deploy of the last release by it). */
+async function setValues(opts: { app?: string }, values: Record<string, string>, requestId?: string): Promise<Record<string, string>> {
   let last: Record<string, string> = {}
   for (const part of chunks(Object.entries(values))) {
-    last = (await api().call<{ values: Record<string, string> }>('POST', appPath(opts, '/config'), { values: Object.fromEntries(part) })).values
+    last = (
+      await api().call<{ values: Record<string, string> }>(
+        'POST',
+        appPath(opts, '/config'),
+        { values: Object.fromEntries(part) },
+        requestId ? { requestId } : {},
+      )
+    ).values
   }
   return last
 }
@@ -45,20 +54,22 @@ export function configTopic(program: Command): void {
       )
     })
 
-  withApp(program.command('config:set <pairs...>').description('set config values, KEY=value ... (makes a release)')).action(
-    async (args: string[], opts: { app?: string }) => {
-      const values = pairs(args, 'KEY=value', (m) => new CliError('WHARF_INVALID', m))
-      await setValues(opts, values)
-      console.log(`Set ${Object.keys(values).join(', ')}.`)
-    },
-  )
+  withWait(
+    withApp(program.command('config:set <pairs...>').description('set config values, KEY=value ... (makes a release; waits until the router serves it)')),
+  ).action(async (args: string[], opts: WaitOptions) => {
+    const values = pairs(args, 'KEY=value', (m) => new CliError('WHARF_INVALID', m))
+    await sendAndWait(api(), opts, (requestId) => setValues(opts, values, requestId))
+    console.log(`Set ${Object.keys(values).join(', ')}.`)
+  })
 
-  withApp(program.command('config:unset <keys...>').description('remove config keys (keys not set are ignored)')).action(
-    async (keys: string[], opts: { app?: string }) => {
-      for (const part of chunks(keys)) await api().call('POST', appPath(opts, '/config/unset'), { keys: part })
-      console.log(`Unset ${keys.join(', ')}.`)
-    },
-  )
+  withWait(
+    withApp(program.command('config:unset <keys...>').description('remove config keys (keys not set are ignored; waits until the router serves the release)')),
+  ).action(async (keys: string[], opts: WaitOptions) => {
+    await sendAndWait(api(), opts, async (requestId) => {
+      for (const part of chunks(keys)) await api().call('POST', appPath(opts, '/config/unset'), { keys: part }, { requestId })
+    })
+    console.log(`Unset ${keys.join(', ')}.`)
+  })
 
   withApp(program.command('config:pull').description("write an app's config to a .env file"))
     .option('-o, --file <path>', 'the file', '.env')

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { CliError } from '../client.js'
+import { sendAndWait, withWait, type WaitOptions } from '../follow.js'
 import { printJson, printList } from '../output.js'
 import type { PsView } from '../../services/controller/routes/ps.js'
 import { age } from './builds.js'
@@ -28,27 +29,35 @@ export function psTopic(program: Command): void {
       })
     })
 
-  withApp(program.command('ps:scale <pairs...>').alias('scale').description('scale process types: type=N ... (0..100)')).action(
-    async (args: string[], opts: { app?: string }) => {
-      const wanted = pairs(args, 'type=N', (m) => new CliError('WHARF_INVALID', m))
-      const formation: Record<string, number> = {}
-      for (const [t, n] of Object.entries(wanted)) {
-        if (!/^[0-9]{1,3}$/.test(n)) throw new CliError('WHARF_INVALID', `${t}=${n}: N must be a number 0..100`)
-        formation[t] = Number(n)
-      }
-      const res = await api().call<{ formation: Record<string, number> }>('POST', appPath(opts, '/formation'), formation)
-      console.log(
-        `Scaled: ${Object.entries(res.formation)
-          .map(([t, n]) => `${t}=${n}`)
-          .join(' ')}`,
-      )
-    },
-  )
+  withWait(
+    withApp(program.command('ps:scale <pairs...>').alias('scale').description('scale process types: type=N ... (0..100); waits until the router serves them')),
+  ).action(async (args: string[], opts: WaitOptions) => {
+    const wanted = pairs(args, 'type=N', (m) => new CliError('WHARF_INVALID', m))
+    const formation: Record<string, number> = {}
+    for (const [t, n] of Object.entries(wanted)) {
+      if (!/^[0-9]{1,3}$/.test(n)) throw new CliError('WHARF_INVALID', `${t}=${n}: N must be a number 0..100`)
+      formation[t] = Number(n)
+    }
+    const res = await sendAndWait(api(), opts, (requestId) =>
+      api().call<{ formation: Record<string, number> }>('POST', appPath(opts, '/formation'), formation, { requestId }),
+    )
+    console.log(
+      `Scaled: ${Object.entries(res.formation)
+        .map(([t, n]) => `${t}=${n}`)
+        .join(' ')}`,
+    )
+  })
 
-  withApp(program.command('ps:restart [type]').description("restart an app's processes (of one type, or all), one by one")).action(
-    async (type: string | undefined, opts: { app?: string }) => {
-      const res = await api().call<{ restarting: string[] }>('POST', appPath(opts, '/restart'), type ? { type } : {})
-      console.log(res.restarting.length ? `Restarting ${res.restarting.join(', ')}, one process at a time.` : 'Nothing to restart: no processes are scaled up.')
-    },
-  )
+  withWait(
+    withApp(
+      program
+        .command('ps:restart [type]')
+        .description("restart an app's processes (of one type, or all), one by one; waits until the router serves the new ones"),
+    ),
+  ).action(async (type: string | undefined, opts: WaitOptions) => {
+    const res = await sendAndWait(api(), opts, (requestId) =>
+      api().call<{ restarting: string[] }>('POST', appPath(opts, '/restart'), type ? { type } : {}, { requestId }),
+    )
+    console.log(res.restarting.length ? `Restarting ${res.restarting.join(', ')}, one process at a time.` : 'Nothing to restart: no processes are scaled up.')
+  })
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { CliError } from '../client.js'
+import { sendAndWait, withWait, type WaitOptions } from '../follow.js'
 import { printJson, printList } from '../output.js'
 import { api, appPath, withApp } from './common.js'
 
@@ -52,10 +53,16 @@ export function releasesTopic(program: Command): void {
       )
     })
 
-  withApp(
-    program.command('releases:rollback [version]').alias('rollback').description("a new release with vN's image and config (default: the previous release)"),
-  ).action(async (v: string | undefined, opts: { app?: string }) => {
-    const r = await api().call<ReleaseBody>('POST', appPath(opts, '/releases/rollback'), v === undefined ? {} : { version: Number(version(v)) })
+  withWait(
+    withApp(
+      program
+        .command('releases:rollback [version]')
+        .alias('rollback')
+        .description("a new release with vN's image and config (default: the previous release); waits until the router serves it"),
+    ),
+  ).action(async (v: string | undefined, opts: WaitOptions) => {
+    const body = v === undefined ? {} : { version: Number(version(v)) }
+    const r = await sendAndWait(api(), opts, (requestId) => api().call<ReleaseBody>('POST', appPath(opts, '/releases/rollback'), body, { requestId }))
     console.log(`Rolled back to v${r.rollbackOf}: now v${r.version}.`)
   })
 }

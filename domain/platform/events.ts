@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
 import type { EventDefinition } from '../../events/catalogue.js'
 import type { RecordedEvent } from '../../events/envelope.js'
-import { Strict, UserName } from '../schema.js'
+import { AppName, Port, Strict, UserName } from '../schema.js'
 import { STORE_OBJECT_ID_PATTERN } from './names.js'
 
 /** A backup or event-log export id: `YYYYMMDD-HHMMSS-xxxx` (UTC, 4 random hex digits). */
@@ -35,6 +35,27 @@ export const EventsExportedSchema = Type.Object(
 )
 export type EventsExportedData = Static<typeof EventsExportedSchema>
 
+/** One container the router sends an app's requests to. */
+export const ServedContainerSchema = Type.Object(
+  {
+    container: Type.String({ minLength: 1, maxLength: 128 }),
+    release: Type.Integer({ minimum: 1 }),
+    host: Type.String({ minLength: 1, maxLength: 255 }),
+    port: Port,
+  },
+  Strict,
+)
+export type ServedContainer = Static<typeof ServedContainerSchema>
+
+/** At most this many servers per app in one `RouteServed` (a process type runs at most 100; a rolling deploy doubles that). */
+export const MAX_SERVED = 1000
+
+export const RouteServedSchema = Type.Object({ app: AppName, servers: Type.Array(ServedContainerSchema, { maxItems: MAX_SERVED }) }, Strict)
+export type RouteServedData = Static<typeof RouteServedSchema>
+
+/** The stream the router records what it serves on: one writer, no decider, apart from the scheduler's and publisher's `runtime.<app>`. */
+export const ROUTER_STREAM = 'platform.router'
+
 /** An event of a `platform.<name>` stream as readers see it: the newest version of its type. */
 export type PlatformEvent =
   | RecordedEvent<'AdminGranted', AdminGrantedData>
@@ -44,6 +65,7 @@ export type PlatformEvent =
   | RecordedEvent<'BackupRestored', BackupRestoredData>
   | RecordedEvent<'BackupDeleted', BackupDeletedData>
   | RecordedEvent<'EventsExported', EventsExportedData>
+  | RecordedEvent<'RouteServed', RouteServedData>
 
 /**
  * Events of `platform.<name>` streams. The admin set lives on the one `platform.accounts` stream, so
@@ -100,5 +122,13 @@ export const platformEvents: EventDefinition[] = [
     stream: 'platform',
     description: 'The event log up to `seq` was written to the store as newline-delimited JSON (on `platform.backups`).',
     schema: EventsExportedSchema,
+  },
+  {
+    type: 'RouteServed',
+    version: 1,
+    stream: 'platform',
+    description:
+      "The router serves an app's requests on these containers (on `platform.router`): written once nginx answers with the new routes and no worker of the old ones takes new connections, and only when the app's set of containers changed.",
+    schema: RouteServedSchema,
   },
 ]

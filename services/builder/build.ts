@@ -11,7 +11,8 @@ import { buildDecider, type BuildCommand } from '../../domain/build/decider.js'
 import { runCommand } from '../../domain/command.js'
 import { LABELS } from '../../domain/runtime/labels.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
-import { deployVerdict, releaseOfBuild, waitUntil } from '../../projections/index.js'
+import { formatTrace, type Trace } from '../../domain/runtime/trace.js'
+import { deployVerdict, releaseOfBuild, traceOf, waitUntil } from '../../projections/index.js'
 import { imagePort, pushImage } from '../../core/engine/images.js'
 import type { BuildOutput } from './output.js'
 import { parseProcfile } from './procfile.js'
@@ -34,6 +35,11 @@ export interface BuildDeps {
    * 0 or unset: it does not wait (no scheduler runs).
    */
   deployTimeoutMs?: number
+  /**
+   * How long a push waits, once its deploy completed, for the router to serve the new containers
+   * (its `RouteServed`), ms; 0 or unset: it does not wait (no router runs). The trace is printed either way.
+   */
+  serveTimeoutMs?: number
   /** The longest a docker build may take, ms (default 30 min); then the build fails. */
   buildTimeoutMs?: number
   /** Build args and network settings for buildpack-style builds (the npm registry). */
@@ -61,6 +67,8 @@ export interface PushPhases {
   release: number
   /** Release -> deploy completed (only when the builder waits for deploys). */
   deploy?: number
+  /** Deploy completed -> the router serves the new containers (only when the builder waits for the router). */
+  serve?: number
 }
 
 export type BuildResult = { ok: true; build: string; image: string; release?: number; phases: PushPhases } | { ok: false; build: string; reason: string }
@@ -160,8 +168,21 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
         out.heading(`Deploying v${release}...`)
         const deploy = await waitForDeploy(deps, p.app, release, deps.deployTimeoutMs, p.signal)
         phases.deploy = Date.now() - te
-        if (deploy.outcome === 'completed') out.heading(`Deployed v${deploy.release}${deploy.release === release ? '' : ` (v${release} was superseded by it)`}`)
-        else if (deploy.outcome === 'failed') {
+        if (deploy.outcome === 'completed') {
+          out.heading(`Deployed v${deploy.release}${deploy.release === release ? '' : ` (v${release} was superseded by it)`}`)
+          const td = Date.now()
+          const trace = await waitForServed(deps, p.app, p.correlationId, deps.serveTimeoutMs ?? 0, p.signal)
+          if (deps.serveTimeoutMs) phases.serve = Date.now() - td
+          if (trace?.status === 'served') out.heading(`Served by the router: every new request reaches v${deploy.release}`)
+          else if (deps.serveTimeoutMs)
+            out.error(
+              `the router does not serve v${deploy.release} yet (${Math.round(deps.serveTimeoutMs / 1000)} s); \`wharf events:trace v${release}\` follows it`,
+            )
+          if (trace) {
+            out.heading('Trace: from the push to the live route')
+            out.lines(`${formatTrace(trace)}\n`)
+          }
+        } else if (deploy.outcome === 'failed') {
           deployFailed = true
           out.error(`the deploy of v${release} failed: ${deploy.reason}`)
           out.error(deploy.rolledBackTo ? `v${deploy.rolledBackTo} keeps running` : 'what ran before keeps running')
@@ -170,7 +191,7 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
       out.lines(`${appUrl(deps.cfg, p.app)}\n`)
     }
     out.lines(
-      `(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)}${phases.deploy === undefined ? '' : `, deploy ${s(phases.deploy)}`})\n`,
+      `(receive ${s(receive)}, build ${s(phases.build)}, registry ${s(phases.registry)}, release ${s(phases.release)}${phases.deploy === undefined ? '' : `, deploy ${s(phases.deploy)}`}${phases.serve === undefined ? '' : `, route ${s(phases.serve)}`})\n`,
     )
     await out.close()
     log.info({ release, phases, deployFailed }, 'push done')
@@ -244,4 +265,18 @@ async function waitForDeploy(deps: BuildDeps, app: string, release: number, time
     return { outcome: 'failed', reason: r.data.reason ?? 'unknown', ...(r.data.rolledBackTo ? { rolledBackTo: r.data.rolledBackTo } : {}) }
   }
   return { outcome: 'timeout' }
+}
+
+/**
+ * The trace of the push (by its correlation id) once the router serves its deploy's containers (or
+ * the chain failed), waiting up to `timeoutMs`; then the trace as it stands (undefined: nothing of
+ * the push in the events read model yet).
+ */
+async function waitForServed(deps: BuildDeps, app: string, correlationId: string, timeoutMs: number, signal: AbortSignal): Promise<Trace | undefined> {
+  const done = (t: Trace | undefined) => (t && t.status !== 'deploying' && t.status !== 'pending' ? t : undefined)
+  if (timeoutMs > 0) {
+    const t = await waitUntil(deps.pool, async () => done(await traceOf(deps.pool, app, correlationId)), { projections: ['eventlog'], timeoutMs, signal })
+    if (t) return t
+  }
+  return traceOf(deps.pool, app, correlationId)
 }

@@ -54,6 +54,8 @@ export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool;
 
 /** How long a push waits for its release to be deployed, ms. */
 const DEPLOY_WAIT_MS = 120_000
+/** How long a push waits, once deployed, for the router to serve the new containers, ms. */
+const SERVE_WAIT_MS = 30_000
 
 /** How often the builder looks for builds whose builder died, ms. */
 const SWEEP_MS = 30_000
@@ -77,6 +79,7 @@ export const builder: ServiceDefinition = {
       builderId,
       // A push waits for its deploy when the scheduler runs beside the builder.
       deployTimeoutMs: running.includes('scheduler') ? DEPLOY_WAIT_MS : 0,
+      serveTimeoutMs: running.includes('router') ? SERVE_WAIT_MS : 0,
       ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}),
     }
     const sweep = () =>

@@ -81,7 +81,11 @@ export async function removeImage(docker: Docker, ref: string): Promise<void> {
  * The builder's SSH server for a test controller (same event store, database and WHARF_HOME), on
  * `cfg.ports.builder` of the controller (give it a free port), stopped in teardown. Answers its port.
  */
-export async function startTestBuilder(t: Test, c: TestController, opts: { lockTimeoutMs?: number; buildTimeoutMs?: number } = {}): Promise<number> {
+export async function startTestBuilder(
+  t: Test,
+  c: TestController,
+  opts: { lockTimeoutMs?: number; buildTimeoutMs?: number; deployTimeoutMs?: number; serveTimeoutMs?: number } = {},
+): Promise<number> {
   const hooks = await HookServer.listen(join(mkdtempSync(join(tmpdir(), 'wharf-hooks-')), 'hooks.sock'))
   const ssh = await startSshServer({
     ...c.deps,
@@ -91,6 +95,8 @@ export async function startTestBuilder(t: Test, c: TestController, opts: { lockT
     hostKey: ensureHostKey(c.deps.cfg.home).privateKey,
     lockTimeoutMs: opts.lockTimeoutMs ?? 60_000,
     ...(opts.buildTimeoutMs ? { buildTimeoutMs: opts.buildTimeoutMs } : {}),
+    ...(opts.deployTimeoutMs ? { deployTimeoutMs: opts.deployTimeoutMs } : {}),
+    ...(opts.serveTimeoutMs ? { serveTimeoutMs: opts.serveTimeoutMs } : {}),
   })
   t.teardown(async () => {
     await ssh.close()

@@ -4,6 +4,7 @@
  * `render.ts` turns the table into nginx config.
  */
 import { createHash } from 'node:crypto'
+import type { ServedContainer } from '../../domain/platform/events.js'
 
 /** The read-model rows the table is built from (the router reads them in one snapshot). */
 export interface RouteRows {
@@ -12,7 +13,7 @@ export interface RouteRows {
   /** Custom domains (`allDomains`). */
   domains: readonly { domain: string; app: string }[]
   /** Announced containers (`webContainers`: `web` only). */
-  containers: readonly { container: string; app: string; type: string; host: string; port: number | null; state: string }[]
+  containers: readonly { container: string; app: string; type: string; host: string; port: number | null; state: string; release?: number }[]
   /** Apps in maintenance mode (`maintenanceApps`). */
   maintenance: readonly { app: string }[]
   /** The config of each app's current release (`currentConfigs`). */
@@ -175,4 +176,49 @@ function setting(
   if (re.test(v)) return v
   dropped.push({ app, what: `${name}=${JSON.stringify(raw.slice(0, 64))}`, reason: `not valid; using ${fallback}` })
   return fallback
+}
+
+/** What the router serves each app on: the containers behind its route's servers, sorted by container id. */
+export type ServedSets = ReadonlyMap<string, readonly ServedContainer[]>
+
+/**
+ * The containers behind each route's servers (the `web` containers the table routes to), by app.
+ * A container whose release the rows lack is left out: the record says which release serves.
+ */
+export function servedSets(rows: RouteRows, table: RouteTable): Map<string, ServedContainer[]> {
+  const byAddress = new Map<string, { container: string; release: number }>()
+  for (const c of rows.containers) {
+    if (c.type !== 'web' || c.state !== 'up' || c.port === null || c.release === undefined) continue
+    byAddress.set(`${c.app}\n${c.host}:${c.port}`, { container: c.container, release: c.release })
+  }
+  const out = new Map<string, ServedContainer[]>()
+  for (const r of table.routes) {
+    const served: ServedContainer[] = []
+    for (const s of r.servers) {
+      const c = byAddress.get(`${r.app}\n${s.host}:${s.port}`)
+      if (c) served.push({ container: c.container, release: c.release, host: s.host, port: s.port })
+    }
+    out.set(
+      r.app,
+      served.sort((a, b) => a.container.localeCompare(b.container)),
+    )
+  }
+  return out
+}
+
+/**
+ * The apps whose served set differs between `before` and `after`, with their new set: what the
+ * router records (`RouteServed`). An app missing from `before` served nothing; an app missing from
+ * `after` (destroyed) is not recorded: nothing of it is served, and its name may be reused.
+ */
+export function servedChanges(before: ServedSets, after: ServedSets): { app: string; servers: ServedContainer[] }[] {
+  const out: { app: string; servers: ServedContainer[] }[] = []
+  for (const [app, servers] of after) {
+    if (key(before.get(app) ?? []) !== key(servers)) out.push({ app, servers: [...servers] })
+  }
+  return out
+}
+
+function key(servers: readonly ServedContainer[]): string {
+  return servers.map((s) => `${s.container} ${s.release} ${s.host}:${s.port}`).join(',')
 }

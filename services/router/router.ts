@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
 import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, webContainers } from '../../projections/index.js'
-import { routeTable, type RouteRows, type RouteTable } from './model.js'
+import type { ServedContainer } from '../../domain/platform/events.js'
+import { routeTable, servedChanges, servedSets, type RouteRows, type RouteTable, type ServedSets } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
 import { renderRoutes, type RenderOptions } from './render.js'
 
@@ -27,6 +28,14 @@ export interface RouterOptions {
   transform?: (text: string) => string
   /** Told after each render that reached nginx (or failed to); `asked` = when the oldest change it covers was asked for (ms epoch). */
   onApplied?: (info: { result: ApplyResult | { ok: 'unchanged' }; asked: number; done: number; table: RouteTable }) => void
+  /** What each app was last recorded as served on (from the log, so a restarted router does not record it again). */
+  served?: ServedSets
+  /**
+   * Records the apps whose served containers changed, once the change is live (nginx answers the
+   * new routes and no old worker takes new connections). A throw keeps the change pending: it is
+   * recorded after the next render.
+   */
+  onServed?: (changes: { app: string; servers: ServedContainer[] }[]) => Promise<void>
 }
 
 /** Reads what the route table is built from, in one consistent snapshot. */
@@ -69,10 +78,15 @@ export class Router {
   #expiry: NodeJS.Timeout | undefined
   /** Renders that failed since the last good one. */
   failures = 0
+  /** What each app is recorded as served on. */
+  #served: ServedSets
+  /** A render again after a record that failed (only one pending). */
+  #retry: NodeJS.Timeout | undefined
 
   constructor(opts: RouterOptions) {
     this.#o = opts
     this.#windowMs = opts.windowMs ?? 20
+    this.#served = opts.served ?? new Map()
   }
 
   /** Asks for a render (coalesced). */
@@ -111,6 +125,7 @@ export class Router {
     this.#stopped = true
     clearTimeout(this.#timer)
     clearTimeout(this.#expiry)
+    clearTimeout(this.#retry)
     this.#timer = undefined
     await this.#running
   }
@@ -151,6 +166,7 @@ export class Router {
     const { text: body, dropped } = renderRoutes(table, render)
     for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
     if (body === this.#applied && nginx.masterPid()) {
+      await this.#record(rows, table)
       this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
       return
     }
@@ -175,6 +191,7 @@ export class Router {
         },
         'router: routes reloaded',
       )
+      await this.#record(rows, table)
     } else {
       this.failures++
       this.#o.log.error(
@@ -183,5 +200,32 @@ export class Router {
       )
     }
     this.#o.onApplied?.({ result, asked, done, table })
+  }
+
+  /** Records what changed in the served sets, once live; on failure, tries again with a render in a second. */
+  async #record(rows: RouteRows, table: RouteTable): Promise<void> {
+    const onServed = this.#o.onServed
+    if (!onServed) return
+    const served = servedSets(rows, table)
+    const changes = servedChanges(this.#served, served)
+    if (changes.length === 0) {
+      this.#served = served
+      return
+    }
+    // Recorded once no worker of the old config takes new connections: from the event on, every new request reaches these containers.
+    await this.#o.nginx.settled()
+    try {
+      await onServed(changes)
+      this.#served = served
+    } catch (err) {
+      this.#o.log.warn({ err, apps: changes.map((c) => c.app) }, 'router: cannot record what it serves; trying again after the next render')
+      if (!this.#retry && !this.#stopped) {
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined
+          this.kick()
+        }, 1_000)
+        this.#retry.unref()
+      }
+    }
   }
 }

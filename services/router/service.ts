@@ -3,7 +3,8 @@ import type { Logger } from '../../core/log.js'
 import { startConsumer } from '../../events/consumer.js'
 import type { EventStore } from '../../events/index.js'
 import { pathsFor } from '../../core/paths.js'
-import { wharfProjections } from '../../projections/index.js'
+import { ROUTER_STREAM } from '../../domain/platform/events.js'
+import { lastServedSets, wharfProjections } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { Nginx, type NginxPaths } from './nginx.js'
@@ -69,6 +70,8 @@ export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'tr
   durableName?: string
   /** How often the nginx master is checked (and started again when gone), ms, default 1_000; 0: never. */
   watchdogMs?: number
+  /** Records `RouteServed` on `platform.router` when an app's served containers change, default true. */
+  record?: boolean
 }
 
 export interface RunningRouter {
@@ -86,6 +89,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
   const log = deps.log
   const host = '127.0.0.1'
   const nginx = new Nginx({ paths: deps.paths, probe: { host, port: deps.port }, log, start: deps.startNginx })
+  const record = opts.record ?? true
   const router = new Router({
     pool: deps.pool,
     nginx,
@@ -96,6 +100,20 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
     ...(opts.transform ? { transform: opts.transform } : {}),
     ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
+    ...(record
+      ? {
+          // From the log: a restarted router records only what changed since the last router's record.
+          served: await lastServedSets(deps.pool),
+          onServed: async (changes) => {
+            await deps.store.append(
+              ROUTER_STREAM,
+              changes.map((c) => ({ type: 'RouteServed', data: { app: c.app, servers: c.servers } })),
+              { expectedVersion: 'any', actor: 'system:router' },
+            )
+            log.info({ apps: changes.map((c) => c.app) }, 'router: recorded what it serves')
+          },
+        }
+      : {}),
   })
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
   const readModelsOf = readModelsByType()

@@ -16,6 +16,7 @@ import { permsRoutes } from './perms.js'
 import { psRoutes } from './ps.js'
 import { releasesRoutes } from './releases.js'
 import { runRoutes } from './run.js'
+import { traceRoutes } from './trace.js'
 import { eventsRoutes } from './events.js'
 import { keyRoutes } from './keys.js'
 import { userRoutes } from './users.js'
@@ -26,6 +27,7 @@ export const ROUTES: RoutePlugin[] = [
   keyRoutes,
   userRoutes,
   eventsRoutes,
+  traceRoutes,
   appsRoutes,
   configRoutes,
   releasesRoutes,
