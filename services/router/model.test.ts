@@ -1,5 +1,5 @@
 import t from 'tap'
-import { routeTable, type RouteRows } from './model.js'
+import { routeTable, servedChanges, servedSets, type RouteRows } from './model.js'
 
 const rows = (over: Partial<RouteRows> = {}): RouteRows => ({
   apps: [{ name: 'shop' }, { name: 'blog' }],
@@ -113,4 +113,29 @@ t.test('given attached certificates, when the table is built, then live routed h
     now: NOW,
   })
   t.not(other.certs[0]!.id, certs[0]!.id, 'another key: another id (and so another config text)')
+})
+
+t.test("served sets: the containers behind each route, with their release; a change is recorded only when an app's set differs", async (t) => {
+  const r = rows({
+    containers: [
+      { container: 'c1', app: 'shop', type: 'web', host: '127.0.0.1', port: 32001, state: 'up', release: 3 },
+      { container: 'c2', app: 'shop', type: 'web', host: '127.0.0.1', port: 32000, state: 'up', release: 4 },
+      { container: 'c3', app: 'shop', type: 'web', host: '127.0.0.1', port: 32002, state: 'stopping', release: 3 },
+      { container: 'c6', app: 'old', type: 'web', host: '127.0.0.1', port: 32009, state: 'up', release: 1 },
+    ],
+  })
+  const served = servedSets(r, routeTable(r, { domain: 'wharf.localhost', now: NOW }))
+  t.same(Object.fromEntries(served), {
+    blog: [],
+    shop: [
+      { container: 'c1', release: 3, host: '127.0.0.1', port: 32001 },
+      { container: 'c2', release: 4, host: '127.0.0.1', port: 32000 },
+    ],
+  })
+  t.same(servedChanges(new Map(), served), [{ app: 'shop', servers: served.get('shop') }], 'an app never recorded served nothing: blog is not recorded')
+  t.same(servedChanges(served, served), [], 'nothing changed: nothing recorded')
+  const gone = new Map([['blog', []]])
+  t.same(servedChanges(served, gone), [], 'a destroyed app (shop) is not recorded')
+  const scaled = new Map([...served, ['shop', [served.get('shop')![1]!]]])
+  t.same(servedChanges(served, scaled), [{ app: 'shop', servers: [{ container: 'c2', release: 4, host: '127.0.0.1', port: 32000 }] }])
 })

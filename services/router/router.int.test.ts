@@ -9,7 +9,9 @@ import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { ROUTER_STREAM, type RouteServedData } from '../../domain/platform/events.js'
 import { streamId, type RecordedEvent } from '../../events/index.js'
+import { waitFor } from '../../projections/index.js'
 import { pathsFor } from '../../core/paths.js'
 import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from '../builder/testing.js'
 import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
@@ -354,4 +356,70 @@ t.test('a burst of changes is coalesced into few reloads; a router started again
   await startTestRouter(t, c, { domain: DOMAIN })
   await until('the domain added meanwhile is routed', statusIs(k, late, 503), 10_000)
   await until('the domain removed meanwhile is not', statusIs(k, domains[0]!, 404), 10_000)
+})
+
+t.test('RouteServed: recorded once a change of the served containers is live, once per change; the trace ends with it', async (t) => {
+  const k = await setup(t)
+  const app = await createApp(t, k, 'rs')
+  const host = `${app}.${DOMAIN}`
+  const first = await startTestRouter(t, k.c, { domain: DOMAIN })
+  const served = async () =>
+    (await k.c.deps.store.readStream(ROUTER_STREAM)).events.filter((e) => (e.data as { app: string }).app === app) as RecordedEvent<
+      'RouteServed',
+      RouteServedData
+    >[]
+  const v = await build(t, k, app, { web: 'echo "$GREETING" > /www/greeting.txt; exec httpd -f -p $PORT -h /www' })
+  t.equal((await outcome(k, app, v)).type, 'DeployCompleted')
+  const started = await until('a container started', async () => (await runtimeEvents(k, app)).find((e) => e.type === 'ContainerStarted'))
+  const record = await until('the router recorded it', async () => (await served()).find((e) => e.data.servers.length === 1))
+  const c = started.data as { container: string; host: string; port: number }
+  t.same(record.data.servers, [{ container: c.container, release: v, host: c.host, port: c.port }], 'the container, its release and address')
+  t.ok(record.seq > started.seq, 'after the container started')
+  t.equal(record.actor, 'system:router')
+  // The record is live: a new connection gets the new container.
+  t.equal((await get(k.port, host, '/index.html')).status, 200, 'served when recorded')
+
+  // No change of the served set, no record: a render of the same routes, an unrelated change.
+  const count = (await served()).length
+  await first.router.sync()
+  await call(k, app, 'POST', '/domains', { domain: `x.${app}.example.test` })
+  await until('the domain is routed', statusIs(k, `x.${app}.example.test`, 200), 10_000)
+  await first.router.idle()
+  t.equal((await served()).length, count, 'nothing recorded without a change of the served containers')
+
+  // A router started again records nothing it recorded before (it starts from the log).
+  await waitFor(k.c.deps.pool, await k.c.deps.store.lastSeq(), { projections: ['eventlog'] })
+  await first.stop()
+  const second = await startTestRouter(t, k.c, { domain: DOMAIN })
+  await second.router.sync()
+  t.equal((await served()).length, count, 'a restarted router records nothing again')
+
+  // config:set: the trace ends with the router serving only the new release.
+  await k.c.call('POST', `/v1/apps/${app}/config`, { token: k.token, body: { values: { GREETING: 'hi' } }, headers: { 'x-request-id': `set-${app}` } })
+  const trace = await until(
+    'the config:set trace is served',
+    async () => {
+      const res = await k.c.call('GET', `/v1/apps/${app}/trace?ref=set-${app}`, { token: k.token })
+      return res.body.status === 'served' ? res.body : res.body.status === 'failed' ? Promise.reject(new Error(res.body.reason)) : undefined
+    },
+    60_000,
+  )
+  // The router may serve the new container alone before or after the scheduler sees Swarm's update complete: the order of those two varies.
+  t.same(
+    trace.steps.map((s: { type: string }) => s.type).sort(),
+    ['ConfigSet', 'ReleaseCreated', 'DeployStarted', 'ContainerStarted', 'DeployCompleted', 'RouteServed'].sort(),
+    `the chain: ${trace.steps.map((s: { type: string; offsetMs: number }) => `${s.type} +${s.offsetMs}`).join(', ')}`,
+  )
+  t.same(
+    trace.steps.slice(0, 4).map((s: { type: string }) => s.type),
+    ['ConfigSet', 'ReleaseCreated', 'DeployStarted', 'ContainerStarted'],
+  )
+  const routed = trace.steps.find((s: { type: string }) => s.type === 'RouteServed')
+  t.match(routed, { data: { servers: [{ release: v + 1 }] } }, 'only the new release served')
+  t.equal(routed.data.servers.length, 1)
+  const bodies = new Set<string>()
+  for (let i = 0; i < 20; i++) bodies.add((await get(k.port, host, '/greeting.txt')).body)
+  t.same([...bodies], ['hi\n'], 'every request after the record reaches the new release')
+  const perChange = (await served()).length - count
+  t.ok(perChange >= 1 && perChange <= 3, `a rolling deploy of one container: ${perChange} records (start-first: both, then the new one)`)
 })
