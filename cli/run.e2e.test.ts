@@ -40,8 +40,9 @@ t.test('wharf run through bin/wharf', async (t) => {
   const source = await buildTestImage(t, docker, `FROM busybox\nRUN echo ${Date.now()} > /stamp\nCMD ["sleep", "1000"]\n`)
   const id12 = (await docker.getImage(source).inspect()).Id.replace(/^sha256:/, '').slice(0, 12)
   t.teardown(() => removeImage(docker, `${testRegistry()}/${app}:image-${id12}`))
-  await ok(t, alice.run(['builds:create', source, '-a', app]), 'builds:create')
-  await ok(t, alice.run(['config:set', 'GREETING=hello there', '-a', app]), 'config:set')
+  // No scheduler runs here: nothing would deploy, so the CLI is told not to wait for it.
+  await ok(t, alice.run(['builds:create', source, '-a', app, '--no-wait']), 'builds:create')
+  await ok(t, alice.run(['config:set', 'GREETING=hello there', '-a', app, '--no-wait']), 'config:set')
 
   const hi = await ok(t, alice.run(['run', '-a', app, '--', 'echo', 'hi']), 'run echo hi')
   t.same([hi.stdout, hi.stderr], ['hi\n', ''], 'prints hi, nothing else')

@@ -36,7 +36,8 @@ t.test('builds:create, builds:list and builds:info through bin/wharf', async (t)
   t.teardown(() => removeImage(docker, pushed))
   const created = await ok(
     t,
-    alice.run(['builds:create', source, '-a', app, '--procfile', 'web: httpd -f -p $PORT', '--procfile', 'worker: sleep 1000']),
+    // No scheduler runs here: nothing would deploy, so the CLI is told not to wait for it.
+    alice.run(['builds:create', source, '-a', app, '--procfile', 'web: httpd -f -p $PORT', '--procfile', 'worker: sleep 1000', '--no-wait']),
     'builds:create',
   )
   t.match(created.stdout, `\npushed ${pushed} (sha256:`, 'says what it pushed')
@@ -57,7 +58,9 @@ t.test('builds:create, builds:list and builds:info through bin/wharf', async (t)
   t.match((await ok(t, alice.run(['builds:info', build.id.slice(0, 13), '-a', app]), 'builds:info <short id>')).stdout, `=== build ${build.id}\n`)
   t.equal(JSON.parse((await ok(t, alice.run(['builds:info', 'latest', '-a', app, '--json']), 'builds:info --json')).stdout).id, build.id)
 
-  const again = JSON.parse((await ok(t, alice.run(['builds:create', source, '-a', app, '--port', '9000', '--json']), 'builds:create --json')).stdout)
+  const again = JSON.parse(
+    (await ok(t, alice.run(['builds:create', source, '-a', app, '--port', '9000', '--json', '--no-wait']), 'builds:create --json')).stdout,
+  )
   t.match(again, { release: 3, image: pushed, port: 9000, digest: /^sha256:/ })
 
   // Failures: one line with the code.

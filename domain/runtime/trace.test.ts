@@ -137,3 +137,17 @@ t.test('a vN ref finds the deploy of its release under another correlation; a ne
   const trace = buildTrace(input(chain, [deploy, c, done, served], { release: 6 }))
   t.equal(trace.status, 'served', 'v7 superseded v6: every request reaches a newer release')
 })
+
+t.test('progress: web containers of the release kept by a scale-up count; a restart counts only new ones', async (t) => {
+  const before = [web('a', 4, 30001), web('b', 4, 30002)]
+  const deploy = ev('DeployStarted', { release: 4, formation: { web: 3 } }, 10)
+  const c = ev('ContainerStarted', { type: 'web', release: 4, container: 'c', host: '127.0.0.1', port: 30003 }, 300)
+  t.same(buildTrace(input([ev('FormationScaled', { formation: { web: 3 } }, 0)], [deploy, c], { servedBefore: before })).progress, [
+    { type: 'web', started: 3, wanted: 3 },
+  ])
+  seq = 0
+  const restart = [ev('RestartRequested', { type: 'web' }, 0)]
+  const d = ev('DeployStarted', { release: 4, formation: { web: 2 } }, 10)
+  const a2 = ev('ContainerStarted', { type: 'web', release: 4, container: 'a2', host: '127.0.0.1', port: 30011 }, 300)
+  t.same(buildTrace(input(restart, [d, a2], { servedBefore: before })).progress, [{ type: 'web', started: 1, wanted: 2 }])
+})

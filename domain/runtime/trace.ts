@@ -183,15 +183,23 @@ export function buildTrace(input: TraceInput): Trace {
   const restartsWeb = chain.some((e) => e.type === 'RestartRequested' && [undefined, 'web'].includes(str(obj(e.data).type)))
   let formation = obj(obj(deploy.data).formation) as Record<string, number>
   let served: readonly ServedView[] = input.servedBefore
+  for (const e of after) if (e.seq <= deploy.seq && e.type === 'RouteServed') served = servedOf(e)
   let servedEvent: TraceEvent | undefined
   const started = new Map<string, { type: string; seq: number }>()
   const alive = new Set<string>()
   let completed: TraceEvent | undefined
   steps.push(deploy)
+  // Web containers of the release that were served before the deploy and still run count as started (a scale-up
+  // keeps them), unless the chain restarts web; capped at the wanted number while old ones drain.
+  const kept = new Set(restartsWeb ? [] : served.filter((s) => s.release >= release!).map((s) => s.container))
   const progress = (): TraceProgress[] =>
     Object.entries(formation)
       .filter(([, n]) => typeof n === 'number')
-      .map(([type, wanted]) => ({ type, wanted, started: [...started.values()].filter((s) => s.type === type).length }))
+      .map(([type, wanted]) => {
+        const fresh = [...started.values()].filter((s) => s.type === type).length
+        const old = type === 'web' ? [...kept].filter((c) => !started.has(c)).length : 0
+        return { type, wanted, started: Math.min(wanted, fresh + old) }
+      })
       .sort((a, b) => (a.type === 'web' ? -1 : b.type === 'web' ? 1 : a.type.localeCompare(b.type)))
   const isServed = (): boolean => {
     const wanted = formation.web ?? 0
@@ -203,10 +211,7 @@ export function buildTrace(input: TraceInput): Trace {
     return true
   }
   for (const e of after) {
-    if (e.seq <= deploy.seq) {
-      if (e.type === 'RouteServed') served = servedOf(e)
-      continue
-    }
+    if (e.seq <= deploy.seq) continue
     const d = obj(e.data)
     switch (e.type) {
       case 'DeployStarted':
@@ -240,7 +245,10 @@ export function buildTrace(input: TraceInput): Trace {
       case 'ContainerStopped':
       case 'ContainerCrashed': {
         const c = str(d.container)
-        if (c) alive.delete(c)
+        if (c) {
+          alive.delete(c)
+          kept.delete(c)
+        }
         break
       }
       case 'RouteServed':

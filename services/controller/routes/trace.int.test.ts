@@ -50,7 +50,8 @@ t.test('the trace of builds:create and config:set follows the deploy to the rout
   t.match(res.body, { app, correlationId: 'create-1', release: v, build: built.body.build, status: 'pending', reason: /scheduler/ })
   t.same(
     res.body.steps.map((s: { type: string }) => s.type),
-    ['BuildStarted', 'BuildSucceeded', 'ReleaseCreated'],
+    ['BuildStarted', 'BuildSucceeded', 'ReleaseCreated', 'FormationScaled'],
+    'the first build scales web to 1 in the same command',
   )
   t.equal(res.body.steps[2].data.config.EARLY, '[redacted]', 'config values never leave, as in the events API')
 
@@ -82,7 +83,17 @@ t.test('the trace of builds:create and config:set follows the deploy to the rout
   res = await trace('create-1')
   t.match(res.body, { status: 'served', progress: [{ type: 'web', started: 2, wanted: 2 }] })
   const types = res.body.steps.map((s: { type: string }) => s.type)
-  t.same(types, ['BuildStarted', 'BuildSucceeded', 'ReleaseCreated', 'DeployStarted', 'ContainerStarted', 'ContainerStarted', 'DeployCompleted', 'RouteServed'])
+  t.same(types, [
+    'BuildStarted',
+    'BuildSucceeded',
+    'ReleaseCreated',
+    'FormationScaled',
+    'DeployStarted',
+    'ContainerStarted',
+    'ContainerStarted',
+    'DeployCompleted',
+    'RouteServed',
+  ])
   const offsets = res.body.steps.map((s: { offsetMs: number }) => s.offsetMs)
   t.same(
     offsets,
@@ -94,7 +105,7 @@ t.test('the trace of builds:create and config:set follows the deploy to the rout
     res.body.totalMs,
     'the steps add up to the total',
   )
-  t.match(res.body.steps.at(-1), { type: 'RouteServed', detail: 'the router serves 2 containers of v' + v })
+  t.match(res.body.steps.at(-1), { type: 'RouteServed', detail: `the router serves 2 containers of v${v}` })
   t.same((await trace(`v${v}`)).body.steps, res.body.steps, 'by release')
   t.same((await trace(built.body.build)).body.steps, res.body.steps, 'by build id')
 
