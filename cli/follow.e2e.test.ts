@@ -198,7 +198,7 @@ t.test('git push ends with the trace from the push to the live route', async (t)
   const push = await runCmd('git', ['push', 'wharf', 'main'], { cwd: repo, env: { HOME: alice.home, GIT_SSH_COMMAND: sshCmd } })
   t.equal(push.code, 0, `git push wharf main\n${push.output}`)
   t.match(push.output, /remote: -----> Served by the router: every new request reaches v2/)
-  t.match(push.output, /remote: -----> Trace: from the push to the live route\n/)
+  t.match(push.output, /remote: -----> Trace: from the push to the live route\s*\n/)
   const trace = push.output.slice(push.output.indexOf('Trace: from the push'))
   const steps = ['PushReceived', 'BuildStarted', 'BuildSucceeded', 'ReleaseCreated', 'DeployStarted', 'ContainerStarted', 'DeployCompleted', 'RouteServed']
   for (const type of steps)

@@ -85,6 +85,7 @@ export async function followDeploy(client: ApiClient, o: FollowOptions): Promise
   let body: AsyncIterable<Buffer> | undefined
   let events: AsyncIterator<string[]> | undefined
   let next: Promise<IteratorResult<string[]>> | undefined
+  const stop = new AbortController()
   let said = ''
   const say = (line: string) => {
     if (line === said) return
@@ -92,10 +93,7 @@ export async function followDeploy(client: ApiClient, o: FollowOptions): Promise
     o.progress?.(line)
   }
   try {
-    // The stream only wakes the loop up: the trace is the truth, asked again on each event and every few seconds.
-    body = await openEventStream(client, `/v1/events/stream?app=${encodeURIComponent(o.app)}`).catch(() => undefined)
-    events = body ? sseData(body)[Symbol.asyncIterator]() : undefined
-    for (;;) {
+    for (let round = 0; ; round++) {
       let trace: Trace | undefined
       try {
         trace = await client.call<Trace>('GET', path, undefined, { timeoutMs: 30_000 })
@@ -130,6 +128,13 @@ export async function followDeploy(client: ApiClient, o: FollowOptions): Promise
           `not served after ${Math.round(o.timeoutMs / 1000)} s (${statusText(trace)}); \`wharf events:trace ${o.correlationId} -a ${o.app}\` shows where it stands`,
         )
       }
+      if (round === 0) {
+        // Opened once there is something to wait for, then the trace asked again at once: what happened before the
+        // stream began is in it. The stream only wakes the loop up; the trace is the truth, asked on each event and every few seconds.
+        body = await openEventStream(client, `/v1/events/stream?app=${encodeURIComponent(o.app)}`, { signal: stop.signal }).catch(() => undefined)
+        events = body ? sseData(body)[Symbol.asyncIterator]() : undefined
+        continue
+      }
       // The timer is cancelled once the race is over, so a finished command does not linger on it.
       const tick = new AbortController()
       const wait = sleep(Math.min(RECHECK_MS, left), 'tick' as const, { signal: tick.signal }).catch(() => 'tick' as const)
@@ -152,6 +157,6 @@ export async function followDeploy(client: ApiClient, o: FollowOptions): Promise
     }
   } finally {
     next?.catch(() => {})
-    ;(body as { destroy?: () => void } | undefined)?.destroy?.()
+    stop.abort()
   }
 }

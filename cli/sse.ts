@@ -3,15 +3,17 @@ import { CliError, type ApiClient } from './client.js'
 
 /**
  * Opens a server-sent events stream of the controller (`GET <path>`), or throws the API's error as a
- * CliError. Answers the body, read with {@link sseData}.
+ * CliError. Answers the body, read with {@link sseData}. `signal` ends the stream and its connection.
  */
-export async function openEventStream(client: ApiClient, path: string): Promise<AsyncIterable<Buffer>> {
+export async function openEventStream(client: ApiClient, path: string, opts: { signal?: AbortSignal } = {}): Promise<AsyncIterable<Buffer>> {
   if (!client.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
   let res
   try {
     res = await request(`${client.url}${path}`, {
       headers: { accept: 'text/event-stream', ...(client.token ? { authorization: `Bearer ${client.token}` } : {}) },
       bodyTimeout: 0,
+      // Aborting closes the connection: a destroyed body alone may leave it open until the server writes again.
+      ...(opts.signal ? { signal: opts.signal } : {}),
     })
   } catch (err) {
     throw new CliError('WHARF_UNAVAILABLE', `cannot reach the controller at ${client.url}: ${(err as Error).message}`)
@@ -20,6 +22,8 @@ export async function openEventStream(client: ApiClient, path: string): Promise<
     const e = (await res.body.json().catch(() => ({}))) as { code?: string; message?: string }
     throw new CliError(e.code ?? `HTTP_${res.statusCode}`, e.message ?? `the controller answered ${res.statusCode}`)
   }
+  // An abort destroys the body with an error: a reader iterating it gets the error; one that stopped reading must not crash on it.
+  if (opts.signal) res.body.on('error', () => {})
   return res.body
 }
 
