@@ -7,7 +7,7 @@
  * `events:trace` prints the chain; `git push` ends with it.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { freePort } from '../infra/test-env.js'
@@ -21,6 +21,12 @@ import { get } from '../test/http.js'
 import { cliUser, requireBuilt, type Run } from './testing.js'
 
 t.setTimeout(600_000)
+
+/** The figures measured here, as TAP comments and, with WHARF_FIGURES=<file>, appended to that file (make test prints only failing files' TAP). */
+function figure(t: Test, text: string): void {
+  t.comment(text)
+  if (process.env.WHARF_FIGURES) appendFileSync(process.env.WHARF_FIGURES, `${text}\n`)
+}
 
 const docker = testDocker()
 const DOMAIN = 'wharf.localhost'
@@ -174,7 +180,7 @@ t.test('the changing commands wait until the router serves the new release; --no
   t.equal(zero.code, 0, zero.stderr)
   t.same(await bodies(app, 3), Array(3).fill('HTTP 503'), 'nothing served right after scale to 0')
   figures.push(`ps:scale web=0: ${zero.ms} ms`)
-  t.comment(figures.join('; '))
+  figure(t, figures.join('; '))
 })
 
 t.test('git push ends with the trace from the push to the live route', async (t) => {
@@ -206,7 +212,8 @@ t.test('git push ends with the trace from the push to the live route', async (t)
   t.match(trace, new RegExp(`remote: +${app} v2: served \\d+\\.\\d\\d s after the push`))
   t.match(push.output, /, route \d+\.\d\d s\)/, 'the phases line has the route wait')
   t.same(await bodies(app, 10), Array(10).fill('hello'), 'served when the push returns')
-  t.comment(
+  figure(
+    t,
     `push breakdown: ${trace
       .split('\n')
       .filter((l) => /\+\d/.test(l))
