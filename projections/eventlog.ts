@@ -279,12 +279,16 @@ function traceEventOf(r: Record<string, unknown>): TraceEvent {
   }
 }
 
+/** SQL: the event is of the current incarnation of the app named by `$1`. */
+const CURRENT = 'incarnation = (SELECT i.seq FROM rm_eventlog.incarnations i WHERE i.app = $1)'
+
 /** A trace ref: `v12` (a release), a build id, or a correlation id (a push's, a command's request id). */
 export const TRACE_REF = /^(v[1-9][0-9]{0,8}|[A-Za-z0-9][A-Za-z0-9:_-]{0,127})$/
 
 /**
  * The causal trace of `ref` in `app` ({@link buildTrace}), read from the event log read model
- * (data redacted as the events API shows it); undefined when no event of the app answers to `ref`.
+ * (data redacted as the events API shows it), within the app's current incarnation (nothing of an
+ * earlier app of the same name); undefined when no event of it answers to `ref`.
  * The caller checks that the user may read the app.
  */
 export async function traceOf(db: Queryable, app: string, ref: string): Promise<Trace | undefined> {
@@ -294,38 +298,40 @@ export async function traceOf(db: Queryable, app: string, ref: string): Promise<
   const version = /^v([0-9]+)$/.exec(ref)
   if (version) {
     release = Number(version[1])
-    // The newest: an app name reused after apps:destroy starts again at v1.
+    // Within the current incarnation: an app name reused after apps:destroy starts again at v1.
     ;({
       rows: [anchor],
     } = await db.query(
-      `SELECT correlation_id FROM rm_eventlog.events WHERE app = $1 AND type = 'ReleaseCreated' AND (data->>'version')::int = $2 ORDER BY seq DESC LIMIT 1`,
+      `SELECT correlation_id FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type = 'ReleaseCreated' AND (data->>'version')::int = $2 ORDER BY seq DESC LIMIT 1`,
       [app, release],
     ))
   } else {
     ;({
       rows: [anchor],
     } = await db.query(
-      `SELECT correlation_id FROM rm_eventlog.events WHERE app = $1 AND (stream = $2 OR correlation_id = $3) ORDER BY (stream = $2) DESC, seq LIMIT 1`,
+      `SELECT correlation_id FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND (stream = $2 OR correlation_id = $3) ORDER BY (stream = $2) DESC, seq LIMIT 1`,
       [app, `build.${ref}`, ref],
     ))
   }
   if (!anchor) return undefined
   const correlationId = anchor.correlation_id as string
   const { rows: chainRows } = await db.query(
-    `SELECT ${cols} FROM rm_eventlog.events WHERE app = $1 AND correlation_id = $2 ORDER BY seq, id LIMIT ${TRACE_CHAIN_LIMIT}`,
+    `SELECT ${cols} FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND correlation_id = $2 ORDER BY seq, id LIMIT ${TRACE_CHAIN_LIMIT}`,
     [app, correlationId],
   )
   const chain = chainRows.map(traceEventOf)
   const from = chain[0]?.seq ?? 0
   const [{ rows: afterRows }, { rows: servedRows }, { rows: builtRows }] = [
-    await db.query(`SELECT ${cols} FROM rm_eventlog.events WHERE app = $1 AND type = ANY($2) AND seq > $3 ORDER BY seq, id LIMIT ${TRACE_AFTER_LIMIT}`, [
-      app,
-      AFTER_TYPES,
-      from,
-    ]),
-    await db.query(`SELECT data FROM rm_eventlog.events WHERE app = $1 AND type = 'RouteServed' AND seq < $2 ORDER BY seq DESC, id DESC LIMIT 1`, [app, from]),
     await db.query(
-      `SELECT data->>'image' AS image FROM rm_eventlog.events WHERE app = $1 AND type = 'ReleaseCreated' AND seq < $2 ORDER BY seq DESC, id DESC LIMIT 1`,
+      `SELECT ${cols} FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type = ANY($2) AND seq > $3 ORDER BY seq, id LIMIT ${TRACE_AFTER_LIMIT}`,
+      [app, AFTER_TYPES, from],
+    ),
+    await db.query(
+      `SELECT data FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type = 'RouteServed' AND seq < $2 ORDER BY seq DESC, id DESC LIMIT 1`,
+      [app, from],
+    ),
+    await db.query(
+      `SELECT data->>'image' AS image FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type = 'ReleaseCreated' AND seq < $2 ORDER BY seq DESC, id DESC LIMIT 1`,
       [app, from],
     ),
   ]
@@ -344,7 +350,8 @@ export async function traceOf(db: Queryable, app: string, ref: string): Promise<
 /** What the router last recorded as served, per app (its `RouteServed` events): where a restarted router starts from. */
 export async function lastServedSets(db: Queryable): Promise<Map<string, ServedView[]>> {
   const { rows } = await db.query(
-    `SELECT DISTINCT ON (app) app, data FROM rm_eventlog.events WHERE type = 'RouteServed' AND app IS NOT NULL ORDER BY app, seq DESC, id DESC`,
+    `SELECT DISTINCT ON (e.app) e.app, e.data FROM rm_eventlog.events e JOIN rm_eventlog.incarnations i ON i.app = e.app AND i.seq = e.incarnation
+      WHERE e.type = 'RouteServed' ORDER BY e.app, e.seq DESC, e.id DESC`,
   )
   return new Map(rows.map((r) => [r.app as string, ((r.data as { servers?: ServedView[] }).servers ?? []) as ServedView[]]))
 }

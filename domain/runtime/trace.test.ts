@@ -84,6 +84,10 @@ t.test('no deploy: no build yet, nothing recorded, a change that runs nothing; p
   t.equal(buildTrace(input([], [])).status, 'no-deploy')
   t.equal(buildTrace(input([ev('DomainAdded', { domain: 'x.example' }, 0)], [])).status, 'no-deploy')
   t.equal(buildTrace(input([ev('FormationScaled', { formation: { web: 2 } }, 0)], [])).status, 'pending')
+  const push = [ev('PushReceived', { sha: 'a'.repeat(40), user: 'alice' }, 0, 'cmd', 'build.b1'), ev('BuildStarted', { kind: 'git' }, 1, 'cmd', 'build.b1')]
+  t.match(buildTrace(input(push, [], { builtBefore: false })), { status: 'pending', reason: 'building', build: 'b1' }, 'a first build under way')
+  const built = [...push, ev('BuildSucceeded', { image: 'img' }, 2000, 'cmd', 'build.b1')]
+  t.match(buildTrace(input(built, [], { builtBefore: false })), { status: 'pending', reason: 'waiting for the release' })
 })
 
 t.test('scale to 0: served once the router serves nothing; a worker-only app is served at completion', async (t) => {

@@ -95,24 +95,6 @@ export interface ServedView {
   port: number
 }
 
-/** Event types a trace shows from the chain itself (what the push or the command wrote). */
-export const CHAIN_TYPES = [
-  'PushReceived',
-  'BuildStarted',
-  'BuildSucceeded',
-  'BuildFailed',
-  'ConfigSet',
-  'ConfigUnset',
-  'FormationScaled',
-  'RestartRequested',
-  'LimitsSet',
-  'LimitsUnset',
-  'ReleaseCreated',
-  'DeployStarted',
-  'DeployCompleted',
-  'DeployFailed',
-] as const
-
 /** Event types a trace reads after the chain's start, of the app. */
 export const AFTER_TYPES = [
   'DeployStarted',
@@ -146,7 +128,8 @@ function servedOf(e: TraceEvent): ServedView[] {
  */
 export function buildTrace(input: TraceInput): Trace {
   const { chain, after } = input
-  const steps: TraceEvent[] = chain.filter((e) => (CHAIN_TYPES as readonly string[]).includes(e.type) && !e.type.startsWith('Deploy'))
+  // Everything the push or command wrote is a step; the deploy's own events are taken from `after`.
+  const steps: TraceEvent[] = chain.filter((e) => !(AFTER_TYPES as readonly string[]).includes(e.type))
   const built = chain.find((e) => e.type === 'BuildStarted' || e.type === 'PushReceived')
   const buildId = built ? /^build\.(.+)$/.exec(built.stream)?.[1] : undefined
   const released = chain.filter((e) => e.type === 'ReleaseCreated').at(-1)
@@ -171,10 +154,13 @@ export function buildTrace(input: TraceInput): Trace {
     (release === undefined ? undefined : after.find((e) => e.type === 'DeployStarted' && num(obj(e.data).release) === release))
   if (!deploy) {
     if (chain.length === 0) return trace('no-deploy', 'nothing was recorded with this correlation id: the command changed nothing')
+    if (!released && chain.some((e) => e.type === 'PushReceived' || e.type === 'BuildStarted')) {
+      return trace('pending', chain.some((e) => e.type === 'BuildSucceeded') ? 'waiting for the release' : 'building')
+    }
     // Without an image there is nothing to run: the scheduler starts no deploy.
     const image = released ? str(obj(released.data).image) !== undefined : input.builtBefore
     if (!image) return trace('no-deploy', 'the app has no build yet: nothing runs until `git push` or `wharf builds:create`')
-    if (chain.length > 0 && !released && !chain.some((e) => e.type === 'FormationScaled' || e.type === 'RestartRequested' || e.type === 'BuildSucceeded')) {
+    if (!released && !chain.some((e) => e.type === 'FormationScaled' || e.type === 'RestartRequested')) {
       return trace('no-deploy', 'the change makes no new release and runs nothing new')
     }
     return trace('pending', 'waiting for the scheduler to start the deploy')

@@ -129,4 +129,15 @@ t.test('the trace of builds:create and config:set follows the deploy to the rout
   t.equal(stranger.body.code, 'WHARF_NOT_FOUND', 'a user who cannot read the app sees nothing of it')
   const other = await c.call('GET', `/v1/apps/nope${Date.now()}/trace?ref=v1`, { token: alice })
   t.equal(other.body.code, 'WHARF_NOT_FOUND')
+
+  // The name reused after apps:destroy is a new app: no trace of the earlier one, by any ref.
+  t.equal((await c.call('DELETE', `/v1/apps/${app}`, { token: alice, body: { confirm: app } })).status, 200)
+  t.equal((await c.call('POST', '/v1/apps', { token: bob, body: { name: app } })).status, 201)
+  for (const ref of [`v${v}`, 'create-1', built.body.build, 'v1']) {
+    const res = await trace(ref, bob)
+    t.equal(res.body.code, ref === 'v1' ? undefined : 'WHARF_NOT_FOUND', `bob's ${app}: ${ref} ${ref === 'v1' ? 'is his own v1' : 'is of the earlier app'}`)
+  }
+  const first = (await trace('v1', bob)).body
+  t.equal(first.status, 'no-deploy', 'nothing to deploy yet')
+  t.equal(first.steps[0].type, 'AppCreated', "v1 is bob's app creation")
 })
