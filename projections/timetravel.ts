@@ -196,7 +196,7 @@ async function inThePast<T>(
       if (p.applyBatch) await p.applyBatch(mine, client)
       else for (const e of mine) await p.apply(e, client)
     }
-    return await read(client)
+    return await read(oneByOne(client))
   } catch (err) {
     const code = (err as { code?: string }).code
     if (code === '55P03') throw new WharfError('WHARF_TIMEOUT', 'other time-travel queries are running: try again', { cause: err })
@@ -211,6 +211,21 @@ async function inThePast<T>(
     // A connection whose rollback failed is closed, which aborts its transaction.
     client.release(broken instanceof Error ? broken : undefined)
   }
+}
+
+/**
+ * `client` for a reader that may query in parallel, as on a pool (`Promise.all`): its queries are
+ * sent one after the other, as one client takes them (pg 9 refuses a query while one runs).
+ */
+function oneByOne(client: pg.PoolClient): Queryable {
+  let last: Promise<unknown> = Promise.resolve()
+  const query = (text: string, values?: unknown[]) => {
+    const run = last.then(() => client.query(text, values))
+    last = run.catch(() => undefined)
+    return run
+  }
+  // The queries of projections/ call only query(text, values).
+  return { query } as unknown as pg.PoolClient
 }
 
 let running: Promise<unknown> = Promise.resolve()
