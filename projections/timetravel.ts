@@ -68,8 +68,10 @@ const AT_RE = new RegExp(AT_PATTERN)
 
 /** How long a time-travel query waits for another one's schemas (ms). */
 export const LOCK_TIMEOUT_MS = 10_000
-/** The longest one statement of a time-travel query may run (ms): a bound on the whole fold. */
+/** The longest one statement of a time-travel query may run (ms). */
 const STATEMENT_TIMEOUT_MS = 30_000
+/** The longest a fold may take (ms): it holds the schemas' rows meanwhile, so it is bounded (`WHARF_TIMEOUT`). */
+export const FOLD_LIMIT_MS = 60_000
 /** Time-travel queries waiting their turn in this process; one more is refused (`WHARF_UNAVAILABLE`). */
 export const MAX_WAITING = 16
 
@@ -185,6 +187,7 @@ async function inThePast<T>(
     await client.query(`SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}; SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`)
     await client.query(NO_COMMIT)
     const tag = randomBytes(6).toString('hex')
+    const deadline = Date.now() + FOLD_LIMIT_MS
     for (const p of projections) {
       const live = schemaOf(p.name)
       await client.query(`ALTER SCHEMA ${ident(live)} RENAME TO ${ident(`tt_${tag}_${p.name}`)}`)
@@ -194,7 +197,16 @@ async function inThePast<T>(
       const handles = new Set(p.handles)
       const mine = events.filter((e) => handles.has(e.type))
       if (p.applyBatch) await p.applyBatch(mine, client)
-      else for (const e of mine) await p.apply(e, client)
+      else {
+        for (const [i, e] of mine.entries()) {
+          if (i % 100 === 0 && Date.now() > deadline) {
+            throw new WharfError('WHARF_TIMEOUT', `the app's history is too long to fold within ${FOLD_LIMIT_MS / 1000} s`, {
+              details: { events: events.length },
+            })
+          }
+          await p.apply(e, client)
+        }
+      }
     }
     return await read(oneByOne(client))
   } catch (err) {
