@@ -62,12 +62,13 @@ export class ApiClient {
   /**
    * `timeoutMs`: how long the answer may take, default 300_000 (long admin work passes more).
    * `requestId`: sent as `X-Request-Id`, the correlation id of the events the call causes (to follow them).
+   * `onHeaders`: given the headers of a 2xx answer (what the body does not say, e.g. the point of an `--at` answer).
    */
   async call<T = unknown>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
     body?: unknown,
-    opts: { timeoutMs?: number; requestId?: string } = {},
+    opts: { timeoutMs?: number; requestId?: string; onHeaders?: (headers: Record<string, string | string[] | undefined>) => void } = {},
   ): Promise<T> {
     if (!this.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
     let res
@@ -97,6 +98,7 @@ export class ApiClient {
       const e = json as { code?: string; message?: string } | undefined
       throw new CliError(e?.code ?? `HTTP_${res.statusCode}`, e?.message ?? `the controller answered ${res.statusCode}`)
     }
+    opts.onHeaders?.(res.headers)
     return json as T
   }
 }

@@ -355,3 +355,13 @@ export async function lastServedSets(db: Queryable): Promise<Map<string, ServedV
   )
   return new Map(rows.map((r) => [r.app as string, ((r.data as { servers?: ServedView[] }).servers ?? []) as ServedView[]]))
 }
+
+/**
+ * The seq of the newest event in [from, to] that occurred at or before `time` (time travel: the log
+ * position of a moment), or undefined when the read model has none there (yet). The caller bounds the
+ * range, so the scan is short however long the log is.
+ */
+export async function lastSeqAt(db: Queryable, time: Date, from: number, to: number): Promise<number | undefined> {
+  const { rows } = await db.query('SELECT max(seq) AS seq FROM rm_eventlog.events WHERE seq BETWEEN $2 AND $3 AND occurred_at <= $1', [time, from, to])
+  return rows[0]?.seq == null ? undefined : Number(rows[0].seq)
+}

@@ -28,6 +28,7 @@ export { allDrains, getDrains, type DrainView } from './drains.js'
 export {
   deployVerdict,
   lastServedSets,
+  lastSeqAt,
   publicEvent,
   redactEvent,
   TRACE_REF,
@@ -67,6 +68,7 @@ export { durableOf, nextSchemaOf, schemaOf, type Projection, type Queryable } fr
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
 export { CheckpointWatcher, type CheckpointWatcherOptions, type UntilOptions, type WaitForOptions } from './watcher.js'
 export type { BatchOptions } from './batch.js'
+export { asOf, AT_PATTERN, parseAt, PAST_MODELS, type At, type AtPoint, type PastModel, type TimeTravelSource } from './timetravel.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
