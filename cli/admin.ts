@@ -138,7 +138,7 @@ export function adminTopic(program: Command): void {
             continue
           }
           console.log(
-            `${m.projection}: ${m.differing} row${m.differing === 1 ? '' : 's'} differ (at event ${m.seq})${m.differing > m.rows.length ? `, the first ${m.rows.length}:` : ':'}`,
+            `${m.projection}: ${m.differing} ${m.differing === 1 ? 'row differs' : 'rows differ'} (at event ${m.seq})${m.differing > m.rows.length ? `, the first ${m.rows.length}:` : ':'}`,
           )
           console.log(
             table(
