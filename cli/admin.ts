@@ -71,7 +71,8 @@ const shortJson = (o: unknown) => {
 async function followReplay(client: ApiClient, first: Replay): Promise<Replay> {
   const tty = process.stderr.isTTY === true
   let job = first
-  let lastLine = 0
+  // Off a terminal: a line every 5 s, none for a short replay.
+  let lastLine = Date.now()
   let shown = ''
   while (job.status === 'running') {
     await new Promise((r) => setTimeout(r, REPLAY_POLL_MS))
