@@ -41,6 +41,8 @@ await admin.query(`CREATE DATABASE ${database}`)
 const url = new URL(cfg.databaseUrl)
 url.pathname = `/${database}`
 const pool = new pg.Pool({ connectionString: url.toString(), max: 10 })
+// DROP DATABASE ... WITH (FORCE) at the end ends connections the pool may still hold.
+pool.on('error', () => {})
 
 const ctx = { actor: 'system:bench', expectedVersion: 'any' as const }
 const hex = (n: number) => n.toString(16).padStart(8, '0')
@@ -140,12 +142,15 @@ async function fill(total: number): Promise<number> {
 }
 
 async function cleanup(): Promise<void> {
+  await store.destroy().catch((err) => console.error(`could not delete stream of ${namespace}: ${err}`))
+  await store.close().catch(() => {})
   await pool.end().catch(() => {})
   await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch((err) => console.error(`could not drop database ${database}: ${err}`))
   await admin.end().catch(() => {})
-  await store.destroy().catch(() => {})
-  await store.close().catch(() => {})
 }
+
+// Interrupted: still remove the stream and the database.
+process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)))
 
 try {
   const t0 = performance.now()
