@@ -47,13 +47,34 @@ export function shadowSchemaOf(name: string): string {
   return `rm_${name}__replay__next`
 }
 
-/** Drops `schema` if it exists and creates it afresh with the projection's tables. */
-export async function createShadow(pool: pg.Pool, p: Projection, schema: string): Promise<void> {
+/**
+ * Drops `schema` if it exists and creates it afresh with the projection's tables. With
+ * `deferIndexes`, the DDL's plain `CREATE INDEX` statements are not run but answered, for
+ * {@link createIndexes} after the bulk of a replay: building an index once over the loaded rows is
+ * cheaper than keeping it up to date row by row (primary keys and unique indexes stay, for ON CONFLICT).
+ */
+export async function createShadow(pool: pg.Pool, p: Projection, schema: string, opts: { deferIndexes?: boolean } = {}): Promise<string[]> {
+  const statements = p.tables
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+  const deferred = opts.deferIndexes ? statements.filter((s) => /^CREATE\s+INDEX\b/i.test(s)) : []
   await transaction(pool, async (client) => {
     await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`)
     await client.query(`CREATE SCHEMA ${ident(schema)}`)
     await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
-    await client.query(p.tables)
+    if (deferred.length === 0) await client.query(p.tables)
+    else for (const s of statements) if (!deferred.includes(s)) await client.query(s)
+  })
+  return deferred
+}
+
+/** Runs index statements that {@link createShadow} deferred, in `schema`. */
+export async function createIndexes(pool: pg.Pool, schema: string, statements: readonly string[]): Promise<void> {
+  if (statements.length === 0) return
+  await transaction(pool, async (client) => {
+    await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
+    for (const s of statements) await client.query(s)
   })
 }
 
@@ -363,11 +384,29 @@ export interface StartReplayOptions {
 
 /** Creates the table of replay jobs when missing (serialised like {@link migrateCore}). */
 async function migrateReplays(pool: pg.Pool): Promise<void> {
+  if (migrated.has(pool)) return
   await transaction(pool, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('wharf.migrations'))`)
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${CORE_SCHEMA}`)
     await client.query(REPLAY_DDL)
   })
+  migrated.add(pool)
+}
+
+/** Pools whose database has the replays table (a restore replaces the core schema: see {@link withReplays}). */
+const migrated = new WeakSet<pg.Pool>()
+
+/** Runs `fn` once the replays table exists, and again after creating it when it went missing (undefined_table). */
+async function withReplays<T>(pool: pg.Pool, fn: () => Promise<T>): Promise<T> {
+  await migrateReplays(pool)
+  try {
+    return await fn()
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== '42P01') throw err
+    migrated.delete(pool)
+    await migrateReplays(pool)
+    return fn()
+  }
 }
 
 /**
@@ -381,6 +420,7 @@ export async function startReplay(o: StartReplayOptions): Promise<ReplayJob> {
   if (chosen.length === 0) {
     throw new WharfError('WHARF_NOT_FOUND', `no read model ${JSON.stringify(o.projection)}; one of: ${o.projections.map((p) => p.name).join(', ')}`)
   }
+  migrated.delete(o.pool)
   await migrateReplays(o.pool)
   const lock = await o.pool.connect()
   let held = false
@@ -419,10 +459,11 @@ export async function startReplay(o: StartReplayOptions): Promise<ReplayJob> {
 
 /** One replay job, or undefined. */
 export async function getReplay(pool: pg.Pool, id: string): Promise<ReplayJob | undefined> {
-  await migrateReplays(pool)
-  const { rows } = await pool.query(
-    `SELECT id, actor, projection, verify, status, phase, progress, result, error, started_at, finished_at FROM ${CORE_SCHEMA}.replays WHERE id = $1`,
-    [id],
+  const { rows } = await withReplays(pool, () =>
+    pool.query(
+      `SELECT id, actor, projection, verify, status, phase, progress, result, error, started_at, finished_at FROM ${CORE_SCHEMA}.replays WHERE id = $1`,
+      [id],
+    ),
   )
   const r = rows[0]
   if (!r) return undefined
@@ -483,8 +524,11 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
     })
   try {
     total = await o.store.lastSeq()
-    for (const t of targets) await createShadow(o.pool, t.p, t.schema)
+    const deferred = new Map<ReplayTarget, string[]>()
+    for (const t of targets) deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
     let last = await replay(1)
+    // The later passes and the comparison run with every index, as the live read models do.
+    await Promise.all(targets.map((t) => createIndexes(o.pool, t.schema, deferred.get(t) ?? [])))
     let result: ReplayJobResult
     if (o.verify) {
       await writing
