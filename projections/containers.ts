@@ -130,8 +130,19 @@ export const containersProjection: Projection = {
       [[...apps], [...ids]],
     )
     const rows = new Map(loaded.map((r) => [r.container, r]))
-    const drop = (keep: (r: ContainerRow) => boolean) => {
-      for (const [id, r] of rows) if (!keep(r)) rows.delete(id)
+    // The containers of each app, so that a slot's or an app's rows are found without a scan of all.
+    const byApp = new Map<string, Set<string>>()
+    const index = (r: ContainerRow) => {
+      let ids = byApp.get(r.app)
+      if (!ids) byApp.set(r.app, (ids = new Set()))
+      ids.add(r.container)
+    }
+    for (const r of loaded) index(r)
+    const drop = (app: string, gone: (r: ContainerRow) => boolean) => {
+      for (const id of byApp.get(app) ?? []) {
+        const r = rows.get(id)
+        if (r?.app === app && gone(r)) rows.delete(id)
+      }
     }
     for (const event of events) {
       const e = narrow<ContainersEvent>(event)
@@ -139,8 +150,8 @@ export const containersProjection: Projection = {
         case 'ContainerStarted': {
           const d = e.data
           const number = d.number ?? null
-          drop((r) => !(r.app === d.app && r.type === d.type && r.number === number && r.state === 'crashed'))
-          rows.set(d.container, {
+          drop(d.app, (r) => r.type === d.type && r.number === number && r.state === 'crashed')
+          const started: ContainerRow = {
             container: d.container,
             app: d.app,
             type: d.type,
@@ -153,7 +164,9 @@ export const containersProjection: Projection = {
             started_at: e.occurredAt,
             exit_code: null,
             reason: null,
-          })
+          }
+          rows.set(d.container, started)
+          index(started)
           break
         }
         case 'ContainerStopping': {
@@ -171,11 +184,11 @@ export const containersProjection: Projection = {
         }
         case 'FormationScaled': {
           const f = e.data.formation
-          drop((r) => !(r.app === e.data.app && Object.hasOwn(f, r.type) && r.state === 'crashed' && (r.number === null || r.number > f[r.type]!)))
+          drop(e.data.app, (r) => Object.hasOwn(f, r.type) && r.state === 'crashed' && (r.number === null || r.number > f[r.type]!))
           break
         }
         case 'AppDestroyed':
-          drop((r) => r.app !== e.data.app)
+          drop(e.data.app, () => true)
           break
         default:
           return unhandled('containers', e)

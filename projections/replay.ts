@@ -1,7 +1,6 @@
 import type pg from 'pg'
 import { WharfError } from '../core/errors.js'
 import type { EventStore, RecordedEvent } from '../events/index.js'
-import { planBatch } from './batch.js'
 import { CORE_SCHEMA, ident, notifyCheckpoint, readCheckpoints, transaction } from './checkpoints.js'
 import { holdProjections } from './hold.js'
 import { pipelinedApply } from './pipeline.js'
@@ -121,7 +120,11 @@ export interface ReplayOptions {
 export async function replayLog(o: ReplayOptions): Promise<number> {
   const fromSeq = o.fromSeq ?? 1
   const size = o.batch ?? 2000
-  const handles = o.targets.map((t) => new Set(t.p.handles))
+  // Which targets read each type: a batch is split in one pass over it, not one per target.
+  const readers = new Map<string, number[]>()
+  o.targets.forEach((t, i) => {
+    for (const type of t.p.handles) readers.set(type, [...(readers.get(type) ?? []), i])
+  })
   const limit = Math.max(1, o.concurrency ?? 4)
   let last = fromSeq - 1
   let read = 0
@@ -129,7 +132,9 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
   let batch: RecordedEvent[] = []
 
   const writeAll = async (events: RecordedEvent[]): Promise<void> => {
-    const jobs = o.targets.map((t, i) => ({ t, apply: planBatch(events, 0, handles[i]!).apply })).filter((j) => j.apply.length > 0)
+    const shares: RecordedEvent[][] = o.targets.map(() => [])
+    for (const e of events) for (const i of readers.get(e.type) ?? []) shares[i]!.push(e)
+    const jobs = o.targets.map((t, i) => ({ t, apply: shares[i]! })).filter((j) => j.apply.length > 0)
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < jobs.length) {
@@ -319,8 +324,8 @@ CREATE TABLE IF NOT EXISTS ${CORE_SCHEMA}.replays (
 );
 `
 
-/** Where an admin replay is: rebuilding from the log, comparing (--verify) or swapping the rebuilt tables in. */
-export type ReplayPhase = 'replaying' | 'comparing' | 'swapping' | 'done'
+/** Where an admin replay is: rebuilding from the log, building the indexes after it, comparing (--verify) or swapping the rebuilt tables in. */
+export type ReplayPhase = 'replaying' | 'indexing' | 'comparing' | 'swapping' | 'done'
 
 /** Progress of a running replay, as `wharf admin:replay` shows it. */
 export interface ReplayJobProgress {
@@ -528,7 +533,10 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
     for (const t of targets) deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
     let last = await replay(1)
     // The later passes and the comparison run with every index, as the live read models do.
+    await writing
+    await update(`phase = 'indexing'`, [])
     await Promise.all(targets.map((t) => createIndexes(o.pool, t.schema, deferred.get(t) ?? [])))
+    if (!o.verify) await update(`phase = 'replaying'`, [])
     let result: ReplayJobResult
     if (o.verify) {
       await writing

@@ -87,7 +87,7 @@ const Replay = Type.Object({
   projection: Type.Union([Type.String(), Type.Null()]),
   verify: Type.Boolean(),
   status: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
-  phase: Type.Union([Type.Literal('replaying'), Type.Literal('comparing'), Type.Literal('swapping'), Type.Literal('done')]),
+  phase: Type.Union([Type.Literal('replaying'), Type.Literal('indexing'), Type.Literal('comparing'), Type.Literal('swapping'), Type.Literal('done')]),
   progress: Type.Union([
     Type.Object({
       seq: Type.Integer(),
