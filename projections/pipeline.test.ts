@@ -1,5 +1,7 @@
+import type pg from 'pg'
 import t from 'tap'
-import { inline, literal } from './pipeline.js'
+import { inline, literal, pipelinedApply } from './pipeline.js'
+import type { Projection } from './projection.js'
 
 t.test('literal: values as node-postgres sends them, quoted', async (t) => {
   t.equal(literal(null), 'NULL')
@@ -26,4 +28,45 @@ t.test('inline: $n replaced outside quotes, in any order, $10 after $1', async (
   t.equal(inline(`SELECT 'it''s $1', $1`, ['x']), `SELECT 'it''s $1', 'x'`, 'a doubled quote stays inside the string')
   t.equal(inline('SELECT $1::text[]', [['a', 'b']]), `SELECT '{"a","b"}'::text[]`)
   t.throws(() => inline('SELECT $2', ['x']), /no value for \$2/)
+})
+
+t.test('pipelinedApply: the writes of a batch in one query; a read first sends the writes kept, then runs', async (t) => {
+  const sent: string[] = []
+  const tx = {
+    async query(text: string) {
+      sent.push(text)
+      return { rows: [{ n: 7 }], rowCount: 1 }
+    },
+  } as unknown as pg.PoolClient
+  const p: Projection = {
+    name: 'x',
+    version: 1,
+    handles: ['A'],
+    tables: '',
+    async apply(e, q) {
+      await q.query('INSERT INTO t VALUES ($1)', [e.seq])
+      if (e.seq === 2) {
+        const { rows } = await q.query('SELECT count(*) AS n FROM t')
+        await q.query('INSERT INTO log VALUES ($1)', [rows[0].n])
+      }
+    },
+  }
+  const ev = (seq: number) => ({
+    seq,
+    id: `e${seq}`,
+    type: 'A',
+    version: 1,
+    stream: 'app.x',
+    occurredAt: '',
+    actor: '',
+    causationId: null,
+    correlationId: '',
+    data: {},
+  })
+  await pipelinedApply(p, [ev(1), ev(2), ev(3)], tx)
+  t.same(sent, [
+    "INSERT INTO t VALUES ('1');\nINSERT INTO t VALUES ('2')",
+    'SELECT count(*) AS n FROM t',
+    "INSERT INTO log VALUES ('7');\nINSERT INTO t VALUES ('3')",
+  ])
 })

@@ -8,8 +8,10 @@ import type { Projection } from './projection.js'
  * very same `apply` against a stand-in client that keeps each statement, with its parameters inlined
  * as literals, and sends them to Postgres many at a time in one simple query: the same statements in
  * the same order in the same transaction, so the same effect, at a fraction of the round trips.
- * It needs an `apply` that reads nothing back from its queries (none of Wharf's does; the projector's
- * fall-back to `apply` event by event finds the event at fault when a batch fails).
+ * A statement that reads (SELECT, WITH, RETURNING, ...) first sends the writes kept so far and then
+ * runs as usual, so an `apply` that reads its own tables sees its earlier writes; a write answers no
+ * rows and a rowCount of 0 (no `apply` of Wharf's looks at those). When a batch fails, the replay
+ * applies it again event by event with `apply` to find the event at fault.
  */
 
 /** How much SQL text is sent in one round trip, bytes (about). */
@@ -18,33 +20,45 @@ const MAX_TEXT = 1 << 20
 /** The answer the stand-in gives every statement: nothing read back. */
 const EMPTY = Object.freeze({ rows: [], rowCount: 0, command: '', oid: 0, fields: [] })
 
-/** Keeps statements instead of running them. */
+/** A statement whose answer its caller may read: it runs at once, after the ones kept before it. */
+const READS = /^\s*(SELECT|WITH|VALUES|TABLE|SHOW)\b|\bRETURNING\b/i
+
+/** Keeps writes instead of running them; a read sends what was kept, then runs. */
 class StatementBuffer {
   readonly statements: string[] = []
   size = 0
-  query(textOrConfig: string | { text: string; values?: unknown[] }, values?: unknown[]): Promise<typeof EMPTY> {
-    const sql = typeof textOrConfig === 'string' ? inline(textOrConfig, values) : inline(textOrConfig.text, textOrConfig.values)
+  constructor(readonly tx: pg.PoolClient) {}
+
+  async query(textOrConfig: string | { text: string; values?: unknown[] }, values?: unknown[]): Promise<unknown> {
+    const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text
+    const params = typeof textOrConfig === 'string' ? values : textOrConfig.values
+    if (READS.test(text)) {
+      await this.flush()
+      return this.tx.query(text, params)
+    }
+    const sql = inline(text, params)
     this.statements.push(sql)
     this.size += sql.length
-    return Promise.resolve(EMPTY)
+    return EMPTY
+  }
+
+  async flush(): Promise<void> {
+    if (this.statements.length === 0) return
+    const text = this.statements.join(';\n')
+    this.statements.length = 0
+    this.size = 0
+    await this.tx.query(text)
   }
 }
 
-/** Applies `events` with `p.apply`, sending its statements in large multi-statement queries on `tx`. */
+/** Applies `events` with `p.apply`, sending its writes in large multi-statement queries on `tx`. */
 export async function pipelinedApply(p: Projection, events: readonly RecordedEvent[], tx: pg.PoolClient): Promise<void> {
-  const buf = new StatementBuffer()
-  const flush = async (): Promise<void> => {
-    if (buf.statements.length === 0) return
-    const text = buf.statements.join(';\n')
-    buf.statements.length = 0
-    buf.size = 0
-    await tx.query(text)
-  }
+  const buf = new StatementBuffer(tx)
   for (const e of events) {
     await p.apply(e, buf as unknown as pg.PoolClient)
-    if (buf.size >= MAX_TEXT) await flush()
+    if (buf.size >= MAX_TEXT) await buf.flush()
   }
-  await flush()
+  await buf.flush()
 }
 
 /**
