@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import type { RecordedEvent } from '../events/index.js'
+import { endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
 import type { Projection, Queryable } from './projection.js'
 
@@ -71,12 +71,14 @@ export function userOf(e: RecordedEvent): string | null {
 export function eventLogProjection(types: readonly string[]): Projection {
   return {
     name: 'eventlog',
-    // 2: config values redacted too.
-    version: 2,
+    // 2: config values redacted too. 3: keyed by (seq, idx): the events of one commit share a seq.
+    version: 3,
     handles: types,
     tables: `
       CREATE TABLE events (
-        seq            bigint PRIMARY KEY,
+        seq            bigint NOT NULL,
+        idx            smallint NOT NULL DEFAULT 0,
+        last           boolean NOT NULL DEFAULT true,
         id             text NOT NULL,
         type           text NOT NULL,
         stream         text NOT NULL,
@@ -85,7 +87,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
         actor          text NOT NULL,
         occurred_at    timestamptz NOT NULL,
         correlation_id text NOT NULL,
-        data           jsonb NOT NULL
+        data           jsonb NOT NULL,
+        PRIMARY KEY (seq, idx)
       );
       CREATE INDEX events_app ON events (app, seq) WHERE app IS NOT NULL;
       CREATE INDEX events_user ON events (username, seq) WHERE username IS NOT NULL;
@@ -96,8 +99,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
     },
     async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
       await tx.query(
-        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])`,
+        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data, idx, last)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::smallint[], $12::boolean[])`,
         [
           events.map((e) => e.seq),
           events.map((e) => e.id),
@@ -109,6 +112,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
           events.map((e) => e.occurredAt),
           events.map((e) => e.correlationId),
           events.map((e) => JSON.stringify(redactEvent(e))),
+          events.map((e) => e.index ?? 0),
+          events.map(endsCommit),
         ],
       )
     },
@@ -122,6 +127,11 @@ export interface EventFilter {
   after: number
   /** Only up to this seq (inclusive). */
   upTo?: number
+  /**
+   * At most this many events, oldest first; a page that ends inside a commit (the events of one append,
+   * which share a seq) goes on to that commit's end, so a page never splits one: `after` = the last
+   * seq of a page is always a whole-commit boundary.
+   */
   limit: number
 }
 
@@ -142,9 +152,12 @@ export interface EventView {
  * The SQL of {@link visibleEvents}: the filter's conditions, and for a non-admin only the events of
  * apps the user may see and of the user's own stream.
  */
-export function eventsQuery(user: { username: string; admin: boolean }, f: EventFilter): { text: string; values: unknown[] } {
-  const values: unknown[] = [f.after, f.limit]
-  const where = ['seq > $1']
+export function eventsQuery(
+  user: { username: string; admin: boolean },
+  f: EventFilter & { restOf?: { seq: number; idx: number } },
+): { text: string; values: unknown[] } {
+  const values: unknown[] = [f.restOf ? f.restOf.seq : f.after, f.limit]
+  const where = [f.restOf ? `seq = $1 AND idx > $${values.push(f.restOf.idx)}` : 'seq > $1']
   if (f.app) where.push(`app = $${values.push(f.app)}`)
   if (f.type) where.push(`type = $${values.push(f.type)}`)
   if (f.upTo !== undefined) where.push(`seq <= $${values.push(f.upTo)}`)
@@ -153,8 +166,8 @@ export function eventsQuery(user: { username: string; admin: boolean }, f: Event
     where.push(`(username = $${me} OR app IN (${visibleAppsSql(`$${me}`)}))`)
   }
   return {
-    text: `SELECT seq, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
-      WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $2`,
+    text: `SELECT seq, idx, last, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
+      WHERE ${where.join(' AND ')} ORDER BY seq, idx LIMIT $2`,
     values,
   }
 }
@@ -163,6 +176,12 @@ export function eventsQuery(user: { username: string; admin: boolean }, f: Event
 export async function visibleEvents(db: Queryable, user: { username: string; admin: boolean }, f: EventFilter): Promise<EventView[]> {
   const { text, values } = eventsQuery(user, f)
   const { rows } = await db.query(text, values)
+  const tail = rows.at(-1)
+  if (rows.length === f.limit && tail && !tail.last) {
+    // The page ends inside a commit: the rest of it (the events of one append are at most a handful).
+    const rest = eventsQuery(user, { ...f, limit: 32_767, restOf: { seq: Number(tail.seq), idx: Number(tail.idx) } })
+    rows.push(...(await db.query(rest.text, rest.values)).rows)
+  }
   return rows.map((r) => ({
     seq: Number(r.seq),
     id: r.id as string,
