@@ -80,7 +80,9 @@ t.test('BuildSucceeded -> ReleaseCreated, once per build', async (t) => {
   // build released and its first formation missing.
   const released: RecordedEvent[] = []
   for await (const e of c.deps.store.readAll()) if (e.stream === 'app.shop' && (e.type === 'ReleaseCreated' || e.type === 'FormationScaled')) released.push(e)
-  const ofBuild = released.filter((e) => e.correlationId === released.find((r) => r.type === 'ReleaseCreated' && (r.data as { build?: string }).build === build)?.correlationId)
+  const ofBuild = released.filter(
+    (e) => e.correlationId === released.find((r) => r.type === 'ReleaseCreated' && (r.data as { build?: string }).build === build)?.correlationId,
+  )
   t.same(
     ofBuild.map((e) => [e.type, e.seq, e.index, e.commitSize]),
     [
