@@ -158,7 +158,7 @@ async function readExport(deps: EventLogDeps, m: ExportManifest, each: (commit: 
     throw storeError(deps.endpoint, `reading export ${m.id}`, err)
   }
   if (commit.length > 0) throw bad(`its last commit (seq ${commit[0]!.seq}) is cut short`)
-  if (seq !== m.lastSeq) throw bad(`it holds ${seq} events, its manifest says ${m.lastSeq}`)
+  if (seq !== m.lastSeq) throw bad(`it holds ${seq} commits, its manifest says ${m.lastSeq}`)
   if (digest.bytes !== m.ndjson.bytes || digest.hex() !== m.ndjson.sha256) throw bad('its data does not match its checksum')
 }
 
