@@ -135,6 +135,7 @@ export class JetStreamEventStore implements EventStore {
     let n = 0
     while (n < envelopes.length && n < stored.length && stored[n]!.id === envelopes[n]!.id) n++
     const have = stored.slice(0, n)
+    if (n === 0) throw new WharfError('WHARF_INTERNAL', `the log says event ${envelopes[0]!.id} of ${stream} is written, but it is not where it says`)
     if (n === envelopes.length) return { lastSeq: have.at(-1)!.seq, seqs: have.map((e) => e.seq), duplicate: true, events: have }
     // The events after the first n are not in the log: unless another writer got in between, they follow.
     const rest = await this.#commit(stream, subject, envelopes.slice(n), have.at(-1)!.seq)
