@@ -102,6 +102,49 @@ t.test('deliveries lost on the wire are read again: the consumer handles every e
   await again.stop()
 })
 
+t.test('a delivery lost while reading is read again: readAll and readStream answer every event, and nothing past the end', async (t) => {
+  const env = await setup(t)
+  const reader = await JetStreamEventStore.connect({ servers: env.proxy.url, catalogue: thingCatalogue(), subjects: env.subjects, name: 'wharf-atomic-read' })
+  t.teardown(() => reader.close())
+  const last = await env.appendCommits(12)
+  const lose = (seqs: number[]) => {
+    const left = new Set(seqs)
+    const lost: number[] = []
+    env.proxy.toClient = (f) => {
+      const seq = firstDeliveryOf(f, env.subjects.stream)
+      if (seq === undefined || !left.delete(seq)) return 'pass'
+      lost.push(seq)
+      return 'drop'
+    }
+    return lost
+  }
+  // 3 in the middle (a commit of three), 12 at the very end of the read.
+  let lost = lose([3, 12])
+  const all: RecordedEvent[] = []
+  const it = reader.readAll(1, { batch: 4 })[Symbol.asyncIterator]()
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    all.push(r.value)
+    // Appended during the read: not part of it.
+    if (all.length === 1) await env.writer.append('app.b', [{ type: 'ThingAdded', data: { n: -1 } }], { ...ctx, expectedVersion: 0 })
+  }
+  t.same(lost, [3, 12], 'the proxy really dropped those deliveries')
+  t.same(
+    all.map((e) => e.id),
+    env.ids,
+    'readAll: every event to the end at the time of the call, in order, once',
+  )
+  t.equal(all.at(-1)?.seq, last)
+  lost = lose([5])
+  const { events, version } = await reader.readStream('app.a')
+  t.same(lost, [5])
+  t.same(
+    events.map((e) => e.id),
+    env.ids,
+    'readStream (a filtered read) too',
+  )
+  t.equal(version, last)
+})
+
 const child = fileURLToPath(new URL('./testing/append-child.ts', import.meta.url))
 
 /** Runs the writer child through the proxy; `cutAt(frame)` says where to cut its publish of the commit (the child is then SIGKILLed). */

@@ -85,13 +85,16 @@ export class NatsProxy {
   }
 }
 
-/** The stream sequence of a first delivery to `durable` of `stream` (its `$JS.ACK` reply subject), else undefined. */
-export function firstDeliveryOf(f: Frame, stream: string, durable: string): number | undefined {
+/**
+ * The stream sequence of a first delivery (not a redelivery) to consumer `durable` (any consumer when
+ * omitted) of `stream`, read from its `$JS.ACK` reply subject; undefined for any other frame.
+ */
+export function firstDeliveryOf(f: Frame, stream: string, durable?: string): number | undefined {
   if (!f.line.startsWith('MSG ') && !f.line.startsWith('HMSG ')) return undefined
   const reply = f.line.split(' ').find((w) => w.startsWith('$JS.ACK.'))
   const tokens = reply?.split('.') ?? []
   const at = tokens.indexOf(stream)
-  if (at < 0 || tokens[at + 1] !== durable || tokens[at + 2] !== '1') return undefined
+  if (at < 0 || (durable !== undefined && tokens[at + 1] !== durable) || tokens[at + 2] !== '1') return undefined
   return Number(tokens[at + 3])
 }
 
