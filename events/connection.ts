@@ -161,17 +161,24 @@ export async function* readExisting(
       const iter = await consumer.fetch({ max_messages: Math.min(left, opts.batch), expires: 5_000 })
       let got = 0
       let lost = false
-      for await (const m of iter) {
-        if (m.info.deliverySequence !== lastDelivered + 1) {
-          lost = true
-          break
+      try {
+        for await (const m of iter) {
+          if (m.info.deliverySequence !== lastDelivered + 1) {
+            lost = true
+            break
+          }
+          got++
+          left--
+          lastDelivered = m.info.deliverySequence
+          lastSeq = m.seq
+          yield m
+          if (left === 0) break
         }
-        got++
-        left--
-        lastDelivered = m.info.deliverySequence
-        lastSeq = m.seq
-        yield m
-        if (left === 0) break
+      } catch (err) {
+        // The server sent what the pull asked for and went quiet, but a message never came: the
+        // client gives up on missed heartbeats. Lost on the way, unless the read was already restarted here.
+        if (restarted && got === 0) throw err
+        lost = true
       }
       if (!lost && got > 0) {
         restarted = false
