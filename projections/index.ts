@@ -25,7 +25,7 @@ export { configProjection, getConfig } from './config.js'
 export { countContainers, getProcesses, hostContainers, listProcesses, upWebContainers, webContainers, type PsView } from './containers.js'
 export { allDomains, getDomains } from './domains.js'
 export { allDrains, getDrains, type DrainView } from './drains.js'
-export { deployVerdict, publicEvent, redactEvent, visibleEvents, type DeployVerdict, type EventFilter, type EventView } from './eventlog.js'
+export { deployVerdict, lastSeqAt, publicEvent, redactEvent, visibleEvents, type DeployVerdict, type EventFilter, type EventView } from './eventlog.js'
 export { getFormation } from './formation.js'
 export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
 export {
@@ -56,6 +56,7 @@ export { durableOf, nextSchemaOf, schemaOf, type Projection, type Queryable } fr
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
 export { CheckpointWatcher, type CheckpointWatcherOptions, type UntilOptions, type WaitForOptions } from './watcher.js'
 export type { BatchOptions } from './batch.js'
+export { asOf, AT_PATTERN, parseAt, PAST_MODELS, type At, type AtPoint, type PastModel, type TimeTravelSource } from './timetravel.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {
