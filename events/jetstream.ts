@@ -152,7 +152,8 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async *readAll(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent> {
-    for await (const m of this.#read(undefined, fromSeq, opts.batch)) yield* this.#decode(m.data, m.seq)
+    // A plain loop: `yield*` over an array costs an extra await per event in an async generator.
+    for await (const m of this.#read(undefined, fromSeq, opts.batch)) for (const e of this.#decode(m.data, m.seq)) yield e
   }
 
   async lastSeq(): Promise<number> {
@@ -267,7 +268,9 @@ export class JetStreamEventStore implements EventStore {
 
   /** The events of the message at `seq`, upcast. */
   #decode(data: Uint8Array, seq: number): RecordedEvent[] {
-    return decodeCommit(data, seq).map((e) => this.#catalogue.upcast(e))
+    const events = decodeCommit(data, seq)
+    for (let i = 0; i < events.length; i++) events[i] = this.#catalogue.upcast(events[i]!)
+    return events
   }
 
   /** The seq of the last message on `subject`, 0 when there is none. */
