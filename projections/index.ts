@@ -54,6 +54,18 @@ export {
 } from './checkpoints.js'
 export { durableOf, nextSchemaOf, schemaOf, type Projection, type Queryable } from './projection.js'
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
+export {
+  getReplay,
+  shadowSchemaOf,
+  startReplay,
+  type ModelDiff,
+  type ReplayJob,
+  type ReplayJobProgress,
+  type ReplayJobResult,
+  type ReplayPhase,
+  type RowDiff,
+  type StartReplayOptions,
+} from './replay.js'
 export { CheckpointWatcher, type CheckpointWatcherOptions, type UntilOptions, type WaitForOptions } from './watcher.js'
 export type { BatchOptions } from './batch.js'
 export { asOf, AT_PATTERN, parseAt, PAST_MODELS, type At, type AtPoint, type PastModel, type TimeTravelSource } from './timetravel.js'
