@@ -85,7 +85,8 @@ class Runner {
 
 /**
  * Runs projections: each as a durable subscription, micro-batched into one Postgres transaction per
- * batch that also advances its checkpoint, so every event takes effect exactly once even across
+ * batch of whole commits that also advances its checkpoint (the seq of the batch's last commit: the
+ * events of one append take effect together), so every event takes effect exactly once even across
  * crashes (a redelivered event at or below the checkpoint is skipped). Each projection is owned by at
  * most one process at a time (a session advisory lock); others stand by and take over when it dies.
  */
@@ -407,7 +408,10 @@ export class Projector {
     }
   }
 
-  /** Applies event by event, each behind a savepoint, committing up to the event that throws. */
+  /**
+   * Applies commit by commit (the events of one append), each behind a savepoint, committing up to the
+   * commit whose event throws: a commit takes effect whole or not at all, and the checkpoint (a commit's seq) never stops inside one.
+   */
   async #locateFailure(r: Runner, client: pg.PoolClient, events: RecordedEvent[], batchErr: unknown): Promise<{ checkpoint: number; failed?: ApplyError }> {
     const { p } = r
     await client.query('BEGIN')
@@ -415,20 +419,27 @@ export class Projector {
     await client.query(`SET LOCAL search_path TO ${ident(schemaOf(p.name))}`)
     let good = checkpoint
     let failed: ApplyError | undefined
-    for (const e of events) {
-      if (e.seq <= good) continue
-      if (r.handles.has(e.type)) {
+    for (let i = 0; i < events.length && !failed; ) {
+      const seq = events[i]!.seq
+      let end = i
+      while (end < events.length && events[end]!.seq === seq) end++
+      const commit = events.slice(i, end).filter((e) => r.handles.has(e.type))
+      i = end
+      if (seq <= good) continue
+      if (commit.length > 0) {
         await client.query('SAVEPOINT one')
-        try {
-          await p.apply(e, client)
-        } catch (err) {
-          await client.query('ROLLBACK TO SAVEPOINT one')
-          failed = new ApplyError(e, err)
-          break
+        for (const e of commit) {
+          try {
+            await p.apply(e, client)
+          } catch (err) {
+            failed = new ApplyError(e, err)
+            break
+          }
         }
-        await client.query('RELEASE SAVEPOINT one')
+        await client.query(failed ? 'ROLLBACK TO SAVEPOINT one' : 'RELEASE SAVEPOINT one')
+        if (failed) break
       }
-      good = e.seq
+      good = seq
     }
     if (!failed) {
       // applyBatch disagrees with apply, the reference: keep apply's result and say so.

@@ -131,12 +131,15 @@ t.test('admin replay: --verify finds tampered rows, a replay mends them, appends
 
   // Mended, and nothing lost or applied twice: the event log holds each seq once, every checkpoint runs.
   const last = await c.deps.store.lastSeq()
+  // A commit (one append) of several events shares one seq: count the events, not the seqs.
+  let events = 0
+  for await (const e of c.deps.store.readAll(1)) if (e.seq <= last) events++
   const { rows: cps } = await pool.query<{ name: string; seq: string; status: string }>('SELECT name, seq, status FROM wharf.projection_checkpoints')
   const deadline = Date.now() + 20_000
   for (;;) {
     const { rows } = await pool.query<{ n: string; max: string }>('SELECT count(*) AS n, max(seq) AS max FROM rm_eventlog.events')
     if (Number(rows[0]!.max) === last || Date.now() > deadline) {
-      t.equal(Number(rows[0]!.n), last, 'the event log read model holds every event once')
+      t.equal(Number(rows[0]!.n), events, 'the event log read model holds every event once')
       t.equal(Number(rows[0]!.max), last)
       break
     }
