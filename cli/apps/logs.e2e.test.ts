@@ -21,7 +21,8 @@ function send(port: number, lines: string[]): Promise<void> {
 
 t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) => {
   requireBuilt()
-  const c = await startTestController(t)
+  // The drains below point at this machine: allowed for the test (WHARF_OUTBOUND_ALLOW), refused otherwise.
+  const c = await startTestController(t, { WHARF_OUTBOUND_ALLOW: '127.0.0.1' })
   const token = await registerAndLogin(c, 'alice')
   const alice = cli(t, c.url, token)
   const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))
