@@ -15,6 +15,8 @@ import { DEFAULT_WEBHOOK_OPTIONS, HookWorker, hookDurable, type WebhookOptions }
 
 /** The control consumer's durable name. */
 export const CONTROL_DURABLE = 'webhooks-control'
+/** The shared tail's durable name: made anew at the end of the log at each start (the hooks keep their own positions). */
+export const TAIL_DURABLE = 'webhooks-tail'
 /** Redeliveries in flight at once (beyond, the control consumer waits). */
 const MAX_REDELIVERIES = 16
 
@@ -27,18 +29,37 @@ export interface WebhooksDeps {
 }
 
 export class Webhooks {
-  readonly #deps: WebhooksDeps & { opts: WebhookOptions }
+  readonly #deps: WebhooksDeps & { opts: WebhookOptions; tailSeq: () => number }
   readonly #workers = new Map<string, HookWorker>()
   readonly #redeliveries = new Set<Promise<void>>()
   #control: Consumer | undefined
+  #tail: Consumer | undefined
+  /** The newest event the tail handed to the live hooks. */
+  #tailSeq = 0
 
   constructor(deps: WebhooksDeps) {
-    this.#deps = { ...deps, opts: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.opts } }
+    this.#deps = { ...deps, opts: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.opts }, tailSeq: () => this.#tailSeq }
   }
 
-  /** Starts a worker per hook of the read model, then follows the hooks' events. */
+  /**
+   * Starts the shared tail (one read of the log that hands each event to the live hooks), a worker per
+   * hook of the read model, then follows the hooks' own events.
+   */
   async start(): Promise<void> {
     const { store, pool, log } = this.#deps
+    await store.deleteSubscription(TAIL_DURABLE)
+    this.#tailSeq = await store.lastSeq()
+    this.#tail = await startConsumer({
+      store,
+      durableName: TAIL_DURABLE,
+      from: this.#tailSeq + 1,
+      handle: async (e) => {
+        this.#tailSeq = e.seq
+        for (const w of this.#workers.values()) w.offer(e)
+      },
+      log,
+      name: 'webhooks tail',
+    })
     const end = await store.lastSeq()
     this.#control = await startConsumer({
       store,
@@ -63,6 +84,7 @@ export class Webhooks {
 
   async stop(): Promise<void> {
     await this.#control?.stop()
+    await this.#tail?.stop()
     await Promise.allSettled(this.#redeliveries)
     await Promise.all([...this.#workers.values()].map((w) => w.stop()))
     this.#workers.clear()
@@ -70,7 +92,7 @@ export class Webhooks {
 
   #add(t: HookTarget): void {
     if (this.#workers.has(t.id)) return
-    const w = new HookWorker(t, { ...this.#deps, log: this.#deps.log })
+    const w = new HookWorker(t, this.#deps)
     this.#workers.set(t.id, w)
     w.start()
   }

@@ -13,7 +13,7 @@ import { hookDecider, type HookCommand } from '../../domain/hook/decider.js'
 import { MAX_ATTEMPTS_PER_EVENT, matchesPatterns, type HookAttempt } from '../../domain/index.js'
 import { startConsumer, type Consumer } from '../../events/consumer.js'
 import { streamId, type EventStore, type RecordedEvent } from '../../events/index.js'
-import { canSeeApp, getUser, publicEvent, type HookTarget, visibleEvents } from '../../projections/index.js'
+import { appOf, canSeeApp, getUser, publicEvent, type HookTarget, visibleEvents } from '../../projections/index.js'
 import { HookClient, type SendOptions } from './send.js'
 
 /** How hooks deliver and retry; every duration is configurable so tests can use short ones. */
@@ -56,37 +56,66 @@ export function hookDurable(id: string): string {
 /** Thrown by the handler to leave the event unacked while the hook waits. */
 class Parked extends Error {}
 
-/** A hook's delivery loop. */
+/** Events a live hook holds while its subscriber takes them; past it, the hook reads the log on its own (catch-up). */
+export const LIVE_QUEUE = 256
+/** How often a live hook writes its position to its durable consumer, ms. */
+const PERSIST_MS = 60_000
+
+/**
+ * A hook's delivery loop, in one of two modes:
+ * - catch-up: its own durable consumer (`hook-<id>`) reads the log from the hook's position, one
+ *   event at a time; once it reaches the webhooks service's shared tail, the consumer is closed (its
+ *   ack floor is the hook's position) and the hook goes live;
+ * - live: the shared tail (one read of the log for every hook) hands it the events it wants, into a
+ *   bounded queue. A failure, or a queue that overflows (a slow subscriber), sends it back to
+ *   catch-up from the last event it delivered, so nothing is skipped and nothing waits in memory.
+ * The durable consumer's position is brought up to date when the hook leaves live mode, when it
+ * stops, and every minute while live; after a crash the hook resends from there (at least once).
+ */
 export class HookWorker {
   readonly target: HookTarget
   readonly #deps: WorkerDeps
   readonly #log: Logger
   readonly #client: HookClient
   readonly #stopper = new AbortController()
+  /** The shared tail's newest event seq: a hook in catch-up that reaches it goes live. */
+  readonly #tailSeq: () => number
   #consumer: Consumer | undefined
   #loop: Promise<void> | undefined
-  /** Resolves when the running consumer should be closed (a failure to wait out, a stop). */
+  /** Resolves when the running consumer should be closed (a failure to wait out, going live, a stop). */
   #park: (() => void) | undefined
-  #retryAt = 0
   /** Set once the running consumer is to close: the handler then takes nothing more. */
   #parked = false
+  #mode: 'catchup' | 'live' = 'catchup'
+  /** The durable consumer is behind the hook's position (it delivered live since). */
+  #durableStale = false
+  #persistedAt = 0
+  #queue: RecordedEvent[] = []
+  #overflow = false
+  #wake: (() => void) | undefined
+  /** The newest seq the tail offered while live (wanted or not), and whether a delivery is in hand. */
+  #offered = 0
+  #busy = false
+  #retryAt = 0
   #failures = 0
   #failingSince: number | undefined
   #disabled: boolean
-  /** The newest event delivered: a redelivered duplicate (after an ack wait ran out) is skipped. */
-  #last: { seq: number; ids: Set<string> } = { seq: 0, ids: new Set() }
+  /** The newest event handled (delivered, or not for this hook): a repeated one is skipped. */
+  #done: { seq: number; ids: Set<string> }
   #attempts: HookAttempt[] = []
   #omitted = 0
   #flushTimer: NodeJS.Timeout | undefined
   #flushing: Promise<void> = Promise.resolve()
   #access: { ok: boolean; until: number } = { ok: false, until: 0 }
 
-  constructor(target: HookTarget, deps: WorkerDeps) {
+  constructor(target: HookTarget, deps: WorkerDeps & { tailSeq?: () => number }) {
     this.target = target
     this.#deps = deps
     this.#log = deps.log.child({ hook: target.id })
     this.#client = new HookClient(target.url, target.secret, deps.policy, deps.opts)
     this.#disabled = target.disabled
+    this.#tailSeq = deps.tailSeq ?? (() => Number.POSITIVE_INFINITY)
+    this.#done = { seq: target.addedSeq, ids: new Set() }
   }
 
   /** Starts delivering (a disabled hook only answers redeliveries). */
@@ -98,9 +127,45 @@ export class HookWorker {
   async stop(): Promise<void> {
     this.#stopper.abort()
     this.#park?.()
+    this.#wake?.()
     await this.#loop
+    await this.#persist()
     await this.#flush()
     await this.#client.close()
+  }
+
+  /** From the shared tail, every event in log order: a live hook queues those it wants. */
+  offer(e: RecordedEvent): void {
+    if (this.#mode !== 'live' || this.#overflow || this.#seen(e)) return
+    this.#offered = e.seq
+    if (!this.#wants(e)) return
+    if (this.#queue.length >= LIVE_QUEUE) {
+      // A subscriber slower than the log: it reads on its own from where it is, nothing is kept here.
+      this.#overflow = true
+      this.#queue = []
+    } else this.#queue.push(e)
+    this.#wake?.()
+  }
+
+  /** The seq the hook reads from next: after the newest event delivered, or after all the tail offered when nothing waits. */
+  #position(): number {
+    const idle = this.#mode === 'live' && !this.#busy && this.#queue.length === 0 && !this.#overflow
+    return Math.max(this.#done.seq, idle ? this.#offered : 0) + 1
+  }
+
+  /** Moves the durable consumer to the hook's position (a consumer made anew there), when it is behind. */
+  async #persist(): Promise<void> {
+    if (!this.#durableStale) return
+    const durable = hookDurable(this.target.id)
+    try {
+      const from = this.#position()
+      await this.#deps.store.deleteSubscription(durable)
+      await (await this.#deps.store.subscribe(durable, { fromSeq: from })).close()
+      this.#durableStale = false
+      this.#persistedAt = Date.now()
+    } catch (err) {
+      this.#log.warn({ err }, 'webhooks: cannot save the position of a hook; after a restart it sends again from an older one')
+    }
   }
 
   async #run(): Promise<void> {
@@ -109,15 +174,19 @@ export class HookWorker {
       const wait = this.#retryAt - Date.now()
       if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => {})
       if (signal.aborted) break
+      if (this.#mode === 'live') {
+        await this.#live(signal)
+        continue
+      }
+      await this.#persist()
       this.#parked = false
       const parked = new Promise<void>((resolve) => (this.#park = resolve))
       try {
         this.#consumer = await startConsumer({
           store: this.#deps.store,
           durableName: hookDurable(this.target.id),
-          from: this.target.addedSeq + 1,
-          filter: (e) => this.#wants(e),
-          handle: (e) => this.#handle(e),
+          from: this.#position(),
+          handle: (e) => this.#catchUp(e),
           log: this.#log,
           name: `webhooks ${this.target.id}`,
         })
@@ -127,8 +196,60 @@ export class HookWorker {
         continue
       }
       await parked
-      await this.#consumer.stop()
+      // A connection lost meanwhile only means the next start recreates the consumer from its last ack.
+      await this.#consumer.stop().catch((err) => this.#log.warn({ err }, 'webhooks: the consumer did not close cleanly'))
       this.#consumer = undefined
+    }
+  }
+
+  /** Live: delivers what the tail queued, until a failure or an overflow sends the hook back to catch-up. */
+  async #live(signal: AbortSignal): Promise<void> {
+    // The durable consumer was closed right here: it is up to date until the first live delivery.
+    this.#durableStale = true
+    this.#persistedAt = Date.now()
+    // Spread over time, so that a hundred hooks that went live together do not all save at once.
+    const every = PERSIST_MS * (1 + Math.random())
+    while (!signal.aborted && !this.#disabled) {
+      if (this.#overflow) break
+      const e = this.#queue.shift()
+      if (!e) {
+        if (Date.now() - this.#persistedAt > every) await this.#persist()
+        await new Promise<void>((resolve) => (this.#wake = resolve))
+        this.#wake = undefined
+        continue
+      }
+      this.#busy = true
+      const ok = await this.#deliver(e).finally(() => (this.#busy = false))
+      if (!ok) break
+    }
+    this.#mode = 'catchup'
+    this.#queue = []
+    this.#overflow = false
+  }
+
+  /** Catch-up: every event of the log from the hook's position, from its own durable consumer. */
+  async #catchUp(e: RecordedEvent): Promise<void> {
+    if (this.#stopper.signal.aborted || this.#disabled || this.#parked) {
+      void this.#consumer?.stop().catch(() => {})
+      throw new Parked('stopping')
+    }
+    if (!this.#seen(e)) {
+      if (this.#wants(e)) {
+        if (!(await this.#deliver(e))) {
+          this.#parked = true
+          // Stopping the consumer from here (not awaited: it waits for this handler) leaves the event unacked.
+          void this.#consumer?.stop().catch(() => {})
+          this.#park?.()
+          throw new Parked('waiting to retry')
+        }
+      } else this.#handled(e)
+    }
+    if (e.seq >= this.#tailSeq()) {
+      // Caught up with the shared tail: this event is acked (the consumer's position is the hook's), and the tail takes over.
+      this.#mode = 'live'
+      this.#parked = true
+      void this.#consumer?.stop().catch(() => {})
+      this.#park?.()
     }
   }
 
@@ -136,7 +257,16 @@ export class HookWorker {
   #wants(e: RecordedEvent): boolean {
     if (e.type === 'HookAttempts' || e.seq <= this.target.addedSeq) return false
     if (!matchesPatterns(this.target.events, e.type)) return false
-    return this.target.app === null || publicEvent(e).app === this.target.app
+    return this.target.app === null || appOf(e) === this.target.app
+  }
+
+  #seen(e: RecordedEvent): boolean {
+    return e.seq < this.#done.seq || (e.seq === this.#done.seq && this.#done.ids.has(e.id))
+  }
+
+  #handled(e: RecordedEvent): void {
+    if (e.seq !== this.#done.seq) this.#done = { seq: e.seq, ids: new Set() }
+    this.#done.ids.add(e.id)
   }
 
   /** Whether the owner may still read what the hook gets (the app, or everything for an admin). */
@@ -149,30 +279,28 @@ export class HookWorker {
     return ok
   }
 
-  async #handle(e: RecordedEvent): Promise<void> {
-    if (this.#stopper.signal.aborted || this.#disabled || this.#parked) {
-      void this.#consumer?.stop()
-      throw new Parked('stopping')
+  /**
+   * One attempt at `e`: true when it was delivered (or the owner may no longer see it), false when it
+   * failed: the retry time is set, the failure recorded, and past the retry window the hook disabled.
+   */
+  async #deliver(e: RecordedEvent): Promise<boolean> {
+    if (!(await this.#allowed())) {
+      this.#handled(e)
+      return true
     }
-    if (e.seq < this.#last.seq || (e.seq === this.#last.seq && this.#last.ids.has(e.id))) return
-    if (!(await this.#allowed())) return
     const body = JSON.stringify(publicEvent(e))
     const res = await this.#client.send(e.id, body, this.#stopper.signal)
     this.#record({ delivery: e.id, seq: e.seq, type: e.type, at: new Date(Date.now() - res.durationMs).toISOString(), ...res })
     if (!res.error) {
-      if (e.seq !== this.#last.seq) this.#last = { seq: e.seq, ids: new Set() }
-      this.#last.ids.add(e.id)
+      this.#handled(e)
       if (this.#failingSince !== undefined) {
         await this.#command({ type: 'RecordRecovered', id: this.target.id, delivery: e.id, seq: e.seq, failedAttempts: this.#failures })
       }
       this.#failures = 0
       this.#failingSince = undefined
-      return
+      return true
     }
-    if (this.#stopper.signal.aborted) {
-      void this.#consumer?.stop()
-      throw new Parked('stopping')
-    }
+    if (this.#stopper.signal.aborted) return false
     this.#failures++
     const now = Date.now()
     this.#failingSince ??= now
@@ -194,11 +322,7 @@ export class HookWorker {
         await this.#command({ type: 'RecordFailing', id: this.target.id, delivery: e.id, seq: e.seq, error: res.error, retryInMs: delay })
       }
     }
-    // Stopping the consumer from here (not awaited: it waits for this handler) leaves the event unacked.
-    this.#parked = true
-    void this.#consumer?.stop()
-    this.#park?.()
-    throw new Parked('waiting to retry')
+    return false
   }
 
   /** Sends one past delivery again, now, beside the hook's queue; the attempt is recorded with `request`. */
@@ -248,13 +372,19 @@ export class HookWorker {
     return this.#flushing
   }
 
+  /** Records an outcome on the hook's stream; a failure to write is logged (the deliveries go on). */
   async #command(command: HookCommand): Promise<void> {
-    await runCommand(this.#deps, {
-      stream: streamId('hook', this.target.id),
-      decider: hookDecider,
-      command,
-      ctx: { actor: 'system:webhooks', correlationId: `hook-${this.target.id}` },
-      waitFor: [],
-    })
+    try {
+      await runCommand(this.#deps, {
+        stream: streamId('hook', this.target.id),
+        decider: hookDecider,
+        command,
+        ctx: { actor: 'system:webhooks', correlationId: `hook-${this.target.id}` },
+        waitFor: [],
+      })
+    } catch (err) {
+      this.#log.error({ err, command: command.type }, 'webhooks: cannot record an outcome of a hook')
+      if (command.type === 'RecordAttempts') throw err
+    }
   }
 }
