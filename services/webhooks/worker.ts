@@ -24,7 +24,7 @@ export interface WebhookOptions extends SendOptions {
   maxBackoffMs: number
   /** How long a hook may keep failing before it is disabled, ms, default 3 days. */
   retryWindowMs: number
-  /** Attempts are written to the log (`HookAttempts`) at most this often per hook, ms, default 2_000. */
+  /** Attempts are written to the log (`HookAttempts`) at most this often per hook, ms, default 5_000. */
   recordMs: number
   /** How long the owner's access is trusted before it is read again, ms, default 5_000. */
   accessCacheMs: number
@@ -36,7 +36,7 @@ export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = {
   minBackoffMs: 1_000,
   maxBackoffMs: 3_600_000,
   retryWindowMs: 3 * 24 * 3_600_000,
-  recordMs: 2_000,
+  recordMs: 5_000,
   accessCacheMs: 5_000,
 }
 
