@@ -3,7 +3,7 @@ import { narrow, type EventOf, type HookAttempt } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
-type HooksEvent = EventOf<'HookAdded' | 'HookRemoved' | 'HookDisabled' | 'HookDeliveryFailed' | 'HookRecovered' | 'HookAttempts'>
+type HooksEvent = EventOf<'HookAdded' | 'HookRemoved' | 'HookDisabled' | 'HookDeliveryFailed' | 'HookRecovered' | 'HookAttempts' | 'AppDestroyed'>
 
 const HANDLES = [
   'HookAdded',
@@ -12,6 +12,7 @@ const HANDLES = [
   'HookDeliveryFailed',
   'HookRecovered',
   'HookAttempts',
+  'AppDestroyed',
 ] as const satisfies readonly HooksEvent['type'][]
 
 /** Attempts kept per hook (the newest); older ones are deleted as new ones come. */
@@ -37,6 +38,7 @@ export const hooksProjection: Projection = {
       created_at      timestamptz NOT NULL,
       added_seq       bigint NOT NULL,
       disabled        boolean NOT NULL DEFAULT false,
+      app_gone        boolean NOT NULL DEFAULT false,
       disabled_reason text,
       failing_since   timestamptz,
       last_error      text
@@ -80,6 +82,10 @@ export const hooksProjection: Projection = {
         return
       case 'HookRecovered':
         await tx.query('UPDATE hooks SET failing_since = NULL WHERE id = $1', [e.data.id])
+        return
+      case 'AppDestroyed':
+        // An app's hooks end with it: an app made later under the name is another app (its incarnation).
+        await tx.query('UPDATE hooks SET app_gone = true WHERE scope = $1', [e.data.app])
         return
       case 'HookAttempts': {
         const a = e.data.attempts
@@ -125,14 +131,14 @@ export interface HookView {
   app: string | null
   events: string[]
   owner: string
-  /** `active`, `failing` (retrying with backoff) or `disabled` (gave up after the retry window). */
+  /** `active`, `failing` (retrying with backoff) or `disabled` (gave up after the retry window, or its app was destroyed). */
   status: 'active' | 'failing' | 'disabled'
   created: string
   failingSince: string | null
   lastError: string | null
 }
 
-const HOOK_COLUMNS = 'id, url, scope, events, owner, created_at, disabled, disabled_reason, failing_since, last_error'
+const HOOK_COLUMNS = 'id, url, scope, events, owner, created_at, disabled, app_gone, disabled_reason, failing_since, last_error'
 
 function hookView(r: any): HookView {
   return {
@@ -141,10 +147,10 @@ function hookView(r: any): HookView {
     app: r.scope,
     events: r.events,
     owner: r.owner,
-    status: r.disabled ? 'disabled' : r.failing_since ? 'failing' : 'active',
+    status: r.disabled || r.app_gone ? 'disabled' : r.failing_since ? 'failing' : 'active',
     created: (r.created_at as Date).toISOString(),
     failingSince: r.failing_since ? (r.failing_since as Date).toISOString() : null,
-    lastError: r.disabled ? (r.disabled_reason ?? r.last_error) : r.last_error,
+    lastError: r.app_gone ? `the app ${r.scope} was destroyed` : r.disabled ? (r.disabled_reason ?? r.last_error) : r.last_error,
   }
 }
 
@@ -177,13 +183,14 @@ export interface HookTarget {
   secret: string
   /** The seq of its `HookAdded`: it gets the events after it. */
   addedSeq: number
+  /** Disabled, or its app was destroyed: it sends nothing more (redeliveries aside). */
   disabled: boolean
 }
 
 /** Every hook not removed, with its secret (the webhooks service's only). */
 export async function hookTargets(db: Queryable, id?: string): Promise<HookTarget[]> {
   const { rows } = await db.query(
-    `SELECT id, url, scope, events, owner, secret, added_seq, disabled FROM rm_hooks.hooks ${id === undefined ? '' : 'WHERE id = $1'} ORDER BY added_seq`,
+    `SELECT id, url, scope, events, owner, secret, added_seq, disabled OR app_gone AS disabled FROM rm_hooks.hooks ${id === undefined ? '' : 'WHERE id = $1'} ORDER BY added_seq`,
     id === undefined ? [] : [id],
   )
   return rows.map((r) => ({

@@ -138,7 +138,7 @@ export class HookWorker {
   offer(e: RecordedEvent): void {
     if (this.#mode !== 'live' || this.#overflow || this.#seen(e)) return
     this.#offered = e.seq
-    if (!this.#wants(e)) return
+    if (!this.#wants(e) && !this.#ends(e)) return
     if (this.#queue.length >= LIVE_QUEUE) {
       // A subscriber slower than the log: it reads on its own from where it is, nothing is kept here.
       this.#overflow = true
@@ -219,7 +219,7 @@ export class HookWorker {
         continue
       }
       this.#busy = true
-      const ok = await this.#deliver(e).finally(() => (this.#busy = false))
+      const ok = await this.#take(e).finally(() => (this.#busy = false))
       if (!ok) break
     }
     this.#mode = 'catchup'
@@ -234,8 +234,8 @@ export class HookWorker {
       throw new Parked('stopping')
     }
     if (!this.#seen(e)) {
-      if (this.#wants(e)) {
-        if (!(await this.#deliver(e))) {
+      if (this.#wants(e) || this.#ends(e)) {
+        if (!(await this.#take(e))) {
           this.#parked = true
           // Stopping the consumer from here (not awaited: it waits for this handler) leaves the event unacked.
           void this.#consumer?.stop().catch(() => {})
@@ -243,6 +243,12 @@ export class HookWorker {
           throw new Parked('waiting to retry')
         }
       } else this.#handled(e)
+    }
+    if (this.#disabled) {
+      this.#parked = true
+      void this.#consumer?.stop().catch(() => {})
+      this.#park?.()
+      return
     }
     if (e.seq >= this.#tailSeq()) {
       // Caught up with the shared tail: this event is acked (the consumer's position is the hook's), and the tail takes over.
@@ -258,6 +264,23 @@ export class HookWorker {
     if (e.type === 'HookAttempts' || e.seq <= this.target.addedSeq) return false
     if (!matchesPatterns(this.target.events, e.type)) return false
     return this.target.app === null || appOf(e) === this.target.app
+  }
+
+  /** Whether `e` ends an app hook: its app's `AppDestroyed` (an app made later under the name is another app). */
+  #ends(e: RecordedEvent): boolean {
+    return this.target.app !== null && e.type === 'AppDestroyed' && appOf(e) === this.target.app
+  }
+
+  /** Delivers `e` if the hook wants it; after its app's end, the hook sends nothing more. False: the delivery failed. */
+  async #take(e: RecordedEvent): Promise<boolean> {
+    if (this.#wants(e)) {
+      if (!(await this.#deliver(e))) return false
+    } else this.#handled(e)
+    if (this.#ends(e)) {
+      this.#disabled = true
+      this.#log.info('webhooks: the app of a hook was destroyed; the hook sends nothing more')
+    }
+    return true
   }
 
   #seen(e: RecordedEvent): boolean {
