@@ -286,6 +286,19 @@ t.test('access: app hooks need the app, platform hooks an admin; a second user s
     types.some((x) => x.endsWith(' shop')),
     "nothing of alice's app went to bob's hook",
   )
+
+  // bob destroys his app and makes another of the same name: his hook ended with the first one.
+  t.equal((await c.call('DELETE', '/v1/apps/bobs', { token: bob, body: { confirm: 'bobs' } })).status, 200)
+  await until("bob's hook is disabled with its app", async () => {
+    const h = (await c.call('GET', '/v1/hooks', { token: bob })).body.hooks.find((x: any) => x.id === bobs.id)
+    return h?.status === 'disabled' && /was destroyed/.test(h.lastError)
+  })
+  await createApp(c, bob, 'bobs')
+  const configSets = () => sub.got.filter((r) => JSON.parse(r.body).type === 'ConfigSet').length
+  const n = configSets()
+  await setConfig(c, bob, 'bobs', { Y: '2' })
+  await new Promise((r) => setTimeout(r, 800))
+  t.equal(configSets(), n, 'the new app of the same name sends nothing to the old hook')
 })
 
 t.test('a hook that fails for the whole retry window is disabled, and an event says so', async (t) => {
