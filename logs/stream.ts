@@ -102,6 +102,16 @@ export class LogStream {
     return m && batch ? { seq: m.seq, subject: m.subject, batch } : undefined
   }
 
+  /** Removes every batch on `filter` from the stream (an app's lines when it is destroyed). */
+  async purge(filter: string): Promise<number> {
+    try {
+      return (await this.#jsm.streams.purge(this.subjects.stream, { filter })).purged
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return 0
+      throw err
+    }
+  }
+
   /** The sequence of the newest message (0 when the stream is empty or missing). */
   async lastSeq(): Promise<number> {
     try {

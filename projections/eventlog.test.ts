@@ -50,15 +50,25 @@ t.test('eventsQuery: an admin filters by what was asked only, in placeholder ord
   t.match(q.text, /FROM rm_eventlog\.events\s+WHERE seq > \$1 ORDER BY seq LIMIT \$2$/)
   const all = eventsQuery({ username: 'root', admin: true }, { app: 'shop', type: 'ConfigSet', after: 0, upTo: 42, limit: 500 })
   t.same(all.values, [0, 500, 'shop', 'ConfigSet', 42])
-  t.match(all.text, /WHERE seq > \$1 AND app = \$3 AND type = \$4 AND seq <= \$5 ORDER BY seq LIMIT \$2$/)
+  t.match(
+    all.text,
+    /WHERE seq > \$1 AND app = \$3 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$3\) AND type = \$4 AND seq <= \$5 ORDER BY seq LIMIT \$2$/,
+    "an app's events are those of its current incarnation",
+  )
   t.notMatch(all.text, /rm_access|username/, 'no visibility condition for an admin')
 })
 
 t.test('eventsQuery: anyone else sees their own user stream and the apps they may see, as the last placeholder', async (t) => {
   const q = eventsQuery({ username: 'alice', admin: false }, { app: 'shop', after: 5, limit: 10 })
   t.same(q.values, [5, 10, 'shop', 'alice'])
-  t.match(q.text, /WHERE seq > \$1 AND app = \$3 AND \(username = \$4 OR app IN \(SELECT name FROM rm_apps\.apps WHERE destroyed_at IS NULL AND \(owner = \$4/)
-  t.match(q.text, /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\)\) ORDER BY seq LIMIT \$2$/)
+  t.match(
+    q.text,
+    /WHERE seq > \$1 AND app = \$3 AND incarnation = .* AND \(username = \$4 OR \(app IN \(SELECT name FROM rm_apps\.apps WHERE destroyed_at IS NULL AND \(owner = \$4/,
+  )
+  t.match(
+    q.text,
+    /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\) AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = events\.app\)\)\) ORDER BY seq LIMIT \$2$/,
+  )
   t.same(
     eventsQuery({ username: 'alice', admin: false }, { after: 0, limit: 1, app: '', type: undefined }).values,
     [0, 1, 'alice'],

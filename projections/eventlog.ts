@@ -71,8 +71,8 @@ export function userOf(e: RecordedEvent): string | null {
 export function eventLogProjection(types: readonly string[]): Projection {
   return {
     name: 'eventlog',
-    // 2: config values redacted too.
-    version: 2,
+    // 2: config values redacted too; 3: app incarnations.
+    version: 3,
     handles: types,
     tables: `
       CREATE TABLE events (
@@ -85,9 +85,18 @@ export function eventLogProjection(types: readonly string[]): Projection {
         actor          text NOT NULL,
         occurred_at    timestamptz NOT NULL,
         correlation_id text NOT NULL,
-        data           jsonb NOT NULL
+        data           jsonb NOT NULL,
+        incarnation    bigint
       );
-      CREATE INDEX events_app ON events (app, seq) WHERE app IS NOT NULL;
+      CREATE TABLE incarnations (
+        app  text PRIMARY KEY,
+        seq  bigint NOT NULL
+      );
+      CREATE TABLE build_incarnations (
+        stream      text PRIMARY KEY,
+        incarnation bigint
+      );
+      CREATE INDEX events_app ON events (app, incarnation, seq) WHERE app IS NOT NULL;
       CREATE INDEX events_user ON events (username, seq) WHERE username IS NOT NULL;
       CREATE INDEX events_type ON events (type, seq);
     `,
@@ -95,24 +104,78 @@ export function eventLogProjection(types: readonly string[]): Projection {
       await this.applyBatch!([event], tx)
     },
     async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+      const apps = events.map(appOf)
+      const incarnations = await incarnationsOf(events, apps, tx)
       await tx.query(
-        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])`,
+        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data, incarnation)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::bigint[])`,
         [
           events.map((e) => e.seq),
           events.map((e) => e.id),
           events.map((e) => e.type),
           events.map((e) => e.stream),
-          events.map(appOf),
+          apps,
           events.map(userOf),
           events.map((e) => e.actor),
           events.map((e) => e.occurredAt),
           events.map((e) => e.correlationId),
           events.map((e) => JSON.stringify(redactEvent(e))),
+          incarnations,
         ],
       )
     },
   }
+}
+
+/**
+ * The incarnation of each event's app: the `seq` of the `AppCreated` that began it. An app name
+ * reused after `apps:destroy` is a new app, and what the events API answers for it starts there. An
+ * app's and its runtime's events take the incarnation current when they are applied (those of a
+ * destroyed app, until it is created again, keep the old one); a build's events all take the
+ * incarnation of the build's first event, so a build that finishes after the name was reused stays
+ * with the app it was pushed to. Updates `incarnations` and `build_incarnations` as it goes.
+ */
+async function incarnationsOf(events: RecordedEvent[], apps: (string | null)[], tx: pg.PoolClient): Promise<(number | null)[]> {
+  const names = [...new Set(apps.filter((a): a is string => a !== null))]
+  if (names.length === 0) return events.map(() => null)
+  const builds = [...new Set(events.filter((e) => e.stream.startsWith('build.')).map((e) => e.stream))]
+  const [current, known] = await Promise.all([
+    tx.query<{ app: string; seq: string }>('SELECT app, seq FROM incarnations WHERE app = ANY($1)', [names]),
+    builds.length === 0
+      ? { rows: [] }
+      : tx.query<{ stream: string; incarnation: string | null }>('SELECT stream, incarnation FROM build_incarnations WHERE stream = ANY($1)', [builds]),
+  ])
+  const byApp = new Map(current.rows.map((r) => [r.app, Number(r.seq)]))
+  const byBuild = new Map(known.rows.map((r) => [r.stream, r.incarnation === null ? null : Number(r.incarnation)]))
+  const createdApps = new Map<string, number>()
+  const newBuilds = new Map<string, number | null>()
+  const out = events.map((e, i) => {
+    const app = apps[i]
+    if (app === null || app === undefined) return null
+    if (e.type === 'AppCreated') {
+      byApp.set(app, e.seq)
+      createdApps.set(app, e.seq)
+    }
+    if (!e.stream.startsWith('build.')) return byApp.get(app) ?? null
+    if (!byBuild.has(e.stream)) {
+      byBuild.set(e.stream, byApp.get(app) ?? null)
+      newBuilds.set(e.stream, byApp.get(app) ?? null)
+    }
+    return byBuild.get(e.stream) ?? null
+  })
+  if (createdApps.size > 0) {
+    await tx.query(`INSERT INTO incarnations (app, seq) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (app) DO UPDATE SET seq = EXCLUDED.seq`, [
+      [...createdApps.keys()],
+      [...createdApps.values()],
+    ])
+  }
+  if (newBuilds.size > 0) {
+    await tx.query(`INSERT INTO build_incarnations (stream, incarnation) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (stream) DO NOTHING`, [
+      [...newBuilds.keys()],
+      [...newBuilds.values()],
+    ])
+  }
+  return out
 }
 
 /** Which events {@link visibleEvents} answers: after `after`, at most `limit`, oldest first. */
@@ -145,12 +208,15 @@ export interface EventView {
 export function eventsQuery(user: { username: string; admin: boolean }, f: EventFilter): { text: string; values: unknown[] } {
   const values: unknown[] = [f.after, f.limit]
   const where = ['seq > $1']
-  if (f.app) where.push(`app = $${values.push(f.app)}`)
+  // An app's events are those of its current incarnation: nothing of an earlier app of the same name.
+  if (f.app) where.push(`app = $${values.push(f.app)} AND incarnation = (SELECT i.seq FROM rm_eventlog.incarnations i WHERE i.app = $${values.length})`)
   if (f.type) where.push(`type = $${values.push(f.type)}`)
   if (f.upTo !== undefined) where.push(`seq <= $${values.push(f.upTo)}`)
   if (!user.admin) {
     const me = values.push(user.username)
-    where.push(`(username = $${me} OR app IN (${visibleAppsSql(`$${me}`)}))`)
+    where.push(
+      `(username = $${me} OR (app IN (${visibleAppsSql(`$${me}`)}) AND incarnation = (SELECT i.seq FROM rm_eventlog.incarnations i WHERE i.app = events.app)))`,
+    )
   }
   return {
     text: `SELECT seq, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
@@ -188,7 +254,7 @@ export type DeployVerdict =
 export async function deployVerdict(db: Queryable, app: string, release: number): Promise<DeployVerdict | undefined> {
   const { rows } = await db.query(
     `SELECT type, data FROM rm_eventlog.events
-        WHERE app = $1 AND ((type = 'DeployCompleted' AND (data->>'release')::int >= $2) OR (type = 'DeployFailed' AND (data->>'release')::int = $2))
+        WHERE app = $1 AND incarnation = (SELECT i.seq FROM rm_eventlog.incarnations i WHERE i.app = $1) AND ((type = 'DeployCompleted' AND (data->>'release')::int >= $2) OR (type = 'DeployFailed' AND (data->>'release')::int = $2))
         ORDER BY seq LIMIT 1`,
     [app, release],
   )

@@ -385,3 +385,30 @@ t.test('drains: add checks the URL and refuses doubles and an 11th; remove by id
   t.same(fold(appDecider, recorded([...withDrain, { type: 'DrainRemoved', data: { app: 'shop', id } }])).drains, {}, 'removed from the state')
   t.end()
 })
+
+t.test('release manager: a build pushed to an earlier app of the same name is never released into a new one', (t) => {
+  const sys: Actor = { kind: 'system' }
+  const build = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
+  const reborn = history(
+    { type: 'CreateApp', by: alice, name: 'shop' },
+    { type: 'DestroyApp', by: alice, confirm: 'shop' },
+    { type: 'CreateApp', by: bob, name: 'shop' },
+  )
+  // The build began (seq 1) before bob's AppCreated: it was alice's.
+  throwsCode(
+    t,
+    () => when(reborn, { type: 'ReleaseBuild', by: sys, build, image: 'reg/shop:git-aaaaaaa', procfile: {}, port: 5000, pushedAt: 1 }),
+    'WHARF_NOT_FOUND',
+  )
+  const later = when(reborn, {
+    type: 'ReleaseBuild',
+    by: sys,
+    build,
+    image: 'reg/shop:git-bbbbbbb',
+    procfile: {},
+    port: 5000,
+    pushedAt: Number.MAX_SAFE_INTEGER,
+  })
+  t.equal(later[0]!.type, 'ReleaseCreated', "a build of bob's app is released")
+  t.end()
+})

@@ -32,6 +32,11 @@ export interface Release {
 export interface AppState {
   exists: boolean
   name: string
+  /**
+   * The seq of the `AppCreated` that began this app (0 before): a name reused after `apps:destroy` is
+   * a new app, and what was pushed to the earlier one is never released into it.
+   */
+  incarnation: number
   owner: string
   collaborators: string[]
   config: Config
@@ -105,7 +110,18 @@ export type AppCommand =
   /** Restart the processes of one type, or of every type; the scheduler restarts them one by one. */
   | { type: 'RequestRestart'; by: Actor; processType?: string }
   /** From the release manager; `pushedBy` (the user of the push) names the release's author. */
-  | { type: 'ReleaseBuild'; by: Actor; build: string; image: string; digest?: string; procfile: Record<string, string>; port: number; pushedBy?: string }
+  | {
+      type: 'ReleaseBuild'
+      by: Actor
+      build: string
+      image: string
+      digest?: string
+      procfile: Record<string, string>
+      port: number
+      pushedBy?: string
+      /** The seq of the build's first event: a build begun before the app's incarnation is not released. */
+      pushedAt?: number
+    }
   /** Only checks that the actor may use the app; decides nothing. */
   | { type: 'CheckAccess'; by: Actor; level: Access }
 
@@ -121,6 +137,7 @@ export function initialAppState(): AppState {
   return {
     exists: false,
     name: '',
+    incarnation: 0,
     owner: '',
     collaborators: [],
     config: {},
@@ -388,6 +405,11 @@ function decideRelease(command: ReleaseCommand, state: AppState): NewEvent[] {
     }
     case 'ReleaseBuild': {
       if (state.builds.includes(command.build)) return []
+      if (command.pushedAt !== undefined && command.pushedAt < state.incarnation) {
+        throw new WharfError('WHARF_NOT_FOUND', `the build ${command.build} was pushed to an earlier app named ${app}, since destroyed`, {
+          details: { app, build: command.build },
+        })
+      }
       const change: Partial<Release> = { image: command.image, digest: command.digest, procfile: command.procfile, port: command.port, build: command.build }
       const author = command.pushedBy ?? who
       const events: NewEvent[] = [nextRelease(state, author, `${author} deployed ${command.image}`, change)]
@@ -571,6 +593,7 @@ function evolve(state: AppState, event: RecordedEvent): AppState {
         ...initialAppState(),
         exists: true,
         name: e.data.app,
+        incarnation: event.seq,
         owner: e.data.owner,
         pending: { by: actorOfEvent(event), summary: `${actorOfEvent(event)} created ${e.data.app}` },
       }

@@ -111,4 +111,20 @@ t.test('finished hours go to the store, late lines are appended, --since reads t
     ['two hours ago', 'after the purge'],
     'since cuts inside the archives too',
   )
+
+  // Destroyed: the lines and the archives go, so an app created again under the name reads none.
+  t.equal((await c.call('DELETE', '/v1/apps/shop', { token: alice, body: { confirm: 'shop' } })).status, 200)
+  for (const end = Date.now() + 10_000; ; await sleep(50)) {
+    const left: string[] = []
+    for await (const o of objects.list('shop/')) left.push(o.key)
+    if (left.length === 0) break
+    if (Date.now() > end) throw new Error(`archives left after apps:destroy: ${left.join(' ')}`)
+  }
+  t.equal((await c.call('POST', '/v1/apps', { token: alice, body: { name: 'shop' } })).status, 201)
+  const reborn = await c.call('GET', `/v1/apps/shop/logs?since=${encodeURIComponent(since)}&lines=100`, { token: alice })
+  t.same(
+    (reborn.body.lines as LogLine[]).filter((l) => l.source !== 'wharf').map((l) => l.text),
+    [],
+    'the new app of the same name has no line of the old one, archived or in the stream',
+  )
 })

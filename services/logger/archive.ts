@@ -79,6 +79,25 @@ export class Archiver {
     }
   }
 
+  /**
+   * Forgets `app` and deletes its archives (after `apps:destroy`): an app created again under that
+   * name is a new app and reads none of them. Waits for a running tick, so nothing is written after.
+   */
+  forget(app: string): Promise<number> {
+    const run = this.#busy.then(async () => {
+      for (const [key, e] of this.#index) if (e.app === app) this.#index.delete(key)
+      const keys: string[] = []
+      for await (const o of this.#opts.objects.list(`${app}/`)) keys.push(o.key)
+      for (const key of keys) await this.#opts.objects.delete(key)
+      return keys.length
+    })
+    this.#busy = run.then(
+      () => {},
+      () => {},
+    )
+    return run
+  }
+
   /** Writes every hour that is over and has lines not yet in the store; one at a time. Answers how many objects it wrote. */
   tick(now = Date.now()): Promise<number> {
     const run = this.#busy.then(() => this.#tick(now))

@@ -66,6 +66,8 @@ export class LogServer {
   seq = 0
   readonly stats = { batches: 0, lines: 0, platformLines: 0 }
   readonly #apps = new Set<string>()
+  /** Destroyed apps -> the last log-stream seq their purge covered (until the name is created again). */
+  readonly #purged = new Map<string, number>()
   readonly #numbers = new ProcessNumbers()
   #feed: LiveFeed | undefined
   #drainFeed: DurableFeed | undefined
@@ -107,7 +109,7 @@ export class LogServer {
     this.#loop('lines', async () => {
       for await (const b of this.#feed!) {
         const lines = linesOf(b.batch, b.seq)
-        this.rings.add(b.batch.app, lines)
+        if (b.seq > (this.#purged.get(b.batch.app) ?? 0)) this.rings.add(b.batch.app, lines)
         this.archiver?.note(b.batch.app, lines, b.seq)
         this.seq = b.seq
         this.stats.batches++
@@ -228,7 +230,10 @@ export class LogServer {
 
   async #onEvent(e: Parameters<typeof platformLine>[0]): Promise<void> {
     const app = isWharfEvent(e) && 'app' in e.data ? e.data.app : undefined
-    if (e.type === 'AppCreated' && app) this.#apps.add(app)
+    if (e.type === 'AppCreated' && app) {
+      this.#apps.add(app)
+      this.#purged.delete(app)
+    }
     const line = platformLine(e, this.#numbers)
     if (line) {
       const { logs } = this.#opts
@@ -237,7 +242,16 @@ export class LogServer {
     }
     if (e.type === 'AppDestroyed' && app) {
       this.#apps.delete(app)
+      // A name reused later is a new app: none of these lines may reach it. (Lines its containers print
+      // while they stop, after this, are only seen by an app created again within those seconds.)
+      const { logs } = this.#opts
+      const upTo = await logs.lastSeq()
+      const purged = await logs.purge(logs.subjects.appFilter(app))
+      // The feed may still hold batches from before the purge: they must not refill the ring.
+      this.#purged.set(app, upTo)
       this.rings.drop(app)
+      const archives = (await this.archiver?.forget(app)) ?? 0
+      this.log.info({ app, purged, archives }, 'logger: the lines and archives of a destroyed app are deleted')
     }
     if (e.type === 'DrainAdded' || e.type === 'DrainRemoved' || e.type === 'AppDestroyed') {
       await waitFor(this.#opts.pool, e.seq, { projections: ['drains'], timeoutMs: 10_000 }).catch(() => {})

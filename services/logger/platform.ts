@@ -97,8 +97,7 @@ export function platformLine(e: RecordedEvent, numbers: ProcessNumbers = new Pro
         return `${processName(e.data.type, e.data.container, numbers)} stopped`
       case 'ContainerCrashed':
         return `${processName(e.data.type, e.data.container, numbers)} crashed: exit code ${e.data.exitCode}${e.data.reason ? ` (${e.data.reason})` : ''}`
-      case 'AppDestroyed':
-        return `app destroyed by ${by}`
+      // No line for AppDestroyed: the app's lines are deleted with it, and nobody reads a destroyed app's logs.
       default:
         return undefined
     }

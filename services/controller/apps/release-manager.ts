@@ -16,11 +16,14 @@ export interface ReleaseManagerOptions {
   retryMs?: number
 }
 
-/** Who made the build: the user of its `PushReceived` or `BuildStarted` (`builds:create`), if any. */
-async function pusherOf(store: EventStore, stream: string): Promise<string | undefined> {
+/**
+ * Who made the build (the user of its `PushReceived` or `BuildStarted` for `builds:create`, if any)
+ * and when it began: the seq of its first event, which places it in one incarnation of its app.
+ */
+async function pusherOf(store: EventStore, stream: string): Promise<{ user: string | undefined; at: number | undefined }> {
   const { events } = await store.readStream(stream)
   const start = events.find((e) => isEvent(e, ['PushReceived', 'BuildStarted']))
-  return start?.data.user
+  return { user: start?.data.user, at: events[0]?.seq }
 }
 
 /**
@@ -32,7 +35,7 @@ export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' |
   const build = parseStreamId(event.stream)
   const data = dataOf(event, 'BuildSucceeded')
   if (!data || build?.kind !== 'build') return 'skipped'
-  const pushedBy = await pusherOf(deps.store, event.stream)
+  const { user: pushedBy, at: pushedAt } = await pusherOf(deps.store, event.stream)
   try {
     const res = await runCommand(deps, {
       stream: appStream(data.app),
@@ -46,6 +49,7 @@ export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' |
         procfile: data.procfile,
         port: data.port,
         ...(pushedBy === undefined ? {} : { pushedBy }),
+        ...(pushedAt === undefined ? {} : { pushedAt }),
       },
       ctx: { actor: 'system:release-manager', correlationId: event.correlationId, causationId: event.id },
       waitFor: [],
@@ -53,7 +57,7 @@ export async function releaseBuild(deps: Pick<ControllerDeps, 'store' | 'pool' |
     return res.events.length ? 'released' : 'duplicate'
   } catch (err) {
     if (err instanceof WharfError && err.code === 'WHARF_NOT_FOUND') {
-      deps.log.warn({ app: data.app, build: build.id }, 'release manager: the app of a build is gone; no release')
+      deps.log.warn({ app: data.app, build: build.id }, 'release manager: the app of a build is gone (or is a new app of that name); no release')
       return 'skipped'
     }
     throw err
