@@ -11,12 +11,14 @@ import { dataOf } from '../../domain/index.js'
 import { startConsumer, type Consumer } from '../../events/consumer.js'
 import type { EventStore, RecordedEvent } from '../../events/index.js'
 import { hookTargets, waitFor, type HookTarget } from '../../projections/index.js'
-import { DEFAULT_WEBHOOK_OPTIONS, HookWorker, hookDurable, type WebhookOptions } from './worker.js'
+import { DEFAULT_WEBHOOK_OPTIONS, HookWorker, hookDurable, type Tail, type WebhookOptions } from './worker.js'
 
 /** The control consumer's durable name. */
 export const CONTROL_DURABLE = 'webhooks-control'
 /** The shared tail's durable name: made anew at the end of the log at each start (the hooks keep their own positions). */
 export const TAIL_DURABLE = 'webhooks-tail'
+/** Events the shared tail keeps after handing them out, for hooks that catch up to within them. */
+const TAIL_RECENT = 1024
 /** Redeliveries in flight at once (beyond, the control consumer waits). */
 const MAX_REDELIVERIES = 16
 
@@ -29,16 +31,17 @@ export interface WebhooksDeps {
 }
 
 export class Webhooks {
-  readonly #deps: WebhooksDeps & { opts: WebhookOptions; tailSeq: () => number }
+  readonly #deps: WebhooksDeps & { opts: WebhookOptions; tail: Tail }
   readonly #workers = new Map<string, HookWorker>()
   readonly #redeliveries = new Set<Promise<void>>()
   #control: Consumer | undefined
   #tail: Consumer | undefined
-  /** The newest event the tail handed to the live hooks. */
+  /** The newest event the tail handed to the live hooks, and the most recent ones (bounded). */
   #tailSeq = 0
+  #recent: RecordedEvent[] = []
 
   constructor(deps: WebhooksDeps) {
-    this.#deps = { ...deps, opts: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.opts }, tailSeq: () => this.#tailSeq }
+    this.#deps = { ...deps, opts: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.opts }, tail: { since: (seq) => this.#since(seq) } }
   }
 
   /**
@@ -55,6 +58,8 @@ export class Webhooks {
       from: this.#tailSeq + 1,
       handle: async (e) => {
         this.#tailSeq = e.seq
+        this.#recent.push(e)
+        if (this.#recent.length > TAIL_RECENT) this.#recent.shift()
         for (const w of this.#workers.values()) w.offer(e)
       },
       log,
@@ -75,6 +80,14 @@ export class Webhooks {
       log,
       name: 'webhooks',
     })
+  }
+
+  /** The tail's recent events after `seq`; undefined when it does not hold every one of them. */
+  #since(seq: number): RecordedEvent[] | undefined {
+    if (seq >= this.#tailSeq) return []
+    const oldest = this.#recent[0]
+    if (!oldest || oldest.seq > seq + 1) return undefined
+    return this.#recent.filter((r) => r.seq > seq)
   }
 
   /** How many hooks have a worker. */

@@ -53,6 +53,12 @@ export function hookDurable(id: string): string {
   return `hook-${id}`
 }
 
+/** What a hook sees of the webhooks service's shared read of the log. */
+export interface Tail {
+  /** The events the tail handed out after `seq`, in order ([] when `seq` is its newest); undefined when it no longer holds them all. */
+  since(seq: number): RecordedEvent[] | undefined
+}
+
 /** Thrown by the handler to leave the event unacked while the hook waits. */
 class Parked extends Error {}
 
@@ -78,9 +84,11 @@ export class HookWorker {
   readonly #log: Logger
   readonly #client: HookClient
   readonly #stopper = new AbortController()
-  /** The shared tail's newest event seq: a hook in catch-up that reaches it goes live. */
-  readonly #tailSeq: () => number
+  /** The shared tail: a hook in catch-up that comes within its recent events goes live. */
+  readonly #tail: Tail
   #consumer: Consumer | undefined
+  /** The close of the consumer the hook left when it went live. */
+  #closing: Promise<void> = Promise.resolve()
   #loop: Promise<void> | undefined
   /** Resolves when the running consumer should be closed (a failure to wait out, going live, a stop). */
   #park: (() => void) | undefined
@@ -107,14 +115,15 @@ export class HookWorker {
   #flushTimer: NodeJS.Timeout | undefined
   #flushing: Promise<void> = Promise.resolve()
   #access: { ok: boolean; until: number } = { ok: false, until: 0 }
+  #refreshing: Promise<unknown> | undefined
 
-  constructor(target: HookTarget, deps: WorkerDeps & { tailSeq?: () => number }) {
+  constructor(target: HookTarget, deps: WorkerDeps & { tail?: Tail }) {
     this.target = target
     this.#deps = deps
     this.#log = deps.log.child({ hook: target.id })
     this.#client = new HookClient(target.url, target.secret, deps.policy, deps.opts)
     this.#disabled = target.disabled
-    this.#tailSeq = deps.tailSeq ?? (() => Number.POSITIVE_INFINITY)
+    this.#tail = deps.tail ?? { since: () => undefined }
     this.#done = { seq: target.addedSeq, ids: new Set() }
   }
 
@@ -155,6 +164,7 @@ export class HookWorker {
 
   /** Moves the durable consumer to the hook's position (a consumer made anew there), when it is behind. */
   async #persist(): Promise<void> {
+    await this.#closing
     if (!this.#durableStale) return
     const durable = hookDurable(this.target.id)
     try {
@@ -197,9 +207,16 @@ export class HookWorker {
       }
       await parked
       // A connection lost meanwhile only means the next start recreates the consumer from its last ack.
-      await this.#consumer.stop().catch((err) => this.#log.warn({ err }, 'webhooks: the consumer did not close cleanly'))
+      const closing = this.#consumer.stop().catch((err) => this.#log.warn({ err }, 'webhooks: the consumer did not close cleanly'))
       this.#consumer = undefined
+      // Going live does not wait for the close (it confirms the last ack with the server): the tail's events go out meanwhile.
+      if (this.#isLive()) this.#closing = closing
+      else await closing
     }
+  }
+
+  #isLive(): boolean {
+    return this.#mode === 'live'
   }
 
   /** Live: delivers what the tail queued, until a failure or an overflow sends the hook back to catch-up. */
@@ -250,9 +267,13 @@ export class HookWorker {
       this.#park?.()
       return
     }
-    if (e.seq >= this.#tailSeq()) {
-      // Caught up with the shared tail: this event is acked (the consumer's position is the hook's), and the tail takes over.
+    const backlog = this.#tail.since(e.seq)
+    if (backlog) {
+      // Caught up with the shared tail: this event is acked (the consumer's position is the hook's), the tail's
+      // recent events after it are queued, and the tail takes over.
       this.#mode = 'live'
+      this.#offered = e.seq
+      for (const b of backlog) this.offer(b)
       this.#parked = true
       void this.#consumer?.stop().catch(() => {})
       this.#park?.()
@@ -292,13 +313,29 @@ export class HookWorker {
     this.#done.ids.add(e.id)
   }
 
-  /** Whether the owner may still read what the hook gets (the app, or everything for an admin). */
+  /**
+   * Whether the owner may still read what the hook gets (the app, or everything for an admin). Read
+   * at most every `accessCacheMs` (with jitter, so hooks do not all ask at once); an answer that is
+   * out of date serves while the new one is read, so a delivery never waits on the database but the
+   * first (and every one when `accessCacheMs` is 0).
+   */
   async #allowed(): Promise<boolean> {
-    if (Date.now() < this.#access.until) return this.#access.ok
+    const cacheMs = this.#deps.opts.accessCacheMs
+    if (cacheMs > 0 && Date.now() < this.#access.until) return this.#access.ok
+    if (cacheMs > 0 && this.#access.until > 0) {
+      this.#refreshing ??= this.#readAccess()
+        .catch((err) => this.#log.warn({ err }, 'webhooks: cannot read the access of a hook owner; keeping the last answer'))
+        .finally(() => (this.#refreshing = undefined))
+      return this.#access.ok
+    }
+    return this.#readAccess()
+  }
+
+  async #readAccess(): Promise<boolean> {
     const { owner, app } = this.target
     const user = await getUser(this.#deps.pool, owner)
     const ok = user !== undefined && (user.admin || (app !== null && (await canSeeApp(this.#deps.pool, owner, app))))
-    this.#access = { ok, until: Date.now() + this.#deps.opts.accessCacheMs }
+    this.#access = { ok, until: Date.now() + this.#deps.opts.accessCacheMs * (0.5 + Math.random()) }
     return ok
   }
 
@@ -371,7 +408,8 @@ export class HookWorker {
       this.#attempts.shift()
       this.#omitted++
     }
-    this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#deps.opts.recordMs)
+    // Spread: a hundred hooks that deliver together do not all write at once.
+    this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#deps.opts.recordMs * (0.5 + Math.random()))
   }
 
   #flush(): Promise<void> {
