@@ -97,6 +97,7 @@ export class HookWorker {
   #mode: 'catchup' | 'live' = 'catchup'
   /** The durable consumer is behind the hook's position (it delivered live since). */
   #durableStale = false
+  #persisting: Promise<void> = Promise.resolve()
   #persistedAt = 0
   #queue: RecordedEvent[] = []
   #overflow = false
@@ -147,6 +148,7 @@ export class HookWorker {
   offer(e: RecordedEvent): void {
     if (this.#mode !== 'live' || this.#overflow || this.#seen(e)) return
     this.#offered = e.seq
+    this.#durableStale = true
     if (!this.#wants(e) && !this.#ends(e)) return
     if (this.#queue.length >= LIVE_QUEUE) {
       // A subscriber slower than the log: it reads on its own from where it is, nothing is kept here.
@@ -162,20 +164,27 @@ export class HookWorker {
     return Math.max(this.#done.seq, idle ? this.#offered : 0) + 1
   }
 
-  /** Moves the durable consumer to the hook's position (a consumer made anew there), when it is behind. */
-  async #persist(): Promise<void> {
-    await this.#closing
-    if (!this.#durableStale) return
-    const durable = hookDurable(this.target.id)
-    try {
-      const from = this.#position()
-      await this.#deps.store.deleteSubscription(durable)
-      await (await this.#deps.store.subscribe(durable, { fromSeq: from })).close()
+  /**
+   * Moves the durable consumer to the hook's position (a consumer made anew there), when it is behind.
+   * One at a time; a live hook runs it beside its deliveries (what it delivers meanwhile marks it behind again).
+   */
+  #persist(): Promise<void> {
+    this.#persisting = this.#persisting.then(async () => {
+      await this.#closing
+      if (!this.#durableStale) return
+      const durable = hookDurable(this.target.id)
       this.#durableStale = false
-      this.#persistedAt = Date.now()
-    } catch (err) {
-      this.#log.warn({ err }, 'webhooks: cannot save the position of a hook; after a restart it sends again from an older one')
-    }
+      try {
+        const from = this.#position()
+        await this.#deps.store.deleteSubscription(durable)
+        await (await this.#deps.store.subscribe(durable, { fromSeq: from })).close()
+        this.#persistedAt = Date.now()
+      } catch (err) {
+        this.#durableStale = true
+        this.#log.warn({ err }, 'webhooks: cannot save the position of a hook; after a restart it sends again from an older one')
+      }
+    })
+    return this.#persisting
   }
 
   async #run(): Promise<void> {
@@ -230,7 +239,10 @@ export class HookWorker {
       if (this.#overflow) break
       const e = this.#queue.shift()
       if (!e) {
-        if (Date.now() - this.#persistedAt > every) await this.#persist()
+        if (Date.now() - this.#persistedAt > every) {
+          this.#persistedAt = Date.now()
+          void this.#persist()
+        }
         await new Promise<void>((resolve) => (this.#wake = resolve))
         this.#wake = undefined
         continue
@@ -311,6 +323,7 @@ export class HookWorker {
   #handled(e: RecordedEvent): void {
     if (e.seq !== this.#done.seq) this.#done = { seq: e.seq, ids: new Set() }
     this.#done.ids.add(e.id)
+    if (this.#mode === 'live') this.#durableStale = true
   }
 
   /**
