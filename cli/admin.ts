@@ -29,13 +29,73 @@ interface Export {
   tookMs: number
 }
 
+interface RowDiff {
+  table: string
+  kind: 'only-live' | 'only-rebuilt' | 'differs'
+  key: Record<string, unknown>
+  live?: Record<string, unknown>
+  rebuilt?: Record<string, unknown>
+}
+interface ModelDiff {
+  projection: string
+  seq: number
+  identical: boolean
+  differing: number
+  rows: RowDiff[]
+  problem?: string
+}
+interface Replay {
+  id: string
+  projection: string | null
+  verify: boolean
+  status: 'running' | 'done' | 'failed'
+  phase: string
+  progress: { seq: number; total: number; events: number; eventsPerSec: number; etaSeconds: number | null } | null
+  result: { seq: number; events: number; tookMs: number; eventsPerSec: number; models?: ModelDiff[]; swapped?: string[] } | null
+  error: string | null
+}
+
+/** How often admin:replay asks how far the replay is, ms. */
+const REPLAY_POLL_MS = 500
+
 /** How long backup, restore, export and import may take before the CLI gives up waiting, ms. */
 const LONG_MS = 60 * 60_000
+
+const rate = (n: number) => `${Math.round(n).toLocaleString('en-US')} events/s`
+const shortJson = (o: unknown) => {
+  const s = JSON.stringify(o)
+  return s.length > 160 ? `${s.slice(0, 157)}...` : s
+}
+
+/** Polls a replay until it ends, showing its progress on stderr (a line rewritten on a terminal, a line per 5 s otherwise). */
+async function followReplay(client: ApiClient, first: Replay): Promise<Replay> {
+  const tty = process.stderr.isTTY === true
+  let job = first
+  // Off a terminal: a line every 5 s, none for a short replay.
+  let lastLine = Date.now()
+  let shown = ''
+  while (job.status === 'running') {
+    await new Promise((r) => setTimeout(r, REPLAY_POLL_MS))
+    job = await client.call<Replay>('GET', `/v1/admin/replays/${encodeURIComponent(job.id)}`)
+    const p = job.progress
+    let line = `${job.phase}`
+    if (p)
+      line += `: event ${p.seq.toLocaleString('en-US')} of ${p.total.toLocaleString('en-US')}, ${rate(p.eventsPerSec)}${p.etaSeconds === null ? '' : `, ETA ${p.etaSeconds} s`}`
+    if (tty) process.stderr.write(`\r\x1b[K${line}`)
+    else if (line !== shown && Date.now() - lastLine >= 5_000) {
+      process.stderr.write(`${line}\n`)
+      lastLine = Date.now()
+    }
+    shown = line
+  }
+  if (tty && shown) process.stderr.write('\r\x1b[K')
+  return job
+}
 
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 19)
 const api = () => ApiClient.fromEnv()
 
-/** admin:status, admin:backup(s), admin:restore, admin:export-events, admin:exports, admin:import-events (admins). */
+/** admin:status, admin:replay, admin:backup(s), admin:restore, admin:export-events, admin:exports, admin:import-events (admins). */
 export function adminTopic(program: Command): void {
   program
     .command('admin:status')
@@ -49,6 +109,55 @@ export function adminTopic(program: Command): void {
         console.log(table(rows, [{ key: 'part' }, { key: 'state' }, { key: 'address' }, { key: 'version' }, { key: 'detail' }]))
       }
       if (parts.some((p) => !p.up)) process.exitCode = 3
+    })
+
+  program
+    .command('admin:replay')
+    .description(
+      'rebuild every read model (or one) from the first event and swap the rebuilt tables in; with --verify, compare them with the live ones instead and exit 1 on any difference (admins only)',
+    )
+    .option('--projection <name>', 'only this read model (apps, config, eventlog, ...)')
+    .option('--verify', 'rebuild into shadow tables and compare them row by row with the live ones; change nothing')
+    .option('--json', 'print the API JSON of the finished replay')
+    .action(async (opts: { projection?: string; verify?: boolean; json?: boolean }) => {
+      const client = api()
+      const body = { ...(opts.projection ? { projection: opts.projection } : {}), ...(opts.verify ? { verify: true } : {}) }
+      const job = await followReplay(client, await client.call<Replay>('POST', '/v1/admin/replays', body))
+      if (job.status === 'failed' || !job.result) throw new CliError('WHARF_INTERNAL', `replay ${job.id} failed: ${job.error ?? 'no result'}`)
+      const r = job.result
+      const models = r.models ?? []
+      if (opts.verify && models.some((m) => !m.identical)) process.exitCode = 1
+      if (opts.json) return printJson(job)
+      if (opts.verify) {
+        for (const m of models) {
+          if (m.identical) {
+            console.log(`${m.projection}: identical (at event ${m.seq})`)
+            continue
+          }
+          if (m.problem) {
+            console.log(`${m.projection}: NOT COMPARED: ${m.problem}`)
+            continue
+          }
+          console.log(
+            `${m.projection}: ${m.differing} ${m.differing === 1 ? 'row differs' : 'rows differ'} (at event ${m.seq})${m.differing > m.rows.length ? `, the first ${m.rows.length}:` : ':'}`,
+          )
+          console.log(
+            table(
+              m.rows.map((d) => ({
+                table: d.table,
+                kind: d.kind,
+                key: shortJson(d.key),
+                live: d.live ? shortJson(d.live) : '-',
+                rebuilt: d.rebuilt ? shortJson(d.rebuilt) : '-',
+              })),
+              [{ key: 'table' }, { key: 'kind' }, { key: 'key' }, { key: 'live' }, { key: 'rebuilt' }],
+            ),
+          )
+        }
+      } else {
+        console.log(`Rebuilt and swapped in: ${(r.swapped ?? []).join(', ')} (up to event ${r.seq}).`)
+      }
+      console.log(`Replayed ${r.events.toLocaleString('en-US')} events in ${(r.tookMs / 1000).toFixed(1)} s (${rate(r.eventsPerSec)}).`)
     })
 
   program

@@ -59,8 +59,16 @@ export class ApiClient {
     return new ApiClient(url.replace(/\/+$/, ''), token)
   }
 
-  /** `timeoutMs`: how long the answer may take, default 300_000 (long admin work passes more). */
-  async call<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+  /**
+   * `timeoutMs`: how long the answer may take, default 300_000 (long admin work passes more).
+   * `onHeaders`: given the headers of a 2xx answer (what the body does not say, e.g. the point of an `--at` answer).
+   */
+  async call<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    opts: { timeoutMs?: number; onHeaders?: (headers: Record<string, string | string[] | undefined>) => void } = {},
+  ): Promise<T> {
     if (!this.url) throw new CliError('WHARF_INVALID', 'no controller: run `wharf auth:login <url>` first (or set WHARF_URL)')
     let res
     try {
@@ -88,6 +96,7 @@ export class ApiClient {
       const e = json as { code?: string; message?: string } | undefined
       throw new CliError(e?.code ?? `HTTP_${res.statusCode}`, e?.message ?? `the controller answered ${res.statusCode}`)
     }
+    opts.onHeaders?.(res.headers)
     return json as T
   }
 }

@@ -47,7 +47,7 @@ export const ExportManifestSchema = Type.Object({
   actor: Type.String(),
   namespace: Type.String(),
   platform: Type.String({ minLength: 1 }),
-  /** Events in the export: every event of the log from seq 1 to `lastSeq`, one JSON object per line. */
+  /** Events in the export: every event of the log from seq 1 to `lastSeq` (one commit per seq, of one event or more), one JSON object per line. */
   events: Seq,
   lastSeq: Seq,
   ndjson: Data,

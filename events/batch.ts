@@ -1,3 +1,4 @@
+import { endsCommit } from './envelope.js'
 import type { Delivery } from './store.js'
 
 /** How deliveries are grouped into one batch (one transaction of a projection). */
@@ -14,7 +15,9 @@ export interface BatchOptions {
 /**
  * Groups deliveries into micro-batches: a batch ends when the subscription is caught up
  * (`pending === 0` and no further delivery is ready at once), when it holds `maxBatch` deliveries, or
- * when the next delivery takes longer than `maxWaitMs`. The source is pulled only while no batch is being processed (back-pressure).
+ * when the next delivery takes longer than `maxWaitMs`; but only ever after the last event of a commit,
+ * so that a batch (one transaction, one ack) holds whole commits. The events of one commit come from one
+ * message, all ready at once. The source is pulled only while no batch is being processed (back-pressure).
  */
 export async function* microBatches(source: AsyncIterable<Delivery>, opts: BatchOptions = {}): AsyncGenerator<Delivery[]> {
   const maxBatch = opts.maxBatch ?? 1000
@@ -40,21 +43,24 @@ export async function* microBatches(source: AsyncIterable<Delivery>, opts: Batch
         result = await Promise.race([next, timeout])
         clearTimeout(timer)
       }
-      if (result === 'idle') {
+      if (result === 'idle' && endsCommit(batch.at(-1)!.event)) {
         yield batch
         batch = []
         continue
       }
+      if (result === 'idle') continue
       next = undefined
       if (result.done) break
       batch.push(result.value)
       caughtUp = result.value.pending === 0
-      if (batch.length >= maxBatch) {
+      if (batch.length >= maxBatch && endsCommit(result.value.event)) {
         yield batch
         batch = []
       }
     }
-    if (batch.length > 0) yield batch
+    // A commit cut off by the end of the subscription is left out: it is delivered again, whole.
+    const whole = batch.findLastIndex((d) => endsCommit(d.event)) + 1
+    if (whole > 0) yield batch.slice(0, whole)
   } finally {
     // Not awaited: with a next() still outstanding, return() of an async generator waits for it.
     if (it.return) it.return().catch(() => {})

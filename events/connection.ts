@@ -135,6 +135,11 @@ export function ephemeralConsumer(filter: string | undefined, from: { fromSeq?: 
  * The messages that exist when the read starts, through the ephemeral consumer `config` (see
  * {@link ephemeralConsumer}): its creation answers how many there are, so the read knows where it ends
  * without another request. Pulls `batch` messages at a time; the consumer is deleted when the read ends.
+ *
+ * A delivery lost on the wire (an unacked consumer never delivers it again) shows as a jump in the
+ * consumer's delivery sequence, which counts every message it sends, filtered or not; the read then
+ * goes on with a new consumer from right after the last message it yielded, so it neither skips the
+ * lost message nor reads past the end.
  */
 export async function* readExisting(
   js: JetStreamClient,
@@ -143,24 +148,55 @@ export async function* readExisting(
   config: Partial<ConsumerConfig> & { name: string },
   opts: { batch: number; log?: Logger | undefined },
 ): AsyncGenerator<JsMsg> {
-  const info = await jsm.consumers.add(stream, config)
+  let name = config.name
+  let info = await jsm.consumers.add(stream, config)
   let left = info.num_pending
+  /** The stream and delivery sequences of the last message yielded. */
+  let lastSeq: number | undefined
+  let lastDelivered = 0
+  let restarted = false
   try {
-    if (left === 0) return
-    const consumer = js.consumers.getConsumerFromInfo(info)
     while (left > 0) {
+      const consumer = js.consumers.getConsumerFromInfo(info)
       const iter = await consumer.fetch({ max_messages: Math.min(left, opts.batch), expires: 5_000 })
       let got = 0
-      for await (const m of iter) {
-        got++
-        left--
-        yield m
-        if (left === 0) break
+      let lost = false
+      try {
+        for await (const m of iter) {
+          if (m.info.deliverySequence !== lastDelivered + 1) {
+            lost = true
+            break
+          }
+          got++
+          left--
+          lastDelivered = m.info.deliverySequence
+          lastSeq = m.seq
+          yield m
+          if (left === 0) break
+        }
+      } catch (err) {
+        // The server sent what the pull asked for and went quiet, but a message never came: the
+        // client gives up on missed heartbeats. Lost on the way, unless the read was already restarted here.
+        if (restarted && got === 0) throw err
+        lost = true
       }
-      if (got === 0) throw new WharfError('WHARF_UNAVAILABLE', `reading ${config.filter_subject ?? stream} stalled with ${left} messages left`)
+      if (!lost && got > 0) {
+        restarted = false
+        continue
+      }
+      // Nothing came although messages are left (the last ones were lost), or a delivery was skipped.
+      if (!lost && restarted) throw new WharfError('WHARF_UNAVAILABLE', `reading ${config.filter_subject ?? stream} stalled with ${left} messages left`)
+      opts.log?.warn({ stream, filter: config.filter_subject, after: lastSeq ?? null }, 'a delivery of a read was lost on the way; reading on from there')
+      const previous = name
+      jsm.consumers.delete(stream, previous).catch((err: unknown) => opts.log?.debug({ err, consumer: previous }, 'deleting a read consumer failed'))
+      name = nuid.next()
+      const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
+      info = await jsm.consumers.add(stream, { ...config, name, ...from })
+      lastDelivered = 0
+      restarted = true
     }
   } finally {
     // Not awaited: the read is done, and inactive_threshold removes the consumer should this fail.
-    jsm.consumers.delete(stream, config.name).catch((err: unknown) => opts.log?.debug({ err, consumer: config.name }, 'deleting a read consumer failed'))
+    jsm.consumers.delete(stream, name).catch((err: unknown) => opts.log?.debug({ err, consumer: name }, 'deleting a read consumer failed'))
   }
 }

@@ -250,3 +250,45 @@ t.test('batches: one call per batch of wanted events, retried whole, acked at it
   t.same(ns(after), [4])
   await c2.stop()
 })
+
+t.test('a commit is acked whole: a consumer killed inside it hands all of it again, and batches hold whole commits', async (t) => {
+  const store = new MemoryEventStore({ catalogue })
+  await append(store, 1)
+  await store.append(
+    'app.a',
+    [2, 3, 4].map((n) => ({ type: 'Ping', data: { n } })),
+    { actor: 'test', expectedVersion: 'any' },
+  )
+  await append(store, 5)
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const first: RecordedEvent[] = []
+  const c = await consumer(store, first, {
+    handle: async (e: RecordedEvent) => {
+      first.push(e)
+      // Stuck on the second event of the commit: 1 and 2 were handled and acked one by one.
+      if ((e.data as { n: number }).n === 3) await gate
+    },
+  } as Partial<ConsumerOptions>)
+  await until(() => first.length === 3)
+  await c.kill()
+  release()
+  const again: RecordedEvent[] = []
+  const c2 = await consumer(store.reopen(), again)
+  await until(() => again.length === 4)
+  t.same(ns(again), [2, 3, 4, 5], 'the ack of 2 (inside the commit) did not ack the commit: it comes again from its first event')
+  await c2.stop()
+
+  const batches: number[][] = []
+  const c3 = await consumer(store.reopen(), [], {
+    durableName: 'batched',
+    batch: { maxBatch: 2 },
+    handleBatch: async (events: RecordedEvent[]) => void batches.push(ns(events)),
+  } as Partial<ConsumerOptions>)
+  await until(() => batches.flat().length === 5)
+  t.ok(
+    batches.every((b) => !b.includes(2) || (b.includes(3) && b.includes(4))),
+    `the commit is in one batch: ${JSON.stringify(batches)}`,
+  )
+  await c3.stop()
+})

@@ -57,7 +57,9 @@ export interface Consumer {
  * `types` and `filter` to the handler, acks it once the handler resolves (so a crash hands it again:
  * handlers must be idempotent), and retries a handler that throws every `retryMs` until it succeeds or
  * the consumer stops, logging each failure with the event's correlation id. Events are handled one at
- * a time, in log order.
+ * a time, in log order, none missing (the subscription reads a lost delivery again). An ack covers only
+ * whole commits (see `Delivery.ack`): a stop or crash in the middle of a commit's events hands the whole
+ * commit again. `types` and `filter` are applied here, on an unfiltered subscription.
  */
 export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
   const { store, log, name } = opts

@@ -19,12 +19,23 @@ export interface EventEnvelope<T extends string = string, D = unknown> {
 }
 
 /**
- * An event read back from the log. `seq` is its position in the whole log (JetStream stream
- * sequence, from 1). A stream's version is the `seq` of its last event (0 when it has none), which
- * is what `append` takes as `expectedVersion`.
+ * An event read back from the log. `seq` is the position of its commit in the whole log (JetStream
+ * stream sequence, from 1): one append is one commit, written as one message, so every event of a
+ * multi-event append carries the same `seq`, and `index` tells them apart. A stream's version is the
+ * `seq` of its last commit (0 when it has none), which is what `append` takes as `expectedVersion`.
+ * `(seq, index ?? 0)` is unique and orders the log; so is `id`.
  */
 export interface RecordedEvent<T extends string = string, D = unknown> extends EventEnvelope<T, D> {
   seq: number
+  /** Position within its commit, from 0; only on the events of a commit of two or more. */
+  index?: number
+  /** How many events its commit holds; only on the events of a commit of two or more. */
+  commitSize?: number
+}
+
+/** True when `e` is the last event of its commit: a consumer may ack or checkpoint only after such an event. */
+export function endsCommit(e: Pick<RecordedEvent, 'index' | 'commitSize'>): boolean {
+  return e.index === undefined || e.commitSize === undefined || e.index === e.commitSize - 1
 }
 
 /** What a caller gives to `append`: the store fills in nothing it does not have to. */

@@ -10,15 +10,19 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type PubAck,
+  type StoredMsg,
 } from '@nats-io/jetstream'
 import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { Catalogue } from './catalogue.js'
 import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, wharfStreamConfig } from './connection.js'
+import { decodeCommit, encodeCommit } from './commit.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
+import { contiguous, type ContiguousOptions } from './gaps.js'
 import { JetStreamPublisher } from './jspublish.js'
-import type { AppendOptions, AppendResult, Delivery, EventStore, SubscribeOptions, Subscription } from './store.js'
+import type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion, SubscribeOptions, Subscription } from './store.js'
 import { type EventSubjects, subjects as platformSubjects } from './subjects.js'
 
 const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
@@ -42,17 +46,15 @@ export interface JetStreamEventStoreOptions {
   logger?: Logger
 }
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
 /**
  * The event log on NATS JetStream: one stream (file storage, unlimited retention), one subject per
  * event stream, `Nats-Msg-Id` = event id for idempotent appends and `expect.lastSubjectSequence` for
  * optimistic concurrency.
  *
- * A multi-event append publishes one message per event, each expecting the previous one's `seq`, so
- * another writer can never interleave; but it is not atomic across a crash: the first events may be
- * written and the rest not. Retrying the append with the same ids (and expected version) completes it.
+ * One append is one message (a commit, see `encodeCommit`), with `Nats-Msg-Id` = the first event's
+ * id: the server writes all of its events or none, and a retry with the same ids is a duplicate. A
+ * durable subscription notices a delivery lost on the wire (a gap in the stream sequence) and reads
+ * it again before anything after it (see `contiguous`).
  */
 export class JetStreamEventStore implements EventStore {
   readonly subjects: EventSubjects
@@ -95,56 +97,63 @@ export class JetStreamEventStore implements EventStore {
       if (opts.expectedVersion !== 'any' && opts.expectedVersion !== version) throw new ConcurrencyError(stream, opts.expectedVersion, version)
       return { lastSeq: version, seqs: [], duplicate: false, events: [] }
     }
-    const seqs: number[] = []
-    const dups: boolean[] = []
-    let duplicate = true
-    let expected = opts.expectedVersion
-    // Filled only after a conflict: ids already in the stream, found by reading it.
-    let known: Map<string, number> | undefined
-    for (const envelope of envelopes) {
-      let seq = known?.get(envelope.id)
-      let dup = seq !== undefined
-      if (seq === undefined) {
-        try {
-          const ack = await this.#publisher.publish(subject, encoder.encode(JSON.stringify(envelope)), {
-            msgID: envelope.id,
-            ...(expected === 'any' ? {} : { expectLastSubjectSequence: expected }),
-          })
-          seq = ack.seq
-          dup = ack.duplicate
-        } catch (err) {
-          if (!isWrongLastSequence(err) || expected === 'any') throw err
-          // The server checks ids before the expected sequence, but only within its duplicate window
-          // (and not in that order on every server version): a retry that arrives later conflicts with
-          // its own earlier write. If the id is in the stream, it is a duplicate, not a conflict.
-          const found = await this.#idsSince(subject, expected + 1)
-          seq = found.ids.get(envelope.id)
-          if (seq === undefined) throw new ConcurrencyError(stream, expected, actualOf(err) ?? found.version, err)
-          known = found.ids
-          dup = true
-        }
-      }
-      seqs.push(seq)
-      dups.push(dup)
-      duplicate &&= dup
-      if (expected !== 'any') expected = seq
+    return this.#commit(stream, subject, envelopes, opts.expectedVersion)
+  }
+
+  /**
+   * Publishes `envelopes` as one message (one commit, see `encodeCommit`), its id the first event's id.
+   * A duplicate (the id is in the log: a retried append) answers what the log holds, and writes the
+   * events that are not there yet (an append cut short by a writer from before commits, which wrote
+   * one message per event) as a commit after them.
+   */
+  async #commit(stream: string, subject: string, envelopes: EventEnvelope[], expected: ExpectedVersion): Promise<AppendResult> {
+    let ack: PubAck
+    try {
+      ack = await this.#publisher.publish(subject, encodeCommit(envelopes), {
+        msgID: envelopes[0]!.id,
+        ...(expected === 'any' ? {} : { expectLastSubjectSequence: expected }),
+      })
+    } catch (err) {
+      if (!isWrongLastSequence(err) || expected === 'any') throw err
+      // The server checks ids before the expected sequence, but only within its duplicate window
+      // (and not in that order on every server version): a retry that arrives later conflicts with
+      // its own earlier write. If the id is in the stream, it is a duplicate, not a conflict.
+      const found = await this.#eventsSince(subject, expected + 1)
+      const at = found.events.findIndex((e) => e.id === envelopes[0]!.id)
+      if (at < 0) throw new ConcurrencyError(stream, expected, actualOf(err) ?? found.version, err)
+      return this.#completed(stream, subject, envelopes, found.events.slice(at))
     }
-    // A duplicate was written by an earlier attempt, with its own timestamps: answer what the log holds.
-    const recorded = await Promise.all(envelopes.map(async (e, i) => (dups[i] ? this.#stored(seqs[i]!) : this.#catalogue.upcast({ ...e, seq: seqs[i]! }))))
-    return { lastSeq: seqs.at(-1)!, seqs, duplicate, events: recorded }
+    if (!ack.duplicate) {
+      const recorded = envelopes.length === 1 ? [{ ...envelopes[0]!, seq: ack.seq }] : decodeCommitOf(envelopes, ack.seq)
+      return { lastSeq: ack.seq, seqs: recorded.map((e) => e.seq), duplicate: false, events: recorded.map((e) => this.#catalogue.upcast(e)) }
+    }
+    return this.#completed(stream, subject, envelopes, (await this.#eventsSince(subject, ack.seq)).events)
+  }
+
+  /** The answer to an append whose first event is `stored[0]`: `stored` holds the log's events of the subject from there. */
+  async #completed(stream: string, subject: string, envelopes: EventEnvelope[], stored: RecordedEvent[]): Promise<AppendResult> {
+    let n = 0
+    while (n < envelopes.length && n < stored.length && stored[n]!.id === envelopes[n]!.id) n++
+    const have = stored.slice(0, n)
+    if (n === 0) throw new WharfError('WHARF_INTERNAL', `the log says event ${envelopes[0]!.id} of ${stream} is written, but it is not where it says`)
+    if (n === envelopes.length) return { lastSeq: have.at(-1)!.seq, seqs: have.map((e) => e.seq), duplicate: true, events: have }
+    // The events after the first n are not in the log: unless another writer got in between, they follow.
+    const rest = await this.#commit(stream, subject, envelopes.slice(n), have.at(-1)!.seq)
+    return { lastSeq: rest.lastSeq, seqs: [...have.map((e) => e.seq), ...rest.seqs], duplicate: false, events: [...have, ...rest.events] }
   }
 
   async readStream(stream: string, opts: { fromSeq?: number } = {}): Promise<{ version: number; events: RecordedEvent[] }> {
     const subject = this.subjects.subjectOf(stream)
     const events: RecordedEvent[] = []
-    for await (const m of this.#read(subject, opts.fromSeq ?? 1)) events.push(this.#decode(m))
+    for await (const m of this.#read(subject, opts.fromSeq ?? 1)) for (const e of this.#decode(m.data, m.seq)) events.push(e)
     // Nothing at or after fromSeq does not mean the stream is empty.
     const version = events.at(-1)?.seq ?? ((opts.fromSeq ?? 1) > 1 ? await this.#version(subject) : 0)
     return { version, events }
   }
 
   async *readAll(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent> {
-    for await (const m of this.#read(undefined, fromSeq, opts.batch)) yield this.#decode(m)
+    // A plain loop: `yield*` over an array costs an extra await per event in an async generator.
+    for await (const m of this.#read(undefined, fromSeq, opts.batch)) for (const e of this.#decode(m.data, m.seq)) yield e
   }
 
   async lastSeq(): Promise<number> {
@@ -162,12 +171,15 @@ export class JetStreamEventStore implements EventStore {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err
     }
     const ackWait = opts.ackWaitMs === undefined ? undefined : nanos(opts.ackWaitMs)
+    /** The start of a consumer made here, where its first delivery must be. */
+    let created: number | undefined
     if (info && opts.reset) {
       await this.#jsm.consumers.delete(stream, durableName)
       info = undefined
     }
     if (!info) {
       const fromSeq = Math.max(1, opts.fromSeq ?? 1)
+      created = fromSeq
       info = await this.#jsm.consumers.add(stream, {
         durable_name: durableName,
         ack_policy: AckPolicy.All,
@@ -191,18 +203,23 @@ export class JetStreamEventStore implements EventStore {
     } else if (ackWait !== undefined && info.config.ack_wait !== ackWait) {
       info = await this.#jsm.consumers.update(stream, durableName, { ack_wait: ackWait })
     }
+    // Where the first delivery must be: right after the ack floor (a recreated or idle consumer has
+    // nothing delivered past it), else where the consumer was configured to start.
+    const expected = created ?? (info.ack_floor.stream_seq > 0 ? info.ack_floor.stream_seq + 1 : Math.max(1, info.config.opt_start_seq ?? 1))
     const consumer = this.#js.consumers.getConsumerFromInfo(info)
     // Short pulls with a heartbeat every second: when the server ends a pull with a 409 status,
     // nats.js pulls again only after two missed heartbeats, 30 s with the defaults (30 s pulls, 15 s
     // heartbeats). A projection stalled that long under load here (no redelivery, no error logged).
     const messages = await consumer.consume({ max_messages: READ_BATCH, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
-    const sub = new JetStreamSubscription(
-      durableName,
-      messages,
-      (m) => this.#decode(m),
-      (seq) => this.#confirmAck(durableName, seq),
-      () => this.#open.delete(sub),
-    )
+    const sub = new JetStreamSubscription(durableName, messages, {
+      expected,
+      decode: (data, seq) => this.#decode(data, seq),
+      fetch: async (seq) => (await this.#jsm.direct.getMessage(stream, { seq })) ?? undefined,
+      firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
+      onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
+      confirmAck: (seq) => this.#confirmAck(durableName, seq),
+      onClose: () => this.#open.delete(sub),
+    })
     this.#open.add(sub)
     return sub
   }
@@ -249,16 +266,11 @@ export class JetStreamEventStore implements EventStore {
     this.#log?.warn({ durableName, seq }, 'the ack of a closing subscription was not confirmed; those events may be delivered again')
   }
 
-  #decode(m: JsMsg): RecordedEvent {
-    const envelope = JSON.parse(decoder.decode(m.data)) as EventEnvelope
-    return this.#catalogue.upcast({ ...envelope, seq: m.seq })
-  }
-
-  /** The event at `seq`, read back from the log. */
-  async #stored(seq: number): Promise<RecordedEvent> {
-    const m = await this.#jsm.direct.getMessage(this.subjects.stream, { seq })
-    if (!m) throw new WharfError('WHARF_INTERNAL', `event ${seq} is missing from ${this.subjects.stream}`)
-    return this.#catalogue.upcast({ ...(JSON.parse(decoder.decode(m.data)) as EventEnvelope), seq: m.seq })
+  /** The events of the message at `seq`, upcast. */
+  #decode(data: Uint8Array, seq: number): RecordedEvent[] {
+    const events = decodeCommit(data, seq)
+    for (let i = 0; i < events.length; i++) events[i] = this.#catalogue.upcast(events[i]!)
+    return events
   }
 
   /** The seq of the last message on `subject`, 0 when there is none. */
@@ -271,15 +283,15 @@ export class JetStreamEventStore implements EventStore {
     return m?.seq ?? 0
   }
 
-  /** Ids of the events on `subject` from `fromSeq`, with their seqs, and the subject's version if any were found. */
-  async #idsSince(subject: string, fromSeq: number): Promise<{ ids: Map<string, number>; version: number | undefined }> {
-    const ids = new Map<string, number>()
+  /** The events on `subject` from `fromSeq`, and the subject's version if any were found. */
+  async #eventsSince(subject: string, fromSeq: number): Promise<{ events: RecordedEvent[]; version: number | undefined }> {
+    const events: RecordedEvent[] = []
     let version: number | undefined
     for await (const m of this.#read(subject, fromSeq)) {
-      ids.set((JSON.parse(decoder.decode(m.data)) as EventEnvelope).id, m.seq)
+      for (const e of this.#decode(m.data, m.seq)) events.push(e)
       version = m.seq
     }
-    return { ids, version }
+    return { events, version }
   }
 
   /** The messages from `fromSeq` (on `subject`, or all) that exist when the read starts. */
@@ -288,47 +300,82 @@ export class JetStreamEventStore implements EventStore {
   }
 }
 
+interface SubscriptionParts extends Omit<ContiguousOptions<StoredMsg>, 'fetch'> {
+  decode(data: Uint8Array, seq: number): RecordedEvent[]
+  /** The message at `seq` read again (a direct get), undefined when there is none. */
+  fetch(seq: number): Promise<StoredMsg | undefined>
+  /** Resolves once the server's ack floor has reached `seq`. */
+  confirmAck(seq: number): Promise<void>
+  onClose(): void
+}
+
+/**
+ * Deliveries in stream order with no gap (see {@link contiguous}), one per event: the events of a
+ * commit come one after another from its one message. Acks are AckPolicy.All acks of a message, so an
+ * event acks the last message that is wholly behind it: its own when it ends its commit, else the one
+ * before. A message read again after a lost delivery has no ack subject of its own; the next one's ack covers it.
+ */
 class JetStreamSubscription implements Subscription {
   #closed = false
   #iterating = false
   #lastAcked: JsMsg | undefined
   #ackTimer: NodeJS.Immediate | undefined
   readonly #messages: ConsumerMessages
-  readonly #decode: (m: JsMsg) => RecordedEvent
-  /** Resolves once the server's ack floor has reached `seq`. */
-  readonly #confirmAck: (seq: number) => Promise<void>
-  readonly #onClose: () => void
+  readonly #parts: SubscriptionParts
 
   constructor(
     readonly name: string,
     messages: ConsumerMessages,
-    decode: (m: JsMsg) => RecordedEvent,
-    confirmAck: (seq: number) => Promise<void>,
-    onClose: () => void,
+    parts: SubscriptionParts,
   ) {
     this.#messages = messages
-    this.#decode = decode
-    this.#confirmAck = confirmAck
-    this.#onClose = onClose
+    this.#parts = parts
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
     if (this.#iterating) throw new Error(`subscription ${this.name} is already being iterated`)
     this.#iterating = true
-    for await (const m of this.#messages) {
+    /** The newest delivered message (with an ack subject) whose events have all been handed out. */
+    let behind: JsMsg | undefined
+    for await (const item of contiguous(this.#messages, { ...this.#parts, fetch: (seq) => this.#fetch(seq) })) {
       if (this.#closed) break
-      yield {
-        event: this.#decode(m),
-        pending: m.info.pending,
-        // Sent without waiting for the server's reply, so a subscriber that acks every event is not held
-        // to one round trip each; `close` waits until the server has the last ack. An ack lost in a crash
-        // only means the events come again (at-least-once).
-        ack: async () => {
-          if (this.#lastAcked && this.#lastAcked.seq >= m.seq) return
-          this.#lastAcked = m
-          // AckPolicy.All: only the newest ack matters, so acks made in one turn of the event loop are sent as one.
-          this.#ackTimer ??= setImmediate(() => this.#sendAck())
-        },
+      const live = item.kind === 'live' ? item.msg : undefined
+      const seq = item.msg.seq
+      const events = this.#parts.decode(item.msg.data, seq)
+      // Messages after this one that the server has not sent yet (plus, for a message read again, the ones up to the delivery that revealed the gap).
+      const after = item.kind === 'live' ? item.msg.info.pending : item.before.info.pending + (item.before.seq - seq)
+      for (let i = 0; i < events.length; i++) {
+        if (this.#closed) return
+        const target = live && i === events.length - 1 ? live : behind
+        yield {
+          event: events[i]!,
+          pending: after + events.length - 1 - i,
+          // Sent without waiting for the server's reply, so a subscriber that acks every event is not held
+          // to one round trip each; `close` waits until the server has the last ack. An ack lost in a crash
+          // only means the events come again (at-least-once).
+          ack: async () => {
+            if (!target || (this.#lastAcked && this.#lastAcked.seq >= target.seq)) return
+            this.#lastAcked = target
+            // AckPolicy.All: only the newest ack matters, so acks made in one turn of the event loop are sent as one.
+            this.#ackTimer ??= setImmediate(() => this.#sendAck())
+          },
+        }
+      }
+      if (live) behind = live
+    }
+  }
+
+  /**
+   * The message at `seq` read again, retried (a gap shows up around a reconnect, when a request may
+   * fail too) until it is read or the subscription closes.
+   */
+  async #fetch(seq: number): Promise<StoredMsg | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#parts.fetch(seq)
+      } catch (err) {
+        if (this.#closed) throw err
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)))
       }
     }
   }
@@ -336,12 +383,12 @@ class JetStreamSubscription implements Subscription {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#onClose()
+    this.#parts.onClose()
     // Not awaited: the iterator only reports closed once whatever it buffered has been iterated, which a
     // subscriber that stopped iterating never does. Unsubscribing happens at once either way.
     void this.#messages.close()
     this.#sendAck()
-    if (this.#lastAcked) await this.#confirmAck(this.#lastAcked.seq)
+    if (this.#lastAcked) await this.#parts.confirmAck(this.#lastAcked.seq)
   }
 
   #sendAck(): void {
@@ -349,6 +396,12 @@ class JetStreamSubscription implements Subscription {
     this.#ackTimer = undefined
     this.#lastAcked?.ack()
   }
+}
+
+/** The events of a commit just written, as `decodeCommit` reads them back. */
+function decodeCommitOf(envelopes: EventEnvelope[], seq: number): RecordedEvent[] {
+  const commitSize = envelopes.length
+  return envelopes.map((e, index) => ({ ...e, seq, index, commitSize }))
 }
 
 function isWrongLastSequence(err: unknown): err is JetStreamApiError {

@@ -12,8 +12,8 @@ interface Durable {
 
 /** What a store and its reopened siblings share: the log and the durable positions. */
 interface State {
-  /** log[seq - 1], stored as JSON would return it, never upcast. */
-  log: RecordedEvent[]
+  /** log[seq - 1]: the events of the commit at seq, stored as JSON would return them, never upcast. */
+  log: RecordedEvent[][]
   bySeqOfStream: Map<string, number[]>
   seqOfId: Map<string, number>
   durables: Map<string, Durable>
@@ -27,11 +27,12 @@ export interface MemoryEventStoreOptions {
 
 /**
  * The in-memory event log, for unit tests. It keeps the JetStream adapter's semantics: one global
- * `seq` from 1, a stream's version is the `seq` of its last event, duplicate event ids are not written
- * again (for the life of the store, where JetStream remembers them for its duplicate window), and a
- * durable subscription resumes after its last ack. An append is atomic here (JetStream's multi-event
- * append is not across a crash). Unacked deliveries are delivered again when the subscription is
- * reopened; `ackWaitMs` is accepted and ignored (no redelivery while a subscription stays open).
+ * `seq` from 1 per commit (one append; its events share the `seq` and carry `index` and `commitSize`
+ * when there are several), a stream's version is the `seq` of its last commit, duplicate event ids are
+ * not written again (for the life of the store, where JetStream remembers them for its duplicate
+ * window), an append is all or nothing, and a durable subscription resumes after its last ack.
+ * Unacked deliveries are delivered again when the subscription is reopened; `ackWaitMs` is accepted
+ * and ignored (no redelivery while a subscription stays open).
  */
 export class MemoryEventStore implements EventStore {
   readonly #catalogue: Catalogue
@@ -55,43 +56,42 @@ export class MemoryEventStore implements EventStore {
     const envelopes = this.#catalogue.prepare(stream, events, opts)
     const s = this.#state
     const version = (): number => s.bySeqOfStream.get(stream)?.at(-1) ?? 0
-    // Decide every event first (duplicate before the version check, as nats-server does), then
-    // write: nothing is written when any event conflicts.
-    const plan: { envelope: EventEnvelope; seq: number; duplicate: boolean }[] = []
-    let next = s.log.length + 1
-    let expected = opts.expectedVersion
-    let streamVersion = version()
+    // Events already in the log (a retry) are answered as the log holds them, duplicate before the
+    // version check as nats-server does; they must lead the append. The rest is one new commit.
+    const have: RecordedEvent[] = []
     for (const envelope of envelopes) {
-      const existing = s.seqOfId.get(envelope.id)
-      if (existing !== undefined) {
-        plan.push({ envelope, seq: existing, duplicate: true })
-        if (expected !== 'any') expected = existing
-        continue
-      }
-      if (expected !== 'any' && expected !== streamVersion) throw new ConcurrencyError(stream, expected, streamVersion)
-      plan.push({ envelope, seq: next, duplicate: false })
-      streamVersion = next
-      if (expected !== 'any') expected = next
-      next++
+      const seq = s.seqOfId.get(envelope.id)
+      if (seq === undefined) break
+      have.push(s.log[seq - 1]!.find((e) => e.id === envelope.id)!)
     }
-    if (plan.length === 0 && expected !== 'any' && expected !== streamVersion) throw new ConcurrencyError(stream, expected, streamVersion)
-    for (const p of plan) {
-      if (p.duplicate) continue
-      const recorded = { ...(JSON.parse(JSON.stringify(p.envelope)) as EventEnvelope), seq: p.seq }
-      s.log.push(recorded)
-      s.seqOfId.set(recorded.id, recorded.seq)
+    const fresh = envelopes.slice(have.length)
+    const expected = have.length > 0 ? have.at(-1)!.seq : opts.expectedVersion
+    if (fresh.length === 0 && have.length === 0 && expected !== 'any' && expected !== version()) throw new ConcurrencyError(stream, expected, version())
+    let written: RecordedEvent[] = []
+    if (fresh.length > 0) {
+      if (expected !== 'any' && expected !== version()) throw new ConcurrencyError(stream, expected, version())
+      if (fresh.some((e) => s.seqOfId.has(e.id))) throw new WharfError('WHARF_INVALID_EVENT', 'an append mixes events already in the log with new ones')
+      const seq = s.log.length + 1
+      const commitSize = fresh.length
+      written = fresh.map((e, index) => ({
+        ...(JSON.parse(JSON.stringify(e)) as EventEnvelope),
+        seq,
+        ...(commitSize > 1 ? { index, commitSize } : {}),
+      }))
+      s.log.push(written)
+      for (const e of written) s.seqOfId.set(e.id, seq)
       const seqs = s.bySeqOfStream.get(stream)
-      if (seqs) seqs.push(recorded.seq)
-      else s.bySeqOfStream.set(stream, [recorded.seq])
+      if (seqs) seqs.push(seq)
+      else s.bySeqOfStream.set(stream, [seq])
+      for (const wake of [...s.waiters]) wake()
     }
-    if (plan.some((p) => !p.duplicate)) for (const wake of [...s.waiters]) wake()
-    const seqs = plan.map((p) => p.seq)
+    const recorded = [...have, ...written]
     return {
-      lastSeq: seqs.at(-1) ?? version(),
-      seqs,
-      duplicate: plan.length > 0 && plan.every((p) => p.duplicate),
-      // A duplicate answers what the log holds (an earlier attempt wrote it, with its own timestamps).
-      events: plan.map((p) => this.#catalogue.upcast(p.duplicate ? { ...s.log[p.seq - 1]! } : { ...p.envelope, seq: p.seq })),
+      lastSeq: recorded.at(-1)?.seq ?? version(),
+      seqs: recorded.map((e) => e.seq),
+      duplicate: recorded.length > 0 && fresh.length === 0,
+      // A copy, upcast: a duplicate answers what the log holds (an earlier attempt wrote it, with its own timestamps).
+      events: recorded.map((e) => this.#catalogue.upcast(structuredClone(e))),
     }
   }
 
@@ -102,13 +102,13 @@ export class MemoryEventStore implements EventStore {
   async readStream(stream: string, opts: { fromSeq?: number } = {}): Promise<{ version: number; events: RecordedEvent[] }> {
     const seqs = this.#state.bySeqOfStream.get(stream) ?? []
     const from = opts.fromSeq ?? 1
-    const events = seqs.filter((seq) => seq >= from).map((seq) => this.#read(seq))
+    const events = seqs.filter((seq) => seq >= from).flatMap((seq) => this.#read(seq))
     return { version: seqs.at(-1) ?? 0, events }
   }
 
   async *readAll(fromSeq = 1): AsyncIterable<RecordedEvent> {
     const end = this.#state.log.length
-    for (let seq = Math.max(1, fromSeq); seq <= end; seq++) yield this.#read(seq)
+    for (let seq = Math.max(1, fromSeq); seq <= end; seq++) yield* this.#read(seq)
   }
 
   async lastSeq(): Promise<number> {
@@ -143,9 +143,9 @@ export class MemoryEventStore implements EventStore {
     for (const sub of [...this.#open]) await sub.close()
   }
 
-  /** A copy, upcast: callers may not change the log through what they read. */
-  #read(seq: number): RecordedEvent {
-    return this.#catalogue.upcast(structuredClone(this.#state.log[seq - 1]!))
+  /** The events of the commit at `seq`: copies, upcast (callers may not change the log through what they read). */
+  #read(seq: number): RecordedEvent[] {
+    return this.#state.log[seq - 1]!.map((e) => this.#catalogue.upcast(structuredClone(e)))
   }
 }
 
@@ -155,14 +155,14 @@ class MemorySubscription implements Subscription {
   #wake: (() => void) | undefined
   readonly #durable: Durable
   readonly #state: State
-  readonly #read: (seq: number) => RecordedEvent
+  readonly #read: (seq: number) => RecordedEvent[]
   readonly #onClose: () => void
 
   constructor(
     readonly name: string,
     durable: Durable,
     state: State,
-    read: (seq: number) => RecordedEvent,
+    read: (seq: number) => RecordedEvent[],
     onClose: () => void,
   ) {
     this.#durable = durable
@@ -179,12 +179,18 @@ class MemorySubscription implements Subscription {
     while (!this.#closed) {
       if (next <= this.#state.log.length) {
         const seq = next++
-        yield {
-          event: this.#read(seq),
-          pending: this.#state.log.length - seq,
-          ack: async () => {
-            if (this.#state.durables.get(this.name) === this.#durable) this.#durable.ackFloor = Math.max(this.#durable.ackFloor, seq)
-          },
+        const events = this.#read(seq)
+        for (let i = 0; i < events.length; i++) {
+          if (this.#closed) return
+          // An event acks every commit wholly behind it: its own when it ends it, else the ones before.
+          const floor = i === events.length - 1 ? seq : seq - 1
+          yield {
+            event: events[i]!,
+            pending: this.#state.log.length - seq + events.length - 1 - i,
+            ack: async () => {
+              if (this.#state.durables.get(this.name) === this.#durable) this.#durable.ackFloor = Math.max(this.#durable.ackFloor, floor)
+            },
+          }
         }
         continue
       }

@@ -2,7 +2,7 @@ import type { Test } from 'tap'
 import Type from 'typebox'
 import { ConcurrencyError } from '../core/errors.js'
 import { Catalogue, type EventDefinition } from './catalogue.js'
-import { newEventId, type RecordedEvent } from './envelope.js'
+import { endsCommit, newEventId, type RecordedEvent } from './envelope.js'
 import type { Delivery, EventStore } from './store.js'
 
 /** How an adapter's test file gives the contract its stores. Each registers its own cleanup on `t`. */
@@ -71,23 +71,30 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const store = await factory.create(t, contractCatalogue())
       t.equal(await store.lastSeq(), 0, 'a new log is empty')
       const r = await store.append('app.a', [thing(1), thing(2)], { ...ctx, expectedVersion: 0, correlationId: 'corr-1', causationId: 'cause-1' })
-      t.same({ lastSeq: r.lastSeq, seqs: r.seqs, duplicate: r.duplicate }, { lastSeq: 2, seqs: [1, 2], duplicate: false })
+      t.same({ lastSeq: r.lastSeq, seqs: r.seqs, duplicate: r.duplicate }, { lastSeq: 1, seqs: [1, 1], duplicate: false }, 'one append is one commit: one seq')
       const { version, events } = await store.readStream('app.a')
       t.same(r.events, events, 'append answers the events as recorded, as readStream reads them')
-      t.equal(await store.streamVersion('app.a'), 2, 'streamVersion without reading')
+      t.equal(await store.streamVersion('app.a'), 1, 'streamVersion without reading')
       t.equal(await store.streamVersion('app.nothing'), 0)
-      t.equal(version, 2)
+      t.equal(version, 1)
       t.same(
-        events.map((e) => [e.seq, e.type, e.version, e.stream, e.data, e.actor, e.correlationId, e.causationId]),
+        events.map((e) => [e.seq, e.index, e.commitSize, e.type, e.version, e.stream, e.data, e.actor, e.correlationId, e.causationId]),
         [
-          [1, 'ThingAdded', 1, 'app.a', { n: 1 }, 'user:test', 'corr-1', 'cause-1'],
-          [2, 'ThingAdded', 1, 'app.a', { n: 2 }, 'user:test', 'corr-1', 'cause-1'],
+          [1, 0, 2, 'ThingAdded', 1, 'app.a', { n: 1 }, 'user:test', 'corr-1', 'cause-1'],
+          [1, 1, 2, 'ThingAdded', 1, 'app.a', { n: 2 }, 'user:test', 'corr-1', 'cause-1'],
         ],
       )
       t.match(events[0]!.id, /^[0-9a-f-]{36}$/)
       t.not(events[0]!.id, events[1]!.id)
       t.ok(!Number.isNaN(Date.parse(events[0]!.occurredAt)), 'occurredAt is a timestamp')
-      t.equal(await store.lastSeq(), 2)
+      t.equal(await store.lastSeq(), 1)
+      const single = await store.append('app.a', [thing(3)], { ...ctx, expectedVersion: 1 })
+      t.same(single.seqs, [2], 'a commit of one event')
+      t.same(
+        Object.keys(single.events[0]!).filter((k) => k === 'index' || k === 'commitSize'),
+        [],
+        'has no index or commitSize',
+      )
       const empty = await store.readStream('app.nothing')
       t.same(empty, { version: 0, events: [] }, 'a stream without events has version 0')
     })
@@ -161,7 +168,7 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const { events } = await store.readStream('app.a')
       t.same(events.map((e) => e.id).slice(0, 2), ids)
       t.equal(events.length, 3, 'no second copy')
-      t.equal(await store.lastSeq(), 3)
+      t.equal(await store.lastSeq(), 2)
     })
 
     t.test('a retry completes an append that was cut short', async (t) => {
@@ -307,18 +314,19 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const it = sub[Symbol.asyncIterator]()
       const first = [await next(it), await next(it), await next(it)]
       t.same(
-        first.map((d) => [d.event.seq, d.pending]),
+        first.map((d) => [d.event.seq, d.event.index, d.pending]),
         [
-          [1, 2],
-          [2, 1],
-          [3, 0],
+          [1, 0, 2],
+          [1, 1, 1],
+          [2, undefined, 0],
         ],
+        "a commit's events are delivered one by one",
       )
       t.same(first[2]!.event.data, { text: 'x' })
-      await store.append('app.a', [thing(3)], { ...ctx, expectedVersion: 2 })
+      await store.append('app.a', [thing(3)], { ...ctx, expectedVersion: 1 })
       const live = await next(it)
-      t.same([live.event.seq, live.pending], [4, 0], 'an event appended later is delivered live')
-      await first[1]!.ack() // acks 1 and 2; 3 and 4 stay unacked
+      t.same([live.event.seq, live.pending], [3, 0], 'an event appended later is delivered live')
+      await first[1]!.ack() // acks commit 1; 2 and 3 stay unacked
       await sub.close()
       const afterClose = await it.next()
       t.ok(afterClose.done, 'a closed subscription ends its iteration')
@@ -327,18 +335,71 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const sub2 = await restarted.subscribe('proj')
       const it2 = sub2[Symbol.asyncIterator]()
       const again = await next(it2)
-      t.same([again.event.seq, again.pending], [3, 1], 'delivery resumes after the last ack: 3 comes again')
-      const four = await next(it2)
-      t.equal(four.event.seq, 4)
-      await four.ack()
+      t.same([again.event.seq, again.pending], [2, 1], 'delivery resumes after the last ack: 2 comes again')
+      const three = await next(it2)
+      t.equal(three.event.seq, 3)
+      await three.ack()
       await sub2.close()
 
       const sub3 = await restarted.subscribe('proj', { fromSeq: 1 })
       const it3 = sub3[Symbol.asyncIterator]()
-      await restarted.append('app.a', [thing(4)], { ...ctx, expectedVersion: 4 })
+      await restarted.append('app.a', [thing(4)], { ...ctx, expectedVersion: 3 })
       const fresh = await next(it3)
-      t.equal(fresh.event.seq, 5, 'everything acked is not delivered again; fromSeq is ignored for an existing subscription')
+      t.equal(fresh.event.seq, 4, 'everything acked is not delivered again; fromSeq is ignored for an existing subscription')
       await sub3.close()
+    })
+
+    t.test('a commit is acked whole: an ack inside it acks only the commits before', async (t) => {
+      const store = await factory.create(t, contractCatalogue())
+      await store.append('app.a', [thing(1)], { ...ctx, expectedVersion: 0 })
+      await store.append('app.a', [thing(2), thing(3), thing(4)], { ...ctx, expectedVersion: 1 })
+      await store.append('app.a', [thing(5)], { ...ctx, expectedVersion: 2 })
+      t.same(
+        (await collect(store.readAll())).map((e) => [e.seq, e.index, (e.data as { n: number }).n]),
+        [
+          [1, undefined, 1],
+          [2, 0, 2],
+          [2, 1, 3],
+          [2, 2, 4],
+          [3, undefined, 5],
+        ],
+        'readAll unpacks the commit, in order',
+      )
+      t.same(
+        (await collect(store.readAll(2))).map((e) => (e.data as { n: number }).n),
+        [2, 3, 4, 5],
+        'readAll from a commit starts at its first event',
+      )
+      const sub = await store.subscribe('whole')
+      const it = sub[Symbol.asyncIterator]()
+      const ds = [await next(it), await next(it), await next(it)]
+      t.same(
+        ds.map((d) => [d.event.seq, d.event.index ?? null, endsCommit(d.event)]),
+        [
+          [1, null, true],
+          [2, 0, false],
+          [2, 1, false],
+        ],
+      )
+      await ds[2]!.ack() // inside commit 2: acks commit 1 only
+      await sub.close()
+      const again = await store.subscribe('whole')
+      const it2 = again[Symbol.asyncIterator]()
+      const whole = [await next(it2), await next(it2), await next(it2)]
+      t.same(
+        whole.map((d) => [d.event.seq, (d.event.data as { n: number }).n]),
+        [
+          [2, 2],
+          [2, 3],
+          [2, 4],
+        ],
+        'the whole commit comes again, from its first event',
+      )
+      await whole[2]!.ack()
+      await again.close()
+      const last = await store.subscribe('whole')
+      t.equal((await next(last[Symbol.asyncIterator]())).event.seq, 3, 'the ack of its last event acked the commit')
+      await last.close()
     })
 
     t.test('fromSeq, reset and deleteSubscription', async (t) => {

@@ -12,9 +12,9 @@ export interface AppendOptions extends EventContext {
 }
 
 export interface AppendResult {
-  /** `seq` of the last event written: the stream's new version. */
+  /** `seq` of the commit written (the last one, for a retry that completed an older cut-short append): the stream's new version. */
   lastSeq: number
-  /** `seq` of each event, in order. */
+  /** `seq` of each event, in order: one append is one commit, so they are all `lastSeq` unless a retry completed an older append. */
   seqs: number[]
   /** True when every event was already in the log (a retried append with the same ids). */
   duplicate: boolean
@@ -22,12 +22,20 @@ export interface AppendResult {
   events: RecordedEvent[]
 }
 
-/** One event handed to a durable subscriber. Ack after its effects are durable. */
+/**
+ * One event handed to a durable subscriber, in log order, with no event missing (a delivery lost on
+ * the wire is read again before anything after it). The events of one commit come one after another;
+ * `endsCommit(event)` tells the last. Ack after its effects are durable.
+ */
 export interface Delivery {
   event: RecordedEvent
-  /** Events after this one that the subscription has not delivered yet (0 = caught up). */
+  /** Events after this one that the subscription has not delivered yet (0 = caught up); a commit not yet delivered counts as one. */
   pending: number
-  /** Acknowledges this event and every earlier one of the subscription. */
+  /**
+   * Acknowledges every commit wholly delivered up to this event: with its own commit when the event
+   * ends it (`endsCommit`), else only the commits before. A commit is never acked in part, so a crash
+   * in its middle delivers all of it again.
+   */
   ack(): Promise<void>
 }
 
@@ -56,9 +64,11 @@ export interface Subscription extends AsyncIterable<Delivery> {
  */
 export interface EventStore {
   /**
-   * Appends events to one stream, after checking `expectedVersion`. Each event is validated against
-   * its schema first (`WHARF_INVALID_EVENT`, nothing written). A version mismatch throws
-   * `ConcurrencyError`. Appending events whose ids are already in the log writes nothing again.
+   * Appends events to one stream as one commit, all or nothing, after checking `expectedVersion`. Each
+   * event is validated against its schema first (`WHARF_INVALID_EVENT`, nothing written). A version
+   * mismatch throws `ConcurrencyError`. Appending events whose ids are already in the log writes
+   * nothing again (a retry); events after those that are not (an append cut short by a writer from
+   * before commits) are written as a commit after them.
    */
   append(stream: string, events: readonly NewEvent[], opts: AppendOptions): Promise<AppendResult>
 
@@ -68,10 +78,10 @@ export interface EventStore {
   /** Every event in the log from `fromSeq` (default 1) up to the end at the time of the call. */
   readAll(fromSeq?: number, opts?: { batch?: number }): AsyncIterable<RecordedEvent>
 
-  /** The `seq` of the newest event in the log (0 when empty). */
+  /** The `seq` of the newest commit in the log (0 when empty). */
   lastSeq(): Promise<number>
 
-  /** A stream's version (the `seq` of its last event, 0 when it has none), without reading it. */
+  /** A stream's version (the `seq` of its last commit, 0 when it has none), without reading it. */
   streamVersion(stream: string): Promise<number>
 
   /** A durable subscription named `durableName` (letters, digits, `-` and `_`). */

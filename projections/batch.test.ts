@@ -62,6 +62,59 @@ t.test('what is left when the source ends is yielded', async (t) => {
   t.same(await collect(source([delivery(1, 3), delivery(2, 2)]), { maxBatch: 10, maxWaitMs: 1000 }), [[1, 2]])
 })
 
+/** The deliveries of one commit of `size` events at `seq`, `pending` counting from its last one. */
+function commit(seq: number, size: number, pending: number): Delivery[] {
+  return Array.from({ length: size }, (_, index) => ({
+    event: { ...ev(seq), id: `id-${seq}-${index}`, index, commitSize: size },
+    pending: pending + size - 1 - index,
+    ack: async () => {},
+  }))
+}
+
+async function collectIds(src: AsyncIterable<Delivery>, opts: Parameters<typeof microBatches>[1]): Promise<string[][]> {
+  const out: string[][] = []
+  for await (const b of microBatches(src, opts)) out.push(b.map((d) => `${d.event.seq}.${d.event.index ?? 0}`))
+  return out
+}
+
+t.test('a batch never ends inside a commit: not at maxBatch, not when the next delivery is late', async (t) => {
+  t.same(
+    await collectIds(source([delivery(1, 4), ...commit(2, 3, 1), delivery(3, 0)]), { maxBatch: 2 }),
+    [['1.0', '2.0', '2.1', '2.2'], ['3.0']],
+    'maxBatch 2 is reached inside commit 2: the batch goes on to its end',
+  )
+  const [a, b] = commit(5, 2, 0)
+  t.same(await collectIds(source([a!, 50, b!]), { maxBatch: 10, maxWaitMs: 5 }), [['5.0', '5.1']], 'a wait inside a commit does not end the batch')
+})
+
+t.test('a commit cut off by the end of the source is left out (it comes again whole)', async (t) => {
+  const [a, b] = commit(2, 3, 0)
+  t.same(await collectIds(source([delivery(1, 3), a!, b!]), { maxBatch: 10, maxWaitMs: 1000 }), [['1.0']])
+  t.same(await collectIds(source([a!, b!]), { maxBatch: 10, maxWaitMs: 1000 }), [])
+})
+
+t.test('planBatch: the events of a commit share its seq, and all of them are applied', async (t) => {
+  const handles = new Set(['AppCreated'])
+  const events = [ev(4), ...commit(5, 3, 0).map((d) => d.event), ev(6)]
+  const plan = planBatch(events, 4, handles)
+  t.same(
+    plan.apply.map((e) => `${e.seq}.${e.index ?? 0}`),
+    ['5.0', '5.1', '5.2', '6.0'],
+  )
+  t.equal(plan.checkpoint, 6)
+  t.same(
+    planBatch(events, 5, handles).apply.map((e) => e.seq),
+    [6],
+    'a checkpoint at a commit covers all of it',
+  )
+  const twice = [...commit(5, 2, 0).map((d) => d.event), ...commit(5, 2, 0).map((d) => d.event)]
+  t.same(
+    planBatch(twice, 4, handles).apply.map((e) => e.id),
+    ['id-5-0', 'id-5-1'],
+    'a commit delivered twice in one batch is applied once',
+  )
+})
+
 t.test('planBatch skips what the checkpoint covers and what the projection does not handle', async (t) => {
   const handles = new Set(['AppCreated'])
   const events = [ev(4), ev(5), ev(6, 'ConfigSet'), ev(7), ev(8, 'ConfigSet')]

@@ -15,6 +15,59 @@ const HANDLES = [
   'AppDestroyed',
 ] as const satisfies readonly BuildsEvent['type'][]
 
+/** A row of `builds` with its jsonb and timestamps as text (exact through a round trip): what applyBatch folds. */
+interface BuildTextRow {
+  id: string
+  app: string
+  kind: string
+  sha: string | null
+  source: string | null
+  stack: string | null
+  username: string
+  status: BuildRow['status']
+  image: string | null
+  digest: string | null
+  procfile: string | null
+  port: number | null
+  reason: string | null
+  last_lines: string | null
+  release: number | null
+  created_at: string
+  finished_at: string | null
+}
+
+function newBuild(
+  id: string,
+  app: string,
+  kind: string,
+  sha: string | null,
+  source: string | null,
+  stack: string | null,
+  username: string,
+  status: BuildRow['status'],
+  at: string,
+): BuildTextRow {
+  return {
+    id,
+    app,
+    kind,
+    sha,
+    source,
+    stack,
+    username,
+    status,
+    image: null,
+    digest: null,
+    procfile: null,
+    port: null,
+    reason: null,
+    last_lines: null,
+    release: null,
+    created_at: at,
+    finished_at: null,
+  }
+}
+
 /** The build id of an event on a `build.<uuid>` stream. */
 function buildId(event: RecordedEvent): string {
   const ref = parseStreamId(event.stream)
@@ -105,6 +158,117 @@ export const buildsProjection: Projection = {
       default:
         return unhandled('builds', e)
     }
+  },
+  /**
+   * The same effect as `apply` on each event, in a few statements: the builds the batch names are
+   * read, the events applied to them in memory (each case mirrors its statement above), then the
+   * builds of apps created or destroyed in the batch are deleted and the rows written back.
+   */
+  async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+    const ids = new Set<string>()
+    for (const event of events) {
+      const e = narrow<BuildsEvent>(event)
+      if (e.type === 'ReleaseCreated') {
+        if (e.data.build !== undefined) ids.add(e.data.build)
+      } else if (e.type !== 'AppCreated' && e.type !== 'AppDestroyed') ids.add(buildId(e))
+    }
+    const { rows: loaded } = await tx.query<BuildTextRow>(
+      `SELECT id, app, kind, sha, source, stack, username, status, image, digest, procfile::text AS procfile, port, reason, last_lines::text AS last_lines,
+              release, created_at::text AS created_at, finished_at::text AS finished_at
+         FROM builds WHERE id = ANY($1::text[])`,
+      [[...ids]],
+    )
+    const rows = new Map<string, BuildTextRow>(loaded.map((r) => [r.id, r]))
+    /** Ids whose row is gone (deleted with its app); written back as deletions. */
+    const gone = new Set<string>()
+    const wiped = new Set<string>()
+    const update = (id: string, patch: Partial<BuildTextRow>) => {
+      const r = rows.get(id)
+      if (r) rows.set(id, { ...r, ...patch })
+    }
+    for (const event of events) {
+      const e = narrow<BuildsEvent>(event)
+      switch (e.type) {
+        case 'PushReceived': {
+          const id = buildId(e)
+          if (!rows.has(id)) rows.set(id, newBuild(id, e.data.app, 'git', e.data.sha, null, null, e.data.user, 'received', e.occurredAt))
+          break
+        }
+        case 'BuildStarted': {
+          const d = e.data
+          const id = buildId(e)
+          const r = rows.get(id)
+          if (!r) rows.set(id, newBuild(id, d.app, d.kind, d.sha ?? null, d.source ?? null, d.stack, d.user, 'building', e.occurredAt))
+          else rows.set(id, { ...r, kind: d.kind, sha: d.sha ?? r.sha, source: d.source ?? null, stack: d.stack, username: d.user, status: 'building' })
+          break
+        }
+        case 'BuildSucceeded': {
+          const d = e.data
+          update(buildId(e), {
+            status: 'succeeded',
+            image: d.image,
+            digest: d.digest ?? null,
+            procfile: JSON.stringify(d.procfile),
+            port: d.port,
+            finished_at: e.occurredAt,
+          })
+          break
+        }
+        case 'BuildFailed':
+          update(buildId(e), { status: 'failed', reason: e.data.reason, last_lines: JSON.stringify(e.data.lastLines), finished_at: e.occurredAt })
+          break
+        case 'ReleaseCreated': {
+          const build = e.data.build
+          if (build !== undefined && rows.get(build)?.app === e.data.app) update(build, { release: e.data.version })
+          break
+        }
+        case 'AppCreated':
+        case 'AppDestroyed':
+          wiped.add(e.data.app)
+          for (const [id, r] of rows) {
+            if (r.app !== e.data.app) continue
+            rows.delete(id)
+            gone.add(id)
+          }
+          break
+        default:
+          return unhandled('builds', e)
+      }
+    }
+    if (wiped.size > 0) await tx.query('DELETE FROM builds WHERE app = ANY($1::text[])', [[...wiped]])
+    const deleted = [...gone].filter((id) => !rows.has(id))
+    if (deleted.length > 0) await tx.query('DELETE FROM builds WHERE id = ANY($1::text[])', [deleted])
+    const out = [...rows.values()]
+    if (out.length === 0) return
+    const col = <K extends keyof BuildTextRow>(k: K) => out.map((r) => r[k])
+    await tx.query(
+      `INSERT INTO builds (id, app, kind, sha, source, stack, username, status, image, digest, procfile, port, reason, last_lines, release, created_at, finished_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                            $11::jsonb[], $12::int[], $13::text[], $14::jsonb[], $15::int[], $16::timestamptz[], $17::timestamptz[])
+       ON CONFLICT (id) DO UPDATE SET app = EXCLUDED.app, kind = EXCLUDED.kind, sha = EXCLUDED.sha, source = EXCLUDED.source, stack = EXCLUDED.stack,
+         username = EXCLUDED.username, status = EXCLUDED.status, image = EXCLUDED.image, digest = EXCLUDED.digest, procfile = EXCLUDED.procfile,
+         port = EXCLUDED.port, reason = EXCLUDED.reason, last_lines = EXCLUDED.last_lines, release = EXCLUDED.release, created_at = EXCLUDED.created_at,
+         finished_at = EXCLUDED.finished_at`,
+      [
+        col('id'),
+        col('app'),
+        col('kind'),
+        col('sha'),
+        col('source'),
+        col('stack'),
+        col('username'),
+        col('status'),
+        col('image'),
+        col('digest'),
+        col('procfile'),
+        col('port'),
+        col('reason'),
+        col('last_lines'),
+        col('release'),
+        col('created_at'),
+        col('finished_at'),
+      ],
+    )
   },
 }
 

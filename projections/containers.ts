@@ -14,6 +14,22 @@ const HANDLES = [
   'AppDestroyed',
 ] as const satisfies readonly ContainersEvent['type'][]
 
+/** A row of `containers`, timestamps as text (exact through a round trip). */
+interface ContainerRow {
+  container: string
+  app: string
+  type: string
+  number: number | null
+  release: number
+  host: string
+  port: number | null
+  state: 'up' | 'stopping' | 'crashed'
+  since: string
+  started_at: string
+  exit_code: number | null
+  reason: string | null
+}
+
 /**
  * `containers(container, app, type, number, release, host, port, state, since, started_at, exit_code, reason)`:
  * the processes of apps as the publishers announced them. `state` is `up` (serving), `stopping`
@@ -94,6 +110,111 @@ export const containersProjection: Projection = {
       default:
         return unhandled('containers', e)
     }
+  },
+  /**
+   * The same effect as `apply` on each event, in a few statements: the rows of the apps and
+   * containers the batch touches are read, the events are applied to them in memory (each case
+   * mirrors its statement above), and they are written back.
+   */
+  async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+    const apps = new Set<string>()
+    const ids = new Set<string>()
+    for (const event of events) {
+      const e = narrow<ContainersEvent>(event)
+      apps.add(e.data.app)
+      if ('container' in e.data) ids.add(e.data.container)
+    }
+    const { rows: loaded } = await tx.query<ContainerRow>(
+      `SELECT container, app, type, number, release, host, port, state, since::text AS since, started_at::text AS started_at, exit_code, reason
+         FROM containers WHERE app = ANY($1::text[]) OR container = ANY($2::text[])`,
+      [[...apps], [...ids]],
+    )
+    const rows = new Map(loaded.map((r) => [r.container, r]))
+    // The containers of each app, so that a slot's or an app's rows are found without a scan of all.
+    const byApp = new Map<string, Set<string>>()
+    const index = (r: ContainerRow) => {
+      let ids = byApp.get(r.app)
+      if (!ids) byApp.set(r.app, (ids = new Set()))
+      ids.add(r.container)
+    }
+    for (const r of loaded) index(r)
+    const drop = (app: string, gone: (r: ContainerRow) => boolean) => {
+      for (const id of byApp.get(app) ?? []) {
+        const r = rows.get(id)
+        if (r?.app === app && gone(r)) rows.delete(id)
+      }
+    }
+    for (const event of events) {
+      const e = narrow<ContainersEvent>(event)
+      switch (e.type) {
+        case 'ContainerStarted': {
+          const d = e.data
+          const number = d.number ?? null
+          drop(d.app, (r) => r.type === d.type && r.number === number && r.state === 'crashed')
+          const started: ContainerRow = {
+            container: d.container,
+            app: d.app,
+            type: d.type,
+            number,
+            release: d.release,
+            host: d.host,
+            port: d.port ?? null,
+            state: 'up',
+            since: e.occurredAt,
+            started_at: e.occurredAt,
+            exit_code: null,
+            reason: null,
+          }
+          rows.set(d.container, started)
+          index(started)
+          break
+        }
+        case 'ContainerStopping': {
+          const r = rows.get(e.data.container)
+          if (r?.state === 'up') rows.set(r.container, { ...r, state: 'stopping', since: e.occurredAt })
+          break
+        }
+        case 'ContainerStopped':
+          rows.delete(e.data.container)
+          break
+        case 'ContainerCrashed': {
+          const r = rows.get(e.data.container)
+          if (r) rows.set(r.container, { ...r, state: 'crashed', since: e.occurredAt, exit_code: e.data.exitCode, reason: e.data.reason ?? null })
+          break
+        }
+        case 'FormationScaled': {
+          const f = e.data.formation
+          drop(e.data.app, (r) => Object.hasOwn(f, r.type) && r.state === 'crashed' && (r.number === null || r.number > f[r.type]!))
+          break
+        }
+        case 'AppDestroyed':
+          drop(e.data.app, () => true)
+          break
+        default:
+          return unhandled('containers', e)
+      }
+    }
+    const out = [...rows.values()]
+    await tx.query('DELETE FROM containers WHERE app = ANY($1::text[]) OR container = ANY($2::text[])', [[...apps], [...ids]])
+    if (out.length === 0) return
+    await tx.query(
+      `INSERT INTO containers (container, app, type, number, release, host, port, state, since, started_at, exit_code, reason)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::int[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::text[])`,
+      [
+        out.map((r) => r.container),
+        out.map((r) => r.app),
+        out.map((r) => r.type),
+        out.map((r) => r.number),
+        out.map((r) => r.release),
+        out.map((r) => r.host),
+        out.map((r) => r.port),
+        out.map((r) => r.state),
+        out.map((r) => r.since),
+        out.map((r) => r.started_at),
+        out.map((r) => r.exit_code),
+        out.map((r) => r.reason),
+      ],
+    )
   },
 }
 

@@ -47,15 +47,24 @@ t.test('userOf is the id of a user stream only', async (t) => {
 t.test('eventsQuery: an admin filters by what was asked only, in placeholder order', async (t) => {
   const q = eventsQuery({ username: 'root', admin: true }, { after: 10, limit: 100 })
   t.same(q.values, [10, 100])
-  t.match(q.text, /FROM rm_eventlog\.events\s+WHERE seq > \$1 ORDER BY seq LIMIT \$2$/)
+  t.match(q.text, /FROM rm_eventlog\.events\s+WHERE seq > \$1 ORDER BY seq, idx LIMIT \$2$/)
   const all = eventsQuery({ username: 'root', admin: true }, { app: 'shop', type: 'ConfigSet', after: 0, upTo: 42, limit: 500 })
   t.same(all.values, [0, 500, 'shop', 'ConfigSet', 42])
   t.match(
     all.text,
-    /WHERE seq > \$1 AND app = \$3 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$3\) AND type = \$4 AND seq <= \$5 ORDER BY seq LIMIT \$2$/,
+    /WHERE seq > \$1 AND app = \$3 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$3\) AND type = \$4 AND seq <= \$5 ORDER BY seq, idx LIMIT \$2$/,
     "an app's events are those of its current incarnation",
   )
   t.notMatch(all.text, /rm_access|username/, 'no visibility condition for an admin')
+})
+
+t.test('eventsQuery: the rest of a commit that a full page ended inside', async (t) => {
+  const q = eventsQuery({ username: 'root', admin: true }, { app: 'shop', after: 10, limit: 100, restOf: { seq: 12, idx: 0 } })
+  t.same(q.values, [12, 100, 0, 'shop'])
+  t.match(
+    q.text,
+    /WHERE seq = \$1 AND idx > \$3 AND app = \$4 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$4\) ORDER BY seq, idx LIMIT \$2$/,
+  )
 })
 
 t.test('eventsQuery: anyone else sees their own user stream and the apps they may see, as the last placeholder', async (t) => {
@@ -67,7 +76,7 @@ t.test('eventsQuery: anyone else sees their own user stream and the apps they ma
   )
   t.match(
     q.text,
-    /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\) AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = events\.app\)\)\) ORDER BY seq LIMIT \$2$/,
+    /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\) AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = events\.app\)\)\) ORDER BY seq, idx LIMIT \$2$/,
   )
   t.same(
     eventsQuery({ username: 'alice', admin: false }, { after: 0, limit: 1, app: '', type: undefined }).values,

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import type { RecordedEvent } from '../events/index.js'
+import { endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
 import type { Projection, Queryable } from './projection.js'
 
@@ -71,12 +71,14 @@ export function userOf(e: RecordedEvent): string | null {
 export function eventLogProjection(types: readonly string[]): Projection {
   return {
     name: 'eventlog',
-    // 2: config values redacted too; 3: app incarnations.
-    version: 3,
+    // 2: config values redacted too; 3: app incarnations; 4: keyed by (seq, idx): the events of one commit share a seq.
+    version: 4,
     handles: types,
     tables: `
       CREATE TABLE events (
-        seq            bigint PRIMARY KEY,
+        seq            bigint NOT NULL,
+        idx            smallint NOT NULL DEFAULT 0,
+        last           boolean NOT NULL DEFAULT true,
         id             text NOT NULL,
         type           text NOT NULL,
         stream         text NOT NULL,
@@ -86,7 +88,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
         occurred_at    timestamptz NOT NULL,
         correlation_id text NOT NULL,
         data           jsonb NOT NULL,
-        incarnation    bigint
+        incarnation    bigint,
+        PRIMARY KEY (seq, idx)
       );
       CREATE TABLE incarnations (
         app  text PRIMARY KEY,
@@ -107,8 +110,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
       const apps = events.map(appOf)
       const incarnations = await incarnationsOf(events, apps, tx)
       await tx.query(
-        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data, incarnation)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::bigint[])`,
+        `INSERT INTO events (seq, id, type, stream, app, username, actor, occurred_at, correlation_id, data, incarnation, idx, last)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::bigint[], $12::smallint[], $13::boolean[])`,
         [
           events.map((e) => e.seq),
           events.map((e) => e.id),
@@ -121,6 +124,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
           events.map((e) => e.correlationId),
           events.map((e) => JSON.stringify(redactEvent(e))),
           incarnations,
+          events.map((e) => e.index ?? 0),
+          events.map(endsCommit),
         ],
       )
     },
@@ -185,6 +190,11 @@ export interface EventFilter {
   after: number
   /** Only up to this seq (inclusive). */
   upTo?: number
+  /**
+   * At most this many events, oldest first; a page that ends inside a commit (the events of one append,
+   * which share a seq) goes on to that commit's end, so a page never splits one: `after` = the last
+   * seq of a page is always a whole-commit boundary.
+   */
   limit: number
 }
 
@@ -205,9 +215,12 @@ export interface EventView {
  * The SQL of {@link visibleEvents}: the filter's conditions, and for a non-admin only the events of
  * apps the user may see and of the user's own stream.
  */
-export function eventsQuery(user: { username: string; admin: boolean }, f: EventFilter): { text: string; values: unknown[] } {
-  const values: unknown[] = [f.after, f.limit]
-  const where = ['seq > $1']
+export function eventsQuery(
+  user: { username: string; admin: boolean },
+  f: EventFilter & { restOf?: { seq: number; idx: number } },
+): { text: string; values: unknown[] } {
+  const values: unknown[] = [f.restOf ? f.restOf.seq : f.after, f.limit]
+  const where = [f.restOf ? `seq = $1 AND idx > $${values.push(f.restOf.idx)}` : 'seq > $1']
   // An app's events are those of its current incarnation: nothing of an earlier app of the same name.
   if (f.app) where.push(`app = $${values.push(f.app)} AND incarnation = (SELECT i.seq FROM rm_eventlog.incarnations i WHERE i.app = $${values.length})`)
   if (f.type) where.push(`type = $${values.push(f.type)}`)
@@ -219,8 +232,8 @@ export function eventsQuery(user: { username: string; admin: boolean }, f: Event
     )
   }
   return {
-    text: `SELECT seq, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
-      WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $2`,
+    text: `SELECT seq, idx, last, id, type, stream, app, actor, occurred_at, correlation_id, data FROM rm_eventlog.events
+      WHERE ${where.join(' AND ')} ORDER BY seq, idx LIMIT $2`,
     values,
   }
 }
@@ -229,6 +242,12 @@ export function eventsQuery(user: { username: string; admin: boolean }, f: Event
 export async function visibleEvents(db: Queryable, user: { username: string; admin: boolean }, f: EventFilter): Promise<EventView[]> {
   const { text, values } = eventsQuery(user, f)
   const { rows } = await db.query(text, values)
+  const tail = rows.at(-1)
+  if (rows.length === f.limit && tail && !tail.last) {
+    // The page ends inside a commit: the rest of it (the events of one append are at most a handful).
+    const rest = eventsQuery(user, { ...f, limit: 32_767, restOf: { seq: Number(tail.seq), idx: Number(tail.idx) } })
+    rows.push(...(await db.query(rest.text, rest.values)).rows)
+  }
   return rows.map((r) => ({
     seq: Number(r.seq),
     id: r.id as string,
@@ -259,4 +278,14 @@ export async function deployVerdict(db: Queryable, app: string, release: number)
     [app, release],
   )
   return rows[0] as DeployVerdict | undefined
+}
+
+/**
+ * The seq of the newest event in [from, to] that occurred at or before `time` (time travel: the log
+ * position of a moment), or undefined when the read model has none there (yet). The caller bounds the
+ * range, so the scan is short however long the log is.
+ */
+export async function lastSeqAt(db: Queryable, time: Date, from: number, to: number): Promise<number | undefined> {
+  const { rows } = await db.query('SELECT max(seq) AS seq FROM rm_eventlog.events WHERE seq BETWEEN $2 AND $3 AND occurred_at <= $1', [time, from, to])
+  return rows[0]?.seq == null ? undefined : Number(rows[0].seq)
 }

@@ -40,6 +40,36 @@ export const formationProjection: Projection = {
         return unhandled('formation', e)
     }
   },
+  /** The same effect as `apply` on each event: per app, whether the batch cleared it and the last quantity of each type after that. */
+  async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+    const apps = new Map<string, { cleared: boolean; types: Map<string, number> }>()
+    for (const event of events) {
+      const e = narrow<FormationEvent>(event)
+      let a = apps.get(e.data.app)
+      if (!a) apps.set(e.data.app, (a = { cleared: false, types: new Map() }))
+      switch (e.type) {
+        case 'FormationScaled':
+          for (const [t, q] of Object.entries(e.data.formation)) a.types.set(t, q)
+          break
+        case 'AppCreated':
+        case 'AppDestroyed':
+          a.cleared = true
+          a.types.clear()
+          break
+        default:
+          return unhandled('formation', e)
+      }
+    }
+    const cleared = [...apps].filter(([, a]) => a.cleared).map(([app]) => app)
+    if (cleared.length > 0) await tx.query('DELETE FROM formation WHERE app = ANY($1::text[])', [cleared])
+    const set = [...apps].flatMap(([app, a]) => [...a.types].map(([t, q]) => [app, t, q] as const))
+    if (set.length === 0) return
+    await tx.query(
+      `INSERT INTO formation (app, type, quantity) SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
+       ON CONFLICT (app, type) DO UPDATE SET quantity = EXCLUDED.quantity`,
+      [set.map((x) => x[0]), set.map((x) => x[1]), set.map((x) => x[2])],
+    )
+  },
 }
 
 /** How many processes of each type an app should run, by type (a type never scaled is absent). */

@@ -26,7 +26,7 @@ export { configProjection, getConfig } from './config.js'
 export { countContainers, getProcesses, hostContainers, listProcesses, upWebContainers, webContainers, type PsView } from './containers.js'
 export { allDomains, getDomains } from './domains.js'
 export { allDrains, getDrains, type DrainView } from './drains.js'
-export { appOf, deployVerdict, publicEvent, redactEvent, visibleEvents, type DeployVerdict, type EventFilter, type EventView } from './eventlog.js'
+export { appOf, deployVerdict, lastSeqAt, publicEvent, redactEvent, visibleEvents, type DeployVerdict, type EventFilter, type EventView } from './eventlog.js'
 export { getFormation } from './formation.js'
 export { ATTEMPTS_KEPT, getHook, hookAttempts, hookTargets, hooksProjection, listHooks, type AttemptView, type HookTarget, type HookView } from './hooks.js'
 export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
@@ -56,8 +56,21 @@ export {
 } from './checkpoints.js'
 export { durableOf, nextSchemaOf, schemaOf, type Projection, type Queryable } from './projection.js'
 export { Projector, type BatchInfo, type ProjectorHooks, type ProjectorOptions, type RunnerState } from './projector.js'
+export {
+  getReplay,
+  shadowSchemaOf,
+  startReplay,
+  type ModelDiff,
+  type ReplayJob,
+  type ReplayJobProgress,
+  type ReplayJobResult,
+  type ReplayPhase,
+  type RowDiff,
+  type StartReplayOptions,
+} from './replay.js'
 export { CheckpointWatcher, type CheckpointWatcherOptions, type UntilOptions, type WaitForOptions } from './watcher.js'
 export type { BatchOptions } from './batch.js'
+export { asOf, AT_PATTERN, parseAt, PAST_MODELS, type At, type AtPoint, type PastModel, type TimeTravelSource } from './timetravel.js'
 
 /** Every read model the platform runs. */
 export function wharfProjections(): Projection[] {

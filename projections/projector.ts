@@ -17,6 +17,7 @@ import {
 } from './checkpoints.js'
 import { CONTROL_CHANNEL, type ControlNotice } from './hold.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
+import { ApplyError, applyAll, createShadow, replayLog, swapIn } from './replay.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
 
 /** What a hook is told about the batch in hand. */
@@ -63,16 +64,6 @@ export interface ProjectorOptions {
 /** Where one projection stands in this process. */
 export type RunnerState = 'idle' | 'standby' | 'rebuilding' | 'live' | 'failed' | 'stopped'
 
-/** Thrown by `apply`/`applyBatch`, with the event at fault: the projection stops there. */
-class ApplyError extends Error {
-  constructor(
-    readonly event: RecordedEvent,
-    override readonly cause: unknown,
-  ) {
-    super(cause instanceof Error ? cause.message : String(cause))
-  }
-}
-
 /** How soon a checkpoint advanced without a transaction is written to its row, ms. */
 const FLUSH_MS = 100
 
@@ -94,7 +85,8 @@ class Runner {
 
 /**
  * Runs projections: each as a durable subscription, micro-batched into one Postgres transaction per
- * batch that also advances its checkpoint, so every event takes effect exactly once even across
+ * batch of whole commits that also advances its checkpoint (the seq of the batch's last commit: the
+ * events of one append take effect together), so every event takes effect exactly once even across
  * crashes (a redelivered event at or below the checkpoint is skipped). Each projection is owned by at
  * most one process at a time (a session advisory lock); others stand by and take over when it dies.
  */
@@ -416,7 +408,10 @@ export class Projector {
     }
   }
 
-  /** Applies event by event, each behind a savepoint, committing up to the event that throws. */
+  /**
+   * Applies commit by commit (the events of one append), each behind a savepoint, committing up to the
+   * commit whose event throws: a commit takes effect whole or not at all, and the checkpoint (a commit's seq) never stops inside one.
+   */
   async #locateFailure(r: Runner, client: pg.PoolClient, events: RecordedEvent[], batchErr: unknown): Promise<{ checkpoint: number; failed?: ApplyError }> {
     const { p } = r
     await client.query('BEGIN')
@@ -424,20 +419,27 @@ export class Projector {
     await client.query(`SET LOCAL search_path TO ${ident(schemaOf(p.name))}`)
     let good = checkpoint
     let failed: ApplyError | undefined
-    for (const e of events) {
-      if (e.seq <= good) continue
-      if (r.handles.has(e.type)) {
+    for (let i = 0; i < events.length && !failed; ) {
+      const seq = events[i]!.seq
+      let end = i
+      while (end < events.length && events[end]!.seq === seq) end++
+      const commit = events.slice(i, end).filter((e) => r.handles.has(e.type))
+      i = end
+      if (seq <= good) continue
+      if (commit.length > 0) {
         await client.query('SAVEPOINT one')
-        try {
-          await p.apply(e, client)
-        } catch (err) {
-          await client.query('ROLLBACK TO SAVEPOINT one')
-          failed = new ApplyError(e, err)
-          break
+        for (const e of commit) {
+          try {
+            await p.apply(e, client)
+          } catch (err) {
+            failed = new ApplyError(e, err)
+            break
+          }
         }
-        await client.query('RELEASE SAVEPOINT one')
+        await client.query(failed ? 'ROLLBACK TO SAVEPOINT one' : 'RELEASE SAVEPOINT one')
+        if (failed) break
       }
-      good = e.seq
+      good = seq
     }
     if (!failed) {
       // applyBatch disagrees with apply, the reference: keep apply's result and say so.
@@ -555,116 +557,37 @@ export class Projector {
   }
 
   async #createNext(p: Projection): Promise<void> {
-    const next = nextSchemaOf(p.name)
-    await transaction(this.#o.pool, async (client) => {
-      await client.query(`DROP SCHEMA IF EXISTS ${ident(next)} CASCADE`)
-      await client.query(`CREATE SCHEMA ${ident(next)}`)
-      await client.query(`SET LOCAL search_path TO ${ident(next)}`)
-      await client.query(p.tables)
-    })
+    await createShadow(this.#o.pool, p, nextSchemaOf(p.name))
   }
 
   /**
    * Applies every event from `fromSeq` to the end of the log (as of the call) into `schema`, in
-   * transactions of `replayBatch` events; reading the next batch overlaps writing the previous one.
-   * Returns the last seq read (`fromSeq - 1` when none).
+   * transactions of `replayBatch` events (see {@link replayLog}). Returns the last seq read
+   * (`fromSeq - 1` when none).
    */
   async #replay(r: Runner, schema: string, fromSeq: number): Promise<number> {
-    let last = fromSeq - 1
-    let batch: RecordedEvent[] = []
-    let inFlight: Promise<void> | undefined
-    const flush = async (events: RecordedEvent[]): Promise<void> => {
-      await inFlight
-      inFlight = this.#replayTx(r, schema, events)
-      // Surface a failure on the next await, not as an unhandled rejection meanwhile.
-      inFlight.catch(() => {})
-    }
-    for await (const e of this.#o.store.readAll(fromSeq, { batch: this.#o.replayBatch })) {
-      if (this.#stopped) throw new WharfError('WHARF_UNAVAILABLE', 'projector stopped during rebuild')
-      batch.push(e)
-      last = e.seq
-      if (batch.length >= this.#o.replayBatch) {
-        await flush(batch)
-        batch = []
-      }
-    }
-    if (batch.length > 0) await flush(batch)
-    await inFlight
-    return last
-  }
-
-  async #replayTx(r: Runner, schema: string, events: RecordedEvent[]): Promise<void> {
     const { p } = r
-    const plan = planBatch(events, 0, r.handles)
-    if (plan.apply.length === 0) return
-    const client = await this.#o.pool.connect()
-    try {
-      await client.query('BEGIN')
-      await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
-      try {
-        await applyAll(p, plan.apply, client)
-      } catch (err) {
-        await client.query('ROLLBACK')
-        throw await this.#locateReplayFailure(p, client, schema, plan.apply, err)
-      }
-      const info: BatchInfo = { projection: p.name, phase: 'replay', firstSeq: events[0]!.seq, lastSeq: events.at(-1)!.seq, applied: plan.apply.length }
-      await this.#o.hooks?.beforeCommit?.(info)
-      await client.query('COMMIT')
-      await this.#o.hooks?.afterCommit?.(info)
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
-  }
-
-  /** The event at fault in a replay batch (nothing is committed: a rebuild fails as a whole). */
-  async #locateReplayFailure(p: Projection, client: pg.PoolClient, schema: string, events: RecordedEvent[], batchErr: unknown): Promise<ApplyError | unknown> {
-    if (!p.applyBatch) return batchErr
-    await client.query('BEGIN')
-    await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
-    try {
-      for (const e of events) {
-        try {
-          await p.apply(e, client)
-        } catch (err) {
-          return new ApplyError(e, err)
-        }
-      }
-      return batchErr
-    } finally {
-      await client.query('ROLLBACK').catch(() => {})
-    }
+    const hooks = this.#o.hooks
+    const info = (firstSeq: number, lastSeq: number, applied: number): BatchInfo => ({ projection: p.name, phase: 'replay', firstSeq, lastSeq, applied })
+    return replayLog({
+      store: this.#o.store,
+      pool: this.#o.pool,
+      targets: [
+        {
+          p,
+          schema,
+          ...(hooks?.beforeCommit ? { beforeCommit: (a: number, b: number, n: number) => hooks.beforeCommit!(info(a, b, n)) } : {}),
+          ...(hooks?.afterCommit ? { afterCommit: (a: number, b: number, n: number) => hooks.afterCommit!(info(a, b, n)) } : {}),
+        },
+      ],
+      fromSeq,
+      batch: this.#o.replayBatch,
+      stopped: () => this.#stopped,
+    })
   }
 
   async #swap(p: Projection, seq: number): Promise<void> {
-    await transaction(this.#o.pool, async (client) => {
-      await this.#lockCheckpoint(client, p.name)
-      await client.query(`DROP SCHEMA IF EXISTS ${ident(schemaOf(p.name))} CASCADE`)
-      await client.query(`ALTER SCHEMA ${ident(nextSchemaOf(p.name))} RENAME TO ${ident(schemaOf(p.name))}`)
-      await client.query(
-        `UPDATE ${CORE_SCHEMA}.projection_checkpoints SET version = $2, seq = $3, status = 'running', error = NULL, error_seq = NULL, updated_at = now() WHERE name = $1`,
-        [p.name, p.version, seq],
-      )
-      await notifyCheckpoint(client, { name: p.name, seq, status: 'running' })
-    })
-  }
-}
-
-/** Runs `applyBatch` when the projection has one, else `apply` per event; a throw names its event when it can. */
-async function applyAll(p: Projection, events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
-  if (events.length === 0) return
-  if (p.applyBatch) {
-    await p.applyBatch(events, tx)
-    return
-  }
-  for (const e of events) {
-    try {
-      await p.apply(e, tx)
-    } catch (err) {
-      throw new ApplyError(e, err)
-    }
+    await transaction(this.#o.pool, (client) => swapIn(client, p, nextSchemaOf(p.name), seq))
   }
 }
 

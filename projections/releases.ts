@@ -69,6 +69,55 @@ export const releasesProjection: Projection = {
         return unhandled('releases', e)
     }
   },
+  /** The same effect as `apply` on each event: per app, whether the batch cleared it and the first row of each version after that. */
+  async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
+    const apps = new Map<string, { cleared: boolean; rows: Map<number, unknown[]> }>()
+    for (const event of events) {
+      const e = narrow<ReleasesEvent>(event)
+      let a = apps.get(e.data.app)
+      if (!a) apps.set(e.data.app, (a = { cleared: false, rows: new Map() }))
+      switch (e.type) {
+        case 'ReleaseCreated': {
+          const d = e.data
+          if (a.rows.has(d.version)) break
+          a.rows.set(d.version, [
+            d.app,
+            d.version,
+            d.image ?? null,
+            d.digest ?? null,
+            JSON.stringify(d.procfile),
+            d.port ?? null,
+            JSON.stringify(d.config),
+            JSON.stringify(d.limits),
+            d.by,
+            d.summary,
+            d.build ?? null,
+            d.rollbackOf ?? null,
+            e.occurredAt,
+          ])
+          break
+        }
+        case 'AppCreated':
+        case 'AppDestroyed':
+          a.cleared = true
+          a.rows.clear()
+          break
+        default:
+          return unhandled('releases', e)
+      }
+    }
+    const cleared = [...apps].filter(([, a]) => a.cleared).map(([app]) => app)
+    if (cleared.length > 0) await tx.query('DELETE FROM releases WHERE app = ANY($1::text[])', [cleared])
+    const rows = [...apps.values()].flatMap((a) => [...a.rows.values()])
+    if (rows.length === 0) return
+    await tx.query(
+      `INSERT INTO releases (app, version, image, digest, procfile, port, config, limits, created_by, summary, build, rollback_of, created_at)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[],
+                            $11::text[], $12::int[], $13::timestamptz[])
+       ON CONFLICT (app, version) DO NOTHING`,
+      Array.from({ length: 13 }, (_, i) => rows.map((r) => r[i])),
+    )
+  },
 }
 
 /** A release's row as stored. */

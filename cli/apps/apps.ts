@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { appFromGitRemote } from '../app.js'
 import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
+import { asOfLine, getAt, withAt } from './at.js'
 import { api, appPath, withApp } from './common.js'
 import { connectRepo } from './git.js'
 
@@ -67,11 +68,12 @@ export function appsTopic(program: Command): void {
       )
     })
 
-  withApp(program.command('apps:info').alias('info').description("an app's owner, URL, release, domains and formation"))
+  withAt(withApp(program.command('apps:info').alias('info').description("an app's owner, URL, release, domains and formation")))
     .option('--json', 'print the API JSON')
-    .action(async (opts: { app?: string; json?: boolean }) => {
-      const a = await api().call<AppInfo>('GET', appPath(opts))
+    .action(async (opts: { app?: string; json?: boolean; at?: string }) => {
+      const { body: a, asOf } = await getAt<AppInfo>(appPath(opts), opts.at)
       if (opts.json) return printJson(a)
+      if (asOf) console.log(asOfLine(asOf))
       printInfo(a)
     })
 

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { CliError } from '../client.js'
 import { printJson, table } from '../output.js'
+import { asOfLine, getAt, withAt } from './at.js'
 import { api, appPath, pairs, withApp } from './common.js'
 import { parseDotenv, renderDotenv } from './dotenv.js'
 
@@ -24,17 +25,18 @@ async function setValues(opts: { app?: string }, values: Record<string, string>)
 
 /** config:list|set|unset|pull|push. */
 export function configTopic(program: Command): void {
-  withApp(program.command('config:list').description("an app's config"))
+  withAt(withApp(program.command('config:list').description("an app's config")))
     .option('--json', 'print the API JSON')
     .option('--shell', 'print KEY=value lines')
-    .action(async (opts: { app?: string; json?: boolean; shell?: boolean }) => {
-      const res = await api().call<{ values: Record<string, string> }>('GET', appPath(opts, '/config'))
+    .action(async (opts: { app?: string; json?: boolean; shell?: boolean; at?: string }) => {
+      const { body: res, asOf } = await getAt<{ values: Record<string, string> }>(appPath(opts, '/config'), opts.at)
       if (opts.json) return printJson(res)
       const keys = Object.keys(res.values).sort()
       if (opts.shell) {
         process.stdout.write(renderDotenv(res.values))
         return
       }
+      if (asOf) console.log(asOfLine(asOf))
       console.log(
         keys.length
           ? table(

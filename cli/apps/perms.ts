@@ -1,13 +1,16 @@
 import type { Command } from 'commander'
 import { printJson } from '../output.js'
+import { CliError } from '../client.js'
+import { asOfLine, getAt, withAt } from './at.js'
 import { api, appPath, withApp } from './common.js'
 
 /** perms:list|create|delete: collaborators on an app, or with --admin the platform's admins. */
 export function permsTopic(program: Command): void {
-  withApp(program.command('perms:list').description("an app's owner and collaborators (with --admin: the admins)"))
+  withAt(withApp(program.command('perms:list').description("an app's owner and collaborators (with --admin: the admins)")))
     .option('--admin', "list the platform's admins")
     .option('--json', 'print the API JSON')
-    .action(async (opts: { app?: string; admin?: boolean; json?: boolean }) => {
+    .action(async (opts: { app?: string; admin?: boolean; json?: boolean; at?: string }) => {
+      if (opts.admin && opts.at !== undefined) throw new CliError('WHARF_INVALID', '--at goes with an app, not with --admin')
       if (opts.admin) {
         const res = await api().call<unknown>('GET', '/v1/admins')
         if (opts.json) return printJson(res)
@@ -15,8 +18,9 @@ export function permsTopic(program: Command): void {
         console.log(list.map((a) => (typeof a === 'string' ? a : (a as { username: string }).username)).join('\n') || 'No admins.')
         return
       }
-      const res = await api().call<{ owner: string; collaborators: string[] }>('GET', appPath(opts, '/perms'))
+      const { body: res, asOf } = await getAt<{ owner: string; collaborators: string[] }>(appPath(opts, '/perms'), opts.at)
       if (opts.json) return printJson(res)
+      if (asOf) console.log(asOfLine(asOf))
       console.log([`owner: ${res.owner}`, ...res.collaborators.map((u) => `collaborator: ${u}`)].join('\n'))
     })
 

@@ -3,18 +3,21 @@ import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
 import type { PsView } from '../../services/controller/routes/ps.js'
 import { age } from './builds.js'
+import { asOfLine, getAt, withAt } from './at.js'
 import { api, appPath, pairs, withApp } from './common.js'
 
 /** ps:list (ps), ps:scale (scale), ps:restart. */
 export function psTopic(program: Command): void {
-  withApp(program.command('ps:list').alias('ps').description("an app's formation and processes: type.number, release, state, since"))
+  withAt(withApp(program.command('ps:list').alias('ps').description("an app's formation and processes: type.number, release, state, since")))
     .option('--json', 'print the API JSON')
-    .action(async (opts: { app?: string; json?: boolean }) => {
-      const res = await api().call<{ formation: Record<string, number>; processes: PsView[] }>('GET', appPath(opts, '/ps'))
+    .action(async (opts: { app?: string; json?: boolean; at?: string }) => {
+      const { body: res, asOf } = await getAt<{ formation: Record<string, number>; processes: PsView[] }>(appPath(opts, '/ps'), opts.at)
       if (opts.json) return printJson(res)
+      if (asOf) console.log(asOfLine(asOf))
       const f = Object.entries(res.formation).map(([t, n]) => `${t}=${n}`)
       console.log(`=== formation: ${f.join(' ') || '(none)'}`)
-      const now = Date.now()
+      // Under --at, "since" counts back from that moment.
+      const now = asOf ? Date.parse(asOf.time) : Date.now()
       const rows = res.processes.map((p) => ({
         process: p.number === null ? p.type : `${p.type}.${p.number}`,
         release: `v${p.release}`,

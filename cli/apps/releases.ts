@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { CliError } from '../client.js'
 import { printJson, printList } from '../output.js'
+import { asOfLine, getAt, withAt } from './at.js'
 import { api, appPath, withApp } from './common.js'
 
 interface ReleaseBody {
@@ -22,10 +23,11 @@ function version(v: string): string {
 
 /** releases:list|info|rollback and the shortcut rollback. */
 export function releasesTopic(program: Command): void {
-  withApp(program.command('releases:list').alias('releases').description("an app's releases, newest first"))
+  withAt(withApp(program.command('releases:list').alias('releases').description("an app's releases, newest first")))
     .option('--json', 'print the API JSON')
-    .action(async (opts: { app?: string; json?: boolean }) => {
-      const res = await api().call<{ releases: ReleaseBody[] }>('GET', appPath(opts, '/releases'))
+    .action(async (opts: { app?: string; json?: boolean; at?: string }) => {
+      const { body: res, asOf } = await getAt<{ releases: ReleaseBody[] }>(appPath(opts, '/releases'), opts.at)
+      if (asOf && !opts.json) console.log(asOfLine(asOf))
       const rows = res.releases.map((r) => ({ ...r, version: `v${r.version}`, image: r.image ?? '-' }))
       printList(
         rows,

@@ -24,8 +24,12 @@ t.test('export, then import into an empty platform: identical read models, same 
   const a = await startTestController(t)
   const { root, alice } = await populate(a)
   const exp = await exportLog(a, root)
-  const last = await a.deps.store.lastSeq()
-  t.equal(exp.events, last - 1, 'every event up to the export (EventsExported comes after it)')
+  // The export ends at the commit before EventsExported; a commit (one append) may hold several events.
+  const upTo = (await a.deps.store.lastSeq()) - 1
+  let count = 0
+  for await (const e of a.deps.store.readAll(1)) if (e.seq <= upTo) count++
+  t.ok(count > upTo, `the log holds commits of several events (${count} events in ${upTo} commits)`)
+  t.equal(exp.events, count, 'every event up to the export (EventsExported comes after it)')
   t.equal(exp.namespace, a.deps.cfg.namespace)
   const listed = await a.call('GET', '/v1/admin/exports', { token: root })
   t.same(
@@ -40,11 +44,11 @@ t.test('export, then import into an empty platform: identical read models, same 
   t.equal(await b.deps.store.lastSeq(), 0, 'b is a new platform')
   const imp = await b.call('POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace } })
   t.equal(imp.status, 200, `import needs no token on an empty platform (${JSON.stringify(imp.body)})`)
-  t.match(imp.body, { imported: exp.events, seq: exp.events })
-  await waitFor(b.deps.pool, exp.events, { timeoutMs: 20_000 })
+  t.match(imp.body, { imported: exp.events, seq: upTo })
+  await waitFor(b.deps.pool, upTo, { timeoutMs: 20_000 })
 
   const ea: unknown[] = []
-  for await (const e of a.deps.store.readAll(1)) if (e.seq <= exp.events) ea.push(e)
+  for await (const e of a.deps.store.readAll(1)) if (e.seq <= upTo) ea.push(e)
   const eb: unknown[] = []
   for await (const e of b.deps.store.readAll(1)) eb.push(e)
   t.same(eb, ea, 'the same events: ids, positions, times, actors, correlation')
@@ -88,8 +92,19 @@ t.test('a corrupt export is refused before anything is appended', async (t) => {
   await objects.put(keys.data, Buffer.from(`${[...lines.slice(0, -1), JSON.stringify(tampered)].join('\n')}\n`))
   await refuse(/does not match its checksum/)
 
-  await objects.put(keys.data, Buffer.from(`${[lines[0], lines[2]].join('\n')}\n`))
+  const seq3 = lines.find((l) => JSON.parse(l).seq === 3)
+  await objects.put(keys.data, Buffer.from(`${[lines[0], seq3].join('\n')}\n`))
   await refuse(/line 2 holds event seq 3/)
+
+  // A commit cut short (its first event without the rest), or its events out of order, is refused.
+  const inCommit = lines.findIndex((l) => JSON.parse(l).commitSize > 1)
+  t.ok(inCommit > 0, 'the export holds a commit of several events')
+  await objects.put(keys.data, Buffer.from(`${lines.slice(0, inCommit + 1).join('\n')}\n`))
+  await refuse(/cut short/)
+  const swapped = [...lines]
+  ;[swapped[inCommit], swapped[inCommit + 1]] = [swapped[inCommit + 1]!, swapped[inCommit]!]
+  await objects.put(keys.data, Buffer.from(`${swapped.join('\n')}\n`))
+  await refuse(/out of place in the commit/)
 
   const bad = JSON.parse(lines[1]!)
   bad.data = { nonsense: true }

@@ -2,7 +2,9 @@
  * The whole event log to the store and back: `exportEvents` writes every event, oldest first, as one
  * JSON object per line (`<namespace>/<id>.ndjson` in the events bucket) and its manifest last;
  * `importEvents` appends an export to an empty platform, keeping every event's id, time, actor,
- * correlation and position, so the projections there build the same read models.
+ * correlation and position, so the projections there build the same read models. The events of one
+ * commit (one append: they share a `seq`, and carry `index` and `commitSize`) are exported as lines in
+ * a row and imported as one append again, so that a commit stays all or nothing.
  *
  * Events are exported as read (upcast to the newest version of their type), so the importing Wharf
  * validates each against its catalogue as any append would.
@@ -13,7 +15,7 @@ import { EXPORT_FORMAT, type ExportManifest, type ImportResult } from '../../cor
 import { isWharfError, WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
-import type { Catalogue, EventContext, EventStore, RecordedEvent } from '../../events/index.js'
+import { endsCommit, type Catalogue, type EventContext, type EventStore, type RecordedEvent } from '../../events/index.js'
 import { BACKUPS_STREAM, platformIdentity } from './backups.js'
 import { Digest, listManifests, readText, storeError } from './objects.js'
 import { keysOf, newObjectId, parseExportManifest } from './manifest.js'
@@ -36,6 +38,7 @@ export async function exportEvents(deps: EventLogDeps, ctx: EventContext): Promi
   const { platform, lastSeq } = await platformIdentity(deps.store)
   if (!platform) throw new WharfError('WHARF_INVALID', 'nothing to export: the event log is empty')
   let count = 0
+  let commits = 0
   let last = 0
   const store = deps.store
   const lines = Readable.from(
@@ -43,6 +46,7 @@ export async function exportEvents(deps: EventLogDeps, ctx: EventContext): Promi
       for await (const e of store.readAll(1)) {
         if (e.seq > lastSeq) break
         count++
+        if (endsCommit(e)) commits++
         last = e.seq
         yield `${JSON.stringify(e)}\n`
       }
@@ -52,7 +56,8 @@ export async function exportEvents(deps: EventLogDeps, ctx: EventContext): Promi
   lines.on('error', (err) => digest.destroy(err))
   try {
     await deps.objects.put(keys.data, lines.pipe(digest), { contentType: 'application/x-ndjson' })
-    if (count !== lastSeq || last !== lastSeq) throw new WharfError('WHARF_INTERNAL', `the log read ${count} events up to seq ${last}, expected ${lastSeq}`)
+    if (commits !== lastSeq || last !== lastSeq)
+      throw new WharfError('WHARF_INTERNAL', `the log read ${commits} commits up to seq ${last}, expected ${lastSeq}`)
     const manifest: ExportManifest = {
       format: EXPORT_FORMAT,
       id,
@@ -96,11 +101,11 @@ const FIELDS = {
 } as const
 
 /**
- * Reads export `m` line by line, checking each event (shape, catalogue, seq 1, 2, 3, ... with no gap)
- * and the whole object's size and checksum; calls `each` with every event that passed. A failure
- * is `WHARF_BACKUP_CORRUPT`.
+ * Reads export `m` line by line, checking each event (shape, catalogue, seq 1, 2, 3, ... with no gap,
+ * the events of a commit in a row with index 0, 1, ...) and the whole object's size and checksum;
+ * calls `each` with every commit that passed. A failure is `WHARF_BACKUP_CORRUPT`.
  */
-async function readExport(deps: EventLogDeps, m: ExportManifest, each: (e: RecordedEvent) => Promise<void> | void): Promise<void> {
+async function readExport(deps: EventLogDeps, m: ExportManifest, each: (commit: RecordedEvent[]) => Promise<void> | void): Promise<void> {
   const bad = (why: string) => new WharfError('WHARF_BACKUP_CORRUPT', `export ${m.id} is not usable: ${why}; nothing was imported`, { details: { id: m.id } })
   const digest = new Digest()
   let body: Readable
@@ -112,32 +117,48 @@ async function readExport(deps: EventLogDeps, m: ExportManifest, each: (e: Recor
   }
   body.on('error', (err) => digest.destroy(err))
   let seq = 0
+  let lineNo = 0
+  /** The commit being read: its events so far. */
+  let commit: RecordedEvent[] = []
   try {
     for await (const line of createInterface({ input: body.pipe(digest), crlfDelay: Infinity })) {
       if (!line) continue
+      lineNo++
       let e: RecordedEvent
       try {
         e = JSON.parse(line) as RecordedEvent
       } catch {
-        throw bad(`line ${seq + 1} is not JSON`)
+        throw bad(`line ${lineNo} is not JSON`)
       }
       const wrong = Object.entries(FIELDS).find(([k, type]) => typeof (e as unknown as Record<string, unknown>)[k] !== type)
       if (wrong || !('data' in e) || (e.causationId !== null && typeof e.causationId !== 'string'))
-        throw bad(`line ${seq + 1} is not an event (${wrong?.[0] ?? 'data'})`)
-      if (e.seq !== seq + 1) throw bad(`line ${seq + 1} holds event seq ${e.seq}`)
+        throw bad(`line ${lineNo} is not an event (${wrong?.[0] ?? 'data'})`)
+      const inCommit = e.index !== undefined || e.commitSize !== undefined
+      if (inCommit && !(Number.isInteger(e.index) && Number.isInteger(e.commitSize) && e.index! >= 0 && e.index! < e.commitSize! && e.commitSize! > 1))
+        throw bad(`line ${lineNo} has a wrong place in its commit`)
+      const prev = commit.at(-1)
+      const expected = prev ? { seq: prev.seq, index: prev.index! + 1 } : { seq: seq + 1, index: inCommit ? 0 : undefined }
+      if (e.seq !== expected.seq) throw bad(`line ${lineNo} holds event seq ${e.seq}, expected ${expected.seq}`)
+      if (e.index !== expected.index || (prev && (e.commitSize !== prev.commitSize || e.stream !== prev.stream)))
+        throw bad(`line ${lineNo} is out of place in the commit at seq ${e.seq}`)
       try {
         deps.catalogue.validate(e)
       } catch (err) {
         throw bad(`event ${e.seq} is refused by this Wharf's catalogue: ${(err as Error).message}`)
       }
+      commit.push(e)
+      if (!endsCommit(e)) continue
       seq = e.seq
-      await each(e)
+      const whole = commit
+      commit = []
+      await each(whole)
     }
   } catch (err) {
     if (isWharfError(err)) throw err
     throw storeError(deps.endpoint, `reading export ${m.id}`, err)
   }
-  if (seq !== m.lastSeq) throw bad(`it holds ${seq} events, its manifest says ${m.lastSeq}`)
+  if (commit.length > 0) throw bad(`its last commit (seq ${commit[0]!.seq}) is cut short`)
+  if (seq !== m.lastSeq) throw bad(`it holds ${seq} commits, its manifest says ${m.lastSeq}`)
   if (digest.bytes !== m.ndjson.bytes || digest.hex() !== m.ndjson.sha256) throw bad('its data does not match its checksum')
 }
 
@@ -164,8 +185,9 @@ export async function importEvents(
 
   // What the log holds already must be the start of this export.
   const have = await deps.store.lastSeq()
-  const present: string[] = []
-  if (have > 0) for await (const e of deps.store.readAll(1)) present.push(e.id)
+  /** The id of the first event of each commit in the log. */
+  const present = new Map<number, string>()
+  if (have > 0) for await (const e of deps.store.readAll(1)) if ((e.index ?? 0) === 0) present.set(e.seq, e.id)
   const notEmpty = () =>
     new WharfError(
       'WHARF_CONFLICT',
@@ -176,18 +198,21 @@ export async function importEvents(
     )
   if (have > m.lastSeq) throw notEmpty()
   // First pass: everything is checked before anything is appended.
-  await readExport(deps, m, (e) => {
-    if (e.seq <= have && present[e.seq - 1] !== e.id) throw notEmpty()
+  await readExport(deps, m, (commit) => {
+    const e = commit[0]!
+    if (e.seq <= have && present.get(e.seq) !== e.id) throw notEmpty()
   })
   // Second pass: append, each event expecting the position the export gives its stream's previous one,
   // so the positions (and everything a projection keeps of them) come out the same.
   const previous = new Map<string, number>()
   let imported = 0
-  await readExport(deps, m, async (e) => {
+  await readExport(deps, m, async (commit) => {
+    const e = commit[0]!
     const expected = previous.get(e.stream) ?? 0
     previous.set(e.stream, e.seq)
     if (e.seq <= have) return
-    const res = await deps.store.append(e.stream, [{ id: e.id, type: e.type, version: e.version, occurredAt: e.occurredAt, data: e.data }], {
+    const events = commit.map((c) => ({ id: c.id, type: c.type, version: c.version, occurredAt: c.occurredAt, data: c.data }))
+    const res = await deps.store.append(e.stream, events, {
       actor: e.actor,
       correlationId: e.correlationId,
       causationId: e.causationId,
@@ -199,8 +224,8 @@ export async function importEvents(
         `event ${e.seq} of export ${id} landed at seq ${res.lastSeq}: something else writes to this platform; import stopped (run it again to go on)`,
       )
     }
-    imported++
-    if (imported % 10_000 === 0) opts.onProgress?.(e.seq)
+    imported += commit.length
+    if (e.seq % 10_000 === 0) opts.onProgress?.(e.seq)
   })
   deps.log.info({ export: id, imported, resumedAfter: have, tookMs: Date.now() - started }, 'event log imported')
   return { manifest: m, imported, lastSeq: m.lastSeq, tookMs: Date.now() - started }

@@ -72,6 +72,7 @@ t.test('an export manifest claims every event from seq 1', async (t) => {
   }
   t.same(parseExportManifest(ID, JSON.stringify(m)), m)
   t.throws(() => parseExportManifest(ID, JSON.stringify({ ...m, events: 2 })), { code: 'WHARF_BACKUP_CORRUPT', message: /claims 2 events up to seq 3/ })
+  t.same(parseExportManifest(ID, JSON.stringify({ ...m, events: 5 })), { ...m, events: 5 }, 'more events than seqs: commits of several events')
 })
 
 t.test('a backup restores only onto the platform (event log) it was taken of', async (t) => {

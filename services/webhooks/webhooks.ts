@@ -38,10 +38,12 @@ export class Webhooks {
   #tail: Consumer | undefined
   /** The newest event the tail handed to the live hooks, and the most recent ones (bounded). */
   #tailSeq = 0
+  /** The first seq the tail reads: it hands out every event from there. */
+  #tailStart = 1
   #recent: RecordedEvent[] = []
 
   constructor(deps: WebhooksDeps) {
-    this.#deps = { ...deps, opts: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.opts }, tail: { since: (seq) => this.#since(seq) } }
+    this.#deps = { ...deps, opts: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.opts }, tail: { since: (e) => this.#since(e) } }
   }
 
   /**
@@ -52,6 +54,7 @@ export class Webhooks {
     const { store, pool, log } = this.#deps
     await store.deleteSubscription(TAIL_DURABLE)
     this.#tailSeq = await store.lastSeq()
+    this.#tailStart = this.#tailSeq + 1
     this.#tail = await startConsumer({
       store,
       durableName: TAIL_DURABLE,
@@ -82,12 +85,16 @@ export class Webhooks {
     })
   }
 
-  /** The tail's recent events after `seq`; undefined when it does not hold every one of them. */
-  #since(seq: number): RecordedEvent[] | undefined {
-    if (seq >= this.#tailSeq) return []
-    const oldest = this.#recent[0]
-    if (!oldest || oldest.seq > seq + 1) return undefined
-    return this.#recent.filter((r) => r.seq > seq)
+  /**
+   * The tail's recent events after `e`, by id (the events of one commit share a seq): those it handed
+   * out after `e`; [] when it has not come to `e` yet and will (it started at or before `e`'s seq);
+   * undefined when it passed `e` and no longer holds what came after.
+   */
+  #since(e: RecordedEvent): RecordedEvent[] | undefined {
+    for (let i = this.#recent.length - 1; i >= 0; i--) if (this.#recent[i]!.id === e.id) return this.#recent.slice(i + 1)
+    const last = this.#recent.at(-1)
+    if ((!last || last.seq < e.seq) && e.seq >= this.#tailStart) return []
+    return undefined
   }
 
   /** How many hooks have a worker. */

@@ -55,8 +55,11 @@ export function hookDurable(id: string): string {
 
 /** What a hook sees of the webhooks service's shared read of the log. */
 export interface Tail {
-  /** The events the tail handed out after `seq`, in order ([] when `seq` is its newest); undefined when it no longer holds them all. */
-  since(seq: number): RecordedEvent[] | undefined
+  /**
+   * The events the tail handed out after `e`, in order: [] when it will hand out everything after `e`
+   * itself; undefined when it no longer holds them all (the hook is not caught up).
+   */
+  since(e: RecordedEvent): RecordedEvent[] | undefined
 }
 
 /** Thrown by the handler to leave the event unacked while the hook waits. */
@@ -158,10 +161,12 @@ export class HookWorker {
     this.#wake?.()
   }
 
-  /** The seq the hook reads from next: after the newest event delivered, or after all the tail offered when nothing waits. */
+  /** The seq the hook reads from next: that of the newest event delivered, or of the newest the tail offered when nothing waits. */
   #position(): number {
     const idle = this.#mode === 'live' && !this.#busy && this.#queue.length === 0 && !this.#overflow
-    return Math.max(this.#done.seq, idle ? this.#offered : 0) + 1
+    // Not the seq after: the events of one commit share a seq, and those of it not yet handled must come again
+    // (the ones handled are skipped here; after a restart they may be sent once more, as at least once allows).
+    return Math.max(this.#done.seq, idle ? this.#offered : 0, this.target.addedSeq + 1)
   }
 
   /**
@@ -279,7 +284,7 @@ export class HookWorker {
       this.#park?.()
       return
     }
-    const backlog = this.#tail.since(e.seq)
+    const backlog = this.#tail.since(e)
     if (backlog) {
       // Caught up with the shared tail: this event is acked (the consumer's position is the hook's), the tail's
       // recent events after it are queued, and the tail takes over.

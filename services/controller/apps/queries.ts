@@ -1,6 +1,14 @@
-import type pg from 'pg'
 import { appUrl, type WharfConfig } from '../../../core/config.js'
-import { getCollaborators, getDomains, getFormation, getReleaseRow, listReleaseRows, type AppRow, type ReleaseRow } from '../../../projections/index.js'
+import {
+  getCollaborators,
+  getDomains,
+  getFormation,
+  getReleaseRow,
+  listReleaseRows,
+  type AppRow,
+  type Queryable,
+  type ReleaseRow,
+} from '../../../projections/index.js'
 import { configHash } from '../../../domain/app/decider.js'
 
 /** Read-model queries of the app routes. Callers check access first (`visibleApp`). */
@@ -45,12 +53,12 @@ function releaseOf(r: ReleaseRow): ReleaseView {
 }
 
 /** Releases of an app, newest first. */
-export async function listReleases(pool: pg.Pool, app: string, limit = 100): Promise<ReleaseView[]> {
+export async function listReleases(pool: Queryable, app: string, limit = 100): Promise<ReleaseView[]> {
   return (await listReleaseRows(pool, app, limit)).map(releaseOf)
 }
 
 /** One release, or the newest when `version` is undefined. */
-export async function getRelease(pool: pg.Pool, app: string, version?: number): Promise<ReleaseView | undefined> {
+export async function getRelease(pool: Queryable, app: string, version?: number): Promise<ReleaseView | undefined> {
   const row = await getReleaseRow(pool, app, version)
   return row ? releaseOf(row) : undefined
 }
@@ -62,7 +70,7 @@ export function releaseSummary(r: ReleaseView): Omit<ReleaseView, 'config'> {
 }
 
 /** What `GET /v1/apps/:app` answers. */
-export async function appInfo(pool: pg.Pool, cfg: WharfConfig, row: AppRow) {
+export async function appInfo(pool: Queryable, cfg: WharfConfig, row: AppRow) {
   const [release, domains, formation, collaborators] = await Promise.all([
     getRelease(pool, row.name),
     getDomains(pool, row.name),

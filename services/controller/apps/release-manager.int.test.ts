@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { newEventId, streamId } from '../../../events/index.js'
+import { newEventId, streamId, type RecordedEvent } from '../../../events/index.js'
 import { startTestController, type TestController } from '../testing.js'
 import { releaseBuild } from './release-manager.js'
 
@@ -74,6 +74,22 @@ t.test('BuildSucceeded -> ReleaseCreated, once per build', async (t) => {
     }),
     { web: 1 },
     'the first build runs one web process',
+  )
+
+  // ReleaseBuild's events are one commit: the log holds both or neither, so a retry never finds the
+  // build released and its first formation missing.
+  const released: RecordedEvent[] = []
+  for await (const e of c.deps.store.readAll()) if (e.stream === 'app.shop' && (e.type === 'ReleaseCreated' || e.type === 'FormationScaled')) released.push(e)
+  const ofBuild = released.filter(
+    (e) => e.correlationId === released.find((r) => r.type === 'ReleaseCreated' && (r.data as { build?: string }).build === build)?.correlationId,
+  )
+  t.same(
+    ofBuild.map((e) => [e.type, e.seq, e.index, e.commitSize]),
+    [
+      ['ReleaseCreated', ofBuild[0]?.seq, 0, 2],
+      ['FormationScaled', ofBuild[0]?.seq, 1, 2],
+    ],
+    'ReleaseCreated and FormationScaled were written as one commit',
   )
 
   // Seen again (a redelivery): nothing new.

@@ -2,6 +2,7 @@ import Type from 'typebox'
 import { includedSeq, type BackupManifest, type ExportManifest } from '../../../core/backups.js'
 import { WharfError } from '../../../core/errors.js'
 import { StoreObjectId } from '../../../domain/index.js'
+import { getReplay, startReplay, wharfProjections, type ReplayJob } from '../../../projections/index.js'
 import { ErrorBody } from '../accounts/schemas.js'
 import { platformStatus } from '../admin/status.js'
 import { tokenAuthenticator } from '../auth.js'
@@ -72,6 +73,59 @@ function exportView(m: ExportManifest) {
   }
 }
 
+const Json = Type.Record(Type.String(), Type.Unknown())
+const RowDiff = Type.Object({
+  table: Type.String(),
+  kind: Type.Union([Type.Literal('only-live'), Type.Literal('only-rebuilt'), Type.Literal('differs')]),
+  key: Json,
+  live: Type.Optional(Json),
+  rebuilt: Type.Optional(Json),
+})
+const Replay = Type.Object({
+  id: Type.String(),
+  actor: Type.String(),
+  projection: Type.Union([Type.String(), Type.Null()]),
+  verify: Type.Boolean(),
+  status: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
+  phase: Type.Union([Type.Literal('replaying'), Type.Literal('indexing'), Type.Literal('comparing'), Type.Literal('swapping'), Type.Literal('done')]),
+  progress: Type.Union([
+    Type.Object({
+      seq: Type.Integer(),
+      total: Type.Integer(),
+      events: Type.Integer(),
+      eventsPerSec: Type.Integer(),
+      etaSeconds: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    Type.Null(),
+  ]),
+  result: Type.Union([
+    Type.Object({
+      seq: Type.Integer(),
+      events: Type.Integer(),
+      tookMs: Type.Integer(),
+      eventsPerSec: Type.Integer(),
+      models: Type.Optional(
+        Type.Array(
+          Type.Object({
+            projection: Type.String(),
+            seq: Type.Integer(),
+            identical: Type.Boolean(),
+            differing: Type.Integer(),
+            rows: Type.Array(RowDiff),
+            problem: Type.Optional(Type.String()),
+          }),
+        ),
+      ),
+      swapped: Type.Optional(Type.Array(Type.String())),
+    }),
+    Type.Null(),
+  ]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+})
+const ReplayParams = Type.Object({ id: Type.String({ pattern: '^rp_[a-z0-9]{1,40}$' }) }, { additionalProperties: false })
+
 const IdParams = Type.Object({ id: StoreObjectId }, { additionalProperties: false })
 /** Another platform's exports are under its namespace. */
 const Namespace = Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' })
@@ -84,6 +138,68 @@ const Namespace = Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' })
 export const adminRoutes: RoutePlugin = (api, deps) => {
   const ctxOf = (user: AuthUser, correlationId: string) => ({ actor: `user:${user.username}`, correlationId })
   const authenticate = tokenAuthenticator(deps)
+  // A replay started here runs in this process: stopping the controller stops it between batches.
+  const stopReplay = new AbortController()
+  let replaying: Promise<void> | undefined
+  api.addHook('onClose', async () => {
+    stopReplay.abort()
+    await replaying
+  })
+
+  api.post(
+    '/admin/replays',
+    {
+      schema: {
+        summary:
+          'Rebuild every read model (or one) from the first event: swap the rebuilt tables in, or with verify compare them row by row with the live ones (admin only; one at a time)',
+        tags: ['admin'],
+        body: Type.Object(
+          { projection: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,49}$' })), verify: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: { 202: Replay, '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const user = requireAdmin(req.user)
+      let ended!: () => void
+      const done = new Promise<void>((resolve) => (ended = resolve))
+      const job: ReplayJob = await startReplay({
+        store: deps.store,
+        pool: deps.pool,
+        projections: wharfProjections(),
+        actor: `user:${user.username}`,
+        projection: req.body.projection,
+        verify: req.body.verify === true,
+        signal: stopReplay.signal,
+        onEnd: (j) => {
+          deps.log.info({ replay: j.id, status: j.status, error: j.error, result: j.result && { ...j.result, models: undefined } }, 'replay ended')
+          ended()
+        },
+      })
+      replaying = done
+      deps.log.info({ replay: job.id, actor: job.actor, projection: job.projection, verify: job.verify }, 'replay started')
+      return reply.status(202).send(job)
+    },
+  )
+
+  api.get(
+    '/admin/replays/:id',
+    {
+      schema: {
+        summary: 'A replay: its phase and progress while it runs, what it found or swapped when done (admin only)',
+        tags: ['admin'],
+        params: ReplayParams,
+        response: { 200: Replay, '4xx': ErrorBody },
+      },
+    },
+    async (req) => {
+      requireAdmin(req.user)
+      const job = await getReplay(deps.pool, req.params.id)
+      if (!job) throw new WharfError('WHARF_NOT_FOUND', `no replay ${req.params.id}`)
+      return job
+    },
+  )
 
   api.get(
     '/admin/status',

@@ -6,6 +6,7 @@ import { generateAppName } from '../apps/names.js'
 import { startReleaseManager } from '../apps/release-manager.js'
 import { appInfo } from '../apps/queries.js'
 import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
+import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
 import { runCommand } from '../../../domain/command.js'
 import { appDecider } from '../../../domain/app/decider.js'
@@ -15,7 +16,7 @@ import { visibleApp, listApps } from '../../../projections/index.js'
 /** Read models an app's creation or destruction touches. */
 const LIFECYCLE = ['apps', 'access', 'releases', 'formation', 'domains', 'config']
 
-const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut }
 
 /**
  * `apps:create|list|info|destroy|transfer`, and the release manager (it turns each BuildSucceeded
@@ -79,10 +80,22 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/apps/:app',
-    { schema: { summary: 'An app: owner, URL, current release, domains, formation.', params: AppParams, response: { 200: AppInfoOut, ...errors } } },
-    async (req) => {
-      const row = await visibleApp(deps.pool, signedIn(req), req.params.app)
-      return appInfo(deps.pool, deps.cfg, row)
+    {
+      schema: {
+        summary: 'An app: owner, URL, current release, domains, formation (as of a point of the event log with `at`).',
+        params: AppParams,
+        querystring: Type.Object({ at: Type.Optional(At) }, { additionalProperties: false }),
+        response: { 200: AppInfoOut, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { app } = req.params
+      const row = await visibleApp(deps.pool, signedIn(req), app)
+      if (req.query.at === undefined) return appInfo(deps.pool, deps.cfg, row)
+      // Owner and maintenance then: the app's row as the read models had it (access was checked above, now).
+      return answerAt(deps, reply, app, req.query.at, ['apps', 'access', 'releases', 'domains', 'formation'], async (db) =>
+        appInfo(db, deps.cfg, await visibleApp(db, { username: row.owner, admin: true }, app)),
+      )
     },
   )
 

@@ -1,10 +1,11 @@
 import Type from 'typebox'
 import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL } from '../apps/schemas.js'
+import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
 import { visibleApp, getConfig } from '../../../projections/index.js'
 
-const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut }
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut }
 /** A config change touches the config and makes a release. */
 const TOUCHES = ['config', 'releases']
 
@@ -13,10 +14,22 @@ const TOUCHES = ['config', 'releases']
  * no-op (as on Heroku): no event, no release, 200 with the config as it is.
  */
 export const configRoutes: RoutePlugin = (api, deps) => {
-  api.get('/apps/:app/config', { schema: { summary: "An app's config.", params: AppParams, response: { 200: ConfigOut, ...errors } } }, async (req) => {
-    await visibleApp(deps.pool, signedIn(req), req.params.app)
-    return { values: await getConfig(deps.pool, req.params.app) }
-  })
+  api.get(
+    '/apps/:app/config',
+    {
+      schema: {
+        summary: "An app's config (as of a point of the event log with `at`).",
+        params: AppParams,
+        querystring: Type.Object({ at: Type.Optional(At) }, { additionalProperties: false }),
+        response: { 200: ConfigOut, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { app } = req.params
+      await visibleApp(deps.pool, signedIn(req), app)
+      return { values: await answerAt(deps, reply, app, req.query.at, ['config'], (db) => getConfig(db, app)) }
+    },
+  )
 
   api.post(
     '/apps/:app/config',

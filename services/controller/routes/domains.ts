@@ -2,10 +2,11 @@ import Type from 'typebox'
 import { signedIn } from '../apps/access.js'
 import { addDomain, removeDomain } from '../apps/domains.js'
 import { AppName, AppParams, DomainName, ErrorOut } from '../apps/schemas.js'
+import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
 import { visibleApp, getDomains } from '../../../projections/index.js'
 
-const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut }
 const DomainsOut = Type.Object(
   { domains: Type.Array(Type.Object({ domain: Type.String(), created: Type.String() }, { additionalProperties: false })) },
   { additionalProperties: false },
@@ -15,10 +16,18 @@ const DomainsOut = Type.Object(
 export const domainsRoutes: RoutePlugin = (api, deps) => {
   api.get(
     '/apps/:app/domains',
-    { schema: { summary: "An app's custom domains.", params: AppParams, response: { 200: DomainsOut, ...errors } } },
-    async (req) => {
-      await visibleApp(deps.pool, signedIn(req), req.params.app)
-      return { domains: await getDomains(deps.pool, req.params.app) }
+    {
+      schema: {
+        summary: "An app's custom domains (as of a point of the event log with `at`).",
+        params: AppParams,
+        querystring: Type.Object({ at: Type.Optional(At) }, { additionalProperties: false }),
+        response: { 200: DomainsOut, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { app } = req.params
+      await visibleApp(deps.pool, signedIn(req), app)
+      return { domains: await answerAt(deps, reply, app, req.query.at, ['domains'], (db) => getDomains(db, app)) }
     },
   )
 

@@ -4,6 +4,7 @@
  */
 import t from 'tap'
 import { request } from 'undici'
+import { waitFor } from '../../../projections/index.js'
 import { registerAndLogin, startTestController } from '../testing.js'
 
 interface Ev {
@@ -102,4 +103,61 @@ t.test('GET /v1/events/stream: live events as server-sent events', async (t) => 
     /^id: \d+\nevent: TokenIssued\ndata: /,
   )
   t.ok(alice)
+})
+
+t.test('a commit (one append of several events) is never split: not across pages, not across SSE ids', async (t) => {
+  const c = await startTestController(t)
+  const alice = await registerAndLogin(c, 'alice')
+  t.equal((await c.call('POST', '/v1/apps', { token: alice, body: { name: 'shop' } })).status, 201)
+  const commit = await c.deps.store.append(
+    'app.shop',
+    ['A', 'B', 'C'].map((k) => ({ type: 'ConfigSet', data: { app: 'shop', values: { [k]: 'secret' } } })),
+    { actor: 'user:alice', expectedVersion: 'any' },
+  )
+  const seq = commit.lastSeq
+  t.same(commit.seqs, [seq, seq, seq])
+  await waitFor(c.deps.pool, seq, { projections: ['eventlog'], timeoutMs: 10_000 })
+  const page = await c.call<{ events: (Ev & { id: string })[]; last: number }>('GET', `/v1/events?app=shop&after=${seq - 1}&limit=1`, { token: alice })
+  t.equal(page.status, 200)
+  t.same(
+    page.body.events.map((e) => [e.seq, e.type, Object.keys(e.data.values as object)]),
+    [
+      [seq, 'ConfigSet', ['A']],
+      [seq, 'ConfigSet', ['B']],
+      [seq, 'ConfigSet', ['C']],
+    ],
+    'a page of one that ends inside the commit goes on to its end',
+  )
+  t.equal(page.body.last, seq)
+  const next = await c.call<{ events: Ev[] }>('GET', `/v1/events?app=shop&after=${page.body.last}`, { token: alice })
+  t.notOk(
+    next.body.events.some((e) => e.seq === seq),
+    'the next page starts after the commit',
+  )
+
+  const res = await request(`${c.url}/v1/events/stream?app=shop&after=${seq - 1}`, { headers: { authorization: `Bearer ${alice}` }, bodyTimeout: 0 })
+  t.teardown(() => res.body.destroy())
+  const frames: string[] = []
+  let buf = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`three ConfigSet frames within 5 s: ${JSON.stringify(frames)}`)), 5000)
+    res.body.on('data', (chunk: Buffer) => {
+      buf += chunk.toString()
+      let end
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        frames.push(buf.slice(0, end))
+        buf = buf.slice(end + 2)
+      }
+      if (frames.filter((f) => f.includes('event: ConfigSet')).length >= 3) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  const sets = frames.filter((f) => f.includes('event: ConfigSet'))
+  t.same(
+    sets.map((f) => (f.startsWith('id: ') ? f.slice(4, f.indexOf('\n')) : null)),
+    [null, null, String(seq)],
+    'only the last event of the commit carries the id (a reconnect inside it gets all of it again)',
+  )
 })

@@ -46,7 +46,7 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
     '/events',
     {
       schema: {
-        summary: 'Events the caller may see, oldest first, after a sequence',
+        summary: 'Events the caller may see, oldest first, after a sequence; a page never splits a commit (events sharing a seq)',
         querystring: Query,
         response: { 200: Type.Object({ events: Type.Array(EventOut), last: Type.Integer() }) },
       },
@@ -66,7 +66,7 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
 
   api.get(
     '/events/stream',
-    { schema: { summary: 'Live events the caller may see, as server-sent events (id = seq)', querystring: Query } },
+    { schema: { summary: 'Live events the caller may see, as server-sent events (id = seq, on the last event of each commit)', querystring: Query } },
     async (req, reply) => {
       const user = req.user!
       await checkApp(deps, user, req.query.app)
@@ -98,7 +98,12 @@ export const eventsRoutes: RoutePlugin = (api, deps) => {
           for (;;) {
             const events = await visibleEvents(deps.pool, user, { app: req.query.app, type: req.query.type, after, upTo, limit: 500 })
             if (closed) break
-            for (const e of events) res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+            // The events of one commit share a seq: only the last one carries the id, so a client that
+            // reconnects in the middle of a commit (Last-Event-ID = the commit before) gets all of it again.
+            events.forEach((e, i) => {
+              const id = events[i + 1]?.seq === e.seq ? '' : `id: ${e.seq}\n`
+              res.write(`${id}event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+            })
             if (events.length < 500) break
             after = events.at(-1)!.seq
           }

@@ -2,9 +2,10 @@ import Type from 'typebox'
 import { listProcesses, visibleApp, getFormation } from '../../../projections/index.js'
 import { signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
+import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
 
-const errors = { 401: ErrorOut, 404: ErrorOut }
+const errors = { 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut }
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 const PsProcess = Type.Object(
@@ -42,15 +43,20 @@ export const psRoutes: RoutePlugin = (api, deps) => {
     '/apps/:app/ps',
     {
       schema: {
-        summary: "An app's formation and its processes (type, number, release, state, since, port), as the publishers announced them.",
+        summary:
+          "An app's formation and its processes (type, number, release, state, since, port), as the publishers announced them (as of a point of the event log with `at`).",
         params: AppParams,
+        querystring: Type.Object({ at: Type.Optional(At) }, { additionalProperties: false }),
         response: { 200: PsOut, ...errors },
       },
     },
-    async (req) => {
-      await visibleApp(deps.pool, signedIn(req), req.params.app)
-      const [formation, processes] = await Promise.all([getFormation(deps.pool, req.params.app), listProcesses(deps.pool, req.params.app)])
-      return { formation, processes }
+    async (req, reply) => {
+      const { app } = req.params
+      await visibleApp(deps.pool, signedIn(req), app)
+      return answerAt(deps, reply, app, req.query.at, ['formation', 'containers'], async (db) => {
+        const [formation, processes] = await Promise.all([getFormation(db, app), listProcesses(db, app)])
+        return { formation, processes }
+      })
     },
   )
 }

@@ -3,10 +3,11 @@ import { WharfError } from '../../../core/errors.js'
 import { runAppCommand, signedIn } from '../apps/access.js'
 import { getRelease, listReleases, releaseSummary } from '../apps/queries.js'
 import { AppName, AppParams, ErrorOut, ReleaseInfoOut, ReleaseOut } from '../apps/schemas.js'
+import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
 import { visibleApp } from '../../../projections/index.js'
 
-const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
+const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut }
 const Version = Type.String({ pattern: '^[vV]?[1-9][0-9]{0,8}$', description: '`v3` or `3`' })
 
 function parseVersion(v: string): number {
@@ -19,15 +20,19 @@ export const releasesRoutes: RoutePlugin = (api, deps) => {
     '/apps/:app/releases',
     {
       schema: {
-        summary: "An app's releases, newest first.",
+        summary: "An app's releases, newest first (as of a point of the event log with `at`).",
         params: AppParams,
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), at: Type.Optional(At) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ releases: Type.Array(ReleaseOut) }, { additionalProperties: false }), ...errors },
       },
     },
-    async (req) => {
-      await visibleApp(deps.pool, signedIn(req), req.params.app)
-      const releases = await listReleases(deps.pool, req.params.app, req.query.limit ?? 100)
+    async (req, reply) => {
+      const { app } = req.params
+      await visibleApp(deps.pool, signedIn(req), app)
+      const releases = await answerAt(deps, reply, app, req.query.at, ['releases'], (db) => listReleases(db, app, req.query.limit ?? 100))
       return { releases: releases.map(releaseSummary) }
     },
   )

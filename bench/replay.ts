@@ -1,0 +1,185 @@
+/**
+ * The replay benchmark (`npm run bench:replay`): appends BENCH_REPLAY_EVENTS (default 1,000,000)
+ * realistic events (apps created, config set, pushes built, released and deployed, containers
+ * started and stopped, domains, collaborators, scaling) over BENCH_REPLAY_APPS (default 2,000) apps
+ * into a namespace of its own, then rebuilds every read model from them the way `wharf admin:replay`
+ * does (shadow schemas, one read of the log, swap), in a database of its own, and prints events/s.
+ * Goal: >= 100,000 events/s. It removes its stream and database at the end.
+ *
+ * Where: WHARF_NATS_URL and WHARF_DATABASE_URL, else what `make up` wrote to $WHARF_HOME/wharf.env.
+ * Run compiled (`npm run bench:replay` builds first), as the platform runs.
+ */
+import { randomUUID } from 'node:crypto'
+import pg from 'pg'
+import { loadConfig } from '../core/config.js'
+import { withPlatformEnv } from '../core/platform-env.js'
+import { wharfCatalogue } from '../domain/index.js'
+import { EventSubjects, streamId, type NewEvent } from '../events/index.js'
+import { JetStreamEventStore } from '../events/jetstream.js'
+import { getReplay, migrateCore, readCheckpoints, startReplay, wharfProjections, type ReplayJob } from '../projections/index.js'
+
+const cfg = loadConfig(withPlatformEnv(process.env))
+if (!cfg.databaseUrl) throw new Error('no Postgres to measure against: run `make up` first (or set WHARF_DATABASE_URL)')
+const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000)
+const APPS = Number(process.env.BENCH_REPLAY_APPS ?? 2_000)
+/** Apps appended to at once (each writer appends its app's commits one after another). */
+const WRITERS = 256
+const TARGET_PER_SEC = 100_000
+
+const suffix = `${process.pid}_${Date.now().toString(36)}`
+const namespace = `benchreplay_${suffix}`
+const database = `bench_replay_${suffix}`
+const store = await JetStreamEventStore.connect({
+  servers: cfg.natsUrl,
+  catalogue: wharfCatalogue(),
+  subjects: new EventSubjects(namespace),
+  name: 'wharf-bench-replay',
+})
+const admin = new pg.Client({ connectionString: cfg.databaseUrl })
+await admin.connect()
+await admin.query(`CREATE DATABASE ${database}`)
+const url = new URL(cfg.databaseUrl)
+url.pathname = `/${database}`
+const pool = new pg.Pool({ connectionString: url.toString(), max: 10 })
+// DROP DATABASE ... WITH (FORCE) at the end ends connections the pool may still hold.
+pool.on('error', () => {})
+
+const ctx = { actor: 'system:bench', expectedVersion: 'any' as const }
+const hex = (n: number) => n.toString(16).padStart(8, '0')
+
+/** One app's history, commit by commit (each commit: the events one command or service appends to one stream). */
+function* appHistory(i: number): Generator<{ stream: string; events: NewEvent[] }> {
+  const app = `app${i}`
+  const owner = `user${i % 97}`
+  yield { stream: streamId('app', app), events: [{ type: 'AppCreated', data: { app, owner } }] }
+  let release = 0
+  let slot = 0
+  const config: Record<string, string> = {}
+  let running: string[] = []
+  for (let cycle = 0; ; cycle++) {
+    // A config change, now and then a collaborator, a domain, a scale or maintenance.
+    const key = `KEY_${cycle % 7}`
+    config[key] = `value-${cycle}-${'x'.repeat(cycle % 40)}`
+    yield { stream: streamId('app', app), events: [{ type: 'ConfigSet', data: { app, values: { [key]: config[key]! } } }] }
+    if (cycle % 5 === 1) yield { stream: streamId('app', app), events: [{ type: 'CollaboratorAdded', data: { app, username: `user${(i + cycle) % 97}` } }] }
+    if (cycle % 9 === 2) yield { stream: streamId('app', app), events: [{ type: 'DomainAdded', data: { app, domain: `d${cycle}.${app}.example.com` } }] }
+    if (cycle % 11 === 3) yield { stream: streamId('app', app), events: [{ type: 'MaintenanceSet', data: { app, enabled: cycle % 2 === 0 } }] }
+    // A push: received, built, released, deployed (two web containers replace the running ones).
+    const build = randomUUID()
+    const sha = `${hex(i)}${hex(cycle)}${'0'.repeat(24)}`
+    yield {
+      stream: streamId('build', build),
+      events: [
+        { type: 'PushReceived', data: { app, sha, user: owner, fingerprint: 'SHA256:bench' } },
+        { type: 'BuildStarted', data: { app, user: owner, kind: 'git', sha, stack: 'node', builder: 'bench:1' } },
+      ],
+    }
+    const image = `127.0.0.1:5000/${app}:${sha.slice(0, 12)}`
+    yield { stream: streamId('build', build), events: [{ type: 'BuildSucceeded', data: { app, image, procfile: { web: 'node server.js' }, port: 5000 } }] }
+    release++
+    const released: NewEvent[] = [
+      {
+        type: 'ReleaseCreated',
+        data: {
+          app,
+          version: release,
+          image,
+          procfile: { web: 'node server.js' },
+          port: 5000,
+          config: { ...config },
+          limits: { memory: {}, cpu: {} },
+          by: owner,
+          summary: `${owner} deployed ${sha.slice(0, 7)}`,
+          build,
+        },
+      },
+    ]
+    if (release === 1) released.push({ type: 'FormationScaled', data: { app, formation: { web: 2 } } })
+    yield { stream: streamId('app', app), events: released }
+    yield { stream: streamId('runtime', app), events: [{ type: 'DeployStarted', data: { app, release, formation: { web: 2 } } }] }
+    const started = [0, 1].map(() => `${hex(i)}${hex(++slot)}${'c'.repeat(48)}`)
+    yield {
+      stream: streamId('runtime', app),
+      events: started.map((container, k) => ({
+        type: 'ContainerStarted',
+        data: { app, type: 'web', release, container, host: 'node1', port: 30000 + k, number: k + 1 },
+      })),
+    }
+    if (running.length > 0) {
+      yield { stream: streamId('runtime', app), events: running.map((container) => ({ type: 'ContainerStopping', data: { app, type: 'web', container } })) }
+      yield { stream: streamId('runtime', app), events: running.map((container) => ({ type: 'ContainerStopped', data: { app, type: 'web', container } })) }
+    }
+    running = started
+    yield { stream: streamId('runtime', app), events: [{ type: 'DeployCompleted', data: { app, release } }] }
+  }
+}
+
+/** Appends about `total` events: WRITERS apps at a time, each its history in order, until the total is reached. */
+async function fill(total: number): Promise<number> {
+  let appended = 0
+  let next = 0
+  const started = performance.now()
+  let shown = started
+  const histories = Array.from({ length: APPS }, (_, i) => appHistory(i))
+  const writer = async (): Promise<void> => {
+    while (appended < total) {
+      const i = next++ % APPS
+      // A few commits of one app per turn keeps its order and spreads the log over many apps.
+      for (let k = 0; k < 4 && appended < total; k++) {
+        const c = histories[i]!.next().value!
+        await store.append(c.stream, c.events, ctx)
+        appended += c.events.length
+      }
+      const now = performance.now()
+      if (now - shown > 5_000) {
+        shown = now
+        process.stderr.write(`appending: ${appended} of ${total} (${Math.round(appended / ((now - started) / 1000))} events/s)\n`)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: WRITERS }, writer))
+  return appended
+}
+
+async function cleanup(): Promise<void> {
+  await store.destroy().catch((err) => console.error(`could not delete stream of ${namespace}: ${err}`))
+  await store.close().catch(() => {})
+  await pool.end().catch(() => {})
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch((err) => console.error(`could not drop database ${database}: ${err}`))
+  await admin.end().catch(() => {})
+}
+
+// Interrupted: still remove the stream and the database.
+process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)))
+
+try {
+  const t0 = performance.now()
+  const appended = await fill(EVENTS)
+  const last = await store.lastSeq()
+  process.stderr.write(`appended ${appended} events (log ends at ${last}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
+
+  await migrateCore(pool)
+  let ended!: (j: ReplayJob) => void
+  const done = new Promise<ReplayJob>((resolve) => (ended = resolve))
+  const started = performance.now()
+  const job = await startReplay({ store, pool, projections: wharfProjections(), actor: 'system:bench', onEnd: (j) => ended(j) })
+  const ticker = setInterval(() => {
+    void getReplay(pool, job.id).then((j) => {
+      const p = j?.progress
+      if (p) process.stderr.write(`${j.phase}: ${p.seq} of ${p.total}, ${p.eventsPerSec} events/s, ETA ${p.etaSeconds ?? '?'} s\n`)
+    })
+  }, 2_000)
+  const end = await done
+  clearInterval(ticker)
+  const seconds = (performance.now() - started) / 1000
+  if (end.status !== 'done' || !end.result) throw new Error(`replay failed: ${end.error}`)
+  for (const r of await readCheckpoints(pool))
+    if (r.seq !== last || r.status !== 'running') throw new Error(`${r.name} is at ${r.seq} (${r.status}), not ${last}`)
+  const rate = last / seconds
+  console.log(
+    `rebuilt ${wharfProjections().length} read models from ${last} events in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'})`,
+  )
+  console.log(JSON.stringify({ events: last, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(rate), goal: TARGET_PER_SEC }))
+} finally {
+  await cleanup()
+}
