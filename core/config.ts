@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { parseOutboundAllow, type OutboundRule } from './outbound.js'
 
 /**
  * Everything Wharf reads from the environment, read once by a `main.ts` (services, infra, CLI) and
@@ -66,6 +67,12 @@ export interface WharfConfig {
    * others); `closed` (nobody). The first user may always register, and becomes the admin.
    */
   registration: 'open' | 'admin_only' | 'closed'
+  /**
+   * Targets webhooks and log drains may reach although they are loopback, private, link-local or this
+   * machine's: `WHARF_OUTBOUND_ALLOW`, a comma list of `host`, `host:port` or CIDR ranges (default none).
+   * The platform's own ports on this machine stay refused whatever it lists.
+   */
+  outboundAllow: readonly OutboundRule[]
   /** The npm registry buildpack-style Node builds install from: `WHARF_NPM_REGISTRY`, default npm's own. */
   npmRegistry: string | undefined
 }
@@ -214,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
+    outboundAllow: parseOutboundAllow(env.WHARF_OUTBOUND_ALLOW),
     s3: s3Config(env, ports.s3),
     logs: {
       appLines: count(env, 'WHARF_LOG_LINES', 10_000, 1_000_000),

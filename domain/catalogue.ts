@@ -5,6 +5,7 @@ import { certEvents } from './app/certs.js'
 import { appEvents, type AppEvent } from './app/events.js'
 import { buildEvents, type BuildEvent } from './build/events.js'
 import { domainEvents, type HostEvent } from './host/events.js'
+import { hookEvents, type HookEvent } from './hook/events.js'
 import { keyEvents, type KeyEvent } from './key/events.js'
 import { platformEvents, type PlatformEvent } from './platform/events.js'
 import { runtimeEvents, type RuntimeEvent } from './runtime/events.js'
@@ -12,7 +13,17 @@ import { userEvents, type UserEvent } from './user/events.js'
 
 /** Every event type Wharf writes, each version with its schema and upcaster. */
 export function wharfCatalogue(): Catalogue {
-  return new Catalogue([...userEvents, ...keyEvents, ...appEvents, ...certEvents, ...domainEvents, ...buildEvents, ...runtimeEvents, ...platformEvents])
+  return new Catalogue([
+    ...userEvents,
+    ...keyEvents,
+    ...appEvents,
+    ...certEvents,
+    ...domainEvents,
+    ...buildEvents,
+    ...runtimeEvents,
+    ...platformEvents,
+    ...hookEvents,
+  ])
 }
 
 /** The typed events of each stream kind (`domain` streams hold host-name claims). */
@@ -24,6 +35,7 @@ export interface EventsByKind {
   build: BuildEvent
   runtime: RuntimeEvent
   platform: PlatformEvent
+  hook: HookEvent
 }
 
 /**
@@ -107,6 +119,15 @@ export const typedEventTypes: { [K in StreamKind]: { [T in EventsByKind[K]['type
     BackupDeleted: true,
     EventsExported: true,
     RouteServed: true,
+  },
+  hook: {
+    HookAdded: true,
+    HookRemoved: true,
+    HookDisabled: true,
+    HookDeliveryFailed: true,
+    HookRecovered: true,
+    HookRedeliveryRequested: true,
+    HookAttempts: true,
   },
 }
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
  * that make a value unique platform-wide (an SSH key fingerprint, a host name): their id is a hash of
  * the value, since a subject token cannot hold dots or slashes.
  */
-export const STREAM_KINDS = ['user', 'app', 'build', 'runtime', 'platform', 'key', 'domain'] as const
+export const STREAM_KINDS = ['user', 'app', 'build', 'runtime', 'platform', 'key', 'domain', 'hook'] as const
 export type StreamKind = (typeof STREAM_KINDS)[number]
 
 /** Ids are a single subject token: no dots, wildcards, spaces or control characters. */

@@ -12,6 +12,7 @@ import { formationProjection } from './formation.js'
 import { releasesProjection } from './releases.js'
 import { eventLogProjection } from './eventlog.js'
 import { keysProjection } from './keys.js'
+import { hooksProjection } from './hooks.js'
 import { usersProjection } from './users.js'
 import { wharfCatalogue } from '../domain/index.js'
 import type { Projection } from './projection.js'
@@ -26,6 +27,7 @@ export { countContainers, getProcesses, hostContainers, listProcesses, upWebCont
 export { allDomains, getDomains } from './domains.js'
 export { allDrains, getDrains, type DrainView } from './drains.js'
 export {
+  appOf,
   deployVerdict,
   lastServedSets,
   lastSeqAt,
@@ -39,6 +41,7 @@ export {
   type EventView,
 } from './eventlog.js'
 export { getFormation } from './formation.js'
+export { ATTEMPTS_KEPT, getHook, hookAttempts, hookTargets, hooksProjection, listHooks, type AttemptView, type HookTarget, type HookView } from './hooks.js'
 export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
 export {
   appsWithImage,
@@ -98,6 +101,7 @@ export function wharfProjections(): Projection[] {
     accessProjection,
     buildsProjection,
     drainsProjection,
+    hooksProjection,
   ]
 }
 

@@ -25,10 +25,11 @@ import { platformStore } from './store/index.js'
 import { backups } from './store/service.js'
 import { logger } from './logger/service.js'
 import { logspout } from './logspout/service.js'
+import { webhooks } from './webhooks/service.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
-export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, logger, logspout, backups]
+export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, logger, logspout, backups, webhooks]
 
 /** How long a clean stop may take before the process exits anyway, ms. */
 const STOP_TIMEOUT_MS = 15_000

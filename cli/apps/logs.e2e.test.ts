@@ -21,7 +21,8 @@ function send(port: number, lines: string[]): Promise<void> {
 
 t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) => {
   requireBuilt()
-  const c = await startTestController(t)
+  // The drains below point at this machine: allowed for the test (WHARF_OUTBOUND_ALLOW), refused otherwise.
+  const c = await startTestController(t, { WHARF_OUTBOUND_ALLOW: '127.0.0.1' })
   const token = await registerAndLogin(c, 'alice')
   const alice = cli(t, c.url, token)
   const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))
@@ -66,16 +67,16 @@ t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) 
 
   // drains
   t.match(
-    (await ok(t, alice.run(['drains:add', 'syslog://127.0.0.1:1', '-a', 'shop']), 'drains:add')).stdout,
-    /^Added drain d\.[0-9a-f]{12} \(syslog:\/\/127\.0\.0\.1:1\)\.\n$/,
+    (await ok(t, alice.run(['drains:add', 'syslog://127.0.0.1:9', '-a', 'shop']), 'drains:add')).stdout,
+    /^Added drain d\.[0-9a-f]{12} \(syslog:\/\/127\.0\.0\.1:9\)\.\n$/,
   )
   t.match(
     (await ok(t, alice.run(['drains:list', '-a', 'shop']), 'drains:list')).stdout,
-    /^ID\s+URL\s+CREATED\nd\.[0-9a-f]{12}\s+syslog:\/\/127\.0\.0\.1:1\s+\S+\n$/,
+    /^ID\s+URL\s+CREATED\nd\.[0-9a-f]{12}\s+syslog:\/\/127\.0\.0\.1:9\s+\S+\n$/,
   )
   await fails(t, alice.run(['drains:add', 'http://example.com/', '-a', 'shop']), 'WHARF_INVALID', 'a drain that is not syslog or https')
-  await fails(t, alice.run(['drains:add', 'syslog://127.0.0.1:1', '-a', 'shop']), 'WHARF_EXISTS', 'the same drain twice')
-  await ok(t, alice.run(['drains:remove', 'syslog://127.0.0.1:1', '-a', 'shop']), 'drains:remove by URL')
+  await fails(t, alice.run(['drains:add', 'syslog://127.0.0.1:9', '-a', 'shop']), 'WHARF_EXISTS', 'the same drain twice')
+  await ok(t, alice.run(['drains:remove', 'syslog://127.0.0.1:9', '-a', 'shop']), 'drains:remove by URL')
   t.equal((await ok(t, alice.run(['drains:list', '-a', 'shop']), 'drains:list')).stdout, 'No drains.\n')
   await fails(t, alice.run(['drains:remove', 'd.000000000000', '-a', 'shop']), 'WHARF_NOT_FOUND', 'no such drain')
 

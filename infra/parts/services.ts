@@ -76,6 +76,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
+    ...(cfg.outboundAllow.length ? { WHARF_OUTBOUND_ALLOW: cfg.outboundAllow.map((r) => r.text).join(',') } : {}),
     ...QUIET_AWS_SDK,
   }
 }

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { connect as tlsConnect } from 'node:tls'
 import { Agent, request } from 'undici'
 import type { Logger } from '../../core/log.js'
+import { checkAddress, outboundLookup, type OutboundPolicy } from '../../core/outbound.js'
 import { parseDrainUrl, type DrainUrl } from '../../domain/app/drains.js'
 import { formatSyslogFrame, processOf, type LogLine } from '../../logs/index.js'
 
@@ -32,6 +33,11 @@ export interface DrainOptions {
   timeoutMs?: number
   /** Certificate authorities to trust for TLS drains instead of the system's (tests). */
   ca?: string | Buffer
+  /**
+   * Where drains may connect (core/outbound.ts), checked on the address each connection is made to.
+   * Default: no exceptions (no loopback, private or link-local target).
+   */
+  policy?: OutboundPolicy
 }
 
 export interface DrainStats {
@@ -44,11 +50,15 @@ export interface DrainStats {
   lastError?: string
 }
 
+/** No exceptions: what a drain may reach when no policy is given. */
+const STRICT: OutboundPolicy = { allow: [], ownPorts: [] }
+
 /** One drain: its buffer, its connection, its loop. */
 export class Drain {
   readonly target: DrainTarget
   readonly #url: DrainUrl
   readonly #opts: Required<Omit<DrainOptions, 'ca'>> & { ca?: string | Buffer }
+  readonly #lookup: ReturnType<typeof outboundLookup>
   readonly #log: Logger
   #buffer: LogLine[] = []
   #dropped = 0
@@ -67,7 +77,8 @@ export class Drain {
   constructor(target: DrainTarget, opts: DrainOptions, log: Logger) {
     this.target = target
     this.#url = parseDrainUrl(target.url)
-    this.#opts = { bufferLines: 10_000, batchLines: 500, minBackoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 10_000, ...opts }
+    this.#opts = { bufferLines: 10_000, batchLines: 500, minBackoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 10_000, policy: STRICT, ...opts }
+    this.#lookup = outboundLookup(this.#opts.policy, this.#url.port)
     this.#log = log.child({ drain: target.id, app: target.app })
     this.#loop = this.#run()
   }
@@ -167,13 +178,20 @@ export class Drain {
     })
   }
 
+  /** A literal address is never looked up: it is checked here (names are checked by the lookup, on the address connected to). */
+  #checkLiteral(): void {
+    if (isIP(this.#url.host)) checkAddress(this.#opts.policy, this.#url.host, this.#url.host, this.#url.port)
+  }
+
   #connect(): Promise<Socket> {
     const { host, port, kind } = this.#url
+    this.#checkLiteral()
+    const lookup = this.#lookup
     return new Promise<Socket>((resolve, reject) => {
       const socket =
         kind === 'syslog+tls'
-          ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) })
-          : tcpConnect({ host, port })
+          ? tlsConnect({ host, port, lookup, ...(isIP(host) ? {} : { servername: host }), ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) })
+          : tcpConnect({ host, port, lookup })
       const timer = setTimeout(() => socket.destroy(new Error(`no connection to ${host}:${port} within ${this.#opts.timeoutMs} ms`)), this.#opts.timeoutMs)
       socket.once(kind === 'syslog+tls' ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer)
@@ -192,7 +210,8 @@ export class Drain {
   }
 
   async #post(frames: Buffer[]): Promise<void> {
-    this.#agent ??= new Agent({ connect: { timeout: this.#opts.timeoutMs, ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) } })
+    this.#checkLiteral()
+    this.#agent ??= new Agent({ connect: { timeout: this.#opts.timeoutMs, lookup: this.#lookup, ...(this.#opts.ca ? { ca: this.#opts.ca } : {}) } })
     const res = await request(this.target.url, {
       method: 'POST',
       dispatcher: this.#agent,

@@ -193,7 +193,8 @@ function ipCert(t: Test): { key: Buffer; cert: Buffer } {
 }
 
 t.test('drains: syslog, syslog+tls and https receive lines; one that points nowhere slows nothing; bad URLs refused', async (t) => {
-  const c = await startTestController(t)
+  // The drains point at this machine: allowed for the test (WHARF_OUTBOUND_ALLOW), refused otherwise.
+  const c = await startTestController(t, { WHARF_OUTBOUND_ALLOW: '127.0.0.1' })
   const alice = await registerAndLogin(c, 'alice')
   await createApp(c, alice, 'shop')
   const pem = ipCert(t)

@@ -1,3 +1,4 @@
+import { outboundPolicy } from '../../core/outbound.js'
 import { logLimits } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { LogServer } from './logger.js'
@@ -24,6 +25,7 @@ export const logger: ServiceDefinition = {
       syslog: { host: cfg.host, port: cfg.ports.syslog },
       ...(objects ? { objects: objects.logs } : {}),
       retentionMs: logLimits(cfg).maxAgeMs,
+      drains: { policy: outboundPolicy(cfg) },
     })
     log.info({ syslog: `${cfg.host}:${server.syslog?.port}`, archives: Boolean(objects) }, 'logger: running')
     return {

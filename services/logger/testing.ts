@@ -6,6 +6,7 @@
 import type { Test } from 'tap'
 import { request } from 'undici'
 import { sseData } from '../../cli/sse.js'
+import { outboundPolicy } from '../../core/outbound.js'
 import type { LogLine } from '../../logs/index.js'
 import type { TestController } from '../controller/testing.js'
 import { LogServer, type LogServerOptions } from './logger.js'
@@ -22,9 +23,10 @@ export async function startTestLogger(t: Test, c: TestController, opts: Partial<
     appRate: 10_000,
     syslog: { host: '127.0.0.1', port: 0 },
     retentionMs: 3_600_000,
-    drains: { minBackoffMs: 50, maxBackoffMs: 200 },
     drainsEveryMs: 1_000,
     ...opts,
+    // Whatever else the test sets for its drains, they go where the controller's WHARF_OUTBOUND_ALLOW lets them.
+    drains: { minBackoffMs: 50, maxBackoffMs: 200, ...opts.drains, policy: opts.drains?.policy ?? outboundPolicy(c.deps.cfg) },
   })
   t.teardown(() => server.stop())
   return server

@@ -1,5 +1,6 @@
 import Type from 'typebox'
-import { MAX_DRAIN_URL } from '../../../domain/app/drains.js'
+import { checkTarget, outboundPolicy } from '../../../core/outbound.js'
+import { MAX_DRAIN_URL, parseDrainUrl } from '../../../domain/app/drains.js'
 import { getDrains, visibleApp } from '../../../projections/index.js'
 import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
@@ -12,6 +13,7 @@ const DrainsOut = Type.Object({ drains: Type.Array(DrainOut) }, { additionalProp
 
 /** `drains:add|list|remove`: where else an app's log lines go. */
 export const drainsRoutes: RoutePlugin = (api, deps) => {
+  const policy = outboundPolicy(deps.cfg)
   const list = async (app: string) => ({ drains: await getDrains(deps.pool, app) })
 
   api.get('/apps/:app/drains', { schema: { summary: "An app's log drains.", params: AppParams, response: { 200: DrainsOut, ...errors } } }, async (req) => {
@@ -30,6 +32,10 @@ export const drainsRoutes: RoutePlugin = (api, deps) => {
       },
     },
     async (req, reply) => {
+      // Who may touch the app first (a stranger learns nothing of addresses), then where the drain points.
+      await visibleApp(deps.pool, signedIn(req), req.params.app)
+      const target = parseDrainUrl(req.body.url)
+      await checkTarget(policy, target.host, target.port)
       await runAppCommand(deps, req, req.params.app, { type: 'AddDrain', url: req.body.url }, ['drains'])
       return reply.status(201).send(await list(req.params.app))
     },

@@ -8,6 +8,7 @@ import { certsRoutes } from './certs.js'
 import { configRoutes } from './config.js'
 import { domainsRoutes } from './domains.js'
 import { drainsRoutes } from './drains.js'
+import { hooksRoutes } from './hooks.js'
 import { logsRoutes } from './logs.js'
 import { formationRoutes } from './formation.js'
 import { limitsRoutes } from './limits.js'
@@ -43,5 +44,6 @@ export const ROUTES: RoutePlugin[] = [
   psRoutes,
   logsRoutes,
   drainsRoutes,
+  hooksRoutes,
   adminRoutes,
 ]
