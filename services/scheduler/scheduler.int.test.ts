@@ -235,5 +235,8 @@ t.test('killed mid-deploy: the next scheduler converges with one service per typ
   await call(k, 'DELETE', '', { confirm: k.app })
   for (let i = 0; i < 100 && (await services(k)).length > 0; i++) await sleep(100)
   t.same(await services(k), [], 'no service left')
-  t.same(await docker.listImages({ filters: { reference: [`${testRegistry()}/${k.app}`] } }), [], 'and no image of the app in the engine')
+  // The images go after the services (the scheduler removes them next).
+  const images = () => docker.listImages({ filters: { reference: [`${testRegistry()}/${k.app}`] } })
+  for (let i = 0; i < 100 && (await images()).length > 0; i++) await sleep(100)
+  t.same(await images(), [], 'and no image of the app in the engine, tagged or pulled by digest')
 })

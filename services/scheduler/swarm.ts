@@ -220,10 +220,12 @@ export async function removeAppImages(docker: ContainerEngine, registry: string,
   const images = await docker.listImages(`${registry}/${app}`).catch(() => [])
   let removed = 0
   for (const img of images) {
-    for (const tag of img.tags) {
-      if (!tag.startsWith(`${registry}/${app}:`)) continue
+    // An image Swarm pulled by digest for a task has no tag of the app, only `<registry>/<app>@sha256:...`:
+    // with no tag at all it is removed by id.
+    const refs = img.tags.length === 0 ? [img.id] : img.tags.filter((tag) => tag.startsWith(`${registry}/${app}:`))
+    for (const ref of refs) {
       await docker
-        .removeImage(tag, { force: true })
+        .removeImage(ref, { force: true })
         .then(() => removed++)
         .catch(() => {})
     }
