@@ -11,6 +11,7 @@ function frame(stream: 1 | 2, text: string | Buffer): Buffer {
 }
 const T1 = '2024-05-01T12:00:00.000000001Z'
 const T2 = '2024-05-01T12:00:00.000000002Z'
+const T3 = '2024-05-01T12:00:00.000000003Z'
 
 function read(chunks: Buffer[], skipTo?: [string, number], opts = {}) {
   const lines: ReadLine[] = []
@@ -56,8 +57,9 @@ t.test('parts of a long line are joined, cut at the bound with a marker; binary 
     lines.map((l) => [l.stream, l.text, l.pos]),
     [
       [1, 'err', [T2, 1]],
-      // The parts share T1, but stderr's T2 came between: the counter at T1 starts again (what a re-read sees too).
-      [0, `${'a'.repeat(10)}bbbbb [truncated 7 bytes]`, [T1, 2]],
+      // The parts share T1, but stderr's later T2 came between: the position stays at T2, never back, so a
+      // restart from it (Docker's since = T2) does not read stderr's line again.
+      [0, `${'a'.repeat(10)}bbbbb [truncated 7 bytes]`, [T2, 1]],
     ],
   )
   t.equal(read([frame(1, Buffer.concat([Buffer.from(`${T1} `), Buffer.from([0, 0xff, 0x41, 0x0a])]))]).lines[0]!.text, '\\x00\ufffdA')
@@ -95,4 +97,23 @@ t.test('timestamps and since', async (t) => {
   t.equal(sinceOf(['2024-05-01T12:00:00.000000042Z', 3]), `${Date.parse('2024-05-01T12:00:00Z') / 1000}.000000042`)
   t.equal(sinceOf(undefined), undefined)
   t.ok(after([T2, 1], [T1, 5]) && after([T1, 2], [T1, 1]) && !after([T1, 1], [T1, 1]) && after([T1, 1], undefined))
+})
+
+t.test('the position never goes back when one stream is stamped before the other: a restart repeats no line', async (t) => {
+  // stdout at T2, then stderr stamped earlier (T1), then stdout at T3: as Docker may write them.
+  const all = [frame(1, `${T2} n 350\n`), frame(2, `${T1} e 350\n`), frame(1, `${T3} n 351\n`)]
+  const first = read(all.slice(0, 2), undefined)
+  t.same(
+    first.lines.map((l) => l.pos),
+    [
+      [T2, 1],
+      [T2, 1],
+    ],
+  )
+  // Restarted from the last position with since = T2: Docker sends what is stamped T2 or later.
+  t.same(
+    read([all[0]!, all[2]!], first.lines.at(-1)!.pos).lines.map((l) => l.text),
+    ['n 351'],
+    'n 350 is not read again',
+  )
 })

@@ -115,8 +115,11 @@ export class LogReader {
       this.malformed++
       return
     }
+    // The position never goes back: stdout and stderr are stamped apart, so a message of one stream can
+    // carry an earlier timestamp than one of the other already taken. Were the position to follow it, a
+    // restart (Docker's `since` = its timestamp) would read that later-stamped message again.
     if (time === this.#lastTime) this.#k++
-    else {
+    else if (time > this.#lastTime) {
       this.#lastTime = time
       this.#k = 1
     }
@@ -138,7 +141,7 @@ export class LogReader {
     }
     if (complete) {
       this.#partial[stream] = undefined
-      this.#emit(stream, p, time, this.#k)
+      this.#emit(stream, p, this.#lastTime, this.#k)
     } else this.#partial[stream] = p
   }
 
