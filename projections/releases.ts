@@ -38,26 +38,11 @@ export const releasesProjection: Projection = {
     const e = narrow<ReleasesEvent>(event)
     switch (e.type) {
       case 'ReleaseCreated': {
-        const d = e.data
         await tx.query(
           `INSERT INTO releases (app, version, image, digest, procfile, port, config, limits, created_by, summary, build, rollback_of, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (app, version) DO NOTHING`,
-          [
-            d.app,
-            d.version,
-            d.image ?? null,
-            d.digest ?? null,
-            JSON.stringify(d.procfile),
-            d.port ?? null,
-            JSON.stringify(d.config),
-            JSON.stringify(d.limits),
-            d.by,
-            d.summary,
-            d.build ?? null,
-            d.rollbackOf ?? null,
-            e.occurredAt,
-          ],
+          releaseRow(e),
         )
         return
       }
@@ -78,23 +63,8 @@ export const releasesProjection: Projection = {
       if (!a) apps.set(e.data.app, (a = { cleared: false, rows: new Map() }))
       switch (e.type) {
         case 'ReleaseCreated': {
-          const d = e.data
-          if (a.rows.has(d.version)) break
-          a.rows.set(d.version, [
-            d.app,
-            d.version,
-            d.image ?? null,
-            d.digest ?? null,
-            JSON.stringify(d.procfile),
-            d.port ?? null,
-            JSON.stringify(d.config),
-            JSON.stringify(d.limits),
-            d.by,
-            d.summary,
-            d.build ?? null,
-            d.rollbackOf ?? null,
-            e.occurredAt,
-          ])
+          if (a.rows.has(e.data.version)) break
+          a.rows.set(e.data.version, releaseRow(e))
           break
         }
         case 'AppCreated':
@@ -199,4 +169,24 @@ export async function currentConfigs(db: Queryable): Promise<{ app: string; conf
     `SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`,
   )
   return rows
+}
+
+/** The row of `releases` a `ReleaseCreated` makes, in the column order of its INSERTs. */
+function releaseRow(e: EventOf<'ReleaseCreated'>): unknown[] {
+  const d = e.data
+  return [
+    d.app,
+    d.version,
+    d.image ?? null,
+    d.digest ?? null,
+    JSON.stringify(d.procfile),
+    d.port ?? null,
+    JSON.stringify(d.config),
+    JSON.stringify(d.limits),
+    d.by,
+    d.summary,
+    d.build ?? null,
+    d.rollbackOf ?? null,
+    e.occurredAt,
+  ]
 }
