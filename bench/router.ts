@@ -1,7 +1,7 @@
 /**
  * The router benchmark (`npm run bench:router`), against the running platform (`make up`) and its
  * router, loopback only. It registers a user, deploys one app (a small Node HTTP server on the
- * platform's `node:20` image, through `builds:create`), and prints:
+ * platform's `node:26` image, through `builds:create`), and prints:
  *
  * 1. Throughput through the Wharf router vs the same nginx binary with a hand-written minimal config
  *    (one keepalive upstream, one server, one location) to the same container, as a ratio of
@@ -188,7 +188,7 @@ try {
   await must('POST', '/v1/auth/register', undefined, { username, password, email: `${username}@bench.invalid` })
   token = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username, password })).token
   await must('POST', '/v1/apps', token, { name: app })
-  const built = await must<{ release: number }>('POST', `/v1/apps/${app}/builds`, token, { image: 'node:20', procfile: PROCFILE, port: 5000 })
+  const built = await must<{ release: number }>('POST', `/v1/apps/${app}/builds`, token, { image: 'node:26', procfile: PROCFILE, port: 5000 })
   await until(`v${built.release} deployed`, async () => (await runtimeOutcome(built.release, 0)) !== undefined)
   if ((await runtimeOutcome(built.release, 0)) !== 'DeployCompleted') throw new Error(`v${built.release} did not deploy`)
   await until('the app to answer through the router', async () => (await probe(ROUTER.port, host)).status === 200)

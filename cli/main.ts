@@ -10,7 +10,7 @@ import { TOPICS } from './topics.js'
 export function buildProgram(): Command {
   const program = new Command('wharf')
     .description('Wharf: git push to deploy, on your own machines.')
-    .version(VERSION, '-v, --version', 'print the version')
+    .version(`${VERSION} (node ${process.version})`, '-v, --version', 'print the version of Wharf and of the Node it runs on')
     .helpOption('-h, --help', 'show help')
     .configureOutput({ outputError: () => {} })
     .exitOverride()

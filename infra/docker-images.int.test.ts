@@ -64,15 +64,15 @@ async function run(t: Test, docker: Docker, image: string): Promise<{ code: numb
 const docker = dockerClient(process.env.WHARF_TEST_DOCKER_HOST!)
 const tagFor = (what: string): string => `wharf-test-${what}:${process.pid}`
 
-t.test('node:20 is made from the host Node, tagged with its full version too, and builds with node and npm', async (t) => {
-  const base = await docker.getImage('node:20').inspect()
+t.test('node:26 is made from the host Node, tagged with its full version too, and builds with node and npm', async (t) => {
+  const base = await docker.getImage('node:26').inspect()
   const full = await docker.getImage(`node:${process.versions.node}`).inspect()
-  t.equal(full.Id, base.Id, `node:${process.versions.node} is node:20`)
+  t.equal(full.Id, base.Id, `node:${process.versions.node} is node:26`)
   t.same(base.Config.Cmd, ['node'])
   t.match(base.Config.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'])
 
   const dockerfile = [
-    'FROM node:20',
+    'FROM node:26',
     `RUN node -e "if (process.version !== '${process.version}') process.exit(1); console.log('node-' + process.version)" > /node-version`,
     'RUN npm --version > /npm-version',
     // A local package, so npm install runs without the network.

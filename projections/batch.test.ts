@@ -37,7 +37,7 @@ async function collect(src: AsyncIterable<Delivery>, opts: Parameters<typeof mic
 }
 
 t.test('a batch ends when the subscription is caught up', async (t) => {
-  const got = await collect(source([delivery(1, 2), delivery(2, 1), delivery(3, 0), 5, delivery(4, 0)]), { maxBatch: 10 })
+  const got = await collect(source([delivery(1, 2), delivery(2, 1), delivery(3, 0), 50, delivery(4, 0)]), { maxBatch: 10 })
   t.same(got, [[1, 2, 3], [4]])
 })
 

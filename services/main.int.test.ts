@@ -9,7 +9,6 @@ import { request } from 'undici'
 import { JetStreamEventStore } from '../events/jetstream.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects } from '../events/index.js'
-import { QUIET_AWS_SDK } from '../infra/parts/services.js'
 import { pathsFor } from '../core/paths.js'
 import { stopPidfile } from '../infra/proc.js'
 import { freePort } from '../infra/test-env.js'
@@ -216,7 +215,6 @@ t.test('wrong S3 keys or an endpoint that does not answer: a clear error naming 
   // NATS on a dead port: reaching it would fail differently, so the store is checked first.
   const base = {
     ...env,
-    ...QUIET_AWS_SDK,
     WHARF_NATS_URL: `nats://127.0.0.1:${await freePort()}`,
     WHARF_S3_ACCESS_KEY: s3.accessKey,
     WHARF_S3_REGION: s3.region,

@@ -114,7 +114,7 @@ async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
 }
 
 /** The image a generated Node build starts FROM: NODE_BASE_IMAGE in services/builder/stack.ts. */
-const NODE_IMAGE = 'node:20'
+const NODE_IMAGE = 'node:26'
 
 /** Where the host's npm package lives: beside Node (NodeSource, nodejs.org tarballs) or Debian's. */
 function hostNpmDir(): string {
@@ -131,7 +131,7 @@ async function copyIn(root: string, path: string): Promise<void> {
 }
 
 /**
- * `node:20` (and `node:<full version>`) made from this machine's Node: its binary, the shared
+ * `node:26` (and `node:<full version>`) made from this machine's Node: its binary, the shared
  * libraries and loader `ldd` lists, its npm and the CA bundle, on the busybox rootfs. Host paths are
  * kept as they are, so Node finds npm where the host's does. No network: the images cannot be pulled.
  */
@@ -139,7 +139,7 @@ async function ensureNodeImage(ctx: InfraContext, docker: Docker): Promise<void>
   if (await hasImage(docker, NODE_IMAGE)) return
   const version = process.versions.node
   const major = version.split('.')[0]
-  // The tag promises Node 20: another host major cannot make it, and Node app builds will fail to find it.
+  // The tag promises Node 26 (the pinned runtime): another major cannot make it, and Node app builds will fail to find it.
   if (`node:${major}` !== NODE_IMAGE) {
     ctx.say(`docker: not making ${NODE_IMAGE}: it is made from the host's Node, and the host runs Node ${version}`)
     return

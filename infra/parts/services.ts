@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { durationText } from '../../core/config.js'
+import { execFileP, livePid } from '../proc.js'
+import { VERSION } from '../../core/version.js'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
 import { s3Settings } from './ceph.js'
@@ -38,12 +40,6 @@ export function servicesOutdated(ctx: InfraContext): boolean {
   return now !== undefined && running !== now
 }
 
-/**
- * The AWS SDK warns on every start that its releases after January 2027 will need Node 22; the
- * version package-lock.json pins runs on Node 20, so the warning only clutters the logs.
- */
-export const QUIET_AWS_SDK = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } as const
-
 /** The environment the services process reads its config from (see core/config.ts). */
 export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
   const { cfg, paths } = ctx
@@ -77,7 +73,6 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_LOG_LEVEL: cfg.logLevel,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
     ...(cfg.outboundAllow.length ? { WHARF_OUTBOUND_ALLOW: cfg.outboundAllow.map((r) => r.text).join(',') } : {}),
-    ...QUIET_AWS_SDK,
   }
 }
 
@@ -103,6 +98,8 @@ export const services = daemonPart({
     { port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' },
   ],
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
+  // The Node the running services were started on: the pinned one unless started another way.
+  describe: async ({ paths }) => ({ version: VERSION, detail: `node ${await nodeOf(livePid(paths.services.pid))}` }),
   prepare(ctx) {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
     writeFileSync(buildFile(ctx), `${currentBuild() ?? 'unknown'}\n`)
@@ -115,3 +112,16 @@ export const services = daemonPart({
     }
   },
 })
+
+/** The version of the Node binary process `pid` runs (this process's own when it is the same binary). */
+async function nodeOf(pid: number | undefined): Promise<string> {
+  if (!pid) return 'unknown'
+  try {
+    const exe = realpathSync(`/proc/${pid}/exe`)
+    if (exe === realpathSync(process.execPath)) return process.version
+    const { stdout } = await execFileP(exe, ['--version'], { timeout: 5000 })
+    return stdout.trim()
+  } catch {
+    return 'unknown'
+  }
+}

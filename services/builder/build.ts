@@ -17,7 +17,7 @@ import { imagePort, pushImage } from '../../core/engine/images.js'
 import type { BuildOutput } from './output.js'
 import { parseProcfile } from './procfile.js'
 import type { PushedTree } from './repo.js'
-import { detectStack } from './stack.js'
+import { detectStack, NODE_BASE_IMAGE } from './stack.js'
 
 export interface BuildDeps {
   cfg: WharfConfig
@@ -137,7 +137,7 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
     }
 
     const image = `${registryOf(deps.cfg)}/${p.app}:git-${sha7}`
-    out.heading(`Building ${p.app} ${sha7} (${stack!.stack === 'node' ? 'Node app, no Dockerfile: built on node:20' : 'Dockerfile'})`)
+    out.heading(`Building ${p.app} ${sha7} (${stack!.stack === 'node' ? `Node app, no Dockerfile: built on ${NODE_BASE_IMAGE}` : 'Dockerfile'})`)
     const tb = Date.now()
     const extra: Record<string, string> = stack!.stack === 'node' ? { Dockerfile: stack!.dockerfile } : {}
     try {

@@ -276,7 +276,7 @@ t.test('a builder killed mid-build: on restart the build is marked failed and th
   void dockerClient
 })
 
-t.test('a Node app without a Dockerfile builds on node:20; a recreated app starts from a fresh repo', async (t) => {
+t.test('a Node app without a Dockerfile builds on node:26; a recreated app starts from a fresh repo', async (t) => {
   const k = await setup(t)
   const app = appName('node')
   await createApp(k, app)
@@ -288,7 +288,7 @@ t.test('a Node app without a Dockerfile builds on node:20; a recreated app start
   })
   const push = await gitPush(repo, k.url(app), k.alice.key.path)
   t.equal(push.code, 0, push.output)
-  t.match(push.output, /Node app, no Dockerfile: built on node:20/)
+  t.match(push.output, /Node app, no Dockerfile: built on node:26/)
   t.match(push.output, /Released v2/)
   const inspect = await testDocker()
     .getImage(`${testRegistry()}/${app}:git-${push.output.match(/Building \S+ ([0-9a-f]{7})/)![1]}`)

@@ -25,7 +25,7 @@ t.test('a Node app with a lockfile: npm ci after copying manifest and lockfile, 
     detectStack(repo({ 'package.json': pkg({ scripts: { start: 'node app.js' }, dependencies: { express: '^5' } }), 'package-lock.json': '{}', 'app.js': '' })),
   )
   const lines = df.trimEnd().split('\n')
-  t.equal(lines[0], 'FROM node:20')
+  t.equal(lines[0], 'FROM node:26')
   t.equal(lines[1], 'WORKDIR /app')
   t.ok(lines.includes('ARG NPM_CONFIG_REGISTRY'), 'npm sees the registry the builder passes')
   const copyManifest = lines.indexOf('COPY package.json package-lock.json ./')

@@ -10,8 +10,8 @@ export interface RepoFiles {
   read(path: string): string | undefined
 }
 
-/** The base image of a Node build; infra/parts/docker.ts makes it from the host's Node. */
-export const NODE_BASE_IMAGE = 'node:20'
+/** The base image of a Node build; infra/parts/docker.ts makes it from the Node the platform runs on (the pinned LTS). */
+export const NODE_BASE_IMAGE = 'node:26'
 /** The port a Node app listens on, given to it as $PORT. */
 export const NODE_PORT = 5000
 
