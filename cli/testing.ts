@@ -1,5 +1,5 @@
 /**
- * For e2e tests: `node bin/wharf` run as a user would, with a HOME of its own (its own
+ * For e2e tests: `bin/wharf` run as a user would, with a HOME of its own (its own
  * ~/.wharf/client.json) against a controller of the test's own.
  */
 import { execFile } from 'node:child_process'
@@ -29,7 +29,7 @@ export function cliUser(t: Test, env: Record<string, string>): { home: string; r
   t.teardown(() => rmSync(home, { recursive: true, force: true }))
   const run = async (args: string[], cwd = home): Promise<Run> => {
     try {
-      const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { cwd, env: { PATH: process.env.PATH, HOME: home, ...env } })
+      const { stdout, stderr } = await execFileP(bin, args, { cwd, env: { PATH: process.env.PATH, HOME: home, ...env } })
       return { code: 0, stdout, stderr }
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string }

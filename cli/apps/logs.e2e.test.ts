@@ -50,7 +50,7 @@ t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) 
   )
 
   // logs -f: the recent lines, then a new one within moments.
-  const child = spawn(process.execPath, [new URL('../../bin/wharf', import.meta.url).pathname, 'logs', '-f', '-a', 'shop', '-n', '1'], {
+  const child = spawn(new URL('../../bin/wharf', import.meta.url).pathname, ['logs', '-f', '-a', 'shop', '-n', '1'], {
     env: { PATH: process.env.PATH, HOME: alice.home, WHARF_URL: c.url, WHARF_TOKEN: token },
   })
   t.teardown(() => void child.kill())

