@@ -158,9 +158,10 @@ export function desiredServices(
         RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
       },
       Mode: { Replicated: { Replicas: replicas } },
-      // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
+      // Start-first, all at once (0: no limit): every new task starts together, old tasks serve until
+      // their successors run (health-gated), then drain and stop; a failed health check rolls back.
       UpdateConfig: {
-        Parallelism: Math.max(1, Math.ceil(replicas / 4)),
+        Parallelism: 0,
         Delay: 0,
         Order: 'start-first',
         FailureAction: 'rollback',
