@@ -242,14 +242,24 @@ function M.admin()
   local set, del = check(cs)
   if not set then return fail(400, "WHARF_ROUTER_BAD_CHANGES", del) end
   local n = 0
+  local done = {}
   -- Apps and certificates first, then what names them: a host never points at a missing app.
   for _, prefix in ipairs({ "a:", "k:", "h:", "c:" }) do
     for k, v in pairs(set) do
       if k:sub(1, 2) == prefix then
+        local old = dict:get(k)
         local ok, e = dict:safe_set(k, v)
         if not ok then
+          -- Put back what this set changed (new keys first: that frees room), so nothing of it stays.
+          for i = #done, 1, -1 do
+            if done[i][2] == nil then dict:delete(done[i][1]) end
+          end
+          for i = #done, 1, -1 do
+            if done[i][2] ~= nil then dict:safe_set(done[i][1], done[i][2]) end
+          end
           return fail(507, "WHARF_ROUTER_DICT_FULL", "the router's shared dict is full (" .. tostring(e) .. "): raise WHARF_ROUTER_DICT_MB (now " .. math.floor(dict:capacity() / 1048576) .. ") and restart the platform's nginx")
         end
+        done[#done + 1] = { k, old }
         n = n + 1
       end
     end
