@@ -20,6 +20,7 @@ local ssl = require "ngx.ssl"
 local lrucache = require "resty.lrucache"
 
 local dict = ngx.shared.wharf_routes
+local down = ngx.shared.wharf_down
 local apps = lrucache.new(20000)
 local certs = lrucache.new(2000)
 local M = {}
@@ -97,22 +98,44 @@ function M.access()
   ngx.ctx.wharf = a
 end
 
--- balancer_by_lua: round robin per worker; a retry (refused, reset, 502) goes to the next peer.
+-- balancer_by_lua: round robin per worker over the peers not marked down; a failed try (refused,
+-- reset, timeout, 502) marks its peer down in every worker for FAIL_S (as nginx's max_fails=1
+-- fail_timeout=5s did) and the retry goes to the next peer not tried yet.
+local FAIL_S = 5
 function M.balance()
   local ctx = ngx.ctx
   local a = ctx.wharf
-  local n = #a.peers
-  local i
-  if ctx.peer then
-    i = ctx.peer % n + 1
+  local peers = a.peers
+  local n = #peers
+  local start
+  if ctx.tried then
+    local last = peers[ctx.peer]
+    down:set(last[1] .. ":" .. last[2], true, FAIL_S)
+    start = ctx.peer % n + 1
   else
+    ctx.tried = {}
     a.rr = a.rr % n + 1
-    i = a.rr
-    balancer.set_more_tries(2)
+    start = a.rr
+    -- Every peer once (at most 10 tries, proxy_next_upstream_timeout bounds the time).
+    if n > 1 then balancer.set_more_tries(math.min(n, 10) - 1) end
     balancer.set_timeouts(2, a.timeout, a.timeout)
   end
+  local i, fallback
+  for k = 0, n - 1 do
+    local j = (start + k - 1) % n + 1
+    if not ctx.tried[j] then
+      if not down:get(peers[j][1] .. ":" .. peers[j][2]) then
+        i = j
+        break
+      end
+      fallback = fallback or j
+    end
+  end
+  -- Every peer down or tried: the next one anyway (a peer back up answers; none: 502).
+  i = i or fallback or start
+  ctx.tried[i] = true
   ctx.peer = i
-  local p = a.peers[i]
+  local p = peers[i]
   local ok, err = balancer.set_current_peer(p[1], p[2])
   if not ok then
     ngx.log(ngx.ERR, "wharf: cannot set peer ", p[1], ":", p[2], ": ", err)

@@ -28,7 +28,7 @@ const APP_LOCATION = `location / {
       ${PROXY}
       # A container that just went away (drained, crashed) refuses or resets: the next one gets the request.
       proxy_next_upstream error timeout http_502;
-      proxy_next_upstream_tries 3;
+      proxy_next_upstream_tries 10;
       proxy_next_upstream_timeout 10s;
     }`
 
@@ -67,6 +67,8 @@ http {
   lua_package_path "${join(dir, 'lua')}/?.lua;;";
   # Hosts, apps, peers, certificates: WHARF_ROUTER_DICT_MB. Survives a reload (HUP), not a restart.
   lua_shared_dict wharf_routes ${cfg.routerDictMb}m;
+  # Peers that failed a try in the last 5 s (passive failover), by address:port.
+  lua_shared_dict wharf_down 1m;
   init_by_lua_block { wharf = require "wharf_router" }
 
   # Upgrade (WebSocket) when asked, otherwise an empty Connection header keeps upstream connections alive.

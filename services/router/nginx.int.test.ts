@@ -106,6 +106,15 @@ t.test('passive failover: a peer that refuses connections is passed over', async
   const statuses = new Set<number>()
   for (let i = 0; i < 10; i++) statuses.add((await get('shop.example.test')).status)
   t.same([...statuses], [200], 'every request answered by the live peer')
+  // Three peers gone at once (a parallel deploy's old tasks): a failed try marks its peer down in every worker.
+  const gone = [await freePort(), await freePort(), await freePort()].map((p) => `127.0.0.1:${p}`)
+  t.match(await ng.apply({ apps: { shop: up([...gone, `127.0.0.1:${appPort}`]) } }), { ok: true })
+  const answers: number[] = []
+  for (let i = 0; i < 20; i++) answers.push((await get('shop.example.test')).status)
+  t.ok(
+    answers.slice(1).every((s) => s === 200),
+    `after the first request, every one answered (${answers.join(' ')})`,
+  )
 })
 
 t.test('bad change sets are refused whole with a stable code; the last good routes serve on', async (t) => {

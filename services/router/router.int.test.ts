@@ -20,6 +20,9 @@ import { startTestRouter, testRouterPort } from './testing.js'
 import { certMaker } from '../../test/certs.js'
 import { get, requestLoop, type Answer } from '../../test/http.js'
 
+// Deploys and rollbacks on Swarm, on a machine others load too.
+t.setTimeout(300_000)
+
 const docker = testDocker()
 const engine = testEngine()
 const DOMAIN = 'wharf.localhost'
