@@ -54,7 +54,7 @@ t.test('one service per process type with a quantity, web publishes its port in 
   t.same(web.EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8000, PublishMode: 'host' }], 'no PublishedPort: a free host port per task')
   t.same(web.TaskTemplate.Resources.Limits, { MemoryBytes: 256 * 1024 * 1024 })
   t.equal(web.TaskTemplate.RestartPolicy.Condition, 'on-failure')
-  t.match(web.UpdateConfig, { Parallelism: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 }, 'all new tasks start together')
+  t.match(web.UpdateConfig, { Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 })
   t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 10e9)
   t.notOk(web.TaskTemplate.ContainerSpec.Healthcheck, 'no HEALTHCHECK_URL: the image decides')
   const worker = out[1]!.spec as any

@@ -158,10 +158,11 @@ export function desiredServices(
         RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
       },
       Mode: { Replicated: { Replicas: replicas } },
-      // Start-first, all at once (0: no limit): every new task starts together, old tasks serve until
-      // their successors run (health-gated), then drain and stop; a failed health check rolls back.
+      // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
+      // Not all at once (Parallelism 0) until a task is taken out of the routes before Swarm stops it: a
+      // process that exits on SIGTERM loses what is in flight, and three at once outrun the router's update.
       UpdateConfig: {
-        Parallelism: 0,
+        Parallelism: Math.max(1, Math.ceil(replicas / 4)),
         Delay: 0,
         Order: 'start-first',
         FailureAction: 'rollback',
