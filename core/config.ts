@@ -58,6 +58,8 @@ export interface WharfConfig {
   namespace: string
   /** pino level: `WHARF_LOG_LEVEL`, default `info`. */
   logLevel: string
+  /** The router's nginx shared dict (routes, peers, certificates), MiB: `WHARF_ROUTER_DICT_MB`, default 64 (10,000 apps take a few). */
+  routerDictMb: number
   /** NATS URL: `WHARF_NATS_URL`, default derived from the port. */
   natsUrl: string
   /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
@@ -217,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     domain: env.WHARF_DOMAIN || 'wharf.localhost',
     namespace: env.WHARF_NAMESPACE || 'wharf',
     logLevel: env.WHARF_LOG_LEVEL || 'info',
+    routerDictMb: count(env, 'WHARF_ROUTER_DICT_MB', 64, 4096),
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),

@@ -30,6 +30,8 @@ export function pathsFor(home: string) {
       confd: join(home, 'nginx', 'conf.d'),
       /** The router's TLS certificates and keys (mode 700; written by the router, read by the nginx master). */
       certs: join(home, 'nginx', 'certs'),
+      /** The admin server's unix socket, where the router posts change sets (root only: the master creates it). */
+      admin: join(home, 'nginx', 'admin.sock'),
       tmp: join(home, 'nginx', 'tmp'),
       pid: join(run, 'nginx.pid'),
       log: join(logs, 'nginx.log'),

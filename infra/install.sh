@@ -10,6 +10,13 @@ declare -A PROVIDES=(
   [nats-server]=/usr/sbin/nats-server
   [postgresql]=/usr/lib/postgresql
   [nginx]=/usr/sbin/nginx
+  # the router's data plane: routes in a shared dict, changed without reloads (brings ndk,
+  # lua-resty-core, lua-resty-lrucache and libluajit2-5.1-2, which the module needs)
+  [libnginx-mod-http-lua]=/usr/lib/nginx/modules/ngx_http_lua_module.so
+  [lua-cjson]=/usr/share/doc/lua-cjson
+  [lua-resty-core]=/usr/share/lua/5.1/resty/core.lua
+  [lua-resty-lrucache]=/usr/share/lua/5.1/resty/lrucache.lua
+  [libluajit2-5.1-2]=/usr/share/doc/libluajit2-5.1-2
   [docker-registry]=/usr/bin/docker-registry
   # static: the base image copies it into an empty root
   [busybox-static]=/bin/busybox

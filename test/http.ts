@@ -19,7 +19,15 @@ export interface Answer {
  * `false`); answers the status and body, and how many times it was sent again on a closed
  * kept-alive connection.
  */
-export function get(port: number, host: string, path = '/', agent: Agent | false = false, timeoutMs = 5_000): Promise<Answer & { retried: number }> {
+export function get(
+  port: number,
+  host: string,
+  path = '/',
+  agent: Agent | false = false,
+  timeoutMs = 5_000,
+  /** False: a request failing on a reused connection is a failure (as wrk and many load balancers count it). */
+  retry = true,
+): Promise<Answer & { retried: number }> {
   return new Promise((resolve, reject) => {
     let retried = 0
     const send = (via: Agent | false) => {
@@ -35,7 +43,7 @@ export function get(port: number, host: string, path = '/', agent: Agent | false
       req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
       req.on('error', (err: NodeJS.ErrnoException) => {
         // Once, and on a new connection: the agent's other idle connections were likely closed too.
-        if (!answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && retried === 0) {
+        if (retry && !answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && retried === 0) {
           retried++
           send(false)
         } else
@@ -77,15 +85,15 @@ export interface RequestLoop {
 export function requestLoop(
   port: number,
   host: string,
-  opts: { path?: string; intervalMs?: number; connections?: number; timeoutMs?: number } = {},
+  opts: { path?: string; intervalMs?: number; connections?: number; timeoutMs?: number; retry?: boolean } = {},
 ): RequestLoop {
-  const { path = '/', intervalMs = 0, connections = 16, timeoutMs = 15_000 } = opts
+  const { path = '/', intervalMs = 0, connections = 16, timeoutMs = 15_000, retry = true } = opts
   const agent = new Agent({ keepAlive: true, maxSockets: connections })
   const counts: LoopCounts = { ok: 0, failed: 0, retried: 0, bodies: new Set() }
   const failures: string[] = []
   let stop = false
   const one = () =>
-    get(port, host, path, agent, timeoutMs).then(
+    get(port, host, path, agent, timeoutMs, retry).then(
       (a) => {
         counts.retried += a.retried
         if (a.status >= 200 && a.status < 300) {

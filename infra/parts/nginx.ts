@@ -1,24 +1,53 @@
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
 import { execFileP, livePid, portOpen } from '../proc.js'
+import { ROUTER_LUA } from './nginx-lua.js'
 
 /** Debian's nginx package creates www-data; workers run as it, the master as root. */
 const WORKER_USER = 'www-data'
 
+/** Host name of the probe server: answers 200 whatever the routes (infra's and the router's health check). */
+export const PROBE_HOST = 'wharf-router-probe.invalid'
+
+const PROXY = `proxy_http_version 1.1;
+      proxy_set_header Connection $wharf_connection;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Request-Id $request_id;`
+
+/** The catch-all location: Host -> app -> peers in Lua, proxied through the one upstream. */
+const APP_LOCATION = `location / {
+      access_by_lua_block { wharf.access() }
+      proxy_pass http://wharf_apps;
+      ${PROXY}
+      # A container that just went away (drained, crashed) refuses or resets: the next one gets the request.
+      proxy_next_upstream error timeout http_502;
+      proxy_next_upstream_tries 10;
+      proxy_next_upstream_timeout 10s;
+    }`
+
 /**
- * The base configuration: global settings, and a default server that answers 404 for any host the
- * router does not know. The router (later) writes its server blocks into conf.d/.
+ * The base configuration, the whole of nginx's config: the router changes routes through the admin
+ * socket, with no reload (see nginx-lua.ts). The controller's host and the probe host are server
+ * blocks of their own: an exact server name wins over the catch-all, whatever an app claims.
  */
 export function baseConfig({ cfg, paths }: InfraContext): string {
   const t = paths.nginx.tmp
-  return `# Written by Wharf's infra on every start; the router owns conf.d/.
+  const dir = paths.nginx.dir
+  return `# Written by Wharf's infra on every start; routes live in the shared dict, changed by the router.
 daemon off;
 worker_processes auto;
 pid ${paths.nginx.pid};
 error_log ${paths.nginx.log} warn;
 user ${WORKER_USER};
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
 
 events {
   worker_connections 4096;
@@ -33,8 +62,28 @@ http {
   uwsgi_temp_path ${join(t, 'uwsgi')};
   scgi_temp_path ${join(t, 'scgi')};
   default_type text/plain;
+  server_names_hash_bucket_size 256;
 
-  include ${paths.nginx.confd}/*.conf;
+  lua_package_path "${join(dir, 'lua')}/?.lua;;";
+  # Hosts, apps, peers, certificates: WHARF_ROUTER_DICT_MB. Survives a reload (HUP), not a restart.
+  lua_shared_dict wharf_routes ${cfg.routerDictMb}m;
+  # Peers that failed a try in the last 5 s (passive failover), by address:port.
+  lua_shared_dict wharf_down 1m;
+  init_by_lua_block { wharf = require "wharf_router" }
+
+  # Upgrade (WebSocket) when asked, otherwise an empty Connection header keeps upstream connections alive.
+  map $http_upgrade $wharf_connection {
+    default upgrade;
+    '' '';
+  }
+
+  upstream wharf_apps {
+    server 0.0.0.1:1;
+    balancer_by_lua_block { wharf.balance() }
+    # After the balancer, or nginx drops it. Below Node's 5 s idle timeout: nginx closes first.
+    keepalive 64;
+    keepalive_timeout 4s;
+  }
 
   # deferred: a connection is accepted once its request has arrived, and so is read at once. A
   # worker that a reload retires closes the connections it accepted but has not read yet: without
@@ -42,20 +91,80 @@ http {
   server {
     listen 127.0.0.1:${cfg.ports.router} default_server deferred;
     server_name _;
-    location / {
-      return 404 "no app answers at this host\\n";
-    }
+    # Per app in Lua (WHARF_MAX_BODY_SIZE); nginx's own cap is off.
+    client_max_body_size 0;
+    ${APP_LOCATION}
   }
 
-  # HTTPS: the router adds a server per attached certificate (by SNI); any other name is refused
-  # in the handshake, since there is no certificate to answer it with.
+  # HTTPS: the certificate is chosen by SNI from the dict; an unknown name is refused in the handshake.
+  # The fallback pair is never served (the Lua hook replaces or refuses it); nginx needs one.
   server {
     listen 127.0.0.1:${cfg.ports.routerTls} ssl default_server deferred;
     server_name _;
-    ssl_reject_handshake on;
+    ssl_certificate ${join(dir, 'fallback.crt')};
+    ssl_certificate_key ${join(dir, 'fallback.key')};
+    ssl_certificate_by_lua_block { wharf.certificate() }
+    client_max_body_size 0;
+    ${APP_LOCATION}
+  }
+
+  server {
+    listen 127.0.0.1:${cfg.ports.router};
+    server_name wharf.${cfg.domain};
+    client_max_body_size 100m;
+    location / {
+      proxy_pass http://127.0.0.1:${cfg.ports.controller};
+      ${PROXY}
+      proxy_read_timeout 300s;
+    }
+  }
+
+  server {
+    listen 127.0.0.1:${cfg.ports.router};
+    server_name ${PROBE_HOST};
+    location / {
+      return 200 "ok\\n";
+    }
+  }
+
+  # The router's admin server: change sets in, "live in every worker" out. A full set of 10,000
+  # apps is a few MB: it must fit in memory.
+  server {
+    listen unix:${paths.nginx.admin};
+    client_max_body_size 256m;
+    client_body_buffer_size 256m;
+    location / {
+      content_by_lua_block { wharf.admin() }
+    }
   }
 }
 `
+}
+
+/** Writes the Lua module and, once, the fallback TLS pair (self-signed, never served). */
+async function writeFiles({ paths }: InfraContext): Promise<void> {
+  const dir = paths.nginx.dir
+  mkdirSync(join(dir, 'lua'), { recursive: true })
+  writeFileSync(join(dir, 'lua', 'wharf_router.lua'), ROUTER_LUA)
+  if (!existsSync(join(dir, 'fallback.key'))) {
+    await execFileP('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=wharf-fallback.invalid',
+      '-days',
+      '36500',
+      '-keyout',
+      join(dir, 'fallback.key'),
+      '-out',
+      join(dir, 'fallback.crt'),
+    ])
+  }
 }
 
 async function version(): Promise<string | undefined> {
@@ -74,7 +183,7 @@ export const nginx = daemonPart({
     { port: cfg.ports.routerTls, env: 'WHARF_ROUTER_TLS_PORT' },
   ],
   // The default server answers 404 for a host no app has.
-  healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.router}/`, 404, { host: 'wharf-infra-probe.invalid' }),
+  healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.router}/`, 200, { host: PROBE_HOST }),
   describe: async () => ({ version: await version() }),
   async prepare(ctx) {
     const { paths } = ctx
@@ -87,6 +196,9 @@ export const nginx = daemonPart({
       chownSync(d, Number(uidOut.trim()), Number(gidOut.trim()))
     }
     writeFileSync(paths.nginx.conf, baseConfig(ctx))
+    await writeFiles(ctx)
+    // A socket a killed nginx left: bind() would fail on it.
+    rmSync(paths.nginx.admin, { force: true })
     // -e: errors before the config is read go to our log, not /var/log/nginx (which may not exist).
     const args = ['-e', paths.nginx.log, '-p', paths.nginx.dir, '-c', paths.nginx.conf]
     try {
@@ -106,12 +218,19 @@ export const nginx = daemonPart({
     } catch {
       // None yet: write it.
     }
-    if (have === want) return false
+    let haveLua = ''
+    try {
+      haveLua = readFileSync(join(paths.nginx.dir, 'lua', 'wharf_router.lua'), 'utf8')
+    } catch {
+      // None yet.
+    }
+    if (have === want && haveLua === ROUTER_LUA) return false
     // The HTTPS port is new to a config written before it existed: it must be free.
     const tls = ctx.cfg.ports.routerTls
     if (!have.includes(`listen 127.0.0.1:${tls} `) && (await portOpen(tls)))
       throw new Error(`nginx: port ${tls} is already taken by another process (set WHARF_ROUTER_TLS_PORT)`)
     writeFileSync(paths.nginx.conf, want)
+    await writeFiles(ctx)
     try {
       await execFileP('nginx', ['-e', paths.nginx.log, '-p', paths.nginx.dir, '-c', paths.nginx.conf, '-t', '-q'])
     } catch (err) {

@@ -4,24 +4,24 @@
  * scheduler and the publisher on the same event store, and the router writing the test nginx's
  * routes. Every request goes to 127.0.0.1:<router port> with a Host header.
  */
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { ROUTER_STREAM, type RouteServedData } from '../../domain/platform/events.js'
 import { streamId, type RecordedEvent } from '../../events/index.js'
 import { waitFor } from '../../projections/index.js'
-import { pathsFor } from '../../core/paths.js'
 import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from '../builder/testing.js'
 import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
 import { Publisher } from '../publisher/publisher.js'
 import { removeNamespaceServices, startTestScheduler } from '../scheduler/testing.js'
-import { ROUTES_FILE } from './render.js'
 import type { RouteTable } from './model.js'
 import { startTestRouter, testRouterPort } from './testing.js'
 import { certMaker } from '../../test/certs.js'
 import { get, requestLoop, type Answer } from '../../test/http.js'
+
+// Deploys and rollbacks on Swarm, on a machine others load too.
+t.setTimeout(480_000)
 
 const docker = testDocker()
 const engine = testEngine()
@@ -39,6 +39,22 @@ const DOCKERFILE = [
 const PROCFILE = { web: 'echo "$HOSTNAME" > /www/who.txt; exec httpd -f -p $PORT -h /www' }
 /** A process that exits the moment SIGTERM comes: what is in flight to it when it stops is lost unless retried elsewhere. */
 const PROCFILE_ABRUPT = { web: `echo "$HOSTNAME" > /www/who.txt; httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait` }
+
+/** The worker processes of an nginx master (children whose title says `worker process`). */
+function workersOf(master: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === master && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('worker process')) out.push(Number(name))
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out
+}
 
 interface Kit {
   c: TestController
@@ -133,17 +149,22 @@ function getTls(host: string, ca: string, path = '/'): Promise<Answer & { finger
   })
 }
 
-t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a failed check, nginx killed', async (t) => {
+t.test('routes by host and domain with no reload; 404, 503, maintenance, headers, TLS by SNI, scale, bad input refused, nginx killed', async (t) => {
   const k = await setup(t)
   let breakIt = false
   const app = await createApp(t, k, 'rt')
   const applied: { done: number; ok: boolean | 'unchanged'; servers?: number }[] = []
   const running = await startTestRouter(t, k.c, {
     domain: DOMAIN,
-    transform: (text) => (breakIt ? `${text}\nthis_is_not_a_directive on;\n` : text),
+    // Bad input as nginx sees it: a peer that is no address:port pair; nginx refuses the whole set.
+    transform: (cs) => (breakIt ? { ...cs, apps: { ...cs.apps, [app]: { s: 'up', b: 0, t: 60, p: ['127.0.0.1:5000;evil'] } } } : cs),
     onApplied: ({ result, done, table }) => applied.push({ done, ok: result.ok, servers: table.routes.find((r) => r.app === app)?.servers.length }),
   })
   const host = `${app}.${DOMAIN}`
+  // Route changes go to nginx's memory: the workers seen now serve until nginx is killed below.
+  const master = running.nginx.masterPid()!
+  const workers = workersOf(master).sort()
+  t.ok(workers.length > 0, `nginx workers ${workers.join(', ')}`)
 
   t.equal((await get(k.port, 'nobody.example.com')).status, 404, 'an unknown host: the default 404')
   await until('a created app without a build answers 503', statusIs(k, host, 503))
@@ -181,6 +202,7 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   t.equal(tls.fingerprint, added.cert.fingerprint, 'the attached certificate is served')
   t.match(tls.body, /HTTP_X_FORWARDED_PROTO=https\b/, 'X-Forwarded-Proto https')
   await t.rejects(getTls(host, pair.cert), 'another host of the app (no certificate for it): refused')
+  await t.rejects(getTls('unknown.example.test', pair.cert), 'an unknown SNI name: refused in the handshake')
   await call(k, app, 'POST', `/certs/${added.cert.name}/detach`, { domain: custom })
   await until(
     'detached: HTTPS refused again',
@@ -217,23 +239,21 @@ t.test('routes by host and domain; 404, 503, maintenance, headers, scale, a fail
   )
   t.equal(seen.size, 3, `requests reached three containers (${[...seen].join(', ')})`)
 
-  // A config nginx refuses: the last good one stays on disk and serving; the next change retries.
-  const file = join(pathsFor(process.env.WHARF_TEST_HOME!).nginx.confd, ROUTES_FILE)
-  const good = readFileSync(file, 'utf8')
+  // A change set nginx refuses (bad input): nothing of it applied, the last good routes serve; the next change retries.
   breakIt = true
   const failuresBefore = running.router.failures
   const broken = `${app}-2.example.test`
   await call(k, app, 'POST', '/domains', { domain: broken })
   await until('the router tried and failed', async () => running.router.failures > failuresBefore, 10_000)
-  t.equal(readFileSync(file, 'utf8'), good, 'the last good file is back')
   t.equal((await get(k.port, host, '/index.html')).status, 200, 'the app still answers')
   t.equal((await get(k.port, broken)).status, 404, 'the change is not served')
   breakIt = false
   await call(k, app, 'POST', '/domains', { domain: `${app}-3.example.test` })
   await until('the next change applies both', statusIs(k, broken, 200), 10_000)
   t.equal(running.router.failures, 0)
+  t.same(workersOf(master).sort(), workers, 'no reload: the same nginx workers served every change')
 
-  // nginx killed: the router starts it again with the current routes.
+  // nginx killed: the router starts it again and posts the full table.
   const pid = running.nginx.masterPid()!
   t.ok(pid, 'nginx runs')
   process.kill(pid, 'SIGTERM')
@@ -312,6 +332,7 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
     `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered, ${loop.counts.retried} sent again after a reload closed their kept-alive connection)`,
   )
   t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
+  t.equal(loop.counts.retried, 0, 'nothing sent again: no reload closed a kept-alive connection')
 
   // ContainerStopping -> routes without it (nginx serving them): the drain latency.
   const events = await runtimeEvents(k, app)
@@ -330,7 +351,40 @@ t.test('zero failed requests during a rolling deploy, a scale-down and a rollbac
   t.comment(`ContainerStopping -> nginx serving without it: p50 ${drains[Math.floor(drains.length / 2)]} ms, max ${drains.at(-1)} ms (${drains.join(', ')})`)
 })
 
-t.test('a burst of changes is coalesced into few reloads; a router started again catches up with what changed while it was down', async (t) => {
+t.test('a kept-alive client that never retries sees no failed request through a config deploy and a scale 3 -> 1 -> 3', async (t) => {
+  const k = await setup(t)
+  const app = await createApp(t, k, 'ka')
+  const host = `${app}.${DOMAIN}`
+  const tables: { table: RouteTable }[] = []
+  await startTestRouter(t, k.c, { domain: DOMAIN, onApplied: ({ table }) => tables.push({ table }) })
+  const routed = (n: number) => async () => tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === n
+  // httpd ignores SIGTERM: a stopping container answers what it has until the router took it out.
+  const v2 = await build(t, k, app, PROCFILE)
+  t.equal((await outcome(k, app, v2)).type, 'DeployCompleted')
+  let seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/formation', { web: 3 })
+  t.equal((await outcome(k, app, v2, seq)).type, 'DeployCompleted')
+  await until('three containers routed', routed(3), 20_000)
+  // As wrk and many load balancers: a request failing on a kept-alive connection is not sent again.
+  const loop = requestLoop(k.port, host, { path: '/who.txt', intervalMs: 10, connections: 8, retry: false })
+  await sleep(500)
+  seq = (await runtimeEvents(k, app)).at(-1)!.seq
+  await call(k, app, 'POST', '/config', { values: { GREETING: 'v3' } })
+  t.equal((await outcome(k, app, v2 + 1, seq)).type, 'DeployCompleted', 'config deploy')
+  for (const web of [1, 3]) {
+    seq = (await runtimeEvents(k, app)).at(-1)!.seq
+    await call(k, app, 'POST', '/formation', { web })
+    t.equal((await outcome(k, app, v2 + 1, seq)).type, 'DeployCompleted', `web=${web}`)
+    await until(`web=${web} routed`, routed(web), 30_000)
+  }
+  await sleep(500)
+  await loop.stop()
+  const total = loop.counts.ok + loop.counts.failed
+  t.ok(total > 300, `${total} requests, ${loop.counts.bodies.size} containers answered`)
+  t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
+})
+
+t.test('a burst of changes is coalesced into few change sets; a router started again catches up with what changed while it was down', async (t) => {
   const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN })
   const token = await registerAndLogin(c, 'alice')
   const k: Kit = { c, token, port: testRouterPort() }
@@ -343,7 +397,7 @@ t.test('a burst of changes is coalesced into few reloads; a router started again
   await Promise.all(domains.map((domain) => call(k, app, 'POST', '/domains', { domain })))
   for (const d of domains) await until(`${d} routed`, statusIs(k, d, 503), 10_000)
   await first.router.idle()
-  t.ok(reloads >= 1 && reloads < domains.length, `20 domains added at once: ${reloads} reloads`)
+  t.ok(reloads >= 1 && reloads < domains.length, `20 domains added at once: ${reloads} change sets`)
 
   // The router stops; nginx keeps serving; changes meanwhile are caught up by the next router.
   await first.stop()

@@ -1,16 +1,19 @@
 /**
- * The router's reconcile loop: read models -> route table -> nginx config -> check and reload.
- * Changes are coalesced: a render starts at once when none ran in the last `windowMs`, otherwise at
- * the end of that window, and never two at once; everything asked meanwhile is in the next one.
+ * The router's reconcile loop: read models -> route table -> dict state -> change set (the
+ * difference with what nginx holds) -> posted to nginx's admin socket, no reload. Changes are
+ * coalesced: a pass starts at once when none ran in the last `windowMs`, otherwise at the end of
+ * that window, and never two at once; everything asked meanwhile is in the next one. The first pass,
+ * and the first after nginx restarted (its epoch is not this router's), posts the `full` table.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
 import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, webContainers } from '../../projections/index.js'
 import type { ServedContainer } from '../../domain/platform/events.js'
+import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto'
+import { diff, dictState, fullSet, isEmpty, type CertEntry, type ChangeSet, type DictState } from './changes.js'
 import { routeTable, servedChanges, servedSets, type RouteRows, type RouteTable, type ServedSets } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
-import { renderRoutes, type RenderOptions } from './render.js'
 
 export interface RouterOptions {
   pool: pg.Pool
@@ -18,14 +21,12 @@ export interface RouterOptions {
   log: Logger
   /** The platform domain (`<app>.<domain>`). */
   domain: string
-  /** Render options but the generation and the TLS certificates (set per render). */
-  render: Omit<RenderOptions, 'generation' | 'tls'>
-  /** The HTTPS port (`127.0.0.1:<port>`, by SNI); omitted: attached certificates are not served. */
-  tlsPort?: number
-  /** At most one render per window, ms, default 20. */
+  /** Host names nginx answers itself (`wharf.<domain>`): no app's route takes them. */
+  reserved?: readonly string[]
+  /** At most one pass per window, ms, default 20. */
   windowMs?: number
-  /** For tests: changes the rendered text before it is written (e.g. to make `nginx -t` fail). */
-  transform?: (text: string) => string
+  /** For tests: changes a change set before it is posted (e.g. to make nginx refuse it). */
+  transform?: (cs: ChangeSet) => ChangeSet
   /** Told after each render that reached nginx (or failed to); `asked` = when the oldest change it covers was asked for (ms epoch). */
   onApplied?: (info: { result: ApplyResult | { ok: 'unchanged' }; asked: number; done: number; table: RouteTable }) => void
   /** What each app was last recorded as served on (from the log, so a restarted router does not record it again). */
@@ -69,10 +70,12 @@ export class Router {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
   #lastStart = 0
-  /** The text (without the probe) nginx last accepted. */
-  #applied: string | undefined
-  /** Config generations: unique across router restarts (the probe must not match an older router's). */
-  #generation = Date.now()
+  /** What nginx's dict holds, as far as this router knows (undefined: unknown, post the full table). */
+  #applied: DictState | undefined
+  /** The epoch of this router's last full set: nginx answering another one restarted (or another router wrote). */
+  #epoch: string | undefined
+  /** Certificates checked with node:crypto, by id (chain and key hash): true when they parse. */
+  #certsChecked = new Map<string, boolean>()
   #stopped = false
   /** Renders again when the first served certificate expires. */
   #expiry: NodeJS.Timeout | undefined
@@ -107,16 +110,20 @@ export class Router {
     await this.idle()
   }
 
-  /** Resolves when nothing is pending or rendering, and no nginx worker of an older config takes new connections. */
+  /** Resolves when nothing is pending or being applied. */
   async idle(): Promise<void> {
     while (this.#timer || this.#running || (this.#pendingSince !== undefined && !this.#stopped)) {
       if (this.#running) await this.#running
       else await sleep(this.#windowMs)
     }
-    await this.#o.nginx.settled()
   }
 
-  /** Forgets the applied text: the next render writes and reloads even if nothing changed (nginx restarted). */
+  /** The epoch of the last full table this router posted (undefined: none yet). */
+  get epoch(): string | undefined {
+    return this.#epoch
+  }
+
+  /** Forgets what nginx holds: the next pass posts the full table (nginx restarted). */
   invalidate(): void {
     this.#applied = undefined
   }
@@ -161,45 +168,63 @@ export class Router {
     const table = routeTable(rows, { domain: this.#o.domain, now: Date.now() })
     this.#renderAtExpiry(rows.certs.map((c) => Date.parse(c.notAfter)))
     const nginx = this.#o.nginx
-    const tlsCerts = this.#o.tlsPort ? nginx.writeCerts(table.certs) : []
-    const render = { ...this.#o.render, ...(this.#o.tlsPort ? { tls: { port: this.#o.tlsPort, certs: tlsCerts } } : {}) }
-    const { text: body, dropped } = renderRoutes(table, render)
+    const { state, dropped } = dictState(table, { reserved: this.#o.reserved ?? [], certOk: (id, c) => this.#certOk(id, c) })
     for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
-    if (body === this.#applied && nginx.masterPid()) {
+    const before = this.#applied
+    let cs: ChangeSet = before && nginx.masterPid() ? diff(before, state) : fullSet(state, `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`)
+    if (isEmpty(cs)) {
       await this.#record(rows, table)
       this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
       return
     }
-    const generation = ++this.#generation
-    let { text } = renderRoutes(table, { ...render, generation })
-    if (this.#o.transform) text = this.#o.transform(text)
-    const result = await nginx.apply(text, generation)
+    if (this.#o.transform) cs = this.#o.transform(cs)
+    const result = await nginx.apply(cs)
     const done = Date.now()
     if (result.ok) {
-      this.#applied = body
+      this.#applied = state
+      if (cs.full) this.#epoch = cs.epoch
       this.failures = 0
-      nginx.pruneCerts(tlsCerts)
       this.#o.log.info(
         {
-          apps: table.routes.length,
-          tls: tlsCerts.length,
-          servers: table.routes.reduce((n, r) => n + r.servers.length, 0),
-          checkMs: Math.round(result.checkMs),
-          reloadMs: Math.round(result.reloadMs),
+          full: cs.full === true,
+          apps: Object.keys(cs.apps ?? {}).length,
+          hosts: Object.keys(cs.hosts ?? {}).length,
+          certs: Object.keys(cs.certs ?? {}).length,
+          changed: result.changed,
+          applyMs: Math.round(result.applyMs * 10) / 10,
           sinceAskedMs: done - asked,
           restarted: result.restarted,
         },
-        'router: routes reloaded',
+        'router: routes changed',
       )
       await this.#record(rows, table)
     } else {
       this.failures++
+      // Unreachable: nginx may have restarted with an empty dict; the next pass posts the full table.
+      if (result.unreachable) this.#applied = undefined
       this.#o.log.error(
-        { reason: result.reason },
-        'router: nginx refused the new routes; continuing with the existing configuration (retried on the next change)',
+        { reason: result.reason, code: result.code, full: cs.full === true },
+        'router: nginx refused the change set; continuing with the routes it has (retried on the next change)',
       )
     }
     this.#o.onApplied?.({ result, asked, done, table })
+  }
+
+  /** True when chain and key parse (checked once per id: the id is their hash). */
+  #certOk(id: string, c: CertEntry): boolean {
+    let ok = this.#certsChecked.get(id)
+    if (ok === undefined) {
+      try {
+        new X509Certificate(c.c)
+        createPrivateKey(c.k)
+        ok = true
+      } catch {
+        ok = false
+      }
+      if (this.#certsChecked.size > 10_000) this.#certsChecked.clear()
+      this.#certsChecked.set(id, ok)
+    }
+    return ok
   }
 
   /** Records what changed in the served sets, once live; on failure, tries again with a render in a second. */
@@ -212,8 +237,7 @@ export class Router {
       this.#served = served
       return
     }
-    // Recorded once no worker of the old config takes new connections: from the event on, every new request reaches these containers.
-    await this.#o.nginx.settled()
+    // Recorded once nginx answered: from the event on, every new request reaches these containers.
     try {
       await onServed(changes)
       this.#served = served

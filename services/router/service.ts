@@ -51,24 +51,21 @@ export interface RouterDeps {
   store: EventStore
   pool: pg.Pool
   log: Logger
-  /** nginx's files (`pathsFor(home).nginx`). */
-  paths: NginxPaths
+  /** nginx's files (`pathsFor(home).nginx`): pid file, log, admin socket. */
+  paths: NginxPaths & { admin: string }
   /** Starts nginx when it is not running (infra's nginx part). */
   startNginx: () => Promise<void>
   /** The platform domain. */
   domain: string
-  /** The router port (`127.0.0.1:<port>`). */
-  port: number
-  /** The HTTPS port (`127.0.0.1:<port>`, by SNI); omitted: no HTTPS. */
-  tlsPort?: number
-  /** The controller's port, to route `wharf.<domain>` to it; omitted: not routed. */
-  controllerPort?: number
 }
 
 export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'transform' | 'onApplied'> {
   /** The durable subscription's name, default {@link ROUTER_DURABLE}. */
   durableName?: string
-  /** How often the nginx master is checked (and started again when gone), ms, default 1_000; 0: never. */
+  /**
+   * How often nginx is checked, ms, default 1_000; 0: never. A master gone is started again; an
+   * epoch not this router's (nginx restarted by anyone: its dict is empty) gets the full table.
+   */
   watchdogMs?: number
   /** Records `RouteServed` on `platform.router` when an app's served containers change, default true. */
   record?: boolean
@@ -87,16 +84,15 @@ export interface RunningRouter {
  */
 export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {}): Promise<RunningRouter> {
   const log = deps.log
-  const host = '127.0.0.1'
-  const nginx = new Nginx({ paths: deps.paths, probe: { host, port: deps.port }, log, start: deps.startNginx })
+  const nginx = new Nginx({ paths: deps.paths, socket: deps.paths.admin, log, start: deps.startNginx })
   const record = opts.record ?? true
   const router = new Router({
     pool: deps.pool,
     nginx,
     log,
     domain: deps.domain,
-    ...(deps.tlsPort ? { tlsPort: deps.tlsPort } : {}),
-    render: { listen: { host, port: deps.port }, ...(deps.controllerPort ? { controller: { host, port: deps.controllerPort, domain: deps.domain } } : {}) },
+    // nginx answers the controller's host itself (a server block of its own).
+    reserved: [`wharf.${deps.domain}`],
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
     ...(opts.transform ? { transform: opts.transform } : {}),
     ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
@@ -139,13 +135,25 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     },
   })
   const watchdogMs = opts.watchdogMs ?? 1_000
+  let checking: Promise<void> | undefined
   const watchdog =
     watchdogMs > 0
       ? setInterval(() => {
-          if (nginx.masterPid()) return
-          log.warn('router: nginx is gone; starting it again with the current routes')
-          router.invalidate()
-          router.kick()
+          if (checking) return
+          checking = (async () => {
+            if (!nginx.masterPid()) {
+              log.warn('router: nginx is gone; starting it again with the full table')
+              router.invalidate()
+              router.kick()
+              return
+            }
+            const epoch = await nginx.epoch()
+            if (epoch !== undefined && router.epoch !== undefined && epoch !== router.epoch) {
+              log.warn({ nginx: epoch, router: router.epoch }, 'router: nginx holds another table (it restarted); posting the full table')
+              router.invalidate()
+              router.kick()
+            }
+          })().finally(() => (checking = undefined))
         }, watchdogMs)
       : undefined
   watchdog?.unref()
@@ -156,6 +164,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     stop: () =>
       (stopped ??= (async () => {
         clearInterval(watchdog)
+        await checking
         await consumer.stop()
         await router.stop()
         await watcher.close()
@@ -163,10 +172,10 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
   }
 }
 
-/** The router: events -> nginx routes by Host, reloaded in milliseconds. */
+/** The router: events -> nginx routes by Host, changed in nginx's memory (no reload). */
 export const router: ServiceDefinition = {
   name: 'router',
-  description: 'apps, domains, containers -> nginx routes by Host (checked, reloaded, coalesced)',
+  description: 'apps, domains, containers -> nginx routes by Host (change sets to a shared dict, no reload)',
   async start({ cfg, log: root, store, pool, startNginx }) {
     const log = root.child({ service: 'router' })
     const paths = pathsFor(cfg.home)
@@ -177,9 +186,6 @@ export const router: ServiceDefinition = {
       paths: paths.nginx,
       startNginx: () => startNginx((line) => log.info(line)),
       domain: cfg.domain,
-      port: cfg.ports.router,
-      tlsPort: cfg.ports.routerTls,
-      controllerPort: cfg.ports.controller,
     })
     log.info({ port: cfg.ports.router, tlsPort: cfg.ports.routerTls, domain: cfg.domain }, 'router: routing')
     return { stop: () => running.stop() }

@@ -34,8 +34,6 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
       paths: paths.nginx,
       startNginx: async () => void (await nginxPart.start({ cfg, paths, say: () => {} })),
       domain: opts.domain ?? c.deps.cfg.domain,
-      port,
-      tlsPort,
     },
     { durableName: `router-${c.deps.cfg.namespace}`, ...opts },
   )

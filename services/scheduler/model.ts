@@ -159,6 +159,8 @@ export function desiredServices(
       },
       Mode: { Replicated: { Replicas: replicas } },
       // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
+      // Not all at once (Parallelism 0) until a task is taken out of the routes before Swarm stops it: a
+      // process that exits on SIGTERM loses what is in flight, and three at once outrun the router's update.
       UpdateConfig: {
         Parallelism: Math.max(1, Math.ceil(replicas / 4)),
         Delay: 0,

@@ -1,0 +1,173 @@
+/**
+ * Route table -> what nginx's shared dict should hold, and the change set between two of those.
+ * Pure. Every name that reaches nginx is checked again here against a strict pattern and left out
+ * (reported in `dropped`) when it does not match, whatever the API let through; nginx's Lua checks
+ * a change set once more and refuses it whole when anything is wrong.
+ */
+import { APP_NAME_RE, HOST_NAME_RE } from '../../domain/index.js'
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_PROXY_TIMEOUT_S, type Dropped, type Route, type RouteTable } from './model.js'
+
+/** Host name of nginx's probe server (a server block of its own: never an app's). */
+export const PROBE_HOST = 'wharf-router-probe.invalid'
+
+/** One app in the dict: state, body limit (bytes, 0: none), proxy timeout (s), peers (`address:port`). */
+export interface AppEntry {
+  s: 'up' | 'idle' | 'maintenance'
+  b: number
+  t: number
+  p: string[]
+}
+
+export interface CertEntry {
+  /** PEM chain, leaf first. */
+  c: string
+  /** PEM private key. */
+  k: string
+}
+
+/** What the dict holds: apps by name, host -> app, certificates by id, SNI name -> certificate id. */
+export interface DictState {
+  apps: Map<string, AppEntry>
+  hosts: Map<string, string>
+  certs: Map<string, CertEntry>
+  sni: Map<string, string>
+}
+
+/** What the router posts to nginx's admin socket; `null` deletes. `full`: the whole table (anything else goes). */
+export interface ChangeSet {
+  full?: boolean
+  /** With `full`: a token nginx keeps, to tell a restarted nginx (empty dict) from this one. */
+  epoch?: string
+  apps?: Record<string, AppEntry | null>
+  hosts?: Record<string, string | null>
+  certs?: Record<string, CertEntry | null>
+  sni?: Record<string, string | null>
+}
+
+export interface StateOptions {
+  /** Host names no app may take (`wharf.<domain>`, the probe host): nginx answers them itself. */
+  reserved?: readonly string[]
+  /** False for a certificate that does not parse (the router checks with node:crypto); default all good. */
+  certOk?: (id: string, cert: CertEntry) => boolean
+}
+
+const IPV4_RE = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/
+/** IPv6 as nginx's balancer takes it (brackets added in the peer string). */
+const IPV6_RE = /^[0-9a-f:.]{2,45}$/i
+const SIZE_RE = /^(0|[1-9][0-9]{0,8})([kmg]?)$/
+
+/** An nginx size (`0`, `512k`, `10m`, `1g`) in bytes; undefined when not one. */
+export function sizeBytes(size: string): number | undefined {
+  const m = SIZE_RE.exec(size)
+  if (!m) return undefined
+  return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as '' | 'k' | 'm' | 'g']
+}
+
+/** `address:port` of a server, `[v6]:port` for IPv6; undefined when not an address and port. */
+export function peerOf(s: { host: string; port: number }): string | undefined {
+  if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) return undefined
+  if (IPV4_RE.test(s.host)) return `${s.host}:${s.port}`
+  if (s.host.includes(':') && IPV6_RE.test(s.host)) return `[${s.host}]:${s.port}`
+  return undefined
+}
+
+function stateOf(r: Route): AppEntry['s'] {
+  return r.maintenance ? 'maintenance' : r.servers.length === 0 ? 'idle' : 'up'
+}
+
+/** The dict's content for a route table; what it leaves out is in `dropped`. */
+export function dictState(table: RouteTable, opts: StateOptions = {}): { state: DictState; dropped: Dropped[] } {
+  const dropped: Dropped[] = []
+  const reserved = new Set(opts.reserved ?? [])
+  reserved.add(PROBE_HOST)
+  const state: DictState = { apps: new Map(), hosts: new Map(), certs: new Map(), sni: new Map() }
+  for (const r of table.routes) {
+    if (!APP_NAME_RE.test(r.app) || r.app.length > 63) {
+      dropped.push({ app: JSON.stringify(r.app.slice(0, 64)), what: 'app', reason: 'name not safe for nginx' })
+      continue
+    }
+    const hosts = r.hosts.filter((h) => {
+      if (!HOST_NAME_RE.test(h) || h.length > 253)
+        dropped.push({ app: r.app, what: `host ${JSON.stringify(h.slice(0, 300))}`, reason: 'not a valid host name' })
+      else if (reserved.has(h)) dropped.push({ app: r.app, what: `host ${h}`, reason: 'reserved for the platform' })
+      else return true
+      return false
+    })
+    if (hosts.length === 0) {
+      dropped.push({ app: r.app, what: 'route', reason: 'no valid host name' })
+      continue
+    }
+    const peers: string[] = []
+    for (const s of r.servers) {
+      const p = peerOf(s)
+      if (p) peers.push(p)
+      else dropped.push({ app: r.app, what: `server ${JSON.stringify(`${s.host}:${s.port}`.slice(0, 80))}`, reason: 'not an IP address and port' })
+    }
+    const b = sizeBytes(r.maxBodySize) ?? (sizeBytes(DEFAULT_MAX_BODY_SIZE) as number)
+    const t = Number.isInteger(r.timeoutS) && r.timeoutS >= 1 && r.timeoutS <= 3600 ? r.timeoutS : DEFAULT_PROXY_TIMEOUT_S
+    state.apps.set(r.app, { s: stateOf({ ...r, servers: peers.length ? r.servers : [] }), b, t, p: peers })
+    for (const h of hosts) state.hosts.set(h, r.app)
+  }
+  for (const c of table.certs) {
+    const entry = { c: c.certificate, k: c.key }
+    if (!/^[0-9a-f]{16}$/.test(c.id) || !(opts.certOk?.(c.id, entry) ?? true)) {
+      dropped.push({ app: c.app, what: `certificate ${c.name}`, reason: 'does not parse (chain and key in PEM)' })
+      continue
+    }
+    const domains = c.domains.filter((d) => state.hosts.get(d) === c.app)
+    if (domains.length === 0) continue
+    state.certs.set(c.id, entry)
+    for (const d of domains) state.sni.set(d, c.id)
+  }
+  return { state, dropped }
+}
+
+/** The whole state as a `full` change set. */
+export function fullSet(state: DictState, epoch: string): ChangeSet {
+  return {
+    full: true,
+    epoch,
+    apps: Object.fromEntries(state.apps),
+    hosts: Object.fromEntries(state.hosts),
+    certs: Object.fromEntries(state.certs),
+    sni: Object.fromEntries(state.sni),
+  }
+}
+
+/** What turns `before` into `after` (empty sections left out). */
+export function diff(before: DictState, after: DictState): ChangeSet {
+  const out: ChangeSet = {}
+  const section = <V>(a: Map<string, V>, b: Map<string, V>, same: (x: V, y: V) => boolean): Record<string, V | null> | undefined => {
+    const rec: Record<string, V | null> = {}
+    let n = 0
+    for (const [k, v] of b) {
+      const old = a.get(k)
+      if (old === undefined || !same(old, v)) {
+        rec[k] = v
+        n++
+      }
+    }
+    for (const k of a.keys()) {
+      if (!b.has(k)) {
+        rec[k] = null
+        n++
+      }
+    }
+    return n ? rec : undefined
+  }
+  const apps = section(before.apps, after.apps, (x, y) => x.s === y.s && x.b === y.b && x.t === y.t && x.p.join() === y.p.join())
+  const hosts = section(before.hosts, after.hosts, (x, y) => x === y)
+  // Ids are hashes of chain and key: the same id is the same pair.
+  const certs = section(before.certs, after.certs, () => true)
+  const sni = section(before.sni, after.sni, (x, y) => x === y)
+  if (apps) out.apps = apps
+  if (hosts) out.hosts = hosts
+  if (certs) out.certs = certs
+  if (sni) out.sni = sni
+  return out
+}
+
+/** True when a change set changes nothing. */
+export function isEmpty(cs: ChangeSet): boolean {
+  return !cs.full && !cs.apps && !cs.hosts && !cs.certs && !cs.sni
+}

@@ -1,0 +1,177 @@
+/**
+ * The router's data plane alone: an nginx of its own (infra's part, on free ports, a 1 MiB dict)
+ * and a Node HTTP server as the app, change sets posted to the admin socket by the router's client.
+ * Bad input is refused whole with a stable code and the last good routes keep serving; a dict too
+ * small names its setting; a restarted nginx has no epoch, and the full table brings it back.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, request as httpRequest, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadConfig } from '../../core/config.js'
+import { createLogger } from '../../core/log.js'
+import { pathsFor } from '../../core/paths.js'
+import { nginx as nginxPart } from '../../infra/parts/nginx.js'
+import { freePort } from '../../infra/test-env.js'
+import { fullSet, type AppEntry, type DictState } from './changes.js'
+import { Nginx } from './nginx.js'
+
+const home = mkdtempSync(join(tmpdir(), 'wharf-nginx-router-'))
+const cfg = loadConfig({
+  WHARF_HOME: home,
+  WHARF_ROUTER_PORT: String(await freePort()),
+  WHARF_ROUTER_TLS_PORT: String(await freePort()),
+  WHARF_CONTROLLER_PORT: String(await freePort()),
+  WHARF_ROUTER_DICT_MB: '1',
+})
+const paths = pathsFor(home)
+mkdirSync(paths.logs, { recursive: true })
+mkdirSync(join(home, 'run'), { recursive: true })
+const ctx = { cfg, paths, say: () => {} } as unknown as Parameters<typeof nginxPart.start>[0]
+await nginxPart.start(ctx)
+t.teardown(async () => {
+  await nginxPart.stop(ctx)
+  rmSync(home, { recursive: true, force: true })
+})
+const ng = new Nginx({
+  paths: paths.nginx,
+  socket: paths.nginx.admin,
+  log: createLogger({ level: 'silent' }),
+  start: async () => void (await nginxPart.start(ctx)),
+})
+
+const app: Server = createServer((req, res) => res.end(`app ${req.headers['x-forwarded-host']} ${req.headers['x-request-id'] ? 'id' : 'no-id'}\n`))
+await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
+t.teardown(() => new Promise<void>((r) => app.close(() => r())))
+const appPort = (app.address() as { port: number }).port
+
+function get(host: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: cfg.ports.router, method: body ? 'POST' : 'GET', path: '/', headers: { host, ...headers }, agent: false },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (text += c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const up = (p: string[], b = 0): AppEntry => ({ s: 'up', b, t: 60, p })
+const state = (apps: Record<string, AppEntry>, hosts: Record<string, string>): DictState => ({
+  apps: new Map(Object.entries(apps)),
+  hosts: new Map(Object.entries(hosts)),
+  certs: new Map(),
+  sni: new Map(),
+})
+
+t.test('before any full table: 503 (loading), not 404', async (t) => {
+  t.equal(await ng.epoch(), null)
+  t.equal((await get('shop.example.test')).status, 503)
+})
+
+t.test('a full table, then changes: routed at once, 404 unknown, 503 maintenance and idle, 413 over the body limit', async (t) => {
+  const r = await ng.apply(
+    fullSet(
+      state(
+        { shop: up([`127.0.0.1:${appPort}`], 8), down: { s: 'maintenance', b: 0, t: 60, p: [] } },
+        { 'shop.example.test': 'shop', 'down.example.test': 'down' },
+      ),
+      'e1',
+    ),
+  )
+  t.match(r, { ok: true })
+  t.equal(await ng.epoch(), 'e1')
+  t.same(await get('shop.example.test'), { status: 200, body: 'app shop.example.test id\n' }, 'X-Forwarded-Host and X-Request-Id reach the app')
+  t.equal((await get('SHOP.example.test')).status, 200, 'host names are matched lower-case')
+  t.equal((await get('nobody.example.test')).status, 404)
+  t.match(await get('down.example.test'), { status: 503, body: /down for maintenance/ })
+  t.equal((await get('shop.example.test', {}, 'way over eight bytes')).status, 413, 'Content-Length over WHARF_MAX_BODY_SIZE')
+  t.equal((await get('shop.example.test', { 'transfer-encoding': 'chunked' }, 'way over eight bytes')).status, 413, 'a chunked body over it too')
+  t.match(await ng.apply({ apps: { shop: { s: 'idle', b: 0, t: 60, p: [] } } }), { ok: true })
+  t.match(await get('shop.example.test'), { status: 503, body: /no web process/ })
+  t.match(await ng.apply({ apps: { shop: up([`127.0.0.1:${appPort}`]) }, hosts: { 'new.example.test': 'shop', 'down.example.test': null } }), { ok: true })
+  t.equal((await get('new.example.test')).status, 200, 'a host added')
+  t.equal((await get('down.example.test')).status, 404, 'a host removed')
+})
+
+t.test('passive failover: a peer that refuses connections is passed over', async (t) => {
+  const dead = await freePort()
+  t.match(await ng.apply({ apps: { shop: up([`127.0.0.1:${dead}`, `127.0.0.1:${appPort}`]) } }), { ok: true })
+  const statuses = new Set<number>()
+  for (let i = 0; i < 10; i++) statuses.add((await get('shop.example.test')).status)
+  t.same([...statuses], [200], 'every request answered by the live peer')
+  // Three peers gone at once (a parallel deploy's old tasks): a failed try marks its peer down in every worker.
+  const gone = [await freePort(), await freePort(), await freePort()].map((p) => `127.0.0.1:${p}`)
+  t.match(await ng.apply({ apps: { shop: up([...gone, `127.0.0.1:${appPort}`]) } }), { ok: true })
+  const answers: number[] = []
+  for (let i = 0; i < 20; i++) answers.push((await get('shop.example.test')).status)
+  t.ok(
+    answers.slice(1).every((s) => s === 200),
+    `after the first request, every one answered (${answers.join(' ')})`,
+  )
+})
+
+t.test('bad change sets are refused whole with a stable code; the last good routes serve on', async (t) => {
+  const bad: [string, unknown][] = [
+    ['a host of an unknown app', { hosts: { 'x.example.test': 'nope' } }],
+    ['a peer that is not address:port', { apps: { shop: up(['127.0.0.1:80;evil']) } }],
+    ['a port out of range', { apps: { shop: up(['127.0.0.1:99999']) } }],
+    ['an unsafe app name', { apps: { 'a b': up([]) } }],
+    ['an unsafe host name', { hosts: { 'x.test;\nlisten 1': 'shop' } }],
+    ['a bad state', { apps: { shop: { s: 'open', b: 0, t: 60, p: [] } } }],
+    ['a timeout out of range', { apps: { shop: { s: 'up', b: 0, t: 0, p: [] } } }],
+    ['a certificate that does not parse', { certs: { abcd: { c: 'not a pem', k: 'nope' } } }],
+    ['SNI for an unknown certificate', { sni: { 'shop.example.test': 'abcd' } }],
+    ['a full set without an epoch', { full: true, apps: {} }],
+  ]
+  for (const [what, cs] of bad) {
+    // With a good part beside the bad one: nothing of it is applied.
+    const r = await ng.apply({ ...(cs as object), hosts: { ...((cs as { hosts?: object }).hosts ?? {}), 'partial.example.test': 'shop' } })
+    t.match(r, { ok: false, code: 'WHARF_ROUTER_BAD_CHANGES', unreachable: false }, what)
+  }
+  t.equal((await get('partial.example.test')).status, 404, 'no part of a refused set applied')
+  t.equal((await get('shop.example.test')).status, 200, 'the last good routes serve')
+  const raw = await new Promise<number>((resolve) => {
+    const req = httpRequest({ socketPath: paths.nginx.admin, method: 'POST', path: '/changes', headers: { host: 'x' } }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.end('{"apps": [1, 2')
+  })
+  t.equal(raw, 400, 'not JSON: 400')
+})
+
+t.test('a dict too small: a clear error naming WHARF_ROUTER_DICT_MB', async (t) => {
+  const apps: Record<string, AppEntry> = {}
+  for (let i = 0; i < 20_000; i++) apps[`app-${i}`] = up([`127.0.0.1:${10_000 + (i % 50_000)}`, `127.0.0.2:${10_000 + (i % 50_000)}`])
+  const r = await ng.apply({ apps })
+  t.match(r, { ok: false, code: 'WHARF_ROUTER_DICT_FULL', reason: /WHARF_ROUTER_DICT_MB/ })
+  t.equal((await get('shop.example.test')).status, 200, 'what was there still serves')
+  const free = await new Promise<{ free: number; capacity: number }>((resolve) => {
+    const req = httpRequest({ socketPath: paths.nginx.admin, path: '/epoch', headers: { host: 'x' } }, (res) => {
+      let text = ''
+      res.on('data', (c) => (text += c))
+      res.on('end', () => resolve(JSON.parse(text)))
+    })
+    req.end()
+  })
+  t.ok(free.free > free.capacity / 2, `nothing of the refused set stays (free ${free.free} of ${free.capacity} bytes)`)
+})
+
+t.test('nginx restarted: no epoch (an empty dict) until the full table is posted again', async (t) => {
+  const pid = Number(readFileSync(paths.nginx.pid, 'utf8'))
+  await nginxPart.stop(ctx)
+  t.equal(await ng.epoch(), undefined, 'no answer while down')
+  const r = await ng.apply(fullSet(state({ shop: up([`127.0.0.1:${appPort}`]) }, { 'shop.example.test': 'shop' }), 'e2'))
+  t.match(r, { ok: true, restarted: true }, 'the client starts nginx when its master is gone')
+  t.not(Number(readFileSync(paths.nginx.pid, 'utf8')), pid)
+  t.equal(await ng.epoch(), 'e2')
+  t.equal((await get('shop.example.test')).status, 200)
+  t.equal((await get('new.example.test')).status, 404, 'a full set replaces the whole table')
+})
