@@ -121,6 +121,20 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   })
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ code: 'WHARF_NOT_FOUND', message: `no route ${req.method} ${req.url}` }))
 
+  // An operation without a body (or query) schema takes none: a body or query it would ignore is
+  // refused, so that malformed input never reaches a handler that acts anyway (`POST /auth/logout`
+  // with a stray body, an unknown query parameter).
+  app.addHook('preValidation', async (req) => {
+    const schema = req.routeOptions.schema as { body?: unknown; querystring?: unknown } | undefined
+    if (!req.routeOptions.url) return
+    const body = req.body as unknown
+    const empty = body === undefined || body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body as object).length === 0)
+    if (!schema?.body && !empty) throw new WharfError('WHARF_INVALID', `${req.method} ${req.routeOptions.url} takes no body`)
+    const query = req.query as Record<string, unknown> | undefined
+    if (!schema?.querystring && query && Object.keys(query).length > 0)
+      throw new WharfError('WHARF_INVALID', `${req.method} ${req.routeOptions.url} takes no query parameters (${Object.keys(query).slice(0, 3).join(', ')})`)
+  })
+
   const authenticate = opts.authenticate
   if (authenticate) {
     app.addHook('onRequest', async (req) => {
