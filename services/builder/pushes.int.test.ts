@@ -34,6 +34,9 @@ function silentPush(port: number, key: SshKey, app: string): Session {
   return s
 }
 
+// A few hundred requests: well under a minute on an idle machine, more when the 2 cores are shared.
+t.setTimeout(300_000)
+
 t.test('25 silent pushes: the API answers at once, waiting pushes hold no connection, bounds refuse with WHARF_BUSY, idle ones are closed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-pushes-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -11,6 +11,9 @@ import t from 'tap'
 import { makeSshKey } from '../../../test/git.js'
 import { refused, registerAndLogin, startTestController } from '../testing.js'
 
+// A few hundred requests: well under a minute on an idle machine, more when the 2 cores are shared.
+t.setTimeout(300_000)
+
 t.test('a public key already claimed by another user is refused, naming no one', async (t) => {
   const c = await startTestController(t)
   const alice = await registerAndLogin(c, 'alice')
