@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { fillPath, operationsOf, send, type Operation } from '../../../test/openapi.js'
+import { startTestLogger } from '../../logger/testing.js'
 import { registerAndLogin, startTestController } from '../testing.js'
 
 const HUGE = 'A'.repeat(200_000)
@@ -65,6 +66,8 @@ t.setTimeout(300_000)
 
 t.test('malformed input to every operation: never a 5xx, nothing recorded', async (t) => {
   const c = await startTestController(t, { WHARF_LOGIN_FAILURES: '100000' })
+  // The log routes need a logger to answer (else 503, which is not what this looks for).
+  await startTestLogger(t, c)
   const admin = await registerAndLogin(c, 'root')
   const owner = await registerAndLogin(c, 'alice')
   t.equal((await c.call('POST', '/v1/apps', { token: owner, body: { name: 'shop' } })).status, 201)
