@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { registerAndLogin, startTestController } from '../services/controller/testing.js'
-import { populate, readModels } from '../services/store/testing.js'
+import { importTarget, populate, readModels } from '../services/store/testing.js'
 import { cli, cliUser, fails, ok, requireBuilt } from './testing.js'
 
 /** The test platform's parts, so that admin:status probes them (not whatever answers on the default ports). */
@@ -93,11 +93,12 @@ t.test('admin:backup, admin:backups, admin:restore round-trip; export-events the
   const m = /^Export (\S+): (\d+) events, .+ --namespace (\S+)\n$/.exec(exported.stdout)
   t.ok(m, exported.stdout)
   t.match((await ok(t, admin.run(['admin:exports']), 'admin:exports')).stdout, new RegExp(`^ID\\s+CREATED\\s+ACTOR\\s+EVENTS\\s+SIZE\\n${m![1]}\\s`))
-  const fresh = await startTestController(t)
+  const { c: fresh, importToken } = await importTarget(t, m![3]!)
   const operator = cliUser(t, {})
+  await fails(t, operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]), 'WHARF_UNAUTHORIZED', 'an import without the token')
   const imported = await ok(
     t,
-    operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]),
+    operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--import-token', importToken, '--url', fresh.url]),
     'admin:import-events into a new platform',
   )
   // A commit of several events is one seq: the log may end before the event count.
@@ -107,8 +108,8 @@ t.test('admin:backup, admin:backups, admin:restore round-trip; export-events the
   t.equal(await fresh.deps.store.lastSeq(), Number(im![2]), 'as the new platform says')
   await fails(
     t,
-    operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--url', fresh.url]),
+    operator.run(['admin:import-events', m![1]!, '--namespace', m![3]!, '--import-token', importToken, '--url', fresh.url]),
     'WHARF_UNAUTHORIZED',
-    'a second import, not signed in',
+    'a second import with the spent token, not signed in',
   )
 })

@@ -238,18 +238,22 @@ export function adminTopic(program: Command): void {
 
   program
     .command('admin:import-events <id>')
-    .description('append an export of the event log to this platform, which must be new (no sign-in needed then)')
-    .option('--namespace <namespace>', "the namespace the export was written under (default: this platform's)")
+    .description('append an export of the event log to this platform, which must be new (as an admin, or with the one-time --import-token of `make up`)')
+    .option(
+      '--namespace <namespace>',
+      "the namespace the export was written under (default: this platform's; another one only if its WHARF_IMPORT_FROM names it)",
+    )
+    .option('--import-token <token>', 'the one-time import token `make up` printed for the new platform (no sign-in then)')
     .option('--url <url>', 'the controller of the new platform (default: WHARF_URL or the saved one)')
     .option('--json', 'print the API JSON')
-    .action(async (id: string, opts: { namespace?: string; url?: string; json?: boolean }) => {
+    .action(async (id: string, opts: { namespace?: string; importToken?: string; url?: string; json?: boolean }) => {
       const base = api()
       const client = opts.url ? base.withUrl(opts.url, base.token) : base
       const r = await withProgress(`Importing export ${id}`, () =>
         client.call<{ imported: number; seq: number }>(
           'POST',
           `/v1/admin/exports/${encodeURIComponent(id)}/import`,
-          opts.namespace ? { namespace: opts.namespace } : {},
+          { ...(opts.namespace ? { namespace: opts.namespace } : {}), ...(opts.importToken ? { importToken: opts.importToken } : {}) },
           { timeoutMs: LONG_MS },
         ),
       )

@@ -63,3 +63,24 @@ t.test('the log plane: defaults, bounds, and the syslog port in the conflict che
   t.throws(() => loadConfig({ WHARF_LOG_RATE: 'fast' }), /WHARF_LOG_RATE must be a whole number/)
   t.throws(() => loadConfig({ WHARF_SYSLOG_PORT: '8000' }), /port 8000 is given to both controller and syslog/)
 })
+
+t.test('push, token and sign-in bounds: defaults, values, clear errors', async (t) => {
+  const d = loadConfig({})
+  t.same(d.pushes, { idleMs: 60_000, perUser: 3, max: 10 })
+  t.same(d.auth, { tokenTtlMs: 30 * 86_400_000, loginFailures: 10 })
+  t.same(d.importFrom, [])
+  const c = loadConfig({
+    WHARF_PUSH_IDLE_TIMEOUT: '5',
+    WHARF_PUSHES_PER_USER: '2',
+    WHARF_PUSHES_MAX: '4',
+    WHARF_TOKEN_TTL: '12h',
+    WHARF_LOGIN_FAILURES: '3',
+    WHARF_IMPORT_FROM: 'old, older',
+  })
+  t.same(c.pushes, { idleMs: 5000, perUser: 2, max: 4 })
+  t.same(c.auth, { tokenTtlMs: 12 * 3_600_000, loginFailures: 3 })
+  t.same(c.importFrom, ['old', 'older'])
+  t.throws(() => loadConfig({ WHARF_TOKEN_TTL: '30s' }), /WHARF_TOKEN_TTL must be a duration of at least 1m/)
+  t.throws(() => loadConfig({ WHARF_TOKEN_TTL: 'forever' }), /WHARF_TOKEN_TTL/)
+  t.throws(() => loadConfig({ WHARF_PUSHES_MAX: '0' }), /WHARF_PUSHES_MAX must be a whole number/)
+})

@@ -77,6 +77,33 @@ export interface WharfConfig {
   outboundAllow: readonly OutboundRule[]
   /** The npm registry buildpack-style Node builds install from: `WHARF_NPM_REGISTRY`, default npm's own. */
   npmRegistry: string | undefined
+  /** Bounds of `git push` over SSH (the builder). */
+  pushes: PushConfig
+  /** API tokens and sign-in. */
+  auth: AuthConfig
+  /**
+   * Namespaces of other platforms whose event-log exports this one may import (a move between
+   * platforms sharing a store): `WHARF_IMPORT_FROM`, a comma list, default none (only its own).
+   */
+  importFrom: readonly string[]
+}
+
+/** Bounds of `git push` over SSH; each is an environment variable (README, Pushes and sign-in). */
+export interface PushConfig {
+  /** An SSH connection the client keeps silent this long, ms, is closed (not while its build runs): `WHARF_PUSH_IDLE_TIMEOUT` in seconds, default 60. */
+  idleMs: number
+  /** Pushes one user may run at once (the builder's count; more are refused with `WHARF_BUSY`): `WHARF_PUSHES_PER_USER`, default 3. */
+  perUser: number
+  /** Pushes the builder runs at once, all users together: `WHARF_PUSHES_MAX`, default 10. Its Postgres pool holds this many connections and 4 more. */
+  max: number
+}
+
+/** API tokens and sign-in throttling. */
+export interface AuthConfig {
+  /** How long an API token is valid after it was issued, ms: `WHARF_TOKEN_TTL` (`12h`, `30d`), default `30d`. */
+  tokenTtlMs: number
+  /** Failed sign-ins a minute for one user name, and for one client address, before `WHARF_RATE_LIMITED`: `WHARF_LOGIN_FAILURES`, default 10. */
+  loginFailures: number
 }
 
 /** Bounds of the log plane; each is an environment variable (README, Settings). */
@@ -145,6 +172,16 @@ function backupConfig(env: NodeJS.ProcessEnv): BackupConfig {
   if (!Number.isInteger(keep) || keep < 1 || keep > 10_000)
     throw new Error(`WHARF_BACKUP_KEEP must be a whole number from 1 to 10000, got ${JSON.stringify(rawKeep)}`)
   return { intervalMs, keep }
+}
+
+/** A duration setting as `90s`, `30m`, `12h`, `30d`, in ms; at least `minMs`. */
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: string, minMs: number): number {
+  const raw = env[name] || fallback
+  const m = /^(\d+)([smhd])$/.exec(raw)
+  const ms = m ? Number(m[1]) * DURATION_UNITS[m[2]!]! : NaN
+  if (!(ms >= minMs && ms <= 3650 * DURATION_UNITS.d!))
+    throw new Error(`${name} must be a duration of at least ${durationText(minMs)} (90s, 30m, 12h, 30d), got ${JSON.stringify(raw)}`)
+  return ms
 }
 
 function registryCache(raw: string | undefined): WharfConfig['registryCache'] {
@@ -226,6 +263,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
     outboundAllow: parseOutboundAllow(env.WHARF_OUTBOUND_ALLOW),
     s3: s3Config(env, ports.s3),
+    pushes: {
+      idleMs: count(env, 'WHARF_PUSH_IDLE_TIMEOUT', 60, 24 * 3600) * 1000,
+      perUser: count(env, 'WHARF_PUSHES_PER_USER', 3, 1000),
+      max: count(env, 'WHARF_PUSHES_MAX', 10, 1000),
+    },
+    importFrom: (env.WHARF_IMPORT_FROM ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
+    auth: { tokenTtlMs: duration(env, 'WHARF_TOKEN_TTL', '30d', 60_000), loginFailures: count(env, 'WHARF_LOGIN_FAILURES', 10, 100_000) },
     logs: {
       appLines: count(env, 'WHARF_LOG_LINES', 10_000, 1_000_000),
       appRate: count(env, 'WHARF_LOG_RATE', 10_000, 10_000_000),

@@ -14,6 +14,7 @@ export const ERRORS = {
   WHARF_BACKUP_CORRUPT: { status: 422, summary: 'A backup or event-log export fails its checks (format, checksum, contents); nothing was changed.' },
   WHARF_BACKUP_FOREIGN: { status: 422, summary: 'A backup belongs to another platform (another event log); nothing was changed.' },
   WHARF_OUT_OF_RANGE: { status: 422, summary: "A point of the event log outside what exists: before the thing existed, in the future, beyond the log's end." },
+  WHARF_RATE_LIMITED: { status: 429, summary: 'Too many attempts in a short time (failed sign-ins); wait and try again.' },
   WHARF_TOO_LARGE: { status: 413, summary: 'The request body is larger than allowed.' },
   WHARF_TIMEOUT: { status: 504, summary: 'A bounded wait ran out (for example a read model catching up).' },
   WHARF_DEPLOY_FAILED: { status: 502, summary: 'The deploy a command caused failed (the previous release keeps running); the message has the reason.' },

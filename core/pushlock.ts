@@ -14,35 +14,47 @@ export interface PushLock {
 /**
  * Serializes the pushes (and image builds) of one app across builder processes: a Postgres
  * session advisory lock, held on a connection of its own for the whole push. A builder that dies
- * loses its connection and so its lock: the next push works. A second push waits (polling, so the
- * wait ends when its pusher leaves), after `onWait` says so, up to `timeoutMs`.
+ * loses its connection and so its lock: the next push works. A second push waits, after `onWait`
+ * says so, up to `timeoutMs` (default 10 min), holding no connection while it waits: every
+ * `pollMs` (default 500) it borrows one, tries the lock, and gives the connection back unless the
+ * lock was granted. So waiting pushes never drain `pool`.
  */
 export async function acquirePushLock(
   pool: pg.Pool,
   namespace: string,
   app: string,
-  opts: { onWait?: () => void; timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { onWait?: () => void; timeoutMs?: number; signal?: AbortSignal; pollMs?: number } = {},
 ): Promise<PushLock> {
-  const client = await pool.connect()
   const key = lockKey(namespace, app)
   const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000)
   let told = false
-  try {
-    for (;;) {
+  for (;;) {
+    const client = await pool.connect()
+    let granted: boolean
+    try {
       const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key])
-      if (rows[0].ok) break
-      if (!told) {
-        told = true
-        opts.onWait?.()
-      }
-      if (opts.signal?.aborted) throw new WharfError('WHARF_UNAVAILABLE', 'the push went away while it waited for another push')
-      if (Date.now() >= deadline) throw new WharfError('WHARF_TIMEOUT', `another push to ${app} is still running; try again when it is done`)
-      await sleep(250)
+      granted = rows[0].ok === true
+    } catch (err) {
+      client.release(err as Error)
+      throw err
     }
-  } catch (err) {
+    if (granted) return heldLock(client, key)
     client.release()
-    throw err
+    if (!told) {
+      told = true
+      opts.onWait?.()
+    }
+    if (opts.signal?.aborted) throw new WharfError('WHARF_UNAVAILABLE', 'the push went away while it waited for another push')
+    if (Date.now() >= deadline) throw new WharfError('WHARF_TIMEOUT', `another push to ${app} is still running; try again when it is done`)
+    try {
+      await sleep(Math.min(opts.pollMs ?? 500, Math.max(0, deadline - Date.now())), undefined, opts.signal ? { signal: opts.signal } : {})
+    } catch {
+      throw new WharfError('WHARF_UNAVAILABLE', 'the push went away while it waited for another push')
+    }
   }
+}
+
+function heldLock(client: pg.PoolClient, key: string): PushLock {
   let released = false
   return {
     async release() {

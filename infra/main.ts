@@ -6,7 +6,10 @@
 import { existsSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { Command } from 'commander'
-import { loadConfig } from '../core/config.js'
+import { loadConfig, type WharfConfig } from '../core/config.js'
+import { ensureImportToken } from '../core/import-token.js'
+import { wharfCatalogue } from '../domain/index.js'
+import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { contextFor, down, status, up } from './platform.js'
 import { services } from './parts/services.js'
 import { runTests } from './test-env.js'
@@ -14,6 +17,20 @@ import { runTests } from './test-env.js'
 const cfg = loadConfig(process.env)
 const ctx = contextFor(cfg, (line) => console.log(`  ${line}`))
 const program = new Command('infra').description("Wharf's real parts: start, stop, status").showHelpAfterError()
+
+/** The one-time import token while the platform's event log is empty (made if missing), else undefined. */
+async function newPlatformImportToken(cfg: WharfConfig): Promise<string | undefined> {
+  try {
+    const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(cfg.namespace) })
+    try {
+      return (await store.lastSeq()) === 0 ? ensureImportToken(cfg.home) : undefined
+    } finally {
+      await store.close()
+    }
+  } catch {
+    return undefined
+  }
+}
 
 async function printStatus(): Promise<boolean> {
   const rows = await status(ctx)
@@ -39,6 +56,8 @@ program
     console.log(`  git push: ssh://git@127.0.0.1:${cfg.ports.builder}/<app>.git  (apps:create adds it as the remote wharf)`)
     console.log(`  logs:     ${ctx.paths.logs}/`)
     console.log(`  settings: ${ctx.paths.envFile}`)
+    const importToken = await newPlatformImportToken(cfg)
+    if (importToken) console.log(`  import:   this platform is new; its one-time import token (admin:import-events --import-token): ${importToken}`)
   })
 
 program

@@ -54,7 +54,7 @@ export {
   type DeployableRow,
   type ReleaseRow,
 } from './releases.js'
-export { getUser, listAdmins, listUsers, userByTokenHash, userExists, usersProjection, type UserView } from './users.js'
+export { getUser, listAdmins, listUsers, tokensOf, userByTokenHash, userExists, usersProjection, type UserView } from './users.js'
 export { CONTROL_CHANNEL, holdProjections, type ControlNotice, type HoldOptions } from './hold.js'
 export {
   announceCheckpointReset,

@@ -71,13 +71,26 @@ export interface UserView {
   admin: boolean
 }
 
-/** The user a token hash (SHA-256, as stored) belongs to, or undefined (no such token, or revoked). */
-export async function userByTokenHash(db: Queryable, hash: string): Promise<{ username: string; admin: boolean } | undefined> {
+/**
+ * The user a token hash (SHA-256, as stored) belongs to, or undefined (no such token, revoked, or
+ * issued more than `maxAgeMs` ago when that is given: expired).
+ */
+export async function userByTokenHash(db: Queryable, hash: string, maxAgeMs?: number): Promise<{ username: string; admin: boolean } | undefined> {
   const { rows } = await db.query<{ username: string; admin: boolean }>(
-    'SELECT u.username, u.admin FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username WHERE t.hash = $1',
-    [hash],
+    `SELECT u.username, u.admin FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username
+      WHERE t.hash = $1 AND ($2::bigint IS NULL OR t.created_at > now() - make_interval(secs => $2::bigint / 1000.0))`,
+    [hash, maxAgeMs ?? null],
   )
   return rows[0] && { username: rows[0].username, admin: rows[0].admin }
+}
+
+/** A user's API tokens not revoked (expired ones too), oldest first, by hash. */
+export async function tokensOf(db: Queryable, username: string): Promise<{ hash: string; createdAt: string }[]> {
+  const { rows } = await db.query<{ hash: string; created_at: Date }>(
+    'SELECT hash, created_at FROM rm_users.tokens WHERE username = $1 ORDER BY created_at, hash',
+    [username],
+  )
+  return rows.map((r) => ({ hash: r.hash, createdAt: r.created_at.toISOString() }))
 }
 
 /** True when `username` has an account. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { ApiClient, CliError, loadState, saveState } from '../client.js'
-import { printJson } from '../output.js'
+import { printJson, printList } from '../output.js'
 
 interface UserBody {
   username: string
@@ -113,5 +113,33 @@ export function authTopic(program: Command): void {
       saveState({ ...state, url: state.url ?? api.url, token })
       console.log('Every earlier token is revoked; the new one is saved.')
       if (process.env.WHARF_TOKEN) console.log('WHARF_TOKEN is set: it is revoked too; unset it or set it to the new token in ~/.wharf/client.json.')
+    })
+
+  program
+    .command('auth:tokens')
+    .description('your API tokens: id, when issued, when each expires (WHARF_TOKEN_TTL), the one in use')
+    .option('--json', 'print the API JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const res = await ApiClient.fromEnv().call<{ tokens: { id: string; createdAt: string; expiresAt: string; expired: boolean; current: boolean }[] }>(
+        'GET',
+        '/v1/auth/tokens',
+      )
+      const rows = res.tokens.map((t) => ({ ...t, state: t.current ? 'in use' : t.expired ? 'expired' : '' }))
+      printList(
+        rows,
+        [{ key: 'id' }, { key: 'createdAt', title: 'issued' }, { key: 'expiresAt', title: 'expires' }, { key: 'state' }],
+        { ...opts, empty: 'No tokens.' },
+        res,
+      )
+    })
+
+  program
+    .command('auth:tokens:revoke <id>')
+    .description('revoke one of your API tokens by its id (from auth:tokens)')
+    .option('--json', 'print the API JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await ApiClient.fromEnv().call('DELETE', `/v1/auth/tokens/${encodeURIComponent(id)}`)
+      if (opts.json) return printJson({ revoked: id })
+      console.log(`Token ${id} is revoked.`)
     })
 }

@@ -12,7 +12,7 @@ import { HookServer } from './hook.js'
 import { ensureHostKey } from './hostkey.js'
 import { pushLockFree } from '../../core/pushlock.js'
 import { startSshServer } from './ssh.js'
-import type pg from 'pg'
+import pg from 'pg'
 import type { Logger } from '../../core/log.js'
 
 /** The hook socket: under $WHARF_HOME/run when the path fits a Unix socket, else in the temp dir. */
@@ -52,6 +52,14 @@ export async function failOrphanBuilds(deps: { store: EventStore; pool: pg.Pool;
   return marked
 }
 
+/**
+ * The builder's own Postgres pool: one connection for each push it may run at once (the app's push
+ * lock), and 4 more for what pushes look up (keys, apps, their events' read models).
+ */
+export function builderPool(databaseUrl: string, pushes: number): pg.Pool {
+  return new pg.Pool({ connectionString: databaseUrl, max: pushes + 4, application_name: 'wharf-builder' })
+}
+
 /** How long a push waits for its release to be deployed, ms. */
 const DEPLOY_WAIT_MS = 120_000
 /** How long a push waits, once deployed, for the router to serve the new containers, ms. */
@@ -64,16 +72,22 @@ const SWEEP_MS = 30_000
 export const builder: ServiceDefinition = {
   name: 'builder',
   description: `git push over SSH -> docker build -> registry -> release`,
-  async start({ cfg, log: root, store, pool, running }) {
+  async start({ cfg, log: root, store, running }) {
     const log = root.child({ service: 'builder' })
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
     const key = ensureHostKey(cfg.home)
     const hooks = await HookServer.listen(hookSocketPath(cfg.home))
     const builderId = `${hostname()}:${process.pid}`
+    // Pushes get a pool of their own, bounded by the pushes the builder runs at once: a push holds one
+    // connection (its app's lock) for its whole length, so a flood of pushes never takes the
+    // connections the API, the projector and token checks use.
+    if (!cfg.databaseUrl) throw new Error('WHARF_DATABASE_URL is not set (make up sets it)')
+    const pushPool = builderPool(cfg.databaseUrl, cfg.pushes.max)
+    pushPool.on('error', (err) => log.error({ err }, 'builder: idle Postgres connection failed'))
     const deps: BuildDeps = {
       cfg,
       store,
-      pool,
+      pool: pushPool,
       log,
       docker: DockerEngine.at(cfg.dockerHost),
       builderId,
@@ -83,7 +97,7 @@ export const builder: ServiceDefinition = {
       ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}),
     }
     const sweep = () =>
-      failOrphanBuilds({ store, pool, log, namespace: cfg.namespace, builderId }).catch((err) => log.error({ err }, 'builder: orphan sweep failed'))
+      failOrphanBuilds({ store, pool: pushPool, log, namespace: cfg.namespace, builderId }).catch((err) => log.error({ err }, 'builder: orphan sweep failed'))
     await sweep()
     const timer = setInterval(() => void sweep(), SWEEP_MS)
     timer.unref()
@@ -94,6 +108,7 @@ export const builder: ServiceDefinition = {
         clearInterval(timer)
         await ssh.close()
         await hooks.close()
+        await pushPool.end()
       },
     }
   },

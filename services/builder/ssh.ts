@@ -19,6 +19,7 @@ import { ZERO_SHA, type HookServer, type HookSession } from './hook.js'
 import { acquirePushLock } from '../../core/pushlock.js'
 import { BuildOutput } from './output.js'
 import { ensureRepo, PushedTree, repoOwner, repoPath } from './repo.js'
+import { IdleTimer, PushSlots } from './slots.js'
 
 export interface SshServerDeps extends BuildDeps {
   cfg: WharfConfig
@@ -28,6 +29,11 @@ export interface SshServerDeps extends BuildDeps {
   hostKey: string
   /** How long a second push to an app waits for the first, ms (default 10 min). */
   lockTimeoutMs?: number
+}
+
+/** What one SSH server shares between its connections. */
+interface ServerState {
+  slots: PushSlots
 }
 
 interface Identity {
@@ -55,11 +61,20 @@ export interface RunningSshServer {
 export async function startSshServer(deps: SshServerDeps): Promise<RunningSshServer> {
   const sessions = new Set<Promise<unknown>>()
   const clients = new Set<ssh2.Connection>()
+  const state: ServerState = { slots: new PushSlots(deps.cfg.pushes) }
   const server = new ssh2.Server({ hostKeys: [deps.hostKey], ident: 'Wharf' }, (client, info) => {
     clients.add(client)
     const startedAt = Date.now()
     const connLog = deps.log.child({ remote: `${info.ip}:${info.port}` })
     let who: Identity | undefined
+    // A connection that signs in and runs nothing (or never signs in) is closed after the idle time.
+    let execs = 0
+    const unused = setTimeout(() => {
+      if (execs > 0) return
+      connLog.info({ idleMs: deps.cfg.pushes.idleMs }, 'ssh: connection ran no command in time; closed')
+      client.end()
+    }, deps.cfg.pushes.idleMs)
+    unused.unref()
     client.on('authentication', (ctx) => {
       if (ctx.method !== 'publickey') return ctx.reject(['publickey'])
       const fingerprint = fingerprintOf(ctx.key.data)
@@ -94,9 +109,10 @@ export async function startSshServer(deps: SshServerDeps): Promise<RunningSshSer
         })
         session.on('exec', (accept, _reject, { command }) => {
           const ch = accept()
+          execs++
           const correlationId = randomUUID()
           const log = connLog.child({ user: who?.username, correlationId })
-          const run = handleExec(deps, ch, who!, command, { log, startedAt, correlationId })
+          const run = handleExec(deps, state, ch, who!, command, { log, startedAt, correlationId })
             .catch((err) => {
               log.error({ err }, 'ssh: exec failed')
               return refuse(ch, isWharfError(err) ? `${err.message} (${err.code})` : 'the builder failed; try again')
@@ -107,7 +123,10 @@ export async function startSshServer(deps: SshServerDeps): Promise<RunningSshSer
       })
     })
     client.on('error', (err) => connLog.debug({ err }, 'ssh: connection error'))
-    client.on('close', () => clients.delete(client))
+    client.on('close', () => {
+      clearTimeout(unused)
+      clients.delete(client)
+    })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -139,6 +158,7 @@ function refuse(ch: Channel, message: string): number {
 
 async function handleExec(
   deps: SshServerDeps,
+  state: ServerState,
   ch: Channel,
   who: Identity,
   command: string,
@@ -159,41 +179,72 @@ async function handleExec(
   if (service === 'git-upload-pack') {
     const repo = repoPath(deps.cfg.home, app)
     if (!existsSync(repo) || (await repoOwner(repo)) !== created) return refuse(ch, `${app} has no pushes yet: nothing to fetch`)
-    return pipeGit(ch, ['upload-pack', repo], {})
+    return pipeGit(ch, ['upload-pack', repo], {}, idleTimer(deps, ch, ctx.log))
   }
-  const aborted = new AbortController()
-  ch.on('close', () => aborted.abort())
-  ctx.log.info({ app }, 'push: started')
-  const lock = await acquirePushLock(deps.pool, deps.cfg.namespace, app, {
-    signal: aborted.signal,
-    ...(deps.lockTimeoutMs === undefined ? {} : { timeoutMs: deps.lockTimeoutMs }),
-    onWait: () => ch.stderr.write(`wharf: another push to ${app} is running; waiting for it to finish\n`),
-  })
+  // Over the user's or the builder's bound: refused now, with WHARF_BUSY (a push that waited would hold its connection).
+  const giveBack = state.slots.take(who.username)
   try {
-    const repo = await ensureRepo(deps.cfg.home, app, created)
-    const expected = deps.hooks.expect()
-    void expected.hook.then((hook) => onHook(deps, hook, { app, who, repo, ...ctx }))
+    const aborted = new AbortController()
+    ch.on('close', () => aborted.abort())
+    ctx.log.info({ app }, 'push: started')
+    // Waiting for another push to the app is the server's doing, not the client's silence: no idle timer yet.
+    const lock = await acquirePushLock(deps.pool, deps.cfg.namespace, app, {
+      signal: aborted.signal,
+      ...(deps.lockTimeoutMs === undefined ? {} : { timeoutMs: deps.lockTimeoutMs }),
+      onWait: () => ch.stderr.write(`wharf: another push to ${app} is running; waiting for it to finish\n`),
+    })
     try {
-      return await pipeGit(ch, ['receive-pack', repo], { WHARF_PUSH_SOCKET: deps.hooks.path, WHARF_PUSH_TOKEN: expected.token })
+      const repo = await ensureRepo(deps.cfg.home, app, created)
+      const idle = idleTimer(deps, ch, ctx.log)
+      const expected = deps.hooks.expect()
+      void expected.hook.then(async (hook) => {
+        // The build is the server's work: the client may be silent meanwhile.
+        idle.pause()
+        try {
+          await onHook(deps, hook, { app, who, repo, ...ctx })
+        } finally {
+          idle.resume()
+        }
+      })
+      try {
+        return await pipeGit(ch, ['receive-pack', repo], { WHARF_PUSH_SOCKET: deps.hooks.path, WHARF_PUSH_TOKEN: expected.token }, idle)
+      } finally {
+        expected.cancel()
+      }
     } finally {
-      expected.cancel()
+      await lock.release()
     }
   } finally {
-    await lock.release()
+    giveBack()
   }
 }
 
+/** The idle timer of one git command: after `WHARF_PUSH_IDLE_TIMEOUT` of silence both ways, says so and closes the channel. */
+function idleTimer(deps: SshServerDeps, ch: Channel, log: Logger): IdleTimer {
+  const seconds = Math.round(deps.cfg.pushes.idleMs / 1000)
+  return new IdleTimer(deps.cfg.pushes.idleMs, () => {
+    log.info({ idleMs: deps.cfg.pushes.idleMs }, 'ssh: client idle; closed')
+    refuse(ch, `nothing received from the client for ${seconds} s; the connection is closed (WHARF_PUSH_IDLE_TIMEOUT=${seconds}) (WHARF_TIMEOUT)`)
+    ch.close()
+  })
+}
+
 /** Runs `git <args>` with the channel as its stdio; exits the channel with git's exit code. */
-function pipeGit(ch: Channel, args: string[], env: Record<string, string>): Promise<number> {
+function pipeGit(ch: Channel, args: string[], env: Record<string, string>, idle: IdleTimer): Promise<number> {
   const child = spawn('git', args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   ;(ch as unknown as Readable).pipe(child.stdin)
   child.stdin.on('error', () => {})
   child.stdout.pipe(ch as unknown as Writable, { end: false })
   child.stderr.pipe(ch.stderr as unknown as Writable, { end: false })
+  const touch = () => idle.touch()
+  ch.on('data', touch)
+  child.stdout.on('data', touch)
+  child.stderr.on('data', touch)
   const onClose = () => child.exitCode === null && child.kill('SIGTERM')
   ch.on('close', onClose)
   return new Promise((resolve) => {
     child.on('close', (code) => {
+      idle.stop()
       ch.off('close', onClose)
       const exit = code ?? 1
       if (!ch.destroyed) {

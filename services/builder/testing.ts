@@ -12,6 +12,7 @@ import { uniqueName } from '../../test/harness.js'
 import type { TestController } from '../controller/testing.js'
 import { HookServer } from './hook.js'
 import { ensureHostKey } from './hostkey.js'
+import { builderPool } from './service.js'
 import { startSshServer } from './ssh.js'
 
 function testDockerHost(): string {
@@ -87,8 +88,12 @@ export async function startTestBuilder(
   opts: { lockTimeoutMs?: number; buildTimeoutMs?: number; deployTimeoutMs?: number; serveTimeoutMs?: number } = {},
 ): Promise<number> {
   const hooks = await HookServer.listen(join(mkdtempSync(join(tmpdir(), 'wharf-hooks-')), 'hooks.sock'))
+  // Its own pool, as the builder service has (bounded by WHARF_PUSHES_MAX).
+  const pool = builderPool(c.deps.cfg.databaseUrl!, c.deps.cfg.pushes.max)
+  pool.on('error', () => {})
   const ssh = await startSshServer({
     ...c.deps,
+    pool,
     docker: testEngine(),
     builderId: 'test',
     hooks,
@@ -101,6 +106,7 @@ export async function startTestBuilder(
   t.teardown(async () => {
     await ssh.close()
     await hooks.close()
+    await pool.end()
   })
   return ssh.port
 }

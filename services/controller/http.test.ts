@@ -1,6 +1,6 @@
 import t from 'tap'
 import Type from 'typebox'
-import { describeErrors, validatorCompiler } from './http.js'
+import { describeErrors, requestIdOf, validatorCompiler } from './http.js'
 
 const Body = Type.Object(
   { values: Type.Record(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }), Type.String(), { additionalProperties: false }) },
@@ -29,4 +29,13 @@ t.test('query strings are converted and get their defaults', async (t) => {
 t.test('describeErrors keeps three distinct lines at most', async (t) => {
   const e = (instancePath: string) => ({ keyword: 'type', instancePath, message: 'must be string' })
   t.equal(describeErrors('body', [e('/a'), e('/a'), e('/b'), e('/c'), e('/d')]), 'body/a must be string; body/b must be string; body/c must be string')
+})
+
+t.test('a request id is kept only when it is a plain, short id', async (t) => {
+  t.equal(requestIdOf('0193a0f2-7c1e-7d2a-9b1c-1234567890ab'), '0193a0f2-7c1e-7d2a-9b1c-1234567890ab')
+  t.equal(requestIdOf('cli-42.a:b_c'), 'cli-42.a:b_c')
+  for (const bad of ['', 'x'.repeat(129), 'a b', 'a\nInjected: 1', '../etc', '<script>', '-leading', 'é'])
+    t.equal(requestIdOf(bad), undefined, JSON.stringify(bad.slice(0, 20)))
+  t.equal(requestIdOf(['a', 'b']), undefined, 'a repeated header')
+  t.equal(requestIdOf(undefined), undefined)
 })

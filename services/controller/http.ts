@@ -63,6 +63,14 @@ export function describeErrors(part: string, errors: { keyword: string; instance
   return lines.join('; ')
 }
 
+/** What a caller's `X-Request-Id` may be to be kept: 1-128 letters, digits and `. _ : -`, starting with a letter or digit. */
+export const REQUEST_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+/** The caller's request id when it is a plain id (a UUID, a ULID, `cli-42`), else undefined. */
+export function requestIdOf(header: string | string[] | undefined): string | undefined {
+  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : undefined
+}
+
 /** The token of an `Authorization: Bearer <token>` header, if any. */
 export function bearerToken(header: string | undefined): string | undefined {
   return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() || undefined : undefined
@@ -86,9 +94,11 @@ const CLIENT_ERRORS: Record<string, keyof typeof ERRORS> = {
 export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.log as FastifyBaseLogger,
-    requestIdHeader: 'x-request-id',
+    // The caller's X-Request-Id becomes the correlation id of the events it causes: only when it is a
+    // plain id (REQUEST_ID_RE); anything else gets a fresh one.
+    requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'correlationId' }),
-    genReqId: () => newEventId(),
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']) ?? newEventId(),
     bodyLimit: BODY_LIMIT,
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
@@ -111,6 +121,20 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   })
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ code: 'WHARF_NOT_FOUND', message: `no route ${req.method} ${req.url}` }))
 
+  // An operation without a body (or query) schema takes none: a body or query it would ignore is
+  // refused, so that malformed input never reaches a handler that acts anyway (`POST /auth/logout`
+  // with a stray body, an unknown query parameter).
+  app.addHook('preValidation', async (req) => {
+    const schema = req.routeOptions.schema as { body?: unknown; querystring?: unknown } | undefined
+    if (!req.routeOptions.url) return
+    const body = req.body as unknown
+    const empty = body === undefined || body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body as object).length === 0)
+    if (!schema?.body && !empty) throw new WharfError('WHARF_INVALID', `${req.method} ${req.routeOptions.url} takes no body`)
+    const query = req.query as Record<string, unknown> | undefined
+    if (!schema?.querystring && query && Object.keys(query).length > 0)
+      throw new WharfError('WHARF_INVALID', `${req.method} ${req.routeOptions.url} takes no query parameters (${Object.keys(query).slice(0, 3).join(', ')})`)
+  })
+
   const authenticate = opts.authenticate
   if (authenticate) {
     app.addHook('onRequest', async (req) => {
@@ -118,7 +142,7 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
       const token = bearerToken(req.headers.authorization)
       if (!token) throw new WharfError('WHARF_UNAUTHORIZED', 'sign in first: no token (wharf auth:login)')
       const user = await authenticate(token)
-      if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'the token is not valid (revoked or regenerated): sign in again (wharf auth:login)')
+      if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'the token is not valid (expired, revoked or regenerated): sign in again (wharf auth:login)')
       req.user = user
       req.log = req.log.child({ user: user.username })
     })

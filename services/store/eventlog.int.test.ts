@@ -6,7 +6,7 @@ import t from 'tap'
 import { waitFor } from '../../projections/index.js'
 import { refused, registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
 import { keysOf } from './manifest.js'
-import { populate, readModels } from './testing.js'
+import { importTarget, populate, readModels } from './testing.js'
 
 async function exportLog(c: TestController, token: string): Promise<{ id: string; events: number; namespace: string }> {
   const res = await c.call('POST', '/v1/admin/exports', { token })
@@ -40,10 +40,14 @@ t.test('export, then import into an empty platform: identical read models, same 
   t.equal(lines.length, exp.events, 'one line per event')
   t.match(JSON.parse(lines[0]!), { seq: 1, type: 'AdminGranted', stream: 'platform.accounts', actor: 'user:root', id: String, data: { username: 'root' } })
 
-  const b = await startTestController(t)
+  const { c: b, importToken } = await importTarget(t, exp.namespace)
   t.equal(await b.deps.store.lastSeq(), 0, 'b is a new platform')
-  const imp = await b.call('POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace } })
-  t.equal(imp.status, 200, `import needs no token on an empty platform (${JSON.stringify(imp.body)})`)
+  await refused(t, b, 401, 'WHARF_UNAUTHORIZED', 'POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace } })
+  await refused(t, b, 401, 'WHARF_UNAUTHORIZED', 'POST', `/v1/admin/exports/${exp.id}/import`, {
+    body: { namespace: exp.namespace, importToken: `wit_${'A'.repeat(32)}` },
+  })
+  const imp = await b.call('POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace, importToken } })
+  t.equal(imp.status, 200, `import with the one-time token on an empty platform (${JSON.stringify(imp.body)})`)
   t.match(imp.body, { imported: exp.events, seq: upTo })
   await waitFor(b.deps.pool, upTo, { timeoutMs: 20_000 })
 
@@ -56,14 +60,14 @@ t.test('export, then import into an empty platform: identical read models, same 
   // The users came along: alice's token from platform a signs in on b.
   t.equal((await b.call('GET', '/v1/apps/shop', { token: alice })).status, 200, "alice's token works on the new platform")
 
-  // Again: b holds that whole export already, nothing more to append.
-  await refused(t, b, 401, 'WHARF_UNAUTHORIZED', 'POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace } })
+  // Again: b holds that whole export already, nothing more to append; the token served once.
+  await refused(t, b, 401, 'WHARF_UNAUTHORIZED', 'POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace, importToken } })
   await refused(t, b, 403, 'WHARF_FORBIDDEN', 'POST', `/v1/admin/exports/${exp.id}/import`, { token: alice, body: { namespace: exp.namespace } })
   const again = await b.call('POST', `/v1/admin/exports/${exp.id}/import`, { token: root, body: { namespace: exp.namespace } })
   t.match(again, { status: 200, body: { imported: 0 } }, 'an import that is already complete appends nothing')
 
   // A platform with other events refuses it.
-  const c = await startTestController(t)
+  const { c } = await importTarget(t, exp.namespace)
   const cRoot = await registerAndLogin(c, 'carol')
   const r = await refused(t, c, 409, 'WHARF_CONFLICT', 'POST', `/v1/admin/exports/${exp.id}/import`, { token: cRoot, body: { namespace: exp.namespace } })
   t.match(r.body.message, /is not empty/)
@@ -78,9 +82,11 @@ t.test('a corrupt export is refused before anything is appended', async (t) => {
   const original = await text(a, keys.data)
   const manifest = await text(a, keys.manifest)
   const objects = a.deps.objects!.events
-  const b = await startTestController(t)
+  const { c: b, importToken } = await importTarget(t, exp.namespace)
   const refuse = async (why: RegExp) => {
-    const r = await refused(t, b, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace } })
+    const r = await refused(t, b, 422, 'WHARF_BACKUP_CORRUPT', 'POST', `/v1/admin/exports/${exp.id}/import`, {
+      body: { namespace: exp.namespace, importToken },
+    })
     t.match(r.body.message, why)
     t.equal(await b.deps.store.lastSeq(), 0, '... and b is still empty')
   }
@@ -115,5 +121,8 @@ t.test('a corrupt export is refused before anything is appended', async (t) => {
   await objects.put(keys.manifest, Buffer.from(manifest.replace('wharf-events/1', 'wharf-events/7')))
   await refuse(/not a wharf-events\/1 manifest/)
 
-  await refused(t, b, 404, 'WHARF_NOT_FOUND', 'POST', '/v1/admin/exports/20200101-000000-abcd/import', { body: { namespace: exp.namespace } })
+  await refused(t, b, 404, 'WHARF_NOT_FOUND', 'POST', '/v1/admin/exports/20200101-000000-abcd/import', { body: { namespace: exp.namespace, importToken } })
+  // Another platform's namespace that WHARF_IMPORT_FROM does not name.
+  const other = await startTestController(t, { WHARF_HOME: b.deps.cfg.home })
+  await refused(t, other, 403, 'WHARF_FORBIDDEN', 'POST', `/v1/admin/exports/${exp.id}/import`, { body: { namespace: exp.namespace, importToken } })
 })

@@ -1,7 +1,12 @@
 /** For the store's integration tests: a platform with some history, and its read models as data. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type pg from 'pg'
+import type { Test } from 'tap'
+import { ensureImportToken } from '../../core/import-token.js'
 import { readModelRows } from '../../projections/testing/rows.js'
-import { registerAndLogin, type TestController } from '../controller/testing.js'
+import { registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
 
 /** Types the store itself records: left out when read models of two platforms are compared. */
 export const STORE_EVENTS = ['BackupCompleted', 'BackupFailed', 'BackupRestored', 'BackupDeleted', 'EventsExported']
@@ -38,4 +43,15 @@ export async function populate(c: TestController): Promise<{ root: string; alice
  */
 export function readModels(pool: pg.Pool, skipEvents: readonly string[] = STORE_EVENTS): Promise<Record<string, string[]>> {
   return readModelRows(pool, skipEvents)
+}
+
+/**
+ * A new platform to import into: a home of its own (with the one-time import token `make up` would
+ * have made) and `WHARF_IMPORT_FROM` naming the exporting platform's namespace. Answers it and the token.
+ */
+export async function importTarget(t: Test, fromNamespace: string): Promise<{ c: TestController; importToken: string }> {
+  const home = mkdtempSync(join(tmpdir(), 'wharf-import-'))
+  t.teardown(() => rmSync(home, { recursive: true, force: true }))
+  const c = await startTestController(t, { WHARF_HOME: home, WHARF_IMPORT_FROM: fromNamespace })
+  return { c, importToken: ensureImportToken(home) }
 }

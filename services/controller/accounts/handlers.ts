@@ -11,7 +11,7 @@ import { claimStreamId, streamId, type EventContext, type EventStore } from '../
 import { runCommand } from '../../../domain/command.js'
 import { ACCOUNTS_STREAM, adminsDecider } from '../../../domain/user/admins.js'
 import { keyClaimDecider } from '../../../domain/key/decider.js'
-import { getUser, type KeyView, type UserView } from '../../../projections/index.js'
+import { getUser, tokensOf, type KeyView, type UserView } from '../../../projections/index.js'
 import { defaultKeyName, parsePublicKey } from './keys.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
 import { findKey, userDecider } from '../../../domain/user/decider.js'
@@ -106,6 +106,40 @@ export async function logout(deps: AccountDeps, username: string, token: string,
     stream: userStream(username),
     decider: userDecider,
     command: { type: 'RevokeToken', username, tokenHash: hashToken(token) },
+    ctx: { actor: actorOf(username), correlationId },
+    waitFor: USERS,
+  })
+}
+
+/** A token as `auth:tokens` shows it: never the token nor its whole hash. */
+export interface TokenView {
+  /** The first 16 hex digits of the token's SHA-256: enough to name it, useless to sign in. */
+  id: string
+  createdAt: string
+  expiresAt: string
+  expired: boolean
+  /** The token of the request that asked. */
+  current: boolean
+}
+
+/** The user's tokens (not revoked), oldest first; `ttlMs` is WHARF_TOKEN_TTL. */
+export async function listTokens(pool: pg.Pool, username: string, currentToken: string, ttlMs: number): Promise<TokenView[]> {
+  const current = hashToken(currentToken)
+  const now = Date.now()
+  return (await tokensOf(pool, username)).map((t) => {
+    const expires = Date.parse(t.createdAt) + ttlMs
+    return { id: t.hash.slice(0, 16), createdAt: t.createdAt, expiresAt: new Date(expires).toISOString(), expired: expires <= now, current: t.hash === current }
+  })
+}
+
+/** Revokes one of the user's tokens by its id (from {@link listTokens}); another user's id is not found. */
+export async function revokeTokenById(deps: AccountDeps, username: string, id: string, correlationId: string): Promise<void> {
+  const hash = (await tokensOf(deps.pool, username)).find((t) => t.hash.slice(0, 16) === id)?.hash
+  if (!hash) throw new WharfError('WHARF_NOT_FOUND', `you have no token ${id} (wharf auth:tokens lists yours)`, { details: { id } })
+  await runCommand(deps, {
+    stream: userStream(username),
+    decider: userDecider,
+    command: { type: 'RevokeToken', username, tokenHash: hash },
     ctx: { actor: actorOf(username), correlationId },
     waitFor: USERS,
   })

@@ -1,6 +1,7 @@
 import Type from 'typebox'
 import { includedSeq, type BackupManifest, type ExportManifest } from '../../../core/backups.js'
 import { WharfError } from '../../../core/errors.js'
+import { checkImportToken, consumeImportToken } from '../../../core/import-token.js'
 import { StoreObjectId } from '../../../domain/index.js'
 import { getReplay, startReplay, wharfProjections, type ReplayJob } from '../../../projections/index.js'
 import { ErrorBody } from '../accounts/schemas.js'
@@ -132,8 +133,9 @@ const Namespace = Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' })
 
 /**
  * /v1/admin: the platform's parts, backups of the read models and exports of the event log (admin
- * only). Importing an export is the one exception: it needs no token while this platform's event log
- * is empty (a new platform has no users yet; the first registration is just as open).
+ * only). Importing an export is the one exception: an admin, or on a new platform (no users yet) the
+ * one-time import token `make up` printed; and only from this platform's namespace or one that
+ * `WHARF_IMPORT_FROM` names.
  */
 export const adminRoutes: RoutePlugin = (api, deps) => {
   const ctxOf = (user: AuthUser, correlationId: string) => ({ actor: `user:${user.username}`, correlationId })
@@ -300,10 +302,14 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     {
       config: { public: true },
       schema: {
-        summary: 'Append an export to this platform, whose event log must be empty (no token needed then) or the start of that export',
+        summary:
+          'Append an export to this platform, whose event log must be empty or the start of that export (an admin, or the one-time import token that `make up` printed)',
         tags: ['admin'],
         params: IdParams,
-        body: Type.Object({ namespace: Type.Optional(Namespace) }, { additionalProperties: false }),
+        body: Type.Object(
+          { namespace: Type.Optional(Namespace), importToken: Type.Optional(Type.String({ pattern: '^wit_[A-Za-z0-9_-]{32}$' })) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({ export: Export, imported: Type.Integer(), seq: Type.Integer(), tookMs: Type.Integer() }),
           '4xx': ErrorBody,
@@ -312,14 +318,28 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
       },
     },
     async (req) => {
-      // A platform with events has users: then only an admin may even try (and is told it is not empty).
-      if ((await deps.store.lastSeq()) > 0) {
-        const token = bearerToken(req.headers.authorization)
-        const user = token ? await authenticate(token) : undefined
-        if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'this platform has events already: sign in as an admin')
-        requireAdmin(user)
-      }
-      const r = await deps.platform.importEvents(req.params.id, { ...(req.body.namespace ? { namespace: req.body.namespace } : {}) })
+      // An admin; or, while the log is empty (a new platform has no admin yet), the operator's one-time token.
+      const token = bearerToken(req.headers.authorization)
+      const user = token ? await authenticate(token) : undefined
+      let byToken = false
+      if (user) requireAdmin(user)
+      else if (req.body.importToken && (await deps.store.lastSeq()) === 0 && checkImportToken(deps.cfg.home, req.body.importToken)) byToken = true
+      else
+        throw new WharfError(
+          'WHARF_UNAUTHORIZED',
+          (await deps.store.lastSeq()) > 0
+            ? 'this platform has events already: sign in as an admin'
+            : 'an import needs an admin, or the one-time import token that `make up` printed for this new platform (--import-token)',
+        )
+      const ns = req.body.namespace
+      if (ns && ns !== deps.cfg.namespace && !deps.cfg.importFrom.includes(ns))
+        throw new WharfError(
+          'WHARF_FORBIDDEN',
+          `namespace ${ns} is another platform's: this one imports only its own exports, or those of namespaces WHARF_IMPORT_FROM names`,
+          { details: { namespace: ns } },
+        )
+      const r = await deps.platform.importEvents(req.params.id, { ...(ns ? { namespace: ns } : {}) })
+      if (byToken) consumeImportToken(deps.cfg.home)
       return { export: exportView(r.manifest), imported: r.imported, seq: r.lastSeq, tookMs: r.tookMs }
     },
   )

@@ -56,6 +56,9 @@ function loggerOf(deps: ControllerDeps): LoggerClient {
 
 const sse = (l: LogLine) => `id: ${l.id}\ndata: ${JSON.stringify(l)}\n\n`
 
+/** 9999-12-31T23:59:59.999Z, the last time an ISO date spells with four digits. */
+const MAX_TIME = 253_402_300_799_999
+
 /**
  * `GET /apps/:app/logs` (recent lines, or `since` a time) and `GET /apps/:app/logs/stream` (the
  * recent lines, then every new one, as server-sent events), for whoever may use the app.
@@ -81,7 +84,10 @@ export const logsRoutes: RoutePlugin = (api, deps) => {
       const { lines = 100, type, since } = req.query
       const logger = loggerOf(deps)
       if (since !== undefined) {
-        if (Number.isNaN(Date.parse(since))) throw new WharfError('WHARF_INVALID', `since is not a time: ${since}`)
+        const at = Date.parse(since)
+        // Year 0 to 9999 only: `since=12345` parses (as the year 12345) but no store reads from there.
+        if (Number.isNaN(at) || at < 0 || at > MAX_TIME) throw new WharfError('WHARF_INVALID', `since is not a time: ${since.slice(0, 64)}`)
+        if (at > Date.now()) return { lines: [] }
         return { lines: await logger.history({ app: req.params.app, since, limit: lines, ...(type ? { type } : {}) }) }
       }
       return { lines: (await logger.recent({ app: req.params.app, lines, ...(type ? { type } : {}) })).lines }
