@@ -26,6 +26,7 @@ import {
   type ImageInfo,
   type LabelFilter,
   type LogOptions,
+  type NodeInfo,
   type OnLine,
   type ServiceInfo,
   type ServiceSpec,
@@ -241,6 +242,10 @@ export class MemoryEngine implements ContainerEngine {
       arch: process.arch,
       swarm: { state: 'active', nodes: 1, managers: 1, controlAvailable: true },
     }
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return [{ id: 'memory', hostname: 'memory', role: 'manager', state: 'ready', availability: 'active', address: '127.0.0.1', labels: {}, leader: true }]
   }
 
   async listServices(labels?: LabelFilter): Promise<ServiceInfo[]> {
