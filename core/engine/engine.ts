@@ -77,6 +77,8 @@ export interface TaskTemplate {
   RestartPolicy?: { Condition?: 'none' | 'on-failure' | 'any'; Delay?: number; MaxAttempts?: number }
   /** A counter: raising it replaces every task (a restart). */
   ForceUpdate?: number
+  /** Which nodes may run the tasks (`node.labels.zone==a`), and labels to spread them over. */
+  Placement?: { Constraints?: string[]; Preferences?: { Spread: { SpreadDescriptor: string } }[] }
 }
 
 /** How Swarm rolls an update (or a rollback); durations in ns. */
