@@ -112,8 +112,8 @@ t.test('a NATS server lost under 200 appends/s: appends go on, 0 events lost, 0 
   t.equal(lost, 0, 'no event lost')
   t.equal(ids.length, once.size, 'no event twice')
   t.equal(ids.length, sent.length, 'exactly what was appended')
-  t.comment(
-    `appends: ${sent.length} at ~${rate}/s; leader killed at ${killedAt} ms; failed attempts (sent again): ${failedAttempts}; longest pause: ${longestPauseMs} ms`,
+  console.error(
+    `# nats cluster: appends: ${sent.length} at ~${rate}/s; leader killed at ${killedAt} ms; failed attempts (sent again): ${failedAttempts}; longest pause: ${longestPauseMs} ms`,
   )
   console.error(`# nats cluster: after the loss: stream leader ${(await jsm.streams.info(subjects.stream)).cluster?.leader}`)
 })
