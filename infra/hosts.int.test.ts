@@ -23,7 +23,8 @@ import { startScheduler } from '../services/scheduler/service.js'
 import { get, requestLoop } from '../test/http.js'
 import { addHost, freeSubnet, killHost, startHosts, stopHosts, type Topology } from './hosts.js'
 
-t.setTimeout(240_000)
+// ~1 min on an idle machine; up to ~4 min at a load average of 30, and its teardown must not be cut short (it removes namespaces and engines).
+t.setTimeout(420_000)
 
 const DOMAIN = 'wharf.localhost'
 const DOCKERFILE = 'FROM busybox\nRUN mkdir /www && echo hello > /www/index.html\nCMD ["httpd", "-f", "-p", "5000", "-h", "/www"]\n'
