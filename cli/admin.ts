@@ -10,6 +10,17 @@ interface Part {
   version?: string
   detail?: string
 }
+interface Host {
+  id: string
+  hostname: string
+  role: string
+  state: string
+  availability: string
+  address: string
+  labels: Record<string, string>
+  leader: boolean
+  engineVersion?: string
+}
 interface Backup {
   id: string
   createdAt: string
@@ -95,7 +106,7 @@ async function followReplay(client: ApiClient, first: Replay): Promise<Replay> {
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 19)
 const api = () => ApiClient.fromEnv()
 
-/** admin:status, admin:replay, admin:backup(s), admin:restore, admin:export-events, admin:exports, admin:import-events (admins). */
+/** admin:status, admin:hosts, admin:replay, admin:backup(s), admin:restore, admin:export-events, admin:exports, admin:import-events (admins). */
 export function adminTopic(program: Command): void {
   program
     .command('admin:status')
@@ -109,6 +120,37 @@ export function adminTopic(program: Command): void {
         console.log(table(rows, [{ key: 'part' }, { key: 'state' }, { key: 'address' }, { key: 'version' }, { key: 'detail' }]))
       }
       if (parts.some((p) => !p.up)) process.exitCode = 3
+    })
+
+  program
+    .command('admin:hosts')
+    .description("the swarm's nodes (Docker hosts): role, state, availability, address, labels (admins only); exit 3 when one is not ready")
+    .option('--json', 'print the API JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { hosts } = await api().call<{ hosts: Host[] }>('GET', '/v1/admin/hosts')
+      if (opts.json) printJson({ hosts })
+      else {
+        const rows = hosts.map((h) => ({
+          ...h,
+          role: h.leader ? 'manager (leader)' : h.role,
+          labels: Object.entries(h.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+          engine: h.engineVersion ?? '',
+        }))
+        console.log(
+          table(rows, [
+            { key: 'hostname' },
+            { key: 'role' },
+            { key: 'state' },
+            { key: 'availability' },
+            { key: 'address' },
+            { key: 'labels' },
+            { key: 'engine' },
+          ]),
+        )
+      }
+      if (hosts.some((h) => h.state !== 'ready')) process.exitCode = 3
     })
 
   program

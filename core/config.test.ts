@@ -84,3 +84,15 @@ t.test('push, token and sign-in bounds: defaults, values, clear errors', async (
   t.throws(() => loadConfig({ WHARF_TOKEN_TTL: 'forever' }), /WHARF_TOKEN_TTL/)
   t.throws(() => loadConfig({ WHARF_PUSHES_MAX: '0' }), /WHARF_PUSHES_MAX must be a whole number/)
 })
+
+t.test('many hosts: the host address and the NATS replicas, with defaults for one host', async (t) => {
+  const one = loadConfig({})
+  t.equal(one.hostAddress, '127.0.0.1')
+  t.equal(one.natsReplicas, 1)
+  const many = loadConfig({ WHARF_HOST_ADDRESS: '192.168.217.12', WHARF_NATS_REPLICAS: '3' })
+  t.equal(many.hostAddress, '192.168.217.12')
+  t.equal(many.natsReplicas, 3)
+  for (const bad of ['host-2', '10.0.0', '256.1.1.1', '0.0.0.0', '01.2.3.4', '1.2.3.4:80'])
+    t.throws(() => loadConfig({ WHARF_HOST_ADDRESS: bad }), /WHARF_HOST_ADDRESS must be this host's IPv4 address/, bad)
+  for (const bad of ['2', '0', 'three']) t.throws(() => loadConfig({ WHARF_NATS_REPLICAS: bad }), /WHARF_NATS_REPLICAS must be 1, 3 or 5/, bad)
+})

@@ -60,8 +60,15 @@ export interface WharfConfig {
   logLevel: string
   /** The router's nginx shared dict (routes, peers, certificates), MiB: `WHARF_ROUTER_DICT_MB`, default 64 (10,000 apps take a few). */
   routerDictMb: number
-  /** NATS URL: `WHARF_NATS_URL`, default derived from the port. */
+  /** NATS URL: `WHARF_NATS_URL`, default derived from the port; a comma-separated list names every server of a cluster. */
   natsUrl: string
+  /** Replicas of the platform's JetStream streams: `WHARF_NATS_REPLICAS`, 1 (default), 3 or 5 (a NATS cluster). */
+  natsReplicas: 1 | 3 | 5
+  /**
+   * The address of this Docker host as the router reaches it (a swarm node's address): `WHARF_HOST_ADDRESS`,
+   * default `127.0.0.1` (one host). The publisher announces its containers at `<address>:<port>`.
+   */
+  hostAddress: string
   /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
   databaseUrl: string | undefined
   /**
@@ -258,6 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     logLevel: env.WHARF_LOG_LEVEL || 'info',
     routerDictMb: count(env, 'WHARF_ROUTER_DICT_MB', 64, 4096),
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
+    natsReplicas: natsReplicas(env.WHARF_NATS_REPLICAS),
+    hostAddress: hostAddress(env.WHARF_HOST_ADDRESS),
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
@@ -280,6 +289,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
       streamMb: count(env, 'WHARF_LOG_STREAM_MB', 1024, 1024 * 1024),
     },
   }
+}
+
+function natsReplicas(raw: string | undefined): WharfConfig['natsReplicas'] {
+  if (raw === undefined || raw === '' || raw === '1') return 1
+  if (raw === '3' || raw === '5') return Number(raw) as 3 | 5
+  throw new Error(`WHARF_NATS_REPLICAS must be 1, 3 or 5, got ${JSON.stringify(raw)}`)
+}
+
+function hostAddress(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return '127.0.0.1'
+  const octets = raw.split('.')
+  if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255) || raw === '0.0.0.0')
+    throw new Error(`WHARF_HOST_ADDRESS must be this host's IPv4 address, got ${JSON.stringify(raw)}`)
+  return raw
 }
 
 function registration(raw: string | undefined): WharfConfig['registration'] {

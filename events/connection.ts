@@ -35,8 +35,10 @@ export interface JetStreamConnectOptions {
  */
 export async function connectJetStream(opts: JetStreamConnectOptions): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
   let nc: NatsConnection
+  // `nats://a:4222,nats://b:4222`: every server of a cluster, so a client finds another when one is lost.
+  const servers = typeof opts.servers === 'string' ? opts.servers.split(',').map((s) => s.trim()) : opts.servers
   try {
-    nc = await connect({ servers: opts.servers, name: opts.name, maxReconnectAttempts: -1 })
+    nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1 })
   } catch (err) {
     throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause: err })
   }
@@ -54,6 +56,8 @@ export interface StreamLimits {
   maxAgeMs?: number
   /** Omitted: no limit. */
   maxBytes?: number
+  /** Copies of every message on as many servers of a NATS cluster: 1 (default), 3 or 5. */
+  replicas?: number
 }
 
 export type WharfStreamConfig = Partial<StreamConfig> & { name: string; subjects: string[]; max_age: number; max_bytes: number }
@@ -74,14 +78,14 @@ export function wharfStreamConfig(name: string, subject: string, limits: StreamL
     max_bytes: limits.maxBytes ?? -1,
     max_age: nanos(limits.maxAgeMs ?? 0),
     max_msgs_per_subject: -1,
-    num_replicas: 1,
+    num_replicas: limits.replicas ?? 1,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     allow_direct: true,
   }
 }
 
 /**
- * Makes the stream exist with `config`: creates it, or updates the limits (`max_age`, `max_bytes`) of an
+ * Makes the stream exist with `config`: creates it, or updates the limits (`max_age`, `max_bytes`) and replicas of an
  * existing one that differ. An existing stream that does not take `config.subjects` is `WHARF_INTERNAL`
  * (another stream has the name). Safe to race: adding a stream with an identical config succeeds twice.
  */
@@ -91,8 +95,10 @@ export async function ensureStream(jsm: JetStreamManager, config: WharfStreamCon
     if (!config.subjects.every((s) => info.config.subjects?.includes(s))) {
       throw new WharfError('WHARF_INTERNAL', `stream ${config.name} exists but does not take ${config.subjects.join(', ')}`)
     }
-    if (info.config.max_age !== config.max_age || info.config.max_bytes !== config.max_bytes) {
-      await jsm.streams.update(config.name, { ...info.config, max_age: config.max_age, max_bytes: config.max_bytes })
+    const replicas = config.num_replicas ?? info.config.num_replicas
+    if (info.config.max_age !== config.max_age || info.config.max_bytes !== config.max_bytes || info.config.num_replicas !== replicas) {
+      // A cluster raises (or lowers) a stream's replicas in place: the servers copy it over.
+      await jsm.streams.update(config.name, { ...info.config, max_age: config.max_age, max_bytes: config.max_bytes, num_replicas: replicas })
     }
     return
   } catch (err) {

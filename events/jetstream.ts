@@ -44,6 +44,8 @@ export interface JetStreamEventStoreOptions {
   /** Connection name shown by the server (`nats server report connections`), default `wharf-events`. */
   name?: string
   logger?: Logger
+  /** Copies of the stream in a NATS cluster (`WHARF_NATS_REPLICAS`): 1 (default), 3 or 5. */
+  replicas?: number
 }
 
 /**
@@ -81,7 +83,7 @@ export class JetStreamEventStore implements EventStore {
     const { nc, jsm } = await connectJetStream({ servers: opts.servers, name: opts.name ?? 'wharf-events' })
     try {
       const store = new JetStreamEventStore(nc, jsm, opts)
-      await ensureStream(jsm, wharfStreamConfig(store.subjects.stream, store.subjects.all))
+      await ensureStream(jsm, wharfStreamConfig(store.subjects.stream, store.subjects.all, { replicas: opts.replicas ?? 1 }))
       return store
     } catch (err) {
       await nc.close().catch(() => {})

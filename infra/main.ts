@@ -10,6 +10,7 @@ import { loadConfig, type WharfConfig } from '../core/config.js'
 import { ensureImportToken } from '../core/import-token.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
+import { addHost, readTopology, startHosts, stopHosts } from './hosts.js'
 import { contextFor, down, status, up } from './platform.js'
 import { services } from './parts/services.js'
 import { runTests } from './test-env.js'
@@ -109,6 +110,65 @@ program
   .allowUnknownOption()
   .action(async (args: string[]) => {
     process.exitCode = await runTests(cfg, args)
+  })
+
+/** Where `hosts:up` keeps the simulated hosts: `$WHARF_HOME/hosts`. */
+const hostsDir = `${cfg.home}/hosts`
+const labelsOf = (raw: string | undefined): Record<string, string>[] =>
+  (raw ?? '').split(';').map((one) =>
+    Object.fromEntries(
+      one
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => {
+          const m = /^([a-z][a-z0-9_.-]{0,62})=([A-Za-z0-9_.-]{1,63})$/.exec(kv)
+          if (!m) throw new Error(`--labels: ${JSON.stringify(kv)} is not key=value (letters, digits, _ . -)`)
+          return [m[1]!, m[2]!]
+        }),
+    ),
+  )
+
+program
+  .command('hosts:up')
+  .description('simulated hosts on this machine: network namespaces with a Docker engine each, joined into one swarm (root only)')
+  .option('--count <n>', 'how many hosts (1-9)', '3')
+  .option('--subnet <a.b.c>', "the hosts' /24 (first three octets, 192.168.x or 172.16-31.x)", '192.168.217')
+  .option('--prefix <name>', 'namespace and link names start with it', 'wharf')
+  .option('--labels <list>', "node labels per host: 'zone=a;zone=b;zone=c'")
+  .option('--registry', "let the hosts pull from this platform's registry at their 127.0.0.1")
+  .action(async (opts: { count: string; subnet: string; prefix: string; labels?: string; registry?: boolean }) => {
+    const t = await startHosts({
+      dir: hostsDir,
+      count: Number(opts.count),
+      subnet: opts.subnet,
+      prefix: opts.prefix,
+      labels: labelsOf(opts.labels),
+      ...(opts.registry ? { registryPort: cfg.ports.registry } : {}),
+      say: (l) => console.log(`  ${l}`),
+    })
+    for (const h of t.hosts) console.log(`  ${h.name.padEnd(3)} ${h.address.padEnd(15)} ${h.role.padEnd(7)} WHARF_DOCKER_HOST=${h.dockerHost}`)
+  })
+
+program
+  .command('hosts:add')
+  .description('one more simulated host, joined to the swarm of hosts:up as a worker')
+  .option('--labels <list>', "its node labels: 'zone=b'")
+  .action(async (opts: { labels?: string }) => {
+    const t = readTopology(hostsDir)
+    if (!t) throw new Error(`no simulated hosts under ${hostsDir}: run hosts:up first`)
+    const t0 = Date.now()
+    const h = await addHost(t, { labels: labelsOf(opts.labels)[0] ?? {} })
+    console.log(`  ${h.name} ${h.address} joined as a worker in ${((Date.now() - t0) / 1000).toFixed(1)} s; WHARF_DOCKER_HOST=${h.dockerHost}`)
+  })
+
+program
+  .command('hosts:down')
+  .description('stop the simulated hosts by pid and delete their namespaces, links, cgroups and data')
+  .action(async () => {
+    const t = readTopology(hostsDir)
+    if (!t) return console.log('No simulated hosts.')
+    await stopHosts(t, { graceful: true })
+    console.log(`Took down ${t.hosts.length} simulated hosts.`)
   })
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -54,6 +54,8 @@ export interface LogStreamOptions {
   /** Connection name shown by the server, default `wharf-logs`. */
   name?: string
   logger?: Logger
+  /** Copies of the stream in a NATS cluster (`WHARF_NATS_REPLICAS`): 1 (default), 3 or 5. */
+  replicas?: number
 }
 
 /**
@@ -69,6 +71,7 @@ export class LogStream {
   readonly #jsm: JetStreamManager
   readonly #publisher: JetStreamPublisher
   readonly #log: Logger | undefined
+  readonly #replicas: number
   readonly #open = new Set<{ close(): Promise<void> }>()
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: LogStreamOptions) {
@@ -78,6 +81,7 @@ export class LogStream {
     this.#publisher = new JetStreamPublisher(nc)
     this.subjects = opts.subjects
     this.#log = opts.logger
+    this.#replicas = opts.replicas ?? 1
   }
 
   static async connect(opts: LogStreamOptions): Promise<LogStream> {
@@ -87,7 +91,7 @@ export class LogStream {
 
   /** Makes the stream exist with these limits (creating it, or updating the limits of an existing one). */
   async ensure(limits: LogStreamLimits): Promise<void> {
-    await ensureStream(this.#jsm, wharfStreamConfig(this.subjects.stream, this.subjects.all, limits))
+    await ensureStream(this.#jsm, wharfStreamConfig(this.subjects.stream, this.subjects.all, { replicas: this.#replicas, ...limits }))
   }
 
   /** Publishes one batch without waiting for the one before (pipelined); resolves on the server's ack. */

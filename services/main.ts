@@ -58,12 +58,14 @@ async function main(): Promise<void> {
     subjects: new EventSubjects(cfg.namespace),
     name: `wharf-${hostname()}-${process.pid}`,
     logger: log.child({ service: 'events' }),
+    replicas: cfg.natsReplicas,
   })
   const logs = await LogStream.connect({
     servers: cfg.natsUrl,
     subjects: new LogSubjects(cfg.namespace),
     name: `wharf-logs-${hostname()}-${process.pid}`,
     logger: log.child({ service: 'logs' }),
+    replicas: cfg.natsReplicas,
   })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))

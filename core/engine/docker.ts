@@ -20,6 +20,7 @@ import {
   type ImageInfo,
   type LabelFilter,
   type LogOptions,
+  type NodeInfo,
   type OnLine,
   type ServiceInfo,
   type ServiceSpec,
@@ -187,6 +188,28 @@ export class DockerEngine implements ContainerEngine {
           }
         : {}),
     }
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    const nodes = (await call(() => this.docker.listNodes())) as {
+      ID: string
+      Description?: { Hostname?: string; Engine?: { EngineVersion?: string } }
+      Spec?: { Role?: string; Availability?: string; Labels?: Record<string, string> }
+      Status?: { State?: string; Addr?: string }
+      ManagerStatus?: { Leader?: boolean; Addr?: string }
+    }[]
+    return nodes.map((n) => ({
+      id: n.ID,
+      hostname: n.Description?.Hostname ?? '',
+      role: n.Spec?.Role === 'manager' ? 'manager' : 'worker',
+      state: n.Status?.State ?? 'unknown',
+      availability: n.Spec?.Availability ?? 'active',
+      // A manager's Status.Addr can be 0.0.0.0 (it listens on every address): its advertised one is in ManagerStatus.
+      address: n.Status?.Addr && n.Status.Addr !== '0.0.0.0' ? n.Status.Addr : (n.ManagerStatus?.Addr?.replace(/:\d+$/, '') ?? ''),
+      labels: n.Spec?.Labels ?? {},
+      leader: n.ManagerStatus?.Leader === true,
+      ...(n.Description?.Engine?.EngineVersion ? { engineVersion: n.Description.Engine.EngineVersion } : {}),
+    }))
   }
 
   async listServices(labels?: LabelFilter): Promise<ServiceInfo[]> {

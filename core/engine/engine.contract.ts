@@ -243,4 +243,14 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     t.ok(info.version)
     t.equal(info.swarm?.state, 'active')
   })
+
+  t.test(`${name}: lists the swarm's nodes, one of them the manager it is`, async (t) => {
+    const { engine } = await factory.create(t)
+    const nodes = await engine.listNodes()
+    t.ok(nodes.length >= 1)
+    const self = nodes.find((n) => n.role === 'manager' && n.leader)
+    t.ok(self, 'a leading manager')
+    t.match(self?.address, /^\d+\.\d+\.\d+\.\d+$/, 'with an IPv4 address')
+    t.ok(nodes.every((n) => ['ready', 'down', 'unknown', 'disconnected'].includes(n.state)))
+  })
 }

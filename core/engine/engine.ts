@@ -77,6 +77,8 @@ export interface TaskTemplate {
   RestartPolicy?: { Condition?: 'none' | 'on-failure' | 'any'; Delay?: number; MaxAttempts?: number }
   /** A counter: raising it replaces every task (a restart). */
   ForceUpdate?: number
+  /** Which nodes may run the tasks (`node.labels.zone==a`), and labels to spread them over. */
+  Placement?: { Constraints?: string[]; Preferences?: { Spread: { SpreadDescriptor: string } }[] }
 }
 
 /** How Swarm rolls an update (or a rollback); durations in ns. */
@@ -256,6 +258,23 @@ export interface EngineInfo {
   swarm?: { state?: string; nodeAddr?: string; nodeId?: string; nodes?: number; managers?: number; controlAvailable?: boolean }
 }
 
+/** One node of the swarm (a Docker host). */
+export interface NodeInfo {
+  id: string
+  hostname: string
+  role: 'manager' | 'worker'
+  /** `ready`, `down`, `unknown`, `disconnected`. */
+  state: string
+  /** `active`, `pause`, `drain`. */
+  availability: string
+  /** Where the node is reached (its advertised address): the host of its published ports. */
+  address: string
+  labels: Record<string, string>
+  /** A manager that leads the swarm's Raft. */
+  leader: boolean
+  engineVersion?: string
+}
+
 // ---- The port -------------------------------------------------------------------------------------
 
 /**
@@ -265,6 +284,9 @@ export interface EngineInfo {
 export interface ContainerEngine {
   /** The engine's version and Swarm state. */
   info(): Promise<EngineInfo>
+
+  /** The swarm's nodes (its hosts), in the order the engine lists them. */
+  listNodes(): Promise<NodeInfo[]>
 
   /** The services carrying every label of `labels` (all when none). */
   listServices(labels?: LabelFilter): Promise<ServiceInfo[]>

@@ -26,6 +26,7 @@ import {
   type ImageInfo,
   type LabelFilter,
   type LogOptions,
+  type NodeInfo,
   type OnLine,
   type ServiceInfo,
   type ServiceSpec,
@@ -225,6 +226,23 @@ export class MemoryEngine implements ContainerEngine {
     this.#emit(c, `health_status: ${status}`)
   }
 
+  /** The swarm's nodes: this one (a leading manager at 127.0.0.1), and those {@link addNode} added. */
+  readonly #nodes: NodeInfo[] = [
+    { id: 'memory', hostname: 'memory', role: 'manager', state: 'ready', availability: 'active', address: '127.0.0.1', labels: {}, leader: true },
+  ]
+
+  /** Another node (a worker, ready, unless said otherwise). */
+  addNode(node: Pick<NodeInfo, 'id' | 'address'> & Partial<NodeInfo>): void {
+    this.#nodes.push({ hostname: node.id, role: 'worker', state: 'ready', availability: 'active', labels: {}, leader: false, ...node })
+  }
+
+  /** A node's state as Swarm would mark it (`down` when its heartbeats stop). */
+  setNodeState(id: string, state: string): void {
+    const n = this.#nodes.find((x) => x.id === id)
+    if (!n) throw new EngineError('not_found', `node ${id} not found`)
+    n.state = state
+  }
+
   /** The ids of the running containers of service `name`'s tasks. */
   containersOf(name: string): string[] {
     const s = this.#service(name)
@@ -241,6 +259,10 @@ export class MemoryEngine implements ContainerEngine {
       arch: process.arch,
       swarm: { state: 'active', nodes: 1, managers: 1, controlAvailable: true },
     }
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return this.#nodes.map((n) => ({ ...n, labels: { ...n.labels } }))
   }
 
   async listServices(labels?: LabelFilter): Promise<ServiceInfo[]> {

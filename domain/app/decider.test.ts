@@ -83,6 +83,11 @@ t.test('config set and unset make releases; unchanged and unknown keys decide no
   t.match(unset[1]!.data, { version: 3, config: { BAR: '2' } })
   t.same(when([...given, ...set], { type: 'UnsetConfig', by: alice, keys: ['NOPE'] }), [], 'unknown key only: nothing')
   throwsCode(t, () => when(given, { type: 'SetConfig', by: alice, values: { BIG: 'x'.repeat(300 * 1024) } }), 'WHARF_TOO_LARGE')
+  // Placement settings are checked before anything is recorded.
+  throwsCode(t, () => when(given, { type: 'SetConfig', by: alice, values: { A: '1', WHARF_PLACEMENT_WEB: 'zone==a' } }), 'WHARF_INVALID')
+  t.match(when(given, { type: 'SetConfig', by: alice, values: { WHARF_PLACEMENT_WEB: 'node.labels.zone==a' } })[0]!.data, {
+    values: { WHARF_PLACEMENT_WEB: 'node.labels.zone==a' },
+  })
   t.end()
 })
 

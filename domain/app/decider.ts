@@ -6,6 +6,7 @@ import type { AppEvent, ReleaseCreatedData } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import { drainId, parseDrainUrl } from './drains.js'
 import { narrow } from '../catalogue.js'
+import { checkPlacement, isPlacementKey } from '../runtime/placement.js'
 
 /** Who runs a command: a signed-in user, or the platform itself (the release manager). */
 export type Actor = { kind: 'user'; username: string; admin: boolean } | { kind: 'system' }
@@ -327,6 +328,10 @@ function decideSettings(command: SettingsCommand, state: AppState): NewEvent[] {
   const app = state.name
   switch (command.type) {
     case 'SetConfig': {
+      for (const [k, v] of Object.entries(command.values)) {
+        const why = isPlacementKey(k) ? checkPlacement(k, v) : undefined
+        if (why) throw new WharfError('WHARF_INVALID', why, { details: { app, key: k } })
+      }
       const changed = Object.keys(command.values).filter((k) => state.config[k] !== command.values[k])
       if (changed.length === 0) return []
       const config = { ...state.config, ...command.values }

@@ -66,6 +66,8 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_LOG_STREAM_MB: String(cfg.logs.streamMb),
     ...s3Env(ctx),
     WHARF_NATS_URL: cfg.natsUrl,
+    WHARF_NATS_REPLICAS: String(cfg.natsReplicas),
+    WHARF_HOST_ADDRESS: cfg.hostAddress,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
     WHARF_DOCKER_HOST: dockerHost(ctx),
     WHARF_DOMAIN: cfg.domain,

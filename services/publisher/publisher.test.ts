@@ -29,7 +29,8 @@ function setup(t: Test) {
       log: createLogger({ level: 'silent' }),
       namespace: NS,
       host: HOST,
-      probe: async (host, port) => host === '127.0.0.1' && listening.has(port),
+      // Probed where the router will reach it: the host's address.
+      probe: async (host, port) => host === HOST && listening.has(port),
       probeIntervalMs: 2,
       reconnectMs: 5,
       ...opts,

@@ -315,8 +315,8 @@ export class Publisher {
   }
 
   /**
-   * Waits until the container is ready: its published port (web) accepts a TCP connection on this
-   * host and, when it has a health check, Docker calls it healthy. Answers the port (undefined for a
+   * Waits until the container is ready: its published port (web) accepts a TCP connection at this
+   * host's address and, when it has a health check, Docker calls it healthy. Answers the port (undefined for a
    * process without one), or false when it died, is being stopped, or did not get ready in time.
    */
   async #whenReady(t: Tracked): Promise<number | undefined | false> {
@@ -336,7 +336,8 @@ export class Publisher {
       const port = t.identity.type === 'web' ? publishedPort(info) : undefined
       const health = info.health
       if (t.identity.type === 'web' && port === undefined) why = 'no published port'
-      else if (port !== undefined && !(await this.#probe('127.0.0.1', port))) why = `127.0.0.1:${port} does not accept connections`
+      // Probed where routers will reach it: the host's address (127.0.0.1 on one host).
+      else if (port !== undefined && !(await this.#probe(this.#host, port))) why = `${this.#host}:${port} does not accept connections`
       else if (health !== undefined && health !== 'healthy') why = `health: ${health}`
       else return port
       if (Date.now() > deadline) {

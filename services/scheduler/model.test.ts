@@ -35,6 +35,21 @@ t.test('names: wharf-<app>-<type> for the platform, the namespace (or a hash of 
   t.end()
 })
 
+t.test('placement settings become Swarm constraints and spread preferences; none leaves the spec as it was', (t) => {
+  const plain = desiredServices('wharf', release(), { web: 1 })[0]!
+  t.notOk(plain.spec.TaskTemplate?.Placement, 'no placement: none in the spec')
+  const config = { GREETING: 'hi', WHARF_PLACEMENT: 'node.role!=manager', WHARF_PLACEMENT_WEB: 'node.labels.zone == a', WHARF_PLACEMENT_SPREAD: 'zone' }
+  const [web, worker] = desiredServices('wharf', release({ config }), { web: 3, worker: 1 })
+  t.strictSame(web!.spec.TaskTemplate?.Placement, { Constraints: ['node.labels.zone==a'], Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }] })
+  t.strictSame(worker!.spec.TaskTemplate?.Placement?.Constraints, ['node.role!=manager'])
+  t.not(
+    web!.hash,
+    desiredServices('wharf', release({ config: { ...config, WHARF_PLACEMENT_WEB: 'node.labels.zone==b' } }), { web: 3 })[0]!.hash,
+    'a new placement is a new spec',
+  )
+  t.end()
+})
+
 t.test('one service per process type with a quantity, web publishes its port in host mode', (t) => {
   const out = desiredServices('wharf', release(), { web: 2, worker: 1, clock: 3 })
   t.same(

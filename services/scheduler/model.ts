@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { ServiceContainerSpec, ServiceSpec } from '../../core/engine/engine.js'
 import { processLabels } from '../../domain/runtime/labels.js'
+import { placementOf } from '../../domain/runtime/placement.js'
 import { DEFAULT_PORT, envList, memoryBytes, processEnv } from '../../domain/runtime/process.js'
 import { canonicalJson as canonical } from '../../core/canonical.js'
 
@@ -149,6 +150,7 @@ export function desiredServices(
           }
         : {}),
     }
+    const placement = placementOf(release.config, type)
     const spec = {
       Name: name,
       Labels: labels,
@@ -156,6 +158,15 @@ export function desiredServices(
         ContainerSpec: containerSpec,
         Resources: { Limits: { ...(memory ? { MemoryBytes: memory } : {}), ...(cpu ? { NanoCPUs: Math.round(cpu * 1e9) } : {}) } },
         RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
+        // Only when set: an app without placement keeps the spec (and hash) it had before placement existed.
+        ...(placement.constraints.length || placement.spread.length
+          ? {
+              Placement: {
+                ...(placement.constraints.length ? { Constraints: placement.constraints } : {}),
+                ...(placement.spread.length ? { Preferences: placement.spread.map((l) => ({ Spread: { SpreadDescriptor: `node.labels.${l}` } })) } : {}),
+              },
+            }
+          : {}),
       },
       Mode: { Replicated: { Replicas: replicas } },
       // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
@@ -170,7 +181,7 @@ export function desiredServices(
         MaxFailureRatio: 0,
       },
       RollbackConfig: { Parallelism: 0, Delay: 0, Order: 'start-first', FailureAction: 'pause', Monitor: o.rollbackMonitorMs * 1e6, MaxFailureRatio: 0 },
-      // Host mode without a published port: each task gets a free host port (the router reaches 127.0.0.1:<port>).
+      // Host mode without a published port: each task gets a free host port on its node (the router reaches <node address>:<port>).
       EndpointSpec: { Mode: 'vip', Ports: type === 'web' ? [{ Protocol: 'tcp', TargetPort: port, PublishMode: 'host' }] : [] },
     } satisfies ServiceSpec
     out.push({ name, app: release.app, type, release: release.version, replicas, spec, hash: specHash(spec) })

@@ -5,6 +5,7 @@ import { startConsumer } from '../../events/consumer.js'
 import type { RecordedEvent } from '../../events/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
+import { watchLostHosts } from './hosts.js'
 import { Scheduler, type SchedulerDeps, type SchedulerOptions } from './scheduler.js'
 
 /** The durable subscription of the scheduler (one scheduler per namespace at a time). */
@@ -31,6 +32,8 @@ export interface StartSchedulerOptions extends SchedulerOptions {
   durableName?: string
   /** Only apps this answers true for are scheduled (a benchmark beside a running platform); default all. */
   only?: (app: string) => boolean
+  /** How often the swarm's nodes are checked for lost hosts (whose containers are then announced gone), ms, default 2_000; 0: never. */
+  lostHostsMs?: number
 }
 
 /**
@@ -72,14 +75,18 @@ export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, op
       else await scheduler.reconcile(app, { cause: e })
     },
   })
+  const lostHostsMs = opts.lostHostsMs ?? 2_000
+  const lost = lostHostsMs > 0 ? watchLostHosts({ docker: deps.docker, store: deps.store, pool: deps.pool, log: deps.log }, lostHostsMs) : undefined
   return {
     scheduler,
     async stop() {
+      await lost?.stop()
       await consumer.stop()
       await scheduler.stop()
       await watcher.close()
     },
     async kill() {
+      void lost?.stop()
       void scheduler.stop()
       await consumer.kill()
       await watcher.close().catch(() => {})

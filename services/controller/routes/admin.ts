@@ -23,6 +23,18 @@ const Part = Type.Object({
   detail: Type.Optional(Type.String()),
 })
 
+const Host = Type.Object({
+  id: Type.String(),
+  hostname: Type.String(),
+  role: Type.String(),
+  state: Type.String(),
+  availability: Type.String(),
+  address: Type.String(),
+  labels: Type.Record(Type.String(), Type.String()),
+  leader: Type.Boolean(),
+  engineVersion: Type.Optional(Type.String()),
+})
+
 const Backup = Type.Object({
   id: Type.String(),
   createdAt: Type.String(),
@@ -215,6 +227,26 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     async (req) => {
       requireAdmin(req.user)
       return { parts: await platformStatus(deps) }
+    },
+  )
+
+  api.get(
+    '/admin/hosts',
+    {
+      schema: {
+        summary: "The swarm's nodes (Docker hosts): state, availability, address, labels (admin only)",
+        tags: ['admin'],
+        response: { 200: Type.Object({ hosts: Type.Array(Host) }), '4xx': ErrorBody },
+      },
+    },
+    async (req) => {
+      requireAdmin(req.user)
+      if (!deps.engine) throw new WharfError('WHARF_UNAVAILABLE', 'no Docker engine configured (WHARF_DOCKER_HOST)')
+      try {
+        return { hosts: await deps.engine.listNodes() }
+      } catch (err) {
+        throw new WharfError('WHARF_UNAVAILABLE', `the Docker engine cannot list the swarm's nodes: ${(err as Error).message}`, { cause: err })
+      }
     },
   )
 
