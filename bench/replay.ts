@@ -8,15 +8,25 @@
  *
  * Where: WHARF_NATS_URL and WHARF_DATABASE_URL, else what `make up` wrote to $WHARF_HOME/wharf.env.
  * Run compiled (`npm run bench:replay` builds first), as the platform runs.
+ *
+ * The figure is events (not commits: one commit may carry several events) per second of wall time.
+ * Beside it the CPU time the replay took in this process and in the Postgres backends serving it
+ * (read from /proc when Postgres runs on this machine): on a shared machine the wall time depends
+ * on the load, the CPU time much less.
+ *
+ * To measure again without appending again: BENCH_REPLAY_KEEP=1 keeps the stream (and prints its
+ * namespace); BENCH_REPLAY_NAMESPACE=<namespace> replays that kept stream instead of filling a new
+ * one, and keeps it too (delete it with `BENCH_REPLAY_NAMESPACE=<namespace> BENCH_REPLAY_DROP=1`).
  */
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, streamId, type NewEvent } from '../events/index.js'
 import { JetStreamEventStore } from '../events/jetstream.js'
-import { getReplay, migrateCore, readCheckpoints, startReplay, wharfProjections, type ReplayJob } from '../projections/index.js'
+import { countEvents, getReplay, migrateCore, readCheckpoints, startReplay, wharfProjections, type ReplayJob } from '../projections/index.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))
 if (!cfg.databaseUrl) throw new Error('no Postgres to measure against: run `make up` first (or set WHARF_DATABASE_URL)')
@@ -27,7 +37,11 @@ const WRITERS = 256
 const TARGET_PER_SEC = 100_000
 
 const suffix = `${process.pid}_${Date.now().toString(36)}`
-const namespace = `benchreplay_${suffix}`
+const reused = process.env.BENCH_REPLAY_NAMESPACE
+if (reused !== undefined && !/^benchreplay_[a-z0-9_]+$/.test(reused))
+  throw new Error(`BENCH_REPLAY_NAMESPACE must be a namespace this bench made (benchreplay_...), not ${reused}`)
+const keep = reused !== undefined ? process.env.BENCH_REPLAY_DROP !== '1' : process.env.BENCH_REPLAY_KEEP === '1'
+const namespace = reused ?? `benchreplay_${suffix}`
 const database = `bench_replay_${suffix}`
 const store = await JetStreamEventStore.connect({
   servers: cfg.natsUrl,
@@ -40,7 +54,8 @@ await admin.connect()
 await admin.query(`CREATE DATABASE ${database}`)
 const url = new URL(cfg.databaseUrl)
 url.pathname = `/${database}`
-const pool = new pg.Pool({ connectionString: url.toString(), max: 10 })
+// Idle connections stay open, so that the CPU time of their backends can be read at the end.
+const pool = new pg.Pool({ connectionString: url.toString(), max: 10, idleTimeoutMillis: 0 })
 // DROP DATABASE ... WITH (FORCE) at the end ends connections the pool may still hold.
 pool.on('error', () => {})
 
@@ -141,8 +156,30 @@ async function fill(total: number): Promise<number> {
   return appended
 }
 
+/** CPU seconds (user + system) of the processes `pids` so far, from /proc; undefined when one cannot be read (Postgres elsewhere). */
+function cpuSecondsOf(pids: number[]): number | undefined {
+  let ticks = 0
+  try {
+    for (const pid of pids) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    }
+  } catch {
+    return undefined
+  }
+  return ticks / 100
+}
+
+/** The pids of the Postgres backends connected to the bench's database. */
+async function backendPids(): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database])
+  return rows.map((r) => r.pid)
+}
+
 async function cleanup(): Promise<void> {
-  await store.destroy().catch((err) => console.error(`could not delete stream of ${namespace}: ${err}`))
+  if (keep) process.stderr.write(`kept the stream: BENCH_REPLAY_NAMESPACE=${namespace}\n`)
+  else await store.destroy().catch((err) => console.error(`could not delete stream of ${namespace}: ${err}`))
   await store.close().catch(() => {})
   await pool.end().catch(() => {})
   await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch((err) => console.error(`could not drop database ${database}: ${err}`))
@@ -154,13 +191,22 @@ process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)))
 
 try {
   const t0 = performance.now()
-  const appended = await fill(EVENTS)
+  if (reused === undefined) {
+    const appended = await fill(EVENTS)
+    process.stderr.write(`appended ${appended} events (log ends at ${await store.lastSeq()}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
+  }
   const last = await store.lastSeq()
-  process.stderr.write(`appended ${appended} events (log ends at ${last}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
 
   await migrateCore(pool)
   let ended!: (j: ReplayJob) => void
   const done = new Promise<ReplayJob>((resolve) => (ended = resolve))
+  // Connections opened before the clock starts, so that all their backends' CPU is counted from here.
+  await Promise.all(Array.from({ length: 10 }, () => pool.connect())).then((cs) => {
+    for (const c of cs) c.release()
+  })
+  const pgPids = await backendPids()
+  const pgBefore = cpuSecondsOf(pgPids)
+  const cpuBefore = process.cpuUsage()
   const started = performance.now()
   const job = await startReplay({ store, pool, projections: wharfProjections(), actor: 'system:bench', onEnd: (j) => ended(j) })
   const ticker = setInterval(() => {
@@ -172,14 +218,30 @@ try {
   const end = await done
   clearInterval(ticker)
   const seconds = (performance.now() - started) / 1000
+  const cpu = process.cpuUsage(cpuBefore)
+  const nodeCpu = (cpu.user + cpu.system) / 1e6
+  const pgAfter = cpuSecondsOf(pgPids)
+  const pgCpu = pgBefore === undefined || pgAfter === undefined ? undefined : pgAfter - pgBefore
   if (end.status !== 'done' || !end.result) throw new Error(`replay failed: ${end.error}`)
   for (const r of await readCheckpoints(pool))
     if (r.seq !== last || r.status !== 'running') throw new Error(`${r.name} is at ${r.seq} (${r.status}), not ${last}`)
-  const rate = last / seconds
+  // The event log read model has a row per event: the number of events replayed (commits are fewer).
+  const events = await countEvents(pool)
+  const rate = events / seconds
+  const r1 = (x: number) => Math.round(x * 10) / 10
   console.log(
-    `rebuilt ${wharfProjections().length} read models from ${last} events in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'})`,
+    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s, Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s`,
   )
-  console.log(JSON.stringify({ events: last, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(rate), goal: TARGET_PER_SEC }))
+  console.log(
+    JSON.stringify({
+      events,
+      commits: last,
+      seconds: r1(seconds),
+      eventsPerSec: Math.round(rate),
+      goal: TARGET_PER_SEC,
+      cpuSeconds: { node: r1(nodeCpu), postgres: pgCpu === undefined ? null : r1(pgCpu) },
+    }),
+  )
 } finally {
   await cleanup()
 }

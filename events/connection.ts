@@ -139,13 +139,7 @@ export function ephemeralConsumer(filter: string | undefined, from: { fromSeq?: 
 
 /**
  * The messages that exist when the read starts, through the ephemeral consumer `config` (see
- * {@link ephemeralConsumer}): its creation answers how many there are, so the read knows where it ends
- * without another request. Pulls `batch` messages at a time; the consumer is deleted when the read ends.
- *
- * A delivery lost on the wire (an unacked consumer never delivers it again) shows as a jump in the
- * consumer's delivery sequence, which counts every message it sends, filtered or not; the read then
- * goes on with a new consumer from right after the last message it yielded, so it neither skips the
- * lost message nor reads past the end.
+ * {@link ephemeralConsumer}), one by one: {@link readExistingBatches}.
  */
 export async function* readExisting(
   js: JetStreamClient,
@@ -154,6 +148,31 @@ export async function* readExisting(
   config: Partial<ConsumerConfig> & { name: string },
   opts: { batch: number; log?: Logger | undefined },
 ): AsyncGenerator<JsMsg> {
+  for await (const messages of readExistingBatches(js, jsm, stream, config, opts)) for (const m of messages) yield m
+}
+
+/**
+ * The messages that exist when the read starts, through the ephemeral consumer `config` (see
+ * {@link ephemeralConsumer}): its creation answers how many there are, so the read knows where it ends
+ * without another request. Pulls `batch` messages at a time and yields them in arrays of up to
+ * 1000 (a replay reads millions: one await per thousand, not per message); the consumer is deleted
+ * when the read ends.
+ *
+ * A delivery lost on the wire (an unacked consumer never delivers it again) shows as a jump in the
+ * consumer's delivery sequence, which counts every message it sends, filtered or not; the read then
+ * goes on with a new consumer from right after the last message it yielded, so it neither skips the
+ * lost message nor reads past the end.
+ */
+/** At most this many messages are yielded at once by {@link readExistingBatches}. */
+const YIELD_EVERY = 1000
+
+export async function* readExistingBatches(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { name: string },
+  opts: { batch: number; log?: Logger | undefined },
+): AsyncGenerator<JsMsg[]> {
   let name = config.name
   let info = await jsm.consumers.add(stream, config)
   let left = info.num_pending
@@ -166,6 +185,7 @@ export async function* readExisting(
       const consumer = js.consumers.getConsumerFromInfo(info)
       const iter = await consumer.fetch({ max_messages: Math.min(left, opts.batch), expires: 5_000 })
       let got = 0
+      let pending: JsMsg[] = []
       let lost = false
       try {
         for await (const m of iter) {
@@ -173,12 +193,17 @@ export async function* readExisting(
             lost = true
             break
           }
+          pending.push(m)
           got++
           left--
           lastDelivered = m.info.deliverySequence
           lastSeq = m.seq
-          yield m
           if (left === 0) break
+          // Handed on in slices, so that a reader decodes them while they are young (cheap to collect).
+          if (pending.length >= YIELD_EVERY) {
+            yield pending
+            pending = []
+          }
         }
       } catch (err) {
         // The server sent what the pull asked for and went quiet, but a message never came: the
@@ -186,6 +211,7 @@ export async function* readExisting(
         if (restarted && got === 0) throw err
         lost = true
       }
+      if (pending.length > 0) yield pending
       if (!lost && got > 0) {
         restarted = false
         continue

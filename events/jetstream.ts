@@ -17,7 +17,7 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import type { Catalogue } from './catalogue.js'
-import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, wharfStreamConfig } from './connection.js'
+import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, readExistingBatches, wharfStreamConfig } from './connection.js'
 import { decodeCommit, encodeCommit } from './commit.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { contiguous, type ContiguousOptions } from './gaps.js'
@@ -155,7 +155,16 @@ export class JetStreamEventStore implements EventStore {
 
   async *readAll(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent> {
     // A plain loop: `yield*` over an array costs an extra await per event in an async generator.
-    for await (const m of this.#read(undefined, fromSeq, opts.batch)) for (const e of this.#decode(m.data, m.seq)) yield e
+    for await (const events of this.readAllChunks(fromSeq, opts)) for (const e of events) yield e
+  }
+
+  async *readAllChunks(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent[]> {
+    const config = ephemeralConsumer(undefined, { fromSeq })
+    for await (const messages of readExistingBatches(this.#js, this.#jsm, this.subjects.stream, config, { batch: opts.batch ?? READ_BATCH, log: this.#log })) {
+      const events: RecordedEvent[] = []
+      for (const m of messages) for (const e of this.#decode(m.data, m.seq)) events.push(e)
+      yield events
+    }
   }
 
   async lastSeq(): Promise<number> {

@@ -111,6 +111,16 @@ export class MemoryEventStore implements EventStore {
     for (let seq = Math.max(1, fromSeq); seq <= end; seq++) yield* this.#read(seq)
   }
 
+  async *readAllChunks(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent[]> {
+    const end = this.#state.log.length
+    const size = Math.max(1, opts.batch ?? 5000)
+    for (let seq = Math.max(1, fromSeq); seq <= end; seq += size) {
+      const events: RecordedEvent[] = []
+      for (let s = seq; s < seq + size && s <= end; s++) events.push(...this.#read(s))
+      yield events
+    }
+  }
+
   async lastSeq(): Promise<number> {
     return this.#state.log.length
   }

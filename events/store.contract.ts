@@ -58,9 +58,9 @@ async function next(it: AsyncIterator<Delivery>, ms = 10_000): Promise<Delivery>
   }
 }
 
-async function collect(events: AsyncIterable<RecordedEvent>): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = []
-  for await (const e of events) out.push(e)
+async function collect<T = RecordedEvent>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of items) out.push(x)
   return out
 }
 
@@ -252,6 +252,39 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       const rest: number[] = []
       for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.seq)
       t.same(rest, [6], 'an event appended during the read is not part of it')
+    })
+
+    t.test('readAllChunks: the events of readAll, in arrays of whole commits, none empty, none past the end', async (t) => {
+      const store = await factory.create(t, contractCatalogue())
+      for (let i = 1; i <= 5; i++) await store.append(i % 2 ? 'app.a' : 'app.b', [thing(i)], { ...ctx, expectedVersion: 'any' })
+      await store.append('app.a', [thing(6), thing(7), thing(8)], { ...ctx, expectedVersion: 'any' })
+      await store.append('app.b', [thing(9)], { ...ctx, expectedVersion: 'any' })
+      const chunks = await collect(store.readAllChunks(2, { batch: 2 }))
+      t.same(
+        chunks.flat().map((e) => (e.data as { n: number }).n),
+        [2, 3, 4, 5, 6, 7, 8, 9],
+        'every event from the seq, in order',
+      )
+      t.same(
+        chunks.flat().map((e) => e.seq),
+        (await collect(store.readAll(2))).map((e) => e.seq),
+        'as readAll answers them',
+      )
+      t.ok(
+        chunks.every((c) => c.length > 0 && new Set(c.map((e) => e.seq)).size <= 2),
+        'each chunk holds at most `batch` commits, and none is empty',
+      )
+      t.ok(
+        chunks.every((c) => endsCommit(c.at(-1)!)),
+        'a chunk ends at the end of a commit',
+      )
+      const it = store.readAllChunks(1, { batch: 100 })[Symbol.asyncIterator]()
+      const first = await it.next()
+      await store.append('app.a', [thing(10)], { ...ctx, expectedVersion: 'any' })
+      const seqs = first.done ? [] : first.value.map((e) => e.seq)
+      for (let r = await it.next(); !r.done; r = await it.next()) seqs.push(...r.value.map((e) => e.seq))
+      t.equal(seqs.at(-1), 7, 'an event appended during the read is not part of it')
+      t.same(await collect(store.readAllChunks(9)), [], 'nothing after the end')
     })
 
     t.test('invalid events are refused with WHARF_INVALID_EVENT and nothing is written', async (t) => {

@@ -97,3 +97,10 @@ t.test('redactEvent shows config keys, never their values, in ConfigSet and Rele
   t.same(redactEvent({ type: 'ConfigUnset', data: { app: 'shop', keys: ['A'] } }), { app: 'shop', keys: ['A'] }, 'keys alone are kept')
   t.same(publicEvent(ev('app.shop', { app: 'shop' })).app, 'shop')
 })
+
+t.test('redact keeps a field named __proto__ as a field (data parsed from JSON may have one), redacted inside', async (t) => {
+  const data = JSON.parse('{"a":1,"__proto__":{"password":"p","b":2},"c":[{"token":"t"}]}')
+  const out = redact(data) as Record<string, unknown>
+  t.equal(JSON.stringify(out), '{"a":1,"__proto__":{"password":"[redacted]","b":2},"c":[{"token":"[redacted]"}]}')
+  t.equal(Object.getPrototypeOf(out), Object.prototype, 'the prototype is not changed')
+})

@@ -28,6 +28,7 @@ export { allDomains, getDomains } from './domains.js'
 export { allDrains, getDrains, type DrainView } from './drains.js'
 export {
   appOf,
+  countEvents,
   deployVerdict,
   lastServedSets,
   lastSeqAt,

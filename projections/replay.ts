@@ -68,11 +68,15 @@ export async function createShadow(pool: pg.Pool, p: Projection, schema: string,
   return deferred
 }
 
+/** The `maintenance_work_mem` of the index builds after a replay. */
+const INDEX_MEMORY = '256MB'
+
 /** Runs index statements that {@link createShadow} deferred, in `schema`. */
 export async function createIndexes(pool: pg.Pool, schema: string, statements: readonly string[]): Promise<void> {
   if (statements.length === 0) return
   await transaction(pool, async (client) => {
-    await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
+    // Sorting a million rows in memory rather than in temporary files (Postgres' default is 64 MB).
+    await client.query(`SET LOCAL search_path TO ${ident(schema)}; SET LOCAL maintenance_work_mem = '${INDEX_MEMORY}'`)
     for (const s of statements) await client.query(s)
   })
 }
@@ -156,14 +160,16 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
     inFlight.catch(() => {})
   }
 
-  for await (const e of o.store.readAll(fromSeq, { batch: size })) {
-    if (o.toSeq !== undefined && e.seq > o.toSeq) break
+  reading: for await (const chunk of o.store.readAllChunks(fromSeq, { batch: size })) {
     if (o.stopped?.()) throw new WharfError('WHARF_UNAVAILABLE', 'stopped during a replay')
-    batch.push(e)
-    last = e.seq
-    if (batch.length >= size) {
-      await flush(batch)
-      batch = []
+    for (const e of chunk) {
+      if (o.toSeq !== undefined && e.seq > o.toSeq) break reading
+      batch.push(e)
+      last = e.seq
+      if (batch.length >= size) {
+        await flush(batch)
+        batch = []
+      }
     }
   }
   if (batch.length > 0) await flush(batch)
@@ -174,7 +180,11 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
 async function replayTx(pool: pg.Pool, t: ReplayTarget, events: RecordedEvent[], firstSeq: number, lastSeq: number): Promise<void> {
   const client = await pool.connect()
   try {
-    await client.query(`BEGIN; SET LOCAL search_path TO ${ident(t.schema)}`)
+    // Without waiting for the disk at each COMMIT: a replay writes only tables that are not live yet
+    // (a crash loses at most its last transactions, and a rebuild that did not finish is dropped and
+    // done again), and the swap that makes them live commits as usual, which flushes everything
+    // written before it to the disk first (the WAL is one sequence).
+    await client.query(`BEGIN; SET LOCAL search_path TO ${ident(t.schema)}; SET LOCAL synchronous_commit = off`)
     try {
       if (t.p.applyBatch) await t.p.applyBatch(events, client)
       else await pipelinedApply(t.p, events, client)
@@ -304,6 +314,9 @@ function literal(s: string): string {
 
 // ---- wharf admin:replay ----
 
+/** Events per read and per transaction of `wharf admin:replay` (about 1 KB of memory each while held). */
+export const ADMIN_REPLAY_BATCH = 20_000
+
 /** The advisory-lock key held while an admin replay runs, in any process: the second one is refused ("wrpl"). */
 export const REPLAY_LOCK_CLASS = 0x7772706c
 
@@ -375,7 +388,10 @@ export interface StartReplayOptions {
   actor: string
   projection?: string | undefined
   verify?: boolean
-  /** Events per read and per transaction, default 5000. */
+  /**
+   * Events per read and per transaction, default {@link ADMIN_REPLAY_BATCH}: what bounds a replay's
+   * memory (about two batches of events are held at once: one being written, the next being read).
+   */
   batch?: number
   /** How long --verify waits for a live read model to reach the rebuilt seq, ms, default 30_000. */
   catchUpMs?: number
@@ -523,7 +539,7 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
       targets: only,
       fromSeq,
       ...(toSeq === undefined ? {} : { toSeq }),
-      batch: o.batch ?? 5000,
+      batch: o.batch ?? ADMIN_REPLAY_BATCH,
       stopped: () => o.signal?.aborted === true,
       onProgress,
     })
@@ -549,7 +565,7 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
       for (let pass = 0; pass < 3; pass++) {
         const before = last
         last = await replay(last + 1)
-        if (last - before < (o.batch ?? 5000)) break
+        if (last - before < (o.batch ?? ADMIN_REPLAY_BATCH)) break
       }
       await writing
       await update(`phase = 'swapping'`, [])
