@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import type { HealthThresholds } from './health.js'
 import { parseOutboundAllow, type OutboundRule } from './outbound.js'
 
 /**
@@ -75,6 +76,11 @@ export interface WharfConfig {
   outboundAllow: readonly OutboundRule[]
   /** The npm registry buildpack-style Node builds install from: `WHARF_NPM_REGISTRY`, default npm's own. */
   npmRegistry: string | undefined
+  /**
+   * When `/healthz` and `admin:status` call a consumer behind: `WHARF_HEALTH_MAX_LAG` events behind the
+   * log's head (default 1000), or behind with no progress for `WHARF_HEALTH_STALL` seconds (default 10).
+   */
+  health: HealthThresholds
 }
 
 /** Bounds of the log plane; each is an environment variable (README, Settings). */
@@ -222,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
     outboundAllow: parseOutboundAllow(env.WHARF_OUTBOUND_ALLOW),
+    health: { maxLag: count(env, 'WHARF_HEALTH_MAX_LAG', 1000, 100_000_000), stallS: count(env, 'WHARF_HEALTH_STALL', 10, 86_400) },
     s3: s3Config(env, ports.s3),
     logs: {
       appLines: count(env, 'WHARF_LOG_LINES', 10_000, 1_000_000),

@@ -28,6 +28,8 @@ export interface ServiceDeps {
 export interface HealthReport {
   ok: boolean
   detail?: Record<string, unknown>
+  /** Why it is not ok, one line. */
+  reason?: string
 }
 
 /** A running service: stops cleanly (finishes in-flight work, releases what it holds). */
