@@ -75,5 +75,8 @@ t.test('backoff doubles from the base up to the bound, less up to a fifth of jit
     [200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000],
   )
   t.equal(backoffMs(0, { baseMs: 500, maxMs: 1000 }, none), 500)
-  t.equal(backoffMs(9, { baseMs: 500, maxMs: 1000 }, () => 0.999), 800)
+  t.equal(
+    backoffMs(9, { baseMs: 500, maxMs: 1000 }, () => 0.999),
+    800,
+  )
 })
