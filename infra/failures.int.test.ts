@@ -11,6 +11,9 @@ import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { killAndRecover, startDrill, type KillResult } from './failures.js'
 
+// Four outages of up to ~20 s each on a loaded machine, plus the platform's start.
+t.setTimeout(300_000)
+
 t.test('each part killed with -9 comes back by itself; commands recover; the read models match the log', async (t) => {
   const d = await startDrill({ dockerHost: process.env.WHARF_TEST_DOCKER_HOST })
   t.teardown(() => d.stop())

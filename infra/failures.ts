@@ -16,11 +16,14 @@ import { contextFor, down, up } from './platform.js'
 import { nats } from './parts/nats.js'
 import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
-import { services, supervisorEnv } from './parts/services.js'
-import { isAlive, livePid, startDaemon, stopPid } from './proc.js'
+import { services, servicesEnv, supervisor, supervisorEnv } from './parts/services.js'
+import { isAlive, livePid, startDaemon, stopPid, waitUntil } from './proc.js'
 import { freePort } from './test-env.js'
 
-const INFRA_MAIN = fileURLToPath(new URL('../../dist/infra/main.js', import.meta.url))
+/** The compiled entry points (`make test` and `npm run bench:*` build them); a test run from source uses these too. */
+const DIST = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../' : '../dist/', import.meta.url))
+const INFRA_MAIN = join(DIST, 'infra/main.js')
+const SERVICES_MAIN = join(DIST, 'services/main.js')
 
 export interface Drill {
   home: string
@@ -57,7 +60,15 @@ export async function startDrill(opts: { dockerHost?: string; say?: (line: strin
   }
   try {
     await up(ctx, { real: [nats, postgres, nginx], services: false })
-    await services.start(ctx)
+    // As the services part starts them, from the compiled tree (the supervisor's restarts do the same).
+    startDaemon({
+      cmd: process.execPath,
+      args: [SERVICES_MAIN, '--except', 'builder'],
+      logFile: ctx.paths.services.log,
+      pidfile: ctx.paths.services.pid,
+      env: { PATH: process.env.PATH, ...servicesEnv(ctx) },
+    })
+    await waitUntil('the services', () => services.status(ctx).then((s) => s.up), 60_000)
     supervisorPid = startDaemon({
       cmd: process.execPath,
       args: [INFRA_MAIN, 'supervise', '--parts', 'nats,postgres,nginx,wharf'],
@@ -65,6 +76,7 @@ export async function startDrill(opts: { dockerHost?: string; say?: (line: strin
       pidfile: ctx.paths.supervisor.pid,
       env: { PATH: process.env.PATH, ...supervisorEnv(ctx) },
     })
+    await waitUntil('the supervisor', () => supervisor.status(ctx).then((s) => s.up), 30_000)
     const base = `http://127.0.0.1:${cfg.ports.controller}`
     let token = ''
     const api: Drill['api'] = async (method, path, body) => {
