@@ -29,9 +29,9 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}`,
 )
-console.log('part      back after  commands ok after  failed commands  failed router requests  /healthz 503 seen')
+console.log('part      restarted after  back after  commands ok after  failed commands  failed router requests  /healthz 503 seen')
 for (const r of rows) {
   console.log(
-    `${r.part.padEnd(9)} ${s(r.backMs).padStart(10)}  ${s(r.commandsBackMs).padStart(17)}  ${`${r.commandsFailed}/${r.commandsSent}`.padStart(15)}  ${`${r.routerFailed}/${r.routerSent}`.padStart(22)}  ${r.sawUnhealthy ? 'yes' : 'no'}`,
+    `${r.part.padEnd(9)} ${s(r.restartedMs).padStart(15)}  ${s(r.backMs).padStart(10)}  ${s(r.commandsBackMs).padStart(17)}  ${`${r.commandsFailed}/${r.commandsSent}`.padStart(15)}  ${`${r.routerFailed}/${r.routerSent}`.padStart(22)}  ${r.sawUnhealthy ? 'yes' : 'no'}`,
   )
 }

@@ -108,6 +108,8 @@ export async function startDrill(opts: { dockerHost?: string; say?: (line: strin
 /** What one kill did. */
 export interface KillResult {
   part: string
+  /** From the kill until a new process of the part was running (the supervisor started it), ms. */
+  restartedMs: number
   /** From the kill until the part's process ran again and answered, ms. */
   backMs: number
   /** From the kill until commands succeeded again after the last that failed, ms (0: none failed). */
@@ -187,6 +189,7 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
   const killedAt = Date.now()
   process.kill(pid, 'SIGKILL')
   let backAt = 0
+  let restartedAt = 0
   let sawUnhealthy = false
   let healthyAt = 0
   const deadline = killedAt + timeoutMs
@@ -199,6 +202,7 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
       () => 0,
     )
     if (health !== 200) sawUnhealthy = true
+    if (!restartedAt && (part.processes?.(d.ctx) ?? []).every((p) => p !== undefined && p !== pid)) restartedAt = Date.now()
     if (!backAt) {
       const now = part.processes?.(d.ctx) ?? []
       if (
@@ -225,6 +229,7 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
   const commandsBackAt = okAgain ? (lastFail ? okAgain.at : killedAt) : 0
   return {
     part: partName,
+    restartedMs: restartedAt ? restartedAt - killedAt : -1,
     backMs: backAt ? backAt - killedAt : -1,
     commandsBackMs: commandsBackAt ? commandsBackAt - killedAt : -1,
     commandsAfterBackMs: commandsBackAt && backAt ? commandsBackAt - backAt : -1,
