@@ -51,9 +51,9 @@ export class ConsumerHealth {
     this.#now = now
   }
 
-  /** Starts tracking `name` (again) as running; `position` when it is known. */
+  /** Starts tracking `name` (again) as running; `position` when it is known. Reconnections so far are kept. */
   register(name: string, position?: number): void {
-    const e: Entry = { state: 'running', progressAt: this.#now(), reconnects: 0 }
+    const e: Entry = { state: 'running', progressAt: this.#now(), reconnects: this.#entries.get(name)?.reconnects ?? 0 }
     if (position !== undefined) e.position = position
     this.#entries.set(name, e)
   }
