@@ -21,6 +21,20 @@ interface Host {
   leader: boolean
   engineVersion?: string
 }
+interface ConsumerRow {
+  name: string
+  state: 'running' | 'reconnecting' | 'stopped'
+  error?: string
+  lag?: number
+  sinceProgressS: number
+  reconnects: number
+}
+interface Consumers {
+  ok: boolean
+  reason?: string
+  head?: number
+  consumers: ConsumerRow[]
+}
 interface Backup {
   id: string
   createdAt: string
@@ -110,16 +124,40 @@ const api = () => ApiClient.fromEnv()
 export function adminTopic(program: Command): void {
   program
     .command('admin:status')
-    .description('each part of the platform as up or down, with its address and version (admins only); exit 3 when one is down')
+    .description(
+      'each part of the platform as up or down, with its address and version, and each consumer of the log with its state and lag (admins only); exit 3 when a part is down or a consumer stopped or behind',
+    )
     .option('--json', 'print the API JSON')
     .action(async (opts: { json?: boolean }) => {
-      const { parts } = await api().call<{ parts: Part[] }>('GET', '/v1/admin/status')
-      if (opts.json) printJson({ parts })
+      const { parts, consumers } = await api().call<{ parts: Part[]; consumers?: Consumers }>('GET', '/v1/admin/status')
+      if (opts.json) printJson(consumers ? { parts, consumers } : { parts })
       else {
         const rows = parts.map((p) => ({ ...p, state: p.up ? 'up' : 'DOWN', version: p.version ?? '' }))
         console.log(table(rows, [{ key: 'part' }, { key: 'state' }, { key: 'address' }, { key: 'version' }, { key: 'detail' }]))
+        if (consumers) {
+          const crows = consumers.consumers.map((c) => ({
+            ...c,
+            state: c.state === 'running' ? 'running' : c.state.toUpperCase(),
+            lag: c.lag === undefined ? '?' : String(c.lag),
+            since: `${c.sinceProgressS} s`,
+            reconnects: String(c.reconnects),
+            error: c.error ?? '',
+          }))
+          console.log('')
+          console.log(
+            table(crows, [
+              { key: 'name', title: 'consumer' },
+              { key: 'state' },
+              { key: 'lag' },
+              { key: 'since', title: 'last progress' },
+              { key: 'reconnects' },
+              { key: 'error' },
+            ]),
+          )
+          console.log(consumers.ok ? `\nhealthy (log head ${consumers.head ?? '?'})` : `\nUNHEALTHY: ${consumers.reason}`)
+        }
       }
-      if (parts.some((p) => !p.up)) process.exitCode = 3
+      if (parts.some((p) => !p.up) || consumers?.ok === false) process.exitCode = 3
     })
 
   program

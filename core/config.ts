@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import type { HealthThresholds } from './health.js'
 import { parseOutboundAllow, type OutboundRule } from './outbound.js'
 
 /**
@@ -93,6 +94,11 @@ export interface WharfConfig {
    * platforms sharing a store): `WHARF_IMPORT_FROM`, a comma list, default none (only its own).
    */
   importFrom: readonly string[]
+  /**
+   * When `/healthz` and `admin:status` call a consumer behind: `WHARF_HEALTH_MAX_LAG` events behind the
+   * log's head (default 1000), or behind with no progress for `WHARF_HEALTH_STALL` seconds (default 10).
+   */
+  health: HealthThresholds
 }
 
 /** Bounds of `git push` over SSH; each is an environment variable (README, Pushes and sign-in). */
@@ -271,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
     outboundAllow: parseOutboundAllow(env.WHARF_OUTBOUND_ALLOW),
+    health: { maxLag: count(env, 'WHARF_HEALTH_MAX_LAG', 1000, 100_000_000), stallS: count(env, 'WHARF_HEALTH_STALL', 10, 86_400) },
     s3: s3Config(env, ports.s3),
     pushes: {
       idleMs: count(env, 'WHARF_PUSH_IDLE_TIMEOUT', 60, 24 * 3600) * 1000,

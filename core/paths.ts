@@ -79,6 +79,10 @@ export function pathsFor(home: string) {
     /** redis-server for the registry's blob-descriptor cache (a cache: nothing is saved to disk). */
     redis: { dir: join(home, 'redis'), pid: join(run, 'redis.pid'), log: join(logs, 'redis.log') },
     services: { pid: join(run, 'wharf.pid'), log: join(logs, 'wharf.log') },
+    /** The builder in a process of its own (a push that crashes it takes nothing else down). */
+    builder: { pid: join(run, 'builder.pid'), log: join(logs, 'builder.log') },
+    /** The supervisor that starts again what died, and its record of restarts (`make status`). */
+    supervisor: { pid: join(run, 'supervisor.pid'), log: join(logs, 'supervisor.log'), state: join(run, 'supervisor.json') },
   }
 }
 

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import Type from 'typebox'
+import { ConsumerHealth } from '../core/health.js'
 import { createLogger } from '../core/log.js'
 import { Catalogue } from './catalogue.js'
 import { startConsumer, type ConsumerOptions } from './consumer.js'
@@ -291,4 +292,26 @@ t.test('a commit is acked whole: a consumer killed inside it hands all of it aga
     `the commit is in one batch: ${JSON.stringify(batches)}`,
   )
   await c3.stop()
+})
+
+t.test('a subscription that breaks is made again with backoff, resuming after the last ack: nothing skipped, nothing twice', async (t) => {
+  const store = new MemoryEventStore({ catalogue })
+  await append(store, 1, 2, 3)
+  const handled: RecordedEvent[] = []
+  const health = new ConsumerHealth()
+  const c = await consumer(store, handled, { health, backoff: { baseMs: 20, maxMs: 40 } })
+  await until(() => handled.length === 3)
+  const first = c.subscription
+  // As NATS going away does: the subscription ends under the consumer.
+  await first.close()
+  await until(() => health.report()[0]?.state === 'reconnecting')
+  t.equal(health.verdict(3).ok, false, 'unhealthy while it reconnects')
+  await append(store, 4, 5)
+  await until(() => handled.length === 5)
+  t.not(c.subscription, first, 'a new subscription')
+  t.same(ns(handled), [1, 2, 3, 4, 5])
+  t.match(health.report(5), [{ name: 'test', state: 'running', reconnects: 1 }])
+  t.equal(health.verdict(5).ok, true)
+  await c.stop()
+  t.same(health.report(), [], 'a clean stop is forgotten')
 })

@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { backoffMs, type BackoffOptions } from '../core/backoff.js'
+import { ConsumerHealth, consumers } from '../core/health.js'
 import type { Logger } from '../core/log.js'
 import { microBatches, type BatchOptions } from './batch.js'
 import type { RecordedEvent } from './envelope.js'
@@ -42,9 +44,21 @@ export type ConsumerOptions = (OneByOne | Batched) & {
   log: Logger
   /** Prefix of the log lines, e.g. `scheduler`. */
   name: string
+  /**
+   * Pauses between tries to subscribe again after the subscription broke (NATS restarted, the
+   * connection dropped mid-batch): bounded exponential, default 200 ms doubling up to 5 s. Each try
+   * resumes after the durable's last ack, so nothing is skipped and nothing acked is handled again.
+   */
+  backoff?: BackoffOptions
+  /**
+   * Where its state and lag are reported (`/healthz`), default the process's registry; null for a
+   * consumer whose delay is not the platform's (a webhook catching up on a subscriber that is down).
+   */
+  health?: ConsumerHealth | null
 }
 
 export interface Consumer {
+  /** The current subscription (a new one after each reconnection). */
   readonly subscription: Subscription
   /** Stops taking events: waits for the event (or batch) in hand to be handled and acked; the rest comes again to the next consumer. */
   stop(): Promise<void>
@@ -66,8 +80,9 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
   const retryMs = opts.retryMs ?? 1_000
   const types = opts.types === undefined ? undefined : new Set(opts.types)
   const wanted = (e: RecordedEvent): boolean => (types === undefined || types.has(e.type)) && (opts.filter?.(e) ?? true)
+  const health = opts.health === null ? new ConsumerHealth() : (opts.health ?? consumers)
   const fromSeq = opts.from === 'end' ? (await store.lastSeq()) + 1 : (opts.from ?? 1)
-  const sub = await store.subscribe(opts.durableName, { fromSeq })
+  let sub = await store.subscribe(opts.durableName, { fromSeq })
   if (opts.catchUp) {
     try {
       await opts.catchUp()
@@ -76,6 +91,7 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
       throw err
     }
   }
+  health.register(name, opts.from === 'end' ? fromSeq - 1 : undefined)
   const abort = new AbortController()
   let stopping = false
   let killed = false
@@ -84,14 +100,15 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
 
   /** Runs `fn` until it resolves (true) or the consumer stops (false). */
   const untilDone = async (fn: () => Promise<void>, about: Record<string, unknown>): Promise<boolean> => {
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
         await fn()
         return true
       } catch (err) {
         if (stopping) return false
+        health.failing(name, err)
         log.error({ err, ...about }, `${name}: cannot handle an event; trying again`)
-        await sleep(retryMs, undefined, { signal: abort.signal }).catch(() => {})
+        await sleep(Math.min(retryMs * 2 ** attempt, Math.max(retryMs, 10_000)), undefined, { signal: abort.signal }).catch(() => {})
         if (stopping) return false
       }
     }
@@ -100,41 +117,87 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
 
   const handleOne = async (d: Delivery): Promise<void> => {
     const e = d.event
+    health.saw(name, e.seq)
     if (wanted(e) && 'handle' in opts && !(await untilDone(() => opts.handle(e, abort.signal), aboutOne(e)))) return
-    if (!killed) await d.ack()
+    if (!killed) {
+      await d.ack()
+      health.progress(name, e.seq)
+    }
   }
   const handleBatch = async (batch: Delivery[]): Promise<void> => {
+    health.saw(name, batch[0]!.event.seq)
     const events = batch.map((d) => d.event).filter(wanted)
     if (events.length > 0 && 'handleBatch' in opts) {
       const about = { firstSeq: events[0]!.seq, lastSeq: events.at(-1)!.seq, correlationIds: [...new Set(events.map((e) => e.correlationId))] }
       if (!(await untilDone(() => opts.handleBatch(events, abort.signal), about))) return
     }
-    if (!killed) await batch.at(-1)!.ack()
+    if (!killed) {
+      await batch.at(-1)!.ack()
+      health.progress(name, batch.at(-1)!.event.seq)
+    }
   }
 
-  const done = (async () => {
+  /** Reads the subscription until it ends; throws what broke it. */
+  const follow = async (s: Subscription): Promise<void> => {
     if ('handleBatch' in opts) {
-      for await (const batch of microBatches(sub, opts.batch)) {
+      for await (const batch of microBatches(s, opts.batch)) {
         if (stopping) return
         await (inHand = handleBatch(batch))
         inHand = undefined
         if (stopping) return
       }
     } else {
-      for await (const d of sub) {
+      for await (const d of s) {
         if (stopping) return
         await (inHand = handleOne(d))
         inHand = undefined
         if (stopping) return
       }
     }
+  }
+
+  // The subscription breaks when NATS restarts or the connection drops (idle or mid-batch): subscribe
+  // again, with bounded backoff, after the durable's last ack. An unacked batch comes again whole.
+  const done = (async () => {
+    for (let attempt = 0; !stopping; ) {
+      let broke: unknown
+      try {
+        await follow(sub)
+      } catch (err) {
+        broke = err
+      }
+      inHand = undefined
+      if (stopping) return
+      health.reconnecting(name, broke ?? new Error('the subscription ended'))
+      log.warn({ err: broke }, `${name}: the event subscription ended; subscribing again`)
+      await sub.close().catch(() => {})
+      for (;;) {
+        await sleep(backoffMs(attempt++, opts.backoff), undefined, { signal: abort.signal }).catch(() => {})
+        if (stopping) return
+        try {
+          sub = await store.subscribe(opts.durableName, { fromSeq })
+          attempt = 0
+          health.resumed(name)
+          log.info(`${name}: subscribed again; resuming after the last ack`)
+          break
+        } catch (err) {
+          health.reconnecting(name, err)
+          log.warn({ err }, `${name}: cannot subscribe yet; trying again`)
+        }
+      }
+    }
   })().catch((err) => {
-    if (!stopping) log.error({ err }, `${name}: stopped following events`)
+    if (!stopping) {
+      health.stopped(name, err)
+      log.error({ err }, `${name}: stopped following events`)
+    }
   })
 
   let stopped: Promise<void> | undefined
   return {
-    subscription: sub,
+    get subscription() {
+      return sub
+    },
     stop: () =>
       (stopped ??= (async () => {
         stopping = true
@@ -142,12 +205,14 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
         await inHand?.catch(() => {})
         await sub.close()
         await done
+        health.remove(name)
       })()),
     async kill() {
       stopping = true
       killed = true
       abort.abort()
       await sub.close().catch(() => {})
+      health.remove(name)
     },
   }
 }

@@ -34,12 +34,16 @@ export interface DaemonPartSpec {
   startTimeoutMs?: number
   /** How long a stop may take before SIGKILL, ms, default 20_000. */
   stopTimeoutMs?: number
+  /** See {@link Part.orphanedWorkers}. */
+  orphanedWorkers?: boolean
 }
 
 export function daemonPart(spec: DaemonPartSpec): Part {
   return {
     name: spec.name,
     ...(spec.after ? { after: spec.after } : {}),
+    ...(spec.orphanedWorkers ? { orphanedWorkers: true } : {}),
+    processes: (ctx) => [livePid(spec.pidfile(ctx))],
     async status(ctx) {
       const address = spec.address(ctx)
       const pid = livePid(spec.pidfile(ctx))

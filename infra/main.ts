@@ -3,7 +3,7 @@
  * `make up` / `make down` / `make status` / `make clean` / `make test`: starts and stops the real
  * parts and the Wharf services. The composition root for infra: reads the environment once.
  */
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { Command } from 'commander'
 import { loadConfig, type WharfConfig } from '../core/config.js'
@@ -11,8 +11,11 @@ import { ensureImportToken } from '../core/import-token.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { addHost, readTopology, startHosts, stopHosts } from './hosts.js'
-import { contextFor, down, status, up } from './platform.js'
-import { services } from './parts/services.js'
+import { createLogger } from '../core/log.js'
+import { contextFor, down, status, supervisedParts, up } from './platform.js'
+import { builder, services } from './parts/services.js'
+import { childrenOf, stillRuns } from './proc.js'
+import { Supervisor, type SupervisorState } from './supervisor.js'
 import { runTests } from './test-env.js'
 
 const cfg = loadConfig(process.env)
@@ -33,11 +36,26 @@ async function newPlatformImportToken(cfg: WharfConfig): Promise<string | undefi
   }
 }
 
+/** The supervisor's record (restarts per part), when it runs or ran. */
+function supervisorRecord(): SupervisorState | undefined {
+  try {
+    return JSON.parse(readFileSync(ctx.paths.supervisor.state, 'utf8')) as SupervisorState
+  } catch {
+    return undefined
+  }
+}
+
 async function printStatus(): Promise<boolean> {
   const rows = await status(ctx)
+  const record = supervisorRecord()
   for (const { part, status: s } of rows) {
     const state = s.up ? 'up  ' : 'down'
-    const extra = [s.version && `v${s.version}`, s.pid && `pid ${s.pid}`, s.detail].filter(Boolean).join(', ')
+    const r = record?.parts[part]
+    const restarts =
+      r && (r.restarts || r.failures)
+        ? `restarts ${r.restarts}${r.lastRestartAt ? ` (last ${r.lastRestartAt}, back in ${((r.lastRestartMs ?? 0) / 1000).toFixed(1)} s)` : ''}${r.failures ? `, failed starts ${r.failures}${r.lastError ? `: ${r.lastError}` : ''}` : ''}`
+        : undefined
+    const extra = [s.version && `v${s.version}`, s.pid && `pid ${s.pid}`, s.detail, restarts].filter(Boolean).join(', ')
     console.log(`  ${part.padEnd(9)} ${state}  ${s.address}${extra ? `  (${extra})` : ''}`)
   }
   return rows.every((r) => r.status.up)
@@ -74,8 +92,48 @@ program
   .command('down-services')
   .description('stop only the Wharf services (the real parts keep running)')
   .action(async () => {
-    const results = await down(ctx, [services])
+    const results = await down(ctx, [services, builder])
     for (const r of results) console.log(`  ${r.part.padEnd(9)} ${r.result}`)
+  })
+
+program
+  .command('supervise')
+  .description('run the supervisor in the foreground: start again any part whose process died (make up starts it)')
+  .option('--parts <names>', 'only these parts (comma list), default every part this configuration runs')
+  .action(async (opts: { parts?: string }) => {
+    const log = createLogger({ name: 'supervisor' })
+    const quiet = contextFor(cfg, (line) => log.info(line))
+    const only = opts.parts?.split(',').map((s) => s.trim())
+    const parts = supervisedParts(cfg).filter((p) => !only || only.includes(p.name))
+    if (only && parts.length !== only.length)
+      throw new Error(
+        `unknown part in --parts ${opts.parts}; known: ${supervisedParts(cfg)
+          .map((p) => p.name)
+          .join(', ')}`,
+      )
+    const sup = new Supervisor({
+      parts: parts.map((p) => ({
+        name: p.name,
+        processes: () => p.processes?.(quiet) ?? [],
+        start: () => p.start(quiet),
+        ...(p.orphanedWorkers ? { orphanedWorkers: true } : {}),
+      })),
+      log: (level, fields, msg) => log[level](fields, msg),
+      onChange: (state) => writeFileSync(ctx.paths.supervisor.state, `${JSON.stringify(state, null, 2)}\n`),
+      children: childrenOf,
+      stillRuns,
+      kill: (pid) => {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {}
+      },
+    })
+    writeFileSync(ctx.paths.supervisor.state, `${JSON.stringify(sup.state(), null, 2)}\n`)
+    log.info({ parts: parts.map((p) => p.name) }, 'supervising')
+    sup.run()
+    const stop = () => void sup.stop().then(() => process.exit(0))
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
   })
 
 program

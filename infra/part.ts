@@ -31,4 +31,14 @@ export interface Part {
   start(ctx: InfraContext): Promise<'started' | 'running'>
   /** Stops what Wharf started, by recorded pid; keeps the data. */
   stop(ctx: InfraContext): Promise<'stopped' | 'not running'>
+  /**
+   * For the supervisor: the pid of each of its processes, undefined for one that is not running (then
+   * `start` brings it back). Omitted, or an empty list, for a part Wharf does not run (an external one).
+   */
+  processes?(ctx: InfraContext): (number | undefined)[]
+  /**
+   * Its main process forks workers that outlive it and keep its ports (nginx): the supervisor stops
+   * them, by the pids it saw, before it starts the part again.
+   */
+  orphanedWorkers?: boolean
 }

@@ -9,7 +9,7 @@ import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
 import { redis } from './parts/redis.js'
 import { registry } from './parts/registry.js'
-import { services, servicesEnv, servicesOutdated } from './parts/services.js'
+import { builder, services, servicesEnv, servicesOutdated, supervisor } from './parts/services.js'
 import { pathsFor } from '../core/paths.js'
 
 /**
@@ -18,7 +18,12 @@ import { pathsFor } from '../core/paths.js'
  * `WHARF_REGISTRY_CACHE=redis` but is always stopped (the setting may have changed since).
  */
 export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx, ceph, redis]
-export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services]
+export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services, builder, supervisor]
+
+/** What the supervisor watches: every real part this configuration runs, the services and the builder. */
+export function supervisedParts(cfg: WharfConfig): Part[] {
+  return [...realParts(cfg), services, builder]
+}
 
 /** The real parts this configuration runs. */
 export function realParts(cfg: WharfConfig): Part[] {
@@ -69,12 +74,22 @@ export async function up(
   const results = settled.map((s) => (s as PromiseFulfilledResult<UpResult['results'][number]>).value)
   if (parts.services) {
     // A rebuilt checkout gets the new code: services started from an older build are restarted.
-    const outdated = servicesOutdated(ctx) && (await services.stop(ctx)) === 'stopped'
-    const t0 = Date.now()
-    const result = await services.start(ctx)
-    const took = `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
-    ctx.say(`${services.name.padEnd(9)} ${result === 'running' ? 'already running' : outdated ? `restarted with the new build ${took}` : `started ${took}`}`)
-    results.push({ part: services.name, result })
+    const outdated = servicesOutdated(ctx)
+    if (outdated) {
+      // Not started again with the old build meanwhile: the supervisor goes first (it is started again below).
+      await supervisor.stop(ctx)
+      await builder.stop(ctx)
+    }
+    const restarted = outdated && (await services.stop(ctx)) === 'stopped'
+    for (const p of [services, builder, supervisor]) {
+      const t0 = Date.now()
+      const result = await p.start(ctx)
+      const took = `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
+      ctx.say(
+        `${p.name.padEnd(9)} ${result === 'running' ? 'already running' : restarted && p !== supervisor ? `restarted with the new build ${took}` : `started ${took}`}`,
+      )
+      results.push({ part: p.name, result })
+    }
   }
   writeEnvFile(ctx)
   return { changed: results.some((r) => r.result === 'started'), results }
@@ -83,8 +98,11 @@ export async function up(
 /** Stops the services first, then the real parts, each by its recorded pid. Data stays. */
 export async function down(ctx: InfraContext, parts: readonly Part[] = ALL_PARTS): Promise<{ part: string; result: string }[]> {
   const out: { part: string; result: string }[] = []
-  if (parts.includes(services)) out.push({ part: services.name, result: await services.stop(ctx) })
-  const real = parts.filter((p) => p !== services)
+  // The supervisor first, or it starts again what is being stopped (`make up` starts it again).
+  const sup = await supervisor.stop(ctx)
+  if (sup === 'stopped' || parts.includes(supervisor)) out.push({ part: supervisor.name, result: sup })
+  for (const p of [services, builder]) if (parts.includes(p)) out.push({ part: p.name, result: await p.stop(ctx) })
+  const real = parts.filter((p) => p !== services && p !== builder && p !== supervisor)
   const results = await Promise.all(real.map(async (p) => ({ part: p.name, result: await p.stop(ctx) })))
   return [...out, ...results]
 }

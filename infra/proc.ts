@@ -1,5 +1,5 @@
 import { spawn, execFile } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { dirname } from 'node:path'
 import { promisify } from 'node:util'
@@ -106,4 +106,37 @@ export function tail(file: string, n = 15): string {
   } catch {
     return '(no log)'
   }
+}
+
+/** A process told apart from a later one that reuses its pid: the pid and its start time (clock ticks after boot). */
+export interface ProcessId {
+  pid: number
+  start: string
+}
+
+function statOf(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command (which may hold spaces and parentheses): state is [0], ppid [1], starttime [19].
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
+/** The live children of `pid` (read from /proc). */
+export function childrenOf(pid: number): ProcessId[] {
+  const out: ProcessId[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    const f = statOf(Number(name))
+    if (f && Number(f[1]) === pid && f[0] !== 'Z') out.push({ pid: Number(name), start: f[19]! })
+  }
+  return out
+}
+
+/** True when `p` still runs (the same process, not a later one with its pid). */
+export function stillRuns(p: ProcessId): boolean {
+  const f = statOf(p.pid)
+  return !!f && f[19] === p.start && f[0] !== 'Z' && f[0] !== 'X'
 }

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
+import { ConsumerHealth } from '../core/health.js'
 import { createLogger } from '../core/log.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, streamId, type NewEvent } from '../events/index.js'
@@ -390,3 +391,65 @@ t.test('a second projector stands by and takes over when the first stops', async
   t.equal(hits.total, 100)
   t.equal(hits.distinct, 100)
 })
+
+t.test('Postgres drops every session (idle, the lock session, mid-transaction): the projector reconnects and resumes, nothing lost or twice', async (t) => {
+  const env = await setup(t)
+  const name = env.name('drop')
+  const proj = countingProjection(name)
+  const app = uniqueName('pjdrop').slice(0, 40)
+  // A pool of its own, so that only the projector's sessions are cut.
+  const pool = new pg.Pool({ connectionString: testPgUrl(), max: 10, application_name: app })
+  pool.on('error', () => {})
+  pool.on('connect', (client) => client.on('error', () => {}))
+  t.teardown(() => pool.end())
+  const health = new ConsumerHealth()
+  const kill = () => env.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [app])
+  let cut = false
+  const p = new Projector({
+    store: env.store,
+    pool,
+    log: env.log,
+    projections: [proj],
+    retryMs: 50,
+    health,
+    batch: { maxBatch: 20 },
+    hooks: {
+      // Once, inside a transaction that has applied its batch: every session of the pool dies.
+      async beforeCommit(info) {
+        if (cut || info.phase !== 'live' || info.lastSeq < 100) return
+        cut = true
+        await kill()
+      },
+    },
+  })
+  t.teardown(() => p.stop())
+  await p.start()
+  const first = await env.appendMany(300, 5)
+  await until('the cut', async () => cut, 20_000)
+  await until('reconnected', async () => health.report().some((c) => c.reconnects > 0) || undefined, 20_000)
+  // And once more while idle, after it caught up.
+  await p.waitFor(first.lastSeq, { timeoutMs: 30_000 })
+  await kill()
+  const second = await env.appendMany(50, 5, 'b')
+  await p.waitFor(second.lastSeq, { timeoutMs: 30_000 })
+  const end = await hitsPerStream(env.pool, name)
+  t.equal(end.total, 350, 'every appended event has a row')
+  t.equal(end.distinct, end.total, 'no event was applied twice')
+  const [c] = health.report(second.lastSeq)
+  t.match(c, { name: `projection ${name}`, state: 'running', lag: 0 })
+  t.ok(c!.reconnects >= 1, `it reconnected (${c!.reconnects} times)`)
+  t.ok(
+    env.logLines.some((l) => l.msg === 'projection lock connection back; resuming every projection from its checkpoint'),
+    'says it resumed',
+  )
+})
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms: number): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

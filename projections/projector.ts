@@ -1,5 +1,7 @@
 import type pg from 'pg'
+import { backoffMs } from '../core/backoff.js'
 import { WharfError } from '../core/errors.js'
+import { consumers, type ConsumerHealth } from '../core/health.js'
 import { createLogger, serviceLogger, withCorrelation, type Logger } from '../core/log.js'
 import type { Delivery, EventStore, RecordedEvent, Subscription } from '../events/index.js'
 import { microBatches, planBatch, type BatchOptions } from './batch.js'
@@ -56,9 +58,11 @@ export interface ProjectorOptions {
   ackWaitMs?: number
   /** How often a projection that another process runs is tried again, ms, default 5_000. */
   standbyRetryMs?: number
-  /** First pause before retrying after a database or log error, ms, default 500 (doubles up to 30_000). */
+  /** First pause before retrying after a database or log error, ms, default 500 (doubles up to 5_000). */
   retryMs?: number
   hooks?: ProjectorHooks
+  /** Where each projection's state and lag are reported (`/healthz`), default the process's registry. */
+  health?: ConsumerHealth
 }
 
 /** Where one projection stands in this process. */
@@ -91,7 +95,10 @@ class Runner {
  * most one process at a time (a session advisory lock); others stand by and take over when it dies.
  */
 export class Projector {
-  readonly #o: Required<Omit<ProjectorOptions, 'log' | 'hooks' | 'batch'>> & Pick<ProjectorOptions, 'hooks' | 'batch'>
+  readonly #o: Required<Omit<ProjectorOptions, 'log' | 'hooks' | 'batch' | 'health'>> & Pick<ProjectorOptions, 'hooks' | 'batch'>
+  readonly #health: ConsumerHealth
+  /** Getting the lock connection back after it broke (Postgres restarted), with backoff. */
+  #reconnecting: Promise<void> | undefined
   readonly #log: Logger
   readonly #runners = new Map<string, Runner>()
   readonly #watcher: CheckpointWatcher
@@ -116,6 +123,7 @@ export class Projector {
       batch: opts.batch,
     }
     this.#log = serviceLogger(opts.log ?? createLogger(), 'projector')
+    this.#health = opts.health ?? consumers
     for (const p of opts.projections) this.#runners.set(p.name, new Runner(p))
     this.#watcher = new CheckpointWatcher({ pool: opts.pool, projections: names })
   }
@@ -128,24 +136,85 @@ export class Projector {
    */
   async start(): Promise<void> {
     await migrateCore(this.#o.pool)
-    this.#lockClient = await this.#o.pool.connect()
-    this.#lockClient.on('error', (err) => {
-      // Ownership ended with the session: running on would let two processes write one read model.
-      this.#log.error({ err }, 'lost the projection lock connection; stopping every projection')
-      this.#lockClient = undefined
-      void this.stop()
-    })
-    this.#lockClient.on('notification', (msg) => {
+    await this.#connectLock()
+    await Promise.all([...this.#runners.values()].map((r) => this.#bringUp(r)))
+  }
+
+  /** The session that holds the projections' advisory locks and LISTENs for control notices. */
+  async #connectLock(): Promise<void> {
+    const client = await this.#o.pool.connect()
+    client.on('error', (err) => this.#lockLost(client, err))
+    client.on('notification', (msg) => {
       if (msg.channel === CONTROL_CHANNEL && msg.payload) this.#onControl(JSON.parse(msg.payload) as ControlNotice)
     })
-    await this.#lockClient.query(`LISTEN ${CONTROL_CHANNEL}`)
-    await Promise.all([...this.#runners.values()].map((r) => this.#bringUp(r)))
+    try {
+      await client.query(`LISTEN ${CONTROL_CHANNEL}`)
+    } catch (err) {
+      client.release(err as Error)
+      throw err
+    }
+    this.#lockClient = client
+    this.#lockQueue = Promise.resolve()
+  }
+
+  /**
+   * Ownership ended with the session (Postgres restarted, the connection broke): every projection
+   * stops writing at once, since another process may take it over now, and stands by until a new
+   * session is had (bounded exponential backoff) and its lock is taken again; then each resumes from
+   * its checkpoint, so nothing is skipped and nothing applied twice.
+   */
+  #lockLost(client: pg.PoolClient, err: Error): void {
+    if (this.#lockClient !== client || this.#stopped) return
+    this.#lockClient = undefined
+    client.release(err)
+    this.#log.error({ err }, 'lost the projection lock connection; every projection stands by until Postgres answers again')
+    for (const r of this.#runners.values()) if (r.state !== 'standby' && r.state !== 'idle') this.#health.reconnecting(`projection ${r.p.name}`, err)
+    this.#reconnecting ??= this.#reconnect().finally(() => (this.#reconnecting = undefined))
+  }
+
+  async #reconnect(): Promise<void> {
+    await Promise.all(
+      [...this.#runners.values()].map(async (r) => {
+        await r.rebuilding?.catch(() => {})
+        await this.#stopLive(r, 'standby')
+      }),
+    )
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      await sleep(backoffMs(attempt, { baseMs: this.#o.retryMs }))
+      if (this.#stopped) return
+      try {
+        await this.#connectLock()
+        break
+      } catch (err) {
+        this.#log.warn({ err, attempt }, 'Postgres does not answer yet; the projections stand by')
+      }
+    }
+    if (this.#stopped) return
+    this.#log.info('projection lock connection back; resuming every projection from its checkpoint')
+    for (const r of this.#runners.values()) {
+      clearTimeout(r.retry)
+      if (r.state !== 'failed') r.state = 'standby'
+    }
+    await Promise.all([...this.#runners.values()].filter((r) => r.state !== 'failed').map((r) => this.#tryBringUp(r)))
+  }
+
+  /** {@link #bringUp}, tried again with backoff while the database or the log fails. */
+  #tryBringUp(r: Runner, attempt = 0): Promise<void> {
+    return this.#bringUp(r).catch((err: unknown) => {
+      if (this.#stopped || r.state === 'failed' || !this.#lockClient) return
+      this.#health.reconnecting(`projection ${r.p.name}`, err)
+      this.#log.error({ err, projection: r.p.name }, 'cannot start projection; trying again')
+      clearTimeout(r.retry)
+      r.retry = setTimeout(() => void this.#tryBringUp(r, attempt + 1), backoffMs(attempt, { baseMs: this.#o.retryMs }))
+      r.retry.unref()
+    })
   }
 
   /** Stops delivery to every projection, after the batches in hand are committed. Read models stay. */
   async stop(): Promise<void> {
     this.#stopped = true
     await Promise.all([...this.#runners.values()].map((r) => this.#stopLive(r, 'stopped')))
+    for (const name of this.#runners.keys()) this.#health.remove(`projection ${name}`)
     await Promise.all([...this.#runners.values()].map((r) => r.rebuilding?.catch(() => {})))
     await this.#watcher.close()
     const lock = this.#lockClient
@@ -207,7 +276,7 @@ export class Projector {
     for (const r of this.#runners.values()) {
       if (r.state !== 'standby') continue
       clearTimeout(r.retry)
-      void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot start projection'))
+      void this.#tryBringUp(r)
     }
   }
 
@@ -226,10 +295,8 @@ export class Projector {
         await q
         r.state = 'standby'
         clearTimeout(r.retry)
-        r.retry = setTimeout(
-          () => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot start projection')),
-          this.#o.standbyRetryMs,
-        )
+        this.#health.remove(`projection ${r.p.name}`)
+        r.retry = setTimeout(() => void this.#tryBringUp(r), this.#o.standbyRetryMs)
         r.retry.unref()
       }),
     )
@@ -245,10 +312,8 @@ export class Projector {
     if (!rows[0].ok) {
       if (r.state !== 'standby') this.#log.info({ projection: p.name }, 'projection is run by another process; standing by')
       r.state = 'standby'
-      r.retry = setTimeout(
-        () => void this.#bringUp(r).catch((err) => this.#log.error({ err, projection: p.name }, 'cannot start projection')),
-        this.#o.standbyRetryMs,
-      )
+      this.#health.remove(`projection ${p.name}`)
+      r.retry = setTimeout(() => void this.#tryBringUp(r), this.#o.standbyRetryMs)
       r.retry.unref()
       return
     }
@@ -257,7 +322,9 @@ export class Projector {
     if (!row || row.version !== p.version || ns.length === 0) {
       this.#log.info({ projection: p.name, version: p.version, stored: row?.version ?? null }, 'building read model from seq 1')
       r.rebuilding = this.#rebuildAndGoLive(r).finally(() => (r.rebuilding = undefined))
-      await r.rebuilding.catch(() => {})
+      await r.rebuilding.catch((err: unknown) => {
+        if (r.state !== 'failed') throw err
+      })
       return
     }
     if (row.status !== 'running') {
@@ -272,12 +339,18 @@ export class Projector {
 
   // ---- live ----
 
-  async #goLive(r: Runner, checkpoint: number): Promise<void> {
+  /** Subscribes after `checkpoint`; `resume`: from inside the consume loop, which a stop may have ended meanwhile. */
+  async #goLive(r: Runner, checkpoint: number, resume = false): Promise<void> {
     if (this.#stopped) return
-    r.stopping = false
+    if (!resume) r.stopping = false
     const sub = await this.#o.store.subscribe(durableOf(r.p), { fromSeq: checkpoint + 1, reset: true, ackWaitMs: this.#o.ackWaitMs })
+    if (r.stopping) {
+      await sub.close().catch(() => {})
+      return
+    }
     r.sub = sub
     r.state = 'live'
+    this.#health.register(`projection ${r.p.name}`, checkpoint)
     r.loop = this.#consume(r, sub)
   }
 
@@ -285,21 +358,31 @@ export class Projector {
     let resubscribe = false
     try {
       for await (const batch of microBatches(sub, this.#o.batch)) {
+        this.#health.saw(`projection ${r.p.name}`, batch[0]!.event.seq)
         if (!(await this.#commitLive(r, batch))) break
       }
     } catch (err) {
       if (!r.stopping) {
         this.#log.error({ err, projection: r.p.name }, 'subscription failed; subscribing again')
+        this.#health.reconnecting(`projection ${r.p.name}`, err)
         resubscribe = true
       }
     } finally {
       await sub.close().catch(() => {})
     }
-    if (resubscribe) {
-      await sleep(this.#o.retryMs)
+    // NATS or Postgres may be down for a while: try again with backoff from the checkpoint in Postgres.
+    for (let attempt = 0; resubscribe && !r.stopping && !this.#stopped; attempt++) {
+      await sleep(backoffMs(attempt, { baseMs: this.#o.retryMs }))
       if (r.stopping || this.#stopped) return
-      const [row] = await readCheckpoints(this.#o.pool, [r.p.name]).catch(() => [])
-      if (row) await this.#goLive(r, row.seq).catch((err) => this.#log.error({ err, projection: r.p.name }, 'cannot subscribe'))
+      try {
+        const [row] = await readCheckpoints(this.#o.pool, [r.p.name])
+        if (!row) throw new Error(`no checkpoint row for projection ${r.p.name}`)
+        await this.#goLive(r, row.seq, true)
+        return
+      } catch (err) {
+        this.#health.reconnecting(`projection ${r.p.name}`, err)
+        this.#log.warn({ err, projection: r.p.name, attempt }, 'cannot subscribe yet; trying again')
+      }
     }
   }
 
@@ -317,9 +400,11 @@ export class Projector {
           return false
         }
         await this.#ackUpTo(r, batch, outcome.checkpoint)
+        this.#health.progress(`projection ${r.p.name}`, outcome.checkpoint)
         return true
       } catch (err) {
-        const pause = Math.min(this.#o.retryMs * 2 ** attempt, 30_000)
+        this.#health.reconnecting(`projection ${r.p.name}`, err)
+        const pause = backoffMs(attempt, { baseMs: this.#o.retryMs })
         this.#log.warn({ err, projection: r.p.name, firstSeq: events[0]?.seq, lastSeq: events.at(-1)?.seq, retryInMs: pause }, 'batch not committed; retrying')
         await sleep(pause)
       }
@@ -340,6 +425,7 @@ export class Projector {
     r.lazySeq = Math.max(r.lazySeq ?? 0, seq)
     r.flushTimer ??= setTimeout(() => void this.#flushLazy(r), FLUSH_MS)
     await this.#ackUpTo(r, batch, seq)
+    this.#health.progress(`projection ${r.p.name}`, seq)
     return true
   }
 
@@ -458,6 +544,7 @@ export class Projector {
 
   #fail(r: Runner, failure: ApplyError): void {
     r.state = 'failed'
+    this.#health.stopped(`projection ${r.p.name}`, `failed at seq ${failure.event.seq}: ${failure.message}`)
     const e = failure.event
     withCorrelation(this.#log, e.correlationId).error(
       { err: failure.cause, projection: r.p.name, seq: e.seq, eventType: e.type, eventId: e.id },
@@ -537,8 +624,10 @@ export class Projector {
         const [row] = await readCheckpoints(this.#o.pool, [p.name])
         if (r.state !== 'live' && row) await this.#goLive(r, row.seq)
       } else {
-        r.state = 'failed'
+        // An event that cannot be applied stops it; a database or log that failed is tried again.
+        r.state = err instanceof ApplyError ? 'failed' : 'standby'
         const msg = err instanceof Error ? err.message : String(err)
+        if (err instanceof ApplyError) this.#health.stopped(`projection ${p.name}`, `rebuild failed at seq ${err.event.seq}: ${msg}`)
         await this.#o.pool
           .query(`UPDATE ${CORE_SCHEMA}.projection_checkpoints SET status = 'failed', error = $2, error_seq = $3, updated_at = now() WHERE name = $1`, [
             p.name,

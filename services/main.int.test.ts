@@ -106,7 +106,7 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
     START_MS,
   )
   t.equal(health.body.status, 'ok')
-  t.same(Object.keys(health.body.checks).sort(), ['nats', 'postgres', 'services'])
+  t.same(Object.keys(health.body.checks).sort(), ['consumers', 'nats', 'postgres', 'services'])
   t.equal(health.requestId, 'req-abc', 'the request id comes back')
 
   // The projector runs: an event appended now reaches the apps read model.

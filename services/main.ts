@@ -69,6 +69,10 @@ async function main(): Promise<void> {
   })
   const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 20, application_name: 'wharf' })
   pool.on('error', (err) => log.error({ err }, 'idle Postgres connection failed'))
+  // A checked-out connection that breaks between two queries (Postgres restarted) emits 'error' on
+  // the client: without a listener that is an uncaught exception. Its next query fails, and the
+  // caller's retry takes another connection.
+  pool.on('connect', (client) => client.on('error', (err) => log.warn({ err }, 'Postgres connection lost')))
   const startNginx = async (say: (line: string) => void) => void (await nginxPart.start({ cfg, paths: pathsFor(cfg.home), say }))
   const platform = platformStore({ cfg, pool, store, catalogue, log: log.child({ service: 'store' }), objects })
 

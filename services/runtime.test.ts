@@ -26,3 +26,16 @@ t.test('--only with an unknown or missing name is a clear error', async (t) => {
   t.throws(() => selectServices(['--only', 'router'], known), /unknown service router; known: projector, controller/)
   t.throws(() => selectServices(['--only'], known), /--only needs a list/)
 })
+
+t.test('--except runs every service but those (the builder in a process of its own)', async (t) => {
+  const three = [...known, svc('builder')]
+  t.same(
+    selectServices(['--except', 'builder'], three).map((s) => s.name),
+    ['projector', 'controller'],
+  )
+  t.same(
+    selectServices(['--except=projector,builder'], three).map((s) => s.name),
+    ['controller'],
+  )
+  t.throws(() => selectServices(['--except', 'nope'], three), /unknown service nope/)
+})

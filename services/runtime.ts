@@ -28,6 +28,8 @@ export interface ServiceDeps {
 export interface HealthReport {
   ok: boolean
   detail?: Record<string, unknown>
+  /** Why it is not ok, one line. */
+  reason?: string
 }
 
 /** A running service: stops cleanly (finishes in-flight work, releases what it holds). */
@@ -48,6 +50,12 @@ export interface ServiceDefinition {
  * name, listing the known ones.
  */
 export function selectServices(argv: readonly string[], known: readonly ServiceDefinition[]): ServiceDefinition[] {
+  const x = argv.findIndex((a) => a === '--except' || a.startsWith('--except='))
+  if (x >= 0) {
+    // `--except builder`: every service but those (`make up` runs the builder in a process of its own).
+    const left = selectServices(['--only', argv[x]!.includes('=') ? argv[x]!.slice('--except='.length) : (argv[x + 1] ?? '')], known)
+    return known.filter((s) => !left.includes(s))
+  }
   const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='))
   if (i < 0) return [...known]
   const raw = argv[i]!.includes('=') ? argv[i]!.slice('--only='.length) : argv[i + 1]

@@ -285,6 +285,7 @@ async function cephStatus(ctx: InfraContext): Promise<PartStatus> {
  */
 export const ceph: Part = {
   name: 'store',
+  processes: ({ cfg, paths }) => (cfg.s3.external ? [] : [livePid(paths.ceph.monPid), livePid(paths.ceph.osdPid), livePid(paths.ceph.rgwPid)]),
   async status(ctx) {
     if (!ctx.cfg.s3.external) return cephStatus(ctx)
     try {

@@ -6,6 +6,9 @@ import { dockerClient } from '../../core/engine/docker.js'
 import type { InfraContext, Part } from '../part.js'
 import { execFileP, livePid, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
 
+/** The engine's settings beyond its paths: see {@link docker}'s start. */
+export const ENGINE_ARGS = ['--userland-proxy=false'] as const
+
 /** Unix socket paths are limited to 107 bytes; containerd's lives under the exec-root. */
 const MAX_EXEC_ROOT = 60
 
@@ -185,6 +188,7 @@ async function ensureNodeImage(ctx: InfraContext, docker: Docker): Promise<void>
  */
 export const docker: Part = {
   name: 'docker',
+  processes: (ctx) => (ctx.cfg.dockerHost ? [] : [livePid(ctx.paths.docker.pid)]),
   async status(ctx) {
     const address = dockerHost(ctx)
     const pid = ctx.cfg.dockerHost ? undefined : livePid(ctx.paths.docker.pid)
@@ -212,7 +216,9 @@ export const docker: Part = {
       rmSync(paths.docker.socket, { force: true })
       startDaemon({
         cmd: 'dockerd',
-        args: ['--data-root', paths.docker.data, '--exec-root', exec, '-H', `unix://${paths.docker.socket}`, '--pidfile', paths.docker.pid],
+        // Published ports forwarded by the kernel (iptables DNAT, hairpin NAT for 127.0.0.1) rather than by a
+        // docker-proxy process per port: apps keep answering while the engine is down or restarting.
+        args: [...ENGINE_ARGS, '--data-root', paths.docker.data, '--exec-root', exec, '-H', `unix://${paths.docker.socket}`, '--pidfile', paths.docker.pid],
         logFile: paths.docker.log,
         pidfile: paths.docker.pid,
         writesOwnPid: true,

@@ -174,6 +174,8 @@ async function version(): Promise<string | undefined> {
 
 /** nginx with its own config dir under $WHARF_HOME/nginx, on 127.0.0.1:<router port>. */
 export const nginx = daemonPart({
+  // Workers of a master killed with -9 keep serving and keep the ports: stopped before a restart.
+  orphanedWorkers: true,
   name: 'nginx',
   address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.router}, https://127.0.0.1:${cfg.ports.routerTls}`,
   pidfile: ({ paths }) => paths.nginx.pid,

@@ -62,6 +62,7 @@ async function ready(ctx: InfraContext): Promise<boolean> {
 /** A PostgreSQL cluster of Wharf's own (initdb + pg_ctl) under $WHARF_HOME/postgres, on 127.0.0.1. */
 export const postgres: Part = {
   name: 'postgres',
+  processes: ({ paths }) => [livePid(paths.postgres.pid)],
   async status(ctx) {
     const address = `postgres://${PG_ROLE}@127.0.0.1:${ctx.cfg.ports.postgres}/${PG_DATABASE}`
     const pid = livePid(ctx.paths.postgres.pid)

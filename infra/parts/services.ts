@@ -3,10 +3,10 @@ import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { durationText } from '../../core/config.js'
-import { execFileP, livePid } from '../proc.js'
 import { VERSION } from '../../core/version.js'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
+import { execFileP, livePid, portOpen } from '../proc.js'
 import { s3Settings } from './ceph.js'
 import { dockerHost } from './docker.js'
 import { databaseUrl } from './postgres.js'
@@ -88,7 +88,23 @@ function s3Env(ctx: InfraContext): NodeJS.ProcessEnv {
   return { WHARF_S3_ENDPOINT: s3.endpoint, WHARF_S3_ACCESS_KEY: s3.accessKey, WHARF_S3_SECRET_KEY: s3.secretKey, WHARF_S3_REGION: s3.region }
 }
 
-/** All Wharf services in one Node process (`services/main.ts`), logging pino JSON to $WHARF_HOME/logs/wharf.log. */
+/**
+ * The environment of the supervisor: the platform's settings as `make up` has them (ports, home), but
+ * not the store's keys or the database URL that infra derives itself (with them set, the store would
+ * count as an operator's external S3, which no supervisor starts).
+ */
+export function supervisorEnv(ctx: InfraContext): NodeJS.ProcessEnv {
+  const env = servicesEnv(ctx)
+  if (!ctx.cfg.s3.external) for (const k of ['WHARF_S3_ENDPOINT', 'WHARF_S3_ACCESS_KEY', 'WHARF_S3_SECRET_KEY', 'WHARF_S3_REGION']) delete env[k]
+  if (!ctx.cfg.databaseUrl) delete env.WHARF_DATABASE_URL
+  if (!ctx.cfg.dockerHost) delete env.WHARF_DOCKER_HOST
+  return env
+}
+
+/**
+ * All Wharf services but the builder in one Node process (`services/main.ts --except builder`),
+ * logging pino JSON to $WHARF_HOME/logs/wharf.log.
+ */
 export const services = daemonPart({
   name: 'wharf',
   address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.controller}`,
@@ -96,7 +112,6 @@ export const services = daemonPart({
   log: ({ paths }) => paths.services.log,
   ports: ({ cfg }) => [
     { port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' },
-    { port: cfg.ports.builder, env: 'WHARF_BUILDER_PORT' },
     { port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' },
   ],
   healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
@@ -107,7 +122,7 @@ export const services = daemonPart({
     writeFileSync(buildFile(ctx), `${currentBuild() ?? 'unknown'}\n`)
     return {
       cmd: process.execPath,
-      args: ['--enable-source-maps', MAIN],
+      args: ['--enable-source-maps', MAIN, '--except', 'builder'],
       logFile: ctx.paths.services.log,
       pidfile: ctx.paths.services.pid,
       env: { PATH: process.env.PATH, ...servicesEnv(ctx) },
@@ -127,3 +142,57 @@ async function nodeOf(pid: number | undefined): Promise<string> {
     return 'unknown'
   }
 }
+
+/**
+ * The builder (git push over SSH, docker build) in a Node process of its own
+ * (`services/main.ts --only builder`), so that a push that exhausts it takes no other service down;
+ * logs to $WHARF_HOME/logs/builder.log.
+ */
+export const builder = daemonPart({
+  name: 'builder',
+  address: ({ cfg }) => `ssh://git@127.0.0.1:${cfg.ports.builder}`,
+  pidfile: ({ paths }) => paths.builder.pid,
+  log: ({ paths }) => paths.builder.log,
+  ports: ({ cfg }) => [{ port: cfg.ports.builder, env: 'WHARF_BUILDER_PORT' }],
+  healthy: ({ cfg }) => portOpen(cfg.ports.builder),
+  prepare(ctx) {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
+    return {
+      cmd: process.execPath,
+      args: ['--enable-source-maps', MAIN, '--only', 'builder'],
+      logFile: ctx.paths.builder.log,
+      pidfile: ctx.paths.builder.pid,
+      env: { PATH: process.env.PATH, ...servicesEnv(ctx) },
+    }
+  },
+})
+
+/** The compiled infra entry point, whose `supervise` command is the supervisor. */
+const INFRA_MAIN = fileURLToPath(new URL('../main.js', import.meta.url))
+
+/** The supervisor (infra/supervisor.ts): starts again any part that died; its record is `make status`'s restarts. */
+export const supervisor = daemonPart({
+  name: 'supervisor',
+  address: ({ paths }) => paths.supervisor.state,
+  pidfile: ({ paths }) => paths.supervisor.pid,
+  log: ({ paths }) => paths.supervisor.log,
+  ports: () => [],
+  // Up once it has written its record (it does at its first look at the parts).
+  healthy: async ({ paths }) => {
+    try {
+      return (JSON.parse(readFileSync(paths.supervisor.state, 'utf8')) as { pid?: number }).pid === livePid(paths.supervisor.pid)
+    } catch {
+      return false
+    }
+  },
+  prepare(ctx) {
+    if (!existsSync(INFRA_MAIN)) throw new Error(`${INFRA_MAIN} is missing: run \`npm run build\` first`)
+    return {
+      cmd: process.execPath,
+      args: ['--enable-source-maps', INFRA_MAIN, 'supervise'],
+      logFile: ctx.paths.supervisor.log,
+      pidfile: ctx.paths.supervisor.pid,
+      env: { PATH: process.env.PATH, ...supervisorEnv(ctx) },
+    }
+  },
+})

@@ -164,13 +164,20 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
         try {
           return [name, await withTimeout(check(), 2000)] as const
         } catch (err) {
-          return [name, { ok: false, detail: { error: (err as Error).message } }] as const
+          return [name, { ok: false, detail: { error: (err as Error).message } } as HealthReport] as const
         }
       }),
     )
     const checks = Object.fromEntries(entries)
     const ok = entries.every(([, r]) => r.ok)
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', version: opts.version, tookMs: Date.now() - started, checks })
+    // Why not, in one line: each failing check with its reason (or its error).
+    const reason = entries
+      .filter(([, r]) => !r.ok)
+      .map(([name, r]) => `${name}: ${r.reason ?? (r.detail?.error as string | undefined) ?? 'failed'}`)
+      .join('; ')
+    return reply
+      .status(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'degraded', ...(ok ? {} : { reason }), version: opts.version, tookMs: Date.now() - started, checks })
   })
 
   await app.register(

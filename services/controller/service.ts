@@ -5,6 +5,7 @@ import type { ServiceDefinition } from '../runtime.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
 import { buildHttp } from './http.js'
+import { consumersVerdict } from './admin/consumers.js'
 import { ROUTES } from './routes/index.js'
 
 /** The controller: HTTP API on 127.0.0.1:<controller port>, `/healthz` for the whole process. */
@@ -36,6 +37,11 @@ export const controller: ServiceDefinition = {
           return { ok: true, detail: { totalConnections: pool.totalCount } }
         },
         services: async () => ({ ok: true, detail: { running } }),
+        // Every consumer of the log and of Postgres in this process: running, caught up or moving.
+        consumers: async () => {
+          const v = await consumersVerdict(store, cfg.health)
+          return { ok: v.ok, ...(v.reason ? { reason: v.reason } : {}), detail: { head: v.head, consumers: v.consumers } }
+        },
       },
     })
     await app.listen({ host: cfg.host, port: cfg.ports.controller })

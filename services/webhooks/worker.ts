@@ -213,6 +213,8 @@ export class HookWorker {
           handle: (e) => this.#catchUp(e),
           log: this.#log,
           name: `webhooks ${this.target.id}`,
+          // A subscriber that is down delays its own deliveries, not the platform's health.
+          health: null,
         })
       } catch (err) {
         this.#log.error({ err }, 'webhooks: cannot follow the event log; trying again')

@@ -5,6 +5,7 @@ import { checkImportToken, consumeImportToken } from '../../../core/import-token
 import { StoreObjectId } from '../../../domain/index.js'
 import { getReplay, startReplay, wharfProjections, type ReplayJob } from '../../../projections/index.js'
 import { ErrorBody } from '../accounts/schemas.js'
+import { consumersVerdict } from '../admin/consumers.js'
 import { platformStatus } from '../admin/status.js'
 import { tokenAuthenticator } from '../auth.js'
 import { bearerToken } from '../http.js'
@@ -33,6 +34,25 @@ const Host = Type.Object({
   labels: Type.Record(Type.String(), Type.String()),
   leader: Type.Boolean(),
   engineVersion: Type.Optional(Type.String()),
+})
+
+const ConsumerRow = Type.Object({
+  name: Type.String(),
+  state: Type.Union([Type.Literal('running'), Type.Literal('reconnecting'), Type.Literal('stopped')]),
+  error: Type.Optional(Type.String()),
+  position: Type.Optional(Type.Integer()),
+  lag: Type.Optional(Type.Integer()),
+  sinceProgressS: Type.Number(),
+  behindS: Type.Optional(Type.Number()),
+  reconnects: Type.Integer(),
+})
+
+/** The consumers of the log and of Postgres in the controller's process, and the verdict on them. */
+const Consumers = Type.Object({
+  ok: Type.Boolean(),
+  reason: Type.Optional(Type.String()),
+  head: Type.Optional(Type.Integer()),
+  consumers: Type.Array(ConsumerRow),
 })
 
 const Backup = Type.Object({
@@ -219,14 +239,15 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     '/admin/status',
     {
       schema: {
-        summary: 'Each real part as up or down, with its address and version (admin only)',
+        summary: 'Each real part as up or down, with its address and version, and each consumer with its state and lag (admin only)',
         tags: ['admin'],
-        response: { 200: Type.Object({ parts: Type.Array(Part) }), '4xx': ErrorBody },
+        response: { 200: Type.Object({ parts: Type.Array(Part), consumers: Consumers }), '4xx': ErrorBody },
       },
     },
     async (req) => {
       requireAdmin(req.user)
-      return { parts: await platformStatus(deps) }
+      const [parts, consumers] = await Promise.all([platformStatus(deps), consumersVerdict(deps.store, deps.cfg.health)])
+      return { parts, consumers }
     },
   )
 
