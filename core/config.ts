@@ -58,6 +58,12 @@ export interface WharfConfig {
   namespace: string
   /** pino level: `WHARF_LOG_LEVEL`, default `info`. */
   logLevel: string
+  /**
+   * Prometheus metrics. `port`: where a process that runs no controller serves `/metrics`
+   * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
+   * metrics with, the rest counted as `_other` (`WHARF_METRICS_MAX_APPS`, default 500).
+   */
+  metrics: { port: number | undefined; maxApps: number }
   /** NATS URL: `WHARF_NATS_URL`, default derived from the port. */
   natsUrl: string
   /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
@@ -217,6 +223,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     domain: env.WHARF_DOMAIN || 'wharf.localhost',
     namespace: env.WHARF_NAMESPACE || 'wharf',
     logLevel: env.WHARF_LOG_LEVEL || 'info',
+    metrics: {
+      port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
+      maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),
+    },
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),

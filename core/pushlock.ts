@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WharfError } from './errors.js'
+import { pushLockWait, pushLockWaits } from './metrics.js'
 
 /** The advisory-lock key of an app's pushes (a namespace of its own, so tests never share one). */
 function lockKey(namespace: string, app: string): string {
@@ -27,12 +28,14 @@ export async function acquirePushLock(
   const key = lockKey(namespace, app)
   const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000)
   let told = false
+  const started = Date.now()
   try {
     for (;;) {
       const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key])
       if (rows[0].ok) break
       if (!told) {
         told = true
+        pushLockWaits.inc()
         opts.onWait?.()
       }
       if (opts.signal?.aborted) throw new WharfError('WHARF_UNAVAILABLE', 'the push went away while it waited for another push')
@@ -43,6 +46,7 @@ export async function acquirePushLock(
     client.release()
     throw err
   }
+  pushLockWait.observe((Date.now() - started) / 1000)
   let released = false
   return {
     async release() {

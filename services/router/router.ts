@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
+import { routeUpdateDuration, routeUpdates } from '../../core/metrics.js'
 import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, webContainers } from '../../projections/index.js'
 import type { ServedContainer } from '../../domain/platform/events.js'
 import { routeTable, servedChanges, servedSets, type RouteRows, type RouteTable, type ServedSets } from './model.js'
@@ -167,6 +168,7 @@ export class Router {
     for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
     if (body === this.#applied && nginx.masterPid()) {
       await this.#record(rows, table)
+      routeUpdates.inc({ result: 'unchanged' })
       this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
       return
     }
@@ -199,6 +201,9 @@ export class Router {
         'router: nginx refused the new routes; continuing with the existing configuration (retried on the next change)',
       )
     }
+    const outcome = result.ok ? 'applied' : 'failed'
+    routeUpdates.inc({ result: outcome })
+    routeUpdateDuration.observe({ result: outcome }, Math.max(0, done - asked) / 1000)
     this.#o.onApplied?.({ result, asked, done, table })
   }
 
