@@ -5,27 +5,31 @@
  * `builds:create` and a `config:set` move the deploy, event and HTTP series of the process that did
  * the work; who may scrape is checked.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import parse, { type PromFamily } from 'parse-prometheus-text-format'
+import type { ChildProcess } from 'node:child_process'
+import type { PromFamily } from 'parse-prometheus-text-format'
 import t from 'tap'
-import { request } from 'undici'
-import { pathsFor } from '../core/paths.js'
-import { wharfCatalogue } from '../domain/index.js'
-import { EventSubjects, JetStreamEventStore } from '../events/index.js'
-import { stopPidfile } from '../infra/proc.js'
-import { freePort } from '../infra/test-env.js'
-import { freshDatabase, testNatsUrl, uniqueName, until } from '../test/harness.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from './builder/testing.js'
-import { removeNamespaceServices } from './scheduler/testing.js'
+
+// Two service processes and a deploy on a loaded machine: more than tap's default two minutes. Set
+// before anything heavy is loaded (the modules below are imported after it).
+t.setTimeout(300_000)
+
+const { spawn } = await import('node:child_process')
+const { chmodSync, mkdtempSync, rmSync } = await import('node:fs')
+const { tmpdir } = await import('node:os')
+const { join } = await import('node:path')
+const { default: parse } = await import('parse-prometheus-text-format')
+const { request } = await import('undici')
+const { pathsFor } = await import('../core/paths.js')
+const { wharfCatalogue } = await import('../domain/index.js')
+const { EventSubjects, JetStreamEventStore } = await import('../events/index.js')
+const { stopPidfile } = await import('../infra/proc.js')
+const { freePort } = await import('../infra/test-env.js')
+const { freshDatabase, testNatsUrl, uniqueName, until } = await import('../test/harness.js')
+const { buildTestImage, removeImage, testDocker, testRegistry } = await import('./builder/testing.js')
+const { removeNamespaceServices } = await import('./scheduler/testing.js')
 
 const docker = testDocker()
 const START_MS = 120_000
-
-// Two service processes and a deploy on a loaded machine: more than tap's default two minutes.
-t.setTimeout(300_000)
 
 function startServices(env: NodeJS.ProcessEnv, args: string[]): { child: ChildProcess; out: string[] } {
   // The compiled services (make test builds them first): starting from the sources through tsx takes a minute on a loaded machine.
@@ -93,8 +97,6 @@ t.test('every process serves /metrics: families, moving series, and who may scra
   }
   const ctl = startServices(env, ['--only', 'projector,controller'])
   t.teardown(() => void ctl.child.kill('SIGKILL'))
-  const sch = startServices({ ...env, WHARF_METRICS_PORT: String(metricsPort) }, ['--only', 'scheduler'])
-  t.teardown(() => void sch.child.kill('SIGKILL'))
   const api = `http://127.0.0.1:${port}`
   const ctlMetrics = `${api}/metrics`
   const schMetrics = `http://127.0.0.1:${metricsPort}/metrics`
@@ -106,6 +108,9 @@ t.test('every process serves /metrics: families, moving series, and who may scra
     }
   }
   await started('the controller', `${api}/healthz`, ctl)
+  // The scheduler reads the read models: it starts once the projector (in the first process) made them.
+  const sch = startServices({ ...env, WHARF_METRICS_PORT: String(metricsPort) }, ['--only', 'scheduler'])
+  t.teardown(() => void sch.child.kill('SIGKILL'))
   await started('the scheduler metrics', schMetrics, sch)
 
   const call = async (method: string, path: string, token?: string, body?: unknown) => {

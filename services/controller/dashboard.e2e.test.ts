@@ -7,31 +7,35 @@
  * CSRF header is refused. Screenshots of each page go to $WHARF_SCREENSHOTS (docs/dashboard when
  * the docs are refreshed), else to a temporary folder.
  */
-import { spawn } from 'node:child_process'
-import { createSocket } from 'node:dgram'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import t from 'tap'
-import { request } from 'undici'
-import { pathsFor } from '../../core/paths.js'
-import { wharfCatalogue } from '../../domain/index.js'
-import { EventSubjects, JetStreamEventStore } from '../../events/index.js'
-import { stopPidfile } from '../../infra/proc.js'
-import { freePort } from '../../infra/test-env.js'
-import { freshDatabase, testNatsUrl, uniqueName, until } from '../../test/harness.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../builder/testing.js'
-import { removeNamespaceServices } from '../scheduler/testing.js'
+
+// Starting the services and a browser on a loaded machine takes a while; the steps themselves are
+// quick. Set before anything heavy is loaded: the modules below are imported in the test, so that
+// their loading counts against this timeout and not against tap's default.
+t.setTimeout(300_000)
+
+const { spawn } = await import('node:child_process')
+const { createSocket } = await import('node:dgram')
+const { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } = await import('node:fs')
+const { tmpdir } = await import('node:os')
+const { join, resolve } = await import('node:path')
+const { request } = await import('undici')
+const { pathsFor } = await import('../../core/paths.js')
+const { wharfCatalogue } = await import('../../domain/index.js')
+const { EventSubjects, JetStreamEventStore } = await import('../../events/index.js')
+const { stopPidfile } = await import('../../infra/proc.js')
+const { freePort } = await import('../../infra/test-env.js')
+const { freshDatabase, testNatsUrl, uniqueName, until } = await import('../../test/harness.js')
+const { buildTestImage, removeImage, testDocker, testRegistry } = await import('../builder/testing.js')
+const { removeNamespaceServices } = await import('../scheduler/testing.js')
+const { chromium } = await import('playwright-core')
 
 const CHROMIUM = process.env.WHARF_CHROMIUM ?? '/usr/bin/chromium'
 const docker = testDocker()
 const START_MS = 120_000
 /** Each wait in the browser, ms (a loaded test machine is slow). */
 const UI_MS = 30_000
-
-// Starting the services and a browser on a loaded machine takes a while; the steps themselves are quick.
-t.setTimeout(300_000)
 
 t.test('the dashboard in a browser: sign in, app, config, timeline, scale, logs, rollback, sign out; tenants apart', async (t) => {
   if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (infra/install.sh does)`)
@@ -159,7 +163,7 @@ t.test('the dashboard in a browser: sign in, app, config, timeline, scale, logs,
   t.same(Object.keys((await call('GET', `/v1/apps/${app}/config`, alice)).body.values), [], '... and nothing was set')
 
   // The app page, and its timeline live in a second tab.
-  await row.getByRole('link', { name: app }).click()
+  await row.getByRole('link', { name: app, exact: true }).click()
   await page.getByRole('heading', { name: 'Releases' }).waitFor()
   const timeline = await ctx.newPage()
   timeline.setDefaultTimeout(UI_MS)
