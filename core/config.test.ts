@@ -63,3 +63,10 @@ t.test('the log plane: defaults, bounds, and the syslog port in the conflict che
   t.throws(() => loadConfig({ WHARF_LOG_RATE: 'fast' }), /WHARF_LOG_RATE must be a whole number/)
   t.throws(() => loadConfig({ WHARF_SYSLOG_PORT: '8000' }), /port 8000 is given to both controller and syslog/)
 })
+
+t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none) and WHARF_METRICS_MAX_APPS', async (t) => {
+  t.same(loadConfig({}).metrics, { port: 9464, maxApps: 500 })
+  t.same(loadConfig({ WHARF_METRICS_PORT: 'off', WHARF_METRICS_MAX_APPS: '50' }).metrics, { port: undefined, maxApps: 50 })
+  t.throws(() => loadConfig({ WHARF_METRICS_PORT: '70000' }), /WHARF_METRICS_PORT must be a port number/)
+  t.throws(() => loadConfig({ WHARF_METRICS_MAX_APPS: '0' }), /WHARF_METRICS_MAX_APPS must be a whole number/)
+})
