@@ -190,7 +190,7 @@ t.test('the dashboard in a browser: sign in, app, config, timeline, scale, logs,
   await page.getByRole('button', { name: 'Scale', exact: true }).click()
   await page.getByRole('status').filter({ hasText: 'Scaled' }).waitFor()
   t.same((await call('GET', `/v1/apps/${app}/formation`, alice)).body.formation, { web: 2 }, 'scaled to web=2')
-  await timeline.locator('[data-testid="events"] li[data-type="FormationScaled"]').waitFor()
+  await timeline.locator('[data-testid="events"] li[data-type="FormationScaled"]', { hasText: 'web=2' }).waitFor()
   await shot(page, 'app')
   await shot(timeline, 'timeline')
 
