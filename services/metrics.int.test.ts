@@ -48,22 +48,28 @@ async function scrape(url: string, headers: Record<string, string> = {}): Promis
   return { status: res.statusCode, type: String(res.headers['content-type']), text: await res.body.text() }
 }
 
-/** The value of one series: `name` with every label of `labels` (histograms: their `_count`). */
-function value(families: PromFamily[], name: string, labels: Record<string, string> = {}): number {
-  const fam = families.find((f) => f.name === name)
-  if (!fam) return Number.NaN
+/** A scrape: the families as the parser reads them, and the text (for histograms' `_count`, which the parser leaves out). */
+interface Scrape {
+  families: PromFamily[]
+  text: string
+}
+
+/** The sum of the samples named `name` whose labels include `labels` (a histogram's count: `<name>_count`). */
+function value(s: Scrape, name: string, labels: Record<string, string> = {}): number {
   let sum = 0
-  for (const m of fam.metrics) {
-    if (!Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)) continue
-    sum += Number(m.value ?? m.count ?? 0)
+  for (const line of s.text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!m || m[1] !== name) continue
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]))
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3])
   }
   return sum
 }
 
-async function families(url: string): Promise<PromFamily[]> {
+async function families(url: string): Promise<Scrape> {
   const r = await scrape(url)
   if (r.status !== 200) throw new Error(`${url}: ${r.status} ${r.text}`)
-  return parse(r.text)
+  return { families: parse(r.text), text: r.text }
 }
 
 t.test('every process serves /metrics: families, moving series, and who may scrape', async (t) => {
@@ -132,6 +138,7 @@ t.test('every process serves /metrics: families, moving series, and who may scra
   t.equal(first.status, 200)
   t.match(first.type, /^text\/plain; version=0\.0\.4/)
   const c0 = parse(first.text)
+  t.ok(c0.length > 20, `the parser reads ${c0.length} families`)
   const names = new Set(c0.map((f) => f.name))
   for (const n of [
     'wharf_http_requests_total',
@@ -167,7 +174,7 @@ t.test('every process serves /metrics: families, moving series, and who may scra
   )
   const sch0 = await families(schMetrics)
   t.ok(
-    sch0.some((f) => f.name === 'process_resident_memory_bytes'),
+    sch0.families.some((f) => f.name === 'process_resident_memory_bytes'),
     'the scheduler process has its own process metrics',
   )
   t.equal(value(sch0, 'wharf_deploys_total', { outcome: 'completed' }), 0, 'no deploy yet')
@@ -191,7 +198,7 @@ t.test('every process serves /metrics: families, moving series, and who may scra
     60_000,
   )
   t.equal(value(sch1, 'wharf_deploys_total', { outcome: 'completed' }), 1, 'builds:create: one deploy completed, in the scheduler process')
-  t.equal(value(sch1, 'wharf_deploy_duration_seconds', { outcome: 'completed' }), 1, '... and timed')
+  t.equal(value(sch1, 'wharf_deploy_duration_seconds_count', { outcome: 'completed' }), 1, '... and timed')
   t.equal(value(sch1, 'wharf_events_appended_total', { type: 'DeployStarted' }), 1, '... DeployStarted appended by the scheduler')
 
   const c1 = await families(ctlMetrics)
@@ -211,12 +218,12 @@ t.test('every process serves /metrics: families, moving series, and who may scra
     'HTTP by route pattern',
   )
   t.equal(
-    value(c2, 'wharf_http_request_duration_seconds', { ...route, status: '200' }),
+    value(c2, 'wharf_http_request_duration_seconds_count', { ...route, status: '200' }),
     value(c2, 'wharf_http_requests_total', { ...route, status: '200' }),
     '... timed',
   )
   t.notOk(
-    c2.find((f) => f.name === 'wharf_http_requests_total')?.metrics.some((m) => m.labels?.route?.includes(app)),
+    c2.families.find((f) => f.name === 'wharf_http_requests_total')?.metrics.some((m) => m.labels?.route?.includes(app)),
     'no series names the app in its route',
   )
   const sch2 = await until(
