@@ -14,9 +14,11 @@ export WHARF_HOME ?= $(CURDIR)/.wharf
 install:
 	@infra/install.sh
 
-## build: compile TypeScript to dist/ (also type-checks everything)
+## build: compile TypeScript to dist/ (also type-checks everything), and the dashboard (web/) to dist/web
 build: install
 	@node_modules/.bin/tsc -p tsconfig.json
+	@node_modules/.bin/tsc -p web/tsconfig.json
+	@node_modules/.bin/vite build --config web/vite.config.ts
 
 ## up: install what is missing, build, start every part and the services, print where they answer
 up: build

@@ -96,3 +96,10 @@ t.test('many hosts: the host address and the NATS replicas, with defaults for on
     t.throws(() => loadConfig({ WHARF_HOST_ADDRESS: bad }), /WHARF_HOST_ADDRESS must be this host's IPv4 address/, bad)
   for (const bad of ['2', '0', 'three']) t.throws(() => loadConfig({ WHARF_NATS_REPLICAS: bad }), /WHARF_NATS_REPLICAS must be 1, 3 or 5/, bad)
 })
+
+t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none) and WHARF_METRICS_MAX_APPS', async (t) => {
+  t.same(loadConfig({}).metrics, { port: 9464, maxApps: 500 })
+  t.same(loadConfig({ WHARF_METRICS_PORT: 'off', WHARF_METRICS_MAX_APPS: '50' }).metrics, { port: undefined, maxApps: 50 })
+  t.throws(() => loadConfig({ WHARF_METRICS_PORT: '70000' }), /WHARF_METRICS_PORT must be a port number/)
+  t.throws(() => loadConfig({ WHARF_METRICS_MAX_APPS: '0' }), /WHARF_METRICS_MAX_APPS must be a whole number/)
+})

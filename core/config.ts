@@ -61,6 +61,12 @@ export interface WharfConfig {
   logLevel: string
   /** The router's nginx shared dict (routes, peers, certificates), MiB: `WHARF_ROUTER_DICT_MB`, default 64 (10,000 apps take a few). */
   routerDictMb: number
+  /**
+   * Prometheus metrics. `port`: where a process that runs no controller serves `/metrics`
+   * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
+   * metrics with, the rest counted as `_other` (`WHARF_METRICS_MAX_APPS`, default 500).
+   */
+  metrics: { port: number | undefined; maxApps: number }
   /** NATS URL: `WHARF_NATS_URL`, default derived from the port; a comma-separated list names every server of a cluster. */
   natsUrl: string
   /** Replicas of the platform's JetStream streams: `WHARF_NATS_REPLICAS`, 1 (default), 3 or 5 (a NATS cluster). */
@@ -270,6 +276,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     namespace: env.WHARF_NAMESPACE || 'wharf',
     logLevel: env.WHARF_LOG_LEVEL || 'info',
     routerDictMb: count(env, 'WHARF_ROUTER_DICT_MB', 64, 4096),
+    metrics: {
+      port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
+      maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),
+    },
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     natsReplicas: natsReplicas(env.WHARF_NATS_REPLICAS),
     hostAddress: hostAddress(env.WHARF_HOST_ADDRESS),

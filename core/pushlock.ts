@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WharfError } from './errors.js'
+import { pushLockWait, pushLockWaits } from './metrics.js'
 
 /** The advisory-lock key of an app's pushes (a namespace of its own, so tests never share one). */
 function lockKey(namespace: string, app: string): string {
@@ -28,6 +29,7 @@ export async function acquirePushLock(
   const key = lockKey(namespace, app)
   const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000)
   let told = false
+  const started = Date.now()
   for (;;) {
     const client = await pool.connect()
     let granted: boolean
@@ -38,10 +40,14 @@ export async function acquirePushLock(
       client.release(err as Error)
       throw err
     }
-    if (granted) return heldLock(client, key)
+    if (granted) {
+      pushLockWait.observe((Date.now() - started) / 1000)
+      return heldLock(client, key)
+    }
     client.release()
     if (!told) {
       told = true
+      pushLockWaits.inc()
       opts.onWait?.()
     }
     if (opts.signal?.aborted) throw new WharfError('WHARF_UNAVAILABLE', 'the push went away while it waited for another push')

@@ -16,6 +16,7 @@ import {
 import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
+import { consumerLabel, consumerPending, observeAppended } from '../core/metrics.js'
 import type { Catalogue } from './catalogue.js'
 import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, readExistingBatches, wharfStreamConfig } from './connection.js'
 import { decodeCommit, encodeCommit } from './commit.js'
@@ -99,7 +100,9 @@ export class JetStreamEventStore implements EventStore {
       if (opts.expectedVersion !== 'any' && opts.expectedVersion !== version) throw new ConcurrencyError(stream, opts.expectedVersion, version)
       return { lastSeq: version, seqs: [], duplicate: false, events: [] }
     }
-    return this.#commit(stream, subject, envelopes, opts.expectedVersion)
+    const result = await this.#commit(stream, subject, envelopes, opts.expectedVersion)
+    if (!result.duplicate) observeAppended(result.events)
+    return result
   }
 
   /**
@@ -358,6 +361,7 @@ class JetStreamSubscription implements Subscription {
       for (let i = 0; i < events.length; i++) {
         if (this.#closed) return
         const target = live && i === events.length - 1 ? live : behind
+        if (i === 0) consumerPending.set({ consumer: consumerLabel.of(this.name) }, after + events.length - 1)
         yield {
           event: events[i]!,
           pending: after + events.length - 1 - i,

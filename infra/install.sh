@@ -34,6 +34,8 @@ declare -A PROVIDES=(
   [wrk]=/usr/bin/wrk
   # the registry's blob-descriptor cache with WHARF_REGISTRY_CACHE=redis (~2 MB; started only then)
   [redis-server]=/usr/bin/redis-server
+  # the browser of the dashboard's tests (driven by playwright-core; no browser download)
+  [chromium]=/usr/bin/chromium
 )
 
 missing=()

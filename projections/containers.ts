@@ -300,3 +300,14 @@ export async function countContainers(db: Queryable, app: string, release?: numb
       : await db.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1 AND release = $2`, [app, release])
   return rows[0].n as number
 }
+
+/** Containers up, per process type, of each of `apps` (the dashboard's apps list), by app. */
+export async function upCounts(db: Queryable, apps: readonly string[]): Promise<Map<string, Record<string, number>>> {
+  const { rows } = await db.query(
+    `SELECT app, type, count(*)::int AS n FROM rm_containers.containers WHERE app = ANY($1::text[]) AND state = 'up' GROUP BY app, type`,
+    [apps],
+  )
+  const out = new Map<string, Record<string, number>>()
+  for (const r of rows) out.set(r.app, { ...out.get(r.app), [r.type]: r.n })
+  return out
+}

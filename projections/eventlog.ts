@@ -427,3 +427,18 @@ export async function lastSeqAt(db: Queryable, time: Date, from: number, to: num
   const { rows } = await db.query('SELECT max(seq) AS seq FROM rm_eventlog.events WHERE seq BETWEEN $2 AND $3 AND occurred_at <= $1', [time, from, to])
   return rows[0]?.seq == null ? undefined : Number(rows[0].seq)
 }
+
+/** The last deploy outcome of each of `apps` (of the app as it is now, not a former one of the name), by app. */
+export async function lastDeploys(
+  db: Queryable,
+  apps: readonly string[],
+): Promise<Map<string, { type: 'DeployCompleted' | 'DeployFailed' | 'DeployStarted'; release: number; at: Date }>> {
+  const { rows } = await db.query(
+    `SELECT DISTINCT ON (e.app) e.app, e.type, (e.data->>'release')::int AS release, e.occurred_at
+       FROM rm_eventlog.events e JOIN rm_eventlog.incarnations i ON i.app = e.app AND e.incarnation = i.seq
+      WHERE e.app = ANY($1::text[]) AND e.type IN ('DeployStarted', 'DeployCompleted', 'DeployFailed')
+      ORDER BY e.app, e.seq DESC, e.idx DESC`,
+    [apps],
+  )
+  return new Map(rows.map((r) => [r.app as string, { type: r.type, release: r.release as number, at: r.occurred_at as Date }]))
+}

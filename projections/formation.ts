@@ -77,3 +77,11 @@ export async function getFormation(db: Queryable, app: string): Promise<Record<s
   const { rows } = await db.query('SELECT type, quantity FROM rm_formation.formation WHERE app = $1 ORDER BY type', [app])
   return Object.fromEntries(rows.map((r) => [r.type, r.quantity]))
 }
+
+/** The formation of each of `apps` (the dashboard's apps list), by app. */
+export async function formations(db: Queryable, apps: readonly string[]): Promise<Map<string, Record<string, number>>> {
+  const { rows } = await db.query('SELECT app, type, quantity FROM rm_formation.formation WHERE app = ANY($1::text[]) ORDER BY app, type', [apps])
+  const out = new Map<string, Record<string, number>>()
+  for (const r of rows) out.set(r.app, { ...out.get(r.app), [r.type]: r.quantity })
+  return out
+}

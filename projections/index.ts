@@ -23,13 +23,14 @@ export { appsProjection, countLiveApps, liveApps } from './apps.js'
 export { buildsProjection, findBuildRows, listBuildRows, releasedVersion, unfinishedBuilds, type BuildRow } from './builds.js'
 export { attachedCerts, certsProjection, listCerts, type AttachedCert, type CertView } from './certs.js'
 export { configProjection, getConfig } from './config.js'
-export { countContainers, getProcesses, hostContainers, listProcesses, upWebContainers, webContainers, type PsView } from './containers.js'
+export { countContainers, getProcesses, upCounts, hostContainers, listProcesses, upWebContainers, webContainers, type PsView } from './containers.js'
 export { allDomains, getDomains } from './domains.js'
 export { allDrains, getDrains, type DrainView } from './drains.js'
 export {
   appOf,
   countEvents,
   deployVerdict,
+  lastDeploys,
   lastServedSets,
   lastSeqAt,
   publicEvent,
@@ -41,11 +42,12 @@ export {
   type EventFilter,
   type EventView,
 } from './eventlog.js'
-export { getFormation } from './formation.js'
+export { formations, getFormation } from './formation.js'
 export { ATTEMPTS_KEPT, getHook, hookAttempts, hookTargets, hooksProjection, listHooks, type AttemptView, type HookTarget, type HookView } from './hooks.js'
 export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
 export {
   appsWithImage,
+  newestReleases,
   currentConfigs,
   deployableRelease,
   getReleaseRow,

@@ -190,3 +190,12 @@ function releaseRow(e: EventOf<'ReleaseCreated'>): unknown[] {
     e.occurredAt,
   ]
 }
+
+/** The newest release of each of `apps` (the dashboard's apps list), by app. */
+export async function newestReleases(db: Queryable, apps: readonly string[]): Promise<Map<string, { version: number; summary: string; created_at: Date }>> {
+  const { rows } = await db.query(
+    'SELECT DISTINCT ON (app) app, version, summary, created_at FROM rm_releases.releases WHERE app = ANY($1::text[]) ORDER BY app, version DESC',
+    [apps],
+  )
+  return new Map(rows.map((r) => [r.app as string, { version: r.version as number, summary: r.summary as string, created_at: r.created_at as Date }]))
+}

@@ -10,6 +10,7 @@ import { loadConfig } from '../core/config.js'
 import { ensureBuckets, s3Client, s3ObjectStores } from '../core/objectstore/index.js'
 import { createLogger } from '../core/log.js'
 import { pathsFor } from '../core/paths.js'
+import { appLabel } from '../core/metrics.js'
 import { VERSION } from '../core/version.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects } from '../events/index.js'
@@ -26,6 +27,7 @@ import { backups } from './store/service.js'
 import { logger } from './logger/service.js'
 import { logspout } from './logspout/service.js'
 import { webhooks } from './webhooks/service.js'
+import { listenMetrics } from './metrics.js'
 import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
@@ -103,6 +105,18 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)))
 
   const names = selected.map((s) => s.name)
+  appLabel.max = cfg.metrics.maxApps
+  // The controller serves this process's /metrics; a process without it gets a listener of its own.
+  if (!names.includes('controller') && cfg.metrics.port !== undefined) {
+    try {
+      const m = await listenMetrics(cfg.host, cfg.metrics.port)
+      running.push({ name: 'metrics', svc: { stop: () => m.close() } })
+      log.info({ metrics: `http://${cfg.host}:${m.port}/metrics` }, 'metrics listener running')
+    } catch (err) {
+      // Metrics are for watching; a taken port must not keep the services down.
+      log.error({ err, port: cfg.metrics.port }, 'cannot serve /metrics (WHARF_METRICS_PORT); running without')
+    }
+  }
   for (const def of selected) {
     if (stopping) return // a signal came during start-up: the services not yet started are not started
     const started = def.start({ cfg, log, store, pool, catalogue, objects, platform, logs, startNginx, running: names })

@@ -1,13 +1,16 @@
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchemaCompiler } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifySchemaCompiler } from 'fastify'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Value } from 'typebox/value'
 import { ERRORS, isWharfError, WharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
+import { httpDuration, httpRequests, isLoopback, metricsText } from '../../core/metrics.js'
 import { newEventId } from '../../events/index.js'
 import type { HealthReport } from '../runtime.js'
+import { registerDashboard } from './dashboard.js'
+import { CSRF_HEADER, checkCsrf, sessionToken } from './session.js'
 import type { Api, AuthUser, ControllerDeps, RoutePlugin } from './context.js'
 
 /** Largest request body, bytes: config values are at most 32 KiB, so 1 MiB leaves room for a batch. */
@@ -23,6 +26,8 @@ export interface HttpOptions {
   /** Route files, registered under /v1. */
   routes?: RoutePlugin[]
   deps?: ControllerDeps
+  /** The built dashboard's folder, served at `/` (see dashboard.ts); omitted: no dashboard. */
+  dashboard?: string | undefined
 }
 
 /**
@@ -106,6 +111,12 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
   })
+  // By route pattern (`/v1/apps/:app`), never the raw URL, so the series stay bounded; no route: `unmatched`.
+  app.addHook('onResponse', async (req, reply) => {
+    const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }
+    httpRequests.inc(labels)
+    httpDuration.observe(labels, reply.elapsedTime / 1000)
+  })
 
   app.setErrorHandler((err, req, reply) => {
     if (isWharfError(err)) {
@@ -139,7 +150,10 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   if (authenticate) {
     app.addHook('onRequest', async (req) => {
       if (req.routeOptions.config?.public || !req.routeOptions.url) return
-      const token = bearerToken(req.headers.authorization)
+      // The dashboard's session cookie stands for the token, but never alone for a change (see session.ts).
+      const bearer = bearerToken(req.headers.authorization)
+      const token = bearer ?? sessionToken(req.headers.cookie)
+      if (!bearer && token) checkCsrf(req.method, req.headers[CSRF_HEADER], token)
       if (!token) throw new WharfError('WHARF_UNAUTHORIZED', 'sign in first: no token (wharf auth:login)')
       const user = await authenticate(token)
       if (!user) throw new WharfError('WHARF_UNAUTHORIZED', 'the token is not valid (expired, revoked or regenerated): sign in again (wharf auth:login)')
@@ -180,6 +194,14 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
       .send({ status: ok ? 'ok' : 'degraded', ...(ok ? {} : { reason }), version: opts.version, tookMs: Date.now() - started, checks })
   })
 
+  if ('dashboard' in opts) registerDashboard(app as unknown as FastifyInstance, opts.dashboard)
+
+  app.get('/metrics', { logLevel: 'warn', config: { public: true }, schema: { hide: true } }, async (req, reply) => {
+    await allowMetrics(req, authenticate)
+    const { contentType, body } = await metricsText()
+    return reply.type(contentType).send(body)
+  })
+
   await app.register(
     async (v1) => {
       v1.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
@@ -188,6 +210,23 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     { prefix: '/v1' },
   )
   return app
+}
+
+/**
+ * Who may read `/metrics`: a direct connection from this host (Prometheus beside the controller: no
+ * secret to keep), or an admin's token from anywhere. A request through the router (nginx on this
+ * host, so also from loopback) carries `X-Forwarded-For` and needs the token: the metrics name every
+ * app, which only admins may list.
+ */
+async function allowMetrics(req: FastifyRequest, authenticate: HttpOptions['authenticate']): Promise<void> {
+  const token = bearerToken(req.headers.authorization)
+  if (token && authenticate) {
+    const user = await authenticate(token)
+    if (user?.admin) return
+    throw new WharfError(user ? 'WHARF_FORBIDDEN' : 'WHARF_UNAUTHORIZED', '/metrics is for admins, or for a direct connection from this host')
+  }
+  if (isLoopback(req.socket.remoteAddress) && req.headers['x-forwarded-for'] === undefined) return
+  throw new WharfError('WHARF_UNAUTHORIZED', '/metrics is for admins (Authorization: Bearer <admin token>), or for a direct connection from this host')
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

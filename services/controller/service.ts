@@ -1,9 +1,12 @@
 import { DockerEngine } from '../../core/engine/docker.js'
+import { partsUpGauge } from '../../core/metrics.js'
 import { VERSION } from '../../core/version.js'
+import { platformStatus } from './admin/status.js'
 import { LoggerClient } from '../../logs/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
+import { dashboardDir } from './dashboard.js'
 import { buildHttp } from './http.js'
 import { consumersVerdict } from './admin/consumers.js'
 import { ROUTES } from './routes/index.js'
@@ -30,6 +33,7 @@ export const controller: ServiceDefinition = {
       routes: ROUTES,
       authenticate: tokenAuthenticator(deps),
       version: VERSION,
+      dashboard: dashboardDir(),
       checks: {
         nats: async () => ({ ok: true, detail: { lastSeq: await store.lastSeq() } }),
         postgres: async () => {
@@ -43,6 +47,19 @@ export const controller: ServiceDefinition = {
           return { ok: v.ok, ...(v.reason ? { reason: v.reason } : {}), detail: { head: v.head, consumers: v.consumers } }
         },
       },
+    })
+    // Probed at most every 10 s however often Prometheus scrapes (each probe is a real request to the part).
+    let probed: { at: number; parts: Promise<{ name: string; up: boolean }[]> } | undefined
+    partsUpGauge(() => {
+      if (!probed || Date.now() - probed.at > 10_000)
+        probed = {
+          at: Date.now(),
+          parts: platformStatus(deps).then(
+            (ps) => ps.map((p) => ({ name: p.part, up: p.up })),
+            () => [],
+          ),
+        }
+      return probed.parts
     })
     await app.listen({ host: cfg.host, port: cfg.ports.controller })
     return {

@@ -18,6 +18,7 @@ import { freshDatabase, testNatsUrl, testS3Env, uniqueName } from '../../test/ha
 import { platformStore } from '../store/index.js'
 import { tokenAuthenticator } from './auth.js'
 import type { ControllerDeps } from './context.js'
+import { dashboardDir } from './dashboard.js'
 import { buildHttp } from './http.js'
 import { ROUTES } from './routes/index.js'
 
@@ -60,7 +61,7 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     logger: new LoggerClient(logs),
     engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined,
   }
-  const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {} })
+  const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {}, dashboard: dashboardDir() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
   t.teardown(async () => {

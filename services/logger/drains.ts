@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { connect as tlsConnect } from 'node:tls'
 import { Agent, request } from 'undici'
 import type { Logger } from '../../core/log.js'
+import { appLabel, drainDeliveries, logLinesDropped } from '../../core/metrics.js'
 import { checkAddress, outboundLookup, type OutboundPolicy } from '../../core/outbound.js'
 import { parseDrainUrl, type DrainUrl } from '../../domain/app/drains.js'
 import { formatSyslogFrame, processOf, type LogLine } from '../../logs/index.js'
@@ -92,6 +93,7 @@ export class Drain {
       this.#buffer.splice(0, over)
       this.#dropped += over
       this.#untold += over
+      logLinesDropped.inc({ app: appLabel.of(this.target.app), reason: 'drain_full' }, over)
     }
     this.#wake?.()
   }
@@ -142,10 +144,12 @@ export class Drain {
         await this.#send(frames)
         this.#sent += batch.length
         this.#untold -= told
+        drainDeliveries.inc({ kind: this.#url.kind, outcome: 'ok' })
         backoff = this.#opts.minBackoffMs
       } catch (err) {
         this.#failures++
         this.#lastError = (err as Error).message
+        drainDeliveries.inc({ kind: this.#url.kind, outcome: 'failed' })
         if (this.#failures === 1 || this.#failures % 20 === 0)
           this.#log.warn({ err, failures: this.#failures }, 'logger: a drain does not take lines; retrying')
         this.#socket?.destroy()

@@ -8,6 +8,7 @@ import type { Msg, Subscription as NatsSubscription } from '@nats-io/transport-n
 import type pg from 'pg'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
+import { appLabel, logLinesIn } from '../../core/metrics.js'
 import type { ObjectStore } from '../../core/objectstore/index.js'
 import { isWharfEvent } from '../../domain/index.js'
 import { startConsumer, type Consumer } from '../../events/consumer.js'
@@ -114,6 +115,7 @@ export class LogServer {
         this.seq = b.seq
         this.stats.batches++
         this.stats.lines += lines.length
+        if (b.seq > until) logLinesIn.inc({ app: appLabel.of(b.batch.app), source: b.batch.source }, lines.length)
         if (b.seq >= until) replayed?.()
       }
     })

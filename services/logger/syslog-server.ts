@@ -8,6 +8,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
 import { nuid } from '@nats-io/transport-node'
 import type { Logger } from '../../core/log.js'
+import { appLabel, logLinesDropped } from '../../core/metrics.js'
 import { PROCESS_TYPE } from '../../domain/index.js'
 import { parseSyslog, sanitizeLine, SyslogFramer, TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
 
@@ -83,11 +84,16 @@ export class SyslogServer {
     this.#flush()
   }
 
+  #malformed(): void {
+    this.stats.malformed++
+    logLinesDropped.inc({ app: '-', reason: 'malformed' })
+  }
+
   #connection(socket: Socket): void {
     this.#sockets.add(socket)
     const framer = new SyslogFramer(
       (frame) => this.#frame(frame),
-      () => this.stats.malformed++,
+      () => this.#malformed(),
     )
     socket.on('data', (chunk: Buffer) => framer.push(chunk))
     socket.on('end', () => framer.end())
@@ -101,16 +107,18 @@ export class SyslogServer {
     try {
       m = parseSyslog(frame.toString('utf8'))
     } catch {
-      this.stats.malformed++
+      this.#malformed()
       return
     }
     const app = m.appName
     if (!app) {
-      this.stats.malformed++
+      this.#malformed()
       return
     }
     if (!this.#opts.appExists(app)) {
       this.stats.unknownApp++
+      // Not an app: its name is not a label (anyone may send any name).
+      logLinesDropped.inc({ app: '-', reason: 'unknown_app' })
       return
     }
     let bucket = this.#buckets.get(app)
@@ -120,6 +128,7 @@ export class SyslogServer {
     }
     if (!bucket.tryTake()) {
       this.stats.overRate++
+      logLinesDropped.inc({ app: appLabel.of(app), reason: 'over_rate' })
       return
     }
     const proc = m.procId ? PROCESS.exec(m.procId) : null

@@ -1,4 +1,5 @@
-import { Projector, wharfProjections } from '../../projections/index.js'
+import { projectionLagGauge } from '../../core/metrics.js'
+import { Projector, readCheckpoints, wharfProjections } from '../../projections/index.js'
 import type { ServiceDefinition } from '../runtime.js'
 
 /**
@@ -11,6 +12,12 @@ export const projector: ServiceDefinition = {
   async start({ store, pool, log }) {
     const p = new Projector({ store, pool, projections: wharfProjections(), log })
     await p.start()
+    const names = wharfProjections().map((x) => x.name)
+    // Read when scraped: the log's last seq minus each read model's checkpoint.
+    projectionLagGauge(async () => {
+      const [last, rows] = await Promise.all([store.lastSeq(), readCheckpoints(pool, names)])
+      return Object.fromEntries(rows.map((r) => [r.name, Math.max(0, last - Number(r.seq))]))
+    })
     return { stop: () => p.stop() }
   },
 }

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
+import { routeUpdateDuration, routeUpdates } from '../../core/metrics.js'
 import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, webContainers } from '../../projections/index.js'
 import type { ServedContainer } from '../../domain/platform/events.js'
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto'
@@ -174,6 +175,7 @@ export class Router {
     let cs: ChangeSet = before && nginx.masterPid() ? diff(before, state) : fullSet(state, `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`)
     if (isEmpty(cs)) {
       await this.#record(rows, table)
+      routeUpdates.inc({ result: 'unchanged' })
       this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
       return
     }
@@ -207,6 +209,9 @@ export class Router {
         'router: nginx refused the change set; continuing with the routes it has (retried on the next change)',
       )
     }
+    const outcome = result.ok ? 'applied' : 'failed'
+    routeUpdates.inc({ result: outcome })
+    routeUpdateDuration.observe({ result: outcome }, Math.max(0, done - asked) / 1000)
     this.#o.onApplied?.({ result, asked, done, table })
   }
 

@@ -5,6 +5,7 @@
  * nothing is buffered, nothing is acked past it), and after the retry window the hook is disabled.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import { webhookDeliveries, webhookDuration } from '../../core/metrics.js'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
 import type { OutboundPolicy } from '../../core/outbound.js'
@@ -423,6 +424,9 @@ export class HookWorker {
 
   /** Keeps an attempt for the next `HookAttempts` (bounded: the oldest are counted, not kept). */
   #record(a: HookAttempt): void {
+    const outcome = a.status >= 200 && a.status < 300 && !a.error ? 'ok' : 'failed'
+    webhookDeliveries.inc({ outcome })
+    webhookDuration.observe({ outcome }, a.durationMs / 1000)
     this.#attempts.push(a)
     if (this.#attempts.length > MAX_ATTEMPTS_PER_EVENT) {
       this.#attempts.shift()

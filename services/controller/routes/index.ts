@@ -13,10 +13,12 @@ import { logsRoutes } from './logs.js'
 import { formationRoutes } from './formation.js'
 import { limitsRoutes } from './limits.js'
 import { maintenanceRoutes } from './maintenance.js'
+import { overviewRoutes } from './overview.js'
 import { permsRoutes } from './perms.js'
 import { psRoutes } from './ps.js'
 import { releasesRoutes } from './releases.js'
 import { runRoutes } from './run.js'
+import { sessionRoutes } from './session.js'
 import { traceRoutes } from './trace.js'
 import { eventsRoutes } from './events.js'
 import { keyRoutes } from './keys.js'
@@ -25,11 +27,13 @@ import { userRoutes } from './users.js'
 /** Every route file of the controller, registered under /v1. */
 export const ROUTES: RoutePlugin[] = [
   authRoutes,
+  sessionRoutes,
   keyRoutes,
   userRoutes,
   eventsRoutes,
   traceRoutes,
   appsRoutes,
+  overviewRoutes,
   configRoutes,
   releasesRoutes,
   buildsRoutes,
