@@ -120,6 +120,20 @@ t.test('names that could inject config are dropped, never written', async (t) =>
   t.throws(() => renderRoutes(table(), { listen: { host: '0.0.0.0 ; x', port: 80 } }))
 })
 
+t.test("the controller's block stays when a route holds its host; the route loses that name", async (t) => {
+  const wharf = route({ app: 'wharf', hosts: ['wharf.wharf.localhost'] })
+  const shop = route({ hosts: ['shop.wharf.localhost', 'wharf.wharf.localhost'] })
+  const { text, dropped } = renderRoutes(table(wharf, shop), { listen, controller: { host: '127.0.0.1', port: 8000, domain: 'wharf.localhost' } })
+  t.match(block(text, 'server {\n  listen 127.0.0.1:8080;\n  server_name wharf.wharf.localhost;'), 'proxy_pass http://127.0.0.1:8000;')
+  t.notMatch(block(text, 'map $host $wharf_app {'), 'wharf.wharf.localhost', 'no route maps the host')
+  t.match(block(text, 'map $host $wharf_app {'), 'shop.wharf.localhost shop;')
+  t.match(dropped, [
+    { app: 'wharf', what: 'host wharf.wharf.localhost' },
+    { app: 'wharf', what: 'route' },
+    { app: 'shop', what: 'host wharf.wharf.localhost' },
+  ])
+})
+
 t.test('the probe, the controller and TLS blocks', async (t) => {
   const { text } = renderRoutes(table(route()), {
     listen,

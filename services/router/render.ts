@@ -4,13 +4,13 @@
  * against a strict pattern and left out (reported in `dropped`) when it does not match, so nothing
  * from an event can break out of a directive, whatever the API let through.
  */
-import { APP_NAME_RE, HOST_NAME_RE } from '../../domain/index.js'
+import { APP_NAME_RE, HOST_NAME_RE, ROUTER_PROBE_HOST } from '../../domain/index.js'
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_PROXY_TIMEOUT_S, type Dropped, type Route, type RouteTable, type Server } from './model.js'
 
 /** The routes file's name in conf.d/. */
 export const ROUTES_FILE = 'wharf-routes.conf'
 /** Host header of the server that answers the config generation (the router's "reload done" probe). */
-export const PROBE_HOST = 'wharf-router-probe.invalid'
+export const PROBE_HOST = ROUTER_PROBE_HOST
 
 const IPV4_RE = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/
 const SIZE_RE = /^(0|[1-9][0-9]{0,8}[kmg]?)$/
@@ -62,7 +62,10 @@ const NO_APP = 'no app answers at this host'
 export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
   const dropped: Dropped[] = []
   const listen = `${checkIp(opts.listen.host)}:${checkPort(opts.listen.port)}`
-  const routes = table.routes.flatMap((r) => checkRoute(r, dropped))
+  // The controller's host is the platform's whatever a route claims (an app named `wharf` from before
+  // names were reserved, a custom domain): the route loses that name, the controller keeps its block.
+  const apiHost = opts.controller && HOST_NAME_RE.test(`wharf.${opts.controller.domain}`) ? `wharf.${opts.controller.domain}` : undefined
+  const routes = table.routes.flatMap((r) => checkRoute(withoutHost(r, apiHost, dropped), dropped))
   const hosts = routes.reduce((n, r) => n + r.hosts.length, 0)
   const out: string[] = [
     '# Written by the Wharf router on every change of routes; edits here are overwritten.',
@@ -106,12 +109,12 @@ export function renderRoutes(table: RouteTable, opts: RenderOptions): Rendered {
     const names = isDefault ? ['~^'] : group.flatMap((r) => r.hosts)
     out.push('server {', `  listen ${listen};`, ...serverBody(names, group[0] ?? DEFAULT_LIMITS), '}', '')
   }
-  if (opts.controller && HOST_NAME_RE.test(`wharf.${opts.controller.domain}`) && !routes.some((r) => r.hosts.includes(`wharf.${opts.controller!.domain}`))) {
+  if (opts.controller && apiHost) {
     const upstream = `${checkIp(opts.controller.host)}:${checkPort(Number(opts.controller.port))}`
     out.push(
       'server {',
       `  listen ${listen};`,
-      `  server_name wharf.${opts.controller.domain};`,
+      `  server_name ${apiHost};`,
       '  client_max_body_size 100m;',
       '  location / {',
       `    proxy_pass http://${upstream};`,
@@ -223,6 +226,13 @@ const UPSTREAM_SUFFIX = '--wharf'
  */
 export function upstreamName(app: string): string {
   return `${app}${UPSTREAM_SUFFIX}`
+}
+
+/** The route without `host` (the platform's own), reported as dropped when it had it. */
+function withoutHost(r: Route, host: string | undefined, dropped: Dropped[]): Route {
+  if (host === undefined || !r.hosts.includes(host)) return r
+  dropped.push({ app: r.app, what: `host ${host}`, reason: "the controller's host is the platform's" })
+  return { ...r, hosts: r.hosts.filter((h) => h !== host) }
 }
 
 /** The route with every unsafe name left out; no route at all when the app name itself is unsafe. */
