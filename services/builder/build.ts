@@ -40,7 +40,7 @@ export interface BuildDeps {
    * (its `RouteServed`), ms; 0 or unset: it does not wait (no router runs). The trace is printed either way.
    */
   serveTimeoutMs?: number
-  /** The longest a docker build may take, ms (default 30 min); then the build fails. */
+  /** The longest a docker build may take, ms (default `cfg.limits.buildTimeoutMs`, `WHARF_BUILD_TIMEOUT`); then the build fails. */
   buildTimeoutMs?: number
   /** Build args and network settings for buildpack-style builds (the npm registry). */
   npmRegistry?: string
@@ -216,7 +216,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 /** `docker build` of the commit through the engine API, every line of output to the pusher. */
 async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra: Record<string, string>): Promise<void> {
   const { stream: tar, done: archived } = p.tree.archive(extra)
-  const limitMs = deps.buildTimeoutMs ?? 30 * 60_000
+  const limitMs = deps.buildTimeoutMs ?? deps.cfg.limits.buildTimeoutMs
   const timeout = AbortSignal.timeout(limitMs)
   const opts: BuildOptions = {
     tag: image,

@@ -174,7 +174,11 @@ async function handleExec(
     const expected = deps.hooks.expect()
     void expected.hook.then((hook) => onHook(deps, hook, { app, who, repo, ...ctx }))
     try {
-      return await pipeGit(ch, ['receive-pack', repo], { WHARF_PUSH_SOCKET: deps.hooks.path, WHARF_PUSH_TOKEN: expected.token })
+      // receive.maxInputSize: git refuses a pack larger than WHARF_PUSH_MAX_MB before the hook runs.
+      return await pipeGit(ch, ['-c', `receive.maxInputSize=${deps.cfg.limits.pushBytes}`, 'receive-pack', repo], {
+        WHARF_PUSH_SOCKET: deps.hooks.path,
+        WHARF_PUSH_TOKEN: expected.token,
+      })
     } finally {
       expected.cancel()
     }
@@ -228,7 +232,7 @@ async function onHook(
       user: p.who.username,
       fingerprint: p.who.fingerprint,
       tree: new PushedTree(p.repo, target.new, hook.gitEnv),
-      out: new BuildOutput((text) => hook.write(text)),
+      out: new BuildOutput((text) => hook.write(text), { drained: () => hook.drained(), maxLogBytes: deps.cfg.limits.buildLogBytes }),
       signal: hook.signal,
       correlationId: p.correlationId,
       startedAt: p.startedAt,
