@@ -77,3 +77,12 @@ export async function getFormation(db: Queryable, app: string): Promise<Record<s
   const { rows } = await db.query('SELECT type, quantity FROM rm_formation.formation WHERE app = $1 ORDER BY type', [app])
   return Object.fromEntries(rows.map((r) => [r.type, r.quantity]))
 }
+
+/** How many processes the apps `apps` should run together (every type), by app. */
+export async function replicasOf(db: Queryable, apps: readonly string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ app: string; n: number }>(
+    'SELECT app, sum(quantity)::int AS n FROM rm_formation.formation WHERE app = ANY($1::text[]) GROUP BY app',
+    [apps],
+  )
+  return new Map(rows.map((r) => [r.app, Number(r.n)]))
+}

@@ -153,7 +153,11 @@ export interface ContainerSpec {
     NetworkMode?: string
     /** bytes. */
     Memory?: number
+    /** Memory plus swap, bytes (equal to `Memory`: no swap). */
+    MemorySwap?: number
     NanoCpus?: number
+    /** The most processes the container may have. */
+    PidsLimit?: number
     PortBindings?: Record<string, { HostPort?: string }[]>
     LogConfig?: { Type: string; Config: Record<string, string> }
   }

@@ -18,6 +18,8 @@ export interface RouterOptions {
   log: Logger
   /** The platform domain (`<app>.<domain>`). */
   domain: string
+  /** The largest body any app may take (`WHARF_MAX_BODY_SIZE_CAP`); omitted: no cap. */
+  maxBodySizeCap?: string
   /** Render options but the generation and the TLS certificates (set per render). */
   render: Omit<RenderOptions, 'generation' | 'tls'>
   /** The HTTPS port (`127.0.0.1:<port>`, by SNI); omitted: attached certificates are not served. */
@@ -158,7 +160,7 @@ export class Router {
 
   async #once(asked: number): Promise<void> {
     const rows = await readRows(this.#o.pool)
-    const table = routeTable(rows, { domain: this.#o.domain, now: Date.now() })
+    const table = routeTable(rows, { domain: this.#o.domain, now: Date.now(), ...(this.#o.maxBodySizeCap ? { maxBodySizeCap: this.#o.maxBodySizeCap } : {}) })
     this.#renderAtExpiry(rows.certs.map((c) => Date.parse(c.notAfter)))
     const nginx = this.#o.nginx
     const tlsCerts = this.#o.tlsPort ? nginx.writeCerts(table.certs) : []

@@ -63,6 +63,8 @@ export interface RouterDeps {
   tlsPort?: number
   /** The controller's port, to route `wharf.<domain>` to it; omitted: not routed. */
   controllerPort?: number
+  /** The largest body any app may take (`WHARF_MAX_BODY_SIZE_CAP`); omitted: no cap. */
+  maxBodySizeCap?: string
 }
 
 export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'transform' | 'onApplied'> {
@@ -95,6 +97,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     nginx,
     log,
     domain: deps.domain,
+    ...(deps.maxBodySizeCap ? { maxBodySizeCap: deps.maxBodySizeCap } : {}),
     ...(deps.tlsPort ? { tlsPort: deps.tlsPort } : {}),
     render: { listen: { host, port: deps.port }, ...(deps.controllerPort ? { controller: { host, port: deps.controllerPort, domain: deps.domain } } : {}) },
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
@@ -180,6 +183,7 @@ export const router: ServiceDefinition = {
       port: cfg.ports.router,
       tlsPort: cfg.ports.routerTls,
       controllerPort: cfg.ports.controller,
+      maxBodySizeCap: cfg.limits.bodySizeCap,
     })
     log.info({ port: cfg.ports.router, tlsPort: cfg.ports.routerTls, domain: cfg.domain }, 'router: routing')
     return { stop: () => running.stop() }

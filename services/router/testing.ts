@@ -36,6 +36,7 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
       domain: opts.domain ?? c.deps.cfg.domain,
       port,
       tlsPort,
+      maxBodySizeCap: c.deps.cfg.limits.bodySizeCap,
     },
     { durableName: `router-${c.deps.cfg.namespace}`, ...opts },
   )
