@@ -1,5 +1,6 @@
 /**
- * Issue 14, findings 4 and 7 on the builder, with a real `git push` over SSH: bob's push cannot
+ * Issue 14 on the builder: finding 1 (a Dockerfile cannot build on another app's image, an image id,
+ * or fetch from the platform's ports), findings 4 and 7 with a real `git push` over SSH: bob's push cannot
  * grow the services' memory without bound (a 300 MB line of build output), nor send a pack larger
  * than `WHARF_PUSH_MAX_MB`, nor fill the disk with build output beyond `WHARF_BUILD_LOG_MAX_MB`;
  * alice's API answers all along.
@@ -118,4 +119,32 @@ t.test('WHARF_PUSH_MAX_MB: a larger pack is refused before anything is recorded;
   const info = await k.c.call('GET', '/v1/apps/bobapp/builds/latest', { token: k.bob.token })
   const size = statSync(buildLogPath(k.home, info.body.id)).size
   t.ok(size < 1.1 * 1024 * 1024, `the build log is ${size} bytes`)
+})
+
+t.test("bob's Dockerfile cannot build on alice's image, an image id, or ADD from the platform's ports", async (t) => {
+  const k = await setup(t)
+  const registry = process.env.WHARF_TEST_REGISTRY!
+  const cases: [string, RegExp][] = [
+    [`FROM ${registry}/shop:git-1234567\n`, /line 1: .*shop:git-1234567 is in the platform's registry, and not an image of an app you may deploy/],
+    [`FROM busybox AS base\nFROM localhost:${registry.split(':')[1]}/shop:latest\n`, /line 2: .* is in the platform's registry/],
+    ['FROM fa1f\n', /line 1: fa1f is \(or could be taken for\) an image id/],
+    [`FROM busybox\nCOPY --from=${registry}/shop:x /www /www\n`, /line 2: .* is in the platform's registry/],
+    [
+      `FROM busybox\nADD http://${registry}/v2/_catalog /catalog\n`,
+      /line 2: ADD http:\/\/.*refused target 127\.0\.0\.1:\d+: port \d+ of 127\.0\.0\.1 is one of the platform's own/,
+    ],
+    ['FROM busybox\nADD \\\n  http://169.254.169.254/latest/meta-data/ /m\n', /line 2: ADD .*169\.254\.169\.254 is a link-local address/],
+    ['FROM busybox\nARG U=http://127.0.0.1:1/\nADD ${U} /x\n', /line 3: ADD \$\{U\}/],
+  ]
+  for (const [i, [dockerfile, message]] of cases.entries()) {
+    const repo = join(k.dir, `evil${i}`)
+    makeRepo(repo, { Dockerfile: `${dockerfile}CMD ["sh"]\n` })
+    const before = await k.c.deps.store.lastSeq()
+    const push = await gitPush(repo, k.url('bobapp'), k.bob.key.path)
+    t.not(push.code, 0, `refused: ${dockerfile.split('\n').join(' | ')}`)
+    t.match(push.output, message, '... saying why')
+    t.match(push.output, /nothing was built or recorded/)
+    t.equal(await k.c.deps.store.lastSeq(), before, '... and nothing is recorded')
+  }
+  t.same((await k.c.call('GET', '/v1/apps/bobapp/builds', { token: k.bob.token })).body.builds, [], 'bob has no build')
 })
