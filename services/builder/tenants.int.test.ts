@@ -97,7 +97,9 @@ t.test('a 300 MB line of build output: memory stays bounded, the line is cut at 
   t.ok(line, 'the build log has the cut line')
   t.ok(line!.length < 17 * 1024, `the kept line is ${line!.length} characters`)
   const cut = Number(/\[truncated (\d+) bytes\]/.exec(line!)?.[1])
-  t.equal(cut + (line!.length - '       '.length - ` [truncated ${cut} bytes]`.length), 300_000_000, 'every byte of the line was counted')
+  // The engine's next message (no newline came before it) ends the same line: a few bytes more.
+  const counted = cut + (line!.length - '       '.length - ` [truncated ${cut} bytes]`.length)
+  t.ok(counted >= 300_000_000 && counted < 300_000_000 + 1000, `every byte of the line was counted (${counted})`)
 })
 
 t.test('WHARF_PUSH_MAX_MB: a larger pack is refused before anything is recorded; WHARF_BUILD_LOG_MAX_MB bounds the log', async (t) => {
