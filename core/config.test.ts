@@ -103,3 +103,26 @@ t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none) and WHARF_METRI
   t.throws(() => loadConfig({ WHARF_METRICS_PORT: '70000' }), /WHARF_METRICS_PORT must be a port number/)
   t.throws(() => loadConfig({ WHARF_METRICS_MAX_APPS: '0' }), /WHARF_METRICS_MAX_APPS must be a whole number/)
 })
+
+t.test('limits: defaults, and a clear error on a bad value', (t) => {
+  const { limits } = loadConfig({}, '/w')
+  t.same(limits, {
+    pushBytes: 1024 * 1024 * 1024,
+    buildLogBytes: 16 * 1024 * 1024,
+    buildTimeoutMs: 30 * 60_000,
+    bodySizeCap: '100m',
+    runStdinBytes: 1024 * 1024,
+    runPids: 256,
+    runMemoryBytes: 512 * 1024 * 1024,
+    runCpus: 1,
+    appsPerUser: 50,
+    replicasPerUser: 100,
+  })
+  t.equal(loadConfig({ WHARF_BUILD_TIMEOUT: '90s', WHARF_MAX_BODY_SIZE_CAP: '1G' }, '/w').limits.buildTimeoutMs, 90_000)
+  t.equal(loadConfig({ WHARF_MAX_BODY_SIZE_CAP: '1G' }, '/w').limits.bodySizeCap, '1g')
+  t.throws(() => loadConfig({ WHARF_BUILD_TIMEOUT: '5s' }, '/w'), /WHARF_BUILD_TIMEOUT must be a duration from 10s to 1d/)
+  t.throws(() => loadConfig({ WHARF_MAX_BODY_SIZE_CAP: '0' }, '/w'), /WHARF_MAX_BODY_SIZE_CAP must be an nginx size above 0/)
+  t.throws(() => loadConfig({ WHARF_APPS_PER_USER: '0' }, '/w'), /WHARF_APPS_PER_USER must be a whole number from 1/)
+  t.throws(() => loadConfig({ WHARF_RUN_CPUS: 'lots' }, '/w'), /WHARF_RUN_CPUS must be a number/)
+  t.end()
+})

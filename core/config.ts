@@ -42,6 +42,8 @@ export interface WharfConfig {
   }
   /** The log plane (logspout, logger): bounds and limits. */
   logs: LogsConfig
+  /** What one push, build, request, `run` or user may take; each is an environment variable (README, Bounds and quotas). */
+  limits: LimitsConfig
   /** The S3 endpoint Wharf keeps its objects in (registry images, backups, log archives, event exports). */
   s3: S3Config
   /**
@@ -137,6 +139,33 @@ export interface LogsConfig {
   streamMb: number
 }
 
+/** Bounds and quotas of what users may make the platform do (README, Bounds and quotas). */
+export interface LimitsConfig {
+  /** The largest pack one `git push` may send, bytes (git's `receive.maxInputSize`): `WHARF_PUSH_MAX_MB`, default 1024. */
+  pushBytes: number
+  /** The most output one build shows and keeps, bytes: `WHARF_BUILD_LOG_MAX_MB`, default 16 (beyond it, a note and the last lines). */
+  buildLogBytes: number
+  /** The longest a Docker build may take, ms: `WHARF_BUILD_TIMEOUT` as `90s`, `30m`, `1h` (default `30m`, at least 10 s). */
+  buildTimeoutMs: number
+  /**
+   * The largest request body the router lets through to an app, nginx size: `WHARF_MAX_BODY_SIZE_CAP`,
+   * default `100m`. An app's `WHARF_MAX_BODY_SIZE` above it, or `0` (nginx's "no limit"), gets this one.
+   */
+  bodySizeCap: string
+  /** Stdin of a `run -i` the controller holds for a command that does not read it, bytes: `WHARF_RUN_STDIN_MAX_KB`, default 1024; beyond, the client is paused. */
+  runStdinBytes: number
+  /** The most processes one `run` container may have: `WHARF_RUN_PIDS`, default 256. */
+  runPids: number
+  /** The memory of one `run` container, bytes: `WHARF_RUN_MEMORY_MB`, default 512 (an app's `limits:set` memory for the type, when lower, wins). */
+  runMemoryBytes: number
+  /** The CPUs of one `run` container: `WHARF_RUN_CPUS`, default 1 (an app's `limits:set` cpu for the type, when lower, wins). */
+  runCpus: number
+  /** The most apps one user may own (admins: no limit): `WHARF_APPS_PER_USER`, default 50. */
+  appsPerUser: number
+  /** The most processes (replicas of every type) one user's apps may run together (admins: no limit): `WHARF_REPLICAS_PER_USER`, default 100. */
+  replicasPerUser: number
+}
+
 /**
  * Where the object store answers and with which keys. External when `WHARF_S3_ENDPOINT`,
  * `WHARF_S3_ACCESS_KEY` and `WHARF_S3_SECRET_KEY` are set (`WHARF_S3_REGION`, default `us-east-1`):
@@ -201,6 +230,32 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: string, minMs:
   if (!(ms >= minMs && ms <= 3650 * DURATION_UNITS.d!))
     throw new Error(`${name} must be a duration of at least ${durationText(minMs)} (90s, 30m, 12h, 30d), got ${JSON.stringify(raw)}`)
   return ms
+}
+
+function limitsConfig(env: NodeJS.ProcessEnv): LimitsConfig {
+  const mb = 1024 * 1024
+  const rawTimeout = env.WHARF_BUILD_TIMEOUT || '30m'
+  const m = /^(\d+)([smhd])$/.exec(rawTimeout)
+  const buildTimeoutMs = m ? Number(m[1]) * DURATION_UNITS[m[2]!]! : NaN
+  if (!(buildTimeoutMs >= 10_000 && buildTimeoutMs <= 86_400_000))
+    throw new Error(`WHARF_BUILD_TIMEOUT must be a duration from 10s to 1d (90s, 30m, 2h), got ${JSON.stringify(rawTimeout)}`)
+  const bodySizeCap = (env.WHARF_MAX_BODY_SIZE_CAP || '100m').toLowerCase()
+  if (!/^[1-9][0-9]{0,5}[km]?$/.test(bodySizeCap) && !/^[1-9][0-9]?g$/.test(bodySizeCap))
+    throw new Error(`WHARF_MAX_BODY_SIZE_CAP must be an nginx size above 0 (512k, 100m, 1g), got ${JSON.stringify(env.WHARF_MAX_BODY_SIZE_CAP)}`)
+  const cpus = Number(env.WHARF_RUN_CPUS || '1')
+  if (!(cpus >= 0.01 && cpus <= 1024)) throw new Error(`WHARF_RUN_CPUS must be a number from 0.01 to 1024, got ${JSON.stringify(env.WHARF_RUN_CPUS)}`)
+  return {
+    pushBytes: count(env, 'WHARF_PUSH_MAX_MB', 1024, 1024 * 1024) * mb,
+    buildLogBytes: count(env, 'WHARF_BUILD_LOG_MAX_MB', 16, 1024 * 1024) * mb,
+    buildTimeoutMs,
+    bodySizeCap,
+    runStdinBytes: count(env, 'WHARF_RUN_STDIN_MAX_KB', 1024, 1024 * 1024) * 1024,
+    runPids: count(env, 'WHARF_RUN_PIDS', 256, 1_000_000),
+    runMemoryBytes: count(env, 'WHARF_RUN_MEMORY_MB', 512, 1024 * 1024) * mb,
+    runCpus: cpus,
+    appsPerUser: count(env, 'WHARF_APPS_PER_USER', 50, 1_000_000),
+    replicasPerUser: count(env, 'WHARF_REPLICAS_PER_USER', 100, 1_000_000),
+  }
 }
 
 function registryCache(raw: string | undefined): WharfConfig['registryCache'] {
@@ -299,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
       .map((n) => n.trim())
       .filter(Boolean),
     auth: { tokenTtlMs: duration(env, 'WHARF_TOKEN_TTL', '30d', 60_000), loginFailures: count(env, 'WHARF_LOGIN_FAILURES', 10, 100_000) },
+    limits: limitsConfig(env),
     logs: {
       appLines: count(env, 'WHARF_LOG_LINES', 10_000, 1_000_000),
       appRate: count(env, 'WHARF_LOG_RATE', 10_000, 10_000_000),

@@ -10,6 +10,14 @@ export const ERRORS = {
   WHARF_NOT_FOUND: { status: 404, summary: 'The thing asked for does not exist (or the caller may not see it).' },
   WHARF_CONFLICT: { status: 409, summary: 'The state changed under the command (expected version did not match) after bounded retries.' },
   WHARF_BUSY: { status: 409, summary: 'The same kind of long operation is running already (an admin replay); try again when it ends.' },
+  WHARF_RESERVED: {
+    status: 403,
+    summary: "The name or domain is the platform's own (the controller's host, the router's probe, a name under the platform domain).",
+  },
+  WHARF_QUOTA: {
+    status: 403,
+    summary: 'The command would take the caller past a quota of the platform (apps or replicas per user); the message names the setting.',
+  },
   WHARF_EXISTS: { status: 409, summary: 'The thing to create exists already (an app, a user, a key, a domain).' },
   WHARF_BACKUP_CORRUPT: { status: 422, summary: 'A backup or event-log export fails its checks (format, checksum, contents); nothing was changed.' },
   WHARF_BACKUP_FOREIGN: { status: 422, summary: 'A backup belongs to another platform (another event log); nothing was changed.' },

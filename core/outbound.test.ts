@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkAddress, checkTarget, outboundLookup, parseOutboundAllow, type OutboundPolicy } from './outbound.js'
+import { loadConfig } from './config.js'
+import { checkAddress, checkTarget, outboundLookup, outboundPolicy, parseOutboundAllow, type OutboundPolicy } from './outbound.js'
 
 const strict: OutboundPolicy = { allow: [], ownPorts: [8000, 14222] }
 const code = (fn: () => unknown) => {
@@ -124,4 +125,23 @@ t.test('the connection lookup refuses a name that rebinds to a refused address, 
   t.equal((await call({})).address, '93.184.216.34')
   answer = ['127.0.0.1']
   t.equal((await call({ all: true })).err?.code, 'WHARF_FORBIDDEN', 'the second resolution, to loopback, is refused at connect')
+})
+
+t.test("the platform's parts elsewhere (external NATS, Postgres, S3) are refused even when their network is allowed", async (t) => {
+  const cfg = loadConfig(
+    {
+      WHARF_OUTBOUND_ALLOW: '10.0.0.0/8',
+      WHARF_NATS_URL: 'nats://10.0.0.5:4222',
+      WHARF_DATABASE_URL: 'postgres://wharf:x@db.internal:5432/wharf',
+      WHARF_S3_ENDPOINT: 'http://10.0.0.7:7480',
+      WHARF_S3_ACCESS_KEY: 'a',
+      WHARF_S3_SECRET_KEY: 'b',
+    },
+    '/w',
+  )
+  const policy = outboundPolicy(cfg)
+  t.throws(() => checkAddress(policy, '10.0.0.5', '10.0.0.5', 4222), { code: 'WHARF_FORBIDDEN', message: /one of the platform's parts/ })
+  t.throws(() => checkAddress(policy, 'db.internal', '10.0.0.6', 5432), { code: 'WHARF_FORBIDDEN' })
+  t.throws(() => checkAddress(policy, '10.0.0.7', '10.0.0.7', 7480), { code: 'WHARF_FORBIDDEN' })
+  t.doesNotThrow(() => checkAddress(policy, '10.0.0.5', '10.0.0.5', 514), 'another port of an allowed network goes')
 })

@@ -27,11 +27,35 @@ export interface OutboundPolicy {
   allow: readonly OutboundRule[]
   /** The platform's own ports: refused on the machine's own addresses, even when `allow` lists them. */
   ownPorts: readonly number[]
+  /**
+   * The platform's parts elsewhere (an external NATS, Postgres or S3 endpoint: `host:port`, as named
+   * in their URLs): refused, even when `allow` lists their network.
+   */
+  platform?: readonly { host: string; port: number }[]
+}
+
+/** `host` and port of a URL (its scheme's default port when it has none); undefined when it is not one. */
+function endpointOf(raw: string | undefined, defaultPort: number): { host: string; port: number } | undefined {
+  if (!raw) return undefined
+  try {
+    const u = new URL(raw)
+    const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+    return { host: isIP(host) ? normal(ipaddr.parse(host)).toString() : host, port: u.port ? Number(u.port) : defaultPort }
+  } catch {
+    return undefined
+  }
 }
 
 /** The policy of a platform: its allow list and every port it listens on. */
-export function outboundPolicy(cfg: Pick<WharfConfig, 'outboundAllow' | 'ports'>): OutboundPolicy {
-  return { allow: cfg.outboundAllow, ownPorts: Object.values(cfg.ports) }
+export function outboundPolicy(
+  cfg: Pick<WharfConfig, 'outboundAllow' | 'ports'> & Partial<Pick<WharfConfig, 'natsUrl' | 'databaseUrl' | 's3'>>,
+): OutboundPolicy {
+  const platform = [
+    endpointOf(cfg.natsUrl, 4222),
+    endpointOf(cfg.databaseUrl, 5432),
+    endpointOf(cfg.s3?.endpoint, cfg.s3?.endpoint.startsWith('https:') ? 443 : 80),
+  ]
+  return { allow: cfg.outboundAllow, ownPorts: Object.values(cfg.ports), platform: platform.filter((e) => e !== undefined) }
 }
 
 /**
@@ -106,6 +130,9 @@ export function checkAddress(policy: OutboundPolicy, host: string, address: stri
   const range = addr.range()
   const self = range === 'loopback' || range === 'unspecified' || ownAddresses().has(addr.toString())
   if (self && policy.ownPorts.includes(port)) throw refused(host, port, `port ${port} of ${addr} is one of the platform's own`)
+  const name = host.toLowerCase().replace(/\.$/, '')
+  if (policy.platform?.some((p) => p.port === port && (p.host === name || p.host === addr.toString())))
+    throw refused(host, port, `${host}:${port} is one of the platform's parts (NATS, Postgres or the object store)`)
   if (allowed(policy, host, addr, port)) return
   if (self) throw refused(host, port, `${addr} is this machine (${range === 'unicast' ? 'own address' : range})`)
   if (range !== 'unicast') throw refused(host, port, `${addr} is a ${RANGE_NAMES[range] ?? range} address`)

@@ -59,3 +59,9 @@ export async function countLiveApps(db: Queryable): Promise<number> {
   const { rows } = await db.query(`SELECT count(*)::int AS n FROM rm_apps.apps WHERE destroyed_at IS NULL`)
   return Number(rows[0].n)
 }
+
+/** The live apps `owner` owns, by name. */
+export async function appsOwnedBy(db: Queryable, owner: string): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(`SELECT name FROM rm_apps.apps WHERE owner = $1 AND destroyed_at IS NULL ORDER BY name`, [owner])
+  return rows.map((r) => r.name)
+}

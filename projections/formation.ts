@@ -85,3 +85,12 @@ export async function formations(db: Queryable, apps: readonly string[]): Promis
   for (const r of rows) out.set(r.app, { ...out.get(r.app), [r.type]: r.quantity })
   return out
 }
+
+/** How many processes the apps `apps` should run together (every type), by app. */
+export async function replicasOf(db: Queryable, apps: readonly string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ app: string; n: number }>(
+    'SELECT app, sum(quantity)::int AS n FROM rm_formation.formation WHERE app = ANY($1::text[]) GROUP BY app',
+    [apps],
+  )
+  return new Map(rows.map((r) => [r.app, Number(r.n)]))
+}

@@ -19,7 +19,7 @@ import type { Projection } from './projection.js'
 import { CheckpointWatcher, type UntilOptions, type WaitForOptions } from './watcher.js'
 
 export { canSeeApp, getCollaborators, listApps, maintenanceApps, visibleApp, type AppRow } from './access.js'
-export { appsProjection, countLiveApps, liveApps } from './apps.js'
+export { appsOwnedBy, appsProjection, countLiveApps, liveApps } from './apps.js'
 export { buildsProjection, findBuildRows, listBuildRows, releasedVersion, unfinishedBuilds, type BuildRow } from './builds.js'
 export { attachedCerts, certsProjection, listCerts, type AttachedCert, type CertView } from './certs.js'
 export { configProjection, getConfig } from './config.js'
@@ -42,7 +42,7 @@ export {
   type EventFilter,
   type EventView,
 } from './eventlog.js'
-export { formations, getFormation } from './formation.js'
+export { formations, getFormation, replicasOf } from './formation.js'
 export { ATTEMPTS_KEPT, getHook, hookAttempts, hookTargets, hooksProjection, listHooks, type AttemptView, type HookTarget, type HookView } from './hooks.js'
 export { keyOwner, keysProjection, listKeys, type KeyView } from './keys.js'
 export {

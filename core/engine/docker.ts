@@ -109,6 +109,9 @@ interface Progress {
   aux?: { Digest?: string; Tag?: string; Size?: number }
 }
 
+/** The longest JSON line of a progress stream that is read, bytes (the engine sends a build's output in chunks of at most 32 KiB). */
+const MAX_PROGRESS_LINE = 1 << 20
+
 /** Statuses that repeat once per layer and say nothing a person needs. */
 const QUIET = new Set(['Preparing', 'Waiting'])
 
@@ -399,22 +402,82 @@ export class DockerEngine implements ContainerEngine {
     await call(() => this.docker.getImage(ref).remove({ force: opts.force ?? false }))
   }
 
-  /** Follows a progress stream to its end: every object, and the first error the engine put in it. */
-  #follow(stream: NodeJS.ReadableStream, onProgress: (p: Progress) => void): Promise<{ objects: Progress[]; error: string | undefined }> {
+  /**
+   * Follows a progress stream to its end, handing each object to `onProgress` (a promise it answers
+   * pauses the stream until it settles), and answers the first error the engine put in it and the
+   * digest a push reported. Keeps no object (docker-modem's `followProgress` keeps them all: a build
+   * printing 300 MB would hold 300 MB), and a JSON line longer than {@link MAX_PROGRESS_LINE} is skipped.
+   */
+  #follow(
+    stream: NodeJS.ReadableStream,
+    onProgress: (p: Progress) => void | Promise<void>,
+  ): Promise<{ digest: string | undefined; error: string | undefined }> {
     let error: string | undefined
-    return new Promise((resolve, reject) =>
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, objects: Progress[]) => (err ? reject(err) : resolve({ objects, error })),
-        (p: Progress) => {
-          if (p.errorDetail || p.error) {
-            error ??= p.errorDetail?.message ?? p.error
-            return
+    let digest: string | undefined
+    return new Promise((resolve, reject) => {
+      let parts: Buffer[] = []
+      let size = 0
+      let skipping = false
+      let chain: Promise<void> = Promise.resolve()
+      let finished = false
+      const finish = (err?: Error) => {
+        if (finished) return
+        finished = true
+        chain.then(() => (err ? reject(err) : resolve({ digest, error })), reject)
+      }
+      const handle = (line: string): void | Promise<void> => {
+        const text = line.trim()
+        if (!text) return
+        let p: Progress
+        try {
+          p = JSON.parse(text) as Progress
+        } catch {
+          return
+        }
+        if (p.errorDetail || p.error) {
+          error ??= p.errorDetail?.message ?? p.error
+          return
+        }
+        digest ??= p.aux?.Digest ?? /digest: (sha256:[0-9a-f]{64})/.exec(p.status ?? '')?.[1]
+        return onProgress(p)
+      }
+      stream.on('data', (chunk: Buffer | string) => {
+        let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+        let nl: number
+        while ((nl = buf.indexOf(0x0a)) >= 0) {
+          const head = buf.subarray(0, nl)
+          buf = buf.subarray(nl + 1)
+          const line = skipping ? undefined : Buffer.concat([...parts, head]).toString('utf8')
+          parts = []
+          size = 0
+          skipping = false
+          if (line === undefined) continue
+          const wait = handle(line)
+          if (wait) {
+            // Backpressure: no more data until the consumer has taken this line.
+            stream.pause()
+            chain = chain
+              .then(() => wait)
+              .then(() => {
+                if (!finished) stream.resume()
+              })
           }
-          onProgress(p)
-        },
-      ),
-    )
+        }
+        if (skipping || buf.length === 0) return
+        size += buf.length
+        if (size > MAX_PROGRESS_LINE) {
+          parts = []
+          size = 0
+          skipping = true
+        } else parts.push(Buffer.from(buf))
+      })
+      stream.on('error', (err: Error) => finish(err))
+      stream.on('end', () => {
+        if (!skipping && size > 0) handle(Buffer.concat(parts).toString('utf8'))
+        finish()
+      })
+      stream.on('close', () => finish())
+    })
   }
 
   async buildImage(context: Readable, opts: BuildOptions, onLine?: OnLine): Promise<{ error?: string }> {
@@ -423,9 +486,7 @@ export class DockerEngine implements ContainerEngine {
     if (opts.dockerfile) o.dockerfile = opts.dockerfile
     if (opts.signal) o.abortSignal = opts.signal
     const stream = await call(() => this.docker.buildImage(context, o))
-    const { error } = await this.#follow(stream, (p) => {
-      if (p.stream) onLine?.(p.stream)
-    })
+    const { error } = await this.#follow(stream, (p) => (p.stream ? onLine?.(p.stream) : undefined))
     return error === undefined ? {} : { error }
   }
 
@@ -440,19 +501,16 @@ export class DockerEngine implements ContainerEngine {
       const e = wrap(err)
       throw e instanceof EngineError && e.reason === 'not_found' ? e : new EngineError('unavailable', messageOf(err), { cause: err })
     }
-    let result: { objects: Progress[]; error: string | undefined }
+    let result: { digest: string | undefined; error: string | undefined }
     try {
       result = await this.#followLines(stream, onLine)
     } catch (err) {
       throw new EngineError('unavailable', messageOf(err), { cause: err })
     }
     if (result.error !== undefined) throw new EngineError('unavailable', result.error)
-    const digest =
-      result.objects.find((o) => o.aux?.Digest)?.aux?.Digest ??
-      // Engines that send no `aux` still print `<tag>: digest: sha256:... size: N`.
-      result.objects.map((o) => /digest: (sha256:[0-9a-f]{64})/.exec(o.status ?? '')?.[1]).find((d) => d !== undefined)
-    if (!digest) throw new EngineError('unavailable', 'the push reported no digest')
-    return digest
+    // Engines that send no `aux` still print `<tag>: digest: sha256:... size: N` (both are read).
+    if (!result.digest) throw new EngineError('unavailable', 'the push reported no digest')
+    return result.digest
   }
 
   async pullImage(ref: string, onLine?: OnLine): Promise<void> {
@@ -467,10 +525,10 @@ export class DockerEngine implements ContainerEngine {
   }
 
   /** A progress stream's readable lines to `onLine`. */
-  #followLines(stream: NodeJS.ReadableStream, onLine?: OnLine): Promise<{ objects: Progress[]; error: string | undefined }> {
+  #followLines(stream: NodeJS.ReadableStream, onLine?: OnLine): Promise<{ digest: string | undefined; error: string | undefined }> {
     return this.#follow(stream, (p) => {
       const line = lineOf(p)
-      if (line !== undefined) onLine?.(line)
+      return line === undefined ? undefined : onLine?.(line)
     })
   }
 }

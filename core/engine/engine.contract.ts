@@ -61,9 +61,9 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     const { engine, registry } = await factory.create(t)
     const tag = `wharf-test-${unique()}:1`
     const lines: string[] = []
-    const built = await engine.buildImage(tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' }), { tag, labels: { 'wharf.test': 'true' } }, (l) =>
-      lines.push(l),
-    )
+    const built = await engine.buildImage(tarOf({ Dockerfile: 'FROM busybox\nEXPOSE 8080\nCMD ["sh"]\n' }), { tag, labels: { 'wharf.test': 'true' } }, (l) => {
+      lines.push(l)
+    })
     t.same(built, {}, 'no error')
     t.ok(lines.length > 0, 'the build printed its steps')
     t.teardown(() => engine.removeImage(tag, { force: true }).catch(() => {}))
@@ -76,7 +76,9 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     t.teardown(() => engine.removeImage(`${repo}:v1`, { force: true }).catch(() => {}))
     t.equal((await engine.inspectImage(`${repo}:v1`)).id, info.id, 'the tag names the same image')
     const pushed: string[] = []
-    const digest = await engine.pushImage(`${repo}:v1`, (l) => pushed.push(l))
+    const digest = await engine.pushImage(`${repo}:v1`, (l) => {
+      pushed.push(l)
+    })
     t.match(digest, /^sha256:[0-9a-f]{64}$/, 'the manifest digest')
     t.same(
       (await engine.listImages(repo)).map((i) => i.id),

@@ -155,7 +155,11 @@ export interface ContainerSpec {
     NetworkMode?: string
     /** bytes. */
     Memory?: number
+    /** Memory plus swap, bytes (equal to `Memory`: no swap). */
+    MemorySwap?: number
     NanoCpus?: number
+    /** The most processes the container may have. */
+    PidsLimit?: number
     PortBindings?: Record<string, { HostPort?: string }[]>
     LogConfig?: { Type: string; Config: Record<string, string> }
   }
@@ -247,7 +251,11 @@ export interface BuildOptions {
 }
 
 /** Where progress goes: readable lines (a layer step, a build output chunk), never byte ticks. */
-export type OnLine = (line: string) => void
+/**
+ * Takes one line of output. A promise it answers is backpressure: the engine's stream is paused
+ * until it settles (the build's output goes no faster than the pusher reads it).
+ */
+export type OnLine = (line: string) => void | Promise<void>
 
 /** What the engine says of itself (the status page). */
 export interface EngineInfo {

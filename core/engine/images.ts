@@ -57,6 +57,8 @@ export interface ImportImageOptions {
   registry: string
   /** Progress lines (pull, tag, push). */
   onLine?: (line: string) => void
+  /** Whether a bare `name:tag` may be looked up as `<registry>/name:tag` (the caller may use the app `name`); default no. */
+  mayUseRepo?: (repo: string) => Promise<boolean>
 }
 
 export interface ImportedImage {
@@ -104,7 +106,8 @@ export async function importImage(docker: ContainerEngine, opts: ImportImageOpti
     // Only the platform registry may be pulled from: `<registry>/name:tag` as given, or a bare
     // `name:tag` looked up there.
     const named = registryOf(source)
-    const candidate = named === registry ? source : named === undefined ? `${registry}/${source}` : undefined
+    const bare = named === undefined && (await (opts.mayUseRepo?.(source.replace(/[:@].*$/, '')) ?? false))
+    const candidate = named === registry ? source : bare ? `${registry}/${source}` : undefined
     if (candidate !== undefined) {
       onLine?.(`pulling ${candidate}`)
       if (await pullFromRegistry(docker, candidate, onLine)) {

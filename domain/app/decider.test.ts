@@ -67,6 +67,14 @@ t.test('create: AppCreated and release v1 without an image', (t) => {
   t.end()
 })
 
+t.test("create: the platform's own names are refused with WHARF_RESERVED, nothing decided", (t) => {
+  for (const name of ['wharf', 'www', 'api', 'admin', 'registry', 'git', 'wharf-router-probe', 'wharf-anything']) {
+    throwsCode(t, () => when([], { type: 'CreateApp', by: alice, name }), 'WHARF_RESERVED')
+  }
+  t.same(when([], { type: 'CreateApp', by: alice, name: 'wharfish' })[0]!.type, 'AppCreated', 'a name that only starts with wharf is free')
+  t.end()
+})
+
 t.test('config set and unset make releases; unchanged and unknown keys decide nothing', (t) => {
   const given = created()
   const set = when(given, { type: 'SetConfig', by: alice, values: { FOO: '1', BAR: '2' } })

@@ -5,6 +5,7 @@ import { covers, defaultCertName, type ValidatedPair } from '../../core/tls.js'
 import type { AppEvent, ReleaseCreatedData } from './events.js'
 import type { NewEvent, RecordedEvent } from '../../events/index.js'
 import { drainId, parseDrainUrl } from './drains.js'
+import { isReservedAppName } from './names.js'
 import { narrow } from '../catalogue.js'
 import { checkPlacement, isPlacementKey } from '../runtime/placement.js'
 
@@ -237,6 +238,9 @@ function decideOn(command: AppCommand, state: AppState): NewEvent[] {
     const who = actorName(by)
     if (state.exists) throw new WharfError('WHARF_EXISTS', `app ${command.name} exists already`, { details: { app: command.name } })
     if (by.kind !== 'user') throw new WharfError('WHARF_FORBIDDEN', 'only a user may create an app')
+    if (isReservedAppName(command.name)) {
+      throw new WharfError('WHARF_RESERVED', `the app name ${command.name} is reserved for the platform: choose another`, { details: { app: command.name } })
+    }
     const created: AppState = { ...initialAppState(), exists: true, name: command.name, owner: by.username }
     return [{ type: 'AppCreated', data: { app: command.name, owner: by.username } }, nextRelease(created, by, `${who} created ${command.name}`, {})]
   }

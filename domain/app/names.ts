@@ -13,3 +13,39 @@ export const APP_NAME_RE = new RegExp(`^${APP_NAME}$`)
 export const PROCESS_TYPE = '[a-z][a-z0-9_-]{0,29}'
 /** A whole string that is a process type. */
 export const PROCESS_TYPE_RE = new RegExp(`^${PROCESS_TYPE}$`)
+
+/**
+ * App names the platform keeps for itself: `<name>.<domain>` of each is, or may become, a host the
+ * platform serves (`wharf.<domain>` is the controller's API), and `wharf-router-probe` is the label
+ * of the router's probe host. `apps:create` refuses them with `WHARF_RESERVED`.
+ */
+export const RESERVED_APP_NAMES: ReadonlySet<string> = new Set([
+  'wharf',
+  'www',
+  'api',
+  'admin',
+  'registry',
+  'git',
+  'ssh',
+  'builder',
+  'controller',
+  'router',
+  'logger',
+  'logs',
+  'syslog',
+  'hooks',
+  'webhooks',
+  'store',
+  's3',
+  'nats',
+  'status',
+  'dashboard',
+  'metrics',
+  'localhost',
+  'wharf-router-probe',
+])
+
+/** Whether `name` is an app name the platform keeps for itself ({@link RESERVED_APP_NAMES}, or any `wharf-...`). */
+export function isReservedAppName(name: string): boolean {
+  return RESERVED_APP_NAMES.has(name) || name.startsWith('wharf-')
+}

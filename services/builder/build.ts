@@ -6,13 +6,15 @@ import type pg from 'pg'
 import { appUrl, type WharfConfig } from '../../core/config.js'
 import type { BuildOptions, ContainerEngine } from '../../core/engine/engine.js'
 import { WharfError } from '../../core/errors.js'
+import { checkTarget, outboundPolicy, urlPort } from '../../core/outbound.js'
+import { checkImageRef, dockerfileRefs } from '../../domain/build/images.js'
 import type { Logger } from '../../core/log.js'
 import { buildDecider, type BuildCommand } from '../../domain/build/decider.js'
 import { runCommand } from '../../domain/command.js'
 import { LABELS } from '../../domain/runtime/labels.js'
 import { newEventId, streamId, type EventStore } from '../../events/index.js'
 import { formatTrace, type Trace } from '../../domain/runtime/trace.js'
-import { deployVerdict, releaseOfBuild, traceOf, waitUntil } from '../../projections/index.js'
+import { deployVerdict, releaseOfBuild, traceOf, visibleApp, waitUntil, getUser } from '../../projections/index.js'
 import { imagePort, pushImage } from '../../core/engine/images.js'
 import type { BuildOutput } from './output.js'
 import { parseProcfile } from './procfile.js'
@@ -40,7 +42,7 @@ export interface BuildDeps {
    * (its `RouteServed`), ms; 0 or unset: it does not wait (no router runs). The trace is printed either way.
    */
   serveTimeoutMs?: number
-  /** The longest a docker build may take, ms (default 30 min); then the build fails. */
+  /** The longest a docker build may take, ms (default `cfg.limits.buildTimeoutMs`, `WHARF_BUILD_TIMEOUT`); then the build fails. */
   buildTimeoutMs?: number
   /** Build args and network settings for buildpack-style builds (the npm registry). */
   npmRegistry?: string
@@ -113,6 +115,19 @@ export async function buildPush(deps: BuildDeps, p: PushToBuild): Promise<BuildR
       stack = detectStack({ has: (f) => files.has(f), read: (f) => (f === 'package.json' ? pkg : undefined) })
     } catch (err) {
       stackError = (err as Error).message
+    }
+    // What the Dockerfile fetches and builds on, refused before anything is recorded: the engine
+    // fetches `ADD <url>` from the host (it could read the platform's ports) and resolves FROM in
+    // its own store (another app's image, an image id prefix).
+    if (stack?.stack === 'dockerfile') {
+      const refused = await dockerfileRefused(deps, p.user, (await p.tree.read('Dockerfile')) ?? '')
+      if (refused) {
+        out.error(refused)
+        out.error('nothing was built or recorded')
+        await out.close()
+        log.info({ reason: refused }, 'push refused: the Dockerfile names what it may not')
+        return { ok: false, build, reason: refused }
+      }
     }
     await run({
       type: 'ReceivePush',
@@ -216,7 +231,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 /** `docker build` of the commit through the engine API, every line of output to the pusher. */
 async function dockerBuild(deps: BuildDeps, p: PushToBuild, image: string, extra: Record<string, string>): Promise<void> {
   const { stream: tar, done: archived } = p.tree.archive(extra)
-  const limitMs = deps.buildTimeoutMs ?? 30 * 60_000
+  const limitMs = deps.buildTimeoutMs ?? deps.cfg.limits.buildTimeoutMs
   const timeout = AbortSignal.timeout(limitMs)
   const opts: BuildOptions = {
     tag: image,
@@ -279,4 +294,38 @@ async function waitForServed(deps: BuildDeps, app: string, correlationId: string
     if (t) return t
   }
   return traceOf(deps.pool, app, correlationId)
+}
+
+/**
+ * Why the Dockerfile may not be built, or undefined: an image it names that the pusher may not use
+ * (an image id, another app's repository in the platform's registry), an `ADD` URL to a loopback,
+ * private, link-local or platform address (the outbound rule of hooks and drains, WHARF_OUTBOUND_ALLOW).
+ */
+export async function dockerfileRefused(deps: Pick<BuildDeps, 'cfg' | 'pool'>, user: string, text: string): Promise<string | undefined> {
+  const who = { username: user, admin: (await getUser(deps.pool, user))?.admin ?? false }
+  const mayUse = (app: string) =>
+    visibleApp(deps.pool, who, app, 'use').then(
+      () => true,
+      () => false,
+    )
+  const policy = outboundPolicy(deps.cfg)
+  for (const ref of dockerfileRefs(text)) {
+    try {
+      if (ref.kind === 'image') await checkImageRef(ref.ref, mayUse, `the Dockerfile, line ${ref.line}`)
+      else {
+        let url: URL
+        try {
+          url = new URL(ref.url)
+        } catch {
+          return `the Dockerfile, line ${ref.line}: ADD ${ref.url.slice(0, 200)} is not a URL the builder can check; name files of the repo or a public URL`
+        }
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') return `the Dockerfile, line ${ref.line}: ADD fetches http(s) URLs only`
+        await checkTarget(policy, url.hostname, urlPort(url))
+      }
+    } catch (err) {
+      if (err instanceof WharfError) return ref.kind === 'url' ? `the Dockerfile, line ${ref.line}: ADD ${ref.url.slice(0, 200)}: ${err.message}` : err.message
+      throw err
+    }
+  }
+  return undefined
 }

@@ -93,8 +93,13 @@ export interface HookSession {
   refs: RefUpdate[]
   /** git's quarantine variables: needed to read the pushed objects before the refs move. */
   gitEnv: Record<string, string>
-  /** Writes text to the pusher's terminal (git prefixes each line with `remote: `). */
-  write(text: string): void
+  /**
+   * Writes text to the pusher's terminal (git prefixes each line with `remote: `). False when the
+   * socket holds more than its high-water mark unsent: wait for {@link HookSession.drained} before more.
+   */
+  write(text: string): boolean
+  /** Resolves when the socket has sent what it held (or is gone). */
+  drained(): Promise<void>
   /** Ends the hook: 0 accepts the push, anything else rejects it. */
   exit(code: number): void
   /** Aborted when the hook (and so the push) went away. */
@@ -172,7 +177,20 @@ export class HookServer {
         gitEnv: hello.env ?? {},
         signal: ac.signal,
         write(text) {
-          if (!ended && !sock.destroyed) sock.write(`${JSON.stringify({ out: text })}\n`)
+          if (ended || sock.destroyed) return true
+          return sock.write(`${JSON.stringify({ out: text })}\n`)
+        },
+        drained() {
+          if (sock.destroyed || !sock.writableNeedDrain) return Promise.resolve()
+          return new Promise<void>((resolve) => {
+            const done = () => {
+              sock.off('drain', done)
+              sock.off('close', done)
+              resolve()
+            }
+            sock.on('drain', done)
+            sock.on('close', done)
+          })
         },
         exit(code) {
           if (ended) return

@@ -207,7 +207,13 @@ async function handleExec(
         }
       })
       try {
-        return await pipeGit(ch, ['receive-pack', repo], { WHARF_PUSH_SOCKET: deps.hooks.path, WHARF_PUSH_TOKEN: expected.token }, idle)
+        // receive.maxInputSize: git refuses a pack larger than WHARF_PUSH_MAX_MB before the hook runs.
+        return await pipeGit(
+          ch,
+          ['-c', `receive.maxInputSize=${deps.cfg.limits.pushBytes}`, 'receive-pack', repo],
+          { WHARF_PUSH_SOCKET: deps.hooks.path, WHARF_PUSH_TOKEN: expected.token },
+          idle,
+        )
       } finally {
         expected.cancel()
       }
@@ -279,7 +285,7 @@ async function onHook(
       user: p.who.username,
       fingerprint: p.who.fingerprint,
       tree: new PushedTree(p.repo, target.new, hook.gitEnv),
-      out: new BuildOutput((text) => hook.write(text)),
+      out: new BuildOutput((text) => hook.write(text), { drained: () => hook.drained(), maxLogBytes: deps.cfg.limits.buildLogBytes }),
       signal: hook.signal,
       correlationId: p.correlationId,
       startedAt: p.startedAt,

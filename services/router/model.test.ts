@@ -139,3 +139,18 @@ t.test("served sets: the containers behind each route, with their release; a cha
   const scaled = new Map([...served, ['shop', [served.get('shop')![1]!]]])
   t.same(servedChanges(served, scaled), [{ app: 'shop', servers: [{ container: 'c2', release: 4, host: '127.0.0.1', port: 32000 }] }])
 })
+
+t.test('WHARF_MAX_BODY_SIZE: 0 or above the cap gets the cap; below it stays', (t) => {
+  const table = (size: string) =>
+    routeTable(rows({ releases: [{ app: 'shop', config: { WHARF_MAX_BODY_SIZE: size } }] }), {
+      domain: 'wharf.localhost',
+      now: NOW,
+      maxBodySizeCap: '100m',
+    }).routes.find((r) => r.app === 'shop')!.maxBodySize
+  t.equal(table('0'), '100m', '0 is no longer unbounded')
+  t.equal(table('2g'), '100m')
+  t.equal(table('200000k'), '100m')
+  t.equal(table('10m'), '10m')
+  t.equal(table('100m'), '100m')
+  t.end()
+})

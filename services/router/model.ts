@@ -77,12 +77,30 @@ export interface ModelOptions {
   domain: string
   /** Now, ms since the epoch: a certificate past its `notAfter` is left out. */
   now: number
+  /**
+   * The largest body an app may take, nginx size (`WHARF_MAX_BODY_SIZE_CAP`, default `100m`): an app's
+   * `WHARF_MAX_BODY_SIZE` above it, or `0` (no limit), gets this one. Omitted: no cap.
+   */
+  maxBodySizeCap?: string
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
+/** Bytes of an nginx size (`0` is no limit: Infinity). */
+function sizeBytes(size: string): number {
+  const m = /^([0-9]+)([kmg]?)$/.exec(size)
+  if (!m || m[1] === '0') return Infinity
+  return Number(m[1]) * SIZE_UNITS[m[2]!]!
+}
+
+/** `size`, or `cap` when `size` is larger (or unbounded). */
+export function capSize(size: string, cap: string | undefined): string {
+  return cap !== undefined && sizeBytes(size) > sizeBytes(cap) ? cap : size
 }
 
 /**
  * Per-app router settings live in the app's config (as Deis' router annotations did), so a
- * `config:set` rolls them out with a release: `WHARF_MAX_BODY_SIZE` (nginx size: `0` for no limit,
- * `512k`, `10m`, `1g`) and `WHARF_PROXY_TIMEOUT` (whole seconds, 1..3600).
+ * `config:set` rolls them out with a release: `WHARF_MAX_BODY_SIZE` (nginx size: `512k`, `10m`, `1g`;
+ * `0` and anything above `WHARF_MAX_BODY_SIZE_CAP` mean the cap) and `WHARF_PROXY_TIMEOUT` (whole seconds, 1..3600).
  */
 export const MAX_BODY_SIZE_VAR = 'WHARF_MAX_BODY_SIZE'
 export const PROXY_TIMEOUT_VAR = 'WHARF_PROXY_TIMEOUT'
@@ -128,7 +146,10 @@ export function routeTable(rows: RouteRows, opts: ModelOptions): RouteTable {
       hosts,
       servers: [...(servers.get(app) ?? [])].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port),
       maintenance: maintenance.has(app),
-      maxBodySize: setting(app, cfg, MAX_BODY_SIZE_VAR, SIZE, DEFAULT_MAX_BODY_SIZE, dropped, (v) => v.toLowerCase()),
+      maxBodySize: capSize(
+        setting(app, cfg, MAX_BODY_SIZE_VAR, SIZE, DEFAULT_MAX_BODY_SIZE, dropped, (v) => v.toLowerCase()),
+        opts.maxBodySizeCap,
+      ),
       timeoutS: Number(setting(app, cfg, PROXY_TIMEOUT_VAR, TIMEOUT, String(DEFAULT_PROXY_TIMEOUT_S), dropped, (v) => (Number(v) > 3600 ? 'x' : v))),
     }
   })

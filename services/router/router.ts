@@ -24,6 +24,8 @@ export interface RouterOptions {
   domain: string
   /** Host names nginx answers itself (`wharf.<domain>`): no app's route takes them. */
   reserved?: readonly string[]
+  /** The largest body any app may take (`WHARF_MAX_BODY_SIZE_CAP`); omitted: no cap. */
+  maxBodySizeCap?: string
   /** At most one pass per window, ms, default 20. */
   windowMs?: number
   /** For tests: changes a change set before it is posted (e.g. to make nginx refuse it). */
@@ -166,7 +168,7 @@ export class Router {
 
   async #once(asked: number): Promise<void> {
     const rows = await readRows(this.#o.pool)
-    const table = routeTable(rows, { domain: this.#o.domain, now: Date.now() })
+    const table = routeTable(rows, { domain: this.#o.domain, now: Date.now(), ...(this.#o.maxBodySizeCap ? { maxBodySizeCap: this.#o.maxBodySizeCap } : {}) })
     this.#renderAtExpiry(rows.certs.map((c) => Date.parse(c.notAfter)))
     const nginx = this.#o.nginx
     const { state, dropped } = dictState(table, { reserved: this.#o.reserved ?? [], certOk: (id, c) => this.#certOk(id, c) })

@@ -57,6 +57,8 @@ export interface RouterDeps {
   startNginx: () => Promise<void>
   /** The platform domain. */
   domain: string
+  /** The largest body any app may take (`WHARF_MAX_BODY_SIZE_CAP`); omitted: no cap. */
+  maxBodySizeCap?: string
 }
 
 export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'transform' | 'onApplied'> {
@@ -93,6 +95,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     domain: deps.domain,
     // nginx answers the controller's host itself (a server block of its own).
     reserved: [`wharf.${deps.domain}`],
+    ...(deps.maxBodySizeCap ? { maxBodySizeCap: deps.maxBodySizeCap } : {}),
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
     ...(opts.transform ? { transform: opts.transform } : {}),
     ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
@@ -186,6 +189,7 @@ export const router: ServiceDefinition = {
       paths: paths.nginx,
       startNginx: () => startNginx((line) => log.info(line)),
       domain: cfg.domain,
+      maxBodySizeCap: cfg.limits.bodySizeCap,
     })
     log.info({ port: cfg.ports.router, tlsPort: cfg.ports.routerTls, domain: cfg.domain }, 'router: routing')
     return { stop: () => running.stop() }

@@ -34,6 +34,7 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
       paths: paths.nginx,
       startNginx: async () => void (await nginxPart.start({ cfg, paths, say: () => {} })),
       domain: opts.domain ?? c.deps.cfg.domain,
+      maxBodySizeCap: c.deps.cfg.limits.bodySizeCap,
     },
     { durableName: `router-${c.deps.cfg.namespace}`, ...opts },
   )

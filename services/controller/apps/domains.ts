@@ -24,7 +24,7 @@ export async function addDomain(deps: ControllerDeps, req: { user?: AuthUser; id
   const claimed = await runCommand(deps, {
     stream: claim,
     decider: claimDecider,
-    command: { type: 'Claim', domain, app, holderStillUses },
+    command: { type: 'Claim', domain, app, holderStillUses, platformDomain: deps.cfg.domain },
     ctx: contextOf(user, req.id),
     waitFor: [],
   })

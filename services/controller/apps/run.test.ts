@@ -33,19 +33,24 @@ t.test('runEnv: config, then the platform values, then -e over all', async (t) =
 })
 
 t.test('runContainerSpec: the image, the limits of the type, labels, bridge, removed on exit', async (t) => {
-  const web = runContainerSpec(release, { type: 'start', command: ['echo', 'hi'] }, { run: 'req-1', user: 'alice' })
+  const bounds = { pids: 256, memoryBytes: 768 * 1024 ** 2, cpus: 1 }
+  const web = runContainerSpec(release, { type: 'start', command: ['echo', 'hi'] }, { run: 'req-1', user: 'alice' }, bounds)
   t.match(web, {
     Image: release.image,
     Cmd: ['echo', 'hi'],
     Tty: false,
     OpenStdin: false,
     Labels: { 'wharf.app': 'shop', 'wharf.run': 'req-1', 'wharf.release': '7', 'wharf.type': 'web', 'wharf.user': 'alice' },
-    HostConfig: { AutoRemove: true, NetworkMode: 'bridge', Memory: 512 * 1024 ** 2 },
+    HostConfig: { AutoRemove: true, NetworkMode: 'bridge', Memory: 512 * 1024 ** 2, MemorySwap: 512 * 1024 ** 2, PidsLimit: 256 },
   })
-  t.equal(web.HostConfig?.NanoCpus, undefined, 'no CPU limit for web')
+  t.equal(web.HostConfig?.NanoCpus, 1e9, "the platform's CPU bound for web (it has none of its own)")
   t.equal(web.HostConfig?.PortBindings, undefined, 'no published ports')
-  const worker = runContainerSpec(release, { type: 'start', command: ['sh'], processType: 'worker', tty: true, stdin: true }, { run: 'r', user: 'bob' })
-  t.match(worker, { Tty: true, OpenStdin: true, StdinOnce: true, HostConfig: { Memory: 1024 ** 3, NanoCpus: 500_000_000 } })
+  const worker = runContainerSpec(release, { type: 'start', command: ['sh'], processType: 'worker', tty: true, stdin: true }, { run: 'r', user: 'bob' }, bounds)
+  t.match(
+    worker,
+    { Tty: true, OpenStdin: true, StdinOnce: true, HostConfig: { Memory: 768 * 1024 ** 2, NanoCpus: 500_000_000, PidsLimit: 256 } },
+    "the platform's memory bound is lower than the app's 1 GiB",
+  )
 })
 
 t.test('parseStart and parseControl', async (t) => {

@@ -84,15 +84,28 @@ export function runEnv(release: ReleaseView, extra: Record<string, string> = {},
   return envList({ ...processEnv({ ...release, port: release.port ?? undefined }, type), ...extra })
 }
 
+/** The platform's bounds of every `run` container (`WHARF_RUN_PIDS`, `WHARF_RUN_MEMORY_MB`, `WHARF_RUN_CPUS`). */
+export interface RunBounds {
+  pids: number
+  memoryBytes: number
+  cpus: number
+}
+
 /**
  * `docker create` options of a one-off process of `release` (which has an image): the image's
  * entrypoint with `command` as its arguments, on the default bridge network with no published
  * ports, removed by the engine when it exits (and by the controller in every other case).
  */
-export function runContainerSpec(release: ReleaseView & { image: string }, start: StartMessage, labels: { run: string; user: string }): ContainerSpec {
+export function runContainerSpec(
+  release: ReleaseView & { image: string },
+  start: StartMessage,
+  labels: { run: string; user: string },
+  bounds: RunBounds,
+): ContainerSpec {
   const type = start.processType ?? 'web'
-  const memory = release.limits.memory[type]
-  const cpu = release.limits.cpu[type]
+  // The app's own limits for the type when lower, else the platform's (a run is never unbounded).
+  const memory = Math.min(memoryBytes(release.limits.memory[type]) ?? Infinity, bounds.memoryBytes)
+  const cpu = Math.min(release.limits.cpu[type] ?? Infinity, bounds.cpus)
   const stdin = start.stdin ?? false
   return {
     Image: release.image,
@@ -108,8 +121,11 @@ export function runContainerSpec(release: ReleaseView & { image: string }, start
     HostConfig: {
       AutoRemove: true,
       NetworkMode: 'bridge',
-      ...(memory ? { Memory: memoryBytes(memory) } : {}),
-      ...(cpu ? { NanoCpus: Math.round(cpu * 1e9) } : {}),
+      Memory: memory,
+      // No swap beyond the memory limit (the engine's default would double it).
+      MemorySwap: memory,
+      NanoCpus: Math.round(cpu * 1e9),
+      PidsLimit: bounds.pids,
     },
   }
 }

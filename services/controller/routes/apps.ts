@@ -8,6 +8,7 @@ import { appInfo } from '../apps/queries.js'
 import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
+import { checkAppQuota } from '../apps/quotas.js'
 import { runCommand } from '../../../domain/command.js'
 import { appDecider } from '../../../domain/app/decider.js'
 import { appUrl } from '../../../core/config.js'
@@ -43,6 +44,7 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
     async (req, reply) => {
       const user = signedIn(req)
       const given = req.body.name
+      await checkAppQuota(deps, user)
       // A generated name that is taken already is drawn again (a few times), a given one is refused.
       for (let attempt = 0; ; attempt++) {
         const name = given ?? generateAppName()

@@ -6,7 +6,7 @@ import type { ContainerEngine } from '../../../core/engine/engine.js'
 import { WharfError } from '../../../core/errors.js'
 import { buildDecider, type BuildCommand } from '../../../domain/build/decider.js'
 import { runCommand } from '../../../domain/command.js'
-import { ImageRef, Port, Procfile, type DataOf } from '../../../domain/index.js'
+import { checkImageRef, ImageRef, Port, Procfile, type DataOf } from '../../../domain/index.js'
 import { newEventId, streamId } from '../../../events/index.js'
 import { findBuildRows, listBuildRows, releasedVersion, waitUntil, type BuildRow, visibleApp } from '../../../projections/index.js'
 import { importImage } from '../../../core/engine/images.js'
@@ -229,6 +229,13 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
       const { image: source, procfile, port } = req.body
       // Access first (the same level as config:set), so a caller who may not deploy appends nothing.
       await runAppCommand(deps, req, app, { type: 'CheckAccess', level: 'use' }, [])
+      // Never an image id, never another app's repository in the platform's registry (nothing recorded).
+      const mayUse = (other: string) =>
+        visibleApp(deps.pool, user, other, 'use').then(
+          () => true,
+          () => false,
+        )
+      await checkImageRef(source, mayUse)
       const docker = engine()
       const id = newEventId()
       const stream = streamId('build', id)
@@ -251,7 +258,7 @@ export const buildsRoutes: RoutePlugin = (api, deps) => {
         let imported
         try {
           onLine(`importing ${source}...`)
-          imported = await importImage(docker, { source, app, registry: `127.0.0.1:${deps.cfg.ports.registry}`, onLine })
+          imported = await importImage(docker, { source, app, registry: `127.0.0.1:${deps.cfg.ports.registry}`, onLine, mayUseRepo: mayUse })
         } catch (err) {
           const reason = (err instanceof Error ? err.message : String(err)).slice(0, 2048) || 'the import failed'
           onLine(`failed: ${reason}`)

@@ -3,6 +3,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import type { WebSocket } from 'ws'
+import type { LimitsConfig } from '../../../core/config.js'
 import { engineStatus, type ContainerEngine } from '../../../core/engine/engine.js'
 import { isWharfError, WharfError, type ErrorCode } from '../../../core/errors.js'
 import { newestImageVersion, visibleApp } from '../../../projections/index.js'
@@ -93,6 +94,7 @@ interface RunContext {
   req: FastifyRequest
   registry: string
   log: FastifyBaseLogger
+  limits: LimitsConfig
 }
 
 /**
@@ -109,7 +111,8 @@ async function execute(
   const { docker, socket, release, start, req, log } = ctx
   await ensureImage(docker, release.image, ctx.registry, log)
   if (gone.aborted) return undefined
-  const spec = runContainerSpec(release, start, { run: req.id, user: signedIn(req).username })
+  const { runPids: pids, runMemoryBytes: memoryBytes, runCpus: cpus } = ctx.limits
+  const spec = runContainerSpec(release, start, { run: req.id, user: signedIn(req).username }, { pids, memoryBytes, cpus })
   const container = await docker.createContainer(spec)
   try {
     if (gone.aborted) return undefined
@@ -240,15 +243,40 @@ export const runRoutes: RoutePlugin = async (api, deps) => {
       }
       const timer = setTimeout(() => state === 'waiting' && refuse(`no start message within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS)
 
-      // Stdin frames may arrive before the container is attached: kept until then.
+      // Stdin frames may arrive before the container is attached: kept until then. What is held
+      // (kept early, or unsent to the container) is bounded by WHARF_RUN_STDIN_MAX_KB: beyond it the
+      // client's socket is paused until the container has read it.
       let sink: Duplex | undefined
       const early: (Buffer | 'eof')[] = []
+      let earlyBytes = 0
+      let stdinPaused = false
+      const maxStdin = deps.cfg.limits.runStdinBytes
+      const held = () => earlyBytes + (sink?.writableLength ?? 0)
+      const resumeStdin = () => {
+        if (stdinPaused && held() <= maxStdin) {
+          stdinPaused = false
+          socket.resume()
+        }
+      }
       const write = (chunk: Buffer | 'eof') => (chunk === 'eof' ? sink!.end() : sink!.write(chunk))
       const stdinQueue = {
-        push: (chunk: Buffer | 'eof') => (sink ? write(chunk) : early.push(chunk)),
+        push: (chunk: Buffer | 'eof') => {
+          if (sink) write(chunk)
+          else {
+            early.push(chunk)
+            if (chunk !== 'eof') earlyBytes += chunk.length
+          }
+          if (!stdinPaused && held() > maxStdin) {
+            stdinPaused = true
+            socket.pause()
+          }
+        },
         attach: (s: Duplex) => {
           sink = s
+          s.on('drain', resumeStdin)
           for (const c of early.splice(0)) write(c)
+          earlyBytes = 0
+          resumeStdin()
         },
       }
 
@@ -278,7 +306,12 @@ export const runRoutes: RoutePlugin = async (api, deps) => {
       })
 
       async function begin(start: StartMessage): Promise<void> {
-        const run = execute({ docker: engine(), socket, release, start, req, registry, log }, gone.signal, stdinQueue, (c) => (container = c))
+        const run = execute(
+          { docker: engine(), socket, release, start, req, registry, log, limits: deps.cfg.limits },
+          gone.signal,
+          stdinQueue,
+          (c) => (container = c),
+        )
         running.add(run)
         const began = Date.now()
         try {
