@@ -103,7 +103,9 @@ t.test('importImage: from the platform registry when the engine does not have it
   )
 
   const app = appName()
-  const out = await importImage(engine, { source: `${name}:1`, app, registry })
+  // A bare name is looked up in the platform registry only for a repository the caller may use.
+  await t.rejects(importImage(engine, { source: `${name}:1`, app, registry }), { code: 'WHARF_NOT_FOUND' }, 'not for a repository the caller may not use')
+  const out = await importImage(engine, { source: `${name}:1`, app, registry, mayUseRepo: async (repo) => repo === name })
   t.teardown(() => removeImage(docker, out.image))
   t.teardown(() => removeImage(docker, inRegistry))
   t.equal(out.image, `${registry}/${app}:image-${id}`, 'the same image id')
