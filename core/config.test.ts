@@ -66,7 +66,7 @@ t.test('the log plane: defaults, bounds, and the syslog port in the conflict che
 
 t.test('push, token and sign-in bounds: defaults, values, clear errors', async (t) => {
   const d = loadConfig({})
-  t.same(d.pushes, { idleMs: 60_000, perUser: 3, max: 10 })
+  t.same(d.pushes, { idleMs: 60_000, perUser: 3, max: 10, waitsForDeploy: false })
   t.same(d.auth, { tokenTtlMs: 30 * 86_400_000, loginFailures: 10 })
   t.same(d.importFrom, [])
   const c = loadConfig({
@@ -77,7 +77,7 @@ t.test('push, token and sign-in bounds: defaults, values, clear errors', async (
     WHARF_LOGIN_FAILURES: '3',
     WHARF_IMPORT_FROM: 'old, older',
   })
-  t.same(c.pushes, { idleMs: 5000, perUser: 2, max: 4 })
+  t.same(c.pushes, { idleMs: 5000, perUser: 2, max: 4, waitsForDeploy: false })
   t.same(c.auth, { tokenTtlMs: 12 * 3_600_000, loginFailures: 3 })
   t.same(c.importFrom, ['old', 'older'])
   t.throws(() => loadConfig({ WHARF_TOKEN_TTL: '30s' }), /WHARF_TOKEN_TTL must be a duration of at least 1m/)

@@ -117,6 +117,12 @@ export interface PushConfig {
   perUser: number
   /** Pushes the builder runs at once, all users together: `WHARF_PUSHES_MAX`, default 10. Its Postgres pool holds this many connections and 4 more. */
   max: number
+  /**
+   * A push waits for its deploy and route although the scheduler and router run in another process
+   * of the platform (`make up` runs the builder apart): `WHARF_PUSH_WAITS_FOR_DEPLOY=1`. Default: only
+   * when they run in the builder's own process.
+   */
+  waitsForDeploy: boolean
 }
 
 /** API tokens and sign-in throttling. */
@@ -348,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
       idleMs: count(env, 'WHARF_PUSH_IDLE_TIMEOUT', 60, 24 * 3600) * 1000,
       perUser: count(env, 'WHARF_PUSHES_PER_USER', 3, 1000),
       max: count(env, 'WHARF_PUSHES_MAX', 10, 1000),
+      waitsForDeploy: env.WHARF_PUSH_WAITS_FOR_DEPLOY === '1',
     },
     importFrom: (env.WHARF_IMPORT_FROM ?? '')
       .split(',')

@@ -162,7 +162,8 @@ export const builder = daemonPart({
       args: ['--enable-source-maps', MAIN, '--only', 'builder'],
       logFile: ctx.paths.builder.log,
       pidfile: ctx.paths.builder.pid,
-      env: { PATH: process.env.PATH, ...servicesEnv(ctx) },
+      // The scheduler and the router run in the services process: a push waits for its deploy all the same.
+      env: { PATH: process.env.PATH, ...servicesEnv(ctx), WHARF_PUSH_WAITS_FOR_DEPLOY: '1' },
     }
   },
 })

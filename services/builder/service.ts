@@ -91,9 +91,10 @@ export const builder: ServiceDefinition = {
       log,
       docker: DockerEngine.at(cfg.dockerHost),
       builderId,
-      // A push waits for its deploy when the scheduler runs beside the builder.
-      deployTimeoutMs: running.includes('scheduler') ? DEPLOY_WAIT_MS : 0,
-      serveTimeoutMs: running.includes('router') ? SERVE_WAIT_MS : 0,
+      // A push waits for its deploy when the scheduler runs beside the builder, or in another process
+      // of the platform (`make up` runs the builder apart and says so).
+      deployTimeoutMs: running.includes('scheduler') || cfg.pushes.waitsForDeploy ? DEPLOY_WAIT_MS : 0,
+      serveTimeoutMs: running.includes('router') || cfg.pushes.waitsForDeploy ? SERVE_WAIT_MS : 0,
       ...(cfg.npmRegistry ? { npmRegistry: cfg.npmRegistry } : {}),
     }
     const sweep = () =>
