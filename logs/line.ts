@@ -36,8 +36,12 @@ export interface LogBatch {
   origin?: string
   /** `[time, stream (0 stdout, 1 stderr, -1 none), text, type?, number?]` per line; the type and number override the batch's. */
   lines: BatchLine[]
-  /** Container batches: where the container's log stands after this batch (Docker timestamp, messages seen at it). */
-  pos?: [string, number]
+  /**
+   * Container batches: where the container's log stands after this batch, per stream `[stdout, stderr]`
+   * (Docker timestamp, messages of the stream seen at it; null before the stream's first line). Batches
+   * of earlier versions hold one `[time, k]` for both.
+   */
+  pos?: [[string, number] | null, [string, number] | null] | [string, number]
 }
 
 export type BatchLine = [time: string, stream: 0 | 1 | -1, text: string, type?: string, number?: number]

@@ -4,7 +4,7 @@
  * container (`<ns>.logs.<app>.<container>`).
  *
  * No line is repeated or dropped across a restart of logspout or of the engine connection: each
- * batch carries the container's position (Docker timestamp and count, see reader.ts); a follower
+ * batch carries the container's place (a Docker timestamp and count per stream, see reader.ts); a follower
  * starts from the position of the last batch on its subject (read back from the stream) with Docker's
  * `since`, and skips what it already published. Publishes are pipelined (a few batches in flight per
  * container, the stream paused beyond that); a failed one makes the follower read its position back
@@ -19,7 +19,7 @@ import { isNotFound, type ContainerEngine, type EventFeed } from '../../core/eng
 import type { Logger } from '../../core/log.js'
 import { identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
-import { LogReader, sinceOf, type Position, type ReadLine } from './reader.js'
+import { LogReader, placeOf, sinceOf, type Place, type ReadLine } from './reader.js'
 
 export interface LogspoutOptions {
   /** The engine of this host. */
@@ -192,13 +192,13 @@ class Follower {
   readonly subject: string
   active = false
   done: Promise<void> = Promise.resolve()
-  /** Position of the last line handed to the stream. */
-  #pos: Position | undefined
+  /** Place (a position per stream) of the last line handed to the stream. */
+  #pos: Place | undefined
   #loaded = false
   #stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined
   #batch: BatchLine[] = []
   #batchBytes = 0
-  #batchPos: Position | undefined
+  #batchPos: Place | undefined
   #inFlight = 0
   #failed = false
   readonly #waiters: (() => void)[] = []
@@ -242,7 +242,7 @@ class Follower {
     while (!this.#spout.stopping) {
       try {
         if (!this.#loaded) {
-          this.#pos = (await logs.last(this.subject))?.batch.pos
+          this.#pos = placeOf((await logs.last(this.subject))?.batch.pos)
           this.#loaded = true
         }
         const info = await docker.inspectContainer(this.id)
@@ -327,7 +327,7 @@ class Follower {
     const { app, type, number, release } = this.identity
     const batch: LogBatch = { app, source: 'app', type, release, origin: this.short, lines: this.#batch, pos: this.#batchPos }
     if (number !== undefined) batch.number = number
-    const msgID = `${this.short}-${this.#batchPos[0]}-${this.#batchPos[1]}`
+    const msgID = `${this.short}-${this.#batchPos.map((p) => (p ? p.join('.') : '')).join('-')}`
     this.#batch = []
     this.#batchBytes = 0
     this.#inFlight++
