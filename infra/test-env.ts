@@ -8,6 +8,7 @@ import type { WharfConfig } from '../core/config.js'
 import { contextFor, down, REAL_PARTS, realParts, up } from './platform.js'
 import { dockerHost } from './parts/docker.js'
 import { s3Settings } from './parts/ceph.js'
+import { natsClientUrl } from './parts/nats.js'
 import { databaseUrl } from './parts/postgres.js'
 import { pathsFor } from '../core/paths.js'
 import { livePid } from './proc.js'
@@ -95,7 +96,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       WHARF_TEST_S3_SECRET_KEY: s3.secretKey,
       WHARF_TEST_S3_REGION: s3.region,
       WHARF_TEST_HOME: home,
-      WHARF_TEST_NATS_URL: cfg.natsUrl,
+      WHARF_TEST_NATS_URL: natsClientUrl(cfg, ctx.paths),
       WHARF_TEST_PG_URL: databaseUrl(cfg, ctx.paths),
       WHARF_TEST_DOCKER_HOST: dockerHost(ctx),
       WHARF_TEST_REGISTRY: `127.0.0.1:${cfg.ports.registry}`,
