@@ -100,14 +100,17 @@ export const scheduler: ServiceDefinition = {
   description: 'releases and formations -> Docker Swarm services (rolling, health-checked)',
   async start({ cfg, log, store, pool }) {
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
-    const running = await startScheduler({
-      store,
-      pool,
-      docker: DockerEngine.at(cfg.dockerHost),
-      namespace: cfg.namespace,
-      registry: `127.0.0.1:${cfg.ports.registry}`,
-      log: log.child({ service: 'scheduler' }),
-    })
+    const running = await startScheduler(
+      {
+        store,
+        pool,
+        docker: DockerEngine.at(cfg.dockerHost),
+        namespace: cfg.namespace,
+        registry: `127.0.0.1:${cfg.ports.registry}`,
+        log: log.child({ service: 'scheduler' }),
+      },
+      { spec: { drainMs: cfg.drainMs } },
+    )
     return { stop: () => running.stop() }
   },
 }
