@@ -2,7 +2,8 @@
  * The publisher of one Docker host: follows the engine's events for the containers of one Wharf
  * namespace and announces them on their app's runtime stream: `ContainerStarted` once the port
  * accepts connections (and the health check passes), `ContainerStopping` the moment a stop is asked
- * (routers drain it), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
+ * (routers take it out; a `web` container stopped with the drain signal gets SIGTERM from here only
+ * after its drain time), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
  * reconnect of the events stream it reconciles: running containers not yet announced are announced,
  * announced containers that no longer run are announced stopped.
  *
