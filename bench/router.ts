@@ -321,7 +321,7 @@ try {
     const ds: number[] = []
     for (let i = 0; i < Math.min(SAMPLES, 20); i++) {
       const target = extraApps[(i * 7) % extraApps.length]!
-      const domain = `d${i}-${count}.${target}.bench.invalid`
+      const domain = `d${i}-${count}.${target}.example.test`
       const t0 = performance.now()
       await must('POST', `/v1/apps/${target}/domains`, token, { domain })
       await until(`${domain} routable`, async () => (await probe(ROUTER.port, domain, 1_000)).status === 503, 10_000, 1)
