@@ -18,7 +18,7 @@
  *    containers start together, old ones drain then stop), a scale 3 -> 1 -> 3, a rollback, and a
  *    restart of the router (the services process stopped and started again, nginx left alone). Target 0.
  *
- * Everything it created (apps, containers) is destroyed at the end; the bench user stays (there is no
+ * Everything it created (apps, containers) is destroyed at the end; the bench users stay (there is no
  * user deletion). Needs `wrk` (`make up` installs it).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
@@ -176,14 +176,35 @@ async function upContainers(name: string): Promise<{ container: string; host: st
   return upWebContainers(pool, name)
 }
 
-/** Creates apps with a few requests in flight at once. */
+/** Apps one bench user owns at most (under the default `WHARF_APPS_PER_USER`, 50). */
+const APPS_PER_OWNER = 40
+/** The token of the user owning each extra app. */
+const ownerOf = new Map<string, string>()
+const owners: string[] = []
+
+/** Registers another bench user (apps are spread over users: each may own only so many). */
+async function newOwner(): Promise<string> {
+  const name = `${username}-${owners.length + 1}`
+  const password = `pw-${suffix}-${randomBytes(6).toString('hex')}`
+  await must('POST', '/v1/auth/register', undefined, { username: name, password, email: `${name}@bench.invalid` })
+  const t = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username: name, password })).token
+  owners.push(t)
+  return t
+}
+
+/** Creates apps with a few requests in flight at once, {@link APPS_PER_OWNER} per bench user. */
 async function createApps(names: string[]): Promise<void> {
+  const tokens: string[] = []
+  for (let i = 0; i < Math.ceil(names.length / APPS_PER_OWNER); i++) tokens.push(await newOwner())
   let next = 0
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < names.length) {
-        const name = names[next++]!
-        await must('POST', '/v1/apps', token, { name })
+        const i = next++
+        const name = names[i]!
+        const owner = tokens[Math.floor(i / APPS_PER_OWNER)]!
+        await must('POST', '/v1/apps', owner, { name })
+        ownerOf.set(name, owner)
         extraApps.push(name)
       }
     }),
@@ -323,7 +344,7 @@ try {
       const target = extraApps[(i * 7) % extraApps.length]!
       const domain = `d${i}-${count}.${target}.example.test`
       const t0 = performance.now()
-      await must('POST', `/v1/apps/${target}/domains`, token, { domain })
+      await must('POST', `/v1/apps/${target}/domains`, ownerOf.get(target), { domain })
       await until(`${domain} routable`, async () => (await probe(ROUTER.port, domain, 1_000)).status === 503, 10_000, 1)
       ds.push(performance.now() - t0)
     }
@@ -401,7 +422,9 @@ try {
       Array.from({ length: 8 }, async () => {
         while (next < all.length) {
           const name = all[next++]!
-          await must('DELETE', `/v1/apps/${name}`, token, { confirm: name }).catch((err: Error) => console.error(`could not destroy ${name}: ${err.message}`))
+          await must('DELETE', `/v1/apps/${name}`, ownerOf.get(name) ?? token, { confirm: name }).catch((err: Error) =>
+            console.error(`could not destroy ${name}: ${err.message}`),
+          )
         }
       }),
     )
