@@ -128,7 +128,7 @@ t.test('a web container stopped with the drain signal: ContainerStopping at once
   await engine.createService({
     Name: name,
     Labels: labels,
-    TaskTemplate: { ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '150' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 } },
+    TaskTemplate: { ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '400' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 } },
     Mode: { Replicated: { Replicas: 1 } },
     EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
   })
@@ -151,7 +151,7 @@ t.test('a web container stopped with the drain signal: ContainerStopping at once
     (await events()).map((e) => e.type),
     ['ContainerStarted', 'ContainerStopping', 'ContainerStopped'],
   )
-  t.ok(Date.now() - asked >= 140, `SIGTERM came after the drain time (${Date.now() - asked} ms)`)
+  t.ok(Date.now() - asked >= 390, `SIGTERM came after the drain time (${Date.now() - asked} ms)`)
   t.notOk((await engine.inspectContainer(web!)).running, 'stopped by it')
 })
 
