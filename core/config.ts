@@ -64,6 +64,12 @@ export interface WharfConfig {
   /** The router's nginx shared dict (routes, peers, certificates), MiB: `WHARF_ROUTER_DICT_MB`, default 64 (10,000 apps take a few). */
   routerDictMb: number
   /**
+   * How long a `web` container asked to stop (deploy, scale down, rollback, restart) keeps serving
+   * after routers were told to take it out, before it gets SIGTERM, ms: `WHARF_DRAIN_TIME` as `5s`,
+   * default `5s`; `0s` sends SIGTERM at once.
+   */
+  drainMs: number
+  /**
    * Prometheus metrics. `port`: where a process that runs no controller serves `/metrics`
    * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
    * metrics with, the rest counted as `_other` (`WHARF_METRICS_MAX_APPS`, default 500).
@@ -343,6 +349,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     namespace: env.WHARF_NAMESPACE || 'wharf',
     logLevel: env.WHARF_LOG_LEVEL || 'info',
     routerDictMb: count(env, 'WHARF_ROUTER_DICT_MB', 64, 4096),
+    drainMs: duration(env, 'WHARF_DRAIN_TIME', '5s', 0),
     metrics: {
       port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
       maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),

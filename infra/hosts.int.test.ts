@@ -83,7 +83,7 @@ t.test('three hosts: web=3 one per host through the router; a host lost while se
   }
   const scheduler = await startScheduler(
     { store, pool, docker: manager, namespace, registry: testRegistry(), log },
-    { deployTimeoutMs: 60_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000 } },
+    { deployTimeoutMs: 60_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000, drainMs: 1_000 } },
   )
   t.teardown(() => scheduler.stop())
   await startTestRouter(t, c, { domain: DOMAIN })

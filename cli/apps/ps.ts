@@ -73,7 +73,7 @@ export function psTopic(program: Command): void {
     withApp(
       program
         .command('ps:restart [type]')
-        .description("restart an app's processes (of one type, or all), one by one; waits until the router serves the new ones"),
+        .description("restart an app's processes (of one type, or all): new ones start together, old ones drain; waits until the router serves the new ones"),
     ),
   ).action(async (type: string | undefined, opts: WaitOptions) => {
     const res = await sendAndWait(api(), opts, (requestId) =>

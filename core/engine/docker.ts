@@ -338,6 +338,10 @@ export class DockerEngine implements ContainerEngine {
     await call(() => this.docker.getContainer(id).resize({ h: size.rows, w: size.cols }))
   }
 
+  async killContainer(id: string, signal: string): Promise<void> {
+    await call(() => this.docker.getContainer(id).kill({ signal }))
+  }
+
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
     await call(() => this.docker.getContainer(id).remove({ force: opts.force ?? false }))
   }

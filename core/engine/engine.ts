@@ -68,6 +68,8 @@ export interface ServiceContainerSpec {
   Command?: string[]
   /** ns. */
   StopGracePeriod?: number
+  /** The signal a stop sends first (default the image's STOPSIGNAL, else SIGTERM). */
+  StopSignal?: string
   Healthcheck?: HealthcheckSpec
 }
 
@@ -327,6 +329,8 @@ export interface ContainerEngine {
   startContainer(id: string): Promise<void>
   /** Resizes the TTY. */
   resizeContainer(id: string, size: { rows: number; cols: number }): Promise<void>
+  /** Sends `signal` (`SIGTERM`, `15`) to a container's main process; `conflict` when it is not running. */
+  killContainer(id: string, signal: string): Promise<void>
   /** Removes a container; `force` kills a running one first. `conflict` when its removal is under way. */
   removeContainer(id: string, opts?: { force?: boolean }): Promise<void>
   /** The container's stdout and stderr, each message prefixed with its RFC 3339 timestamp, framed as `attachContainer`'s. */

@@ -11,6 +11,7 @@
  * are rejected is rolled back when its `FailureAction` is `rollback`.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { constants } from 'node:os'
 import { Duplex, PassThrough, Readable } from 'node:stream'
 import {
   EngineError,
@@ -389,6 +390,23 @@ export class MemoryEngine implements ContainerEngine {
     if (c.state !== 'running') throw new EngineError('conflict', `container ${id} is not running`)
   }
 
+  async killContainer(id: string, signal: string): Promise<void> {
+    const c = this.#container(id)
+    if (c.state !== 'running') throw new EngineError('conflict', `container ${id} is not running`)
+    const n = signalOf(signal)
+    if (n === undefined) throw new EngineError('invalid', `invalid signal: ${signal}`)
+    this.#emit(c, 'kill', { signal: String(n) })
+    // The simulated process ends on SIGTERM and SIGINT (cleanly) and SIGKILL; it ignores the others.
+    if (n === 9 || n === 15 || n === 2) {
+      this.#end(c, n === 9 ? 137 : 0)
+      const t = c.task
+      if (t && t.desiredState !== 'running' && t.state === 'running') {
+        t.state = 'shutdown'
+        t.timestamp = new Date().toISOString()
+      }
+    }
+  }
+
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
     const c = this.#container(id)
     if (c.state === 'running') {
@@ -661,11 +679,23 @@ export class MemoryEngine implements ContainerEngine {
     for (const w of c.removalWaiters.splice(0)) w(c.exitCode)
   }
 
-  /** Stops a task (its container gets the stop signal and exits 0). */
+  /**
+   * Stops a task (its container gets the stop signal and exits 0). A stop signal other than SIGTERM
+   * in the spec (a drain) is sent and the container runs on until it is killed (`killContainer`) or
+   * its stop grace period ends (then SIGKILL), as the engine does.
+   */
   #shutdown(t: MemTask): void {
     if (t.desiredState !== 'running') return
     t.desiredState = 'shutdown'
     const c = t.container ? this.#containers.get(t.container) : undefined
+    const cs = t.spec.ContainerSpec
+    const signal = signalOf(cs?.StopSignal)
+    if (c?.state === 'running' && signal !== undefined && signal !== 15) {
+      this.#emit(c, 'kill', { signal: String(signal) })
+      const timer = setTimeout(() => void this.killContainer(c.id, 'SIGKILL').catch(() => {}), (cs?.StopGracePeriod ?? 10e9) / 1e6)
+      timer.unref()
+      return
+    }
     if (c?.state === 'running') {
       this.#emit(c, 'kill', { signal: '15' })
       c.state = 'exited'
@@ -746,4 +776,12 @@ export class MemoryEngine implements ContainerEngine {
       if (!s.tasks.some((t) => t.slot === slot && t.desiredState === 'running')) this.#startTask(s, slot)
     }
   }
+}
+
+/** A signal as a number (`15`, `SIGTERM`, `TERM`); undefined when unset or unknown. */
+function signalOf(signal: string | undefined): number | undefined {
+  if (!signal) return undefined
+  if (/^[0-9]+$/.test(signal)) return Number(signal)
+  const up = signal.toUpperCase()
+  return constants.signals[(up.startsWith('SIG') ? up : `SIG${up}`) as keyof typeof constants.signals]
 }

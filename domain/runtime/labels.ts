@@ -25,9 +25,22 @@ export const LABELS = {
   run: 'wharf.run',
   /** One-off container only: who ran it. */
   user: 'wharf.user',
+  /**
+   * Container of a `web` process only: its drain time, ms. Its stop signal is {@link DRAIN_SIGNAL}: the
+   * publisher of its host, seeing that signal, announces it stopping (routers take it out) and sends
+   * SIGTERM once the drain time has passed.
+   */
+  drain: 'wharf.drain-ms',
   /** Swarm's `<service>.<slot>.<task id>` (a global service has the node id in place of the slot). */
   taskName: 'com.docker.swarm.task.name',
 } as const
+
+/**
+ * The stop signal of a `web` container with a drain time: one whose default action is to be ignored
+ * (no runtime gives it a meaning for a stop: Go uses it only for preemption), so that the process
+ * serves on while routers take it out; SIGTERM follows after the drain time.
+ */
+export const DRAIN_SIGNAL = 'SIGURG'
 
 /** The labels of an app's process of `type` in `release` (on its service and its containers). */
 export function processLabels(namespace: string, app: string, type: string, release: number): Record<string, string> {

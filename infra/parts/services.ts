@@ -72,6 +72,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
     WHARF_DOCKER_HOST: dockerHost(ctx),
     WHARF_DOMAIN: cfg.domain,
+    WHARF_DRAIN_TIME: `${cfg.drainMs / 1000}s`,
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),

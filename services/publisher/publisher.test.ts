@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { MemoryEngine } from '../../core/engine/memory.js'
 import { createLogger } from '../../core/log.js'
-import { LABELS, processLabels } from '../../domain/runtime/labels.js'
+import { DRAIN_SIGNAL, LABELS, processLabels } from '../../domain/runtime/labels.js'
 import { wharfCatalogue } from '../../domain/index.js'
 import { MemoryEventStore, streamId, type RecordedEvent } from '../../events/index.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
@@ -118,6 +118,41 @@ t.test('a stop asked (SIGTERM) drains first: ContainerStopping, then ContainerSt
   await p.settled()
   const crash = (await events()).find((e) => e.type === 'ContainerCrashed')
   t.match(crash?.data, { container: next, exitCode: 137, reason: /out of memory/ })
+})
+
+t.test('a web container stopped with the drain signal: ContainerStopping at once, SIGTERM only after its drain time, then ContainerStopped', async (t) => {
+  const { engine, listening, start, portOf, events, until } = setup(t)
+  const p = await start()
+  const labels = processLabels(NS, 'shop', 'web', 3)
+  const name = 'wharf-shop-web'
+  await engine.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: { ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '400' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 } },
+    Mode: { Replicated: { Replicas: 1 } },
+    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
+  })
+  const [web] = engine.containersOf(name)
+  listening.add(await portOf(web!))
+  await until(1)
+  const info = await engine.inspectService(name)
+  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  const asked = Date.now()
+  await until(2)
+  t.same(
+    (await events()).map((e) => e.type),
+    ['ContainerStarted', 'ContainerStopping'],
+    'taken out of the routes at once',
+  )
+  t.ok((await engine.inspectContainer(web!)).running, 'and serving on while it drains')
+  await until(3)
+  await p.settled()
+  t.same(
+    (await events()).map((e) => e.type),
+    ['ContainerStarted', 'ContainerStopping', 'ContainerStopped'],
+  )
+  t.ok(Date.now() - asked >= 390, `SIGTERM came after the drain time (${Date.now() - asked} ms)`)
+  t.notOk((await engine.inspectContainer(web!)).running, 'stopped by it')
 })
 
 t.test('containers without the platform labels, or of another namespace, are ignored', async (t) => {

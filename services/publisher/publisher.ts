@@ -2,7 +2,8 @@
  * The publisher of one Docker host: follows the engine's events for the containers of one Wharf
  * namespace and announces them on their app's runtime stream: `ContainerStarted` once the port
  * accepts connections (and the health check passes), `ContainerStopping` the moment a stop is asked
- * (routers drain it), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
+ * (routers take it out; a `web` container stopped with the drain signal gets SIGTERM from here only
+ * after its drain time), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
  * reconnect of the events stream it reconciles: running containers not yet announced are announced,
  * announced containers that no longer run are announced stopped.
  *
@@ -12,7 +13,7 @@
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { isNotFound, type ContainerEngine, type ContainerEvent, type ContainerInfo, type EventFeed } from '../../core/engine/engine.js'
+import { engineStatus, isNotFound, type ContainerEngine, type ContainerEvent, type ContainerInfo, type EventFeed } from '../../core/engine/engine.js'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
@@ -20,7 +21,7 @@ import { dataOf } from '../../domain/index.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import { hostContainers } from '../../projections/index.js'
-import { identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
+import { DRAIN_SIGNAL, identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { classifyDeath, signalNumber } from './model.js'
 
 export interface PublisherOptions {
@@ -65,6 +66,14 @@ interface Tracked {
 }
 
 const SIGTERM = 15
+const DRAIN_SIGNAL_NUMBER = signalNumber(DRAIN_SIGNAL)
+
+/** A container's drain time from its labels (`wharf.drain-ms`), ms; undefined when it has none. */
+function drainOf(labels: Record<string, string>): number | undefined {
+  const raw = labels[LABELS.drain]
+  const ms = raw && /^[0-9]{1,7}$/.test(raw) ? Number(raw) : NaN
+  return ms > 0 ? ms : undefined
+}
 /** How many finished container ids are remembered, so a replayed event does not revive one. */
 const FINISHED_MAX = 10_000
 /** Attempts of one announcement when the event store fails (NATS hiccups); runCommand retries conflicts itself. */
@@ -85,6 +94,8 @@ export class Publisher {
   readonly #apps = new Set<string>()
   readonly #appLocks = new Map<string, Promise<unknown>>()
   readonly #stopper = new AbortController()
+  /** Drains under way (SIGTERM after the drain time). */
+  readonly #drains = new Set<Promise<void>>()
   #events: EventFeed | undefined
   #watching: Promise<void> = Promise.resolve()
   /** Engine time (s) of the newest event seen: where a reconnect resumes. */
@@ -130,6 +141,7 @@ export class Publisher {
     await this.#watching
     await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
     await Promise.allSettled([...this.#appLocks.values()])
+    await Promise.allSettled([...this.#drains])
   }
 
   /** Health: whether the engine's events stream is open. */
@@ -215,10 +227,13 @@ export class Publisher {
       case 'kill': {
         const t = this.#known(id, attrs)
         const signal = signalNumber(attrs.signal)
-        if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM)) return
+        const drainMs = drainOf(attrs)
+        const draining = drainMs !== undefined && signal === DRAIN_SIGNAL_NUMBER
+        if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM && !draining)) return
         t.stopAsked = true
         t.abort.abort()
         this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at))
+        if (draining) this.#drain(t, drainMs)
         return
       }
       case 'oom': {
@@ -294,6 +309,30 @@ export class Publisher {
           : this.#announce({ kind: 'started', container: id, identity, host: this.#host, ...(port === undefined ? {} : { port }) }, at),
       )
       .catch((err) => this.#log.error({ err, container: id.slice(0, 12), app: identity.app }, 'publisher: cannot announce a container start'))
+  }
+
+  /**
+   * A container stopped with the drain signal: once its `ContainerStopping` is appended (routers take
+   * it out), it serves on for `ms` (what is in flight finishes), then gets SIGTERM. The engine sends
+   * SIGKILL at the end of its stop grace period (drain time included) whatever happens here, so a
+   * publisher that stops meanwhile leaves the rest to it.
+   */
+  #drain(t: Tracked, ms: number): void {
+    const done = (async () => {
+      await t.chain
+      await sleep(ms, undefined, { signal: this.#stopper.signal }).catch(() => {})
+      if (this.stopping) return
+      try {
+        await this.#docker.killContainer(t.id, 'SIGTERM')
+        this.#log.info({ app: t.identity.app, container: t.id.slice(0, 12), drainMs: ms }, 'publisher: drained; SIGTERM sent')
+      } catch (err) {
+        // Gone already (killed, removed): nothing to stop.
+        if (!isNotFound(err) && engineStatus(err) !== 409)
+          this.#log.warn({ err, app: t.identity.app, container: t.id.slice(0, 12) }, 'publisher: cannot send SIGTERM after the drain')
+      }
+    })()
+    this.#drains.add(done)
+    void done.finally(() => this.#drains.delete(done))
   }
 
   #queue(t: Tracked, step: () => Promise<void>): void {
