@@ -16,16 +16,19 @@
  *
  * Only containers the platform made are followed: a Swarm task container whose task (asked of a
  * manager, see core/engine/origin.ts) names this very container and belongs to a service of the
- * namespace that says which app it runs. The labels only pick the candidates. Why labels alone are not
- * enough: every container carries its image's labels, so `LABEL wharf.app=alice ...` in bob's
- * Dockerfile is on every container of bob's image, and the engine's classic builder (the API's
- * default, which the builder uses) runs each RUN step in a container whose labels are the
- * Dockerfile's LABELs so far. An early try of this attack showed nothing in alice's log, but by luck:
- * its LABELs lacked the platform's `wharf.namespace` (the engine's event filter let nothing through),
- * and a RUN container that only echoes is gone (`rm`/`forcerm`) before a follower reads its log (a
- * 404, read as "gone"); a RUN step that sleeps a second with the right namespace label was followed
- * (services/logspout/tenants-trust.int.test.ts shows the RUN containers carry the labels). `wharf run`
- * containers are not followed (their output goes to the caller).
+ * namespace that says which app it runs. Labels only pick the candidates: every container carries
+ * its image's labels, so `LABEL wharf.namespace=wharf wharf.app=alice ...` in bob's Dockerfile is on
+ * every container of bob's image (a `docker run` of it), and the engine's classic builder (the API's
+ * default, which the builder uses) runs each RUN step in a container labelled with the Dockerfile's
+ * LABELs so far. An early try of the attack (LABELs in bob's Dockerfile, a RUN that prints) showed
+ * nothing in alice's log only by luck: the classic builder gives its RUN containers the `none` log
+ * driver (`{"Type":"none"}` in HostConfig.LogConfig, checked on this engine, Docker 20.10), so their
+ * logs cannot be read ("configured logging driver does not support reading") and the follower only
+ * retried until the container was gone. The same LABELs on a container of bob's image that logs
+ * to json-file, or a copy of alice's task container's labels, did reach alice's log, drains and
+ * (through the publisher, which needs no log) her runtime stream, the build's RUN container
+ * included: services/logspout/tenants-trust.int.test.ts, which fails that way on the code before
+ * this check. `wharf run` containers are not followed (their output goes to the caller).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isNotFound, type ContainerEngine, type EventFeed } from '../../core/engine/engine.js'

@@ -1,11 +1,14 @@
 /**
  * Issue 14, finding 5, against the real engine, NATS and logger: bob's Dockerfile `LABEL`s claim
  * alice's app (the platform's namespace, `wharf.app=shop`, a process type and release). The engine's
- * classic builder runs bob's `RUN` step in a container carrying those labels; a `docker run` of bob's
- * image carries them; another container copies every label of alice's real task container (its task
- * id included); bob's own app runs his image as a Swarm task and crashes. None of it reaches alice's
- * log stream, her drain or her runtime stream; alice's own task does, and bob's task is announced on
- * bob's app only.
+ * classic builder runs bob's `RUN` step in a container carrying those labels (with the `none` log
+ * driver: its lines cannot be read, but its start and stop could be announced); a `docker run` of
+ * bob's image carries them; another container copies every label of alice's real task container
+ * (its task id included); bob's own app runs his image as a Swarm task and crashes. None of it
+ * reaches alice's log stream, her drain or her runtime stream; alice's own task does, and bob's task
+ * is announced on bob's app only. On the code before the check, alice's log and drain got the `run`
+ * and `stolen task` lines and her runtime stream six more events (the build step's start and stop
+ * among them).
  */
 import { createServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -117,9 +120,13 @@ t.test("containers with alice's labels that no task of hers made reach nothing o
 
   const aliceLines = await streamLines(logs, 'shop')
   t.same(
-    aliceLines.map((l) => l.text),
+    aliceLines.filter((l) => l.source === 'app').map((l) => l.text),
     ['alice says hi'],
-    "alice's log stream holds her line only",
+    "alice's log stream holds her container's line only",
+  )
+  t.notOk(
+    aliceLines.some((l) => l.text.includes(BOB)),
+    "nothing of bob's in her log",
   )
   await until('her drain got her line', async () => drained.join('').includes('alice says hi'))
   t.notOk(drained.join('').includes(BOB), "nothing of bob's in her drain")
