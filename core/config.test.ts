@@ -95,6 +95,10 @@ t.test('many hosts: the host address and the NATS replicas, with defaults for on
   for (const bad of ['host-2', '10.0.0', '256.1.1.1', '0.0.0.0', '01.2.3.4', '1.2.3.4:80'])
     t.throws(() => loadConfig({ WHARF_HOST_ADDRESS: bad }), /WHARF_HOST_ADDRESS must be this host's IPv4 address/, bad)
   for (const bad of ['2', '0', 'three']) t.throws(() => loadConfig({ WHARF_NATS_REPLICAS: bad }), /WHARF_NATS_REPLICAS must be 1, 3 or 5/, bad)
+  t.same(one.appPortSources, [], 'no one reaches the app ports around the router by default')
+  t.same(loadConfig({ WHARF_APP_PORT_SOURCES: '192.168.217.1, 10.1.0.0/16' }).appPortSources, ['192.168.217.1', '10.1.0.0/16'])
+  for (const bad of ['router-host', '10.0.0.0/4', '1.2.3.4/33', '1.2.3.4/8/1', '0/0'])
+    t.throws(() => loadConfig({ WHARF_APP_PORT_SOURCES: bad }), /WHARF_APP_PORT_SOURCES must be IPv4 addresses or CIDRs/, bad)
 })
 
 t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none) and WHARF_METRICS_MAX_APPS', async (t) => {

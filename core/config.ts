@@ -83,6 +83,12 @@ export interface WharfConfig {
    * default `127.0.0.1` (one host). The publisher announces its containers at `<address>:<port>`.
    */
   hostAddress: string
+  /**
+   * Who may reach the apps' published ports directly, not through the router (`WHARF_APP_PORT_SOURCES`,
+   * comma-separated IPv4 addresses or CIDRs, default none): on a worker host, the router host's address.
+   * Everyone else from outside this host is dropped by the engine's firewall (DOCKER-USER).
+   */
+  appPortSources: string[]
   /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
   databaseUrl: string | undefined
   /**
@@ -350,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     natsReplicas: natsReplicas(env.WHARF_NATS_REPLICAS),
     hostAddress: hostAddress(env.WHARF_HOST_ADDRESS),
+    appPortSources: appPortSources(env.WHARF_APP_PORT_SOURCES),
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
@@ -389,6 +396,21 @@ function hostAddress(raw: string | undefined): string {
   if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255) || raw === '0.0.0.0')
     throw new Error(`WHARF_HOST_ADDRESS must be this host's IPv4 address, got ${JSON.stringify(raw)}`)
   return raw
+}
+
+function appPortSources(raw: string | undefined): string[] {
+  const list = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  for (const s of list) {
+    const [addr, bits, ...rest] = s.split('/')
+    const octets = (addr ?? '').split('.')
+    const okAddr = octets.length === 4 && octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255)
+    const okBits = bits === undefined || (/^[0-9]{1,2}$/.test(bits) && Number(bits) >= 8 && Number(bits) <= 32)
+    if (!okAddr || !okBits || rest.length > 0) throw new Error(`WHARF_APP_PORT_SOURCES must be IPv4 addresses or CIDRs (/8 to /32), got ${JSON.stringify(s)}`)
+  }
+  return list
 }
 
 function registration(raw: string | undefined): WharfConfig['registration'] {

@@ -16,7 +16,13 @@ export function pathsFor(home: string) {
     secrets: join(home, 'secrets'),
     /** Resolved settings for tools that talk to a running platform (bench, CLI admin commands). */
     envFile: join(home, 'wharf.env'),
-    nats: { data: join(home, 'nats'), pid: join(run, 'nats.pid'), log: join(logs, 'nats.log') },
+    nats: {
+      data: join(home, 'nats'),
+      pid: join(run, 'nats.pid'),
+      log: join(logs, 'nats.log'),
+      conf: join(home, 'secrets', 'nats.conf'),
+      password: join(home, 'secrets', 'nats-password'),
+    },
     postgres: {
       data: join(home, 'postgres'),
       socketDir: join(run, 'postgres'),

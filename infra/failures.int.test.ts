@@ -10,6 +10,7 @@ import t from 'tap'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { killAndRecover, startDrill, type KillResult } from './failures.js'
+import { natsClientUrl } from './parts/nats.js'
 
 // Four outages of up to ~20 s each on a loaded machine, plus the platform's start.
 t.setTimeout(300_000)
@@ -35,7 +36,11 @@ t.test('each part killed with -9 comes back by itself; commands recover; the rea
 
   // Nothing lost, nothing applied twice: the releases read model holds exactly the log's releases,
   // numbered 1..n, and the config read model the last value the log set.
-  const store = await JetStreamEventStore.connect({ servers: d.cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(d.cfg.namespace) })
+  const store = await JetStreamEventStore.connect({
+    servers: natsClientUrl(d.cfg, d.ctx.paths),
+    catalogue: wharfCatalogue(),
+    subjects: new EventSubjects(d.cfg.namespace),
+  })
   t.teardown(() => store.close())
   const versions: number[] = []
   let last: string | undefined

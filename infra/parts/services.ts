@@ -9,6 +9,7 @@ import type { InfraContext } from '../part.js'
 import { execFileP, livePid, portOpen } from '../proc.js'
 import { s3Settings } from './ceph.js'
 import { dockerHost } from './docker.js'
+import { natsClientUrl } from './nats.js'
 import { databaseUrl } from './postgres.js'
 
 /** The compiled entry point of the Wharf services (`npm run build` makes it). */
@@ -65,7 +66,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_LOG_STREAM_HOURS: String(cfg.logs.streamHours),
     WHARF_LOG_STREAM_MB: String(cfg.logs.streamMb),
     ...s3Env(ctx),
-    WHARF_NATS_URL: cfg.natsUrl,
+    WHARF_NATS_URL: natsClientUrl(cfg, paths),
     WHARF_NATS_REPLICAS: String(cfg.natsReplicas),
     WHARF_HOST_ADDRESS: cfg.hostAddress,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),

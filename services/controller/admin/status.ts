@@ -11,6 +11,7 @@ import { connect } from '@nats-io/transport-node'
 import { request } from 'undici'
 import { BUCKETS } from '../../../core/objectstore/index.js'
 import { redisCommand } from '../../../core/redis.js'
+import { natsServers } from '../../../events/index.js'
 import type { ControllerDeps } from '../context.js'
 
 const execFileP = promisify(execFile)
@@ -106,8 +107,9 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
           }
         : noEngine,
     ),
-    probe('nats', cfg.natsUrl, async () => {
-      const nc = await connect({ servers: cfg.natsUrl, name: 'wharf-status', timeout: PROBE_MS, maxReconnectAttempts: 0, reconnect: false })
+    probe('nats', natsServers(cfg.natsUrl).shown, async () => {
+      const { shown: _, ...servers } = natsServers(cfg.natsUrl)
+      const nc = await connect({ ...servers, name: 'wharf-status', timeout: PROBE_MS, maxReconnectAttempts: 0, reconnect: false })
       try {
         const i = nc.info
         return { up: Boolean(i?.jetstream), version: i?.version, detail: i?.jetstream ? 'JetStream enabled' : 'JetStream is not enabled' }
