@@ -55,6 +55,11 @@ export interface WharfConfig {
   backups: BackupConfig
   /** An existing Docker engine to use instead of starting one (`WHARF_DOCKER_HOST`, e.g. unix:///var/run/docker.sock). */
   dockerHost: string | undefined
+  /**
+   * A swarm manager's engine, which the publisher and logspout ask which task made a container (a
+   * worker's engine has no task API): `WHARF_SWARM_MANAGER`, default `WHARF_DOCKER_HOST`.
+   */
+  swarmManager: string | undefined
   /** The platform domain apps answer under: `WHARF_DOMAIN`, default `wharf.localhost`. */
   domain: string
   /** Event namespace (stream WHARF_EVENTS, subjects wharf.ev.>): `WHARF_NAMESPACE`, default `wharf`. */
@@ -345,6 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     registryCache: registryCache(env.WHARF_REGISTRY_CACHE),
     backups: backupConfig(env),
     dockerHost: env.WHARF_DOCKER_HOST || undefined,
+    swarmManager: env.WHARF_SWARM_MANAGER || env.WHARF_DOCKER_HOST || undefined,
     domain: env.WHARF_DOMAIN || 'wharf.localhost',
     namespace: env.WHARF_NAMESPACE || 'wharf',
     logLevel: env.WHARF_LOG_LEVEL || 'info',

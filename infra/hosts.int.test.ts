@@ -78,7 +78,7 @@ t.test('three hosts: web=3 one per host through the router; a host lost while se
   const namespace = c.deps.cfg.namespace
   const token = await registerAndLogin(c, 'alice')
   for (const h of topology.hosts) {
-    const p = await Publisher.start({ docker: DockerEngine.at(h.dockerHost), store, pool, log, namespace, host: h.address })
+    const p = await Publisher.start({ docker: DockerEngine.at(h.dockerHost), swarm: manager, store, pool, log, namespace, host: h.address })
     t.teardown(() => p.stop())
   }
   const scheduler = await startScheduler(

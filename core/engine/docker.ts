@@ -126,9 +126,27 @@ function lineOf(p: Progress): string | undefined {
 interface SwarmTask {
   ID: string
   ServiceID?: string
+  NodeID?: string
+  Slot?: number
   DesiredState?: string
   Spec?: TaskInfo['spec']
-  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string }
+  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string; ContainerStatus?: { ContainerID?: string } }
+}
+
+function taskOf(t: SwarmTask, serviceId = ''): TaskInfo {
+  return {
+    id: t.ID,
+    serviceId: t.ServiceID ?? serviceId,
+    desiredState: t.DesiredState ?? '',
+    state: t.Status?.State ?? '',
+    timestamp: t.Status?.Timestamp ?? '',
+    ...(t.Status?.Err ? { err: t.Status.Err } : {}),
+    ...(t.Status?.Message ? { message: t.Status.Message } : {}),
+    spec: t.Spec ?? {},
+    ...(t.Slot ? { slot: t.Slot } : {}),
+    ...(t.NodeID ? { nodeId: t.NodeID } : {}),
+    ...(t.Status?.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
+  }
 }
 
 function serviceOf(s: Docker.Service): ServiceInfo {
@@ -245,16 +263,11 @@ export class DockerEngine implements ContainerEngine {
 
   async listTasks(serviceId: string): Promise<TaskInfo[]> {
     const tasks = (await call(() => this.docker.listTasks({ filters: { service: [serviceId] } }))) as SwarmTask[]
-    return tasks.map((t) => ({
-      id: t.ID,
-      serviceId: t.ServiceID ?? serviceId,
-      desiredState: t.DesiredState ?? '',
-      state: t.Status?.State ?? '',
-      timestamp: t.Status?.Timestamp ?? '',
-      ...(t.Status?.Err ? { err: t.Status.Err } : {}),
-      ...(t.Status?.Message ? { message: t.Status.Message } : {}),
-      spec: t.Spec ?? {},
-    }))
+    return tasks.map((t) => taskOf(t, serviceId))
+  }
+
+  async inspectTask(id: string): Promise<TaskInfo> {
+    return taskOf((await call(() => this.docker.getTask(id).inspect())) as SwarmTask)
   }
 
   async listContainers(opts: { labels?: LabelFilter; all?: boolean } = {}): Promise<ContainerSummary[]> {

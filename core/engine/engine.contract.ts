@@ -231,6 +231,18 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
       containers.every((c) => /^wt-.*\.[12]\.[a-z0-9]+$/.test(c.labels['com.docker.swarm.task.name'] ?? '')),
       'containers named by slot',
     )
+    // A task names its container (once its node reported it) and its slot; a container names its task.
+    const named = await until('the tasks name their containers', async () => {
+      const tasks = await Promise.all(containers.map((c) => engine.inspectTask(c.labels['com.docker.swarm.task.id']!)))
+      return tasks.every((x) => x.containerId) ? tasks : undefined
+    })
+    t.same(named.map((x) => x.containerId).sort(), containers.map((c) => c.id).sort(), 'inspectTask: each task names its own container')
+    t.same(named.map((x) => x.slot).sort(), [1, 2], 'and its slot')
+    t.ok(
+      named.every((x) => x.serviceId === id),
+      'and its service',
+    )
+    await refused(t, engine.inspectTask('nosuchtask0000000000000000'), 'not_found', 'inspectTask of no task')
     await refused(t, engine.updateService(id, info.version - 1, { ...spec, Mode: { Replicated: { Replicas: 1 } } }), 'conflict', 'a stale version')
     await engine.updateService(id, info.version, { ...spec, Labels: { ...labels, 'wharf.spec': 'x' }, Mode: { Replicated: { Replicas: 1 } } })
     const after = await engine.inspectService(id)

@@ -135,6 +135,12 @@ export interface TaskInfo {
   message?: string
   /** The service's task template the task was made from (its labels and ForceUpdate tell which spec). */
   spec: TaskTemplate
+  /** Its slot in a replicated service (1, 2, ...); undefined for a global service. */
+  slot?: number
+  /** The node it was given to. */
+  nodeId?: string
+  /** Its container, once the node has reported creating it (empty before). */
+  containerId?: string
 }
 
 // ---- Containers -----------------------------------------------------------------------------------
@@ -310,6 +316,8 @@ export interface ContainerEngine {
   removeService(nameOrId: string): Promise<void>
   /** The tasks of service `serviceId`, old ones included. */
   listTasks(serviceId: string): Promise<TaskInfo[]>
+  /** Task `id` (a Swarm manager's record of it, not the container's labels); `not_found` when there is none. */
+  inspectTask(id: string): Promise<TaskInfo>
 
   /** Containers carrying every label of `labels`: running ones, or all with `all`. */
   listContainers(opts?: { labels?: LabelFilter; all?: boolean }): Promise<ContainerSummary[]>

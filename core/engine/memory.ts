@@ -75,6 +75,11 @@ interface MemTask extends TaskInfo {
   container?: string
 }
 
+/** A task as the engine API tells it: its slot, and its container once it has one. */
+function taskView({ container, ...t }: MemTask): TaskInfo {
+  return clone({ ...t, ...(container ? { containerId: container } : {}) })
+}
+
 interface MemService {
   id: string
   version: number
@@ -322,7 +327,15 @@ export class MemoryEngine implements ContainerEngine {
 
   async listTasks(serviceId: string): Promise<TaskInfo[]> {
     const s = this.#find(serviceId)
-    return s ? s.tasks.map(({ slot: _slot, container: _container, ...t }) => clone(t)) : []
+    return s ? s.tasks.map((t) => taskView(t)) : []
+  }
+
+  async inspectTask(id: string): Promise<TaskInfo> {
+    for (const s of this.#services.values()) {
+      const task = s.tasks.find((x) => x.id === id)
+      if (task) return taskView(task)
+    }
+    throw new EngineError('not_found', `task ${id} not found`)
   }
 
   async listContainers(opts: { labels?: LabelFilter; all?: boolean } = {}): Promise<ContainerSummary[]> {
@@ -351,7 +364,8 @@ export class MemoryEngine implements ContainerEngine {
     if (!imageId) throw new EngineError('not_found', `No such image: ${spec.Image}`)
     const ports: Record<string, number[]> = {}
     for (const [key, bindings] of Object.entries(spec.HostConfig?.PortBindings ?? {})) ports[key] = bindings.map((b) => Number(b.HostPort) || this.#nextPort++)
-    const c = this.#newContainer(spec, imageId, spec.Labels ?? {}, ports)
+    // As the engine does: the image's labels (a Dockerfile's LABELs), under the container's own.
+    const c = this.#newContainer(spec, imageId, { ...this.#images.get(imageId)?.labels, ...spec.Labels }, ports)
     return c.id
   }
 
@@ -735,6 +749,7 @@ export class MemoryEngine implements ContainerEngine {
     for (const p of s.spec.EndpointSpec?.Ports ?? [])
       if (p.PublishMode === 'host') ports[`${p.TargetPort}/${p.Protocol ?? 'tcp'}`] = [p.PublishedPort || this.#nextPort++]
     const labels = {
+      ...this.#images.get(imageId)?.labels,
       ...cs.Labels,
       'com.docker.swarm.service.id': s.id,
       'com.docker.swarm.service.name': s.spec.Name,

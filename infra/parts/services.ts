@@ -71,6 +71,8 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_HOST_ADDRESS: cfg.hostAddress,
     WHARF_DATABASE_URL: cfg.databaseUrl ?? databaseUrl(cfg, paths),
     WHARF_DOCKER_HOST: dockerHost(ctx),
+    // Only when named apart from the engine (it defaults to WHARF_DOCKER_HOST).
+    ...(cfg.swarmManager && cfg.swarmManager !== cfg.dockerHost ? { WHARF_SWARM_MANAGER: cfg.swarmManager } : {}),
     WHARF_DOMAIN: cfg.domain,
     WHARF_DRAIN_TIME: `${cfg.drainMs / 1000}s`,
     WHARF_NAMESPACE: cfg.namespace,

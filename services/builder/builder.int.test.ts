@@ -12,7 +12,7 @@ import { dockerClient } from '../../core/engine/docker.js'
 import { streamId } from '../../events/index.js'
 import { freePort } from '../../infra/test-env.js'
 import { commit, gitPush, makeRepo, makeSshKey, run, sshCommand, sshRun, type SshKey } from '../../test/git.js'
-import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
+import { provenKey, registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
 import { startTestBuilder, testDocker, testRegistry } from './testing.js'
 
 interface Kit {
@@ -42,7 +42,7 @@ async function setup(t: Test, opts: { buildTimeoutMs?: number } = {}): Promise<K
   for (const name of ['alice', 'bob'] as const) {
     const token = await registerAndLogin(c, name)
     const key = makeSshKey(join(dir, name))
-    const res = await c.call('POST', '/v1/keys', { token, body: { key: key.publicKey } })
+    const res = await c.call('POST', '/v1/keys', { token, body: await provenKey(c, token, key) })
     if (res.status !== 201) throw new Error(`keys:add ${name}: ${res.status} ${JSON.stringify(res.body)}`)
     users[name] = { token, key }
   }

@@ -14,6 +14,7 @@ import { EventSubjects, JetStreamEventStore, LogSubjects } from '../../events/in
 import { LoggerClient, LogStream } from '../../logs/index.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
 import { s3Client, s3ObjectStores } from '../../core/objectstore/index.js'
+import { sshSign } from '../../test/git.js'
 import { freshDatabase, testNatsUrl, testS3Env, uniqueName } from '../../test/harness.js'
 import { platformStore } from '../store/index.js'
 import { tokenAuthenticator } from './auth.js'
@@ -92,6 +93,17 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
       return { status: res.statusCode, body: text ? JSON.parse(text) : undefined }
     },
   }
+}
+
+/**
+ * The body of `POST /v1/keys` for the key pair at `key.path` with its proof: the challenge the API
+ * gives `token`'s user, signed with the private key (what `wharf keys:add` does).
+ */
+export async function provenKey(c: TestController, token: string, key: { path: string; publicKey: string }, extra: { name?: string } = {}) {
+  const res = await c.call('GET', '/v1/keys/challenge', { token })
+  if (res.status !== 200) throw new Error(`keys challenge: ${res.status} ${JSON.stringify(res.body)}`)
+  const challenge = res.body.challenge as string
+  return { key: key.publicKey, ...extra, challenge, signature: sshSign(key.path, challenge) }
 }
 
 /** Registers `username` through the API and signs in; answers the bearer token. */

@@ -9,6 +9,12 @@
  *
  * Every announcement is decided against the app's runtime stream and appended with its expected
  * version, so nothing is announced twice, by this publisher after a restart or by two at once.
+ *
+ * Only containers the platform made are announced: a Swarm task container whose task (asked of a
+ * manager, see core/engine/origin.ts) names this very container, of a service of the namespace that
+ * says which app it runs; the app, type and release come from that task and service, never from the
+ * container's labels (which any image's LABELs, and a classic build's RUN containers, can set: see
+ * services/logspout/logspout.ts). Each container is checked once, its events handled in order after.
  */
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,12 +27,17 @@ import { dataOf } from '../../domain/index.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import { hostContainers } from '../../projections/index.js'
-import { DRAIN_SIGNAL, identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
+import { TaskOrigins } from '../../core/engine/origin.js'
+import { DRAIN_SIGNAL, identityOfTask, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { classifyDeath, signalNumber } from './model.js'
 
 export interface PublisherOptions {
   /** The engine of this host. */
   docker: ContainerEngine
+  /** A manager of the swarm, asked which task made a container; default `docker` (a manager on one host). */
+  swarm?: Pick<ContainerEngine, 'inspectTask' | 'inspectService'>
+  /** How long a task may take to name its container, ms, default 10_000 (see {@link TaskOrigins}). */
+  taskSettleMs?: number
   store: EventStore
   /** For the reconcile on start: the containers read model (`rm_containers`). */
   pool?: pg.Pool
@@ -90,6 +101,11 @@ export class Publisher {
   readonly #probe: (host: string, port: number) => Promise<boolean>
   readonly #tracked = new Map<string, Tracked>()
   readonly #finished = new Set<string>()
+  readonly #origins: TaskOrigins
+  /** Per container, its engine events being handled (each after its origin is known), in order. */
+  readonly #inbox = new Map<string, Promise<void>>()
+  /** Containers refused (no task of the platform made them), warned about once. */
+  readonly #refused = new Set<string>()
   /** The apps whose runtime stream this process has announced on. */
   readonly #apps = new Set<string>()
   readonly #appLocks = new Map<string, Promise<unknown>>()
@@ -117,6 +133,7 @@ export class Publisher {
     this.#probeIntervalMs = opts.probeIntervalMs ?? 100
     this.#reconnectMs = opts.reconnectMs ?? 1_000
     this.#probe = opts.probe ?? accepts
+    this.#origins = new TaskOrigins({ swarm: opts.swarm ?? opts.docker, ...(opts.taskSettleMs === undefined ? {} : { settleMs: opts.taskSettleMs }) })
     let resolve!: () => void
     this.#firstReconcile = { promise: new Promise<void>((r) => (resolve = r)), resolve }
   }
@@ -136,9 +153,11 @@ export class Publisher {
   /** Stops watching, gives up readiness waits, and waits for announcements under way. */
   async stop(): Promise<void> {
     this.#stopper.abort()
+    this.#origins.stop()
     this.#destroyEvents()
     for (const t of this.#tracked.values()) t.abort.abort()
     await this.#watching
+    await Promise.allSettled([...this.#inbox.values()])
     await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
     await Promise.allSettled([...this.#appLocks.values()])
     await Promise.allSettled([...this.#drains])
@@ -146,7 +165,10 @@ export class Publisher {
 
   /** Health: whether the engine's events stream is open. */
   health(): { ok: boolean; detail: Record<string, unknown> } {
-    return { ok: this.#connected, detail: { eventsConnected: this.#connected, reconnects: this.#reconnects, following: this.#tracked.size } }
+    return {
+      ok: this.#connected,
+      detail: { eventsConnected: this.#connected, reconnects: this.#reconnects, following: this.#tracked.size, refused: this.#refused.size },
+    }
   }
 
   /** Ends the current events stream as if the engine had dropped it (the publisher reconnects). For tests. */
@@ -157,6 +179,7 @@ export class Publisher {
 
   /** Resolves when the announcements of every followed container that are under way are decided. For tests. */
   async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inbox.values()])
     await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
   }
 
@@ -220,12 +243,59 @@ export class Publisher {
     const attrs = ev.attributes
     if (!id || attrs[LABELS.namespace] !== this.#opts.namespace) return
     const at = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : undefined
+    if (ev.action === 'destroy') {
+      this.#admit(id, () => this.#finish(id))
+      return
+    }
+    if (!['start', 'kill', 'oom', 'die'].includes(ev.action)) return
+    this.#admit(id, async () => {
+      const identity = await this.#identity(id, attrs)
+      if (identity) this.#handle(ev, identity, at)
+    })
+  }
+
+  /** Runs `step` after the steps of container `id` queued before it (its events are handled in the order they came). */
+  #admit(id: string, step: () => void | Promise<void>): void {
+    const next = (this.#inbox.get(id) ?? Promise.resolve())
+      .then(step)
+      .catch((err) => this.#log.warn({ err, container: id.slice(0, 12) }, 'publisher: cannot ask the swarm which task made a container; event ignored'))
+    this.#inbox.set(id, next)
+    void next.finally(() => {
+      if (this.#inbox.get(id) === next) this.#inbox.delete(id)
+    })
+  }
+
+  /** The identity of container `id` from the task that made it; undefined (and warned once) when none of the platform's did. */
+  async #identity(id: string, labels: Record<string, string>): Promise<ContainerIdentity | undefined> {
+    if (this.#refused.has(id)) return undefined
+    const origin = await this.#origins.of(id, labels)
+    const identity = origin
+      ? identityOfTask(this.#opts.namespace, {
+          serviceLabels: origin.service.spec.Labels,
+          specLabels: origin.task.spec.ContainerSpec?.Labels,
+          ...(origin.task.slot === undefined ? {} : { slot: origin.task.slot }),
+        })
+      : undefined
+    if (!identity && !this.#refused.has(id)) {
+      this.#refused.add(id)
+      if (this.#refused.size > FINISHED_MAX) this.#refused.delete(this.#refused.values().next().value!)
+      this.#log.warn(
+        { container: id.slice(0, 12), app: labels[LABELS.app], type: labels[LABELS.type] },
+        'publisher: a container labelled with the namespace that no task of the platform made (a build step, a forged label); ignored',
+      )
+    }
+    return identity
+  }
+
+  #handle(ev: ContainerEvent, identity: ContainerIdentity, at: number | undefined): void {
+    const id = ev.id
+    const attrs = ev.attributes
     switch (ev.action) {
       case 'start':
-        this.#follows(id, attrs, at)
+        this.#follows(id, identity, at)
         return
       case 'kill': {
-        const t = this.#known(id, attrs)
+        const t = this.#known(id, identity)
         const signal = signalNumber(attrs.signal)
         const drainMs = drainOf(attrs)
         const draining = drainMs !== undefined && signal === DRAIN_SIGNAL_NUMBER
@@ -237,12 +307,12 @@ export class Publisher {
         return
       }
       case 'oom': {
-        const t = this.#known(id, attrs)
+        const t = this.#known(id, identity)
         if (t) t.oom = true
         return
       }
       case 'die': {
-        const t = this.#known(id, attrs)
+        const t = this.#known(id, identity)
         if (!t) return
         t.abort.abort()
         const exitCode = Number(attrs.exitCode ?? 0)
@@ -258,23 +328,15 @@ export class Publisher {
         this.#finish(id)
         return
       }
-      case 'destroy':
-        this.#finish(id)
-        return
       default:
         return
     }
   }
 
-  /** The followed container `id`, or a record made from the event's labels (it started before we looked). */
-  #known(id: string, attrs: Record<string, string>): Tracked | undefined {
+  /** The followed container `id`, or a record of it (it started before we looked). */
+  #known(id: string, identity: ContainerIdentity): Tracked | undefined {
     if (this.#finished.has(id)) return undefined
-    const t = this.#tracked.get(id)
-    if (t) return t
-    const identity = identityOf(attrs)
-    if (!identity) return undefined
-    const rec = this.#track(id, identity)
-    return rec
+    return this.#tracked.get(id) ?? this.#track(id, identity)
   }
 
   /** A container this publisher follows from now on, with nothing seen of it yet. */
@@ -294,13 +356,8 @@ export class Publisher {
   }
 
   /** Starts following a running container: readiness, then `ContainerStarted`. */
-  #follows(id: string, labels: Record<string, string>, at: number | undefined): void {
+  #follows(id: string, identity: ContainerIdentity, at: number | undefined): void {
     if (this.#finished.has(id) || this.#tracked.has(id)) return
-    const identity = identityOf(labels)
-    if (!identity) {
-      this.#log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
-      return
-    }
     const rec = this.#track(id, identity)
     rec.ready = this.#whenReady(rec)
       .then((port) =>
@@ -398,7 +455,11 @@ export class Publisher {
   async #reconcile(): Promise<void> {
     const list = await this.#docker.listContainers({ labels: { [LABELS.namespace]: this.#opts.namespace } })
     const running = new Set(list.map((c) => c.id))
-    for (const c of list) this.#follows(c.id, c.labels, undefined)
+    for (const c of list)
+      this.#admit(c.id, async () => {
+        const identity = await this.#identity(c.id, c.labels)
+        if (identity) this.#follows(c.id, identity, undefined)
+      })
 
     const announced = new Map<string, AppProcess>()
     const pool = this.#opts.pool
