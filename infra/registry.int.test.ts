@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
@@ -16,6 +16,7 @@ import { redis } from './parts/redis.js'
 import { registry, registryCredentials } from './parts/registry.js'
 import { contextFor, down, up } from './platform.js'
 import { freePort } from './test-env.js'
+import { startDaemon, waitUntil } from './proc.js'
 import { tarOf } from '../test/tar.js'
 
 /** The registry `make test` started keeps images in the store's bucket, not on local disk. */
@@ -109,6 +110,32 @@ t.test('WHARF_REGISTRY_CACHE=redis: a registry with its blob descriptors in redi
   await removeImage(docker, ref)
   await pullImage(docker, ref, login)
   t.match(await runOnce(t, docker, ref), marker, 'pulled back through the cached registry')
+
+  // A registry an older checkout started (a config without auth, answering anyone): `make up` starts it again with auth.
+  await down(ctx, [registry])
+  const conf = ctx.paths.registry.conf
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^auth:\n(?: .*\n)+/m, ''))
+  const { AWS_CA_BUNDLE: _drop, ...env } = process.env
+  startDaemon({
+    cmd: 'docker-registry',
+    args: ['serve', conf],
+    logFile: ctx.paths.registry.log,
+    pidfile: ctx.paths.registry.pid,
+    env: { ...env, REGISTRY_STORAGE_S3_ACCESSKEY: cfg.s3.accessKey, REGISTRY_STORAGE_S3_SECRETKEY: cfg.s3.secretKey },
+  })
+  const v2 = async () => {
+    const res = await request(`http://${login.serveraddress}/v2/`)
+    await res.body.dump()
+    return res.statusCode
+  }
+  await waitUntil('the old registry', async () => (await v2()) === 200, 30_000)
+  const said: string[] = []
+  await up(
+    contextFor(cfg, (line) => said.push(line)),
+    { real: [registry, redis], services: false },
+  )
+  t.match(said.join('\n'), /registry: its configuration changed with this checkout; reloaded/, 'make up says so')
+  t.equal(await v2(), 401, 'and the registry asks for credentials again')
 })
 
 /** The engine's answer to `docker.pull(ref)` with `authconfig`: undefined when pulled, else the error. */
