@@ -17,7 +17,7 @@ import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { request } from 'undici'
-import { loadConfig } from '../core/config.js'
+import { loadConfig, registryLogin } from '../core/config.js'
 import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { createLogger } from '../core/log.js'
 import { withPlatformEnv } from '../core/platform-env.js'
@@ -141,7 +141,7 @@ try {
       {
         store,
         pool,
-        docker: new DockerEngine(docker),
+        docker: new DockerEngine(docker, registryLogin(cfg)),
         namespace: cfg.namespace,
         registry: `127.0.0.1:${cfg.ports.registry}`,
         log: createLogger({ level: process.env.WHARF_LOG_LEVEL ?? 'warn' }),

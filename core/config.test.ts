@@ -1,5 +1,5 @@
 import t from 'tap'
-import { durationText, loadConfig } from './config.js'
+import { durationText, loadConfig, registryHeaders, registryLogin } from './config.js'
 
 t.test('the store: Wharf own gateway by default, its keys resolved later by infra', async (t) => {
   const cfg = loadConfig({ WHARF_HOME: '/tmp/x' })
@@ -47,6 +47,26 @@ t.test('the registry cache and backups: defaults, spellings, refusals', async (t
   t.throws(() => loadConfig({ WHARF_BACKUP_INTERVAL: 'daily' }), /WHARF_BACKUP_INTERVAL/)
   t.throws(() => loadConfig({ WHARF_BACKUP_KEEP: '0' }), /WHARF_BACKUP_KEEP must be a whole number from 1/)
   t.throws(() => loadConfig({ WHARF_REDIS_PORT: '5000' }), /port 5000 is given to both registry and redis/)
+})
+
+t.test('the registry credentials: user wharf, a password only when given; the engine login and header follow the port', async (t) => {
+  const none = loadConfig({})
+  t.same(none.registryAuth, { username: 'wharf', password: undefined }, 'infra generates the password when none is given')
+  t.equal(registryLogin(none), undefined, 'no login without a password')
+  t.same(registryHeaders(none.registryAuth), {})
+  const cfg = loadConfig({ WHARF_REGISTRY_PORT: '5001', WHARF_REGISTRY_USER: 'ops', WHARF_REGISTRY_PASSWORD: 'p@ss:w0rd' })
+  t.same(registryLogin(cfg), { serveraddress: '127.0.0.1:5001', username: 'ops', password: 'p@ss:w0rd' })
+  t.same(registryHeaders(cfg.registryAuth), { authorization: `Basic ${Buffer.from('ops:p@ss:w0rd').toString('base64')}` })
+  t.throws(() => loadConfig({ WHARF_REGISTRY_USER: 'a:b' }), /WHARF_REGISTRY_USER must be 1-64 letters/)
+  t.throws(() => loadConfig({ WHARF_REGISTRY_PASSWORD: 'x'.repeat(73) }), /WHARF_REGISTRY_PASSWORD must be at most 72 bytes on one line/)
+  const err = (() => {
+    try {
+      loadConfig({ WHARF_REGISTRY_PASSWORD: 'secret\nline' })
+    } catch (e) {
+      return (e as Error).message
+    }
+  })()
+  t.notMatch(err, /secret/, 'the error does not show the value')
 })
 
 t.test('the log plane: defaults, bounds, and the syslog port in the conflict check', async (t) => {

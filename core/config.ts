@@ -51,6 +51,13 @@ export interface WharfConfig {
    * registry's process) or `redis` (Debian's redis-server, started by infra on `WHARF_REDIS_PORT`).
    */
   registryCache: 'inmemory' | 'redis'
+  /**
+   * The credentials of the platform's registry (htpasswd, basic auth): `WHARF_REGISTRY_USER` (default
+   * `wharf`) and `WHARF_REGISTRY_PASSWORD`. Without a password here, infra generates one once under
+   * `$WHARF_HOME/secrets/registry-password` and passes both on to the services; a service started
+   * without a password reaches the registry with no credentials (and is refused).
+   */
+  registryAuth: { username: string; password: string | undefined }
   /** Read-model backups to the store: schedule and retention. */
   backups: BackupConfig
   /** An existing Docker engine to use instead of starting one (`WHARF_DOCKER_HOST`, e.g. unix:///var/run/docker.sock). */
@@ -124,6 +131,12 @@ export interface WharfConfig {
    * log's head (default 1000), or behind with no progress for `WHARF_HEALTH_STALL` seconds (default 10).
    */
   health: HealthThresholds
+}
+
+/** A registry user and password (never logged or printed). */
+export interface RegistryCredentials {
+  username: string
+  password: string
 }
 
 /** Bounds of `git push` over SSH; each is an environment variable (README, Pushes and sign-in). */
@@ -287,6 +300,18 @@ function registryCache(raw: string | undefined): WharfConfig['registryCache'] {
   throw new Error(`WHARF_REGISTRY_CACHE must be inmemory or redis, got ${JSON.stringify(raw)}`)
 }
 
+function registryAuth(env: NodeJS.ProcessEnv): WharfConfig['registryAuth'] {
+  const username = env.WHARF_REGISTRY_USER || 'wharf'
+  // htpasswd keeps `user:hash` lines: a colon or a line break in the name would break the file.
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(username))
+    throw new Error(`WHARF_REGISTRY_USER must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(username)}`)
+  const password = env.WHARF_REGISTRY_PASSWORD || undefined
+  // bcrypt reads at most 72 bytes; a line break would end htpasswd's input early. (The value is never in the message.)
+  if (password !== undefined && (Buffer.byteLength(password) > 72 || /[\r\n]/.test(password)))
+    throw new Error('WHARF_REGISTRY_PASSWORD must be at most 72 bytes on one line')
+  return { username, password }
+}
+
 function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
   const region = env.WHARF_S3_REGION || 'us-east-1'
   const given = (['WHARF_S3_ENDPOINT', 'WHARF_S3_ACCESS_KEY', 'WHARF_S3_SECRET_KEY'] as const).filter((k) => env[k])
@@ -348,6 +373,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     host: '127.0.0.1',
     ports,
     registryCache: registryCache(env.WHARF_REGISTRY_CACHE),
+    registryAuth: registryAuth(env),
     backups: backupConfig(env),
     dockerHost: env.WHARF_DOCKER_HOST || undefined,
     swarmManager: env.WHARF_SWARM_MANAGER || env.WHARF_DOCKER_HOST || undefined,
@@ -424,6 +450,27 @@ function registration(raw: string | undefined): WharfConfig['registration'] {
   if (raw === undefined || raw === '') return 'open'
   if (raw === 'open' || raw === 'admin_only' || raw === 'closed') return raw
   throw new Error(`WHARF_REGISTRATION must be open, admin_only or closed, got ${JSON.stringify(raw)}`)
+}
+
+/**
+ * What the Docker engine needs to push to and pull from the platform's registry at
+ * `127.0.0.1:<registry port>` (its X-Registry-Auth), or undefined without credentials.
+ */
+export function registryLogin(cfg: Pick<WharfConfig, 'ports' | 'registryAuth'>): RegistryLogin | undefined {
+  const { username, password } = cfg.registryAuth
+  return password === undefined ? undefined : { serveraddress: `127.0.0.1:${cfg.ports.registry}`, username, password }
+}
+
+/** The `Authorization` header of a plain HTTP request to the registry, or none without credentials. */
+export function registryHeaders(auth: { username: string; password: string | undefined } | undefined): Record<string, string> {
+  if (auth?.password === undefined) return {}
+  return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
+}
+
+/** Credentials for one registry host, as the Docker engine takes them. */
+export interface RegistryLogin extends RegistryCredentials {
+  /** `host:port` of the registry they are for; sent to no other. */
+  serveraddress: string
 }
 
 /** The URL an app answers on through the router: `http://<app>.<domain>:<router port>`. */

@@ -46,6 +46,10 @@ export function pathsFor(home: string) {
       dir: join(home, 'registry'),
       conf: join(home, 'registry', 'config.yml'),
       data: join(home, 'registry', 'data'),
+      /** The password infra generated for the registry's user (mode 600), unless `WHARF_REGISTRY_PASSWORD` gives one. */
+      password: join(home, 'secrets', 'registry-password'),
+      /** The registry's htpasswd file (bcrypt), written from the user and password on every start (mode 600). */
+      htpasswd: join(home, 'secrets', 'registry.htpasswd'),
       pid: join(run, 'registry.pid'),
       log: join(logs, 'registry.log'),
     },

@@ -10,6 +10,7 @@ import { dockerHost } from './parts/docker.js'
 import { s3Settings } from './parts/ceph.js'
 import { natsClientUrl } from './parts/nats.js'
 import { databaseUrl } from './parts/postgres.js'
+import { registryCredentials } from './parts/registry.js'
 import { pathsFor } from '../core/paths.js'
 import { livePid } from './proc.js'
 import { TapCounter } from './tap-count.js'
@@ -100,6 +101,8 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       WHARF_TEST_PG_URL: databaseUrl(cfg, ctx.paths),
       WHARF_TEST_DOCKER_HOST: dockerHost(ctx),
       WHARF_TEST_REGISTRY: `127.0.0.1:${cfg.ports.registry}`,
+      WHARF_TEST_REGISTRY_USER: registryCredentials(ctx).username,
+      WHARF_TEST_REGISTRY_PASSWORD: registryCredentials(ctx).password,
       WHARF_TEST_ROUTER_PORT: String(cfg.ports.router),
       WHARF_TEST_ROUTER_TLS_PORT: String(cfg.ports.routerTls),
       WHARF_TEST_NGINX_CONF: ctx.paths.nginx.conf,

@@ -1,3 +1,4 @@
+import { registryLogin } from '../../core/config.js'
 import type pg from 'pg'
 import { DockerEngine } from '../../core/engine/docker.js'
 import { isEvent } from '../../domain/index.js'
@@ -118,7 +119,7 @@ export const scheduler: ServiceDefinition = {
       {
         store,
         pool,
-        docker: DockerEngine.at(cfg.dockerHost),
+        docker: DockerEngine.at(cfg.dockerHost, registryLogin(cfg)),
         namespace: cfg.namespace,
         registry: `127.0.0.1:${cfg.ports.registry}`,
         log: log.child({ service: 'scheduler' }),

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { connect } from '@nats-io/transport-node'
 import { request } from 'undici'
+import { registryHeaders } from '../../../core/config.js'
 import { BUCKETS } from '../../../core/objectstore/index.js'
 import { redisCommand } from '../../../core/redis.js'
 import { natsServers } from '../../../events/index.js'
@@ -136,7 +137,11 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
       }
     }),
     probe('registry', `http://127.0.0.1:${cfg.ports.registry}`, async () => {
-      const res = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`, { headersTimeout: PROBE_MS, bodyTimeout: PROBE_MS })
+      const res = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`, {
+        headersTimeout: PROBE_MS,
+        bodyTimeout: PROBE_MS,
+        headers: registryHeaders(cfg.registryAuth),
+      })
       await res.body.dump()
       return {
         up: res.statusCode === 200,
