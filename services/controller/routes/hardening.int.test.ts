@@ -111,8 +111,13 @@ t.test('X-Request-Id: a plain id becomes the correlation id; anything else is re
   const create = async (name: string, requestId: string) => {
     const res = await c.call('POST', '/v1/apps', { token, body: { name }, headers: { 'x-request-id': requestId } })
     t.equal(res.status, 201, `create ${name}`)
-    const events = await c.call('GET', `/v1/events?app=${name}`, { token })
-    return events.body.events.find((e: { type: string }) => e.type === 'AppCreated')?.correlationId as string
+    // The events listing may show the append a moment after the 201: asked again for up to 10 s.
+    for (let i = 0; ; i++) {
+      const events = await c.call('GET', `/v1/events?app=${name}`, { token })
+      const created = events.body.events?.find((e: { type: string }) => e.type === 'AppCreated')
+      if (created || i >= 100) return created?.correlationId as string
+      await new Promise((r) => setTimeout(r, 100))
+    }
   }
   t.equal(await create('plain', 'cli-0123.abc:def_9'), 'cli-0123.abc:def_9', 'a plain id is kept')
   for (const [name, bad] of [
