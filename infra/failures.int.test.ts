@@ -1,15 +1,17 @@
 /**
  * Kill -9 of Postgres, NATS, nginx and the services process of a platform of this test's own, under
  * a steady stream of `config:set` (4 a second): the supervisor brings each back by itself, commands
- * succeed within 10 s of the part being back, /healthz is 503 while Postgres, NATS or the services
- * are down and 200 once all is back, and the read models agree with the log (nothing lost, nothing
+ * succeed within 10 s of the part being back, /healthz is 503 while any of them is down (nginx: its
+ * master dead, or not answering, or not holding the routes yet) and 200 once all is back, and the read models agree with the log (nothing lost, nothing
  * applied twice). The Docker engine is not killed here: this test shares the test platform's engine
  * (see the README, "Surviving failures").
  */
 import t from 'tap'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
-import { killAndRecover, startDrill, type KillResult } from './failures.js'
+import { readFileSync } from 'node:fs'
+import { killAndRecover, nginxMasters, startDrill, type KillResult } from './failures.js'
+import { livePid } from './proc.js'
 
 // Four outages of up to ~20 s each on a loaded machine, plus the platform's start.
 t.setTimeout(300_000)
@@ -29,7 +31,19 @@ t.test('each part killed with -9 comes back by itself; commands recover; the rea
     t.ok(r.commandsBackMs >= 0, `${part}: commands succeed again (${r.commandsBackMs} ms after the kill)`)
     t.ok(r.commandsAfterBackMs <= 10_000, `${part}: commands succeed within 10 s of the part being back (${r.commandsAfterBackMs} ms)`)
     t.ok(r.healthyAfterBackMs >= 0, `${part}: /healthz is 200 again (${r.healthyAfterBackMs} ms after it was back)`)
-    if (part !== 'nginx') t.ok(r.sawUnhealthy, `${part}: /healthz said 503 while it was down`)
+    t.ok(r.sawUnhealthy, `${part}: /healthz said 503 while it was down`)
+    t.ok(r.unhealthyReason && !r.unhealthyReason.includes('\n'), `${part}: with the reason in one line (${r.unhealthyReason})`)
+    if (part === 'nginx') {
+      t.match(r.unhealthyReason, /router: nginx/, "the reason names the router's nginx")
+      // One starter (the supervisor; the router never starts nginx): one master, the one the pid file names, no bind error.
+      const masters = nginxMasters(d)
+      t.equal(masters.length, 1, `exactly one nginx master afterwards (${masters.join(', ')})`)
+      t.equal(masters[0], livePid(d.ctx.paths.nginx.pid), 'its pid is the one recorded')
+      const errors = readFileSync(d.ctx.paths.nginx.log, 'utf8')
+      t.notMatch(errors, /bind\(\) to .* failed|Address already in use/, 'nginx logged no bind error')
+      const sup = JSON.parse(readFileSync(d.ctx.paths.supervisor.state, 'utf8')) as { parts: Record<string, { restarts: number }> }
+      t.equal(sup.parts.nginx?.restarts, 1, 'the supervisor started it, once')
+    }
     if (part === 'postgres' || part === 'nats') t.equal(r.routerFailed, 0, `${part}: no request through the router failed`)
   }
 

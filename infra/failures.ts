@@ -5,7 +5,7 @@
  * `infra/failures.int.test.ts` and by `npm run bench:failures`. Only processes this harness started
  * are killed, by the pid it recorded.
  */
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs'
+import { mkdtempSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -124,6 +124,8 @@ export interface KillResult {
   routerSent: number
   /** /healthz answered 503 at some point after the kill. */
   sawUnhealthy: boolean
+  /** The `reason` of the first 503 after the kill (one line), if any. */
+  unhealthyReason?: string
   /** From the part being back until /healthz answered 200 again, ms. */
   healthyAfterBackMs: number
 }
@@ -191,12 +193,14 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
   let backAt = 0
   let restartedAt = 0
   let sawUnhealthy = false
+  let unhealthyReason: string | undefined
   let healthyAt = 0
   const deadline = killedAt + timeoutMs
   while (Date.now() < deadline) {
     const health = await request(`http://127.0.0.1:${d.cfg.ports.controller}/healthz`, { headersTimeout: 3_000, bodyTimeout: 3_000 }).then(
       async (r) => {
-        await r.body.dump()
+        const body = (await r.body.json().catch(() => ({}))) as { reason?: string }
+        if (r.statusCode === 503 && unhealthyReason === undefined) unhealthyReason = body.reason
         return r.statusCode
       },
       () => 0,
@@ -238,6 +242,7 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
     routerFailed,
     routerSent,
     sawUnhealthy,
+    ...(unhealthyReason !== undefined ? { unhealthyReason } : {}),
     healthyAfterBackMs: healthyAt && backAt ? healthyAt - backAt : -1,
   }
 }
@@ -246,4 +251,23 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
 export function partPid(d: Drill, part: keyof typeof KILLABLE): number | undefined {
   const p = KILLABLE[part]!.processes?.(d.ctx) ?? []
   return p[0] ?? livePid(d.ctx.paths.services.pid)
+}
+
+/**
+ * The nginx masters running with this drill's config (`nginx: master process ... -c <conf>`), by
+ * pid: after nginx was killed, exactly one must run, and it must be the pid its pid file records.
+ */
+export function nginxMasters(d: Drill): number[] {
+  const conf = d.ctx.paths.nginx.conf
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8')
+      if (cmdline.startsWith('nginx: master process') && cmdline.includes(conf)) out.push(Number(name))
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out
 }
