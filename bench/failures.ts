@@ -5,17 +5,24 @@
  * prints for each part: time until it is back, time until commands succeed again, and the commands
  * and router requests that failed meanwhile. The Docker engine is the one named by WHARF_DOCKER_HOST
  * (a `make up` platform's: `set -a; . .wharf/wharf.env`); it is not killed here (see the README).
- * `WHARF_BENCH_PARTS=postgres,nats` runs only those.
+ * `WHARF_BENCH_PARTS=postgres,nats` runs only those. With `WHARF_REGISTRY_PORT` (the platform's
+ * registry) it also serves an app through the router, counts its failed requests, and scales it
+ * during the Postgres and services kills (the time until that deploy converged, from the kill).
  */
 import { loadavg } from 'node:os'
 import { killAndRecover, startDrill, type KillResult } from '../infra/failures.js'
 
 const parts = (process.env.WHARF_BENCH_PARTS ?? 'postgres,nats,nginx,services').split(',') as ('postgres' | 'nats' | 'nginx' | 'services')[]
-const d = await startDrill({ dockerHost: process.env.WHARF_DOCKER_HOST })
+// A `make up` platform's registry (its wharf.env names the port): the drill's web app is imported there.
+const registry = process.env.WHARF_REGISTRY_PORT ? `127.0.0.1:${process.env.WHARF_REGISTRY_PORT}` : undefined
+const d = await startDrill({ dockerHost: process.env.WHARF_DOCKER_HOST, ...(registry ? { registry } : {}) })
+/** A scale of the web app in flight during these kills (as the drill test does). */
+const deploys: Partial<Record<string, number>> = { postgres: 2, services: 3 }
 const rows: KillResult[] = []
 try {
   for (const p of parts) {
-    const r = await killAndRecover(d, p, { timeoutMs: 90_000 })
+    const deployTo = d.web ? deploys[p] : undefined
+    const r = await killAndRecover(d, p, { timeoutMs: 90_000, ...(deployTo ? { deployTo } : {}) })
     rows.push(r)
     if (process.env.WHARF_BENCH_VERBOSE) console.error(JSON.stringify(r))
   }
@@ -29,9 +36,12 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}`,
 )
-console.log('part      restarted after  back after  commands ok after  failed commands  failed router requests  /healthz 503 seen')
+console.log(
+  'part      restarted after  back after  commands ok after  failed commands  failed router requests  failed app requests  deploy converged  /healthz 503 seen',
+)
 for (const r of rows) {
+  const deploy = r.deployTo === undefined ? '-' : `web=${r.deployTo} ${s(r.deployConvergedMs ?? -1)}`
   console.log(
-    `${r.part.padEnd(9)} ${s(r.restartedMs).padStart(15)}  ${s(r.backMs).padStart(10)}  ${s(r.commandsBackMs).padStart(17)}  ${`${r.commandsFailed}/${r.commandsSent}`.padStart(15)}  ${`${r.routerFailed}/${r.routerSent}`.padStart(22)}  ${r.sawUnhealthy ? 'yes' : 'no'}`,
+    `${r.part.padEnd(9)} ${s(r.restartedMs).padStart(15)}  ${s(r.backMs).padStart(10)}  ${s(r.commandsBackMs).padStart(17)}  ${`${r.commandsFailed}/${r.commandsSent}`.padStart(15)}  ${`${r.routerFailed}/${r.routerSent}`.padStart(22)}  ${(d.web ? `${r.appFailed}/${r.appSent}` : '-').padStart(19)}  ${deploy.padStart(16)}  ${r.sawUnhealthy ? 'yes' : 'no'}`,
   )
 }

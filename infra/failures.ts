@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { loadConfig, type WharfConfig } from '../core/config.js'
+import { DockerEngine } from '../core/engine/docker.js'
+import { LABELS } from '../domain/runtime/labels.js'
 import type { InfraContext, Part } from './part.js'
 import { contextFor, down, up } from './platform.js'
 import { nats } from './parts/nats.js'
@@ -33,14 +35,27 @@ export interface Drill {
   /** The platform's API, with the token of an admin who owns `app`. */
   api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }>
   app: string
+  /**
+   * An app that serves through the router (busybox httpd from the engine's `busybox:latest`, imported
+   * into the registry by `builds:create`), at web=1 once the drill started; undefined without an
+   * engine and a registry.
+   */
+  web?: string
   stop(): Promise<void>
 }
+
+/** The web app's process: an httpd that stops at once on SIGTERM (busybox httpd as PID 1 ignores it). */
+const WEB_PROCFILE = { web: `mkdir -p /www && echo ok > /www/index.html && (httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait)` }
 
 /** The parts a drill kills, with the pid to kill and what "back" means. */
 export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services }
 
-/** Starts NATS, Postgres, nginx, the services and the supervisor (watching those four) under a new home. */
-export async function startDrill(opts: { dockerHost?: string; say?: (line: string) => void } = {}): Promise<Drill> {
+/**
+ * Starts NATS, Postgres, nginx, the services and the supervisor (watching those four) under a new
+ * home. With `dockerHost` and `registry` (`127.0.0.1:<port>` of a registry that engine pulls from)
+ * it also deploys {@link Drill.web}.
+ */
+export async function startDrill(opts: { dockerHost?: string; registry?: string; say?: (line: string) => void } = {}): Promise<Drill> {
   const home = mkdtempSync(join(tmpdir(), 'wharf-drill-'))
   chmodSync(home, 0o755)
   const env: NodeJS.ProcessEnv = {
@@ -50,12 +65,24 @@ export async function startDrill(opts: { dockerHost?: string; say?: (line: strin
   }
   const names = ['CONTROLLER', 'BUILDER', 'ROUTER', 'ROUTER_TLS', 'REGISTRY', 'NATS', 'NATS_MONITOR', 'PG', 'S3', 'CEPH_MON', 'REDIS', 'SYSLOG']
   for (const n of names) env[`WHARF_${n}_PORT`] = String(await freePort())
+  // The engine pulls the web app's image from there (this drill runs no registry of its own).
+  if (opts.registry) env.WHARF_REGISTRY_PORT = opts.registry.split(':')[1]
   const cfg = loadConfig(env)
+  const engine = opts.dockerHost ? DockerEngine.at(opts.dockerHost) : undefined
   const ctx = contextFor(cfg, opts.say ?? (() => {}))
   let supervisorPid = 0
+  let web: string | undefined
   const stop = async () => {
     if (supervisorPid) await stopPid(supervisorPid, { timeoutMs: 10_000 })
     await down(ctx, [services, nats, postgres, nginx]).catch(() => undefined)
+    if (engine) {
+      // The web app's Swarm services and its image tags in the engine.
+      for (const svc of await engine.listServices({ [LABELS.namespace]: cfg.namespace }).catch(() => []))
+        await engine.removeService(svc.id).catch(() => undefined)
+      if (web && opts.registry)
+        for (const img of await engine.listImages(`${opts.registry}/${web}`).catch(() => []))
+          for (const tag of img.tags ?? []) await engine.removeImage(tag).catch(() => undefined)
+    }
     rmSync(home, { recursive: true, force: true, maxRetries: 3 })
   }
   try {
@@ -98,7 +125,21 @@ export async function startDrill(opts: { dockerHost?: string; say?: (line: strin
     const app = 'drillapp'
     const created = await api('POST', '/v1/apps', { name: app })
     if (created.status !== 201) throw new Error(`apps:create: ${created.status} ${JSON.stringify(created.body)}`)
-    return { home, cfg, ctx, supervisorPid, api, app, stop }
+    const drill: Drill = { home, cfg, ctx, supervisorPid, api, app, stop }
+    if (engine && opts.registry) {
+      web = `drillweb${Date.now().toString(36).slice(-5)}`
+      const made = await api('POST', '/v1/apps', { name: web })
+      if (made.status !== 201) throw new Error(`apps:create ${web}: ${made.status} ${JSON.stringify(made.body)}`)
+      const built = await api('POST', `/v1/apps/${web}/builds`, { image: 'busybox:latest', procfile: WEB_PROCFILE, port: 5000 })
+      if (built.status !== 201) throw new Error(`builds:create ${web}: ${built.status} ${JSON.stringify(built.body)}`)
+      drill.web = web
+      const t0 = Date.now()
+      while (!(await converged(drill, 1))) {
+        if (Date.now() - t0 > 60_000) throw new Error(`${web} did not run web=1 behind the router within 60 s`)
+        await sleep(250)
+      }
+    }
+    return drill
   } catch (err) {
     await stop()
     throw err
@@ -122,6 +163,13 @@ export interface KillResult {
   /** Requests through the router (nginx) to the controller's host that failed, of all sent. */
   routerFailed: number
   routerSent: number
+  /** Requests through the router to the web app (`Drill.web`) that failed, of all sent (0/0 without it). */
+  appFailed: number
+  appSent: number
+  /** With a deploy in flight: from the kill until it converged (the formation's containers up, serving), ms; -1: never. */
+  deployConvergedMs?: number
+  /** The formation the deploy in flight scaled to. */
+  deployTo?: number
   /** /healthz answered 503 at some point after the kill. */
   sawUnhealthy: boolean
   /** The `reason` of the first 503 after the kill (one line), if any. */
@@ -137,7 +185,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * stalled platform sends fewer) and the router is asked every 50 ms; waits until the supervisor
  * brought it back, commands succeed and /healthz is 200 again (or `timeoutMs`).
  */
-export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, opts: { everyMs?: number; timeoutMs?: number } = {}): Promise<KillResult> {
+export async function killAndRecover(
+  d: Drill,
+  partName: keyof typeof KILLABLE,
+  opts: {
+    everyMs?: number
+    timeoutMs?: number
+    /** Scales the web app to this many processes just before the kill: a deploy in flight during the outage. */
+    deployTo?: number
+  } = {},
+): Promise<KillResult> {
   const part = KILLABLE[partName]!
   const everyMs = opts.everyMs ?? 250
   const timeoutMs = opts.timeoutMs ?? 60_000
@@ -187,7 +244,22 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
       await sleep(50)
     }
   })()
+  let appSent = 0
+  let appFailed = 0
+  const app = (async () => {
+    if (!d.web) return
+    while (!stop) {
+      appSent++
+      if ((await webAnswers(d)) !== 200) appFailed++
+      await sleep(50)
+    }
+  })()
   await sleep(1_000)
+  if (opts.deployTo !== undefined) {
+    if (!d.web) throw new Error('a deploy in flight needs the web app (an engine and a registry)')
+    const scaled = await d.api('POST', `/v1/apps/${d.web}/formation`, { web: opts.deployTo })
+    if (scaled.status !== 200) throw new Error(`ps:scale web=${opts.deployTo}: ${scaled.status} ${JSON.stringify(scaled.body)}`)
+  }
   const killedAt = Date.now()
   process.kill(pid, 'SIGKILL')
   let backAt = 0
@@ -224,10 +296,20 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
     }
     await sleep(100)
   }
+  let convergedAt = 0
+  if (opts.deployTo !== undefined) {
+    while (Date.now() < deadline) {
+      if (await converged(d, opts.deployTo)) {
+        convergedAt = Date.now()
+        break
+      }
+      await sleep(250)
+    }
+  }
   // A few more seconds of traffic after recovery: anything still failing then is counted too.
   await sleep(1_000)
   stop = true
-  await Promise.all([commands, router])
+  await Promise.all([commands, router, app])
   const lastFail = outcomes.findLast((o) => !o.ok && o.at >= killedAt - everyMs)
   const okAgain = lastFail ? outcomes.find((o) => o.ok && o.at > lastFail.at) : outcomes.find((o) => o.ok && o.at > killedAt)
   const commandsBackAt = okAgain ? (lastFail ? okAgain.at : killedAt) : 0
@@ -241,6 +323,9 @@ export async function killAndRecover(d: Drill, partName: keyof typeof KILLABLE, 
     commandsSent,
     routerFailed,
     routerSent,
+    appFailed,
+    appSent,
+    ...(opts.deployTo !== undefined ? { deployTo: opts.deployTo, deployConvergedMs: convergedAt ? convergedAt - killedAt : -1 } : {}),
     sawUnhealthy,
     ...(unhealthyReason !== undefined ? { unhealthyReason } : {}),
     healthyAfterBackMs: healthyAt && backAt ? healthyAt - backAt : -1,
@@ -270,4 +355,37 @@ export function nginxMasters(d: Drill): number[] {
     }
   }
   return out
+}
+
+/** The status of `GET /` of the web app through the router (0: no answer). */
+async function webAnswers(d: Drill): Promise<number> {
+  try {
+    const res = await request(`http://127.0.0.1:${d.cfg.ports.router}/`, {
+      headers: { host: `${d.web}.${d.cfg.domain}` },
+      headersTimeout: 5_000,
+      bodyTimeout: 5_000,
+    })
+    await res.body.dump()
+    return res.statusCode
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * The web app runs `web` processes of its current release and serves: the formation says so, the
+ * publisher announced that many up (ps), and it answers through the router.
+ */
+export async function converged(d: Drill, web: number): Promise<boolean> {
+  if (!d.web) return false
+  try {
+    const [ps, releases] = await Promise.all([d.api('GET', `/v1/apps/${d.web}/ps`), d.api('GET', `/v1/apps/${d.web}/releases?limit=1`)])
+    if (ps.status !== 200 || releases.status !== 200) return false
+    const { formation, processes } = ps.body as { formation: Record<string, number>; processes: { type: string; state: string; release: number }[] }
+    const current = (releases.body as { releases: { version: number }[] }).releases[0]?.version
+    const up = processes.filter((p) => p.type === 'web' && p.state === 'up' && p.release === current).length
+    return formation.web === web && up === web && (await webAnswers(d)) === 200
+  } catch {
+    return false
+  }
 }
