@@ -40,7 +40,7 @@ console.log(
   'part      restarted after  back after  commands ok after  failed commands  failed router requests  failed app requests  deploy converged  /healthz 503 seen',
 )
 for (const r of rows) {
-  const deploy = r.deployTo === undefined ? '-' : `web=${r.deployTo} ${s(r.deployConvergedMs ?? -1)}`
+  const deploy = r.convergeTo === undefined ? '-' : `web=${r.convergeTo} ${s(r.convergedMs ?? -1)}`
   console.log(
     `${r.part.padEnd(9)} ${s(r.restartedMs).padStart(15)}  ${s(r.backMs).padStart(10)}  ${s(r.commandsBackMs).padStart(17)}  ${`${r.commandsFailed}/${r.commandsSent}`.padStart(15)}  ${`${r.routerFailed}/${r.routerSent}`.padStart(22)}  ${(d.web ? `${r.appFailed}/${r.appSent}` : '-').padStart(19)}  ${deploy.padStart(16)}  ${r.sawUnhealthy ? 'yes' : 'no'}`,
   )

@@ -30,6 +30,8 @@ t.test('each part killed with -9 comes back by itself; commands recover; the rea
     const r = await killAndRecover(d, part, { everyMs: 250, timeoutMs: 45_000, ...(deployTo ? { deployTo } : {}) })
     results.push(r)
     t.comment(JSON.stringify(r))
+    // The figures, also when the test passes (make test shows a passing file's stderr only).
+    console.error(`failures drill: ${JSON.stringify(r)}`)
     t.ok(r.restartedMs >= 0 && r.restartedMs < 5_000, `${part}: started again by the supervisor within 5 s (${r.restartedMs} ms)`)
     // How long a part takes to answer once started is its own start-up (the services on a machine
     // under a load of 30 took up to ~40 s); bounded here so that a part that never answers fails.
@@ -53,10 +55,7 @@ t.test('each part killed with -9 comes back by itself; commands recover; the rea
     if (part === 'postgres' || part === 'nats') t.equal(r.routerFailed, 0, `${part}: no request through the router failed`)
     if (part !== 'nginx') t.equal(r.appFailed, 0, `${part}: no request to the app through the router failed (${r.appSent} sent)`)
     if (deployTo)
-      t.ok(
-        r.deployConvergedMs !== undefined && r.deployConvergedMs >= 0,
-        `${part}: the deploy to web=${deployTo} converged (${r.deployConvergedMs} ms after the kill)`,
-      )
+      t.ok(r.convergedMs !== undefined && r.convergedMs >= 0, `${part}: the deploy to web=${deployTo} converged (${r.convergedMs} ms after the kill)`)
   }
 
   // Nothing lost, nothing applied twice: the releases read model holds exactly the log's releases,

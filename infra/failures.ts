@@ -11,10 +11,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { loadConfig, type WharfConfig } from '../core/config.js'
-import { DockerEngine } from '../core/engine/docker.js'
+import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import type { InfraContext, Part } from './part.js'
+import { freeSubnet, startHosts, stopHosts, type Topology } from './hosts.js'
 import { contextFor, down, up } from './platform.js'
+import { ensureBusybox } from './parts/docker.js'
+import { simulatedHosts } from './parts/hosts.js'
 import { nats } from './parts/nats.js'
 import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
@@ -44,18 +47,26 @@ export interface Drill {
   stop(): Promise<void>
 }
 
-/** The web app's process: an httpd that stops at once on SIGTERM (busybox httpd as PID 1 ignores it). */
-const WEB_PROCFILE = { web: `mkdir -p /www && echo ok > /www/index.html && (httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait)` }
+/**
+ * The web app's process: an httpd that stops at once on SIGTERM (busybox httpd as PID 1 ignores it),
+ * with the status of a process the signal ended (143), as most runtimes' default is. One that exits 0
+ * there is "complete" to Swarm, and the scheduler's `on-failure` restart policy does not start it
+ * again after an engine restart stopped it (see the README, "Surviving failures").
+ */
+const WEB_PROCFILE = { web: `mkdir -p /www && echo ok > /www/index.html && (httpd -f -p $PORT -h /www & trap 'exit 143' TERM; wait)` }
 
 /** The parts a drill kills, with the pid to kill and what "back" means. */
-export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services }
+export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services, engine: simulatedHosts }
 
 /**
  * Starts NATS, Postgres, nginx, the services and the supervisor (watching those four) under a new
  * home. With `dockerHost` and `registry` (`127.0.0.1:<port>` of a registry that engine pulls from)
- * it also deploys {@link Drill.web}.
+ * it also deploys {@link Drill.web}. With `ownEngine` (and `registry`) instead of `dockerHost`, the
+ * drill's Docker engine is one of its own: a simulated host (infra/hosts.ts, a network namespace
+ * with its own engine and swarm, `--userland-proxy=false`), which the supervisor also watches, so
+ * it may be killed (`engine`) without touching any other test's engine.
  */
-export async function startDrill(opts: { dockerHost?: string; registry?: string; say?: (line: string) => void } = {}): Promise<Drill> {
+export async function startDrill(opts: { dockerHost?: string; registry?: string; ownEngine?: boolean; say?: (line: string) => void } = {}): Promise<Drill> {
   const home = mkdtempSync(join(tmpdir(), 'wharf-drill-'))
   chmodSync(home, 0o755)
   const env: NodeJS.ProcessEnv = {
@@ -64,18 +75,52 @@ export async function startDrill(opts: { dockerHost?: string; registry?: string;
     ...(opts.dockerHost ? { WHARF_DOCKER_HOST: opts.dockerHost } : {}),
   }
   const names = ['CONTROLLER', 'BUILDER', 'ROUTER', 'ROUTER_TLS', 'REGISTRY', 'NATS', 'NATS_MONITOR', 'PG', 'S3', 'CEPH_MON', 'REDIS', 'SYSLOG']
-  for (const n of names) env[`WHARF_${n}_PORT`] = String(await freePort())
+  // Distinct: a port just freed may be handed out again by the next bind to port 0.
+  const taken = new Set<number>()
+  for (const n of names) {
+    let port = await freePort()
+    while (taken.has(port)) port = await freePort()
+    taken.add(port)
+    env[`WHARF_${n}_PORT`] = String(port)
+  }
   // The engine pulls the web app's image from there (this drill runs no registry of its own).
   if (opts.registry) env.WHARF_REGISTRY_PORT = opts.registry.split(':')[1]
+  let topology: Topology | undefined
+  if (opts.ownEngine) {
+    if (!opts.registry) throw new Error('a drill with an engine of its own needs a registry to pull from')
+    const id = Math.random()
+      .toString(36)
+      .slice(2, 6)
+      .replace(/[^a-z0-9]/g, 'x')
+    try {
+      topology = await startHosts({
+        // Where the supervisor's `hosts` part looks: $WHARF_HOME/hosts.
+        dir: join(home, 'hosts'),
+        count: 1,
+        prefix: `wd${id}`,
+        subnet: await freeSubnet(),
+        registryPort: Number(opts.registry.split(':')[1]),
+        ...(opts.say ? { say: opts.say } : {}),
+      })
+    } catch (err) {
+      rmSync(home, { recursive: true, force: true, maxRetries: 3 })
+      throw err
+    }
+    const h = topology.hosts[0]!
+    env.WHARF_DOCKER_HOST = h.dockerHost
+    env.WHARF_HOST_ADDRESS = h.address
+  }
   const cfg = loadConfig(env)
-  const engine = opts.dockerHost ? DockerEngine.at(opts.dockerHost) : undefined
+  const dockerHost = env.WHARF_DOCKER_HOST
+  const engine = dockerHost ? DockerEngine.at(dockerHost) : undefined
   const ctx = contextFor(cfg, opts.say ?? (() => {}))
   let supervisorPid = 0
   let web: string | undefined
   const stop = async () => {
     if (supervisorPid) await stopPid(supervisorPid, { timeoutMs: 10_000 })
     await down(ctx, [services, nats, postgres, nginx]).catch(() => undefined)
-    if (engine) {
+    if (topology) await stopHosts(topology, { keepDir: true }).catch(() => undefined)
+    else if (engine) {
       // The web app's Swarm services and its image tags in the engine.
       for (const svc of await engine.listServices({ [LABELS.namespace]: cfg.namespace }).catch(() => []))
         await engine.removeService(svc.id).catch(() => undefined)
@@ -86,6 +131,8 @@ export async function startDrill(opts: { dockerHost?: string; registry?: string;
     rmSync(home, { recursive: true, force: true, maxRetries: 3 })
   }
   try {
+    // The base image the web app runs (`make up` makes it in its own engine).
+    if (topology) await ensureBusybox(ctx, dockerClient(topology.hosts[0]!.dockerHost))
     await up(ctx, { real: [nats, postgres, nginx], services: false })
     // As the services part starts them, from the compiled tree (the supervisor's restarts do the same).
     startDaemon({
@@ -98,7 +145,7 @@ export async function startDrill(opts: { dockerHost?: string; registry?: string;
     await waitUntil('the services', () => services.status(ctx).then((s) => s.up), 60_000)
     supervisorPid = startDaemon({
       cmd: process.execPath,
-      args: [INFRA_MAIN, 'supervise', '--parts', 'nats,postgres,nginx,wharf'],
+      args: [INFRA_MAIN, 'supervise', '--parts', `nats,postgres,nginx,wharf${topology ? ',hosts' : ''}`],
       logFile: ctx.paths.supervisor.log,
       pidfile: ctx.paths.supervisor.pid,
       env: { PATH: process.env.PATH, ...supervisorEnv(ctx) },
@@ -149,6 +196,8 @@ export async function startDrill(opts: { dockerHost?: string; registry?: string;
 /** What one kill did. */
 export interface KillResult {
   part: string
+  /** When the SIGKILL was sent, ms since the epoch. */
+  killedAt: number
   /** From the kill until a new process of the part was running (the supervisor started it), ms. */
   restartedMs: number
   /** From the kill until the part's process ran again and answered, ms. */
@@ -166,10 +215,14 @@ export interface KillResult {
   /** Requests through the router to the web app (`Drill.web`) that failed, of all sent (0/0 without it). */
   appFailed: number
   appSent: number
-  /** With a deploy in flight: from the kill until it converged (the formation's containers up, serving), ms; -1: never. */
-  deployConvergedMs?: number
+  /** When each failed request to the app was sent, ms after the kill (the first 200). */
+  appFailedAtMs: number[]
   /** The formation the deploy in flight scaled to. */
   deployTo?: number
+  /** The web processes waited for after the recovery. */
+  convergeTo?: number
+  /** From the kill until the web app converged (`converge` of {@link converged}), ms; -1: never. */
+  convergedMs?: number
   /** /healthz answered 503 at some point after the kill. */
   sawUnhealthy: boolean
   /** The `reason` of the first 503 after the kill (one line), if any. */
@@ -193,6 +246,11 @@ export async function killAndRecover(
     timeoutMs?: number
     /** Scales the web app to this many processes just before the kill: a deploy in flight during the outage. */
     deployTo?: number
+    /**
+     * Waits after the recovery until the web app runs this many processes, the engine's containers
+     * and the announced ones being the same (the platform caught up); default `deployTo`.
+     */
+    convergeTo?: number
   } = {},
 ): Promise<KillResult> {
   const part = KILLABLE[partName]!
@@ -246,11 +304,15 @@ export async function killAndRecover(
   })()
   let appSent = 0
   let appFailed = 0
+  const appOutcomes: { at: number; ok: boolean }[] = []
   const app = (async () => {
     if (!d.web) return
     while (!stop) {
       appSent++
-      if ((await webAnswers(d)) !== 200) appFailed++
+      const at = Date.now()
+      const ok = (await webAnswers(d)) === 200
+      if (!ok) appFailed++
+      appOutcomes.push({ at, ok })
       await sleep(50)
     }
   })()
@@ -297,9 +359,10 @@ export async function killAndRecover(
     await sleep(100)
   }
   let convergedAt = 0
-  if (opts.deployTo !== undefined) {
+  const convergeTo = opts.convergeTo ?? opts.deployTo
+  if (convergeTo !== undefined) {
     while (Date.now() < deadline) {
-      if (await converged(d, opts.deployTo)) {
+      if (await converged(d, convergeTo)) {
         convergedAt = Date.now()
         break
       }
@@ -315,6 +378,7 @@ export async function killAndRecover(
   const commandsBackAt = okAgain ? (lastFail ? okAgain.at : killedAt) : 0
   return {
     part: partName,
+    killedAt,
     restartedMs: restartedAt ? restartedAt - killedAt : -1,
     backMs: backAt ? backAt - killedAt : -1,
     commandsBackMs: commandsBackAt ? commandsBackAt - killedAt : -1,
@@ -325,7 +389,12 @@ export async function killAndRecover(
     routerSent,
     appFailed,
     appSent,
-    ...(opts.deployTo !== undefined ? { deployTo: opts.deployTo, deployConvergedMs: convergedAt ? convergedAt - killedAt : -1 } : {}),
+    appFailedAtMs: appOutcomes
+      .filter((o) => !o.ok)
+      .slice(0, 200)
+      .map((o) => o.at - killedAt),
+    ...(opts.deployTo !== undefined ? { deployTo: opts.deployTo } : {}),
+    ...(convergeTo !== undefined ? { convergeTo, convergedMs: convergedAt ? convergedAt - killedAt : -1 } : {}),
     sawUnhealthy,
     ...(unhealthyReason !== undefined ? { unhealthyReason } : {}),
     healthyAfterBackMs: healthyAt && backAt ? healthyAt - backAt : -1,
@@ -374,17 +443,28 @@ async function webAnswers(d: Drill): Promise<number> {
 
 /**
  * The web app runs `web` processes of its current release and serves: the formation says so, the
- * publisher announced that many up (ps), and it answers through the router.
+ * publisher announced that many up (ps), they are the ones the engine runs, and it answers through
+ * the router.
  */
 export async function converged(d: Drill, web: number): Promise<boolean> {
   if (!d.web) return false
   try {
     const [ps, releases] = await Promise.all([d.api('GET', `/v1/apps/${d.web}/ps`), d.api('GET', `/v1/apps/${d.web}/releases?limit=1`)])
     if (ps.status !== 200 || releases.status !== 200) return false
-    const { formation, processes } = ps.body as { formation: Record<string, number>; processes: { type: string; state: string; release: number }[] }
+    const { formation, processes } = ps.body as {
+      formation: Record<string, number>
+      processes: { type: string; state: string; release: number; container: string }[]
+    }
     const current = (releases.body as { releases: { version: number }[] }).releases[0]?.version
-    const up = processes.filter((p) => p.type === 'web' && p.state === 'up' && p.release === current).length
-    return formation.web === web && up === web && (await webAnswers(d)) === 200
+    const up = processes.filter((p) => p.type === 'web' && p.state === 'up' && p.release === current)
+    if (formation.web !== web || up.length !== web) return false
+    // What ps says is what runs: the engine's running containers of the app are those announced up.
+    if (d.cfg.dockerHost) {
+      const running = await DockerEngine.at(d.cfg.dockerHost).listContainers({ labels: { [LABELS.namespace]: d.cfg.namespace, [LABELS.app]: d.web } })
+      const ids = running.map((c) => c.id.slice(0, 12)).sort()
+      if (JSON.stringify(ids) !== JSON.stringify(up.map((p) => p.container.slice(0, 12)).sort())) return false
+    }
+    return (await webAnswers(d)) === 200
   } catch {
     return false
   }

@@ -48,6 +48,16 @@ export const controller: ServiceDefinition = {
         },
         // The router of this process: its nginx runs, answers and holds the routes (started after the controller).
         ...(running.includes('router') ? { router: async () => (await healthOf('router')) ?? { ok: false, reason: 'the router has not started yet' } } : {}),
+        // The publisher of this process follows its Docker engine's events (not while the engine is down or restarting).
+        ...(running.includes('publisher')
+          ? {
+              publisher: async () => {
+                const h = await healthOf('publisher')
+                if (!h) return { ok: false, reason: 'the publisher has not started yet' }
+                return h.ok ? h : { ...h, reason: h.reason ?? `not following the Docker engine's events at ${cfg.dockerHost} (down or restarting)` }
+              },
+            }
+          : {}),
       },
     })
     // Probed at most every 10 s however often Prometheus scrapes (each probe is a real request to the part).
