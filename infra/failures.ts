@@ -251,6 +251,11 @@ export async function killAndRecover(
      * and the announced ones being the same (the platform caught up); default `deployTo`.
      */
     convergeTo?: number
+    /**
+     * Holds the supervisor (SIGSTOP) from just before the kill for this long, ms, then lets it go on
+     * (SIGCONT): the part stays dead that long, e.g. to see apps answer while no engine runs.
+     */
+    holdSupervisorMs?: number
   } = {},
 ): Promise<KillResult> {
   const part = KILLABLE[partName]!
@@ -321,6 +326,10 @@ export async function killAndRecover(
     if (!d.web) throw new Error('a deploy in flight needs the web app (an engine and a registry)')
     const scaled = await d.api('POST', `/v1/apps/${d.web}/formation`, { web: opts.deployTo })
     if (scaled.status !== 200) throw new Error(`ps:scale web=${opts.deployTo}: ${scaled.status} ${JSON.stringify(scaled.body)}`)
+  }
+  if (opts.holdSupervisorMs) {
+    process.kill(d.supervisorPid, 'SIGSTOP')
+    setTimeout(() => process.kill(d.supervisorPid, 'SIGCONT'), opts.holdSupervisorMs)
   }
   const killedAt = Date.now()
   process.kill(pid, 'SIGKILL')
