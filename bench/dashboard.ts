@@ -103,7 +103,8 @@ try {
     const ctx = await browser.newContext()
     await ctx.request.post(`${base}/v1/auth/session`, { data: { username: 'bench', password } })
     const page = await ctx.newPage()
-    const shown = Math.min(APPS, 500)
+    // The list's first page: 100 rows (web/src/apps.tsx), the others behind "Show more" or the filter.
+    const shown = Math.min(APPS, 100)
     const pageMs: number[] = []
     for (let i = 0; i < 6; i++) {
       const s = performance.now()
@@ -111,6 +112,19 @@ try {
       await page.locator(`table.apps tbody tr:nth-child(${shown})`).waitFor({ timeout: 60_000 })
       // The first load warms the browser's and the server's caches: not counted.
       if (i > 0) pageMs.push(performance.now() - s)
+    }
+    // Where the last load's time went, in the page's clock (ms from the navigation's start).
+    const phases = await page.evaluate<string>(`(() => {
+      const nav = performance.getEntriesByType('navigation')[0]
+      const res = performance.getEntriesByType('resource')
+      const span = (part) => { const r = res.find((x) => x.name.includes(part)); return r ? r.startTime.toFixed(0) + '-' + r.responseEnd.toFixed(0) : 'n/a' }
+      return 'html ' + nav.responseEnd.toFixed(0) + ', scripts run ' + nav.domContentLoadedEventEnd.toFixed(0) + ', session ' + span('/v1/auth/session') + ', apps ' + span('/v1/overview/apps') + ', drawn ' + performance.now().toFixed(0)
+    })()`)
+    console.log(`last load, ms from the navigation: ${phases}`)
+    if (APPS > shown) {
+      // The next page is one click away.
+      await page.getByRole('button', { name: /^Show \d+ more$/ }).click()
+      await page.locator(`table.apps tbody tr:nth-child(${Math.min(APPS, shown * 2)})`).waitFor({ timeout: 10_000 })
     }
     const js = readdirSync(join(dir, 'assets'))
       .filter((f) => f.endsWith('.js'))

@@ -1,36 +1,40 @@
 /**
- * The deploy benchmark (`npm run bench:deploy`): against the running platform (`make up`), how long
- * from a release being created (`ReleaseCreated`, made by `config:set`) until every container of it
- * runs, for web=1 and web=10, median of 5 releases each. Three end points:
- * - running+answering: every task of the release is running in Swarm and its published host port
- *   answers HTTP at 127.0.0.1 (measured here, by polling Swarm and the ports);
- * - DeployCompleted: the scheduler's event (it waits 1 s of stability per task);
- * - ContainerStarted: the publisher announced every container (the containers read model), when a
- *   publisher runs; "n/a" otherwise.
- * When the platform runs no scheduler (see /healthz), the benchmark runs one in this process, for its
- * own app only (its own durable subscription, deleted at the end). It registers a user, creates an
- * app and destroys it at the end.
+ * The deploy benchmark (`npm run bench:deploy`), against the running platform (`make up`): how long
+ * a `config:set` takes to be live in every container, median and max of 5 each:
+ * - config-to-live with web=3: from the `config:set` call returning until every one of the 3
+ *   containers answers with the new value on its own published port (127.0.0.1:<port>);
+ * - release -> all serving with web=10: the same with 10 containers, from the release (the
+ *   `config:set` call returning; the time from `ReleaseCreated` is printed beside it).
+ * Target <= 1.5 s for both. Beside them: when every request through the router gets the new value
+ * (20 in a row), and the scheduler's `DeployCompleted` (it waits 1 s of stability per task).
+ *
+ * The app is busybox httpd answering the value of `BENCH` (from the platform's `busybox` image,
+ * through `builds:create`). When the platform runs no scheduler (see /healthz), the benchmark runs
+ * one in this process, for its own app only (its own durable subscription, deleted at the end). It
+ * registers a user, creates an app and destroys it at the end.
  */
+import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { request } from 'undici'
-import { loadConfig } from '../core/config.js'
+import { loadConfig, registryLogin } from '../core/config.js'
 import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { createLogger } from '../core/log.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { apiCaller, median } from './common.js'
 import { dataOf, isEvent, wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
-import { countContainers } from '../projections/index.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import { serviceName } from '../services/scheduler/model.js'
 import { startScheduler, type RunningScheduler } from '../services/scheduler/service.js'
+import { get } from '../test/http.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))
 const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
-const RUNS = 5
-const SIZES = [1, 10]
+const RUNS = Number(process.env.BENCH_RUNS ?? 5)
+const SIZES = [3, 10]
 const TIMEOUT_MS = 60_000
+const POLL_MS = 25
 
 const must = apiCaller(base)
 
@@ -50,27 +54,40 @@ const store = await JetStreamEventStore.connect({
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
 const username = `bench-${suffix}`
 const app = `benchdeploy-${suffix}`
+const host = `${app}.${cfg.domain}`
 const durable = `bench-deploy-${suffix}`
 let token: string | undefined
 let own: RunningScheduler | undefined
 
-/** Every container of `release` running and answering on its host port: answers when, else undefined. */
-async function allAnswering(service: string, release: number, n: number): Promise<boolean> {
+/** What one published port answers (its body, trimmed), or undefined. */
+async function answer(port: number): Promise<string | undefined> {
+  try {
+    const r = await request(`http://127.0.0.1:${port}/`, { headersTimeout: 1000, bodyTimeout: 1000 })
+    const body = await r.body.text()
+    return r.statusCode === 200 ? body.trim() : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** How many running tasks of `service` answer `value` on their published port. */
+async function serving(service: string, value: string): Promise<number> {
   const tasks = (await docker.listTasks({ filters: { service: [service], 'desired-state': ['running'] } })) as any[]
-  const mine = tasks.filter((t) => t.Status?.State === 'running' && t.Spec?.ContainerSpec?.Labels?.[LABELS.release] === String(release))
-  if (mine.length < n) return false
-  const ports = mine.map((t) => (t.Status?.PortStatus?.Ports?.[0]?.PublishedPort as number | undefined) ?? 0)
-  const answers = await Promise.all(
-    ports.map((p) =>
-      request(`http://127.0.0.1:${p}/`, { headersTimeout: 1000, bodyTimeout: 1000 })
-        .then(async (r) => {
-          await r.body.text()
-          return r.statusCode === 200
-        })
-        .catch(() => false),
-    ),
-  )
-  return answers.every(Boolean)
+  const ports = tasks
+    .filter((t) => t.Status?.State === 'running')
+    .map((t) => (t.Status?.PortStatus?.Ports?.[0]?.PublishedPort as number | undefined) ?? 0)
+    .filter((p) => p > 0)
+  const answers = await Promise.all(ports.map(answer))
+  return answers.filter((a) => a === value).length
+}
+
+/** Whether 20 requests in a row through the router (new connections) get `value`. */
+async function routed(value: string): Promise<boolean> {
+  for (let i = 0; i < 20; i++) {
+    const a = await get(cfg.ports.router, host, '/', false, 1_000).catch(() => undefined)
+    if (a?.status !== 200 || a.body.trim() !== value) return false
+  }
+  return true
 }
 
 async function deployOutcome(release: number, afterSeq: number): Promise<{ type: string; at: number } | undefined> {
@@ -79,17 +96,36 @@ async function deployOutcome(release: number, afterSeq: number): Promise<{ type:
   return e ? { type: e.type, at: Date.parse(e.occurredAt) } : undefined
 }
 
-async function announced(release: number, n: number): Promise<boolean> {
-  return (await countContainers(pool, app, release).catch(() => 0)) >= n
+/** The newest `ReleaseCreated` of the app: its version and time. */
+async function lastRelease(): Promise<{ version: number; at: number }> {
+  const e = (await store.readStream(streamId('app', app))).events.filter((e) => isEvent(e, 'ReleaseCreated')).at(-1)!
+  return { version: e.data.version, at: Date.parse(e.occurredAt) }
 }
 
-/** Makes a release with config:set; answers its version and when it was created (ReleaseCreated's time). */
-async function release(value: string): Promise<{ version: number; at: number; runtimeSeq: number }> {
-  const runtimeSeq = await store.streamVersion(streamId('runtime', app))
-  await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH: value } })
-  const { events } = await store.readStream(streamId('app', app))
-  const e = events.filter((e) => isEvent(e, 'ReleaseCreated')).at(-1)!
-  return { version: e.data.version, at: Date.parse(e.occurredAt), runtimeSeq }
+interface Row {
+  /** From the `config:set` call returning until every container answers the new value. */
+  live: number
+  /** The same from `ReleaseCreated`. */
+  fromRelease: number
+  /** Until 20 requests in a row through the router get the new value. */
+  routed?: number
+  completed?: number
+  /** From `ReleaseCreated` until Swarm made the first task of the release (the scheduler's part). */
+  toTasks?: number
+  /** From the first task made until the last one running (the engine's part: creating and starting containers). */
+  engine?: number
+}
+
+/** When Swarm made the first task of `release` and when the last of them reached `running` (ms epoch). */
+async function taskTimes(service: string, release: number): Promise<{ created: number; running: number } | undefined> {
+  const tasks = ((await docker.listTasks({ filters: { service: [service] } })) as any[]).filter(
+    (t) => t.Spec?.ContainerSpec?.Labels?.[LABELS.release] === String(release) && t.Status?.State === 'running',
+  )
+  if (tasks.length === 0) return undefined
+  return {
+    created: Math.min(...tasks.map((t) => Date.parse(t.CreatedAt))),
+    running: Math.max(...tasks.map((t) => Date.parse(t.Status.Timestamp))),
+  }
 }
 
 try {
@@ -105,66 +141,82 @@ try {
       {
         store,
         pool,
-        docker: new DockerEngine(docker),
+        docker: new DockerEngine(docker, registryLogin(cfg)),
         namespace: cfg.namespace,
         registry: `127.0.0.1:${cfg.ports.registry}`,
         log: createLogger({ level: process.env.WHARF_LOG_LEVEL ?? 'warn' }),
       },
-      { durableName: durable, only: (a) => a === app },
+      { durableName: durable, only: (a) => a === app, spec: { drainMs: cfg.drainMs } },
     )
   } else console.log('using the platform scheduler')
-  const publisher = running.includes('publisher')
-  const procfile = { web: 'mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www' }
+  const router = running.includes('router')
+  // Answers $BENCH; exits on SIGTERM (after its drain time).
+  const procfile = { web: `mkdir -p /tmp/www && echo "$BENCH" > /tmp/www/index.html; httpd -f -p $PORT -h /tmp/www & trap 'exit 0' TERM; wait` }
   const built = await must<{ release: number }>('POST', `/v1/apps/${app}/builds`, token, { image: 'busybox:latest', procfile, port: 5000 })
   for (let i = 0; i < 600 && !(await deployOutcome(built.release, 0)); i++) await sleep(100)
   const service = serviceName(cfg.namespace, app, 'web')
+  const summary: string[] = []
 
   for (const n of SIZES) {
     const seq = await store.streamVersion(streamId('runtime', app))
     await must('POST', `/v1/apps/${app}/formation`, token, { web: n })
-    const current = (await store.readStream(streamId('app', app))).events.filter((e) => isEvent(e, 'ReleaseCreated')).at(-1)!.data
+    const current = await lastRelease()
     for (let i = 0; i < 600 && !(await deployOutcome(current.version, seq)); i++) await sleep(100)
-    const rows: { running: number; completed?: number | undefined; announced?: number | undefined }[] = []
+    const rows: Row[] = []
     for (let run = 1; run <= RUNS; run++) {
-      const r = await release(`${n}-${run}-${Date.now()}`)
-      let runningAt: number | undefined
-      let completedAt: number | undefined
-      let announcedAt: number | undefined
+      // The old containers of the last run drained and stopped: each run starts from n serving.
+      await sleep(cfg.drainMs + 2_000)
+      const value = `${n}-${run}-${Date.now()}`
+      const runtimeSeq = await store.streamVersion(streamId('runtime', app))
+      await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH: value } })
+      const returned = Date.now()
+      const rel = await lastRelease()
       const deadline = Date.now() + TIMEOUT_MS
-      while (Date.now() < deadline && (runningAt === undefined || completedAt === undefined || (publisher && announcedAt === undefined))) {
-        const [a, o, s] = await Promise.all([
-          runningAt === undefined ? allAnswering(service, r.version, n) : true,
-          completedAt === undefined ? deployOutcome(r.version, r.runtimeSeq) : undefined,
-          publisher && announcedAt === undefined ? announced(r.version, n) : false,
-        ])
-        const now = Date.now()
-        if (runningAt === undefined && a) runningAt = now
-        if (o) {
-          if (o.type !== 'DeployCompleted') throw new Error(`v${r.version}: ${o.type}`)
-          completedAt = o.at
+      // Each end point polled on its own, so that a slow check (20 requests through the router) delays no other.
+      const when = async (done: () => Promise<boolean>): Promise<number | undefined> => {
+        while (Date.now() < deadline) {
+          if (await done()) return Date.now()
+          await sleep(POLL_MS)
         }
-        if (s && announcedAt === undefined) announcedAt = now
-        await sleep(25)
+        return undefined
       }
-      if (runningAt === undefined) throw new Error(`web=${n} v${r.version}: not all running within ${TIMEOUT_MS / 1000} s`)
-      const row = {
-        running: runningAt - r.at,
-        completed: completedAt === undefined ? undefined : completedAt - r.at,
-        announced: announcedAt === undefined ? undefined : announcedAt - r.at,
+      let completedAt: number | undefined
+      const [liveAt, routedAt] = await Promise.all([
+        when(async () => (await serving(service, value)) >= n),
+        router ? when(() => routed(value)) : undefined,
+        when(async () => {
+          const outcome = await deployOutcome(rel.version, runtimeSeq)
+          if (outcome && outcome.type !== 'DeployCompleted') throw new Error(`v${rel.version}: ${outcome.type}`)
+          completedAt = outcome?.at
+          return outcome !== undefined
+        }),
+      ])
+      if (liveAt === undefined) throw new Error(`web=${n} v${rel.version}: not every container served the new value within ${TIMEOUT_MS / 1000} s`)
+      const row: Row = {
+        live: liveAt - returned,
+        fromRelease: liveAt - rel.at,
+        ...(routedAt === undefined ? {} : { routed: routedAt - returned }),
+        ...(completedAt === undefined ? {} : { completed: completedAt - rel.at }),
       }
+      const times = await taskTimes(service, rel.version)
+      if (times) Object.assign(row, { toTasks: times.created - rel.at, engine: times.running - times.created })
       rows.push(row)
+      const load = loadavg()[0]!.toFixed(1)
       console.log(
-        `web=${n} v${r.version}: running+answering ${sec(row.running)}, DeployCompleted ${sec(row.completed)}, ContainerStarted for all ${sec(row.announced)}`,
+        `web=${n} v${rel.version}: all ${n} serving the new value ${sec(row.live)} after config:set returned (${sec(row.fromRelease)} after ReleaseCreated: first task made ${sec(row.toTasks)}, the engine until the last running ${sec(row.engine)}); router only the new value ${sec(row.routed)}; DeployCompleted ${sec(row.completed)} after ReleaseCreated (load ${load})`,
       )
     }
-    const med = (k: 'running' | 'completed' | 'announced') => {
+    const stat = (k: keyof Row) => {
       const xs = rows.map((r) => r[k]).filter((x): x is number => x !== undefined)
-      return xs.length === rows.length ? median(xs) : undefined
+      return xs.length === rows.length ? `median ${sec(median(xs))}, max ${sec(Math.max(...xs))}` : 'n/a'
     }
-    console.log(
-      `\nweb=${n}, median of ${RUNS}: release created -> all running and answering ${sec(med('running'))}; -> DeployCompleted ${sec(med('completed'))}; -> ContainerStarted for all ${sec(med('announced'))}${publisher ? '' : ' (no publisher running)'}\n`,
+    const what = n === 3 ? 'config-to-live, web=3' : `release -> all serving, web=${n}`
+    summary.push(
+      `${what}, ${RUNS} runs: ${stat('live')} (target <= 1.50 s); from ReleaseCreated ${stat('fromRelease')} (first task made ${stat('toTasks')}; engine, first task made -> last running ${stat('engine')}); through the router ${stat('routed')}; DeployCompleted ${stat('completed')}`,
     )
+    console.log(`\n${summary.at(-1)}\n`)
   }
+  console.log(summary.join('\n'))
 } finally {
   if (token) await must('DELETE', `/v1/apps/${app}`, token, { confirm: app }).catch((err: Error) => console.error(`could not destroy ${app}: ${err.message}`))
   if (own) {

@@ -18,6 +18,10 @@ type PartName = 'postgres' | 'nats' | 'nginx' | 'services' | 'engine'
 const parts = (process.env.WHARF_BENCH_PARTS ?? 'postgres,nats,nginx,services,engine').split(',') as PartName[]
 // A `make up` platform's registry (its wharf.env names the port): the drill's web app is imported there.
 const registry = process.env.WHARF_REGISTRY_PORT ? `127.0.0.1:${process.env.WHARF_REGISTRY_PORT}` : undefined
+const registryAuth =
+  process.env.WHARF_REGISTRY_USER && process.env.WHARF_REGISTRY_PASSWORD
+    ? { username: process.env.WHARF_REGISTRY_USER, password: process.env.WHARF_REGISTRY_PASSWORD }
+    : undefined
 /** A scale of the web app in flight during these kills (as the drill tests do). */
 const deploys: Partial<Record<PartName, number>> = { postgres: 2, services: 3, engine: 2 }
 const rows: (KillResult & { web: boolean })[] = []
@@ -26,7 +30,9 @@ const rows: (KillResult & { web: boolean })[] = []
 async function drill(names: PartName[], ownEngine: boolean): Promise<void> {
   if (names.length === 0) return
   const d = await startDrill(
-    ownEngine ? { ownEngine, ...(registry ? { registry } : {}) } : { dockerHost: process.env.WHARF_DOCKER_HOST, ...(registry ? { registry } : {}) },
+    ownEngine
+      ? { ownEngine, ...(registry ? { registry } : {}), ...(registryAuth ? { registryAuth } : {}) }
+      : { dockerHost: process.env.WHARF_DOCKER_HOST, ...(registry ? { registry } : {}), ...(registryAuth ? { registryAuth } : {}) },
   )
   try {
     for (const p of names) {

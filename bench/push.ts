@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { apiCaller, median } from './common.js'
-import { commit, gitPush, makeRepo, makeSshKey } from '../test/git.js'
+import { commit, gitPush, makeRepo, makeSshKey, sshSign } from '../test/git.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))
 const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
@@ -36,7 +36,8 @@ try {
   await must('POST', '/v1/auth/register', undefined, { username, password, email: `${username}@bench.invalid` })
   token = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username, password })).token
   const key = makeSshKey(join(dir, 'ssh'))
-  await must('POST', '/v1/keys', token, { key: key.publicKey })
+  const { challenge } = await must<{ challenge: string }>('GET', '/v1/keys/challenge', token)
+  await must('POST', '/v1/keys', token, { key: key.publicKey, challenge, signature: sshSign(key.path, challenge) })
   await must('POST', '/v1/apps', token, { name: app })
   const repo = join(dir, 'repo')
   makeRepo(repo, { Dockerfile: 'FROM busybox\nCOPY . /app\nCMD ["httpd", "-f", "-p", "5000", "-h", "/app"]\n', 'index.html': 'warm-up\n' })

@@ -13,28 +13,32 @@
  *    can take many samples without starting a Swarm task for each; it announces them stopped
  *    afterwards. Also domain added -> routable: from `POST /domains` until the new host answers.
  *    Target p99 <= 20 ms.
- * 3. Failed requests out of >= 30,000 through the router during a rolling deploy (`config:set` with
- *    web=3, start-first, old containers drained then stopped) and a scale 3 -> 1 -> 3, from 16
- *    kept-alive connections that never send a request again (as wrk and many load balancers). Target 0.
+ * 3. Failed requests out of >= 30,000 from wrk (kept-alive connections, a failed request is never
+ *    sent again, as many load balancers) through a config deploy (`config:set` with web=3: new
+ *    containers start together, old ones drain then stop), a scale 3 -> 1 -> 3, a rollback, and a
+ *    restart of the router (the services process stopped and started again, nginx left alone). Target 0.
  *
- * Everything it created (apps, containers) is destroyed at the end; the bench user stays (there is no
+ * Everything it created (apps, containers) is destroyed at the end; the bench users stay (there is no
  * user deletion). Needs `wrk` (`make up` installs it).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
-import { dataOf, wharfCatalogue } from '../domain/index.js'
+import { dataOf, isEvent, wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, streamId } from '../events/index.js'
 import { freePort } from '../infra/test-env.js'
 import { countContainers, countLiveApps, upWebContainers } from '../projections/index.js'
-import { requestLoop, get } from '../test/http.js'
+import { get } from '../test/http.js'
+import { contextFor } from '../infra/platform.js'
+import { services } from '../infra/parts/services.js'
+import { livePid, stopPid } from '../infra/proc.js'
 import { apiCaller, median } from './common.js'
 
 const execFileP = promisify(execFile)
@@ -51,8 +55,9 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 60)
 const APP_COUNTS = (process.env.BENCH_APP_COUNTS ?? '10,1000').split(',').map(Number)
 /** Which of the three figures to measure (`BENCH_PARTS=2` for the latency only), default all. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3').split(',').map(Number))
-/** The rolling deploy: at least this many requests. */
+/** The faults under load: at least this many requests, from this many kept-alive connections. */
 const DEPLOY_MIN_REQUESTS = 30_000
+const FAULT_CONNECTIONS = Number(process.env.BENCH_FAULT_CONNECTIONS ?? 8)
 
 if (!cfg.databaseUrl) throw new Error('no running platform: run `make up` first (settings come from .wharf/wharf.env)')
 await execFileP('wrk', ['--version']).catch((err: { code?: string; stdout?: string }) => {
@@ -107,6 +112,11 @@ async function wrk(port: number, hostHeader: string, seconds: number, connection
     ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Host: ${hostHeader}`, `http://127.0.0.1:${port}/`],
     { maxBuffer: 1 << 20 },
   )
+  return parseWrk(stdout)
+}
+
+/** wrk's summary: requests, requests/s, non-2xx answers and socket errors (connect, read, write, timeout). */
+function parseWrk(stdout: string): WrkResult {
   const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0)
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
   return {
@@ -154,18 +164,47 @@ async function runtimeOutcome(release: number, afterSeq: number): Promise<string
   return events.find((e) => (dataOf(e, 'DeployCompleted') ?? dataOf(e, 'DeployFailed'))?.release === release)?.type
 }
 
+/** The app's newest release version (`ReleaseCreated` on its stream). */
+async function latestRelease(): Promise<number> {
+  const { events } = await store.readStream(streamId('app', app))
+  const e = events.filter((e) => isEvent(e, 'ReleaseCreated')).at(-1)
+  if (!e) throw new Error(`${app} has no release`)
+  return e.data.version
+}
+
 async function upContainers(name: string): Promise<{ container: string; host: string; port: number; release: number }[]> {
   return upWebContainers(pool, name)
 }
 
-/** Creates apps with a few requests in flight at once. */
+/** Apps one bench user owns at most (under the default `WHARF_APPS_PER_USER`, 50). */
+const APPS_PER_OWNER = 40
+/** The token of the user owning each extra app. */
+const ownerOf = new Map<string, string>()
+const owners: string[] = []
+
+/** Registers another bench user (apps are spread over users: each may own only so many). */
+async function newOwner(): Promise<string> {
+  const name = `${username}-${owners.length + 1}`
+  const password = `pw-${suffix}-${randomBytes(6).toString('hex')}`
+  await must('POST', '/v1/auth/register', undefined, { username: name, password, email: `${name}@bench.invalid` })
+  const t = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username: name, password })).token
+  owners.push(t)
+  return t
+}
+
+/** Creates apps with a few requests in flight at once, {@link APPS_PER_OWNER} per bench user. */
 async function createApps(names: string[]): Promise<void> {
+  const tokens: string[] = []
+  for (let i = 0; i < Math.ceil(names.length / APPS_PER_OWNER); i++) tokens.push(await newOwner())
   let next = 0
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < names.length) {
-        const name = names[next++]!
-        await must('POST', '/v1/apps', token, { name })
+        const i = next++
+        const name = names[i]!
+        const owner = tokens[Math.floor(i / APPS_PER_OWNER)]!
+        await must('POST', '/v1/apps', owner, { name })
+        ownerOf.set(name, owner)
         extraApps.push(name)
       }
     }),
@@ -175,6 +214,51 @@ async function createApps(names: string[]): Promise<void> {
 /** Appends a container event the way the publisher does. */
 async function announce(type: 'ContainerStarted' | 'ContainerStopped', data: Record<string, unknown>): Promise<void> {
   await store.append(streamId('runtime', data.app as string), [{ type, data }], { expectedVersion: 'any', actor: 'system:bench-router' })
+}
+
+/** wrk in the background until stopped (SIGINT: it prints its summary then); counts as {@link wrk} does. */
+function startWrk(port: number, hostHeader: string, connections: number) {
+  const child = spawn('wrk', ['-t1', `-c${connections}`, '-d3600s', '--timeout', '10s', '-H', `Host: ${hostHeader}`, `http://127.0.0.1:${port}/`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c))
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return {
+    startedAt: Date.now(),
+    async stop(): Promise<WrkResult & { socketText: string }> {
+      child.kill('SIGINT')
+      await exited
+      const socket = /Socket errors: (connect \d+, read \d+, write \d+, timeout \d+)/.exec(out)
+      return { ...parseWrk(out), socketText: socket?.[1] ?? 'none' }
+    },
+  }
+}
+
+/**
+ * Restarts the router as `make restart` does: the services process (the router runs in it) is stopped
+ * (SIGTERM) and started again; nginx is left alone. Answers when the router serves again.
+ */
+async function restartRouter(): Promise<void> {
+  const ctx = contextFor(cfg, () => {})
+  const pid = livePid(ctx.paths.services.pid)
+  if (!pid) throw new Error('the services process is not running')
+  const nginxPid = livePid(ctx.paths.nginx.pid)
+  await stopPid(pid, { timeoutMs: 30_000 })
+  // The supervisor, when it runs, may start it first.
+  await sleep(1_500)
+  if (!livePid(ctx.paths.services.pid)) await services.start(ctx)
+  await until(
+    'the router running again',
+    async () => {
+      const health = await must<{ checks: { services?: { detail?: { running?: string[] } } } }>('GET', '/healthz').catch(() => undefined)
+      return health?.checks.services?.detail?.running?.includes('router') ?? false
+    },
+    60_000,
+    200,
+  )
+  if (livePid(ctx.paths.nginx.pid) !== nginxPid) throw new Error('nginx was restarted with the router: its dict and pooled connections were lost')
 }
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
@@ -217,7 +301,7 @@ try {
     minimal = undefined
     const ratio = median(wharfRps) / median(minimalRps)
     console.log(
-      `\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97)\n`,
+      `\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97; load ${loadavg()[0]!.toFixed(1)})\n`,
     )
   }
 
@@ -252,62 +336,81 @@ try {
       await until(`${target} unrouted`, async () => (await probe(ROUTER.port, `${target}.${cfg.domain}`, 1_000)).status === 503, 10_000, 5)
     }
     console.log(
-      `(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (target p99 <= 20 ms)`,
+      `(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (target p99 <= 20 ms; load ${loadavg()[0]!.toFixed(1)})`,
     )
     // Domain added -> routable: the API call, the event, the read model, the router, nginx.
     const ds: number[] = []
     for (let i = 0; i < Math.min(SAMPLES, 20); i++) {
       const target = extraApps[(i * 7) % extraApps.length]!
-      const domain = `d${i}-${count}.${target}.bench.invalid`
+      const domain = `d${i}-${count}.${target}.example.test`
       const t0 = performance.now()
-      await must('POST', `/v1/apps/${target}/domains`, token, { domain })
+      await must('POST', `/v1/apps/${target}/domains`, ownerOf.get(target), { domain })
       await until(`${domain} routable`, async () => (await probe(ROUTER.port, domain, 1_000)).status === 503, 10_000, 1)
       ds.push(performance.now() - t0)
     }
     console.log(
-      `(2) domain added -> routable with ${total} apps routed, ${ds.length} samples: p50 ${pct(ds, 50).toFixed(1)} ms, p99 ${pct(ds, 99).toFixed(1)} ms, max ${Math.max(...ds).toFixed(1)} ms`,
+      `(2) domain added -> routable with ${total} apps routed, ${ds.length} samples: p50 ${pct(ds, 50).toFixed(1)} ms, p99 ${pct(ds, 99).toFixed(1)} ms, max ${Math.max(...ds).toFixed(1)} ms (load ${loadavg()[0]!.toFixed(1)})`,
     )
   }
   console.log()
 
-  // 3. A rolling deploy under load.
+  // 3. Faults under load: wrk (keep-alive, never sends a failed request again) through a config deploy,
+  // a scale 3 -> 1 -> 3, a rollback and a restart of the router (the services process).
   if (PARTS.has(3)) {
     let seq = await store.streamVersion(streamId('runtime', app))
     await must('POST', `/v1/apps/${app}/formation`, token, { web: 3 })
     await until('web=3 deployed', async () => (await runtimeOutcome(release, seq)) !== undefined)
     await until('three containers routed', async () => (await upContainers(app)).length === 3)
     await sleep(1_000)
-    seq = await store.streamVersion(streamId('runtime', app))
-    const before = new Set((await upContainers(app)).map((c) => c.container))
-    // Never sent again: a request failing on a kept-alive connection is a failure, as wrk counts it.
-    const load = requestLoop(ROUTER.port, host, { connections: 16, timeoutMs: 10_000, retry: false })
-    await sleep(2_000)
-    const t0 = Date.now()
-    await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH_ROLL: suffix } })
-    const next = release + 1
-    await until('the rolling deploy', async () => (await runtimeOutcome(next, seq)) !== undefined, 60_000)
-    const outcome = await runtimeOutcome(next, seq)
-    // Until the three old containers are stopped (drained, then removed from the routes).
-    await until(
-      'the old containers gone',
-      async () => (await upContainers(app)).every((c) => !before.has(c.container)) && (await countContainers(pool, app)) === 3,
-      60_000,
-    )
-    const deployS = (Date.now() - t0) / 1000
-    // Scale 3 -> 1 -> 3.
-    for (const web of [1, 3]) {
-      await must('POST', `/v1/apps/${app}/formation`, token, { web })
-      await until(`web=${web}`, async () => (await upContainers(app)).length === web && (await countContainers(pool, app)) === web, 60_000)
+    const load = startWrk(ROUTER.port, host, FAULT_CONNECTIONS)
+    const steps: string[] = []
+    const step = async (what: string, fn: () => Promise<void>) => {
+      const t0 = Date.now()
+      await fn()
+      steps.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+      await sleep(1_000)
     }
+    /** Until the app runs `n` containers of `release`, announced and routed, and no other (drained and stopped). */
+    const settled = (what: string, n: number, rel: number) =>
+      until(
+        what,
+        async () => {
+          const up = await upContainers(app)
+          return up.length === n && up.every((c) => c.release === rel) && (await countContainers(pool, app)) === n
+        },
+        90_000,
+      )
     await sleep(2_000)
-    while (load.counts.ok + load.counts.failed < DEPLOY_MIN_REQUESTS) await sleep(100)
-    await load.stop()
-    const { ok, failed, bodies } = load.counts
+    let version = release
+    await step('config deploy', async () => {
+      seq = await store.streamVersion(streamId('runtime', app))
+      await must('POST', `/v1/apps/${app}/config`, token, { values: { BENCH_ROLL: suffix } })
+      version = await latestRelease()
+      await until('the config deploy', async () => (await runtimeOutcome(version, seq)) !== undefined, 60_000)
+      await settled('the config deploy settled', 3, version)
+    })
+    await step('scale 3 -> 1 -> 3', async () => {
+      for (const web of [1, 3]) {
+        await must('POST', `/v1/apps/${app}/formation`, token, { web })
+        await settled(`web=${web}`, web, version)
+      }
+    })
+    await step('rollback', async () => {
+      seq = await store.streamVersion(streamId('runtime', app))
+      version = (await must<{ version: number }>('POST', `/v1/apps/${app}/releases/rollback`, token, {})).version
+      await until('the rollback deploy', async () => (await runtimeOutcome(version, seq)) !== undefined, 60_000)
+      await settled('the rollback settled', 3, version)
+    })
+    await step('router restart', restartRouter)
+    while (Date.now() - load.startedAt < 5_000) await sleep(100)
+    const r = await load.stop()
+    const failed = r.non2xx + r.socketErrors
     console.log(
-      `(3) rolling deploy of v${next} (${outcome}, web=3, ${deployS.toFixed(1)} s until the old containers were gone), then scale 3 -> 1 -> 3; 16 kept-alive connections, no retries: ` +
-        `${failed} failed out of ${ok + failed} requests (target 0); ${bodies.size} containers answered`,
+      `(3) wrk -t1 -c${FAULT_CONNECTIONS} (keep-alive, no retries) through ${steps.join(', ')}: ${failed} failed out of ${r.requests} requests (target 0 of >= ${DEPLOY_MIN_REQUESTS}); ${r.non2xx} non-2xx, socket errors ${r.socketText}; ${r.rps.toFixed(0)} req/s (load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')})`,
     )
-    if (failed) console.log(`    ${load.failures.slice(0, 5).join('\n    ')}`)
+    if (r.requests < DEPLOY_MIN_REQUESTS) console.log(`    fewer than ${DEPLOY_MIN_REQUESTS} requests: the figure does not count`)
   }
 } finally {
   minimal?.kill('SIGQUIT')
@@ -319,7 +422,9 @@ try {
       Array.from({ length: 8 }, async () => {
         while (next < all.length) {
           const name = all[next++]!
-          await must('DELETE', `/v1/apps/${name}`, token, { confirm: name }).catch((err: Error) => console.error(`could not destroy ${name}: ${err.message}`))
+          await must('DELETE', `/v1/apps/${name}`, ownerOf.get(name) ?? token, { confirm: name }).catch((err: Error) =>
+            console.error(`could not destroy ${name}: ${err.message}`),
+          )
         }
       }),
     )

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { request } from 'undici'
-import { loadConfig } from '../core/config.js'
+import { loadConfig, registryHeaders, registryLogin } from '../core/config.js'
 import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { createLogger } from '../core/log.js'
 import { BUCKETS, s3Client, s3ObjectStores, S3ObjectStore } from '../core/objectstore/index.js'
@@ -237,9 +237,9 @@ async function pushFigures(): Promise<void> {
       writeFileSync(join(dir, 'Dockerfile'), `FROM busybox\nRUN echo ${suffix}-${i} > /id && dd if=/dev/urandom of=/payload bs=1M count=50 2>/dev/null\n`)
       const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: ref, labels: { 'wharf.bench': 'true' } })
       await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))))
-      const [digest, ms] = await timed(() => pushImage(new DockerEngine(docker), ref))
+      const [digest, ms] = await timed(() => pushImage(new DockerEngine(docker, registryLogin(cfg)), ref))
       times.push(ms)
-      cleanups.push(() => deleteFromRegistry(registry, repo, digest))
+      cleanups.push(() => deleteFromRegistry(registry, repo, digest, registryHeaders(cfg.registryAuth)))
     } finally {
       rmSync(dir, { recursive: true, force: true })
       cleanups.push(() =>
@@ -254,13 +254,14 @@ async function pushFigures(): Promise<void> {
 }
 
 /** Deletes a pushed image's manifest and layers through the registry API (storage delete is enabled). */
-async function deleteFromRegistry(registry: string, repo: string, digest: string): Promise<void> {
+async function deleteFromRegistry(registry: string, repo: string, digest: string, auth: Record<string, string>): Promise<void> {
   const res = await request(`http://${registry}/v2/${repo}/manifests/${digest}`, {
     headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
   })
   const manifest = (await res.body.json()) as { layers?: { digest: string }[] }
-  for (const l of manifest.layers ?? []) await (await request(`http://${registry}/v2/${repo}/blobs/${l.digest}`, { method: 'DELETE' })).body.dump()
-  await (await request(`http://${registry}/v2/${repo}/manifests/${digest}`, { method: 'DELETE' })).body.dump()
+  for (const l of manifest.layers ?? [])
+    await (await request(`http://${registry}/v2/${repo}/blobs/${l.digest}`, { method: 'DELETE', headers: auth })).body.dump()
+  await (await request(`http://${registry}/v2/${repo}/manifests/${digest}`, { method: 'DELETE', headers: auth })).body.dump()
 }
 
 let failed = false

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { durationText, loadConfig } from './config.js'
+import { durationText, loadConfig, registryHeaders, registryLogin } from './config.js'
 
 t.test('the store: Wharf own gateway by default, its keys resolved later by infra', async (t) => {
   const cfg = loadConfig({ WHARF_HOME: '/tmp/x' })
@@ -49,6 +49,26 @@ t.test('the registry cache and backups: defaults, spellings, refusals', async (t
   t.throws(() => loadConfig({ WHARF_REDIS_PORT: '5000' }), /port 5000 is given to both registry and redis/)
 })
 
+t.test('the registry credentials: user wharf, a password only when given; the engine login and header follow the port', async (t) => {
+  const none = loadConfig({})
+  t.same(none.registryAuth, { username: 'wharf', password: undefined }, 'infra generates the password when none is given')
+  t.equal(registryLogin(none), undefined, 'no login without a password')
+  t.same(registryHeaders(none.registryAuth), {})
+  const cfg = loadConfig({ WHARF_REGISTRY_PORT: '5001', WHARF_REGISTRY_USER: 'ops', WHARF_REGISTRY_PASSWORD: 'p@ss:w0rd' })
+  t.same(registryLogin(cfg), { serveraddress: '127.0.0.1:5001', username: 'ops', password: 'p@ss:w0rd' })
+  t.same(registryHeaders(cfg.registryAuth), { authorization: `Basic ${Buffer.from('ops:p@ss:w0rd').toString('base64')}` })
+  t.throws(() => loadConfig({ WHARF_REGISTRY_USER: 'a:b' }), /WHARF_REGISTRY_USER must be 1-64 letters/)
+  t.throws(() => loadConfig({ WHARF_REGISTRY_PASSWORD: 'x'.repeat(73) }), /WHARF_REGISTRY_PASSWORD must be at most 72 bytes on one line/)
+  const err = (() => {
+    try {
+      loadConfig({ WHARF_REGISTRY_PASSWORD: 'secret\nline' })
+    } catch (e) {
+      return (e as Error).message
+    }
+  })()
+  t.notMatch(err, /secret/, 'the error does not show the value')
+})
+
 t.test('the log plane: defaults, bounds, and the syslog port in the conflict check', async (t) => {
   const cfg = loadConfig({})
   t.equal(cfg.ports.syslog, 5514)
@@ -95,6 +115,10 @@ t.test('many hosts: the host address and the NATS replicas, with defaults for on
   for (const bad of ['host-2', '10.0.0', '256.1.1.1', '0.0.0.0', '01.2.3.4', '1.2.3.4:80'])
     t.throws(() => loadConfig({ WHARF_HOST_ADDRESS: bad }), /WHARF_HOST_ADDRESS must be this host's IPv4 address/, bad)
   for (const bad of ['2', '0', 'three']) t.throws(() => loadConfig({ WHARF_NATS_REPLICAS: bad }), /WHARF_NATS_REPLICAS must be 1, 3 or 5/, bad)
+  t.same(one.appPortSources, [], 'no one reaches the app ports around the router by default')
+  t.same(loadConfig({ WHARF_APP_PORT_SOURCES: '192.168.217.1, 10.1.0.0/16' }).appPortSources, ['192.168.217.1', '10.1.0.0/16'])
+  for (const bad of ['router-host', '10.0.0.0/4', '1.2.3.4/33', '1.2.3.4/8/1', '0/0'])
+    t.throws(() => loadConfig({ WHARF_APP_PORT_SOURCES: bad }), /WHARF_APP_PORT_SOURCES must be IPv4 addresses or CIDRs/, bad)
 })
 
 t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none) and WHARF_METRICS_MAX_APPS', async (t) => {

@@ -51,10 +51,22 @@ export interface WharfConfig {
    * registry's process) or `redis` (Debian's redis-server, started by infra on `WHARF_REDIS_PORT`).
    */
   registryCache: 'inmemory' | 'redis'
+  /**
+   * The credentials of the platform's registry (htpasswd, basic auth): `WHARF_REGISTRY_USER` (default
+   * `wharf`) and `WHARF_REGISTRY_PASSWORD`. Without a password here, infra generates one once under
+   * `$WHARF_HOME/secrets/registry-password` and passes both on to the services; a service started
+   * without a password reaches the registry with no credentials (and is refused).
+   */
+  registryAuth: { username: string; password: string | undefined }
   /** Read-model backups to the store: schedule and retention. */
   backups: BackupConfig
   /** An existing Docker engine to use instead of starting one (`WHARF_DOCKER_HOST`, e.g. unix:///var/run/docker.sock). */
   dockerHost: string | undefined
+  /**
+   * A swarm manager's engine, which the publisher and logspout ask which task made a container (a
+   * worker's engine has no task API): `WHARF_SWARM_MANAGER`, default `WHARF_DOCKER_HOST`.
+   */
+  swarmManager: string | undefined
   /** The platform domain apps answer under: `WHARF_DOMAIN`, default `wharf.localhost`. */
   domain: string
   /** Event namespace (stream WHARF_EVENTS, subjects wharf.ev.>): `WHARF_NAMESPACE`, default `wharf`. */
@@ -63,6 +75,12 @@ export interface WharfConfig {
   logLevel: string
   /** The router's nginx shared dict (routes, peers, certificates), MiB: `WHARF_ROUTER_DICT_MB`, default 64 (10,000 apps take a few). */
   routerDictMb: number
+  /**
+   * How long a `web` container asked to stop (deploy, scale down, rollback, restart) keeps serving
+   * after routers were told to take it out, before it gets SIGTERM, ms: `WHARF_DRAIN_TIME` as `5s`,
+   * default `5s`; `0s` sends SIGTERM at once.
+   */
+  drainMs: number
   /**
    * Prometheus metrics. `port`: where a process that runs no controller serves `/metrics`
    * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
@@ -78,6 +96,12 @@ export interface WharfConfig {
    * default `127.0.0.1` (one host). The publisher announces its containers at `<address>:<port>`.
    */
   hostAddress: string
+  /**
+   * Who may reach the apps' published ports directly, not through the router (`WHARF_APP_PORT_SOURCES`,
+   * comma-separated IPv4 addresses or CIDRs, default none): on a worker host, the router host's address.
+   * Everyone else from outside this host is dropped by the engine's firewall (DOCKER-USER).
+   */
+  appPortSources: string[]
   /** Postgres URL: `WHARF_DATABASE_URL`, default derived from the port and the password `make up` generated. */
   databaseUrl: string | undefined
   /**
@@ -107,6 +131,12 @@ export interface WharfConfig {
    * log's head (default 1000), or behind with no progress for `WHARF_HEALTH_STALL` seconds (default 10).
    */
   health: HealthThresholds
+}
+
+/** A registry user and password (never logged or printed). */
+export interface RegistryCredentials {
+  username: string
+  password: string
 }
 
 /** Bounds of `git push` over SSH; each is an environment variable (README, Pushes and sign-in). */
@@ -270,6 +300,18 @@ function registryCache(raw: string | undefined): WharfConfig['registryCache'] {
   throw new Error(`WHARF_REGISTRY_CACHE must be inmemory or redis, got ${JSON.stringify(raw)}`)
 }
 
+function registryAuth(env: NodeJS.ProcessEnv): WharfConfig['registryAuth'] {
+  const username = env.WHARF_REGISTRY_USER || 'wharf'
+  // htpasswd keeps `user:hash` lines: a colon or a line break in the name would break the file.
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(username))
+    throw new Error(`WHARF_REGISTRY_USER must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(username)}`)
+  const password = env.WHARF_REGISTRY_PASSWORD || undefined
+  // bcrypt reads at most 72 bytes; a line break would end htpasswd's input early. (The value is never in the message.)
+  if (password !== undefined && (Buffer.byteLength(password) > 72 || /[\r\n]/.test(password)))
+    throw new Error('WHARF_REGISTRY_PASSWORD must be at most 72 bytes on one line')
+  return { username, password }
+}
+
 function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
   const region = env.WHARF_S3_REGION || 'us-east-1'
   const given = (['WHARF_S3_ENDPOINT', 'WHARF_S3_ACCESS_KEY', 'WHARF_S3_SECRET_KEY'] as const).filter((k) => env[k])
@@ -331,12 +373,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     host: '127.0.0.1',
     ports,
     registryCache: registryCache(env.WHARF_REGISTRY_CACHE),
+    registryAuth: registryAuth(env),
     backups: backupConfig(env),
     dockerHost: env.WHARF_DOCKER_HOST || undefined,
+    swarmManager: env.WHARF_SWARM_MANAGER || env.WHARF_DOCKER_HOST || undefined,
     domain: env.WHARF_DOMAIN || 'wharf.localhost',
     namespace: env.WHARF_NAMESPACE || 'wharf',
     logLevel: env.WHARF_LOG_LEVEL || 'info',
     routerDictMb: count(env, 'WHARF_ROUTER_DICT_MB', 64, 4096),
+    drainMs: duration(env, 'WHARF_DRAIN_TIME', '5s', 0),
     metrics: {
       port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
       maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),
@@ -344,6 +389,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     natsReplicas: natsReplicas(env.WHARF_NATS_REPLICAS),
     hostAddress: hostAddress(env.WHARF_HOST_ADDRESS),
+    appPortSources: appPortSources(env.WHARF_APP_PORT_SOURCES),
     databaseUrl: env.WHARF_DATABASE_URL || undefined,
     registration: registration(env.WHARF_REGISTRATION),
     npmRegistry: env.WHARF_NPM_REGISTRY || undefined,
@@ -385,10 +431,46 @@ function hostAddress(raw: string | undefined): string {
   return raw
 }
 
+function appPortSources(raw: string | undefined): string[] {
+  const list = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  for (const s of list) {
+    const [addr, bits, ...rest] = s.split('/')
+    const octets = (addr ?? '').split('.')
+    const okAddr = octets.length === 4 && octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255)
+    const okBits = bits === undefined || (/^[0-9]{1,2}$/.test(bits) && Number(bits) >= 8 && Number(bits) <= 32)
+    if (!okAddr || !okBits || rest.length > 0) throw new Error(`WHARF_APP_PORT_SOURCES must be IPv4 addresses or CIDRs (/8 to /32), got ${JSON.stringify(s)}`)
+  }
+  return list
+}
+
 function registration(raw: string | undefined): WharfConfig['registration'] {
   if (raw === undefined || raw === '') return 'open'
   if (raw === 'open' || raw === 'admin_only' || raw === 'closed') return raw
   throw new Error(`WHARF_REGISTRATION must be open, admin_only or closed, got ${JSON.stringify(raw)}`)
+}
+
+/**
+ * What the Docker engine needs to push to and pull from the platform's registry at
+ * `127.0.0.1:<registry port>` (its X-Registry-Auth), or undefined without credentials.
+ */
+export function registryLogin(cfg: Pick<WharfConfig, 'ports' | 'registryAuth'>): RegistryLogin | undefined {
+  const { username, password } = cfg.registryAuth
+  return password === undefined ? undefined : { serveraddress: `127.0.0.1:${cfg.ports.registry}`, username, password }
+}
+
+/** The `Authorization` header of a plain HTTP request to the registry, or none without credentials. */
+export function registryHeaders(auth: { username: string; password: string | undefined } | undefined): Record<string, string> {
+  if (auth?.password === undefined) return {}
+  return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
+}
+
+/** Credentials for one registry host, as the Docker engine takes them. */
+export interface RegistryLogin extends RegistryCredentials {
+  /** `host:port` of the registry they are for; sent to no other. */
+  serveraddress: string
 }
 
 /** The URL an app answers on through the router: `http://<app>.<domain>:<router port>`. */

@@ -18,6 +18,10 @@ export const ERRORS = {
     status: 403,
     summary: 'The command would take the caller past a quota of the platform (apps or replicas per user); the message names the setting.',
   },
+  WHARF_KEY_UNPROVEN: {
+    status: 403,
+    summary: "An SSH key added without proof that the caller holds its private key (a signature of the API's challenge, ssh-keygen -Y sign -n wharf-keys).",
+  },
   WHARF_EXISTS: { status: 409, summary: 'The thing to create exists already (an app, a user, a key, a domain).' },
   WHARF_BACKUP_CORRUPT: { status: 422, summary: 'A backup or event-log export fails its checks (format, checksum, contents); nothing was changed.' },
   WHARF_BACKUP_FOREIGN: { status: 422, summary: 'A backup belongs to another platform (another event log); nothing was changed.' },

@@ -16,7 +16,13 @@ export function pathsFor(home: string) {
     secrets: join(home, 'secrets'),
     /** Resolved settings for tools that talk to a running platform (bench, CLI admin commands). */
     envFile: join(home, 'wharf.env'),
-    nats: { data: join(home, 'nats'), pid: join(run, 'nats.pid'), log: join(logs, 'nats.log') },
+    nats: {
+      data: join(home, 'nats'),
+      pid: join(run, 'nats.pid'),
+      log: join(logs, 'nats.log'),
+      conf: join(home, 'secrets', 'nats.conf'),
+      password: join(home, 'secrets', 'nats-password'),
+    },
     postgres: {
       data: join(home, 'postgres'),
       socketDir: join(run, 'postgres'),
@@ -40,6 +46,10 @@ export function pathsFor(home: string) {
       dir: join(home, 'registry'),
       conf: join(home, 'registry', 'config.yml'),
       data: join(home, 'registry', 'data'),
+      /** The password infra generated for the registry's user (mode 600), unless `WHARF_REGISTRY_PASSWORD` gives one. */
+      password: join(home, 'secrets', 'registry-password'),
+      /** The registry's htpasswd file (bcrypt), written from the user and password on every start (mode 600). */
+      htpasswd: join(home, 'secrets', 'registry.htpasswd'),
       pid: join(run, 'registry.pid'),
       log: join(logs, 'registry.log'),
     },

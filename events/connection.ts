@@ -16,6 +16,7 @@ import {
 import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
 import { WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
+import { natsServers } from './servers.js'
 
 /** How long the server remembers message ids (`Nats-Msg-Id`) for de-duplication, ms. */
 export const DUPLICATE_WINDOW_MS = 120_000
@@ -36,11 +37,12 @@ export interface JetStreamConnectOptions {
 export async function connectJetStream(opts: JetStreamConnectOptions): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
   let nc: NatsConnection
   // `nats://a:4222,nats://b:4222`: every server of a cluster, so a client finds another when one is lost.
-  const servers = typeof opts.servers === 'string' ? opts.servers.split(',').map((s) => s.trim()) : opts.servers
+  // A user and password in the URLs become the client's options; messages name the servers without them.
+  const { shown, ...servers } = natsServers(opts.servers)
   try {
-    nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1 })
+    nc = await connect({ ...servers, name: opts.name, maxReconnectAttempts: -1 })
   } catch (err) {
-    throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause: err })
+    throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${shown}: ${(err as Error).message}`, { cause: err })
   }
   try {
     return { nc, jsm: await jetstreamManager(nc) }

@@ -6,3 +6,4 @@ export type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion
 export { JetStreamEventStore, type JetStreamEventStoreOptions } from './jetstream.js'
 export { MemoryEventStore, type MemoryEventStoreOptions } from './memory.js'
 export { JetStreamPublisher } from './jspublish.js'
+export { natsServers, type NatsServers } from './servers.js'

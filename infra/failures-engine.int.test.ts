@@ -13,13 +13,13 @@
  */
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { killAndRecover, startDrill } from './failures.js'
+import { killAndRecover, startDrill, testRegistryAuth } from './failures.js'
 
 t.setTimeout(240_000)
 
 t.test('the Docker engine killed with -9 comes back by itself; apps answer while it is dead; the platform catches up', async (t) => {
   const t0 = Date.now()
-  const d = await startDrill({ ownEngine: true, registry: process.env.WHARF_TEST_REGISTRY })
+  const d = await startDrill({ ownEngine: true, registry: process.env.WHARF_TEST_REGISTRY, registryAuth: testRegistryAuth() })
   t.teardown(() => d.stop())
   t.ok(d.web, `an app serving through the router from the drill's own engine (${d.web})`)
   const upAt = Date.now()
@@ -28,14 +28,6 @@ t.test('the Docker engine killed with -9 comes back by itself; apps answer while
   t.comment(JSON.stringify(r))
   // The figures, also when the test passes (make test shows a passing file's stderr only).
   console.error(`failures-engine: ${JSON.stringify(r)}`)
-  // The supervisor is held for the first 2 s, so that no dockerd runs for that long.
-  t.ok(r.restartedMs >= 0 && r.restartedMs < 7_000, `started again by the supervisor within 5 s of it going on (${r.restartedMs} ms after the kill)`)
-  t.ok(r.backMs >= 0 && r.backMs < 60_000, `answering again by itself (${r.backMs} ms)`)
-  t.ok(r.commandsBackMs >= 0, `commands succeed (${r.commandsBackMs} ms after the kill; ${r.commandsFailed} of ${r.commandsSent} failed)`)
-  t.ok(r.commandsAfterBackMs <= 10_000, `commands succeed within 10 s of the engine being back (${r.commandsAfterBackMs} ms)`)
-  t.ok(r.sawUnhealthy, '/healthz said 503 while the engine was away')
-  t.ok(r.unhealthyReason && !r.unhealthyReason.includes('\n'), `with the reason in one line (${r.unhealthyReason})`)
-  t.ok(r.healthyAfterBackMs >= 0, `/healthz is 200 again (${r.healthyAfterBackMs} ms after the engine was back)`)
   // Dead: from the kill until the supervisor ran a new dockerd (which, without live-restore, stops the
   // old containers while it starts: the swarm then starts new ones).
   const startedAgain = readFileSync(d.ctx.paths.supervisor.log, 'utf8')
@@ -45,8 +37,17 @@ t.test('the Docker engine killed with -9 comes back by itself; apps answer while
     .find((l) => l.part === 'hosts' && l.msg.includes('starting it again'))
   t.ok(startedAgain, 'the supervisor logged that it started the engine again')
   const deadMs = Date.parse(startedAgain!.time) - r.killedAt
+  // The supervisor is held for the first 2 s, so that no dockerd runs for that long; then it starts one
+  // at its next look (every second). The pid is recorded once the engine answers (its own start-up).
+  t.ok(deadMs >= 2_000 && deadMs < 5_000, `started again by the supervisor within 3 s of it going on (${deadMs} ms after the kill)`)
+  t.ok(r.restartedMs >= 0, `a new engine runs (recorded ${r.restartedMs} ms after the kill, once it answered)`)
+  t.ok(r.backMs >= 0 && r.backMs < 60_000, `answering again by itself (${r.backMs} ms)`)
+  t.ok(r.commandsBackMs >= 0, `commands succeed (${r.commandsBackMs} ms after the kill; ${r.commandsFailed} of ${r.commandsSent} failed)`)
+  t.ok(r.commandsAfterBackMs <= 10_000, `commands succeed within 10 s of the engine being back (${r.commandsAfterBackMs} ms)`)
+  t.ok(r.sawUnhealthy, '/healthz said 503 while the engine was away')
+  t.ok(r.unhealthyReason && !r.unhealthyReason.includes('\n'), `with the reason in one line (${r.unhealthyReason})`)
+  t.ok(r.healthyAfterBackMs >= 0, `/healthz is 200 again (${r.healthyAfterBackMs} ms after the engine was back)`)
   const failedWhileDead = r.appFailedAtMs.filter((ms) => ms < deadMs)
-  t.ok(deadMs >= 2_000, `no dockerd ran for ${deadMs} ms (the supervisor held for 2 s)`)
   t.same(failedWhileDead, [], `no request to the app failed while no dockerd ran (${deadMs} ms; failures at ${r.appFailedAtMs.join(', ')} ms after the kill)`)
   t.ok(
     r.convergedMs !== undefined && r.convergedMs >= 0,

@@ -12,14 +12,15 @@ import t from 'tap'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { readFileSync } from 'node:fs'
-import { killAndRecover, nginxMasters, startDrill, type KillResult } from './failures.js'
+import { killAndRecover, nginxMasters, startDrill, testRegistryAuth, type KillResult } from './failures.js'
+import { natsClientUrl } from './parts/nats.js'
 import { livePid } from './proc.js'
 
 // Four outages of up to ~20 s each on a loaded machine, plus the platform's start.
 t.setTimeout(300_000)
 
 t.test('each part killed with -9 comes back by itself; commands recover; the read models match the log', async (t) => {
-  const d = await startDrill({ dockerHost: process.env.WHARF_TEST_DOCKER_HOST, registry: process.env.WHARF_TEST_REGISTRY })
+  const d = await startDrill({ dockerHost: process.env.WHARF_TEST_DOCKER_HOST, registry: process.env.WHARF_TEST_REGISTRY, registryAuth: testRegistryAuth() })
   t.teardown(() => d.stop())
   t.ok(d.web, `an app serving through the router (${d.web})`)
   const results: KillResult[] = []
@@ -60,7 +61,11 @@ t.test('each part killed with -9 comes back by itself; commands recover; the rea
 
   // Nothing lost, nothing applied twice: the releases read model holds exactly the log's releases,
   // numbered 1..n, and the config read model the last value the log set.
-  const store = await JetStreamEventStore.connect({ servers: d.cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(d.cfg.namespace) })
+  const store = await JetStreamEventStore.connect({
+    servers: natsClientUrl(d.cfg, d.ctx.paths),
+    catalogue: wharfCatalogue(),
+    subjects: new EventSubjects(d.cfg.namespace),
+  })
   t.teardown(() => store.close())
   const versions: number[] = []
   let last: string | undefined

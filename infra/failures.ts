@@ -66,7 +66,16 @@ export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services,
  * with its own engine and swarm, `--userland-proxy=false`), which the supervisor also watches, so
  * it may be killed (`engine`) without touching any other test's engine.
  */
-export async function startDrill(opts: { dockerHost?: string; registry?: string; ownEngine?: boolean; say?: (line: string) => void } = {}): Promise<Drill> {
+export async function startDrill(
+  opts: {
+    dockerHost?: string
+    registry?: string
+    /** The registry's user and password (it requires the platform's credentials). */
+    registryAuth?: { username: string; password: string }
+    ownEngine?: boolean
+    say?: (line: string) => void
+  } = {},
+): Promise<Drill> {
   const home = mkdtempSync(join(tmpdir(), 'wharf-drill-'))
   chmodSync(home, 0o755)
   const env: NodeJS.ProcessEnv = {
@@ -85,6 +94,10 @@ export async function startDrill(opts: { dockerHost?: string; registry?: string;
   }
   // The engine pulls the web app's image from there (this drill runs no registry of its own).
   if (opts.registry) env.WHARF_REGISTRY_PORT = opts.registry.split(':')[1]
+  if (opts.registryAuth) {
+    env.WHARF_REGISTRY_USER = opts.registryAuth.username
+    env.WHARF_REGISTRY_PASSWORD = opts.registryAuth.password
+  }
   let topology: Topology | undefined
   if (opts.ownEngine) {
     if (!opts.registry) throw new Error('a drill with an engine of its own needs a registry to pull from')
@@ -477,4 +490,11 @@ export async function converged(d: Drill, web: number): Promise<boolean> {
   } catch {
     return false
   }
+}
+
+/** The test registry's credentials (`make test` gives them), if any. */
+export function testRegistryAuth(): { username: string; password: string } | undefined {
+  const username = process.env.WHARF_TEST_REGISTRY_USER
+  const password = process.env.WHARF_TEST_REGISTRY_PASSWORD
+  return username && password ? { username, password } : undefined
 }

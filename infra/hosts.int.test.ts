@@ -15,7 +15,7 @@ import t from 'tap'
 import { DockerEngine } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import { streamId, type RecordedEvent } from '../events/index.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../services/builder/testing.js'
+import { buildTestImage, removeImage, testDocker, testRegistry, testRegistryLogin } from '../services/builder/testing.js'
 import { registerAndLogin, startEngineController } from '../services/controller/testing.js'
 import { Publisher } from '../services/publisher/publisher.js'
 import { startTestRouter, testRouterPort } from '../services/router/testing.js'
@@ -65,7 +65,7 @@ t.test('three hosts: web=3 one per host through the router; a host lost while se
   figures['two hosts up and in one swarm'] = secs(Date.now() - t0)
   t0 = Date.now()
   const h3 = await addHost(topology, { labels: { zone: 'c' } })
-  const manager = DockerEngine.at(topology.hosts[0]!.dockerHost)
+  const manager = DockerEngine.at(topology.hosts[0]!.dockerHost, testRegistryLogin())
   await until('the third node ready', async () => (await manager.listNodes()).find((n) => n.address === h3.address)?.state === 'ready')
   figures['a host added (namespace, engine, join, ready)'] = secs(Date.now() - t0)
   const nodes = await manager.listNodes()
@@ -78,12 +78,12 @@ t.test('three hosts: web=3 one per host through the router; a host lost while se
   const namespace = c.deps.cfg.namespace
   const token = await registerAndLogin(c, 'alice')
   for (const h of topology.hosts) {
-    const p = await Publisher.start({ docker: DockerEngine.at(h.dockerHost), store, pool, log, namespace, host: h.address })
+    const p = await Publisher.start({ docker: DockerEngine.at(h.dockerHost), swarm: manager, store, pool, log, namespace, host: h.address })
     t.teardown(() => p.stop())
   }
   const scheduler = await startScheduler(
     { store, pool, docker: manager, namespace, registry: testRegistry(), log },
-    { deployTimeoutMs: 60_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000 } },
+    { deployTimeoutMs: 60_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000, drainMs: 1_000 } },
   )
   t.teardown(() => scheduler.stop())
   await startTestRouter(t, c, { domain: DOMAIN })

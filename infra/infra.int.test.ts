@@ -1,9 +1,17 @@
 import { request } from 'undici'
 import pg from 'pg'
 import t from 'tap'
+import { registryHeaders } from '../core/config.js'
 import { dockerClient } from '../core/engine/docker.js'
 import { testNatsUrl, testPgUrl } from '../test/harness.js'
 import { tarOf } from '../test/tar.js'
+
+/** The test registry's credentials, as the engine takes them (`make test` names them). */
+function registryLogin() {
+  const e = process.env
+  return { serveraddress: e.WHARF_TEST_REGISTRY!, username: e.WHARF_TEST_REGISTRY_USER!, password: e.WHARF_TEST_REGISTRY_PASSWORD! }
+}
+const registryAuth = () => registryHeaders(registryLogin())
 
 /** The real parts `make test` started: each answers, on 127.0.0.1 only, as `make up` promises. */
 
@@ -44,8 +52,8 @@ t.test('nginx answers 404 for a host no app has', async (t) => {
   t.match(await res.body.text(), /no app answers at this host/)
 })
 
-t.test('the registry answers the v2 API', async (t) => {
-  const res = await request(`http://${process.env.WHARF_TEST_REGISTRY}/v2/`)
+t.test('the registry answers the v2 API (with the credentials)', async (t) => {
+  const res = await request(`http://${process.env.WHARF_TEST_REGISTRY}/v2/`, { headers: registryAuth() })
   t.equal(res.statusCode, 200)
   t.equal(res.headers['docker-distribution-api-version'], 'registry/2.0')
   await res.body.dump()
@@ -87,13 +95,14 @@ t.test('Docker engine: swarm active, and FROM busybox builds and runs with no ne
   const logs = (await container.logs({ stdout: true, stderr: true })) as Buffer
   t.match(logs.toString('latin1'), marker, 'the image has what the Dockerfile wrote')
 
-  // The engine wants an X-Registry-Auth header even for a registry without auth.
-  const push = await docker.getImage(tag).push({ authconfig: {} } as object)
+  const push = await docker.getImage(tag).push({ authconfig: registryLogin() } as object)
   const pushed = await new Promise<unknown[]>((resolve, reject) => docker.modem.followProgress(push, (err, res) => (err ? reject(err) : resolve(res))))
   t.notOk(
     pushed.some((o) => (o as { error?: string }).error),
     'pushed to the registry',
   )
-  const tags = (await (await request(`http://${process.env.WHARF_TEST_REGISTRY}/v2/wharf-test-busybox/tags/list`)).body.json()) as { tags: string[] }
+  const tags = (await (
+    await request(`http://${process.env.WHARF_TEST_REGISTRY}/v2/wharf-test-busybox/tags/list`, { headers: registryAuth() })
+  ).body.json()) as { tags: string[] }
   t.ok(tags.tags.includes(String(process.pid)), 'the registry lists the tag')
 })

@@ -18,6 +18,8 @@ declare -A PROVIDES=(
   [lua-resty-lrucache]=/usr/share/lua/5.1/resty/lrucache.lua
   [libluajit2-5.1-2]=/usr/share/doc/libluajit2-5.1-2
   [docker-registry]=/usr/bin/docker-registry
+  # htpasswd: the bcrypt hash of the registry's password
+  [apache2-utils]=/usr/bin/htpasswd
   # static: the base image copies it into an empty root
   [busybox-static]=/bin/busybox
   [git]=/usr/bin/git

@@ -14,6 +14,7 @@ import { addHost, readTopology, startHosts, stopHosts } from './hosts.js'
 import { createLogger } from '../core/log.js'
 import { contextFor, down, status, supervisedParts, up } from './platform.js'
 import { simulatedHosts } from './parts/hosts.js'
+import { natsClientUrl } from './parts/nats.js'
 import { builder, services } from './parts/services.js'
 import { childrenOf, stillRuns } from './proc.js'
 import { Supervisor, type SupervisorState } from './supervisor.js'
@@ -26,7 +27,11 @@ const program = new Command('infra').description("Wharf's real parts: start, sto
 /** The one-time import token while the platform's event log is empty (made if missing), else undefined. */
 async function newPlatformImportToken(cfg: WharfConfig): Promise<string | undefined> {
   try {
-    const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue(), subjects: new EventSubjects(cfg.namespace) })
+    const store = await JetStreamEventStore.connect({
+      servers: natsClientUrl(cfg, ctx.paths),
+      catalogue: wharfCatalogue(),
+      subjects: new EventSubjects(cfg.namespace),
+    })
     try {
       return (await store.lastSeq()) === 0 ? ensureImportToken(cfg.home) : undefined
     } finally {

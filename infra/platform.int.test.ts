@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -6,7 +6,7 @@ import t from 'tap'
 import { loadConfig, type WharfConfig } from '../core/config.js'
 import { JetStreamEventStore } from '../events/jetstream.js'
 import { wharfCatalogue } from '../domain/index.js'
-import { nats } from './parts/nats.js'
+import { nats, natsClientUrl } from './parts/nats.js'
 import { postgres, databaseUrl } from './parts/postgres.js'
 import { contextFor, down, up } from './platform.js'
 import { isAlive, readPid } from './proc.js'
@@ -41,7 +41,31 @@ t.test('down then up keeps events and read models; a second up changes nothing',
     ['running', 'running'],
   )
 
-  const store = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue() })
+  // Issue 14, finding 8: NATS accepts only the platform's services. Another user of the host, without
+  // the password (or with a wrong one), is refused and reaches no event.
+  const url = natsClientUrl(cfg, ctx.paths)
+  const password = readFileSync(ctx.paths.nats.password, 'utf8').trim()
+  t.ok(url.includes(`:${encodeURIComponent(password)}@`), 'the services are given the password in their URL')
+  t.equal(statSync(ctx.paths.nats.password).mode & 0o777, 0o600, 'the password file is for its owner only')
+  t.equal(statSync(ctx.paths.nats.conf).mode & 0o777, 0o600, "... and so is the server's config file holding it")
+  const cmdline = readFileSync(`/proc/${readPid(ctx.paths.nats.pid)}/cmdline`, 'utf8')
+  t.notOk(cmdline.includes(password), "the password is not on nats-server's command line (readable by every user)")
+  for (const [who, servers] of [
+    ['no password', `nats://127.0.0.1:${cfg.ports.nats}`],
+    ['a wrong password', `nats://wharf:wrong@127.0.0.1:${cfg.ports.nats}`],
+  ] as const) {
+    const refused = await JetStreamEventStore.connect({ servers, catalogue: wharfCatalogue() }).then(
+      async (s) => {
+        await s.close()
+        return undefined
+      },
+      (err: Error & { code?: string }) => err,
+    )
+    t.match(refused, { code: 'WHARF_UNAVAILABLE', message: /Authorization Violation/i }, `${who}: refused`)
+    t.notOk(refused?.message.includes('wrong'), `${who}: the message does not repeat the password`)
+  }
+
+  const store = await JetStreamEventStore.connect({ servers: url, catalogue: wharfCatalogue() })
   const appended = await store.append(
     'app.keepme',
     [
@@ -72,7 +96,7 @@ t.test('down then up keeps events and read models; a second up changes nothing',
 
   const second = await up(ctx, parts)
   t.equal(second.changed, true)
-  const store2 = await JetStreamEventStore.connect({ servers: cfg.natsUrl, catalogue: wharfCatalogue() })
+  const store2 = await JetStreamEventStore.connect({ servers: natsClientUrl(cfg, ctx.paths), catalogue: wharfCatalogue() })
   t.teardown(() => store2.close())
   const { version, events } = await store2.readStream('app.keepme')
   t.equal(version, appended.lastSeq, 'same stream version after the restart')

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
-import { loadConfig, type WharfConfig } from '../core/config.js'
+import { loadConfig, registryHeaders, type WharfConfig } from '../core/config.js'
 import { BUCKETS, s3Client, S3ObjectStore, type ObjectStore } from '../core/objectstore/index.js'
 import { noise, sha256Of } from '../core/objectstore/objectstore.contract.js'
 import { pushImage } from '../core/engine/images.js'
@@ -18,7 +18,7 @@ import { buildTestImage, pullImage, removeImage, testDocker } from '../services/
 import { DockerEngine } from '../core/engine/docker.js'
 import { registerAndLogin, startTestController } from '../services/controller/testing.js'
 import { ceph, s3Settings } from './parts/ceph.js'
-import { registry } from './parts/registry.js'
+import { registry, registryCredentials } from './parts/registry.js'
 import { contextFor, down, up } from './platform.js'
 import { isAlive, readPid, waitUntil } from './proc.js'
 import { freePort } from './test-env.js'
@@ -34,6 +34,8 @@ const base = loadConfig({ WHARF_HOME: home })
 const cfg: WharfConfig = { ...base, ports: { ...base.ports, s3: await freePort(), cephMon: await freePort(), registry: await freePort() } }
 cfg.s3 = { ...cfg.s3, endpoint: `http://127.0.0.1:${cfg.ports.s3}` }
 const ctx = contextFor(cfg)
+/** This test's registry's credentials, as the engine takes them. */
+const login = () => ({ serveraddress: `127.0.0.1:${cfg.ports.registry}`, ...registryCredentials(ctx) })
 t.teardown(async () => {
   await down(ctx, [registry, ceph])
   rmSync(home, { recursive: true, force: true })
@@ -133,7 +135,7 @@ t.test('the gateway killed mid-push: the push fails clearly, no image appears; t
   await docker.getImage(local).tag({ repo: `127.0.0.1:${cfg.ports.registry}/${repo}`, tag: 'v1' })
   t.teardown(() => removeImage(docker, ref))
 
-  const push = pushImage(new DockerEngine(docker), ref).then(
+  const push = pushImage(new DockerEngine(docker, login()), ref).then(
     () => undefined,
     (err: Error) => err,
   )
@@ -143,14 +145,19 @@ t.test('the gateway killed mid-push: the push fails clearly, no image appears; t
   t.ok(failed, 'the push failed')
   t.match(failed?.message, /the registry at 127\.0\.0\.1:\d+ refused the image/, `clearly: ${failed?.message}`)
   await ceph.start(ctx)
-  await waitUntil('the registry healthy again', async () => (await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`)).statusCode === 200, 60_000, 500)
-  const manifest = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/${repo}/manifests/v1`)
+  await waitUntil(
+    'the registry healthy again',
+    async () => (await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`, { headers: registryHeaders(registryCredentials(ctx)) })).statusCode === 200,
+    60_000,
+    500,
+  )
+  const manifest = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/${repo}/manifests/v1`, { headers: registryHeaders(registryCredentials(ctx)) })
   await manifest.body.dump()
   t.equal(manifest.statusCode, 404, 'the cut-off push left no image behind')
 
-  await pushImage(new DockerEngine(docker), ref)
+  await pushImage(new DockerEngine(docker, login()), ref)
   await removeImage(docker, ref)
-  await pullImage(docker, ref)
+  await pullImage(docker, ref, login())
   t.ok(await docker.getImage(ref).inspect(), 'the next push works, and the image pulls back')
 })
 

@@ -26,6 +26,18 @@ export class TapCounter {
   readonly counts: TapCounts = { passed: 0, failed: 0, skipped: 0, failures: [] }
   readonly #stack: Frame[] = []
 
+  /** The counts of several TAP streams (the lanes of one run) as one. */
+  static merge(counters: TapCounter[]): TapCounter {
+    const all = new TapCounter()
+    for (const c of counters) {
+      all.counts.passed += c.counts.passed
+      all.counts.failed += c.counts.failed
+      all.counts.skipped += c.counts.skipped
+      all.counts.failures.push(...c.counts.failures)
+    }
+    return all
+  }
+
   /** Feeds one line; returns the closed frame when the line ends a subtest (for progress output). */
   line(line: string): { name: string; depth: number; ok: boolean; leaf: boolean } | undefined {
     const sub = SUBTEST.exec(line)

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +8,9 @@ import type { WharfConfig } from '../core/config.js'
 import { contextFor, down, REAL_PARTS, realParts, up } from './platform.js'
 import { dockerHost } from './parts/docker.js'
 import { s3Settings } from './parts/ceph.js'
+import { natsClientUrl } from './parts/nats.js'
 import { databaseUrl } from './parts/postgres.js'
+import { registryCredentials } from './parts/registry.js'
 import { pathsFor } from '../core/paths.js'
 import { livePid } from './proc.js'
 import { TapCounter } from './tap-count.js'
@@ -95,16 +97,29 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       WHARF_TEST_S3_SECRET_KEY: s3.secretKey,
       WHARF_TEST_S3_REGION: s3.region,
       WHARF_TEST_HOME: home,
-      WHARF_TEST_NATS_URL: cfg.natsUrl,
+      WHARF_TEST_NATS_URL: natsClientUrl(cfg, ctx.paths),
       WHARF_TEST_PG_URL: databaseUrl(cfg, ctx.paths),
       WHARF_TEST_DOCKER_HOST: dockerHost(ctx),
       WHARF_TEST_REGISTRY: `127.0.0.1:${cfg.ports.registry}`,
+      WHARF_TEST_REGISTRY_USER: registryCredentials(ctx).username,
+      WHARF_TEST_REGISTRY_PASSWORD: registryCredentials(ctx).password,
       WHARF_TEST_ROUTER_PORT: String(cfg.ports.router),
       WHARF_TEST_ROUTER_TLS_PORT: String(cfg.ports.routerTls),
       WHARF_TEST_NGINX_CONF: ctx.paths.nginx.conf,
       WHARF_TEST_NATS_MONITOR_PORT: String(cfg.ports.natsMonitor),
     }
-    ;({ counter, tapExit } = await runTap(tapArgs, env))
+    if (tapArgs.length) ({ counter, tapExit } = await runTap(tapArgs, env))
+    else {
+      // The whole suite in two lanes at once (CI has a time budget): the tests that share the engine,
+      // the test nginx, the registry or start platforms of their own, one after another; beside them,
+      // the rest (unit tests, and controllers, projections and CLI over the shared NATS and Postgres
+      // in namespaces and databases of their own).
+      const { shared, apart } = lanesOf(testFiles())
+      console.log(`${shared.length} test files on the shared parts, ${apart.length} beside them`)
+      const lanes = await Promise.all([runTap(shared, env), runTap(apart, env)])
+      counter = TapCounter.merge(lanes.map((l) => l.counter))
+      tapExit = lanes.every((l) => l.tapExit === 0) ? 0 : (lanes.find((l) => l.tapExit !== 0)?.tapExit ?? 1)
+    }
   } catch (err) {
     console.error(`test platform failed: ${(err as Error).message}`)
     counter.counts.failed++
@@ -157,19 +172,49 @@ function runLint(): Promise<{ ok: boolean }> {
   })
 }
 
+/** Every test file of the tree (package.json's tap `include`, without its `exclude`), sorted. */
+function testFiles(): string[] {
+  return globSync('**/*.test.ts', { exclude: (f) => f === 'node_modules' || f === 'dist' || f === '.wharf' || f === '.git' }).sort()
+}
+
+/**
+ * What a test file uses that another running at the same time could disturb: the test Docker engine
+ * (Swarm services, images), the test nginx and its router port, the test registry, or a platform of its
+ * own (infra/). Such a file goes in the shared lane, which runs one file at a time.
+ */
+const SHARED_PARTS =
+  /WHARF_TEST_(DOCKER_HOST|NGINX_CONF|ROUTER_PORT|ROUTER_TLS_PORT|REGISTRY)|\b(startEngineController|testDocker|testEngine|testRegistry|buildTestImage|pullImage|startTestBuilder|startTestRouter|testRouterPort|DockerEngine)\b/
+
+export function lanesOf(files: string[], read: (f: string) => string = (f) => readFileSync(f, 'utf8')): { shared: string[]; apart: string[] } {
+  const shared: string[] = []
+  const apart: string[] = []
+  for (const f of files) (f.startsWith('infra/') || SHARED_PARTS.test(read(f)) ? shared : apart).push(f)
+  return { shared, apart }
+}
+
 /** Runs tap with the TAP reporter, printing one line per test file and the full TAP of failing ones. */
 function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<{ counter: TapCounter; tapExit: number | null }> {
   const counter = new TapCounter()
   const child = spawn(join(process.cwd(), 'node_modules/.bin/tap'), ['--reporter=tap', '--no-color', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   let fileLines: string[] = []
+  const times: [string, number][] = []
   createInterface({ input: child.stdout! }).on('line', (line) => {
     fileLines.push(line)
     const closed = counter.line(line)
     if (closed && closed.depth === 0) {
-      console.log(`${closed.ok ? 'ok    ' : 'FAILED'} ${closed.name}`)
+      // The file's own line ends with tap's `# time=<ms>ms`: shown, and the slowest files listed at the end (CI has a time budget).
+      const ms = Number(/# time=([\d.]+)ms/.exec(line)?.[1] ?? Number.NaN)
+      if (Number.isFinite(ms)) times.push([closed.name, ms])
+      console.log(`${closed.ok ? 'ok    ' : 'FAILED'} ${closed.name}${Number.isFinite(ms) ? ` (${(ms / 1000).toFixed(1)} s)` : ''}`)
       if (!closed.ok) console.log(fileLines.join('\n'))
       fileLines = []
     }
   })
-  return new Promise((resolve) => child.on('close', (code) => resolve({ counter, tapExit: code })))
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      const slowest = times.sort((a, b) => b[1] - a[1]).slice(0, 10)
+      if (slowest.length) console.log(`slowest files: ${slowest.map(([f, ms]) => `${f} ${(ms / 1000).toFixed(0)} s`).join(', ')}`)
+      resolve({ counter, tapExit: code })
+    }),
+  )
 }

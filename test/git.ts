@@ -19,6 +19,11 @@ export function makeSshKey(dir: string, name = 'id_ed25519'): SshKey {
   return { path, publicKey: readFileSync(`${path}.pub`, 'utf8').trim() }
 }
 
+/** `message` signed with the private key at `privatePath` (`ssh-keygen -Y sign -n <namespace>`): the armored signature. */
+export function sshSign(privatePath: string, message: string, namespace = 'wharf-keys'): string {
+  return execFileSync('ssh-keygen', ['-Y', 'sign', '-q', '-n', namespace, '-f', privatePath], { input: message, stdio: ['pipe', 'pipe', 'ignore'] }).toString()
+}
+
 /** A git repo at `dir` with `files` committed on `branch` (default main). Answers the commit sha. */
 export function makeRepo(dir: string, files: Record<string, string>, opts: { branch?: string } = {}): string {
   mkdirSync(dir, { recursive: true })

@@ -3,7 +3,7 @@
  * a HOME of its own, against a controller of its own.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startTestController } from '../../services/controller/testing.js'
@@ -83,6 +83,11 @@ t.test('register, login, whoami, keys, users through bin/wharf', async (t) => {
   const priv = await bob.run('keys:add', join(ssh, 'id_ed25519'))
   t.equal(priv.code, 1)
   t.match(priv.stderr, /^wharf: .*private key.* \(WHARF_INVALID\)\n$/)
+  // A public key without its private key (alice has a copy of bob's ci key's .pub only): not proven.
+  copyFileSync(join(bob.home, 'second.pub'), join(alice.home, 'stolen.pub'))
+  const stolen = await alice.run('keys:add', join(alice.home, 'stolen.pub'))
+  t.equal(stolen.code, 1)
+  t.match(stolen.stderr, /^wharf: cannot sign with the private key of .*stolen\.pub.* \(WHARF_KEY_UNPROVEN\)\n$/)
   const missing = await alice.run('keys:add')
   t.equal(missing.code, 1)
   t.match(missing.stderr, /no public key at .*id_ed25519.pub or .*id_rsa.pub.* \(WHARF_INVALID\)/)

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { ApiClient, CliError } from '../client.js'
@@ -27,16 +28,52 @@ function readKey(path: string | undefined): { path: string; text: string } {
   throw new CliError('WHARF_INVALID', `no public key at ${candidates.join(' or ')}; give a path (or run ssh-keygen)`)
 }
 
+/**
+ * Signs `challenge` with the key whose public half is at `pubPath`, as `ssh-keygen -Y sign` does:
+ * with the private key beside it (`<path>` without `.pub`, asking for its passphrase if it has one)
+ * or, when ssh-agent holds the key, through the agent. Answers the armored signature.
+ */
+function signChallenge(pubPath: string, challenge: string, namespace: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-key-proof-'))
+  try {
+    const file = join(dir, 'challenge')
+    writeFileSync(file, challenge)
+    // The challenge is a file (not stdin), so a passphrase prompt can read the terminal.
+    const res = spawnSync('ssh-keygen', ['-Y', 'sign', '-n', namespace, '-f', pubPath, file], { stdio: ['inherit', 'pipe', 'pipe'] })
+    if (res.error) {
+      throw new CliError('WHARF_INVALID', `cannot run ssh-keygen (OpenSSH 8.2 or later signs the proof that you hold the key): ${res.error.message}`)
+    }
+    if (res.status !== 0) {
+      const why = res.stderr.toString().trim().split('\n').slice(-3).join('; ')
+      throw new CliError(
+        'WHARF_KEY_UNPROVEN',
+        `cannot sign with the private key of ${pubPath} (beside it without .pub, or in ssh-agent): ${why || `ssh-keygen exited ${res.status}`}`,
+      )
+    }
+    return readFileSync(`${file}.sig`, 'utf8')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 /** keys:add, keys:list, keys:remove. */
 export function keysTopic(program: Command): void {
   program
     .command('keys:add [path]')
-    .description('add an SSH public key (default ~/.ssh/id_ed25519.pub, then ~/.ssh/id_rsa.pub)')
+    .description(
+      'add an SSH public key (default ~/.ssh/id_ed25519.pub, then ~/.ssh/id_rsa.pub), signing a challenge with its private key (beside it, or in ssh-agent)',
+    )
     .option('--name <name>', 'a name for the key (default: its comment)')
     .action(async (path: string | undefined, opts: { name?: string }) => {
       const key = readKey(path)
       if (key.text.length > 16384) throw new CliError('WHARF_INVALID', `${key.path} is too large to be a public key`)
-      const added = await ApiClient.fromEnv().call<KeyBody>('POST', '/v1/keys', { key: key.text, ...(opts.name ? { name: opts.name } : {}) })
+      // Never sent anywhere: the private key only signs, here.
+      if (/PRIVATE KEY/.test(key.text)) throw new CliError('WHARF_INVALID', `${key.path} is a private key: give the public key (the .pub file)`)
+      const api = ApiClient.fromEnv()
+      // Proof that the key is yours: the API's challenge signed with its private key.
+      const { challenge, namespace } = await api.call<{ challenge: string; namespace: string }>('GET', '/v1/keys/challenge')
+      const signature = signChallenge(key.path, challenge, namespace)
+      const added = await api.call<KeyBody>('POST', '/v1/keys', { key: key.text, ...(opts.name ? { name: opts.name } : {}), challenge, signature })
       console.log(`Added ${added.type} key ${added.name} (${added.fingerprint}).`)
     })
 

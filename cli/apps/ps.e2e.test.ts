@@ -60,3 +60,25 @@ t.test('ps:list and ps through bin/wharf', async (t) => {
   await fails(t, alice.run(['ps', '-a', 'nope']), 'WHARF_NOT_FOUND', 'no such app')
   await fails(t, alice.run(['ps']), 'WHARF_INVALID', 'no app outside a checkout')
 })
+
+t.test('ps:scale --constraint keeps the placement as the app setting of the types scaled; a bad one changes nothing', async (t) => {
+  requireBuilt()
+  const c = await startTestController(t)
+  const alice = cli(t, c.url, await registerAndLogin(c, 'alice'))
+  await ok(t, alice.run(['apps:create', 'zoned', '--no-remote']), 'apps:create')
+  const out = await ok(
+    t,
+    alice.run(['ps:scale', 'web=2', 'worker=1', '--constraint', 'node.labels.zone==a', '--constraint', 'node.role!=manager', '-a', 'zoned']),
+    'ps:scale --constraint',
+  )
+  t.match(out.stdout, /Placement: WHARF_PLACEMENT_WEB=node\.labels\.zone==a;node\.role!=manager WHARF_PLACEMENT_WORKER=/)
+  t.match(out.stdout, /Scaled: web=2 worker=1/)
+  const config = JSON.parse((await ok(t, alice.run(['config:list', '-a', 'zoned', '--json']), 'config')).stdout)
+  t.match(config.values, { WHARF_PLACEMENT_WEB: 'node.labels.zone==a;node.role!=manager', WHARF_PLACEMENT_WORKER: 'node.labels.zone==a;node.role!=manager' })
+
+  await fails(t, alice.run(['ps:scale', 'web=5', '--constraint', 'zone==a', '-a', 'zoned']), 'WHARF_INVALID', 'not a placement constraint')
+  const ps = JSON.parse((await ok(t, alice.run(['ps:list', '-a', 'zoned', '--json']), 'ps:list')).stdout)
+  t.same(ps.formation, { web: 2, worker: 1 }, 'the formation is unchanged')
+  const after = JSON.parse((await ok(t, alice.run(['config:list', '-a', 'zoned', '--json']), 'config')).stdout)
+  t.equal(after.values.WHARF_PLACEMENT_WEB, 'node.labels.zone==a;node.role!=manager', 'the placement is unchanged')
+})

@@ -13,7 +13,8 @@ function testEnv(): { host: string; registry: string } {
 await engineContract(t, 'DockerEngine', {
   async create() {
     const { host, registry } = testEnv()
-    return { engine: DockerEngine.at(host), image: 'busybox:latest', registry }
+    const login = { serveraddress: registry, username: process.env.WHARF_TEST_REGISTRY_USER ?? '', password: process.env.WHARF_TEST_REGISTRY_PASSWORD ?? '' }
+    return { engine: DockerEngine.at(host, login), image: 'busybox:latest', registry }
   },
   ran() {},
 })

@@ -4,6 +4,7 @@
  */
 import { Readable, type Duplex } from 'node:stream'
 import Docker from 'dockerode'
+import type { RegistryLogin } from '../config.js'
 import {
   EngineError,
   engineStatus,
@@ -126,9 +127,27 @@ function lineOf(p: Progress): string | undefined {
 interface SwarmTask {
   ID: string
   ServiceID?: string
+  NodeID?: string
+  Slot?: number
   DesiredState?: string
   Spec?: TaskInfo['spec']
-  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string }
+  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string; ContainerStatus?: { ContainerID?: string } }
+}
+
+function taskOf(t: SwarmTask, serviceId = ''): TaskInfo {
+  return {
+    id: t.ID,
+    serviceId: t.ServiceID ?? serviceId,
+    desiredState: t.DesiredState ?? '',
+    state: t.Status?.State ?? '',
+    timestamp: t.Status?.Timestamp ?? '',
+    ...(t.Status?.Err ? { err: t.Status.Err } : {}),
+    ...(t.Status?.Message ? { message: t.Status.Message } : {}),
+    spec: t.Spec ?? {},
+    ...(t.Slot ? { slot: t.Slot } : {}),
+    ...(t.NodeID ? { nodeId: t.NodeID } : {}),
+    ...(t.Status?.ContainerStatus?.ContainerID ? { containerId: t.Status.ContainerStatus.ContainerID } : {}),
+  }
 }
 
 function serviceOf(s: Docker.Service): ServiceInfo {
@@ -152,14 +171,39 @@ function serviceOf(s: Docker.Service): ServiceInfo {
 /** The engine behind `docker` (see {@link dockerClient}). */
 export class DockerEngine implements ContainerEngine {
   readonly docker: Docker
+  readonly #login: RegistryLogin | undefined
 
-  constructor(docker: Docker) {
+  /**
+   * `login`: the platform registry's credentials, sent (as X-Registry-Auth) with pushes and pulls of
+   * images in that registry and with every service create and update, so that each node of the swarm
+   * can pull the service's image; never to another registry.
+   */
+  constructor(docker: Docker, login?: RegistryLogin) {
     this.docker = docker
+    this.#login = login
   }
 
-  /** The engine at `host` (`unix://...` or `tcp://127.0.0.1:port`). */
-  static at(host: string): DockerEngine {
-    return new DockerEngine(dockerClient(host))
+  /** The engine at `host` (`unix://...` or `tcp://127.0.0.1:port`); `login` as in the constructor. */
+  static at(host: string, login?: RegistryLogin): DockerEngine {
+    return new DockerEngine(dockerClient(host), login)
+  }
+
+  /**
+   * The engine's authconfig for `ref`: the platform registry's credentials when `ref` is in it, else
+   * empty (the engine wants an X-Registry-Auth header even for a registry without auth).
+   */
+  #authFor(ref: string): object {
+    const l = this.#login
+    if (!l) return {}
+    const slash = ref.indexOf('/')
+    return slash > 0 && ref.slice(0, slash).toLowerCase() === l.serveraddress ? { ...l } : {}
+  }
+
+  /** A service's authconfig: the credentials of the registry its image is in, when it is the platform's. */
+  #serviceAuth(spec: ServiceSpec): object | undefined {
+    const image = (spec as { TaskTemplate?: { ContainerSpec?: { Image?: string } } }).TaskTemplate?.ContainerSpec?.Image
+    const auth = image ? this.#authFor(image) : {}
+    return 'username' in auth ? auth : undefined
   }
 
   async info(): Promise<EngineInfo> {
@@ -225,13 +269,20 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async createService(spec: ServiceSpec): Promise<string> {
-    const res = (await call(() => this.docker.createService(spec as Docker.CreateServiceOptions))) as { id?: string; ID?: string }
+    const auth = this.#serviceAuth(spec)
+    const res = (await call(() =>
+      auth
+        ? this.docker.createService(auth as Docker.AuthConfig, spec as Docker.CreateServiceOptions)
+        : this.docker.createService(spec as Docker.CreateServiceOptions),
+    )) as { id?: string; ID?: string }
     return res.id ?? res.ID ?? ''
   }
 
   async updateService(nameOrId: string, version: number, spec: ServiceSpec): Promise<void> {
     try {
-      await this.docker.getService(nameOrId).update({ version, ...spec } as never)
+      const auth = this.#serviceAuth(spec)
+      const service = this.docker.getService(nameOrId)
+      await (auth ? service.update(auth as never, { version, ...spec } as never) : service.update({ version, ...spec } as never))
     } catch (err) {
       // Swarm answers a stale version with "update out of sequence" (500) or 409.
       if (/out of sequence/i.test(messageOf(err))) throw new EngineError('conflict', messageOf(err), { cause: err })
@@ -245,16 +296,11 @@ export class DockerEngine implements ContainerEngine {
 
   async listTasks(serviceId: string): Promise<TaskInfo[]> {
     const tasks = (await call(() => this.docker.listTasks({ filters: { service: [serviceId] } }))) as SwarmTask[]
-    return tasks.map((t) => ({
-      id: t.ID,
-      serviceId: t.ServiceID ?? serviceId,
-      desiredState: t.DesiredState ?? '',
-      state: t.Status?.State ?? '',
-      timestamp: t.Status?.Timestamp ?? '',
-      ...(t.Status?.Err ? { err: t.Status.Err } : {}),
-      ...(t.Status?.Message ? { message: t.Status.Message } : {}),
-      spec: t.Spec ?? {},
-    }))
+    return tasks.map((t) => taskOf(t, serviceId))
+  }
+
+  async inspectTask(id: string): Promise<TaskInfo> {
+    return taskOf((await call(() => this.docker.getTask(id).inspect())) as SwarmTask)
   }
 
   async listContainers(opts: { labels?: LabelFilter; all?: boolean } = {}): Promise<ContainerSummary[]> {
@@ -336,6 +382,10 @@ export class DockerEngine implements ContainerEngine {
 
   async resizeContainer(id: string, size: { rows: number; cols: number }): Promise<void> {
     await call(() => this.docker.getContainer(id).resize({ h: size.rows, w: size.cols }))
+  }
+
+  async killContainer(id: string, signal: string): Promise<void> {
+    await call(() => this.docker.getContainer(id).kill({ signal }))
   }
 
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -485,6 +535,8 @@ export class DockerEngine implements ContainerEngine {
     if (opts.buildArgs) o.buildargs = opts.buildArgs
     if (opts.dockerfile) o.dockerfile = opts.dockerfile
     if (opts.signal) o.abortSignal = opts.signal
+    // A `FROM` in the platform registry (the builder lets through only images of apps the pusher may use).
+    if (this.#login) o.registryconfig = { [this.#login.serveraddress]: { username: this.#login.username, password: this.#login.password } }
     const stream = await call(() => this.docker.buildImage(context, o))
     const { error } = await this.#follow(stream, (p) => (p.stream ? onLine?.(p.stream) : undefined))
     return error === undefined ? {} : { error }
@@ -495,8 +547,7 @@ export class DockerEngine implements ContainerEngine {
     await this.inspectImage(ref)
     let stream: NodeJS.ReadableStream
     try {
-      // The engine wants an X-Registry-Auth header even for a registry without auth.
-      stream = (await this.docker.getImage(ref).push({ authconfig: {} } as object)) as NodeJS.ReadableStream
+      stream = (await this.docker.getImage(ref).push({ authconfig: this.#authFor(ref) } as object)) as NodeJS.ReadableStream
     } catch (err) {
       const e = wrap(err)
       throw e instanceof EngineError && e.reason === 'not_found' ? e : new EngineError('unavailable', messageOf(err), { cause: err })
@@ -516,7 +567,7 @@ export class DockerEngine implements ContainerEngine {
   async pullImage(ref: string, onLine?: OnLine): Promise<void> {
     let error: string | undefined
     try {
-      const stream = (await this.docker.pull(ref, { authconfig: {} })) as NodeJS.ReadableStream
+      const stream = (await this.docker.pull(ref, { authconfig: this.#authFor(ref) as Docker.AuthConfig })) as NodeJS.ReadableStream
       error = (await this.#followLines(stream, onLine)).error
     } catch (err) {
       error = messageOf(err)

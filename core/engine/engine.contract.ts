@@ -52,6 +52,7 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     await refused(t, engine.createContainer({ Image: `wharf-none-${unique()}:1`, Cmd: ['true'] }), 'not_found', 'createContainer of an unknown image')
     await refused(t, engine.inspectContainer(`none${unique()}`), 'not_found', 'inspectContainer')
     await refused(t, engine.removeContainer(`none${unique()}`, { force: true }), 'not_found', 'removeContainer')
+    await refused(t, engine.killContainer(`none${unique()}`, 'SIGTERM'), 'not_found', 'killContainer')
     await refused(t, engine.inspectService(`none-${unique()}`), 'not_found', 'inspectService')
     await refused(t, engine.removeService(`none-${unique()}`), 'not_found', 'removeService')
     await refused(t, engine.pushImage(`127.0.0.1:1/none-${unique()}:1`), 'not_found', 'pushImage of an image the engine has not')
@@ -180,6 +181,9 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
     t.match(logs[0]![1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z one\n$/, 'timestamped')
     const later = frames(await drain(await engine.containerLogs(id, { follow: false, since: `${Math.floor(Date.now() / 1000) + 5}.000000000` })))
     t.same(later, [], 'nothing since a later time')
+    await engine.killContainer(id, 'SIGKILL')
+    await until('killed', async () => ((await engine.inspectContainer(id)).running ? undefined : true))
+    await refused(t, engine.killContainer(id, 'SIGTERM'), 'conflict', 'kill of a stopped container: conflict')
     await engine.removeContainer(id, { force: true })
     await refused(t, engine.inspectContainer(id), 'not_found', 'refused')
   })
@@ -227,6 +231,18 @@ export async function engineContract(t: Test, name: string, factory: EngineFacto
       containers.every((c) => /^wt-.*\.[12]\.[a-z0-9]+$/.test(c.labels['com.docker.swarm.task.name'] ?? '')),
       'containers named by slot',
     )
+    // A task names its container (once its node reported it) and its slot; a container names its task.
+    const named = await until('the tasks name their containers', async () => {
+      const tasks = await Promise.all(containers.map((c) => engine.inspectTask(c.labels['com.docker.swarm.task.id']!)))
+      return tasks.every((x) => x.containerId) ? tasks : undefined
+    })
+    t.same(named.map((x) => x.containerId).sort(), containers.map((c) => c.id).sort(), 'inspectTask: each task names its own container')
+    t.same(named.map((x) => x.slot).sort(), [1, 2], 'and its slot')
+    t.ok(
+      named.every((x) => x.serviceId === id),
+      'and its service',
+    )
+    await refused(t, engine.inspectTask('nosuchtask0000000000000000'), 'not_found', 'inspectTask of no task')
     await refused(t, engine.updateService(id, info.version - 1, { ...spec, Mode: { Replicated: { Replicas: 1 } } }), 'conflict', 'a stale version')
     await engine.updateService(id, info.version, { ...spec, Labels: { ...labels, 'wharf.spec': 'x' }, Mode: { Replicated: { Replicas: 1 } } })
     const after = await engine.inspectService(id)

@@ -68,6 +68,8 @@ export interface ServiceContainerSpec {
   Command?: string[]
   /** ns. */
   StopGracePeriod?: number
+  /** The signal a stop sends first (default the image's STOPSIGNAL, else SIGTERM). */
+  StopSignal?: string
   Healthcheck?: HealthcheckSpec
 }
 
@@ -133,6 +135,12 @@ export interface TaskInfo {
   message?: string
   /** The service's task template the task was made from (its labels and ForceUpdate tell which spec). */
   spec: TaskTemplate
+  /** Its slot in a replicated service (1, 2, ...); undefined for a global service. */
+  slot?: number
+  /** The node it was given to. */
+  nodeId?: string
+  /** Its container, once the node has reported creating it (empty before). */
+  containerId?: string
 }
 
 // ---- Containers -----------------------------------------------------------------------------------
@@ -308,6 +316,8 @@ export interface ContainerEngine {
   removeService(nameOrId: string): Promise<void>
   /** The tasks of service `serviceId`, old ones included. */
   listTasks(serviceId: string): Promise<TaskInfo[]>
+  /** Task `id` (a Swarm manager's record of it, not the container's labels); `not_found` when there is none. */
+  inspectTask(id: string): Promise<TaskInfo>
 
   /** Containers carrying every label of `labels`: running ones, or all with `all`. */
   listContainers(opts?: { labels?: LabelFilter; all?: boolean }): Promise<ContainerSummary[]>
@@ -327,6 +337,8 @@ export interface ContainerEngine {
   startContainer(id: string): Promise<void>
   /** Resizes the TTY. */
   resizeContainer(id: string, size: { rows: number; cols: number }): Promise<void>
+  /** Sends `signal` (`SIGTERM`, `15`) to a container's main process; `conflict` when it is not running. */
+  killContainer(id: string, signal: string): Promise<void>
   /** Removes a container; `force` kills a running one first. `conflict` when its removal is under way. */
   removeContainer(id: string, opts?: { force?: boolean }): Promise<void>
   /** The container's stdout and stderr, each message prefixed with its RFC 3339 timestamp, framed as `attachContainer`'s. */

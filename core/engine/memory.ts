@@ -11,6 +11,7 @@
  * are rejected is rolled back when its `FailureAction` is `rollback`.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { constants } from 'node:os'
 import { Duplex, PassThrough, Readable } from 'node:stream'
 import {
   EngineError,
@@ -72,6 +73,11 @@ interface MemContainer {
 interface MemTask extends TaskInfo {
   slot: number
   container?: string
+}
+
+/** A task as the engine API tells it: its slot, and its container once it has one. */
+function taskView({ container, ...t }: MemTask): TaskInfo {
+  return clone({ ...t, ...(container ? { containerId: container } : {}) })
 }
 
 interface MemService {
@@ -321,7 +327,15 @@ export class MemoryEngine implements ContainerEngine {
 
   async listTasks(serviceId: string): Promise<TaskInfo[]> {
     const s = this.#find(serviceId)
-    return s ? s.tasks.map(({ slot: _slot, container: _container, ...t }) => clone(t)) : []
+    return s ? s.tasks.map((t) => taskView(t)) : []
+  }
+
+  async inspectTask(id: string): Promise<TaskInfo> {
+    for (const s of this.#services.values()) {
+      const task = s.tasks.find((x) => x.id === id)
+      if (task) return taskView(task)
+    }
+    throw new EngineError('not_found', `task ${id} not found`)
   }
 
   async listContainers(opts: { labels?: LabelFilter; all?: boolean } = {}): Promise<ContainerSummary[]> {
@@ -350,7 +364,8 @@ export class MemoryEngine implements ContainerEngine {
     if (!imageId) throw new EngineError('not_found', `No such image: ${spec.Image}`)
     const ports: Record<string, number[]> = {}
     for (const [key, bindings] of Object.entries(spec.HostConfig?.PortBindings ?? {})) ports[key] = bindings.map((b) => Number(b.HostPort) || this.#nextPort++)
-    const c = this.#newContainer(spec, imageId, spec.Labels ?? {}, ports)
+    // As the engine does: the image's labels (a Dockerfile's LABELs), under the container's own.
+    const c = this.#newContainer(spec, imageId, { ...this.#images.get(imageId)?.labels, ...spec.Labels }, ports)
     return c.id
   }
 
@@ -387,6 +402,23 @@ export class MemoryEngine implements ContainerEngine {
   async resizeContainer(id: string, _size: { rows: number; cols: number }): Promise<void> {
     const c = this.#container(id)
     if (c.state !== 'running') throw new EngineError('conflict', `container ${id} is not running`)
+  }
+
+  async killContainer(id: string, signal: string): Promise<void> {
+    const c = this.#container(id)
+    if (c.state !== 'running') throw new EngineError('conflict', `container ${id} is not running`)
+    const n = signalOf(signal)
+    if (n === undefined) throw new EngineError('invalid', `invalid signal: ${signal}`)
+    this.#emit(c, 'kill', { signal: String(n) })
+    // The simulated process ends on SIGTERM and SIGINT (cleanly) and SIGKILL; it ignores the others.
+    if (n === 9 || n === 15 || n === 2) {
+      this.#end(c, n === 9 ? 137 : 0)
+      const t = c.task
+      if (t && t.desiredState !== 'running' && t.state === 'running') {
+        t.state = 'shutdown'
+        t.timestamp = new Date().toISOString()
+      }
+    }
   }
 
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -661,11 +693,23 @@ export class MemoryEngine implements ContainerEngine {
     for (const w of c.removalWaiters.splice(0)) w(c.exitCode)
   }
 
-  /** Stops a task (its container gets the stop signal and exits 0). */
+  /**
+   * Stops a task (its container gets the stop signal and exits 0). A stop signal other than SIGTERM
+   * in the spec (a drain) is sent and the container runs on until it is killed (`killContainer`) or
+   * its stop grace period ends (then SIGKILL), as the engine does.
+   */
   #shutdown(t: MemTask): void {
     if (t.desiredState !== 'running') return
     t.desiredState = 'shutdown'
     const c = t.container ? this.#containers.get(t.container) : undefined
+    const cs = t.spec.ContainerSpec
+    const signal = signalOf(cs?.StopSignal)
+    if (c?.state === 'running' && signal !== undefined && signal !== 15) {
+      this.#emit(c, 'kill', { signal: String(signal) })
+      const timer = setTimeout(() => void this.killContainer(c.id, 'SIGKILL').catch(() => {}), (cs?.StopGracePeriod ?? 10e9) / 1e6)
+      timer.unref()
+      return
+    }
     if (c?.state === 'running') {
       this.#emit(c, 'kill', { signal: '15' })
       c.state = 'exited'
@@ -705,6 +749,7 @@ export class MemoryEngine implements ContainerEngine {
     for (const p of s.spec.EndpointSpec?.Ports ?? [])
       if (p.PublishMode === 'host') ports[`${p.TargetPort}/${p.Protocol ?? 'tcp'}`] = [p.PublishedPort || this.#nextPort++]
     const labels = {
+      ...this.#images.get(imageId)?.labels,
       ...cs.Labels,
       'com.docker.swarm.service.id': s.id,
       'com.docker.swarm.service.name': s.spec.Name,
@@ -746,4 +791,12 @@ export class MemoryEngine implements ContainerEngine {
       if (!s.tasks.some((t) => t.slot === slot && t.desiredState === 'running')) this.#startTask(s, slot)
     }
   }
+}
+
+/** A signal as a number (`15`, `SIGTERM`, `TERM`); undefined when unset or unknown. */
+function signalOf(signal: string | undefined): number | undefined {
+  if (!signal) return undefined
+  if (/^[0-9]+$/.test(signal)) return Number(signal)
+  const up = signal.toUpperCase()
+  return constants.signals[(up.startsWith('SIG') ? up : `SIG${up}`) as keyof typeof constants.signals]
 }

@@ -242,7 +242,7 @@ export const appEvents: EventDefinition[] = [
     type: 'RestartRequested',
     version: 1,
     stream: 'app',
-    description: "Restart an app's processes (one type, or all): the scheduler replaces them one by one.",
+    description: "Restart an app's processes (one type, or all): the scheduler starts new ones together, then drains and stops the old ones.",
     schema: RestartRequestedSchema,
   },
 ]

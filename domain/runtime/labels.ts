@@ -25,9 +25,22 @@ export const LABELS = {
   run: 'wharf.run',
   /** One-off container only: who ran it. */
   user: 'wharf.user',
+  /**
+   * Container of a `web` process only: its drain time, ms. Its stop signal is {@link DRAIN_SIGNAL}: the
+   * publisher of its host, seeing that signal, announces it stopping (routers take it out) and sends
+   * SIGTERM once the drain time has passed.
+   */
+  drain: 'wharf.drain-ms',
   /** Swarm's `<service>.<slot>.<task id>` (a global service has the node id in place of the slot). */
   taskName: 'com.docker.swarm.task.name',
 } as const
+
+/**
+ * The stop signal of a `web` container with a drain time: one whose default action is to be ignored
+ * (no runtime gives it a meaning for a stop: Go uses it only for preemption), so that the process
+ * serves on while routers take it out; SIGTERM follows after the drain time.
+ */
+export const DRAIN_SIGNAL = 'SIGURG'
 
 /** The labels of an app's process of `type` in `release` (on its service and its containers). */
 export function processLabels(namespace: string, app: string, type: string, release: number): Record<string, string> {
@@ -43,13 +56,33 @@ export interface ContainerIdentity {
   number?: number
 }
 
-/** The identity of a container from its labels; undefined when it is not a well-labelled Wharf container. */
-export function identityOf(labels: Record<string, string | undefined>): ContainerIdentity | undefined {
-  const app = labels[LABELS.app]
-  const type = labels[LABELS.type]
-  const release = Number(labels[LABELS.release])
-  if (!app || !type || !Number.isSafeInteger(release) || release < 1) return undefined
-  const number = slotOf(labels[LABELS.taskName])
+/** What a Swarm task record says of its container: the labels its service and its spec were given, its slot. */
+export interface TaskRecord {
+  /** The service-level labels (only whoever creates services sets them: the scheduler). */
+  serviceLabels: Record<string, string | undefined> | undefined
+  /** The labels of the task's container spec (the service's template when the task was made, not the image's). */
+  specLabels: Record<string, string | undefined> | undefined
+  slot?: number
+}
+
+/**
+ * The identity of a container of `namespace` from the task that made it, as the swarm records it
+ * (core/engine/origin.ts finds that task, checked against the container id); undefined when the task's
+ * service is not a process of an app of the namespace. Never from the container's own labels: an
+ * image's LABELs become its containers' labels (and a classic build's RUN containers carry the
+ * Dockerfile's LABELs), so they can claim any app.
+ */
+export function identityOfTask(namespace: string, task: TaskRecord): ContainerIdentity | undefined {
+  const service = task.serviceLabels ?? {}
+  const spec = task.specLabels ?? {}
+  const app = service[LABELS.app]
+  const type = service[LABELS.type]
+  if (service[LABELS.namespace] !== namespace || !app || !type) return undefined
+  if (spec[LABELS.namespace] !== namespace || spec[LABELS.app] !== app || spec[LABELS.type] !== type) return undefined
+  // The release of the spec the task was made from (during a rolling update, older tasks run the older one).
+  const release = Number(spec[LABELS.release])
+  if (!Number.isSafeInteger(release) || release < 1) return undefined
+  const number = task.slot !== undefined && task.slot >= 1 && task.slot <= 1000 ? task.slot : undefined
   return number === undefined ? { app, type, release } : { app, type, release, number }
 }
 

@@ -59,6 +59,32 @@ async function ensureSwarm(ctx: InfraContext, docker: Docker): Promise<void> {
   await docker.swarmInit({ ListenAddr: '127.0.0.1:2377', AdvertiseAddr: '127.0.0.1', ForceNewCluster: false })
 }
 
+const APP_PORTS_COMMENT = 'wharf: app ports only through the router'
+
+/**
+ * The engine's firewall rules (iptables, chain DOCKER-USER, which Docker leaves to its operator) that
+ * keep the published ports of the apps' containers to this host: a new connection that Docker's DNAT
+ * would forward to a container, arriving from anywhere but `sources`, is dropped. The router reaches
+ * them at 127.0.0.1 (locally made connections are not forwarded, so not seen here); maintenance,
+ * body limits and TLS cannot be bypassed from the network, nor from another app's container.
+ * `-I` puts each first: the DROP, then the sources' RETURNs above it.
+ */
+export function appPortRules(sources: readonly string[]): string[][] {
+  const match = ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', APP_PORTS_COMMENT]
+  return [[...match, '-j', 'DROP'], ...sources.map((s) => ['-s', s, ...match, '-j', 'RETURN'])]
+}
+
+/** Adds the rules of {@link appPortRules} that are missing (each `make up`: they outlive the engine's restarts, not the host's). */
+async function guardAppPorts(ctx: InfraContext): Promise<void> {
+  for (const rule of appPortRules(ctx.cfg.appPortSources)) {
+    const present = await execFileP('iptables', ['-w', '-C', 'DOCKER-USER', ...rule]).then(
+      () => true,
+      () => false,
+    )
+    if (!present) await execFileP('iptables', ['-w', '-I', 'DOCKER-USER', '1', ...rule])
+  }
+}
+
 async function hasImage(docker: Docker, ref: string): Promise<boolean> {
   try {
     await docker.getImage(ref).inspect()
@@ -247,6 +273,8 @@ export const docker: Part = {
       result = 'started'
     }
     await ensureSwarm(ctx, client)
+    // Only on an engine of Wharf's own: an operator's WHARF_DOCKER_HOST keeps its firewall as it is.
+    if (!ctx.cfg.dockerHost) await guardAppPorts(ctx)
     await ensureBusybox(ctx, client)
     await ensureNodeImage(ctx, client)
     return result

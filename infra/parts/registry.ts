@@ -1,18 +1,21 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import type { S3Config } from '../../core/config.js'
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { type RegistryCredentials, registryHeaders, type S3Config } from '../../core/config.js'
 import { BUCKETS } from '../../core/objectstore/objectstore.js'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
-import { execFileP } from '../proc.js'
+import { type DaemonSpec, execFileP, startDaemon, stopPidfile, waitUntil } from '../proc.js'
 import { s3Settings } from './ceph.js'
 
 /**
  * Docker Distribution's configuration: image data in the store's `wharf-registry` bucket through its
  * S3 driver (nothing on local disk), 127.0.0.1 only. The S3 keys are not in the file: they go in the
  * registry's environment (see {@link registry}). The blob-descriptor cache is in the registry's
- * memory, or in Wharf's redis-server with `WHARF_REGISTRY_CACHE=redis`.
+ * memory, or in Wharf's redis-server with `WHARF_REGISTRY_CACHE=redis`. Every request needs the
+ * platform's credentials (htpasswd, see {@link registryCredentials}).
  */
-export function registryConfig({ cfg }: InfraContext, s3: Pick<S3Config, 'endpoint' | 'region'>): string {
+export function registryConfig({ cfg, paths }: InfraContext, s3: Pick<S3Config, 'endpoint' | 'region'>): string {
   const redis =
     cfg.registryCache === 'redis'
       ? `redis:
@@ -55,7 +58,11 @@ storage:
       age: 24h
       interval: 1h
       dryrun: false
-${redis}http:
+${redis}auth:
+  htpasswd:
+    realm: wharf-registry
+    path: ${paths.registry.htpasswd}
+http:
   addr: 127.0.0.1:${cfg.ports.registry}
   headers:
     X-Content-Type-Options: [nosniff]
@@ -65,6 +72,39 @@ health:
     interval: 10s
     threshold: 3
 `
+}
+
+/**
+ * The registry's user and password: `WHARF_REGISTRY_USER` (default `wharf`) with
+ * `WHARF_REGISTRY_PASSWORD` when the operator gives one, else a random password generated once under
+ * `$WHARF_HOME/secrets/registry-password` (mode 600), as Postgres's is.
+ */
+export function registryCredentials({ cfg, paths }: Pick<InfraContext, 'cfg' | 'paths'>): RegistryCredentials {
+  const { username, password } = cfg.registryAuth
+  if (password !== undefined) return { username, password }
+  if (!existsSync(paths.registry.password)) {
+    mkdirSync(paths.secrets, { recursive: true, mode: 0o700 })
+    writeFileSync(paths.registry.password, randomBytes(24).toString('base64url'), { mode: 0o600 })
+  }
+  return { username, password: readFileSync(paths.registry.password, 'utf8').trim() }
+}
+
+/**
+ * Writes the htpasswd file (bcrypt, cost 10) with Debian's `htpasswd` (apache2-utils); the password
+ * goes in on stdin, never on a command line or in a message.
+ */
+function writeHtpasswd(ctx: InfraContext): void {
+  const { username, password } = registryCredentials(ctx)
+  const out = spawnSync('htpasswd', ['-niB', '-C', '10', username], { input: password, encoding: 'utf8', timeout: 30_000 })
+  if (out.error || out.status !== 0 || !out.stdout.startsWith(`${username}:$2`))
+    throw new Error(`htpasswd could not hash the registry's password (apt-get install apache2-utils): ${out.error?.message ?? out.stderr.trim()}`)
+  mkdirSync(ctx.paths.secrets, { recursive: true, mode: 0o700 })
+  writeFileSync(ctx.paths.registry.htpasswd, `${out.stdout.trim()}\n`, { mode: 0o600 })
+}
+
+/** The registry answers its API to the platform's credentials. */
+function registryAnswers(ctx: InfraContext): Promise<boolean> {
+  return answers(`http://127.0.0.1:${ctx.cfg.ports.registry}/v2/`, 200, registryHeaders(registryCredentials(ctx)))
 }
 
 /**
@@ -78,29 +118,46 @@ export const registry = daemonPart({
   pidfile: ({ paths }) => paths.registry.pid,
   log: ({ paths }) => paths.registry.log,
   ports: ({ cfg }) => [{ port: cfg.ports.registry, env: 'WHARF_REGISTRY_PORT' }],
-  healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.registry}/v2/`),
+  healthy: (ctx) => registryAnswers(ctx),
   async describe(ctx) {
     const { stdout } = await execFileP('docker-registry', ['--version'])
     return { version: stdout.trim().split(/\s+/).pop(), detail: `storage: s3 ${ctx.cfg.s3.endpoint}/${BUCKETS.registry}; cache: ${ctx.cfg.registryCache}` }
   },
-  prepare(ctx) {
-    const { paths } = ctx
-    const s3 = s3Settings(ctx)
-    mkdirSync(paths.registry.dir, { recursive: true })
-    noteOldFilesystemData(ctx)
-    writeFileSync(paths.registry.conf, registryConfig(ctx, s3))
-    // The registry panics when AWS_CA_BUNDLE is set (INFRA-NOTES): give it a clean environment.
-    // Keys in the environment (REGISTRY_<section>_... overrides the file) keep them out of config.yml.
-    const { AWS_CA_BUNDLE: _drop, ...env } = process.env
-    return {
-      cmd: 'docker-registry',
-      args: ['serve', paths.registry.conf],
-      logFile: paths.registry.log,
-      pidfile: paths.registry.pid,
-      env: { ...env, REGISTRY_STORAGE_S3_ACCESSKEY: s3.accessKey, REGISTRY_STORAGE_S3_SECRETKEY: s3.secretKey },
+  prepare: prepareRegistry,
+  // A registry an older checkout started (no credentials asked): started again with this config.
+  async refresh(ctx) {
+    let have = ''
+    try {
+      have = readFileSync(ctx.paths.registry.conf, 'utf8')
+    } catch {
+      // None: started again.
     }
+    if (have.includes('htpasswd:')) return false
+    await stopPidfile(ctx.paths.registry.pid, { signal: 'SIGTERM', timeoutMs: 20_000 })
+    startDaemon(prepareRegistry(ctx))
+    await waitUntil('registry', () => registryAnswers(ctx), 30_000)
+    return true
   },
 })
+
+function prepareRegistry(ctx: InfraContext): DaemonSpec {
+  const { paths } = ctx
+  const s3 = s3Settings(ctx)
+  mkdirSync(paths.registry.dir, { recursive: true })
+  noteOldFilesystemData(ctx)
+  writeHtpasswd(ctx)
+  writeFileSync(paths.registry.conf, registryConfig(ctx, s3))
+  // The registry panics when AWS_CA_BUNDLE is set (INFRA-NOTES): give it a clean environment.
+  // Keys in the environment (REGISTRY_<section>_... overrides the file) keep them out of config.yml.
+  const { AWS_CA_BUNDLE: _drop, WHARF_REGISTRY_PASSWORD: _secret, ...env } = process.env
+  return {
+    cmd: 'docker-registry',
+    args: ['serve', paths.registry.conf],
+    logFile: paths.registry.log,
+    pidfile: paths.registry.pid,
+    env: { ...env, REGISTRY_STORAGE_S3_ACCESSKEY: s3.accessKey, REGISTRY_STORAGE_S3_SECRETKEY: s3.secretKey },
+  }
+}
 
 /** Before the store, images were kept under $WHARF_HOME/registry/data: they are not read any more. */
 function noteOldFilesystemData({ paths, say }: InfraContext): void {

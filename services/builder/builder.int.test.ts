@@ -12,8 +12,8 @@ import { dockerClient } from '../../core/engine/docker.js'
 import { streamId } from '../../events/index.js'
 import { freePort } from '../../infra/test-env.js'
 import { commit, gitPush, makeRepo, makeSshKey, run, sshCommand, sshRun, type SshKey } from '../../test/git.js'
-import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
-import { startTestBuilder, testDocker, testRegistry } from './testing.js'
+import { provenKey, registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
+import { startTestBuilder, testDocker, testRegistry, testRegistryEnv, testRegistryHeaders } from './testing.js'
 
 interface Kit {
   c: TestController
@@ -42,7 +42,7 @@ async function setup(t: Test, opts: { buildTimeoutMs?: number } = {}): Promise<K
   for (const name of ['alice', 'bob'] as const) {
     const token = await registerAndLogin(c, name)
     const key = makeSshKey(join(dir, name))
-    const res = await c.call('POST', '/v1/keys', { token, body: { key: key.publicKey } })
+    const res = await c.call('POST', '/v1/keys', { token, body: await provenKey(c, token, key) })
     if (res.status !== 201) throw new Error(`keys:add ${name}: ${res.status} ${JSON.stringify(res.body)}`)
     users[name] = { token, key }
   }
@@ -60,7 +60,7 @@ async function releases(k: Kit, app: string): Promise<{ version: number; image: 
 }
 
 async function registryTags(app: string): Promise<string[]> {
-  const res = await request(`http://${testRegistry()}/v2/${app}/tags/list`)
+  const res = await request(`http://${testRegistry()}/v2/${app}/tags/list`, { headers: testRegistryHeaders() })
   if (res.statusCode !== 200) return []
   return ((await res.body.json()) as { tags: string[] | null }).tags ?? []
 }
@@ -217,7 +217,7 @@ t.test('a builder killed mid-build: on restart the build is marked failed and th
     WHARF_DATABASE_URL: (k.c.deps.pool as unknown as { options: { connectionString: string } }).options.connectionString,
     WHARF_NAMESPACE: k.c.deps.cfg.namespace,
     WHARF_BUILDER_PORT: String(port),
-    WHARF_REGISTRY_PORT: testRegistry().split(':')[1],
+    ...testRegistryEnv(),
     WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
     WHARF_LOG_LEVEL: 'warn',
   }

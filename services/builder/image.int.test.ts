@@ -6,7 +6,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { uniqueName } from '../../test/harness.js'
 import { imagePort, importImage, pushImage } from '../../core/engine/images.js'
-import { buildTestImage, removeImage, testDocker, testEngine, testRegistry } from './testing.js'
+import { buildTestImage, removeImage, testDocker, testEngine, testRegistry, testRegistryHeaders } from './testing.js'
 
 const docker = testDocker()
 const engine = testEngine()
@@ -23,7 +23,7 @@ function appName(): string {
 async function registryDigest(name: string, tag: string): Promise<string | undefined> {
   const res = await request(`http://${registry}/v2/${name}/manifests/${tag}`, {
     method: 'HEAD',
-    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json', ...testRegistryHeaders() },
   })
   await res.body.dump()
   return res.statusCode === 200 ? (res.headers['docker-content-digest'] as string) : undefined

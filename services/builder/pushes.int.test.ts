@@ -13,7 +13,7 @@ import t from 'tap'
 import { freePort } from '../../infra/test-env.js'
 import { makeSshKey, sshCommand, type SshKey } from '../../test/git.js'
 import { until } from '../../test/harness.js'
-import { registerAndLogin, startTestController } from '../controller/testing.js'
+import { provenKey, registerAndLogin, startTestController } from '../controller/testing.js'
 import { startTestBuilder } from './testing.js'
 
 interface Session {
@@ -55,7 +55,7 @@ t.test('25 silent pushes: the API answers at once, waiting pushes hold no connec
   for (const name of ['alice', 'bob']) {
     tokens[name] = await registerAndLogin(c, name)
     keys[name] = makeSshKey(join(dir, name))
-    const res = await c.call('POST', '/v1/keys', { token: tokens[name], body: { key: keys[name]!.publicKey } })
+    const res = await c.call('POST', '/v1/keys', { token: tokens[name], body: await provenKey(c, tokens[name]!, keys[name]!) })
     t.equal(res.status, 201, `${name}'s key`)
   }
   for (const [user, app] of [

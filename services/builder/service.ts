@@ -1,3 +1,4 @@
+import { registryLogin } from '../../core/config.js'
 import { mkdirSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -89,7 +90,7 @@ export const builder: ServiceDefinition = {
       store,
       pool: pushPool,
       log,
-      docker: DockerEngine.at(cfg.dockerHost),
+      docker: DockerEngine.at(cfg.dockerHost, registryLogin(cfg)),
       builderId,
       // A push waits for its deploy when the scheduler runs beside the builder, or in another process
       // of the platform (`make up` runs the builder apart and says so).

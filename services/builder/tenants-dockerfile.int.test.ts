@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { freePort } from '../../infra/test-env.js'
 import { gitPush, makeRepo, makeSshKey, type SshKey } from '../../test/git.js'
-import { registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
+import { provenKey, registerAndLogin, startEngineController, type TestController } from '../controller/testing.js'
 import { startTestBuilder, testDocker } from './testing.js'
 
 interface Kit {
@@ -34,7 +34,7 @@ async function setup(t: Test, env: Record<string, string> = {}): Promise<Kit> {
   const alice = await registerAndLogin(c, 'alice')
   const bob = await registerAndLogin(c, 'bob')
   const key = makeSshKey(join(dir, 'bob'))
-  const res = await c.call('POST', '/v1/keys', { token: bob, body: { key: key.publicKey } })
+  const res = await c.call('POST', '/v1/keys', { token: bob, body: await provenKey(c, bob, key) })
   if (res.status !== 201) throw new Error(`keys:add: ${res.status} ${JSON.stringify(res.body)}`)
   for (const [token, name] of [
     [alice, 'shop'],

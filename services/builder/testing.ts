@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Docker from 'dockerode'
 import type { Test } from 'tap'
+import { type RegistryLogin, registryHeaders } from '../../core/config.js'
 import { DockerEngine, dockerClient } from '../../core/engine/docker.js'
 import { uniqueName } from '../../test/harness.js'
 import type { TestController } from '../controller/testing.js'
@@ -28,7 +29,7 @@ export function testDocker(): Docker {
 
 /** The test Docker engine behind the container-engine port, as the services get it. */
 export function testEngine(): DockerEngine {
-  return DockerEngine.at(testDockerHost())
+  return DockerEngine.at(testDockerHost(), testRegistryLogin())
 }
 
 /** `127.0.0.1:<port>` of the test registry. */
@@ -36,6 +37,25 @@ export function testRegistry(): string {
   const r = process.env.WHARF_TEST_REGISTRY
   if (!r) throw new Error('WHARF_TEST_REGISTRY is not set: run integration tests through `make test`')
   return r
+}
+
+/** The test registry's credentials (`make test` names them in WHARF_TEST_REGISTRY_USER / _PASSWORD). */
+export function testRegistryLogin(): RegistryLogin {
+  const username = process.env.WHARF_TEST_REGISTRY_USER
+  const password = process.env.WHARF_TEST_REGISTRY_PASSWORD
+  if (!username || !password) throw new Error('WHARF_TEST_REGISTRY_USER / WHARF_TEST_REGISTRY_PASSWORD are not set: run integration tests through `make test`')
+  return { serveraddress: testRegistry(), username, password }
+}
+
+/** The settings a controller or builder of a test needs to reach the test registry with its credentials. */
+export function testRegistryEnv(): NodeJS.ProcessEnv {
+  const { serveraddress, username, password } = testRegistryLogin()
+  return { WHARF_REGISTRY_PORT: serveraddress.split(':')[1], WHARF_REGISTRY_USER: username, WHARF_REGISTRY_PASSWORD: password }
+}
+
+/** The `Authorization` header of a plain HTTP request to the test registry. */
+export function testRegistryHeaders(): Record<string, string> {
+  return registryHeaders(testRegistryLogin())
 }
 
 /**
@@ -60,9 +80,13 @@ export async function buildTestImage(t: Test, docker: Docker, dockerfile: string
   return tag
 }
 
-/** Pulls `ref` from its registry into the engine (a loopback registry needs no auth). */
-export async function pullImage(docker: Docker, ref: string): Promise<void> {
-  const stream = await docker.pull(ref, { authconfig: {} })
+/**
+ * Pulls `ref` from its registry into the engine, with `login` (default: the test registry's
+ * credentials for an image in it, none for another).
+ */
+export async function pullImage(docker: Docker, ref: string, login?: RegistryLogin): Promise<void> {
+  const auth = login ?? (ref.startsWith(`${testRegistry()}/`) ? testRegistryLogin() : undefined)
+  const stream = await docker.pull(ref, { authconfig: (auth ?? {}) as Docker.AuthConfig })
   const out = await new Promise<{ error?: string }[]>((resolve, reject) =>
     docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))),
   )

@@ -27,7 +27,7 @@ const { EventSubjects, JetStreamEventStore } = await import('../../events/index.
 const { stopPidfile } = await import('../../infra/proc.js')
 const { freePort } = await import('../../infra/test-env.js')
 const { freshDatabase, testNatsUrl, uniqueName, until } = await import('../../test/harness.js')
-const { buildTestImage, removeImage, testDocker, testRegistry } = await import('../builder/testing.js')
+const { buildTestImage, removeImage, testDocker, testRegistry, testRegistryEnv } = await import('../builder/testing.js')
 const { removeNamespaceServices } = await import('../scheduler/testing.js')
 const { chromium } = await import('playwright-core')
 
@@ -71,7 +71,7 @@ t.test('the dashboard in a browser: sign in, app, config, timeline, scale, logs,
         WHARF_ROUTER_PORT: String(await freePort()),
         WHARF_ROUTER_TLS_PORT: String(await freePort()),
         WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
-        WHARF_REGISTRY_PORT: testRegistry().split(':')[1],
+        ...testRegistryEnv(),
         WHARF_NAMESPACE: namespace,
         WHARF_HOME: home,
         WHARF_LOG_LEVEL: 'warn',

@@ -1,3 +1,4 @@
+import { registryLogin } from '../../core/config.js'
 import { DockerEngine } from '../../core/engine/docker.js'
 import { partsUpGauge } from '../../core/metrics.js'
 import { VERSION } from '../../core/version.js'
@@ -25,7 +26,7 @@ export const controller: ServiceDefinition = {
       objects,
       platform,
       logger: new LoggerClient(logs),
-      engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined,
+      engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost, registryLogin(cfg)) : undefined,
     }
     const app = await buildHttp({
       log: deps.log,

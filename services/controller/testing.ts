@@ -6,7 +6,7 @@
 import pg from 'pg'
 import type { Test } from 'tap'
 import { request } from 'undici'
-import { loadConfig } from '../../core/config.js'
+import { loadConfig, registryLogin } from '../../core/config.js'
 import { DockerEngine } from '../../core/engine/docker.js'
 import { createLogger } from '../../core/log.js'
 import { wharfCatalogue } from '../../domain/index.js'
@@ -14,6 +14,7 @@ import { EventSubjects, JetStreamEventStore, LogSubjects } from '../../events/in
 import { LoggerClient, LogStream } from '../../logs/index.js'
 import { Projector, wharfProjections } from '../../projections/index.js'
 import { s3Client, s3ObjectStores } from '../../core/objectstore/index.js'
+import { sshSign } from '../../test/git.js'
 import { freshDatabase, testNatsUrl, testS3Env, uniqueName } from '../../test/harness.js'
 import { platformStore } from '../store/index.js'
 import { tokenAuthenticator } from './auth.js'
@@ -59,7 +60,7 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     objects,
     platform: platformStore({ cfg, pool, store, catalogue, log, objects }),
     logger: new LoggerClient(logs),
-    engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost) : undefined,
+    engine: cfg.dockerHost ? DockerEngine.at(cfg.dockerHost, registryLogin(cfg)) : undefined,
   }
   const app = await buildHttp({ log, deps, routes: ROUTES, authenticate: tokenAuthenticator(deps), version: 'test', checks: {}, dashboard: dashboardDir() })
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -94,6 +95,17 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   }
 }
 
+/**
+ * The body of `POST /v1/keys` for the key pair at `key.path` with its proof: the challenge the API
+ * gives `token`'s user, signed with the private key (what `wharf keys:add` does).
+ */
+export async function provenKey(c: TestController, token: string, key: { path: string; publicKey: string }, extra: { name?: string } = {}) {
+  const res = await c.call('GET', '/v1/keys/challenge', { token })
+  if (res.status !== 200) throw new Error(`keys challenge: ${res.status} ${JSON.stringify(res.body)}`)
+  const challenge = res.body.challenge as string
+  return { key: key.publicKey, ...extra, challenge, signature: sshSign(key.path, challenge) }
+}
+
 /** Registers `username` through the API and signs in; answers the bearer token. */
 export async function registerAndLogin(c: TestController, username: string, password = 'correct horse'): Promise<string> {
   const reg = await c.call('POST', '/v1/auth/register', { body: { username, password, email: `${username}@example.com` } })
@@ -123,12 +135,18 @@ export async function refused(
 
 /**
  * A test controller that also reaches the test Docker engine and registry (`make test` names them in
- * WHARF_TEST_DOCKER_HOST and WHARF_TEST_REGISTRY): for builds, runs, the scheduler and the builder.
+ * WHARF_TEST_DOCKER_HOST, WHARF_TEST_REGISTRY and its credentials): for builds, runs, the scheduler and the builder.
  * `env` adds to (or overrides) that, e.g. `WHARF_HOME` or `WHARF_BUILDER_PORT`.
  */
 export async function startEngineController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
   const docker = process.env.WHARF_TEST_DOCKER_HOST
   const registry = process.env.WHARF_TEST_REGISTRY
   if (!docker || !registry) throw new Error('WHARF_TEST_DOCKER_HOST / WHARF_TEST_REGISTRY are not set: run integration tests through `make test`')
-  return startTestController(t, { WHARF_DOCKER_HOST: docker, WHARF_REGISTRY_PORT: registry.split(':')[1], ...env })
+  return startTestController(t, {
+    WHARF_DOCKER_HOST: docker,
+    WHARF_REGISTRY_PORT: registry.split(':')[1],
+    WHARF_REGISTRY_USER: process.env.WHARF_TEST_REGISTRY_USER,
+    WHARF_REGISTRY_PASSWORD: process.env.WHARF_TEST_REGISTRY_PASSWORD,
+    ...env,
+  })
 }

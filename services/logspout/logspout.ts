@@ -13,17 +13,38 @@
  * One app cannot starve the others: each app has a token bucket of lines a second; past it, the app's
  * streams are paused (Docker keeps the lines in its log file, so nothing is lost, the app's log only
  * lags) while other containers' streams go on.
+ *
+ * Only containers the platform made are followed: a Swarm task container whose task (asked of a
+ * manager, see core/engine/origin.ts) names this very container and belongs to a service of the
+ * namespace that says which app it runs. Labels only pick the candidates: every container carries
+ * its image's labels, so `LABEL wharf.namespace=wharf wharf.app=alice ...` in bob's Dockerfile is on
+ * every container of bob's image (a `docker run` of it), and the engine's classic builder (the API's
+ * default, which the builder uses) runs each RUN step in a container labelled with the Dockerfile's
+ * LABELs so far. An early try of the attack (LABELs in bob's Dockerfile, a RUN that prints) showed
+ * nothing in alice's log only by luck: the classic builder gives its RUN containers the `none` log
+ * driver (`{"Type":"none"}` in HostConfig.LogConfig, checked on this engine, Docker 20.10), so their
+ * logs cannot be read ("configured logging driver does not support reading") and the follower only
+ * retried until the container was gone. The same LABELs on a container of bob's image that logs
+ * to json-file, or a copy of alice's task container's labels, did reach alice's log, drains and
+ * (through the publisher, which needs no log) her runtime stream, the build's RUN container
+ * included: services/logspout/tenants-trust.int.test.ts, which fails that way on the code before
+ * this check. `wharf run` containers are not followed (their output goes to the caller).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isNotFound, type ContainerEngine, type EventFeed } from '../../core/engine/engine.js'
 import type { Logger } from '../../core/log.js'
-import { identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
+import { TaskOrigins } from '../../core/engine/origin.js'
+import { identityOfTask, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
 import { LogReader, placeOf, sinceOf, type Place, type ReadLine } from './reader.js'
 
 export interface LogspoutOptions {
   /** The engine of this host. */
   docker: ContainerEngine
+  /** A manager of the swarm, asked which task made a container; default `docker` (a manager on one host). */
+  swarm?: Pick<ContainerEngine, 'inspectTask' | 'inspectService'>
+  /** How long a task may take to name its container, ms, default 10_000 (see {@link TaskOrigins}). */
+  taskSettleMs?: number
   logs: LogStream
   log: Logger
   /** Only containers labelled `wharf.namespace=<namespace>` are followed. */
@@ -54,15 +75,22 @@ function isGone(err: unknown): boolean {
 
 export class Logspout {
   readonly #followers = new Map<string, Follower>()
+  readonly #origins: TaskOrigins
+  /** Containers being checked (their origin asked of the swarm). */
+  readonly #checking = new Map<string, Promise<void>>()
+  /** Containers refused (no task of the platform made them), warned about once. */
+  readonly #refused = new Set<string>()
   readonly #buckets = new Map<string, TokenBucket>()
   readonly #stopper = new AbortController()
   #events: EventFeed | undefined
   #watching: Promise<void> = Promise.resolve()
   #connected = false
   #reconnects = 0
-  readonly stats = { lines: 0, batches: 0, failedPublishes: 0, malformed: 0 }
+  readonly stats = { lines: 0, batches: 0, failedPublishes: 0, malformed: 0, refused: 0 }
 
-  private constructor(readonly opts: LogspoutOptions) {}
+  private constructor(readonly opts: LogspoutOptions) {
+    this.#origins = new TaskOrigins({ swarm: opts.swarm ?? opts.docker, ...(opts.taskSettleMs === undefined ? {} : { settleMs: opts.taskSettleMs }) })
+  }
 
   /** Starts watching the engine; answers once the first reconcile has started a follower per container. */
   static async start(opts: LogspoutOptions): Promise<Logspout> {
@@ -85,9 +113,11 @@ export class Logspout {
   /** Stops following; what was read is published (awaited). */
   async stop(): Promise<void> {
     this.#stopper.abort()
+    this.#origins.stop()
     this.#destroyEvents()
     for (const f of this.#followers.values()) f.drop()
     await this.#watching
+    await Promise.allSettled([...this.#checking.values()])
     await Promise.allSettled([...this.#followers.values()].map((f) => f.done))
   }
 
@@ -105,6 +135,7 @@ export class Logspout {
 
   /** Resolves once every container followed so far has published what it read. For tests and benchmarks. */
   async settled(): Promise<void> {
+    await Promise.allSettled([...this.#checking.values()])
     await Promise.all([...this.#followers.values()].map((f) => f.idle()))
   }
 
@@ -166,23 +197,55 @@ export class Logspout {
     }
   }
 
-  /** Starts following container `id` unless a follower runs for it already. */
+  /** Starts following container `id` unless a follower runs for it already, once the swarm says a task of the platform made it. */
   #follow(id: string, labels: Record<string, string>): void {
-    if (this.stopping) return
-    let f = this.#followers.get(id)
-    if (!f) {
-      const identity = identityOf(labels)
-      if (!identity) return
-      f = new Follower(this, id, identity)
-      this.#followers.set(id, f)
-      if (this.#followers.size > FINISHED_MAX) {
-        for (const [oldId, old] of this.#followers) {
-          if (this.#followers.size <= FINISHED_MAX) break
-          if (!old.active) this.#followers.delete(oldId)
-        }
-      }
+    if (this.stopping || this.#refused.has(id) || this.#checking.has(id)) return
+    const known = this.#followers.get(id)
+    if (known) {
+      known.start()
+      return
     }
-    f.start()
+    const check = this.#origins
+      .of(id, labels)
+      .then((origin) => {
+        const identity = origin
+          ? identityOfTask(this.opts.namespace, {
+              serviceLabels: origin.service.spec.Labels,
+              specLabels: origin.task.spec.ContainerSpec?.Labels,
+              ...(origin.task.slot === undefined ? {} : { slot: origin.task.slot }),
+            })
+          : undefined
+        if (!identity) return this.#refuse(id, labels)
+        if (this.stopping) return
+        let f = this.#followers.get(id)
+        if (!f) {
+          f = new Follower(this, id, identity)
+          this.#followers.set(id, f)
+          this.#forgetFinished()
+        }
+        f.start()
+      })
+      .catch((err) => this.log.warn({ err, container: id.slice(0, 12) }, 'logspout: cannot ask the swarm which task made a container; not followed'))
+      .finally(() => this.#checking.delete(id))
+    this.#checking.set(id, check)
+  }
+
+  #refuse(id: string, labels: Record<string, string>): void {
+    this.#refused.add(id)
+    this.stats.refused++
+    if (this.#refused.size > FINISHED_MAX) this.#refused.delete(this.#refused.values().next().value!)
+    this.log.warn(
+      { container: id.slice(0, 12), app: labels[LABELS.app], type: labels[LABELS.type] },
+      'logspout: a container labelled with the namespace that no task of the platform made (a build step, a forged label); not followed',
+    )
+  }
+
+  #forgetFinished(): void {
+    if (this.#followers.size <= FINISHED_MAX) return
+    for (const [oldId, old] of this.#followers) {
+      if (this.#followers.size <= FINISHED_MAX) break
+      if (!old.active) this.#followers.delete(oldId)
+    }
   }
 }
 

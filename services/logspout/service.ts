@@ -16,6 +16,7 @@ export const logspout: ServiceDefinition = {
     await logs.ensure(logLimits(cfg))
     const spout = await Logspout.start({
       docker: DockerEngine.at(cfg.dockerHost),
+      swarm: DockerEngine.at(cfg.swarmManager ?? cfg.dockerHost),
       logs,
       log,
       namespace: cfg.namespace,

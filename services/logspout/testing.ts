@@ -1,39 +1,51 @@
 /**
- * For integration tests: containers of a test namespace (plain containers with Wharf's labels, so
- * logspout follows them as it does Swarm tasks), removed in teardown; and a log stream of the
+ * For integration tests: containers of a test namespace (Swarm services of one task with Wharf's
+ * labels, as the scheduler makes them), removed in teardown; and a log stream of the
  * namespace's own, deleted in teardown.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type Docker from 'dockerode'
 import type { Test } from 'tap'
 import { LogSubjects } from '../../events/index.js'
 import { LogStream, linesOf, type LogLine } from '../../logs/index.js'
 import { testNatsUrl } from '../../test/harness.js'
-import { LABELS } from '../../domain/runtime/labels.js'
+import { processLabels } from '../../domain/runtime/labels.js'
 
-/** Starts `busybox sh -c <script>` labelled as process `type` of `app` in `namespace`; removed in teardown. */
+/**
+ * Starts `sh -c <script>` (in busybox, or `opts.image`) as process `type` of `app` in `namespace`: a Swarm service of one
+ * task, as the scheduler makes them (logspout follows only containers a task of the platform made),
+ * never restarted; answers its container once the task names it. The service is removed in teardown.
+ */
 export async function runLabelled(
   t: Test,
   docker: Docker,
   namespace: string,
   app: string,
   script: string,
-  opts: { type?: string; release?: number } = {},
+  opts: { type?: string; release?: number; image?: string } = {},
 ): Promise<Docker.Container> {
-  const c = await docker.createContainer({
-    Image: 'busybox:latest',
-    Cmd: ['sh', '-c', script],
-    Labels: {
-      [LABELS.namespace]: namespace,
-      [LABELS.app]: app,
-      [LABELS.type]: opts.type ?? 'web',
-      [LABELS.release]: String(opts.release ?? 1),
-      'wharf.test': 'true',
+  const type = opts.type ?? 'web'
+  const labels = processLabels(namespace, app, type, opts.release ?? 1)
+  const created = (await docker.createService({
+    Name: `${namespace}-${app}-${type}-${Math.random().toString(36).slice(2, 8)}`.replace(/[^a-zA-Z0-9-]/g, '-').slice(0, 63),
+    Labels: { ...labels, 'wharf.test': 'true' },
+    TaskTemplate: {
+      ContainerSpec: { Image: opts.image ?? 'busybox:latest', Command: ['sh', '-c', script], Labels: labels, StopGracePeriod: 1_000_000_000 },
+      RestartPolicy: { Condition: 'none' },
+      LogDriver: { Name: 'json-file', Options: {} },
     },
-    HostConfig: { LogConfig: { Type: 'json-file', Config: {} } },
-  })
-  t.teardown(() => c.remove({ force: true }).catch(() => {}))
-  await c.start()
-  return c
+    Mode: { Replicated: { Replicas: 1 } },
+  } as Docker.CreateServiceOptions)) as { id?: string; ID?: string }
+  const service = docker.getService(created.id ?? created.ID!)
+  t.teardown(() => service.remove().catch(() => {}))
+  const serviceId = created.id ?? created.ID!
+  for (let i = 0; i < 300; i++) {
+    const tasks = (await docker.listTasks({ filters: { service: [serviceId] } })) as { Status?: { ContainerStatus?: { ContainerID?: string } } }[]
+    const id = tasks.find((x) => x.Status?.ContainerStatus?.ContainerID)?.Status?.ContainerStatus?.ContainerID
+    if (id) return docker.getContainer(id)
+    await sleep(100)
+  }
+  throw new Error(`the task of ${app}/${type} got no container in 30 s`)
 }
 
 /** A log stream of `namespace` (created), deleted and closed in teardown. */

@@ -1,21 +1,9 @@
 import t from 'tap'
-import { identityOf, slotOf } from '../../domain/runtime/labels.js'
+import { slotOf } from '../../domain/runtime/labels.js'
 import { classifyDeath, signalNumber } from './model.js'
 
-const labels = {
-  'wharf.namespace': 'wharf',
-  'wharf.app': 'shop',
-  'wharf.type': 'web',
-  'wharf.release': '3',
-  'com.docker.swarm.task.name': 'wharf-shop-web.2.rhbochtpxjroamce47ekf6wi1',
-}
-
-t.test('identity from labels: app, type, release, Swarm slot', async (t) => {
-  t.same(identityOf(labels), { app: 'shop', type: 'web', release: 3, number: 2 })
-  t.same(identityOf({ ...labels, 'com.docker.swarm.task.name': undefined }), { app: 'shop', type: 'web', release: 3 }, 'no task: no number')
-  t.equal(identityOf({ ...labels, 'wharf.release': 'x' }), undefined, 'a bad release')
-  t.equal(identityOf({ ...labels, 'wharf.app': undefined }), undefined, 'no app')
-  t.equal(slotOf('wharf-shop-web.mjabluxy1y4fkrohiufs4hi3v.rhbochtpxjroamce47ekf6wi1'), undefined, 'a global service has no slot')
+t.test('a global service has no slot', async (t) => {
+  t.equal(slotOf('wharf-shop-web.mjabluxy1y4fkrohiufs4hi3v.rhbochtpxjroamce47ekf6wi1'), undefined)
 })
 
 t.test('signals and deaths', async (t) => {

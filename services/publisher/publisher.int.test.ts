@@ -44,7 +44,8 @@ async function createService(
   const labels = { 'wharf.namespace': ns, 'wharf.app': app, 'wharf.type': type, 'wharf.release': '1' }
   const created = (await docker.createService({
     Name: name,
-    Labels: { 'wharf.namespace': ns },
+    // As the scheduler makes them: the service says the app (the publisher trusts the service, not the container's labels).
+    Labels: labels,
     TaskTemplate: {
       ContainerSpec: { Image: IMAGE, Command: command, Labels: labels, StopGracePeriod: 1_000_000_000 },
       RestartPolicy: { Condition: 'any', Delay: 200_000_000 },

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { MemoryEngine } from '../../core/engine/memory.js'
 import { createLogger } from '../../core/log.js'
-import { LABELS, processLabels } from '../../domain/runtime/labels.js'
+import { DRAIN_SIGNAL, LABELS, processLabels } from '../../domain/runtime/labels.js'
 import { wharfCatalogue } from '../../domain/index.js'
 import { MemoryEventStore, streamId, type RecordedEvent } from '../../events/index.js'
 import { Publisher, type PublisherOptions } from './publisher.js'
@@ -15,9 +15,11 @@ import { Publisher, type PublisherOptions } from './publisher.js'
 const NS = 'wharf'
 const HOST = '10.0.0.5'
 const IMAGE = 'busybox:latest'
+const BOB_IMAGE = 'bob-image:1'
 
 function setup(t: Test) {
-  const engine = new MemoryEngine({ images: [IMAGE] })
+  // bob's image: a Dockerfile's LABELs claim alice's app.
+  const engine = new MemoryEngine({ images: [IMAGE, { ref: BOB_IMAGE, labels: processLabels(NS, 'shop', 'worker', 1) }] })
   const store = new MemoryEventStore({ catalogue: wharfCatalogue() })
   /** Host ports that accept connections (what the readiness probe finds). */
   const listening = new Set<number>()
@@ -120,28 +122,95 @@ t.test('a stop asked (SIGTERM) drains first: ContainerStopping, then ContainerSt
   t.match(crash?.data, { container: next, exitCode: 137, reason: /out of memory/ })
 })
 
-t.test('containers without the platform labels, or of another namespace, are ignored', async (t) => {
-  const { engine, store, start, until } = setup(t)
+t.test('a web container stopped with the drain signal: ContainerStopping at once, SIGTERM only after its drain time, then ContainerStopped', async (t) => {
+  const { engine, listening, start, portOf, events, until } = setup(t)
+  const p = await start()
+  const labels = processLabels(NS, 'shop', 'web', 3)
+  const name = 'wharf-shop-web'
+  await engine.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: { ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '400' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 } },
+    Mode: { Replicated: { Replicas: 1 } },
+    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
+  })
+  const [web] = engine.containersOf(name)
+  listening.add(await portOf(web!))
+  await until(1)
+  const info = await engine.inspectService(name)
+  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  const asked = Date.now()
+  await until(2)
+  t.same(
+    (await events()).map((e) => e.type),
+    ['ContainerStarted', 'ContainerStopping'],
+    'taken out of the routes at once',
+  )
+  t.ok((await engine.inspectContainer(web!)).running, 'and serving on while it drains')
+  await until(3)
+  await p.settled()
+  t.same(
+    (await events()).map((e) => e.type),
+    ['ContainerStarted', 'ContainerStopping', 'ContainerStopped'],
+  )
+  t.ok(Date.now() - asked >= 390, `SIGTERM came after the drain time (${Date.now() - asked} ms)`)
+  t.notOk((await engine.inspectContainer(web!)).running, 'stopped by it')
+})
+
+t.test('only containers a task of the platform made are announced: labels alone, forged task labels, other namespaces are ignored', async (t) => {
+  const { engine, store, start, service, until } = setup(t)
   const p = await start()
   const bare = await engine.createContainer({ Image: IMAGE, Labels: { [LABELS.namespace]: NS } })
   await engine.startContainer(bare)
   const other = await engine.createContainer({ Image: IMAGE, Labels: processLabels('other-ns', 'shop', 'worker', 1) })
   await engine.startContainer(other)
-  const mine = await engine.createContainer({ Image: IMAGE, Labels: processLabels(NS, 'shop', 'worker', 1) })
-  await engine.startContainer(mine)
+  // Well labelled, but no task made it (a build step, a `docker run`): alice's labels on bob's container.
+  const forged = await engine.createContainer({ Image: IMAGE, Labels: processLabels(NS, 'shop', 'worker', 1) })
+  await engine.startContainer(forged)
+  // bob's image carries alice's labels (a Dockerfile LABEL), and its task's service is bob's.
+  const image = BOB_IMAGE
+  t.equal((await engine.inspectImage(image)).labels[LABELS.app], 'shop')
+  const [mine] = await service('shop', 'worker')
+  await engine.createService({
+    Name: 'wharf-bobapp-worker',
+    Labels: processLabels(NS, 'bobapp', 'worker', 1),
+    TaskTemplate: { ContainerSpec: { Image: image, Labels: processLabels(NS, 'bobapp', 'worker', 1) } },
+  })
+  const [bobs] = engine.containersOf('wharf-bobapp-worker')
+  t.equal((await engine.inspectContainer(bobs!)).labels[LABELS.app], 'bobapp', "the service's labels are over the image's")
+  // A container that names a real task of alice's (its task's container is another one).
+  const stolen = await engine.createContainer({
+    Image: IMAGE,
+    Labels: { ...(await engine.inspectContainer(mine!)).labels },
+  })
+  await engine.startContainer(stolen)
+  // A service of no app (made by hand, the namespace label only): its task is not a process of the platform.
+  await engine.createService({
+    Name: 'wharf-x',
+    Labels: { [LABELS.namespace]: NS },
+    TaskTemplate: { ContainerSpec: { Image: IMAGE, Labels: processLabels(NS, 'shop', 'worker', 1) } },
+  })
   await until(1)
+  await until(1, 'bobapp')
+  await p.settled()
+  engine.exit(forged, 1)
+  engine.exit(stolen, 2)
   await p.settled()
   const all: RecordedEvent[] = []
   for await (const e of store.readAll()) all.push(e)
   t.same(
-    all.map((e) => (e.data as { container: string }).container),
-    [mine],
-    'only the well-labelled container of the namespace is announced',
+    all.map((e) => [e.stream, (e.data as { container: string }).container]).sort(),
+    [
+      ['runtime.bobapp', bobs],
+      ['runtime.shop', mine],
+    ].sort(),
+    "only the containers of the platform's tasks are announced, each on its own app's stream",
   )
+  t.equal(p.health().detail.refused, 4, 'the bare, forged, stolen and hand-made ones refused (the other namespace is not looked at)')
 })
 
 t.test('a restarted publisher catches up from the list: starts it missed are announced, and announced containers that died', async (t) => {
-  const { engine, start, events, until } = setup(t)
+  const { start, service, engine, events, until } = setup(t)
   /** The containers the stream says are up (the read model a real publisher reads). */
   const announced = async (host: string) => {
     const up = new Map<string, { container: string; app: string; type: string }>()
@@ -152,19 +221,14 @@ t.test('a restarted publisher catches up from the list: starts it missed are ann
     }
     return [...up.values()]
   }
-  const run = async (type: string) => {
-    const id = await engine.createContainer({ Image: IMAGE, Labels: processLabels(NS, 'shop', type, 2) })
-    await engine.startContainer(id)
-    return id
-  }
   const first = await start({ announced })
-  const old = await run('worker')
+  const [old] = await service('shop', 'worker', 1, 2)
   await until(1)
   await first.stop()
 
   // While no publisher runs: the announced container dies (and is removed), another one starts.
-  await engine.removeContainer(old, { force: true })
-  const fresh = await run('clock')
+  await engine.removeService('wharf-shop-worker')
+  const [fresh] = await service('shop', 'clock', 1, 2)
   const second = await start({ announced })
   await until(3)
   await second.settled()

@@ -2,17 +2,24 @@
  * The publisher of one Docker host: follows the engine's events for the containers of one Wharf
  * namespace and announces them on their app's runtime stream: `ContainerStarted` once the port
  * accepts connections (and the health check passes), `ContainerStopping` the moment a stop is asked
- * (routers drain it), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
+ * (routers take it out; a `web` container stopped with the drain signal gets SIGTERM from here only
+ * after its drain time), `ContainerStopped` / `ContainerCrashed` when it dies. On start and after every
  * reconnect of the events stream it reconciles: running containers not yet announced are announced,
  * announced containers that no longer run are announced stopped.
  *
  * Every announcement is decided against the app's runtime stream and appended with its expected
  * version, so nothing is announced twice, by this publisher after a restart or by two at once.
+ *
+ * Only containers the platform made are announced: a Swarm task container whose task (asked of a
+ * manager, see core/engine/origin.ts) names this very container, of a service of the namespace that
+ * says which app it runs; the app, type and release come from that task and service, never from the
+ * container's labels (which any image's LABELs, and a classic build's RUN containers, can set: see
+ * services/logspout/logspout.ts). Each container is checked once, its events handled in order after.
  */
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { isNotFound, type ContainerEngine, type ContainerEvent, type ContainerInfo, type EventFeed } from '../../core/engine/engine.js'
+import { engineStatus, isNotFound, type ContainerEngine, type ContainerEvent, type ContainerInfo, type EventFeed } from '../../core/engine/engine.js'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
@@ -20,12 +27,17 @@ import { dataOf } from '../../domain/index.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
 import { hostContainers } from '../../projections/index.js'
-import { identityOf, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
+import { TaskOrigins } from '../../core/engine/origin.js'
+import { DRAIN_SIGNAL, identityOfTask, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { classifyDeath, signalNumber } from './model.js'
 
 export interface PublisherOptions {
   /** The engine of this host. */
   docker: ContainerEngine
+  /** A manager of the swarm, asked which task made a container; default `docker` (a manager on one host). */
+  swarm?: Pick<ContainerEngine, 'inspectTask' | 'inspectService'>
+  /** How long a task may take to name its container, ms, default 10_000 (see {@link TaskOrigins}). */
+  taskSettleMs?: number
   store: EventStore
   /** For the reconcile on start: the containers read model (`rm_containers`). */
   pool?: pg.Pool
@@ -65,6 +77,14 @@ interface Tracked {
 }
 
 const SIGTERM = 15
+const DRAIN_SIGNAL_NUMBER = signalNumber(DRAIN_SIGNAL)
+
+/** A container's drain time from its labels (`wharf.drain-ms`), ms; undefined when it has none. */
+function drainOf(labels: Record<string, string>): number | undefined {
+  const raw = labels[LABELS.drain]
+  const ms = raw && /^[0-9]{1,7}$/.test(raw) ? Number(raw) : NaN
+  return ms > 0 ? ms : undefined
+}
 /** How many finished container ids are remembered, so a replayed event does not revive one. */
 const FINISHED_MAX = 10_000
 /** Attempts of one announcement when the event store fails (NATS hiccups); runCommand retries conflicts itself. */
@@ -81,10 +101,17 @@ export class Publisher {
   readonly #probe: (host: string, port: number) => Promise<boolean>
   readonly #tracked = new Map<string, Tracked>()
   readonly #finished = new Set<string>()
+  readonly #origins: TaskOrigins
+  /** Per container, its engine events being handled (each after its origin is known), in order. */
+  readonly #inbox = new Map<string, Promise<void>>()
+  /** Containers refused (no task of the platform made them), warned about once. */
+  readonly #refused = new Set<string>()
   /** The apps whose runtime stream this process has announced on. */
   readonly #apps = new Set<string>()
   readonly #appLocks = new Map<string, Promise<unknown>>()
   readonly #stopper = new AbortController()
+  /** Drains under way (SIGTERM after the drain time). */
+  readonly #drains = new Set<Promise<void>>()
   #events: EventFeed | undefined
   #watching: Promise<void> = Promise.resolve()
   /** Engine time (s) of the newest event seen: where a reconnect resumes. */
@@ -106,6 +133,7 @@ export class Publisher {
     this.#probeIntervalMs = opts.probeIntervalMs ?? 100
     this.#reconnectMs = opts.reconnectMs ?? 1_000
     this.#probe = opts.probe ?? accepts
+    this.#origins = new TaskOrigins({ swarm: opts.swarm ?? opts.docker, ...(opts.taskSettleMs === undefined ? {} : { settleMs: opts.taskSettleMs }) })
     let resolve!: () => void
     this.#firstReconcile = { promise: new Promise<void>((r) => (resolve = r)), resolve }
   }
@@ -125,16 +153,22 @@ export class Publisher {
   /** Stops watching, gives up readiness waits, and waits for announcements under way. */
   async stop(): Promise<void> {
     this.#stopper.abort()
+    this.#origins.stop()
     this.#destroyEvents()
     for (const t of this.#tracked.values()) t.abort.abort()
     await this.#watching
+    await Promise.allSettled([...this.#inbox.values()])
     await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
     await Promise.allSettled([...this.#appLocks.values()])
+    await Promise.allSettled([...this.#drains])
   }
 
   /** Health: whether the engine's events stream is open. */
   health(): { ok: boolean; detail: Record<string, unknown> } {
-    return { ok: this.#connected, detail: { eventsConnected: this.#connected, reconnects: this.#reconnects, following: this.#tracked.size } }
+    return {
+      ok: this.#connected,
+      detail: { eventsConnected: this.#connected, reconnects: this.#reconnects, following: this.#tracked.size, refused: this.#refused.size },
+    }
   }
 
   /** Ends the current events stream as if the engine had dropped it (the publisher reconnects). For tests. */
@@ -145,6 +179,7 @@ export class Publisher {
 
   /** Resolves when the announcements of every followed container that are under way are decided. For tests. */
   async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inbox.values()])
     await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
   }
 
@@ -208,26 +243,76 @@ export class Publisher {
     const attrs = ev.attributes
     if (!id || attrs[LABELS.namespace] !== this.#opts.namespace) return
     const at = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : undefined
+    if (ev.action === 'destroy') {
+      this.#admit(id, () => this.#finish(id))
+      return
+    }
+    if (!['start', 'kill', 'oom', 'die'].includes(ev.action)) return
+    this.#admit(id, async () => {
+      const identity = await this.#identity(id, attrs)
+      if (identity) this.#handle(ev, identity, at)
+    })
+  }
+
+  /** Runs `step` after the steps of container `id` queued before it (its events are handled in the order they came). */
+  #admit(id: string, step: () => void | Promise<void>): void {
+    const next = (this.#inbox.get(id) ?? Promise.resolve())
+      .then(step)
+      .catch((err) => this.#log.warn({ err, container: id.slice(0, 12) }, 'publisher: cannot ask the swarm which task made a container; event ignored'))
+    this.#inbox.set(id, next)
+    void next.finally(() => {
+      if (this.#inbox.get(id) === next) this.#inbox.delete(id)
+    })
+  }
+
+  /** The identity of container `id` from the task that made it; undefined (and warned once) when none of the platform's did. */
+  async #identity(id: string, labels: Record<string, string>): Promise<ContainerIdentity | undefined> {
+    if (this.#refused.has(id)) return undefined
+    const origin = await this.#origins.of(id, labels)
+    const identity = origin
+      ? identityOfTask(this.#opts.namespace, {
+          serviceLabels: origin.service.spec.Labels,
+          specLabels: origin.task.spec.ContainerSpec?.Labels,
+          ...(origin.task.slot === undefined ? {} : { slot: origin.task.slot }),
+        })
+      : undefined
+    if (!identity && !this.#refused.has(id)) {
+      this.#refused.add(id)
+      if (this.#refused.size > FINISHED_MAX) this.#refused.delete(this.#refused.values().next().value!)
+      this.#log.warn(
+        { container: id.slice(0, 12), app: labels[LABELS.app], type: labels[LABELS.type] },
+        'publisher: a container labelled with the namespace that no task of the platform made (a build step, a forged label); ignored',
+      )
+    }
+    return identity
+  }
+
+  #handle(ev: ContainerEvent, identity: ContainerIdentity, at: number | undefined): void {
+    const id = ev.id
+    const attrs = ev.attributes
     switch (ev.action) {
       case 'start':
-        this.#follows(id, attrs, at)
+        this.#follows(id, identity, at)
         return
       case 'kill': {
-        const t = this.#known(id, attrs)
+        const t = this.#known(id, identity)
         const signal = signalNumber(attrs.signal)
-        if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM)) return
+        const drainMs = drainOf(attrs)
+        const draining = drainMs !== undefined && signal === DRAIN_SIGNAL_NUMBER
+        if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM && !draining)) return
         t.stopAsked = true
         t.abort.abort()
         this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at))
+        if (draining) this.#drain(t, drainMs)
         return
       }
       case 'oom': {
-        const t = this.#known(id, attrs)
+        const t = this.#known(id, identity)
         if (t) t.oom = true
         return
       }
       case 'die': {
-        const t = this.#known(id, attrs)
+        const t = this.#known(id, identity)
         if (!t) return
         t.abort.abort()
         const exitCode = Number(attrs.exitCode ?? 0)
@@ -243,23 +328,15 @@ export class Publisher {
         this.#finish(id)
         return
       }
-      case 'destroy':
-        this.#finish(id)
-        return
       default:
         return
     }
   }
 
-  /** The followed container `id`, or a record made from the event's labels (it started before we looked). */
-  #known(id: string, attrs: Record<string, string>): Tracked | undefined {
+  /** The followed container `id`, or a record of it (it started before we looked). */
+  #known(id: string, identity: ContainerIdentity): Tracked | undefined {
     if (this.#finished.has(id)) return undefined
-    const t = this.#tracked.get(id)
-    if (t) return t
-    const identity = identityOf(attrs)
-    if (!identity) return undefined
-    const rec = this.#track(id, identity)
-    return rec
+    return this.#tracked.get(id) ?? this.#track(id, identity)
   }
 
   /** A container this publisher follows from now on, with nothing seen of it yet. */
@@ -279,13 +356,8 @@ export class Publisher {
   }
 
   /** Starts following a running container: readiness, then `ContainerStarted`. */
-  #follows(id: string, labels: Record<string, string>, at: number | undefined): void {
+  #follows(id: string, identity: ContainerIdentity, at: number | undefined): void {
     if (this.#finished.has(id) || this.#tracked.has(id)) return
-    const identity = identityOf(labels)
-    if (!identity) {
-      this.#log.warn({ container: id.slice(0, 12), labels }, 'publisher: a container of the namespace without app, type or release labels; ignored')
-      return
-    }
     const rec = this.#track(id, identity)
     rec.ready = this.#whenReady(rec)
       .then((port) =>
@@ -294,6 +366,30 @@ export class Publisher {
           : this.#announce({ kind: 'started', container: id, identity, host: this.#host, ...(port === undefined ? {} : { port }) }, at),
       )
       .catch((err) => this.#log.error({ err, container: id.slice(0, 12), app: identity.app }, 'publisher: cannot announce a container start'))
+  }
+
+  /**
+   * A container stopped with the drain signal: once its `ContainerStopping` is appended (routers take
+   * it out), it serves on for `ms` (what is in flight finishes), then gets SIGTERM. The engine sends
+   * SIGKILL at the end of its stop grace period (drain time included) whatever happens here, so a
+   * publisher that stops meanwhile leaves the rest to it.
+   */
+  #drain(t: Tracked, ms: number): void {
+    const done = (async () => {
+      await t.chain
+      await sleep(ms, undefined, { signal: this.#stopper.signal }).catch(() => {})
+      if (this.stopping) return
+      try {
+        await this.#docker.killContainer(t.id, 'SIGTERM')
+        this.#log.info({ app: t.identity.app, container: t.id.slice(0, 12), drainMs: ms }, 'publisher: drained; SIGTERM sent')
+      } catch (err) {
+        // Gone already (killed, removed): nothing to stop.
+        if (!isNotFound(err) && engineStatus(err) !== 409)
+          this.#log.warn({ err, app: t.identity.app, container: t.id.slice(0, 12) }, 'publisher: cannot send SIGTERM after the drain')
+      }
+    })()
+    this.#drains.add(done)
+    void done.finally(() => this.#drains.delete(done))
   }
 
   #queue(t: Tracked, step: () => Promise<void>): void {
@@ -359,7 +455,11 @@ export class Publisher {
   async #reconcile(): Promise<void> {
     const list = await this.#docker.listContainers({ labels: { [LABELS.namespace]: this.#opts.namespace } })
     const running = new Set(list.map((c) => c.id))
-    for (const c of list) this.#follows(c.id, c.labels, undefined)
+    for (const c of list)
+      this.#admit(c.id, async () => {
+        const identity = await this.#identity(c.id, c.labels)
+        if (identity) this.#follows(c.id, identity, undefined)
+      })
     // Followed containers that died without a `die` in the stream: an engine restarted after a crash
     // stops its containers (no live-restore in swarm mode) before its events can be followed again,
     // and the replay from the new engine does not have them.

@@ -12,7 +12,15 @@ export const publisher: ServiceDefinition = {
   async start({ cfg, log: root, store, pool }) {
     const log = root.child({ service: 'publisher' })
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
-    const p = await Publisher.start({ docker: DockerEngine.at(cfg.dockerHost), store, pool, log, namespace: cfg.namespace, host: cfg.hostAddress })
+    const p = await Publisher.start({
+      docker: DockerEngine.at(cfg.dockerHost),
+      swarm: DockerEngine.at(cfg.swarmManager ?? cfg.dockerHost),
+      store,
+      pool,
+      log,
+      namespace: cfg.namespace,
+      host: cfg.hostAddress,
+    })
     log.info({ namespace: cfg.namespace, host: cfg.hostAddress, connected: p.health().ok }, 'publisher: following the engine events')
     return {
       stop: () => p.stop(),

@@ -49,6 +49,26 @@ t.test('given live apps, when the table is built, then each has its hosts and up
   t.same(dropped, [])
 })
 
+t.test('given an app whose web containers are all stopping, then they serve (draining) until one is up', async (t) => {
+  const draining = rows({
+    containers: [
+      { container: 'c3', app: 'shop', type: 'web', host: '127.0.0.1', port: 32002, state: 'stopping', release: 3 },
+      { container: 'c4', app: 'shop', type: 'web', host: '127.0.0.1', port: 32003, state: 'crashed', release: 3 },
+    ],
+  })
+  const table = routeTable(draining, { domain: 'wharf.localhost', now: NOW })
+  t.same(table.routes.find((r) => r.app === 'shop')!.servers, [{ host: '127.0.0.1', port: 32002 }], 'the stopping one, not the crashed one')
+  t.same(servedSets(draining, table).get('shop'), [{ container: 'c3', release: 3, host: '127.0.0.1', port: 32002 }], 'recorded as served')
+  const withNew = rows({
+    containers: [...draining.containers, { container: 'c7', app: 'shop', type: 'web', host: '127.0.0.1', port: 32007, state: 'up', release: 4 }],
+  })
+  t.same(
+    routeTable(withNew, { domain: 'wharf.localhost', now: NOW }).routes.find((r) => r.app === 'shop')!.servers,
+    [{ host: '127.0.0.1', port: 32007 }],
+    'one up: only it',
+  )
+})
+
 t.test('given maintenance, the route says so', async (t) => {
   const { routes } = routeTable(rows({ maintenance: [{ app: 'blog' }] }), { domain: 'wharf.localhost', now: NOW })
   t.same(

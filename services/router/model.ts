@@ -33,7 +33,10 @@ export interface Route {
   app: string
   /** `<app>.<platform domain>` first, then the custom domains, sorted. */
   hosts: string[]
-  /** The app's `web` containers that are `up`, sorted; empty: 503. */
+  /**
+   * The app's `web` containers that are `up`, sorted; when none is, those `stopping` (they serve
+   * until their drain time ends: better than a 503 while the new ones get ready); empty: 503.
+   */
   servers: Server[]
   /** Maintenance mode: 503 whatever runs. */
   maintenance: boolean
@@ -121,14 +124,19 @@ export function routeTable(rows: RouteRows, opts: ModelOptions): RouteTable {
   const domains = new Map<string, string[]>()
   for (const d of rows.domains) if (live.has(d.app)) domains.set(d.app, [...(domains.get(d.app) ?? []), d.domain])
   const servers = new Map<string, Server[]>()
+  // Draining containers (asked to stop, still serving for the drain time): only while the app has no
+  // container up, e.g. when all its old tasks were stopped before any new one was announced.
+  const draining = new Map<string, Server[]>()
   for (const c of rows.containers) {
-    if (!live.has(c.app) || c.type !== 'web' || c.state !== 'up') continue
+    if (!live.has(c.app) || c.type !== 'web' || (c.state !== 'up' && c.state !== 'stopping')) continue
     if (c.port === null) {
-      dropped.push({ app: c.app, what: `container ${c.container.slice(0, 12)}`, reason: 'announced without a port' })
+      if (c.state === 'up') dropped.push({ app: c.app, what: `container ${c.container.slice(0, 12)}`, reason: 'announced without a port' })
       continue
     }
-    servers.set(c.app, [...(servers.get(c.app) ?? []), { host: c.host, port: c.port }])
+    const into = c.state === 'up' ? servers : draining
+    into.set(c.app, [...(into.get(c.app) ?? []), { host: c.host, port: c.port }])
   }
+  for (const [app, s] of draining) if (!servers.has(app)) servers.set(app, s)
   const apps = [...live].sort()
   const claimed = new Set(apps.map((a) => `${a}.${opts.domain}`))
   const routes = apps.map((app): Route => {
@@ -209,7 +217,7 @@ export type ServedSets = ReadonlyMap<string, readonly ServedContainer[]>
 export function servedSets(rows: RouteRows, table: RouteTable): Map<string, ServedContainer[]> {
   const byAddress = new Map<string, { container: string; release: number }>()
   for (const c of rows.containers) {
-    if (c.type !== 'web' || c.state !== 'up' || c.port === null || c.release === undefined) continue
+    if (c.type !== 'web' || (c.state !== 'up' && c.state !== 'stopping') || c.port === null || c.release === undefined) continue
     byAddress.set(`${c.app}\n${c.host}:${c.port}`, { container: c.container, release: c.release })
   }
   const out = new Map<string, ServedContainer[]>()

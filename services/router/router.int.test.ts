@@ -16,7 +16,9 @@ import { registerAndLogin, startEngineController, type TestController } from '..
 import { Publisher } from '../publisher/publisher.js'
 import { removeNamespaceServices, startTestScheduler } from '../scheduler/testing.js'
 import type { RouteTable } from './model.js'
+import type { StartRouterOptions } from './service.js'
 import { startTestNginx, startTestRouter, testRouterPort } from './testing.js'
+import type { SpecOptions } from '../scheduler/model.js'
 import { certMaker } from '../../test/certs.js'
 import { get, requestLoop, type Answer } from '../../test/http.js'
 
@@ -62,14 +64,14 @@ interface Kit {
   port: number
 }
 
-async function setup(t: Test): Promise<Kit> {
+async function setup(t: Test, spec: Partial<SpecOptions> = {}): Promise<Kit> {
   const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN })
   t.teardown(() => removeNamespaceServices(c.deps.cfg.namespace))
   const token = await registerAndLogin(c, 'alice')
   const publisher = await Publisher.start({ docker: engine, store: c.deps.store, pool: c.deps.pool, log: c.deps.log, namespace: c.deps.cfg.namespace })
   t.teardown(() => publisher.stop())
   // A short grace period: the drain is what is tested, not its length.
-  await startTestScheduler(t, c, { spec: { stopGraceMs: 3_000, updateMonitorMs: 1_000 } })
+  await startTestScheduler(t, c, { spec: { stopGraceMs: 3_000, updateMonitorMs: 1_000, ...spec } })
   return { c, token, port: testRouterPort() }
 }
 
@@ -284,107 +286,96 @@ t.test('routes by host and domain with no reload; 404, 503, maintenance, headers
   t.ok(applied.length > 0)
 })
 
-t.test('zero failed requests during a rolling deploy, a scale-down and a rollback', async (t) => {
-  const k = await setup(t)
-  const app = await createApp(t, k, 'zd')
-  const host = `${app}.${DOMAIN}`
-  const tables: { done: number; table: RouteTable; ok: boolean | 'unchanged' }[] = []
-  await startTestRouter(t, k.c, { domain: DOMAIN, onApplied: ({ result, done, table }) => tables.push({ done, table, ok: result.ok }) })
-  // The process dies the moment SIGTERM comes: only the drain and the retry keep requests whole.
-  const v2 = await build(t, k, app, PROCFILE_ABRUPT)
-  t.equal((await outcome(k, app, v2)).type, 'DeployCompleted')
-  let seq = (await runtimeEvents(k, app)).at(-1)!.seq
-  await call(k, app, 'POST', '/formation', { web: 3 })
-  t.equal((await outcome(k, app, v2, seq)).type, 'DeployCompleted')
-  await until('three containers routed', async () => tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === 3, 20_000)
-  await until('the app answers', statusIs(k, host, 200, '/who.txt'))
+t.test(
+  'a kept-alive client that never retries sees no failed request through a config deploy, a scale 3 -> 1 -> 3, a rollback and a router restart',
+  async (t) => {
+    // A drain time above the router's update latency on a loaded machine; the grace after SIGTERM is short.
+    const k = await setup(t, { drainMs: 3_000 })
+    const app = await createApp(t, k, 'zd')
+    const host = `${app}.${DOMAIN}`
+    const tables: { done: number; table: RouteTable; ok: boolean | 'unchanged' }[] = []
+    const onApplied: StartRouterOptions['onApplied'] = ({ result, done, table }) => void tables.push({ done, table, ok: result.ok })
+    let running = await startTestRouter(t, k.c, { domain: DOMAIN, onApplied })
+    const master = running.nginx.masterPid()!
+    const workers = workersOf(master).sort()
+    const routed = (n: number) => async () => tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === n
+    // The process dies the moment SIGTERM comes: only the drain (out of the routes first, SIGTERM later) keeps requests whole.
+    const v2 = await build(t, k, app, PROCFILE_ABRUPT)
+    t.equal((await outcome(k, app, v2)).type, 'DeployCompleted')
+    let seq = (await runtimeEvents(k, app)).at(-1)!.seq
+    await call(k, app, 'POST', '/formation', { web: 3 })
+    t.equal((await outcome(k, app, v2, seq)).type, 'DeployCompleted')
+    await until('three containers routed', routed(3), 20_000)
+    await until('the app answers', statusIs(k, host, 200, '/who.txt'))
 
-  const loop = requestLoop(k.port, host, { path: '/who.txt', intervalMs: 20 }) // 50 requests/s
-  const settle = async (what: string, release: number, after: number, servers: number) => {
-    t.equal((await outcome(k, app, release, after)).type, 'DeployCompleted', what)
-    // Until the old containers are gone (stopped) and the routes list the wanted number.
-    await until(
-      `${what}: settled`,
-      async () => {
-        const rows = (await k.c.deps.pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n
-        return rows === servers && tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === servers
-      },
-      30_000,
+    // Until the containers announced are the wanted number (the old ones drained and stopped) and routed.
+    const settled = async (what: string, n: number) => {
+      await until(
+        `${what}: settled`,
+        async () => (await k.c.deps.pool.query(`SELECT count(*)::int AS n FROM rm_containers.containers WHERE app = $1`, [app])).rows[0].n === n && routed(n)(),
+        30_000,
+      )
+    }
+    /** One fault under a loop of its own: 8 kept-alive connections, never sending a failed request again (as wrk). */
+    const underLoad = async (what: string, fault: () => Promise<void>) => {
+      const loop = requestLoop(k.port, host, { path: '/who.txt', intervalMs: 3, connections: 8, retry: false })
+      await sleep(300)
+      await fault()
+      // A fault that is over quickly (the router restart) still gets its share of requests after it.
+      while (loop.counts.ok + loop.counts.failed < 1_500) await sleep(100)
+      await loop.stop()
+      const total = loop.counts.ok + loop.counts.failed
+      t.ok(total > 1_000, `${what}: ${total} requests, ${loop.counts.bodies.size} containers answered`)
+      t.equal(loop.counts.failed, 0, `${what}: no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
+    }
+
+    await underLoad('a config deploy (three containers)', async () => {
+      seq = (await runtimeEvents(k, app)).at(-1)!.seq
+      await call(k, app, 'POST', '/config', { values: { GREETING: 'v3' } })
+      t.equal((await outcome(k, app, v2 + 1, seq)).type, 'DeployCompleted', 'config deploy')
+      await settled('config deploy', 3)
+    })
+    await underLoad('a scale 3 -> 1 -> 3', async () => {
+      for (const web of [1, 3]) {
+        seq = (await runtimeEvents(k, app)).at(-1)!.seq
+        await call(k, app, 'POST', '/formation', { web })
+        t.equal((await outcome(k, app, v2 + 1, seq)).type, 'DeployCompleted', `web=${web}`)
+        await settled(`web=${web}`, web)
+      }
+    })
+    await underLoad('a rollback', async () => {
+      seq = (await runtimeEvents(k, app)).at(-1)!.seq
+      await call(k, app, 'POST', '/releases/rollback', {})
+      t.equal((await outcome(k, app, v2 + 2, seq)).type, 'DeployCompleted', 'rollback to v2 (as v4)')
+      await settled('rollback', 3)
+    })
+    await underLoad('a router restart', async () => {
+      await running.stop()
+      await sleep(500)
+      running = await startTestRouter(t, k.c, { domain: DOMAIN, onApplied })
+      await running.router.idle()
+      t.ok(running.router.epoch, 'the new router posted its full table')
+    })
+    t.equal(running.nginx.masterPid(), master, 'nginx was never restarted')
+    t.same(workersOf(master).sort(), workers, 'nor reloaded: the same workers served throughout')
+
+    // ContainerStopping -> routes without it (nginx serving them): how soon a stopping container is out.
+    const events = await runtimeEvents(k, app)
+    const portOf = new Map(
+      events.filter((e) => e.type === 'ContainerStarted').map((e) => [(e.data as { container: string }).container, (e.data as { port: number }).port]),
     )
-    await sleep(1_000)
-  }
-  await sleep(1_000)
-  // A rolling deploy (config:set), three containers.
-  seq = (await runtimeEvents(k, app)).at(-1)!.seq
-  await call(k, app, 'POST', '/config', { values: { GREETING: 'v3' } })
-  await settle('rolling deploy of v3', v2 + 1, seq, 3)
-  // A scale-down.
-  seq = (await runtimeEvents(k, app)).at(-1)!.seq
-  await call(k, app, 'POST', '/formation', { web: 1 })
-  await settle('scale down to 1', v2 + 1, seq, 1)
-  // A rollback.
-  seq = (await runtimeEvents(k, app)).at(-1)!.seq
-  await call(k, app, 'POST', '/releases/rollback', {})
-  await settle('rollback to v2 (as v4)', v2 + 2, seq, 1)
-  await loop.stop()
-
-  const total = loop.counts.ok + loop.counts.failed
-  t.ok(
-    total > 300,
-    `a steady loop ran (${total} requests, ${loop.counts.bodies.size} containers answered, ${loop.counts.retried} sent again after a reload closed their kept-alive connection)`,
-  )
-  t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
-  t.equal(loop.counts.retried, 0, 'nothing sent again: no reload closed a kept-alive connection')
-
-  // ContainerStopping -> routes without it (nginx serving them): the drain latency.
-  const events = await runtimeEvents(k, app)
-  const portOf = new Map(
-    events.filter((e) => e.type === 'ContainerStarted').map((e) => [(e.data as { container: string }).container, (e.data as { port: number }).port]),
-  )
-  const drains: number[] = []
-  for (const e of events.filter((e) => e.type === 'ContainerStopping')) {
-    const port = portOf.get((e.data as { container: string }).container)
-    const at = Date.parse(e.occurredAt)
-    const reload = tables.find((x) => x.done >= at && x.ok === true && !x.table.routes.find((r) => r.app === app)?.servers.some((s) => s.port === port))
-    if (reload) drains.push(reload.done - at)
-  }
-  drains.sort((a, b) => a - b)
-  t.ok(drains.length >= 5, `drain measured for ${drains.length} stops`)
-  t.comment(`ContainerStopping -> nginx serving without it: p50 ${drains[Math.floor(drains.length / 2)]} ms, max ${drains.at(-1)} ms (${drains.join(', ')})`)
-})
-
-t.test('a kept-alive client that never retries sees no failed request through a config deploy and a scale 3 -> 1 -> 3', async (t) => {
-  const k = await setup(t)
-  const app = await createApp(t, k, 'ka')
-  const host = `${app}.${DOMAIN}`
-  const tables: { table: RouteTable }[] = []
-  await startTestRouter(t, k.c, { domain: DOMAIN, onApplied: ({ table }) => tables.push({ table }) })
-  const routed = (n: number) => async () => tables.at(-1)?.table.routes.find((r) => r.app === app)?.servers.length === n
-  // httpd ignores SIGTERM: a stopping container answers what it has until the router took it out.
-  const v2 = await build(t, k, app, PROCFILE)
-  t.equal((await outcome(k, app, v2)).type, 'DeployCompleted')
-  let seq = (await runtimeEvents(k, app)).at(-1)!.seq
-  await call(k, app, 'POST', '/formation', { web: 3 })
-  t.equal((await outcome(k, app, v2, seq)).type, 'DeployCompleted')
-  await until('three containers routed', routed(3), 20_000)
-  // As wrk and many load balancers: a request failing on a kept-alive connection is not sent again.
-  const loop = requestLoop(k.port, host, { path: '/who.txt', intervalMs: 10, connections: 8, retry: false })
-  await sleep(500)
-  seq = (await runtimeEvents(k, app)).at(-1)!.seq
-  await call(k, app, 'POST', '/config', { values: { GREETING: 'v3' } })
-  t.equal((await outcome(k, app, v2 + 1, seq)).type, 'DeployCompleted', 'config deploy')
-  for (const web of [1, 3]) {
-    seq = (await runtimeEvents(k, app)).at(-1)!.seq
-    await call(k, app, 'POST', '/formation', { web })
-    t.equal((await outcome(k, app, v2 + 1, seq)).type, 'DeployCompleted', `web=${web}`)
-    await until(`web=${web} routed`, routed(web), 30_000)
-  }
-  await sleep(500)
-  await loop.stop()
-  const total = loop.counts.ok + loop.counts.failed
-  t.ok(total > 300, `${total} requests, ${loop.counts.bodies.size} containers answered`)
-  t.equal(loop.counts.failed, 0, `no failed request out of ${total}${loop.failures.length ? `: ${loop.failures.slice(0, 10).join(' | ')}` : ''}`)
-})
+    const drains: number[] = []
+    for (const e of events.filter((e) => e.type === 'ContainerStopping')) {
+      const port = portOf.get((e.data as { container: string }).container)
+      const at = Date.parse(e.occurredAt)
+      const out = tables.find((x) => x.done >= at && x.ok === true && !x.table.routes.find((r) => r.app === app)?.servers.some((s) => s.port === port))
+      if (out) drains.push(out.done - at)
+    }
+    drains.sort((a, b) => a - b)
+    t.ok(drains.length >= 5, `drain measured for ${drains.length} stops`)
+    t.comment(`ContainerStopping -> nginx serving without it: p50 ${drains[Math.floor(drains.length / 2)]} ms, max ${drains.at(-1)} ms (${drains.join(', ')})`)
+  },
+)
 
 t.test('a burst of changes is coalesced into few change sets; a router started again catches up with what changed while it was down', async (t) => {
   const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LABELS } from '../../domain/runtime/labels.js'
+import { DRAIN_SIGNAL, LABELS } from '../../domain/runtime/labels.js'
 import { desiredServices, diff, healthPath, serviceName, servicePrefix, specHash, type ActualService, type ReleaseView } from './model.js'
 
 const release = (over: Partial<ReleaseView> = {}): ReleaseView => ({
@@ -65,14 +65,20 @@ t.test('one service per process type with a quantity, web publishes its port in 
   t.same(web.TaskTemplate.ContainerSpec.Command, ['sh', '-c', 'httpd -f -p $PORT'])
   t.same(web.TaskTemplate.ContainerSpec.Env, ['GREETING=hi', 'PORT=8000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v4'])
   t.same(web.Labels, { [LABELS.namespace]: 'wharf', [LABELS.app]: 'shop', [LABELS.type]: 'web', [LABELS.release]: '4' })
-  t.same(web.TaskTemplate.ContainerSpec.Labels, web.Labels, 'containers carry the labels too')
+  t.same(web.TaskTemplate.ContainerSpec.Labels, { ...web.Labels, [LABELS.drain]: '5000' }, 'containers carry the labels too, web ones its drain time')
   t.same(web.EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8000, PublishMode: 'host' }], 'no PublishedPort: a free host port per task')
   t.same(web.TaskTemplate.Resources.Limits, { MemoryBytes: 256 * 1024 * 1024 })
   t.equal(web.TaskTemplate.RestartPolicy.Condition, 'on-failure')
-  t.match(web.UpdateConfig, { Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 })
-  t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 10e9)
+  t.match(web.UpdateConfig, { Parallelism: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 }, 'all new tasks start together')
+  t.equal(web.TaskTemplate.ContainerSpec.StopSignal, DRAIN_SIGNAL, 'a stop first drains (SIGTERM after the drain time)')
+  t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 15e9, 'drain time and grace period')
   t.notOk(web.TaskTemplate.ContainerSpec.Healthcheck, 'no HEALTHCHECK_URL: the image decides')
   const worker = out[1]!.spec as any
+  t.notOk(worker.TaskTemplate.ContainerSpec.StopSignal, 'a worker gets SIGTERM at once')
+  t.equal(worker.TaskTemplate.ContainerSpec.StopGracePeriod, 10e9)
+  t.notOk(worker.TaskTemplate.ContainerSpec.Labels[LABELS.drain])
+  const [noDrain] = desiredServices('wharf', release(), { web: 1 }, { drainMs: 0 })
+  t.notOk((noDrain!.spec as any).TaskTemplate.ContainerSpec.StopSignal, 'WHARF_DRAIN_TIME=0s: no drain')
   t.same(worker.EndpointSpec.Ports, [], 'a worker publishes nothing')
   t.same(worker.TaskTemplate.Resources.Limits, { NanoCPUs: 5e8 })
   t.end()

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { ServiceContainerSpec, ServiceSpec } from '../../core/engine/engine.js'
-import { processLabels } from '../../domain/runtime/labels.js'
+import { DRAIN_SIGNAL, LABELS, processLabels } from '../../domain/runtime/labels.js'
 import { placementOf } from '../../domain/runtime/placement.js'
 import { DEFAULT_PORT, envList, memoryBytes, processEnv } from '../../domain/runtime/process.js'
 import { canonicalJson as canonical } from '../../core/canonical.js'
@@ -26,6 +26,12 @@ export interface ReleaseView {
 export interface SpecOptions {
   /** How long Swarm waits after SIGTERM before SIGKILL, ms, default 10_000 (in-flight requests drain). */
   stopGraceMs: number
+  /**
+   * `web` only: how long a container asked to stop serves on before it gets SIGTERM, ms
+   * (`WHARF_DRAIN_TIME`, default 5_000; 0: SIGTERM at once). Meanwhile routers take it out of the
+   * peers and what it has in flight finishes. See {@link DRAIN_SIGNAL}.
+   */
+  drainMs: number
   /** How long Swarm watches an updated task for failure before the next one, ms, default 5_000. */
   updateMonitorMs: number
   /** Same, during a rollback, ms, default 1_000. */
@@ -40,6 +46,7 @@ export interface SpecOptions {
 
 export const DEFAULT_SPEC_OPTIONS: SpecOptions = {
   stopGraceMs: 10_000,
+  drainMs: 5_000,
   updateMonitorMs: 5_000,
   rollbackMonitorMs: 1_000,
   healthIntervalMs: 1_000,
@@ -132,11 +139,14 @@ export function desiredServices(
     const health = type === 'web' ? healthPath(release.config.HEALTHCHECK_URL) : undefined
     const memory = memoryBytes(release.limits.memory[type])
     const cpu = release.limits.cpu[type]
+    const drain = type === 'web' && o.drainMs > 0
     const containerSpec: ServiceContainerSpec = {
       Image: release.digest ? `${release.image}@${release.digest}` : release.image,
-      Labels: labels,
+      Labels: drain ? { ...labels, [LABELS.drain]: String(o.drainMs) } : labels,
       Env: envList(processEnv(release, type)),
-      StopGracePeriod: o.stopGraceMs * 1e6,
+      // Draining: the drain signal, SIGTERM after the drain time (the publisher), SIGKILL after the grace.
+      StopGracePeriod: (drain ? o.drainMs + o.stopGraceMs : o.stopGraceMs) * 1e6,
+      ...(drain ? { StopSignal: DRAIN_SIGNAL } : {}),
       ...(command ? { Command: ['sh', '-c', command] } : {}),
       ...(health
         ? {
@@ -169,11 +179,10 @@ export function desiredServices(
           : {}),
       },
       Mode: { Replicated: { Replicas: replicas } },
-      // Start-first in at most ~4 waves: 10 replicas roll 3 at a time, old tasks serve until their successors run.
-      // Not all at once (Parallelism 0) until a task is taken out of the routes before Swarm stops it: a
-      // process that exits on SIGTERM loses what is in flight, and three at once outrun the router's update.
+      // All new tasks start at once (start-first, health-gated); each old one then drains (taken out of the
+      // routes, SIGTERM only after the drain time) and stops.
       UpdateConfig: {
-        Parallelism: Math.max(1, Math.ceil(replicas / 4)),
+        Parallelism: 0,
         Delay: 0,
         Order: 'start-first',
         FailureAction: 'rollback',

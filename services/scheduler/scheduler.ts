@@ -140,7 +140,7 @@ export class Scheduler {
     })
   }
 
-  /** `ps:restart [type]`: replaces the app's tasks (of one type, or all) one by one, once per request. */
+  /** `ps:restart [type]`: replaces the app's tasks (of one type, or all), all at once start-first, once per request. */
   restart(app: string, type: string | undefined, cause: RecordedEvent): Promise<void> {
     return this.#serial(app, async () => {
       const { release, formation } = await this.readApp(app)

@@ -1,8 +1,10 @@
+import { registryLogin } from '../../core/config.js'
 import type pg from 'pg'
 import { DockerEngine } from '../../core/engine/docker.js'
 import { isEvent } from '../../domain/index.js'
 import { startConsumer } from '../../events/consumer.js'
 import type { RecordedEvent } from '../../events/index.js'
+import { wharfProjections } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { watchLostHosts } from './hosts.js'
@@ -16,6 +18,16 @@ const READ_MODELS = ['releases', 'formation'] as const
 
 /** Events that change what runs. */
 const HANDLED = ['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDestroyed'] as const
+
+/** Event type -> the read models of {@link READ_MODELS} that apply it. */
+export function readModelsByType(): Map<string, string[]> {
+  const byType = new Map<string, string[]>()
+  for (const p of wharfProjections()) {
+    if (!(READ_MODELS as readonly string[]).includes(p.name)) continue
+    for (const type of p.handles) byType.set(type, [...(byType.get(type) ?? []), p.name])
+  }
+  return byType
+}
 
 export interface RunningScheduler {
   scheduler: Scheduler
@@ -46,6 +58,7 @@ export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, op
   const scheduler = new Scheduler(deps, opts)
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
   const only = opts.only ?? (() => true)
+  const waitsFor = readModelsByType()
   const appOf = (e: RecordedEvent) => (isEvent(e, HANDLED) ? e.data.app : undefined)
   const consumer = await startConsumer({
     store: deps.store,
@@ -69,7 +82,9 @@ export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, op
     handle: async (e) => {
       if (!isEvent(e, HANDLED)) return
       const app = e.data.app
-      await watcher.waitFor(e.seq, { timeoutMs: 30_000 })
+      // Only the read models that apply this type: the others' checkpoints pass it lazily (up to 100 ms
+      // later), and every earlier event they apply that changes what runs was waited for in its turn.
+      await watcher.waitFor(e.seq, { timeoutMs: 30_000, projections: waitsFor.get(e.type) ?? READ_MODELS })
       if (e.type === 'AppDestroyed') await scheduler.destroy(app)
       else if (e.type === 'RestartRequested') await scheduler.restart(app, e.data.type, e)
       else await scheduler.reconcile(app, { cause: e })
@@ -100,14 +115,17 @@ export const scheduler: ServiceDefinition = {
   description: 'releases and formations -> Docker Swarm services (rolling, health-checked)',
   async start({ cfg, log, store, pool }) {
     if (!cfg.dockerHost) throw new Error('WHARF_DOCKER_HOST is not set (make up sets it)')
-    const running = await startScheduler({
-      store,
-      pool,
-      docker: DockerEngine.at(cfg.dockerHost),
-      namespace: cfg.namespace,
-      registry: `127.0.0.1:${cfg.ports.registry}`,
-      log: log.child({ service: 'scheduler' }),
-    })
+    const running = await startScheduler(
+      {
+        store,
+        pool,
+        docker: DockerEngine.at(cfg.dockerHost, registryLogin(cfg)),
+        namespace: cfg.namespace,
+        registry: `127.0.0.1:${cfg.ports.registry}`,
+        log: log.child({ service: 'scheduler' }),
+      },
+      { spec: { drainMs: cfg.drainMs } },
+    )
     return { stop: () => running.stop() }
   },
 }

@@ -114,7 +114,7 @@ function unhandled(c: never): never {
 }
 
 /**
- * Restarts every task of service `name` (Swarm replaces them one by one, start-first) unless
+ * Restarts every task of service `name` (Swarm starts their successors together, start-first, then drains and stops them) unless
  * `requestId` was applied already (a redelivered restart does nothing). Answers whether it restarted.
  */
 export async function restartService(docker: ContainerEngine, name: string, requestId: string): Promise<boolean> {

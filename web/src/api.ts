@@ -46,6 +46,26 @@ export async function api<T = unknown>(method: 'GET' | 'POST' | 'DELETE', path: 
   return data as T
 }
 
+const early = new Map<string, Promise<unknown>>()
+
+/**
+ * Starts a GET now, before the session is known, so that it runs beside the session check (the
+ * first page needs both): `takeEarly` hands the answer to the first one who asks.
+ */
+export function fetchEarly(path: string): void {
+  const p = api('GET', path)
+  // Nobody may take it (no session: the sign-in page shows): not an unhandled rejection.
+  p.catch(() => undefined)
+  early.set(path, p)
+}
+
+/** The answer of an early GET of `path` (once), else a GET now. */
+export function takeEarly<T>(path: string): Promise<T> {
+  const p = early.get(path)
+  early.delete(path)
+  return (p as Promise<T> | undefined) ?? api<T>('GET', path)
+}
+
 /** `/v1/apps/<app>...`, the app's name escaped for a path. */
 export const appPath = (app: string, rest = '') => `/v1/apps/${encodeURIComponent(app)}${rest}`
 

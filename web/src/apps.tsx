@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks'
-import { type AppOverview, ago, api } from './api.js'
+import { type AppOverview, ago, api, takeEarly } from './api.js'
 
 export function Status({ status }: { status: AppOverview['status'] }) {
   return <span class={`status status-${status}`}>{status}</span>
@@ -11,15 +11,20 @@ export function processesText(ps: AppOverview['processes']): string {
   return types.map(([type, p]) => `${type} ${p.running}/${p.desired}`).join(', ')
 }
 
-/** Every app the signed-in user may see, refreshed every 10 s. */
+/** Rows drawn at first, and added by each "Show more". */
+const PAGE = 100
+
+/** Every app the signed-in user may see, refreshed every 10 s; a page of rows at first, filter by name for the others. */
 export function AppsList() {
   const [apps, setApps] = useState<AppOverview[] | undefined>()
   const [error, setError] = useState('')
   const [filter, setFilter] = useState('')
+  const [rows, setRows] = useState(PAGE)
   useEffect(() => {
     let live = true
+    let first = true
     const load = () =>
-      api<{ apps: AppOverview[] }>('GET', '/v1/overview/apps').then(
+      (first ? takeEarly<{ apps: AppOverview[] }>('/v1/overview/apps') : api<{ apps: AppOverview[] }>('GET', '/v1/overview/apps')).then(
         (r) => {
           if (!live) return
           setApps(r.apps)
@@ -28,6 +33,7 @@ export function AppsList() {
         (err: Error) => live && setError(err.message),
       )
     void load()
+    first = false
     const timer = setInterval(load, 10_000)
     return () => {
       live = false
@@ -64,7 +70,7 @@ export function AppsList() {
             </tr>
           </thead>
           <tbody>
-            {shown.slice(0, 500).map((a) => (
+            {shown.slice(0, rows).map((a) => (
               <tr key={a.name} data-app={a.name}>
                 <th scope="row" data-label="App">
                   <a href={`#/apps/${encodeURIComponent(a.name)}`}>{a.name}</a>
@@ -93,7 +99,15 @@ export function AppsList() {
           </tbody>
         </table>
       )}
-      {shown.length > 500 && <p>Showing 500 of {shown.length}: filter by name to find the others.</p>}
+      {shown.length > rows && (
+        <p class="more">
+          Showing {rows} of {shown.length}.{' '}
+          <button type="button" onClick={() => setRows(rows + PAGE)}>
+            Show {Math.min(PAGE, shown.length - rows)} more
+          </button>{' '}
+          or filter by name.
+        </p>
+      )}
     </section>
   )
 }

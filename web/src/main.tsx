@@ -1,7 +1,7 @@
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { AdminPage } from './admin.js'
-import { api, type Session, setSession, whenSignedOut } from './api.js'
+import { api, fetchEarly, type Session, setSession, whenSignedOut } from './api.js'
 import { AppPage } from './app.js'
 import { AppsList } from './apps.js'
 import { SignIn } from './signin.js'
@@ -19,6 +19,9 @@ export function parseRoute(hash: string): Route {
   }
   return { page: 'apps' }
 }
+
+// The apps list, the usual first page, is asked for beside the session check rather than after it.
+if (parseRoute(location.hash).page === 'apps') fetchEarly('/v1/overview/apps')
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash))

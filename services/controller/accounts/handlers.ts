@@ -13,6 +13,7 @@ import { ACCOUNTS_STREAM, adminsDecider } from '../../../domain/user/admins.js'
 import { keyClaimDecider } from '../../../domain/key/decider.js'
 import { getUser, tokensOf, type KeyView, type UserView } from '../../../projections/index.js'
 import { defaultKeyName, parsePublicKey } from './keys.js'
+import { CHALLENGE_TTL_MS, challengeProblem, challengeText, KEY_PROOF_NAMESPACE, signatureProblem } from './keyproof.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
 import { findKey, userDecider } from '../../../domain/user/decider.js'
 
@@ -184,11 +185,30 @@ export async function changePassword(
  * two users adding one key at once exactly one wins), then records it on the user's stream. When the
  * second step is refused, the claim is given back.
  */
-export async function addKey(deps: AccountDeps, username: string, input: { key: string; name?: string | undefined }, correlationId: string): Promise<KeyView> {
+export async function addKey(
+  deps: AccountDeps,
+  username: string,
+  input: { key: string; name?: string | undefined; challenge?: string | undefined; signature?: string | undefined },
+  correlationId: string,
+  platform: string,
+): Promise<KeyView> {
   const key = parsePublicKey(input.key)
   const name = input.name ?? defaultKeyName(key)
   const ctx: EventContext = { actor: actorOf(username), correlationId }
-  const state = await loadUser(deps, username)
+  const { version, events } = await deps.store.readStream(userStream(username))
+  const state = fold(userDecider, events)
+  // Proof of possession first, so one who does not hold the key learns nothing of it (not even that it is taken).
+  if (input.challenge === undefined || input.signature === undefined) {
+    throw new WharfError(
+      'WHARF_KEY_UNPROVEN',
+      `prove you hold the private key of ${key.fingerprint}: sign the challenge of GET /v1/keys/challenge with it (ssh-keygen -Y sign -n ${KEY_PROOF_NAMESPACE}) and send challenge and signature with the key; wharf keys:add does this`,
+      { details: { fingerprint: key.fingerprint } },
+    )
+  }
+  const problem =
+    challengeProblem(input.challenge, { username, platform, version }, Date.now()) ??
+    signatureProblem(input.signature, input.challenge, KEY_PROOF_NAMESPACE, key.openssh)
+  if (problem) throw new WharfError('WHARF_KEY_UNPROVEN', `${key.fingerprint} is not proven yours: ${problem}`, { details: { fingerprint: key.fingerprint } })
   // Decide on the user's own keys first, so a duplicate name costs no claim.
   userDecider.decide({ type: 'AddKey', username, fingerprint: key.fingerprint, name, keyType: key.type, publicKey: key.openssh }, state)
   const claim = claimStreamId('key', key.fingerprint)
@@ -224,6 +244,24 @@ export async function addKey(deps: AccountDeps, username: string, input: { key: 
     throw err
   }
   return { fingerprint: key.fingerprint, name, type: key.type, publicKey: key.openssh, createdAt: new Date().toISOString() }
+}
+
+/**
+ * A challenge to sign with a key before adding it (see keyproof.ts): good for 10 minutes, and until
+ * anything is recorded on the user's stream.
+ */
+export async function keyChallenge(
+  deps: AccountDeps,
+  username: string,
+  platform: string,
+): Promise<{ challenge: string; namespace: string; expiresAt: string }> {
+  const issuedAt = Date.now()
+  const version = await deps.store.streamVersion(userStream(username))
+  return {
+    challenge: challengeText({ username, platform, version, issuedAt }),
+    namespace: KEY_PROOF_NAMESPACE,
+    expiresAt: new Date(issuedAt + CHALLENGE_TTL_MS).toISOString(),
+  }
 }
 
 /** Removes one of the user's keys (by fingerprint or name), then releases its claim. */

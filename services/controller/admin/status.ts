@@ -9,8 +9,10 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { connect } from '@nats-io/transport-node'
 import { request } from 'undici'
+import { registryHeaders } from '../../../core/config.js'
 import { BUCKETS } from '../../../core/objectstore/index.js'
 import { redisCommand } from '../../../core/redis.js'
+import { natsServers } from '../../../events/index.js'
 import type { ControllerDeps } from '../context.js'
 
 const execFileP = promisify(execFile)
@@ -106,8 +108,9 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
           }
         : noEngine,
     ),
-    probe('nats', cfg.natsUrl, async () => {
-      const nc = await connect({ servers: cfg.natsUrl, name: 'wharf-status', timeout: PROBE_MS, maxReconnectAttempts: 0, reconnect: false })
+    probe('nats', natsServers(cfg.natsUrl).shown, async () => {
+      const { shown: _, ...servers } = natsServers(cfg.natsUrl)
+      const nc = await connect({ ...servers, name: 'wharf-status', timeout: PROBE_MS, maxReconnectAttempts: 0, reconnect: false })
       try {
         const i = nc.info
         return { up: Boolean(i?.jetstream), version: i?.version, detail: i?.jetstream ? 'JetStream enabled' : 'JetStream is not enabled' }
@@ -134,7 +137,11 @@ export async function platformStatus(deps: ControllerDeps): Promise<PartState[]>
       }
     }),
     probe('registry', `http://127.0.0.1:${cfg.ports.registry}`, async () => {
-      const res = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`, { headersTimeout: PROBE_MS, bodyTimeout: PROBE_MS })
+      const res = await request(`http://127.0.0.1:${cfg.ports.registry}/v2/`, {
+        headersTimeout: PROBE_MS,
+        bodyTimeout: PROBE_MS,
+        headers: registryHeaders(cfg.registryAuth),
+      })
       await res.body.dump()
       return {
         up: res.statusCode === 200,

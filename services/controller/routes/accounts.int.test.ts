@@ -7,14 +7,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { registerAndLogin, startTestController, type TestController } from '../testing.js'
+import { provenKey, registerAndLogin, startTestController, type TestController } from '../testing.js'
 
-function sshKeygen(t: Test, type: 'ed25519' | 'rsa' = 'ed25519', comment = 'me@laptop'): { pub: string; priv: string } {
+function sshKeygen(t: Test, type: 'ed25519' | 'rsa' = 'ed25519', comment = 'me@laptop'): { pub: string; priv: string; path: string; publicKey: string } {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-key-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'id')
   execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', comment, '-f', file])
-  return { pub: readFileSync(`${file}.pub`, 'utf8'), priv: readFileSync(file, 'utf8') }
+  const pub = readFileSync(`${file}.pub`, 'utf8')
+  return { pub, priv: readFileSync(file, 'utf8'), path: file, publicKey: pub }
 }
 
 t.test('auth: register, login, whoami, logout, regenerate, passwd', async (t) => {
@@ -86,7 +87,7 @@ t.test('auth: register, login, whoami, logout, regenerate, passwd', async (t) =>
 
   const openapi = await c.call('GET', '/v1/openapi.json')
   t.equal(openapi.status, 200)
-  for (const path of ['/v1/auth/register', '/v1/auth/login', '/v1/keys', '/v1/keys/{id}', '/v1/users', '/v1/admins/{username}'])
+  for (const path of ['/v1/auth/register', '/v1/auth/login', '/v1/keys', '/v1/keys/challenge', '/v1/keys/{id}', '/v1/users', '/v1/admins/{username}'])
     t.ok(openapi.body.paths[path], `openapi has ${path}`)
 
   // a revoked token on register counts as none (open registration still works)
@@ -99,6 +100,7 @@ t.test('auth: register, login, whoami, logout, regenerate, passwd', async (t) =>
     ['POST', '/v1/auth/passwd'],
     ['POST', '/v1/auth/tokens'],
     ['GET', '/v1/keys'],
+    ['GET', '/v1/keys/challenge'],
     ['POST', '/v1/keys'],
     ['DELETE', '/v1/keys/x'],
     ['GET', '/v1/users'],
@@ -201,12 +203,12 @@ t.test('keys: add, list, remove; garbage, private keys and duplicates refused', 
   const k2 = sshKeygen(t, 'rsa', 'alice@desktop')
   const expectedFp = execFileSync('ssh-keygen', ['-lf', '-'], { input: k1.pub }).toString().split(' ')[1]
 
-  const add = await c.call('POST', '/v1/keys', { token: alice, body: { key: k1.pub } })
+  const add = await c.call('POST', '/v1/keys', { token: alice, body: await provenKey(c, alice, k1) })
   t.equal(add.status, 201)
   t.equal(add.body.fingerprint, expectedFp, 'the fingerprint ssh-keygen prints')
   t.equal(add.body.name, 'alice@laptop', 'named after the comment')
   t.equal(add.body.type, 'ssh-ed25519')
-  const add2 = await c.call('POST', '/v1/keys', { token: alice, body: { key: k2.pub, name: 'desk' } })
+  const add2 = await c.call('POST', '/v1/keys', { token: alice, body: await provenKey(c, alice, k2, { name: 'desk' }) })
   t.equal(add2.status, 201)
   t.equal(add2.body.type, 'ssh-rsa')
 
@@ -228,13 +230,16 @@ t.test('keys: add, list, remove; garbage, private keys and duplicates refused', 
     t.equal(res.status, 400, what)
     t.equal(res.body.code, code, what)
   }
-  const same = await c.call('POST', '/v1/keys', { token: alice, body: { key: k1.pub, name: 'again' } })
+  const same = await c.call('POST', '/v1/keys', { token: alice, body: await provenKey(c, alice, k1, { name: 'again' }) })
   t.equal(same.status, 409, 'the same key twice by its owner')
   t.equal(same.body.code, 'WHARF_EXISTS')
-  const other = await c.call('POST', '/v1/keys', { token: bob, body: { key: k1.pub } })
-  t.equal(other.status, 409, "alice's key by bob")
+  const other = await c.call('POST', '/v1/keys', { token: bob, body: await provenKey(c, bob, k1) })
+  t.equal(other.status, 409, "alice's key by bob, who holds its private key too")
   t.equal(other.body.code, 'WHARF_EXISTS')
-  const sameName = await c.call('POST', '/v1/keys', { token: alice, body: { key: sshKeygen(t).pub, name: 'desk' } })
+  const unproven = await c.call('POST', '/v1/keys', { token: bob, body: { key: k1.pub } })
+  t.equal(unproven.status, 403, "alice's key by bob without proof")
+  t.equal(unproven.body.code, 'WHARF_KEY_UNPROVEN')
+  const sameName = await c.call('POST', '/v1/keys', { token: alice, body: await provenKey(c, alice, sshKeygen(t), { name: 'desk' }) })
   t.equal(sameName.status, 409, 'a name taken')
   t.equal(await c.deps.store.lastSeq(), seq, 'no event appended by refusals')
 
@@ -245,7 +250,7 @@ t.test('keys: add, list, remove; garbage, private keys and duplicates refused', 
   t.same((await c.call('GET', '/v1/keys', { token: alice })).body, [])
 
   // a removed key is free again, for anyone
-  const taken = await c.call('POST', '/v1/keys', { token: bob, body: { key: k1.pub } })
+  const taken = await c.call('POST', '/v1/keys', { token: bob, body: await provenKey(c, bob, k1) })
   t.equal(taken.status, 201)
   const { rows } = await c.deps.pool.query('SELECT username FROM rm_keys.keys WHERE fingerprint = $1', [add.body.fingerprint])
   t.same(rows, [{ username: 'bob' }], 'the keys read model knows the holder')
@@ -255,8 +260,8 @@ t.test('keys: two users add one key at once, exactly one wins', async (t) => {
   const c = await startTestController(t)
   const tokens = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => registerAndLogin(c, n)))
   for (let round = 0; round < 3; round++) {
-    const key = sshKeygen(t).pub
-    const res = await Promise.all(tokens.map((token) => c.call('POST', '/v1/keys', { token, body: { key } })))
+    const key = sshKeygen(t)
+    const res = await Promise.all(tokens.map(async (token) => c.call('POST', '/v1/keys', { token, body: await provenKey(c, token, key) })))
     t.equal(res.filter((r) => r.status === 201).length, 1, `round ${round}: one 201`)
     t.equal(res.filter((r) => r.status === 409 && r.body.code === 'WHARF_EXISTS').length, tokens.length - 1, `round ${round}: the rest 409`)
     const fp = res.find((r) => r.status === 201)!.body.fingerprint

@@ -72,6 +72,7 @@ const MATRIX: Record<string, [number, number, number, number, number, number]> =
   'GET /v1/hooks': [401, 401, 200, 200, 200, 200],
   'GET /v1/hooks/{id}/deliveries': [401, 401, 400, 400, 400, 400],
   'GET /v1/keys': [401, 401, 200, 200, 200, 200],
+  'GET /v1/keys/challenge': [401, 401, 200, 200, 200, 200],
   'GET /v1/users': [401, 401, 403, 403, 403, 200],
   'POST /v1/admin/backups': [401, 401, 403, 403, 403, 201],
   'POST /v1/admin/backups/{id}/restore': [401, 401, 400, 400, 400, 400],

@@ -59,7 +59,7 @@ export const formationRoutes: RoutePlugin = (api, deps) => {
     '/apps/:app/restart',
     {
       schema: {
-        summary: "Restart an app's processes, of one type or all; the scheduler replaces them one by one.",
+        summary: "Restart an app's processes, of one type or all; the scheduler starts new ones together, then drains and stops the old ones.",
         params: AppParams,
         body: Type.Object({ type: Type.Optional(ProcessType) }, { additionalProperties: false }),
         response: { 202: Type.Object({ restarting: Type.Array(Type.String()) }, { additionalProperties: false }), ...errors },

@@ -1,31 +1,63 @@
 /**
- * Finding 8 of the isolation issue, against the real controller: a key claimed by another user,
- * tokens that never expired and could not be listed or revoked one by one, sign-ins never throttled,
- * `X-Request-Id` taken verbatim as the correlation id. Each attack is refused with its code and
- * records nothing.
+ * Finding 8 of the isolation issue, against the real controller: a key claimed by one who does not
+ * hold its private key (or one another user holds), tokens that never expired and could not be
+ * listed or revoked one by one, sign-ins never throttled, `X-Request-Id` taken verbatim as the
+ * correlation id. Each attack is refused with its code and records nothing.
  */
 import { join } from 'node:path'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import t from 'tap'
-import { makeSshKey } from '../../../test/git.js'
-import { refused, registerAndLogin, startTestController } from '../testing.js'
+import { makeSshKey, sshSign } from '../../../test/git.js'
+import { provenKey, refused, registerAndLogin, startTestController } from '../testing.js'
 
 // A few hundred requests: well under a minute on an idle machine, more when the 2 cores are shared.
 t.setTimeout(300_000)
 
-t.test('a public key already claimed by another user is refused, naming no one', async (t) => {
+t.test("a public key is added only with proof of its private key: bob cannot claim alice's first", async (t) => {
   const c = await startTestController(t)
   const alice = await registerAndLogin(c, 'alice')
   const bob = await registerAndLogin(c, 'bob')
   const dir = mkdtempSync(join(tmpdir(), 'wharf-keys-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const key = makeSshKey(dir)
-  t.equal((await c.call('POST', '/v1/keys', { token: alice, body: { key: key.publicKey } })).status, 201, 'alice adds her key')
-  const res = await refused(t, c, 409, 'WHARF_EXISTS', 'POST', '/v1/keys', { token: bob, body: { key: key.publicKey, name: 'stolen' } })
+  const key = makeSshKey(join(dir, 'alice'))
+  const bobs = makeSshKey(join(dir, 'bob'))
+
+  // bob has alice's public key (public keys are public), not its private key.
+  const before = await c.deps.store.lastSeq()
+  const bare = await refused(t, c, 403, 'WHARF_KEY_UNPROVEN', 'POST', '/v1/keys', { token: bob, body: { key: key.publicKey } })
+  t.match(bare.body.message, /prove you hold the private key .*GET \/v1\/keys\/challenge/, bare.body.message)
+  const challenge = (await c.call('GET', '/v1/keys/challenge', { token: bob })).body.challenge as string
+  t.match(challenge, /^wharf-keys:v1 user=bob /, 'a challenge for bob')
+  const attempts: [string, Record<string, string>, RegExp][] = [
+    ['signed with his own key', { challenge, signature: sshSign(bobs.path, challenge) }, /another key/],
+    ['a signature that is not one', { challenge, signature: 'trust me' }, /not an SSH signature/],
+    ['signed for another namespace', { challenge, signature: sshSign(key.path, challenge, 'git') }, /namespace "git"/],
+  ]
+  // alice's own proof, seen on the wire, replayed by bob: it names alice.
+  const aliceChallenge = (await c.call('GET', '/v1/keys/challenge', { token: alice })).body.challenge as string
+  attempts.push(["alice's proof replayed", { challenge: aliceChallenge, signature: sshSign(key.path, aliceChallenge) }, /another user/])
+  for (const [what, proof, why] of attempts) {
+    const res = await refused(t, c, 403, 'WHARF_KEY_UNPROVEN', 'POST', '/v1/keys', { token: bob, body: { key: key.publicKey, name: 'stolen', ...proof } })
+    t.match(res.body.message, why, `${what}: ${res.body.message}`)
+  }
+  t.equal(await c.deps.store.lastSeq(), before, 'nothing recorded')
+  t.same((await c.call('GET', '/v1/keys', { token: bob })).body, [], 'bob has no key')
+
+  // alice, who holds it, adds it; her challenge is then stale (one proof adds one key once).
+  const added = await c.call('POST', '/v1/keys', { token: alice, body: await provenKey(c, alice, key) })
+  t.equal(added.status, 201, 'alice adds her key with its proof')
+  const again = await c.call('POST', '/v1/keys', {
+    token: alice,
+    body: { key: bobs.publicKey, challenge: aliceChallenge, signature: sshSign(bobs.path, aliceChallenge) },
+  })
+  t.equal(again.body.code, 'WHARF_KEY_UNPROVEN', 'a challenge given before her last change is stale')
+  t.match(again.body.message, /stale/)
+
+  // One who does hold the private key (a shared key) still cannot take a key claimed already, and learns no holder.
+  const res = await refused(t, c, 409, 'WHARF_EXISTS', 'POST', '/v1/keys', { token: bob, body: await provenKey(c, bob, key, { name: 'shared' }) })
   t.match(res.body.message, /is registered already/, res.body.message)
   t.notMatch(res.body.message, /alice/, 'the holder is not named')
-  t.same((await c.call('GET', '/v1/keys', { token: bob })).body, [], 'bob has no key')
 })
 
 t.test('tokens expire (WHARF_TOKEN_TTL), are listed and revoked one by one', async (t) => {
