@@ -14,7 +14,7 @@ import { loadConfig, type WharfConfig } from '../core/config.js'
 import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import type { InfraContext, Part } from './part.js'
-import { freeSubnet, startHosts, stopHosts, type Topology } from './hosts.js'
+import { freeSubnet, readTopology, startHosts, stopHosts, type Topology } from './hosts.js'
 import { contextFor, down, up } from './platform.js'
 import { ensureBusybox } from './parts/docker.js'
 import { simulatedHosts } from './parts/hosts.js'
@@ -123,7 +123,14 @@ export async function startDrill(
     env.WHARF_DOCKER_HOST = h.dockerHost
     env.WHARF_HOST_ADDRESS = h.address
   }
-  const cfg = loadConfig(env)
+  let cfg: WharfConfig
+  try {
+    cfg = loadConfig(env)
+  } catch (err) {
+    if (topology) await stopHosts(topology).catch(() => undefined)
+    rmSync(home, { recursive: true, force: true, maxRetries: 3 })
+    throw err
+  }
   const dockerHost = env.WHARF_DOCKER_HOST
   const engine = dockerHost ? DockerEngine.at(dockerHost) : undefined
   const ctx = contextFor(cfg, opts.say ?? (() => {}))
@@ -132,7 +139,8 @@ export async function startDrill(
   const stop = async () => {
     if (supervisorPid) await stopPid(supervisorPid, { timeoutMs: 10_000 })
     await down(ctx, [services, nats, postgres, nginx]).catch(() => undefined)
-    if (topology) await stopHosts(topology, { keepDir: true }).catch(() => undefined)
+    // As recorded now: the supervisor records the pid of an engine it started again.
+    if (topology) await stopHosts(readTopology(topology.dir) ?? topology, { keepDir: true }).catch(() => undefined)
     else if (engine) {
       // The web app's Swarm services and its image tags in the engine.
       for (const svc of await engine.listServices({ [LABELS.namespace]: cfg.namespace }).catch(() => []))
