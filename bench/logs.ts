@@ -28,7 +28,6 @@ import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects } from '../events/index.js'
 import { contextFor, down, up } from '../infra/platform.js'
 import { nats } from '../infra/parts/nats.js'
-import { nginx } from '../infra/parts/nginx.js'
 import { databaseUrl, postgres } from '../infra/parts/postgres.js'
 import { freePort } from '../infra/test-env.js'
 import { LogStream, type LogLine } from '../logs/index.js'
@@ -108,9 +107,21 @@ async function startOwn(): Promise<{ base: string; namespace: string }> {
   })
   const defs = [projector, controller, logger, logspout]
   const platform = platformStore({ cfg, pool, store, catalogue, log, objects: undefined })
-  const startNginx = async (say: (line: string) => void) => void (await nginx.start({ ...ctx, say }))
   for (const def of defs)
-    running.push(await def.start({ cfg, log, store, pool, catalogue, logs, objects: undefined, platform, startNginx, running: defs.map((d) => d.name) }))
+    running.push(
+      await def.start({
+        cfg,
+        log,
+        store,
+        pool,
+        catalogue,
+        logs,
+        objects: undefined,
+        platform,
+        running: defs.map((d) => d.name),
+        healthOf: async () => undefined,
+      }),
+    )
   return { base: `http://127.0.0.1:${cfg.ports.controller}`, namespace }
 }
 

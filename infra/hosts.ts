@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import Docker from 'dockerode'
+import { ENGINE_ARGS, stopOrphanedContainerd } from './parts/docker.js'
 import { isAlive, portOpen, startDaemon, stopPid, tail, waitUntil } from './proc.js'
 
 const execFileP = promisify(execFile)
@@ -193,6 +194,8 @@ async function startEngine(
       '-c',
       'hostname "$0" && exec dockerd "$@"',
       hostname,
+      // As Wharf's own engine: published ports forwarded by the kernel, so apps answer while it is down.
+      ...ENGINE_ARGS,
       '--data-root',
       join(dir, 'data'),
       '--exec-root',
@@ -249,6 +252,28 @@ async function startRelay(t: Topology, port: number): Promise<number> {
   })
   await waitUntil('registry relay', () => portOpen(port, t.rootAddress), 10_000)
   return pid
+}
+
+/**
+ * Starts host `name`'s engine again when its process died (killed, crashed), with the same
+ * namespace, data-root and swarm state; records the new pid. Answers whether it started one.
+ * Supervised only when asked for (`infra supervise --parts ...,hosts`): `hosts:down` kills the
+ * engines before it deletes their namespaces, and a supervisor must not start them again meanwhile.
+ */
+export async function restartDeadEngines(t: Topology): Promise<string[]> {
+  const started: string[] = []
+  for (const h of t.hosts) {
+    if (isAlive(h.pid) || !existsSync(`/run/netns/${h.netns}`)) continue
+    // A new dockerd that finds the dead engine's containerd ("containerd is still running", even as a
+    // zombie) times out dialling its socket and exits: that one is stopped and forgotten first. The
+    // containers' shims keep running; the new containerd takes them over.
+    await stopOrphanedContainerd(`/run/${t.prefix}-${h.name}`)
+    const engine = await startEngine(t, h.name, h.netns, t.registryPort)
+    h.pid = engine.pid
+    started.push(h.name)
+  }
+  if (started.length) record(t)
+  return started
 }
 
 /** What a host's swarm node says of itself. */

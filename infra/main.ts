@@ -13,6 +13,7 @@ import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { addHost, readTopology, startHosts, stopHosts } from './hosts.js'
 import { createLogger } from '../core/log.js'
 import { contextFor, down, status, supervisedParts, up } from './platform.js'
+import { simulatedHosts } from './parts/hosts.js'
 import { natsClientUrl } from './parts/nats.js'
 import { builder, services } from './parts/services.js'
 import { childrenOf, stillRuns } from './proc.js'
@@ -109,13 +110,10 @@ program
     const log = createLogger({ name: 'supervisor' })
     const quiet = contextFor(cfg, (line) => log.info(line))
     const only = opts.parts?.split(',').map((s) => s.trim())
-    const parts = supervisedParts(cfg).filter((p) => !only || only.includes(p.name))
-    if (only && parts.length !== only.length)
-      throw new Error(
-        `unknown part in --parts ${opts.parts}; known: ${supervisedParts(cfg)
-          .map((p) => p.name)
-          .join(', ')}`,
-      )
+    // The simulated hosts' engines only when named (see infra/parts/hosts.ts).
+    const known = [...supervisedParts(cfg), simulatedHosts]
+    const parts = only ? known.filter((p) => only.includes(p.name)) : supervisedParts(cfg)
+    if (only && parts.length !== only.length) throw new Error(`unknown part in --parts ${opts.parts}; known: ${known.map((p) => p.name).join(', ')}`)
     const sup = new Supervisor({
       parts: parts.map((p) => ({
         name: p.name,

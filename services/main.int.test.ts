@@ -10,6 +10,9 @@ import { JetStreamEventStore } from '../events/jetstream.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects } from '../events/index.js'
 import { pathsFor } from '../core/paths.js'
+import { loadConfig } from '../core/config.js'
+import { nginx as nginxPart } from '../infra/parts/nginx.js'
+import { contextFor, up } from '../infra/platform.js'
 import { stopPidfile } from '../infra/proc.js'
 import { freePort } from '../infra/test-env.js'
 import { freshDatabase, testNatsUrl, testS3, uniqueName, until } from '../test/harness.js'
@@ -94,6 +97,8 @@ async function baseEnv(t: Test): Promise<{ env: NodeJS.ProcessEnv; port: number;
 
 t.test('all services: /healthz answers, logs are pino JSON with service names, SIGTERM stops cleanly', async (t) => {
   const { env, port, namespace } = await baseEnv(t)
+  // Its own nginx, started as `make up` does before the services (the router never starts it).
+  await up(contextFor(loadConfig(env)), { real: [nginxPart], services: false })
   const p = startServices(env)
   t.teardown(() => void p.child.kill('SIGKILL'))
   const health = await until(
@@ -106,7 +111,7 @@ t.test('all services: /healthz answers, logs are pino JSON with service names, S
     START_MS,
   )
   t.equal(health.body.status, 'ok')
-  t.same(Object.keys(health.body.checks).sort(), ['consumers', 'nats', 'postgres', 'services'])
+  t.same(Object.keys(health.body.checks).sort(), ['consumers', 'nats', 'postgres', 'publisher', 'router', 'services'])
   t.equal(health.requestId, 'req-abc', 'the request id comes back')
 
   // The projector runs: an event appended now reaches the apps read model.

@@ -9,12 +9,10 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { loadConfig } from '../core/config.js'
 import { ensureBuckets, s3Client, s3ObjectStores } from '../core/objectstore/index.js'
 import { createLogger } from '../core/log.js'
-import { pathsFor } from '../core/paths.js'
 import { appLabel } from '../core/metrics.js'
 import { VERSION } from '../core/version.js'
 import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore, LogSubjects } from '../events/index.js'
-import { nginx as nginxPart } from '../infra/parts/nginx.js'
 import { LogStream } from '../logs/index.js'
 import { builder } from './builder/service.js'
 import { controller } from './controller/service.js'
@@ -75,10 +73,10 @@ async function main(): Promise<void> {
   // the client: without a listener that is an uncaught exception. Its next query fails, and the
   // caller's retry takes another connection.
   pool.on('connect', (client) => client.on('error', (err) => log.warn({ err }, 'Postgres connection lost')))
-  const startNginx = async (say: (line: string) => void) => void (await nginxPart.start({ cfg, paths: pathsFor(cfg.home), say }))
   const platform = platformStore({ cfg, pool, store, catalogue, log: log.child({ service: 'store' }), objects })
 
   const running: { name: string; svc: RunningService }[] = []
+  const healthOf = async (name: string) => running.find((r) => r.name === name)?.svc.health?.()
   // The service being started: a signal during start-up waits for it, then stops it with the rest.
   let starting: Promise<unknown> = Promise.resolve()
   let stopping: Promise<void> | undefined
@@ -119,7 +117,7 @@ async function main(): Promise<void> {
   }
   for (const def of selected) {
     if (stopping) return // a signal came during start-up: the services not yet started are not started
-    const started = def.start({ cfg, log, store, pool, catalogue, objects, platform, logs, startNginx, running: names })
+    const started = def.start({ cfg, log, store, pool, catalogue, objects, platform, logs, running: names, healthOf })
     starting = started
     let svc: RunningService
     try {

@@ -19,10 +19,13 @@ export interface ServiceDeps {
   platform: PlatformStore
   /** The log plane's NATS connection (the stream of log lines, the logger's requests). */
   logs: LogStream
-  /** Starts nginx when it is not running (infra's nginx part), telling its progress to `say`: the router's. */
-  startNginx(say: (line: string) => void): Promise<void>
   /** The names of the services running in this process. */
   running: readonly string[]
+  /**
+   * The health of another service of this process (`RunningService.health`), for the controller's
+   * `/healthz`: undefined while it has not started (or has no health of its own).
+   */
+  healthOf(service: string): Promise<HealthReport | undefined>
 }
 
 export interface HealthReport {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import type Docker from 'dockerode'
 import { dockerClient } from '../../core/engine/docker.js'
 import type { InfraContext, Part } from '../part.js'
-import { execFileP, livePid, startDaemon, stopPidfile, tail, waitUntil } from '../proc.js'
+import { execFileP, isAlive, livePid, startDaemon, stopPid, stopPidfile, tail, waitUntil } from '../proc.js'
 
 /** The engine's settings beyond its paths: see {@link docker}'s start. */
 export const ENGINE_ARGS = ['--userland-proxy=false'] as const
@@ -134,7 +134,7 @@ async function importRootfs(docker: Docker, root: string, repo: string, tag: str
  * `busybox:latest` made from Debian's busybox-static with every applet linked, so a Dockerfile
  * `FROM busybox` builds with no network.
  */
-async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
+export async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
   if (await hasImage(docker, 'busybox:latest')) return
   ctx.say('docker: making base image busybox:latest from busybox-static')
   const root = join(ctx.paths.docker.images, 'busybox-rootfs')
@@ -209,6 +209,22 @@ async function ensureNodeImage(ctx: InfraContext, docker: Docker): Promise<void>
 }
 
 /**
+ * Stops the containerd recorded under an engine's exec-root, if that pid still runs containerd, and
+ * removes its pid file. A containerd that died with the engine may stay a zombie (this machine's
+ * PID 1 does not reap it), which dockerd takes for a running one.
+ */
+export async function stopOrphanedContainerd(execRoot: string): Promise<void> {
+  const pidfile = join(execRoot, 'containerd', 'containerd.pid')
+  try {
+    const pid = Number(readFileSync(pidfile, 'utf8').trim())
+    if (pid && isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('containerd')) await stopPid(pid, { signal: 'SIGKILL', timeoutMs: 5_000 })
+  } catch {
+    // No pid file, or the process is gone.
+  }
+  rmSync(pidfile, { force: true })
+}
+
+/**
  * A Docker engine of Wharf's own (own data-root, exec-root and socket under $WHARF_HOME) in swarm
  * mode, or the existing engine named by WHARF_DOCKER_HOST; plus the base images.
  */
@@ -240,6 +256,8 @@ export const docker: Part = {
       const exec = execRoot(ctx)
       for (const d of [paths.docker.data, exec, paths.run]) mkdirSync(d, { recursive: true })
       rmSync(paths.docker.socket, { force: true })
+      // After a kill -9: a containerd left by the dead engine would keep the new one from starting.
+      await stopOrphanedContainerd(exec)
       startDaemon({
         cmd: 'dockerd',
         // Published ports forwarded by the kernel (iptables DNAT, hairpin NAT for 127.0.0.1) rather than by a

@@ -16,7 +16,7 @@ import { ROUTES } from './routes/index.js'
 export const controller: ServiceDefinition = {
   name: 'controller',
   description: 'HTTP API (commands and queries) and /healthz',
-  async start({ cfg, log, store, pool, catalogue, objects, platform, logs, running }) {
+  async start({ cfg, log, store, pool, catalogue, objects, platform, logs, running, healthOf }) {
     const deps: ControllerDeps = {
       cfg,
       log: log.child({ service: 'controller' }),
@@ -47,6 +47,18 @@ export const controller: ServiceDefinition = {
           const v = await consumersVerdict(store, cfg.health)
           return { ok: v.ok, ...(v.reason ? { reason: v.reason } : {}), detail: { head: v.head, consumers: v.consumers } }
         },
+        // The router of this process: its nginx runs, answers and holds the routes (started after the controller).
+        ...(running.includes('router') ? { router: async () => (await healthOf('router')) ?? { ok: false, reason: 'the router has not started yet' } } : {}),
+        // The publisher of this process follows its Docker engine's events (not while the engine is down or restarting).
+        ...(running.includes('publisher')
+          ? {
+              publisher: async () => {
+                const h = await healthOf('publisher')
+                if (!h) return { ok: false, reason: 'the publisher has not started yet' }
+                return h.ok ? h : { ...h, reason: h.reason ?? `not following the Docker engine's events at ${cfg.dockerHost} (down or restarting)` }
+              },
+            }
+          : {}),
       },
     })
     // Probed at most every 10 s however often Prometheus scrapes (each probe is a real request to the part).

@@ -460,6 +460,31 @@ export class Publisher {
         const identity = await this.#identity(c.id, c.labels)
         if (identity) this.#follows(c.id, identity, undefined)
       })
+    // Followed containers that died without a `die` in the stream: an engine restarted after a crash
+    // stops its containers (no live-restore in swarm mode) before its events can be followed again,
+    // and the replay from the new engine does not have them.
+    for (const t of [...this.#tracked.values()]) {
+      if (running.has(t.id) || this.#finished.has(t.id)) continue
+      let info: ContainerInfo | undefined
+      try {
+        info = await this.#docker.inspectContainer(t.id)
+      } catch (err) {
+        if (!isNotFound(err)) continue
+      }
+      if (info?.running || this.#finished.has(t.id)) continue
+      t.abort.abort()
+      const death = classifyDeath({ exitCode: info?.exitCode ?? 0, stopAsked: t.stopAsked, oom: t.oom || (info?.oomKilled ?? false) })
+      this.#log.info({ container: t.id.slice(0, 12), app: t.identity.app }, 'publisher: a followed container ended while the events stream was down')
+      this.#queue(t, () =>
+        this.#announce(
+          death.kind === 'crashed'
+            ? { kind: 'crashed', container: t.id, identity: t.identity, exitCode: death.exitCode, reason: death.reason }
+            : { kind: 'stopped', container: t.id, identity: t.identity },
+          undefined,
+        ),
+      )
+      this.#finish(t.id)
+    }
 
     const announced = new Map<string, AppProcess>()
     const pool = this.#opts.pool

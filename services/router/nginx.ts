@@ -20,14 +20,12 @@ export interface NginxOptions {
   /** The admin server's unix socket (infra's `adminSocket`). */
   socket: string
   log: Logger
-  /** Starts nginx when its master is gone (the router passes infra's nginx start). */
-  start: () => Promise<void>
   /** How long a post may take, ms, default 10_000. */
   timeoutMs?: number
 }
 
 /** A post's outcome: `unreachable` when nginx did not answer (not running, restarting). */
-export type ApplyResult = { ok: true; applyMs: number; restarted: boolean; changed: number } | { ok: false; reason: string; code: string; unreachable: boolean }
+export type ApplyResult = { ok: true; applyMs: number; changed: number } | { ok: false; reason: string; code: string; unreachable: boolean }
 
 export class Nginx {
   readonly #o: NginxOptions
@@ -42,17 +40,11 @@ export class Nginx {
     return pid && isAlive(pid) ? pid : undefined
   }
 
-  /** Starts nginx when its master is gone; true when it did. */
-  async ensureRunning(): Promise<boolean> {
-    if (this.masterPid()) return false
-    this.#o.log.warn({ pidfile: this.#o.paths.pid }, 'router: nginx is not running; starting it')
-    await this.#o.start()
-    return true
-  }
-
-  /** Posts a change set; resolves once nginx answered (live in every worker) or refused it. */
+  /**
+   * Posts a change set; resolves once nginx answered (live in every worker) or refused it. nginx not
+   * running is `unreachable`: this client never starts it (its supervisor does, see service.ts).
+   */
   async apply(cs: ChangeSet): Promise<ApplyResult> {
-    const restarted = await this.ensureRunning()
     const t0 = performance.now()
     const res = await this.#call('POST', '/changes', JSON.stringify(cs))
     if (!res) return { ok: false, reason: `nginx's admin socket ${this.#o.socket} did not answer`, code: 'WHARF_ROUTER_UNREACHABLE', unreachable: true }
@@ -65,12 +57,12 @@ export class Nginx {
     if (res.status !== 200 || body.ok !== true) {
       return { ok: false, reason: body.message ?? `${res.status} ${res.body.slice(0, 200)}`, code: body.code ?? 'WHARF_ROUTER_REFUSED', unreachable: false }
     }
-    return { ok: true, applyMs: performance.now() - t0, restarted, changed: body.changed ?? 0 }
+    return { ok: true, applyMs: performance.now() - t0, changed: body.changed ?? 0 }
   }
 
   /** The epoch of the last full change set nginx holds (null: none, an empty dict; undefined: no answer). */
-  async epoch(): Promise<string | null | undefined> {
-    const res = await this.#call('GET', '/epoch', undefined, 2_000)
+  async epoch(timeoutMs = 2_000): Promise<string | null | undefined> {
+    const res = await this.#call('GET', '/epoch', undefined, timeoutMs)
     if (res?.status !== 200) return undefined
     try {
       const v = JSON.parse(res.body) as { epoch?: string | null }

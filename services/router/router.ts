@@ -197,7 +197,6 @@ export class Router {
           changed: result.changed,
           applyMs: Math.round(result.applyMs * 10) / 10,
           sinceAskedMs: done - asked,
-          restarted: result.restarted,
         },
         'router: routes changed',
       )

@@ -6,7 +6,9 @@ import { pathsFor } from '../../core/paths.js'
 import { ROUTER_STREAM } from '../../domain/platform/events.js'
 import { lastServedSets, wharfProjections } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
-import type { ServiceDefinition } from '../runtime.js'
+import { request } from 'undici'
+import type { HealthReport, ServiceDefinition } from '../runtime.js'
+import { PROBE_HOST } from './changes.js'
 import { Nginx, type NginxPaths } from './nginx.js'
 import { Router, type RouterOptions } from './router.js'
 
@@ -53,8 +55,8 @@ export interface RouterDeps {
   log: Logger
   /** nginx's files (`pathsFor(home).nginx`): pid file, log, admin socket. */
   paths: NginxPaths & { admin: string }
-  /** Starts nginx when it is not running (infra's nginx part). */
-  startNginx: () => Promise<void>
+  /** nginx's HTTP port on 127.0.0.1 (`WHARF_ROUTER_PORT`): the health check asks its probe host there. */
+  port: number
   /** The platform domain. */
   domain: string
   /** The largest body any app may take (`WHARF_MAX_BODY_SIZE_CAP`); omitted: no cap. */
@@ -65,8 +67,8 @@ export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'tr
   /** The durable subscription's name, default {@link ROUTER_DURABLE}. */
   durableName?: string
   /**
-   * How often nginx is checked, ms, default 1_000; 0: never. A master gone is started again; an
-   * epoch not this router's (nginx restarted by anyone: its dict is empty) gets the full table.
+   * How often nginx is checked, ms, default 1_000; 0: never. An nginx whose epoch is not this
+   * router's (it restarted: its dict is empty) gets the full table. The router never starts nginx.
    */
   watchdogMs?: number
   /** Records `RouteServed` on `platform.router` when an app's served containers change, default true. */
@@ -76,17 +78,32 @@ export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'tr
 export interface RunningRouter {
   router: Router
   nginx: Nginx
+  /**
+   * Whether nginx serves this router's routes: its master runs, it answers HTTP on the router port,
+   * and its dict holds this router's last full table; else why not, in one line (for `/healthz`).
+   */
+  health(): Promise<HealthReport>
   stop(): Promise<void>
 }
 
+/** How long each of the health check's two questions to nginx may take, ms. */
+const HEALTH_MS = 1_000
+
 /**
  * Starts the router: renders from the read models (nginx answers the current routes before this
- * resolves), then a durable subscription re-renders after each event that changes routes, once the
- * read models have it. A watchdog starts nginx again with the current routes when its master dies.
+ * resolves, when it runs), then a durable subscription re-renders after each event that changes
+ * routes, once the read models have it. A watchdog posts the full table to an nginx that restarted.
+ *
+ * The router never starts nginx, not even when its master died. One owner starts it: the
+ * supervisor of the embedded platform (infra/supervisor.ts; systemd's wharf-nginx.service on a
+ * production host), as it does every other real part. It knows the dead master's workers (they
+ * keep the ports and must be stopped first), records restarts for `make status`, backs off, and
+ * runs when the services process itself is down. A second starter here raced it: both saw no
+ * master, both ran nginx, and one failed to bind (or the pid file named the loser).
  */
 export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {}): Promise<RunningRouter> {
   const log = deps.log
-  const nginx = new Nginx({ paths: deps.paths, socket: deps.paths.admin, log, start: deps.startNginx })
+  const nginx = new Nginx({ paths: deps.paths, socket: deps.paths.admin, log })
   const record = opts.record ?? true
   const router = new Router({
     pool: deps.pool,
@@ -139,31 +156,54 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
   })
   const watchdogMs = opts.watchdogMs ?? 1_000
   let checking: Promise<void> | undefined
+  /** nginx was seen down: said once per outage. */
+  let sawDown = false
   const watchdog =
     watchdogMs > 0
       ? setInterval(() => {
           if (checking) return
           checking = (async () => {
             if (!nginx.masterPid()) {
-              log.warn('router: nginx is gone; starting it again with the full table')
+              if (!sawDown) log.warn({ pidfile: deps.paths.pid }, 'router: nginx is not running; the full table goes to it once its supervisor started it')
+              sawDown = true
               router.invalidate()
-              router.kick()
               return
             }
             const epoch = await nginx.epoch()
-            if (epoch !== undefined && router.epoch !== undefined && epoch !== router.epoch) {
-              log.warn({ nginx: epoch, router: router.epoch }, 'router: nginx holds another table (it restarted); posting the full table')
+            // undefined: no answer (yet); null: an empty dict; another string: another table.
+            if (epoch !== undefined && epoch !== router.epoch) {
+              log.warn({ nginx: epoch, router: router.epoch ?? null }, 'router: nginx holds another table (it restarted); posting the full table')
+              sawDown = false
               router.invalidate()
               router.kick()
-            }
+            } else if (epoch !== undefined) sawDown = false
           })().finally(() => (checking = undefined))
         }, watchdogMs)
       : undefined
   watchdog?.unref()
+  const health = async (): Promise<HealthReport> => {
+    const pid = nginx.masterPid()
+    if (!pid) return { ok: false, reason: `nginx is not running (no live master in ${deps.paths.pid})` }
+    const probe = request(`http://127.0.0.1:${deps.port}/`, { headers: { host: PROBE_HOST }, headersTimeout: HEALTH_MS, bodyTimeout: HEALTH_MS }).then(
+      async (res) => {
+        await res.body.dump()
+        return res.statusCode === 200 ? undefined : `answered ${res.statusCode}`
+      },
+      (err: Error) => err.message || err.name,
+    )
+    const [probeError, epoch] = await Promise.all([probe, nginx.epoch(HEALTH_MS)])
+    const detail = { pid, epoch: epoch ?? null }
+    if (probeError) return { ok: false, reason: `nginx (pid ${pid}) does not answer on 127.0.0.1:${deps.port}: ${probeError}`, detail }
+    if (epoch === undefined) return { ok: false, reason: `nginx (pid ${pid}) does not answer on its admin socket ${deps.paths.admin}`, detail }
+    if (epoch !== router.epoch)
+      return { ok: false, reason: `nginx (pid ${pid}) does not hold the routes yet (it restarted; the full table is on its way)`, detail }
+    return { ok: true, detail }
+  }
   let stopped: Promise<void> | undefined
   return {
     router,
     nginx,
+    health,
     stop: () =>
       (stopped ??= (async () => {
         clearInterval(watchdog)
@@ -179,7 +219,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
 export const router: ServiceDefinition = {
   name: 'router',
   description: 'apps, domains, containers -> nginx routes by Host (change sets to a shared dict, no reload)',
-  async start({ cfg, log: root, store, pool, startNginx }) {
+  async start({ cfg, log: root, store, pool }) {
     const log = root.child({ service: 'router' })
     const paths = pathsFor(cfg.home)
     const running = await startRouter({
@@ -187,11 +227,11 @@ export const router: ServiceDefinition = {
       pool,
       log,
       paths: paths.nginx,
-      startNginx: () => startNginx((line) => log.info(line)),
+      port: cfg.ports.router,
       domain: cfg.domain,
       maxBodySizeCap: cfg.limits.bodySizeCap,
     })
     log.info({ port: cfg.ports.router, tlsPort: cfg.ports.routerTls, domain: cfg.domain }, 'router: routing')
-    return { stop: () => running.stop() }
+    return { stop: () => running.stop(), health: () => running.health() }
   },
 }

@@ -4,8 +4,8 @@
  * router at a time may own that nginx's routes file.
  */
 import type { Test } from 'tap'
-import { nginx as nginxPart } from '../../infra/parts/nginx.js'
 import { pathsFor } from '../../core/paths.js'
+import { nginx as nginxPart } from '../../infra/parts/nginx.js'
 import type { TestController } from '../controller/testing.js'
 import { startRouter, type RunningRouter, type StartRouterOptions } from './service.js'
 
@@ -22,17 +22,13 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
   if (!home) throw new Error('WHARF_TEST_HOME is not set: run integration tests through `make test`')
   const paths = pathsFor(home)
   const port = testRouterPort()
-  const tlsPort = Number(process.env.WHARF_TEST_ROUTER_TLS_PORT)
-  if (!tlsPort) throw new Error('WHARF_TEST_ROUTER_TLS_PORT is not set: run integration tests through `make test`')
-  // The test nginx's ports: a restarted nginx (its base config written anew) listens where it did.
-  const cfg = { ...c.deps.cfg, home, ports: { ...c.deps.cfg.ports, router: port, routerTls: tlsPort } }
   const running = await startRouter(
     {
       store: c.deps.store,
       pool: c.deps.pool,
       log: c.deps.log,
       paths: paths.nginx,
-      startNginx: async () => void (await nginxPart.start({ cfg, paths, say: () => {} })),
+      port,
       domain: opts.domain ?? c.deps.cfg.domain,
       maxBodySizeCap: c.deps.cfg.limits.bodySizeCap,
     },
@@ -40,4 +36,16 @@ export async function startTestRouter(t: Test, c: TestController, opts: StartRou
   )
   t.teardown(() => running.stop())
   return running
+}
+
+/**
+ * Starts the test platform's nginx when it is not running, as its supervisor would (the router never
+ * starts nginx), on the ports it had: its base config is written anew from these.
+ */
+export async function startTestNginx(c: TestController): Promise<void> {
+  const home = process.env.WHARF_TEST_HOME
+  const tlsPort = Number(process.env.WHARF_TEST_ROUTER_TLS_PORT)
+  if (!home || !tlsPort) throw new Error('WHARF_TEST_HOME or WHARF_TEST_ROUTER_TLS_PORT is not set: run integration tests through `make test`')
+  const cfg = { ...c.deps.cfg, home, ports: { ...c.deps.cfg.ports, router: testRouterPort(), routerTls: tlsPort } }
+  await nginxPart.start({ cfg, paths: pathsFor(home), say: () => {} })
 }
