@@ -48,12 +48,11 @@ export interface Drill {
 }
 
 /**
- * The web app's process: an httpd that stops at once on SIGTERM (busybox httpd as PID 1 ignores it),
- * with the status of a process the signal ended (143), as most runtimes' default is. One that exits 0
- * there is "complete" to Swarm, and the scheduler's `on-failure` restart policy does not start it
- * again after an engine restart stopped it (see the README, "Surviving failures").
+ * The web app's process: an httpd that stops at once on SIGTERM (busybox httpd as PID 1 ignores it)
+ * and exits 0 there, as many apps do: the scheduler's restart policy (`any`) starts it again after an
+ * engine restart stopped it (with `on-failure` it stayed "complete"; see the README, "Surviving failures").
  */
-const WEB_PROCFILE = { web: `mkdir -p /www && echo ok > /www/index.html && (httpd -f -p $PORT -h /www & trap 'exit 143' TERM; wait)` }
+const WEB_PROCFILE = { web: `mkdir -p /www && echo ok > /www/index.html && (httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait)` }
 
 /** The parts a drill kills, with the pid to kill and what "back" means. */
 export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services, engine: simulatedHosts }

@@ -68,7 +68,7 @@ t.test('one service per process type with a quantity, web publishes its port in 
   t.same(web.TaskTemplate.ContainerSpec.Labels, { ...web.Labels, [LABELS.drain]: '5000' }, 'containers carry the labels too, web ones its drain time')
   t.same(web.EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8000, PublishMode: 'host' }], 'no PublishedPort: a free host port per task')
   t.same(web.TaskTemplate.Resources.Limits, { MemoryBytes: 256 * 1024 * 1024 })
-  t.equal(web.TaskTemplate.RestartPolicy.Condition, 'on-failure')
+  t.equal(web.TaskTemplate.RestartPolicy.Condition, 'any', 'restarted whatever its exit status, as Heroku does')
   t.match(web.UpdateConfig, { Parallelism: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 }, 'all new tasks start together')
   t.equal(web.TaskTemplate.ContainerSpec.StopSignal, DRAIN_SIGNAL, 'a stop first drains (SIGTERM after the drain time)')
   t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 15e9, 'drain time and grace period')

@@ -167,7 +167,9 @@ export function desiredServices(
       TaskTemplate: {
         ContainerSpec: containerSpec,
         Resources: { Limits: { ...(memory ? { MemoryBytes: memory } : {}), ...(cpu ? { NanoCPUs: Math.round(cpu * 1e9) } : {}) } },
-        RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
+        // Any exit, as Heroku restarts its dynos: a process that exits 0 at SIGTERM (as the engine's stop at
+        // its restart) would otherwise be "complete" to Swarm and the app stay below its formation.
+        RestartPolicy: { Condition: 'any', Delay: 1e9 },
         // Only when set: an app without placement keeps the spec (and hash) it had before placement existed.
         ...(placement.constraints.length || placement.spread.length
           ? {
