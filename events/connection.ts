@@ -21,6 +21,14 @@ import type { Logger } from '../core/log.js'
 export const DUPLICATE_WINDOW_MS = 120_000
 /** How long an ephemeral consumer outlives a reader that vanished, ms. */
 const EPHEMERAL_INACTIVE_MS = 10_000
+/**
+ * The client's ping to its server, ms; two unanswered and the connection is stale: the client moves
+ * to another server of the cluster. A server whose host is cut off sends no RST, so without this a
+ * connection to it hangs until TCP gives up (the library's default ping, 2 min, takes 4-6 min).
+ * Here a lost server is noticed within 4-6 s.
+ */
+export const PING_INTERVAL_MS = 2_000
+const MAX_PINGS_OUT = 2
 
 export interface JetStreamConnectOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
@@ -38,7 +46,7 @@ export async function connectJetStream(opts: JetStreamConnectOptions): Promise<{
   // `nats://a:4222,nats://b:4222`: every server of a cluster, so a client finds another when one is lost.
   const servers = typeof opts.servers === 'string' ? opts.servers.split(',').map((s) => s.trim()) : opts.servers
   try {
-    nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1 })
+    nc = await connect({ servers, name: opts.name, maxReconnectAttempts: -1, pingInterval: PING_INTERVAL_MS, maxPingOut: MAX_PINGS_OUT })
   } catch (err) {
     throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause: err })
   }

@@ -57,34 +57,57 @@ export function clusterUrl(members: readonly Pick<NatsMember, 'host' | 'clientPo
   return members.map((m) => `nats://${m.host}:${m.clientPort}`).join(',')
 }
 
+/** Starts member `m` of `members` (its config and store under `dir/<name>`, kept from an earlier run); answers at once. */
+function spawnMember(dir: string, m: NatsMember, members: readonly NatsMember[], cluster: string): RunningMember {
+  const mdir = join(dir, m.name)
+  mkdirSync(mdir, { recursive: true })
+  const conf = join(mdir, 'nats.conf')
+  writeFileSync(conf, memberConfig(m, members, mdir, cluster))
+  const cmd = ['nats-server', '-c', conf]
+  const pid = startDaemon({
+    cmd: m.netns ? 'nsenter' : cmd[0]!,
+    args: m.netns ? [`--net=/run/netns/${m.netns}`, ...cmd] : cmd.slice(1),
+    logFile: join(mdir, 'nats.log'),
+    pidfile: join(mdir, 'nats.pid'),
+  })
+  return { ...m, pid, url: `nats://${m.host}:${m.clientPort}`, dir: mdir }
+}
+
+async function accepting(m: RunningMember): Promise<void> {
+  await waitUntil(`NATS ${m.name}`, () => portOpen(m.clientPort, m.host), 20_000).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${tail(join(m.dir, 'nats.log'))}`)
+  })
+}
+
 /** Starts every member (under `dir/<name>`); answers once each accepts clients. */
 export async function startNatsCluster(dir: string, members: readonly NatsMember[], cluster = 'wharf'): Promise<RunningMember[]> {
   const running: RunningMember[] = []
   try {
-    for (const m of members) {
-      const mdir = join(dir, m.name)
-      mkdirSync(mdir, { recursive: true })
-      const conf = join(mdir, 'nats.conf')
-      writeFileSync(conf, memberConfig(m, members, mdir, cluster))
-      const cmd = ['nats-server', '-c', conf]
-      const pid = startDaemon({
-        cmd: m.netns ? 'nsenter' : cmd[0]!,
-        args: m.netns ? [`--net=/run/netns/${m.netns}`, ...cmd] : cmd.slice(1),
-        logFile: join(mdir, 'nats.log'),
-        pidfile: join(mdir, 'nats.pid'),
-      })
-      running.push({ ...m, pid, url: `nats://${m.host}:${m.clientPort}`, dir: mdir })
-    }
-    for (const m of running) {
-      await waitUntil(`NATS ${m.name}`, () => portOpen(m.clientPort, m.host), 20_000).catch((err) => {
-        throw new Error(`${(err as Error).message}\n${tail(join(m.dir, 'nats.log'))}`)
-      })
-    }
+    for (const m of members) running.push(spawnMember(dir, m, members, cluster))
+    for (const m of running) await accepting(m)
     return running
   } catch (err) {
     await stopNatsCluster(running)
     throw err
   }
+}
+
+/**
+ * Starts member `name` again after it was lost (a host back from a cut): the same config, name and
+ * store directory, so it rejoins the cluster and catches its streams' replicas up from the others.
+ * Answers it (with its new pid) once it accepts clients.
+ */
+export async function restartNatsMember(dir: string, members: readonly NatsMember[], name: string, cluster = 'wharf'): Promise<RunningMember> {
+  const m = members.find((x) => x.name === name)
+  if (!m) throw new Error(`nats cluster: no member ${name}`)
+  const running = spawnMember(dir, m, members, cluster)
+  try {
+    await accepting(running)
+  } catch (err) {
+    await stopNatsCluster([running])
+    throw err
+  }
+  return running
 }
 
 /** Stops members by pid (SIGTERM, then SIGKILL after `timeoutMs`, default 5_000). */
