@@ -22,13 +22,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { DockerEngine } from '../core/engine/docker.js'
+import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import { streamId, type RecordedEvent } from '../events/index.js'
 import { freeSubnet, startHosts, stopHosts, type Topology } from '../infra/hosts.js'
+import { importBusybox } from '../infra/parts/docker.js'
 import { clusterUrl, startNatsCluster, stopNatsCluster, type NatsMember } from '../infra/nats-cluster.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../services/builder/testing.js'
-import { registerAndLogin, startEngineController } from '../services/controller/testing.js'
+import { buildTestImage, testRegistry } from '../services/builder/testing.js'
+import { registerAndLogin, startTestController } from '../services/controller/testing.js'
 import { Publisher } from '../services/publisher/publisher.js'
 import { startTestRouter, testRouterPort } from '../services/router/testing.js'
 import { serviceName } from '../services/scheduler/model.js'
@@ -53,7 +54,8 @@ const say = (line: string) => console.error(`# bench:multihost: ${line}`)
 
 t.test(`bench: web=${N} over three hosts, time to all serving, route update p99`, async (t) => {
   say(`load average before: ${load()}`)
-  const registryPort = Number(testRegistry().split(':')[1])
+  const registry = testRegistry()
+  const registryPort = Number(registry.split(':')[1])
   const subnet = await freeSubnet()
   const prefix = `b${Math.random().toString(36).slice(2, 7)}`
   const dir = mkdtempSync(join(tmpdir(), 'wharf-multihost-'))
@@ -73,7 +75,14 @@ t.test(`bench: web=${N} over three hosts, time to all serving, route update p99`
   await until('JetStream of the cluster', async () => !!(await (await jetstreamManager(nc)).getAccountInfo()), 60_000, 200)
   say(`three hosts, one swarm, a NATS cluster of three: up in ${secs(Date.now() - t0)}`)
 
-  const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN, WHARF_NATS_URL: natsUrl, WHARF_NATS_REPLICAS: '3' })
+  const c = await startTestController(t, {
+    WHARF_DOMAIN: DOMAIN,
+    // Host 1's engine (the swarm's manager) builds and pushes: the machine's own engine is not needed.
+    WHARF_DOCKER_HOST: hosts[0]!.dockerHost,
+    WHARF_REGISTRY_PORT: String(registryPort),
+    WHARF_NATS_URL: natsUrl,
+    WHARF_NATS_REPLICAS: '3',
+  })
   const { store, pool, log } = c.deps
   const namespace = c.deps.cfg.namespace
   const token = await registerAndLogin(c, 'bench')
@@ -95,7 +104,7 @@ t.test(`bench: web=${N} over three hosts, time to all serving, route update p99`
   }
   const manager = DockerEngine.at(hosts[0]!.dockerHost)
   const scheduler = await startScheduler(
-    { store, pool, docker: manager, namespace, registry: testRegistry(), log },
+    { store, pool, docker: manager, namespace, registry, log },
     { deployTimeoutMs: 120_000, lostHostsMs: 1_000, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000 } },
   )
   t.teardown(() => scheduler.stop())
@@ -117,11 +126,9 @@ t.test(`bench: web=${N} over three hosts, time to all serving, route update p99`
     return res.body
   }
   t.equal((await c.call('POST', '/v1/apps', { token, body: { name: app } })).status, 201)
-  const docker = testDocker()
-  t.teardown(async () => {
-    for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } }))
-      for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
-  })
+  // Built on host 1 from a busybox made there (its images go with the host's data-root at the end).
+  const docker = dockerClient(hosts[0]!.dockerHost)
+  await importBusybox(docker, dir)
   const runtime = async (): Promise<RecordedEvent[]> => (await store.readStream(streamId('runtime', app))).events
   const outcome = (release: number) =>
     until(

@@ -22,17 +22,18 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { DockerEngine } from '../core/engine/docker.js'
+import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import { EventSubjects, streamId, type RecordedEvent } from '../events/index.js'
-import { buildTestImage, removeImage, testDocker, testRegistry } from '../services/builder/testing.js'
-import { registerAndLogin, startEngineController } from '../services/controller/testing.js'
+import { buildTestImage, testRegistry } from '../services/builder/testing.js'
+import { registerAndLogin, startTestController } from '../services/controller/testing.js'
 import { Publisher } from '../services/publisher/publisher.js'
 import { startTestRouter, testRouterPort } from '../services/router/testing.js'
 import { startScheduler } from '../services/scheduler/service.js'
 import { get, requestLoop } from '../test/http.js'
 import { addHost, freeSubnet, killHost, restartHost, startHosts, stopHosts, type Topology } from './hosts.js'
 import { clusterUrl, restartNatsMember, startNatsCluster, stopNatsCluster, type NatsMember, type RunningMember } from './nats-cluster.js'
+import { importBusybox } from './parts/docker.js'
 import { isAlive } from './proc.js'
 
 // ~1.5 min on an idle machine; up to ~5 min at a load average of 30, and its teardown must not be cut short (it removes namespaces and engines).
@@ -66,7 +67,8 @@ t.test(
   'three hosts, a NATS server on each: web=6 over them through the router; a host cut off during a rolling deploy, the deploy converges on the others; the host rejoins',
   async (t) => {
     const figures: Record<string, string> = {}
-    const registryPort = Number(testRegistry().split(':')[1])
+    const registry = testRegistry()
+    const registryPort = Number(registry.split(':')[1])
     const subnet = await freeSubnet()
     const prefix = `w${Math.random().toString(36).slice(2, 7)}`
     const dir = mkdtempSync(join(tmpdir(), 'wharf-hosts-'))
@@ -106,7 +108,14 @@ t.test(
     })
     figures['NATS cluster of three up (JetStream ready)'] = secs(Date.now() - t0)
 
-    const c = await startEngineController(t, { WHARF_DOMAIN: DOMAIN, WHARF_NATS_URL: natsUrl, WHARF_NATS_REPLICAS: '3' })
+    const c = await startTestController(t, {
+      WHARF_DOMAIN: DOMAIN,
+      // Host 1's engine (the swarm's manager) builds and pushes: the machine's own engine is not needed.
+      WHARF_DOCKER_HOST: topology.hosts[0]!.dockerHost,
+      WHARF_REGISTRY_PORT: String(registryPort),
+      WHARF_NATS_URL: natsUrl,
+      WHARF_NATS_REPLICAS: '3',
+    })
     const { store, pool, log } = c.deps
     const namespace = c.deps.cfg.namespace
     const streamInfo = () => jsm.streams.info(new EventSubjects(namespace).stream)
@@ -121,7 +130,7 @@ t.test(
       t.teardown(() => p.stop())
     }
     const scheduler = await startScheduler(
-      { store, pool, docker: manager, namespace, registry: testRegistry(), log },
+      { store, pool, docker: manager, namespace, registry, log },
       { deployTimeoutMs: 60_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000 } },
     )
     t.teardown(() => scheduler.stop())
@@ -136,11 +145,9 @@ t.test(
     }
     const created = await c.call('POST', '/v1/apps', { token, body: { name: app } })
     t.equal(created.status, 201)
-    const docker = testDocker()
-    t.teardown(async () => {
-      for (const img of await docker.listImages({ filters: { reference: [`${testRegistry()}/${app}`] } }))
-        for (const tag of img.RepoTags ?? []) await removeImage(docker, tag)
-    })
+    // Built on host 1 from a busybox made there (its images go with the host's data-root at the end).
+    const docker = dockerClient(topology.hosts[0]!.dockerHost)
+    await importBusybox(docker, dir)
     const runtime = async (): Promise<RecordedEvent[]> => (await store.readStream(streamId('runtime', app))).events
     const outcome = (release: number, ms?: number) =>
       until(
