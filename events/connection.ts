@@ -174,6 +174,39 @@ export async function* readExisting(
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
 
+/** Attempts at making a read's consumer when the cluster cannot answer yet (a meta leader election). */
+const CONSUMER_ADD_ATTEMPTS = 4
+
+/** Whether `err` is JetStream not answering for now: a request timeout, no responder, or 503 "temporarily unavailable". */
+export function isJetStreamUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string }
+  if (e?.name === 'TimeoutError' || e?.name === 'NoRespondersError') return true
+  if (err instanceof JetStreamApiError && err.status === 503) return true
+  return /timeout|temporarily unavailable|no responders/i.test(e?.message ?? '')
+}
+
+/**
+ * Makes consumer `config` on `stream`, again when JetStream does not answer for now: after the loss
+ * of the server that led a cluster's metadata, consumers cannot be made until another is elected (a
+ * few seconds). Idempotent: the same name and config answer the consumer made by a lost reply.
+ */
+async function addConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { name: string },
+  log?: Logger,
+): Promise<Awaited<ReturnType<JetStreamManager['consumers']['add']>>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await jsm.consumers.add(stream, config)
+    } catch (err) {
+      if (attempt >= CONSUMER_ADD_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
+      log?.warn({ err, stream, attempt }, 'JetStream cannot make a read consumer for now; trying again')
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)))
+    }
+  }
+}
+
 export async function* readExistingBatches(
   js: JetStreamClient,
   jsm: JetStreamManager,
@@ -182,7 +215,7 @@ export async function* readExistingBatches(
   opts: { batch: number; log?: Logger | undefined },
 ): AsyncGenerator<JsMsg[]> {
   let name = config.name
-  let info = await jsm.consumers.add(stream, config)
+  let info = await addConsumer(jsm, stream, config, opts.log)
   let left = info.num_pending
   /** The stream and delivery sequences of the last message yielded. */
   let lastSeq: number | undefined
@@ -231,7 +264,7 @@ export async function* readExistingBatches(
       jsm.consumers.delete(stream, previous).catch((err: unknown) => opts.log?.debug({ err, consumer: previous }, 'deleting a read consumer failed'))
       name = nuid.next()
       const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
-      info = await jsm.consumers.add(stream, { ...config, name, ...from })
+      info = await addConsumer(jsm, stream, { ...config, name, ...from }, opts.log)
       lastDelivered = 0
       restarted = true
     }
