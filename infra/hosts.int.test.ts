@@ -29,6 +29,7 @@ import { buildTestImage, testRegistry } from '../services/builder/testing.js'
 import { registerAndLogin, startTestController } from '../services/controller/testing.js'
 import { Publisher } from '../services/publisher/publisher.js'
 import { startTestRouter, testRouterPort } from '../services/router/testing.js'
+import { serviceName } from '../services/scheduler/model.js'
 import { startScheduler } from '../services/scheduler/service.js'
 import { get, requestLoop } from '../test/http.js'
 import { addHost, freeSubnet, killHost, restartHost, startHosts, stopHosts, type Topology } from './hosts.js'
@@ -67,6 +68,10 @@ t.test(
   'three hosts, a NATS server on each: web=6 over them through the router; a host cut off during a rolling deploy, the deploy converges on the others; the host rejoins',
   async (t) => {
     const figures: Record<string, string> = {}
+    // On stderr, so `make test` shows them (it prints the TAP of failing files only); also those of a run that failed.
+    t.teardown(() => {
+      for (const [k, v] of Object.entries(figures)) console.error(`# hosts: ${k}: ${v}`)
+    })
     const registry = testRegistry()
     const registryPort = Number(registry.split(':')[1])
     const subnet = await freeSubnet()
@@ -118,7 +123,8 @@ t.test(
     })
     const { store, pool, log } = c.deps
     const namespace = c.deps.cfg.namespace
-    const streamInfo = () => jsm.streams.info(new EventSubjects(namespace).stream)
+    // Through the cluster, again while it elects a leader after a loss.
+    const streamInfo = () => until('the stream info', () => jsm.streams.info(new EventSubjects(namespace).stream))
     const info0 = await streamInfo()
     t.equal(info0.config.num_replicas, 3, 'the event stream has three replicas')
     t.strictSame([info0.cluster?.leader, ...(info0.cluster?.replicas ?? []).map((r) => r.name)].sort(), ['h1', 'h2', 'h3'], 'one on each host')
@@ -216,6 +222,14 @@ t.test(
     )
     figures['deploy started -> host 3 cut (first new container announced)'] = secs(tCut - t0)
     const done = await outcome(v2, 120_000)
+    if (done.type !== 'DeployCompleted') {
+      // What Swarm had then, to tell why.
+      const nodeName = new Map((await manager.listNodes()).map((n) => [n.id, `${n.address} ${n.state}`]))
+      for (const x of await manager.listTasks(serviceName(namespace, app, 'web')))
+        console.error(
+          `# hosts: task ${x.id.slice(0, 10)} release ${x.spec.ContainerSpec?.Labels?.[LABELS.release]} on ${nodeName.get(x.nodeId ?? '') ?? x.nodeId}: desired ${x.desiredState}, ${x.state} ${x.message ?? ''} ${x.err ?? ''}`,
+        )
+    }
     t.equal(done.type, 'DeployCompleted', `v${v2} deployed through the loss of a host: ${JSON.stringify(done.data)}`)
     figures['host 3 cut -> the deploy completed on the two left'] = secs(Date.parse(done.occurredAt) - tCut)
     const final = await until(`six v${v2} web containers up`, () => webUp(6, (up) => up.every((p) => p.release === v2)), 60_000)
@@ -335,8 +349,5 @@ t.test(
       [...onH3Now].sort(),
       "after the rejoin, host 3's old containers still ended once; its new ones run",
     )
-
-    // On stderr, so `make test` shows them (it prints the TAP of failing files only).
-    for (const [k, v] of Object.entries(figures)) console.error(`# hosts: ${k}: ${v}`)
   },
 )

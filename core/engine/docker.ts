@@ -127,6 +127,7 @@ interface SwarmTask {
   ID: string
   ServiceID?: string
   DesiredState?: string
+  NodeID?: string
   Spec?: TaskInfo['spec']
   Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string }
 }
@@ -254,6 +255,7 @@ export class DockerEngine implements ContainerEngine {
       ...(t.Status?.Err ? { err: t.Status.Err } : {}),
       ...(t.Status?.Message ? { message: t.Status.Message } : {}),
       spec: t.Spec ?? {},
+      ...(t.NodeID ? { nodeId: t.NodeID } : {}),
     }))
   }
 

@@ -133,6 +133,8 @@ export interface TaskInfo {
   message?: string
   /** The service's task template the task was made from (its labels and ForceUpdate tell which spec). */
   spec: TaskTemplate
+  /** The swarm node it is placed on, once placed. */
+  nodeId?: string
 }
 
 // ---- Containers -----------------------------------------------------------------------------------

@@ -192,7 +192,11 @@ export async function serviceProgress(
   }
   const wanted = info.spec.Mode?.Replicated?.Replicas ?? 0
   const key = taskSpecKey(info.spec.TaskTemplate)
-  const tasks = await tasksOf(docker, info.id)
+  // A task on a node that is down counts neither way: it runs nowhere (its containers are announced
+  // lost, see hosts.ts), and Swarm may leave it "desired running" while its node is away.
+  const all = await tasksOf(docker, info.id)
+  const down = all.some((t) => t.nodeId) ? await downNodes(docker) : new Set<string>()
+  const tasks = all.filter((t) => !t.nodeId || !down.has(t.nodeId))
   const mine = tasks.filter((t) => taskSpecKey(t.spec) === key)
   const running = mine.filter((t) => t.desiredState === 'running' && t.state === 'running' && now - Date.parse(t.timestamp) >= settleMs)
   const others = tasks.filter((t) => taskSpecKey(t.spec) !== key && t.desiredState === 'running')
@@ -203,6 +207,12 @@ export async function serviceProgress(
     return { state: 'failed', reason: `${failures.length} containers failed: ${last?.err ?? last?.message ?? 'unknown'}`, rolledBack: false }
   }
   return { state: 'converging', running: running.length, wanted }
+}
+
+/** The ids of the swarm's nodes that are down (none when the nodes cannot be listed: a worker's engine). */
+async function downNodes(docker: ContainerEngine): Promise<Set<string>> {
+  const nodes = await docker.listNodes().catch(() => [])
+  return new Set(nodes.filter((n) => n.state === 'down').map((n) => n.id))
 }
 
 /** Adds the error of the newest failed task to a reason (what the user needs: "unhealthy container", "exit 1"). */
