@@ -2,9 +2,9 @@
  * The many-hosts benchmark (`npm run bench:multihost`): Wharf on three simulated hosts
  * (infra/hosts.ts: network namespaces with a Docker engine each, one swarm, a NATS server in each
  * namespace in one cluster, the streams at replicas 3). Like an integration test it runs through
- * `make test`'s harness (a throw-away Postgres, registry, nginx and the rest on free ports, the
- * platform's Docker engine reused for the image build; the hosts' engines are its own), as one tap
- * file: `node dist/infra/main.js test bench/multihost.ts`. It prints, on stderr:
+ * `make test`'s harness (a throw-away Postgres, registry, nginx and the rest on free ports) with
+ * `WHARF_TEST_ENGINE=none`: no Docker engine in the root namespace, host 1 builds the image; as one
+ * tap file: `WHARF_TEST_ENGINE=none node dist/infra/main.js test bench/multihost.ts`. It prints, on stderr:
  *
  * 1. Deploy of web=30 over the three hosts (scale from web=1): until Swarm runs 30 tasks, until the
  *    publishers announced all 30, until the router's nginx has all 30 in its routes (time to all

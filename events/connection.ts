@@ -174,8 +174,8 @@ export async function* readExisting(
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
 
-/** Attempts at making a read's consumer when the cluster cannot answer yet (a meta leader election). */
-const CONSUMER_ADD_ATTEMPTS = 4
+/** Attempts at making a read's consumer when the cluster does not answer (see {@link addConsumer}). */
+const CONSUMER_ADD_ATTEMPTS = 6
 
 /** Whether `err` is JetStream not answering for now: a request timeout, no responder, or 503 "temporarily unavailable". */
 export function isJetStreamUnavailable(err: unknown): boolean {
@@ -186,9 +186,13 @@ export function isJetStreamUnavailable(err: unknown): boolean {
 }
 
 /**
- * Makes consumer `config` on `stream`, again when JetStream does not answer for now: after the loss
- * of the server that led a cluster's metadata, consumers cannot be made until another is elected (a
- * few seconds). Idempotent: the same name and config answer the consumer made by a lost reply.
+ * Makes the read consumer `config` on `stream`; when JetStream does not answer, again under a new
+ * name. In a cluster that lost a server, a new consumer cannot be made while another metadata leader
+ * is elected (seconds); and a server cut off without an RST is only taken for offline by the others
+ * after their orphan check (~3 min with nats-server 2.9), so until then the metadata leader may still
+ * place a consumer on it, which never answers: a new name is placed anew (on a live replica, two
+ * times in three with three replicas). A consumer made for an attempt that timed out is left to its
+ * `inactive_threshold`.
  */
 async function addConsumer(
   jsm: JetStreamManager,
@@ -196,13 +200,15 @@ async function addConsumer(
   config: Partial<ConsumerConfig> & { name: string },
   log?: Logger,
 ): Promise<Awaited<ReturnType<JetStreamManager['consumers']['add']>>> {
+  let attemptConfig = config
   for (let attempt = 1; ; attempt++) {
     try {
-      return await jsm.consumers.add(stream, config)
+      return await jsm.consumers.add(stream, attemptConfig)
     } catch (err) {
       if (attempt >= CONSUMER_ADD_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
-      log?.warn({ err, stream, attempt }, 'JetStream cannot make a read consumer for now; trying again')
-      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)))
+      log?.warn({ err, stream, attempt }, 'JetStream did not make a read consumer; trying again under a new name')
+      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** (attempt - 1), 2_000)))
+      attemptConfig = { ...config, name: nuid.next() }
     }
   }
 }
@@ -214,8 +220,8 @@ export async function* readExistingBatches(
   config: Partial<ConsumerConfig> & { name: string },
   opts: { batch: number; log?: Logger | undefined },
 ): AsyncGenerator<JsMsg[]> {
-  let name = config.name
   let info = await addConsumer(jsm, stream, config, opts.log)
+  let name = info.name
   let left = info.num_pending
   /** The stream and delivery sequences of the last message yielded. */
   let lastSeq: number | undefined
@@ -265,6 +271,7 @@ export async function* readExistingBatches(
       name = nuid.next()
       const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
       info = await addConsumer(jsm, stream, { ...config, name, ...from }, opts.log)
+      name = info.name
       lastDelivered = 0
       restarted = true
     }

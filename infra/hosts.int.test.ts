@@ -137,7 +137,7 @@ t.test(
     }
     const scheduler = await startScheduler(
       { store, pool, docker: manager, namespace, registry, log },
-      { deployTimeoutMs: 60_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000 } },
+      { deployTimeoutMs: 90_000, lostHostsMs: 500, spec: { stopGraceMs: 2_000, updateMonitorMs: 1_000 } },
     )
     t.teardown(() => scheduler.stop())
     await startTestRouter(t, c, { domain: DOMAIN })

@@ -20,6 +20,8 @@ export interface NatsMember {
   clusterPort: number
   /** Run inside this network namespace (`/run/netns/<netns>`), else in this one. */
   netns?: string
+  /** The HTTP monitoring port (`/varz`, `/jsz`), on `host`; none when omitted. */
+  monitorPort?: number
 }
 
 export interface RunningMember extends NatsMember {
@@ -40,6 +42,7 @@ export function memberConfig(m: NatsMember, members: readonly NatsMember[], dir:
   return [
     `server_name: "${m.name}"`,
     `listen: "${m.host}:${m.clientPort}"`,
+    ...(m.monitorPort ? [`http: "${m.host}:${m.monitorPort}"`] : []),
     `jetstream { store_dir: "${join(dir, 'js')}" }`,
     // A server whose host is cut off sends no RST: its routes (and clients) would stay "connected" for
     // the default 2 min x 2 pings, and the metadata leader would go on placing consumers on it. Pinged
