@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { ContainerEngine, NodeInfo, TaskInfo } from '../../core/engine/engine.js'
 import { LABELS } from '../../domain/runtime/labels.js'
-import { serviceProgress } from './swarm.js'
+import { NUDGE_LABEL, nudgeUpdate, serviceProgress } from './swarm.js'
 
 const NOW = Date.parse('2026-12-07T12:00:10Z')
 const OLD = { ContainerSpec: { Image: 'x', Labels: { [LABELS.release]: '3' } } }
@@ -59,5 +59,20 @@ t.test('a new task on a down node does not count as running', async (t) => {
     state: 'converging',
     running: 1,
     wanted: 2,
+    lost: 1,
   })
+})
+
+t.test("a nudge starts Swarm's update over: a service label changes, the task template does not", async (t) => {
+  const spec = { Name: 'web', Labels: { [LABELS.spec]: 'h4' }, TaskTemplate: NEW, Mode: { Replicated: { Replicas: 2 } } }
+  const updates: { version: number; spec: typeof spec }[] = []
+  const docker = {
+    inspectService: async () => ({ id: 's', version: 7, spec }),
+    updateService: async (_name: string, version: number, next: typeof spec) => void updates.push({ version, spec: next }),
+  } as unknown as ContainerEngine
+  t.ok(await nudgeUpdate(docker, 'web', 1))
+  t.equal(updates.length, 1)
+  t.equal(updates[0]!.version, 7)
+  t.strictSame(updates[0]!.spec.TaskTemplate, NEW, 'the same tasks')
+  t.strictSame(updates[0]!.spec.Labels, { [LABELS.spec]: 'h4', [NUDGE_LABEL]: '1' })
 })
