@@ -169,6 +169,16 @@ t.test(
     }
     const perHost = (up: Proc[]) => Object.fromEntries(topology!.hosts.map((h) => [h.name, up.filter((p) => p.host === h.address).length]))
 
+    /** What Swarm has of the app's web service and what the read model has up, on stderr: to tell why when something is not as expected. */
+    const dumpTasks = async () => {
+      const nodeName = new Map((await manager.listNodes()).map((n) => [n.id, `${n.address} ${n.state}`]))
+      for (const x of await manager.listTasks(serviceName(namespace, app, 'web')))
+        console.error(
+          `# hosts: task ${x.id.slice(0, 10)} release ${x.spec.ContainerSpec?.Labels?.[LABELS.release]} on ${nodeName.get(x.nodeId ?? '') ?? x.nodeId}: desired ${x.desiredState}, ${x.state} ${x.message ?? ''} ${x.err ?? ''}`,
+        )
+      for (const p of await ps()) console.error(`# hosts: ps ${p.container} v${p.release} ${p.state} at ${p.host}:${p.port}`)
+    }
+
     // A placement setting that is not one: refused, nothing recorded.
     const releases = async () => (await call('GET', '/releases')).releases as { version: number }[]
     const before = (await releases()).length
@@ -222,19 +232,13 @@ t.test(
     )
     figures['deploy started -> host 3 cut (first new container announced)'] = secs(tCut - t0)
     const done = await outcome(v2, 120_000)
-    if (done.type !== 'DeployCompleted') {
-      // What Swarm had then, to tell why.
-      const nodeName = new Map((await manager.listNodes()).map((n) => [n.id, `${n.address} ${n.state}`]))
-      for (const x of await manager.listTasks(serviceName(namespace, app, 'web')))
-        console.error(
-          `# hosts: task ${x.id.slice(0, 10)} release ${x.spec.ContainerSpec?.Labels?.[LABELS.release]} on ${nodeName.get(x.nodeId ?? '') ?? x.nodeId}: desired ${x.desiredState}, ${x.state} ${x.message ?? ''} ${x.err ?? ''}`,
-        )
-    }
+    if (done.type !== 'DeployCompleted') await dumpTasks()
     t.equal(done.type, 'DeployCompleted', `v${v2} deployed through the loss of a host: ${JSON.stringify(done.data)}`)
     figures['host 3 cut -> the deploy completed on the two left'] = secs(Date.parse(done.occurredAt) - tCut)
     const final = await until(`six v${v2} web containers up`, () => webUp(6, (up) => up.every((p) => p.release === v2)), 60_000)
     figures['host 3 cut -> six new containers up and announced'] = secs(Date.now() - tCut)
-    t.strictSame(perHost(final), { h1: 3, h2: 3, h3: 0 }, 'on the two hosts left, three each')
+    // Swarm spreads over the zones left as it can (3+3 or 4+2).
+    t.match(perHost(final), { h3: 0 }, `all on the two hosts left (${JSON.stringify(perHost(final))})`)
     // The routes follow: only the six new containers answer.
     const finalIds = new Set(final.map((p) => p.container.slice(0, 12)))
     await until('the router serving only the new containers', async () => {
@@ -330,9 +334,12 @@ t.test(
     // A later scale places the new containers on it (the spread over zones fills zone c first).
     t0 = Date.now()
     await call('POST', '/formation', { web: 9 })
-    const up9 = await until('nine web containers up', () => webUp(9))
+    const up9 = await until('nine web containers up', () => webUp(9)).catch(async (err) => {
+      await dumpTasks()
+      throw err
+    })
     figures['host 3 back: web=9 (scale to all announced)'] = secs(Date.now() - t0)
-    t.strictSame(perHost(up9), { h1: 3, h2: 3, h3: 3 }, 'the three new containers on host 3, announced at its address')
+    t.equal(perHost(up9).h3, 3, `the three new containers on host 3, announced at its address (${JSON.stringify(perHost(up9))})`)
     const onH3Now = up9.filter((p) => p.host === h3.address).map((p) => p.container.slice(0, 12))
     const seenH3 = new Set<string>()
     await until('the router reaching the containers on host 3', async () => {
