@@ -280,7 +280,11 @@ t.test(
         .filter((p) => p.state === 'up')
         .map((p) => p.container)
         .sort()
-      return JSON.stringify(running) === JSON.stringify(announced)
+      if (JSON.stringify(running) !== JSON.stringify(announced))
+        throw new Error(
+          `running but not up in the read model: ${running.filter((x) => !announced.includes(x)).join(' ') || '-'}; up but not running: ${announced.filter((x) => !running.includes(x)).join(' ') || '-'}`,
+        )
+      return true
     }
     await until('the read model and the engines agree', () => agree(live))
     const endedOnce = (events: RecordedEvent[], on: string) => {
