@@ -280,10 +280,22 @@ t.test(
         .filter((p) => p.state === 'up')
         .map((p) => p.container)
         .sort()
-      if (JSON.stringify(running) !== JSON.stringify(announced))
+      if (JSON.stringify(running) !== JSON.stringify(announced)) {
+        const where = async (id: string) => {
+          for (const h of hosts) {
+            const c = await DockerEngine.at(h.dockerHost)
+              .inspectContainer(id)
+              .catch(() => undefined)
+            if (c) return `${id}@${h.name}(v${c.labels[LABELS.release]} running ${c.running})`
+          }
+          return id
+        }
+        const extra = await Promise.all(running.filter((x) => !announced.includes(x)).map(where))
+        const rows = (await ps()).filter((p) => extra.some((e) => e.startsWith(p.container))).map((p) => `${p.container} ${p.state} at ${p.host}`)
         throw new Error(
-          `running but not up in the read model: ${running.filter((x) => !announced.includes(x)).join(' ') || '-'}; up but not running: ${announced.filter((x) => !running.includes(x)).join(' ') || '-'}`,
+          `running but not up in the read model: ${extra.join(' ') || '-'} (read model: ${rows.join(', ') || 'none'}); up but not running: ${announced.filter((x) => !running.includes(x)).join(' ') || '-'}`,
         )
+      }
       return true
     }
     await until('the read model and the engines agree', () => agree(live))
