@@ -355,7 +355,12 @@ t.test(
       throw err
     })
     figures['host 3 back: web=9 (scale to all announced)'] = secs(Date.now() - t0)
-    t.equal(perHost(up9).h3, 3, `the three new containers on host 3, announced at its address (${JSON.stringify(perHost(up9))})`)
+    // The spread over zones fills zone c first: all three new ones after 3+3; after 4+2, two or three (a tie with zone b).
+    const left = perHost(final)
+    t.ok(
+      perHost(up9).h3! >= 9 - Math.max(left.h1!, 3) - Math.max(left.h2!, 3),
+      `the new containers on host 3, announced at its address (${JSON.stringify(left)} -> ${JSON.stringify(perHost(up9))})`,
+    )
     const onH3Now = up9.filter((p) => p.host === h3.address).map((p) => p.container.slice(0, 12))
     const seenH3 = new Set<string>()
     await until('the router reaching the containers on host 3', async () => {
