@@ -1,6 +1,6 @@
-import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
+import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream'
 import t from 'tap'
-import { wharfStreamConfig } from './connection.js'
+import { isJetStreamUnavailable, wharfStreamConfig } from './connection.js'
 
 const base = {
   storage: StorageType.File,
@@ -25,4 +25,14 @@ t.test('the log plane is bounded by age (ns) and bytes', async (t) => {
     max_bytes: 1 << 30,
     max_age: 86_400_000_000_000,
   })
+})
+
+t.test('JetStream not answering for now (a meta leader election) is told apart from a refusal', async (t) => {
+  const timeout = Object.assign(new Error('timeout'), { name: 'TimeoutError' })
+  t.ok(isJetStreamUnavailable(timeout))
+  t.ok(isJetStreamUnavailable(Object.assign(new Error('no responders: $JS.API.CONSUMER.CREATE'), { name: 'NoRespondersError' })))
+  t.ok(isJetStreamUnavailable(new JetStreamApiError({ code: 503, err_code: 10008, description: 'JetStream system temporarily unavailable' })))
+  t.notOk(isJetStreamUnavailable(new JetStreamApiError({ code: 404, err_code: 10059, description: 'stream not found' })))
+  t.notOk(isJetStreamUnavailable(new JetStreamApiError({ code: 400, err_code: 10012, description: 'consumer name already in use' })))
+  t.notOk(isJetStreamUnavailable(new Error('wrong last sequence')))
 })

@@ -22,6 +22,14 @@ import { natsServers } from './servers.js'
 export const DUPLICATE_WINDOW_MS = 120_000
 /** How long an ephemeral consumer outlives a reader that vanished, ms. */
 const EPHEMERAL_INACTIVE_MS = 10_000
+/**
+ * The client's ping to its server, ms; two unanswered and the connection is stale: the client moves
+ * to another server of the cluster. A server whose host is cut off sends no RST, so without this a
+ * connection to it hangs until TCP gives up (the library's default ping, 2 min, takes 4-6 min).
+ * Here a lost server is noticed within 4-6 s.
+ */
+export const PING_INTERVAL_MS = 2_000
+const MAX_PINGS_OUT = 2
 
 export interface JetStreamConnectOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
@@ -40,7 +48,7 @@ export async function connectJetStream(opts: JetStreamConnectOptions): Promise<{
   // A user and password in the URLs become the client's options; messages name the servers without them.
   const { shown, ...servers } = natsServers(opts.servers)
   try {
-    nc = await connect({ ...servers, name: opts.name, maxReconnectAttempts: -1 })
+    nc = await connect({ ...servers, name: opts.name, maxReconnectAttempts: -1, pingInterval: PING_INTERVAL_MS, maxPingOut: MAX_PINGS_OUT })
   } catch (err) {
     throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${shown}: ${(err as Error).message}`, { cause: err })
   }
@@ -168,6 +176,45 @@ export async function* readExisting(
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
 
+/** Attempts at making a read's consumer when the cluster does not answer (see {@link addConsumer}). */
+const CONSUMER_ADD_ATTEMPTS = 6
+
+/** Whether `err` is JetStream not answering for now: a request timeout, no responder, or 503 "temporarily unavailable". */
+export function isJetStreamUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string }
+  if (e?.name === 'TimeoutError' || e?.name === 'NoRespondersError') return true
+  if (err instanceof JetStreamApiError && err.status === 503) return true
+  return /timeout|temporarily unavailable|no responders/i.test(e?.message ?? '')
+}
+
+/**
+ * Makes the read consumer `config` on `stream`; when JetStream does not answer, again under a new
+ * name. In a cluster that lost a server, a new consumer cannot be made while another metadata leader
+ * is elected (seconds); and a server cut off without an RST is only taken for offline by the others
+ * after their orphan check (~3 min with nats-server 2.9), so until then the metadata leader may still
+ * place a consumer on it, which never answers: a new name is placed anew (on a live replica, two
+ * times in three with three replicas). A consumer made for an attempt that timed out is left to its
+ * `inactive_threshold`.
+ */
+async function addConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { name: string },
+  log?: Logger,
+): Promise<Awaited<ReturnType<JetStreamManager['consumers']['add']>>> {
+  let attemptConfig = config
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await jsm.consumers.add(stream, attemptConfig)
+    } catch (err) {
+      if (attempt >= CONSUMER_ADD_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
+      log?.warn({ err, stream, attempt }, 'JetStream did not make a read consumer; trying again under a new name')
+      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** (attempt - 1), 2_000)))
+      attemptConfig = { ...config, name: nuid.next() }
+    }
+  }
+}
+
 export async function* readExistingBatches(
   js: JetStreamClient,
   jsm: JetStreamManager,
@@ -175,8 +222,8 @@ export async function* readExistingBatches(
   config: Partial<ConsumerConfig> & { name: string },
   opts: { batch: number; log?: Logger | undefined },
 ): AsyncGenerator<JsMsg[]> {
-  let name = config.name
-  let info = await jsm.consumers.add(stream, config)
+  let info = await addConsumer(jsm, stream, config, opts.log)
+  let name = info.name
   let left = info.num_pending
   /** The stream and delivery sequences of the last message yielded. */
   let lastSeq: number | undefined
@@ -225,7 +272,8 @@ export async function* readExistingBatches(
       jsm.consumers.delete(stream, previous).catch((err: unknown) => opts.log?.debug({ err, consumer: previous }, 'deleting a read consumer failed'))
       name = nuid.next()
       const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
-      info = await jsm.consumers.add(stream, { ...config, name, ...from })
+      info = await addConsumer(jsm, stream, { ...config, name, ...from }, opts.log)
+      name = info.name
       lastDelivered = 0
       restarted = true
     }

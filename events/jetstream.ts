@@ -4,6 +4,7 @@ import {
   JetStreamApiCodes,
   JetStreamApiError,
   jetstream,
+  jetstreamManager,
   type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerMessages,
@@ -27,6 +28,8 @@ import type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion
 import { type EventSubjects, subjects as platformSubjects } from './subjects.js'
 
 const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
+/** How long the making of a read's consumer may take before it is asked for again under a new name, ms. */
+const READ_CONSUMER_TIMEOUT_MS = 2_000
 /** How long one pull of a durable subscription waits on the server, ms. */
 const PULL_EXPIRES_MS = 5_000
 /** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
@@ -64,14 +67,17 @@ export class JetStreamEventStore implements EventStore {
   readonly #nc: NatsConnection
   readonly #js: JetStreamClient
   readonly #jsm: JetStreamManager
+  /** For the reads' consumers: a short timeout, so that one placed on a lost server is asked for again soon (see `addConsumer`). */
+  readonly #readJsm: JetStreamManager
   readonly #catalogue: Catalogue
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
   readonly #publisher: JetStreamPublisher
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, readJsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
     this.#nc = nc
     this.#jsm = jsm
+    this.#readJsm = readJsm
     this.#js = jetstream(nc)
     this.#publisher = new JetStreamPublisher(nc)
     this.#catalogue = opts.catalogue
@@ -83,7 +89,8 @@ export class JetStreamEventStore implements EventStore {
   static async connect(opts: JetStreamEventStoreOptions): Promise<JetStreamEventStore> {
     const { nc, jsm } = await connectJetStream({ servers: opts.servers, name: opts.name ?? 'wharf-events' })
     try {
-      const store = new JetStreamEventStore(nc, jsm, opts)
+      const readJsm = await jetstreamManager(nc, { timeout: READ_CONSUMER_TIMEOUT_MS, checkAPI: false })
+      const store = new JetStreamEventStore(nc, jsm, readJsm, opts)
       await ensureStream(jsm, wharfStreamConfig(store.subjects.stream, store.subjects.all, { replicas: opts.replicas ?? 1 }))
       return store
     } catch (err) {
@@ -163,7 +170,10 @@ export class JetStreamEventStore implements EventStore {
 
   async *readAllChunks(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent[]> {
     const config = ephemeralConsumer(undefined, { fromSeq })
-    for await (const messages of readExistingBatches(this.#js, this.#jsm, this.subjects.stream, config, { batch: opts.batch ?? READ_BATCH, log: this.#log })) {
+    for await (const messages of readExistingBatches(this.#js, this.#readJsm, this.subjects.stream, config, {
+      batch: opts.batch ?? READ_BATCH,
+      log: this.#log,
+    })) {
       const events: RecordedEvent[] = []
       for (const m of messages) for (const e of this.#decode(m.data, m.seq)) events.push(e)
       yield events
@@ -310,7 +320,7 @@ export class JetStreamEventStore implements EventStore {
 
   /** The messages from `fromSeq` (on `subject`, or all) that exist when the read starts. */
   #read(subject: string | undefined, fromSeq: number, batch = READ_BATCH): AsyncGenerator<JsMsg> {
-    return readExisting(this.#js, this.#jsm, this.subjects.stream, ephemeralConsumer(subject, { fromSeq }), { batch, log: this.#log })
+    return readExisting(this.#js, this.#readJsm, this.subjects.stream, ephemeralConsumer(subject, { fromSeq }), { batch, log: this.#log })
   }
 }
 

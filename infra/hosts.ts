@@ -447,6 +447,24 @@ export async function killHost(t: Topology, name: string): Promise<void> {
   await killAll(h, 'SIGKILL')
 }
 
+/**
+ * Brings host `name` back after {@link killHost}, as a machine that is powered on again: its link up,
+ * its engine started on the same data-root (it still holds the swarm's state: the node rejoins as
+ * what it was, under the same node id), and its registry forwarder. Answers once the engine answers;
+ * the node turns `ready` in the swarm a heartbeat or two later.
+ */
+export async function restartHost(t: Topology, name: string): Promise<SimHost> {
+  const h = t.hosts.find((x) => x.name === name)
+  if (!h) throw new Error(`hosts: no host ${name}`)
+  if (isAlive(h.pid)) throw new Error(`hosts: the engine of ${name} runs (pid ${h.pid}): cut it off first`)
+  await ipIn(h.netns, ['link', 'set', 'eth0', 'up'])
+  const engine = await startEngine(t, h.name, h.netns, t.registryPort)
+  h.pid = engine.pid
+  if (t.registryPort) h.forwarderPid = startForwarder(t, h.name, h.netns, t.registryPort)
+  record(t)
+  return h
+}
+
 async function killAll(h: SimHost, signal: NodeJS.Signals): Promise<void> {
   for (let round = 0; round < 5; round++) {
     const pids = await hostPids(h.netns, h.cgroupParent)

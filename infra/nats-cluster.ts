@@ -20,6 +20,8 @@ export interface NatsMember {
   clusterPort: number
   /** Run inside this network namespace (`/run/netns/<netns>`), else in this one. */
   netns?: string
+  /** The HTTP monitoring port (`/varz`, `/jsz`), on `host`; none when omitted. */
+  monitorPort?: number
 }
 
 export interface RunningMember extends NatsMember {
@@ -40,7 +42,13 @@ export function memberConfig(m: NatsMember, members: readonly NatsMember[], dir:
   return [
     `server_name: "${m.name}"`,
     `listen: "${m.host}:${m.clientPort}"`,
+    ...(m.monitorPort ? [`http: "${m.host}:${m.monitorPort}"`] : []),
     `jetstream { store_dir: "${join(dir, 'js')}" }`,
+    // A server whose host is cut off sends no RST: its routes (and clients) would stay "connected" for
+    // the default 2 min x 2 pings, and the metadata leader would go on placing consumers on it. Pinged
+    // every 2 s, a lost member is dropped within 4-6 s.
+    'ping_interval: "2s"',
+    'ping_max: 2',
     'cluster {',
     `  name: "${cluster}"`,
     `  listen: "${m.host}:${m.clusterPort}"`,
@@ -57,34 +65,57 @@ export function clusterUrl(members: readonly Pick<NatsMember, 'host' | 'clientPo
   return members.map((m) => `nats://${m.host}:${m.clientPort}`).join(',')
 }
 
+/** Starts member `m` of `members` (its config and store under `dir/<name>`, kept from an earlier run); answers at once. */
+function spawnMember(dir: string, m: NatsMember, members: readonly NatsMember[], cluster: string): RunningMember {
+  const mdir = join(dir, m.name)
+  mkdirSync(mdir, { recursive: true })
+  const conf = join(mdir, 'nats.conf')
+  writeFileSync(conf, memberConfig(m, members, mdir, cluster))
+  const cmd = ['nats-server', '-c', conf]
+  const pid = startDaemon({
+    cmd: m.netns ? 'nsenter' : cmd[0]!,
+    args: m.netns ? [`--net=/run/netns/${m.netns}`, ...cmd] : cmd.slice(1),
+    logFile: join(mdir, 'nats.log'),
+    pidfile: join(mdir, 'nats.pid'),
+  })
+  return { ...m, pid, url: `nats://${m.host}:${m.clientPort}`, dir: mdir }
+}
+
+async function accepting(m: RunningMember): Promise<void> {
+  await waitUntil(`NATS ${m.name}`, () => portOpen(m.clientPort, m.host), 20_000).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${tail(join(m.dir, 'nats.log'))}`)
+  })
+}
+
 /** Starts every member (under `dir/<name>`); answers once each accepts clients. */
 export async function startNatsCluster(dir: string, members: readonly NatsMember[], cluster = 'wharf'): Promise<RunningMember[]> {
   const running: RunningMember[] = []
   try {
-    for (const m of members) {
-      const mdir = join(dir, m.name)
-      mkdirSync(mdir, { recursive: true })
-      const conf = join(mdir, 'nats.conf')
-      writeFileSync(conf, memberConfig(m, members, mdir, cluster))
-      const cmd = ['nats-server', '-c', conf]
-      const pid = startDaemon({
-        cmd: m.netns ? 'nsenter' : cmd[0]!,
-        args: m.netns ? [`--net=/run/netns/${m.netns}`, ...cmd] : cmd.slice(1),
-        logFile: join(mdir, 'nats.log'),
-        pidfile: join(mdir, 'nats.pid'),
-      })
-      running.push({ ...m, pid, url: `nats://${m.host}:${m.clientPort}`, dir: mdir })
-    }
-    for (const m of running) {
-      await waitUntil(`NATS ${m.name}`, () => portOpen(m.clientPort, m.host), 20_000).catch((err) => {
-        throw new Error(`${(err as Error).message}\n${tail(join(m.dir, 'nats.log'))}`)
-      })
-    }
+    for (const m of members) running.push(spawnMember(dir, m, members, cluster))
+    for (const m of running) await accepting(m)
     return running
   } catch (err) {
     await stopNatsCluster(running)
     throw err
   }
+}
+
+/**
+ * Starts member `name` again after it was lost (a host back from a cut): the same config, name and
+ * store directory, so it rejoins the cluster and catches its streams' replicas up from the others.
+ * Answers it (with its new pid) once it accepts clients.
+ */
+export async function restartNatsMember(dir: string, members: readonly NatsMember[], name: string, cluster = 'wharf'): Promise<RunningMember> {
+  const m = members.find((x) => x.name === name)
+  if (!m) throw new Error(`nats cluster: no member ${name}`)
+  const running = spawnMember(dir, m, members, cluster)
+  try {
+    await accepting(running)
+  } catch (err) {
+    await stopNatsCluster([running])
+    throw err
+  }
+  return running
 }
 
 /** Stops members by pid (SIGTERM, then SIGKILL after `timeoutMs`, default 5_000). */

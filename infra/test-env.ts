@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { WharfConfig } from '../core/config.js'
 import { contextFor, down, REAL_PARTS, realParts, up } from './platform.js'
-import { dockerHost } from './parts/docker.js'
+import { docker, dockerHost } from './parts/docker.js'
 import { s3Settings } from './parts/ceph.js'
 import { natsClientUrl } from './parts/nats.js'
 import { databaseUrl } from './parts/postgres.js'
@@ -37,6 +37,9 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
   const home = mkdtempSync(join(tmpdir(), 'wharf-test-'))
   chmodSync(home, 0o755)
   const platformEngine = livePid(pathsFor(platformCfg.home).docker.pid) ? `unix://${pathsFor(platformCfg.home).docker.socket}` : undefined
+  // WHARF_TEST_ENGINE=none: no Docker engine at all in this namespace (for tests that make engines
+  // of their own in network namespaces, e.g. infra/hosts.int.test.ts); tests that need one fail.
+  const noEngine = process.env.WHARF_TEST_ENGINE === 'none'
   const cfg: WharfConfig = {
     ...platformCfg,
     home,
@@ -87,7 +90,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
   try {
     console.log(`starting the test platform under ${home}${cfg.dockerHost ? ` (Docker engine: ${cfg.dockerHost})` : ''}`)
     const t0 = Date.now()
-    await up(ctx, { real: realParts(cfg), services: false })
+    await up(ctx, { real: realParts(cfg).filter((p) => !noEngine || p !== docker), services: false })
     console.log(`test platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const s3 = s3Settings(ctx)
     const env = {
@@ -99,7 +102,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
       WHARF_TEST_HOME: home,
       WHARF_TEST_NATS_URL: natsClientUrl(cfg, ctx.paths),
       WHARF_TEST_PG_URL: databaseUrl(cfg, ctx.paths),
-      WHARF_TEST_DOCKER_HOST: dockerHost(ctx),
+      ...(noEngine ? {} : { WHARF_TEST_DOCKER_HOST: dockerHost(ctx) }),
       WHARF_TEST_REGISTRY: `127.0.0.1:${cfg.ports.registry}`,
       WHARF_TEST_REGISTRY_USER: registryCredentials(ctx).username,
       WHARF_TEST_REGISTRY_PASSWORD: registryCredentials(ctx).password,

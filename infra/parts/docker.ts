@@ -137,7 +137,12 @@ async function importRootfs(docker: Docker, root: string, repo: string, tag: str
 export async function ensureBusybox(ctx: InfraContext, docker: Docker): Promise<void> {
   if (await hasImage(docker, 'busybox:latest')) return
   ctx.say('docker: making base image busybox:latest from busybox-static')
-  const root = join(ctx.paths.docker.images, 'busybox-rootfs')
+  await importBusybox(docker, ctx.paths.docker.images)
+}
+
+/** Makes `busybox:latest` in `docker` (any engine, e.g. a simulated host's), working under `dir`. */
+export async function importBusybox(docker: Docker, dir: string): Promise<void> {
+  const root = join(dir, 'busybox-rootfs')
   await busyboxRootfs(root)
   await importRootfs(docker, root, 'busybox', 'latest', ['CMD ["sh"]'])
 }

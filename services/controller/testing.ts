@@ -40,7 +40,9 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', WHARF_NAMESPACE: namespace, WHARF_DATABASE_URL: databaseUrl, ...testS3Env(), ...env })
   const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
   const catalogue = wharfCatalogue()
-  const store = await JetStreamEventStore.connect({ servers: testNatsUrl(), catalogue, subjects: new EventSubjects(namespace) })
+  // WHARF_NATS_URL in `env`: a NATS (cluster) of the test's own instead of make test's, with its WHARF_NATS_REPLICAS.
+  const natsUrl = env.WHARF_NATS_URL || testNatsUrl()
+  const store = await JetStreamEventStore.connect({ servers: natsUrl, catalogue, subjects: new EventSubjects(namespace), replicas: cfg.natsReplicas })
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 })
   // The database is dropped in teardown (with force): idle connections then fail, as expected.
   pool.on('error', (err) => log.debug({ err }, 'idle test database connection failed'))
@@ -49,7 +51,7 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   // The test store (make test's gateway), keys under this controller's namespace.
   const s3 = cfg.s3.accessKey ? s3Client(cfg.s3) : undefined
   // The log plane of the namespace: the logs routes read it; a test that needs a logger starts one (services/logger/testing.ts).
-  const logs = await LogStream.connect({ servers: testNatsUrl(), subjects: new LogSubjects(namespace) })
+  const logs = await LogStream.connect({ servers: natsUrl, subjects: new LogSubjects(namespace), replicas: cfg.natsReplicas })
   const objects = s3 && s3ObjectStores(s3, cfg.s3.endpoint)
   const deps: ControllerDeps = {
     cfg,
@@ -68,9 +70,10 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
   t.teardown(async () => {
     await app.close()
     await projector.stop()
-    await store.destroy()
+    // Closed even when deleting the streams fails (a NATS cluster that lost a server): an open connection keeps the test running.
+    await store.destroy().catch(() => {})
     await store.close()
-    await logs.destroy()
+    await logs.destroy().catch(() => {})
     await logs.close()
     await pool.end()
     s3?.destroy()

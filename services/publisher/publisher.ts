@@ -108,6 +108,8 @@ export class Publisher {
   readonly #refused = new Set<string>()
   /** The apps whose runtime stream this process has announced on. */
   readonly #apps = new Set<string>()
+  /** The containers this process announced started (on its host) and not yet ended. */
+  readonly #startedHere = new Set<string>()
   readonly #appLocks = new Map<string, Promise<unknown>>()
   readonly #stopper = new AbortController()
   /** Drains under way (SIGTERM after the drain time). */
@@ -505,7 +507,10 @@ export class Publisher {
         this.#log.warn({ err, app }, 'publisher: cannot read a runtime stream; reconciling without it')
         continue
       }
-      for (const [container, s] of containers) if (s !== 'gone' && !announced.has(container)) announced.set(container, { app, type: '' })
+      // Only the containers this process announced on its host: the stream has those of every host
+      // (a publisher back from a lost engine must not announce the other hosts' containers stopped).
+      for (const [container, s] of containers)
+        if (s !== 'gone' && !announced.has(container) && this.#startedHere.has(container)) announced.set(container, { app, type: '' })
     }
     for (const [container, identity] of announced) {
       if (running.has(container) || this.#tracked.has(container)) continue
@@ -579,6 +584,8 @@ export class Publisher {
           if (!events.length) return
           const latencyMs = at === undefined ? undefined : Math.round(Date.now() - at)
           this.#log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: events[0]?.type, latencyMs }, 'publisher: announced')
+          if (a.kind === 'started') this.#startedHere.add(a.container)
+          else if (a.kind === 'stopped' || a.kind === 'crashed') this.#startedHere.delete(a.container)
           this.#opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
           return
         } catch (err) {

@@ -11,13 +11,18 @@ import { runtimeDecider, type RuntimeCommand } from '../../domain/runtime/decide
 import { streamId, type EventStore, type RecordedEvent } from '../../events/index.js'
 import { appsWithImage, deployableRelease, getFormation } from '../../projections/index.js'
 import { deployFormation, desiredServices, diff, type DesiredService, type ReleaseView, type SpecOptions } from './model.js'
-import { applyChange, listServices, markFailed, removeAppImages, restartService, serviceProgress, type ProgressOptions } from './swarm.js'
+import { applyChange, listServices, markFailed, nudgeUpdate, removeAppImages, restartService, serviceProgress, type ProgressOptions } from './swarm.js'
+
+/** How many times one deploy's update is started over after a host was lost under it. */
+const MAX_NUDGES = 3
 
 export interface SchedulerOptions {
   /** How long a deploy may take before `DeployFailed`, ms, default 60_000. */
   deployTimeoutMs?: number
   /** How often a deploy's progress is read, ms, default 250. */
   pollMs?: number
+  /** With tasks on a down node, how long no new task may come up before Swarm's update is started over, ms, default 5_000. */
+  nudgeAfterMs?: number
   /** Tunables of the services' specs (grace period, monitors, health check timing). */
   spec?: Partial<SpecOptions>
   progress?: ProgressOptions
@@ -78,7 +83,13 @@ export class Scheduler {
     this.#d = deps
     if (!deps.reads && !deps.pool) throw new Error('the scheduler needs the read models: give pool or reads')
     this.#reads = deps.reads ?? sqlReads(deps.pool!)
-    this.#o = { deployTimeoutMs: opts.deployTimeoutMs ?? 60_000, pollMs: opts.pollMs ?? 250, spec: opts.spec, progress: opts.progress }
+    this.#o = {
+      deployTimeoutMs: opts.deployTimeoutMs ?? 60_000,
+      pollMs: opts.pollMs ?? 250,
+      nudgeAfterMs: opts.nudgeAfterMs ?? 5_000,
+      spec: opts.spec,
+      progress: opts.progress,
+    }
   }
 
   /** Runs `fn` after every earlier call for `app` has finished. */
@@ -227,6 +238,8 @@ export class Scheduler {
     this.#watches.set(app, watch)
     const log = this.#d.log.child({ app, release })
     const deadline = since + this.#o.deployTimeoutMs
+    /** Per service: its running count and since when it has not moved, and how often its update was nudged. */
+    const moved = services.map(() => ({ running: -1, at: Date.now(), nudges: 0 }))
     watch.done = (async () => {
       for (;;) {
         if (watch.cancelled || this.#stopped) return
@@ -246,6 +259,22 @@ export class Scheduler {
           await this.#run({ type: 'CompleteDeploy', app, release }, ctx)
           log.info({ ms: Date.now() - since }, 'scheduler: deploy completed')
           return
+        }
+        // A host lost under a rolling update can stall Swarm's updater: with tasks on a down node and no
+        // task coming up for a while, the update is started over for the tasks left (at most 3 times).
+        for (const [i, p] of progress.entries()) {
+          if (p.state !== 'converging') continue
+          const m = moved[i]!
+          if (p.running !== m.running) Object.assign(m, { running: p.running, at: Date.now() })
+          else if (p.lost && m.nudges < MAX_NUDGES && Date.now() - m.at >= this.#o.nudgeAfterMs) {
+            m.nudges++
+            m.at = Date.now()
+            log.warn(
+              { service: services[i]!.name, running: p.running, wanted: p.wanted, lost: p.lost },
+              'scheduler: a host was lost under the update; starting it over',
+            )
+            await nudgeUpdate(this.#d.docker, services[i]!.name, m.nudges).catch((err) => log.warn({ err }, 'scheduler: cannot start the update over'))
+          }
         }
         if (Date.now() > deadline) {
           const behind = progress

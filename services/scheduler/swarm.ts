@@ -128,6 +128,19 @@ export async function restartService(docker: ContainerEngine, name: string, requ
   })
 }
 
+/** The service label {@link nudgeUpdate} changes. */
+export const NUDGE_LABEL = 'wharf.update-nudge'
+
+/**
+ * Starts Swarm's rolling update of service `name` over, for the tasks not yet on its spec: a service
+ * label changes, the task template does not (no task is replaced for it). Swarm's updater can stall
+ * when a host is lost under it (the new task of a slot was on that host: the old ones of other slots
+ * are never replaced); a new update picks up the slots left.
+ */
+export async function nudgeUpdate(docker: ContainerEngine, name: string, n: number): Promise<boolean> {
+  return updateWith(docker, name, (cur) => ({ ...cur, Labels: { ...cur.Labels, [NUDGE_LABEL]: String(n) } }))
+}
+
 /** Marks the spec `hash` as failed on service `name` (a label only: no task changes), so it is not deployed again. */
 export async function markFailed(docker: ContainerEngine, name: string, hash: string): Promise<void> {
   await updateWith(docker, name, (cur) => (cur.Labels?.[LABELS.failed] === hash ? undefined : { ...cur, Labels: { ...cur.Labels, [LABELS.failed]: hash } }))
@@ -135,7 +148,7 @@ export async function markFailed(docker: ContainerEngine, name: string, hash: st
 
 /** How far the deploy of one service has got. */
 export type ServiceProgress =
-  | { state: 'converging'; running: number; wanted: number }
+  | { state: 'converging'; running: number; wanted: number /** Tasks of the service on nodes that are down. */; lost?: number }
   | { state: 'converged' }
   | { state: 'failed'; reason: string; rolledBackTo?: number; rolledBack: boolean }
   | { state: 'gone' }
@@ -192,7 +205,11 @@ export async function serviceProgress(
   }
   const wanted = info.spec.Mode?.Replicated?.Replicas ?? 0
   const key = taskSpecKey(info.spec.TaskTemplate)
-  const tasks = await tasksOf(docker, info.id)
+  // A task on a node that is down counts neither way: it runs nowhere (its containers are announced
+  // lost, see hosts.ts), and Swarm may leave it "desired running" while its node is away.
+  const all = await tasksOf(docker, info.id)
+  const down = all.some((t) => t.nodeId) ? await downNodes(docker) : new Set<string>()
+  const tasks = all.filter((t) => !t.nodeId || !down.has(t.nodeId))
   const mine = tasks.filter((t) => taskSpecKey(t.spec) === key)
   const running = mine.filter((t) => t.desiredState === 'running' && t.state === 'running' && now - Date.parse(t.timestamp) >= settleMs)
   const others = tasks.filter((t) => taskSpecKey(t.spec) !== key && t.desiredState === 'running')
@@ -202,7 +219,14 @@ export async function serviceProgress(
     const last = failures.sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))[0]
     return { state: 'failed', reason: `${failures.length} containers failed: ${last?.err ?? last?.message ?? 'unknown'}`, rolledBack: false }
   }
-  return { state: 'converging', running: running.length, wanted }
+  const lost = all.length - tasks.length
+  return { state: 'converging', running: running.length, wanted, ...(lost > 0 ? { lost } : {}) }
+}
+
+/** The ids of the swarm's nodes that are down (none when the nodes cannot be listed: a worker's engine). */
+async function downNodes(docker: ContainerEngine): Promise<Set<string>> {
+  const nodes = await docker.listNodes().catch(() => [])
+  return new Set(nodes.filter((n) => n.state === 'down').map((n) => n.id))
 }
 
 /** Adds the error of the newest failed task to a reason (what the user needs: "unhealthy container", "exit 1"). */
