@@ -37,6 +37,7 @@ import { Publisher } from '../services/publisher/publisher.js'
 import { startTestRouter, testRouterPort } from '../services/router/testing.js'
 import { serviceName } from '../services/scheduler/model.js'
 import { startScheduler } from '../services/scheduler/service.js'
+import { until as poll } from '../test/harness.js'
 import { get, requestLoop } from '../test/http.js'
 import { addHost, freeSubnet, killHost, restartHost, startHosts, stopHosts, type Topology } from './hosts.js'
 import { clusterUrl, restartNatsMember, startNatsCluster, stopNatsCluster, type NatsMember, type RunningMember } from './nats-cluster.js'
@@ -53,20 +54,8 @@ const PROCFILE = { web: `echo "$HOSTNAME" > /www/who.txt; httpd -f -p $PORT -h /
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await sleep(100)
-  }
-}
+/** test/harness.ts's poll, with a minute's patience by default. */
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> => poll(what, fn, ms)
 
 type Proc = { container: string; type: string; state: string; host: string; release: number; port: number | null }
 
