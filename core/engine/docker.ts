@@ -156,6 +156,7 @@ function serviceOf(s: Docker.Service): ServiceInfo {
     id: s.ID,
     version: s.Version?.Index ?? 0,
     spec: (s.Spec ?? { Name: '' }) as ServiceSpec,
+    ...((s as { PreviousSpec?: unknown }).PreviousSpec ? { previousSpec: (s as { PreviousSpec?: unknown }).PreviousSpec as ServiceSpec } : {}),
     ...(update
       ? {
           updateStatus: {

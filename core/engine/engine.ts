@@ -119,6 +119,8 @@ export interface ServiceInfo {
   spec: ServiceSpec
   /** The last rolling update: `updating`, `completed`, `paused`, `rollback_started`, `rollback_completed`... */
   updateStatus?: { state: string; message?: string; startedAt?: string }
+  /** The spec before the last update (what a rollback goes back to), when the engine keeps one. */
+  previousSpec?: ServiceSpec
 }
 
 /** One task of a service (one container, once scheduled). */

@@ -44,7 +44,9 @@ export class NatsProxy {
       server.listen(0, '127.0.0.1', resolve)
     })
     const { port } = server.address() as { port: number }
-    proxy = new NatsProxy(server, `nats://127.0.0.1:${port}`)
+    // The target's user and password (the platform's NATS requires them) go on in the proxy's URL.
+    const auth = to.username ? `${to.username}${to.password ? `:${to.password}` : ''}@` : ''
+    proxy = new NatsProxy(server, `nats://${auth}127.0.0.1:${port}`)
     return proxy
   }
 

@@ -217,7 +217,13 @@ export async function serviceProgress(
   const failures = mine.filter((t) => ['failed', 'rejected'].includes(t.state))
   if (failures.length >= maxFailures) {
     const last = failures.sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))[0]
-    return { state: 'failed', reason: `${failures.length} containers failed: ${last?.err ?? last?.message ?? 'unknown'}`, rolledBack: false }
+    const reason = `${failures.length} containers failed: ${last?.err ?? last?.message ?? 'unknown'}`
+    // All new tasks start at once (start-first), so they can all fail before Swarm's own rollback shows:
+    // the release of the spec before the update is what keeps running (and what the rollback goes to).
+    const before = Number(info.previousSpec?.Labels?.[LABELS.release]) || undefined
+    if (before !== undefined && String(before) !== labels[LABELS.release] && info.spec.UpdateConfig?.FailureAction === 'rollback')
+      return { state: 'failed', reason, rolledBack: true, rolledBackTo: before }
+    return { state: 'failed', reason, rolledBack: false }
   }
   const lost = all.length - tasks.length
   return { state: 'converging', running: running.length, wanted, ...(lost > 0 ? { lost } : {}) }
