@@ -137,3 +137,17 @@ function watcherOf(pool: pg.Pool): CheckpointWatcher {
   }
   return w
 }
+
+/**
+ * Event type -> which of the read models `names` apply it: what a consumer that reads those read models
+ * waits for before it handles an event (waiting for the others too would wait for their skip-only
+ * checkpoints, which the projector writes up to 100 ms later).
+ */
+export function readModelsHandling(names: readonly string[]): Map<string, string[]> {
+  const byType = new Map<string, string[]>()
+  for (const p of wharfProjections()) {
+    if (!names.includes(p.name)) continue
+    for (const type of p.handles) byType.set(type, [...(byType.get(type) ?? []), p.name])
+  }
+  return byType
+}

@@ -4,7 +4,7 @@ import { startConsumer } from '../../events/consumer.js'
 import type { EventStore } from '../../events/index.js'
 import { pathsFor } from '../../core/paths.js'
 import { ROUTER_STREAM } from '../../domain/platform/events.js'
-import { lastServedSets, wharfProjections } from '../../projections/index.js'
+import { lastServedSets, readModelsHandling } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import { request } from 'undici'
 import type { HealthReport, ServiceDefinition } from '../runtime.js'
@@ -24,12 +24,7 @@ const READ_MODELS = ['apps', 'domains', 'containers', 'access', 'releases', 'cer
  * writes up to 100 ms later.
  */
 export function readModelsByType(): Map<string, string[]> {
-  const byType = new Map<string, string[]>()
-  for (const p of wharfProjections()) {
-    if (!(READ_MODELS as readonly string[]).includes(p.name)) continue
-    for (const type of p.handles) byType.set(type, [...(byType.get(type) ?? []), p.name])
-  }
-  return byType
+  return readModelsHandling(READ_MODELS)
 }
 
 /** Events that change routes. */

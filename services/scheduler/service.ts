@@ -4,7 +4,7 @@ import { DockerEngine } from '../../core/engine/docker.js'
 import { isEvent } from '../../domain/index.js'
 import { startConsumer } from '../../events/consumer.js'
 import type { RecordedEvent } from '../../events/index.js'
-import { wharfProjections } from '../../projections/index.js'
+import { readModelsHandling } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import type { ServiceDefinition } from '../runtime.js'
 import { watchLostHosts } from './hosts.js'
@@ -21,12 +21,7 @@ const HANDLED = ['ReleaseCreated', 'FormationScaled', 'RestartRequested', 'AppDe
 
 /** Event type -> the read models of {@link READ_MODELS} that apply it. */
 export function readModelsByType(): Map<string, string[]> {
-  const byType = new Map<string, string[]>()
-  for (const p of wharfProjections()) {
-    if (!(READ_MODELS as readonly string[]).includes(p.name)) continue
-    for (const type of p.handles) byType.set(type, [...(byType.get(type) ?? []), p.name])
-  }
-  return byType
+  return readModelsHandling(READ_MODELS)
 }
 
 export interface RunningScheduler {
