@@ -1,22 +1,16 @@
-import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'undici'
 import type { WharfConfig } from '../../core/config.js'
 import type { Paths } from '../../core/paths.js'
 import { readPid } from '../proc.js'
+import { generatedSecret } from '../secrets.js'
 import { answers, daemonPart } from '../daemon.js'
 
 /** The one NATS user of the platform's services (clients authenticate; the host's other users cannot connect). */
 export const NATS_USER = 'wharf'
 
 /** The password `make up` generated once under $WHARF_HOME/secrets (mode 600). */
-function natsPassword(paths: Paths): string {
-  if (!existsSync(paths.nats.password)) {
-    mkdirSync(paths.secrets, { recursive: true, mode: 0o700 })
-    writeFileSync(paths.nats.password, randomBytes(24).toString('base64url'), { mode: 0o600 })
-  }
-  return readFileSync(paths.nats.password, 'utf8').trim()
-}
+const natsPassword = (paths: Paths): string => generatedSecret(paths, paths.nats.password)
 
 /**
  * The URL the services and tools use: with the platform's user and password when infra runs this

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto'
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { WharfConfig } from '../../core/config.js'
 import type { InfraContext, Part } from '../part.js'
 import type { Paths } from '../../core/paths.js'
 import { execFileP, livePid, portOpen, readPid, stopPid, tail, waitUntil } from '../proc.js'
+import { generatedSecret } from '../secrets.js'
 
 /** The unprivileged account Postgres runs as (it refuses root); Debian's postgresql package creates it. */
 const PG_USER = 'postgres'
@@ -32,11 +32,7 @@ async function uid(user: string): Promise<{ uid: number; gid: number }> {
 }
 
 function password(paths: Paths): string {
-  if (!existsSync(paths.postgres.password)) {
-    mkdirSync(paths.secrets, { recursive: true, mode: 0o700 })
-    writeFileSync(paths.postgres.password, randomBytes(24).toString('base64url'), { mode: 0o600 })
-  }
-  return readFileSync(paths.postgres.password, 'utf8').trim()
+  return generatedSecret(paths, paths.postgres.password)
 }
 
 /** The URL services use; the password is the one `make up` generated under $WHARF_HOME/secrets. */

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { type RegistryCredentials, registryHeaders, type S3Config } from '../../core/config.js'
 import { BUCKETS } from '../../core/objectstore/objectstore.js'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
 import { type DaemonSpec, execFileP, startDaemon, stopPidfile, waitUntil } from '../proc.js'
+import { generatedSecret } from '../secrets.js'
 import { s3Settings } from './ceph.js'
 
 /**
@@ -82,11 +82,7 @@ health:
 export function registryCredentials({ cfg, paths }: Pick<InfraContext, 'cfg' | 'paths'>): RegistryCredentials {
   const { username, password } = cfg.registryAuth
   if (password !== undefined) return { username, password }
-  if (!existsSync(paths.registry.password)) {
-    mkdirSync(paths.secrets, { recursive: true, mode: 0o700 })
-    writeFileSync(paths.registry.password, randomBytes(24).toString('base64url'), { mode: 0o600 })
-  }
-  return { username, password: readFileSync(paths.registry.password, 'utf8').trim() }
+  return { username, password: generatedSecret(paths, paths.registry.password) }
 }
 
 /**
