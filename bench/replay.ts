@@ -35,6 +35,8 @@ const APPS = Number(process.env.BENCH_REPLAY_APPS ?? 2_000)
 /** Apps appended to at once (each writer appends its app's commits one after another). */
 const WRITERS = 256
 const TARGET_PER_SEC = 100_000
+/** One read model only (BENCH_REPLAY_PROJECTION=<name>), to see what each costs; default: all of them. */
+const only = process.env.BENCH_REPLAY_PROJECTION || undefined
 
 const suffix = `${process.pid}_${Date.now().toString(36)}`
 const reused = process.env.BENCH_REPLAY_NAMESPACE
@@ -206,9 +208,18 @@ try {
   })
   const pgPids = await backendPids()
   const pgBefore = cpuSecondsOf(pgPids)
+  // nats-server's share (reading the log out of it), when `make up` runs it here.
+  const natsPid = (() => {
+    try {
+      return [Number(readFileSync(`${cfg.home}/run/nats.pid`, 'utf8').trim())]
+    } catch {
+      return []
+    }
+  })()
+  const natsBefore = natsPid.length > 0 ? cpuSecondsOf(natsPid) : undefined
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
-  const job = await startReplay({ store, pool, projections: wharfProjections(), actor: 'system:bench', onEnd: (j) => ended(j) })
+  const job = await startReplay({ store, pool, projections: wharfProjections(), projection: only, actor: 'system:bench', onEnd: (j) => ended(j) })
   const ticker = setInterval(() => {
     void getReplay(pool, job.id).then((j) => {
       const p = j?.progress
@@ -222,15 +233,18 @@ try {
   const nodeCpu = (cpu.user + cpu.system) / 1e6
   const pgAfter = cpuSecondsOf(pgPids)
   const pgCpu = pgBefore === undefined || pgAfter === undefined ? undefined : pgAfter - pgBefore
+  const natsAfter = natsPid.length > 0 ? cpuSecondsOf(natsPid) : undefined
+  const natsCpu = natsBefore === undefined || natsAfter === undefined ? undefined : natsAfter - natsBefore
   if (end.status !== 'done' || !end.result) throw new Error(`replay failed: ${end.error}`)
   for (const r of await readCheckpoints(pool))
     if (r.seq !== last || r.status !== 'running') throw new Error(`${r.name} is at ${r.seq} (${r.status}), not ${last}`)
   // The event log read model has a row per event: the number of events replayed (commits are fewer).
-  const events = await countEvents(pool)
+  // Another read model alone: its commits/s (BENCH_REPLAY_EVENTS_KNOWN gives the events of a kept stream).
+  const events = only === undefined || only === 'eventlog' ? await countEvents(pool) : Number(process.env.BENCH_REPLAY_EVENTS_KNOWN ?? last)
   const rate = events / seconds
   const r1 = (x: number) => Math.round(x * 10) / 10
   console.log(
-    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s, Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s`,
+    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s, Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s, nats-server ${natsCpu === undefined ? '?' : natsCpu.toFixed(1)} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   )
   console.log(
     JSON.stringify({
@@ -239,7 +253,8 @@ try {
       seconds: r1(seconds),
       eventsPerSec: Math.round(rate),
       goal: TARGET_PER_SEC,
-      cpuSeconds: { node: r1(nodeCpu), postgres: pgCpu === undefined ? null : r1(pgCpu) },
+      cpuSeconds: { node: r1(nodeCpu), postgres: pgCpu === undefined ? null : r1(pgCpu), nats: natsCpu === undefined ? null : r1(natsCpu) },
+      projection: only ?? null,
     }),
   )
 } finally {
