@@ -174,21 +174,7 @@ const EVENT_COLUMNS = [
 
 /** The row of `events` an event makes, in the order of {@link EVENT_COLUMNS}: the one definition of what the read model stores. */
 function eventRow(e: RecordedEvent, app: string | null, incarnation: number | null): unknown[] {
-  return [
-    e.seq,
-    e.index ?? 0,
-    endsCommit(e),
-    e.id,
-    e.type,
-    e.stream,
-    app,
-    userOf(e),
-    e.actor,
-    e.occurredAt,
-    e.correlationId,
-    redactedJson(e),
-    incarnation,
-  ]
+  return [e.seq, e.index ?? 0, endsCommit(e), e.id, e.type, e.stream, app, userOf(e), e.actor, e.occurredAt, e.correlationId, redactedJson(e), incarnation]
 }
 
 function* copyLines(events: RecordedEvent[], apps: (string | null)[], incarnations: (number | null)[]): Generator<string> {
