@@ -16,7 +16,7 @@
  * containers the read model has up are the ones the engine runs. A scale (web 1 -> 2) is in flight
  * during the kill, and converges.
  */
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
 import { killAndRecover, startDrill, testRegistryAuth } from './failures.js'
 
@@ -58,6 +58,14 @@ t.test('the Docker engine killed with -9 comes back by itself; apps answer while
     r.convergedMs !== undefined && r.convergedMs >= 0,
     `the scale to web=2 converged and the platform caught up: the containers announced up are the ones the engine runs (${r.convergedMs} ms after the kill)`,
   )
+  if (!(r.convergedMs !== undefined && r.convergedMs >= 0) && process.env.WHARF_DRILL_LOGS) {
+    // Kept for a diagnosis: the services' and the supervisor's logs (the drill's home goes at its end).
+    const dir = `${process.env.WHARF_DRILL_LOGS}/${new Date(r.killedAt).toISOString()}`
+    mkdirSync(dir, { recursive: true })
+    copyFileSync(d.ctx.paths.services.log, `${dir}/wharf.log`)
+    copyFileSync(d.ctx.paths.supervisor.log, `${dir}/supervisor.log`)
+    console.error(`failures-engine: logs kept in ${dir}`)
+  }
   t.comment(`requests to the app that failed in all: ${r.appFailed} of ${r.appSent} (the restarted engine replaces the containers)`)
   t.comment(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   console.error(
