@@ -1,8 +1,3 @@
-// Not in `make test`: run it with `make test TESTS=infra/failures-engine.int.scenario.ts`. It passed in
-// most runs but not all (2026-12-07: 1 of 3 helper runs and 1 of 2 fresh-clone CI runs failed the last
-// check: after the engine came back, the containers the read model has up did not match the ones the
-// engine runs within 60 s; the app itself answered again within ~4 s). Not diagnosed yet: see the
-// README, "Surviving failures".
 /**
  * Kill -9 of the Docker engine, on a platform of this test's own whose engine is its own too: a
  * simulated host (a network namespace with its own dockerd, data-root, exec-root, socket, pidfile,
