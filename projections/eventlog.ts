@@ -194,10 +194,16 @@ async function incarnationsOf(events: RecordedEvent[], apps: (string | null)[], 
   if (names.length === 0) return events.map(() => null)
   const builds = [...new Set(events.filter((e) => e.stream.startsWith('build.')).map((e) => e.stream))]
   const [current, known] = await Promise.all([
-    tx.query<{ app: string; seq: string }>('SELECT app, seq FROM incarnations WHERE app = ANY($1)', [names]),
+    // Lists as JSON documents: JSON.stringify is native, where array parameters are built in JavaScript element by element.
+    tx.query<{ app: string; seq: string }>('SELECT app, seq FROM incarnations WHERE app = ANY(ARRAY(SELECT json_array_elements_text($1::json)))', [
+      JSON.stringify(names),
+    ]),
     builds.length === 0
       ? { rows: [] }
-      : tx.query<{ stream: string; incarnation: string | null }>('SELECT stream, incarnation FROM build_incarnations WHERE stream = ANY($1)', [builds]),
+      : tx.query<{ stream: string; incarnation: string | null }>(
+          'SELECT stream, incarnation FROM build_incarnations WHERE stream = ANY(ARRAY(SELECT json_array_elements_text($1::json)))',
+          [JSON.stringify(builds)],
+        ),
   ])
   const byApp = new Map(current.rows.map((r) => [r.app, Number(r.seq)]))
   const byBuild = new Map(known.rows.map((r) => [r.stream, r.incarnation === null ? null : Number(r.incarnation)]))
@@ -224,10 +230,10 @@ async function incarnationsOf(events: RecordedEvent[], apps: (string | null)[], 
     ])
   }
   if (newBuilds.size > 0) {
-    await tx.query(`INSERT INTO build_incarnations (stream, incarnation) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (stream) DO NOTHING`, [
-      [...newBuilds.keys()],
-      [...newBuilds.values()],
-    ])
+    await tx.query(
+      `INSERT INTO build_incarnations (stream, incarnation) SELECT * FROM json_to_recordset($1::json) AS b(stream text, incarnation bigint) ON CONFLICT (stream) DO NOTHING`,
+      [JSON.stringify(Array.from(newBuilds, ([stream, incarnation]) => ({ stream, incarnation })))],
+    )
   }
   return out
 }
