@@ -195,13 +195,13 @@ async function incarnationsOf(events: RecordedEvent[], apps: (string | null)[], 
   const builds = [...new Set(events.filter((e) => e.stream.startsWith('build.')).map((e) => e.stream))]
   const [current, known] = await Promise.all([
     // Lists as JSON documents: JSON.stringify is native, where array parameters are built in JavaScript element by element.
-    tx.query<{ app: string; seq: string }>('SELECT app, seq FROM incarnations WHERE app = ANY(ARRAY(SELECT json_array_elements_text($1::json)))', [
+    tx.query<{ app: string; seq: string }>('SELECT app, seq FROM incarnations WHERE app IN (SELECT json_array_elements_text($1::json))', [
       JSON.stringify(names),
     ]),
     builds.length === 0
       ? { rows: [] }
       : tx.query<{ stream: string; incarnation: string | null }>(
-          'SELECT stream, incarnation FROM build_incarnations WHERE stream = ANY(ARRAY(SELECT json_array_elements_text($1::json)))',
+          'SELECT stream, incarnation FROM build_incarnations WHERE stream IN (SELECT json_array_elements_text($1::json))',
           [JSON.stringify(builds)],
         ),
   ])
