@@ -137,16 +137,34 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     catchUp: () => router.sync(),
     log,
     name: 'router',
-    handle: async (e, signal) => {
-      const asked = Date.now()
+    // A batch: what arrived while the last one was handled, rendered in one pass (no timer).
+    handleBatch: async (events, signal) => {
+      const receivedAt = Date.now()
+      // Each read model up to the last event of the batch it applies (one that applies none of them
+      // advances its checkpoint over them only up to 100 ms later: not waited for).
+      const upTo = new Map<string, number>()
+      for (const e of events) for (const p of readModelsOf.get(e.type) ?? []) upTo.set(p, Math.max(upTo.get(p) ?? 0, e.seq))
       try {
-        await watcher.waitFor(e.seq, { projections: readModelsOf.get(e.type) ?? [], timeoutMs: 30_000 })
+        await Promise.all([...upTo].map(([p, seq]) => watcher.waitFor(seq, { projections: [p], timeoutMs: 30_000, signal })))
       } catch (err) {
         if (signal.aborted) throw err
         // Render anyway: what the read models have is the best there is; the next event catches up.
-        log.warn({ err, seq: e.seq, type: e.type }, 'router: read models are behind; rendering what they have')
+        log.warn({ err, seq: events.at(-1)!.seq }, 'router: read models are behind; rendering what they have')
       }
-      router.kick(asked)
+      const apps = new Set<string>()
+      let all = false
+      for (const e of events) {
+        const app = (e.data as { app?: unknown } | undefined)?.app
+        if (typeof app === 'string') apps.add(app)
+        else all = true
+      }
+      const first = events[0]!
+      router.kick(receivedAt, all ? undefined : apps, {
+        seq: first.seq,
+        appendedAt: Date.parse(first.occurredAt),
+        receivedAt,
+        readModelsAt: Date.now(),
+      })
     },
   })
   const watchdogMs = opts.watchdogMs ?? 1_000
