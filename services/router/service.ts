@@ -134,7 +134,15 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     // Events from now on come through the subscription; what came before is in the read models.
     from: 'end',
     types: ROUTE_EVENTS,
-    catchUp: () => router.sync(),
+    // A pass reads only the apps its events name: what was appended before the subscription started
+    // must be in the read models when everything is read, or an app no later event names stays stale.
+    catchUp: async () => {
+      const upTo = await deps.store.lastSeq()
+      await watcher
+        .waitFor(upTo, { timeoutMs: 30_000 })
+        .catch((err: unknown) => log.warn({ err, seq: upTo }, 'router: read models are behind; rendering what they have'))
+      await router.sync()
+    },
     log,
     name: 'router',
     // A batch: what arrived while the last one was handled, rendered in one pass (no timer).
