@@ -2,7 +2,7 @@
  * The router's data plane in nginx (Debian's lua module): Host -> app -> peers from a shared dict,
  * changed by change sets the router posts to a unix-socket admin server, with no reload. Written by
  * infra to `<nginx dir>/lua/wharf_router.lua`; the base config (nginx.ts) calls it from `set_by_lua`
- * (the route and the request id: no coroutine per request, unlike `access_by_lua`), `balancer_by_lua`,
+ * (the route: no coroutine per request, unlike `access_by_lua`), `balancer_by_lua`,
  * `ssl_certificate_by_lua`, a `content_by_lua` for what is not proxied (404, 503, 413, chunked bodies
  * measured), and the admin server's `content_by_lua`.
  *
@@ -208,22 +208,6 @@ function M.balance()
     ngx.log(ngx.ERR, "wharf: cannot set peer ", p[3], ": ", err)
     return ngx.exit(ngx.ERROR)
   end
-end
-
--- set_by_lua ($wharf_request_id): 32 hex digits for X-Request-Id, unique without a random draw per
--- request (nginx's $request_id costs 2-3 us of CPU a request here, as much as the whole Lua path):
--- 24 random digits per worker (drawn again when its counter wraps) and an 8-digit counter.
-local rid_prefix, rid_n = nil, 0
-function M.request_id()
-  if not rid_prefix or rid_n >= 4294967295 then
-    local f = io.open("/dev/urandom", "rb")
-    local bytes = f and f:read(12) or tostring(ngx.now() * 1000 + ngx.worker.pid()):rep(2):sub(1, 12)
-    if f then f:close() end
-    rid_prefix = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end)
-    rid_n = 0
-  end
-  rid_n = rid_n + 1
-  return rid_prefix .. bit.tohex(rid_n, 8)
 end
 
 -- ssl_certificate_by_lua: the certificate of the SNI name; an unknown name is refused in the handshake.

@@ -11,8 +11,7 @@ const WORKER_USER = 'www-data'
 /** Host name of the probe server: answers 200 whatever the routes (infra's and the router's health check). */
 export const PROBE_HOST = 'wharf-router-probe.invalid'
 
-/** Headers to every upstream; `$request_id`: nginx's own (the controller's server) or Wharf's (apps). */
-const proxyHeaders = (requestId: string) => `proxy_http_version 1.1;
+const PROXY = `proxy_http_version 1.1;
       proxy_set_header Connection $wharf_connection;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Host $host;
@@ -20,12 +19,11 @@ const proxyHeaders = (requestId: string) => `proxy_http_version 1.1;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Request-Id ${requestId};`
+      proxy_set_header X-Request-Id $request_id;`
 
 /** To the app's peers (the balancer reads `$wharf_app`); timeouts other than these are set per app by the balancer. */
-const APP_PROXY = `set_by_lua_block $wharf_request_id { return wharf.request_id() }
-      proxy_pass http://wharf_apps;
-      ${proxyHeaders('$wharf_request_id')}
+const APP_PROXY = `proxy_pass http://wharf_apps;
+      ${PROXY}
       proxy_connect_timeout 2s;
       proxy_send_timeout 60s;
       proxy_read_timeout 60s;
@@ -135,7 +133,7 @@ http {
     client_max_body_size 100m;
     location / {
       proxy_pass http://127.0.0.1:${cfg.ports.controller};
-      ${proxyHeaders('$request_id')}
+      ${PROXY}
       proxy_read_timeout 300s;
     }
   }
