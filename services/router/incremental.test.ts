@@ -118,6 +118,33 @@ t.test('changes applied app by app give nginx the same dict as the whole table b
     t.same(plain(contents.state()), plain(want), `${what}: the router knows what nginx holds`)
     t.same(plain(apply(before, diff(before, want))), plain(want), `${what}: (the full diff agrees)`)
   }
+  // A container's change straight from its event, ahead of the read model: a later read of the app's
+  // other rows (its read model behind) keeps it.
+  const applied = index.applyContainer({ kind: 'started', app: 'd', type: 'web', container: 'x9', host: '127.0.0.1', port: 30009, release: 2 })
+  t.ok(applied, 'applied to a live app')
+  t.notOk(
+    index.applyContainer({ kind: 'started', app: 'gone', type: 'web', container: 'x8', host: '127.0.0.1', port: 1, release: 1 }),
+    'not to an app it does not have',
+  )
+  const lagging: RouteRows = {
+    apps: [{ name: 'd' }],
+    domains: rows.domains.filter((x) => x.app === 'd'),
+    containers: [],
+    maintenance: [],
+    releases: [],
+    certs: [],
+  }
+  const covered = index.replace(['d'], lagging, DOMAIN, true)
+  const { byApp } = contributions(index.table(covered, opts))
+  const next = new Map<string, AppContribution | undefined>(byApp)
+  contents.changes(next)
+  contents.commit(next)
+  rows.containers.push({ container: 'x9', app: 'd', type: 'web', host: '127.0.0.1', port: 30009, state: 'up', release: 2 })
+  t.same(contents.state().apps.get('d'), full().apps.get('d'), 'the container changed from its event is kept over a lagging read')
+  index.applyContainer({ kind: 'stopping', app: 'd', container: 'x9' })
+  t.equal(index.rows(['d']).containers[0]?.state, 'stopping', 'stopping: draining')
+  index.applyContainer({ kind: 'stopped', app: 'd', container: 'x9' })
+  t.same(index.rows(['d']).containers, [], 'stopped: gone')
   t.equal(nginx.hosts.get('shared.example.test'), 'd', 'the domain went to the remaining claimant')
   t.equal(nginx.certs.size, 0, 'a certificate no route serves is gone')
 })

@@ -123,6 +123,11 @@ export function routeTable(rows: RouteRows, opts: ModelOptions): RouteTable {
 }
 
 type ContainerRow = RouteRows['containers'][number]
+
+/** A container's change, from its event (`ContainerStarted`, `-Stopping`, `-Stopped`, `-Crashed`). */
+export type ContainerChange =
+  | { kind: 'started'; app: string; type: string; container: string; host: string; port: number | null; release: number }
+  | { kind: 'stopping' | 'stopped' | 'crashed'; app: string; container: string }
 type CertRow = RouteRows['certs'][number]
 
 /** One app's rows. */
@@ -153,10 +158,13 @@ export class RowIndex {
   /**
    * Replaces the rows of `apps` (undefined: of every app) with `rows`, which must hold all of theirs
    * and no other app's. Answers the apps whose routes may have changed: `apps` and every app that
-   * claims a host name they claimed, claim or whose platform host name they are.
+   * claims a host name they claimed, claim or whose platform host name they are. `keepContainers`:
+   * an app live before keeps its containers (kept current by {@link applyContainer}, which may be
+   * ahead of the read model `rows` come from).
    */
-  replace(apps: Iterable<string> | undefined, rows: RouteRows, domain?: string): Set<string> {
+  replace(apps: Iterable<string> | undefined, rows: RouteRows, domain?: string, keepContainers = false): Set<string> {
     const names = apps === undefined ? undefined : new Set(apps)
+    const kept = new Map<string, ContainerRow[]>()
     const touched = new Set<string>()
     const claimsOf = (app: string) => {
       for (const d of this.#apps.get(app)?.domains ?? []) touched.add(d)
@@ -168,6 +176,7 @@ export class RowIndex {
       this.#claims.clear()
     } else {
       for (const app of names) {
+        if (keepContainers && this.#live.has(app)) kept.set(app, this.#apps.get(app)!.containers)
         claimsOf(app)
         for (const d of this.#apps.get(app)?.domains ?? []) this.#unclaim(d, app)
         this.#apps.delete(app)
@@ -186,7 +195,11 @@ export class RowIndex {
       if (!set) this.#claims.set(d.domain, (set = new Set()))
       set.add(d.app)
     }
-    for (const c of rows.containers) this.#apps.get(c.app)?.containers.push(c)
+    for (const c of rows.containers) if (!kept.has(c.app)) this.#apps.get(c.app)?.containers.push(c)
+    for (const [app, cs] of kept) {
+      const r = this.#apps.get(app)
+      if (r) r.containers = cs
+    }
     for (const m of rows.maintenance) {
       const r = this.#apps.get(m.app)
       if (r) r.maintenance = true
@@ -209,6 +222,34 @@ export class RowIndex {
       }
     }
     return out
+  }
+
+  /**
+   * Applies a container's change as the containers read model does (started: up, with its address;
+   * stopping: draining; stopped: gone; crashed), to a live app only. True when applied; false: the
+   * app is not live here (its rows must come from the read models).
+   */
+  applyContainer(c: ContainerChange): boolean {
+    const r = this.#live.has(c.app) ? this.#apps.get(c.app) : undefined
+    if (!r) return false
+    const i = r.containers.findIndex((x) => x.container === c.container)
+    const old = i >= 0 ? r.containers[i] : undefined
+    const rest = i >= 0 ? [...r.containers.slice(0, i), ...r.containers.slice(i + 1)] : [...r.containers]
+    switch (c.kind) {
+      case 'started':
+        r.containers = [...rest, { container: c.container, app: c.app, type: c.type, host: c.host, port: c.port, state: 'up', release: c.release }]
+        break
+      case 'stopping':
+        if (old?.state === 'up') r.containers = [...rest, { ...old, state: 'stopping' }]
+        break
+      case 'stopped':
+        r.containers = rest
+        break
+      case 'crashed':
+        if (old) r.containers = [...rest, { ...old, state: 'crashed' }]
+        break
+    }
+    return true
   }
 
   #unclaim(domain: string, app: string): void {

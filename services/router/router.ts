@@ -16,7 +16,7 @@ import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, w
 import type { ServedContainer } from '../../domain/platform/events.js'
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto'
 import { contributions, DictContents, fullSet, isEmpty, type AppContribution, type CertEntry, type ChangeSet } from './changes.js'
-import { RowIndex, servedChanges, servedSets, type RouteRows, type RouteTable, type ServedSets } from './model.js'
+import { RowIndex, servedChanges, servedSets, type ContainerChange, type RouteRows, type RouteTable, type ServedSets } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
 
 export interface RouterOptions {
@@ -31,6 +31,11 @@ export interface RouterOptions {
   maxBodySizeCap?: string
   /** At least this long between the starts of two passes, ms, default 0 (a pass starts when the previous one ended). */
   windowMs?: number
+  /**
+   * Runs before everything is read (not on the first pass): e.g. waits until the containers read
+   * model has the container changes this router applied from their events ({@link Router.applyContainers}).
+   */
+  beforeFullRead?: () => Promise<void>
   /** For tests: changes a change set before it is posted (e.g. to make nginx refuse it). */
   transform?: (cs: ChangeSet) => ChangeSet
   /**
@@ -88,8 +93,12 @@ export class Router {
   readonly #windowMs: number
   /** When the oldest change not yet rendered was asked for (undefined: nothing pending). */
   #pendingSince: number | undefined
-  /** The apps the pending change is about (undefined with a change pending: every app). */
+  /** The apps the pending change is about, whose rows must be read (undefined with a change pending: every app). */
   #pendingApps: Set<string> | undefined = new Set()
+  /** Apps whose rows changed in memory ({@link applyContainers}): their routes are rebuilt, nothing read. */
+  #pendingTouched = new Set<string>()
+  /** Container changes applied while a full read is under way: applied again to what it read. */
+  #replay: ContainerChange[] | undefined
   /** The trace of the oldest pending change, if its asker gave one. */
   #pendingTrace: ChangeTrace | undefined
   /** The read models' rows as of the last pass (undefined: none yet, the next pass reads everything). */
@@ -140,6 +149,29 @@ export class Router {
       }, wait)
   }
 
+  /**
+   * Applies container changes (from their events, in log order) to the rows in memory, with no wait
+   * for the read model and no read, and asks for a pass of their apps. Answers the changes it could
+   * not apply (no rows yet, or an app not live here): their apps' rows must come from the read models.
+   */
+  applyContainers(changes: readonly ContainerChange[], asked = Date.now(), trace?: ChangeTrace): ContainerChange[] {
+    const index = this.#index
+    if (!index || this.#stopped) return [...changes]
+    const rest: ContainerChange[] = []
+    const apps = new Set<string>()
+    for (const c of changes) {
+      if (index.applyContainer(c)) {
+        apps.add(c.app)
+        this.#replay?.push(c)
+      } else rest.push(c)
+    }
+    if (apps.size > 0) {
+      for (const a of apps) this.#pendingTouched.add(a)
+      this.kick(asked, [], trace)
+    }
+    return rest
+  }
+
   /** Renders every app now (after any render under way) and resolves when it is applied. */
   async sync(): Promise<void> {
     this.kick()
@@ -181,16 +213,18 @@ export class Router {
       if (wait > 0) await sleep(wait)
       const asked = this.#pendingSince
       const apps = this.#pendingApps
+      const touched = this.#pendingTouched
       const trace = this.#pendingTrace
       this.#pendingSince = undefined
       this.#pendingApps = new Set()
+      this.#pendingTouched = new Set()
       this.#pendingTrace = undefined
       this.#lastStart = Date.now()
       try {
-        await this.#once(asked, apps, trace)
+        await this.#once(asked, apps, touched, trace)
       } catch (err) {
         // What it was about comes again with the next pass.
-        if (apps && this.#index) this.#retryApps(apps)
+        if (apps && this.#index) this.#retryApps([...apps, ...touched])
         else this.#index = undefined
         this.failures++
         this.#o.log.error({ err }, 'router: cannot render the routes; continuing with the existing configuration')
@@ -215,7 +249,7 @@ export class Router {
     for (const a of apps) this.#failedApps.add(a)
   }
 
-  async #once(asked: number, asks: Set<string> | undefined, trace: ChangeTrace | undefined): Promise<void> {
+  async #once(asked: number, asks: Set<string> | undefined, touched: Set<string>, trace: ChangeTrace | undefined): Promise<void> {
     const startedAt = Date.now()
     const t0 = performance.now()
     const opts = { domain: this.#o.domain, now: Date.now(), ...(this.#o.maxBodySizeCap ? { maxBodySizeCap: this.#o.maxBodySizeCap } : {}) }
@@ -225,15 +259,28 @@ export class Router {
     let apps: Set<string> | undefined
     let index = this.#index
     if (full || !index) {
-      const rows = await readRows(this.#o.pool)
+      if (index) await this.#o.beforeFullRead?.()
+      this.#replay = []
+      let rows: RouteRows
+      try {
+        rows = await readRows(this.#o.pool)
+      } catch (err) {
+        this.#replay = undefined
+        throw err
+      }
       index = new RowIndex()
       index.replace(undefined, rows, this.#o.domain)
+      for (const c of this.#replay) index.applyContainer(c)
+      this.#replay = undefined
       this.#failedApps.clear()
     } else {
       const want = new Set([...asks!, ...this.#failedApps])
       this.#failedApps.clear()
-      const rows = await readRows(this.#o.pool, [...want])
-      apps = index.replace(want, rows, this.#o.domain)
+      apps = new Set(touched)
+      if (want.size > 0) {
+        const rows = await readRows(this.#o.pool, [...want])
+        for (const a of index.replace(want, rows, this.#o.domain, true)) apps.add(a)
+      }
     }
     this.#index = index
     const idx = index
