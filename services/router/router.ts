@@ -259,10 +259,11 @@ export class Router {
     let apps: Set<string> | undefined
     let index = this.#index
     if (full || !index) {
-      if (index) await this.#o.beforeFullRead?.()
+      // From here on, container changes applied to the rows in memory are applied again to what is read.
       this.#replay = []
       let rows: RouteRows
       try {
+        if (index) await this.#o.beforeFullRead?.()
         rows = await readRows(this.#o.pool)
       } catch (err) {
         this.#replay = undefined
