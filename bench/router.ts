@@ -4,15 +4,23 @@
  * platform's `node:26` image, through `builds:create`), and prints:
  *
  * 1. Throughput through the Wharf router vs the same nginx binary with a hand-written minimal config
- *    (one keepalive upstream, one server, one location) to the same container, as a ratio of
- *    requests/s (wrk, alternating runs, medians). Target >= 0.97.
+ *    (one keepalive upstream, one server, one location; the router's worker count, pool size and
+ *    keepalive timeout, no access log either) to the same container, as a ratio of requests/s: wrk
+ *    runs alternate (router, minimal, minimal with the router's X-Forwarded-* and X-Request-Id
+ *    headers, in turns whose order rotates), and the ratio is the median of each turn's ratios.
+ *    Target >= 0.97. On a machine others load, requests/s swing with their load; the nginx workers'
+ *    CPU time per request (from /proc, summed over the master's workers) is printed beside them as
+ *    the figure that load moves least.
  * 2. Container announced -> routable: from the append of `ContainerStarted` (the publisher's event)
  *    until a request for the app's host gets the container's answer through the router, p50/p99, with
  *    10 and with 1,000 apps routed (`BENCH_APP_COUNTS`, e.g. `10,1000,10000`). The bench announces
  *    extra containers of its own apps itself, pointing at the deployed container's port, so that it
  *    can take many samples without starting a Swarm task for each; it announces them stopped
  *    afterwards. Also domain added -> routable: from `POST /domains` until the new host answers.
- *    Target p99 <= 20 ms.
+ *    Target p99 <= 20 ms. Then where the time went, p50/p99 per step, from the router's own
+ *    `routes changed` log lines of those passes (services log): event appended -> handed to the
+ *    router, -> in its read models, waiting for the pass before, rows read, model and change set,
+ *    nginx's answer.
  * 3. Failed requests out of >= 30,000 from wrk (kept-alive connections, a failed request is never
  *    sent again, as many load balancers) through a config deploy (`config:set` with web=3: new
  *    containers start together, old ones drain then stop), a scale 3 -> 1 -> 3, a rollback, and a
@@ -23,7 +31,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -48,7 +56,7 @@ const must = apiCaller(base)
 const ROUTER = { host: '127.0.0.1', port: cfg.ports.router }
 /** Throughput: seconds per wrk run, runs per side, connections. */
 const RUN_S = Number(process.env.BENCH_RUN_S ?? 8)
-const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const RUNS = Number(process.env.BENCH_RUNS ?? 5)
 const CONNECTIONS = 32
 /** Latency samples per app count. */
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 60)
@@ -79,7 +87,6 @@ const host = `${app}.${cfg.domain}`
 const extraApps: string[] = []
 const announced: { app: string; container: string }[] = []
 let token: string | undefined
-let minimal: ChildProcess | undefined
 const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-router-'))
 
 /** The app: answers "ok <hostname>" on $PORT, closes gracefully on SIGTERM. */
@@ -127,36 +134,81 @@ function parseWrk(stdout: string): WrkResult {
   }
 }
 
-/** The minimal nginx: the same binary and worker count as the router's, one upstream with keepalive. */
-async function startMinimal(backend: { host: string; port: number }): Promise<number> {
+/** The headers the router sends each request (infra/parts/nginx.ts), for the second baseline. */
+const ROUTER_HEADERS = `proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Request-Id $request_id;`
+
+/** A baseline nginx. */
+interface Minimal {
+  port: number
+  child: ChildProcess
+  pidfile: string
+}
+const minimals: Minimal[] = []
+
+/**
+ * The minimal nginx: the same binary, worker count, access log (off), upstream pool size and
+ * keepalive timeout as the router's; one upstream, one server, one location. `headers`: also the
+ * headers the router sends.
+ */
+async function startMinimal(backend: { host: string; port: number }, name: string, headers: boolean): Promise<Minimal> {
   const port = await freePort()
-  for (const d of ['tmp', 'logs']) rmSync(join(dir, d), { recursive: true, force: true })
-  const conf = join(dir, 'nginx.conf')
+  const d = join(dir, name)
+  rmSync(d, { recursive: true, force: true })
+  mkdirSync(d, { recursive: true })
+  const conf = join(d, 'nginx.conf')
+  const pidfile = join(d, 'nginx.pid')
   writeFileSync(
     conf,
     `daemon off;
 worker_processes auto;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} warn;
+pid ${pidfile};
+error_log ${join(d, 'error.log')} warn;
 user www-data;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream backend { server ${backend.host}:${backend.port}; keepalive 32; }
+  upstream backend { server ${backend.host}:${backend.port}; keepalive 64; keepalive_timeout 4s; }
   server {
     listen 127.0.0.1:${port};
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      ${headers ? ROUTER_HEADERS : ''}
     }
   }
 }
 `,
   )
-  minimal = spawn('nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf], { stdio: 'ignore' })
-  await until('the minimal nginx to answer', async () => (await probe(port, 'x')).status === 200, 10_000)
-  return port
+  const child = spawn('nginx', ['-e', join(d, 'error.log'), '-p', d, '-c', conf], { stdio: 'ignore' })
+  const m = { port, child, pidfile }
+  minimals.push(m)
+  await until(`the ${name} nginx to answer`, async () => (await probe(port, 'x')).status === 200, 10_000)
+  return m
+}
+
+/** CPU time (user + system), us, of the worker processes of the nginx master in `pidfile`. */
+function nginxWorkersCpuUs(pidfile: string): number {
+  const master = Number(readFileSync(pidfile, 'utf8').trim())
+  const tick = 1_000_000 / 100 // USER_HZ
+  let ticks = 0
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(f[1]) === master) ticks += Number(f[11]) + Number(f[12])
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return ticks * tick
 }
 
 async function runtimeOutcome(release: number, afterSeq: number): Promise<string | undefined> {
@@ -261,6 +313,48 @@ async function restartRouter(): Promise<void> {
   if (livePid(ctx.paths.nginx.pid) !== nginxPid) throw new Error('nginx was restarted with the router: its dict and pooled connections were lost')
 }
 
+/** The services log (the router logs each pass there). */
+const SERVICES_LOG = contextFor(cfg, () => {}).paths.services.log
+const logSize = () => {
+  try {
+    return statSync(SERVICES_LOG).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * Per step, p50 / p99 ms, of the router's passes logged since `from` (a byte offset of the services
+ * log): `steps` of its `router: routes changed` lines.
+ */
+function routerSteps(from: number): string {
+  const size = logSize()
+  if (size <= from) return 'no router pass logged'
+  const fd = openSync(SERVICES_LOG, 'r')
+  const buf = Buffer.alloc(size - from)
+  try {
+    readSync(fd, buf, 0, buf.length, from)
+  } finally {
+    closeSync(fd)
+  }
+  const steps = new Map<string, number[]>()
+  let passes = 0
+  for (const line of buf.toString('utf8').split('\n')) {
+    if (!line.includes('"router: routes changed"')) continue
+    let v: { steps?: Record<string, number>; covered?: number }
+    try {
+      v = JSON.parse(line)
+    } catch {
+      continue
+    }
+    if (!v.steps) continue
+    passes++
+    for (const [k, x] of Object.entries(v.steps)) if (k !== 'seq') steps.set(k, [...(steps.get(k) ?? []), x])
+    steps.set('covered apps', [...(steps.get('covered apps') ?? []), v.covered ?? 0])
+  }
+  return `${passes} passes: ${[...steps].map(([k, xs]) => `${k} ${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`).join(', ')}`
+}
+
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
 
 try {
@@ -283,25 +377,44 @@ try {
 
   // 1. Throughput.
   if (PARTS.has(1)) {
-    const minimalPort = await startMinimal(backend)
-    await wrk(ROUTER.port, host, 2)
-    await wrk(minimalPort, host, 2)
-    const wharfRps: number[] = []
-    const minimalRps: number[] = []
+    const routerPid = contextFor(cfg, () => {}).paths.nginx.pid
+    const sides = [
+      { name: 'wharf router', port: ROUTER.port, pidfile: routerPid },
+      { name: 'minimal nginx', ...(await startMinimal(backend, 'minimal', false)) },
+      { name: 'minimal nginx + the router headers', ...(await startMinimal(backend, 'headers', true)) },
+    ]
+    for (const side of sides) await wrk(side.port, host, 2)
+    const rps = sides.map(() => [] as number[])
+    const cpu = sides.map(() => [] as number[])
+    const ratios = sides.map(() => [] as number[])
     for (let i = 0; i < RUNS; i++) {
-      const w = await wrk(ROUTER.port, host, RUN_S)
-      const m = await wrk(minimalPort, host, RUN_S)
-      if (w.non2xx + w.socketErrors + m.non2xx + m.socketErrors > 0)
-        console.log(`  (errors: wharf ${w.non2xx} non-2xx ${w.socketErrors} socket; minimal ${m.non2xx} non-2xx ${m.socketErrors} socket)`)
-      wharfRps.push(w.rps)
-      minimalRps.push(m.rps)
-      console.log(`  run ${i + 1}: wharf router ${w.rps.toFixed(0)} req/s, minimal nginx ${m.rps.toFixed(0)} req/s`)
+      const turn: number[] = []
+      // The order rotates: none of them always runs first after a pause, or last.
+      for (let k = 0; k < sides.length; k++) {
+        const j = (i + k) % sides.length
+        const side = sides[j]!
+        const c0 = nginxWorkersCpuUs(side.pidfile)
+        const r = await wrk(side.port, host, RUN_S)
+        const usPerRequest = (nginxWorkersCpuUs(side.pidfile) - c0) / Math.max(1, r.requests)
+        if (r.non2xx + r.socketErrors > 0) console.log(`  (errors: ${side.name} ${r.non2xx} non-2xx ${r.socketErrors} socket)`)
+        turn[j] = r.rps
+        rps[j]!.push(r.rps)
+        cpu[j]!.push(usPerRequest)
+      }
+      for (let j = 0; j < sides.length; j++) ratios[j]!.push(turn[0]! / turn[j]!)
+      console.log(
+        `  turn ${i + 1}: ${sides.map((s, j) => `${s.name} ${turn[j]!.toFixed(0)} req/s (nginx ${cpu[j]!.at(-1)!.toFixed(1)} us/request)`).join(', ')}; load ${loadavg()[0]!.toFixed(1)}`,
+      )
     }
-    minimal?.kill('SIGQUIT')
-    minimal = undefined
-    const ratio = median(wharfRps) / median(minimalRps)
+    for (const m of minimals.splice(0)) m.child.kill('SIGQUIT')
+    const load = loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')
     console.log(
-      `\n(1) throughput, wrk -c${CONNECTIONS} ${RUN_S} s x ${RUNS}, medians: wharf router ${median(wharfRps).toFixed(0)} req/s / minimal nginx ${median(minimalRps).toFixed(0)} req/s = ${ratio.toFixed(3)} (target >= 0.97; load ${loadavg()[0]!.toFixed(1)})\n`,
+      `\n(1) throughput, wrk -t1 -c${CONNECTIONS} ${RUN_S} s x ${RUNS} turns, medians: ${sides.map((s, j) => `${s.name} ${median(rps[j]!).toFixed(0)} req/s, nginx CPU ${median(cpu[j]!).toFixed(2)} us/request`).join('; ')}`,
+    )
+    console.log(
+      `    wharf router / minimal nginx = ${median(ratios[1]!).toFixed(3)} (target >= 0.97), / minimal with the router's headers = ${median(ratios[2]!).toFixed(3)} (median of the turns' ratios; load average ${load})\n`,
     )
   }
 
@@ -322,6 +435,7 @@ try {
     const last = extraApps.at(-1) ?? app
     await until('the router to route every app', async () => (await probe(ROUTER.port, `${last}.${cfg.domain}`)).status === 503)
     await sleep(500)
+    const logFrom = logSize()
     const xs: number[] = []
     for (let i = 0; i < SAMPLES; i++) {
       const target = extraApps[(i * 7) % extraApps.length]!
@@ -351,6 +465,7 @@ try {
     console.log(
       `(2) domain added -> routable with ${total} apps routed, ${ds.length} samples: p50 ${pct(ds, 50).toFixed(1)} ms, p99 ${pct(ds, 99).toFixed(1)} ms, max ${Math.max(...ds).toFixed(1)} ms (load ${loadavg()[0]!.toFixed(1)})`,
     )
+    console.log(`    where the time went (router's log, ms p50/p99): ${routerSteps(logFrom)}`)
   }
   console.log()
 
@@ -413,7 +528,7 @@ try {
     if (r.requests < DEPLOY_MIN_REQUESTS) console.log(`    fewer than ${DEPLOY_MIN_REQUESTS} requests: the figure does not count`)
   }
 } finally {
-  minimal?.kill('SIGQUIT')
+  for (const m of minimals) m.child.kill('SIGQUIT')
   for (const a of announced) await announce('ContainerStopped', { app: a.app, type: 'web', container: a.container }).catch(() => {})
   if (token) {
     const all = [app, ...extraApps]

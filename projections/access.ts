@@ -122,7 +122,9 @@ export async function getCollaborators(db: Queryable, app: string): Promise<stri
 }
 
 /** The apps in maintenance mode, in no particular order. */
-export async function maintenanceApps(db: Queryable): Promise<{ app: string }[]> {
-  const { rows } = await db.query<{ app: string }>(`SELECT app FROM rm_access.maintenance`)
+export async function maintenanceApps(db: Queryable, only?: readonly string[]): Promise<{ app: string }[]> {
+  const { rows } = only
+    ? await db.query<{ app: string }>(`SELECT app FROM rm_access.maintenance WHERE app = ANY($1)`, [only])
+    : await db.query<{ app: string }>(`SELECT app FROM rm_access.maintenance`)
   return rows
 }

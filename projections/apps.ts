@@ -49,8 +49,10 @@ export const appsProjection: Projection = {
 }
 
 /** The live apps (without `destroyed_at`), in no particular order. */
-export async function liveApps(db: Queryable): Promise<{ name: string; created: string }[]> {
-  const { rows } = await db.query<{ name: string; created_at: Date }>(`SELECT name, created_at FROM rm_apps.apps WHERE destroyed_at IS NULL`)
+export async function liveApps(db: Queryable, only?: readonly string[]): Promise<{ name: string; created: string }[]> {
+  const { rows } = only
+    ? await db.query<{ name: string; created_at: Date }>(`SELECT name, created_at FROM rm_apps.apps WHERE destroyed_at IS NULL AND name = ANY($1)`, [only])
+    : await db.query<{ name: string; created_at: Date }>(`SELECT name, created_at FROM rm_apps.apps WHERE destroyed_at IS NULL`)
   return rows.map((r) => ({ name: r.name, created: r.created_at.toISOString() }))
 }
 

@@ -105,11 +105,13 @@ export interface AttachedCert {
  * Every domain attached to a certificate, across apps, ordered by domain: what the router renders
  * its TLS server blocks (by SNI) from. Only domains the app still has (a removed domain detaches).
  */
-export async function attachedCerts(pool: Queryable): Promise<AttachedCert[]> {
+export async function attachedCerts(pool: Queryable, only?: readonly string[]): Promise<AttachedCert[]> {
   const { rows } = await pool.query(
     `SELECT a.domain, a.app, a.name, c.certificate, c.key, c.not_after
        FROM rm_certs.attachments a JOIN rm_certs.certs c ON c.app = a.app AND c.name = a.name
+      ${only ? 'WHERE a.app = ANY($1)' : ''}
       ORDER BY a.domain`,
+    only ? [only] : [],
   )
   return rows.map((r) => ({
     domain: r.domain,

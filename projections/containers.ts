@@ -276,8 +276,11 @@ export async function hostContainers(db: Queryable, host: string): Promise<{ con
 /** Every `web` container of every app, in no particular order: what the router routes to. */
 export async function webContainers(
   db: Queryable,
+  only?: readonly string[],
 ): Promise<{ container: string; app: string; type: string; host: string; port: number | null; state: string; release: number }[]> {
-  const { rows } = await db.query(`SELECT container, app, type, host, port, state, release FROM rm_containers.containers WHERE type = 'web'`)
+  const { rows } = only
+    ? await db.query(`SELECT container, app, type, host, port, state, release FROM rm_containers.containers WHERE type = 'web' AND app = ANY($1)`, [only])
+    : await db.query(`SELECT container, app, type, host, port, state, release FROM rm_containers.containers WHERE type = 'web'`)
   return rows
 }
 

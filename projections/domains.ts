@@ -50,7 +50,9 @@ export async function getDomains(db: Queryable, app: string): Promise<{ domain: 
 }
 
 /** Every custom domain with its app, in no particular order. */
-export async function allDomains(db: Queryable): Promise<{ domain: string; app: string }[]> {
-  const { rows } = await db.query<{ domain: string; app: string }>(`SELECT domain, app FROM rm_domains.domains`)
+export async function allDomains(db: Queryable, only?: readonly string[]): Promise<{ domain: string; app: string }[]> {
+  const { rows } = only
+    ? await db.query<{ domain: string; app: string }>(`SELECT domain, app FROM rm_domains.domains WHERE app = ANY($1)`, [only])
+    : await db.query<{ domain: string; app: string }>(`SELECT domain, app FROM rm_domains.domains`)
   return rows
 }

@@ -164,10 +164,15 @@ export async function releaseOfBuild(db: Queryable, app: string, build: string):
 }
 
 /** The config of every app's newest release, in no particular order. */
-export async function currentConfigs(db: Queryable): Promise<{ app: string; config: Record<string, string> }[]> {
-  const { rows } = await db.query<{ app: string; config: Record<string, string> }>(
-    `SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`,
-  )
+export async function currentConfigs(db: Queryable, only?: readonly string[]): Promise<{ app: string; config: Record<string, string> }[]> {
+  const { rows } = only
+    ? await db.query<{ app: string; config: Record<string, string> }>(
+        `SELECT DISTINCT ON (app) app, config FROM rm_releases.releases WHERE app = ANY($1) ORDER BY app, version DESC`,
+        [only],
+      )
+    : await db.query<{ app: string; config: Record<string, string> }>(
+        `SELECT DISTINCT ON (app) app, config FROM rm_releases.releases ORDER BY app, version DESC`,
+      )
   return rows
 }
 

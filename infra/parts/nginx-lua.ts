@@ -1,17 +1,20 @@
 /**
  * The router's data plane in nginx (Debian's lua module): Host -> app -> peers from a shared dict,
  * changed by change sets the router posts to a unix-socket admin server, with no reload. Written by
- * infra to `<nginx dir>/lua/wharf_router.lua`; the base config (nginx.ts) calls it from
- * `access_by_lua`, `balancer_by_lua`, `ssl_certificate_by_lua` and the admin server's `content_by_lua`.
+ * infra to `<nginx dir>/lua/wharf_router.lua`; the base config (nginx.ts) calls it from `set_by_lua`
+ * (the route: no coroutine per request, unlike `access_by_lua`), `balancer_by_lua`,
+ * `ssl_certificate_by_lua`, a `content_by_lua` for what is not proxied (404, 503, 413, chunked bodies
+ * measured), and the admin server's `content_by_lua`.
  *
  * Dict keys: `h:<host>` -> app; `a:<app>` -> JSON `{s: "up"|"idle"|"maintenance", b: body limit in
  * bytes (0: none), t: proxy timeout s, p: ["addr:port", ...]}`; `c:<host>` -> certificate id;
  * `k:<id>` -> JSON `{c: PEM chain, k: PEM key}`; `epoch` -> the epoch of the last `full` change set
- * (the router compares it to tell that nginx restarted with an empty dict).
+ * (the router compares it to tell that nginx restarted with an empty dict); `v` -> a counter every
+ * change set bumps after its writes.
  *
- * Every worker reads the dict per request (decoded entries are cached per worker, keyed by the raw
- * text, so a changed entry is seen by the next request): when the admin server answers, the change
- * is live in every worker.
+ * Every worker reads the dict's version per request and keeps host -> decoded entry while it is
+ * unchanged (decoded entries are also cached keyed by the raw text): the first request after a change
+ * set reads the dict anew, so when the admin server answers, the change is live in every worker.
  */
 export const ROUTER_LUA = `
 local cjson = require "cjson.safe"
@@ -47,6 +50,7 @@ local function peer(p)
   return h, port
 end
 
+-- Decoded app entries, cached per worker and keyed by the raw dict text: a changed entry is decoded again.
 local function app_entry(app)
   local raw = dict:get("a:" .. app)
   if not raw then return nil end
@@ -57,88 +61,151 @@ local function app_entry(app)
   local peers = {}
   for i, p in ipairs(v.p or {}) do
     local h, port = peer(p)
-    peers[i] = { h, port }
+    peers[i] = { h, port, h .. ":" .. port }
   end
-  c = { raw = raw, state = v.s, body = v.b or 0, timeout = v.t or 60, peers = peers, rr = 0 }
+  c = { raw = raw, app = app, state = v.s, body = v.b or 0, timeout = v.t or 60, peers = peers, rr = 0 }
   apps:set(app, c)
   return c
 end
 
--- access_by_lua: 404, 503 and 413 are decided here (the balancer cannot answer them).
-function M.access()
-  local app = dict:get("h:" .. ngx.var.host)
-  local a = app and app_entry(app)
+-- Host -> entry, per worker, valid while the dict's version ("v", bumped by every change set after
+-- its writes) is the one seen: one dict read per request instead of two, and no JSON. Bounded.
+local hosts, byapp, nhosts, seen = {}, {}, 0, nil
+local MAX_HOSTS = 20000
+
+local function lookup(host)
+  local v = dict:get("v")
+  if v ~= seen then hosts, byapp, nhosts, seen = {}, {}, 0, v end
+  local a = hosts[host]
+  if a == nil then
+    local app = dict:get("h:" .. host)
+    a = app and app_entry(app) or false
+    if nhosts >= MAX_HOSTS then hosts, byapp, nhosts = {}, {}, 0 end
+    hosts[host] = a
+    if a then byapp[a.app] = a end
+    nhosts = nhosts + 1
+  end
+  return a
+end
+
+-- Why a request is not proxied (kept in ngx.ctx for deny(); only on that path).
+local function refuse(status, msg)
+  ngx.ctx.wharf_deny = { status, msg }
+  return ""
+end
+
+-- set_by_lua ($wharf_app, rewrite phase, no coroutine): the app's name when the request goes to a
+-- peer; "" when deny() answers it instead (404, 503, 413; a chunked body under a limit is measured
+-- there). The balancer cannot answer those.
+function M.route()
+  local a = lookup(ngx.var.host)
   if not a then
     -- No full table yet (nginx just started): the router posts it within a second.
-    if not dict:get("epoch") then
-      ngx.header["Retry-After"] = "1"
-      return text(503, "the router is loading the routes; try again in a second")
-    end
-    return text(404, "no app answers at this host")
+    if not dict:get("epoch") then return refuse(503, "the router is loading the routes; try again in a second") end
+    return refuse(404, "no app answers at this host")
   end
-  if a.state == "maintenance" then return text(503, app .. " is down for maintenance; try again later.") end
-  if a.state ~= "up" or #a.peers == 0 then return text(503, app .. " has no web process running.") end
+  if a.state == "maintenance" then return refuse(503, a.app .. " is down for maintenance; try again later.") end
+  if a.state ~= "up" or #a.peers == 0 then return refuse(503, a.app .. " has no web process running.") end
   if a.body > 0 then
     local len = tonumber(ngx.var.http_content_length)
     if len then
-      if len > a.body then return ngx.exit(413) end
+      if len > a.body then return refuse(413) end
     elseif ngx.var.http_transfer_encoding then
-      -- A chunked body: read (nginx buffers it before proxying anyway), then measured.
-      ngx.req.read_body()
-      local data = ngx.req.get_body_data()
-      local size = data and #data or 0
-      if not data then
-        local f = ngx.req.get_body_file()
-        local fh = f and io.open(f, "rb")
-        if fh then size = fh:seek("end"); fh:close() end
-      end
-      if size > a.body then return ngx.exit(413) end
+      return refuse(0, a)
     end
   end
-  ngx.ctx.wharf = a
+  return a.app
+end
+
+-- content_by_lua of the "" case: the answer, or for a chunked body the measure, then the proxy.
+function M.deny()
+  local d = ngx.ctx.wharf_deny
+  if not d then return text(500, "wharf: no route decision") end
+  if d[1] == 413 then return ngx.exit(413) end
+  if d[1] ~= 0 then
+    if d[1] == 503 and d[2]:sub(1, 10) == "the router" then ngx.header["Retry-After"] = "1" end
+    return text(d[1], d[2])
+  end
+  local a = d[2]
+  -- A chunked body: read (nginx buffers it before proxying anyway), then measured.
+  ngx.req.read_body()
+  local data = ngx.req.get_body_data()
+  local size = data and #data or 0
+  if not data then
+    local f = ngx.req.get_body_file()
+    local fh = f and io.open(f, "rb")
+    if fh then size = fh:seek("end"); fh:close() end
+  end
+  if size > a.body then return ngx.exit(413) end
+  return ngx.exec("@wharf_measured")
+end
+
+-- set_by_lua of @wharf_measured: the app, its body already measured.
+function M.measured()
+  local a = lookup(ngx.var.host)
+  return a and a.app or ""
 end
 
 -- balancer_by_lua: round robin per worker over the peers not marked down; a failed try (refused,
 -- reset, timeout, 502) marks its peer down in every worker for FAIL_S (as nginx's max_fails=1
--- fail_timeout=5s did) and the retry goes to the next peer not tried yet.
+-- fail_timeout=5s did) and the retry goes to the next peer not tried yet. A single peer needs no
+-- choice, no retry state and no down check (it is tried whatever its mark).
 local FAIL_S = 5
+local DEFAULT_TIMEOUT = 60
 function M.balance()
-  local ctx = ngx.ctx
-  local a = ctx.wharf
+  local name = ngx.var.wharf_app
+  local a = byapp[name] or app_entry(name)
+  if not a or #a.peers == 0 then return ngx.exit(ngx.ERROR) end
   local peers = a.peers
   local n = #peers
-  local start
-  if ctx.tried then
-    local last = peers[ctx.peer]
-    down:set(last[1] .. ":" .. last[2], true, FAIL_S)
-    start = ctx.peer % n + 1
-  else
-    ctx.tried = {}
-    a.rr = a.rr % n + 1
-    start = a.rr
-    -- Every peer once (at most 10 tries, proxy_next_upstream_timeout bounds the time).
-    if n > 1 then balancer.set_more_tries(math.min(n, 10) - 1) end
-    balancer.set_timeouts(2, a.timeout, a.timeout)
-  end
-  local i, fallback
-  for k = 0, n - 1 do
-    local j = (start + k - 1) % n + 1
-    if not ctx.tried[j] then
-      if not down:get(peers[j][1] .. ":" .. peers[j][2]) then
-        i = j
-        break
+  local i
+  if not balancer.get_last_failure() then
+    if a.timeout ~= DEFAULT_TIMEOUT then balancer.set_timeouts(2, a.timeout, a.timeout) end
+    if n == 1 then
+      i = 1
+    else
+      a.rr = a.rr % n + 1
+      -- Every peer once (at most 10 tries, proxy_next_upstream_timeout bounds the time).
+      balancer.set_more_tries(math.min(n, 10) - 1)
+      local fallback
+      for k = 0, n - 1 do
+        local j = (a.rr + k - 1) % n + 1
+        if not down:get(peers[j][3]) then i = j; break end
+        fallback = fallback or j
       end
-      fallback = fallback or j
+      i = i or fallback
+      local ctx = ngx.ctx
+      ctx.wharf_entry = a
+      ctx.wharf_tried = { [i] = peers[i][3] }
+      ctx.wharf_last = i
     end
+  else
+    local ctx = ngx.ctx
+    -- The entry of the first try: the peers' indexes are its.
+    a = ctx.wharf_entry or a
+    peers, n = a.peers, #a.peers
+    local tried = ctx.wharf_tried or {}
+    local last = ctx.wharf_last
+    if last and tried[last] then down:set(tried[last], true, FAIL_S) end
+    local start = (last or 0) % n + 1
+    local fallback
+    for k = 0, n - 1 do
+      local j = (start + k - 1) % n + 1
+      if not tried[j] then
+        if not down:get(peers[j][3]) then i = j; break end
+        fallback = fallback or j
+      end
+    end
+    -- Every peer down or tried: the next one anyway (a peer back up answers; none: 502).
+    i = i or fallback or start
+    tried[i] = peers[i][3]
+    ctx.wharf_tried = tried
+    ctx.wharf_last = i
   end
-  -- Every peer down or tried: the next one anyway (a peer back up answers; none: 502).
-  i = i or fallback or start
-  ctx.tried[i] = true
-  ctx.peer = i
   local p = peers[i]
   local ok, err = balancer.set_current_peer(p[1], p[2])
   if not ok then
-    ngx.log(ngx.ERR, "wharf: cannot set peer ", p[1], ":", p[2], ": ", err)
+    ngx.log(ngx.ERR, "wharf: cannot set peer ", p[3], ": ", err)
     return ngx.exit(ngx.ERROR)
   end
 end
@@ -290,7 +357,7 @@ function M.admin()
   if cs.full then
     -- Everything not in a full set goes (get_keys(0) locks the dict: only on a full set).
     for _, k in ipairs(dict:get_keys(0)) do
-      if k ~= "epoch" and set[k] == nil then del[k] = true end
+      if k ~= "epoch" and k ~= "v" and set[k] == nil then del[k] = true end
     end
   end
   for _, prefix in ipairs({ "h:", "c:", "a:", "k:" }) do
@@ -299,6 +366,8 @@ function M.admin()
     end
   end
   if cs.full then dict:set("epoch", cs.epoch) end
+  -- After every write: a worker that sees the new version reads the entries anew.
+  dict:incr("v", 1, 0)
   ngx.header["Content-Type"] = "application/json"
   ngx.say(cjson.encode({ ok = true, changed = n, epoch = dict:get("epoch") or cjson.null }))
 end

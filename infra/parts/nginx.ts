@@ -21,15 +21,34 @@ const PROXY = `proxy_http_version 1.1;
       proxy_set_header X-Forwarded-Port $server_port;
       proxy_set_header X-Request-Id $request_id;`
 
-/** The catch-all location: Host -> app -> peers in Lua, proxied through the one upstream. */
-const APP_LOCATION = `location / {
-      access_by_lua_block { wharf.access() }
-      proxy_pass http://wharf_apps;
+/** To the app's peers (the balancer reads `$wharf_app`); timeouts other than these are set per app by the balancer. */
+const APP_PROXY = `proxy_pass http://wharf_apps;
       ${PROXY}
+      proxy_connect_timeout 2s;
+      proxy_send_timeout 60s;
+      proxy_read_timeout 60s;
       # A container that just went away (drained, crashed) refuses or resets: the next one gets the request.
       proxy_next_upstream error timeout http_502;
       proxy_next_upstream_tries 10;
-      proxy_next_upstream_timeout 10s;
+      proxy_next_upstream_timeout 10s;`
+
+/**
+ * The catch-all location: Host -> app in Lua (`set_by_lua`: no coroutine per request), peers chosen
+ * by the balancer through the one upstream. What is not proxied (unknown host 404, maintenance or no
+ * web process 503, a body over the app's limit 413) is answered by `wharf.deny()`; a chunked body
+ * under a limit is read and measured there, then proxied from `@wharf_measured`.
+ */
+const APP_LOCATION = `location / {
+      set_by_lua_block $wharf_app { return wharf.route() }
+      if ($wharf_app = "") {
+        content_by_lua_block { wharf.deny() }
+      }
+      ${APP_PROXY}
+    }
+
+    location @wharf_measured {
+      set_by_lua_block $wharf_app { return wharf.measured() }
+      ${APP_PROXY}
     }`
 
 /**

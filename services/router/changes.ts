@@ -75,12 +75,20 @@ function stateOf(r: Route): AppEntry['s'] {
   return r.maintenance ? 'maintenance' : r.servers.length === 0 ? 'idle' : 'up'
 }
 
-/** The dict's content for a route table; what it leaves out is in `dropped`. */
-export function dictState(table: RouteTable, opts: StateOptions = {}): { state: DictState; dropped: Dropped[] } {
+/** What one app puts in the dict: its entry, its host names, its certificates and their SNI names. */
+export interface AppContribution {
+  entry: AppEntry
+  hosts: string[]
+  certs: Map<string, CertEntry>
+  sni: Map<string, string>
+}
+
+/** What each route of a table puts in the dict, by app; what it leaves out is in `dropped`. */
+export function contributions(table: RouteTable, opts: StateOptions = {}): { byApp: Map<string, AppContribution>; dropped: Dropped[] } {
   const dropped: Dropped[] = []
   const reserved = new Set(opts.reserved ?? [])
   reserved.add(PROBE_HOST)
-  const state: DictState = { apps: new Map(), hosts: new Map(), certs: new Map(), sni: new Map() }
+  const byApp = new Map<string, AppContribution>()
   for (const r of table.routes) {
     if (!APP_NAME_RE.test(r.app) || r.app.length > 63) {
       dropped.push({ app: JSON.stringify(r.app.slice(0, 64)), what: 'app', reason: 'name not safe for nginx' })
@@ -105,8 +113,7 @@ export function dictState(table: RouteTable, opts: StateOptions = {}): { state: 
     }
     const b = sizeBytes(r.maxBodySize) ?? (sizeBytes(DEFAULT_MAX_BODY_SIZE) as number)
     const t = Number.isInteger(r.timeoutS) && r.timeoutS >= 1 && r.timeoutS <= 3600 ? r.timeoutS : DEFAULT_PROXY_TIMEOUT_S
-    state.apps.set(r.app, { s: stateOf({ ...r, servers: peers.length ? r.servers : [] }), b, t, p: peers })
-    for (const h of hosts) state.hosts.set(h, r.app)
+    byApp.set(r.app, { entry: { s: stateOf({ ...r, servers: peers.length ? r.servers : [] }), b, t, p: peers }, hosts, certs: new Map(), sni: new Map() })
   }
   for (const c of table.certs) {
     const entry = { c: c.certificate, k: c.key }
@@ -114,12 +121,161 @@ export function dictState(table: RouteTable, opts: StateOptions = {}): { state: 
       dropped.push({ app: c.app, what: `certificate ${c.name}`, reason: 'does not parse (chain and key in PEM)' })
       continue
     }
-    const domains = c.domains.filter((d) => state.hosts.get(d) === c.app)
+    const mine = byApp.get(c.app)
+    if (!mine) continue
+    const domains = c.domains.filter((d) => mine.hosts.includes(d))
     if (domains.length === 0) continue
-    state.certs.set(c.id, entry)
-    for (const d of domains) state.sni.set(d, c.id)
+    mine.certs.set(c.id, entry)
+    for (const d of domains) mine.sni.set(d, c.id)
   }
-  return { state, dropped }
+  return { byApp, dropped }
+}
+
+/** The dict's content for a route table; what it leaves out is in `dropped`. */
+export function dictState(table: RouteTable, opts: StateOptions = {}): { state: DictState; dropped: Dropped[] } {
+  const { byApp, dropped } = contributions(table, opts)
+  return { state: merged(byApp.entries()), dropped }
+}
+
+function merged(byApp: Iterable<[string, AppContribution]>): DictState {
+  const state: DictState = { apps: new Map(), hosts: new Map(), certs: new Map(), sni: new Map() }
+  for (const [app, c] of byApp) {
+    state.apps.set(app, c.entry)
+    for (const h of c.hosts) state.hosts.set(h, app)
+    for (const [id, e] of c.certs) state.certs.set(id, e)
+    for (const [h, id] of c.sni) state.sni.set(h, id)
+  }
+  return state
+}
+
+const sameEntry = (x: AppEntry, y: AppEntry) => x.s === y.s && x.b === y.b && x.t === y.t && x.p.join() === y.p.join()
+
+/**
+ * What nginx's dict holds, by the app each entry comes from, so that a change of a few apps makes a
+ * change set of their entries alone, in time proportional to them, not to the whole table.
+ */
+export class DictContents {
+  readonly #byApp = new Map<string, AppContribution>()
+  /** Certificate id -> the apps whose routes serve it (two apps may upload the same pair). */
+  readonly #certUsers = new Map<string, Set<string>>()
+
+  /** Everything, as one state (for a `full` set). */
+  state(): DictState {
+    return merged(this.#byApp.entries())
+  }
+
+  /** The apps it holds. */
+  apps(): IterableIterator<string> {
+    return this.#byApp.keys()
+  }
+
+  /**
+   * The change set that makes the dict hold `next` for the apps it names (undefined: the app puts
+   * nothing in the dict any more), everything else as it is. Host names and SNI names move only
+   * between apps both named in `next` (a claim that changes touches every claimant).
+   */
+  changes(next: ReadonlyMap<string, AppContribution | undefined>): ChangeSet {
+    const apps: Record<string, AppEntry | null> = {}
+    const hosts: Record<string, string | null> = {}
+    const certs: Record<string, CertEntry | null> = {}
+    const sni: Record<string, string | null> = {}
+    let nApps = 0
+    let nHosts = 0
+    let nCerts = 0
+    let nSni = 0
+    const hostsAfter = new Map<string, string>()
+    const sniAfter = new Map<string, string>()
+    const certDelta = new Map<string, { entry?: CertEntry; users: Set<string> }>()
+    const usersOf = (id: string) => {
+      let d = certDelta.get(id)
+      if (!d) certDelta.set(id, (d = { users: new Set(this.#certUsers.get(id) ?? []) }))
+      return d
+    }
+    const hostsBefore = new Map<string, string>()
+    const sniBefore = new Map<string, string>()
+    for (const [app, c] of next) {
+      for (const h of c?.hosts ?? []) hostsAfter.set(h, app)
+      for (const [h, id] of c?.sni ?? []) sniAfter.set(h, id)
+      const old = this.#byApp.get(app)
+      for (const h of old?.hosts ?? []) hostsBefore.set(h, app)
+      for (const [h, id] of old?.sni ?? []) sniBefore.set(h, id)
+    }
+    for (const [app, c] of next) {
+      const old = this.#byApp.get(app)
+      if (!c ? old : !old || !sameEntry(old.entry, c.entry)) {
+        apps[app] = c ? c.entry : null
+        nApps++
+      }
+      for (const h of old?.hosts ?? []) {
+        if (!hostsAfter.has(h)) {
+          hosts[h] = null
+          nHosts++
+        }
+      }
+      for (const h of old?.sni.keys() ?? []) {
+        if (!sniAfter.has(h)) {
+          sni[h] = null
+          nSni++
+        }
+      }
+      for (const id of old?.certs.keys() ?? []) usersOf(id).users.delete(app)
+      for (const [id, e] of c?.certs ?? []) {
+        const d = usersOf(id)
+        d.users.add(app)
+        d.entry = e
+      }
+    }
+    for (const [h, app] of hostsAfter) {
+      if (hostsBefore.get(h) !== app) {
+        hosts[h] = app
+        nHosts++
+      }
+    }
+    for (const [h, id] of sniAfter) {
+      if (sniBefore.get(h) !== id) {
+        sni[h] = id
+        nSni++
+      }
+    }
+    for (const [id, d] of certDelta) {
+      const before = (this.#certUsers.get(id)?.size ?? 0) > 0
+      const after = d.users.size > 0
+      if (before && !after) {
+        certs[id] = null
+        nCerts++
+      } else if (!before && after && d.entry) {
+        certs[id] = d.entry
+        nCerts++
+      }
+    }
+    const out: ChangeSet = {}
+    if (nApps) out.apps = apps
+    if (nHosts) out.hosts = hosts
+    if (nCerts) out.certs = certs
+    if (nSni) out.sni = sni
+    return out
+  }
+
+  /** Records that the dict now holds `next` for the apps it names (after nginx took their change set). */
+  commit(next: ReadonlyMap<string, AppContribution | undefined>): void {
+    for (const [app, c] of next) {
+      for (const id of this.#byApp.get(app)?.certs.keys() ?? []) {
+        const users = this.#certUsers.get(id)
+        users?.delete(app)
+        if (users?.size === 0) this.#certUsers.delete(id)
+      }
+      if (!c) {
+        this.#byApp.delete(app)
+        continue
+      }
+      this.#byApp.set(app, c)
+      for (const id of c.certs.keys()) {
+        let users = this.#certUsers.get(id)
+        if (!users) this.#certUsers.set(id, (users = new Set()))
+        users.add(app)
+      }
+    }
+  }
 }
 
 /** The whole state as a `full` change set. */
@@ -155,7 +311,7 @@ export function diff(before: DictState, after: DictState): ChangeSet {
     }
     return n ? rec : undefined
   }
-  const apps = section(before.apps, after.apps, (x, y) => x.s === y.s && x.b === y.b && x.t === y.t && x.p.join() === y.p.join())
+  const apps = section(before.apps, after.apps, sameEntry)
   const hosts = section(before.hosts, after.hosts, (x, y) => x === y)
   // Ids are hashes of chain and key: the same id is the same pair.
   const certs = section(before.certs, after.certs, () => true)

@@ -117,58 +117,232 @@ const TIMEOUT = /^[1-9][0-9]{0,3}$/
 
 /** Builds the route table. Apps sorted by name; a host name claimed twice goes to the first claim (platform hosts first). */
 export function routeTable(rows: RouteRows, opts: ModelOptions): RouteTable {
-  const dropped: Dropped[] = []
-  const live = new Set(rows.apps.map((a) => a.name))
-  const maintenance = new Set(rows.maintenance.map((m) => m.app))
-  const config = new Map(rows.releases.map((r) => [r.app, r.config]))
-  const domains = new Map<string, string[]>()
-  for (const d of rows.domains) if (live.has(d.app)) domains.set(d.app, [...(domains.get(d.app) ?? []), d.domain])
-  const servers = new Map<string, Server[]>()
-  // Draining containers (asked to stop, still serving for the drain time): only while the app has no
-  // container up, e.g. when all its old tasks were stopped before any new one was announced.
-  const draining = new Map<string, Server[]>()
-  for (const c of rows.containers) {
-    if (!live.has(c.app) || c.type !== 'web' || (c.state !== 'up' && c.state !== 'stopping')) continue
-    if (c.port === null) {
-      if (c.state === 'up') dropped.push({ app: c.app, what: `container ${c.container.slice(0, 12)}`, reason: 'announced without a port' })
-      continue
-    }
-    const into = c.state === 'up' ? servers : draining
-    into.set(c.app, [...(into.get(c.app) ?? []), { host: c.host, port: c.port }])
+  const index = new RowIndex()
+  index.replace(undefined, rows)
+  return index.table(undefined, opts)
+}
+
+type ContainerRow = RouteRows['containers'][number]
+
+/** A container's change, from its event (`ContainerStarted`, `-Stopping`, `-Stopped`, `-Crashed`). */
+export type ContainerChange =
+  | { kind: 'started'; app: string; type: string; container: string; host: string; port: number | null; release: number }
+  | { kind: 'stopping' | 'stopped' | 'crashed'; app: string; container: string }
+type CertRow = RouteRows['certs'][number]
+
+/** One app's rows. */
+interface AppRows {
+  domains: string[]
+  containers: ContainerRow[]
+  maintenance: boolean
+  config: Record<string, string> | undefined
+  certs: CertRow[]
+}
+
+/**
+ * The rows a route table is built from, by app, patched one app at a time: the router keeps one in
+ * memory, reads only the rows of the apps an event names, and builds the routes of those apps (and of
+ * the apps whose claims on a host name they touch) instead of the whole table.
+ */
+export class RowIndex {
+  readonly #live = new Set<string>()
+  readonly #apps = new Map<string, AppRows>()
+  /** Custom domain -> the live apps that added it. */
+  readonly #claims = new Map<string, Set<string>>()
+
+  /** How many apps are live. */
+  get size(): number {
+    return this.#live.size
   }
-  for (const [app, s] of draining) if (!servers.has(app)) servers.set(app, s)
-  const apps = [...live].sort()
-  const claimed = new Set(apps.map((a) => `${a}.${opts.domain}`))
-  const routes = apps.map((app): Route => {
-    const hosts = [`${app}.${opts.domain}`]
-    for (const d of [...(domains.get(app) ?? [])].sort()) {
-      if (claimed.has(d)) dropped.push({ app, what: `domain ${d}`, reason: 'the host name already belongs to another route' })
-      else {
-        claimed.add(d)
-        hosts.push(d)
+
+  /**
+   * Replaces the rows of `apps` (undefined: of every app) with `rows`, which must hold all of theirs
+   * and no other app's. Answers the apps whose routes may have changed: `apps` and every app that
+   * claims a host name they claimed, claim or whose platform host name they are. `keepContainers`:
+   * an app live before keeps its containers (kept current by {@link applyContainer}, which may be
+   * ahead of the read model `rows` come from).
+   */
+  replace(apps: Iterable<string> | undefined, rows: RouteRows, domain?: string, keepContainers = false): Set<string> {
+    const names = apps === undefined ? undefined : new Set(apps)
+    const kept = new Map<string, ContainerRow[]>()
+    const touched = new Set<string>()
+    const claimsOf = (app: string) => {
+      for (const d of this.#apps.get(app)?.domains ?? []) touched.add(d)
+      if (domain) touched.add(`${app}.${domain}`)
+    }
+    if (names === undefined) {
+      this.#live.clear()
+      this.#apps.clear()
+      this.#claims.clear()
+    } else {
+      for (const app of names) {
+        if (keepContainers && this.#live.has(app)) kept.set(app, this.#apps.get(app)!.containers)
+        claimsOf(app)
+        for (const d of this.#apps.get(app)?.domains ?? []) this.#unclaim(d, app)
+        this.#apps.delete(app)
+        this.#live.delete(app)
       }
     }
-    const cfg = config.get(app) ?? {}
-    return {
-      app,
-      hosts,
-      servers: [...(servers.get(app) ?? [])].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port),
-      maintenance: maintenance.has(app),
-      maxBodySize: capSize(
-        setting(app, cfg, MAX_BODY_SIZE_VAR, SIZE, DEFAULT_MAX_BODY_SIZE, dropped, (v) => v.toLowerCase()),
-        opts.maxBodySizeCap,
-      ),
-      timeoutS: Number(setting(app, cfg, PROXY_TIMEOUT_VAR, TIMEOUT, String(DEFAULT_PROXY_TIMEOUT_S), dropped, (v) => (Number(v) > 3600 ? 'x' : v))),
+    for (const a of rows.apps) {
+      this.#live.add(a.name)
+      this.#apps.set(a.name, { domains: [], containers: [], maintenance: false, config: undefined, certs: [] })
     }
-  })
-  return { routes, certs: tableCerts(rows, routes, opts.now, dropped), dropped }
+    for (const d of rows.domains) {
+      const r = this.#apps.get(d.app)
+      if (!r) continue
+      r.domains.push(d.domain)
+      let set = this.#claims.get(d.domain)
+      if (!set) this.#claims.set(d.domain, (set = new Set()))
+      set.add(d.app)
+    }
+    for (const c of rows.containers) if (!kept.has(c.app)) this.#apps.get(c.app)?.containers.push(c)
+    for (const [app, cs] of kept) {
+      const r = this.#apps.get(app)
+      if (r) r.containers = cs
+    }
+    for (const m of rows.maintenance) {
+      const r = this.#apps.get(m.app)
+      if (r) r.maintenance = true
+    }
+    for (const rel of rows.releases) {
+      const r = this.#apps.get(rel.app)
+      if (r) r.config = rel.config
+    }
+    for (const c of rows.certs) this.#apps.get(c.app)?.certs.push(c)
+    const out = new Set<string>(names ?? this.#live)
+    if (names !== undefined) {
+      for (const app of names) claimsOf(app)
+      for (const d of touched) {
+        for (const app of this.#claims.get(d) ?? []) out.add(app)
+        // A platform host name: the app it belongs to (its route keeps it whatever others claim).
+        if (domain && d.endsWith(`.${domain}`)) {
+          const owner = d.slice(0, -domain.length - 1)
+          if (this.#live.has(owner)) out.add(owner)
+        }
+      }
+    }
+    return out
+  }
+
+  /**
+   * Applies a container's change as the containers read model does (started: up, with its address;
+   * stopping: draining; stopped: gone; crashed), to a live app only. True when applied; false: the
+   * app is not live here (its rows must come from the read models).
+   */
+  applyContainer(c: ContainerChange): boolean {
+    const r = this.#live.has(c.app) ? this.#apps.get(c.app) : undefined
+    if (!r) return false
+    const i = r.containers.findIndex((x) => x.container === c.container)
+    const old = i >= 0 ? r.containers[i] : undefined
+    const rest = i >= 0 ? [...r.containers.slice(0, i), ...r.containers.slice(i + 1)] : [...r.containers]
+    switch (c.kind) {
+      case 'started':
+        r.containers = [...rest, { container: c.container, app: c.app, type: c.type, host: c.host, port: c.port, state: 'up', release: c.release }]
+        break
+      case 'stopping':
+        if (old?.state === 'up') r.containers = [...rest, { ...old, state: 'stopping' }]
+        break
+      case 'stopped':
+        r.containers = rest
+        break
+      case 'crashed':
+        if (old) r.containers = [...rest, { ...old, state: 'crashed' }]
+        break
+    }
+    return true
+  }
+
+  #unclaim(domain: string, app: string): void {
+    const set = this.#claims.get(domain)
+    set?.delete(app)
+    if (set?.size === 0) this.#claims.delete(domain)
+  }
+
+  /** Rows of these apps (undefined: all), as {@link RouteRows}. */
+  rows(apps?: Iterable<string>): RouteRows {
+    const out: { -readonly [K in keyof RouteRows]: RouteRows[K][number][] } = {
+      apps: [],
+      domains: [],
+      containers: [],
+      maintenance: [],
+      releases: [],
+      certs: [],
+    }
+    for (const app of apps ?? this.#live) {
+      const r = this.#apps.get(app)
+      if (!r || !this.#live.has(app)) continue
+      out.apps.push({ name: app })
+      for (const d of r.domains) out.domains.push({ domain: d, app })
+      out.containers.push(...r.containers)
+      if (r.maintenance) out.maintenance.push({ app })
+      if (r.config) out.releases.push({ app, config: r.config })
+      out.certs.push(...r.certs)
+    }
+    return out
+  }
+
+  /** Every certificate's `notAfter` (ms epoch). */
+  certExpiries(): number[] {
+    const out: number[] = []
+    for (const r of this.#apps.values()) for (const c of r.certs) out.push(Date.parse(c.notAfter))
+    return out
+  }
+
+  /**
+   * The routes of these apps (undefined: every live app; apps not live are left out), sorted by app.
+   * A custom domain goes to the first live app (by name) that added it, unless it is an app's
+   * platform host name (`<app>.<domain>`): then to no custom claim.
+   */
+  table(apps: Iterable<string> | undefined, opts: ModelOptions): RouteTable {
+    const dropped: Dropped[] = []
+    const names = [...new Set(apps ?? this.#live)].filter((a) => this.#live.has(a)).sort()
+    const platformSuffix = `.${opts.domain}`
+    const isPlatformHost = (d: string) => d.endsWith(platformSuffix) && this.#live.has(d.slice(0, -platformSuffix.length))
+    const routes = names.map((app): Route => {
+      const r = this.#apps.get(app)!
+      const hosts = [`${app}.${opts.domain}`]
+      for (const d of [...r.domains].sort()) {
+        let first = true
+        for (const other of this.#claims.get(d) ?? []) if (other < app && this.#live.has(other)) first = false
+        if (isPlatformHost(d) || !first) dropped.push({ app, what: `domain ${d}`, reason: 'the host name already belongs to another route' })
+        else hosts.push(d)
+      }
+      const up: Server[] = []
+      const draining: Server[] = []
+      for (const c of r.containers) {
+        if (c.type !== 'web' || (c.state !== 'up' && c.state !== 'stopping')) continue
+        if (c.port === null) {
+          if (c.state === 'up') dropped.push({ app, what: `container ${c.container.slice(0, 12)}`, reason: 'announced without a port' })
+          continue
+        }
+        // Draining containers (asked to stop, still serving for the drain time): only while the app has no
+        // container up, e.g. when all its old tasks were stopped before any new one was announced.
+        ;(c.state === 'up' ? up : draining).push({ host: c.host, port: c.port })
+      }
+      const cfg = r.config ?? {}
+      return {
+        app,
+        hosts,
+        servers: (up.length ? up : draining).sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port),
+        maintenance: r.maintenance,
+        maxBodySize: capSize(
+          setting(app, cfg, MAX_BODY_SIZE_VAR, SIZE, DEFAULT_MAX_BODY_SIZE, dropped, (v) => v.toLowerCase()),
+          opts.maxBodySizeCap,
+        ),
+        timeoutS: Number(setting(app, cfg, PROXY_TIMEOUT_VAR, TIMEOUT, String(DEFAULT_PROXY_TIMEOUT_S), dropped, (v) => (Number(v) > 3600 ? 'x' : v))),
+      }
+    })
+    const certRows: CertRow[] = []
+    for (const app of names) certRows.push(...this.#apps.get(app)!.certs)
+    return { routes, certs: tableCerts(certRows, routes, opts.now, dropped), dropped }
+  }
 }
 
 /** The attached certificates of live routes: only host names the app's route has, only unexpired ones. */
-function tableCerts(rows: RouteRows, routes: readonly Route[], now: number, dropped: Dropped[]): TableCert[] {
+function tableCerts(certs: readonly CertRow[], routes: readonly Route[], now: number, dropped: Dropped[]): TableCert[] {
   const hostsOf = new Map(routes.map((r) => [r.app, new Set(r.hosts)]))
   const byCert = new Map<string, TableCert>()
-  for (const c of rows.certs) {
+  for (const c of certs) {
     const hosts = hostsOf.get(c.app)
     if (!hosts) continue
     if (!hosts.has(c.domain)) {

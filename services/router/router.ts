@@ -1,9 +1,12 @@
 /**
  * The router's reconcile loop: read models -> route table -> dict state -> change set (the
- * difference with what nginx holds) -> posted to nginx's admin socket, no reload. Changes are
- * coalesced: a pass starts at once when none ran in the last `windowMs`, otherwise at the end of
- * that window, and never two at once; everything asked meanwhile is in the next one. The first pass,
- * and the first after nginx restarted (its epoch is not this router's), posts the `full` table.
+ * difference with what nginx holds) -> posted to nginx's admin socket, no reload. A pass covers the
+ * apps asked for: it reads their rows alone into the rows it keeps in memory and builds their routes
+ * (and those of apps whose host-name claims they touch), so its cost follows the change, not the
+ * number of apps. Passes never run two at once; everything asked meanwhile is in the next one (no
+ * timer: a pass starts as soon as the previous one ended). The first pass, one asked for with no
+ * app, and the first after nginx restarted (its epoch is not this router's) read everything; the
+ * last two post the `full` table.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
@@ -12,8 +15,8 @@ import { routeUpdateDuration, routeUpdates } from '../../core/metrics.js'
 import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, webContainers } from '../../projections/index.js'
 import type { ServedContainer } from '../../domain/platform/events.js'
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto'
-import { diff, dictState, fullSet, isEmpty, type CertEntry, type ChangeSet, type DictState } from './changes.js'
-import { routeTable, servedChanges, servedSets, type RouteRows, type RouteTable, type ServedSets } from './model.js'
+import { contributions, DictContents, fullSet, isEmpty, type AppContribution, type CertEntry, type ChangeSet } from './changes.js'
+import { RowIndex, servedChanges, servedSets, type ContainerChange, type RouteRows, type RouteTable, type ServedSets } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
 
 export interface RouterOptions {
@@ -26,12 +29,20 @@ export interface RouterOptions {
   reserved?: readonly string[]
   /** The largest body any app may take (`WHARF_MAX_BODY_SIZE_CAP`); omitted: no cap. */
   maxBodySizeCap?: string
-  /** At most one pass per window, ms, default 20. */
+  /** At least this long between the starts of two passes, ms, default 0 (a pass starts when the previous one ended). */
   windowMs?: number
+  /**
+   * Runs before everything is read (not on the first pass): e.g. waits until the containers read
+   * model has the container changes this router applied from their events ({@link Router.applyContainers}).
+   */
+  beforeFullRead?: () => Promise<void>
   /** For tests: changes a change set before it is posted (e.g. to make nginx refuse it). */
   transform?: (cs: ChangeSet) => ChangeSet
-  /** Told after each render that reached nginx (or failed to); `asked` = when the oldest change it covers was asked for (ms epoch). */
-  onApplied?: (info: { result: ApplyResult | { ok: 'unchanged' }; asked: number; done: number; table: RouteTable }) => void
+  /**
+   * Told after each render that reached nginx (or failed to); `asked` = when the oldest change it
+   * covers was asked for (ms epoch); `table`: the routes of the apps the pass covered (all on a full pass).
+   */
+  onApplied?: (info: { result: ApplyResult | { ok: 'unchanged' }; asked: number; done: number; table: RouteTable; full: boolean }) => void
   /** What each app was last recorded as served on (from the log, so a restarted router does not record it again). */
   served?: ServedSets
   /**
@@ -42,18 +53,30 @@ export interface RouterOptions {
   onServed?: (changes: { app: string; servers: ServedContainer[] }[]) => Promise<void>
 }
 
-/** Reads what the route table is built from, in one consistent snapshot. */
-export async function readRows(pool: pg.Pool): Promise<RouteRows> {
+/** Where the time of one change went, ms epoch (from the router's consumer; see {@link Router.kick}). */
+export interface ChangeTrace {
+  /** The log sequence of the first event the change covers. */
+  seq: number
+  /** Its `occurredAt`: when it was appended. */
+  appendedAt: number
+  /** When the router's subscription handed it over. */
+  receivedAt: number
+  /** When the read models the router reads had it. */
+  readModelsAt: number
+}
+
+/** Reads what the route table is built from (of these apps only, when named), in one consistent snapshot. */
+export async function readRows(pool: pg.Pool, only?: readonly string[]): Promise<RouteRows> {
   const client = await pool.connect()
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     const [apps, domains, containers, maintenance, releases, certs] = [
-      await liveApps(client),
-      await allDomains(client),
-      await webContainers(client),
-      await maintenanceApps(client),
-      await currentConfigs(client),
-      await attachedCerts(client),
+      await liveApps(client, only),
+      await allDomains(client, only),
+      await webContainers(client, only),
+      await maintenanceApps(client, only),
+      await currentConfigs(client, only),
+      await attachedCerts(client, only),
     ]
     await client.query('COMMIT')
     return { apps, domains, containers, maintenance, releases, certs }
@@ -70,11 +93,21 @@ export class Router {
   readonly #windowMs: number
   /** When the oldest change not yet rendered was asked for (undefined: nothing pending). */
   #pendingSince: number | undefined
+  /** The apps the pending change is about, whose rows must be read (undefined with a change pending: every app). */
+  #pendingApps: Set<string> | undefined = new Set()
+  /** Apps whose rows changed in memory ({@link applyContainers}): their routes are rebuilt, nothing read. */
+  #pendingTouched = new Set<string>()
+  /** Container changes applied while a full read is under way: applied again to what it read. */
+  #replay: ContainerChange[] | undefined
+  /** The trace of the oldest pending change, if its asker gave one. */
+  #pendingTrace: ChangeTrace | undefined
+  /** The read models' rows as of the last pass (undefined: none yet, the next pass reads everything). */
+  #index: RowIndex | undefined
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
   #lastStart = 0
   /** What nginx's dict holds, as far as this router knows (undefined: unknown, post the full table). */
-  #applied: DictState | undefined
+  #applied: DictContents | undefined
   /** The epoch of this router's last full set: nginx answering another one restarted (or another router wrote). */
   #epoch: string | undefined
   /** Certificates checked with node:crypto, by id (chain and key hash): true when they parse. */
@@ -85,29 +118,61 @@ export class Router {
   /** Renders that failed since the last good one. */
   failures = 0
   /** What each app is recorded as served on. */
-  #served: ServedSets
+  readonly #served: Map<string, ServedSets extends ReadonlyMap<string, infer V> ? V : never>
   /** A render again after a record that failed (only one pending). */
   #retry: NodeJS.Timeout | undefined
 
   constructor(opts: RouterOptions) {
     this.#o = opts
-    this.#windowMs = opts.windowMs ?? 20
-    this.#served = opts.served ?? new Map()
+    this.#windowMs = opts.windowMs ?? 0
+    this.#served = new Map(opts.served ?? [])
   }
 
-  /** Asks for a render (coalesced). */
-  kick(asked = Date.now()): void {
+  /**
+   * Asks for a render of these apps' routes (undefined: of every app), coalesced with what is
+   * pending; `trace` says where the time of the change went before it came here (logged with the pass).
+   */
+  kick(asked = Date.now(), apps?: Iterable<string>, trace?: ChangeTrace): void {
     if (this.#stopped) return
+    if (this.#pendingSince === undefined) this.#pendingApps = new Set()
     this.#pendingSince ??= asked
+    if (apps === undefined) this.#pendingApps = undefined
+    else if (this.#pendingApps) for (const a of apps) this.#pendingApps.add(a)
+    if (trace && (!this.#pendingTrace || trace.seq < this.#pendingTrace.seq)) this.#pendingTrace = trace
     if (this.#running || this.#timer) return
     const wait = Math.max(0, this.#lastStart + this.#windowMs - Date.now())
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.#running = this.#loop().finally(() => (this.#running = undefined))
-    }, wait)
+    if (wait === 0) this.#running = this.#loop().finally(() => (this.#running = undefined))
+    else
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined
+        this.#running = this.#loop().finally(() => (this.#running = undefined))
+      }, wait)
   }
 
-  /** Renders now (after any render under way) and resolves when it is applied. */
+  /**
+   * Applies container changes (from their events, in log order) to the rows in memory, with no wait
+   * for the read model and no read, and asks for a pass of their apps. Answers the changes it could
+   * not apply (no rows yet, or an app not live here): their apps' rows must come from the read models.
+   */
+  applyContainers(changes: readonly ContainerChange[], asked = Date.now(), trace?: ChangeTrace): ContainerChange[] {
+    const index = this.#index
+    if (!index || this.#stopped) return [...changes]
+    const rest: ContainerChange[] = []
+    const apps = new Set<string>()
+    for (const c of changes) {
+      if (index.applyContainer(c)) {
+        apps.add(c.app)
+        this.#replay?.push(c)
+      } else rest.push(c)
+    }
+    if (apps.size > 0) {
+      for (const a of apps) this.#pendingTouched.add(a)
+      this.kick(asked, [], trace)
+    }
+    return rest
+  }
+
+  /** Renders every app now (after any render under way) and resolves when it is applied. */
   async sync(): Promise<void> {
     this.kick()
     await this.idle()
@@ -141,15 +206,26 @@ export class Router {
   }
 
   async #loop(): Promise<void> {
+    // A pass started from kick() runs after the caller's turn: what it asks in the same turn joins it.
+    await Promise.resolve()
     while (this.#pendingSince !== undefined && !this.#stopped) {
       const wait = this.#lastStart + this.#windowMs - Date.now()
       if (wait > 0) await sleep(wait)
       const asked = this.#pendingSince
+      const apps = this.#pendingApps
+      const touched = this.#pendingTouched
+      const trace = this.#pendingTrace
       this.#pendingSince = undefined
+      this.#pendingApps = new Set()
+      this.#pendingTouched = new Set()
+      this.#pendingTrace = undefined
       this.#lastStart = Date.now()
       try {
-        await this.#once(asked)
+        await this.#once(asked, apps, touched, trace)
       } catch (err) {
+        // What it was about comes again with the next pass.
+        if (apps && this.#index) this.#retryApps([...apps, ...touched])
+        else this.#index = undefined
         this.failures++
         this.#o.log.error({ err }, 'router: cannot render the routes; continuing with the existing configuration')
       }
@@ -166,45 +242,116 @@ export class Router {
     this.#expiry.unref()
   }
 
-  async #once(asked: number): Promise<void> {
-    const rows = await readRows(this.#o.pool)
-    const table = routeTable(rows, { domain: this.#o.domain, now: Date.now(), ...(this.#o.maxBodySizeCap ? { maxBodySizeCap: this.#o.maxBodySizeCap } : {}) })
-    this.#renderAtExpiry(rows.certs.map((c) => Date.parse(c.notAfter)))
+  /** Apps whose change did not reach nginx: in the next pass. */
+  #failedApps = new Set<string>()
+
+  #retryApps(apps: Iterable<string>): void {
+    for (const a of apps) this.#failedApps.add(a)
+  }
+
+  async #once(asked: number, asks: Set<string> | undefined, touched: Set<string>, trace: ChangeTrace | undefined): Promise<void> {
+    const startedAt = Date.now()
+    const t0 = performance.now()
+    const opts = { domain: this.#o.domain, now: Date.now(), ...(this.#o.maxBodySizeCap ? { maxBodySizeCap: this.#o.maxBodySizeCap } : {}) }
     const nginx = this.#o.nginx
-    const { state, dropped } = dictState(table, { reserved: this.#o.reserved ?? [], certOk: (id, c) => this.#certOk(id, c) })
+    // Everything is read on the first pass, when asked, and when what nginx holds is unknown.
+    const full = asks === undefined || !this.#index || !this.#applied || !nginx.masterPid()
+    let apps: Set<string> | undefined
+    let index = this.#index
+    if (full || !index) {
+      // From here on, container changes applied to the rows in memory are applied again to what is read.
+      this.#replay = []
+      let rows: RouteRows
+      try {
+        if (index) await this.#o.beforeFullRead?.()
+        rows = await readRows(this.#o.pool)
+      } catch (err) {
+        this.#replay = undefined
+        throw err
+      }
+      index = new RowIndex()
+      index.replace(undefined, rows, this.#o.domain)
+      for (const c of this.#replay) index.applyContainer(c)
+      this.#replay = undefined
+      this.#failedApps.clear()
+    } else {
+      const want = new Set([...asks!, ...this.#failedApps])
+      this.#failedApps.clear()
+      apps = new Set(touched)
+      if (want.size > 0) {
+        const rows = await readRows(this.#o.pool, [...want])
+        for (const a of index.replace(want, rows, this.#o.domain, true)) apps.add(a)
+      }
+    }
+    this.#index = index
+    const idx = index
+    const t1 = performance.now()
+    const table = index.table(apps, opts)
+    if (full || table.certs.length > 0) this.#renderAtExpiry(index.certExpiries())
+    const { byApp, dropped } = contributions(table, { reserved: this.#o.reserved ?? [], certOk: (id, c) => this.#certOk(id, c) })
     for (const d of [...table.dropped, ...dropped]) this.#o.log.warn(d, 'router: left out of the routes')
-    const before = this.#applied
-    let cs: ChangeSet = before && nginx.masterPid() ? diff(before, state) : fullSet(state, `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`)
+    const next = new Map<string, AppContribution | undefined>(byApp)
+    for (const app of apps ?? this.#applied?.apps() ?? []) if (!next.has(app)) next.set(app, undefined)
+    let contents = this.#applied
+    let cs: ChangeSet
+    if (contents && nginx.masterPid()) cs = contents.changes(next)
+    else {
+      contents = new DictContents()
+      contents.commit(next)
+      cs = fullSet(contents.state(), `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`)
+    }
+    const t2 = performance.now()
+    const rowsOf = () => idx.rows(apps)
     if (isEmpty(cs)) {
-      await this.#record(rows, table)
+      await this.#record(rowsOf(), table, full, apps)
       routeUpdates.inc({ result: 'unchanged' })
-      this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table })
+      this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table, full })
       return
     }
     if (this.#o.transform) cs = this.#o.transform(cs)
     const result = await nginx.apply(cs)
     const done = Date.now()
     if (result.ok) {
-      this.#applied = state
-      if (cs.full) this.#epoch = cs.epoch
+      if (cs.full) {
+        this.#applied = contents
+        this.#epoch = cs.epoch
+      } else contents.commit(next)
       this.failures = 0
+      const ms = (x: number) => Math.round(x * 10) / 10
       this.#o.log.info(
         {
           full: cs.full === true,
+          covered: apps?.size ?? index.size,
           apps: Object.keys(cs.apps ?? {}).length,
           hosts: Object.keys(cs.hosts ?? {}).length,
           certs: Object.keys(cs.certs ?? {}).length,
           changed: result.changed,
-          applyMs: Math.round(result.applyMs * 10) / 10,
+          applyMs: ms(result.applyMs),
           sinceAskedMs: done - asked,
+          // Where the time went, ms: event appended -> handed to the router -> in its read models ->
+          // waiting for the pass before -> rows read -> model and change set -> nginx answered.
+          steps: {
+            ...(trace
+              ? {
+                  deliveryMs: trace.receivedAt - trace.appendedAt,
+                  readModelsMs: trace.readModelsAt - trace.receivedAt,
+                  queuedMs: startedAt - trace.readModelsAt,
+                }
+              : {}),
+            readMs: ms(t1 - t0),
+            modelMs: ms(t2 - t1),
+            applyMs: ms(result.applyMs),
+            ...(trace ? { sinceAppendMs: done - trace.appendedAt, seq: trace.seq } : {}),
+          },
         },
         'router: routes changed',
       )
-      await this.#record(rows, table)
+      await this.#record(rowsOf(), table, full, apps)
     } else {
       this.failures++
       // Unreachable: nginx may have restarted with an empty dict; the next pass posts the full table.
       if (result.unreachable) this.#applied = undefined
+      else if (apps) this.#retryApps(apps)
       this.#o.log.error(
         { reason: result.reason, code: result.code, full: cs.full === true },
         'router: nginx refused the change set; continuing with the routes it has (retried on the next change)',
@@ -213,7 +360,7 @@ export class Router {
     const outcome = result.ok ? 'applied' : 'failed'
     routeUpdates.inc({ result: outcome })
     routeUpdateDuration.observe({ result: outcome }, Math.max(0, done - asked) / 1000)
-    this.#o.onApplied?.({ result, asked, done, table })
+    this.#o.onApplied?.({ result, asked, done, table, full })
   }
 
   /** True when chain and key parse (checked once per id: the id is their hash). */
@@ -233,20 +380,28 @@ export class Router {
     return ok
   }
 
-  /** Records what changed in the served sets, once live; on failure, tries again with a render in a second. */
-  async #record(rows: RouteRows, table: RouteTable): Promise<void> {
+  /**
+   * Records what changed in the served sets of `apps` (of every app when `full`), once
+   * live; on failure, tries again with a render in a second.
+   */
+  async #record(rows: RouteRows, table: RouteTable, full: boolean, apps: ReadonlySet<string> | undefined): Promise<void> {
     const onServed = this.#o.onServed
     if (!onServed) return
-    const served = servedSets(rows, table)
-    const changes = servedChanges(this.#served, served)
+    const covered = servedSets(rows, table)
+    const changes = servedChanges(this.#served, covered)
+    const keep = () => {
+      // An app gone from the routes (destroyed) is served on nothing: forgotten.
+      for (const app of full ? [...this.#served.keys()] : (apps ?? [])) if (!covered.has(app)) this.#served.delete(app)
+      for (const [app, servers] of covered) this.#served.set(app, servers)
+    }
     if (changes.length === 0) {
-      this.#served = served
+      keep()
       return
     }
     // Recorded once nginx answered: from the event on, every new request reaches these containers.
     try {
       await onServed(changes)
-      this.#served = served
+      keep()
     } catch (err) {
       this.#o.log.warn({ err, apps: changes.map((c) => c.app) }, 'router: cannot record what it serves; trying again after the next render')
       if (!this.#retry && !this.#stopped) {

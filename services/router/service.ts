@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
 import { startConsumer } from '../../events/consumer.js'
-import type { EventStore } from '../../events/index.js'
+import type { EventStore, RecordedEvent } from '../../events/index.js'
 import { pathsFor } from '../../core/paths.js'
 import { ROUTER_STREAM } from '../../domain/platform/events.js'
 import { lastServedSets, readModelsHandling } from '../../projections/index.js'
@@ -10,6 +10,7 @@ import { request } from 'undici'
 import type { HealthReport, ServiceDefinition } from '../runtime.js'
 import { PROBE_HOST } from './changes.js'
 import { Nginx, type NginxPaths } from './nginx.js'
+import type { ContainerChange } from './model.js'
 import { Router, type RouterOptions } from './router.js'
 
 /** The durable subscription of the router. */
@@ -25,6 +26,28 @@ const READ_MODELS = ['apps', 'domains', 'containers', 'access', 'releases', 'cer
  */
 export function readModelsByType(): Map<string, string[]> {
   return readModelsHandling(READ_MODELS)
+}
+
+/**
+ * A web container's change from its event; undefined for another process type's (no route changes);
+ * null for any other event.
+ */
+export function containerChange(e: RecordedEvent): ContainerChange | undefined | null {
+  const d = e.data as { app: string; type: string; container: string; host?: string; port?: number; release?: number }
+  switch (e.type) {
+    case 'ContainerStarted':
+      return d.type === 'web'
+        ? { kind: 'started', app: d.app, type: d.type, container: d.container, host: d.host ?? '', port: d.port ?? null, release: d.release ?? 0 }
+        : undefined
+    case 'ContainerStopping':
+    case 'ContainerStopped':
+    case 'ContainerCrashed':
+      return d.type === 'web'
+        ? { kind: e.type === 'ContainerStopping' ? 'stopping' : e.type === 'ContainerStopped' ? 'stopped' : 'crashed', app: d.app, container: d.container }
+        : undefined
+    default:
+      return null
+  }
 }
 
 /** Events that change routes. */
@@ -109,6 +132,11 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     reserved: [`wharf.${deps.domain}`],
     ...(deps.maxBodySizeCap ? { maxBodySizeCap: deps.maxBodySizeCap } : {}),
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
+    // Everything read anew must not be behind the container changes applied from their events.
+    beforeFullRead: () =>
+      watcher
+        .waitFor(lastDirect, { projections: ['containers'], timeoutMs: 10_000 })
+        .catch((err: unknown) => log.warn({ err, seq: lastDirect }, 'router: the containers read model is behind; reading what it has')),
     ...(opts.transform ? { transform: opts.transform } : {}),
     ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
     ...(record
@@ -127,6 +155,8 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
       : {}),
   })
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
+  /** The log sequence of the last container change the router applied from its event. */
+  let lastDirect = 0
   const readModelsOf = readModelsByType()
   const consumer = await startConsumer({
     store: deps.store,
@@ -134,19 +164,75 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     // Events from now on come through the subscription; what came before is in the read models.
     from: 'end',
     types: ROUTE_EVENTS,
-    catchUp: () => router.sync(),
+    // A pass reads only the apps its events name: what was appended before the subscription started
+    // and not yet in the read models at the first read would stay out of the routes of apps no later
+    // event names. So once the read models have it all, everything is read once more (not waited for:
+    // the routes serve at once).
+    catchUp: async () => {
+      const upTo = await deps.store.lastSeq()
+      await router.sync()
+      void watcher.waitFor(upTo, { timeoutMs: 60_000 }).then(
+        () => router.kick(),
+        (err: unknown) => log.warn({ err, seq: upTo }, 'router: read models are behind; the routes are read again with the next change'),
+      )
+    },
     log,
     name: 'router',
-    handle: async (e, signal) => {
-      const asked = Date.now()
+    // A batch: what arrived while the last one was handled, rendered in one pass (no timer).
+    handleBatch: async (batch, signal) => {
+      const receivedAt = Date.now()
+      // A web container's change goes into the router's rows straight from its event (no wait for the
+      // read model, no read), when the router has its app; the other events through the read models.
+      // Another process type's container changes no route.
+      const direct: { e: RecordedEvent; c: ContainerChange }[] = []
+      const skip = new Set<RecordedEvent>()
+      for (const e of batch) {
+        const c = containerChange(e)
+        if (c === undefined) skip.add(e)
+        else if (c !== null) direct.push({ e, c })
+      }
+      if (direct.length > 0) {
+        const first = direct[0]!.e
+        const left = new Set(
+          router.applyContainers(
+            direct.map((x) => x.c),
+            receivedAt,
+            { seq: first.seq, appendedAt: Date.parse(first.occurredAt), receivedAt, readModelsAt: receivedAt },
+          ),
+        )
+        for (const x of direct) {
+          if (left.has(x.c)) continue
+          lastDirect = Math.max(lastDirect, x.e.seq)
+          skip.add(x.e)
+        }
+      }
+      const events = batch.filter((e) => !skip.has(e))
+      if (events.length === 0) return
+      // Each read model up to the last event of the batch it applies (one that applies none of them
+      // advances its checkpoint over them only up to 100 ms later: not waited for).
+      const upTo = new Map<string, number>()
+      for (const e of events) for (const p of readModelsOf.get(e.type) ?? []) upTo.set(p, Math.max(upTo.get(p) ?? 0, e.seq))
       try {
-        await watcher.waitFor(e.seq, { projections: readModelsOf.get(e.type) ?? [], timeoutMs: 30_000 })
+        await Promise.all([...upTo].map(([p, seq]) => watcher.waitFor(seq, { projections: [p], timeoutMs: 30_000, signal })))
       } catch (err) {
         if (signal.aborted) throw err
         // Render anyway: what the read models have is the best there is; the next event catches up.
-        log.warn({ err, seq: e.seq, type: e.type }, 'router: read models are behind; rendering what they have')
+        log.warn({ err, seq: events.at(-1)!.seq }, 'router: read models are behind; rendering what they have')
       }
-      router.kick(asked)
+      const apps = new Set<string>()
+      let everyApp = false
+      for (const e of events) {
+        const app = (e.data as { app?: unknown } | undefined)?.app
+        if (typeof app === 'string') apps.add(app)
+        else everyApp = true
+      }
+      const first = events[0]!
+      router.kick(receivedAt, everyApp ? undefined : apps, {
+        seq: first.seq,
+        appendedAt: Date.parse(first.occurredAt),
+        receivedAt,
+        readModelsAt: Date.now(),
+      })
     },
   })
   const watchdogMs = opts.watchdogMs ?? 1_000
