@@ -115,7 +115,16 @@ export function readState<S>(store: EventStore, decider: Decider<S, any>, stream
  */
 export async function runCommand<S, C>(
   deps: { store: EventStore; pool?: pg.Pool },
-  opts: { stream: string; decider: Decider<S, C>; command: C; ctx: EventContext; waitFor?: string[]; timeoutMs?: number },
+  opts: {
+    stream: string
+    decider: Decider<S, C>
+    command: C
+    ctx: EventContext
+    waitFor?: string[]
+    timeoutMs?: number
+    /** Told the time of each step, ms: `turn` (the commands before it on the stream), `decide`, `append`, `readmodels`. */
+    timed?: (step: 'turn' | 'decide' | 'append' | 'readmodels', ms: number) => void
+  },
 ): Promise<CommandResult<S>> {
   const pool = deps.pool
   if (!pool && opts.waitFor?.length !== 0) throw new Error('runCommand: waiting for read models needs a pool (or waitFor: [])')
@@ -124,12 +133,18 @@ export async function runCommand<S, C>(
   let lastErr: unknown
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt >= 2) await sleep(Math.random() * BACKOFF_MS * attempt)
+    const queued = performance.now()
     const outcome = await inTurn(deps.store, opts.stream, async () => {
+      const t0 = performance.now()
+      opts.timed?.('turn', t0 - queued)
       const { state, version } = await current(deps.store, opts.decider, opts.stream)
       const events = opts.decider.decide(opts.command, state)
+      const t1 = performance.now()
+      opts.timed?.('decide', t1 - t0)
       if (events.length === 0) return { events, version, state }
       try {
         const res = await deps.store.append(opts.stream, events, { ...opts.ctx, expectedVersion: version })
+        opts.timed?.('append', performance.now() - t1)
         cache.set(opts.stream, foldOn(opts.decider, { state, version }, res.events))
         return { events, version: res.lastSeq, state }
       } catch (err) {
@@ -141,7 +156,11 @@ export async function runCommand<S, C>(
     if (outcome) {
       // Nothing new can also mean an earlier attempt of this same command wrote it (a retry after a
       // partial append): the answer must include what the stream holds either way.
-      if (pool && opts.waitFor?.length !== 0) await waitFor(pool, outcome.version, wait)
+      if (pool && opts.waitFor?.length !== 0) {
+        const t0 = performance.now()
+        await waitFor(pool, outcome.version, wait)
+        opts.timed?.('readmodels', performance.now() - t0)
+      }
       return outcome
     }
   }
