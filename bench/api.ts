@@ -14,6 +14,7 @@
  * Beside the figures: where a config:set's time went (the controller's `Server-Timing` steps,
  * p50/p99), the services process's event-loop delay during the burst (its /metrics), and a final
  * check that the app serves the last value and that no release is missing from releases:list.
+ * `BENCH_GETS=0` leaves out the GETs.
  */
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -63,13 +64,17 @@ function noteSteps(header: string | undefined): void {
   }
 }
 
-/** The services process's event-loop delay since the last scrape (prom-client resets it on each), ms. */
-async function loopDelay(): Promise<Record<string, number>> {
+/**
+ * From the services process's /metrics: its event-loop delay since the last scrape (prom-client
+ * resets it on each), ms, and the CPU time it has used, s.
+ */
+async function processMetrics(): Promise<{ lag: Record<string, number>; cpuS: number }> {
   const res = await http.request({ path: '/metrics', method: 'GET' })
   const text = await res.body.text()
-  const out: Record<string, number> = {}
-  for (const m of text.matchAll(/^nodejs_eventloop_lag_(p50|p99|max)_seconds (\S+)$/gm)) out[m[1]!] = r1(Number(m[2]) * 1000)
-  return out
+  const lag: Record<string, number> = {}
+  for (const m of text.matchAll(/^nodejs_eventloop_lag_(p50|p99|max)_seconds (\S+)$/gm)) lag[m[1]!] = r1(Number(m[2]) * 1000)
+  const cpuS = Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? NaN)
+  return { lag, cpuS }
 }
 
 async function must<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown): Promise<T> {
@@ -165,9 +170,13 @@ try {
   // Warm the JIT and the connection pool.
   await steady(200, 1, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
 
-  const gets = await steady(1000, SECONDS, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
+  const gets =
+    process.env.BENCH_GETS === '0'
+      ? { lat: [], errors: 0 }
+      : await steady(1000, SECONDS, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
   const before = (await must<{ releases: { version: number }[] }>('GET', `/v1/apps/${app}/releases?limit=1`, token)).releases[0]?.version ?? 0
-  await loopDelay()
+  const cpuBefore = (await processMetrics()).cpuS
+  console.log(`config:set at 200/s for ${SECONDS} s on ${app} (v${before})`)
   const loadBefore = loadavg()[0]!.toFixed(1)
   const setsStarted = Date.now()
   const sets = await steady(200, SECONDS, (i) =>
@@ -176,7 +185,9 @@ try {
       return r.status
     }),
   )
-  const lag = await loopDelay()
+  const { lag, cpuS: cpuAfter } = await processMetrics()
+  const cpuMsPerSet = r1(((cpuAfter - cpuBefore) * 1000) / Math.max(1, sets.lat.length + sets.errors))
+  const burstS = (Date.now() - setsStarted) / 1000
   const loadAfter = loadavg()[0]!.toFixed(1)
   // The last value of K0 sent: the app must serve it once the deploys are through.
   const lastK0 = String(Math.floor((200 * SECONDS - 1) / 50) * 50)
@@ -202,6 +213,9 @@ try {
   })
   console.log(`config:set steps (Server-Timing, ms): ${stepRows.join('; ')}`)
   console.log(`services process event-loop delay during the burst (ms): p50 ${lag.p50} p99 ${lag.p99} max ${lag.max}`)
+  console.log(
+    `services process CPU during the burst: ${r1(cpuAfter - cpuBefore)} s in ${r1(burstS)} s, ${cpuMsPerSet} ms per config:set (the deploys it caused meanwhile included)`,
+  )
   let servedAfter: number | undefined
   if (DEPLOY && sets.errors === 0) {
     servedAfter = await within(300_000, async () => {
@@ -234,6 +248,7 @@ try {
       setErrors: sets.errors,
       steps: Object.fromEntries([...steps].map(([name, xs]) => [name, { p50: r1(q(xs, 0.5)), p99: r1(q(xs, 0.99)) }])),
       loopDelayMs: lag,
+      cpuMsPerSet,
       releasesMade: made,
       servedLastMs: servedAfter ?? null,
     }),
