@@ -217,7 +217,7 @@ async function floor(image: string, command: string[], n: number, publish: boole
       const all = await engineSteps(name)
       steps.push(...all)
       lines.push(
-        `bare service web=${n} run ${run}: all running ${sec(done - t0)} after the update call; engine, first task made -> last running ${sec(last - made)} (load ${loadavg()[0]!.toFixed(1)})`,
+        `${what} web=${n} run ${run}: all running ${sec(done - t0)} after the update call; engine, first task made -> last running ${sec(last - made)} (load ${loadavg()[0]!.toFixed(1)})`,
       )
     }
     lines.push(
