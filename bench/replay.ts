@@ -35,6 +35,10 @@ const APPS = Number(process.env.BENCH_REPLAY_APPS ?? 2_000)
 /** Apps appended to at once (each writer appends its app's commits one after another). */
 const WRITERS = 256
 const TARGET_PER_SEC = 100_000
+/** One read model only (BENCH_REPLAY_PROJECTION=<name>), to see what each costs; default: all of them. */
+const only = process.env.BENCH_REPLAY_PROJECTION || undefined
+/** Events per read and transaction (BENCH_REPLAY_BATCH), default `admin:replay`'s. */
+const batch = Number(process.env.BENCH_REPLAY_BATCH ?? 0) || undefined
 
 const suffix = `${process.pid}_${Date.now().toString(36)}`
 const reused = process.env.BENCH_REPLAY_NAMESPACE
@@ -157,11 +161,12 @@ async function fill(total: number): Promise<number> {
 }
 
 /** CPU seconds (user + system) of the processes `pids` so far, from /proc; undefined when one cannot be read (Postgres elsewhere). */
-function cpuSecondsOf(pids: number[]): number | undefined {
+function cpuSecondsOf(pids: number[], what: 'process' | 'task' = 'process'): number | undefined {
   let ticks = 0
   try {
     for (const pid of pids) {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // A task: this process's main thread only (its id is the pid).
+      const stat = readFileSync(what === 'task' ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       ticks += Number(fields[11]) + Number(fields[12])
     }
@@ -206,9 +211,27 @@ try {
   })
   const pgPids = await backendPids()
   const pgBefore = cpuSecondsOf(pgPids)
+  // nats-server's share (reading the log out of it), when `make up` runs it here.
+  const natsPid = (() => {
+    try {
+      return [Number(readFileSync(`${cfg.home}/run/nats.pid`, 'utf8').trim())]
+    } catch {
+      return []
+    }
+  })()
+  const natsBefore = natsPid.length > 0 ? cpuSecondsOf(natsPid) : undefined
   const cpuBefore = process.cpuUsage()
+  const mainBefore = cpuSecondsOf([process.pid], 'task')
   const started = performance.now()
-  const job = await startReplay({ store, pool, projections: wharfProjections(), actor: 'system:bench', onEnd: (j) => ended(j) })
+  const job = await startReplay({
+    store,
+    pool,
+    projections: wharfProjections(),
+    projection: only,
+    ...(batch ? { batch } : {}),
+    actor: 'system:bench',
+    onEnd: (j) => ended(j),
+  })
   const ticker = setInterval(() => {
     void getReplay(pool, job.id).then((j) => {
       const p = j?.progress
@@ -220,17 +243,23 @@ try {
   const seconds = (performance.now() - started) / 1000
   const cpu = process.cpuUsage(cpuBefore)
   const nodeCpu = (cpu.user + cpu.system) / 1e6
+  // The replay's own thread (the log is read on another): what bounds the wall time when Postgres keeps up.
+  const mainAfter = cpuSecondsOf([process.pid], 'task')
+  const mainCpu = mainBefore === undefined || mainAfter === undefined ? undefined : mainAfter - mainBefore
   const pgAfter = cpuSecondsOf(pgPids)
   const pgCpu = pgBefore === undefined || pgAfter === undefined ? undefined : pgAfter - pgBefore
+  const natsAfter = natsPid.length > 0 ? cpuSecondsOf(natsPid) : undefined
+  const natsCpu = natsBefore === undefined || natsAfter === undefined ? undefined : natsAfter - natsBefore
   if (end.status !== 'done' || !end.result) throw new Error(`replay failed: ${end.error}`)
   for (const r of await readCheckpoints(pool))
     if (r.seq !== last || r.status !== 'running') throw new Error(`${r.name} is at ${r.seq} (${r.status}), not ${last}`)
   // The event log read model has a row per event: the number of events replayed (commits are fewer).
-  const events = await countEvents(pool)
+  // Another read model alone: its commits/s (BENCH_REPLAY_EVENTS_KNOWN gives the events of a kept stream).
+  const events = only === undefined || only === 'eventlog' ? await countEvents(pool) : Number(process.env.BENCH_REPLAY_EVENTS_KNOWN ?? last)
   const rate = events / seconds
   const r1 = (x: number) => Math.round(x * 10) / 10
   console.log(
-    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s, Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s`,
+    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s (main thread ${mainCpu === undefined ? '?' : mainCpu.toFixed(1)} s), Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s, nats-server ${natsCpu === undefined ? '?' : natsCpu.toFixed(1)} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   )
   console.log(
     JSON.stringify({
@@ -239,7 +268,13 @@ try {
       seconds: r1(seconds),
       eventsPerSec: Math.round(rate),
       goal: TARGET_PER_SEC,
-      cpuSeconds: { node: r1(nodeCpu), postgres: pgCpu === undefined ? null : r1(pgCpu) },
+      cpuSeconds: {
+        node: r1(nodeCpu),
+        nodeMainThread: mainCpu === undefined ? null : r1(mainCpu),
+        postgres: pgCpu === undefined ? null : r1(pgCpu),
+        nats: natsCpu === undefined ? null : r1(natsCpu),
+      },
+      projection: only ?? null,
     }),
   )
 } finally {

@@ -47,6 +47,10 @@ t.test('the registry cache and backups: defaults, spellings, refusals', async (t
   t.throws(() => loadConfig({ WHARF_BACKUP_INTERVAL: 'daily' }), /WHARF_BACKUP_INTERVAL/)
   t.throws(() => loadConfig({ WHARF_BACKUP_KEEP: '0' }), /WHARF_BACKUP_KEEP must be a whole number from 1/)
   t.throws(() => loadConfig({ WHARF_REDIS_PORT: '5000' }), /port 5000 is given to both registry and redis/)
+  t.equal(loadConfig({}).logs.inputSecret, undefined, 'no log-input secret unless given (make up generates one)')
+  t.equal(loadConfig({ WHARF_LOG_INPUT_SECRET: 'a-secret-of-16-chars' }).logs.inputSecret, 'a-secret-of-16-chars')
+  for (const bad of ['short', 'sixteen chars with spaces'])
+    t.throws(() => loadConfig({ WHARF_LOG_INPUT_SECRET: bad }), /WHARF_LOG_INPUT_SECRET must be at least 16 characters, with no space/)
 })
 
 t.test('the registry credentials: user wharf, a password only when given; the engine login and header follow the port', async (t) => {

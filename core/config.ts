@@ -173,6 +173,13 @@ export interface LogsConfig {
   streamHours: number
   /** The most the log stream holds, MiB: `WHARF_LOG_STREAM_MB`, default 1024 (the oldest lines go first). */
   streamMb: number
+  /**
+   * The secret the apps' log-input tokens are derived from (the syslog receiver files a line under an
+   * app only with that app's token): `WHARF_LOG_INPUT_SECRET`, at least 16 characters. Without one
+   * here, infra generates one once under `$WHARF_HOME/secrets/log-input-secret` and passes it on to the
+   * services; a service started without one files no syslog line and shows no token.
+   */
+  inputSecret: string | undefined
 }
 
 /** Bounds and quotas of what users may make the platform do (README, Bounds and quotas). */
@@ -312,6 +319,13 @@ function registryAuth(env: NodeJS.ProcessEnv): WharfConfig['registryAuth'] {
   return { username, password }
 }
 
+function logInputSecret(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined
+  // (The value is never in the message.)
+  if (raw.length < 16 || /\s/.test(raw)) throw new Error('WHARF_LOG_INPUT_SECRET must be at least 16 characters, with no space or line break')
+  return raw
+}
+
 function s3Config(env: NodeJS.ProcessEnv, s3Port: number): S3Config {
   const region = env.WHARF_S3_REGION || 'us-east-1'
   const given = (['WHARF_S3_ENDPOINT', 'WHARF_S3_ACCESS_KEY', 'WHARF_S3_SECRET_KEY'] as const).filter((k) => env[k])
@@ -413,6 +427,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
       appRate: count(env, 'WHARF_LOG_RATE', 10_000, 10_000_000),
       streamHours: count(env, 'WHARF_LOG_STREAM_HOURS', 24, 24 * 365),
       streamMb: count(env, 'WHARF_LOG_STREAM_MB', 1024, 1024 * 1024),
+      inputSecret: logInputSecret(env.WHARF_LOG_INPUT_SECRET),
     },
   }
 }

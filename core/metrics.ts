@@ -114,7 +114,7 @@ export const logLinesIn = new client.Counter({
 })
 export const logLinesDropped = new client.Counter({
   name: 'wharf_log_lines_dropped_total',
-  help: 'Log lines dropped, by app (bounded; "-" when no app is known) and reason (over_rate, unknown_app, malformed, drain_full)',
+  help: 'Log lines dropped, by app (bounded; "-" when no app is known) and reason (over_rate, unknown_app, bad_token, malformed, drain_full)',
   labelNames: ['app', 'reason'] as const,
   registers: [registry],
 })

@@ -14,6 +14,8 @@ export function pathsFor(home: string) {
     run,
     logs,
     secrets: join(home, 'secrets'),
+    /** The secret the apps' log-input tokens are derived from, when `make up` generates it. */
+    logInputSecret: join(home, 'secrets', 'log-input-secret'),
     /** Resolved settings for tools that talk to a running platform (bench, CLI admin commands). */
     envFile: join(home, 'wharf.env'),
     nats: {

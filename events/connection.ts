@@ -15,7 +15,6 @@ import {
 } from '@nats-io/jetstream'
 import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
 import { WharfError } from '../core/errors.js'
-import type { Logger } from '../core/log.js'
 import { natsServers } from './servers.js'
 
 /** How long the server remembers message ids (`Nats-Msg-Id`) for de-duplication, ms. */
@@ -156,7 +155,7 @@ export async function* readExisting(
   jsm: JetStreamManager,
   stream: string,
   config: Partial<ConsumerConfig> & { name: string },
-  opts: { batch: number; log?: Logger | undefined },
+  opts: { batch: number; log?: ReadLog | undefined },
 ): AsyncGenerator<JsMsg> {
   for await (const messages of readExistingBatches(js, jsm, stream, config, opts)) for (const m of messages) yield m
 }
@@ -173,6 +172,12 @@ export async function* readExisting(
  * goes on with a new consumer from right after the last message it yielded, so it neither skips the
  * lost message nor reads past the end.
  */
+/** What a read logs: a logger, or the reader thread's messages to its caller's (events/offthread.ts). */
+export interface ReadLog {
+  warn(obj: object, msg: string): void
+  debug(obj: object, msg: string): void
+}
+
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
 
@@ -200,7 +205,7 @@ async function addConsumer(
   jsm: JetStreamManager,
   stream: string,
   config: Partial<ConsumerConfig> & { name: string },
-  log?: Logger,
+  log?: ReadLog,
 ): Promise<Awaited<ReturnType<JetStreamManager['consumers']['add']>>> {
   let attemptConfig = config
   for (let attempt = 1; ; attempt++) {
@@ -220,7 +225,7 @@ export async function* readExistingBatches(
   jsm: JetStreamManager,
   stream: string,
   config: Partial<ConsumerConfig> & { name: string },
-  opts: { batch: number; log?: Logger | undefined },
+  opts: { batch: number; log?: ReadLog | undefined },
 ): AsyncGenerator<JsMsg[]> {
   let info = await addConsumer(jsm, stream, config, opts.log)
   let name = info.name

@@ -24,6 +24,7 @@ import { decodeCommit, encodeCommit } from './commit.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { contiguous, type ContiguousOptions } from './gaps.js'
 import { JetStreamPublisher } from './jspublish.js'
+import { forEachPacked, readOffThread } from './offthread.js'
 import {
   NOT_READ,
   type AppendOptions,
@@ -59,7 +60,15 @@ export interface JetStreamEventStoreOptions {
   logger?: Logger
   /** Copies of the stream in a NATS cluster (`WHARF_NATS_REPLICAS`): 1 (default), 3 or 5. */
   replicas?: number
+  /**
+   * From how many commits on `readAllChunks` reads on a thread of its own (events/offthread.ts), default
+   * {@link OFF_THREAD_FROM}; 0: never.
+   */
+  offThreadFrom?: number
 }
+
+/** Commits from which `readAllChunks` reads on a thread of its own: a rebuild's or a replay's read, not a short catch-up. */
+export const OFF_THREAD_FROM = 20_000
 
 /**
  * The event log on NATS JetStream: one stream (file storage, unlimited retention), one subject per
@@ -82,6 +91,10 @@ export class JetStreamEventStore implements EventStore {
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
   readonly #publisher: JetStreamPublisher
+  /** For a reader thread, which connects on its own. */
+  readonly #servers: string | string[]
+  readonly #name: string
+  readonly #offThreadFrom: number
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, readJsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
     this.#nc = nc
@@ -92,6 +105,9 @@ export class JetStreamEventStore implements EventStore {
     this.#catalogue = opts.catalogue
     this.subjects = opts.subjects ?? platformSubjects
     this.#log = opts.logger
+    this.#servers = opts.servers
+    this.#name = opts.name ?? 'wharf-events'
+    this.#offThreadFrom = opts.offThreadFrom ?? OFF_THREAD_FROM
   }
 
   /** Connects and makes sure the event stream exists (creating it if not). */
@@ -178,9 +194,22 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async *readAllChunks(fromSeq = 1, opts: { batch?: number } = {}): AsyncIterable<RecordedEvent[]> {
+    const batch = opts.batch ?? READ_BATCH
+    // A large read (a replay) on a thread of its own; a few commits are not worth starting one.
+    if (this.#offThreadFrom > 0 && (await this.lastSeq()) - fromSeq + 1 >= this.#offThreadFrom) {
+      const chunks = readOffThread({ servers: this.#servers, name: `${this.#name}-reader`, stream: this.subjects.stream, fromSeq, batch, log: this.#log })
+      for await (const p of chunks) {
+        const events: RecordedEvent[] = []
+        forEachPacked(p, (data, seq) => {
+          for (const e of this.#decode(data, seq)) events.push(e)
+        })
+        yield events
+      }
+      return
+    }
     const config = ephemeralConsumer(undefined, { fromSeq })
     for await (const messages of readExistingBatches(this.#js, this.#readJsm, this.subjects.stream, config, {
-      batch: opts.batch ?? READ_BATCH,
+      batch,
       log: this.#log,
     })) {
       const events: RecordedEvent[] = []

@@ -243,6 +243,8 @@ export interface KillResult {
   convergeTo?: number
   /** From the kill until the web app converged (`converge` of {@link converged}), ms; -1: never. */
   convergedMs?: number
+  /** Why the web app had not converged at the last look before it did (or before the time was up). */
+  notConverged?: string
   /** /healthz answered 503 at some point after the kill. */
   sawUnhealthy: boolean
   /** The `reason` of the first 503 after the kill (one line), if any. */
@@ -388,10 +390,11 @@ export async function killAndRecover(
     await sleep(100)
   }
   let convergedAt = 0
+  let notConverged: string | undefined
   const convergeTo = opts.convergeTo ?? opts.deployTo
   if (convergeTo !== undefined) {
     while (Date.now() < deadline) {
-      if (await converged(d, convergeTo)) {
+      if (await converged(d, convergeTo, (why) => (notConverged = why))) {
         convergedAt = Date.now()
         break
       }
@@ -424,6 +427,7 @@ export async function killAndRecover(
       .map((o) => o.at - killedAt),
     ...(opts.deployTo !== undefined ? { deployTo: opts.deployTo } : {}),
     ...(convergeTo !== undefined ? { convergeTo, convergedMs: convergedAt ? convergedAt - killedAt : -1 } : {}),
+    ...(notConverged !== undefined ? { notConverged } : {}),
     sawUnhealthy,
     ...(unhealthyReason !== undefined ? { unhealthyReason } : {}),
     healthyAfterBackMs: healthyAt && backAt ? healthyAt - backAt : -1,
@@ -475,7 +479,7 @@ async function webAnswers(d: Drill): Promise<number> {
  * publisher announced that many up (ps), they are the ones the engine runs, and it answers through
  * the router.
  */
-export async function converged(d: Drill, web: number): Promise<boolean> {
+export async function converged(d: Drill, web: number, why?: (line: string) => void): Promise<boolean> {
   if (!d.web) return false
   try {
     const [ps, releases] = await Promise.all([d.api('GET', `/v1/apps/${d.web}/ps`), d.api('GET', `/v1/apps/${d.web}/releases?limit=1`)])
@@ -486,15 +490,26 @@ export async function converged(d: Drill, web: number): Promise<boolean> {
     }
     const current = (releases.body as { releases: { version: number }[] }).releases[0]?.version
     const up = processes.filter((p) => p.type === 'web' && p.state === 'up' && p.release === current)
-    if (formation.web !== web || up.length !== web) return false
+    if (formation.web !== web || up.length !== web) {
+      why?.(
+        `formation ${formation.web}, release v${current}; ps: ${processes.map((p) => `${p.container.slice(0, 12)} ${p.type} v${p.release} ${p.state}`).join(', ')}`,
+      )
+      return false
+    }
     // What ps says is what runs: the engine's running containers of the app are those announced up.
     if (d.cfg.dockerHost) {
       const running = await DockerEngine.at(d.cfg.dockerHost).listContainers({ labels: { [LABELS.namespace]: d.cfg.namespace, [LABELS.app]: d.web } })
       const ids = running.map((c) => c.id.slice(0, 12)).sort()
-      if (JSON.stringify(ids) !== JSON.stringify(up.map((p) => p.container.slice(0, 12)).sort())) return false
+      if (JSON.stringify(ids) !== JSON.stringify(up.map((p) => p.container.slice(0, 12)).sort())) {
+        why?.(`ps up: ${up.map((p) => p.container.slice(0, 12)).join(', ')}; the engine runs: ${ids.join(', ')}`)
+        return false
+      }
     }
-    return (await webAnswers(d)) === 200
-  } catch {
+    const status = await webAnswers(d)
+    if (status !== 200) why?.(`the app answers ${status}`)
+    return status === 200
+  } catch (err) {
+    why?.(`cannot tell: ${(err as Error).message}`)
     return false
   }
 }

@@ -12,7 +12,7 @@ import { wharfCatalogue } from '../domain/index.js'
 import { EventSubjects, JetStreamEventStore } from '../events/index.js'
 import { addHost, readTopology, startHosts, stopHosts } from './hosts.js'
 import { createLogger } from '../core/log.js'
-import { contextFor, down, status, supervisedParts, up } from './platform.js'
+import { contextFor, down, startPart, status, supervisedParts, up } from './platform.js'
 import { simulatedHosts } from './parts/hosts.js'
 import { natsClientUrl } from './parts/nats.js'
 import { builder, services } from './parts/services.js'
@@ -118,7 +118,8 @@ program
       parts: parts.map((p) => ({
         name: p.name,
         processes: () => p.processes?.(quiet) ?? [],
-        start: () => p.start(quiet),
+        // Under the part's start lock: a `make up` starting it meanwhile goes first or second, never alongside.
+        start: () => startPart(quiet, p, 'supervisor'),
         ...(p.orphanedWorkers ? { orphanedWorkers: true } : {}),
       })),
       log: (level, fields, msg) => log[level](fields, msg),

@@ -11,6 +11,8 @@ import { redis } from './parts/redis.js'
 import { registry } from './parts/registry.js'
 import { builder, services, servicesEnv, servicesOutdated, supervisor } from './parts/services.js'
 import { pathsFor } from '../core/paths.js'
+import { processId, stillRuns } from './proc.js'
+import { startLockPath, withStartLock } from './start-lock.js'
 
 /**
  * Every real part Wharf may run; the Wharf services need them all. Most start side by side; a part
@@ -32,6 +34,25 @@ export function realParts(cfg: WharfConfig): Part[] {
 
 export function contextFor(cfg: WharfConfig, say: (line: string) => void = () => {}): InfraContext {
   return { cfg, paths: pathsFor(cfg.home), say }
+}
+
+/**
+ * Starts part `p` holding its start lock (infra/start-lock.ts), so that `make up` and the supervisor
+ * never both start it: the one that comes second waits, and then finds it running. `by` names the
+ * starter in the lock (`make up`, `supervisor`).
+ */
+export function startPart(ctx: InfraContext, p: Part, by: string): Promise<'started' | 'running'> {
+  mkdirSync(ctx.paths.run, { recursive: true })
+  return withStartLock(
+    startLockPath(ctx.paths.run, p.name),
+    {
+      by,
+      self: processId()!,
+      runs: stillRuns,
+      onWait: (h) => ctx.say(`${p.name.padEnd(9)} being started by the ${h.by} (pid ${h.pid}); waiting for it`),
+    },
+    () => p.start(ctx),
+  )
 }
 
 export interface UpResult {
@@ -62,7 +83,7 @@ export async function up(
           if (before) await before.catch(() => Promise.reject(new Error(`${p.name}: not started, it needs ${dep}, which did not start`)))
         }
         const t0 = Date.now()
-        const result = await p.start(ctx)
+        const result = await startPart(ctx, p, 'make up')
         ctx.say(`${p.name.padEnd(9)} ${result === 'started' ? `started (${((Date.now() - t0) / 1000).toFixed(1)} s)` : 'already running'}`)
         return { part: p.name, result }
       })(),
@@ -83,7 +104,7 @@ export async function up(
     const restarted = outdated && (await services.stop(ctx)) === 'stopped'
     for (const p of [services, builder, supervisor]) {
       const t0 = Date.now()
-      const result = await p.start(ctx)
+      const result = await startPart(ctx, p, 'make up')
       const took = `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
       ctx.say(
         `${p.name.padEnd(9)} ${result === 'running' ? 'already running' : restarted && p !== supervisor ? `restarted with the new build ${took}` : `started ${took}`}`,

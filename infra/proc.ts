@@ -135,6 +135,12 @@ export function childrenOf(pid: number): ProcessId[] {
   return out
 }
 
+/** The pid and start time of process `pid` (default this one), undefined when it is gone. */
+export function processId(pid: number = process.pid): ProcessId | undefined {
+  const f = statOf(pid)
+  return f ? { pid, start: f[19]! } : undefined
+}
+
 /** True when `p` still runs (the same process, not a later one with its pid). */
 export function stillRuns(p: ProcessId): boolean {
   const f = statOf(p.pid)

@@ -104,3 +104,21 @@ t.test('workers a dead master left behind are stopped before it starts again; a 
   t.equal(s.state().parts.docker?.state, 'unsupervised')
   await s.stop()
 })
+
+t.test('a part that another starter (make up) brought back meanwhile is left alone and not counted as a restart', async (t) => {
+  const p = { pid: undefined as number | undefined, starts: 0 }
+  const part: SupervisedPart = {
+    name: 'nats',
+    processes: () => [p.pid],
+    // As startPart answers when it got the start lock second: make up started it; nothing spawned here.
+    async start() {
+      p.pid = 300
+      return 'running'
+    },
+  }
+  const { s, lines } = setup([part])
+  s.tick()
+  await s.settled()
+  t.match(s.state().parts.nats, { state: 'up', restarts: 0, failures: 0 })
+  t.match(lines, ['nats is down; starting it again', 'nats was started by another starter meanwhile (make up); left alone'])
+})

@@ -13,7 +13,10 @@ export interface SupervisedPart {
   name: string
   /** The pid of each of its processes, undefined for one that is not running; empty: not supervised. */
   processes(): (number | undefined)[]
-  /** Starts what is not running and waits until the part answers; idempotent. */
+  /**
+   * Starts what is not running and waits until the part answers; idempotent. Answers `running` when
+   * it found the part running after all (another starter, `make up`, brought it back meanwhile).
+   */
   start(): Promise<unknown>
   /** See `Part.orphanedWorkers`. */
   orphanedWorkers?: boolean
@@ -150,9 +153,15 @@ export class Supervisor {
     t.workers = []
     this.#o.log('warn', { part: part.name, attempt: t.attempts + 1 }, `${part.name} is down; starting it again`)
     try {
-      await part.start()
+      const result = await part.start()
       const took = this.#now() - t0
       t.upSince = this.#now()
+      if (result === 'running') {
+        // Not this supervisor's restart: `make up` started it first (see infra/start-lock.ts).
+        this.#set(t, { state: 'up' })
+        this.#o.log('info', { part: part.name, tookMs: took }, `${part.name} was started by another starter meanwhile (make up); left alone`)
+        return
+      }
       t.attempts++
       this.#set(t, { state: 'up', restarts: t.record.restarts + 1, lastRestartAt: new Date(t0).toISOString(), lastRestartMs: took })
       this.#o.log('info', { part: part.name, tookMs: took }, `${part.name} is back`)

@@ -15,3 +15,4 @@ export {
   type LineFilter,
   type RecentRequest,
 } from './protocol.js'
+export { INPUT_TOKEN, logInputToken, sameToken, splitInputToken } from './input-token.js'

@@ -49,9 +49,9 @@ export const appsProjection: Projection = {
 }
 
 /** The live apps (without `destroyed_at`), in no particular order. */
-export async function liveApps(db: Queryable): Promise<{ name: string }[]> {
-  const { rows } = await db.query<{ name: string }>(`SELECT name FROM rm_apps.apps WHERE destroyed_at IS NULL`)
-  return rows
+export async function liveApps(db: Queryable): Promise<{ name: string; created: string }[]> {
+  const { rows } = await db.query<{ name: string; created_at: Date }>(`SELECT name, created_at FROM rm_apps.apps WHERE destroyed_at IS NULL`)
+  return rows.map((r) => ({ name: r.name, created: r.created_at.toISOString() }))
 }
 
 /** How many apps are live. */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { RecordedEvent } from '../events/index.js'
-import { appOf, eventsQuery, publicEvent, redact, redactEvent, userOf } from './eventlog.js'
+import { appOf, eventsQuery, publicEvent, redact, redactEvent, redactedJson, userOf } from './eventlog.js'
 
 const ev = (stream: string, data: unknown): RecordedEvent => ({
   id: 'x',
@@ -30,6 +30,24 @@ t.test('redact hides secrets at any depth and keeps the rest', async (t) => {
   )
   t.same(redact({ values: { TLS_KEY: pem.replace('PRIVATE', 'EC PRIVATE') } }), { values: { TLS_KEY: '[redacted]' } }, 'a private key PEM under any name')
   t.equal(redact(null), null)
+})
+
+t.test('redactedJson is JSON.stringify(redactEvent(e)), with or without anything to redact', async (t) => {
+  const pem = '-----BEGIN PRIVATE KEY-----\nMIGH...\n-----END PRIVATE KEY-----\n'
+  const cases: { type: string; data: unknown }[] = [
+    { type: 'AppCreated', data: { app: 'shop', owner: 'alice' } },
+    { type: 'UserRegistered', data: { username: 'alice', passwordHash: 'scrypt$...' } },
+    { type: 'T', data: { nested: { list: [1, { tokenHash: 'abc' }] } } },
+    { type: 'T', data: { list: [{ ok: true }, 'x', null] } },
+    { type: 'CertAdded', data: { app: 'shop', certificate: 'c', key: pem } },
+    { type: 'ConfigSet', data: { app: 'shop', values: { DATABASE_URL: 'postgres://u:p@h/db' } } },
+    { type: 'ReleaseCreated', data: { app: 'shop', version: 2, config: { A: '1' }, image: 'i' } },
+    { type: 'T', data: JSON.parse('{"__proto__": {"secret": "s"}, "a": 1}') },
+    { type: 'T', data: null },
+    { type: 'T', data: 'a string' },
+  ]
+  for (const e of cases) t.equal(redactedJson(e), JSON.stringify(redactEvent(e)), `${e.type} ${JSON.stringify(e.data)}`)
+  t.notMatch(redactedJson(cases[5]!), /postgres:/, 'config values never written')
 })
 
 t.test('appOf reads data.app, else an app or runtime stream id', async (t) => {

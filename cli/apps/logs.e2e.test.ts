@@ -11,10 +11,10 @@ import { startTestLogger } from '../../services/logger/testing.js'
 import { cli, fails, ok, requireBuilt } from '../testing.js'
 import { sinceTime } from './logs.js'
 
-function send(port: number, lines: string[]): Promise<void> {
+function send(port: number, token: string, lines: string[]): Promise<void> {
   const now = new Date().toISOString()
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end(lines.map((l) => `<14>1 ${now} h shop web.1 - - ${l}\n`).join(''), () => resolve()))
+    const s = connect({ host: '127.0.0.1', port }, () => s.end(lines.map((l) => `<14>1 ${now} h shop web.1 - - ${token} ${l}\n`).join(''), () => resolve()))
     s.on('error', reject)
   })
 }
@@ -28,7 +28,11 @@ t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) 
   const bob = cli(t, c.url, await registerAndLogin(c, 'bob'))
   const server = await startTestLogger(t, c)
   await ok(t, alice.run(['apps:create', 'shop', '--no-remote']), 'apps:create')
-  await send(server.syslog!.port, ['one', 'two', 'three'])
+  const logToken = (await ok(t, alice.run(['logs:token', '-a', 'shop']), 'logs:token')).stdout.trim()
+  t.match(logToken, /^t\.[0-9a-f]{32}$/, 'logs:token prints the token')
+  t.same(JSON.parse((await ok(t, alice.run(['logs:token', '-a', 'shop', '--json']), 'logs:token --json')).stdout), { app: 'shop', token: logToken })
+  await fails(t, bob.run(['logs:token', '-a', 'shop']), 'WHARF_NOT_FOUND', "another user's app")
+  await send(server.syslog!.port, logToken, ['one', 'two', 'three'])
   let out = ''
   for (const end = Date.now() + 10_000; !out.includes('three'); ) {
     out = (await ok(t, alice.run(['logs', '-a', 'shop']), 'logs')).stdout
@@ -60,7 +64,7 @@ t.test('logs, logs -n, --json, logs -f and drains through bin/wharf', async (t) 
     for (const end = Date.now() + 10_000; !what.test(followed); await sleep(50)) if (Date.now() > end) throw new Error(`logs -f printed: ${followed}`)
   }
   await waitFor(/\[web\.1\] three\n/)
-  await send(server.syslog!.port, ['live line'])
+  await send(server.syslog!.port, logToken, ['live line'])
   await waitFor(/\[web\.1\] live line\n/)
   t.match(followed, /^\S+ \[web\.1\] three\n\S+ \[web\.1\] live line\n$/, 'logs -f: the newest line, then the new one')
   child.kill()

@@ -51,4 +51,11 @@ export function logsTopic(program: Command): void {
       if (res.lines.length) process.stdout.write(`${res.lines.map(formatLine).join('\n')}\n`)
       else console.log('No log lines yet.')
     })
+  withApp(program.command('logs:token').description("the app's log-input token: lines sent to the syslog receiver must begin with it"))
+    .option('--json', 'the API JSON')
+    .action(async (opts: { app?: string; json?: boolean }) => {
+      const res = await api().call<{ app: string; token: string }>('GET', appPath(opts, '/logs/token'))
+      if (opts.json) return printJson(res)
+      console.log(res.token)
+    })
 }

@@ -10,10 +10,10 @@ import { registerAndLogin, startTestController } from '../../services/controller
 import { startTestLogger } from '../../services/logger/testing.js'
 import { cli, ok, requireBuilt } from '../testing.js'
 
-function send(port: number, app: string, lines: string[]): Promise<void> {
+function send(port: number, app: string, token: string, lines: string[]): Promise<void> {
   const now = new Date().toISOString()
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end(lines.map((l) => `<14>1 ${now} h ${app} web.1 - - ${l}\n`).join(''), () => resolve()))
+    const s = connect({ host: '127.0.0.1', port }, () => s.end(lines.map((l) => `<14>1 ${now} h ${app} web.1 - - ${token} ${l}\n`).join(''), () => resolve()))
     s.on('error', reject)
   })
 }
@@ -34,7 +34,8 @@ t.test('a name reused after apps:destroy shows nothing of the earlier app; confi
 
   await ok(t, alice.run(['apps:create', 'shop', '--no-remote']), 'alice: apps:create')
   await ok(t, alice.run(['config:set', `DATABASE_URL=${secret}`, 'ALICE_ONLY=1', '-a', 'shop']), 'alice: config:set')
-  await send(server.syslog!.port, 'shop', ['alice private line'])
+  const aliceToken = (await ok(t, alice.run(['logs:token', '-a', 'shop']), 'alice: logs:token')).stdout.trim()
+  await send(server.syslog!.port, 'shop', aliceToken, ['alice private line'])
   for (const end = Date.now() + 10_000; ; await sleep(100)) {
     if ((await ok(t, alice.run(['logs', '-a', 'shop']), 'alice: logs')).stdout.includes('alice private line')) break
     if (Date.now() > end) throw new Error('the line never reached the logger')

@@ -46,6 +46,25 @@ export function isNotFound(err: unknown): boolean {
   return engineStatus(err) === 404
 }
 
+/** Socket errors of a call that did not reach a working engine. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+/**
+ * Whether `err` says the engine could not be asked: it is down or restarting (its socket refuses the
+ * connection or is gone, the connection broke) or it answered 503 (a restarted swarm manager with no
+ * leader yet). A passing failure, worth trying again once the engine is back; unlike a refusal (4xx)
+ * or an error the engine reports (500).
+ */
+export function isEngineUnreachable(err: unknown): boolean {
+  const status = engineStatus(err)
+  if (status !== undefined) return status === 503
+  const e = err as { code?: unknown; syscall?: unknown } | undefined
+  if (typeof e?.code !== 'string') return false
+  // A socket path that is not there: the engine removed it as it died, or has not made it yet.
+  if (e.code === 'ENOENT') return e.syscall === 'connect'
+  return UNREACHABLE_CODES.has(e.code)
+}
+
 /** Labels every one of which a listed object must carry (`key: value`). */
 export type LabelFilter = Record<string, string>
 

@@ -16,6 +16,7 @@ import t from 'tap'
 t.setTimeout(300_000)
 
 const { spawn } = await import('node:child_process')
+const { randomBytes } = await import('node:crypto')
 const { createSocket } = await import('node:dgram')
 const { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } = await import('node:fs')
 const { tmpdir } = await import('node:os')
@@ -68,6 +69,7 @@ t.test('the dashboard in a browser: sign in, app, config, timeline, scale, logs,
         WHARF_CONTROLLER_PORT: String(port),
         WHARF_BUILDER_PORT: String(await freePort()),
         WHARF_SYSLOG_PORT: String(syslogPort),
+        WHARF_LOG_INPUT_SECRET: randomBytes(24).toString('base64url'),
         WHARF_ROUTER_PORT: String(await freePort()),
         WHARF_ROUTER_TLS_PORT: String(await freePort()),
         WHARF_DOCKER_HOST: process.env.WHARF_TEST_DOCKER_HOST,
@@ -197,10 +199,11 @@ t.test('the dashboard in a browser: sign in, app, config, timeline, scale, logs,
   // Live logs: a line sent now shows up; paused, it waits; resumed, it shows.
   await page.getByRole('link', { name: 'Logs' }).click()
   await page.getByText('live', { exact: true }).waitFor()
+  const logToken = (await call('GET', `/v1/apps/${app}/logs/token`, alice)).body.token as string
   const send = (text: string) =>
     new Promise<void>((done, fail) => {
       const s = createSocket('udp4')
-      s.send(`<14>1 ${new Date().toISOString()} e2e ${app} web.1 - - ${text}`, syslogPort, '127.0.0.1', (err) => {
+      s.send(`<14>1 ${new Date().toISOString()} e2e ${app} web.1 - - ${logToken} ${text}`, syslogPort, '127.0.0.1', (err) => {
         s.close()
         if (err) fail(err)
         else done()

@@ -3,6 +3,7 @@
  * NATS (a namespace of its own), a fresh Postgres database, and the projector running every read
  * model. `make test` provides the servers (see test/harness.ts).
  */
+import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { request } from 'undici'
@@ -37,7 +38,15 @@ export interface TestController {
 export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}): Promise<TestController> {
   const namespace = uniqueName('ctl').toLowerCase()
   const databaseUrl = await freshDatabase(t)
-  const cfg = loadConfig({ WHARF_CONTROLLER_PORT: '1', WHARF_NAMESPACE: namespace, WHARF_DATABASE_URL: databaseUrl, ...testS3Env(), ...env })
+  const cfg = loadConfig({
+    WHARF_CONTROLLER_PORT: '1',
+    WHARF_NAMESPACE: namespace,
+    WHARF_DATABASE_URL: databaseUrl,
+    // The log-input tokens' secret, as `make up` generates one.
+    WHARF_LOG_INPUT_SECRET: randomBytes(24).toString('base64url'),
+    ...testS3Env(),
+    ...env,
+  })
   const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
   const catalogue = wharfCatalogue()
   // WHARF_NATS_URL in `env`: a NATS (cluster) of the test's own instead of make test's, with its WHARF_NATS_REPLICAS.

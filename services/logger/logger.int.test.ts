@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { createServer as createTlsServer } from 'node:tls'
 import t, { type Test } from 'tap'
 import { freePort } from '../../infra/test-env.js'
-import { SyslogFramer, parseSyslog, type LogLine } from '../../logs/index.js'
+import { logInputToken, SyslogFramer, parseSyslog, type LogLine } from '../../logs/index.js'
 import { until } from '../../test/harness.js'
 import { testDocker, testEngine } from '../builder/testing.js'
 import { refused, registerAndLogin, startTestController, type TestController } from '../controller/testing.js'
@@ -108,26 +108,35 @@ function tcpSend(port: number, data: string | Buffer): Promise<void> {
   })
 }
 
-t.test('syslog in: RFC 5424 and 3164, TCP and UDP, tagged by app-name; malformed and unknown apps dropped', async (t) => {
+async function logToken(c: TestController, token: string, app: string): Promise<string> {
+  const res = await c.call('GET', `/v1/apps/${app}/logs/token`, { token })
+  if (res.status !== 200) throw new Error(`logs/token: ${res.status} ${JSON.stringify(res.body)}`)
+  return res.body.token
+}
+
+t.test('syslog in: RFC 5424 and 3164, TCP and UDP, tagged by app-name and its token; malformed and unknown apps dropped', async (t) => {
   const c = await startTestController(t)
   const alice = await registerAndLogin(c, 'alice')
   await createApp(c, alice, 'shop')
   const server = await startTestLogger(t, c)
   const port = server.syslog!.port
+  const tok = await logToken(c, alice, 'shop')
+  t.match(tok, /^t\.[0-9a-f]{32}$/)
   const now = new Date().toISOString()
+  const counted = `<14>1 ${now} edge shop web.2 - - ${tok} octet counted`
   await tcpSend(
     port,
-    `${Buffer.byteLength(`<14>1 ${now} edge shop web.2 - - octet counted`)} <14>1 ${now} edge shop web.2 - - octet counted<13>1 ${now} edge shop - - - line feed\n<13>Mar  9 08:01:02 oldhost shop[42]: rfc 3164\n`,
+    `${Buffer.byteLength(counted)} ${counted}<13>1 ${now} edge shop - - - ${tok} line feed\n<13>Mar  9 08:01:02 oldhost shop[42]: ${tok} rfc 3164\n`,
   )
-  await tcpSend(port, 'this is not syslog\n<14>1 - h nope - - - for an app that does not exist\n')
+  await tcpSend(port, `this is not syslog\n<14>1 - h nope - - - ${tok} for an app that does not exist\n`)
   const udp = createSocket('udp4')
-  await new Promise<void>((r) => udp.send(`<11>1 ${now} edge shop worker.1 - - over udp`, port, '127.0.0.1', () => r()))
+  await new Promise<void>((r) => udp.send(`<11>1 ${now} edge shop worker.1 - - ${tok} over udp`, port, '127.0.0.1', () => r()))
   udp.close()
   const lines = await until('the syslog lines', async () => {
     const l = (await logs(c, alice, 'shop')).filter((x) => x.source === 'syslog')
     return l.length >= 4 ? l : undefined
   })
-  t.same(texts(lines).sort(), ['line feed', 'octet counted', 'over udp', 'rfc 3164'])
+  t.same(texts(lines).sort(), ['line feed', 'octet counted', 'over udp', 'rfc 3164'], 'filed without the token')
   t.match(
     lines.find((l) => l.text === 'octet counted'),
     { source: 'syslog', type: 'web', number: 2, origin: 'edge', stream: 'stdout' },
@@ -137,7 +146,56 @@ t.test('syslog in: RFC 5424 and 3164, TCP and UDP, tagged by app-name; malformed
     { type: 'worker', number: 1, stream: 'stderr' },
     'severity error: stderr',
   )
-  t.match(server.syslog!.stats, { malformed: 1, unknownApp: 1 })
+  t.match(server.syslog!.stats, { malformed: 1, unknownApp: 1, badToken: 0 })
+})
+
+t.test("syslog in: another user's program naming alice's app, with no token or a wrong one, gets nothing into her log or drains", async (t) => {
+  const c = await startTestController(t)
+  const alice = await registerAndLogin(c, 'alice')
+  const bob = await registerAndLogin(c, 'bob')
+  await createApp(c, alice, 'shop')
+  await createApp(c, bob, 'bobapp')
+  const server = await startTestLogger(t, c)
+  const port = server.syslog!.port
+  const aliceTok = await logToken(c, alice, 'shop')
+  const bobTok = await logToken(c, bob, 'bobapp')
+  t.not(bobTok, aliceTok, 'each app its own token')
+  await refused(t, c, 404, 'WHARF_NOT_FOUND', 'GET', '/v1/apps/shop/logs/token', { token: bob })
+  await refused(t, c, 401, 'WHARF_UNAUTHORIZED', 'GET', '/v1/apps/shop/logs/token')
+
+  // Bob's program: alice's app named, with no token, his own app's, a made-up one, and one for alice's
+  // app on a platform with another secret; over TCP and UDP, RFC 5424 and 3164.
+  const now = new Date().toISOString()
+  const forged = ['', `${bobTok} `, `t.${'0'.repeat(32)} `, `${logInputToken('not the platform secret', 'shop', new Date())} `]
+  await tcpSend(port, forged.map((f, i) => `<14>1 ${now} bobhost shop web.1 - - ${f}forged ${i}\n`).join(''))
+  await tcpSend(port, `<13>Mar  9 08:01:02 bobhost shop[1]: forged 3164\n`)
+  const udp = createSocket('udp4')
+  await new Promise<void>((r) => udp.send(`<14>1 ${now} bobhost shop web.1 - - forged udp`, port, '127.0.0.1', () => r()))
+  udp.close()
+  // Then lines each with its app's token: they arrive, so the forged ones (sent before) had their turn.
+  await tcpSend(port, `<14>1 ${now} edge shop web.1 - - ${aliceTok} alice's own\n<14>1 ${now} bobhost bobapp web.1 - - ${bobTok} bob's own\n`)
+  await until("alice's and bob's own lines", async () => {
+    const [a, b] = [await logs(c, alice, 'shop'), await logs(c, bob, 'bobapp')]
+    return texts(a).includes("alice's own") && texts(b).includes("bob's own")
+  })
+  await until('the UDP datagram was read', async () => server.syslog!.stats.received >= 8)
+  t.same(texts((await logs(c, alice, 'shop')).filter((l) => l.source === 'syslog')), ["alice's own"], "nothing of bob's program in alice's log")
+  t.match(server.syslog!.stats, { badToken: 6, unknownApp: 0, malformed: 0 }, 'each dropped and counted')
+
+  // The name created again is a new app with a new token: the old one files nothing under it.
+  t.equal((await c.call('DELETE', '/v1/apps/shop', { token: alice, body: { confirm: 'shop' } })).status, 200, 'apps:destroy')
+  await createApp(c, bob, 'shop')
+  const newTok = await logToken(c, bob, 'shop')
+  t.not(newTok, aliceTok, 'a reused name gets a new token')
+  await until("the logger knows bob's shop", async () => {
+    await tcpSend(port, `<14>1 ${now} edge shop web.1 - - ${newTok} probe\n`)
+    return texts(await logs(c, bob, 'shop')).includes('probe')
+  })
+  const before = server.syslog!.stats.badToken
+  await tcpSend(port, `<14>1 ${now} edge shop web.1 - - ${aliceTok} with the old token\n<14>1 ${now} edge shop web.1 - - ${newTok} after\n`)
+  await until('the line after', async () => texts(await logs(c, bob, 'shop')).includes('after'))
+  t.notOk(texts(await logs(c, bob, 'shop')).includes('with the old token'), "the destroyed app's token files nothing")
+  t.equal(server.syslog!.stats.badToken, before + 1)
 })
 
 /** A syslog drain's receiving end: TCP, or TLS with `tls`; answers the port and the messages it got. */
@@ -239,7 +297,8 @@ t.test('drains: syslog, syslog+tls and https receive lines; one that points nowh
 
   // Lines through the syslog receiver, and a platform line.
   const now = new Date().toISOString()
-  await tcpSend(server.syslog!.port, Array.from({ length: 50 }, (_, i) => `<14>1 ${now} h shop web.1 - - drained ${i}\n`).join(''))
+  const tok = await logToken(c, alice, 'shop')
+  await tcpSend(server.syslog!.port, Array.from({ length: 50 }, (_, i) => `<14>1 ${now} h shop web.1 - - ${tok} drained ${i}\n`).join(''))
   const want = Array.from({ length: 50 }, (_, i) => `drained ${i}`)
   await until('the syslog drain got every line', async () => want.every((w) => plain.got.includes(w)))
   await until('the TLS drain got every line', async () => want.every((w) => secure.got.includes(w)))

@@ -24,6 +24,7 @@ import {
   type LogLine,
   type LogStream,
   type RecentRequest,
+  logInputToken,
 } from '../../logs/index.js'
 import { allDrains, liveApps, waitFor } from '../../projections/index.js'
 import { Archiver } from './archive.js'
@@ -45,6 +46,8 @@ export interface LogServerOptions {
   appRate: number
   /** Where the syslog receiver listens; undefined: none. */
   syslog?: { host: string; port: number }
+  /** The secret the apps' log-input tokens derive from (`WHARF_LOG_INPUT_SECRET`); undefined: the receiver files no line. */
+  inputSecret?: string | undefined
   /** The store's logs bucket; undefined: no archives. */
   objects?: ObjectStore
   /** How long the stream keeps lines, ms. */
@@ -66,9 +69,12 @@ export class LogServer {
   /** The stream sequence the recent lines go up to. */
   seq = 0
   readonly stats = { batches: 0, lines: 0, platformLines: 0 }
-  readonly #apps = new Set<string>()
+  /** The live apps -> when their incarnation was created, and its log-input token (undefined without a secret). */
+  readonly #apps = new Map<string, { created: string; token: string | undefined }>()
   /** Destroyed apps -> the last log-stream seq their purge covered (until the name is created again). */
   readonly #purged = new Map<string, number>()
+  /** Apps the events destroyed (until the name is created again): a lagging read model does not bring them back. */
+  readonly #destroyed = new Set<string>()
   readonly #numbers = new ProcessNumbers()
   #feed: LiveFeed | undefined
   #drainFeed: DurableFeed | undefined
@@ -142,7 +148,8 @@ export class LogServer {
       }
     })
     if (this.#opts.syslog) {
-      this.syslog = await SyslogServer.listen({ ...this.#opts.syslog, logs, appExists: (app) => this.#apps.has(app), appRate: this.#opts.appRate, log })
+      if (!this.#opts.inputSecret) log.warn('logger: no WHARF_LOG_INPUT_SECRET: the syslog receiver files no line')
+      this.syslog = await SyslogServer.listen({ ...this.#opts.syslog, logs, appToken: (app) => this.#apps.get(app), appRate: this.#opts.appRate, log })
     }
     if (this.archiver) this.#every(this.#opts.archiveEveryMs ?? 30_000, () => this.archiver!.tick().then(() => {}))
     this.#every(this.#opts.drainsEveryMs ?? 30_000, async () => {
@@ -233,7 +240,8 @@ export class LogServer {
   async #onEvent(e: Parameters<typeof platformLine>[0]): Promise<void> {
     const app = isWharfEvent(e) && 'app' in e.data ? e.data.app : undefined
     if (e.type === 'AppCreated' && app) {
-      this.#apps.add(app)
+      this.#live(app, e.occurredAt)
+      this.#destroyed.delete(app)
       this.#purged.delete(app)
     }
     const line = platformLine(e, this.#numbers)
@@ -244,6 +252,7 @@ export class LogServer {
     }
     if (e.type === 'AppDestroyed' && app) {
       this.#apps.delete(app)
+      this.#destroyed.add(app)
       // A name reused later is a new app: none of these lines may reach it. (Lines its containers print
       // while they stop, after this, are only seen by an app created again within those seconds.)
       const { logs } = this.#opts
@@ -264,11 +273,23 @@ export class LogServer {
   /** The live apps (syslog lines for others are dropped), from the read model; kept current by the events. */
   async #loadApps(): Promise<void> {
     try {
-      for (const r of await liveApps(this.#opts.pool)) this.#apps.add(r.name)
+      for (const r of await liveApps(this.#opts.pool)) {
+        // The events are fresher than the read model: an app they destroyed stays gone, and an
+        // incarnation is only replaced by a later one (the read model may still show the earlier).
+        const known = this.#apps.get(r.name)
+        if (this.#destroyed.has(r.name) || (known && Date.parse(known.created) >= Date.parse(r.created))) continue
+        this.#live(r.name, r.created)
+      }
     } catch (err) {
       // The projector has not made the read models yet (it may run elsewhere): read again later.
       this.log.warn({ err }, 'logger: cannot read the apps read model yet')
     }
+  }
+
+  /** `app` is live, its incarnation created at `created`: the token of that incarnation. */
+  #live(app: string, created: string): void {
+    const secret = this.#opts.inputSecret
+    this.#apps.set(app, { created, token: secret ? logInputToken(secret, app, created) : undefined })
   }
 
   async #loadDrains(): Promise<void> {

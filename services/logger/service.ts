@@ -23,6 +23,7 @@ export const logger: ServiceDefinition = {
       appLines: cfg.logs.appLines,
       appRate: cfg.logs.appRate,
       syslog: { host: cfg.host, port: cfg.ports.syslog },
+      inputSecret: cfg.logs.inputSecret,
       ...(objects ? { objects: objects.logs } : {}),
       retentionMs: logLimits(cfg).maxAgeMs,
       drains: { policy: outboundPolicy(cfg) },

@@ -1,8 +1,11 @@
 /**
  * The syslog receiver: RFC 5424 and RFC 3164 messages on TCP (octet-counted or one per line) and UDP
  * (one per datagram) on 127.0.0.1, each filed under the app its APP-NAME (RFC 3164: TAG) names and
- * published on the log stream (`<ns>.logs.<app>.syslog`). Malformed frames, lines for apps that do
- * not exist, and lines over an app's rate are counted and dropped.
+ * published on the log stream (`<ns>.logs.<app>.syslog`), but only when the message begins with that
+ * app's log-input token (`logs/input-token.ts`): any program on the host reaches this port, and only
+ * those given the token by someone who may use the app may write into its log and drains. Malformed
+ * frames, lines for apps that do not exist, lines without the app's token, and lines over an app's
+ * rate are counted and dropped.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
@@ -10,15 +13,28 @@ import { nuid } from '@nats-io/transport-node'
 import type { Logger } from '../../core/log.js'
 import { appLabel, logLinesDropped } from '../../core/metrics.js'
 import { PROCESS_TYPE } from '../../domain/index.js'
-import { parseSyslog, sanitizeLine, SyslogFramer, TokenBucket, type BatchLine, type LogBatch, type LogStream } from '../../logs/index.js'
+import {
+  parseSyslog,
+  sameToken,
+  sanitizeLine,
+  splitInputToken,
+  SyslogFramer,
+  TokenBucket,
+  type BatchLine,
+  type LogBatch,
+  type LogStream,
+} from '../../logs/index.js'
 
 export interface SyslogServerOptions {
   host: string
   /** TCP and UDP port; 0 takes a free one (the same for both). */
   port: number
   logs: LogStream
-  /** Whether an app exists (lines for others are dropped). */
-  appExists: (app: string) => boolean
+  /**
+   * The log-input token of a live app: undefined when there is no such app (its lines are dropped),
+   * `{ token: undefined }` when the platform has no log-input secret (every line is dropped).
+   */
+  appToken: (app: string) => { token: string | undefined } | undefined
   /** Lines a second one app may send, default 10_000. */
   appRate?: number
   log: Logger
@@ -30,7 +46,7 @@ const PROCESS = new RegExp(`^(${PROCESS_TYPE})\\.([0-9]{1,4})$`)
 const MAX_CONNECTIONS = 1_000
 
 export class SyslogServer {
-  readonly stats = { received: 0, published: 0, malformed: 0, unknownApp: 0, overRate: 0 }
+  readonly stats = { received: 0, published: 0, malformed: 0, unknownApp: 0, badToken: 0, overRate: 0 }
   /** Lines of this turn of the event loop by app and sender: a batch each. */
   readonly #pending = new Map<string, { app: string; origin: string | undefined; lines: BatchLine[] }>()
   readonly #buckets = new Map<string, TokenBucket>()
@@ -115,10 +131,18 @@ export class SyslogServer {
       this.#malformed()
       return
     }
-    if (!this.#opts.appExists(app)) {
+    const expected = this.#opts.appToken(app)
+    if (!expected) {
       this.stats.unknownApp++
       // Not an app: its name is not a label (anyone may send any name).
       logLinesDropped.inc({ app: '-', reason: 'unknown_app' })
+      return
+    }
+    // Before the rate: lines without the token must not spend the app's budget.
+    const { token, text } = splitInputToken(m.message)
+    if (token === undefined || expected.token === undefined || !sameToken(token, expected.token)) {
+      this.stats.badToken++
+      logLinesDropped.inc({ app: appLabel.of(app), reason: 'bad_token' })
       return
     }
     let bucket = this.#buckets.get(app)
@@ -132,7 +156,7 @@ export class SyslogServer {
       return
     }
     const proc = m.procId ? PROCESS.exec(m.procId) : null
-    const line: BatchLine = [m.time ?? new Date().toISOString(), m.severity <= 3 ? 1 : 0, sanitizeLine(m.message)]
+    const line: BatchLine = [m.time ?? new Date().toISOString(), m.severity <= 3 ? 1 : 0, sanitizeLine(text)]
     if (proc) line.push(proc[1]!, Number(proc[2]))
     const key = `${app} ${m.hostname ?? ''}`
     let pending = this.#pending.get(key)

@@ -22,6 +22,7 @@ export async function startTestLogger(t: Test, c: TestController, opts: Partial<
     appLines: 1_000,
     appRate: 10_000,
     syslog: { host: '127.0.0.1', port: 0 },
+    inputSecret: c.deps.cfg.logs.inputSecret,
     retentionMs: 3_600_000,
     drainsEveryMs: 1_000,
     ...opts,

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { EngineError } from '../../core/engine/engine.js'
 import { MemoryEngine } from '../../core/engine/memory.js'
 import { createLogger } from '../../core/log.js'
 import { DRAIN_SIGNAL, LABELS, processLabels } from '../../domain/runtime/labels.js'
@@ -256,4 +257,42 @@ t.test('after the events feed drops, the publisher reconnects and replays what i
   const ofW = (await events()).filter((e) => (e.data as { container: string }).container === w).map((e) => e.type)
   t.same(ofW, ['ContainerStarted', 'ContainerCrashed'], 'the die came while the feed was down')
   t.equal(p.health().detail.reconnects, 1)
+})
+
+t.test('a container whose task the swarm cannot tell yet (a restarted manager with no leader: 503) is announced once it can', async (t) => {
+  const { engine, start, service, types, until } = setup(t)
+  let refusals = 2
+  const p = await start({
+    swarm: {
+      inspectTask: async (id) => {
+        if (refusals-- > 0) throw new EngineError('unavailable', 'The swarm does not have a leader', { statusCode: 503 })
+        return engine.inspectTask(id)
+      },
+      inspectService: (id) => engine.inspectService(id),
+    },
+  })
+  await service('shop', 'worker')
+  await until(1)
+  await p.settled()
+  t.same(await types(), ['ContainerStarted'], 'its start was not ignored')
+  t.equal(refusals, -1, 'asked again after each refusal')
+})
+
+t.test('an event that could not be handled (the swarm failed to answer) is made up for by a reconcile soon after', async (t) => {
+  const { engine, start, service, types, until } = setup(t)
+  let failures = 1
+  const p = await start({
+    reconcileAgainMs: 50,
+    swarm: {
+      inspectTask: async (id) => {
+        if (failures-- > 0) throw new EngineError('unavailable', 'rpc error: code = Unknown', { statusCode: 500 })
+        return engine.inspectTask(id)
+      },
+      inspectService: (id) => engine.inspectService(id),
+    },
+  })
+  await service('shop', 'worker')
+  await until(1)
+  await p.settled()
+  t.same(await types(), ['ContainerStarted'], 'the start whose event was ignored is announced by the reconcile')
 })

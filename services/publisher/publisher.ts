@@ -19,7 +19,15 @@
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import { engineStatus, isNotFound, type ContainerEngine, type ContainerEvent, type ContainerInfo, type EventFeed } from '../../core/engine/engine.js'
+import {
+  engineStatus,
+  isEngineUnreachable,
+  isNotFound,
+  type ContainerEngine,
+  type ContainerEvent,
+  type ContainerInfo,
+  type EventFeed,
+} from '../../core/engine/engine.js'
 import { isWharfError } from '../../core/errors.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
@@ -56,6 +64,8 @@ export interface PublisherOptions {
   probeIntervalMs?: number
   /** Pause before the events stream is opened again after it ended, ms, default 1_000. */
   reconnectMs?: number
+  /** After an engine event could not be handled (its container's task could not be learned), how soon the publisher reconciles again, ms, default 5_000. */
+  reconcileAgainMs?: number
   /** Told of each event appended (for tests and benchmarks); `latencyMs` from the engine's event to the append. */
   onAnnounced?: (a: Announcement, info: { latencyMs?: number }) => void
 }
@@ -89,6 +99,12 @@ function drainOf(labels: Record<string, string>): number | undefined {
 const FINISHED_MAX = 10_000
 /** Attempts of one announcement when the event store fails (NATS hiccups); runCommand retries conflicts itself. */
 const APPEND_ATTEMPTS = 10
+/**
+ * Attempts to learn a container's task while the swarm cannot answer (a manager that just restarted
+ * has no leader for a moment: 503; the engine away): about 35 s in all. Given up, the event is
+ * ignored, and the next reconcile (on a reconnect of the events stream) looks at the container again.
+ */
+const ORIGIN_ATTEMPTS = 20
 
 export class Publisher {
   readonly #docker: ContainerEngine
@@ -122,6 +138,10 @@ export class Publisher {
   /** How many times the events stream was opened again after it ended. */
   #reconnects = 0
   #firstReconcile: { promise: Promise<void>; resolve: () => void }
+  /** The reconcile under way (they run one at a time). */
+  #reconciling: Promise<void> = Promise.resolve()
+  /** A reconcile asked for after an event could not be handled. */
+  #reconcileTimer: NodeJS.Timeout | undefined
 
   readonly #opts: PublisherOptions
 
@@ -155,10 +175,12 @@ export class Publisher {
   /** Stops watching, gives up readiness waits, and waits for announcements under way. */
   async stop(): Promise<void> {
     this.#stopper.abort()
+    clearTimeout(this.#reconcileTimer)
     this.#origins.stop()
     this.#destroyEvents()
     for (const t of this.#tracked.values()) t.abort.abort()
     await this.#watching
+    await this.#reconciling.catch(() => {})
     await Promise.allSettled([...this.#inbox.values()])
     await Promise.allSettled([...this.#tracked.values()].flatMap((t) => [t.ready, t.chain]))
     await Promise.allSettled([...this.#appLocks.values()])
@@ -209,7 +231,7 @@ export class Publisher {
           this.#reconnects++
           this.#log.info({ since }, 'publisher: events stream open again; reconciling')
         }
-        await this.#reconcile().catch((err) => this.#log.error({ err }, 'publisher: reconcile failed'))
+        await this.#reconcileNow().catch((err) => this.#log.error({ err }, 'publisher: reconcile failed'))
         if (first) this.#firstReconcile.resolve()
         first = false
         await ended
@@ -258,9 +280,11 @@ export class Publisher {
 
   /** Runs `step` after the steps of container `id` queued before it (its events are handled in the order they came). */
   #admit(id: string, step: () => void | Promise<void>): void {
-    const next = (this.#inbox.get(id) ?? Promise.resolve())
-      .then(step)
-      .catch((err) => this.#log.warn({ err, container: id.slice(0, 12) }, 'publisher: cannot ask the swarm which task made a container; event ignored'))
+    const next = (this.#inbox.get(id) ?? Promise.resolve()).then(step).catch((err) => {
+      this.#log.warn({ err, container: id.slice(0, 12) }, 'publisher: cannot ask the swarm which task made a container; event ignored, reconciling soon')
+      // What the event would have announced, the reconcile finds (running, or announced and gone).
+      this.#reconcileSoon()
+    })
     this.#inbox.set(id, next)
     void next.finally(() => {
       if (this.#inbox.get(id) === next) this.#inbox.delete(id)
@@ -270,7 +294,7 @@ export class Publisher {
   /** The identity of container `id` from the task that made it; undefined (and warned once) when none of the platform's did. */
   async #identity(id: string, labels: Record<string, string>): Promise<ContainerIdentity | undefined> {
     if (this.#refused.has(id)) return undefined
-    const origin = await this.#origins.of(id, labels)
+    const origin = await this.#originOf(id, labels)
     const identity = origin
       ? identityOfTask(this.#opts.namespace, {
           serviceLabels: origin.service.spec.Labels,
@@ -287,6 +311,23 @@ export class Publisher {
       )
     }
     return identity
+  }
+
+  /**
+   * The task and service that made container `id`, asked again while the swarm cannot answer: a
+   * container the restarted engine's swarm starts (a new task) must not be ignored for good because
+   * its manager was not ready at its `start`.
+   */
+  async #originOf(id: string, labels: Record<string, string>) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#origins.of(id, labels)
+      } catch (err) {
+        if (!isEngineUnreachable(err) || attempt >= ORIGIN_ATTEMPTS || this.stopping) throw err
+        if (attempt === 1) this.#log.info({ container: id.slice(0, 12), err }, 'publisher: the swarm cannot tell which task made a container yet; asking again')
+        await sleep(Math.min(250 * 2 ** (attempt - 1), 2_000), undefined, { signal: this.#stopper.signal }).catch(() => {})
+      }
+    }
   }
 
   #handle(ev: ContainerEvent, identity: ContainerIdentity, at: number | undefined): void {
@@ -448,6 +489,24 @@ export class Publisher {
       await sleep(this.#probeIntervalMs, undefined, { signal }).catch(() => {})
     }
     return false
+  }
+
+  /** Runs a reconcile after the one under way, if any. */
+  #reconcileNow(): Promise<void> {
+    const next = this.#reconciling.catch(() => {}).then(() => this.#reconcile())
+    this.#reconciling = next
+    return next
+  }
+
+  /** A reconcile in `reconcileAgainMs` (one for many asks); a reconnect of the events stream reconciles anyway. */
+  #reconcileSoon(): void {
+    if (this.#reconcileTimer || this.stopping) return
+    this.#reconcileTimer = setTimeout(() => {
+      this.#reconcileTimer = undefined
+      if (this.stopping || !this.#connected) return
+      void this.#reconcileNow().catch((err) => this.#log.error({ err }, 'publisher: reconcile failed'))
+    }, this.#opts.reconcileAgainMs ?? 5_000)
+    this.#reconcileTimer.unref()
   }
 
   /**

@@ -208,3 +208,82 @@ t.test('releases asked for while a deploy starts its tasks make one deploy of th
     ['DeployStarted 1', 'DeployCompleted 1', 'DeployStarted 4', 'DeployCompleted 4'],
   )
 })
+
+/** The engine as a killed or restarting one answers: the call does not reach it (what dockerode throws on a dead socket). */
+function unreachable(): Error {
+  return Object.assign(new Error('connect ECONNREFUSED /run/wharf/docker.sock'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' })
+}
+
+/** `engine`, with the calls named in `down` failing as a dead engine's do while it is set. */
+function withOutage(engine: MemoryEngine): { engine: MemoryEngine; down: Set<string> } {
+  const down = new Set<string>()
+  const proxy = new Proxy(engine, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      return (...args: unknown[]) => (down.has(String(prop)) ? Promise.reject(unreachable()) : v.apply(target, args))
+    },
+  })
+  return { engine: proxy, down }
+}
+
+t.test('a scale whose change cannot reach the engine (killed meanwhile) is not failed: it is applied once the engine is back', async (t) => {
+  const base = setup(t)
+  const { engine, down } = withOutage(base.engine)
+  const { reads, store, deploys } = base
+  const scheduler = new Scheduler(
+    { store, reads, docker: engine, namespace: NS, registry: REGISTRY, log: createLogger({ level: 'silent' }) },
+    { pollMs: 5, deployTimeoutMs: 2_000, progress: { settleMs: 0 } },
+  )
+  t.teardown(() => scheduler.stop())
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 1 })
+  await scheduler.reconcile('shop')
+  await scheduler.idle()
+  // ps:scale web=2; the engine dies between the scheduler's look at the services and its update.
+  reads.formations.set('shop', { web: 2 })
+  down.add('updateService')
+  await t.rejects(scheduler.reconcile('shop'), { code: 'ECONNREFUSED' }, 'thrown: the consumer hands the event over again')
+  t.notMatch(await deploys(), [{ type: 'DeployFailed' }], 'no DeployFailed: Swarm refused nothing')
+  // While it is away, each retry fails the same way (at the first look).
+  down.add('listServices')
+  await t.rejects(scheduler.reconcile('shop'), { code: 'ECONNREFUSED' })
+  down.clear()
+  t.equal(await scheduler.reconcile('shop'), 'changed', 'the retry once the engine is back applies it')
+  await scheduler.idle()
+  t.equal(base.engine.containersOf('wharf-shop-web').length, 2, 'web=2 runs')
+  t.same(
+    (await deploys()).map((e) => e.type),
+    ['DeployStarted', 'DeployCompleted', 'DeployStarted', 'DeployCompleted'],
+    'one deploy for the scale, completed',
+  )
+})
+
+t.test('a deploy whose engine goes away while it is watched completes once the engine is back', async (t) => {
+  const base = setup(t)
+  const { engine, down } = withOutage(base.engine)
+  const { reads, store, deploys } = base
+  const scheduler = new Scheduler(
+    { store, reads, docker: engine, namespace: NS, registry: REGISTRY, log: createLogger({ level: 'silent' }) },
+    { pollMs: 5, deployTimeoutMs: 5_000, progress: { settleMs: 0 } },
+  )
+  t.teardown(() => scheduler.stop())
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 1 })
+  // Every read of the deploy's progress fails for a while after the change was applied.
+  const reconciled = scheduler.reconcile('shop')
+  down.add('inspectService').add('listTasks')
+  t.equal(await reconciled, 'changed')
+  await new Promise((r) => setTimeout(r, 700))
+  t.same(
+    (await deploys()).map((e) => e.type),
+    ['DeployStarted'],
+    'neither completed nor failed while the engine is away',
+  )
+  down.clear()
+  await scheduler.idle()
+  t.same(
+    (await deploys()).map((e) => e.type),
+    ['DeployStarted', 'DeployCompleted'],
+  )
+})

@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
-import type { ContainerEngine } from '../../core/engine/engine.js'
+import { isEngineUnreachable, type ContainerEngine } from '../../core/engine/engine.js'
 import type { Logger } from '../../core/log.js'
 import { readState, runCommand } from '../../domain/command.js'
 import { runtimeDecider, type RuntimeCommand } from '../../domain/runtime/decider.js'
@@ -161,6 +161,13 @@ export class Scheduler {
       try {
         for (const c of changes) await applyChange(this.#d.docker, c)
       } catch (err) {
+        // The engine is away (killed, restarting): not a refusal. Thrown, so the event comes again
+        // (the consumer retries it) and the change is applied once the engine is back; the deploy
+        // started stays open until then. Answering `FailDeploy` here left the change unapplied for good.
+        if (isEngineUnreachable(err)) {
+          log.warn({ err }, 'scheduler: the engine cannot be reached; the deploy is applied when it is back')
+          throw err
+        }
         const reason = `Swarm refused the change: ${(err as Error).message}`.slice(0, 2048)
         log.error({ err }, 'scheduler: cannot apply a deploy')
         await this.#run({ type: 'FailDeploy', app, release: release.version, reason }, ctx)
@@ -194,14 +201,28 @@ export class Scheduler {
       this.#pending.delete(app)
       if (this.#stopped) return
       if (entry.coalesced > 1) this.#d.log.info({ app, coalesced: entry.coalesced }, 'scheduler: changes asked for during a deploy make one deploy')
-      void this.reconcile(app, entry.cause ? { cause: entry.cause } : {}).catch((err) =>
-        this.#d.log.error({ err, app }, 'scheduler: cannot reconcile an app after its deploy started its tasks'),
-      )
+      this.#reconcileLater(app, entry.cause, 0)
     }
     const entry: Pending = { cause, coalesced: 1, timer: setTimeout(fire, this.#o.supersedeAfterMs) }
     this.#pending.set(app, entry)
     watch.onUp = fire
     return Promise.resolve('deferred')
+  }
+
+  /**
+   * A deferred reconcile, run outside the consumer: one that fails (the engine away) is tried again
+   * every second, as the consumer would hand its event again, until it works or the scheduler stops.
+   */
+  #reconcileLater(app: string, cause: RecordedEvent | undefined, delayMs: number): void {
+    const run = (): void => {
+      if (this.#stopped) return
+      this.request(app, cause).catch((err) => {
+        this.#d.log.warn({ err, app }, 'scheduler: cannot reconcile an app after its deploy; trying again')
+        this.#reconcileLater(app, cause, 1_000)
+      })
+    }
+    if (delayMs === 0) run()
+    else setTimeout(run, delayMs).unref()
   }
 
   /** `ps:restart [type]`: replaces the app's tasks (of one type, or all), all at once start-first, once per request. */
@@ -303,10 +324,26 @@ export class Scheduler {
     const deadline = since + this.#o.deployTimeoutMs
     /** Per service: its running count and since when it has not moved, and how often its update was nudged. */
     const moved = services.map(() => ({ running: -1, at: Date.now(), nudges: 0 }))
+    let unreachableSaid = false
     watch.done = (async () => {
       for (;;) {
         if (watch.cancelled || this.#stopped) return
-        const progress = await Promise.all(services.map((s) => serviceProgress(this.#d.docker, s.name, s.hash, { ...this.#o.progress, since })))
+        let progress
+        try {
+          progress = await Promise.all(services.map((s) => serviceProgress(this.#d.docker, s.name, s.hash, { ...this.#o.progress, since })))
+        } catch (err) {
+          // The engine is away: Swarm goes on with the update once it is back; watched until the deadline.
+          if (!isEngineUnreachable(err)) throw err
+          if (Date.now() > deadline) {
+            const reason = `not running after ${this.#o.deployTimeoutMs / 1000} s: the engine did not answer (${(err as Error).message})`
+            await this.#run({ type: 'FailDeploy', app, release, reason: reason.slice(0, 2048) }, ctx)
+            return
+          }
+          if (!unreachableSaid) log.warn({ err }, 'scheduler: the engine cannot be reached; watching the deploy until it is back')
+          unreachableSaid = true
+          await sleep(Math.max(this.#o.pollMs, 500))
+          continue
+        }
         if (watch.cancelled || this.#stopped) return
         const failedAt = progress.findIndex((p) => p.state === 'failed')
         if (failedAt >= 0) {

@@ -8,7 +8,7 @@ import { appInfo } from '../apps/queries.js'
 import { AppInfoOut, AppName, AppOut, AppParams, ErrorOut, UserName } from '../apps/schemas.js'
 import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
-import { checkAppQuota } from '../apps/quotas.js'
+import { withinAppQuota } from '../apps/quotas.js'
 import { runCommand } from '../../../domain/command.js'
 import { appDecider } from '../../../domain/app/decider.js'
 import { appUrl } from '../../../core/config.js'
@@ -44,25 +44,27 @@ export const appsRoutes: RoutePlugin = (api, deps) => {
     async (req, reply) => {
       const user = signedIn(req)
       const given = req.body.name
-      await checkAppQuota(deps, user)
       // A generated name that is taken already is drawn again (a few times), a given one is refused.
-      for (let attempt = 0; ; attempt++) {
-        const name = given ?? generateAppName()
-        try {
-          await runCommand(deps, {
-            stream: appStream(name),
-            decider: appDecider,
-            command: { type: 'CreateApp', by: actorOf(user), name },
-            ctx: contextOf(user, req.id),
-            waitFor: LIFECYCLE,
-          })
-        } catch (err) {
-          if (given === undefined && attempt < 5 && err instanceof WharfError && err.code === 'WHARF_EXISTS') continue
-          throw err
+      const name = await withinAppQuota(deps, user, async () => {
+        for (let attempt = 0; ; attempt++) {
+          const name = given ?? generateAppName()
+          try {
+            await runCommand(deps, {
+              stream: appStream(name),
+              decider: appDecider,
+              command: { type: 'CreateApp', by: actorOf(user), name },
+              ctx: contextOf(user, req.id),
+              waitFor: LIFECYCLE,
+            })
+            return name
+          } catch (err) {
+            if (given === undefined && attempt < 5 && err instanceof WharfError && err.code === 'WHARF_EXISTS') continue
+            throw err
+          }
         }
-        const row = await visibleApp(deps.pool, user, name)
-        return reply.status(201).send(await appInfo(deps.pool, deps.cfg, row))
-      }
+      })
+      const row = await visibleApp(deps.pool, user, name)
+      return reply.status(201).send(await appInfo(deps.pool, deps.cfg, row))
     },
   )
 

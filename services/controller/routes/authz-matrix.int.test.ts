@@ -56,6 +56,7 @@ const MATRIX: Record<string, [number, number, number, number, number, number]> =
   'GET /v1/apps/{app}/limits': [401, 401, 404, 200, 200, 200],
   'GET /v1/apps/{app}/logs': [401, 401, 404, 200, 200, 200],
   'GET /v1/apps/{app}/logs/stream': [401, 401, 404, 200, 200, 200],
+  'GET /v1/apps/{app}/logs/token': [401, 401, 404, 200, 200, 200],
   'GET /v1/apps/{app}/maintenance': [401, 401, 404, 200, 200, 200],
   'GET /v1/apps/{app}/perms': [401, 401, 404, 200, 200, 200],
   'GET /v1/apps/{app}/processes': [401, 401, 404, 200, 200, 200],

@@ -2,7 +2,7 @@ import Type from 'typebox'
 import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut, FormationIn, FormationOut, ProcessType } from '../apps/schemas.js'
 import type { RoutePlugin } from '../context.js'
-import { checkReplicaQuota } from '../apps/quotas.js'
+import { withinReplicaQuota } from '../apps/quotas.js'
 import { visibleApp, getFormation, getProcesses } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut }
@@ -34,8 +34,10 @@ export const formationRoutes: RoutePlugin = (api, deps) => {
       },
     },
     async (req) => {
-      await checkReplicaQuota(deps, signedIn(req), req.params.app, req.body as Record<string, number>)
-      await runAppCommand(deps, req, req.params.app, { type: 'Scale', formation: req.body as Record<string, number> }, ['formation'])
+      const formation = req.body as Record<string, number>
+      await withinReplicaQuota(deps, signedIn(req), req.params.app, formation, () =>
+        runAppCommand(deps, req, req.params.app, { type: 'Scale', formation }, ['formation']),
+      )
       return { formation: await getFormation(deps.pool, req.params.app) }
     },
   )

@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { WharfError } from '../../../core/errors.js'
 import { ProcessType } from '../../../domain/index.js'
-import { MAX_REQUEST_LINES, type LoggerClient, type LogLine } from '../../../logs/index.js'
+import { logInputToken, MAX_REQUEST_LINES, type LoggerClient, type LogLine } from '../../../logs/index.js'
 import { signedIn } from '../apps/access.js'
 import { AppParams, ErrorOut } from '../apps/schemas.js'
 import type { ControllerDeps, RoutePlugin } from '../context.js'
@@ -59,9 +59,19 @@ const sse = (l: LogLine) => `id: ${l.id}\ndata: ${JSON.stringify(l)}\n\n`
 /** 9999-12-31T23:59:59.999Z, the last time an ISO date spells with four digits. */
 const MAX_TIME = 253_402_300_799_999
 
+const LogTokenOut = Type.Object(
+  {
+    app: Type.String(),
+    /** What a line for the app sent to the syslog receiver must begin with: `t.` and 32 hex digits. */
+    token: Type.String(),
+  },
+  { additionalProperties: false },
+)
+
 /**
- * `GET /apps/:app/logs` (recent lines, or `since` a time) and `GET /apps/:app/logs/stream` (the
- * recent lines, then every new one, as server-sent events), for whoever may use the app.
+ * `GET /apps/:app/logs` (recent lines, or `since` a time), `GET /apps/:app/logs/stream` (the
+ * recent lines, then every new one, as server-sent events) and `GET /apps/:app/logs/token` (the
+ * app's log-input token for the syslog receiver), for whoever may use the app.
  */
 export const logsRoutes: RoutePlugin = (api, deps) => {
   const streams = new Set<() => void>()
@@ -91,6 +101,24 @@ export const logsRoutes: RoutePlugin = (api, deps) => {
         return { lines: await logger.history({ app: req.params.app, since, limit: lines, ...(type ? { type } : {}) }) }
       }
       return { lines: (await logger.recent({ app: req.params.app, lines, ...(type ? { type } : {}) })).lines }
+    },
+  )
+
+  api.get(
+    '/apps/:app/logs/token',
+    {
+      schema: {
+        summary: "The app's log-input token: a line sent to the syslog receiver is filed under the app only when it begins with it.",
+        params: AppParams,
+        response: { 200: LogTokenOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 503: ErrorOut },
+      },
+    },
+    async (req) => {
+      const app = await visibleApp(deps.pool, signedIn(req), req.params.app)
+      const secret = deps.cfg.logs.inputSecret
+      if (!secret) throw new WharfError('WHARF_UNAVAILABLE', 'this controller has no WHARF_LOG_INPUT_SECRET: no log-input tokens')
+      // Of this incarnation: the name created again after apps:destroy has another token.
+      return { app: app.name, token: logInputToken(secret, app.name, app.created) }
     },
   )
 
