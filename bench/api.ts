@@ -7,10 +7,23 @@
  *   the answer) at 200 req/s for 10 s: p50/p99.
  * Targets: GET p99 <= 10 ms; command p99 <= 30 ms. It registers a user of its own (or uses
  * WHARF_BENCH_TOKEN), creates an app of its own and destroys it at the end.
+ *
+ * The config:set app runs (busybox httpd answering `$K0`, through `builds:create`, `BENCH_DEPLOY=0`
+ * for none), so each release is also a deploy; the platform has at least `BENCH_APPS` apps (default
+ * 1,000: the bench creates what is missing, and destroys them at the end unless `BENCH_KEEP_APPS=1`).
+ * Beside the figures: where a config:set's time went (the controller's `Server-Timing` steps,
+ * p50/p99), the services process's event-loop delay during the burst (its /metrics), and a final
+ * check that the app serves the last value and that no release is missing from releases:list.
+ * `BENCH_GETS=0` leaves out the GETs.
  */
+import { loadavg } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
 import { Pool } from 'undici'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
+import { countLiveApps } from '../projections/index.js'
+import { get } from '../test/http.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))
 const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
@@ -18,7 +31,18 @@ const http = new Pool(base, { connections: 64, pipelining: 1 })
 const SECONDS = 10
 const TARGETS = { getP99Ms: 10, commandP99Ms: 30 }
 
-async function call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown): Promise<{ status: number; body: T }> {
+const DEPLOY = process.env.BENCH_DEPLOY !== '0'
+const APPS = Number(process.env.BENCH_APPS ?? 1000)
+
+/** `config:set` steps (Server-Timing) by name, ms. */
+const steps = new Map<string, number[]>()
+
+async function call<T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; body: T; timing: string | undefined }> {
   const res = await http.request({
     path,
     method,
@@ -26,7 +50,31 @@ async function call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: 
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   })
   const text = await res.body.text()
-  return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T }
+  const timing = res.headers['server-timing']
+  return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T, timing: typeof timing === 'string' ? timing : undefined }
+}
+
+function noteSteps(header: string | undefined): void {
+  for (const part of (header ?? '').split(',')) {
+    const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(part)
+    if (!m) continue
+    let xs = steps.get(m[1]!)
+    if (!xs) steps.set(m[1]!, (xs = []))
+    xs.push(Number(m[2]))
+  }
+}
+
+/**
+ * From the services process's /metrics: its event-loop delay since the last scrape (prom-client
+ * resets it on each), ms, and the CPU time it has used, s.
+ */
+async function processMetrics(): Promise<{ lag: Record<string, number>; cpuS: number }> {
+  const res = await http.request({ path: '/metrics', method: 'GET' })
+  const text = await res.body.text()
+  const lag: Record<string, number> = {}
+  for (const m of text.matchAll(/^nodejs_eventloop_lag_(p50|p99|max)_seconds (\S+)$/gm)) lag[m[1]!] = r1(Number(m[2]) * 1000)
+  const cpuS = Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? NaN)
+  return { lag, cpuS }
 }
 
 async function must<T>(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown): Promise<T> {
@@ -64,6 +112,24 @@ async function steady(rate: number, seconds: number, make: (i: number) => Promis
   return { lat, errors }
 }
 
+async function until(what: string, ms: number, done: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(50)
+  }
+}
+
+/** When `done` first answers true (epoch ms), or undefined after `ms`. */
+async function within(ms: number, done: () => Promise<boolean>): Promise<number | undefined> {
+  const deadline = Date.now() + ms
+  while (!(await done())) {
+    if (Date.now() > deadline) return undefined
+    await sleep(250)
+  }
+  return Date.now()
+}
+
 const q = (lat: number[], p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN
 const r1 = (x: number) => Math.round(x * 10) / 10
 
@@ -71,6 +137,8 @@ const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
 const username = `bench-${suffix}`
 const app = `bench-${suffix}`
 let token = process.env.WHARF_BENCH_TOKEN
+const extraApps: string[] = []
+const pool = cfg.databaseUrl ? new pg.Pool({ connectionString: cfg.databaseUrl, max: 2 }) : undefined
 try {
   if (!token) {
     const password = `pw-${suffix}-${Math.random().toString(36).slice(2)}`
@@ -78,13 +146,51 @@ try {
     token = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username, password })).token
   }
   await must('POST', '/v1/apps', token, { name: app })
+  if (pool) {
+    const want = APPS - (await countLiveApps(pool))
+    const t0 = Date.now()
+    for (let i = 0; i < want; i += 20) {
+      const names = Array.from({ length: Math.min(20, want - i) }, (_, j) => `bapi-${suffix}-${i + j}`)
+      await Promise.all(names.map((name) => must('POST', '/v1/apps', token, { name })))
+      extraApps.push(...names)
+    }
+    if (want > 0) console.log(`created ${want} apps in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    console.log(`apps on the platform: ${await countLiveApps(pool)}`)
+  }
+  if (DEPLOY) {
+    const procfile = { web: `mkdir -p /tmp/www && echo "$K0" > /tmp/www/index.html; httpd -f -p $PORT -h /tmp/www & trap 'exit 0' TERM; wait` }
+    await must('POST', `/v1/apps/${app}/builds`, token, { image: 'busybox:latest', procfile, port: 5000 })
+    await until(
+      'the app to serve',
+      60_000,
+      async () => (await get(cfg.ports.router, `${app}.${cfg.domain}`, '/', false, 1_000).catch(() => undefined))?.status === 200,
+    )
+  }
   await must('POST', `/v1/apps/${app}/config`, token, { values: { WARM: 'up' } })
   // Warm the JIT and the connection pool.
   await steady(200, 1, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
 
-  const gets = await steady(1000, SECONDS, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
-  const sets = await steady(200, SECONDS, (i) => call('POST', `/v1/apps/${app}/config`, token, { values: { [`K${i % 50}`]: String(i) } }).then((r) => r.status))
-
+  const gets =
+    process.env.BENCH_GETS === '0'
+      ? { lat: [], errors: 0 }
+      : await steady(1000, SECONDS, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
+  const before = (await must<{ releases: { version: number }[] }>('GET', `/v1/apps/${app}/releases?limit=1`, token)).releases[0]?.version ?? 0
+  const cpuBefore = (await processMetrics()).cpuS
+  console.log(`config:set at 200/s for ${SECONDS} s on ${app} (v${before})`)
+  const loadBefore = loadavg()[0]!.toFixed(1)
+  const setsStarted = Date.now()
+  const sets = await steady(200, SECONDS, (i) =>
+    call('POST', `/v1/apps/${app}/config`, token, { values: { [`K${i % 50}`]: String(i) } }).then((r) => {
+      noteSteps(r.timing)
+      return r.status
+    }),
+  )
+  const { lag, cpuS: cpuAfter } = await processMetrics()
+  const cpuMsPerSet = r1(((cpuAfter - cpuBefore) * 1000) / Math.max(1, sets.lat.length + sets.errors))
+  const burstS = (Date.now() - setsStarted) / 1000
+  const loadAfter = loadavg()[0]!.toFixed(1)
+  // The last value of K0 sent: the app must serve it once the deploys are through.
+  const lastK0 = String(Math.floor((200 * SECONDS - 1) / 50) * 50)
   const rows: [string, string, string, string][] = [
     [
       `GET apps:list + config:list @ 1000/s`,
@@ -100,7 +206,36 @@ try {
     ],
   ]
   for (const r of rows) console.log(`${r[0].padEnd(38)} ${r[1].padStart(14)} ${r[2].padStart(14)}   target ${r[3]}`)
-  console.log(`errors: GET ${gets.errors}, config:set ${sets.errors}`)
+  console.log(`errors: GET ${gets.errors}, config:set ${sets.errors}; load ${loadBefore} before the config:set burst, ${loadAfter} after`)
+  const stepRows = [...steps].map(([name, xs]) => {
+    xs.sort((a, b) => a - b)
+    return `${name} p50 ${r1(q(xs, 0.5))} p99 ${r1(q(xs, 0.99))}`
+  })
+  console.log(`config:set steps (Server-Timing, ms): ${stepRows.join('; ')}`)
+  console.log(`services process event-loop delay during the burst (ms): p50 ${lag.p50} p99 ${lag.p99} max ${lag.max}`)
+  console.log(
+    `services process CPU during the burst: ${r1(cpuAfter - cpuBefore)} s in ${r1(burstS)} s, ${cpuMsPerSet} ms per config:set (the deploys it caused meanwhile included)`,
+  )
+  let servedAfter: number | undefined
+  if (DEPLOY && sets.errors === 0) {
+    servedAfter = await within(300_000, async () => {
+      const r = await get(cfg.ports.router, `${app}.${cfg.domain}`, '/', false, 1_000).catch(() => undefined)
+      return r?.status === 200 && r.body.trim() === lastK0
+    })
+    if (servedAfter !== undefined) servedAfter -= setsStarted
+  }
+  const { releases } = await must<{ releases: { version: number }[] }>('GET', `/v1/apps/${app}/releases?limit=1000`, token)
+  const newest = releases[0]?.version ?? 0
+  const made = newest - before
+  const contiguous = releases.every((r, i) => r.version === newest - i)
+
+  console.log(
+    `releases: ${made} made for ${sets.lat.length} answered config:set (${made === sets.lat.length ? 'none lost' : 'MISMATCH'}), newest ${releases.length} contiguous: ${contiguous ? 'yes' : 'NO'}`,
+  )
+  if (DEPLOY)
+    console.log(
+      `the app served the last value (K0=${lastK0}) ${servedAfter === undefined ? 'NOT within 300 s' : `${(servedAfter / 1000).toFixed(1)} s after the burst began`}`,
+    )
   console.log(
     JSON.stringify({
       getP50Ms: r1(q(gets.lat, 0.5)),
@@ -111,9 +246,18 @@ try {
       setP99Ms: r1(q(sets.lat, 0.99)),
       setRequests: sets.lat.length,
       setErrors: sets.errors,
+      steps: Object.fromEntries([...steps].map(([name, xs]) => [name, { p50: r1(q(xs, 0.5)), p99: r1(q(xs, 0.99)) }])),
+      loopDelayMs: lag,
+      cpuMsPerSet,
+      releasesMade: made,
+      servedLastMs: servedAfter ?? null,
     }),
   )
 } finally {
   if (token) await call('DELETE', `/v1/apps/${app}`, token, { confirm: app }).catch(() => {})
+  if (token && process.env.BENCH_KEEP_APPS !== '1')
+    for (let i = 0; i < extraApps.length; i += 20)
+      await Promise.all(extraApps.slice(i, i + 20).map((name) => call('DELETE', `/v1/apps/${name}`, token, { confirm: name }).catch(() => {})))
+  await pool?.end()
   await http.close()
 }

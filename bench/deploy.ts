@@ -12,6 +12,11 @@
  * through `builds:create`). When the platform runs no scheduler (see /healthz), the benchmark runs
  * one in this process, for its own app only (its own durable subscription, deleted at the end). It
  * registers a user, creates an app and destroys it at the end.
+ *
+ * Then the engine's floor (`BENCH_FLOOR_RUNS`, default 3; `BENCH_ONLY_FLOOR=1` for only it): a bare
+ * Swarm service of the same image and command, 10 replicas, updated the same way (start-first, all
+ * at once), with and without a published host port; and for every deploy the engine's steps per
+ * task (task made -> container created -> started -> reported running), from the tasks and containers.
  */
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -32,7 +37,9 @@ import { get } from '../test/http.js'
 const cfg = loadConfig(withPlatformEnv(process.env))
 const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
 const RUNS = Number(process.env.BENCH_RUNS ?? 5)
-const SIZES = [3, 10]
+const SIZES = process.env.BENCH_ONLY_FLOOR === '1' ? [] : [3, 10]
+/** Runs of the bare Swarm service beside (`BENCH_FLOOR_RUNS`, 0: none). */
+const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 3)
 const TIMEOUT_MS = 60_000
 const POLL_MS = 25
 
@@ -128,6 +135,103 @@ async function taskTimes(service: string, release: number): Promise<{ created: n
   }
 }
 
+/** One task's engine steps, ms: task made -> container created -> container started -> task reported running. */
+interface TaskSteps {
+  toContainer: number
+  toStart: number
+  toRunning: number
+}
+
+/** The engine's steps for each running task of `service` (of `release` when given, by its label). */
+async function engineSteps(service: string, release?: number): Promise<TaskSteps[]> {
+  const tasks = ((await docker.listTasks({ filters: { service: [service] } })) as any[]).filter(
+    (t) =>
+      t.Status?.State === 'running' &&
+      t.DesiredState === 'running' &&
+      (release === undefined || t.Spec?.ContainerSpec?.Labels?.[LABELS.release] === String(release)),
+  )
+  const out: TaskSteps[] = []
+  for (const t of tasks) {
+    const id = t.Status?.ContainerStatus?.ContainerID as string | undefined
+    if (!id) continue
+    const c = await docker
+      .getContainer(id)
+      .inspect()
+      .catch(() => undefined)
+    if (!c) continue
+    const made = Date.parse(t.CreatedAt)
+    const created = Date.parse(c.Created)
+    const started = Date.parse(c.State.StartedAt)
+    out.push({ toContainer: created - made, toStart: started - created, toRunning: Date.parse(t.Status.Timestamp) - started })
+  }
+  return out
+}
+
+const stepText = (xs: TaskSteps[]) =>
+  xs.length === 0
+    ? 'n/a'
+    : `per task, median: made -> container created ${sec(median(xs.map((x) => x.toContainer)))}, -> started ${sec(median(xs.map((x) => x.toStart)))}, -> reported running ${sec(median(xs.map((x) => x.toRunning)))}`
+
+/**
+ * The engine's floor: a bare Swarm service of the same image and command (no labels, drain, health
+ * check or registry credentials; host-mode port; start-first, all at once), 10 replicas: from the
+ * update call until the last new task runs, and the same from the first task made.
+ */
+async function floor(image: string, command: string[], n: number, publish: boolean): Promise<string[]> {
+  const name = `benchfloor-${publish ? 'p' : 'n'}-${suffix}`
+  const spec = (value: string) => ({
+    Name: name,
+    TaskTemplate: {
+      ContainerSpec: { Image: image, Command: command, Env: [`BENCH=${value}`, 'PORT=5000'], StopGracePeriod: 1e9 },
+      RestartPolicy: { Condition: 'any', Delay: 1e9 },
+    },
+    Mode: { Replicated: { Replicas: n } },
+    UpdateConfig: { Parallelism: 0, Delay: 0, Order: 'start-first', FailureAction: 'pause', Monitor: 1e9 },
+    EndpointSpec: { Mode: 'vip', Ports: publish ? [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] : [] },
+  })
+  const what = publish ? 'bare service' : 'bare service without a published port'
+  const lines: string[] = []
+  const service = await docker.createService(spec('0') as any)
+  try {
+    const runningOf = async (value: string) =>
+      ((await docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })) as any[]).filter(
+        (t) => t.Status?.State === 'running' && (t.Spec?.ContainerSpec?.Env ?? []).includes(`BENCH=${value}`),
+      )
+    for (let i = 0; i < 600 && (await runningOf('0')).length < n; i++) await sleep(100)
+    const calls: number[] = []
+    const engines: number[] = []
+    const steps: TaskSteps[] = []
+    for (let run = 1; run <= FLOOR_RUNS; run++) {
+      await sleep(3_000)
+      const value = String(run)
+      const info = await docker.getService(service.id).inspect()
+      const t0 = Date.now()
+      await docker.getService(service.id).update({ version: info.Version.Index, ...spec(value) } as any)
+      let tasks: any[] = []
+      for (let i = 0; i < 1200 && (tasks = await runningOf(value)).length < n; i++) await sleep(POLL_MS)
+      const done = Date.now()
+      const made = Math.min(...tasks.map((t) => Date.parse(t.CreatedAt)))
+      const last = Math.max(...tasks.map((t) => Date.parse(t.Status.Timestamp)))
+      calls.push(done - t0)
+      engines.push(last - made)
+      const all = await engineSteps(name)
+      steps.push(...all)
+      lines.push(
+        `${what} web=${n} run ${run}: all running ${sec(done - t0)} after the update call; engine, first task made -> last running ${sec(last - made)} (load ${loadavg()[0]!.toFixed(1)})`,
+      )
+    }
+    lines.push(
+      `${what} (the engine's floor), web=${n}, ${FLOOR_RUNS} runs: update call -> all running median ${sec(median(calls))}; first task made -> last running median ${sec(median(engines))}; ${stepText(steps)}`,
+    )
+  } finally {
+    await docker
+      .getService(service.id)
+      .remove()
+      .catch(() => {})
+  }
+  return lines
+}
+
 try {
   const health = await must<{ checks: { services?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
   const running = health.checks.services?.detail?.running ?? []
@@ -163,6 +267,7 @@ try {
     const current = await lastRelease()
     for (let i = 0; i < 600 && !(await deployOutcome(current.version, seq)); i++) await sleep(100)
     const rows: Row[] = []
+    const steps: TaskSteps[] = []
     for (let run = 1; run <= RUNS; run++) {
       // The old containers of the last run drained and stopped: each run starts from n serving.
       await sleep(cfg.drainMs + 2_000)
@@ -200,6 +305,7 @@ try {
       }
       const times = await taskTimes(service, rel.version)
       if (times) Object.assign(row, { toTasks: times.created - rel.at, engine: times.running - times.created })
+      steps.push(...(await engineSteps(service, rel.version)))
       rows.push(row)
       const load = loadavg()[0]!.toFixed(1)
       console.log(
@@ -212,9 +318,17 @@ try {
     }
     const what = n === 3 ? 'config-to-live, web=3' : `release -> all serving, web=${n}`
     summary.push(
-      `${what}, ${RUNS} runs: ${stat('live')} (target <= 1.50 s); from ReleaseCreated ${stat('fromRelease')} (first task made ${stat('toTasks')}; engine, first task made -> last running ${stat('engine')}); through the router ${stat('routed')}; DeployCompleted ${stat('completed')}`,
+      `${what}, ${RUNS} runs: ${stat('live')} (target <= 1.50 s); from ReleaseCreated ${stat('fromRelease')} (first task made ${stat('toTasks')}; engine, first task made -> last running ${stat('engine')}; ${stepText(steps)}); through the router ${stat('routed')}; DeployCompleted ${stat('completed')}`,
     )
     console.log(`\n${summary.at(-1)}\n`)
+  }
+  if (FLOOR_RUNS > 0) {
+    const spec = ((await docker.getService(service).inspect()) as any).Spec.TaskTemplate.ContainerSpec
+    for (const publish of [true, false]) {
+      const lines = await floor(spec.Image, spec.Command, 10, publish)
+      for (const l of lines.slice(0, -1)) console.log(l)
+      summary.push(lines.at(-1)!)
+    }
   }
   console.log(summary.join('\n'))
 } finally {

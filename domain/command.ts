@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
-import type { EventContext, EventStore, NewEvent, RecordedEvent } from '../events/index.js'
+import { newEventId, type EventContext, type EventStore, type NewEvent, type RecordedEvent } from '../events/index.js'
 import type { Decider } from './decider.js'
 import { waitFor } from '../projections/index.js'
 
@@ -20,6 +20,10 @@ const MAX_ATTEMPTS = 12
 const BACKOFF_MS = 5
 /** Streams whose folded state is kept, per decider (least recently used go first). */
 const CACHE_SIZE = 5_000
+/** Most commands of one stream decided together and appended as one commit. */
+const MAX_GROUP = 100
+/** About the most input (JSON bytes) of one group: a commit is one NATS message (1 MiB by default). */
+const MAX_GROUP_BYTES = 256 * 1024
 
 export interface CommandResult<S> {
   /** The events the decision appended (none when it decided nothing needs to change). */
@@ -106,44 +110,188 @@ export function readState<S>(store: EventStore, decider: Decider<S, any>, stream
 
 /**
  * Decides `command` on `stream`'s current state and appends the events with the version the
- * decision was made on. Commands on one stream in this process take turns; a writer elsewhere
- * that got in first (ConcurrencyError) means deciding again on the new state, up to 12 times with a
- * small random pause after two, then `WHARF_CONFLICT`. After the append (outside the turn) it waits
+ * decision was made on. Commands on one stream in this process take turns; those that wait while a
+ * turn runs are decided together in the next one, each on the state the ones before it leave, and
+ * appended as one commit (see {@link inGroup}). A writer elsewhere that got in first
+ * (ConcurrencyError) means deciding again on the new state, up to 12 times with a small random pause
+ * after two, then `WHARF_CONFLICT`. After the append (outside the turn) it waits
  * until the read models in `waitFor` (default: all) include the events, so the caller's next query
  * sees them (read your writes). `waitFor: []` does not wait (writers that never read a read model
  * right after, such as the builder, scheduler and publisher); only then may `deps.pool` be left out.
  */
 export async function runCommand<S, C>(
   deps: { store: EventStore; pool?: pg.Pool },
-  opts: { stream: string; decider: Decider<S, C>; command: C; ctx: EventContext; waitFor?: string[]; timeoutMs?: number },
+  opts: {
+    stream: string
+    decider: Decider<S, C>
+    command: C
+    ctx: EventContext
+    waitFor?: string[]
+    timeoutMs?: number
+    /** Told the time of each step, ms: `turn` (the commands before it on the stream), `decide`, `append`, `readmodels`. */
+    timed?: (step: 'turn' | 'decide' | 'append' | 'readmodels', ms: number) => void
+  },
 ): Promise<CommandResult<S>> {
   const pool = deps.pool
   if (!pool && opts.waitFor?.length !== 0) throw new Error('runCommand: waiting for read models needs a pool (or waitFor: [])')
   const wait = { ...(opts.waitFor ? { projections: opts.waitFor } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }
-  const cache = cacheOf(deps.store, opts.decider)
+  const outcome = await inGroup<S>(deps.store, opts.stream, {
+    decider: opts.decider,
+    command: opts.command,
+    ctx: opts.ctx,
+    queued: performance.now(),
+    ...(opts.timed ? { timed: opts.timed } : {}),
+  })
+  // Nothing new can also mean an earlier attempt of this same command wrote it (a retry after a
+  // partial append): the answer must include what the stream holds either way.
+  if (pool && opts.waitFor?.length !== 0) {
+    const t0 = performance.now()
+    await waitFor(pool, outcome.version, wait)
+    opts.timed?.('readmodels', performance.now() - t0)
+  }
+  return outcome
+}
+
+/** One command waiting for its stream's next group. */
+interface Entry<S> {
+  decider: Decider<S, any>
+  command: unknown
+  ctx: EventContext
+  /** When it was asked (performance.now()). */
+  queued: number
+  timed?: (step: 'turn' | 'decide' | 'append', ms: number) => void
+  resolve(outcome: CommandResult<S>): void
+  reject(err: unknown): void
+}
+
+/** Commands waiting for a turn, per store and stream. */
+const waiting = new WeakMap<EventStore, Map<string, Entry<any>[]>>()
+
+/**
+ * Runs `entry` in the stream's next group: the commands waiting when a turn comes are decided one
+ * after another, each on the state the ones before it leave, and appended as one commit (all or
+ * nothing; each event keeps its own command's context). So the commands of a busy stream cost one
+ * read of its version and one append per turn, not per command.
+ */
+function inGroup<S>(store: EventStore, stream: string, entry: Omit<Entry<S>, 'resolve' | 'reject'>): Promise<CommandResult<S>> {
+  return new Promise((resolve, reject) => {
+    let byStream = waiting.get(store)
+    if (!byStream) waiting.set(store, (byStream = new Map()))
+    const queue = byStream.get(stream)
+    if (queue) {
+      queue.push({ ...entry, resolve, reject })
+      return
+    }
+    byStream.set(stream, [{ ...entry, resolve, reject }])
+    nextTurn(store, stream, byStream)
+  })
+}
+
+function nextTurn(store: EventStore, stream: string, byStream: Map<string, Entry<any>[]>): void {
+  void inTurn(store, stream, async () => {
+    const queue = byStream.get(stream)!
+    const group = takeGroup(queue)
+    try {
+      await runGroup(store, stream, group)
+    } catch (err) {
+      for (const e of group) e.reject(err)
+    } finally {
+      if (queue.length === 0) byStream.delete(stream)
+      else nextTurn(store, stream, byStream)
+    }
+  })
+}
+
+/** Takes the next group off `queue`: commands of one decider, at most MAX_GROUP of them and about MAX_GROUP_BYTES of input. */
+function takeGroup(queue: Entry<any>[]): Entry<any>[] {
+  let n = 0
+  let bytes = 0
+  while (n < queue.length && n < MAX_GROUP && queue[n]!.decider === queue[0]!.decider) {
+    bytes += sizeOf(queue[n]!.command)
+    if (n > 0 && bytes > MAX_GROUP_BYTES) break
+    n++
+  }
+  return queue.splice(0, Math.max(1, n))
+}
+
+function sizeOf(command: unknown): number {
+  try {
+    return JSON.stringify(command)?.length ?? 0
+  } catch {
+    return MAX_GROUP_BYTES
+  }
+}
+
+/**
+ * The events a decision made, as the decider's `evolve` sees them before they are in the log, for the
+ * decisions after it in the same group. Their seq is not known yet: it is after everything in the log.
+ */
+function provisional(stream: string, events: readonly NewEvent[], ctx: EventContext): RecordedEvent[] {
+  const at = new Date().toISOString()
+  return events.map((e) => ({
+    id: e.id ?? newEventId(),
+    type: e.type,
+    version: e.version ?? 1,
+    stream,
+    occurredAt: e.occurredAt ?? at,
+    actor: ctx.actor,
+    causationId: ctx.causationId ?? null,
+    correlationId: ctx.correlationId ?? '',
+    data: e.data,
+    seq: Number.MAX_SAFE_INTEGER,
+  }))
+}
+
+/**
+ * Decides a group on the stream's current state and appends what it decided with the version the
+ * decisions were made on. A writer elsewhere that got in first (ConcurrencyError) means deciding the
+ * whole group again on the new state, up to MAX_ATTEMPTS times with a small random pause after two,
+ * then `WHARF_CONFLICT` for all. A command the decider refuses gets its error once the others are written.
+ */
+async function runGroup<S>(store: EventStore, stream: string, group: Entry<S>[]): Promise<void> {
+  const decider = group[0]!.decider
+  const cache = cacheOf(store, decider)
+  const start = performance.now()
+  for (const e of group) e.timed?.('turn', start - e.queued)
   let lastErr: unknown
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt >= 2) await sleep(Math.random() * BACKOFF_MS * attempt)
-    const outcome = await inTurn(deps.store, opts.stream, async () => {
-      const { state, version } = await current(deps.store, opts.decider, opts.stream)
-      const events = opts.decider.decide(opts.command, state)
-      if (events.length === 0) return { events, version, state }
+    const t0 = performance.now()
+    const { state, version } = await current(store, decider, stream)
+    let next = state
+    const decided: { e: Entry<S>; events: NewEvent[]; before: S }[] = []
+    const refused: { e: Entry<S>; err: unknown }[] = []
+    for (const e of group) {
+      let events: NewEvent[]
       try {
-        const res = await deps.store.append(opts.stream, events, { ...opts.ctx, expectedVersion: version })
-        cache.set(opts.stream, foldOn(opts.decider, { state, version }, res.events))
-        return { events, version: res.lastSeq, state }
+        events = decider.decide(e.command, next)
+      } catch (err) {
+        refused.push({ e, err })
+        continue
+      }
+      decided.push({ e, events, before: next })
+      if (events.length > 0 && group.length > 1) next = foldOn(decider, { state: next, version }, provisional(stream, events, e.ctx)).state
+    }
+    const t1 = performance.now()
+    for (const e of group) e.timed?.('decide', t1 - t0)
+    const all = decided.flatMap((d) => d.events.map((ev) => ({ ...ev, context: d.e.ctx })))
+    let lastSeq = version
+    if (all.length > 0) {
+      try {
+        const res = await store.append(stream, all, { ...group[0]!.ctx, expectedVersion: version })
+        cache.set(stream, foldOn(decider, { state, version }, res.events))
+        lastSeq = res.lastSeq
+        const t2 = performance.now()
+        for (const d of decided) d.e.timed?.('append', t2 - t1)
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err
         lastErr = err
-        return undefined
+        continue
       }
-    })
-    if (outcome) {
-      // Nothing new can also mean an earlier attempt of this same command wrote it (a retry after a
-      // partial append): the answer must include what the stream holds either way.
-      if (pool && opts.waitFor?.length !== 0) await waitFor(pool, outcome.version, wait)
-      return outcome
     }
+    for (const r of refused) r.e.reject(r.err)
+    for (const d of decided) d.e.resolve({ events: d.events, version: lastSeq, state: d.before })
+    return
   }
-  throw new WharfError('WHARF_CONFLICT', `${opts.stream} kept changing while the command was decided; try again`, { cause: lastErr })
+  throw new WharfError('WHARF_CONFLICT', `${stream} kept changing while the command was decided; try again`, { cause: lastErr })
 }

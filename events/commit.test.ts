@@ -1,4 +1,5 @@
 import t from 'tap'
+import { mayHold } from './jetstream.js'
 import { decodeCommit, encodeCommit } from './commit.js'
 import { endsCommit, type EventEnvelope } from './envelope.js'
 
@@ -34,4 +35,27 @@ t.test('a commit of several is one message: every event gets its seq, index and 
       ['c', 12, 2, 3, true],
     ],
   )
+})
+
+t.test('mayHold tells from the bytes whether a commit may hold an event of the types read', async (t) => {
+  const env = (type: string, data: unknown) => ({
+    id: 'x',
+    type,
+    version: 1,
+    stream: 'app.shop',
+    occurredAt: '',
+    actor: 'a',
+    causationId: null,
+    correlationId: 'c',
+    data,
+  })
+  const reads = mayHold(['ReleaseCreated', 'FormationScaled'])
+  t.ok(reads(encodeCommit([env('ConfigSet', {}), env('ReleaseCreated', {})])), 'one of a commit of several')
+  t.ok(reads(encodeCommit([env('FormationScaled', {})])), 'a commit of one')
+  t.notOk(reads(encodeCommit([env('ConfigSet', { values: { A: '"type":"ReleaseCreated"' } })])), 'the type named inside a value (escaped) does not count')
+  t.notOk(reads(encodeCommit([env('ReleaseCreatedX', {})])), 'a longer type name does not count')
+  const bytes = encodeCommit([env('ReleaseCreated', {})])
+  const inside = new Uint8Array(bytes.length + 8)
+  inside.set(bytes, 8)
+  t.ok(reads(inside.subarray(8)), 'a view into a larger buffer')
 })

@@ -82,7 +82,9 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
   const wanted = (e: RecordedEvent): boolean => (types === undefined || types.has(e.type)) && (opts.filter?.(e) ?? true)
   const health = opts.health === null ? new ConsumerHealth() : (opts.health ?? consumers)
   const fromSeq = opts.from === 'end' ? (await store.lastSeq()) + 1 : (opts.from ?? 1)
-  let sub = await store.subscribe(opts.durableName, { fromSeq })
+  // Commits of no handled type come undecoded (their seq only).
+  const subscribeOpts = { fromSeq, ...(types === undefined ? {} : { types }) }
+  let sub = await store.subscribe(opts.durableName, subscribeOpts)
   if (opts.catchUp) {
     try {
       await opts.catchUp()
@@ -175,7 +177,7 @@ export async function startConsumer(opts: ConsumerOptions): Promise<Consumer> {
         await sleep(backoffMs(attempt++, opts.backoff), undefined, { signal: abort.signal }).catch(() => {})
         if (stopping) return
         try {
-          sub = await store.subscribe(opts.durableName, { fromSeq })
+          sub = await store.subscribe(opts.durableName, subscribeOpts)
           attempt = 0
           health.resumed(name)
           log.info(`${name}: subscribed again; resuming after the last ack`)

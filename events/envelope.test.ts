@@ -38,3 +38,27 @@ t.test('toEnvelopes shares the correlation id and context across one append', as
     ],
   )
 })
+
+t.test("an event's own context stands for the append's (commands of several callers in one commit)", async (t) => {
+  const ctx = { actor: 'user:alice', correlationId: 'r1' }
+  const envs = toEnvelopes(
+    'app.shop',
+    [
+      { type: 'A', data: 1 },
+      { type: 'B', data: 2, context: { actor: 'user:bob', correlationId: 'r2', causationId: 'c2' } },
+      { type: 'C', data: 3, context: { actor: 'user:carol' } },
+    ],
+    ctx,
+    () => 1,
+  )
+  t.same(
+    envs.map((e) => [e.actor, e.correlationId, e.causationId]),
+    [
+      ['user:alice', 'r1', null],
+      ['user:bob', 'r2', 'c2'],
+      ['user:carol', envs[2]!.correlationId, null],
+    ],
+  )
+  t.match(envs[2]!.correlationId, UUID_V7)
+  t.notOk('context' in envs[1]!, 'the context is not a field of the envelope')
+})

@@ -47,6 +47,8 @@ export interface NewEvent<T extends string = string, D = unknown> {
   /** Default: a fresh UUIDv7. A retried append must pass the same id (that makes it idempotent). */
   id?: string
   occurredAt?: string
+  /** Who and why for this event alone, instead of the append's (commands of several callers in one commit). */
+  context?: EventContext
 }
 
 /** Who and why, shared by every event of one append. */
@@ -87,16 +89,25 @@ export function newEventId(now = Date.now()): string {
 
 /** Builds full envelopes for one stream. Pure apart from fresh ids and the clock. */
 export function toEnvelopes(stream: string, events: readonly NewEvent[], ctx: EventContext, latestVersion: (type: string) => number): EventEnvelope[] {
-  const correlationId = ctx.correlationId ?? newEventId()
-  return events.map((e) => ({
-    id: e.id ?? newEventId(),
-    type: e.type,
-    version: e.version ?? latestVersion(e.type),
-    stream,
-    occurredAt: e.occurredAt ?? new Date().toISOString(),
-    actor: ctx.actor,
-    causationId: ctx.causationId ?? null,
-    correlationId,
-    data: e.data,
-  }))
+  // One correlation id per context: the append's, shared by its events, and each event's own.
+  const correlations = new Map<EventContext, string>()
+  const correlationOf = (c: EventContext): string => {
+    let id = c.correlationId ?? correlations.get(c)
+    if (id === undefined) correlations.set(c, (id = newEventId()))
+    return id
+  }
+  return events.map((e) => {
+    const c = e.context ?? ctx
+    return {
+      id: e.id ?? newEventId(),
+      type: e.type,
+      version: e.version ?? latestVersion(e.type),
+      stream,
+      occurredAt: e.occurredAt ?? new Date().toISOString(),
+      actor: c.actor,
+      causationId: c.causationId ?? null,
+      correlationId: correlationOf(c),
+      data: e.data,
+    }
+  })
 }

@@ -25,7 +25,16 @@ import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { contiguous, type ContiguousOptions } from './gaps.js'
 import { JetStreamPublisher } from './jspublish.js'
 import { forEachPacked, readOffThread } from './offthread.js'
-import type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion, SubscribeOptions, Subscription } from './store.js'
+import {
+  NOT_READ,
+  type AppendOptions,
+  type AppendResult,
+  type Delivery,
+  type EventStore,
+  type ExpectedVersion,
+  type SubscribeOptions,
+  type Subscription,
+} from './store.js'
 import { type EventSubjects, subjects as platformSubjects } from './subjects.js'
 
 const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
@@ -264,9 +273,10 @@ export class JetStreamEventStore implements EventStore {
     // nats.js pulls again only after two missed heartbeats, 30 s with the defaults (30 s pulls, 15 s
     // heartbeats). A projection stalled that long under load here (no redelivery, no error logged).
     const messages = await consumer.consume({ max_messages: READ_BATCH, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
+    const reads = opts.types === undefined ? undefined : mayHold(opts.types)
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
-      decode: (data, seq) => this.#decode(data, seq),
+      decode: (data, seq) => (reads && !reads(data) ? [notRead(seq)] : this.#decode(data, seq)),
       fetch: async (seq) => (await this.#jsm.direct.getMessage(stream, { seq })) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
@@ -351,6 +361,23 @@ export class JetStreamEventStore implements EventStore {
   #read(subject: string | undefined, fromSeq: number, batch = READ_BATCH): AsyncGenerator<JsMsg> {
     return readExisting(this.#js, this.#readJsm, this.subjects.stream, ephemeralConsumer(subject, { fromSeq }), { batch, log: this.#log })
   }
+}
+
+/**
+ * Whether a commit may hold an event of `types`, from its bytes (no decode): JSON.stringify writes
+ * each envelope's type as `"type":"<type>"`. A nested `type` field with the same value only costs a decode.
+ */
+export function mayHold(types: Iterable<string>): (data: Uint8Array) => boolean {
+  const needles = [...new Set(types)].map((t) => Buffer.from(`"type":${JSON.stringify(t)}`))
+  return (data) => {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    return needles.some((n) => buf.indexOf(n) >= 0)
+  }
+}
+
+/** The event that stands for a commit a subscriber does not read. */
+function notRead(seq: number): RecordedEvent {
+  return { id: '', type: NOT_READ, version: 1, stream: '', occurredAt: '', actor: '', causationId: null, correlationId: '', data: null, seq }
 }
 
 interface SubscriptionParts extends Omit<ContiguousOptions<StoredMsg>, 'fetch'> {

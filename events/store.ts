@@ -46,7 +46,15 @@ export interface SubscribeOptions {
   reset?: boolean
   /** How long an unacked delivery waits before it is delivered again, ms, default 30_000. */
   ackWaitMs?: number
+  /**
+   * The event types the subscriber reads (a hint): a commit with none of them may come as one
+   * {@link NOT_READ} event in their place (its seq only), not decoded. Default: every commit decoded.
+   */
+  types?: Iterable<string>
 }
+
+/** The type of the event that stands for a commit the subscriber does not read (see {@link SubscribeOptions.types}). */
+export const NOT_READ = '(not read)'
 
 /**
  * A durable subscription to every event in log order. Iterating yields deliveries; events not

@@ -343,7 +343,8 @@ export class Projector {
   async #goLive(r: Runner, checkpoint: number, resume = false): Promise<void> {
     if (this.#stopped) return
     if (!resume) r.stopping = false
-    const sub = await this.#o.store.subscribe(durableOf(r.p), { fromSeq: checkpoint + 1, reset: true, ackWaitMs: this.#o.ackWaitMs })
+    // Commits it does not read come undecoded (their seq only): most of the log, for most read models.
+    const sub = await this.#o.store.subscribe(durableOf(r.p), { fromSeq: checkpoint + 1, reset: true, ackWaitMs: this.#o.ackWaitMs, types: r.handles })
     if (r.stopping) {
       await sub.close().catch(() => {})
       return

@@ -30,6 +30,9 @@ export interface CheckpointWatcherOptions {
   idleMs?: number
 }
 
+/** While listening, how often a wait reads the checkpoints anyway, ms. */
+const REFRESH_MS = 1_000
+
 interface Waiter {
   seq: number
   names: readonly string[]
@@ -64,6 +67,8 @@ export class CheckpointWatcher {
   readonly #released = new WeakSet<pg.PoolClient>()
   readonly #detach = new WeakMap<pg.PoolClient, (destroy: boolean) => void>()
   #idleTimer: NodeJS.Timeout | undefined
+  /** When the checkpoints were last read (performance.now()). */
+  #refreshedAt = -Infinity
   #closed = false
 
   constructor(opts: CheckpointWatcherOptions) {
@@ -109,9 +114,14 @@ export class CheckpointWatcher {
     // The waiter may be settled while the LISTEN below is set up, before anyone awaits `done`.
     done.catch(() => {})
     try {
+      const listening = this.#listener !== undefined
       await this.#listen()
-      // Read after LISTEN is active: a change committed before it is in this read, any later one is notified.
-      await this.#refresh(names)
+      // Read after LISTEN is active: a change committed before it is in this read, any later one is
+      // notified. While it stays active, what it was told is current: no read per wait (a command's),
+      // except for a projection not seen yet and, at most once a second, to catch a status changed
+      // without a notice.
+      if (!listening || names.some((n) => !this.#known.has(n)) || performance.now() - this.#refreshedAt > REFRESH_MS) await this.#refresh(names)
+      else this.#check()
     } catch (err) {
       this.#settleAll(new WharfError('WHARF_UNAVAILABLE', 'cannot read projection checkpoints', { cause: err }))
     }
@@ -181,6 +191,7 @@ export class CheckpointWatcher {
   }
 
   async #refresh(names: readonly string[]): Promise<void> {
+    this.#refreshedAt = performance.now()
     for (const row of await readCheckpoints(this.#pool, names)) this.#see({ name: row.name, seq: row.seq, status: row.status })
     this.#check()
   }

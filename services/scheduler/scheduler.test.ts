@@ -185,6 +185,30 @@ t.test('apps(): apps with an image or with a service', async (t) => {
   t.same(await engine.listServices({ [LABELS.app]: 'old' }), [], 'is removed')
 })
 
+t.test('releases asked for while a deploy starts its tasks make one deploy of the newest, after it', async (t) => {
+  const { engine, reads, scheduler, services, deploys } = setup(t)
+  reads.formations.set('shop', { web: 1 })
+  reads.releases.set('shop', release(1))
+  t.equal(await scheduler.request('shop'), 'changed', 'no deploy in progress: at once')
+  const updates: number[] = []
+  const update = engine.updateService.bind(engine)
+  engine.updateService = async (name, version, spec) => {
+    updates.push(Number(spec.Labels?.[LABELS.release]))
+    return update(name, version, spec)
+  }
+  for (const v of [2, 3, 4]) {
+    reads.releases.set('shop', release(v, { image: `${REGISTRY}/shop:v2` }))
+    t.equal(await scheduler.request('shop'), 'deferred', `v${v} waits for the deploy of v1`)
+  }
+  for (let i = 0; i < 200 && (await services())[0]?.spec.Labels?.[LABELS.release] !== '4'; i++) await new Promise((r) => setTimeout(r, 10))
+  await scheduler.idle()
+  t.same(updates, [4], 'one Swarm update, of the newest release')
+  t.same(
+    (await deploys()).map((d) => `${d.type} ${d.data.release}`),
+    ['DeployStarted 1', 'DeployCompleted 1', 'DeployStarted 4', 'DeployCompleted 4'],
+  )
+})
+
 /** The engine as a killed or restarting one answers: the call does not reach it (what dockerode throws on a dead socket). */
 function unreachable(): Error {
   return Object.assign(new Error('connect ECONNREFUSED /run/wharf/docker.sock'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' })

@@ -23,6 +23,13 @@ export interface SchedulerOptions {
   pollMs?: number
   /** With tasks on a down node, how long no new task may come up before Swarm's update is started over, ms, default 5_000. */
   nudgeAfterMs?: number
+  /**
+   * A change asked for while the app's last deploy is still starting its tasks waits until they all
+   * run (one Swarm update of a service at a time; changes asked for meanwhile make one deploy of the
+   * newest release), but at most this long, ms, default 5_000 (a deploy that hangs does not hold up the
+   * next release, a fix, for longer).
+   */
+  supersedeAfterMs?: number
   /** Tunables of the services' specs (grace period, monitors, health check timing). */
   spec?: Partial<SpecOptions>
   progress?: ProgressOptions
@@ -68,6 +75,18 @@ export function sqlReads(pool: pg.Pool): SchedulerReads {
 interface Watch {
   cancelled: boolean
   done: Promise<void>
+  /** Every task the deploy wants runs (or the watch ended): Swarm's update is through. */
+  up: boolean
+  /** Called once when `up` becomes true. */
+  onUp?: () => void
+}
+
+/** A reconcile waiting for the app's deploy in progress (see {@link Scheduler.request}). */
+interface Pending {
+  cause: RecordedEvent | undefined
+  /** Events it stands for. */
+  coalesced: number
+  timer: NodeJS.Timeout
 }
 
 /** The reconcile loop of one namespace. Calls for one app run one at a time (a queue per app). */
@@ -77,6 +96,7 @@ export class Scheduler {
   readonly #o: Required<Omit<SchedulerOptions, 'spec' | 'progress'>> & Pick<SchedulerOptions, 'spec' | 'progress'>
   readonly #queues = new Map<string, Promise<unknown>>()
   readonly #watches = new Map<string, Watch>()
+  readonly #pending = new Map<string, Pending>()
   #stopped = false
 
   constructor(deps: SchedulerDeps, opts: SchedulerOptions = {}) {
@@ -87,6 +107,7 @@ export class Scheduler {
       deployTimeoutMs: opts.deployTimeoutMs ?? 60_000,
       pollMs: opts.pollMs ?? 250,
       nudgeAfterMs: opts.nudgeAfterMs ?? 5_000,
+      supersedeAfterMs: opts.supersedeAfterMs ?? 5_000,
       spec: opts.spec,
       progress: opts.progress,
     }
@@ -158,6 +179,52 @@ export class Scheduler {
     })
   }
 
+  /**
+   * {@link reconcile}, unless a deploy of the app is still starting its tasks: then the reconcile runs
+   * once they all run, or after `supersedeAfterMs`, and requests made meanwhile join it ('deferred').
+   * It reads the read models when it runs, so it deploys the newest release: a burst of config changes
+   * makes one Swarm update per deploy cycle, never two updates of a service at once, and none is lost
+   * (the newest wins; every release stays in the log and the read models).
+   */
+  request(app: string, cause?: RecordedEvent): Promise<'changed' | 'unchanged' | 'deferred'> {
+    const pending = this.#pending.get(app)
+    if (pending) {
+      pending.cause = cause ?? pending.cause
+      pending.coalesced++
+      return Promise.resolve('deferred')
+    }
+    const watch = this.#watches.get(app)
+    if (!watch || watch.up || this.#stopped) return this.reconcile(app, cause ? { cause } : {})
+    const fire = (): void => {
+      if (this.#pending.get(app) !== entry) return
+      clearTimeout(entry.timer)
+      this.#pending.delete(app)
+      if (this.#stopped) return
+      if (entry.coalesced > 1) this.#d.log.info({ app, coalesced: entry.coalesced }, 'scheduler: changes asked for during a deploy make one deploy')
+      this.#reconcileLater(app, entry.cause, 0)
+    }
+    const entry: Pending = { cause, coalesced: 1, timer: setTimeout(fire, this.#o.supersedeAfterMs) }
+    this.#pending.set(app, entry)
+    watch.onUp = fire
+    return Promise.resolve('deferred')
+  }
+
+  /**
+   * A deferred reconcile, run outside the consumer: one that fails (the engine away) is tried again
+   * every second, as the consumer would hand its event again, until it works or the scheduler stops.
+   */
+  #reconcileLater(app: string, cause: RecordedEvent | undefined, delayMs: number): void {
+    const run = (): void => {
+      if (this.#stopped) return
+      this.request(app, cause).catch((err) => {
+        this.#d.log.warn({ err, app }, 'scheduler: cannot reconcile an app after its deploy; trying again')
+        this.#reconcileLater(app, cause, 1_000)
+      })
+    }
+    if (delayMs === 0) run()
+    else setTimeout(run, delayMs).unref()
+  }
+
   /** `ps:restart [type]`: replaces the app's tasks (of one type, or all), all at once start-first, once per request. */
   restart(app: string, type: string | undefined, cause: RecordedEvent): Promise<void> {
     return this.#serial(app, async () => {
@@ -181,6 +248,9 @@ export class Scheduler {
 
   /** `AppDestroyed`: removes the app's services and (best effort) its images. */
   destroy(app: string): Promise<void> {
+    const pending = this.#pending.get(app)
+    if (pending) clearTimeout(pending.timer)
+    this.#pending.delete(app)
     return this.#serial(app, async () => {
       this.#cancelWatch(app)
       for (const s of await listServices(this.#d.docker, this.#d.namespace, app)) await applyChange(this.#d.docker, { kind: 'remove', actual: s })
@@ -192,6 +262,8 @@ export class Scheduler {
   /** Stops watching deploys (their outcome is announced by the next scheduler, see `resume`). */
   async stop(): Promise<void> {
     this.#stopped = true
+    for (const p of this.#pending.values()) clearTimeout(p.timer)
+    this.#pending.clear()
     const watches = [...this.#watches.values()]
     for (const w of watches) w.cancelled = true
     await Promise.all([...this.#queues.values(), ...watches.map((w) => w.done)].map((p) => p.catch(() => {})))
@@ -241,7 +313,12 @@ export class Scheduler {
     since = Date.now(),
   ): void {
     this.#cancelWatch(app)
-    const watch: Watch = { cancelled: false, done: Promise.resolve() }
+    const watch: Watch = { cancelled: false, done: Promise.resolve(), up: false }
+    const up = (): void => {
+      if (watch.up) return
+      watch.up = true
+      watch.onUp?.()
+    }
     this.#watches.set(app, watch)
     const log = this.#d.log.child({ app, release })
     const deadline = since + this.#o.deployTimeoutMs
@@ -278,6 +355,7 @@ export class Scheduler {
           await this.#run({ type: 'FailDeploy', app, release, reason: `${s.type}: ${p.reason}`.slice(0, 2048), ...rolledBackTo }, ctx)
           return
         }
+        if (progress.every((p) => p.state === 'converged' || p.state === 'gone' || (p.state === 'converging' && p.started >= p.wanted))) up()
         if (progress.every((p) => p.state === 'converged' || p.state === 'gone')) {
           await this.#run({ type: 'CompleteDeploy', app, release }, ctx)
           log.info({ ms: Date.now() - since }, 'scheduler: deploy completed')
@@ -310,7 +388,10 @@ export class Scheduler {
       }
     })()
       .catch((err) => log.error({ err }, 'scheduler: lost track of a deploy'))
-      .finally(() => this.#watches.get(app) === watch && this.#watches.delete(app))
+      .finally(() => {
+        if (this.#watches.get(app) === watch) this.#watches.delete(app)
+        up()
+      })
   }
 
   /** Resolves when no deploy is being watched (tests). */

@@ -44,6 +44,24 @@ export interface StartSchedulerOptions extends SchedulerOptions {
 }
 
 /**
+ * What a batch of handled events asks, per app in order of first mention: its events in log order,
+ * each run of releases and scales (`ReleaseCreated`, `FormationScaled`) kept as its last one only
+ * (one reconcile reads the newest read models for all of them).
+ */
+export function plan(events: readonly RecordedEvent[]): Map<string, RecordedEvent[]> {
+  const out = new Map<string, RecordedEvent[]>()
+  for (const e of events) {
+    if (!isEvent(e, HANDLED)) continue
+    let steps = out.get(e.data.app)
+    if (!steps) out.set(e.data.app, (steps = []))
+    const reconciles = (x: RecordedEvent | undefined) => x?.type === 'ReleaseCreated' || x?.type === 'FormationScaled'
+    if (reconciles(e) && reconciles(steps.at(-1))) steps[steps.length - 1] = e
+    else steps.push(e)
+  }
+  return out
+}
+
+/**
  * Starts the scheduler: reconciles every app (picking up deploys a stopped scheduler left), then a
  * durable subscription reconciles the app of each `ReleaseCreated`, `FormationScaled`,
  * `RestartRequested` and `AppDestroyed` once the read models have it. An event is acked after its
@@ -74,15 +92,26 @@ export async function startScheduler(deps: SchedulerDeps & { pool: pg.Pool }, op
     retryMs: opts.retryMs ?? 1_000,
     log: deps.log,
     name: 'scheduler',
-    handle: async (e) => {
-      if (!isEvent(e, HANDLED)) return
-      const app = e.data.app
-      // Only the read models that apply this type: the others' checkpoints pass it lazily (up to 100 ms
-      // later), and every earlier event they apply that changes what runs was waited for in its turn.
-      await watcher.waitFor(e.seq, { timeoutMs: 30_000, projections: waitsFor.get(e.type) ?? READ_MODELS })
-      if (e.type === 'AppDestroyed') await scheduler.destroy(app)
-      else if (e.type === 'RestartRequested') await scheduler.restart(app, e.data.type, e)
-      else await scheduler.reconcile(app, { cause: e })
+    // A batch: what a scheduler that was busy finds waiting. One reconcile per app stands for every
+    // release and scale of the app in it (a reconcile deploys what the read models say now, the newest);
+    // restarts and destroys keep their place. The batch is acked once its changes are asked of Swarm, or
+    // deferred behind the app's deploy in progress (see Scheduler.request): a scheduler that stops before
+    // a deferred one runs reconciles every app when it starts again.
+    handleBatch: async (events) => {
+      const handled = events.filter((e) => isEvent(e, HANDLED))
+      if (handled.length === 0) return
+      const last = handled.at(-1)!.seq
+      // Only the read models that apply these types: the others' checkpoints pass them lazily (up to
+      // 100 ms later), and every earlier event they apply that changes what runs was waited for in its turn.
+      const models = [...new Set(handled.flatMap((e) => waitsFor.get(e.type) ?? READ_MODELS))]
+      await watcher.waitFor(last, { timeoutMs: 30_000, projections: models })
+      for (const [app, steps] of plan(handled)) {
+        for (const step of steps) {
+          if (step.type === 'AppDestroyed') await scheduler.destroy(app)
+          else if (isEvent(step, 'RestartRequested')) await scheduler.restart(app, step.data.type, step)
+          else await scheduler.request(app, step)
+        }
+      }
     },
   })
   const lostHostsMs = opts.lostHostsMs ?? 2_000

@@ -59,6 +59,7 @@ t.test('a new task on a down node does not count as running', async (t) => {
     state: 'converging',
     running: 1,
     wanted: 2,
+    started: 1,
     lost: 1,
   })
 })

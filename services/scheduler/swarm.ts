@@ -148,7 +148,16 @@ export async function markFailed(docker: ContainerEngine, name: string, hash: st
 
 /** How far the deploy of one service has got. */
 export type ServiceProgress =
-  | { state: 'converging'; running: number; wanted: number /** Tasks of the service on nodes that are down. */; lost?: number }
+  | {
+      state: 'converging'
+      /** Tasks of the new spec running for `settleMs`. */
+      running: number
+      wanted: number
+      /** Tasks of the new spec running, however briefly: `started >= wanted` means Swarm has done its part of the update. */
+      started: number
+      /** Tasks of the service on nodes that are down. */
+      lost?: number
+    }
   | { state: 'converged' }
   | { state: 'failed'; reason: string; rolledBackTo?: number; rolledBack: boolean }
   | { state: 'gone' }
@@ -211,7 +220,8 @@ export async function serviceProgress(
   const down = all.some((t) => t.nodeId) ? await downNodes(docker) : new Set<string>()
   const tasks = all.filter((t) => !t.nodeId || !down.has(t.nodeId))
   const mine = tasks.filter((t) => taskSpecKey(t.spec) === key)
-  const running = mine.filter((t) => t.desiredState === 'running' && t.state === 'running' && now - Date.parse(t.timestamp) >= settleMs)
+  const started = mine.filter((t) => t.desiredState === 'running' && t.state === 'running')
+  const running = started.filter((t) => now - Date.parse(t.timestamp) >= settleMs)
   const others = tasks.filter((t) => taskSpecKey(t.spec) !== key && t.desiredState === 'running')
   if (running.length >= wanted && others.length === 0 && (wanted > 0 || mine.every((t) => t.desiredState !== 'running'))) return { state: 'converged' }
   const failures = mine.filter((t) => ['failed', 'rejected'].includes(t.state))
@@ -226,7 +236,7 @@ export async function serviceProgress(
     return { state: 'failed', reason, rolledBack: false }
   }
   const lost = all.length - tasks.length
-  return { state: 'converging', running: running.length, wanted, ...(lost > 0 ? { lost } : {}) }
+  return { state: 'converging', running: running.length, wanted, started: started.length, ...(lost > 0 ? { lost } : {}) }
 }
 
 /** The ids of the swarm's nodes that are down (none when the nodes cannot be listed: a worker's engine). */

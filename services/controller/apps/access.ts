@@ -4,6 +4,7 @@ import { streamId, type EventContext } from '../../../events/index.js'
 import { userExists } from '../accounts/index.js'
 import { runCommand, type CommandResult } from '../../../domain/command.js'
 import type { AuthUser, ControllerDeps } from '../context.js'
+import { timed, type Steps } from '../timing.js'
 import { appDecider, type Actor, type AppCommand, type AppState } from '../../../domain/app/decider.js'
 
 /** The actor of a signed-in request. */
@@ -30,7 +31,7 @@ type WithoutBy<C> = C extends unknown ? Omit<C, 'by'> : never
  */
 export async function runAppCommand(
   deps: ControllerDeps,
-  req: { user?: AuthUser | undefined; id: string },
+  req: { user?: AuthUser | undefined; id: string; steps?: Steps },
   app: string,
   command: WithoutBy<AppCommand>,
   waitFor: string[],
@@ -43,6 +44,7 @@ export async function runAppCommand(
       command: { ...command, by: actorOf(user) } as AppCommand,
       ctx: contextOf(user, req.id),
       waitFor,
+      timed: (step, ms) => timed(req, step, ms),
     })
   } catch (err) {
     // The decider of an app that does not exist has no name to put in its refusal.

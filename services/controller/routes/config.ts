@@ -3,6 +3,7 @@ import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL } from '../apps/schemas.js'
 import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
+import { timing, type Steps } from '../timing.js'
 import { visibleApp, getConfig } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut }
@@ -43,7 +44,7 @@ export const configRoutes: RoutePlugin = (api, deps) => {
     },
     async (req) => {
       await runAppCommand(deps, req, req.params.app, { type: 'SetConfig', values: req.body.values }, TOUCHES)
-      return { values: await getConfig(deps.pool, req.params.app) }
+      return { values: await timing(req, 'query', () => getConfig(deps.pool, req.params.app)) }
     },
   )
 
@@ -55,9 +56,15 @@ export const configRoutes: RoutePlugin = (api, deps) => {
       response: { 200: ConfigOut, ...errors },
     },
   }
-  const unsetHandler = async (req: { params: { app: string }; body: { keys: string[] }; user?: { username: string; admin: boolean }; id: string }) => {
+  const unsetHandler = async (req: {
+    params: { app: string }
+    body: { keys: string[] }
+    user?: { username: string; admin: boolean }
+    id: string
+    steps?: Steps
+  }) => {
     await runAppCommand(deps, req, req.params.app, { type: 'UnsetConfig', keys: req.body.keys }, TOUCHES)
-    return { values: await getConfig(deps.pool, req.params.app) }
+    return { values: await timing(req, 'query', () => getConfig(deps.pool, req.params.app)) }
   }
   api.post('/apps/:app/config/unset', unset, unsetHandler)
   api.delete('/apps/:app/config', unset, unsetHandler)
