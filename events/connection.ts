@@ -8,9 +8,11 @@ import {
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
+  type DirectMsgRequest,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type StoredMsg,
   type StreamConfig,
 } from '@nats-io/jetstream'
 import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
@@ -175,6 +177,56 @@ export async function* readExisting(
  */
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
+
+/**
+ * One attempt of a direct get, ms. A direct get is answered by any replica of the stream (a queue
+ * group over the cluster): while a server cut off without an RST is still taken for connected by the
+ * others (nats-server 2.9 keeps such a route until TCP gives up on it), a request sent its way gets no
+ * answer; asked again, another replica answers.
+ */
+export const DIRECT_GET_TIMEOUT_MS = 1_000
+/** Attempts of a direct get that JetStream does not answer. */
+const DIRECT_GET_ATTEMPTS = 8
+
+/**
+ * The message `query` names (a direct get: no consumer), null when there is none; asked again when
+ * JetStream does not answer (see {@link DIRECT_GET_TIMEOUT_MS}). `jsm`'s timeout is one attempt's.
+ */
+export async function directGet(jsm: JetStreamManager, stream: string, query: DirectMsgRequest, log?: Logger): Promise<StoredMsg | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await jsm.direct.getMessage(stream, query)
+    } catch (err) {
+      if (attempt >= DIRECT_GET_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
+      log?.debug({ err, stream, attempt }, 'a direct get was not answered; asking again')
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** (attempt - 1), 1_000)))
+    }
+  }
+}
+
+/**
+ * Up to `max` messages of `subject` from `fromSeq`, in order, one direct get each (no consumer is
+ * made: see {@link addConsumer} for why a consumer may not be). Answers them and where the next
+ * would be, `done` when the subject has no more.
+ */
+export async function readSubjectDirect(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  fromSeq: number,
+  max: number,
+  log?: Logger,
+): Promise<{ messages: StoredMsg[]; next: number; done: boolean }> {
+  const messages: StoredMsg[] = []
+  let next = Math.max(1, fromSeq)
+  while (messages.length < max) {
+    const m = await directGet(jsm, stream, { seq: next, next_by_subj: subject }, log)
+    if (!m) return { messages, next, done: true }
+    messages.push(m)
+    next = m.seq + 1
+  }
+  return { messages, next, done: false }
+}
 
 /** Attempts at making a read's consumer when the cluster does not answer (see {@link addConsumer}). */
 const CONSUMER_ADD_ATTEMPTS = 6

@@ -19,7 +19,18 @@ import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import { consumerLabel, consumerPending, observeAppended } from '../core/metrics.js'
 import type { Catalogue } from './catalogue.js'
-import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, readExistingBatches, wharfStreamConfig } from './connection.js'
+import {
+  connectJetStream,
+  DIRECT_GET_TIMEOUT_MS,
+  deleteStream,
+  directGet,
+  ensureStream,
+  ephemeralConsumer,
+  readExisting,
+  readExistingBatches,
+  readSubjectDirect,
+  wharfStreamConfig,
+} from './connection.js'
 import { decodeCommit, encodeCommit } from './commit.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { contiguous, type ContiguousOptions } from './gaps.js'
@@ -34,6 +45,13 @@ const READ_CONSUMER_TIMEOUT_MS = 2_000
 const PULL_EXPIRES_MS = 5_000
 /** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
 const PULL_HEARTBEAT_MS = 1_000
+/**
+ * A read of one subject (an event stream) gets up to this many messages one by one (direct gets, no
+ * consumer), then the rest through a consumer (one pull per batch): a command's read usually catches a
+ * cached state up by a few events, and a consumer made for it may be placed on a server that is gone
+ * (see `addConsumer` in connection.ts).
+ */
+const DIRECT_READ_MAX = 128
 /** Messages per pull when reading. */
 const READ_BATCH = 5_000
 /** Deliveries a durable subscriber may hold unacked before the server waits for an ack. */
@@ -69,15 +87,18 @@ export class JetStreamEventStore implements EventStore {
   readonly #jsm: JetStreamManager
   /** For the reads' consumers: a short timeout, so that one placed on a lost server is asked for again soon (see `addConsumer`). */
   readonly #readJsm: JetStreamManager
+  /** For direct gets: a shorter one, so that a request to a lost replica is sent again soon (see `directGet`). */
+  readonly #directJsm: JetStreamManager
   readonly #catalogue: Catalogue
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
   readonly #publisher: JetStreamPublisher
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, readJsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, readJsm: JetStreamManager, directJsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
     this.#nc = nc
     this.#jsm = jsm
     this.#readJsm = readJsm
+    this.#directJsm = directJsm
     this.#js = jetstream(nc)
     this.#publisher = new JetStreamPublisher(nc)
     this.#catalogue = opts.catalogue
@@ -90,7 +111,8 @@ export class JetStreamEventStore implements EventStore {
     const { nc, jsm } = await connectJetStream({ servers: opts.servers, name: opts.name ?? 'wharf-events' })
     try {
       const readJsm = await jetstreamManager(nc, { timeout: READ_CONSUMER_TIMEOUT_MS, checkAPI: false })
-      const store = new JetStreamEventStore(nc, jsm, readJsm, opts)
+      const directJsm = await jetstreamManager(nc, { timeout: DIRECT_GET_TIMEOUT_MS, checkAPI: false })
+      const store = new JetStreamEventStore(nc, jsm, readJsm, directJsm, opts)
       await ensureStream(jsm, wharfStreamConfig(store.subjects.stream, store.subjects.all, { replicas: opts.replicas ?? 1 }))
       return store
     } catch (err) {
@@ -238,7 +260,7 @@ export class JetStreamEventStore implements EventStore {
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
       decode: (data, seq) => this.#decode(data, seq),
-      fetch: async (seq) => (await this.#jsm.direct.getMessage(stream, { seq })) ?? undefined,
+      fetch: async (seq) => (await directGet(this.#directJsm, stream, { seq }, this.#log)) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
       confirmAck: (seq) => this.#confirmAck(durableName, seq),
@@ -303,7 +325,7 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async #version(subject: string): Promise<number> {
-    const m = await this.#jsm.direct.getMessage(this.subjects.stream, { last_by_subj: subject })
+    const m = await directGet(this.#directJsm, this.subjects.stream, { last_by_subj: subject }, this.#log)
     return m?.seq ?? 0
   }
 
@@ -318,9 +340,16 @@ export class JetStreamEventStore implements EventStore {
     return { events, version }
   }
 
-  /** The messages from `fromSeq` (on `subject`, or all) that exist when the read starts. */
-  #read(subject: string | undefined, fromSeq: number, batch = READ_BATCH): AsyncGenerator<JsMsg> {
-    return readExisting(this.#js, this.#readJsm, this.subjects.stream, ephemeralConsumer(subject, { fromSeq }), { batch, log: this.#log })
+  /**
+   * The messages of `subject` from `fromSeq`: the first {@link DIRECT_READ_MAX} by direct gets, the rest
+   * (those that exist when that part of the read starts) through a consumer.
+   */
+  async *#read(subject: string, fromSeq: number): AsyncGenerator<{ seq: number; data: Uint8Array }> {
+    const stream = this.subjects.stream
+    const first = await readSubjectDirect(this.#directJsm, stream, subject, fromSeq, DIRECT_READ_MAX, this.#log)
+    yield* first.messages
+    if (first.done) return
+    yield* readExisting(this.#js, this.#readJsm, stream, ephemeralConsumer(subject, { fromSeq: first.next }), { batch: READ_BATCH, log: this.#log })
   }
 }
 

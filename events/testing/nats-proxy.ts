@@ -100,6 +100,15 @@ export function firstDeliveryOf(f: Frame, stream: string, durable?: string): num
   return Number(tokens[at + 3])
 }
 
+/** The stream sequence of the message a direct get answers with (an `HMSG` to the asker's inbox), if `f` is one of `stream`'s. */
+export function directReplyOf(f: Frame, stream: string): number | undefined {
+  if (!f.line.startsWith('HMSG ')) return undefined
+  const headers = f.bytes.toString('latin1').split('\r\n\r\n')[0]!.split('\r\n')
+  if (!headers.includes(`Nats-Stream: ${stream}`)) return undefined
+  const seq = headers.find((h) => h.startsWith('Nats-Sequence: '))
+  return seq === undefined ? undefined : Number(seq.slice('Nats-Sequence: '.length))
+}
+
 /** A `data` handler that splits a byte stream into frames and forwards each as `rule` says. */
 function frames(rule: FrameRule, out: Socket, cut: () => void): (chunk: Buffer) => void {
   let buf: Buffer = Buffer.alloc(0)
