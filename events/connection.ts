@@ -8,7 +8,8 @@ import {
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
-  type DirectMsgRequest,
+  type MsgRequest,
+  type NextMsgRequest,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -178,38 +179,35 @@ export async function* readExisting(
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
 
-/**
- * One attempt of a direct get, ms. A direct get is answered by any replica of the stream (a queue
- * group over the cluster): while a server cut off without an RST is still taken for connected by the
- * others (nats-server 2.9 keeps such a route until TCP gives up on it), a request sent its way gets no
- * answer; asked again, another replica answers.
- */
-export const DIRECT_GET_TIMEOUT_MS = 1_000
-/** Attempts of a direct get that JetStream does not answer. */
-const DIRECT_GET_ATTEMPTS = 8
+/** Attempts of a message get that JetStream does not answer (a stream leader being elected). */
+const GET_ATTEMPTS = 8
 
 /**
- * The message `query` names (a direct get: no consumer), null when there is none; asked again when
- * JetStream does not answer (see {@link DIRECT_GET_TIMEOUT_MS}). `jsm`'s timeout is one attempt's.
+ * The message `query` names, null when there is none: a `STREAM.MSG.GET`, which the stream's leader
+ * answers, asked again when JetStream does not answer (`jsm`'s timeout is one attempt's). Not a direct
+ * get: any replica answers those (a queue group over the cluster), and while a server cut off without
+ * an RST is still taken for connected by the others (nats-server 2.9 keeps such a route until TCP
+ * gives up on it), one request in three went its way and got no answer. Nor a consumer: see
+ * {@link addConsumer}. A read from the leader also sees every acknowledged append.
  */
-export async function directGet(jsm: JetStreamManager, stream: string, query: DirectMsgRequest, log?: Logger): Promise<StoredMsg | null> {
+export async function getMessage(jsm: JetStreamManager, stream: string, query: MsgRequest | NextMsgRequest, log?: Logger): Promise<StoredMsg | null> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await jsm.direct.getMessage(stream, query)
+      // nats.js types the request without `next_by_subj`, which nats-server has taken since 2.9.
+      return await jsm.streams.getMessage(stream, query as MsgRequest)
     } catch (err) {
-      if (attempt >= DIRECT_GET_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
-      log?.debug({ err, stream, attempt }, 'a direct get was not answered; asking again')
+      if (attempt >= GET_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
+      log?.debug({ err, stream, attempt }, 'a message get was not answered; asking again')
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** (attempt - 1), 1_000)))
     }
   }
 }
 
 /**
- * Up to `max` messages of `subject` from `fromSeq`, in order, one direct get each (no consumer is
- * made: see {@link addConsumer} for why a consumer may not be). Answers them and where the next
- * would be, `done` when the subject has no more.
+ * Up to `max` messages of `subject` from `fromSeq`, in order, one {@link getMessage} each (no consumer
+ * is made). Answers them and where the next would be, `done` when the subject has no more.
  */
-export async function readSubjectDirect(
+export async function readSubjectByGets(
   jsm: JetStreamManager,
   stream: string,
   subject: string,
@@ -220,7 +218,7 @@ export async function readSubjectDirect(
   const messages: StoredMsg[] = []
   let next = Math.max(1, fromSeq)
   while (messages.length < max) {
-    const m = await directGet(jsm, stream, { seq: next, next_by_subj: subject }, log)
+    const m = await getMessage(jsm, stream, { seq: next, next_by_subj: subject }, log)
     if (!m) return { messages, next, done: true }
     messages.push(m)
     next = m.seq + 1

@@ -21,14 +21,13 @@ import { consumerLabel, consumerPending, observeAppended } from '../core/metrics
 import type { Catalogue } from './catalogue.js'
 import {
   connectJetStream,
-  DIRECT_GET_TIMEOUT_MS,
   deleteStream,
-  directGet,
   ensureStream,
   ephemeralConsumer,
+  getMessage,
   readExisting,
   readExistingBatches,
-  readSubjectDirect,
+  readSubjectByGets,
   wharfStreamConfig,
 } from './connection.js'
 import { decodeCommit, encodeCommit } from './commit.js'
@@ -46,12 +45,12 @@ const PULL_EXPIRES_MS = 5_000
 /** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
 const PULL_HEARTBEAT_MS = 1_000
 /**
- * A read of one subject (an event stream) gets up to this many messages one by one (direct gets, no
- * consumer), then the rest through a consumer (one pull per batch): a command's read usually catches a
- * cached state up by a few events, and a consumer made for it may be placed on a server that is gone
- * (see `addConsumer` in connection.ts).
+ * A read of one subject (an event stream) gets up to this many messages one by one (message gets
+ * answered by the stream's leader, no consumer), then the rest through a consumer (one pull per
+ * batch): a command's read usually catches a cached state up by a few events, and a consumer made
+ * for it may be placed on a server that is gone (see `addConsumer` in connection.ts).
  */
-const DIRECT_READ_MAX = 128
+const GETS_READ_MAX = 128
 /** Messages per pull when reading. */
 const READ_BATCH = 5_000
 /** Deliveries a durable subscriber may hold unacked before the server waits for an ack. */
@@ -87,18 +86,15 @@ export class JetStreamEventStore implements EventStore {
   readonly #jsm: JetStreamManager
   /** For the reads' consumers: a short timeout, so that one placed on a lost server is asked for again soon (see `addConsumer`). */
   readonly #readJsm: JetStreamManager
-  /** For direct gets: a shorter one, so that a request to a lost replica is sent again soon (see `directGet`). */
-  readonly #directJsm: JetStreamManager
   readonly #catalogue: Catalogue
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
   readonly #publisher: JetStreamPublisher
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, readJsm: JetStreamManager, directJsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, readJsm: JetStreamManager, opts: JetStreamEventStoreOptions) {
     this.#nc = nc
     this.#jsm = jsm
     this.#readJsm = readJsm
-    this.#directJsm = directJsm
     this.#js = jetstream(nc)
     this.#publisher = new JetStreamPublisher(nc)
     this.#catalogue = opts.catalogue
@@ -111,8 +107,7 @@ export class JetStreamEventStore implements EventStore {
     const { nc, jsm } = await connectJetStream({ servers: opts.servers, name: opts.name ?? 'wharf-events' })
     try {
       const readJsm = await jetstreamManager(nc, { timeout: READ_CONSUMER_TIMEOUT_MS, checkAPI: false })
-      const directJsm = await jetstreamManager(nc, { timeout: DIRECT_GET_TIMEOUT_MS, checkAPI: false })
-      const store = new JetStreamEventStore(nc, jsm, readJsm, directJsm, opts)
+      const store = new JetStreamEventStore(nc, jsm, readJsm, opts)
       await ensureStream(jsm, wharfStreamConfig(store.subjects.stream, store.subjects.all, { replicas: opts.replicas ?? 1 }))
       return store
     } catch (err) {
@@ -260,7 +255,7 @@ export class JetStreamEventStore implements EventStore {
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
       decode: (data, seq) => this.#decode(data, seq),
-      fetch: async (seq) => (await directGet(this.#directJsm, stream, { seq }, this.#log)) ?? undefined,
+      fetch: async (seq) => (await getMessage(this.#readJsm, stream, { seq }, this.#log)) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
       confirmAck: (seq) => this.#confirmAck(durableName, seq),
@@ -325,7 +320,7 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async #version(subject: string): Promise<number> {
-    const m = await directGet(this.#directJsm, this.subjects.stream, { last_by_subj: subject }, this.#log)
+    const m = await getMessage(this.#readJsm, this.subjects.stream, { last_by_subj: subject }, this.#log)
     return m?.seq ?? 0
   }
 
@@ -341,12 +336,12 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /**
-   * The messages of `subject` from `fromSeq`: the first {@link DIRECT_READ_MAX} by direct gets, the rest
+   * The messages of `subject` from `fromSeq`: the first {@link GETS_READ_MAX} by message gets, the rest
    * (those that exist when that part of the read starts) through a consumer.
    */
   async *#read(subject: string, fromSeq: number): AsyncGenerator<{ seq: number; data: Uint8Array }> {
     const stream = this.subjects.stream
-    const first = await readSubjectDirect(this.#directJsm, stream, subject, fromSeq, DIRECT_READ_MAX, this.#log)
+    const first = await readSubjectByGets(this.#readJsm, stream, subject, fromSeq, GETS_READ_MAX, this.#log)
     yield* first.messages
     if (first.done) return
     yield* readExisting(this.#js, this.#readJsm, stream, ephemeralConsumer(subject, { fromSeq: first.next }), { batch: READ_BATCH, log: this.#log })
@@ -355,7 +350,7 @@ export class JetStreamEventStore implements EventStore {
 
 interface SubscriptionParts extends Omit<ContiguousOptions<StoredMsg>, 'fetch'> {
   decode(data: Uint8Array, seq: number): RecordedEvent[]
-  /** The message at `seq` read again (a direct get), undefined when there is none. */
+  /** The message at `seq` read again (a message get), undefined when there is none. */
   fetch(seq: number): Promise<StoredMsg | undefined>
   /** Resolves once the server's ack floor has reached `seq`. */
   confirmAck(seq: number): Promise<void>

@@ -100,13 +100,16 @@ export function firstDeliveryOf(f: Frame, stream: string, durable?: string): num
   return Number(tokens[at + 3])
 }
 
-/** The stream sequence of the message a direct get answers with (an `HMSG` to the asker's inbox), if `f` is one of `stream`'s. */
-export function directReplyOf(f: Frame, stream: string): number | undefined {
-  if (!f.line.startsWith('HMSG ')) return undefined
-  const headers = f.bytes.toString('latin1').split('\r\n\r\n')[0]!.split('\r\n')
-  if (!headers.includes(`Nats-Stream: ${stream}`)) return undefined
-  const seq = headers.find((h) => h.startsWith('Nats-Sequence: '))
-  return seq === undefined ? undefined : Number(seq.slice('Nats-Sequence: '.length))
+/** The stream sequence of the message a `STREAM.MSG.GET` answers with (a `MSG` to the asker's inbox), if `f` is one. */
+export function messageGetReplyOf(f: Frame): number | undefined {
+  if (!f.line.startsWith('MSG ')) return undefined
+  const body = f.bytes.subarray(f.bytes.indexOf(CRLF) + 2, f.bytes.length - 2).toString('utf8')
+  if (!body.includes('"io.nats.jetstream.api.v1.stream_msg_get_response"')) return undefined
+  try {
+    return (JSON.parse(body) as { message?: { seq?: number } }).message?.seq
+  } catch {
+    return undefined
+  }
 }
 
 /** A `data` handler that splits a byte stream into frames and forwards each as `rule` says. */
