@@ -38,7 +38,7 @@ export async function runTests(platformCfg: WharfConfig, tapArgs: string[]): Pro
   chmodSync(home, 0o755)
   const platformEngine = livePid(pathsFor(platformCfg.home).docker.pid) ? `unix://${pathsFor(platformCfg.home).docker.socket}` : undefined
   // WHARF_TEST_ENGINE=none: no Docker engine at all in this namespace (for tests that make engines
-  // of their own in network namespaces, e.g. infra/hosts.int.test.ts); tests that need one fail.
+  // of their own in network namespaces, e.g. infra/hosts-cut.int.test.ts); tests that need one fail.
   const noEngine = process.env.WHARF_TEST_ENGINE === 'none'
   const cfg: WharfConfig = {
     ...platformCfg,
