@@ -113,7 +113,11 @@ t.test(
     if (done.type !== 'DeployCompleted') await p.dumpTasks()
     t.equal(done.type, 'DeployCompleted', `v${v2} deployed through the loss of a host: ${JSON.stringify(done.data)}`)
     figures['host 3 cut -> the deploy completed on the two left'] = secs(Date.parse(done.occurredAt) - tCut)
-    const final = await until(`six v${v2} web containers up`, () => webUp(6, (up) => up.every((x) => x.release === v2)), 120_000)
+    const final = await until(`six v${v2} web containers up`, () => webUp(6, (up) => up.every((x) => x.release === v2)), 120_000).catch(async (err) => {
+      await p.dumpTasks()
+      await agree(p, topology.hosts.slice(0, 2)).catch((e: Error) => console.error(`# hosts: ${e.message}`))
+      throw err
+    })
     figures['host 3 cut -> six new containers up and announced'] = secs(Date.now() - tCut)
     // Swarm spreads over the zones left as it can (3+3 or 4+2).
     t.match(perHost(final), { h3: 0 }, `all on the two hosts left (${JSON.stringify(perHost(final))})`)
