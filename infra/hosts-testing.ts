@@ -19,8 +19,8 @@ import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import { streamId, type RecordedEvent } from '../events/index.js'
 import type { Announcement } from '../domain/runtime/decider.js'
-import { buildTestImage, testRegistry, testRegistryLogin } from '../services/builder/testing.js'
-import { registerAndLogin, startEngineController, type TestController } from '../services/controller/testing.js'
+import { buildTestImage, testRegistry, testRegistryEnv, testRegistryLogin } from '../services/builder/testing.js'
+import { registerAndLogin, startTestController, type TestController } from '../services/controller/testing.js'
 import { Publisher } from '../services/publisher/publisher.js'
 import type { StartRouterOptions } from '../services/router/service.js'
 import { startTestRouter, testRouterPort } from '../services/router/testing.js'
@@ -147,7 +147,9 @@ export async function startHostsPlatform(t: Test, opts: HostsPlatformOptions): P
   })
   figure('NATS cluster of three up (JetStream ready)', Date.now() - t0)
 
-  const c = await startEngineController(t, {
+  // Not the test engine's controller: there may be none (`WHARF_TEST_ENGINE=none`).
+  const c = await startTestController(t, {
+    ...testRegistryEnv(),
     WHARF_DOMAIN: HOSTS_DOMAIN,
     WHARF_DOCKER_HOST: topology.hosts[0]!.dockerHost,
     WHARF_NATS_URL: natsUrl,
