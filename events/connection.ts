@@ -8,9 +8,12 @@ import {
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
+  type MsgRequest,
+  type NextMsgRequest,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type StoredMsg,
   type StreamConfig,
 } from '@nats-io/jetstream'
 import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
@@ -180,6 +183,53 @@ export interface ReadLog {
 
 /** At most this many messages are yielded at once by {@link readExistingBatches}. */
 const YIELD_EVERY = 1000
+
+/** Attempts of a message get that JetStream does not answer (a stream leader being elected). */
+const GET_ATTEMPTS = 8
+
+/**
+ * The message `query` names, null when there is none: a `STREAM.MSG.GET`, which the stream's leader
+ * answers, asked again when JetStream does not answer (`jsm`'s timeout is one attempt's). Not a direct
+ * get: any replica answers those (a queue group over the cluster), and while a server cut off without
+ * an RST is still taken for connected by the others (nats-server 2.9 keeps such a route until TCP
+ * gives up on it), one request in three went its way and got no answer. Nor a consumer: see
+ * {@link addConsumer}. A read from the leader also sees every acknowledged append.
+ */
+export async function getMessage(jsm: JetStreamManager, stream: string, query: MsgRequest | NextMsgRequest, log?: ReadLog): Promise<StoredMsg | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // nats.js types the request without `next_by_subj`, which nats-server has taken since 2.9.
+      return await jsm.streams.getMessage(stream, query as MsgRequest)
+    } catch (err) {
+      if (attempt >= GET_ATTEMPTS || !isJetStreamUnavailable(err)) throw err
+      log?.debug({ err, stream, attempt }, 'a message get was not answered; asking again')
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** (attempt - 1), 1_000)))
+    }
+  }
+}
+
+/**
+ * Up to `max` messages of `subject` from `fromSeq`, in order, one {@link getMessage} each (no consumer
+ * is made). Answers them and where the next would be, `done` when the subject has no more.
+ */
+export async function readSubjectByGets(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  fromSeq: number,
+  max: number,
+  log?: ReadLog,
+): Promise<{ messages: StoredMsg[]; next: number; done: boolean }> {
+  const messages: StoredMsg[] = []
+  let next = Math.max(1, fromSeq)
+  while (messages.length < max) {
+    const m = await getMessage(jsm, stream, { seq: next, next_by_subj: subject }, log)
+    if (!m) return { messages, next, done: true }
+    messages.push(m)
+    next = m.seq + 1
+  }
+  return { messages, next, done: false }
+}
 
 /** Attempts at making a read's consumer when the cluster does not answer (see {@link addConsumer}). */
 const CONSUMER_ADD_ATTEMPTS = 6

@@ -19,7 +19,17 @@ import { ConcurrencyError, WharfError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import { consumerLabel, consumerPending, observeAppended } from '../core/metrics.js'
 import type { Catalogue } from './catalogue.js'
-import { connectJetStream, deleteStream, ensureStream, ephemeralConsumer, readExisting, readExistingBatches, wharfStreamConfig } from './connection.js'
+import {
+  connectJetStream,
+  deleteStream,
+  ensureStream,
+  ephemeralConsumer,
+  getMessage,
+  readExisting,
+  readExistingBatches,
+  readSubjectByGets,
+  wharfStreamConfig,
+} from './connection.js'
 import { decodeCommit, encodeCommit } from './commit.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { contiguous, type ContiguousOptions } from './gaps.js'
@@ -44,6 +54,13 @@ const READ_CONSUMER_TIMEOUT_MS = 2_000
 const PULL_EXPIRES_MS = 5_000
 /** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
 const PULL_HEARTBEAT_MS = 1_000
+/**
+ * A read of one subject (an event stream) gets up to this many messages one by one (message gets
+ * answered by the stream's leader, no consumer), then the rest through a consumer (one pull per
+ * batch): a command's read usually catches a cached state up by a few events, and a consumer made
+ * for it may be placed on a server that is gone (see `addConsumer` in connection.ts).
+ */
+const GETS_READ_MAX = 128
 /** Messages per pull when reading. */
 const READ_BATCH = 5_000
 /** Deliveries a durable subscriber may hold unacked before the server waits for an ack. */
@@ -277,7 +294,7 @@ export class JetStreamEventStore implements EventStore {
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
       decode: (data, seq) => (reads && !reads(data) ? [notRead(seq)] : this.#decode(data, seq)),
-      fetch: async (seq) => (await this.#jsm.direct.getMessage(stream, { seq })) ?? undefined,
+      fetch: async (seq) => (await getMessage(this.#readJsm, stream, { seq }, this.#log)) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
       confirmAck: (seq) => this.#confirmAck(durableName, seq),
@@ -342,7 +359,7 @@ export class JetStreamEventStore implements EventStore {
   }
 
   async #version(subject: string): Promise<number> {
-    const m = await this.#jsm.direct.getMessage(this.subjects.stream, { last_by_subj: subject })
+    const m = await getMessage(this.#readJsm, this.subjects.stream, { last_by_subj: subject }, this.#log)
     return m?.seq ?? 0
   }
 
@@ -357,9 +374,16 @@ export class JetStreamEventStore implements EventStore {
     return { events, version }
   }
 
-  /** The messages from `fromSeq` (on `subject`, or all) that exist when the read starts. */
-  #read(subject: string | undefined, fromSeq: number, batch = READ_BATCH): AsyncGenerator<JsMsg> {
-    return readExisting(this.#js, this.#readJsm, this.subjects.stream, ephemeralConsumer(subject, { fromSeq }), { batch, log: this.#log })
+  /**
+   * The messages of `subject` from `fromSeq`: the first {@link GETS_READ_MAX} by message gets, the rest
+   * (those that exist when that part of the read starts) through a consumer.
+   */
+  async *#read(subject: string, fromSeq: number): AsyncGenerator<{ seq: number; data: Uint8Array }> {
+    const stream = this.subjects.stream
+    const first = await readSubjectByGets(this.#readJsm, stream, subject, fromSeq, GETS_READ_MAX, this.#log)
+    yield* first.messages
+    if (first.done) return
+    yield* readExisting(this.#js, this.#readJsm, stream, ephemeralConsumer(subject, { fromSeq: first.next }), { batch: READ_BATCH, log: this.#log })
   }
 }
 
@@ -382,7 +406,7 @@ function notRead(seq: number): RecordedEvent {
 
 interface SubscriptionParts extends Omit<ContiguousOptions<StoredMsg>, 'fetch'> {
   decode(data: Uint8Array, seq: number): RecordedEvent[]
-  /** The message at `seq` read again (a direct get), undefined when there is none. */
+  /** The message at `seq` read again (a message get), undefined when there is none. */
   fetch(seq: number): Promise<StoredMsg | undefined>
   /** Resolves once the server's ack floor has reached `seq`. */
   confirmAck(seq: number): Promise<void>

@@ -222,6 +222,31 @@ export function eventStoreContract(t: Test, name: string, factory: StoreFactory)
       t.same(past, { version: 7, events: [] }, 'the version is known even when no event is at or after fromSeq')
     })
 
+    t.test('readStream of a long stream (300 appends, interleaved with another stream): every event in order; fromSeq in the middle', async (t) => {
+      const store = await factory.create(t, contractCatalogue())
+      let a = 0
+      for (let i = 1; i <= 300; i++) {
+        a = (await store.append('app.a', [thing(i)], { ...ctx, expectedVersion: a })).lastSeq
+        if (i % 3 === 0) await store.append('app.b', [thing(-i)], { ...ctx, expectedVersion: 'any' })
+      }
+      const all = await store.readStream('app.a')
+      t.same(
+        all.events.map((e) => (e.data as { n: number }).n),
+        Array.from({ length: 300 }, (_, i) => i + 1),
+      )
+      t.equal(all.version, a)
+      const seqs = all.events.map((e) => e.seq)
+      t.same(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+      )
+      const from = await store.readStream('app.a', { fromSeq: seqs[149]! })
+      t.same(
+        from.events.map((e) => e.seq),
+        seqs.slice(149),
+      )
+    })
+
     t.test('readAll: from fromSeq to the end at the time of the call', async (t) => {
       const store = await factory.create(t, contractCatalogue())
       for (let i = 1; i <= 6; i++) await store.append(i % 2 ? 'app.a' : 'app.b', [thing(i)], { ...ctx, expectedVersion: 'any' })

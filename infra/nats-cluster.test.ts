@@ -14,7 +14,7 @@ t.test('a member routes to every other member, with JetStream in its own directo
   t.match(conf, /name: "wharf"\n {2}listen: "127.0.0.1:6001"/)
   t.match(conf, /"nats-route:\/\/192.168.217.12:6222"/)
   t.notMatch(conf, /nats-route:\/\/127.0.0.1:6001/, 'not to itself')
-  t.match(conf, /ping_interval: "2s"\nping_max: 2/, 'a member cut off (no RST) is dropped within seconds')
+  t.match(conf, /ping_interval: "2s"\nping_max: 2/, 'a client cut off (no RST) is dropped within seconds')
   t.equal(clusterUrl(members), 'nats://127.0.0.1:4001,nats://192.168.217.12:4222')
   t.notMatch(conf, /http:/, 'no monitoring port unless asked')
   t.match(memberConfig({ ...members[1]!, monitorPort: 8222 }, members, '/d/n2', 'wharf'), /http: "192.168.217.12:8222"/)

@@ -100,6 +100,18 @@ export function firstDeliveryOf(f: Frame, stream: string, durable?: string): num
   return Number(tokens[at + 3])
 }
 
+/** The stream sequence of the message a `STREAM.MSG.GET` answers with (a `MSG` to the asker's inbox), if `f` is one. */
+export function messageGetReplyOf(f: Frame): number | undefined {
+  if (!f.line.startsWith('MSG ')) return undefined
+  const body = f.bytes.subarray(f.bytes.indexOf(CRLF) + 2, f.bytes.length - 2).toString('utf8')
+  if (!body.includes('"io.nats.jetstream.api.v1.stream_msg_get_response"')) return undefined
+  try {
+    return (JSON.parse(body) as { message?: { seq?: number } }).message?.seq
+  } catch {
+    return undefined
+  }
+}
+
 /** A `data` handler that splits a byte stream into frames and forwards each as `rule` says. */
 function frames(rule: FrameRule, out: Socket, cut: () => void): (chunk: Buffer) => void {
   let buf: Buffer = Buffer.alloc(0)

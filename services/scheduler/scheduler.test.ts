@@ -81,6 +81,32 @@ t.test('a release and formation make one service per process type, with its env,
   ])
 })
 
+t.test('a deploy is followed through failures of the engine and the event log (a NATS server lost): it still completes, once', async (t) => {
+  const { engine, store, reads, scheduler, deploys } = setup(t)
+  let engineFails = 2
+  const listTasks = engine.listTasks.bind(engine)
+  engine.listTasks = async (...args: Parameters<typeof listTasks>) => {
+    if (engineFails > 0 && engineFails--) throw new Error('connect ETIMEDOUT')
+    return listTasks(...args)
+  }
+  let storeFails = 2
+  const append = store.append.bind(store)
+  store.append = async (...args: Parameters<typeof append>) => {
+    if (args[1].some((e) => e.type === 'DeployCompleted') && storeFails > 0 && storeFails--) throw Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' })
+    return append(...args)
+  }
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 1 })
+  t.equal(await scheduler.reconcile('shop'), 'changed')
+  await scheduler.idle()
+  t.equal(engineFails, 0, 'the engine failed twice')
+  t.equal(storeFails, 0, 'the outcome failed to append twice')
+  t.same(
+    (await deploys()).map((e) => e.type),
+    ['DeployStarted', 'DeployCompleted'],
+  )
+})
+
 t.test('an unchanged spec is not updated (same hash), and announces nothing', async (t) => {
   const { reads, scheduler, services, deploys } = setup(t)
   reads.releases.set('shop', release(1))

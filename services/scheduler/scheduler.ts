@@ -325,64 +325,76 @@ export class Scheduler {
     /** Per service: its running count and since when it has not moved, and how often its update was nudged. */
     const moved = services.map(() => ({ running: -1, at: Date.now(), nudges: 0 }))
     let unreachableSaid = false
+    /** One look at the services: answers true once the deploy has its outcome (or the watch ended). */
+    const step = async (): Promise<boolean> => {
+      let progress
+      try {
+        progress = await Promise.all(services.map((s) => serviceProgress(this.#d.docker, s.name, s.hash, { ...this.#o.progress, since })))
+      } catch (err) {
+        // The engine is away: Swarm goes on with the update once it is back; watched until the deadline.
+        if (!isEngineUnreachable(err)) throw err
+        if (Date.now() > deadline) {
+          const reason = `not running after ${this.#o.deployTimeoutMs / 1000} s: the engine did not answer (${(err as Error).message})`
+          await this.#run({ type: 'FailDeploy', app, release, reason: reason.slice(0, 2048) }, ctx)
+          return true
+        }
+        if (!unreachableSaid) log.warn({ err }, 'scheduler: the engine cannot be reached; watching the deploy until it is back')
+        unreachableSaid = true
+        await sleep(Math.max(this.#o.pollMs, 500))
+        return false
+      }
+      if (watch.cancelled || this.#stopped) return true
+      const failedAt = progress.findIndex((p) => p.state === 'failed')
+      if (failedAt >= 0) {
+        const p = progress[failedAt] as Extract<(typeof progress)[number], { state: 'failed' }>
+        const s = services[failedAt]!
+        await markFailed(this.#d.docker, s.name, s.hash).catch((err) => log.warn({ err }, 'scheduler: cannot mark a failed spec'))
+        log.warn({ service: s.name, reason: p.reason }, 'scheduler: deploy failed')
+        const rolledBackTo = p.rolledBack && p.rolledBackTo !== undefined && p.rolledBackTo !== release ? { rolledBackTo: p.rolledBackTo } : {}
+        await this.#run({ type: 'FailDeploy', app, release, reason: `${s.type}: ${p.reason}`.slice(0, 2048), ...rolledBackTo }, ctx)
+        return true
+      }
+      if (progress.every((p) => p.state === 'converged' || p.state === 'gone' || (p.state === 'converging' && p.started >= p.wanted))) up()
+      if (progress.every((p) => p.state === 'converged' || p.state === 'gone')) {
+        await this.#run({ type: 'CompleteDeploy', app, release }, ctx)
+        log.info({ ms: Date.now() - since }, 'scheduler: deploy completed')
+        return true
+      }
+      // A host lost under a rolling update can stall Swarm's updater: with tasks on a down node and no
+      // task coming up for a while, the update is started over for the tasks left (at most 3 times).
+      for (const [i, p] of progress.entries()) {
+        if (p.state !== 'converging') continue
+        const m = moved[i]!
+        if (p.running !== m.running) Object.assign(m, { running: p.running, at: Date.now() })
+        else if (p.lost && m.nudges < MAX_NUDGES && Date.now() - m.at >= this.#o.nudgeAfterMs) {
+          m.nudges++
+          m.at = Date.now()
+          log.warn(
+            { service: services[i]!.name, running: p.running, wanted: p.wanted, lost: p.lost },
+            'scheduler: a host was lost under the update; starting it over',
+          )
+          await nudgeUpdate(this.#d.docker, services[i]!.name, m.nudges).catch((err) => log.warn({ err }, 'scheduler: cannot start the update over'))
+        }
+      }
+      if (Date.now() > deadline) {
+        const behind = progress.map((p, i) => (p.state === 'converging' ? `${services[i]!.type} ${p.running}/${p.wanted} running` : undefined)).filter(Boolean)
+        await this.#run({ type: 'FailDeploy', app, release, reason: `not running after ${this.#o.deployTimeoutMs / 1000} s: ${behind.join(', ')}` }, ctx)
+        return true
+      }
+      return false
+    }
     watch.done = (async () => {
       for (;;) {
         if (watch.cancelled || this.#stopped) return
-        let progress
         try {
-          progress = await Promise.all(services.map((s) => serviceProgress(this.#d.docker, s.name, s.hash, { ...this.#o.progress, since })))
+          if (await step()) return
         } catch (err) {
-          // The engine is away: Swarm goes on with the update once it is back; watched until the deadline.
-          if (!isEngineUnreachable(err)) throw err
-          if (Date.now() > deadline) {
-            const reason = `not running after ${this.#o.deployTimeoutMs / 1000} s: the engine did not answer (${(err as Error).message})`
-            await this.#run({ type: 'FailDeploy', app, release, reason: reason.slice(0, 2048) }, ctx)
-            return
-          }
-          if (!unreachableSaid) log.warn({ err }, 'scheduler: the engine cannot be reached; watching the deploy until it is back')
-          unreachableSaid = true
-          await sleep(Math.max(this.#o.pollMs, 500))
-          continue
-        }
-        if (watch.cancelled || this.#stopped) return
-        const failedAt = progress.findIndex((p) => p.state === 'failed')
-        if (failedAt >= 0) {
-          const p = progress[failedAt] as Extract<(typeof progress)[number], { state: 'failed' }>
-          const s = services[failedAt]!
-          await markFailed(this.#d.docker, s.name, s.hash).catch((err) => log.warn({ err }, 'scheduler: cannot mark a failed spec'))
-          log.warn({ service: s.name, reason: p.reason }, 'scheduler: deploy failed')
-          const rolledBackTo = p.rolledBack && p.rolledBackTo !== undefined && p.rolledBackTo !== release ? { rolledBackTo: p.rolledBackTo } : {}
-          await this.#run({ type: 'FailDeploy', app, release, reason: `${s.type}: ${p.reason}`.slice(0, 2048), ...rolledBackTo }, ctx)
-          return
-        }
-        if (progress.every((p) => p.state === 'converged' || p.state === 'gone' || (p.state === 'converging' && p.started >= p.wanted))) up()
-        if (progress.every((p) => p.state === 'converged' || p.state === 'gone')) {
-          await this.#run({ type: 'CompleteDeploy', app, release }, ctx)
-          log.info({ ms: Date.now() - since }, 'scheduler: deploy completed')
-          return
-        }
-        // A host lost under a rolling update can stall Swarm's updater: with tasks on a down node and no
-        // task coming up for a while, the update is started over for the tasks left (at most 3 times).
-        for (const [i, p] of progress.entries()) {
-          if (p.state !== 'converging') continue
-          const m = moved[i]!
-          if (p.running !== m.running) Object.assign(m, { running: p.running, at: Date.now() })
-          else if (p.lost && m.nudges < MAX_NUDGES && Date.now() - m.at >= this.#o.nudgeAfterMs) {
-            m.nudges++
-            m.at = Date.now()
-            log.warn(
-              { service: services[i]!.name, running: p.running, wanted: p.wanted, lost: p.lost },
-              'scheduler: a host was lost under the update; starting it over',
-            )
-            await nudgeUpdate(this.#d.docker, services[i]!.name, m.nudges).catch((err) => log.warn({ err }, 'scheduler: cannot start the update over'))
-          }
-        }
-        if (Date.now() > deadline) {
-          const behind = progress
-            .map((p, i) => (p.state === 'converging' ? `${services[i]!.type} ${p.running}/${p.wanted} running` : undefined))
-            .filter(Boolean)
-          await this.#run({ type: 'FailDeploy', app, release, reason: `not running after ${this.#o.deployTimeoutMs / 1000} s: ${behind.join(', ')}` }, ctx)
-          return
+          // The engine or the event log did not answer (e.g. a NATS server lost, and the cluster not yet
+          // done with it): the deploy is not lost with it; its outcome is decided at the next look.
+          // Past the deadline and as long again, it is given up (its outcome waits for a scheduler restart, see `resume`).
+          if (watch.cancelled || this.#stopped) return
+          if (Date.now() > deadline + this.#o.deployTimeoutMs) throw err
+          log.warn({ err }, 'scheduler: cannot follow a deploy for now; trying again')
         }
         await sleep(this.#o.pollMs)
       }
