@@ -47,37 +47,49 @@ export class PushSlots {
   }
 }
 
+/** The timer functions {@link IdleTimer} uses: the global ones, or a test's own clock. */
+export interface Timers {
+  set(fn: () => void, ms: number): unknown
+  clear(handle: unknown): void
+}
+
+const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms).unref(),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+}
+
 /**
  * Closes a connection its client keeps silent: `touch()` on every byte either way; `pause()` while
  * the server works for the client (the build), `resume()` after. `onIdle` runs once.
  */
 export class IdleTimer {
-  #timer: NodeJS.Timeout | undefined
+  #timer: unknown
   #paused = 0
   #fired = false
 
   readonly #ms: number
   readonly #onIdle: () => void
+  readonly #timers: Timers
 
-  constructor(ms: number, onIdle: () => void) {
+  constructor(ms: number, onIdle: () => void, timers: Timers = realTimers) {
     this.#ms = ms
     this.#onIdle = onIdle
+    this.#timers = timers
     this.touch()
   }
 
   touch(): void {
     if (this.#fired || this.#paused > 0) return
-    clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => {
+    this.#timers.clear(this.#timer)
+    this.#timer = this.#timers.set(() => {
       this.#fired = true
       this.#onIdle()
     }, this.#ms)
-    this.#timer.unref()
   }
 
   pause(): void {
     this.#paused++
-    clearTimeout(this.#timer)
+    this.#timers.clear(this.#timer)
   }
 
   resume(): void {
@@ -87,6 +99,6 @@ export class IdleTimer {
 
   stop(): void {
     this.#fired = true
-    clearTimeout(this.#timer)
+    this.#timers.clear(this.#timer)
   }
 }
