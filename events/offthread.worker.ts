@@ -30,22 +30,29 @@ const log = {
   debug: () => {},
 }
 
-const { nc, jsm } = await connectJetStream({ servers: o.servers, name: o.name }).catch((err: unknown) => {
-  send({ kind: 'error', code: isWharfError(err) ? err.code : null, message: (err as Error).message })
-  process.exit(0)
-})
-try {
-  const js = jetstream(nc)
-  for await (const messages of readExistingBatches(js, jsm, o.stream, ephemeralConsumer(undefined, { fromSeq: o.fromSeq }), { batch: o.batch, log })) {
-    while (credits === 0 && !stopped) await new Promise<void>((r) => (waiting = r))
-    if (stopped) break
-    credits--
-    const p = packMessages(messages)
-    send({ kind: 'chunk', ...p }, [p.seqs.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer, p.payload.buffer as ArrayBuffer])
+/** Reads and sends until the end, a stop or a failure (sent as an error). */
+async function read(): Promise<void> {
+  const { nc, jsm } = await connectJetStream({ servers: o.servers, name: o.name })
+  try {
+    const js = jetstream(nc)
+    for await (const messages of readExistingBatches(js, jsm, o.stream, ephemeralConsumer(undefined, { fromSeq: o.fromSeq }), { batch: o.batch, log })) {
+      while (credits === 0 && !stopped) await new Promise<void>((r) => (waiting = r))
+      if (stopped) break
+      credits--
+      const p = packMessages(messages)
+      send({ kind: 'chunk', ...p }, [p.seqs.buffer as ArrayBuffer, p.ends.buffer as ArrayBuffer, p.payload.buffer as ArrayBuffer])
+    }
+    if (!stopped) send({ kind: 'end' })
+  } finally {
+    await nc.close().catch(() => {})
   }
-  if (!stopped) send({ kind: 'end' })
+}
+
+try {
+  await read()
 } catch (err) {
   send({ kind: 'error', code: isWharfError(err) ? err.code : null, message: (err as Error).message })
 } finally {
-  await nc.close().catch(() => {})
+  // The listener for "more" and "stop" would keep this thread alive: what was posted is delivered all the same.
+  port.unref()
 }
