@@ -4,6 +4,7 @@
  * and waits for the read models, so it is the one file of domain/ that imports the log's store and the
  * projections' checkpoint watcher.
  */
+import { Turns } from '../core/turns.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import { ConcurrencyError, WharfError } from '../core/errors.js'
@@ -46,7 +47,7 @@ interface Folded<S> {
  */
 const folded = new WeakMap<EventStore, WeakMap<Decider<any, any>, Map<string, Folded<any>>>>()
 /** Commands on one stream in this process take turns, so they do not conflict with each other. */
-const turns = new WeakMap<EventStore, Map<string, Promise<unknown>>>()
+const turns = new Turns<EventStore>()
 
 function cacheOf<S>(store: EventStore, decider: Decider<S, any>): Map<string, Folded<S>> {
   let byDecider = folded.get(store)
@@ -81,31 +82,13 @@ async function current<S>(store: EventStore, decider: Decider<S, any>, stream: s
   return now
 }
 
-/** Runs `fn` after every earlier turn on `key` of `store` in this process has finished. */
-async function inTurn<T>(store: EventStore, key: string, fn: () => Promise<T>): Promise<T> {
-  let queue = turns.get(store)
-  if (!queue) turns.set(store, (queue = new Map()))
-  const before = queue.get(key) ?? Promise.resolve()
-  const mine = before.then(fn, fn)
-  const settled = mine.then(
-    () => {},
-    () => {},
-  )
-  queue.set(key, settled)
-  try {
-    return await mine
-  } finally {
-    if (queue.get(key) === settled) queue.delete(key)
-  }
-}
-
 /**
  * The stream's current state and version as {@link runCommand} folds them (from its cache, caught up),
  * for a writer that looks before it asks (a scheduler resuming a deploy, a publisher reconciling).
  * Takes its turn with the commands on the stream in this process.
  */
 export function readState<S>(store: EventStore, decider: Decider<S, any>, stream: string): Promise<{ state: S; version: number }> {
-  return inTurn(store, stream, () => current(store, decider, stream))
+  return turns.run(store, stream, () => current(store, decider, stream))
 }
 
 /**
@@ -188,7 +171,7 @@ function inGroup<S>(store: EventStore, stream: string, entry: Omit<Entry<S>, 're
 }
 
 function nextTurn(store: EventStore, stream: string, byStream: Map<string, Entry<any>[]>): void {
-  void inTurn(store, stream, async () => {
+  void turns.run(store, stream, async () => {
     const queue = byStream.get(stream)!
     const group = takeGroup(queue)
     try {

@@ -10,6 +10,7 @@
  * a reservation on the user's stream and the `AppCreated` on the app's would be two appends, and a
  * failure between them would hold quota that no app uses.
  */
+import { Turns } from '../../../core/turns.js'
 import type pg from 'pg'
 import { WharfError } from '../../../core/errors.js'
 import { appsOwnedBy, getFormation, replicasOf, visibleApp } from '../../../projections/index.js'
@@ -19,31 +20,14 @@ import type { AuthUser, ControllerDeps } from '../context.js'
 const QUOTA_LOCK_CLASS = 0x7771756f
 
 /** Quota-bound commands of one user in this process take turns: at most one pool connection per user waits for the lock. */
-const turns = new WeakMap<pg.Pool, Map<string, Promise<unknown>>>()
-
-async function inTurn<T>(pool: pg.Pool, username: string, fn: () => Promise<T>): Promise<T> {
-  let queue = turns.get(pool)
-  if (!queue) turns.set(pool, (queue = new Map()))
-  const before = queue.get(username) ?? Promise.resolve()
-  const mine = before.then(fn, fn)
-  const settled = mine.then(
-    () => {},
-    () => {},
-  )
-  queue.set(username, settled)
-  try {
-    return await mine
-  } finally {
-    if (queue.get(username) === settled) queue.delete(username)
-  }
-}
+const turns = new Turns<pg.Pool>()
 
 /**
  * Runs `check` then `run` holding `username`'s quota lock. `run` must wait for the read models that
  * `check` reads (as `runCommand` does with `waitFor`) before it returns.
  */
 async function underQuotaLock<T>(deps: ControllerDeps, username: string, check: () => Promise<void>, run: () => Promise<T>): Promise<T> {
-  return inTurn(deps.pool, username, async () => {
+  return turns.run(deps.pool, username, async () => {
     const client = await deps.pool.connect()
     let broken: Error | undefined
     try {
