@@ -37,6 +37,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { ROUTER_HEADERS } from '../infra/parts/nginx.js'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { dataOf, isEvent, wharfCatalogue } from '../domain/index.js'
@@ -133,15 +134,6 @@ function parseWrk(stdout: string): WrkResult {
     socketErrors: socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
   }
 }
-
-/** The headers the router sends each request (infra/parts/nginx.ts), for the second baseline. */
-const ROUTER_HEADERS = `proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Request-Id $request_id;`
 
 /** A baseline nginx. */
 interface Minimal {

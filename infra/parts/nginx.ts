@@ -11,15 +11,18 @@ const WORKER_USER = 'www-data'
 /** Host name of the probe server: answers 200 whatever the routes (infra's and the router's health check). */
 export const PROBE_HOST = 'wharf-router-probe.invalid'
 
-const PROXY = `proxy_http_version 1.1;
-      proxy_set_header Connection $wharf_connection;
-      proxy_set_header Upgrade $http_upgrade;
+/** The headers the router sends each request upstream (bench:router's second baseline sends the same). */
+export const ROUTER_HEADERS = `proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Port $server_port;
       proxy_set_header X-Request-Id $request_id;`
+
+const PROXY = `proxy_http_version 1.1;
+      proxy_set_header Connection $wharf_connection;
+      ${ROUTER_HEADERS}`
 
 /** To the app's peers (the balancer reads `$wharf_app`); timeouts other than these are set per app by the balancer. */
 const APP_PROXY = `proxy_pass http://wharf_apps;
