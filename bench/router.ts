@@ -146,7 +146,8 @@ const minimals: Minimal[] = []
 /**
  * The minimal nginx: the same binary, worker count, access log (off), upstream pool size and
  * keepalive timeout as the router's; one upstream, one server, one location. `headers`: also the
- * headers the router sends.
+ * headers the router sends (with nginx's own `$request_id`, as a hand-written config would; the
+ * router makes its request ids in Lua, see infra/parts/nginx-lua.ts).
  */
 async function startMinimal(backend: { host: string; port: number }, name: string, headers: boolean): Promise<Minimal> {
   const port = await freePort()
@@ -317,7 +318,8 @@ const logSize = () => {
 
 /**
  * Per step, p50 / p99 ms, of the router's passes logged since `from` (a byte offset of the services
- * log): `steps` of its `router: routes changed` lines.
+ * log): `steps` of its `router: routes changed` lines, and the parts of the post to nginx (`apply.*`)
+ * and the services process during the pass (`process.*`: CPU ms, event loop busy share, how late it ran).
  */
 function routerSteps(from: number): string {
   const size = logSize()
@@ -333,7 +335,7 @@ function routerSteps(from: number): string {
   let passes = 0
   for (const line of buf.toString('utf8').split('\n')) {
     if (!line.includes('"router: routes changed"')) continue
-    let v: { steps?: Record<string, number>; covered?: number }
+    let v: { steps?: Record<string, number>; apply?: Record<string, number>; process?: Record<string, number>; covered?: number }
     try {
       v = JSON.parse(line)
     } catch {
@@ -341,7 +343,11 @@ function routerSteps(from: number): string {
     }
     if (!v.steps) continue
     passes++
-    for (const [k, x] of Object.entries(v.steps)) if (k !== 'seq') steps.set(k, [...(steps.get(k) ?? []), x])
+    const add = (k: string, x: number) => steps.set(k, [...(steps.get(k) ?? []), x])
+    for (const [k, x] of Object.entries(v.steps)) if (k !== 'seq') add(k, x)
+    // The post to nginx in parts, and the services process during the pass.
+    for (const [k, x] of Object.entries(v.apply ?? {})) add(`apply.${k}`, x)
+    for (const [k, x] of Object.entries(v.process ?? {})) add(`process.${k}`, x)
     steps.set('covered apps', [...(steps.get('covered apps') ?? []), v.covered ?? 0])
   }
   return `${passes} passes: ${[...steps].map(([k, xs]) => `${k} ${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`).join(', ')}`

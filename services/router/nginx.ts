@@ -24,8 +24,21 @@ export interface NginxOptions {
   timeoutMs?: number
 }
 
+/**
+ * Where a post's time went, ms: the change set made into JSON, sent until nginx's worker began on it
+ * (`toNginx`: the wait for that worker to run; ms resolution, nginx's clock), nginx at work
+ * (`inNginx`, and `nginxCpu`: its worker's CPU meanwhile), its answer until read here (`back`).
+ */
+export interface ApplySteps {
+  encode: number
+  toNginx: number
+  inNginx: number
+  nginxCpu: number
+  back: number
+}
+
 /** A post's outcome: `unreachable` when nginx did not answer (not running, restarting). */
-export type ApplyResult = { ok: true; applyMs: number; changed: number } | { ok: false; reason: string; code: string; unreachable: boolean }
+export type ApplyResult = { ok: true; applyMs: number; changed: number; steps?: ApplySteps } | { ok: false; reason: string; code: string; unreachable: boolean }
 
 export class Nginx {
   readonly #o: NginxOptions
@@ -46,9 +59,13 @@ export class Nginx {
    */
   async apply(cs: ChangeSet): Promise<ApplyResult> {
     const t0 = performance.now()
-    const res = await this.#call('POST', '/changes', JSON.stringify(cs))
+    const text = JSON.stringify(cs)
+    const encoded = performance.now()
+    const sentAt = Date.now()
+    const res = await this.#call('POST', '/changes', text)
+    const backAt = Date.now()
     if (!res) return { ok: false, reason: `nginx's admin socket ${this.#o.socket} did not answer`, code: 'WHARF_ROUTER_UNREACHABLE', unreachable: true }
-    let body: { ok?: boolean; changed?: number; code?: string; message?: string } = {}
+    let body: { ok?: boolean; changed?: number; code?: string; message?: string; at?: number; done?: number; cpu?: number } = {}
     try {
       body = JSON.parse(res.body)
     } catch {
@@ -57,7 +74,13 @@ export class Nginx {
     if (res.status !== 200 || body.ok !== true) {
       return { ok: false, reason: body.message ?? `${res.status} ${res.body.slice(0, 200)}`, code: body.code ?? 'WHARF_ROUTER_REFUSED', unreachable: false }
     }
-    return { ok: true, applyMs: performance.now() - t0, changed: body.changed ?? 0 }
+    const applyMs = performance.now() - t0
+    const { at, done, cpu } = body
+    const steps =
+      typeof at === 'number' && typeof done === 'number' && typeof cpu === 'number'
+        ? { encode: encoded - t0, toNginx: Math.max(0, at - sentAt), inNginx: done - at, nginxCpu: cpu, back: Math.max(0, backAt - done) }
+        : undefined
+    return { ok: true, applyMs, changed: body.changed ?? 0, ...(steps ? { steps } : {}) }
   }
 
   /** The epoch of the last full change set nginx holds (null: none, an empty dict; undefined: no answer). */
