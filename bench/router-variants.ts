@@ -50,7 +50,7 @@ const backendPort = (backend.address() as { port: number }).port
 interface Variant {
   name: string
   /** The config text from the router's base config (`base`) and the dirs. */
-  config: (base: string, v: { port: number; dir: string }) => string
+  config: (base: string, v: { port: number; dir: string; ctx: unknown }) => string
   /** Whether the dict is filled (the router's Lua is loaded). */
   lua: boolean
   /** The Lua module, when not the router's own. */
@@ -160,6 +160,14 @@ const variants: Variant[] = [
   },
 ]
 
+// `BENCH_COMPARE_DIST=<another checkout's dist/>`: that checkout's router too (its base config and Lua), as `router@dist`.
+const compare = process.env.BENCH_COMPARE_DIST
+if (compare) {
+  const other = (await import(join(compare, 'infra/parts/nginx.js'))) as { baseConfig: typeof baseConfig }
+  const otherLua = (await import(join(compare, 'infra/parts/nginx-lua.js'))) as { ROUTER_LUA: string }
+  variants.push({ name: 'router@dist', lua: true, luaText: otherLua.ROUTER_LUA, config: (_b, v) => other.baseConfig(v.ctx as never) })
+}
+
 const picked = process.env.BENCH_VARIANTS?.split(',')
 const chosen = picked ? variants.filter((v) => picked.includes(v.name)) : variants
 if (chosen.length === 0) throw new Error(`no variant named ${picked}: ${variants.map((v) => v.name).join(', ')}`)
@@ -228,8 +236,9 @@ async function start(v: Variant) {
     '-out',
     join(dir, 'fallback.crt'),
   ])
-  const base = baseConfig({ cfg, paths } as unknown as Parameters<typeof baseConfig>[0])
-  let text = v.config(base, { port, dir })
+  const ctx = { cfg, paths } as unknown as Parameters<typeof baseConfig>[0]
+  const base = baseConfig(ctx)
+  let text = v.config(base, { port, dir, ctx })
   // One process, so that callgrind sees every request.
   if (CALLGRIND) text = swap(text, 'worker_processes auto;', 'worker_processes 1;\nmaster_process off;')
   const conf = join(dir, 'nginx.conf')

@@ -4,7 +4,7 @@
  * written and nginx is never reloaded for a change of routes: the answer to a post means every
  * worker serves the change.
  */
-import { request as httpRequest } from 'node:http'
+import { Agent, request as httpRequest } from 'node:http'
 import type { Logger } from '../../core/log.js'
 import { isAlive, readPid } from '../../core/proc.js'
 import type { ChangeSet } from './changes.js'
@@ -42,9 +42,20 @@ export type ApplyResult = { ok: true; applyMs: number; changed: number; steps?: 
 
 export class Nginx {
   readonly #o: NginxOptions
+  /**
+   * One kept-alive connection to the admin socket: a post needs no connect and accept (the watchdog's
+   * `GET /epoch` every second keeps it open). A post on a kept connection that nginx closed meanwhile
+   * (a reload retires its worker) is sent again on a new one.
+   */
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 })
 
   constructor(opts: NginxOptions) {
     this.#o = opts
+  }
+
+  /** Closes the kept-alive connection. */
+  close(): void {
+    this.#agent.destroy()
   }
 
   /** The live pid of the nginx master, if any. */
@@ -100,6 +111,7 @@ export class Nginx {
     path: string,
     body: string | undefined,
     timeoutMs = this.#o.timeoutMs ?? 10_000,
+    again = true,
   ): Promise<{ status: number; body: string } | undefined> {
     return new Promise((resolve) => {
       const req = httpRequest(
@@ -108,7 +120,7 @@ export class Nginx {
           method,
           path,
           headers: { host: 'wharf-admin', ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
-          agent: false,
+          agent: this.#agent,
           timeout: timeoutMs,
         },
         (res) => {
@@ -122,7 +134,12 @@ export class Nginx {
         },
       )
       req.on('timeout', () => req.destroy())
-      req.on('error', () => resolve(undefined))
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept connection nginx closed before it read this request: nothing of it was applied.
+        if (again && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE'))
+          resolve(this.#call(method, path, body, timeoutMs, false))
+        else resolve(undefined)
+      })
       req.end(body)
     })
   }

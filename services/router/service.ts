@@ -309,6 +309,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
         await checking
         await consumer.stop()
         await router.stop()
+        nginx.close()
         await watcher.close()
       })()),
   }
