@@ -136,8 +136,7 @@ export class Nginx {
       req.on('timeout', () => req.destroy())
       req.on('error', (err: NodeJS.ErrnoException) => {
         // A kept connection nginx closed before it read this request: nothing of it was applied.
-        if (again && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE'))
-          resolve(this.#call(method, path, body, timeoutMs, false))
+        if (again && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) resolve(this.#call(method, path, body, timeoutMs, false))
         else resolve(undefined)
       })
       req.end(body)

@@ -8,7 +8,7 @@
  * app, and the first after nginx restarted (its epoch is not this router's) read everything; the
  * last two post the `full` table.
  */
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
@@ -126,12 +126,18 @@ export class Router {
   #retry: NodeJS.Timeout | undefined
   /** How late the process's event loop ran since the last pass (logged with each: a busy loop delays deliveries and answers). */
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  /** The longest garbage collection pause since the last pass, ms (one cause of a late loop). */
+  #gcMaxMs = 0
+  readonly #gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.#gcMaxMs = Math.max(this.#gcMaxMs, e.duration)
+  })
 
   constructor(opts: RouterOptions) {
     this.#o = opts
     this.#windowMs = opts.windowMs ?? 0
     this.#served = new Map(opts.served ?? [])
     this.#loopDelay.enable()
+    this.#gc.observe({ entryTypes: ['gc'] })
   }
 
   /**
@@ -209,6 +215,7 @@ export class Router {
   async stop(): Promise<void> {
     this.#stopped = true
     this.#loopDelay.disable()
+    this.#gc.disconnect()
     clearTimeout(this.#timer)
     clearTimeout(this.#expiry)
     clearTimeout(this.#retry)
@@ -337,7 +344,9 @@ export class Router {
       const ms = (x: number) => Math.round(x * 10) / 10
       const cpu = process.cpuUsage(cpu0)
       const loopMaxMs = this.#loopDelay.max / 1e6
+      const gcMaxMs = this.#gcMaxMs
       this.#loopDelay.reset()
+      this.#gcMaxMs = 0
       this.#o.log.info(
         {
           full: cs.full === true,
@@ -376,11 +385,13 @@ export class Router {
               }
             : {}),
           // This process during the pass (every service in it): CPU ms, the event loop's busy share,
-          // and the longest the loop was late since the last pass (a busy loop delays deliveries).
+          // and since the last pass the longest the loop was late (a busy loop delays deliveries) and
+          // the longest garbage collection.
           process: {
             cpuMs: ms((cpu.user + cpu.system) / 1000),
             loopBusy: Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100,
             loopMaxLateMs: ms(loopMaxMs),
+            gcMaxMs: ms(gcMaxMs),
           },
         },
         'router: routes changed',
