@@ -44,6 +44,9 @@ const DOMAIN = 'wharf.test'
 /** The app: as bench:router's (answers "ok <hostname>"). */
 const backend = createServer((_q, r) => r.end('ok bench\n'))
 backend.keepAliveTimeout = 65_000
+/** Connections the app accepted: with pooled upstream connections, a few per run, not one per request. */
+let backendConnections = 0
+backend.on('connection', () => backendConnections++)
 await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r))
 const backendPort = (backend.address() as { port: number }).port
 
@@ -112,6 +115,21 @@ const variants: Variant[] = [
     config: (b) =>
       swap(
         swap(b, 'proxy_pass http://wharf_apps;', 'proxy_pass http://wharf_static;'),
+        'upstream wharf_apps {',
+        `upstream wharf_static { server 127.0.0.1:${backendPort}; keepalive 64; keepalive_timeout 4s; }\n  upstream wharf_apps {`,
+      ),
+  },
+  {
+    // No Lua a request at all (a constant app, no if, a static upstream): what the rest of the base config costs.
+    name: 'router-bare',
+    lua: true,
+    config: (b) =>
+      swap(
+        swap(
+          swap(swap(b, ROUTE, 'set $wharf_app bench;'), /\n\s*if \(\$wharf_app = ""\) \{\n\s*content_by_lua_block \{ wharf.deny\(\) \}\n\s*\}/g, ''),
+          'proxy_pass http://wharf_apps;',
+          'proxy_pass http://wharf_static;',
+        ),
         'upstream wharf_apps {',
         `upstream wharf_static { server 127.0.0.1:${backendPort}; keepalive 64; keepalive_timeout 4s; }\n  upstream wharf_apps {`,
       ),
@@ -329,9 +347,12 @@ try {
         const j = (i + k) % running.length
         const r = running[j]!
         const c0 = workersCpuUs(r.pidfile)
+        const n0 = backendConnections
         const w = await wrk(r.port, RUN_S)
         const us = (workersCpuUs(r.pidfile) - c0) / Math.max(1, w.requests)
         if (w.errors) console.log(`  (${r.v.name}: ${w.errors} errors)`)
+        const opened = backendConnections - n0
+        if (opened > w.requests / 100) console.log(`  (${r.v.name}: ${opened} connections to the app for ${w.requests} requests: not pooled)`)
         cpu[j]!.push(us)
         rps[j]!.push(w.rps)
         line[j] = `${r.v.name} ${us.toFixed(1)}`
