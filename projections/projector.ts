@@ -84,6 +84,11 @@ class Runner {
   constructor(readonly p: Projection) {
     this.handles = new Set(p.handles)
   }
+
+  /** Whether `e` may change the read model: of a handled type, and not one it {@link Projection.ignores}. */
+  reads(e: RecordedEvent): boolean {
+    return this.handles.has(e.type) && !this.p.ignores?.(e)
+  }
 }
 
 /**
@@ -391,7 +396,7 @@ export class Projector {
   /** Commits one batch and acks it; false when the projection must stop (failed or stopping). */
   async #commitLive(r: Runner, batch: Delivery[]): Promise<boolean> {
     const events = batch.map((d) => d.event)
-    if (!events.some((e) => r.handles.has(e.type))) return this.#skipOnly(r, batch)
+    if (!events.some((e) => r.reads(e))) return this.#skipOnly(r, batch)
     for (let attempt = 0; ; attempt++) {
       if (r.stopping) return false
       try {
@@ -414,7 +419,7 @@ export class Projector {
   }
 
   /**
-   * A batch of events this projection does not read changes nothing in its tables, so it needs no
+   * A batch of events this projection does not read (or {@link Projection.ignores}) changes nothing in its tables, so it needs no
    * transaction and no query at all: the checkpoint advances in memory and is written (and
    * announced) within FLUSH_MS, coalesced with later such batches, or by the next real transaction,
    * which writes a higher checkpoint anyway. A crash before the write only means these events are
