@@ -242,7 +242,12 @@ async function runGroup<S>(store: EventStore, stream: string, group: Entry<S>[])
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt >= 2) await sleep(Math.random() * BACKOFF_MS * attempt)
     const t0 = performance.now()
-    const { state, version } = await current(store, decider, stream)
+    // The first attempt decides on this process's fold without asking the stream's version: the
+    // append checks it anyway (expected version), so a writer elsewhere is found there and the group
+    // decided again on what it wrote. Only a decision that is not appended (a refusal, or nothing to
+    // change) asks for the version before it is answered.
+    const unchecked = attempt === 0 ? cache.get(stream) : undefined
+    const { state, version } = unchecked ?? (await current(store, decider, stream))
     let next = state
     const decided: { e: Entry<S>; events: NewEvent[]; before: S; after: S | undefined }[] = []
     const refused: { e: Entry<S>; err: unknown }[] = []
@@ -259,9 +264,10 @@ async function runGroup<S>(store: EventStore, stream: string, group: Entry<S>[])
       // Alone in its group, a command that decided something leaves the state folded from the log below.
       decided.push({ e, events, before, after: events.length > 0 && group.length === 1 ? undefined : next })
     }
+    const all = decided.flatMap((d) => d.events.map((ev) => ({ ...ev, context: d.e.ctx })))
+    if (unchecked && (all.length === 0 || refused.length > 0) && (await store.streamVersion(stream)) !== version) continue
     const t1 = performance.now()
     for (const e of group) e.timed?.('decide', t1 - t0)
-    const all = decided.flatMap((d) => d.events.map((ev) => ({ ...ev, context: d.e.ctx })))
     let lastSeq = version
     let folded = state
     if (all.length > 0) {
