@@ -24,6 +24,7 @@ import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { countLiveApps } from '../projections/index.js'
 import { get } from '../test/http.js'
+import { cpuByPart, cpuPerOp, platformProcesses } from './proccpu.js'
 
 const cfg = loadConfig(withPlatformEnv(process.env))
 const base = process.env.WHARF_URL ?? `http://127.0.0.1:${cfg.ports.controller}`
@@ -32,6 +33,9 @@ const SECONDS = 10
 const TARGETS = { getP99Ms: 10, commandP99Ms: 30 }
 
 const DEPLOY = process.env.BENCH_DEPLOY !== '0'
+/** config:set per second (default 200), for a look at the costs below the target rate. */
+const SET_RATE = Number(process.env.BENCH_SET_RATE ?? 200)
+const parts = platformProcesses(cfg.home, cfg.dockerHost)
 const APPS = Number(process.env.BENCH_APPS ?? 1000)
 
 /** `config:set` steps (Server-Timing) by name, ms. */
@@ -176,21 +180,23 @@ try {
       : await steady(1000, SECONDS, (i) => call('GET', i % 2 ? '/v1/apps' : `/v1/apps/${app}/config`, token).then((r) => r.status))
   const before = (await must<{ releases: { version: number }[] }>('GET', `/v1/apps/${app}/releases?limit=1`, token)).releases[0]?.version ?? 0
   const cpuBefore = (await processMetrics()).cpuS
-  console.log(`config:set at 200/s for ${SECONDS} s on ${app} (v${before})`)
+  const partsBefore = cpuByPart(parts)
+  console.log(`config:set at ${SET_RATE}/s for ${SECONDS} s on ${app} (v${before})`)
   const loadBefore = loadavg()[0]!.toFixed(1)
   const setsStarted = Date.now()
-  const sets = await steady(200, SECONDS, (i) =>
+  const sets = await steady(SET_RATE, SECONDS, (i) =>
     call('POST', `/v1/apps/${app}/config`, token, { values: { [`K${i % 50}`]: String(i) } }).then((r) => {
       noteSteps(r.timing)
       return r.status
     }),
   )
+  const partsAfter = cpuByPart(parts)
   const { lag, cpuS: cpuAfter } = await processMetrics()
   const cpuMsPerSet = r1(((cpuAfter - cpuBefore) * 1000) / Math.max(1, sets.lat.length + sets.errors))
   const burstS = (Date.now() - setsStarted) / 1000
   const loadAfter = loadavg()[0]!.toFixed(1)
   // The last value of K0 sent: the app must serve it once the deploys are through.
-  const lastK0 = String(Math.floor((200 * SECONDS - 1) / 50) * 50)
+  const lastK0 = String(Math.floor((SET_RATE * SECONDS - 1) / 50) * 50)
   const rows: [string, string, string, string][] = [
     [
       `GET apps:list + config:list @ 1000/s`,
@@ -199,7 +205,7 @@ try {
       `<= ${TARGETS.getP99Ms} ms ${q(gets.lat, 0.99) <= TARGETS.getP99Ms ? 'yes' : 'NO'}`,
     ],
     [
-      `POST config:set @ 200/s`,
+      `POST config:set @ ${SET_RATE}/s`,
       `p50 ${r1(q(sets.lat, 0.5))} ms`,
       `p99 ${r1(q(sets.lat, 0.99))} ms`,
       `<= ${TARGETS.commandP99Ms} ms ${q(sets.lat, 0.99) <= TARGETS.commandP99Ms ? 'yes' : 'NO'}`,
@@ -216,6 +222,8 @@ try {
   console.log(
     `services process CPU during the burst: ${r1(cpuAfter - cpuBefore)} s in ${r1(burstS)} s, ${cpuMsPerSet} ms per config:set (the deploys it caused meanwhile included)`,
   )
+  const perSet = cpuPerOp(partsBefore, partsAfter, sets.lat.length + sets.errors)
+  console.log(`CPU per config:set by process, from the burst's start to its last answer (ms): ${JSON.stringify(perSet)}`)
   let servedAfter: number | undefined
   if (DEPLOY && sets.errors === 0) {
     servedAfter = await within(300_000, async () => {
@@ -224,7 +232,11 @@ try {
     })
     if (servedAfter !== undefined) servedAfter -= setsStarted
   }
-  const { releases } = await must<{ releases: { version: number }[] }>('GET', `/v1/apps/${app}/releases?limit=1000`, token)
+  // What the burst cost in all, deploys included: once the app serves the last value and the platform settled.
+  await sleep(2_000)
+  const perSetAll = cpuPerOp(partsBefore, cpuByPart(parts), sets.lat.length + sets.errors)
+  console.log(`CPU per config:set by process, until the app served the last value and 2 s after (ms): ${JSON.stringify(perSetAll)}`)
+  const { releases } = await must<{ releases: { version: number }[] }>('GET', `/v1/apps/${app}/releases?limit=${Math.min(1000, SET_RATE * SECONDS)}`, token)
   const newest = releases[0]?.version ?? 0
   const made = newest - before
   const contiguous = releases.every((r, i) => r.version === newest - i)
@@ -249,6 +261,8 @@ try {
       steps: Object.fromEntries([...steps].map(([name, xs]) => [name, { p50: r1(q(xs, 0.5)), p99: r1(q(xs, 0.99)) }])),
       loopDelayMs: lag,
       cpuMsPerSet,
+      cpuMsPerSetByProcess: perSet,
+      cpuMsPerSetByProcessUntilServed: perSetAll,
       releasesMade: made,
       servedLastMs: servedAfter ?? null,
     }),

@@ -86,3 +86,24 @@ t.test('a writer elsewhere that got in first: the group is decided again on the 
     [1, 2, 3, 4],
   )
 })
+
+t.test('a decision on a fold a writer elsewhere has made stale is not answered before the version is asked', async (t) => {
+  const { store, run } = setup()
+  await run({ type: 'CreateApp', by: alice, name: 'shop' }, 'create')
+  await run({ type: 'SetConfig', by: alice, values: { A: '1' } }, 'a1')
+  const other = store.reopen()
+  const elsewhere = (command: Parameters<typeof appDecider.decide>[0]) =>
+    runCommand({ store: other }, { stream, decider: appDecider, command, ctx: { actor: 'user:alice' }, waitFor: [] })
+  await elsewhere({ type: 'SetConfig', by: alice, values: { A: '2' } })
+  // Here, A is still 1: nothing to change, unless the stream's version says otherwise.
+  const back = await run({ type: 'SetConfig', by: alice, values: { A: '1' } }, 'a1-again')
+  t.same(
+    back.events.map((e) => e.type),
+    ['ConfigSet', 'ReleaseCreated'],
+    'decided again on the stream as it is',
+  )
+  t.same(back.after.config, { A: '1' }, 'the answer is the config the command left')
+  // A refusal on a stale fold is checked the same way: the app was destroyed elsewhere.
+  await elsewhere({ type: 'DestroyApp', by: alice, confirm: 'shop' })
+  await t.rejects(run({ type: 'SetConfig', by: alice, values: { B: '2' } }, 'b'), { code: 'WHARF_NOT_FOUND' })
+})

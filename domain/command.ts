@@ -33,6 +33,8 @@ export interface CommandResult<S> {
   version: number
   /** The state the decision was made on (before the new events). */
   state: S
+  /** The state the command left: its own events folded on {@link state} (later commands of its group not included). */
+  after: S
 }
 
 interface Folded<S> {
@@ -240,9 +242,14 @@ async function runGroup<S>(store: EventStore, stream: string, group: Entry<S>[])
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt >= 2) await sleep(Math.random() * BACKOFF_MS * attempt)
     const t0 = performance.now()
-    const { state, version } = await current(store, decider, stream)
+    // The first attempt decides on this process's fold without asking the stream's version: the
+    // append checks it anyway (expected version), so a writer elsewhere is found there and the group
+    // decided again on what it wrote. Only a decision that is not appended (a refusal, or nothing to
+    // change) asks for the version before it is answered.
+    const unchecked = attempt === 0 ? cache.get(stream) : undefined
+    const { state, version } = unchecked ?? (await current(store, decider, stream))
     let next = state
-    const decided: { e: Entry<S>; events: NewEvent[]; before: S }[] = []
+    const decided: { e: Entry<S>; events: NewEvent[]; before: S; after: S | undefined }[] = []
     const refused: { e: Entry<S>; err: unknown }[] = []
     for (const e of group) {
       let events: NewEvent[]
@@ -252,17 +259,23 @@ async function runGroup<S>(store: EventStore, stream: string, group: Entry<S>[])
         refused.push({ e, err })
         continue
       }
-      decided.push({ e, events, before: next })
+      const before = next
       if (events.length > 0 && group.length > 1) next = foldOn(decider, { state: next, version }, provisional(stream, events, e.ctx)).state
+      // Alone in its group, a command that decided something leaves the state folded from the log below.
+      decided.push({ e, events, before, after: events.length > 0 && group.length === 1 ? undefined : next })
     }
+    const all = decided.flatMap((d) => d.events.map((ev) => ({ ...ev, context: d.e.ctx })))
+    if (unchecked && (all.length === 0 || refused.length > 0) && (await store.streamVersion(stream)) !== version) continue
     const t1 = performance.now()
     for (const e of group) e.timed?.('decide', t1 - t0)
-    const all = decided.flatMap((d) => d.events.map((ev) => ({ ...ev, context: d.e.ctx })))
     let lastSeq = version
+    let folded = state
     if (all.length > 0) {
       try {
         const res = await store.append(stream, all, { ...group[0]!.ctx, expectedVersion: version })
-        cache.set(stream, foldOn(decider, { state, version }, res.events))
+        const now = foldOn(decider, { state, version }, res.events)
+        cache.set(stream, now)
+        folded = now.state
         lastSeq = res.lastSeq
         const t2 = performance.now()
         for (const d of decided) d.e.timed?.('append', t2 - t1)
@@ -273,7 +286,7 @@ async function runGroup<S>(store: EventStore, stream: string, group: Entry<S>[])
       }
     }
     for (const r of refused) r.e.reject(r.err)
-    for (const d of decided) d.e.resolve({ events: d.events, version: lastSeq, state: d.before })
+    for (const d of decided) d.e.resolve({ events: d.events, version: lastSeq, state: d.before, after: d.after ?? folded })
     return
   }
   throw new WharfError('WHARF_CONFLICT', `${stream} kept changing while the command was decided; try again`, { cause: lastErr })

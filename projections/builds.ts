@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { narrow, type EventOf } from '../domain/index.js'
+import { isEvent, narrow, type EventOf } from '../domain/index.js'
 import { parseStreamId, type RecordedEvent } from '../events/index.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
@@ -164,6 +164,8 @@ export const buildsProjection: Projection = {
    * read, the events applied to them in memory (each case mirrors its statement above), then the
    * builds of apps created or destroyed in the batch are deleted and the rows written back.
    */
+  /** A release that names no build (config, limits, rollback) changes no build. */
+  ignores: (e) => isEvent(e, 'ReleaseCreated') && e.data.build === undefined,
   async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
     const ids = new Set<string>()
     for (const event of events) {

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { narrow, type EventOf } from '../domain/index.js'
+import { isEvent, narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
@@ -57,6 +57,8 @@ export const configProjection: Projection = {
         return unhandled('config', e)
     }
   },
+  /** Only a rollback's release changes the config (the others follow a `ConfigSet`, `ConfigUnset` or none). */
+  ignores: (e) => isEvent(e, 'ReleaseCreated') && e.data.rollbackOf === undefined,
   /**
    * The same effect as `apply` on each event, in at most three statements: per app, whether the
    * batch cleared its config (destroyed, or a rollback's snapshot) and the last value (or unset) of

@@ -27,6 +27,13 @@ export interface Projection {
    * the projector retries the batch event by event with `apply` to find the event at fault.
    */
   applyBatch?(events: RecordedEvent[], tx: pg.PoolClient): Promise<void>
+  /**
+   * Events of a handled type that change nothing in this read model (for builds, a `ReleaseCreated`
+   * that names no build): a live batch of only such events advances the checkpoint as one of
+   * unhandled types does, with no transaction. Must agree with `apply` (they are no-ops to it).
+   * Default: none.
+   */
+  ignores?(event: RecordedEvent): boolean
 }
 
 /** What a read model's queries run on: the pool, or a client inside a transaction (one snapshot). */

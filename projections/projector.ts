@@ -1,4 +1,4 @@
-import type pg from 'pg'
+import pg from 'pg'
 import { backoffMs } from '../core/backoff.js'
 import { WharfError } from '../core/errors.js'
 import { consumers, type ConsumerHealth } from '../core/health.js'
@@ -80,10 +80,14 @@ class Runner {
   retry: NodeJS.Timeout | undefined
   /** A checkpoint advanced past events this projection does not read, not yet written (see #skipOnly). */
   lazySeq: number | undefined
-  flushTimer: NodeJS.Timeout | undefined
   readonly handles: ReadonlySet<string>
   constructor(readonly p: Projection) {
     this.handles = new Set(p.handles)
+  }
+
+  /** Whether `e` may change the read model: of a handled type, and not one it {@link Projection.ignores}. */
+  reads(e: RecordedEvent): boolean {
+    return this.handles.has(e.type) && !this.p.ignores?.(e)
   }
 }
 
@@ -105,6 +109,8 @@ export class Projector {
   #lockClient: pg.PoolClient | undefined
   /** Queries on the lock connection, one after another (pg deprecates overlapping queries on a client). */
   #lockQueue: Promise<unknown> = Promise.resolve()
+  /** Writes the checkpoints advanced without a transaction (see #skipOnly), within FLUSH_MS. */
+  #flushTimer: NodeJS.Timeout | undefined
   #stopped = false
 
   constructor(opts: ProjectorOptions) {
@@ -390,7 +396,7 @@ export class Projector {
   /** Commits one batch and acks it; false when the projection must stop (failed or stopping). */
   async #commitLive(r: Runner, batch: Delivery[]): Promise<boolean> {
     const events = batch.map((d) => d.event)
-    if (!events.some((e) => r.handles.has(e.type))) return this.#skipOnly(r, batch)
+    if (!events.some((e) => r.reads(e))) return this.#skipOnly(r, batch)
     for (let attempt = 0; ; attempt++) {
       if (r.stopping) return false
       try {
@@ -413,7 +419,7 @@ export class Projector {
   }
 
   /**
-   * A batch of events this projection does not read changes nothing in its tables, so it needs no
+   * A batch of events this projection does not read (or {@link Projection.ignores}) changes nothing in its tables, so it needs no
    * transaction and no query at all: the checkpoint advances in memory and is written (and
    * announced) within FLUSH_MS, coalesced with later such batches, or by the next real transaction,
    * which writes a higher checkpoint anyway. A crash before the write only means these events are
@@ -424,28 +430,35 @@ export class Projector {
   async #skipOnly(r: Runner, batch: Delivery[]): Promise<boolean> {
     const seq = batch.at(-1)!.event.seq
     r.lazySeq = Math.max(r.lazySeq ?? 0, seq)
-    r.flushTimer ??= setTimeout(() => void this.#flushLazy(r), FLUSH_MS)
+    this.#flushTimer ??= setTimeout(() => void this.#flushLazy(), FLUSH_MS)
     await this.#ackUpTo(r, batch, seq)
     this.#health.progress(`projection ${r.p.name}`, seq)
     return true
   }
 
-  /** Writes a checkpoint that #skipOnly advanced, unless a transaction has written a higher one. */
-  async #flushLazy(r: Runner): Promise<void> {
-    clearTimeout(r.flushTimer)
-    r.flushTimer = undefined
-    const seq = r.lazySeq
-    if (seq === undefined) return
-    r.lazySeq = undefined
-    const notice: CheckpointNotice = { name: r.p.name, seq, status: 'running' }
+  /**
+   * Writes the checkpoints that #skipOnly advanced (of every projection with one pending: one
+   * statement, not one per read model), each unless a transaction has written a higher one.
+   */
+  async #flushLazy(): Promise<void> {
+    clearTimeout(this.#flushTimer)
+    this.#flushTimer = undefined
+    const due = [...this.#runners.values()].flatMap((r) => (r.lazySeq === undefined ? [] : [{ name: r.p.name, seq: r.lazySeq }]))
+    if (due.length === 0) return
+    for (const r of this.#runners.values()) r.lazySeq = undefined
+    const notices = due.map((d): CheckpointNotice => ({ name: d.name, seq: d.seq, status: 'running' }))
+    // Checkpoints that need no flush of the WAL either (see #begin): lost in a crash, they are written again.
+    const lit = pg.escapeLiteral
     await this.#o.pool
       .query(
-        `WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = $2, updated_at = now() WHERE name = $1 AND seq < $2 AND status = 'running')
-         SELECT pg_notify($3, $4)`,
-        [r.p.name, seq, CHECKPOINT_CHANNEL, JSON.stringify(notice)],
+        `BEGIN; SET LOCAL synchronous_commit TO off;
+         UPDATE ${CORE_SCHEMA}.projection_checkpoints c SET seq = d.seq, updated_at = now()
+           FROM (VALUES ${due.map((d) => `(${lit(d.name)}, ${Number(d.seq)})`).join(', ')}) AS d(name, seq)
+          WHERE c.name = d.name AND c.seq < d.seq AND c.status = 'running';
+         SELECT pg_notify(${lit(CHECKPOINT_CHANNEL)}, n) FROM unnest(ARRAY[${notices.map((n) => lit(JSON.stringify(n))).join(', ')}]) AS n; COMMIT`,
       )
       // Not written: the events are delivered again after a restart and skipped again.
-      .catch((err: unknown) => this.#log.warn({ err, projection: r.p.name, seq }, 'checkpoint not written'))
+      .catch((err: unknown) => this.#log.warn({ err, checkpoints: due }, 'checkpoints not written'))
   }
 
   /** Acks the last delivery at or below `checkpoint` (and so every earlier one). */
@@ -466,9 +479,9 @@ export class Projector {
     const client = await this.#o.pool.connect()
     let broken: unknown
     try {
-      // Round trips are most of a small batch's cost: BEGIN and SET go in one simple query.
-      await client.query(`BEGIN; SET LOCAL search_path TO ${ident(schemaOf(p.name))}`)
-      const checkpoint = await this.#lockCheckpoint(client, p.name)
+      // Round trips are most of a small batch's cost: BEGIN, the SETs and the checkpoint's lock go in
+      // one simple query, the checkpoint's update and COMMIT in another.
+      const checkpoint = await this.#begin(client, p.name)
       const plan = planBatch(events, checkpoint, r.handles)
       if (plan.checkpoint === checkpoint) {
         await client.query('ROLLBACK')
@@ -482,8 +495,7 @@ export class Projector {
         return await this.#locateFailure(r, client, events, err)
       }
       await this.#o.hooks?.beforeCommit?.(info)
-      await this.#setCheckpoint(client, p.name, plan.checkpoint)
-      await client.query('COMMIT')
+      await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint)
       await this.#o.hooks?.afterCommit?.(info)
       return { checkpoint: plan.checkpoint }
     } catch (err) {
@@ -553,6 +565,33 @@ export class Projector {
     )
   }
 
+  /**
+   * Begins a live batch's transaction in `name`'s schema and locks its checkpoint row: one round trip.
+   * The transaction commits asynchronously (`synchronous_commit off`): a read model is derived data
+   * whose checkpoint is in the same transaction, so a commit that a Postgres crash loses (at most
+   * ~3 x `wal_writer_delay`) only takes the read model and its checkpoint back together; the projector
+   * (which loses its lock connection with that crash) subscribes again from the checkpoint and applies
+   * those events again. The commit waits for no WAL flush, and readers see it as soon as it is made.
+   */
+  async #begin(client: pg.PoolClient, name: string): Promise<number> {
+    const results = (await client.query(
+      `BEGIN; SET LOCAL search_path TO ${ident(schemaOf(name))}; SET LOCAL synchronous_commit TO off;
+       SELECT seq FROM ${CORE_SCHEMA}.projection_checkpoints WHERE name = ${pg.escapeLiteral(name)} FOR UPDATE`,
+    )) as unknown as pg.QueryResult[]
+    const row = results.at(-1)?.rows[0]
+    if (!row) throw new Error(`no checkpoint row for projection ${name}`)
+    return Number(row.seq)
+  }
+
+  /** {@link #setCheckpoint} and COMMIT in one round trip. */
+  async #setCheckpointAndCommit(client: pg.PoolClient, name: string, seq: number): Promise<void> {
+    const notice: CheckpointNotice = { name, seq, status: 'running' }
+    await client.query(
+      `WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = ${Number(seq)}, updated_at = now() WHERE name = ${pg.escapeLiteral(name)})
+       SELECT pg_notify(${pg.escapeLiteral(CHECKPOINT_CHANNEL)}, ${pg.escapeLiteral(JSON.stringify(notice))}); COMMIT`,
+    )
+  }
+
   async #lockCheckpoint(client: pg.PoolClient, name: string): Promise<number> {
     const { rows } = await client.query(`SELECT seq FROM ${CORE_SCHEMA}.projection_checkpoints WHERE name = $1 FOR UPDATE`, [name])
     if (!rows[0]) throw new Error(`no checkpoint row for projection ${name}`)
@@ -573,7 +612,7 @@ export class Projector {
     r.stopping = true
     await r.sub?.close().catch(() => {})
     await r.loop
-    await this.#flushLazy(r)
+    await this.#flushLazy()
     r.sub = undefined
     r.loop = undefined
     if (r.state !== 'failed' || next === 'stopped') r.state = next

@@ -3,9 +3,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 /**
  * Where a request's time went, by step (ms), sent back as a `Server-Timing` header
  * (https://www.w3.org/TR/server-timing/): `auth` (token look-up), and for a command `turn` (waiting
- * for the commands before it on the same stream in this process), `decide` (reading the stream's
- * version and deciding), `append` (the log's ack), `readmodels` (read your writes: until the read
- * models it touches include it) and `query` (the answer's read). Benchmarks read it; browsers show it.
+ * for the commands before it on the same stream in this process), `decide` (deciding, with a read of
+ * the stream when this process's fold of it is not current), `append` (the log's ack), `readmodels`
+ * (read your writes: until the read models it touches include it) and, for a route that reads its
+ * answer, `query`. Benchmarks read it; browsers show it.
  */
 export type Steps = Record<string, number>
 

@@ -107,6 +107,8 @@ export function capSize(size: string, cap: string | undefined): string {
  */
 export const MAX_BODY_SIZE_VAR = 'WHARF_MAX_BODY_SIZE'
 export const PROXY_TIMEOUT_VAR = 'WHARF_PROXY_TIMEOUT'
+/** The config keys a route is built from: a release that changes none of them changes no route. */
+export const ROUTER_SETTINGS = [MAX_BODY_SIZE_VAR, PROXY_TIMEOUT_VAR] as const
 /** nginx's own default. */
 export const DEFAULT_MAX_BODY_SIZE = '1m'
 /** nginx's own default, s. */
@@ -235,6 +237,16 @@ export class RowIndex {
       }
     }
     return out
+  }
+
+  /**
+   * Whether a release with `config` leaves `app`'s routes as they are: the app is live here with a
+   * release whose router settings ({@link ROUTER_SETTINGS}) are the same. Any other config key changes
+   * no route, so such a release needs no read and no pass.
+   */
+  sameRouterSettings(app: string, config: Record<string, string>): boolean {
+    const had = this.#live.has(app) ? this.#apps.get(app)?.config : undefined
+    return had !== undefined && ROUTER_SETTINGS.every((k) => had[k] === config[k])
   }
 
   /**

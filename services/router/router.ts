@@ -188,6 +188,14 @@ export class Router {
     return rest
   }
 
+  /**
+   * Whether a release of `app` with `config` leaves its routes as they are (see
+   * {@link RowIndex.sameRouterSettings}); false while the rows are not read yet.
+   */
+  sameRouterSettings(app: string, config: Record<string, string>): boolean {
+    return this.#index?.sameRouterSettings(app, config) ?? false
+  }
+
   /** Renders every app now (after any render under way) and resolves when it is applied. */
   async sync(): Promise<void> {
     this.kick()

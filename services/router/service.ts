@@ -4,6 +4,7 @@ import { startConsumer } from '../../events/consumer.js'
 import type { EventStore, RecordedEvent } from '../../events/index.js'
 import { pathsFor } from '../../core/paths.js'
 import { ROUTER_STREAM } from '../../domain/platform/events.js'
+import { isEvent } from '../../domain/index.js'
 import { lastServedSets, readModelsHandling } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import { request } from 'undici'
@@ -205,9 +206,15 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
       const direct: { e: RecordedEvent; c: DirectChange }[] = []
       const skip = new Set<RecordedEvent>()
       for (const e of batch) {
-        const c = containerChange(e) ?? domainChange(e)
+        // containerChange: undefined for another process type's container (no route), null for any other event.
+        const cc = containerChange(e)
+        const c = cc === null ? domainChange(e) : cc
         if (c === undefined) skip.add(e)
         else if (c !== null && !fresh.has(c.app)) direct.push({ e, c })
+        // Most releases change config the routes do not read (a burst of config:set makes one each):
+        // no wait for the releases read model, no read, no pass. One that changes a router setting
+        // goes through the read models, so the rows never hold settings older than one waited for.
+        else if (isEvent(e, 'ReleaseCreated') && router.sameRouterSettings(e.data.app, e.data.config)) skip.add(e)
       }
       if (direct.length > 0) {
         const first = direct[0]!.e

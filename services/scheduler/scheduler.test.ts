@@ -8,7 +8,7 @@ import { MemoryEngine } from '../../core/engine/memory.js'
 import { createLogger } from '../../core/log.js'
 import { LABELS } from '../../domain/runtime/labels.js'
 import { wharfCatalogue } from '../../domain/index.js'
-import { MemoryEventStore, streamId } from '../../events/index.js'
+import { MemoryEventStore, streamId, type RecordedEvent } from '../../events/index.js'
 import type { ReleaseView } from './model.js'
 import { Scheduler, type SchedulerReads } from './scheduler.js'
 
@@ -233,6 +233,40 @@ t.test('releases asked for while a deploy starts its tasks make one deploy of th
     (await deploys()).map((d) => `${d.type} ${d.data.release}`),
     ['DeployStarted 1', 'DeployCompleted 1', 'DeployStarted 4', 'DeployCompleted 4'],
   )
+})
+
+t.test('a release after a deploy whose tasks run waits for deployIntervalMs since that deploy began; a scale does not', async (t) => {
+  const base = setup(t)
+  const { engine, reads, store } = base
+  const scheduler = new Scheduler(
+    { store, reads, docker: engine, namespace: NS, registry: REGISTRY, log: createLogger({ level: 'silent' }) },
+    { pollMs: 5, deployTimeoutMs: 2_000, progress: { settleMs: 0 }, deployIntervalMs: 400 },
+  )
+  t.teardown(() => scheduler.stop())
+  const released = (version: number) => ({ type: 'ReleaseCreated', data: { app: 'shop', version } }) as unknown as RecordedEvent
+  const scaled = { type: 'FormationScaled', data: { app: 'shop', formation: { web: 2 } } } as unknown as RecordedEvent
+  const releaseOnEngine = async () => (await base.services())[0]?.spec.Labels?.[LABELS.release]
+  reads.formations.set('shop', { web: 1 })
+  reads.releases.set('shop', release(1))
+  const started = Date.now()
+  t.equal(await scheduler.request('shop', released(1)), 'changed', 'the first release: at once')
+  await scheduler.idle()
+  reads.formations.set('shop', { web: 2 })
+  t.equal(await scheduler.request('shop', scaled), 'changed', 'a scale after the tasks run: at once')
+  await scheduler.idle()
+  for (const v of [2, 3]) {
+    reads.releases.set('shop', release(v, { image: `${REGISTRY}/shop:v2` }))
+    t.equal(await scheduler.request('shop', released(v)), 'deferred', `v${v}, within the interval: deferred`)
+  }
+  t.equal(await releaseOnEngine(), '1')
+  for (let i = 0; i < 300 && (await releaseOnEngine()) !== '3'; i++) await new Promise((r) => setTimeout(r, 10))
+  t.ok(Date.now() - started >= 400, 'the newest release deployed once the interval since the scale had passed')
+  await scheduler.idle()
+  await new Promise((r) => setTimeout(r, 450))
+  reads.releases.set('shop', release(4, { image: `${REGISTRY}/shop:v2` }))
+  t.equal(await scheduler.request('shop', released(4)), 'changed', 'after a quiet spell: at once')
+  await scheduler.idle()
+  t.equal(await releaseOnEngine(), '4')
 })
 
 /** The engine as a killed or restarting one answers: the call does not reach it (what dockerode throws on a dead socket). */

@@ -30,6 +30,13 @@ export interface SchedulerOptions {
    * next release, a fix, for longer).
    */
   supersedeAfterMs?: number
+  /**
+   * Least time between the starts of two deploys of one app that {@link Scheduler.request} asks for,
+   * ms, default 2_000: under a stream of config changes (a script, a burst of `config:set`) each deploy
+   * replaces every task of the app, so the newest release goes out at most this often, not once per
+   * deploy cycle. A change after a quiet spell deploys at once.
+   */
+  deployIntervalMs?: number
   /** Tunables of the services' specs (grace period, monitors, health check timing). */
   spec?: Partial<SpecOptions>
   progress?: ProgressOptions
@@ -97,6 +104,8 @@ export class Scheduler {
   readonly #queues = new Map<string, Promise<unknown>>()
   readonly #watches = new Map<string, Watch>()
   readonly #pending = new Map<string, Pending>()
+  /** When each app's last deploy started (Date.now()). */
+  readonly #deployedAt = new Map<string, number>()
   #stopped = false
 
   constructor(deps: SchedulerDeps, opts: SchedulerOptions = {}) {
@@ -108,6 +117,7 @@ export class Scheduler {
       pollMs: opts.pollMs ?? 250,
       nudgeAfterMs: opts.nudgeAfterMs ?? 5_000,
       supersedeAfterMs: opts.supersedeAfterMs ?? 5_000,
+      deployIntervalMs: opts.deployIntervalMs ?? 2_000,
       spec: opts.spec,
       progress: opts.progress,
     }
@@ -157,6 +167,7 @@ export class Scheduler {
         return 'changed'
       }
       const ctx = { actor: ACTOR, correlationId: opts.cause?.correlationId ?? `scheduler:${app}`, causationId: opts.cause?.id ?? null }
+      this.#deployedAt.set(app, Date.now())
       await this.#started(app, release.version, deployFormation(release, formation), ctx)
       try {
         for (const c of changes) await applyChange(this.#d.docker, c)
@@ -181,10 +192,11 @@ export class Scheduler {
 
   /**
    * {@link reconcile}, unless a deploy of the app is still starting its tasks: then the reconcile runs
-   * once they all run, or after `supersedeAfterMs`, and requests made meanwhile join it ('deferred').
-   * It reads the read models when it runs, so it deploys the newest release: a burst of config changes
-   * makes one Swarm update per deploy cycle, never two updates of a service at once, and none is lost
-   * (the newest wins; every release stays in the log and the read models).
+   * once they all run, or after `supersedeAfterMs`, and requests made meanwhile join it ('deferred');
+   * a release (`cause` a `ReleaseCreated`) also waits until `deployIntervalMs` have passed since the
+   * app's last deploy started. It reads the read models when it runs, so it deploys the newest
+   * release: a burst of config changes makes one Swarm update per interval, never two updates of a
+   * service at once, and none is lost (the newest wins; every release stays in the log and the read models).
    */
   request(app: string, cause?: RecordedEvent): Promise<'changed' | 'unchanged' | 'deferred'> {
     const pending = this.#pending.get(app)
@@ -194,19 +206,34 @@ export class Scheduler {
       return Promise.resolve('deferred')
     }
     const watch = this.#watches.get(app)
-    if (!watch || watch.up || this.#stopped) return this.reconcile(app, cause ? { cause } : {})
+    const starting = watch !== undefined && !watch.up
+    // A scale changes the number of tasks only (the running ones stay): not held back by the interval.
+    const spaced = cause?.type === 'ReleaseCreated'
+    if ((!starting && (!spaced || this.#spacing(app) <= 0)) || this.#stopped) return this.reconcile(app, cause ? { cause } : {})
     const fire = (): void => {
       if (this.#pending.get(app) !== entry) return
       clearTimeout(entry.timer)
+      // The deploy's tasks run (or it took too long): the rest of the interval since it started, if any.
+      const rest = spaced ? this.#spacing(app) : 0
+      if (rest > 0 && !this.#stopped) {
+        entry.timer = setTimeout(fire, rest)
+        return
+      }
       this.#pending.delete(app)
       if (this.#stopped) return
       if (entry.coalesced > 1) this.#d.log.info({ app, coalesced: entry.coalesced }, 'scheduler: changes asked for during a deploy make one deploy')
       this.#reconcileLater(app, entry.cause, 0)
     }
-    const entry: Pending = { cause, coalesced: 1, timer: setTimeout(fire, this.#o.supersedeAfterMs) }
+    const entry: Pending = { cause, coalesced: 1, timer: setTimeout(fire, starting ? this.#o.supersedeAfterMs : this.#spacing(app)) }
     this.#pending.set(app, entry)
-    watch.onUp = fire
+    if (starting) watch.onUp = fire
     return Promise.resolve('deferred')
+  }
+
+  /** How long until the app's next deploy may start (see `deployIntervalMs`), ms; <= 0: now. */
+  #spacing(app: string): number {
+    const at = this.#deployedAt.get(app)
+    return at === undefined ? 0 : at + this.#o.deployIntervalMs - Date.now()
   }
 
   /**
@@ -251,6 +278,7 @@ export class Scheduler {
     const pending = this.#pending.get(app)
     if (pending) clearTimeout(pending.timer)
     this.#pending.delete(app)
+    this.#deployedAt.delete(app)
     return this.#serial(app, async () => {
       this.#cancelWatch(app)
       for (const s of await listServices(this.#d.docker, this.#d.namespace, app)) await applyChange(this.#d.docker, { kind: 'remove', actual: s })

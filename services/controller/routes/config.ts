@@ -3,12 +3,24 @@ import { runAppCommand, signedIn } from '../apps/access.js'
 import { AppParams, ConfigKey, ConfigOut, ConfigValues, ErrorOut, MAX_KEYS_PER_CALL } from '../apps/schemas.js'
 import { answerAt, At } from '../apps/at.js'
 import type { RoutePlugin } from '../context.js'
-import { timing, type Steps } from '../timing.js'
+import type { Steps } from '../timing.js'
 import { visibleApp, getConfig } from '../../../projections/index.js'
 
 const errors = { 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut }
 /** A config change touches the config and makes a release. */
 const TOUCHES = ['config', 'releases']
+
+/**
+ * A config as the command left it (the app's stream, folded), keys in order as `config:list` answers
+ * them: no read of the read model, whose rows may already hold later changes.
+ */
+function byKey(config: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(config)
+      .sort()
+      .map((k) => [k, config[k]!]),
+  )
+}
 
 /**
  * `config:list|set|unset`. Each change makes a new release. Unsetting keys that are not set is a
@@ -42,10 +54,7 @@ export const configRoutes: RoutePlugin = (api, deps) => {
         response: { 200: ConfigOut, ...errors },
       },
     },
-    async (req) => {
-      await runAppCommand(deps, req, req.params.app, { type: 'SetConfig', values: req.body.values }, TOUCHES)
-      return { values: await timing(req, 'query', () => getConfig(deps.pool, req.params.app)) }
-    },
+    async (req) => ({ values: byKey((await runAppCommand(deps, req, req.params.app, { type: 'SetConfig', values: req.body.values }, TOUCHES)).after.config) }),
   )
 
   const unset = {
@@ -63,8 +72,7 @@ export const configRoutes: RoutePlugin = (api, deps) => {
     id: string
     steps?: Steps
   }) => {
-    await runAppCommand(deps, req, req.params.app, { type: 'UnsetConfig', keys: req.body.keys }, TOUCHES)
-    return { values: await timing(req, 'query', () => getConfig(deps.pool, req.params.app)) }
+    return { values: byKey((await runAppCommand(deps, req, req.params.app, { type: 'UnsetConfig', keys: req.body.keys }, TOUCHES)).after.config) }
   }
   api.post('/apps/:app/config/unset', unset, unsetHandler)
   api.delete('/apps/:app/config', unset, unsetHandler)
