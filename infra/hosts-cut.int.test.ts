@@ -137,7 +137,7 @@ t.test(
     })
     await loop.stop()
     figures['requests through the router from the deploy to its end (host cut)'] = `${loop.counts.failed} failed of ${loop.counts.ok + loop.counts.failed}`
-    if (loop.failures.length) console.error(`# hosts: failed requests, first: ${loop.failures.slice(0, 3).join('; ')}`)
+    if (loop.failures.length) console.error(`# hosts: failed requests (the cut at ${new Date(tCut).toISOString()}): ${loop.failures.slice(0, 20).join('; ')}`)
     t.ok(loop.counts.ok > 0)
     t.ok(loop.counts.failed <= (loop.counts.ok + loop.counts.failed) * 0.05, `at most 5% of the requests fail (${loop.counts.failed})`)
 
@@ -223,7 +223,9 @@ t.test(
       if (a.status === 200 && onH3Now.includes(a.body.trim())) seenH3.add(a.body.trim())
       return seenH3.size === onH3Now.length
     })
+    figures['host 3 back: web=9 -> the router reached its containers on host 3'] = secs(Date.now() - t0)
     await until('the read model and the three engines agree', () => agree(p, topology.hosts))
+    figures['host 3 back: web=9 -> the read model and the three engines agree'] = secs(Date.now() - t0)
     events = await runtime()
     t.strictSame(
       endedOnce(events, h3.address)
