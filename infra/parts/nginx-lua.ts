@@ -170,6 +170,8 @@ local QUICK_CONNECT_S = ${QUICK_CONNECT_S}
 -- A try that timed out sooner than this was its connect (read and send timeouts are 1 s or more).
 local CONNECT_TIMED_OUT_S = QUICK_CONNECT_S + 0.4
 
+local NONE = {}
+
 local function is_down(p)
   return down:get(p[3]) or down:get("h:" .. p[1])
 end
@@ -215,7 +217,7 @@ function M.balance()
       a.rr = a.rr % n + 1
       -- Every peer once (at most 10 tries, proxy_next_upstream_timeout bounds the time).
       balancer.set_more_tries(math.min(n, 10) - 1)
-      i = pick(peers, a.rr, {})
+      i = pick(peers, a.rr, NONE)
       ctx.wharf_tried = { [peers[i][3]] = true }
       ctx.wharf_last = peers[i]
       ctx.wharf_at = ngx.now()
