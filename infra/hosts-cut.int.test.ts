@@ -166,18 +166,30 @@ t.test(
       [],
       'each ended once',
     )
+    const of = (e: RecordedEvent, id: string) => (e.data as { container: string }).container.startsWith(id)
+    const lostWithHost = (id: string) =>
+      events.some(
+        (e) =>
+          e.type === 'ContainerCrashed' &&
+          e.actor === 'system:scheduler' &&
+          of(e, id) &&
+          new RegExp(`its host ${h3.address.replace(/\./g, '\\.')} .* is down`).test((e.data as { reason: string }).reason),
+      )
+    // Its own publisher announced it stopping: Swarm stopped it before the cut (that publisher saw nothing after).
+    const stoppedBefore = (id: string) => events.some((e) => e.type === 'ContainerStopping' && e.actor === 'system:publisher' && of(e, id))
     t.ok(
-      lostBefore.every((x) =>
-        events.some(
-          (e) =>
-            e.type === 'ContainerCrashed' &&
-            e.actor === 'system:scheduler' &&
-            (e.data as { container: string }).container.startsWith(x.container) &&
-            new RegExp(`its host ${h3.address.replace(/\./g, '\\.')} .* is down`).test((e.data as { reason: string }).reason),
-        ),
-      ),
-      'the old containers of host 3 announced lost with their host by the scheduler',
+      lostBefore.every((x) => lostWithHost(x.container) || stoppedBefore(x.container)),
+      'the old containers of host 3 announced lost with their host by the scheduler (those Swarm had not stopped before the cut)',
     )
+    const endedByPublisher = (id: string) =>
+      events.some((e) => ['ContainerStopped', 'ContainerCrashed'].includes(e.type) && e.actor === 'system:publisher' && of(e, id))
+    const h3Ids = onH3.started.map((e) => (e.data as { container: string }).container)
+    t.ok(
+      h3Ids.every((id) => lostWithHost(id) || endedByPublisher(id)),
+      "every container of host 3 ended by the scheduler's lost-host announcement, or by its own publisher before the cut",
+    )
+    figures["host 3's containers ended by the scheduler (lost) / by their publisher (before the cut)"] =
+      `${h3Ids.filter(lostWithHost).length} / ${h3Ids.filter((id) => !lostWithHost(id)).length}`
     const seqs = events.map((e) => e.seq)
     t.strictSame(
       seqs,
