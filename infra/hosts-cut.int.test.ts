@@ -85,8 +85,11 @@ t.test(
     t.strictSame([...answered].sort(), up6.map((x) => x.container.slice(0, 12)).sort(), 'each of the six served through the router')
     figures['web=6 -> the router served all six'] = secs(Date.now() - t0)
 
-    // A rolling deploy (a config change makes a release); host 3 is cut off once its first new
-    // container is announced, while requests go through the router.
+    // A rolling deploy (a config change makes a release); host 3 is cut off once a new container on
+    // host 1 or 2 is announced, while requests go through the router. Until then the router may know
+    // no live container of the new release, and when the event log then stays unavailable for a
+    // while (the cut may take a JetStream leader: up to ~26 s here), Swarm stops the old containers
+    // meanwhile and requests fail until the log is back (see the README, "Simulated hosts").
     const lostBefore = up6.filter((x) => x.host === h3.address)
     const loop = requestLoop(port, host, { path: '/who.txt', intervalMs: 20, connections: 4, timeoutMs: 10_000 })
     t.teardown(() => loop.stop())
@@ -96,7 +99,8 @@ t.test(
     const v2 = (await releases())[0]!.version
     t.ok(v2 > p.v1)
     const isV2Start = (e: RecordedEvent) => e.type === 'ContainerStarted' && (e.data as { release: number }).release === v2
-    await until(`a v${v2} container announced`, async () => (await runtime()).some(isV2Start), 30_000)
+    const onHostLeft = (e: RecordedEvent) => isV2Start(e) && (e.data as { host: string }).host !== h3.address
+    await until(`a v${v2} container announced on host 1 or 2`, async () => (await runtime()).some(onHostLeft), 30_000)
     const tCut = Date.now()
     const natsH3 = p.nats.find((m) => m.name === 'h3')!
     await killHost(topology, 'h3')
@@ -108,7 +112,7 @@ t.test(
       atCut.some((e) => e.type === 'DeployCompleted' && (e.data as { release: number }).release === v2 && Date.parse(e.occurredAt) <= tCut),
       `the deploy of v${v2} was under way when the host was cut (${atCut.filter((e) => isV2Start(e) && Date.parse(e.occurredAt) <= tCut).length} of 6 new containers announced)`,
     )
-    figures['deploy started -> host 3 cut (first new container announced)'] = secs(tCut - t0)
+    figures['deploy started -> host 3 cut (a new container announced on host 1 or 2)'] = secs(tCut - t0)
     const done = await outcome(v2, 120_000)
     if (done.type !== 'DeployCompleted') await p.dumpTasks()
     t.equal(done.type, 'DeployCompleted', `v${v2} deployed through the loss of a host: ${JSON.stringify(done.data)}`)
