@@ -16,7 +16,8 @@
  *    10 and with 1,000 apps routed (`BENCH_APP_COUNTS`, e.g. `10,1000,10000`). The bench announces
  *    extra containers of its own apps itself, pointing at the deployed container's port, so that it
  *    can take many samples without starting a Swarm task for each; it announces them stopped
- *    afterwards. Also domain added -> routable: from `POST /domains` until the new host answers.
+ *    afterwards. Also domain added -> routable: from `POST /domains` sent until the new host answers (probed
+ *    meanwhile: the route may be live before the API answers), and the API's own answer time.
  *    Target p99 <= 20 ms. Then where the time went, p50/p99 per step, from the router's own
  *    `routes changed` log lines of those passes (services log): event appended -> handed to the
  *    router, -> in its read models, waiting for the pass before, rows read, model and change set,
@@ -146,7 +147,8 @@ const minimals: Minimal[] = []
 /**
  * The minimal nginx: the same binary, worker count, access log (off), upstream pool size and
  * keepalive timeout as the router's; one upstream, one server, one location. `headers`: also the
- * headers the router sends.
+ * headers the router sends (with nginx's own `$request_id`, as a hand-written config would; the
+ * router makes its request ids in Lua, see infra/parts/nginx-lua.ts).
  */
 async function startMinimal(backend: { host: string; port: number }, name: string, headers: boolean): Promise<Minimal> {
   const port = await freePort()
@@ -317,7 +319,8 @@ const logSize = () => {
 
 /**
  * Per step, p50 / p99 ms, of the router's passes logged since `from` (a byte offset of the services
- * log): `steps` of its `router: routes changed` lines.
+ * log): `steps` of its `router: routes changed` lines, and the parts of the post to nginx (`apply.*`)
+ * and the services process during the pass (`process.*`: CPU ms, event loop busy share, how late it ran).
  */
 function routerSteps(from: number): string {
   const size = logSize()
@@ -333,7 +336,7 @@ function routerSteps(from: number): string {
   let passes = 0
   for (const line of buf.toString('utf8').split('\n')) {
     if (!line.includes('"router: routes changed"')) continue
-    let v: { steps?: Record<string, number>; covered?: number }
+    let v: { steps?: Record<string, number>; apply?: Record<string, number>; process?: Record<string, number>; covered?: number }
     try {
       v = JSON.parse(line)
     } catch {
@@ -341,7 +344,11 @@ function routerSteps(from: number): string {
     }
     if (!v.steps) continue
     passes++
-    for (const [k, x] of Object.entries(v.steps)) if (k !== 'seq') steps.set(k, [...(steps.get(k) ?? []), x])
+    const add = (k: string, x: number) => steps.set(k, [...(steps.get(k) ?? []), x])
+    for (const [k, x] of Object.entries(v.steps)) if (k !== 'seq') add(k, x)
+    // The post to nginx in parts, and the services process during the pass.
+    for (const [k, x] of Object.entries(v.apply ?? {})) add(`apply.${k}`, x)
+    for (const [k, x] of Object.entries(v.process ?? {})) add(`process.${k}`, x)
     steps.set('covered apps', [...(steps.get('covered apps') ?? []), v.covered ?? 0])
   }
   return `${passes} passes: ${[...steps].map(([k, xs]) => `${k} ${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`).join(', ')}`
@@ -444,18 +451,21 @@ try {
     console.log(
       `(2) announced -> routable with ${total} apps routed, ${SAMPLES} samples: p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (target p99 <= 20 ms; load ${loadavg()[0]!.toFixed(1)})`,
     )
-    // Domain added -> routable: the API call, the event, the read model, the router, nginx.
+    // Domain added -> routable: the API call, the event, the router, nginx; probed from the moment the
+    // call is sent (the route may be live before the API answers, which waits for its read models).
     const ds: number[] = []
+    const api: number[] = []
     for (let i = 0; i < Math.min(SAMPLES, 20); i++) {
       const target = extraApps[(i * 7) % extraApps.length]!
       const domain = `d${i}-${count}.${target}.example.test`
       const t0 = performance.now()
-      await must('POST', `/v1/apps/${target}/domains`, ownerOf.get(target), { domain })
+      const call = must('POST', `/v1/apps/${target}/domains`, ownerOf.get(target), { domain }).then(() => api.push(performance.now() - t0))
       await until(`${domain} routable`, async () => (await probe(ROUTER.port, domain, 1_000)).status === 503, 10_000, 1)
       ds.push(performance.now() - t0)
+      await call
     }
     console.log(
-      `(2) domain added -> routable with ${total} apps routed, ${ds.length} samples: p50 ${pct(ds, 50).toFixed(1)} ms, p99 ${pct(ds, 99).toFixed(1)} ms, max ${Math.max(...ds).toFixed(1)} ms (load ${loadavg()[0]!.toFixed(1)})`,
+      `(2) domain added -> routable with ${total} apps routed, ${ds.length} samples: p50 ${pct(ds, 50).toFixed(1)} ms, p99 ${pct(ds, 99).toFixed(1)} ms, max ${Math.max(...ds).toFixed(1)} ms; the API's answer p50 ${pct(api, 50).toFixed(1)} ms, p99 ${pct(api, 99).toFixed(1)} ms (load ${loadavg()[0]!.toFixed(1)})`,
     )
     console.log(`    where the time went (router's log, ms p50/p99): ${routerSteps(logFrom)}`)
   }

@@ -11,22 +11,28 @@ const WORKER_USER = 'www-data'
 /** Host name of the probe server: answers 200 whatever the routes (infra's and the router's health check). */
 export const PROBE_HOST = 'wharf-router-probe.invalid'
 
-/** The headers the router sends each request upstream (bench:router's second baseline sends the same). */
-export const ROUTER_HEADERS = `proxy_set_header Upgrade $http_upgrade;
+/**
+ * The headers the router sends each request upstream (bench:router's second baseline sends the
+ * same), with the request id from `requestId`: nginx's `$request_id` (OpenSSL's RAND_bytes a request),
+ * or for the apps `$wharf_request_id`, made by the route's Lua (same format, far fewer instructions).
+ */
+export const routerHeaders = (requestId = '$request_id') => `proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Request-Id $request_id;`
+      proxy_set_header X-Request-Id ${requestId};`
+export const ROUTER_HEADERS = routerHeaders()
 
-const PROXY = `proxy_http_version 1.1;
+const proxy = (requestId?: string) => `proxy_http_version 1.1;
       proxy_set_header Connection $wharf_connection;
-      ${ROUTER_HEADERS}`
+      ${routerHeaders(requestId)}`
+const PROXY = proxy()
 
 /** To the app's peers (the balancer reads `$wharf_app`); timeouts other than these are set per app by the balancer. */
 const APP_PROXY = `proxy_pass http://wharf_apps;
-      ${PROXY}
+      ${proxy('$wharf_request_id')}
       proxy_connect_timeout ${CONNECT_S}s;
       proxy_send_timeout 60s;
       proxy_read_timeout 60s;
@@ -42,7 +48,7 @@ const APP_PROXY = `proxy_pass http://wharf_apps;
  * under a limit is read and measured there, then proxied from `@wharf_measured`.
  */
 const APP_LOCATION = `location / {
-      set_by_lua_block $wharf_app { return wharf.route() }
+      set_by_lua $wharf_app 'return wharf.route()' $host $content_length $http_transfer_encoding;
       if ($wharf_app = "") {
         content_by_lua_block { wharf.deny() }
       }
@@ -50,8 +56,13 @@ const APP_LOCATION = `location / {
     }
 
     location @wharf_measured {
-      set_by_lua_block $wharf_app { return wharf.measured() }
+      set_by_lua $wharf_app 'return wharf.measured()' $host;
       ${APP_PROXY}
+    }
+
+    # Never used: declares $wharf_request_id, which the route's Lua sets (a set where requests go would run for each).
+    location @wharf_variables {
+      set $wharf_request_id "";
     }`
 
 /**

@@ -148,3 +148,44 @@ t.test('changes applied app by app give nginx the same dict as the whole table b
   t.equal(nginx.hosts.get('shared.example.test'), 'd', 'the domain went to the remaining claimant')
   t.equal(nginx.certs.size, 0, 'a certificate no route serves is gone')
 })
+
+t.test('a custom domain changed straight from its event gives the routes the read models would', async (t) => {
+  // The rows as the domains and certs read models keep them, changed the way their projections do.
+  const rows: Mutable = {
+    apps: [{ name: 'a' }, { name: 'b' }],
+    domains: [{ domain: 'www.a.example.test', app: 'a' }],
+    containers: [],
+    maintenance: [],
+    releases: [],
+    certs: [{ domain: 'www.a.example.test', app: 'a', name: 'c1', ...PEM(1), notAfter: '2031-01-01T00:00:00.000Z' }],
+  }
+  const index = new RowIndex()
+  index.replace(undefined, rows, DOMAIN)
+  const project = (kind: 'domain-added' | 'domain-removed', app: string, domain: string) => {
+    // domains: upsert (a domain belongs to one app) or delete; certs: a removed domain's attachments go.
+    rows.domains = rows.domains.filter((d) => d.domain !== domain)
+    if (kind === 'domain-added') rows.domains.push({ domain, app })
+    else rows.certs = rows.certs.filter((c) => !(c.domain === domain && c.app === app))
+  }
+  const steps: [string, 'domain-added' | 'domain-removed', string, string, string[]][] = [
+    ['added to b', 'domain-added', 'b', 'shop.example.test', ['b']],
+    ['the same domain added to a (taken from b)', 'domain-added', 'a', 'shop.example.test', ['a', 'b']],
+    ['removed from a, with its certificate', 'domain-removed', 'a', 'www.a.example.test', ['a']],
+    ['an app platform host name as a custom domain', 'domain-added', 'b', `a.${DOMAIN}`, ['b']],
+  ]
+  for (const [what, kind, app, domain, touched] of steps) {
+    const got = index.applyDomain({ kind, app, domain })
+    project(kind, app, domain)
+    t.same(got?.sort(), touched, `${what}: the apps whose routes may change`)
+    t.same(index.table(undefined, opts), routeTable(rows, opts), `${what}: the same routes as read anew`)
+  }
+  t.equal(index.applyDomain({ kind: 'domain-added', app: 'gone', domain: 'x.example.test' }), undefined, 'not to an app it does not have')
+
+  // A read of b whose domains read model is behind keeps the domains changed from their events...
+  const lagging: RouteRows = { apps: [{ name: 'b' }], domains: [], containers: [], maintenance: [], releases: [], certs: [] }
+  index.replace(['b'], lagging, DOMAIN, true)
+  t.same(index.rows(['b']).domains, [{ domain: `a.${DOMAIN}`, app: 'b' }], 'kept over a lagging read')
+  // ...but not for an app created anew (a new incarnation has none of the old one's domains).
+  index.replace(['b'], lagging, DOMAIN, true, new Set(['b']))
+  t.same(index.rows(['b']).domains, [], 'an app created anew: what was read')
+})

@@ -128,6 +128,10 @@ type ContainerRow = RouteRows['containers'][number]
 export type ContainerChange =
   | { kind: 'started'; app: string; type: string; container: string; host: string; port: number | null; release: number }
   | { kind: 'stopping' | 'stopped' | 'crashed'; app: string; container: string }
+/** A custom domain's change, from its event (`DomainAdded`, `DomainRemoved`). */
+export type DomainChange = { kind: 'domain-added' | 'domain-removed'; app: string; domain: string }
+/** A change the router applies to its rows straight from its event, with no wait for a read model. */
+export type DirectChange = ContainerChange | DomainChange
 type CertRow = RouteRows['certs'][number]
 
 /** One app's rows. */
@@ -160,11 +164,13 @@ export class RowIndex {
    * and no other app's. Answers the apps whose routes may have changed: `apps` and every app that
    * claims a host name they claimed, claim or whose platform host name they are. `keepContainers`:
    * an app live before keeps its containers (kept current by {@link applyContainer}, which may be
-   * ahead of the read model `rows` come from).
+   * ahead of the read model `rows` come from); so does it its custom domains ({@link applyDomain}),
+   * except the apps in `fresh` (created or destroyed meanwhile: a new incarnation has nothing of the old).
    */
-  replace(apps: Iterable<string> | undefined, rows: RouteRows, domain?: string, keepContainers = false): Set<string> {
+  replace(apps: Iterable<string> | undefined, rows: RouteRows, domain?: string, keepContainers = false, fresh: ReadonlySet<string> = new Set()): Set<string> {
     const names = apps === undefined ? undefined : new Set(apps)
     const kept = new Map<string, ContainerRow[]>()
+    const keptDomains = new Map<string, string[]>()
     const touched = new Set<string>()
     const claimsOf = (app: string) => {
       for (const d of this.#apps.get(app)?.domains ?? []) touched.add(d)
@@ -176,7 +182,10 @@ export class RowIndex {
       this.#claims.clear()
     } else {
       for (const app of names) {
-        if (keepContainers && this.#live.has(app)) kept.set(app, this.#apps.get(app)!.containers)
+        if (keepContainers && this.#live.has(app) && !fresh.has(app)) {
+          kept.set(app, this.#apps.get(app)!.containers)
+          keptDomains.set(app, this.#apps.get(app)!.domains)
+        }
         claimsOf(app)
         for (const d of this.#apps.get(app)?.domains ?? []) this.#unclaim(d, app)
         this.#apps.delete(app)
@@ -189,11 +198,15 @@ export class RowIndex {
     }
     for (const d of rows.domains) {
       const r = this.#apps.get(d.app)
-      if (!r) continue
+      if (!r || keptDomains.has(d.app)) continue
       r.domains.push(d.domain)
-      let set = this.#claims.get(d.domain)
-      if (!set) this.#claims.set(d.domain, (set = new Set()))
-      set.add(d.app)
+      this.#claim(d.domain, d.app)
+    }
+    for (const [app, ds] of keptDomains) {
+      const r = this.#apps.get(app)
+      if (!r) continue
+      r.domains = [...ds]
+      for (const d of ds) this.#claim(d, app)
     }
     for (const c of rows.containers) if (!kept.has(c.app)) this.#apps.get(c.app)?.containers.push(c)
     for (const [app, cs] of kept) {
@@ -250,6 +263,39 @@ export class RowIndex {
         break
     }
     return true
+  }
+
+  /**
+   * Applies a custom domain's change as the domains and certs read models do (added: the domain is
+   * this app's and no other's; removed: gone from the app, and its certificate attachments with it),
+   * to a live app only. Answers the apps whose routes may change (the app and every other claimant of
+   * the domain); undefined: the app is not live here (its rows must come from the read models).
+   */
+  applyDomain(c: DomainChange): string[] | undefined {
+    const r = this.#live.has(c.app) ? this.#apps.get(c.app) : undefined
+    if (!r) return undefined
+    const touched = new Set([c.app, ...(this.#claims.get(c.domain) ?? [])])
+    if (c.kind === 'domain-added') {
+      for (const other of this.#claims.get(c.domain) ?? []) {
+        if (other === c.app) continue
+        const o = this.#apps.get(other)
+        if (o) o.domains = o.domains.filter((d) => d !== c.domain)
+        this.#unclaim(c.domain, other)
+      }
+      if (!r.domains.includes(c.domain)) r.domains = [...r.domains, c.domain]
+      this.#claim(c.domain, c.app)
+    } else {
+      r.domains = r.domains.filter((d) => d !== c.domain)
+      r.certs = r.certs.filter((x) => x.domain !== c.domain)
+      this.#unclaim(c.domain, c.app)
+    }
+    return [...touched]
+  }
+
+  #claim(domain: string, app: string): void {
+    let set = this.#claims.get(domain)
+    if (!set) this.#claims.set(domain, (set = new Set()))
+    set.add(app)
   }
 
   #unclaim(domain: string, app: string): void {

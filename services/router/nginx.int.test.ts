@@ -45,7 +45,11 @@ const ng = new Nginx({
   log: createLogger({ level: 'silent' }),
 })
 
-const app: Server = createServer((req, res) => res.end(`app ${req.headers['x-forwarded-host']} ${req.headers['x-request-id'] ? 'id' : 'no-id'}\n`))
+const app: Server = createServer((req, res) => {
+  // The body read whole (a chunked one is measured by the router first).
+  req.resume()
+  req.on('end', () => res.end(`app ${req.headers['x-forwarded-host']} ${req.headers['x-request-id'] ?? 'no-id'}\n`))
+})
 await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
 t.teardown(() => new Promise<void>((r) => app.close(() => r())))
 const appPort = (app.address() as { port: number }).port
@@ -91,12 +95,21 @@ t.test('a full table, then changes: routed at once, 404 unknown, 503 maintenance
   )
   t.match(r, { ok: true })
   t.equal(await ng.epoch(), 'e1')
-  t.same(await get('shop.example.test'), { status: 200, body: 'app shop.example.test id\n' }, 'X-Forwarded-Host and X-Request-Id reach the app')
+  const first = await get('shop.example.test')
+  t.match(first, { status: 200, body: /^app shop\.example\.test [0-9a-f]{32}\n$/ }, 'X-Forwarded-Host and X-Request-Id (32 hex digits) reach the app')
+  const ids = new Set<string>([first.body])
+  for (let i = 0; i < 20; i++) ids.add((await get('shop.example.test')).body)
+  t.equal(ids.size, 21, 'a request id of its own for each request')
   t.equal((await get('SHOP.example.test')).status, 200, 'host names are matched lower-case')
   t.equal((await get('nobody.example.test')).status, 404)
   t.match(await get('down.example.test'), { status: 503, body: /down for maintenance/ })
   t.equal((await get('shop.example.test', {}, 'way over eight bytes')).status, 413, 'Content-Length over WHARF_MAX_BODY_SIZE')
   t.equal((await get('shop.example.test', { 'transfer-encoding': 'chunked' }, 'way over eight bytes')).status, 413, 'a chunked body over it too')
+  t.match(
+    await get('shop.example.test', { 'transfer-encoding': 'chunked' }, 'small'),
+    { status: 200, body: /^app shop\.example\.test [0-9a-f]{32}\n$/ },
+    'a chunked body under it is measured, then proxied with a request id',
+  )
   t.match(await ng.apply({ apps: { shop: { s: 'idle', b: 0, t: 60, p: [] } } }), { ok: true })
   t.match(await get('shop.example.test'), { status: 503, body: /no web process/ })
   t.match(await ng.apply({ apps: { shop: up([`127.0.0.1:${appPort}`]) }, hosts: { 'new.example.test': 'shop', 'down.example.test': null } }), { ok: true })

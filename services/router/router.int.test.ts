@@ -392,6 +392,25 @@ t.test('a burst of changes is coalesced into few change sets; a router started a
   await first.router.idle()
   t.ok(reloads >= 1 && reloads < domains.length, `20 domains added at once: ${reloads} change sets`)
 
+  // DomainAdded and DomainRemoved go into the routes straight from their events: routed while the
+  // domains read model is held back (its table locked against writes), as containers are.
+  const held = await c.deps.pool.connect()
+  try {
+    await held.query('BEGIN')
+    await held.query('LOCK TABLE rm_domains.domains IN EXCLUSIVE MODE')
+    const direct = `direct.${app}.example.test`
+    const append = (type: 'DomainAdded' | 'DomainRemoved', domain: string) =>
+      c.deps.store.append(streamId('app', app), [{ type, data: { app, domain } }], { expectedVersion: 'any', actor: 'system:router-test' })
+    await append('DomainAdded', direct)
+    await until('a domain added is routed with its read model held back', statusIs(k, direct, 503), 5_000)
+    await append('DomainRemoved', domains[1]!)
+    await until('a domain removed is unrouted with its read model held back', statusIs(k, domains[1]!, 404), 5_000)
+    t.pass('domains changed from their events, not from the read model')
+  } finally {
+    await held.query('ROLLBACK')
+    held.release()
+  }
+
   // The router stops; nginx keeps serving; changes meanwhile are caught up by the next router.
   await first.stop()
   t.equal((await get(k.port, domains[0]!)).status, 503, 'nginx serves on with the router stopped')

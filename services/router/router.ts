@@ -8,6 +8,7 @@
  * app, and the first after nginx restarted (its epoch is not this router's) read everything; the
  * last two post the `full` table.
  */
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
@@ -16,7 +17,7 @@ import { allDomains, attachedCerts, currentConfigs, liveApps, maintenanceApps, w
 import type { ServedContainer } from '../../domain/platform/events.js'
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto'
 import { contributions, DictContents, fullSet, isEmpty, type AppContribution, type CertEntry, type ChangeSet } from './changes.js'
-import { RowIndex, servedChanges, servedSets, type ContainerChange, type RouteRows, type RouteTable, type ServedSets } from './model.js'
+import { RowIndex, servedChanges, servedSets, type DirectChange, type RouteRows, type RouteTable, type ServedSets } from './model.js'
 import type { ApplyResult, Nginx } from './nginx.js'
 
 export interface RouterOptions {
@@ -32,8 +33,8 @@ export interface RouterOptions {
   /** At least this long between the starts of two passes, ms, default 0 (a pass starts when the previous one ended). */
   windowMs?: number
   /**
-   * Runs before everything is read (not on the first pass): e.g. waits until the containers read
-   * model has the container changes this router applied from their events ({@link Router.applyContainers}).
+   * Runs before everything is read (not on the first pass): e.g. waits until the containers and
+   * domains read models have the changes this router applied from their events ({@link Router.applyDirect}).
    */
   beforeFullRead?: () => Promise<void>
   /** For tests: changes a change set before it is posted (e.g. to make nginx refuse it). */
@@ -95,10 +96,12 @@ export class Router {
   #pendingSince: number | undefined
   /** The apps the pending change is about, whose rows must be read (undefined with a change pending: every app). */
   #pendingApps: Set<string> | undefined = new Set()
-  /** Apps whose rows changed in memory ({@link applyContainers}): their routes are rebuilt, nothing read. */
+  /** Apps whose rows changed in memory ({@link applyDirect}): their routes are rebuilt, nothing read. */
   #pendingTouched = new Set<string>()
-  /** Container changes applied while a full read is under way: applied again to what it read. */
-  #replay: ContainerChange[] | undefined
+  /** Apps created or destroyed since the last pass: their rows are read whole (nothing kept from memory). */
+  #pendingFresh = new Set<string>()
+  /** Direct changes applied while a full read is under way: applied again to what it read. */
+  #replay: DirectChange[] | undefined
   /** The trace of the oldest pending change, if its asker gave one. */
   #pendingTrace: ChangeTrace | undefined
   /** The read models' rows as of the last pass (undefined: none yet, the next pass reads everything). */
@@ -123,23 +126,34 @@ export class Router {
   readonly #served: Map<string, ServedSets extends ReadonlyMap<string, infer V> ? V : never>
   /** A render again after a record that failed (only one pending). */
   #retry: NodeJS.Timeout | undefined
+  /** How late the process's event loop ran since the last pass (logged with each: a busy loop delays deliveries and answers). */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  /** The longest garbage collection pause since the last pass, ms (one cause of a late loop). */
+  #gcMaxMs = 0
+  readonly #gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.#gcMaxMs = Math.max(this.#gcMaxMs, e.duration)
+  })
 
   constructor(opts: RouterOptions) {
     this.#o = opts
     this.#windowMs = opts.windowMs ?? 0
     this.#served = new Map(opts.served ?? [])
+    this.#loopDelay.enable()
+    this.#gc.observe({ entryTypes: ['gc'] })
   }
 
   /**
    * Asks for a render of these apps' routes (undefined: of every app), coalesced with what is
    * pending; `trace` says where the time of the change went before it came here (logged with the pass).
+   * `fresh`: apps among them created or destroyed (their rows are all read anew).
    */
-  kick(asked = Date.now(), apps?: Iterable<string>, trace?: ChangeTrace): void {
+  kick(asked = Date.now(), apps?: Iterable<string>, trace?: ChangeTrace, fresh?: Iterable<string>): void {
     if (this.#stopped) return
     if (this.#pendingSince === undefined) this.#pendingApps = new Set()
     this.#pendingSince ??= asked
     if (apps === undefined) this.#pendingApps = undefined
     else if (this.#pendingApps) for (const a of apps) this.#pendingApps.add(a)
+    for (const a of fresh ?? []) this.#pendingFresh.add(a)
     if (trace && (!this.#pendingTrace || trace.seq < this.#pendingTrace.seq)) this.#pendingTrace = trace
     if (this.#running || this.#timer) return
     const wait = Math.max(0, this.#lastStart + this.#windowMs - Date.now())
@@ -152,18 +166,20 @@ export class Router {
   }
 
   /**
-   * Applies container changes (from their events, in log order) to the rows in memory, with no wait
-   * for the read model and no read, and asks for a pass of their apps. Answers the changes it could
-   * not apply (no rows yet, or an app not live here): their apps' rows must come from the read models.
+   * Applies container and domain changes (from their events, in log order) to the rows in memory,
+   * with no wait for the read models and no read, and asks for a pass of the apps they touch. Answers
+   * the changes it could not apply (no rows yet, or an app not live here): their apps' rows must come
+   * from the read models.
    */
-  applyContainers(changes: readonly ContainerChange[], asked = Date.now(), trace?: ChangeTrace): ContainerChange[] {
+  applyDirect(changes: readonly DirectChange[], asked = Date.now(), trace?: ChangeTrace): DirectChange[] {
     const index = this.#index
     if (!index || this.#stopped) return [...changes]
-    const rest: ContainerChange[] = []
+    const rest: DirectChange[] = []
     const apps = new Set<string>()
     for (const c of changes) {
-      if (index.applyContainer(c)) {
-        apps.add(c.app)
+      const touched = applyTo(index, c)
+      if (touched) {
+        for (const a of touched) apps.add(a)
         this.#replay?.push(c)
       } else rest.push(c)
     }
@@ -201,6 +217,8 @@ export class Router {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    this.#loopDelay.disable()
+    this.#gc.disconnect()
     clearTimeout(this.#timer)
     clearTimeout(this.#expiry)
     clearTimeout(this.#retry)
@@ -218,18 +236,22 @@ export class Router {
       const asked = this.#pendingSince
       const apps = this.#pendingApps
       const touched = this.#pendingTouched
+      const fresh = this.#pendingFresh
       const trace = this.#pendingTrace
       this.#pendingSince = undefined
       this.#pendingApps = new Set()
       this.#pendingTouched = new Set()
+      this.#pendingFresh = new Set()
       this.#pendingTrace = undefined
       this.#lastStart = Date.now()
       try {
-        await this.#once(asked, apps, touched, trace)
+        await this.#once(asked, apps, touched, trace, fresh)
       } catch (err) {
         // What it was about comes again with the next pass.
-        if (apps && this.#index) this.#retryApps([...apps, ...touched])
-        else this.#index = undefined
+        if (apps && this.#index) {
+          this.#retryApps([...apps, ...touched])
+          for (const a of fresh) this.#pendingFresh.add(a)
+        } else this.#index = undefined
         this.failures++
         this.#o.log.error({ err }, 'router: cannot render the routes; continuing with the existing configuration')
       }
@@ -253,9 +275,11 @@ export class Router {
     for (const a of apps) this.#failedApps.add(a)
   }
 
-  async #once(asked: number, asks: Set<string> | undefined, touched: Set<string>, trace: ChangeTrace | undefined): Promise<void> {
+  async #once(asked: number, asks: Set<string> | undefined, touched: Set<string>, trace: ChangeTrace | undefined, fresh: ReadonlySet<string>): Promise<void> {
     const startedAt = Date.now()
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
+    const elu0 = performance.eventLoopUtilization()
     const opts = { domain: this.#o.domain, now: Date.now(), ...(this.#o.maxBodySizeCap ? { maxBodySizeCap: this.#o.maxBodySizeCap } : {}) }
     const nginx = this.#o.nginx
     // Everything is read on the first pass, when asked, and when what nginx holds is unknown.
@@ -275,7 +299,7 @@ export class Router {
       }
       index = new RowIndex()
       index.replace(undefined, rows, this.#o.domain)
-      for (const c of this.#replay) index.applyContainer(c)
+      for (const c of this.#replay) applyTo(index, c)
       this.#replay = undefined
       this.#failedApps.clear()
     } else {
@@ -284,7 +308,7 @@ export class Router {
       apps = new Set(touched)
       if (want.size > 0) {
         const rows = await readRows(this.#o.pool, [...want])
-        for (const a of index.replace(want, rows, this.#o.domain, true)) apps.add(a)
+        for (const a of index.replace(want, rows, this.#o.domain, true, fresh)) apps.add(a)
       }
     }
     this.#index = index
@@ -322,6 +346,11 @@ export class Router {
       } else contents.commit(next)
       this.failures = 0
       const ms = (x: number) => Math.round(x * 10) / 10
+      const cpu = process.cpuUsage(cpu0)
+      const loopMaxMs = this.#loopDelay.max / 1e6
+      const gcMaxMs = this.#gcMaxMs
+      this.#loopDelay.reset()
+      this.#gcMaxMs = 0
       this.#o.log.info(
         {
           full: cs.full === true,
@@ -346,6 +375,27 @@ export class Router {
             modelMs: ms(t2 - t1),
             applyMs: ms(result.applyMs),
             ...(trace ? { sinceAppendMs: done - trace.appendedAt, seq: trace.seq } : {}),
+          },
+          // The post to nginx, ms: JSON, until nginx's worker began, nginx at work and its CPU, the answer back.
+          ...(result.steps
+            ? {
+                apply: {
+                  encodeMs: ms(result.steps.encode),
+                  toNginxMs: result.steps.toNginx,
+                  inNginxMs: result.steps.inNginx,
+                  nginxCpuMs: ms(result.steps.nginxCpu),
+                  backMs: result.steps.back,
+                },
+              }
+            : {}),
+          // This process during the pass (every service in it): CPU ms, the event loop's busy share,
+          // and since the last pass the longest the loop was late (a busy loop delays deliveries) and
+          // the longest garbage collection.
+          process: {
+            cpuMs: ms((cpu.user + cpu.system) / 1000),
+            loopBusy: Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100,
+            loopMaxLateMs: ms(loopMaxMs),
+            gcMaxMs: ms(gcMaxMs),
           },
         },
         'router: routes changed',
@@ -426,5 +476,16 @@ export class Router {
         this.#retry.unref()
       }
     }
+  }
+}
+
+/** Applies a direct change to `index`: the apps whose routes it may change; undefined when not applied. */
+function applyTo(index: RowIndex, c: DirectChange): string[] | undefined {
+  switch (c.kind) {
+    case 'domain-added':
+    case 'domain-removed':
+      return index.applyDomain(c)
+    default:
+      return index.applyContainer(c) ? [c.app] : undefined
   }
 }

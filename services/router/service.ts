@@ -10,7 +10,7 @@ import { request } from 'undici'
 import type { HealthReport, ServiceDefinition } from '../runtime.js'
 import { PROBE_HOST } from './changes.js'
 import { Nginx, type NginxPaths } from './nginx.js'
-import type { ContainerChange } from './model.js'
+import type { ContainerChange, DirectChange } from './model.js'
 import { Router, type RouterOptions } from './router.js'
 
 /** The durable subscription of the router. */
@@ -48,6 +48,13 @@ export function containerChange(e: RecordedEvent): ContainerChange | undefined |
     default:
       return null
   }
+}
+
+/** A custom domain's change from its event; null for any other event. */
+export function domainChange(e: RecordedEvent): DirectChange | null {
+  if (e.type !== 'DomainAdded' && e.type !== 'DomainRemoved') return null
+  const d = e.data as { app: string; domain: string }
+  return { kind: e.type === 'DomainAdded' ? 'domain-added' : 'domain-removed', app: d.app, domain: d.domain }
 }
 
 /** Events that change routes. */
@@ -132,11 +139,15 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     reserved: [`wharf.${deps.domain}`],
     ...(deps.maxBodySizeCap ? { maxBodySizeCap: deps.maxBodySizeCap } : {}),
     ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
-    // Everything read anew must not be behind the container changes applied from their events.
+    // Everything read anew must not be behind the changes applied from their events.
     beforeFullRead: () =>
-      watcher
-        .waitFor(lastDirect, { projections: ['containers'], timeoutMs: 10_000 })
-        .catch((err: unknown) => log.warn({ err, seq: lastDirect }, 'router: the containers read model is behind; reading what it has')),
+      Promise.all(
+        [...lastDirect].map(([p, seq]) =>
+          watcher
+            .waitFor(seq, { projections: [p], timeoutMs: 10_000 })
+            .catch((err: unknown) => log.warn({ err, seq, readModel: p }, 'router: a read model is behind; reading what it has')),
+        ),
+      ).then(() => {}),
     ...(opts.transform ? { transform: opts.transform } : {}),
     ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
     ...(record
@@ -155,8 +166,12 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
       : {}),
   })
   const watcher = new CheckpointWatcher({ pool: deps.pool, projections: READ_MODELS })
-  /** The log sequence of the last container change the router applied from its event. */
-  let lastDirect = 0
+  /** Read model -> the log sequence of the last change the router applied from its event that it applies. */
+  const lastDirect = new Map<string, number>()
+  const directApplied = (e: RecordedEvent) => {
+    for (const p of e.type === 'DomainRemoved' ? ['domains', 'certs'] : e.type === 'DomainAdded' ? ['domains'] : ['containers'])
+      lastDirect.set(p, Math.max(lastDirect.get(p) ?? 0, e.seq))
+  }
   const readModelsOf = readModelsByType()
   const consumer = await startConsumer({
     store: deps.store,
@@ -181,20 +196,23 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     // A batch: what arrived while the last one was handled, rendered in one pass (no timer).
     handleBatch: async (batch, signal) => {
       const receivedAt = Date.now()
-      // A web container's change goes into the router's rows straight from its event (no wait for the
-      // read model, no read), when the router has its app; the other events through the read models.
-      // Another process type's container changes no route.
-      const direct: { e: RecordedEvent; c: ContainerChange }[] = []
+      // A web container's change and a custom domain's go into the router's rows straight from their
+      // events (no wait for the read models, no read), when the router has their app; the other events
+      // through the read models, and so do all of an app's events in a batch that creates or destroys
+      // it. Another process type's container changes no route.
+      const fresh = new Set<string>()
+      for (const e of batch) if (e.type === 'AppCreated' || e.type === 'AppDestroyed') fresh.add((e.data as { app: string }).app)
+      const direct: { e: RecordedEvent; c: DirectChange }[] = []
       const skip = new Set<RecordedEvent>()
       for (const e of batch) {
-        const c = containerChange(e)
+        const c = containerChange(e) ?? domainChange(e)
         if (c === undefined) skip.add(e)
-        else if (c !== null) direct.push({ e, c })
+        else if (c !== null && !fresh.has(c.app)) direct.push({ e, c })
       }
       if (direct.length > 0) {
         const first = direct[0]!.e
         const left = new Set(
-          router.applyContainers(
+          router.applyDirect(
             direct.map((x) => x.c),
             receivedAt,
             { seq: first.seq, appendedAt: Date.parse(first.occurredAt), receivedAt, readModelsAt: receivedAt },
@@ -202,7 +220,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
         )
         for (const x of direct) {
           if (left.has(x.c)) continue
-          lastDirect = Math.max(lastDirect, x.e.seq)
+          directApplied(x.e)
           skip.add(x.e)
         }
       }
@@ -227,12 +245,12 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
         else everyApp = true
       }
       const first = events[0]!
-      router.kick(receivedAt, everyApp ? undefined : apps, {
-        seq: first.seq,
-        appendedAt: Date.parse(first.occurredAt),
+      router.kick(
         receivedAt,
-        readModelsAt: Date.now(),
-      })
+        everyApp ? undefined : apps,
+        { seq: first.seq, appendedAt: Date.parse(first.occurredAt), receivedAt, readModelsAt: Date.now() },
+        fresh,
+      )
     },
   })
   const watchdogMs = opts.watchdogMs ?? 1_000
@@ -291,6 +309,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
         await checking
         await consumer.stop()
         await router.stop()
+        nginx.close()
         await watcher.close()
       })()),
   }
