@@ -1,5 +1,5 @@
 /**
- * For the tests and the bench on three simulated hosts (infra/hosts-cut.int.scenario.ts, bench/multihost.ts; run
+ * For the tests and the bench on three simulated hosts (infra/hosts-cut.int.test.ts, bench/multihost.ts; run
  * through `make test`'s harness): the hosts (infra/hosts.ts, swarm labels `zone=a,b,c`), a NATS
  * server in each host's namespace in one cluster (the streams at replicas 3, every client given the
  * three URLs), and the platform's services against them: a test controller whose engine is host 1's
@@ -219,7 +219,7 @@ export async function startHostsPlatform(t: Test, opts: HostsPlatformOptions): P
     const nodeName = new Map((await manager.listNodes()).map((n) => [n.id, `${n.address} ${n.state}`]))
     for (const x of await manager.listTasks(serviceName(namespace, app, 'web')))
       console.error(
-        `# hosts: task ${x.id.slice(0, 10)} release ${x.spec.ContainerSpec?.Labels?.[LABELS.release]} on ${nodeName.get(x.nodeId ?? '') ?? x.nodeId}: desired ${x.desiredState}, ${x.state} ${x.message ?? ''} ${x.err ?? ''}`,
+        `# hosts: task ${x.id.slice(0, 10)} slot ${x.slot ?? '-'} release ${x.spec.ContainerSpec?.Labels?.[LABELS.release]} container ${x.containerId?.slice(0, 12) ?? '-'} on ${nodeName.get(x.nodeId ?? '') ?? x.nodeId}: desired ${x.desiredState}, ${x.state} ${x.message ?? ''} ${x.err ?? ''}`,
       )
     for (const p of await ps()) console.error(`# hosts: ps ${p.container} v${p.release} ${p.state} at ${p.host}:${p.port}`)
   }

@@ -16,6 +16,14 @@
  * unchanged (decoded entries are also cached keyed by the raw text): the first request after a change
  * set reads the dict anew, so when the admin server answers, the change is live in every worker.
  */
+/** How long a connect to a peer may take when it is the last one left to try, s (nginx's proxy_connect_timeout). */
+export const CONNECT_S = 2
+/**
+ * How long a connect to a peer may take while another is left to try, s: a host that is lost answers
+ * nothing, and a live peer connects within milliseconds (a dropped SYN is sent again only after 1 s).
+ */
+export const QUICK_CONNECT_S = 0.5
+
 export const ROUTER_LUA = `
 local cjson = require "cjson.safe"
 local bit = require "bit"
@@ -173,12 +181,52 @@ function M.measured()
   return a.app
 end
 
--- balancer_by_lua: round robin per worker over the peers not marked down; a failed try (refused,
+-- balancer_by_lua: round robin per worker over the peers not marked down. A failed try (refused,
 -- reset, timeout, 502) marks its peer down in every worker for FAIL_S (as nginx's max_fails=1
--- fail_timeout=5s did) and the retry goes to the next peer not tried yet. A single peer needs no
--- choice, no retry state and no down check (it is tried whatever its mark).
+-- fail_timeout=5s did); a connect that timed out (a host that is lost or cut off answers nothing,
+-- not even a refusal) marks its host down too, so that no peer on it is tried meanwhile, on a new
+-- connection or on a kept-alive one (where the request would wait for the read timeout). A retry
+-- goes to a peer not tried yet of the app's entry as it is then (a deploy may have replaced the
+-- peers since the first try). While another peer is left to try, a connect waits QUICK_CONNECT_S;
+-- the last one CONNECT_S (nginx.ts's proxy_connect_timeout). A single peer needs no choice, no
+-- retry state and no down check (it is tried whatever its mark).
 local FAIL_S = 5
 local DEFAULT_TIMEOUT = 60
+local CONNECT_S = ${CONNECT_S}
+local QUICK_CONNECT_S = ${QUICK_CONNECT_S}
+-- A try that timed out sooner than this was its connect (read and send timeouts are 1 s or more).
+local CONNECT_TIMED_OUT_S = QUICK_CONNECT_S + 0.4
+
+local NONE = {}
+
+local function is_down(p)
+  return down:get(p[3]) or down:get("h:" .. p[1])
+end
+
+-- The index of the next peer from start not tried yet (tried: by address:port), one not marked down
+-- first; nil when every peer was tried.
+local function pick(peers, start, tried)
+  local n = #peers
+  local fallback
+  for k = 0, n - 1 do
+    local j = (start + k - 1) % n + 1
+    local p = peers[j]
+    if not tried[p[3]] then
+      if not is_down(p) then return j end
+      fallback = fallback or j
+    end
+  end
+  return fallback
+end
+
+-- Whether a peer other than the i-th is left to try.
+local function others_left(peers, i, tried)
+  for j = 1, #peers do
+    if j ~= i and not tried[peers[j][3]] then return true end
+  end
+  return false
+end
+
 function M.balance()
   local name = ngx.var.wharf_app
   local a = byapp[name] or app_entry(name)
@@ -186,48 +234,42 @@ function M.balance()
   local peers = a.peers
   local n = #peers
   local i
-  if not balancer.get_last_failure() then
-    if a.timeout ~= DEFAULT_TIMEOUT then balancer.set_timeouts(2, a.timeout, a.timeout) end
+  local ctx = ngx.ctx
+  local failed, status = balancer.get_last_failure()
+  if not failed then
     if n == 1 then
+      if a.timeout ~= DEFAULT_TIMEOUT then balancer.set_timeouts(CONNECT_S, a.timeout, a.timeout) end
       i = 1
     else
       a.rr = a.rr % n + 1
       -- Every peer once (at most 10 tries, proxy_next_upstream_timeout bounds the time).
       balancer.set_more_tries(math.min(n, 10) - 1)
-      local fallback
-      for k = 0, n - 1 do
-        local j = (a.rr + k - 1) % n + 1
-        if not down:get(peers[j][3]) then i = j; break end
-        fallback = fallback or j
-      end
-      i = i or fallback
-      local ctx = ngx.ctx
-      ctx.wharf_entry = a
-      ctx.wharf_tried = { [i] = peers[i][3] }
-      ctx.wharf_last = i
+      i = pick(peers, a.rr, NONE)
+      ctx.wharf_tried = { [peers[i][3]] = true }
+      ctx.wharf_last = peers[i]
+      ctx.wharf_at = ngx.now()
+      balancer.set_timeouts(QUICK_CONNECT_S, a.timeout, a.timeout)
     end
   else
-    local ctx = ngx.ctx
-    -- The entry of the first try: the peers' indexes are its.
-    a = ctx.wharf_entry or a
-    peers, n = a.peers, #a.peers
-    local tried = ctx.wharf_tried or {}
     local last = ctx.wharf_last
-    if last and tried[last] then down:set(tried[last], true, FAIL_S) end
-    local start = (last or 0) % n + 1
-    local fallback
-    for k = 0, n - 1 do
-      local j = (start + k - 1) % n + 1
-      if not tried[j] then
-        if not down:get(peers[j][3]) then i = j; break end
-        fallback = fallback or j
-      end
+    local tried = ctx.wharf_tried or {}
+    if last then
+      down:set(last[3], true, FAIL_S)
+      ngx.update_time()
+      if status == 504 and ngx.now() - ctx.wharf_at < CONNECT_TIMED_OUT_S then down:set("h:" .. last[1], true, FAIL_S) end
     end
-    -- Every peer down or tried: the next one anyway (a peer back up answers; none: 502).
-    i = i or fallback or start
-    tried[i] = peers[i][3]
+    a = app_entry(name) or a
+    peers, n = a.peers, #a.peers
+    if n == 0 then return ngx.exit(ngx.ERROR) end
+    a.rr = a.rr % n + 1
+    -- Every peer tried: the next one anyway (a peer back up answers; none: 502).
+    i = pick(peers, a.rr, tried) or a.rr
+    local p = peers[i]
+    tried[p[3]] = true
     ctx.wharf_tried = tried
-    ctx.wharf_last = i
+    ctx.wharf_last = p
+    ctx.wharf_at = ngx.now()
+    balancer.set_timeouts(others_left(peers, i, tried) and QUICK_CONNECT_S or CONNECT_S, a.timeout, a.timeout)
   end
   local p = peers[i]
   local ok, err = balancer.set_current_peer(p[1], p[2])

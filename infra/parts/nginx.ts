@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { answers, daemonPart } from '../daemon.js'
 import type { InfraContext } from '../part.js'
 import { execFileP, livePid, portOpen } from '../proc.js'
-import { ROUTER_LUA } from './nginx-lua.js'
+import { CONNECT_S, ROUTER_LUA } from './nginx-lua.js'
 
 /** Debian's nginx package creates www-data; workers run as it, the master as root. */
 const WORKER_USER = 'www-data'
@@ -33,7 +33,7 @@ const PROXY = proxy()
 /** To the app's peers (the balancer reads `$wharf_app`); timeouts other than these are set per app by the balancer. */
 const APP_PROXY = `proxy_pass http://wharf_apps;
       ${proxy('$wharf_request_id')}
-      proxy_connect_timeout 2s;
+      proxy_connect_timeout ${CONNECT_S}s;
       proxy_send_timeout 60s;
       proxy_read_timeout 60s;
       # A container that just went away (drained, crashed) refuses or resets: the next one gets the request.

@@ -4,6 +4,7 @@
  * model. `make test` provides the servers (see test/harness.ts).
  */
 import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { request } from 'undici'
@@ -47,7 +48,12 @@ export async function startTestController(t: Test, env: NodeJS.ProcessEnv = {}):
     ...testS3Env(),
     ...env,
   })
-  const log = createLogger({ level: process.env.WHARF_TEST_LOG_LEVEL ?? 'silent' })
+  // WHARF_TEST_LOG_FILE: the services' logs appended to that file (at WHARF_TEST_LOG_LEVEL, default info there), to tell why a test failed.
+  const logFile = process.env.WHARF_TEST_LOG_FILE
+  const log = createLogger({
+    level: process.env.WHARF_TEST_LOG_LEVEL ?? (logFile ? 'info' : 'silent'),
+    ...(logFile ? { destination: createWriteStream(logFile, { flags: 'a' }) } : {}),
+  })
   const catalogue = wharfCatalogue()
   // WHARF_NATS_URL in `env`: a NATS (cluster) of the test's own instead of make test's, with its WHARF_NATS_REPLICAS.
   const natsUrl = env.WHARF_NATS_URL || testNatsUrl()

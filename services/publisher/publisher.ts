@@ -642,7 +642,10 @@ export class Publisher {
           )
           if (!events.length) return
           const latencyMs = at === undefined ? undefined : Math.round(Date.now() - at)
-          this.#log.info({ app, type: a.identity.type, container: a.container.slice(0, 12), event: events[0]?.type, latencyMs }, 'publisher: announced')
+          this.#log.info(
+            { app, type: a.identity.type, container: a.container.slice(0, 12), host: this.#host, event: events[0]?.type, latencyMs },
+            'publisher: announced',
+          )
           if (a.kind === 'started') this.#startedHere.add(a.container)
           else if (a.kind === 'stopped' || a.kind === 'crashed') this.#startedHere.delete(a.container)
           this.#opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })

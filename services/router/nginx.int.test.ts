@@ -4,15 +4,20 @@
  * Bad input is refused whole with a stable code and the last good routes keep serving; a dict too
  * small names its setting; a restarted nginx has no epoch, and the full table brings it back.
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, request as httpRequest, type Server } from 'node:http'
+import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
 import { loadConfig } from '../../core/config.js'
 import { createLogger } from '../../core/log.js'
 import { pathsFor } from '../../core/paths.js'
 import { nginx as nginxPart } from '../../infra/parts/nginx.js'
+import { CONNECT_S, QUICK_CONNECT_S } from '../../infra/parts/nginx-lua.js'
 import { freePort } from '../../infra/test-env.js'
 import { fullSet, type AppEntry, type DictState } from './changes.js'
 import { Nginx } from './nginx.js'
@@ -127,6 +132,82 @@ t.test('passive failover: a peer that refuses connections is passed over', async
     answers.slice(1).every((s) => s === 200),
     `after the first request, every one answered (${answers.join(' ')})`,
   )
+})
+
+/**
+ * `count` ports on `address` that neither accept nor refuse a connection, as those of a host that is
+ * lost: listeners (backlog 1) of a child process that is then stopped, their accept queues filled.
+ */
+async function silentPorts(t: Test, address: string, count: number): Promise<number[]> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const net = require('node:net'); const ports = []; let n = ${count};
+       for (let i = 0; i < ${count}; i++) net.createServer().listen({ host: '${address}', port: 0, backlog: 1 }, function () { ports.push(this.address().port); if (--n === 0) console.log(JSON.stringify(ports)) })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  t.teardown(() => {
+    child.kill('SIGKILL')
+  })
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    child.stdout!.once('data', (b: Buffer) => resolve(JSON.parse(b.toString())))
+    child.once('exit', (code) => reject(new Error(`the listeners' process exited (${code})`)))
+  })
+  child.kill('SIGSTOP')
+  const fillers: Socket[] = []
+  t.teardown(() => {
+    for (const s of fillers) s.destroy()
+  })
+  for (const port of ports) {
+    // The kernel completes handshakes into the queue until it is full (backlog + 1), then drops the SYNs.
+    for (let i = 0; ; i++) {
+      if (i === 10) throw new Error(`${address}:${port} keeps accepting connections`)
+      const s = netConnect({ host: address, port })
+      fillers.push(s)
+      const connected = await Promise.race([once(s, 'connect').then(() => true), sleep(300).then(() => false)])
+      if (!connected) break
+    }
+  }
+  return ports
+}
+
+async function timedGet(host: string): Promise<{ status: number; ms: number }> {
+  const t0 = performance.now()
+  const { status } = await get(host)
+  return { status, ms: performance.now() - t0 }
+}
+
+t.test('a host that answers nothing: its peer passed over after a short connect, and its other peers with it', async (t) => {
+  const silent = (await silentPorts(t, '127.0.0.2', 4)).map((p) => `127.0.0.2:${p}`)
+  t.match(await ng.apply({ apps: { shop: up([...silent, `127.0.0.1:${appPort}`]) } }), { ok: true })
+  const answers: { status: number; ms: number }[] = []
+  for (let i = 0; i < 12; i++) answers.push(await timedGet('shop.example.test'))
+  const shown = answers.map((a) => `${a.status} ${Math.round(a.ms)} ms`).join(', ')
+  t.ok(
+    answers.every((a) => a.status === 200),
+    `every request answered by the live peer (${shown})`,
+  )
+  t.ok(
+    answers.every((a) => a.ms < CONNECT_S * 1000 * 0.75),
+    `none waited for a whole connect timeout (${shown})`,
+  )
+  // Each silent peer tried once would be four short connects (each marks only its peer down).
+  const waited = answers.reduce((sum, a) => sum + Math.max(0, a.ms - 100), 0)
+  t.ok(waited < QUICK_CONNECT_S * 1000 * 2, `one short connect to the silent host in all, then the host is passed over (${shown})`)
+})
+
+t.test('a retry goes to the peers the app has then, not to those of the first try', async (t) => {
+  const silent = (await silentPorts(t, '127.0.0.3', 2)).map((p) => `127.0.0.3:${p}`)
+  t.match(await ng.apply({ apps: { shop: up(silent) } }), { ok: true })
+  // The first try waits on a silent peer; meanwhile a deploy replaces both with a live one.
+  const answer = timedGet('shop.example.test')
+  await sleep(QUICK_CONNECT_S * 1000 * 0.3)
+  t.match(await ng.apply({ apps: { shop: up([`127.0.0.1:${appPort}`]) } }), { ok: true })
+  const { status, ms } = await answer
+  t.equal(status, 200, `answered by the new peer after ${Math.round(ms)} ms`)
+  t.ok(ms < CONNECT_S * 1000 * 0.75, `in about QUICK_CONNECT_S (${Math.round(ms)} ms)`)
 })
 
 t.test('bad change sets are refused whole with a stable code; the last good routes serve on', async (t) => {

@@ -120,6 +120,8 @@ export class Router {
   #expiry: NodeJS.Timeout | undefined
   /** Renders that failed since the last good one. */
   failures = 0
+  /** The records of what is served, one after another (see {@link #recordAfter}). */
+  #recording: Promise<void> = Promise.resolve()
   /** What each app is recorded as served on. */
   readonly #served: Map<string, ServedSets extends ReadonlyMap<string, infer V> ? V : never>
   /** A render again after a record that failed (only one pending). */
@@ -202,12 +204,13 @@ export class Router {
     await this.idle()
   }
 
-  /** Resolves when nothing is pending or being applied. */
+  /** Resolves when nothing is pending, being applied or being recorded. */
   async idle(): Promise<void> {
     while (this.#timer || this.#running || (this.#pendingSince !== undefined && !this.#stopped)) {
       if (this.#running) await this.#running
       else await sleep(this.#windowMs)
     }
+    await this.#recording
   }
 
   /** The epoch of the last full table this router posted (undefined: none yet). */
@@ -229,6 +232,7 @@ export class Router {
     clearTimeout(this.#retry)
     this.#timer = undefined
     await this.#running
+    await this.#recording
   }
 
   async #loop(): Promise<void> {
@@ -335,7 +339,7 @@ export class Router {
     const t2 = performance.now()
     const rowsOf = () => idx.rows(apps)
     if (isEmpty(cs)) {
-      await this.#record(rowsOf(), table, full, apps)
+      this.#recordAfter(rowsOf(), table, full, apps)
       routeUpdates.inc({ result: 'unchanged' })
       this.#o.onApplied?.({ result: { ok: 'unchanged' }, asked, done: Date.now(), table, full })
       return
@@ -404,7 +408,7 @@ export class Router {
         },
         'router: routes changed',
       )
-      await this.#record(rowsOf(), table, full, apps)
+      this.#recordAfter(rowsOf(), table, full, apps)
     } else {
       this.failures++
       // Unreachable: nginx may have restarted with an empty dict; the next pass posts the full table.
@@ -436,6 +440,16 @@ export class Router {
       this.#certsChecked.set(id, ok)
     }
     return ok
+  }
+
+  /**
+   * {@link #record} after the records before it, apart from the passes: a record waits on the log,
+   * which may not answer for seconds (a NATS server lost), and must not hold up the next routes.
+   */
+  #recordAfter(rows: RouteRows, table: RouteTable, full: boolean, apps: ReadonlySet<string> | undefined): void {
+    this.#recording = this.#recording
+      .then(() => this.#record(rows, table, full, apps))
+      .catch((err) => this.#o.log.warn({ err }, 'router: cannot record what it serves'))
   }
 
   /**

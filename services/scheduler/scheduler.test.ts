@@ -11,6 +11,7 @@ import { wharfCatalogue } from '../../domain/index.js'
 import { MemoryEventStore, streamId, type RecordedEvent } from '../../events/index.js'
 import type { ReleaseView } from './model.js'
 import { Scheduler, type SchedulerReads } from './scheduler.js'
+import { NUDGE_LABEL } from './swarm.js'
 
 const REGISTRY = '127.0.0.1:5000'
 const NS = 'wharf'
@@ -342,6 +343,58 @@ t.test('a deploy whose engine goes away while it is watched completes once the e
   )
   down.clear()
   await scheduler.idle()
+  t.same(
+    (await deploys()).map((e) => e.type),
+    ['DeployStarted', 'DeployCompleted'],
+  )
+})
+
+/**
+ * `engine` as Swarm leaves it after a host was lost under its update: each service's first task of
+ * its current spec has a twin in its slot (the slot's old and new task on the lost host were both
+ * started again on the new spec), until Swarm's next update of the service (a nudge) removes it.
+ */
+function withTwinInASlot(engine: MemoryEngine, completed: () => Promise<boolean>): { engine: MemoryEngine; nudges: { completedBefore: boolean }[] } {
+  let twin = true
+  const nudges: { completedBefore: boolean }[] = []
+  const proxy = new Proxy(engine, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      if (prop === 'listTasks')
+        return async (id: string) => {
+          const tasks = await target.listTasks(id)
+          const first = tasks.find((x) => x.desiredState === 'running')
+          return twin && first ? [...tasks, { ...first, id: `${first.id}-twin` }] : tasks
+        }
+      if (prop === 'updateService')
+        return async (name: string, version: number, spec: { Labels?: Record<string, string> }) => {
+          if (spec.Labels?.[NUDGE_LABEL]) {
+            nudges.push({ completedBefore: await completed() })
+            twin = false
+          }
+          return target.updateService(name, version, spec as never)
+        }
+      return (...args: unknown[]) => v.apply(target, args)
+    },
+  })
+  return { engine: proxy, nudges }
+}
+
+t.test('a slot running two tasks of the new spec (a host lost under the update) holds the deploy until the update, started over, removes one', async (t) => {
+  const base = setup(t)
+  const { reads, store, deploys } = base
+  const { engine, nudges } = withTwinInASlot(base.engine, async () => (await deploys()).some((e) => e.type === 'DeployCompleted'))
+  const scheduler = new Scheduler(
+    { store, reads, docker: engine, namespace: NS, registry: REGISTRY, log: createLogger({ level: 'silent' }) },
+    { pollMs: 5, deployTimeoutMs: 5_000, nudgeAfterMs: 50, progress: { settleMs: 0 } },
+  )
+  t.teardown(() => scheduler.stop())
+  reads.releases.set('shop', release(1))
+  reads.formations.set('shop', { web: 2 })
+  t.equal(await scheduler.reconcile('shop'), 'changed')
+  await scheduler.idle()
+  t.same(nudges, [{ completedBefore: false }], 'the update was started over once, before the deploy completed')
   t.same(
     (await deploys()).map((e) => e.type),
     ['DeployStarted', 'DeployCompleted'],

@@ -388,17 +388,19 @@ export class Scheduler {
         log.info({ ms: Date.now() - since }, 'scheduler: deploy completed')
         return true
       }
-      // A host lost under a rolling update can stall Swarm's updater: with tasks on a down node and no
-      // task coming up for a while, the update is started over for the tasks left (at most 3 times).
+      // A host lost under a rolling update can stall Swarm's updater (tasks on a down node, no task
+      // coming up for a while), or leave a slot running two tasks of the new spec (the slot's old and
+      // new task on that host both started again elsewhere), which Swarm removes only at its next
+      // update of the service. Either way, the update is started over (at most 3 times).
       for (const [i, p] of progress.entries()) {
         if (p.state !== 'converging') continue
         const m = moved[i]!
         if (p.running !== m.running) Object.assign(m, { running: p.running, at: Date.now() })
-        else if (p.lost && m.nudges < MAX_NUDGES && Date.now() - m.at >= this.#o.nudgeAfterMs) {
+        else if ((p.lost || p.extra) && m.nudges < MAX_NUDGES && Date.now() - m.at >= this.#o.nudgeAfterMs) {
           m.nudges++
           m.at = Date.now()
           log.warn(
-            { service: services[i]!.name, running: p.running, wanted: p.wanted, lost: p.lost },
+            { service: services[i]!.name, running: p.running, wanted: p.wanted, lost: p.lost, extra: p.extra },
             'scheduler: a host was lost under the update; starting it over',
           )
           await nudgeUpdate(this.#d.docker, services[i]!.name, m.nudges).catch((err) => log.warn({ err }, 'scheduler: cannot start the update over'))

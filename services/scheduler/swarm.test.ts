@@ -64,6 +64,29 @@ t.test('a new task on a down node does not count as running', async (t) => {
   })
 })
 
+t.test(
+  'a slot running two tasks of the new spec (its old and new task started again after their node was lost): not converged, the extra counted',
+  async (t) => {
+    const nodes = [node('n1', 'ready'), node('n2', 'ready'), node('n3', 'down')]
+    const tasks = [
+      task('a', NEW, 'n1'),
+      task('b', NEW, 'n2'),
+      task('b2', NEW, 'n1'),
+      task('c', OLD, 'n3', 'shutdown'),
+      task('d', NEW, 'n3', 'shutdown', 'starting'),
+    ]
+    t.strictSame(await serviceProgress(engine(tasks, nodes), 'web', 'h4', {}, NOW), {
+      state: 'converging',
+      running: 3,
+      wanted: 2,
+      started: 3,
+      lost: 2,
+      extra: 1,
+    })
+    t.strictSame(await serviceProgress(engine(tasks.slice(0, 2), nodes), 'web', 'h4', {}, NOW), { state: 'converged' }, 'once Swarm removed the twin')
+  },
+)
+
 t.test("a nudge starts Swarm's update over: a service label changes, the task template does not", async (t) => {
   const spec = { Name: 'web', Labels: { [LABELS.spec]: 'h4' }, TaskTemplate: NEW, Mode: { Replicated: { Replicas: 2 } } }
   const updates: { version: number; spec: typeof spec }[] = []

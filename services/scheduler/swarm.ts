@@ -157,6 +157,12 @@ export type ServiceProgress =
       started: number
       /** Tasks of the service on nodes that are down. */
       lost?: number
+      /**
+       * Tasks of the new spec desired running beyond the replicas: a slot that runs two. Swarm makes
+       * them when a node is lost under its update (the slot's old and new task on it are both started
+       * again elsewhere, on the new spec) and removes the extra only at its next update of the service.
+       */
+      extra?: number
     }
   | { state: 'converged' }
   | { state: 'failed'; reason: string; rolledBackTo?: number; rolledBack: boolean }
@@ -179,7 +185,8 @@ function taskSpecKey(spec: TaskTemplate | undefined): string {
 /**
  * Reads whether service `name` runs `hash`: converged when its spec is `hash` and as many tasks of
  * that spec as it has replicas have been running (Swarm only calls a task with a health check
- * running once it is healthy) for `settleMs`; failed when Swarm rolled the update back or paused it,
+ * running once it is healthy) for `settleMs`, and no more are meant to run (a slot running two is not
+ * done: see `extra`); failed when Swarm rolled the update back or paused it,
  * or when tasks of the new spec keep failing; gone when the service is not there.
  */
 export async function serviceProgress(
@@ -220,10 +227,12 @@ export async function serviceProgress(
   const down = all.some((t) => t.nodeId) ? await downNodes(docker) : new Set<string>()
   const tasks = all.filter((t) => !t.nodeId || !down.has(t.nodeId))
   const mine = tasks.filter((t) => taskSpecKey(t.spec) === key)
-  const started = mine.filter((t) => t.desiredState === 'running' && t.state === 'running')
+  const desired = mine.filter((t) => t.desiredState === 'running')
+  const started = desired.filter((t) => t.state === 'running')
   const running = started.filter((t) => now - Date.parse(t.timestamp) >= settleMs)
   const others = tasks.filter((t) => taskSpecKey(t.spec) !== key && t.desiredState === 'running')
-  if (running.length >= wanted && others.length === 0 && (wanted > 0 || mine.every((t) => t.desiredState !== 'running'))) return { state: 'converged' }
+  const extra = Math.max(0, desired.length - wanted)
+  if (running.length >= wanted && extra === 0 && others.length === 0) return { state: 'converged' }
   const failures = mine.filter((t) => ['failed', 'rejected'].includes(t.state))
   if (failures.length >= maxFailures) {
     const last = failures.sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp))[0]
@@ -236,7 +245,7 @@ export async function serviceProgress(
     return { state: 'failed', reason, rolledBack: false }
   }
   const lost = all.length - tasks.length
-  return { state: 'converging', running: running.length, wanted, started: started.length, ...(lost > 0 ? { lost } : {}) }
+  return { state: 'converging', running: running.length, wanted, started: started.length, ...(lost > 0 ? { lost } : {}), ...(extra > 0 ? { extra } : {}) }
 }
 
 /** The ids of the swarm's nodes that are down (none when the nodes cannot be listed: a worker's engine). */
