@@ -145,11 +145,7 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
   const writeAll = async (events: RecordedEvent[]): Promise<void> => {
     const shares: RecordedEvent[][] = o.targets.map(() => [])
     for (const e of events) for (const i of readers.get(e.type) ?? []) shares[i]!.push(e)
-    // Folded in memory while the other targets' transactions run.
     const jobs = o.targets.map((t, i) => ({ t, apply: shares[i]! })).filter((j, i) => j.apply.length > 0 && folds[i] === undefined)
-    folds.forEach((f, i) => {
-      if (f && shares[i]!.length > 0) f.apply(shares[i]!)
-    })
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < jobs.length) {
@@ -157,7 +153,17 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
         await replayTx(o.pool, j.t, j.apply, events[0]!.seq, events.at(-1)!.seq)
       }
     }
-    await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
+    const writing = Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
+    // The in-memory folds, while the other targets' transactions run.
+    try {
+      folds.forEach((f, i) => {
+        if (f && shares[i]!.length > 0) f.apply(shares[i]!)
+      })
+    } catch (err) {
+      await writing.catch(() => {})
+      throw err
+    }
+    await writing
   }
   const flush = async (events: RecordedEvent[]): Promise<void> => {
     await inFlight
