@@ -251,7 +251,7 @@ export function isJetStreamUnavailable(err: unknown): boolean {
  * times in three with three replicas). A consumer made for an attempt that timed out is left to its
  * `inactive_threshold`.
  */
-async function addConsumer(
+export async function addConsumer(
   jsm: JetStreamManager,
   stream: string,
   config: Partial<ConsumerConfig> & { name: string },

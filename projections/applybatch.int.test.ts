@@ -3,7 +3,8 @@
  * cases (crashes and restarts of a slot, scaling a crashed slot away, failed builds, rollbacks,
  * unsets, apps destroyed and created again under the same name, a release named twice) applied
  * event by event with `apply` into one schema, and with `applyBatch` (or the pipelined `apply` of the
- * replay) in batches of many sizes into another, must leave the same rows.
+ * replay, or the in-memory `bulk` fold of a rebuild) in batches of many sizes into another, must leave
+ * the same rows.
  */
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
@@ -116,6 +117,18 @@ t.test('applyBatch (and the pipelined apply) has the effect of apply, event by e
         const diff = await compareSchemas(pool, 'ref', 'batched', 5)
         t.same(diff, { differing: 0, rows: [] }, `${p.name}: ${way} in batches of ${size} = apply`)
       }
+    }
+    // A rebuild into empty tables: folded in memory batch after batch, written once.
+    for (const size of p.bulk ? [1, 17, 64, mine.length] : []) {
+      await createShadow(pool, p, 'batched')
+      const fold = p.bulk!()
+      for (let i = 0; i < mine.length; i += size) fold.apply(mine.slice(i, i + size))
+      await transaction(pool, async (tx) => {
+        await tx.query('SET LOCAL search_path TO batched')
+        await fold.write(tx)
+      })
+      const diff = await compareSchemas(pool, 'ref', 'batched', 5)
+      t.same(diff, { differing: 0, rows: [] }, `${p.name}: bulk fold in batches of ${size} = apply`)
     }
   }
   await pool.query('DROP SCHEMA IF EXISTS ref CASCADE; DROP SCHEMA IF EXISTS batched CASCADE')

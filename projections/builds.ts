@@ -180,33 +180,111 @@ export const buildsProjection: Projection = {
          FROM builds WHERE id = ANY($1::text[])`,
       [[...ids]],
     )
-    const rows = new Map<string, BuildTextRow>(loaded.map((r) => [r.id, r]))
-    /** Ids whose row is gone (deleted with its app); written back as deletions. */
-    const gone = new Set<string>()
-    const wiped = new Set<string>()
-    const update = (id: string, patch: Partial<BuildTextRow>) => {
-      const r = rows.get(id)
-      if (r) rows.set(id, { ...r, ...patch })
-    }
+    const rows = new BuildRows(loaded)
+    rows.apply(events)
+    const { wiped, gone } = rows
+    if (wiped.size > 0) await tx.query('DELETE FROM builds WHERE app = ANY($1::text[])', [[...wiped]])
+    const deleted = [...gone].filter((id) => !rows.has(id))
+    if (deleted.length > 0) await tx.query('DELETE FROM builds WHERE id = ANY($1::text[])', [deleted])
+    await writeRows(tx, [...rows.values()])
+  },
+  bulk() {
+    const rows = new BuildRows([])
+    return { apply: (events) => rows.apply(events), write: (tx) => writeRows(tx, [...rows.values()]) }
+  },
+}
+
+/** Inserts `out` into `builds`, replacing the rows of the same ids. */
+async function writeRows(tx: pg.PoolClient, out: BuildTextRow[]): Promise<void> {
+  if (out.length === 0) return
+  const col = <K extends keyof BuildTextRow>(k: K) => out.map((r) => r[k])
+  await tx.query(
+    `INSERT INTO builds (id, app, kind, sha, source, stack, username, status, image, digest, procfile, port, reason, last_lines, release, created_at, finished_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                            $11::jsonb[], $12::int[], $13::text[], $14::jsonb[], $15::int[], $16::timestamptz[], $17::timestamptz[])
+       ON CONFLICT (id) DO UPDATE SET app = EXCLUDED.app, kind = EXCLUDED.kind, sha = EXCLUDED.sha, source = EXCLUDED.source, stack = EXCLUDED.stack,
+         username = EXCLUDED.username, status = EXCLUDED.status, image = EXCLUDED.image, digest = EXCLUDED.digest, procfile = EXCLUDED.procfile,
+         port = EXCLUDED.port, reason = EXCLUDED.reason, last_lines = EXCLUDED.last_lines, release = EXCLUDED.release, created_at = EXCLUDED.created_at,
+         finished_at = EXCLUDED.finished_at`,
+    [
+      col('id'),
+      col('app'),
+      col('kind'),
+      col('sha'),
+      col('source'),
+      col('stack'),
+      col('username'),
+      col('status'),
+      col('image'),
+      col('digest'),
+      col('procfile'),
+      col('port'),
+      col('reason'),
+      col('last_lines'),
+      col('release'),
+      col('created_at'),
+      col('finished_at'),
+    ],
+  )
+}
+
+/**
+ * Rows of `builds` in memory, by id and by app, and the events applied to them: each case mirrors its
+ * statement in `apply`. `wiped`: the apps created or destroyed (their builds deleted); `gone`: the ids
+ * deleted with them.
+ */
+class BuildRows {
+  readonly #rows = new Map<string, BuildTextRow>()
+  readonly #byApp = new Map<string, Set<string>>()
+  readonly wiped = new Set<string>()
+  readonly gone = new Set<string>()
+
+  constructor(rows: readonly BuildTextRow[]) {
+    for (const r of rows) this.#set(r)
+  }
+
+  has(id: string): boolean {
+    return this.#rows.has(id)
+  }
+
+  values(): IterableIterator<BuildTextRow> {
+    return this.#rows.values()
+  }
+
+  #set(r: BuildTextRow): void {
+    const old = this.#rows.get(r.id)
+    if (old && old.app !== r.app) this.#byApp.get(old.app)?.delete(r.id)
+    this.#rows.set(r.id, r)
+    let ids = this.#byApp.get(r.app)
+    if (!ids) this.#byApp.set(r.app, (ids = new Set()))
+    ids.add(r.id)
+  }
+
+  #update(id: string, patch: Partial<BuildTextRow>): void {
+    const r = this.#rows.get(id)
+    if (r) this.#set({ ...r, ...patch })
+  }
+
+  apply(events: readonly RecordedEvent[]): void {
     for (const event of events) {
       const e = narrow<BuildsEvent>(event)
       switch (e.type) {
         case 'PushReceived': {
           const id = buildId(e)
-          if (!rows.has(id)) rows.set(id, newBuild(id, e.data.app, 'git', e.data.sha, null, null, e.data.user, 'received', e.occurredAt))
+          if (!this.#rows.has(id)) this.#set(newBuild(id, e.data.app, 'git', e.data.sha, null, null, e.data.user, 'received', e.occurredAt))
           break
         }
         case 'BuildStarted': {
           const d = e.data
           const id = buildId(e)
-          const r = rows.get(id)
-          if (!r) rows.set(id, newBuild(id, d.app, d.kind, d.sha ?? null, d.source ?? null, d.stack, d.user, 'building', e.occurredAt))
-          else rows.set(id, { ...r, kind: d.kind, sha: d.sha ?? r.sha, source: d.source ?? null, stack: d.stack, username: d.user, status: 'building' })
+          const r = this.#rows.get(id)
+          if (!r) this.#set(newBuild(id, d.app, d.kind, d.sha ?? null, d.source ?? null, d.stack, d.user, 'building', e.occurredAt))
+          else this.#set({ ...r, kind: d.kind, sha: d.sha ?? r.sha, source: d.source ?? null, stack: d.stack, username: d.user, status: 'building' })
           break
         }
         case 'BuildSucceeded': {
           const d = e.data
-          update(buildId(e), {
+          this.#update(buildId(e), {
             status: 'succeeded',
             image: d.image,
             digest: d.digest ?? null,
@@ -217,61 +295,28 @@ export const buildsProjection: Projection = {
           break
         }
         case 'BuildFailed':
-          update(buildId(e), { status: 'failed', reason: e.data.reason, last_lines: JSON.stringify(e.data.lastLines), finished_at: e.occurredAt })
+          this.#update(buildId(e), { status: 'failed', reason: e.data.reason, last_lines: JSON.stringify(e.data.lastLines), finished_at: e.occurredAt })
           break
         case 'ReleaseCreated': {
           const build = e.data.build
-          if (build !== undefined && rows.get(build)?.app === e.data.app) update(build, { release: e.data.version })
+          if (build !== undefined && this.#rows.get(build)?.app === e.data.app) this.#update(build, { release: e.data.version })
           break
         }
         case 'AppCreated':
-        case 'AppDestroyed':
-          wiped.add(e.data.app)
-          for (const [id, r] of rows) {
-            if (r.app !== e.data.app) continue
-            rows.delete(id)
-            gone.add(id)
+        case 'AppDestroyed': {
+          this.wiped.add(e.data.app)
+          for (const id of this.#byApp.get(e.data.app) ?? []) {
+            this.#rows.delete(id)
+            this.gone.add(id)
           }
+          this.#byApp.delete(e.data.app)
           break
+        }
         default:
-          return unhandled('builds', e)
+          unhandled('builds', e)
       }
     }
-    if (wiped.size > 0) await tx.query('DELETE FROM builds WHERE app = ANY($1::text[])', [[...wiped]])
-    const deleted = [...gone].filter((id) => !rows.has(id))
-    if (deleted.length > 0) await tx.query('DELETE FROM builds WHERE id = ANY($1::text[])', [deleted])
-    const out = [...rows.values()]
-    if (out.length === 0) return
-    const col = <K extends keyof BuildTextRow>(k: K) => out.map((r) => r[k])
-    await tx.query(
-      `INSERT INTO builds (id, app, kind, sha, source, stack, username, status, image, digest, procfile, port, reason, last_lines, release, created_at, finished_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                            $11::jsonb[], $12::int[], $13::text[], $14::jsonb[], $15::int[], $16::timestamptz[], $17::timestamptz[])
-       ON CONFLICT (id) DO UPDATE SET app = EXCLUDED.app, kind = EXCLUDED.kind, sha = EXCLUDED.sha, source = EXCLUDED.source, stack = EXCLUDED.stack,
-         username = EXCLUDED.username, status = EXCLUDED.status, image = EXCLUDED.image, digest = EXCLUDED.digest, procfile = EXCLUDED.procfile,
-         port = EXCLUDED.port, reason = EXCLUDED.reason, last_lines = EXCLUDED.last_lines, release = EXCLUDED.release, created_at = EXCLUDED.created_at,
-         finished_at = EXCLUDED.finished_at`,
-      [
-        col('id'),
-        col('app'),
-        col('kind'),
-        col('sha'),
-        col('source'),
-        col('stack'),
-        col('username'),
-        col('status'),
-        col('image'),
-        col('digest'),
-        col('procfile'),
-        col('port'),
-        col('reason'),
-        col('last_lines'),
-        col('release'),
-        col('created_at'),
-        col('finished_at'),
-      ],
-    )
-  },
+  }
 }
 
 /** A build's row as stored. */

@@ -138,29 +138,92 @@ export const containersProjection: Projection = {
          FROM containers WHERE app IN (${TEXTS_OF_1}) OR container IN (${TEXTS_OF_2})`,
       [appsJson, idsJson],
     )
-    const rows = new Map(loaded.map((r) => [r.container, r]))
-    // The containers of each app, so that a slot's or an app's rows are found without a scan of all.
-    const byApp = new Map<string, Set<string>>()
-    const index = (r: ContainerRow) => {
-      let ids = byApp.get(r.app)
-      if (!ids) byApp.set(r.app, (ids = new Set()))
-      ids.add(r.container)
+    const rows = new ContainerRows(loaded)
+    rows.apply(events)
+    // Only what the batch changed is written: a row is replaced by a new object when an event changes it,
+    // so a loaded row still in `rows` as the same object is as it was (most of an app's rows, in a replay).
+    const before = new Map(loaded.map((r) => [r.container, r]))
+    const gone: string[] = []
+    for (const [id, r] of before) if (rows.get(id) !== r) gone.push(id)
+    const out: ContainerRow[] = []
+    for (const r of rows.values()) if (before.get(r.container) !== r) out.push(r)
+    if (gone.length > 0) await tx.query(`DELETE FROM containers WHERE container IN (${TEXTS_OF_1})`, [JSON.stringify(gone)])
+    await insertRows(tx, out)
+  },
+  bulk() {
+    const rows = new ContainerRows([])
+    return { apply: (events) => rows.apply(events), write: (tx) => insertRows(tx, [...rows.values()]) }
+  },
+}
+
+/** Inserts `rows` into `containers`. */
+async function insertRows(tx: pg.PoolClient, rows: ContainerRow[]): Promise<void> {
+  if (rows.length === 0) return
+  // The rows as one JSON document: JSON.stringify is native, where array parameters are built in JavaScript element by element.
+  await tx.query(
+    `INSERT INTO containers (container, app, type, number, release, host, port, state, since, started_at, exit_code, reason)
+     SELECT * FROM json_to_recordset($1::json) AS r(container text, app text, type text, number int, release int, host text, port int,
+       state text, since timestamptz, started_at timestamptz, exit_code int, reason text)`,
+    [JSON.stringify(rows)],
+  )
+}
+
+/**
+ * Rows of `containers` in memory, by container and by app, and the events applied to them: each case
+ * mirrors its statement in `apply`. A change replaces a row by a new object (a row still the same
+ * object is unchanged).
+ */
+class ContainerRows {
+  readonly #rows = new Map<string, ContainerRow>()
+  /** The containers of each app, so that a slot's or an app's rows are found without a scan of all. */
+  readonly #byApp = new Map<string, Set<string>>()
+
+  constructor(rows: readonly ContainerRow[]) {
+    for (const r of rows) this.#set(r)
+  }
+
+  get(id: string): ContainerRow | undefined {
+    return this.#rows.get(id)
+  }
+
+  values(): IterableIterator<ContainerRow> {
+    return this.#rows.values()
+  }
+
+  #set(r: ContainerRow): void {
+    const old = this.#rows.get(r.container)
+    if (old && old.app !== r.app) this.#byApp.get(old.app)?.delete(r.container)
+    this.#rows.set(r.container, r)
+    let ids = this.#byApp.get(r.app)
+    if (!ids) this.#byApp.set(r.app, (ids = new Set()))
+    ids.add(r.container)
+  }
+
+  #delete(id: string): void {
+    const r = this.#rows.get(id)
+    if (!r) return
+    this.#rows.delete(id)
+    this.#byApp.get(r.app)?.delete(id)
+  }
+
+  #drop(app: string, gone: (r: ContainerRow) => boolean): void {
+    const ids = this.#byApp.get(app)
+    if (!ids) return
+    for (const id of [...ids]) {
+      const r = this.#rows.get(id)
+      if (r && gone(r)) this.#delete(id)
     }
-    for (const r of loaded) index(r)
-    const drop = (app: string, gone: (r: ContainerRow) => boolean) => {
-      for (const id of byApp.get(app) ?? []) {
-        const r = rows.get(id)
-        if (r?.app === app && gone(r)) rows.delete(id)
-      }
-    }
+  }
+
+  apply(events: readonly RecordedEvent[]): void {
     for (const event of events) {
       const e = narrow<ContainersEvent>(event)
       switch (e.type) {
         case 'ContainerStarted': {
           const d = e.data
           const number = d.number ?? null
-          drop(d.app, (r) => r.type === d.type && r.number === number && r.state === 'crashed')
-          const started: ContainerRow = {
+          this.#drop(d.app, (r) => r.type === d.type && r.number === number && r.state === 'crashed')
+          this.#set({
             container: d.container,
             app: d.app,
             type: d.type,
@@ -173,47 +236,35 @@ export const containersProjection: Projection = {
             started_at: e.occurredAt,
             exit_code: null,
             reason: null,
-          }
-          rows.set(d.container, started)
-          index(started)
+          })
           break
         }
         case 'ContainerStopping': {
-          const r = rows.get(e.data.container)
-          if (r?.state === 'up') rows.set(r.container, { ...r, state: 'stopping', since: e.occurredAt })
+          const r = this.#rows.get(e.data.container)
+          if (r?.state === 'up') this.#set({ ...r, state: 'stopping', since: e.occurredAt })
           break
         }
         case 'ContainerStopped':
-          rows.delete(e.data.container)
+          this.#delete(e.data.container)
           break
         case 'ContainerCrashed': {
-          const r = rows.get(e.data.container)
-          if (r) rows.set(r.container, { ...r, state: 'crashed', since: e.occurredAt, exit_code: e.data.exitCode, reason: e.data.reason ?? null })
+          const r = this.#rows.get(e.data.container)
+          if (r) this.#set({ ...r, state: 'crashed', since: e.occurredAt, exit_code: e.data.exitCode, reason: e.data.reason ?? null })
           break
         }
         case 'FormationScaled': {
           const f = e.data.formation
-          drop(e.data.app, (r) => Object.hasOwn(f, r.type) && r.state === 'crashed' && (r.number === null || r.number > f[r.type]!))
+          this.#drop(e.data.app, (r) => Object.hasOwn(f, r.type) && r.state === 'crashed' && (r.number === null || r.number > f[r.type]!))
           break
         }
         case 'AppDestroyed':
-          drop(e.data.app, () => true)
+          this.#drop(e.data.app, () => true)
           break
         default:
-          return unhandled('containers', e)
+          unhandled('containers', e)
       }
     }
-    const out = [...rows.values()]
-    await tx.query(`DELETE FROM containers WHERE app IN (${TEXTS_OF_1}) OR container IN (${TEXTS_OF_2})`, [appsJson, idsJson])
-    if (out.length === 0) return
-    // The rows as one JSON document: JSON.stringify is native, where array parameters are built in JavaScript element by element.
-    await tx.query(
-      `INSERT INTO containers (container, app, type, number, release, host, port, state, since, started_at, exit_code, reason)
-       SELECT * FROM json_to_recordset($1::json) AS r(container text, app text, type text, number int, release int, host text, port int,
-         state text, since timestamptz, started_at timestamptz, exit_code int, reason text)`,
-      [JSON.stringify(out)],
-    )
-  },
+  }
 }
 
 /** One process as `GET /apps/:app/ps` answers it (the CLI reads the same type). */

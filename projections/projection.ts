@@ -34,6 +34,21 @@ export interface Projection {
    * Default: none.
    */
   ignores?(event: RecordedEvent): boolean
+  /**
+   * For a rebuild into empty tables (`wharf admin:replay`'s pass from seq 1 into fresh shadow tables):
+   * a fold that keeps the read model's rows in memory from batch to batch and writes them once at the
+   * end, instead of reading and writing back the rows each batch touches. The rows written must be
+   * those `apply` on each event would leave.
+   */
+  bulk?(): BulkFold
+}
+
+/** See {@link Projection.bulk}. */
+export interface BulkFold {
+  /** Applies events, in log order, to the rows in memory. */
+  apply(events: RecordedEvent[]): void
+  /** Writes the rows into the projection's tables, empty until then (inside `tx`, search_path set). */
+  write(tx: pg.PoolClient): Promise<void>
 }
 
 /** What a read model's queries run on: the pool, or a client inside a transaction (one snapshot). */

@@ -56,7 +56,7 @@ export const releasesProjection: Projection = {
   },
   /** The same effect as `apply` on each event: per app, whether the batch cleared it and the first row of each version after that. */
   async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
-    const apps = new Map<string, { cleared: boolean; rows: Map<number, unknown[]> }>()
+    const apps = new Map<string, { cleared: boolean; rows: Map<number, Record<string, unknown>> }>()
     for (const event of events) {
       const e = narrow<ReleasesEvent>(event)
       let a = apps.get(e.data.app)
@@ -64,7 +64,7 @@ export const releasesProjection: Projection = {
       switch (e.type) {
         case 'ReleaseCreated': {
           if (a.rows.has(e.data.version)) break
-          a.rows.set(e.data.version, releaseRow(e))
+          a.rows.set(e.data.version, releaseRecord(e))
           break
         }
         case 'AppCreated':
@@ -80,12 +80,13 @@ export const releasesProjection: Projection = {
     if (cleared.length > 0) await tx.query('DELETE FROM releases WHERE app = ANY($1::text[])', [cleared])
     const rows = [...apps.values()].flatMap((a) => [...a.rows.values()])
     if (rows.length === 0) return
+    // The rows as one JSON document: JSON.stringify is native, where array parameters are built in JavaScript element by element.
     await tx.query(
       `INSERT INTO releases (app, version, image, digest, procfile, port, config, limits, created_by, summary, build, rollback_of, created_at)
-       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[],
-                            $11::text[], $12::int[], $13::timestamptz[])
+       SELECT * FROM json_to_recordset($1::json) AS r(app text, version int, image text, digest text, procfile jsonb, port int, config jsonb, limits jsonb,
+                                                      created_by text, summary text, build text, rollback_of int, created_at timestamptz)
        ON CONFLICT (app, version) DO NOTHING`,
-      Array.from({ length: 13 }, (_, i) => rows.map((r) => r[i])),
+      [JSON.stringify(rows)],
     )
   },
 }
@@ -194,6 +195,26 @@ function releaseRow(e: EventOf<'ReleaseCreated'>): unknown[] {
     d.rollbackOf ?? null,
     e.occurredAt,
   ]
+}
+
+/** The row of `releases` a `ReleaseCreated` makes, as an object with the columns' names (for `json_to_recordset`). */
+function releaseRecord(e: EventOf<'ReleaseCreated'>): Record<string, unknown> {
+  const d = e.data
+  return {
+    app: d.app,
+    version: d.version,
+    image: d.image ?? null,
+    digest: d.digest ?? null,
+    procfile: d.procfile,
+    port: d.port ?? null,
+    config: d.config,
+    limits: d.limits,
+    created_by: d.by,
+    summary: d.summary,
+    build: d.build ?? null,
+    rollback_of: d.rollbackOf ?? null,
+    created_at: e.occurredAt,
+  }
 }
 
 /** The newest release of each of `apps` (the dashboard's apps list), by app. */

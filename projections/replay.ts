@@ -108,6 +108,12 @@ export interface ReplayOptions {
   batch?: number
   /** How many read models are written at once (one connection each), default 4. */
   concurrency?: number
+  /**
+   * The targets' tables are empty (fresh shadow tables, a replay from seq 1): a projection with a
+   * {@link Projection.bulk} fold (and a target without commit hooks) is folded in memory and written
+   * once at the end, in one transaction.
+   */
+  fresh?: boolean
   /** Checked before each batch: a true answer stops the replay with `WHARF_UNAVAILABLE`. */
   stopped?(): boolean
   /** Called after each batch was committed to every target. */
@@ -134,11 +140,12 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
   let read = 0
   let inFlight: Promise<void> | undefined
   let batch: RecordedEvent[] = []
+  const folds = o.targets.map((t) => (o.fresh && t.p.bulk && !t.beforeCommit && !t.afterCommit ? t.p.bulk() : undefined))
 
   const writeAll = async (events: RecordedEvent[]): Promise<void> => {
     const shares: RecordedEvent[][] = o.targets.map(() => [])
     for (const e of events) for (const i of readers.get(e.type) ?? []) shares[i]!.push(e)
-    const jobs = o.targets.map((t, i) => ({ t, apply: shares[i]! })).filter((j) => j.apply.length > 0)
+    const jobs = o.targets.map((t, i) => ({ t, apply: shares[i]! })).filter((j, i) => j.apply.length > 0 && folds[i] === undefined)
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < jobs.length) {
@@ -146,7 +153,17 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
         await replayTx(o.pool, j.t, j.apply, events[0]!.seq, events.at(-1)!.seq)
       }
     }
-    await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
+    const writing = Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
+    // The in-memory folds, while the other targets' transactions run.
+    try {
+      folds.forEach((f, i) => {
+        if (f && shares[i]!.length > 0) f.apply(shares[i]!)
+      })
+    } catch (err) {
+      await writing.catch(() => {})
+      throw err
+    }
+    await writing
   }
   const flush = async (events: RecordedEvent[]): Promise<void> => {
     await inFlight
@@ -174,6 +191,15 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
   }
   if (batch.length > 0) await flush(batch)
   await inFlight
+  await Promise.all(
+    folds.map(async (f, i) => {
+      if (f)
+        await transaction(o.pool, async (client) => {
+          await client.query(`SET LOCAL search_path TO ${ident(o.targets[i]!.schema)}; SET LOCAL synchronous_commit = off`)
+          await f.write(client)
+        })
+    }),
+  )
   return last
 }
 
@@ -532,12 +558,13 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
     writing = writing.then(() => update('progress = $2', [JSON.stringify(progress)]).catch(() => {}))
   }
   let end = { fields: `status = 'failed', error = $2`, value: 'stopped' }
-  const replay = (fromSeq: number, toSeq?: number, only = targets) =>
+  const replay = (fromSeq: number, toSeq?: number, only = targets, fresh = false) =>
     replayLog({
       store: o.store,
       pool: o.pool,
       targets: only,
       fromSeq,
+      fresh,
       ...(toSeq === undefined ? {} : { toSeq }),
       batch: o.batch ?? ADMIN_REPLAY_BATCH,
       stopped: () => o.signal?.aborted === true,
@@ -547,7 +574,7 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
     total = await o.store.lastSeq()
     const deferred = new Map<ReplayTarget, string[]>()
     for (const t of targets) deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
-    let last = await replay(1)
+    let last = await replay(1, undefined, targets, true)
     // The later passes and the comparison run with every index, as the live read models do.
     await writing
     await update(`phase = 'indexing'`, [])
