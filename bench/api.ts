@@ -141,7 +141,17 @@ const suffix = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`
 const username = `bench-${suffix}`
 const app = `bench-${suffix}`
 let token = process.env.WHARF_BENCH_TOKEN
-const extraApps: string[] = []
+const extraApps: { name: string; token: string }[] = []
+/** Apps one bench user owns at most (a multiple of 20, under the default `WHARF_APPS_PER_USER`, 50). */
+const APPS_PER_OWNER = 40
+
+/** Registers another bench user to own some of the extra apps; answers its token. */
+async function newOwner(n: number): Promise<string> {
+  const name = `${username}-${n + 1}`
+  const password = `pw-${suffix}-${Math.random().toString(36).slice(2)}`
+  await must('POST', '/v1/auth/register', undefined, { username: name, password, email: `${name}@bench.invalid` })
+  return (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username: name, password })).token
+}
 const pool = cfg.databaseUrl ? new pg.Pool({ connectionString: cfg.databaseUrl, max: 2 }) : undefined
 try {
   if (!token) {
@@ -153,10 +163,14 @@ try {
   if (pool) {
     const want = APPS - (await countLiveApps(pool))
     const t0 = Date.now()
+    // Spread over bench users of their own: a user may own WHARF_APPS_PER_USER apps (default 50).
+    let owner = ''
     for (let i = 0; i < want; i += 20) {
+      if (i % APPS_PER_OWNER === 0) owner = await newOwner(i / APPS_PER_OWNER)
       const names = Array.from({ length: Math.min(20, want - i) }, (_, j) => `bapi-${suffix}-${i + j}`)
-      await Promise.all(names.map((name) => must('POST', '/v1/apps', token, { name })))
-      extraApps.push(...names)
+      const by = owner
+      await Promise.all(names.map((name) => must('POST', '/v1/apps', by, { name })))
+      for (const name of names) extraApps.push({ name, token: by })
     }
     if (want > 0) console.log(`created ${want} apps in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     console.log(`apps on the platform: ${await countLiveApps(pool)}`)
@@ -271,7 +285,7 @@ try {
   if (token) await call('DELETE', `/v1/apps/${app}`, token, { confirm: app }).catch(() => {})
   if (token && process.env.BENCH_KEEP_APPS !== '1')
     for (let i = 0; i < extraApps.length; i += 20)
-      await Promise.all(extraApps.slice(i, i + 20).map((name) => call('DELETE', `/v1/apps/${name}`, token, { confirm: name }).catch(() => {})))
+      await Promise.all(extraApps.slice(i, i + 20).map((a) => call('DELETE', `/v1/apps/${a.name}`, a.token, { confirm: a.name }).catch(() => {})))
   await pool?.end()
   await http.close()
 }
