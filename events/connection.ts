@@ -270,6 +270,28 @@ export async function addConsumer(
   }
 }
 
+/** Deletes a read's consumer without waiting: the read is done, and `inactive_threshold` removes the consumer should this fail. */
+export function dropReadConsumer(jsm: JetStreamManager, stream: string, name: string, log?: ReadLog): void {
+  jsm.consumers.delete(stream, name).catch((err: unknown) => log?.debug({ err, consumer: name }, 'deleting a read consumer failed'))
+}
+
+/**
+ * After a delivery of a read was lost: the read's consumer `previous` dropped and a new one made
+ * under a new name, delivering from after `lastSeq` (from the start of `config` when none came yet).
+ */
+export async function renewReadConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig>,
+  previous: string,
+  lastSeq: number | undefined,
+  log?: ReadLog,
+): Promise<Awaited<ReturnType<typeof addConsumer>>> {
+  dropReadConsumer(jsm, stream, previous, log)
+  const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
+  return addConsumer(jsm, stream, { ...config, name: nuid.next(), ...from }, log)
+}
+
 export async function* readExistingBatches(
   js: JetStreamClient,
   jsm: JetStreamManager,
@@ -323,17 +345,12 @@ export async function* readExistingBatches(
       // Nothing came although messages are left (the last ones were lost), or a delivery was skipped.
       if (!lost && restarted) throw new WharfError('WHARF_UNAVAILABLE', `reading ${config.filter_subject ?? stream} stalled with ${left} messages left`)
       opts.log?.warn({ stream, filter: config.filter_subject, after: lastSeq ?? null }, 'a delivery of a read was lost on the way; reading on from there')
-      const previous = name
-      jsm.consumers.delete(stream, previous).catch((err: unknown) => opts.log?.debug({ err, consumer: previous }, 'deleting a read consumer failed'))
-      name = nuid.next()
-      const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
-      info = await addConsumer(jsm, stream, { ...config, name, ...from }, opts.log)
+      info = await renewReadConsumer(jsm, stream, config, name, lastSeq, opts.log)
       name = info.name
       lastDelivered = 0
       restarted = true
     }
   } finally {
-    // Not awaited: the read is done, and inactive_threshold removes the consumer should this fail.
-    jsm.consumers.delete(stream, name).catch((err: unknown) => opts.log?.debug({ err, consumer: name }, 'deleting a read consumer failed'))
+    dropReadConsumer(jsm, stream, name, opts.log)
   }
 }

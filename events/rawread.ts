@@ -1,8 +1,8 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
-import { DeliverPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream'
+import type { ConsumerConfig, JetStreamManager } from '@nats-io/jetstream'
 import { nuid } from '@nats-io/transport-node'
 import { WharfError } from '../core/errors.js'
-import { addConsumer, type ReadLog } from './connection.js'
+import { addConsumer, dropReadConsumer, renewReadConsumer, type ReadLog } from './connection.js'
 
 /**
  * The bulk read of a replay over a bare NATS connection: the protocol's few verbs a pull needs
@@ -338,17 +338,13 @@ export async function* readExistingRaw(
       }
       if (!lost && restarted) throw new WharfError('WHARF_UNAVAILABLE', `reading ${config.filter_subject ?? stream} stalled with ${left} messages left`)
       opts.log?.warn({ stream, filter: config.filter_subject, after: lastSeq ?? null }, 'a delivery of a read was lost on the way; reading on from there')
-      const previous = name
-      jsm.consumers.delete(stream, previous).catch((err: unknown) => opts.log?.debug({ err, consumer: previous }, 'deleting a read consumer failed'))
-      name = nuid.next()
-      const from = lastSeq === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1, opt_start_time: undefined }
-      info = await addConsumer(jsm, stream, { ...config, name, ...from }, opts.log)
+      info = await renewReadConsumer(jsm, stream, config, name, lastSeq, opts.log)
       name = info.name
       lastDelivered = 0
       restarted = true
     }
   } finally {
     raw.onDelivery = () => {}
-    jsm.consumers.delete(stream, name).catch((err: unknown) => opts.log?.debug({ err, consumer: name }, 'deleting a read consumer failed'))
+    dropReadConsumer(jsm, stream, name, opts.log)
   }
 }
