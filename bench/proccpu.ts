@@ -80,3 +80,20 @@ export function cpuByPart(roots: Record<string, number>): Record<string, number>
 export function cpuPerOp(before: Record<string, number>, after: Record<string, number>, ops: number): Record<string, number> {
   return Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(((after[k]! - (before[k] ?? 0)) * 100_000) / Math.max(1, ops)) / 100]))
 }
+
+/** CPU time (user + system), us, of the worker processes of the nginx master in `pidfile` (0 when it is gone). */
+export function nginxWorkersCpuUs(pidfile: string): number {
+  const master = readPid(pidfile)
+  let ticks = 0
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(f[1]) === master) ticks += Number(f[11]) + Number(f[12])
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return (ticks * 1_000_000) / TICKS_PER_S
+}

@@ -16,7 +16,7 @@
  * functions that differ most from the first variant's are printed too (`callgrind_annotate`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chownSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chownSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +25,7 @@ import { promisify } from 'node:util'
 import { loadConfig } from '../core/config.js'
 import { pathsFor } from '../core/paths.js'
 import { baseConfig, ROUTER_HEADERS } from '../infra/parts/nginx.js'
+import { nginxWorkersCpuUs } from './proccpu.js'
 import { ROUTER_LUA } from '../infra/parts/nginx-lua.js'
 import { freePort } from '../infra/test-env.js'
 import { fullSet, type AppEntry } from '../services/router/changes.js'
@@ -193,23 +194,6 @@ if (chosen.length === 0) throw new Error(`no variant named ${picked}: ${variants
 const root = mkdtempSync(join(tmpdir(), 'wharf-bench-variants-'))
 const running: { v: Variant; port: number; pidfile: string; child: ChildProcess; out: string }[] = []
 
-/** CPU time (user + system), us, of the worker processes of the nginx master in `pidfile`. */
-function workersCpuUs(pidfile: string): number {
-  const master = Number(readFileSync(pidfile, 'utf8').trim())
-  let ticks = 0
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(f[1]) === master) ticks += Number(f[11]) + Number(f[12])
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return ticks * 10_000
-}
-
 async function wrk(port: number, seconds: number) {
   const { stdout } = await execFileP('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`])
   const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0)
@@ -346,10 +330,10 @@ try {
       for (let k = 0; k < running.length; k++) {
         const j = (i + k) % running.length
         const r = running[j]!
-        const c0 = workersCpuUs(r.pidfile)
+        const c0 = nginxWorkersCpuUs(r.pidfile)
         const n0 = backendConnections
         const w = await wrk(r.port, RUN_S)
-        const us = (workersCpuUs(r.pidfile) - c0) / Math.max(1, w.requests)
+        const us = (nginxWorkersCpuUs(r.pidfile) - c0) / Math.max(1, w.requests)
         if (w.errors) console.log(`  (${r.v.name}: ${w.errors} errors)`)
         const opened = backendConnections - n0
         if (opened > w.requests / 100) console.log(`  (${r.v.name}: ${opened} connections to the app for ${w.requests} requests: not pooled)`)

@@ -32,7 +32,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -50,6 +50,7 @@ import { contextFor } from '../infra/platform.js'
 import { services } from '../infra/parts/services.js'
 import { livePid, stopPid } from '../infra/proc.js'
 import { apiCaller, median } from './common.js'
+import { nginxWorkersCpuUs } from './proccpu.js'
 
 const execFileP = promisify(execFile)
 const cfg = loadConfig(withPlatformEnv(process.env))
@@ -185,24 +186,6 @@ http {
   minimals.push(m)
   await until(`the ${name} nginx to answer`, async () => (await probe(port, 'x')).status === 200, 10_000)
   return m
-}
-
-/** CPU time (user + system), us, of the worker processes of the nginx master in `pidfile`. */
-function nginxWorkersCpuUs(pidfile: string): number {
-  const master = Number(readFileSync(pidfile, 'utf8').trim())
-  const tick = 1_000_000 / 100 // USER_HZ
-  let ticks = 0
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(f[1]) === master) ticks += Number(f[11]) + Number(f[12])
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return ticks * tick
 }
 
 async function runtimeOutcome(release: number, afterSeq: number): Promise<string | undefined> {
