@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { isEvent, narrow, type EventOf } from '../domain/index.js'
 import { parseStreamId, type RecordedEvent } from '../events/index.js'
+import { copyLine, copyRows } from './copy.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type BuildsEvent = EventOf<'PushReceived' | 'BuildStarted' | 'BuildSucceeded' | 'BuildFailed' | 'ReleaseCreated' | 'AppCreated' | 'AppDestroyed'>
@@ -190,8 +191,34 @@ export const buildsProjection: Projection = {
   },
   bulk() {
     const rows = new BuildRows([])
-    return { apply: (events) => rows.apply(events), write: (tx) => writeRows(tx, [...rows.values()]) }
+    return { apply: (events) => rows.apply(events), write: (tx) => copyRows(tx, 'builds', BUILD_COLUMNS, copyLinesOf(rows.values())) }
   },
+}
+
+/** The columns of `builds`, in the order of {@link writeRows}'s. */
+const BUILD_COLUMNS = [
+  'id',
+  'app',
+  'kind',
+  'sha',
+  'source',
+  'stack',
+  'username',
+  'status',
+  'image',
+  'digest',
+  'procfile',
+  'port',
+  'reason',
+  'last_lines',
+  'release',
+  'created_at',
+  'finished_at',
+] as const satisfies readonly (keyof BuildTextRow)[]
+
+/** Rows as COPY lines, for a table that is empty (the bulk fold's one write): COPY takes far less of Postgres than an INSERT of arrays. */
+function* copyLinesOf(rows: Iterable<BuildTextRow>): Generator<string> {
+  for (const r of rows) yield copyLine(BUILD_COLUMNS.map((c) => r[c]))
 }
 
 /** Inserts `out` into `builds`, replacing the rows of the same ids. */

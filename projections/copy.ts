@@ -9,9 +9,6 @@ import { from as copyFrom } from 'pg-copy-streams'
  * a replay).
  */
 
-/** How much text is handed to the socket at once, characters (about). */
-const PIECE = 1 << 18
-
 /**
  * One value as a field of COPY's text format: `\N` for null and undefined; `t`/`f` for booleans;
  * numbers as they print; strings with backslash, newline, carriage return and tab escaped; objects as
@@ -32,7 +29,8 @@ export function copyField(v: unknown): string {
 
 const SPECIAL = /[\\\n\r\t\0]/
 
-function escapeText(s: string): string {
+/** A string as a field of COPY's text format (see {@link copyField}). */
+export function escapeText(s: string): string {
   if (!SPECIAL.test(s)) return s
   if (s.includes('\0')) throw new TypeError('a value with a NUL character cannot be sent to Postgres')
   return s.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t')
@@ -51,24 +49,45 @@ export function copyLine(values: readonly unknown[]): string {
  * error (the transaction is then aborted, as after a failed INSERT).
  */
 export async function copyRows(tx: pg.PoolClient, table: string, columns: readonly string[], lines: Iterable<string>): Promise<void> {
+  await copyBytes(tx, table, columns, encodeLines(lines))
+}
+
+/** How many bytes are handed to the socket at once (about). */
+const PIECE = 1 << 20
+
+/**
+ * `lines` encoded straight into pieces of about PIECE bytes, each handed on as it is (and a new one
+ * taken after): no long string built of many lines to flatten and encode again (a replay sends about
+ * 500 MB of them).
+ */
+function* encodeLines(lines: Iterable<string>): Generator<Buffer> {
+  let piece = Buffer.allocUnsafe(PIECE)
+  let at = 0
+  for (const line of lines) {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    const most = line.length * 3
+    if (at + most > piece.length) {
+      if (at > 0) yield piece.subarray(0, at)
+      piece = Buffer.allocUnsafe(Math.max(PIECE, most))
+      at = 0
+    }
+    at += piece.write(line, at)
+  }
+  if (at > 0) yield piece.subarray(0, at)
+}
+
+/**
+ * {@link copyRows} of rows already encoded: `pieces` are whole lines of COPY's text format in UTF-8,
+ * one or many lines each.
+ */
+export async function copyBytes(tx: pg.PoolClient, table: string, columns: readonly string[], pieces: Iterable<Buffer>): Promise<void> {
   const stream = tx.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`))
   const failed = once(stream, 'error').then(([err]) => {
     throw err
   })
   // Settled either way below: a failure before the end surfaces through `write`/`finish` as well.
   failed.catch(() => {})
-  let piece = ''
-  const send = async (text: string) => {
-    if (!stream.write(text)) await Promise.race([once(stream, 'drain'), failed])
-  }
-  for (const line of lines) {
-    piece += line
-    if (piece.length >= PIECE) {
-      await send(piece)
-      piece = ''
-    }
-  }
-  if (piece.length > 0) await send(piece)
+  for (const piece of pieces) if (!stream.write(piece)) await Promise.race([once(stream, 'drain'), failed])
   stream.end()
   await Promise.race([once(stream, 'finish'), failed])
 }

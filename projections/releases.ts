@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
+import { copyLine, copyRows } from './copy.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type ReleasesEvent = EventOf<'ReleaseCreated' | 'AppCreated' | 'AppDestroyed'>
@@ -89,6 +90,37 @@ export const releasesProjection: Projection = {
       [JSON.stringify(rows)],
     )
   },
+  /** The rows of every live app's releases in memory, as COPY lines (the first of each version), written with one COPY at the end. */
+  bulk() {
+    const apps = new Map<string, Map<number, string>>()
+    return {
+      apply(events) {
+        for (const event of events) {
+          const e = narrow<ReleasesEvent>(event)
+          switch (e.type) {
+            case 'ReleaseCreated': {
+              let rows = apps.get(e.data.app)
+              if (!rows) apps.set(e.data.app, (rows = new Map()))
+              if (!rows.has(e.data.version)) rows.set(e.data.version, copyLine(releaseRow(e)))
+              break
+            }
+            case 'AppCreated':
+            case 'AppDestroyed':
+              apps.delete(e.data.app)
+              break
+            default:
+              return unhandled('releases', e)
+          }
+        }
+      },
+      async write(tx) {
+        const lines = function* () {
+          for (const rows of apps.values()) yield* rows.values()
+        }
+        await copyRows(tx, 'releases', INSERT_COLUMNS, lines())
+      },
+    }
+  },
 }
 
 /** A release's row as stored. */
@@ -176,6 +208,23 @@ export async function currentConfigs(db: Queryable, only?: readonly string[]): P
       )
   return rows
 }
+
+/** The columns of `releases` in the order of {@link releaseRow}. */
+const INSERT_COLUMNS = [
+  'app',
+  'version',
+  'image',
+  'digest',
+  'procfile',
+  'port',
+  'config',
+  'limits',
+  'created_by',
+  'summary',
+  'build',
+  'rollback_of',
+  'created_at',
+]
 
 /** The row of `releases` a `ReleaseCreated` makes, in the column order of its INSERTs. */
 function releaseRow(e: EventOf<'ReleaseCreated'>): unknown[] {
