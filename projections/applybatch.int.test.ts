@@ -122,7 +122,15 @@ t.test('applyBatch (and the pipelined apply) has the effect of apply, event by e
     for (const size of p.bulk ? [1, 17, 64, mine.length] : []) {
       await createShadow(pool, p, 'batched')
       const fold = p.bulk!()
-      for (let i = 0; i < mine.length; i += size) fold.apply(mine.slice(i, i + size))
+      for (let i = 0; i < mine.length; i += size) {
+        fold.apply(mine.slice(i, i + size))
+        // A fold that writes as it goes (the event log's) writes what it gathered after each batch.
+        if (fold.flush)
+          await transaction(pool, async (tx) => {
+            await tx.query('SET LOCAL search_path TO batched')
+            await fold.flush!(tx)
+          })
+      }
       await transaction(pool, async (tx) => {
         await tx.query('SET LOCAL search_path TO batched')
         await fold.write(tx)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { RecordedEvent } from '../events/index.js'
-import { appOf, eventsQuery, publicEvent, redact, redactEvent, redactedJson, userOf } from './eventlog.js'
+import { copyLine } from './copy.js'
+import { appOf, eventLine, eventRow, eventsQuery, publicEvent, redact, redactEvent, redactedJson, userOf } from './eventlog.js'
 
 const ev = (stream: string, data: unknown): RecordedEvent => ({
   id: 'x',
@@ -121,4 +122,14 @@ t.test('redact keeps a field named __proto__ as a field (data parsed from JSON m
   const out = redact(data) as Record<string, unknown>
   t.equal(JSON.stringify(out), '{"a":1,"__proto__":{"password":"[redacted]","b":2},"c":[{"token":"[redacted]"}]}')
   t.equal(Object.getPrototypeOf(out), Object.prototype, 'the prototype is not changed')
+})
+
+t.test('eventLine is copyLine(eventRow(...)): the bulk path writes the rows apply writes', async (t) => {
+  const cases: [RecordedEvent, string | null, number | null][] = [
+    [ev('app.shop', { app: 'shop', owner: 'alice' }), 'shop', 7],
+    [{ ...ev('user.alice', { username: 'alice', passwordHash: 'x' }), type: 'UserRegistered' }, null, null],
+    [{ ...ev('app.shop', { app: 'shop', values: { A: 'tab\there', B: 'back\\slash\nnew' } }), type: 'ConfigSet', index: 1, commitSize: 3 }, 'shop', 1],
+    [{ ...ev('build.b1', { app: 'sh\top', lines: ['ä', '€', '😀'] }), index: 1, commitSize: 2, seq: 12 }, 'sh\top', null],
+  ]
+  for (const [e, app, incarnation] of cases) t.equal(eventLine(e, app, incarnation), copyLine(eventRow(e, app, incarnation)), JSON.stringify(e.data))
 })

@@ -2,8 +2,8 @@ import type pg from 'pg'
 import { AFTER_TYPES, buildTrace, type ServedView, type Trace, type TraceEvent } from '../domain/runtime/trace.js'
 import { endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
-import { copyLine, copyRows } from './copy.js'
-import type { Projection, Queryable } from './projection.js'
+import { copyBytes, copyField, copyLine, copyRows, escapeText } from './copy.js'
+import type { BulkFold, Projection, Queryable } from './projection.js'
 
 /** Data fields never shown through the events API: secrets, their hashes, and private keys (`CertAdded.privateKey`). */
 const SECRET = /password|secret|token|hash|private/i
@@ -41,7 +41,17 @@ export function redactEvent(e: { type: string; data: unknown }): unknown {
   if (!field || !data || typeof data !== 'object') return data
   const values = (data as Record<string, unknown>)[field]
   if (!values || typeof values !== 'object') return data
-  return { ...data, [field]: Object.fromEntries(Object.keys(values).map((k) => [k, '[redacted]'])) }
+  return { ...data, [field]: hiddenValues(values) }
+}
+
+/** `values` with each value replaced by "[redacted]", keys kept. */
+function hiddenValues(values: object): Record<string, string> {
+  const hidden: Record<string, string> = {}
+  for (const k of Object.keys(values)) {
+    if (k === '__proto__') Object.defineProperty(hidden, k, { value: '[redacted]', enumerable: true, writable: true, configurable: true })
+    else hidden[k] = '[redacted]'
+  }
+  return hidden
 }
 
 /** Whether {@link redact} would change `value`: the same walk, without making a copy. */
@@ -65,7 +75,14 @@ function hasSecret(value: unknown): boolean {
  * (most of them) is written as it is, without the copy {@link redact} makes (a replay writes a million).
  */
 export function redactedJson(e: { type: string; data: unknown }): string {
-  return JSON.stringify(CONFIG_FIELDS[e.type] !== undefined || hasSecret(e.data) ? redactEvent(e) : e.data)
+  const data = e.data
+  if (hasSecret(data)) return JSON.stringify(redactEvent(e))
+  const field = CONFIG_FIELDS[e.type]
+  if (field === undefined || !data || typeof data !== 'object') return JSON.stringify(data)
+  // Config values hidden in a shallow copy: the rest has nothing to redact, and is written at once.
+  const values = (data as Record<string, unknown>)[field]
+  if (!values || typeof values !== 'object') return JSON.stringify(data)
+  return JSON.stringify({ ...data, [field]: hiddenValues(values) })
 }
 
 /** One event as the events API, SSE and webhooks show it: {@link redactEvent}ed, with its app. */
@@ -93,8 +110,7 @@ export function appOf(e: RecordedEvent): string | null {
 
 /** The user an event is about (a `user.<name>` stream), for "my own events". */
 export function userOf(e: RecordedEvent): string | null {
-  const m = /^user\.(.+)$/.exec(e.stream)
-  return m ? m[1]! : null
+  return e.stream.startsWith('user.') && e.stream.length > 5 ? e.stream.slice(5) : null
 }
 
 /**
@@ -106,6 +122,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
     name: 'eventlog',
     // 2: config values redacted too; 3: app incarnations; 4: keyed by (seq, idx): the events of one commit share a seq;
     // 5: `data` as json (kept as written: about 40% less of Postgres' time to load than jsonb, and read back whole).
+    // The key of `events` is added apart from its table (the same key, named events_pkey): a replay's first pass,
+    // which only appends with COPY, builds it once after the load (createShadow's deferred statements).
     version: 5,
     handles: types,
     tables: `
@@ -122,9 +140,9 @@ export function eventLogProjection(types: readonly string[]): Projection {
         occurred_at    timestamptz NOT NULL,
         correlation_id text NOT NULL,
         data           json NOT NULL,
-        incarnation    bigint,
-        PRIMARY KEY (seq, idx)
+        incarnation    bigint
       );
+      ALTER TABLE events ADD PRIMARY KEY (seq, idx);
       CREATE TABLE incarnations (
         app  text PRIMARY KEY,
         seq  bigint NOT NULL
@@ -144,6 +162,14 @@ export function eventLogProjection(types: readonly string[]): Projection {
         `INSERT INTO events (${EVENT_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
         eventRow(event, app, incarnation ?? null),
       )
+    },
+    /**
+     * A rebuild from seq 1 into empty tables: the incarnations in memory, each event's row encoded
+     * as it is folded (the event itself is garbage at once), the rows of each batch written with one
+     * COPY (`flush`), the incarnations at the end: the same rows as `apply` on each event.
+     */
+    bulk() {
+      return new EventLogFold()
     },
     /** The same rows as `apply` on each event, written with one COPY (a replay writes a million). */
     async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
@@ -173,12 +199,85 @@ const EVENT_COLUMNS = [
 ] as const
 
 /** The row of `events` an event makes, in the order of {@link EVENT_COLUMNS}: the one definition of what the read model stores. */
-function eventRow(e: RecordedEvent, app: string | null, incarnation: number | null): unknown[] {
+export function eventRow(e: RecordedEvent, app: string | null, incarnation: number | null): unknown[] {
   return [e.seq, e.index ?? 0, endsCommit(e), e.id, e.type, e.stream, app, userOf(e), e.actor, e.occurredAt, e.correlationId, redactedJson(e), incarnation]
 }
 
 function* copyLines(events: RecordedEvent[], apps: (string | null)[], incarnations: (number | null)[]): Generator<string> {
-  for (let i = 0; i < events.length; i++) yield copyLine(eventRow(events[i]!, apps[i] ?? null, incarnations[i] ?? null))
+  for (let i = 0; i < events.length; i++) yield eventLine(events[i]!, apps[i] ?? null, incarnations[i] ?? null)
+}
+
+/**
+ * `copyLine(eventRow(e, app, incarnation))`, without the array and the dispatch on each value's type
+ * (a replay writes a million): the same fields, each of the type {@link eventRow} gives it.
+ */
+export function eventLine(e: RecordedEvent, app: string | null, incarnation: number | null): string {
+  const user = userOf(e)
+  return `${copyField(e.seq)}\t${e.index ?? 0}\t${endsCommit(e) ? 't' : 'f'}\t${escapeText(e.id)}\t${escapeText(e.type)}\t${escapeText(e.stream)}\t${app === null ? '\\N' : escapeText(app)}\t${user === null ? '\\N' : escapeText(user)}\t${escapeText(e.actor)}\t${copyField(e.occurredAt)}\t${escapeText(e.correlationId)}\t${escapeText(redactedJson(e))}\t${incarnation === null ? '\\N' : copyField(incarnation)}\n`
+}
+
+/** What {@link EventLogFold} encodes rows into, bytes (a new piece when one is full). */
+const FOLD_PIECE = 1 << 20
+
+/** The event log's bulk fold (see `bulk` above): `incarnationsOf`'s bookkeeping in memory, rows encoded as COPY lines. */
+class EventLogFold implements BulkFold {
+  /** The incarnation of each app (the seq of its `AppCreated`), and of each build stream (its first event's). */
+  readonly #apps = new Map<string, number>()
+  readonly #builds = new Map<string, number | null>()
+  /** Encoded rows not written yet: whole pieces, and the one being filled up to `#at`. */
+  #full: Buffer[] = []
+  #piece = Buffer.allocUnsafe(FOLD_PIECE)
+  #at = 0
+
+  apply(events: RecordedEvent[]): void {
+    for (const e of events) {
+      const app = appOf(e)
+      let incarnation: number | null = null
+      if (app !== null) {
+        if (e.type === 'AppCreated') this.#apps.set(app, e.seq)
+        if (!e.stream.startsWith('build.')) incarnation = this.#apps.get(app) ?? null
+        else if (this.#builds.has(e.stream)) incarnation = this.#builds.get(e.stream) ?? null
+        else this.#builds.set(e.stream, (incarnation = this.#apps.get(app) ?? null))
+      }
+      const line = eventLine(e, app, incarnation)
+      // A UTF-16 code unit is at most 3 bytes of UTF-8.
+      if (this.#at + line.length * 3 > this.#piece.length) {
+        if (this.#at > 0) this.#full.push(this.#piece.subarray(0, this.#at))
+        this.#piece = Buffer.allocUnsafe(Math.max(FOLD_PIECE, line.length * 3))
+        this.#at = 0
+      }
+      this.#at += this.#piece.write(line, this.#at)
+    }
+  }
+
+  /** Writes the rows encoded so far. */
+  async flush(tx: pg.PoolClient): Promise<void> {
+    const pieces = this.#full
+    if (this.#at > 0) {
+      pieces.push(this.#piece.subarray(0, this.#at))
+      this.#piece = Buffer.allocUnsafe(FOLD_PIECE)
+      this.#at = 0
+    }
+    this.#full = []
+    if (pieces.length > 0) await copyBytes(tx, 'events', EVENT_COLUMNS, pieces)
+  }
+
+  /** The rest of the rows, and the incarnations. */
+  async write(tx: pg.PoolClient): Promise<void> {
+    await this.flush(tx)
+    await copyRows(
+      tx,
+      'incarnations',
+      ['app', 'seq'],
+      Array.from(this.#apps, ([app, seq]) => copyLine([app, seq])),
+    )
+    await copyRows(
+      tx,
+      'build_incarnations',
+      ['stream', 'incarnation'],
+      Array.from(this.#builds, ([stream, incarnation]) => copyLine([stream, incarnation])),
+    )
+  }
 }
 
 /**

@@ -47,7 +47,13 @@ export interface Projection {
 export interface BulkFold {
   /** Applies events, in log order, to the rows in memory. */
   apply(events: RecordedEvent[]): void
-  /** Writes the rows into the projection's tables, empty until then (inside `tx`, search_path set). */
+  /**
+   * Optional: writes the rows gathered since the last call that no later event changes (the event
+   * log's, which are only appended), so that they are not held until the end; called after each batch
+   * of the replay (inside `tx`, search_path set), in order, never twice at once.
+   */
+  flush?(tx: pg.PoolClient): Promise<void>
+  /** Writes the rows into the projection's tables, empty until then but for what `flush` wrote (inside `tx`, search_path set). */
   write(tx: pg.PoolClient): Promise<void>
 }
 

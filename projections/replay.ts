@@ -48,16 +48,18 @@ export function shadowSchemaOf(name: string): string {
 
 /**
  * Drops `schema` if it exists and creates it afresh with the projection's tables. With
- * `deferIndexes`, the DDL's plain `CREATE INDEX` statements are not run but answered, for
- * {@link createIndexes} after the bulk of a replay: building an index once over the loaded rows is
- * cheaper than keeping it up to date row by row (primary keys and unique indexes stay, for ON CONFLICT).
+ * `deferIndexes`, the DDL's plain `CREATE INDEX` statements, and its `ALTER TABLE ... ADD PRIMARY KEY`
+ * ones, are not run but answered, for {@link createIndexes} after the bulk of a replay: building an
+ * index once over the loaded rows is cheaper than keeping it up to date row by row. Primary keys
+ * declared in `CREATE TABLE` and unique indexes stay, for ON CONFLICT; a table whose batch path only
+ * appends (the event log's `events`, loaded with COPY) declares its key with `ALTER TABLE` instead.
  */
 export async function createShadow(pool: pg.Pool, p: Projection, schema: string, opts: { deferIndexes?: boolean } = {}): Promise<string[]> {
   const statements = p.tables
     .split(';')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
-  const deferred = opts.deferIndexes ? statements.filter((s) => /^CREATE\s+INDEX\b/i.test(s)) : []
+  const deferred = opts.deferIndexes ? statements.filter((s) => DEFERRED.test(s)) : []
   await transaction(pool, async (client) => {
     await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`)
     await client.query(`CREATE SCHEMA ${ident(schema)}`)
@@ -67,6 +69,9 @@ export async function createShadow(pool: pg.Pool, p: Projection, schema: string,
   })
   return deferred
 }
+
+/** The DDL statements {@link createShadow} defers: plain indexes and primary keys added to a table made before. */
+const DEFERRED = /^(CREATE\s+INDEX\b|ALTER\s+TABLE\s+\S+\s+ADD\s+PRIMARY\s+KEY\b)/i
 
 /** The `maintenance_work_mem` of the index builds after a replay. */
 const INDEX_MEMORY = '256MB'
@@ -114,6 +119,12 @@ export interface ReplayOptions {
    * once at the end, in one transaction.
    */
   fresh?: boolean
+  /**
+   * Called for each target once all its rows are written (a target with a bulk fold: after the fold's
+   * write), before `replayLog` returns, which waits for it: a target's index builds start while the
+   * others' last writes go on.
+   */
+  finished?(target: ReplayTarget): Promise<void>
   /** Checked before each batch: a true answer stops the replay with `WHARF_UNAVAILABLE`. */
   stopped?(): boolean
   /** Called after each batch was committed to every target. */
@@ -139,65 +150,93 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
   let last = fromSeq - 1
   let read = 0
   let inFlight: Promise<void> | undefined
-  let batch: RecordedEvent[] = []
   const folds = o.targets.map((t) => (o.fresh && t.p.bulk && !t.beforeCommit && !t.afterCommit ? t.p.bulk() : undefined))
+  // The batch being read: the events of each target written batch by batch (a fold's share is handed
+  // to it chunk by chunk instead, so that most events are garbage as soon as their chunk was folded,
+  // not kept for a whole batch), and whether each fold took any of it.
+  let shares: RecordedEvent[][] = o.targets.map(() => [])
+  const foldShares: RecordedEvent[][] = o.targets.map(() => [])
+  let folded = o.targets.map(() => false)
+  let count = 0
+  let first = 0
 
-  const writeAll = async (events: RecordedEvent[]): Promise<void> => {
-    const shares: RecordedEvent[][] = o.targets.map(() => [])
-    for (const e of events) for (const i of readers.get(e.type) ?? []) shares[i]!.push(e)
-    const jobs = o.targets.map((t, i) => ({ t, apply: shares[i]! })).filter((j, i) => j.apply.length > 0 && folds[i] === undefined)
+  const applyFolds = (): void => {
+    for (let i = 0; i < folds.length; i++) {
+      const share = foldShares[i]!
+      if (share.length === 0) continue
+      folds[i]!.apply(share)
+      share.length = 0
+      folded[i] = true
+    }
+  }
+  const writeAll = async (batch: RecordedEvent[][], touched: boolean[], firstSeq: number, lastSeq: number): Promise<void> => {
+    const jobs: (() => Promise<void>)[] = []
+    o.targets.forEach((t, i) => {
+      const f = folds[i]
+      if (f === undefined && batch[i]!.length > 0) jobs.push(() => replayTx(o.pool, t, batch[i]!, firstSeq, lastSeq))
+      // A fold that writes as it goes (rows that never change again): what it gathered, in a transaction of its own,
+      // first (the event log's is the largest write of a batch).
+      if (f?.flush && touched[i]) {
+        jobs.unshift(() =>
+          transaction(o.pool, async (client) => {
+            await client.query(`SET LOCAL search_path TO ${ident(t.schema)}; SET LOCAL synchronous_commit = off`)
+            await f.flush!(client)
+          }),
+        )
+      }
+    })
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < jobs.length) {
-        const j = jobs[next++]!
-        await replayTx(o.pool, j.t, j.apply, events[0]!.seq, events.at(-1)!.seq)
-      }
+      while (next < jobs.length) await jobs[next++]!()
     }
-    const writing = Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
-    // The in-memory folds, while the other targets' transactions run.
-    try {
-      folds.forEach((f, i) => {
-        if (f && shares[i]!.length > 0) f.apply(shares[i]!)
-      })
-    } catch (err) {
-      await writing.catch(() => {})
-      throw err
-    }
-    await writing
+    await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
   }
-  const flush = async (events: RecordedEvent[]): Promise<void> => {
+  const flush = async (): Promise<void> => {
+    applyFolds()
     await inFlight
-    const count = events.length
-    const seq = events.at(-1)!.seq
-    inFlight = writeAll(events).then(() => {
-      read += count
+    const n = count
+    const batch = shares
+    const touched = folded
+    const seq = last
+    shares = o.targets.map(() => [])
+    folded = o.targets.map(() => false)
+    count = 0
+    inFlight = writeAll(batch, touched, first, seq).then(() => {
+      read += n
       o.onProgress?.({ seq, events: read })
     })
     // Surfaced on the next await, not as an unhandled rejection meanwhile.
     inFlight.catch(() => {})
   }
 
-  reading: for await (const chunk of o.store.readAllChunks(fromSeq, { batch: size })) {
-    if (o.stopped?.()) throw new WharfError('WHARF_UNAVAILABLE', 'stopped during a replay')
-    for (const e of chunk) {
-      if (o.toSeq !== undefined && e.seq > o.toSeq) break reading
-      batch.push(e)
-      last = e.seq
-      if (batch.length >= size) {
-        await flush(batch)
-        batch = []
+  try {
+    reading: for await (const chunk of o.store.readAllChunks(fromSeq, { batch: size })) {
+      if (o.stopped?.()) throw new WharfError('WHARF_UNAVAILABLE', 'stopped during a replay')
+      for (const e of chunk) {
+        if (o.toSeq !== undefined && e.seq > o.toSeq) break reading
+        if (count === 0) first = e.seq
+        for (const i of readers.get(e.type) ?? []) (folds[i] ? foldShares : shares)[i]!.push(e)
+        count++
+        last = e.seq
+        if (count >= size) await flush()
       }
+      applyFolds()
     }
+    if (count > 0) await flush()
+    await inFlight
+  } catch (err) {
+    await inFlight?.catch(() => {})
+    throw err
   }
-  if (batch.length > 0) await flush(batch)
-  await inFlight
   await Promise.all(
     folds.map(async (f, i) => {
+      const t = o.targets[i]!
       if (f)
         await transaction(o.pool, async (client) => {
-          await client.query(`SET LOCAL search_path TO ${ident(o.targets[i]!.schema)}; SET LOCAL synchronous_commit = off`)
+          await client.query(`SET LOCAL search_path TO ${ident(t.schema)}; SET LOCAL synchronous_commit = off`)
           await f.write(client)
         })
+      await o.finished?.(t)
     }),
   )
   return last
@@ -558,13 +597,14 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
     writing = writing.then(() => update('progress = $2', [JSON.stringify(progress)]).catch(() => {}))
   }
   let end = { fields: `status = 'failed', error = $2`, value: 'stopped' }
-  const replay = (fromSeq: number, toSeq?: number, only = targets, fresh = false) =>
+  const replay = (fromSeq: number, toSeq?: number, only = targets, finished?: (t: ReplayTarget) => Promise<void>) =>
     replayLog({
       store: o.store,
       pool: o.pool,
       targets: only,
       fromSeq,
-      fresh,
+      // The first pass, from seq 1 into empty tables: bulk folds, and each target's deferred indexes built once it is written.
+      ...(finished ? { fresh: true, finished } : {}),
       ...(toSeq === undefined ? {} : { toSeq }),
       batch: o.batch ?? ADMIN_REPLAY_BATCH,
       stopped: () => o.signal?.aborted === true,
@@ -574,11 +614,13 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
     total = await o.store.lastSeq()
     const deferred = new Map<ReplayTarget, string[]>()
     for (const t of targets) deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
-    let last = await replay(1, undefined, targets, true)
+    let indexing: Promise<unknown> | undefined
     // The later passes and the comparison run with every index, as the live read models do.
-    await writing
-    await update(`phase = 'indexing'`, [])
-    await Promise.all(targets.map((t) => createIndexes(o.pool, t.schema, deferred.get(t) ?? [])))
+    let last = await replay(1, undefined, targets, async (t) => {
+      indexing ??= writing.then(() => update(`phase = 'indexing'`, []))
+      await createIndexes(o.pool, t.schema, deferred.get(t) ?? [])
+    })
+    await indexing
     if (!o.verify) await update(`phase = 'replaying'`, [])
     let result: ReplayJobResult
     if (o.verify) {
