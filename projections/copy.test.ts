@@ -1,5 +1,5 @@
 import t from 'tap'
-import { copyField, copyLine } from './copy.js'
+import { copyField, copyLine, escapeJson, escapeText } from './copy.js'
 
 t.test('copyField: each value as a field of COPY text format', async (t) => {
   t.equal(copyField(null), '\\N', 'null')
@@ -24,4 +24,9 @@ t.test('copyField refuses what Postgres cannot take, with a clear error', async 
 t.test('copyLine: the values as fields, separated by tabs, ending in a newline', async (t) => {
   t.equal(copyLine([1, null, 'a\tb', true]), '1\t\\N\ta\\tb\tt\n')
   t.equal(copyLine([]), '\n')
+})
+
+t.test('escapeJson is escapeText for what JSON.stringify writes', async (t) => {
+  for (const v of [{ a: 'tab\there', b: 'new\nline\r\n', c: 'back\\slash', d: 'nul\0', e: ['"quoted"', 'ä€😀'] }, 'plain', null, 12])
+    t.equal(escapeJson(JSON.stringify(v)), escapeText(JSON.stringify(v)), JSON.stringify(v))
 })

@@ -36,6 +36,14 @@ export function escapeText(s: string): string {
   return s.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t')
 }
 
+/**
+ * {@link escapeText} of the output of `JSON.stringify`, which never holds a newline, carriage return,
+ * tab or NUL as such (JSON escapes them): only its backslashes are doubled.
+ */
+export function escapeJson(json: string): string {
+  return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json
+}
+
 /** One row's values as a line of COPY's text format: each made a field by {@link copyField}, tab-separated. */
 export function copyLine(values: readonly unknown[]): string {
   let line = values.length > 0 ? copyField(values[0]) : ''

@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { AFTER_TYPES, buildTrace, type ServedView, type Trace, type TraceEvent } from '../domain/runtime/trace.js'
 import { endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
-import { copyBytes, copyField, copyLine, copyRows, escapeText } from './copy.js'
+import { copyBytes, copyField, copyLine, copyRows, escapeJson, escapeText } from './copy.js'
 import type { BulkFold, Projection, Queryable } from './projection.js'
 
 /** Data fields never shown through the events API: secrets, their hashes, and private keys (`CertAdded.privateKey`). */
@@ -63,11 +63,25 @@ function hasSecret(value: unknown): boolean {
   if (value && typeof value === 'object') {
     for (const k in value) {
       if (!Object.hasOwn(value, k)) continue
-      if (SECRET.test(k) || hasSecret((value as Record<string, unknown>)[k])) return true
+      if (secretKey(k) || hasSecret((value as Record<string, unknown>)[k])) return true
     }
     return false
   }
-  return typeof value === 'string' && PRIVATE_KEY_PEM.test(value)
+  // The regular expression only where its fixed start is (a million values in a replay).
+  return typeof value === 'string' && value.includes('-----BEGIN ') && PRIVATE_KEY_PEM.test(value)
+}
+
+/** {@link SECRET}'s answer for field names seen before (they are few: the same fields in every event of a type). */
+const secretKeys = new Map<string, boolean>()
+
+function secretKey(k: string): boolean {
+  let secret = secretKeys.get(k)
+  if (secret === undefined) {
+    secret = SECRET.test(k)
+    // Bounded: config keys are field names too, and are many.
+    if (secretKeys.size < 10_000) secretKeys.set(k, secret)
+  }
+  return secret
 }
 
 /**
@@ -213,7 +227,7 @@ function* copyLines(events: RecordedEvent[], apps: (string | null)[], incarnatio
  */
 export function eventLine(e: RecordedEvent, app: string | null, incarnation: number | null): string {
   const user = userOf(e)
-  return `${copyField(e.seq)}\t${e.index ?? 0}\t${endsCommit(e) ? 't' : 'f'}\t${escapeText(e.id)}\t${escapeText(e.type)}\t${escapeText(e.stream)}\t${app === null ? '\\N' : escapeText(app)}\t${user === null ? '\\N' : escapeText(user)}\t${escapeText(e.actor)}\t${copyField(e.occurredAt)}\t${escapeText(e.correlationId)}\t${escapeText(redactedJson(e))}\t${incarnation === null ? '\\N' : copyField(incarnation)}\n`
+  return `${copyField(e.seq)}\t${e.index ?? 0}\t${endsCommit(e) ? 't' : 'f'}\t${escapeText(e.id)}\t${escapeText(e.type)}\t${escapeText(e.stream)}\t${app === null ? '\\N' : escapeText(app)}\t${user === null ? '\\N' : escapeText(user)}\t${escapeText(e.actor)}\t${copyField(e.occurredAt)}\t${escapeText(e.correlationId)}\t${escapeJson(redactedJson(e))}\t${incarnation === null ? '\\N' : copyField(incarnation)}\n`
 }
 
 /** What {@link EventLogFold} encodes rows into, bytes (a new piece when one is full). */
