@@ -19,13 +19,18 @@ export function encodeCommit(envelopes: readonly EventEnvelope[]): Uint8Array {
  * `index` and `commitSize` (see {@link RecordedEvent}).
  */
 export function decodeCommit(data: Uint8Array, seq: number): RecordedEvent[] {
+  return decodeCommitText(decoder.decode(data), seq)
+}
+
+/** {@link decodeCommit} of the message's text (its bytes decoded as UTF-8). */
+export function decodeCommitText(text: string, seq: number): RecordedEvent[] {
   // The parsed objects are new and ours: they get their fields in place rather than copied (a replay decodes millions).
-  if (data[0] !== OPEN_BRACKET) {
-    const e = JSON.parse(decoder.decode(data)) as RecordedEvent
+  if (text.charCodeAt(0) !== OPEN_BRACKET) {
+    const e = JSON.parse(text) as RecordedEvent
     e.seq = seq
     return [e]
   }
-  const events = JSON.parse(decoder.decode(data)) as RecordedEvent[]
+  const events = JSON.parse(text) as RecordedEvent[]
   const commitSize = events.length
   for (let index = 0; index < commitSize; index++) {
     const e = events[index]!

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer'
 import {
   AckPolicy,
   DeliverPolicy,
@@ -30,7 +31,7 @@ import {
   readSubjectByGets,
   wharfStreamConfig,
 } from './connection.js'
-import { decodeCommit, encodeCommit } from './commit.js'
+import { decodeCommit, decodeCommitText, encodeCommit } from './commit.js'
 import type { EventEnvelope, NewEvent, RecordedEvent } from './envelope.js'
 import { contiguous, type ContiguousOptions } from './gaps.js'
 import { JetStreamPublisher } from './jspublish.js'
@@ -217,9 +218,22 @@ export class JetStreamEventStore implements EventStore {
       const chunks = readOffThread({ servers: this.#servers, name: `${this.#name}-reader`, stream: this.subjects.stream, fromSeq, batch, log: this.#log })
       for await (const p of chunks) {
         const events: RecordedEvent[] = []
-        forEachPacked(p, (data, seq) => {
-          for (const e of this.#decode(data, seq)) events.push(e)
-        })
+        // A chunk of ASCII only (most are: JSON.stringify escapes nothing else, and names are ASCII) as one
+        // string, each message a slice of it: no UTF-8 decoder call per message.
+        const bytes = Buffer.from(p.payload.buffer, p.payload.byteOffset, p.payload.byteLength)
+        if (isAscii(bytes)) {
+          const text = bytes.toString('latin1')
+          let start = 0
+          for (let i = 0; i < p.seqs.length; i++) {
+            const end = p.ends[i]!
+            for (const e of this.#upcast(decodeCommitText(text.slice(start, end), p.seqs[i]!))) events.push(e)
+            start = end
+          }
+        } else {
+          forEachPacked(p, (data, seq) => {
+            for (const e of this.#decode(data, seq)) events.push(e)
+          })
+        }
         yield events
       }
       return
@@ -348,7 +362,11 @@ export class JetStreamEventStore implements EventStore {
 
   /** The events of the message at `seq`, upcast. */
   #decode(data: Uint8Array, seq: number): RecordedEvent[] {
-    const events = decodeCommit(data, seq)
+    return this.#upcast(decodeCommit(data, seq))
+  }
+
+  /** `events`, each upcast in place. */
+  #upcast(events: RecordedEvent[]): RecordedEvent[] {
     for (let i = 0; i < events.length; i++) events[i] = this.#catalogue.upcast(events[i]!)
     return events
   }

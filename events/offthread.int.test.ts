@@ -32,14 +32,15 @@ async function fixture(t: Test, commits: number) {
   const writes: Promise<unknown>[] = []
   for (let i = 0; i < commits; i++) {
     const events = i % 5 === 0 ? [thing(n++), thing(n++), thing(n++)] : [thing(n++)]
-    writes.push(offThread.append(`app.a${i % 7}`, events, ctx))
+    // One commit that is not ASCII (its actor): its chunk is decoded message by message, the others as one string each.
+    writes.push(offThread.append(`app.a${i % 7}`, events, i === 1_200 ? { ...ctx, actor: 'user:tëst-😀' } : ctx))
     if (writes.length >= 200) await Promise.all(writes.splice(0))
   }
   await Promise.all(writes)
   return { offThread, inThread, subjects }
 }
 
-const view = (e: RecordedEvent) => ({ seq: e.seq, index: e.index, commitSize: e.commitSize, id: e.id, stream: e.stream, data: e.data })
+const view = (e: RecordedEvent) => ({ seq: e.seq, index: e.index, commitSize: e.commitSize, id: e.id, stream: e.stream, actor: e.actor, data: e.data })
 
 t.test('read on a thread of its own: the events of an in-thread read, in whole commits', async (t) => {
   const { offThread, inThread } = await fixture(t, 1_500)
@@ -48,6 +49,8 @@ t.test('read on a thread of its own: the events of an in-thread read, in whole c
     const expected = await collect(inThread.readAllChunks(from, { batch: 300 }))
     t.same(chunks.flat().map(view), expected.flat().map(view), `from ${from}: the same events`)
     t.equal(new Set(chunks.flat().map((e) => e.seq)).size, 1_500 - from + 1, `from ${from}: every commit once`)
+    if (from === 1)
+      t.equal(chunks.flat().filter((e) => e.actor === 'user:tëst-😀').length, 3, 'the three events of the commit that is not ASCII, decoded as UTF-8')
     t.ok(
       chunks.every((c) => c.length > 0 && endsCommit(c.at(-1)!)),
       'no chunk is empty, each ends at the end of a commit',
