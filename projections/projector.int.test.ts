@@ -236,6 +236,49 @@ t.test('a throwing projection stops at the event, logs it, and the others keep r
   t.match((line?.err as { message?: string })?.message, /boom in projection/)
 })
 
+t.test('a writes-only projection: its statements go with COMMIT as literals; one the database refuses stops it at that event', async (t) => {
+  const env = await setup(t)
+  const name = env.name('wo')
+  const writesOnly: Projection = {
+    name,
+    version: 1,
+    handles: ['AppCreated', 'ConfigSet'],
+    writesOnly: true,
+    tables: "CREATE TABLE seen (seq bigint NOT NULL, v text NOT NULL CHECK (v <> 'BOOM'), tags text[] NOT NULL)",
+    async apply(e, tx) {
+      const v = e.type === 'ConfigSet' ? Object.values((e.data as { values: Record<string, string> }).values)[0]! : "it's"
+      await tx.query('INSERT INTO seen (seq, v, tags) VALUES ($1, $2, $3::text[])', [e.seq, v, [v, 'a"b\\c']])
+    },
+  }
+  const projector = env.projector({ projections: [writesOnly] })
+  await projector.start()
+  const s = streamId('app', 'shop')
+  const a = await env.store.append(s, [{ type: 'AppCreated', data: { app: 'shop', owner: 'alice' } }], { actor: 'user:alice', expectedVersion: 0 })
+  const b = await env.store.append(s, [{ type: 'ConfigSet', data: { app: 'shop', values: { A: 'x\\y $1' } } }], {
+    actor: 'user:alice',
+    expectedVersion: a.lastSeq,
+  })
+  await projector.waitFor(b.lastSeq, { projections: [name] })
+  const boom = await env.store.append(s, [{ type: 'ConfigSet', data: { app: 'shop', values: { B: 'BOOM' } } }], {
+    actor: 'user:alice',
+    expectedVersion: b.lastSeq,
+  })
+  await t.rejects(projector.waitFor(boom.lastSeq, { projections: [name], timeoutMs: 5000 }), { code: 'WHARF_UNAVAILABLE' }, 'the refused statement stops it')
+  const { rows } = await env.pool.query(`SELECT seq, v, tags FROM ${schemaOf(name)}.seen ORDER BY seq`)
+  t.same(
+    rows.map((r) => [Number(r.seq), r.v, r.tags]),
+    [
+      [a.lastSeq, "it's", ["it's", 'a"b\\c']],
+      [b.lastSeq, 'x\\y $1', ['x\\y $1', 'a"b\\c']],
+    ],
+    'values written as they were given',
+  )
+  const [cp] = await readCheckpoints(env.pool, [name])
+  t.equal(cp!.status, 'failed')
+  t.equal(cp!.seq, b.lastSeq, 'checkpoint stops just before the refused event')
+  t.equal(cp!.errorSeq, boom.lastSeq)
+})
+
 t.test('rebuild from seq 1 gives the rows of the live read model', async (t) => {
   const env = await setup(t)
   const apps = { ...appsProjection, name: env.name('apps') }

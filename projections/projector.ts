@@ -18,6 +18,7 @@ import {
   type CheckpointRow,
 } from './checkpoints.js'
 import { CONTROL_CHANNEL, type ControlNotice } from './hold.js'
+import { DeferredStatements } from './deferred.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
 import { ApplyError, applyAll, createShadow, replayLog, swapIn } from './replay.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
@@ -488,14 +489,25 @@ export class Projector {
         return { checkpoint }
       }
       const info: BatchInfo = { projection: p.name, phase: 'live', firstSeq: checkpoint + 1, lastSeq: plan.checkpoint, applied: plan.apply.length }
+      // A read model that only writes: its statements go with the checkpoint and COMMIT (one round trip less).
+      const deferred = p.writesOnly ? new DeferredStatements() : undefined
       try {
-        await applyAll(p, plan.apply, client)
+        await applyAll(p, plan.apply, deferred?.client ?? client)
       } catch (err) {
         await client.query('ROLLBACK')
         return await this.#locateFailure(r, client, events, err)
       }
       await this.#o.hooks?.beforeCommit?.(info)
-      await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint)
+      if (deferred) {
+        try {
+          await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint, deferred.sql())
+        } catch (err) {
+          // A statement the database refused (an SQL error, not a lost connection): found event by event.
+          if (!(err instanceof Error) || isConnectionError(err)) throw err
+          await client.query('ROLLBACK')
+          return await this.#locateFailure(r, client, events, err)
+        }
+      } else await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint)
       await this.#o.hooks?.afterCommit?.(info)
       return { checkpoint: plan.checkpoint }
     } catch (err) {
@@ -583,11 +595,11 @@ export class Projector {
     return Number(row.seq)
   }
 
-  /** {@link #setCheckpoint} and COMMIT in one round trip. */
-  async #setCheckpointAndCommit(client: pg.PoolClient, name: string, seq: number): Promise<void> {
+  /** {@link #setCheckpoint} and COMMIT in one round trip, after `statements` (a batch's, see {@link DeferredStatements}). */
+  async #setCheckpointAndCommit(client: pg.PoolClient, name: string, seq: number, statements = ''): Promise<void> {
     const notice: CheckpointNotice = { name, seq, status: 'running' }
     await client.query(
-      `WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = ${Number(seq)}, updated_at = now() WHERE name = ${pg.escapeLiteral(name)})
+      `${statements}WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = ${Number(seq)}, updated_at = now() WHERE name = ${pg.escapeLiteral(name)})
        SELECT pg_notify(${pg.escapeLiteral(CHECKPOINT_CHANNEL)}, ${pg.escapeLiteral(JSON.stringify(notice))}); COMMIT`,
     )
   }
