@@ -63,6 +63,8 @@ const PULL_HEARTBEAT_MS = 1_000
 const GETS_READ_MAX = 128
 /** Messages per pull when reading. */
 const READ_BATCH = 5_000
+/** Commits kept decoded for the other live subscriptions of the process (see `#decoded`). */
+const DECODED_KEPT = 1_000
 /** Deliveries a durable subscriber may hold unacked before the server waits for an ack. */
 const MAX_ACK_PENDING = 20_000
 
@@ -107,6 +109,12 @@ export class JetStreamEventStore implements EventStore {
   readonly #catalogue: Catalogue
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
+  /**
+   * The commits live subscriptions decoded lately, by seq: each of the process's subscribers that
+   * reads a commit (a dozen read models, the router, the scheduler, ...) gets the same events, decoded
+   * once. Subscribers only read the events they are handed.
+   */
+  readonly #decoded = new Map<number, { bytes: number; events: RecordedEvent[] }>()
   readonly #publisher: JetStreamPublisher
   /** For a reader thread, which connects on its own. */
   readonly #servers: string | string[]
@@ -293,7 +301,7 @@ export class JetStreamEventStore implements EventStore {
     const reads = opts.types === undefined ? undefined : mayHold(opts.types)
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
-      decode: (data, seq) => (reads && !reads(data) ? [notRead(seq)] : this.#decode(data, seq)),
+      decode: (data, seq) => (reads && !reads(data) ? [notRead(seq)] : this.#decodeShared(data, seq)),
       fetch: async (seq) => (await getMessage(this.#readJsm, stream, { seq }, this.#log)) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
@@ -323,6 +331,7 @@ export class JetStreamEventStore implements EventStore {
   /** Deletes the whole event stream. For tests that made their own namespace. */
   async destroy(): Promise<void> {
     await deleteStream(this.#jsm, this.subjects.stream)
+    this.#decoded.clear()
   }
 
   /**
@@ -347,6 +356,17 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /** The events of the message at `seq`, upcast. */
+  /** {@link #decode} once for every live subscription (see {@link #decoded}). */
+  #decodeShared(data: Uint8Array, seq: number): RecordedEvent[] {
+    // The size too: a stream deleted and made again (tests) reuses its seqs.
+    const kept = this.#decoded.get(seq)
+    if (kept && kept.bytes === data.length) return kept.events
+    const events = this.#decode(data, seq)
+    this.#decoded.set(seq, { bytes: data.length, events })
+    if (this.#decoded.size > DECODED_KEPT) this.#decoded.delete(this.#decoded.keys().next().value!)
+    return events
+  }
+
   #decode(data: Uint8Array, seq: number): RecordedEvent[] {
     const events = decodeCommit(data, seq)
     for (let i = 0; i < events.length; i++) events[i] = this.#catalogue.upcast(events[i]!)
