@@ -298,10 +298,16 @@ export class JetStreamEventStore implements EventStore {
     // nats.js pulls again only after two missed heartbeats, 30 s with the defaults (30 s pulls, 15 s
     // heartbeats). A projection stalled that long under load here (no redelivery, no error logged).
     const messages = await consumer.consume({ max_messages: READ_BATCH, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
-    const reads = opts.types === undefined ? undefined : mayHold(opts.types)
+    const types = opts.types === undefined ? undefined : new Set(opts.types)
+    const reads = types && mayHold(types)
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
-      decode: (data, seq) => (reads && !reads(data) ? [notRead(seq)] : this.#decodeShared(data, seq)),
+      decode: (data, seq) => {
+        // Decoded already for another subscriber: its types say it, with no scan of the bytes.
+        const kept = this.#keptDecoded(data, seq)
+        if (kept) return types && !kept.some((e) => types.has(e.type)) ? [notRead(seq)] : kept
+        return reads && !reads(data) ? [notRead(seq)] : this.#decodeShared(data, seq)
+      },
       fetch: async (seq) => (await getMessage(this.#readJsm, stream, { seq }, this.#log)) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
@@ -356,11 +362,17 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /** The events of the message at `seq`, upcast. */
-  /** {@link #decode} once for every live subscription (see {@link #decoded}). */
-  #decodeShared(data: Uint8Array, seq: number): RecordedEvent[] {
+  /** The events of the commit at `seq` if a live subscription decoded it lately (see {@link #decoded}). */
+  #keptDecoded(data: Uint8Array, seq: number): RecordedEvent[] | undefined {
     // The size too: a stream deleted and made again (tests) reuses its seqs.
     const kept = this.#decoded.get(seq)
-    if (kept && kept.bytes === data.length) return kept.events
+    return kept && kept.bytes === data.length ? kept.events : undefined
+  }
+
+  /** {@link #decode} once for every live subscription (see {@link #decoded}). */
+  #decodeShared(data: Uint8Array, seq: number): RecordedEvent[] {
+    const kept = this.#keptDecoded(data, seq)
+    if (kept) return kept
     const events = this.#decode(data, seq)
     this.#decoded.set(seq, { bytes: data.length, events })
     if (this.#decoded.size > DECODED_KEPT) this.#decoded.delete(this.#decoded.keys().next().value!)
