@@ -15,6 +15,16 @@ interface Known {
   user: AuthUser
   /** Until when (performance.now()) it is believed: {@link TOKEN_CACHE_MS} after the look-up, or the token's expiry if sooner. */
   until: number
+  /** From when a request that finds it starts a look-up in the background (half way to `until`), so busy tokens never wait for one. */
+  refreshAt: number
+}
+
+interface TokenCache {
+  known: Map<string, Known>
+  /** Look-ups under way, by hash: requests that need the same one share it. */
+  asking: Map<string, Promise<AuthUser | undefined>>
+  /** When (performance.now()) {@link forgetTokens} last ran: a look-up asked before it is not kept. */
+  forgotAt: number
 }
 
 /**
@@ -23,13 +33,11 @@ interface Known {
  * admin made in this process forgets them all at once ({@link forgetTokens}); one made by another
  * controller process takes effect here within {@link TOKEN_CACHE_MS}.
  */
-const caches = new WeakMap<pg.Pool, Map<string, Known>>()
-/** When (performance.now()) {@link forgetTokens} last ran, per pool: a look-up asked before it is not kept. */
-const forgotAt = new WeakMap<pg.Pool, number>()
+const caches = new WeakMap<pg.Pool, TokenCache>()
 
-function cacheOf(pool: pg.Pool): Map<string, Known> {
+function cacheOf(pool: pg.Pool): TokenCache {
   let c = caches.get(pool)
-  if (!c) caches.set(pool, (c = new Map()))
+  if (!c) caches.set(pool, (c = { known: new Map(), asking: new Map(), forgotAt: -Infinity }))
   return c
 }
 
@@ -38,8 +46,11 @@ function cacheOf(pool: pg.Pool): Map<string, Known> {
  * changes who is admin has reached the users read model, so the next request asks the read model.
  */
 export function forgetTokens(pool: pg.Pool): void {
-  forgotAt.set(pool, performance.now())
-  caches.get(pool)?.clear()
+  const c = cacheOf(pool)
+  c.forgotAt = performance.now()
+  c.known.clear()
+  // Look-ups under way may have read the token before: later requests do not share them.
+  c.asking.clear()
 }
 
 /**
@@ -50,18 +61,7 @@ export function forgetTokens(pool: pg.Pool): void {
 export function tokenAuthenticator(deps: ControllerDeps): (token: string) => Promise<AuthUser | undefined> {
   const cache = cacheOf(deps.pool)
   const ttlMs = deps.cfg.auth.tokenTtlMs
-  return async (token) => {
-    if (!token || token.length > MAX_TOKEN) return undefined
-    const hash = hashToken(token)
-    const known = cache.get(hash)
-    if (known) {
-      cache.delete(hash)
-      if (known.until > performance.now()) {
-        cache.set(hash, known)
-        return { ...known.user }
-      }
-    }
-    const asked = performance.now()
+  const ask = async (hash: string, asked: number): Promise<AuthUser | undefined> => {
     let found: Awaited<ReturnType<typeof userByTokenHash>>
     try {
       found = await userByTokenHash(deps.pool, hash, ttlMs)
@@ -71,15 +71,39 @@ export function tokenAuthenticator(deps: ControllerDeps): (token: string) => Pro
         throw new WharfError('WHARF_UNAVAILABLE', 'the users read model is not ready yet; try again', { cause: err })
       throw err
     }
-    if (!found) return undefined
-    const user = { username: found.username, admin: found.admin }
-    const expiresIn = found.issuedAt + ttlMs - Date.now()
+    const user = found && { username: found.username, admin: found.admin }
     // A revocation that reached the read model while this look-up was under way: it may have read
     // the token before, so what it found is not kept.
-    if ((forgotAt.get(deps.pool) ?? -Infinity) < asked) {
-      cache.set(hash, { user, until: asked + Math.min(TOKEN_CACHE_MS, expiresIn) })
-      if (cache.size > TOKEN_CACHE_SIZE) cache.delete(cache.keys().next().value!)
+    if (cache.forgotAt >= asked) return user
+    cache.known.delete(hash)
+    if (!found || !user) return undefined
+    const believed = Math.min(TOKEN_CACHE_MS, found.issuedAt + ttlMs - Date.now())
+    cache.known.set(hash, { user, until: asked + believed, refreshAt: asked + believed / 2 })
+    if (cache.known.size > TOKEN_CACHE_SIZE) cache.known.delete(cache.known.keys().next().value!)
+    return user
+  }
+  const lookUp = (hash: string): Promise<AuthUser | undefined> => {
+    const answer = ask(hash, performance.now())
+    cache.asking.set(hash, answer)
+    const done = () => {
+      if (cache.asking.get(hash) === answer) cache.asking.delete(hash)
     }
-    return { ...user }
+    answer.then(done, done)
+    return answer
+  }
+  return async (token) => {
+    if (!token || token.length > MAX_TOKEN) return undefined
+    const hash = hashToken(token)
+    const known = cache.known.get(hash)
+    const now = performance.now()
+    if (known && known.until > now) {
+      cache.known.delete(hash)
+      cache.known.set(hash, known)
+      // A failed background look-up changes nothing: the next request past `until` asks again.
+      if (known.refreshAt <= now && !cache.asking.has(hash)) lookUp(hash).catch(() => {})
+      return { ...known.user }
+    }
+    const user = await (cache.asking.get(hash) ?? lookUp(hash))
+    return user && { ...user }
   }
 }
