@@ -13,8 +13,21 @@ export interface BatchOptions {
 }
 
 /**
+ * Turns of the microtask queue within which a delivery the client already holds comes out of the
+ * subscription's iterators (a few per async generator on the way: the client's queue, the gap check,
+ * the decoding); a delivery not there by then is not held yet.
+ */
+const HELD_TICKS = 64
+
+/** Resolves with `'idle'` after `n` turns of the microtask queue. */
+async function microtasks(n: number): Promise<'idle'> {
+  for (let i = 0; i < n; i++) await undefined
+  return 'idle'
+}
+
+/**
  * Groups deliveries into micro-batches: a batch ends when the subscription is caught up
- * (`pending === 0` and no further delivery is ready at once), when it holds `maxBatch` deliveries, or
+ * (`pending === 0` and no further delivery is ready at once: within {@link HELD_TICKS} microtasks), when it holds `maxBatch` deliveries, or
  * when the next delivery takes longer than `maxWaitMs`; but only ever after the last event of a commit,
  * so that a batch (one transaction, one ack) holds whole commits. The events of one commit come from one
  * message, all ready at once. The source is pulled only while no batch is being processed (back-pressure).
@@ -35,8 +48,10 @@ export async function* microBatches(source: AsyncIterable<Delivery>, opts: Batch
         result = await next
       } else if (caughtUp) {
         // `pending` counts only what the server has not sent; deliveries the client already holds
-        // (it pulls ahead) are ready within one turn of the event loop, and join this batch.
-        result = await Promise.race([next, new Promise<'idle'>((resolve) => setImmediate(resolve, 'idle'))])
+        // (it pulls ahead) are ready within a few turns of the microtask queue, and join this batch.
+        // Not a turn of the event loop: on a busy process that is a wait of its own (all the I/O
+        // callbacks ready meanwhile), which every command waiting for this read model would pay.
+        result = await Promise.race([next, microtasks(HELD_TICKS)])
       } else {
         let timer: NodeJS.Timeout | undefined
         const timeout = new Promise<'idle'>((resolve) => (timer = setTimeout(resolve, maxWaitMs, 'idle')))

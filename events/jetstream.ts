@@ -64,6 +64,8 @@ const PULL_HEARTBEAT_MS = 1_000
 const GETS_READ_MAX = 128
 /** Messages per pull when reading. */
 const READ_BATCH = 5_000
+/** Commits kept decoded for the other live subscriptions of the process (see `#decoded`). */
+const DECODED_KEPT = 1_000
 /** Deliveries a durable subscriber may hold unacked before the server waits for an ack. */
 const MAX_ACK_PENDING = 20_000
 
@@ -108,6 +110,12 @@ export class JetStreamEventStore implements EventStore {
   readonly #catalogue: Catalogue
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
+  /**
+   * The commits live subscriptions decoded lately, by seq: each of the process's subscribers that
+   * reads a commit (a dozen read models, the router, the scheduler, ...) gets the same events, decoded
+   * once. Subscribers only read the events they are handed.
+   */
+  readonly #decoded = new Map<number, { bytes: number; events: RecordedEvent[] }>()
   readonly #publisher: JetStreamPublisher
   /** For a reader thread, which connects on its own. */
   readonly #servers: string | string[]
@@ -304,10 +312,16 @@ export class JetStreamEventStore implements EventStore {
     // nats.js pulls again only after two missed heartbeats, 30 s with the defaults (30 s pulls, 15 s
     // heartbeats). A projection stalled that long under load here (no redelivery, no error logged).
     const messages = await consumer.consume({ max_messages: READ_BATCH, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
-    const reads = opts.types === undefined ? undefined : mayHold(opts.types)
+    const types = opts.types === undefined ? undefined : new Set(opts.types)
+    const reads = types && mayHold(types)
     const sub = new JetStreamSubscription(durableName, messages, {
       expected,
-      decode: (data, seq) => (reads && !reads(data) ? [notRead(seq)] : this.#decode(data, seq)),
+      decode: (data, seq) => {
+        // Decoded already for another subscriber: its types say it, with no scan of the bytes.
+        const kept = this.#keptDecoded(data, seq)
+        if (kept) return types && !kept.some((e) => types.has(e.type)) ? [notRead(seq)] : kept
+        return reads && !reads(data) ? [notRead(seq)] : this.#decodeShared(data, seq)
+      },
       fetch: async (seq) => (await getMessage(this.#readJsm, stream, { seq }, this.#log)) ?? undefined,
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
@@ -337,6 +351,7 @@ export class JetStreamEventStore implements EventStore {
   /** Deletes the whole event stream. For tests that made their own namespace. */
   async destroy(): Promise<void> {
     await deleteStream(this.#jsm, this.subjects.stream)
+    this.#decoded.clear()
   }
 
   /**
@@ -361,6 +376,23 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /** The events of the message at `seq`, upcast. */
+  /** The events of the commit at `seq` if a live subscription decoded it lately (see {@link #decoded}). */
+  #keptDecoded(data: Uint8Array, seq: number): RecordedEvent[] | undefined {
+    // The size too: a stream deleted and made again (tests) reuses its seqs.
+    const kept = this.#decoded.get(seq)
+    return kept && kept.bytes === data.length ? kept.events : undefined
+  }
+
+  /** {@link #decode} once for every live subscription (see {@link #decoded}). */
+  #decodeShared(data: Uint8Array, seq: number): RecordedEvent[] {
+    const kept = this.#keptDecoded(data, seq)
+    if (kept) return kept
+    const events = this.#decode(data, seq)
+    this.#decoded.set(seq, { bytes: data.length, events })
+    if (this.#decoded.size > DECODED_KEPT) this.#decoded.delete(this.#decoded.keys().next().value!)
+    return events
+  }
+
   #decode(data: Uint8Array, seq: number): RecordedEvent[] {
     return this.#upcast(decodeCommit(data, seq))
   }

@@ -46,6 +46,30 @@ t.test('deliveries the client already holds join the batch although pending says
   t.same(got, [[1, 2, 3]])
 })
 
+/** `src` behind `layers` more async generators, as a subscription's deliveries come (the client's queue, the gap check, the decoding). */
+async function* layered(src: AsyncIterable<Delivery>, layers: number): AsyncGenerator<Delivery> {
+  if (layers === 0) return yield* src
+  for await (const d of layered(src, layers - 1)) yield d
+}
+
+t.test('deliveries already held join the batch through several async generators', async (t) => {
+  const got = await collect(layered(source([delivery(1, 0), delivery(2, 0), delivery(3, 0), 20, delivery(4, 0)]), 4), { maxBatch: 10 })
+  t.same(got, [[1, 2, 3], [4]])
+})
+
+t.test('a caught-up batch is yielded without waiting for a turn of the event loop', async (t) => {
+  let turned = false
+  setImmediate(() => (turned = true))
+  for await (const b of microBatches(source([delivery(1, 0), 50, delivery(2, 0)]))) {
+    t.same(
+      b.map((d) => d.event.seq),
+      [1],
+    )
+    t.notOk(turned, 'no setImmediate ran before the batch')
+    break
+  }
+})
+
 t.test('a batch ends at maxBatch', async (t) => {
   const got = await collect(source([1, 2, 3, 4, 5].map((s) => delivery(s, 5 - s))), { maxBatch: 2 })
   t.same(got, [[1, 2], [3, 4], [5]])

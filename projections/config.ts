@@ -58,6 +58,7 @@ export const configProjection: Projection = {
         return unhandled('config', e)
     }
   },
+  writesOnly: true,
   /** Only a rollback's release changes the config (the others follow a `ConfigSet`, `ConfigUnset` or none). */
   ignores: (e) => isEvent(e, 'ReleaseCreated') && e.data.rollbackOf === undefined,
   /**

@@ -35,6 +35,13 @@ export interface Projection {
    */
   ignores?(event: RecordedEvent): boolean
   /**
+   * `apply` and `applyBatch` only write: they read no result of their queries (which then answer no
+   * rows), and their SQL has no `$n` inside a quoted string. The projector then sends a live batch's
+   * statements, their parameters as literals, with the checkpoint's update and COMMIT in one round
+   * trip, instead of one round trip each. Default: false.
+   */
+  readonly writesOnly?: boolean
+  /**
    * For a rebuild into empty tables (`wharf admin:replay`'s pass from seq 1 into fresh shadow tables):
    * a fold that keeps the read model's rows in memory from batch to batch and writes them once at the
    * end, instead of reading and writing back the rows each batch touches. The rows written must be

@@ -18,6 +18,7 @@ import {
   type CheckpointRow,
 } from './checkpoints.js'
 import { CONTROL_CHANNEL, type ControlNotice } from './hold.js'
+import { DeferredStatements } from './deferred.js'
 import { checkProjection, durableOf, nextSchemaOf, schemaOf, type Projection } from './projection.js'
 import { ApplyError, applyAll, createShadow, replayLog, swapIn } from './replay.js'
 import { CheckpointWatcher, type WaitForOptions } from './watcher.js'
@@ -80,6 +81,11 @@ class Runner {
   retry: NodeJS.Timeout | undefined
   /** A checkpoint advanced past events this projection does not read, not yet written (see #skipOnly). */
   lazySeq: number | undefined
+  /**
+   * The checkpoint as this runner last read or wrote it while live (its row is at least this: only
+   * its own transactions and the skip-only flush move it, both forward); undefined when not live.
+   */
+  base: number | undefined
   readonly handles: ReadonlySet<string>
   constructor(readonly p: Projection) {
     this.handles = new Set(p.handles)
@@ -357,6 +363,7 @@ export class Projector {
     }
     r.sub = sub
     r.state = 'live'
+    r.base = checkpoint
     this.#health.register(`projection ${r.p.name}`, checkpoint)
     r.loop = this.#consume(r, sub)
   }
@@ -407,6 +414,7 @@ export class Projector {
           return false
         }
         await this.#ackUpTo(r, batch, outcome.checkpoint)
+        r.base = outcome.checkpoint
         this.#health.progress(`projection ${r.p.name}`, outcome.checkpoint)
         return true
       } catch (err) {
@@ -479,6 +487,10 @@ export class Projector {
     const client = await this.#o.pool.connect()
     let broken: unknown
     try {
+      if (p.writesOnly && r.base !== undefined) {
+        const done = await this.#oneTrip(r, client, events, r.base)
+        if (done) return done
+      }
       // Round trips are most of a small batch's cost: BEGIN, the SETs and the checkpoint's lock go in
       // one simple query, the checkpoint's update and COMMIT in another.
       const checkpoint = await this.#begin(client, p.name)
@@ -488,14 +500,25 @@ export class Projector {
         return { checkpoint }
       }
       const info: BatchInfo = { projection: p.name, phase: 'live', firstSeq: checkpoint + 1, lastSeq: plan.checkpoint, applied: plan.apply.length }
+      // A read model that only writes: its statements go with the checkpoint and COMMIT (one round trip less).
+      const deferred = p.writesOnly ? new DeferredStatements() : undefined
       try {
-        await applyAll(p, plan.apply, client)
+        await applyAll(p, plan.apply, deferred?.client ?? client)
       } catch (err) {
         await client.query('ROLLBACK')
         return await this.#locateFailure(r, client, events, err)
       }
       await this.#o.hooks?.beforeCommit?.(info)
-      await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint)
+      if (deferred) {
+        try {
+          await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint, deferred.sql())
+        } catch (err) {
+          // A statement the database refused (an SQL error, not a lost connection): found event by event.
+          if (!(err instanceof Error) || isConnectionError(err)) throw err
+          await client.query('ROLLBACK')
+          return await this.#locateFailure(r, client, events, err)
+        }
+      } else await this.#setCheckpointAndCommit(client, p.name, plan.checkpoint)
       await this.#o.hooks?.afterCommit?.(info)
       return { checkpoint: plan.checkpoint }
     } catch (err) {
@@ -505,6 +528,44 @@ export class Projector {
     } finally {
       client.release(broken instanceof Error && isConnectionError(broken) ? broken : undefined)
     }
+  }
+
+  /**
+   * A writes-only read model's batch in one round trip, planned on the checkpoint this runner knows
+   * (`base`): BEGIN, a check that the row is where it may be (at least `base`, and short of the first
+   * event to apply), the statements, the checkpoint's update and COMMIT. Undefined when it did not
+   * commit (the check failed, or a statement or `apply` threw): the batch then goes the usual way,
+   * which reads the checkpoint first and finds the event at fault.
+   */
+  async #oneTrip(r: Runner, client: pg.PoolClient, events: RecordedEvent[], base: number): Promise<{ checkpoint: number } | undefined> {
+    const { p } = r
+    const plan = planBatch(events, base, r.handles)
+    const first = plan.apply[0]?.seq
+    if (first === undefined) return undefined
+    const deferred = new DeferredStatements()
+    try {
+      await applyAll(p, plan.apply, deferred.client)
+    } catch {
+      return undefined
+    }
+    await this.#o.hooks?.beforeCommit?.({ projection: p.name, phase: 'live', firstSeq: base + 1, lastSeq: plan.checkpoint, applied: plan.apply.length })
+    const notice: CheckpointNotice = { name: p.name, seq: plan.checkpoint, status: 'running' }
+    const name = pg.escapeLiteral(p.name)
+    try {
+      // A division by zero when the row is not where it may be (or missing): nothing of it is written.
+      await client.query(
+        `BEGIN; SET LOCAL search_path TO ${ident(schemaOf(p.name))}; SET LOCAL synchronous_commit TO off;
+         SELECT 1 / (CASE WHEN (SELECT seq FROM ${CORE_SCHEMA}.projection_checkpoints WHERE name = ${name} FOR UPDATE) BETWEEN ${Number(base)} AND ${Number(first) - 1} THEN 1 ELSE 0 END);
+         ${deferred.sql()}WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = ${Number(plan.checkpoint)}, updated_at = now() WHERE name = ${name})
+         SELECT pg_notify(${pg.escapeLiteral(CHECKPOINT_CHANNEL)}, ${pg.escapeLiteral(JSON.stringify(notice))}); COMMIT`,
+      )
+    } catch (err) {
+      if (!(err instanceof Error) || isConnectionError(err)) throw err
+      await client.query('ROLLBACK')
+      return undefined
+    }
+    await this.#o.hooks?.afterCommit?.({ projection: p.name, phase: 'live', firstSeq: base + 1, lastSeq: plan.checkpoint, applied: plan.apply.length })
+    return { checkpoint: plan.checkpoint }
   }
 
   /**
@@ -583,11 +644,11 @@ export class Projector {
     return Number(row.seq)
   }
 
-  /** {@link #setCheckpoint} and COMMIT in one round trip. */
-  async #setCheckpointAndCommit(client: pg.PoolClient, name: string, seq: number): Promise<void> {
+  /** {@link #setCheckpoint} and COMMIT in one round trip, after `statements` (a batch's, see {@link DeferredStatements}). */
+  async #setCheckpointAndCommit(client: pg.PoolClient, name: string, seq: number, statements = ''): Promise<void> {
     const notice: CheckpointNotice = { name, seq, status: 'running' }
     await client.query(
-      `WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = ${Number(seq)}, updated_at = now() WHERE name = ${pg.escapeLiteral(name)})
+      `${statements}WITH u AS (UPDATE ${CORE_SCHEMA}.projection_checkpoints SET seq = ${Number(seq)}, updated_at = now() WHERE name = ${pg.escapeLiteral(name)})
        SELECT pg_notify(${pg.escapeLiteral(CHECKPOINT_CHANNEL)}, ${pg.escapeLiteral(JSON.stringify(notice))}); COMMIT`,
     )
   }
@@ -613,6 +674,7 @@ export class Projector {
     await r.sub?.close().catch(() => {})
     await r.loop
     await this.#flushLazy()
+    r.base = undefined
     r.sub = undefined
     r.loop = undefined
     if (r.state !== 'failed' || next === 'stopped') r.state = next

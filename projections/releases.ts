@@ -55,6 +55,7 @@ export const releasesProjection: Projection = {
         return unhandled('releases', e)
     }
   },
+  writesOnly: true,
   /** The same effect as `apply` on each event: per app, whether the batch cleared it and the first row of each version after that. */
   async applyBatch(events: RecordedEvent[], tx: pg.PoolClient): Promise<void> {
     const apps = new Map<string, { cleared: boolean; rows: Map<number, Record<string, unknown>> }>()

@@ -72,16 +72,20 @@ export interface UserView {
 }
 
 /**
- * The user a token hash (SHA-256, as stored) belongs to, or undefined (no such token, revoked, or
- * issued more than `maxAgeMs` ago when that is given: expired).
+ * The user a token hash (SHA-256, as stored) belongs to and when the token was issued (epoch ms), or
+ * undefined (no such token, revoked, or issued more than `maxAgeMs` ago when that is given: expired).
  */
-export async function userByTokenHash(db: Queryable, hash: string, maxAgeMs?: number): Promise<{ username: string; admin: boolean } | undefined> {
-  const { rows } = await db.query<{ username: string; admin: boolean }>(
-    `SELECT u.username, u.admin FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username
+export async function userByTokenHash(
+  db: Queryable,
+  hash: string,
+  maxAgeMs?: number,
+): Promise<{ username: string; admin: boolean; issuedAt: number } | undefined> {
+  const { rows } = await db.query<{ username: string; admin: boolean; created_at: Date }>(
+    `SELECT u.username, u.admin, t.created_at FROM rm_users.tokens t JOIN rm_users.users u ON u.username = t.username
       WHERE t.hash = $1 AND ($2::bigint IS NULL OR t.created_at > now() - make_interval(secs => $2::bigint / 1000.0))`,
     [hash, maxAgeMs ?? null],
   )
-  return rows[0] && { username: rows[0].username, admin: rows[0].admin }
+  return rows[0] && { username: rows[0].username, admin: rows[0].admin, issuedAt: rows[0].created_at.getTime() }
 }
 
 /** A user's API tokens not revoked (expired ones too), oldest first, by hash. */

@@ -60,6 +60,8 @@ export class CheckpointWatcher {
   readonly #defaults: readonly string[]
   readonly #idleMs: number
   readonly #waiters = new Set<Waiter>()
+  /** The waiters by the projections they wait for: a notice of one checks only those. */
+  readonly #waitersOf = new Map<string, Set<Waiter>>()
   readonly #probers = new Set<Prober>()
   /** Newest checkpoint seen per projection while listening. */
   readonly #known = new Map<string, { seq: number; status: ProjectionStatus }>()
@@ -94,13 +96,17 @@ export class CheckpointWatcher {
         resolve,
         reject,
         timer: setTimeout(() => {
-          this.#waiters.delete(waiter)
-          this.#scheduleIdle()
+          this.#finish(waiter)
           const behind = Object.fromEntries(names.filter((n) => (this.#known.get(n)?.seq ?? 0) < seq).map((n) => [n, this.#known.get(n)?.seq ?? null]))
           reject(new WharfError('WHARF_TIMEOUT', `read models did not reach seq ${seq} within ${timeoutMs} ms`, { details: { seq, behind } }))
         }, timeoutMs),
       }
       this.#waiters.add(waiter)
+      for (const name of names) {
+        let of = this.#waitersOf.get(name)
+        if (!of) this.#waitersOf.set(name, (of = new Set()))
+        of.add(waiter)
+      }
       opts.signal?.addEventListener(
         'abort',
         () => {
@@ -201,8 +207,11 @@ export class CheckpointWatcher {
     this.#known.set(n.name, { seq: n.reset ? n.seq : Math.max(prev?.seq ?? 0, n.seq), status: n.status })
   }
 
-  #check(): void {
-    for (const w of this.#waiters) {
+  /** Settles the waiters that are done, of the projection `name` only when given. */
+  #check(name?: string): void {
+    const waiters = name === undefined ? this.#waiters : this.#waitersOf.get(name)
+    if (!waiters) return
+    for (const w of waiters) {
       let reached = true
       for (const name of w.names) {
         const k = this.#known.get(name)
@@ -224,6 +233,11 @@ export class CheckpointWatcher {
   #finish(w: Waiter): void {
     clearTimeout(w.timer)
     this.#waiters.delete(w)
+    for (const name of w.names) {
+      const of = this.#waitersOf.get(name)
+      of?.delete(w)
+      if (of?.size === 0) this.#waitersOf.delete(name)
+    }
     this.#scheduleIdle()
   }
 
@@ -251,7 +265,7 @@ export class CheckpointWatcher {
         if (msg.channel !== CHECKPOINT_CHANNEL || !msg.payload) return
         const notice = JSON.parse(msg.payload) as CheckpointNotice
         this.#see(notice)
-        this.#check()
+        this.#check(notice.name)
         for (const p of this.#probers) if (p.names.includes(notice.name)) p.kick()
       }
       const onError = (): void => {

@@ -16,6 +16,7 @@ import { defaultKeyName, parsePublicKey } from './keys.js'
 import { CHALLENGE_TTL_MS, challengeProblem, challengeText, KEY_PROOF_NAMESPACE, signatureProblem } from './keyproof.js'
 import { hashPassword, hashToken, newToken, verifyPassword } from './secrets.js'
 import { findKey, userDecider } from '../../../domain/user/decider.js'
+import { forgetTokens } from '../auth.js'
 
 export interface AccountDeps {
   store: EventStore
@@ -110,6 +111,7 @@ export async function logout(deps: AccountDeps, username: string, token: string,
     ctx: { actor: actorOf(username), correlationId },
     waitFor: USERS,
   })
+  forgetTokens(deps.pool)
 }
 
 /** A token as `auth:tokens` shows it: never the token nor its whole hash. */
@@ -144,6 +146,7 @@ export async function revokeTokenById(deps: AccountDeps, username: string, id: s
     ctx: { actor: actorOf(username), correlationId },
     waitFor: USERS,
   })
+  forgetTokens(deps.pool)
 }
 
 /** Revokes every token of the user and issues a new one. */
@@ -156,6 +159,7 @@ export async function regenerateToken(deps: AccountDeps, username: string, corre
     ctx: { actor: actorOf(username), correlationId },
     waitFor: USERS,
   })
+  forgetTokens(deps.pool)
   return { token }
 }
 
@@ -178,6 +182,7 @@ export async function changePassword(
     ctx: { actor: actorOf(username), correlationId },
     waitFor: USERS,
   })
+  forgetTokens(deps.pool)
 }
 
 /**
@@ -292,6 +297,7 @@ export async function grantAdmin(deps: AccountDeps, actor: string, username: str
     ctx: { actor: actorOf(actor), correlationId },
     waitFor: USERS,
   })
+  forgetTokens(deps.pool)
   return { username, email: user.email, admin: true }
 }
 
@@ -306,5 +312,6 @@ export async function revokeAdmin(deps: AccountDeps, actor: string, username: st
     ctx: { actor: actorOf(actor), correlationId },
     waitFor: USERS,
   })
+  forgetTokens(deps.pool)
   return { username, email: user.email, admin: false }
 }

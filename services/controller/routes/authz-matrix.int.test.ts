@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { ensureHostKey } from '../../builder/hostkey.js'
 import { startTestLogger } from '../../logger/testing.js'
 import { registerAndLogin, startTestController, type TestController } from '../testing.js'
+import { forgetTokens } from '../auth.js'
 
 const WHO = ['none', 'expired', 'other', 'collab', 'owner', 'admin'] as const
 type Who = (typeof WHO)[number]
@@ -139,7 +140,11 @@ t.test('authorization matrix of every operation', async (t) => {
   tokens.none = undefined
   tokens.expired = await loginAs(c, 'dave')
   // Dave's token, issued 31 days ago as far as the read model knows (again before each use: a replay rebuilds the row).
-  const expire = () => c.deps.pool.query("UPDATE rm_users.tokens SET created_at = now() - interval '31 days' WHERE username = 'dave'")
+  // The controller's cache of tokens checked lately is told too: the row aged behind its back.
+  const expire = async () => {
+    await c.deps.pool.query("UPDATE rm_users.tokens SET created_at = now() - interval '31 days' WHERE username = 'dave'")
+    forgetTokens(c.deps.pool)
+  }
   const makeApp = async (name: string) => {
     t.equal((await c.call('POST', '/v1/apps', { token: tokens.owner, body: { name } })).status, 201, `alice creates ${name}`)
     t.equal((await c.call('POST', `/v1/apps/${name}/perms`, { token: tokens.owner, body: { username: 'bob' } })).status, 201, '... and shares it with bob')

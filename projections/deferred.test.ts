@@ -1,0 +1,21 @@
+import t from 'tap'
+import { DeferredStatements, inline } from './deferred.js'
+
+t.test('inline writes each parameter as a literal, as pg would send it', async (t) => {
+  t.equal(inline('SELECT $1, $2, $3', ["it's", null, 42]), "SELECT 'it''s', NULL, '42'")
+  // Backslashes make it an E'' string (pg's escapeLiteral puts a space before it).
+  t.equal(inline('SELECT $1::text[]', [['a', 'b"c', 'd\\e']]), String.raw`SELECT  E'{"a","b\\"c","d\\\\e"}'::text[]`)
+  t.equal(inline('SELECT $1::json', [JSON.stringify([{ k: "o'k" }])]), `SELECT '[{"k":"o''k"}]'::json`)
+  t.equal(inline('SELECT $10, $1', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), "SELECT '10', '1'")
+  t.equal(inline('SELECT $1::timestamptz', [new Date(0)]).startsWith("SELECT '1970-01-01T"), true, 'a date as pg writes it')
+  t.throws(() => inline('SELECT $2', [1]), /refers to \$2/)
+})
+
+t.test('the stand-in client keeps statements in order and answers no rows', async (t) => {
+  const d = new DeferredStatements()
+  t.equal(d.sql(), '')
+  const res = await d.client.query('DELETE FROM config WHERE app = $1', ['shop'])
+  t.same(res.rows, [])
+  await d.client.query('INSERT INTO config (app, key, value) VALUES ($1, $2, $3)', ['shop', 'K', 'v'])
+  t.equal(d.sql(), "DELETE FROM config WHERE app = 'shop';\nINSERT INTO config (app, key, value) VALUES ('shop', 'K', 'v');\n")
+})
