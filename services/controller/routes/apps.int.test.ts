@@ -230,6 +230,26 @@ t.test('config: read your writes, unset, and two concurrent writers both land', 
   t.same(new Set(versions).size, versions.length, 'versions are unique')
 })
 
+t.test('config values reach the read models byte for byte (their statements carry them as SQL literals)', async (t) => {
+  const { c, alice } = await world(t)
+  const values = {
+    QUOTE: "it's",
+    BACKSLASH: 'a\\b\\',
+    PLACEHOLDER: '$1 $2',
+    ESCAPE: "E'\\x41'",
+    INJECT: "'); DROP TABLE config; --",
+    MULTILINE: 'one\ntwo\r\n',
+    UNICODE: 'caf\u00e9 \u{1F680}',
+  }
+  const set = await c.call('POST', '/v1/apps/shop/config', { token: alice, body: { values } })
+  t.equal(set.status, 200)
+  t.same((await c.call('GET', '/v1/apps/shop/config', { token: alice })).body.values, values, 'config:list gives them back as set')
+  const release = (await c.call('GET', '/v1/apps/shop/releases', { token: alice })).body.releases[0]
+  t.same((await c.call('GET', `/v1/apps/shop/releases/v${release.version}`, { token: alice })).body.config, values, 'and the release holds them')
+  const next = await c.call('POST', '/v1/apps/shop/config', { token: alice, body: { values: { AFTER: '1' } } })
+  t.same(next.body.values, { ...values, AFTER: '1' }, 'the read model still works after them')
+})
+
 t.test('releases v1..v3 then rollback', async (t) => {
   const { c, alice } = await world(t)
   await c.call('POST', '/v1/apps/shop/config', { token: alice, body: { values: { FOO: '1' } } })
