@@ -19,13 +19,13 @@
  *    afterwards. Also domain added -> routable: from `POST /domains` sent until the new host answers (probed
  *    meanwhile: the route may be live before the API answers), and the API's own answer time.
  *    Target p99 <= 20 ms. Then where the time went, p50/p99 per step, from the router's own
- *    `routes changed` log lines of those passes (services log): event appended -> handed to the
+ *    `routes changed` log lines of those passes (the router process's log): event appended -> handed to the
  *    router, -> in its read models, waiting for the pass before, rows read, model and change set,
  *    nginx's answer.
  * 3. Failed requests out of >= 30,000 from wrk (kept-alive connections, a failed request is never
  *    sent again, as many load balancers) through a config deploy (`config:set` with web=3: new
  *    containers start together, old ones drain then stop), a scale 3 -> 1 -> 3, a rollback, and a
- *    restart of the router (the services process stopped and started again, nginx left alone). Target 0.
+ *    restart of the router (its process stopped and started again, nginx left alone). Target 0.
  *
  * Everything it created (apps, containers) is destroyed at the end; the bench users stay (there is no
  * user deletion). Needs `wrk` (`make up` installs it).
@@ -47,7 +47,7 @@ import { freePort } from '../infra/test-env.js'
 import { countContainers, countLiveApps, upWebContainers } from '../projections/index.js'
 import { get } from '../test/http.js'
 import { contextFor } from '../infra/platform.js'
-import { services } from '../infra/parts/services.js'
+import { router as routerApart, services } from '../infra/parts/services.js'
 import { livePid, stopPid } from '../infra/proc.js'
 import { apiCaller, median } from './common.js'
 import { nginxWorkersCpuUs } from './proccpu.js'
@@ -265,24 +265,31 @@ function startWrk(port: number, hostHeader: string, connections: number) {
   }
 }
 
+/** The process the router runs in: its own (`make up` runs it so), else the services process. */
+const routerPart = () => (livePid(contextFor(cfg, () => {}).paths.router.pid) ? routerApart : services)
+
 /**
- * Restarts the router as `make restart` does: the services process (the router runs in it) is stopped
- * (SIGTERM) and started again; nginx is left alone. Answers when the router serves again.
+ * Restarts the router as `make restart` does: its process (its own, or the services process it runs
+ * in) is stopped (SIGTERM) and started again; nginx is left alone. Answers when the router serves again.
  */
 async function restartRouter(): Promise<void> {
   const ctx = contextFor(cfg, () => {})
-  const pid = livePid(ctx.paths.services.pid)
-  if (!pid) throw new Error('the services process is not running')
+  const part = routerPart()
+  const pidfile = part === routerApart ? ctx.paths.router.pid : ctx.paths.services.pid
+  const pid = livePid(pidfile)
+  if (!pid) throw new Error(`the ${part.name} process is not running`)
   const nginxPid = livePid(ctx.paths.nginx.pid)
   await stopPid(pid, { timeoutMs: 30_000 })
   // The supervisor, when it runs, may start it first.
   await sleep(1_500)
-  if (!livePid(ctx.paths.services.pid)) await services.start(ctx)
+  if (!livePid(pidfile)) await part.start(ctx)
   await until(
     'the router running again',
     async () => {
-      const health = await must<{ checks: { services?: { detail?: { running?: string[] } } } }>('GET', '/healthz').catch(() => undefined)
-      return health?.checks.services?.detail?.running?.includes('router') ?? false
+      const health = await must<{ checks: { router?: { ok?: boolean }; services?: { detail?: { running?: string[] } } } }>('GET', '/healthz').catch(
+        () => undefined,
+      )
+      return part === routerApart ? health?.checks.router?.ok === true : (health?.checks.services?.detail?.running?.includes('router') ?? false)
     },
     60_000,
     200,
@@ -290,11 +297,11 @@ async function restartRouter(): Promise<void> {
   if (livePid(ctx.paths.nginx.pid) !== nginxPid) throw new Error('nginx was restarted with the router: its dict and pooled connections were lost')
 }
 
-/** The services log (the router logs each pass there). */
-const SERVICES_LOG = contextFor(cfg, () => {}).paths.services.log
+/** The router's log (it logs each pass there): its process's own, or the services log. */
+const routerLog = () => (routerPart() === routerApart ? contextFor(cfg, () => {}).paths.router.log : contextFor(cfg, () => {}).paths.services.log)
 const logSize = () => {
   try {
-    return statSync(SERVICES_LOG).size
+    return statSync(routerLog()).size
   } catch {
     return 0
   }
@@ -303,12 +310,12 @@ const logSize = () => {
 /**
  * Per step, p50 / p99 ms, of the router's passes logged since `from` (a byte offset of the services
  * log): `steps` of its `router: routes changed` lines, and the parts of the post to nginx (`apply.*`)
- * and the services process during the pass (`process.*`: CPU ms, event loop busy share, how late it ran).
+ * and the router's process during the pass (`process.*`: CPU ms, event loop busy share, how late it ran).
  */
 function routerSteps(from: number): string {
   const size = logSize()
   if (size <= from) return 'no router pass logged'
-  const fd = openSync(SERVICES_LOG, 'r')
+  const fd = openSync(routerLog(), 'r')
   const buf = Buffer.alloc(size - from)
   try {
     readSync(fd, buf, 0, buf.length, from)
@@ -329,7 +336,7 @@ function routerSteps(from: number): string {
     passes++
     const add = (k: string, x: number) => steps.set(k, [...(steps.get(k) ?? []), x])
     for (const [k, x] of Object.entries(v.steps)) if (k !== 'seq') add(k, x)
-    // The post to nginx in parts, and the services process during the pass.
+    // The post to nginx in parts, and the router's process during the pass.
     for (const [k, x] of Object.entries(v.apply ?? {})) add(`apply.${k}`, x)
     for (const [k, x] of Object.entries(v.process ?? {})) add(`process.${k}`, x)
     steps.set('covered apps', [...(steps.get('covered apps') ?? []), v.covered ?? 0])
@@ -340,8 +347,9 @@ function routerSteps(from: number): string {
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
 
 try {
-  const health = await must<{ checks: { services?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
-  const running = health.checks.services?.detail?.running ?? []
+  const health = await must<{ checks: { router?: unknown; services?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
+  // The router in this process or in its own (then /healthz has its check all the same).
+  const running = [...(health.checks.services?.detail?.running ?? []), ...(health.checks.router ? ['router'] : [])]
   for (const s of ['router', 'scheduler', 'publisher', 'projector']) {
     if (!running.includes(s)) throw new Error(`the platform runs no ${s} (it runs ${running.join(', ')}): start it with make up`)
   }
@@ -455,7 +463,7 @@ try {
   console.log()
 
   // 3. Faults under load: wrk (keep-alive, never sends a failed request again) through a config deploy,
-  // a scale 3 -> 1 -> 3, a rollback and a restart of the router (the services process).
+  // a scale 3 -> 1 -> 3, a rollback and a restart of the router (its process).
   if (PARTS.has(3)) {
     let seq = await store.streamVersion(streamId('runtime', app))
     await must('POST', `/v1/apps/${app}/formation`, token, { web: 3 })

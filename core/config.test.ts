@@ -125,9 +125,14 @@ t.test('many hosts: the host address and the NATS replicas, with defaults for on
     t.throws(() => loadConfig({ WHARF_APP_PORT_SOURCES: bad }), /WHARF_APP_PORT_SOURCES must be IPv4 addresses or CIDRs/, bad)
 })
 
-t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none) and WHARF_METRICS_MAX_APPS', async (t) => {
-  t.same(loadConfig({}).metrics, { port: 9464, maxApps: 500 })
-  t.same(loadConfig({ WHARF_METRICS_PORT: 'off', WHARF_METRICS_MAX_APPS: '50' }).metrics, { port: undefined, maxApps: 50 })
+t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none), WHARF_ROUTER_METRICS_PORT (9465) and WHARF_METRICS_MAX_APPS', async (t) => {
+  t.same(loadConfig({}).metrics, { port: 9464, maxApps: 500, routerPort: 9465 })
+  t.same(loadConfig({ WHARF_METRICS_PORT: 'off', WHARF_METRICS_MAX_APPS: '50', WHARF_ROUTER_METRICS_PORT: 'off' }).metrics, {
+    port: undefined,
+    maxApps: 50,
+    routerPort: undefined,
+  })
+  t.throws(() => loadConfig({ WHARF_ROUTER_METRICS_PORT: 'x' }), /WHARF_ROUTER_METRICS_PORT must be a port number/)
   t.throws(() => loadConfig({ WHARF_METRICS_PORT: '70000' }), /WHARF_METRICS_PORT must be a port number/)
   t.throws(() => loadConfig({ WHARF_METRICS_MAX_APPS: '0' }), /WHARF_METRICS_MAX_APPS must be a whole number/)
 })
@@ -153,4 +158,9 @@ t.test('limits: defaults, and a clear error on a bad value', (t) => {
   t.throws(() => loadConfig({ WHARF_APPS_PER_USER: '0' }, '/w'), /WHARF_APPS_PER_USER must be a whole number from 1/)
   t.throws(() => loadConfig({ WHARF_RUN_CPUS: 'lots' }, '/w'), /WHARF_RUN_CPUS must be a number/)
   t.end()
+})
+
+t.test('WHARF_ROUTER_HEALTH_SOCKET: where a router of its own process answers its health (unset: none)', async (t) => {
+  t.equal(loadConfig({}).routerHealthSocket, undefined)
+  t.equal(loadConfig({ WHARF_ROUTER_HEALTH_SOCKET: '/h/run/router.sock' }).routerHealthSocket, '/h/run/router.sock')
 })

@@ -85,8 +85,16 @@ export interface WharfConfig {
    * Prometheus metrics. `port`: where a process that runs no controller serves `/metrics`
    * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
    * metrics with, the rest counted as `_other` (`WHARF_METRICS_MAX_APPS`, default 500).
+   * `routerPort`: the port `make up` gives the router's process of its own for its `/metrics`
+   * (`WHARF_ROUTER_METRICS_PORT`, default 9465; `off` for none).
    */
-  metrics: { port: number | undefined; maxApps: number }
+  metrics: { port: number | undefined; maxApps: number; routerPort: number | undefined }
+  /**
+   * Where a router running in another process of this host answers its health, a unix socket
+   * (`WHARF_ROUTER_HEALTH_SOCKET`; `make up` sets it to `$WHARF_HOME/run/router.sock`): the
+   * controller's `/healthz` asks it when its own process runs no router. Unset: no such check.
+   */
+  routerHealthSocket: string | undefined
   /** NATS URL: `WHARF_NATS_URL`, default derived from the port; a comma-separated list names every server of a cluster. */
   natsUrl: string
   /** Replicas of the platform's JetStream streams: `WHARF_NATS_REPLICAS`, 1 (default), 3 or 5 (a NATS cluster). */
@@ -399,7 +407,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     metrics: {
       port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
       maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),
+      routerPort: env.WHARF_ROUTER_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_ROUTER_METRICS_PORT', 9465),
     },
+    routerHealthSocket: env.WHARF_ROUTER_HEALTH_SOCKET || undefined,
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     natsReplicas: natsReplicas(env.WHARF_NATS_REPLICAS),
     hostAddress: hostAddress(env.WHARF_HOST_ADDRESS),

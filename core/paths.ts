@@ -93,6 +93,11 @@ export function pathsFor(home: string) {
     services: { pid: join(run, 'wharf.pid'), log: join(logs, 'wharf.log') },
     /** The builder in a process of its own (a push that crashes it takes nothing else down). */
     builder: { pid: join(run, 'builder.pid'), log: join(logs, 'builder.log') },
+    /**
+     * The router in a process of its own (its event loop shared with no other service); `socket`:
+     * where it answers `GET /healthz` (the controller's `/healthz` asks it, see `WHARF_ROUTER_HEALTH`).
+     */
+    router: { pid: join(run, 'router.pid'), log: join(logs, 'router.log'), socket: join(run, 'router.sock') },
     /** The supervisor that starts again what died, and its record of restarts (`make status`). */
     supervisor: { pid: join(run, 'supervisor.pid'), log: join(logs, 'supervisor.log'), state: join(run, 'supervisor.json') },
   }

@@ -4,7 +4,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { durationText } from '../../core/config.js'
 import { VERSION } from '../../core/version.js'
-import { answers, daemonPart } from '../daemon.js'
+import { daemonPart } from '../daemon.js'
+import { askHealthSocket } from '../../core/health-socket.js'
+import { request } from 'undici'
 import type { InfraContext } from '../part.js'
 import { execFileP, livePid, portOpen } from '../proc.js'
 import { s3Settings } from './ceph.js'
@@ -83,6 +85,8 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_DRAIN_TIME: `${cfg.drainMs / 1000}s`,
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
+    // The router runs in a process of its own (see `router` below); the controller's /healthz asks it there.
+    WHARF_ROUTER_HEALTH_SOCKET: paths.router.socket,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
     ...(cfg.outboundAllow.length ? { WHARF_OUTBOUND_ALLOW: cfg.outboundAllow.map((r) => r.text).join(',') } : {}),
   }
@@ -121,8 +125,8 @@ export function supervisorEnv(ctx: InfraContext): NodeJS.ProcessEnv {
 }
 
 /**
- * All Wharf services but the builder in one Node process (`services/main.ts --except builder`),
- * logging pino JSON to $WHARF_HOME/logs/wharf.log.
+ * All Wharf services but the builder and the router in one Node process (`services/main.ts --except
+ * builder,router`), logging pino JSON to $WHARF_HOME/logs/wharf.log.
  */
 export const services = daemonPart({
   name: 'wharf',
@@ -133,7 +137,9 @@ export const services = daemonPart({
     { port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' },
     { port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' },
   ],
-  healthy: ({ cfg }) => answers(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
+  // Healthy but for the router, which runs apart and starts after this process (the projector makes
+  // the read models' tables it reads): its health is the router part's own.
+  healthy: ({ cfg }) => healthyButRouter(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
   // The Node the running services were started on: the pinned one unless started another way.
   describe: async ({ paths }) => ({ version: VERSION, detail: `node ${await nodeOf(livePid(paths.services.pid))}` }),
   prepare(ctx) {
@@ -145,10 +151,55 @@ export const services = daemonPart({
       // (`admin:replay`, a projection's rebuild) decodes a million events that are garbage once their chunk of
       // 1,000 is folded, and scavenges less often, each copying about as much (1M events, loaded machine: 101
       // scavenges -> 64, the replay's Node CPU 11.9 -> 10.4 s). V8 grows it only while allocation runs high.
-      args: ['--enable-source-maps', `--max-semi-space-size=${SEMI_SPACE_MB}`, MAIN, '--except', 'builder'],
+      args: ['--enable-source-maps', `--max-semi-space-size=${SEMI_SPACE_MB}`, MAIN, '--except', SERVICES_APART],
       logFile: ctx.paths.services.log,
       pidfile: ctx.paths.services.pid,
       env: { PATH: process.env.PATH, ...servicesEnv(ctx) },
+    }
+  },
+})
+
+/** The services that run in processes of their own (the builder, the router), not in the services process. */
+export const SERVICES_APART = 'builder,router'
+
+/** `/healthz` answers 200, or 503 with no failing check but the router's. */
+async function healthyButRouter(url: string): Promise<boolean> {
+  const res = await request(url, { headersTimeout: 3000, bodyTimeout: 3000 })
+  const body = (await res.body.json().catch(() => ({}))) as { checks?: Record<string, { ok?: boolean }> }
+  if (res.statusCode === 200) return true
+  if (res.statusCode !== 503 || !body.checks) return false
+  return Object.entries(body.checks).every(([name, c]) => name === 'router' || c.ok === true)
+}
+
+/**
+ * The router in a Node process of its own (`services/main.ts --only router`): its event loop is
+ * shared with no other service, so the controller's and the projector's work and garbage never delay
+ * a route change. Started after the services process (the projector makes the tables it reads);
+ * answers its health on a unix socket (`$WHARF_HOME/run/router.sock`), which the controller's
+ * `/healthz` asks; serves its `/metrics` on `WHARF_ROUTER_METRICS_PORT`; logs to
+ * $WHARF_HOME/logs/router.log.
+ */
+export const router = daemonPart({
+  name: 'router',
+  address: ({ paths }) => paths.router.socket,
+  pidfile: ({ paths }) => paths.router.pid,
+  log: ({ paths }) => paths.router.log,
+  ports: () => [],
+  // Up once its nginx holds its full table (it posts it on start).
+  healthy: async ({ paths }) => (await askHealthSocket(paths.router.socket)).ok,
+  describe: async ({ paths }) => {
+    const h = await askHealthSocket(paths.router.socket)
+    return { version: VERSION, ...(h.ok ? {} : { detail: h.reason }) }
+  },
+  prepare(ctx) {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
+    const port = ctx.cfg.metrics.routerPort
+    return {
+      cmd: process.execPath,
+      args: ['--enable-source-maps', MAIN, '--only', 'router'],
+      logFile: ctx.paths.router.log,
+      pidfile: ctx.paths.router.pid,
+      env: { PATH: process.env.PATH, ...servicesEnv(ctx), WHARF_METRICS_PORT: port === undefined ? 'off' : String(port) },
     }
   },
 })
@@ -185,7 +236,7 @@ export const builder = daemonPart({
       args: ['--enable-source-maps', MAIN, '--only', 'builder'],
       logFile: ctx.paths.builder.log,
       pidfile: ctx.paths.builder.pid,
-      // The scheduler and the router run in the services process: a push waits for its deploy all the same.
+      // The scheduler runs in the services process: a push waits for its deploy all the same.
       env: { PATH: process.env.PATH, ...servicesEnv(ctx), WHARF_PUSH_WAITS_FOR_DEPLOY: '1' },
     }
   },

@@ -11,6 +11,17 @@ import { dashboardDir } from './dashboard.js'
 import { buildHttp } from './http.js'
 import { consumersVerdict } from './admin/consumers.js'
 import { ROUTES } from './routes/index.js'
+import { askHealthSocket } from '../../core/health-socket.js'
+import type { HealthReport } from '../runtime.js'
+
+/** The health of the router in a process of its own, asked on its unix socket (`WHARF_ROUTER_HEALTH_SOCKET`). */
+function routerApart(socket: string): () => Promise<HealthReport> {
+  return async () => {
+    const h = await askHealthSocket(socket)
+    const detail = { ...h.detail, socket }
+    return h.ok ? { ok: true, detail } : { ok: false, reason: h.reason ?? 'not ok', detail }
+  }
+}
 
 /** The controller: HTTP API on 127.0.0.1:<controller port>, `/healthz` for the whole process. */
 export const controller: ServiceDefinition = {
@@ -47,8 +58,13 @@ export const controller: ServiceDefinition = {
           const v = await consumersVerdict(store, cfg.health)
           return { ok: v.ok, ...(v.reason ? { reason: v.reason } : {}), detail: { head: v.head, consumers: v.consumers } }
         },
-        // The router of this process: its nginx runs, answers and holds the routes (started after the controller).
-        ...(running.includes('router') ? { router: async () => (await healthOf('router')) ?? { ok: false, reason: 'the router has not started yet' } } : {}),
+        // The router of this process: its nginx runs, answers and holds the routes (started after the
+        // controller); or the router in a process of its own on this host (`make up` runs it so), asked on its socket.
+        ...(running.includes('router')
+          ? { router: async () => (await healthOf('router')) ?? { ok: false, reason: 'the router has not started yet' } }
+          : cfg.routerHealthSocket
+            ? { router: routerApart(cfg.routerHealthSocket) }
+            : {}),
         // The publisher of this process follows its Docker engine's events (not while the engine is down or restarting).
         ...(running.includes('publisher')
           ? {

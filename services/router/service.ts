@@ -8,6 +8,8 @@ import { isEvent } from '../../domain/index.js'
 import { lastServedSets, readModelsHandling } from '../../projections/index.js'
 import { CheckpointWatcher } from '../../projections/watcher.js'
 import { request } from 'undici'
+import { consumers } from '../../core/health.js'
+import { serveHealthSocket, type HealthSocket } from '../../core/health-socket.js'
 import type { HealthReport, ServiceDefinition } from '../runtime.js'
 import { PROBE_HOST } from './changes.js'
 import { Nginx, type NginxPaths } from './nginx.js'
@@ -326,7 +328,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
 export const router: ServiceDefinition = {
   name: 'router',
   description: 'apps, domains, containers -> nginx routes by Host (change sets to a shared dict, no reload)',
-  async start({ cfg, log: root, store, pool }) {
+  async start({ cfg, log: root, store, pool, running: names }) {
     const log = root.child({ service: 'router' })
     const paths = pathsFor(cfg.home)
     const running = await startRouter({
@@ -338,7 +340,27 @@ export const router: ServiceDefinition = {
       domain: cfg.domain,
       maxBodySizeCap: cfg.limits.bodySizeCap,
     })
+    // In a process of its own (`make up` runs it so: its event loop shared with no other service), it
+    // answers its health on a unix socket, which the controller's /healthz and `make status` ask: its
+    // nginx holds its routes, and the consumers of this process (its subscription) keep up.
+    let socket: HealthSocket | undefined
+    if (!names.includes('controller')) {
+      socket = await serveHealthSocket(paths.router.socket, async () => {
+        const [h, head] = await Promise.all([running.health(), store.lastSeq().catch(() => undefined)])
+        const v = consumers.verdict(head, cfg.health)
+        const detail = { ...h.detail, consumers: v.consumers }
+        if (!h.ok) return { ...h, detail }
+        return v.ok ? { ok: true, detail } : { ok: false, reason: `consumers: ${v.reason}`, detail }
+      })
+      log.info({ socket: paths.router.socket }, 'router: answering its health on a unix socket')
+    }
     log.info({ port: cfg.ports.router, tlsPort: cfg.ports.routerTls, domain: cfg.domain }, 'router: routing')
-    return { stop: () => running.stop(), health: () => running.health() }
+    return {
+      stop: async () => {
+        await socket?.close()
+        await running.stop()
+      },
+      health: () => running.health(),
+    }
   },
 }
