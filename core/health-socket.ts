@@ -71,7 +71,10 @@ export function askHealthSocket(path: string, timeoutMs = 1_500): Promise<Health
       })
       res.on('error', (err) => resolve({ ok: false, reason: `${path}: ${err.message}` }))
     })
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+    req.on('timeout', () => {
+      resolve({ ok: false, reason: `no answer on ${path} within ${timeoutMs} ms` })
+      req.destroy()
+    })
     req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, reason: `no process answers on ${path} (${err.code ?? err.message})` }))
     req.end()
   })

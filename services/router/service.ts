@@ -346,8 +346,10 @@ export const router: ServiceDefinition = {
     let socket: HealthSocket | undefined
     if (!names.includes('controller')) {
       socket = await serveHealthSocket(paths.router.socket, async () => {
-        const [h, head] = await Promise.all([running.health(), store.lastSeq().catch(() => undefined)])
-        const v = consumers.verdict(head, cfg.health)
+        // The log's head bounds the lag; NATS not answering leaves it unknown (the consumer's state still tells).
+        const head = Promise.race([store.lastSeq(), new Promise<undefined>((r) => setTimeout(() => r(undefined), HEALTH_MS).unref())]).catch(() => undefined)
+        const [h, last] = await Promise.all([running.health(), head])
+        const v = consumers.verdict(last, cfg.health)
         const detail = { ...h.detail, consumers: v.consumers }
         if (!h.ok) return { ...h, detail }
         return v.ok ? { ok: true, detail } : { ok: false, reason: `consumers: ${v.reason}`, detail }
