@@ -1,6 +1,6 @@
 import { WharfError } from '../../../core/errors.js'
 import type { RecordedEvent } from '../../../events/index.js'
-import { runCommand } from '../../../domain/command.js'
+import { readState, runCommand } from '../../../domain/command.js'
 import type { AuthUser, ControllerDeps } from '../context.js'
 import { appStream, contextOf, runAppCommand } from './access.js'
 import { fold } from '../../../domain/command.js'
@@ -15,12 +15,18 @@ import { claimDecider, domainStream } from '../../../domain/host/decider.js'
 export async function addDomain(deps: ControllerDeps, req: { user?: AuthUser; id: string }, app: string, domain: string): Promise<void> {
   const user = req.user!
   const claim = domainStream(domain)
-  const { events } = await deps.store.readStream(claim)
-  const holder = fold(claimDecider, events).app
+  // The access check and the claim's read side by side (two round trips to the log at once, not one
+  // after the other); the claim is folded where the Claim below decides on it without reading it again.
+  const [access, claimState] = await Promise.allSettled([
+    runAppCommand(deps, req, app, { type: 'CheckAccess', level: 'use' }, []),
+    readState(deps.store, claimDecider, claim),
+  ])
+  // Access first, so a caller who may not use the app learns nothing about the domain.
+  if (access.status === 'rejected') throw access.reason
+  if (claimState.status === 'rejected') throw claimState.reason
+  const holder = claimState.value.state.app
   // A claim left behind by a crash (its app no longer lists the domain) may be taken over.
   const holderStillUses = holder === undefined || holder === app ? true : await appUsesDomain(deps, holder, domain)
-  // Access first, so a caller who may not use the app learns nothing about the domain.
-  await runAppCommand(deps, req, app, { type: 'CheckAccess', level: 'use' }, [])
   const claimed = await runCommand(deps, {
     stream: claim,
     decider: claimDecider,
