@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { getEventListeners } from 'node:events'
 import { CheckpointWatcher } from './index.js'
 import { schemaOf } from './projection.js'
 import { countedLog } from './testing/counted.js'
@@ -62,4 +63,17 @@ t.test('a closed watcher refuses, and closing rejects a pending until', async (t
   await watcher.close()
   await rejected
   await t.rejects(watcher.until(nth(1), { projections: [name] }), { code: 'WHARF_UNAVAILABLE' })
+})
+
+t.test('waitFor with a signal that outlives the waits (a consumer one) leaves no listener on it, however each wait ends', async (t) => {
+  const { watcher, name, append, projector } = await setup(t)
+  const abort = new AbortController()
+  const seq = await append(1)
+  await projector.waitFor(seq)
+  for (let i = 0; i < 50; i++) await watcher.waitFor(seq, { projections: [name], signal: abort.signal })
+  await t.rejects(watcher.waitFor(seq + 1_000, { projections: [name], signal: abort.signal, timeoutMs: 50 }), /did not reach/)
+  t.equal(getEventListeners(abort.signal, 'abort').length, 0, 'no abort listener left after 50 waits reached and one timed out')
+  const given = watcher.waitFor(seq + 1_000, { projections: [name], signal: abort.signal, timeoutMs: 10_000 })
+  abort.abort()
+  await t.rejects(given, /given up/, 'an abort still ends a wait')
 })

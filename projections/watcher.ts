@@ -39,6 +39,8 @@ interface Waiter {
   resolve(): void
   reject(err: Error): void
   timer: NodeJS.Timeout
+  /** Takes its listener off the caller's abort signal. */
+  detach?: () => void
 }
 
 /** A pending {@link CheckpointWatcher.until}. */
@@ -107,15 +109,18 @@ export class CheckpointWatcher {
         if (!of) this.#waitersOf.set(name, (of = new Set()))
         of.add(waiter)
       }
-      opts.signal?.addEventListener(
-        'abort',
-        () => {
+      const signal = opts.signal
+      if (signal) {
+        const onAbort = () => {
           if (!this.#waiters.has(waiter)) return
           this.#finish(waiter)
           reject(new WharfError('WHARF_UNAVAILABLE', 'the wait was given up'))
-        },
-        { once: true },
-      )
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+        // Taken off when the wait ends however it ends: a signal that outlives many waits (a consumer's,
+        // for its whole life) would otherwise gather one listener per wait, and each add scans them all.
+        waiter.detach = () => signal.removeEventListener('abort', onAbort)
+      }
     })
     // The waiter may be settled while the LISTEN below is set up, before anyone awaits `done`.
     done.catch(() => {})
@@ -232,6 +237,7 @@ export class CheckpointWatcher {
 
   #finish(w: Waiter): void {
     clearTimeout(w.timer)
+    w.detach?.()
     this.#waiters.delete(w)
     for (const name of w.names) {
       const of = this.#waitersOf.get(name)
