@@ -35,6 +35,8 @@ const APPS = Number(process.env.BENCH_REPLAY_APPS ?? 2_000)
 /** Apps appended to at once (each writer appends its app's commits one after another). */
 const WRITERS = 256
 const TARGET_PER_SEC = 100_000
+/** The issue's figure for this machine (2 cores): 1,000,000 events in at most this many seconds. */
+const TARGET_SECONDS_PER_MILLION = 15
 /** One read model only (BENCH_REPLAY_PROJECTION=<name>), to see what each costs; default: all of them. */
 const only = process.env.BENCH_REPLAY_PROJECTION || undefined
 /** Events per read and transaction (BENCH_REPLAY_BATCH), default `admin:replay`'s. */
@@ -259,7 +261,7 @@ try {
   const rate = events / seconds
   const r1 = (x: number) => Math.round(x * 10) / 10
   console.log(
-    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s (main thread ${mainCpu === undefined ? '?' : mainCpu.toFixed(1)} s), Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s, nats-server ${natsCpu === undefined ? '?' : natsCpu.toFixed(1)} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+    `rebuilt ${wharfProjections().length} read models from ${events} events (${last} commits) in ${seconds.toFixed(1)} s: ${Math.round(rate)} events/s (goal >= ${TARGET_PER_SEC}: ${rate >= TARGET_PER_SEC ? 'yes' : 'NO'}; 1M in <= ${TARGET_SECONDS_PER_MILLION} s on this machine: ${rate >= 1_000_000 / TARGET_SECONDS_PER_MILLION ? 'yes' : 'NO'}); CPU: this process ${nodeCpu.toFixed(1)} s (main thread ${mainCpu === undefined ? '?' : mainCpu.toFixed(1)} s), Postgres backends ${pgCpu === undefined ? '?' : pgCpu.toFixed(1)} s, nats-server ${natsCpu === undefined ? '?' : natsCpu.toFixed(1)} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   )
   console.log(
     JSON.stringify({
