@@ -375,7 +375,6 @@ export class JetStreamEventStore implements EventStore {
     this.#log?.warn({ durableName, seq }, 'the ack of a closing subscription was not confirmed; those events may be delivered again')
   }
 
-  /** The events of the message at `seq`, upcast. */
   /** The events of the commit at `seq` if a live subscription decoded it lately (see {@link #decoded}). */
   #keptDecoded(data: Uint8Array, seq: number): RecordedEvent[] | undefined {
     // The size too: a stream deleted and made again (tests) reuses its seqs.
@@ -393,6 +392,7 @@ export class JetStreamEventStore implements EventStore {
     return events
   }
 
+  /** The events of the message at `seq`, upcast. */
   #decode(data: Uint8Array, seq: number): RecordedEvent[] {
     return this.#upcast(decodeCommit(data, seq))
   }
