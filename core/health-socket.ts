@@ -6,8 +6,8 @@
 import { chmodSync, rmSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
 
-/** A service's health, as `services/runtime.ts`'s `HealthReport`. */
-export interface HealthAnswer {
+/** A service's health: what `/healthz` reports of it (`services/runtime.ts` uses it for every service). */
+export interface HealthReport {
   ok: boolean
   detail?: Record<string, unknown>
   /** Why it is not ok, one line. */
@@ -22,7 +22,7 @@ export interface HealthSocket {
  * Serves `GET /healthz` on the unix socket `path` (mode 600; a socket left by a process that died is
  * removed first): `check()`'s report, 200 when ok, 503 when not.
  */
-export async function serveHealthSocket(path: string, check: () => Promise<HealthAnswer>): Promise<HealthSocket> {
+export async function serveHealthSocket(path: string, check: () => Promise<HealthReport>): Promise<HealthSocket> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/healthz') {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'WHARF_NOT_FOUND', message: 'only GET /healthz here' }))
@@ -53,7 +53,7 @@ export async function serveHealthSocket(path: string, check: () => Promise<Healt
  * Asks the health of the process serving on the unix socket `path`; a socket that does not answer
  * within `timeoutMs` is not ok, with the reason.
  */
-export function askHealthSocket(path: string, timeoutMs = 1_500): Promise<HealthAnswer> {
+export function askHealthSocket(path: string, timeoutMs = 1_500): Promise<HealthReport> {
   return new Promise((resolve) => {
     const req = request({ socketPath: path, method: 'GET', path: '/healthz', timeout: timeoutMs, headers: { host: 'wharf-health' } }, (res) => {
       let text = ''
@@ -63,7 +63,7 @@ export function askHealthSocket(path: string, timeoutMs = 1_500): Promise<Health
       })
       res.on('end', () => {
         try {
-          const h = JSON.parse(text) as HealthAnswer
+          const h = JSON.parse(text) as HealthReport
           resolve(typeof h.ok === 'boolean' ? h : { ok: false, reason: `${path} answered ${res.statusCode} without a report` })
         } catch {
           resolve({ ok: false, reason: `${path} answered ${res.statusCode} without a report` })

@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { PlatformStore } from '../core/backups.js'
 import type { WharfConfig } from '../core/config.js'
+import type { HealthReport } from '../core/health-socket.js'
 import type { Logger } from '../core/log.js'
 import type { ObjectStores } from '../core/objectstore/index.js'
 import type { Catalogue, EventStore } from '../events/index.js'
@@ -28,12 +29,7 @@ export interface ServiceDeps {
   healthOf(service: string): Promise<HealthReport | undefined>
 }
 
-export interface HealthReport {
-  ok: boolean
-  detail?: Record<string, unknown>
-  /** Why it is not ok, one line. */
-  reason?: string
-}
+export type { HealthReport } from '../core/health-socket.js'
 
 /** A running service: stops cleanly (finishes in-flight work, releases what it holds). */
 export interface RunningService {
