@@ -167,7 +167,12 @@ async function workersHealth(
   ])
   const v = consumers.verdict(head, thresholds)
   const services = Object.fromEntries(reports)
-  const detail = { services, consumers: v.consumers, ...(head !== undefined ? { head } : {}) }
+  const detail = {
+    running: running.map((r) => r.name).filter((n) => n !== 'health socket' && n !== 'metrics'),
+    services,
+    consumers: v.consumers,
+    ...(head !== undefined ? { head } : {}),
+  }
   const publisher = services.publisher
   if (publisher && !publisher.ok)
     return { ok: false, reason: `publisher: ${publisher.reason ?? `not following the Docker engine's events at ${dockerHost} (down or restarting)`}`, detail }
