@@ -233,8 +233,9 @@ async function floor(image: string, command: string[], n: number, publish: boole
 }
 
 try {
-  const health = await must<{ checks: { services?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
-  const running = health.checks.services?.detail?.running ?? []
+  const health = await must<{ checks: { services?: { detail?: { running?: string[] } }; workers?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
+  // The scheduler in the controller's process or in the workers' (`make up`: their check lists it).
+  const running = [...(health.checks.services?.detail?.running ?? []), ...(health.checks.workers?.detail?.running ?? [])]
   const password = `pw-${suffix}-${Math.random().toString(36).slice(2)}`
   await must('POST', '/v1/auth/register', undefined, { username, password, email: `${username}@bench.invalid` })
   token = (await must<{ token: string }>('POST', '/v1/auth/login', undefined, { username, password })).token

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:failures`: kills (SIGKILL) Postgres, NATS, nginx and the services process of a
+ * `npm run bench:failures`: kills (SIGKILL) Postgres, NATS, nginx, the services process, the router's and the workers' of a
  * platform of its own (under a temporary home, on free ports, watched by the supervisor) one after the
  * other while `config:set` runs 4 times a second and requests go through the router every 50 ms, and
  * prints for each part: time until it is back, time until commands succeed again, and the commands
@@ -9,13 +9,13 @@
  * its failed requests, and scales it during the Postgres and services kills (the time until that
  * deploy converged, from the kill). `engine`: the Docker engine, killed on a second drill whose
  * engine is its own simulated host (root only; needs the registry too), with a scale in flight.
- * `WHARF_BENCH_PARTS=postgres,nats` runs only those (default all six).
+ * `WHARF_BENCH_PARTS=postgres,nats` runs only those (default all seven).
  */
 import { loadavg } from 'node:os'
 import { killAndRecover, startDrill, type KillResult } from '../infra/failures.js'
 
-type PartName = 'postgres' | 'nats' | 'nginx' | 'services' | 'router' | 'engine'
-const parts = (process.env.WHARF_BENCH_PARTS ?? 'postgres,nats,nginx,services,router,engine').split(',') as PartName[]
+type PartName = 'postgres' | 'nats' | 'nginx' | 'services' | 'router' | 'workers' | 'engine'
+const parts = (process.env.WHARF_BENCH_PARTS ?? 'postgres,nats,nginx,services,router,workers,engine').split(',') as PartName[]
 // A `make up` platform's registry (its wharf.env names the port): the drill's web app is imported there.
 const registry = process.env.WHARF_REGISTRY_PORT ? `127.0.0.1:${process.env.WHARF_REGISTRY_PORT}` : undefined
 const registryAuth =

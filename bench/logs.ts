@@ -59,8 +59,9 @@ async function platformWithLogs(): Promise<string | undefined> {
   const base = process.env.WHARF_URL ?? `http://127.0.0.1:${platform.ports.controller}`
   try {
     const res = await request(`${base}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
-    const body = (await res.body.json()) as { checks?: { services?: { detail?: { running?: string[] } } } }
-    const running = body.checks?.services?.detail?.running ?? []
+    const body = (await res.body.json()) as { checks?: { services?: { detail?: { running?: string[] } }; workers?: { detail?: { running?: string[] } } } }
+    // In the controller's process or in the workers' (`make up`: their check lists them).
+    const running = [...(body.checks?.services?.detail?.running ?? []), ...(body.checks?.workers?.detail?.running ?? [])]
     return running.includes('logger') && running.includes('logspout') ? base : undefined
   } catch {
     return undefined

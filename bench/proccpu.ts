@@ -37,6 +37,8 @@ export function platformProcesses(home: string, dockerHost: string | undefined):
     if (pid !== undefined) out[name] = pid
   }
   add('services', readPid(join(run, 'wharf.pid')))
+  add('router', readPid(join(run, 'router.pid')))
+  add('workers', readPid(join(run, 'workers.pid')))
   add('builder', readPid(join(run, 'builder.pid')))
   add('nats', readPid(join(run, 'nats.pid')))
   add('nginx', readPid(join(run, 'nginx.pid')))

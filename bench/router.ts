@@ -347,9 +347,17 @@ function routerSteps(from: number): string {
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
 
 try {
-  const health = await must<{ checks: { router?: unknown; services?: { detail?: { running?: string[] } } } }>('GET', '/healthz')
-  // The router in this process or in its own (then /healthz has its check all the same).
-  const running = [...(health.checks.services?.detail?.running ?? []), ...(health.checks.router ? ['router'] : [])]
+  const health = await must<{ checks: { router?: unknown; services?: { detail?: { running?: string[] } }; workers?: { detail?: { running?: string[] } } } }>(
+    'GET',
+    '/healthz',
+  )
+  // The router in this process or in its own (then /healthz has its check all the same); the scheduler and
+  // the publisher in this process or in the workers' (their check lists them).
+  const running = [
+    ...(health.checks.services?.detail?.running ?? []),
+    ...(health.checks.workers?.detail?.running ?? []),
+    ...(health.checks.router ? ['router'] : []),
+  ]
   for (const s of ['router', 'scheduler', 'publisher', 'projector']) {
     if (!running.includes(s)) throw new Error(`the platform runs no ${s} (it runs ${running.join(', ')}): start it with make up`)
   }

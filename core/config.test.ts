@@ -125,17 +125,25 @@ t.test('many hosts: the host address and the NATS replicas, with defaults for on
     t.throws(() => loadConfig({ WHARF_APP_PORT_SOURCES: bad }), /WHARF_APP_PORT_SOURCES must be IPv4 addresses or CIDRs/, bad)
 })
 
-t.test('metrics: WHARF_METRICS_PORT (default 9464, off for none), WHARF_ROUTER_METRICS_PORT (9465) and WHARF_METRICS_MAX_APPS', async (t) => {
-  t.same(loadConfig({}).metrics, { port: 9464, maxApps: 500, routerPort: 9465 })
-  t.same(loadConfig({ WHARF_METRICS_PORT: 'off', WHARF_METRICS_MAX_APPS: '50', WHARF_ROUTER_METRICS_PORT: 'off' }).metrics, {
-    port: undefined,
-    maxApps: 50,
-    routerPort: undefined,
-  })
-  t.throws(() => loadConfig({ WHARF_ROUTER_METRICS_PORT: 'x' }), /WHARF_ROUTER_METRICS_PORT must be a port number/)
-  t.throws(() => loadConfig({ WHARF_METRICS_PORT: '70000' }), /WHARF_METRICS_PORT must be a port number/)
-  t.throws(() => loadConfig({ WHARF_METRICS_MAX_APPS: '0' }), /WHARF_METRICS_MAX_APPS must be a whole number/)
-})
+t.test(
+  'metrics: WHARF_METRICS_PORT (default 9464, off for none), WHARF_ROUTER_METRICS_PORT (9465), WHARF_WORKERS_METRICS_PORT (9466) and WHARF_METRICS_MAX_APPS',
+  async (t) => {
+    t.same(loadConfig({}).metrics, { port: 9464, maxApps: 500, routerPort: 9465, workersPort: 9466 })
+    t.same(
+      loadConfig({ WHARF_METRICS_PORT: 'off', WHARF_METRICS_MAX_APPS: '50', WHARF_ROUTER_METRICS_PORT: 'off', WHARF_WORKERS_METRICS_PORT: 'off' }).metrics,
+      {
+        port: undefined,
+        maxApps: 50,
+        routerPort: undefined,
+        workersPort: undefined,
+      },
+    )
+    t.throws(() => loadConfig({ WHARF_ROUTER_METRICS_PORT: 'x' }), /WHARF_ROUTER_METRICS_PORT must be a port number/)
+    t.throws(() => loadConfig({ WHARF_WORKERS_METRICS_PORT: 'x' }), /WHARF_WORKERS_METRICS_PORT must be a port number/)
+    t.throws(() => loadConfig({ WHARF_METRICS_PORT: '70000' }), /WHARF_METRICS_PORT must be a port number/)
+    t.throws(() => loadConfig({ WHARF_METRICS_MAX_APPS: '0' }), /WHARF_METRICS_MAX_APPS must be a whole number/)
+  },
+)
 
 t.test('limits: defaults, and a clear error on a bad value', (t) => {
   const { limits } = loadConfig({}, '/w')
@@ -163,4 +171,9 @@ t.test('limits: defaults, and a clear error on a bad value', (t) => {
 t.test('WHARF_ROUTER_HEALTH_SOCKET: where a router of its own process answers its health (unset: none)', async (t) => {
   t.equal(loadConfig({}).routerHealthSocket, undefined)
   t.equal(loadConfig({ WHARF_ROUTER_HEALTH_SOCKET: '/h/run/router.sock' }).routerHealthSocket, '/h/run/router.sock')
+})
+
+t.test('WHARF_WORKERS_HEALTH_SOCKET: where the workers of their own process answer their health (unset: none)', async (t) => {
+  t.equal(loadConfig({}).workersHealthSocket, undefined)
+  t.equal(loadConfig({ WHARF_WORKERS_HEALTH_SOCKET: '/h/run/workers.sock' }).workersHealthSocket, '/h/run/workers.sock')
 })

@@ -86,15 +86,23 @@ export interface WharfConfig {
    * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
    * metrics with, the rest counted as `_other` (`WHARF_METRICS_MAX_APPS`, default 500).
    * `routerPort`: the port `make up` gives the router's process of its own for its `/metrics`
-   * (`WHARF_ROUTER_METRICS_PORT`, default 9465; `off` for none).
+   * (`WHARF_ROUTER_METRICS_PORT`, default 9465; `off` for none). `workersPort`: the same for the
+   * workers' process (`WHARF_WORKERS_METRICS_PORT`, default 9466; `off` for none).
    */
-  metrics: { port: number | undefined; maxApps: number; routerPort: number | undefined }
+  metrics: { port: number | undefined; maxApps: number; routerPort: number | undefined; workersPort: number | undefined }
   /**
    * Where a router running in another process of this host answers its health, a unix socket
    * (`WHARF_ROUTER_HEALTH_SOCKET`; `make up` sets it to `$WHARF_HOME/run/router.sock`): the
    * controller's `/healthz` asks it when its own process runs no router. Unset: no such check.
    */
   routerHealthSocket: string | undefined
+  /**
+   * Where the workers' process of this host (scheduler, publisher, logger, logspout, backups, webhooks
+   * apart from the controller) answers its health, a unix socket (`WHARF_WORKERS_HEALTH_SOCKET`;
+   * `make up` sets it to `$WHARF_HOME/run/workers.sock`): the controller's `/healthz` asks it when its
+   * own process runs no publisher. Unset: no such check.
+   */
+  workersHealthSocket: string | undefined
   /** NATS URL: `WHARF_NATS_URL`, default derived from the port; a comma-separated list names every server of a cluster. */
   natsUrl: string
   /** Replicas of the platform's JetStream streams: `WHARF_NATS_REPLICAS`, 1 (default), 3 or 5 (a NATS cluster). */
@@ -408,8 +416,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
       port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
       maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),
       routerPort: env.WHARF_ROUTER_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_ROUTER_METRICS_PORT', 9465),
+      workersPort: env.WHARF_WORKERS_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_WORKERS_METRICS_PORT', 9466),
     },
     routerHealthSocket: env.WHARF_ROUTER_HEALTH_SOCKET || undefined,
+    workersHealthSocket: env.WHARF_WORKERS_HEALTH_SOCKET || undefined,
     natsUrl: env.WHARF_NATS_URL || `nats://127.0.0.1:${ports.nats}`,
     natsReplicas: natsReplicas(env.WHARF_NATS_REPLICAS),
     hostAddress: hostAddress(env.WHARF_HOST_ADDRESS),

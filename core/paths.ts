@@ -98,6 +98,12 @@ export function pathsFor(home: string) {
      * where it answers `GET /healthz` (the controller's `/healthz` asks it, see `WHARF_ROUTER_HEALTH`).
      */
     router: { pid: join(run, 'router.pid'), log: join(logs, 'router.log'), socket: join(run, 'router.sock') },
+    /**
+     * The workers' process: the services off the command path (scheduler, publisher, logger, logspout,
+     * backups, webhooks), so the controller and the projector have an event loop of their own; `socket`:
+     * where it answers `GET /healthz` (the controller's `/healthz` asks it, see `WHARF_WORKERS_HEALTH_SOCKET`).
+     */
+    workers: { pid: join(run, 'workers.pid'), log: join(logs, 'workers.log'), socket: join(run, 'workers.sock') },
     /** The supervisor that starts again what died, and its record of restarts (`make status`). */
     supervisor: { pid: join(run, 'supervisor.pid'), log: join(logs, 'supervisor.log'), state: join(run, 'supervisor.json') },
   }

@@ -53,8 +53,13 @@ const DURABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 const READ_CONSUMER_TIMEOUT_MS = 2_000
 /** How long one pull of a durable subscription waits on the server, ms. */
 const PULL_EXPIRES_MS = 5_000
-/** The server's heartbeat on an idle pull, ms: two missed and the client pulls again. */
-const PULL_HEARTBEAT_MS = 1_000
+/** The server's heartbeat on an idle pull, ms (nats.js's least): two missed and the client pulls again. */
+const PULL_HEARTBEAT_MS = 500
+/**
+ * A live subscription that has had no delivery for this long, ms, while this process appended a later
+ * commit that long ago, pulls again (see {@link JetStreamEventStore} `#watchStalls`).
+ */
+const STALL_MS = 150
 /**
  * A read of one subject (an event stream) gets up to this many messages one by one (message gets
  * answered by the stream's leader, no consumer), then the rest through a consumer (one pull per
@@ -110,6 +115,9 @@ export class JetStreamEventStore implements EventStore {
   readonly #catalogue: Catalogue
   readonly #log: Logger | undefined
   readonly #open = new Set<JetStreamSubscription>()
+  /** The newest commit this process appended (its seq) and when its ack came (performance.now()). */
+  #appended = { seq: 0, at: 0 }
+  #stallTimer: NodeJS.Timeout | undefined
   /**
    * The commits live subscriptions decoded lately, by seq: each of the process's subscribers that
    * reads a commit (a dozen read models, the router, the scheduler, ...) gets the same events, decoded
@@ -160,6 +168,7 @@ export class JetStreamEventStore implements EventStore {
     }
     const result = await this.#commit(stream, subject, envelopes, opts.expectedVersion)
     if (!result.duplicate) observeAppended(result.events)
+    if (result.lastSeq > this.#appended.seq) this.#appended = { seq: result.lastSeq, at: performance.now() }
     return result
   }
 
@@ -312,6 +321,7 @@ export class JetStreamEventStore implements EventStore {
     // nats.js pulls again only after two missed heartbeats, 30 s with the defaults (30 s pulls, 15 s
     // heartbeats). A projection stalled that long under load here (no redelivery, no error logged).
     const messages = await consumer.consume({ max_messages: READ_BATCH, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS })
+    void this.#watchPulls(durableName, messages.status())
     const types = opts.types === undefined ? undefined : new Set(opts.types)
     const reads = types && mayHold(types)
     const sub = new JetStreamSubscription(durableName, messages, {
@@ -326,10 +336,30 @@ export class JetStreamEventStore implements EventStore {
       firstSeq: async () => (await this.#jsm.streams.info(stream)).state.first_seq,
       onGap: (from, to) => this.#log?.warn({ durableName, from, to }, 'deliveries were lost on the way; reading them again'),
       confirmAck: (seq) => this.#confirmAck(durableName, seq),
-      onClose: () => this.#open.delete(sub),
+      onClose: () => {
+        this.#open.delete(sub)
+        if (this.#open.size === 0) clearInterval(this.#stallTimer)
+      },
     })
     this.#open.add(sub)
+    this.#stallTimer ??= setInterval(() => this.#watchStalls(), STALL_MS / 2).unref()
     return sub
+  }
+
+  /**
+   * Logs what stalls a subscription's pulls: a pull the server ended early (a 409 status: nats.js pulls
+   * again only after two missed heartbeats, 2 s here) and the missed heartbeats themselves.
+   */
+  async #watchPulls(durableName: string, notices: AsyncIterable<{ type: string; code?: number }>): Promise<void> {
+    try {
+      for await (const n of notices) {
+        // A pull that expired (408) is pulled again at once.
+        if (n.type === 'next' || n.type === 'heartbeat' || n.type === 'discard' || (n.type === 'debug' && n.code === 408)) continue
+        this.#log?.warn({ durableName, notice: n }, 'a pull of the subscription was ended or stalled')
+      }
+    } catch {
+      // The subscription closed.
+    }
   }
 
   async deleteSubscription(durableName: string): Promise<void> {
@@ -341,8 +371,28 @@ export class JetStreamEventStore implements EventStore {
     }
   }
 
+  /**
+   * Pulls again for each live subscription that the server has sent nothing for {@link STALL_MS}
+   * while a commit this process appended at least that long ago is still not delivered to it. Under
+   * load nats-server (2.9) at times holds no pull request for a consumer while nats.js counts one
+   * outstanding: nothing comes, not even heartbeats, until nats.js misses two of them and pulls again
+   * (2 s with 1 s heartbeats: a `config:set` waiting for that read model waited as long).
+   */
+  #watchStalls(): void {
+    const { seq, at } = this.#appended
+    const now = performance.now()
+    if (seq === 0 || now - at < STALL_MS) return
+    for (const sub of this.#open) {
+      if (!sub.stalled(seq, now, STALL_MS)) continue
+      this.#log?.info({ durableName: sub.name, appended: seq }, 'no delivery on a subscription behind a commit of this process; pulling again')
+      sub.pullAgain()
+    }
+  }
+
   /** Closes the subscriptions, then drains the connection (pending publishes and acks are sent). */
   async close(): Promise<void> {
+    clearInterval(this.#stallTimer)
+    this.#stallTimer = undefined
     for (const sub of [...this.#open]) await sub.close()
     this.#publisher.close()
     if (!this.#nc.isClosed()) await this.#nc.drain()
@@ -472,6 +522,10 @@ interface SubscriptionParts extends Omit<ContiguousOptions<StoredMsg>, 'fetch'> 
 class JetStreamSubscription implements Subscription {
   #closed = false
   #iterating = false
+  /** The seq of the newest message the server delivered, and when it was taken (performance.now()). */
+  #delivered: { seq: number; at: number }
+  /** When this subscription last pulled again on its own (performance.now()). */
+  #pulledAt = -Infinity
   #lastAcked: JsMsg | undefined
   #ackTimer: NodeJS.Immediate | undefined
   readonly #messages: ConsumerMessages
@@ -484,6 +538,7 @@ class JetStreamSubscription implements Subscription {
   ) {
     this.#messages = messages
     this.#parts = parts
+    this.#delivered = { seq: parts.expected - 1, at: performance.now() }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
@@ -495,6 +550,7 @@ class JetStreamSubscription implements Subscription {
       if (this.#closed) break
       const live = item.kind === 'live' ? item.msg : undefined
       const seq = item.msg.seq
+      this.#delivered = { seq: Math.max(seq, this.#delivered.seq), at: performance.now() }
       const events = this.#parts.decode(item.msg.data, seq)
       // Messages after this one that the server has not sent yet (plus, for a message read again, the ones up to the delivery that revealed the gap).
       const after = item.kind === 'live' ? item.msg.info.pending : item.before.info.pending + (item.before.seq - seq)
@@ -518,6 +574,23 @@ class JetStreamSubscription implements Subscription {
       }
       if (live) behind = live
     }
+  }
+
+  /**
+   * True when the server has sent nothing for `ms` (none taken, none waiting in the client's buffer)
+   * although the log holds `head`, past what it delivered, and it did not pull again in the last `ms`.
+   */
+  stalled(head: number, now: number, ms: number): boolean {
+    if (this.#closed || !this.#iterating || head <= this.#delivered.seq) return false
+    if (now - this.#delivered.at < ms || now - this.#pulledAt < ms) return false
+    return this.#messages.getPending() === 0
+  }
+
+  /** Asks the server for messages again, forgetting the pulls nats.js counts as outstanding. */
+  pullAgain(): void {
+    this.#pulledAt = performance.now()
+    const m = this.#messages as ConsumerMessages & { resetPending?: () => Promise<boolean> }
+    m.resetPending?.().catch(() => {})
   }
 
   /**

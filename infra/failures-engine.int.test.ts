@@ -28,7 +28,7 @@ t.test('the Docker engine killed with -9 comes back by itself; apps answer while
   t.comment(JSON.stringify(r))
   // Whether the kill came between the scheduler's look at the services and its change (the window in
   // which a scale used to be failed for good, 2 of 5 runs): then it applies the change once the engine is back.
-  const met = readFileSync(d.ctx.paths.services.log, 'utf8')
+  const met = readFileSync(d.ctx.paths.workers.log, 'utf8')
     .split('\n')
     .filter((l) => l.includes('the engine cannot be reached; the deploy is applied')).length
   console.error(`failures-engine: the scheduler's change met the dead engine: ${met > 0 ? 'yes' : 'no'}`)
@@ -60,10 +60,11 @@ t.test('the Docker engine killed with -9 comes back by itself; apps answer while
     `the scale to web=2 converged and the platform caught up: the containers announced up are the ones the engine runs (${r.convergedMs} ms after the kill)`,
   )
   if (!(r.convergedMs !== undefined && r.convergedMs >= 0) && process.env.WHARF_DRILL_LOGS) {
-    // Kept for a diagnosis: the services' and the supervisor's logs (the drill's home goes at its end).
+    // Kept for a diagnosis: the services', the workers' and the supervisor's logs (the drill's home goes at its end).
     const dir = `${process.env.WHARF_DRILL_LOGS}/${new Date(r.killedAt).toISOString()}`
     mkdirSync(dir, { recursive: true })
     copyFileSync(d.ctx.paths.services.log, `${dir}/wharf.log`)
+    copyFileSync(d.ctx.paths.workers.log, `${dir}/workers.log`)
     copyFileSync(d.ctx.paths.supervisor.log, `${dir}/supervisor.log`)
     console.error(`failures-engine: logs kept in ${dir}`)
   }

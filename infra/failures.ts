@@ -21,7 +21,8 @@ import { simulatedHosts } from './parts/hosts.js'
 import { nats } from './parts/nats.js'
 import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
-import { router, services, SERVICES_APART, servicesEnv, supervisor, supervisorEnv } from './parts/services.js'
+import { router, services, SERVICES_APART, servicesEnv, supervisor, supervisorEnv, workers } from './parts/services.js'
+import { WORKERS } from '../services/runtime.js'
 import { isAlive, livePid, startDaemon, stopPid, waitUntil } from './proc.js'
 import { freePort } from './test-env.js'
 
@@ -55,11 +56,11 @@ export interface Drill {
 const WEB_PROCFILE = { web: `mkdir -p /www && echo ok > /www/index.html && (httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait)` }
 
 /** The parts a drill kills, with the pid to kill and what "back" means. */
-export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services, router, engine: simulatedHosts }
+export const KILLABLE: Record<string, Part> = { postgres, nats, nginx, services, router, workers, engine: simulatedHosts }
 
 /**
- * Starts NATS, Postgres, nginx, the services, the router (in a process of its own, as `make up` runs it)
- * and the supervisor (watching those five) under a new home. With `dockerHost` and `registry` (`127.0.0.1:<port>` of a registry that engine pulls from)
+ * Starts NATS, Postgres, nginx, the services, the router and the workers (each in a process of its own, as `make up` runs them)
+ * and the supervisor (watching those six) under a new home. With `dockerHost` and `registry` (`127.0.0.1:<port>` of a registry that engine pulls from)
  * it also deploys {@link Drill.web}. With `ownEngine` (and `registry`) instead of `dockerHost`, the
  * drill's Docker engine is one of its own: a simulated host (infra/hosts.ts, a network namespace
  * with its own engine and swarm, `--userland-proxy=false`), which the supervisor also watches, so
@@ -137,7 +138,7 @@ export async function startDrill(
   let web: string | undefined
   const stop = async () => {
     if (supervisorPid) await stopPid(supervisorPid, { timeoutMs: 10_000 })
-    await down(ctx, [services, router, nats, postgres, nginx]).catch(() => undefined)
+    await down(ctx, [services, router, workers, nats, postgres, nginx]).catch(() => undefined)
     // As recorded now: the supervisor records the pid of an engine it started again.
     if (topology) await stopHosts(readTopology(topology.dir) ?? topology, { keepDir: true }).catch(() => undefined)
     else if (engine) {
@@ -172,9 +173,18 @@ export async function startDrill(
       env: { PATH: process.env.PATH, ...servicesEnv(ctx), WHARF_METRICS_PORT: 'off' },
     })
     await waitUntil('the router', () => router.status(ctx).then((s) => s.up), 60_000)
+    // The workers (scheduler, publisher, logger, ...) in their process of their own, as the workers part starts them.
+    startDaemon({
+      cmd: process.execPath,
+      args: [SERVICES_MAIN, '--only', WORKERS.join(',')],
+      logFile: ctx.paths.workers.log,
+      pidfile: ctx.paths.workers.pid,
+      env: { PATH: process.env.PATH, ...servicesEnv(ctx), WHARF_METRICS_PORT: 'off' },
+    })
+    await waitUntil('the workers', () => workers.status(ctx).then((s) => s.up), 60_000)
     supervisorPid = startDaemon({
       cmd: process.execPath,
-      args: [INFRA_MAIN, 'supervise', '--parts', `nats,postgres,nginx,wharf,router${topology ? ',hosts' : ''}`],
+      args: [INFRA_MAIN, 'supervise', '--parts', `nats,postgres,nginx,wharf,router,workers${topology ? ',hosts' : ''}`],
       logFile: ctx.paths.supervisor.log,
       pidfile: ctx.paths.supervisor.pid,
       env: { PATH: process.env.PATH, ...supervisorEnv(ctx) },

@@ -15,7 +15,7 @@ import { createLogger } from '../core/log.js'
 import { contextFor, down, startPart, status, supervisedParts, up } from './platform.js'
 import { simulatedHosts } from './parts/hosts.js'
 import { natsClientUrl } from './parts/nats.js'
-import { builder, router, services } from './parts/services.js'
+import { builder, router, services, workers } from './parts/services.js'
 import { childrenOf, stillRuns } from './proc.js'
 import { Supervisor, type SupervisorState } from './supervisor.js'
 import { runTests } from './test-env.js'
@@ -98,7 +98,7 @@ program
   .command('down-services')
   .description('stop only the Wharf services (the real parts keep running)')
   .action(async () => {
-    const results = await down(ctx, [services, router, builder])
+    const results = await down(ctx, [services, router, workers, builder])
     for (const r of results) console.log(`  ${r.part.padEnd(9)} ${r.result}`)
   })
 

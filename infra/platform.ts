@@ -9,7 +9,7 @@ import { nginx } from './parts/nginx.js'
 import { postgres } from './parts/postgres.js'
 import { redis } from './parts/redis.js'
 import { registry } from './parts/registry.js'
-import { builder, router, services, servicesEnv, servicesOutdated, supervisor } from './parts/services.js'
+import { builder, router, services, servicesEnv, servicesOutdated, supervisor, workers } from './parts/services.js'
 import { pathsFor } from '../core/paths.js'
 import { processId, stillRuns } from './proc.js'
 import { startLockPath, withStartLock } from './start-lock.js'
@@ -20,11 +20,11 @@ import { startLockPath, withStartLock } from './start-lock.js'
  * `WHARF_REGISTRY_CACHE=redis` but is always stopped (the setting may have changed since).
  */
 export const REAL_PARTS: readonly Part[] = [nats, postgres, registry, docker, nginx, ceph, redis]
-export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services, router, builder, supervisor]
+export const ALL_PARTS: readonly Part[] = [...REAL_PARTS, services, router, workers, builder, supervisor]
 
-/** What the supervisor watches: every real part this configuration runs, the services, the router and the builder. */
+/** What the supervisor watches: every real part this configuration runs, the services, the router, the workers and the builder. */
 export function supervisedParts(cfg: WharfConfig): Part[] {
-  return [...realParts(cfg), services, router, builder]
+  return [...realParts(cfg), services, router, workers, builder]
 }
 
 /** The real parts this configuration runs. */
@@ -100,11 +100,12 @@ export async function up(
       // Not started again with the old build meanwhile: the supervisor goes first (it is started again below).
       await supervisor.stop(ctx)
       await builder.stop(ctx)
+      await workers.stop(ctx)
       await router.stop(ctx)
     }
     const restarted = outdated && (await services.stop(ctx)) === 'stopped'
-    // The router after the services process: the projector in it makes the tables the router reads.
-    for (const p of [services, router, builder, supervisor]) {
+    // The router and the workers after the services process: the projector in it makes the tables they read.
+    for (const p of [services, router, workers, builder, supervisor]) {
       const t0 = Date.now()
       const result = await startPart(ctx, p, 'make up')
       const took = `(${((Date.now() - t0) / 1000).toFixed(1)} s)`
@@ -124,8 +125,8 @@ export async function down(ctx: InfraContext, parts: readonly Part[] = ALL_PARTS
   // The supervisor first, or it starts again what is being stopped (`make up` starts it again).
   const sup = await supervisor.stop(ctx)
   if (sup === 'stopped' || parts.includes(supervisor)) out.push({ part: supervisor.name, result: sup })
-  for (const p of [services, router, builder]) if (parts.includes(p)) out.push({ part: p.name, result: await p.stop(ctx) })
-  const real = parts.filter((p) => p !== services && p !== router && p !== builder && p !== supervisor)
+  for (const p of [services, router, workers, builder]) if (parts.includes(p)) out.push({ part: p.name, result: await p.stop(ctx) })
+  const real = parts.filter((p) => p !== services && p !== router && p !== workers && p !== builder && p !== supervisor)
   const results = await Promise.all(real.map(async (p) => ({ part: p.name, result: await p.stop(ctx) })))
   return [...out, ...results]
 }

@@ -26,7 +26,10 @@ import { logger } from './logger/service.js'
 import { logspout } from './logspout/service.js'
 import { webhooks } from './webhooks/service.js'
 import { listenMetrics } from './metrics.js'
-import { selectServices, type RunningService, type ServiceDefinition } from './runtime.js'
+import { selectServices, type HealthReport, type RunningService, type ServiceDefinition } from './runtime.js'
+import { consumers, type HealthThresholds } from '../core/health.js'
+import { serveHealthSocket } from '../core/health-socket.js'
+import { pathsFor } from '../core/paths.js'
 
 /** Every service this process can run, in start order (the projector migrates the read models first). */
 export const SERVICES: readonly ServiceDefinition[] = [projector, controller, scheduler, builder, publisher, router, logger, logspout, backups, webhooks]
@@ -129,10 +132,51 @@ async function main(): Promise<void> {
     running.push({ name: def.name, svc })
     log.info({ service: def.name }, 'started')
   }
+  // The workers' process (`make up` runs the scheduler and the services beside it apart from the
+  // controller): its health on a unix socket, which the controller's /healthz asks
+  // (WHARF_WORKERS_HEALTH_SOCKET) and `make status` shows.
+  if (names.includes('scheduler') && !names.includes('controller')) {
+    const socket = pathsFor(cfg.home).workers.socket
+    const h = await serveHealthSocket(socket, () => workersHealth(running, store, cfg.health, cfg.dockerHost))
+    running.push({ name: 'health socket', svc: { stop: () => h.close() } })
+    log.info({ socket }, 'answering the health of this process on a unix socket')
+  }
   log.info(
     { services: names, version: VERSION, controller: names.includes('controller') ? `http://${cfg.host}:${cfg.ports.controller}` : undefined },
     'Wharf services running',
   )
+}
+
+/**
+ * The health of a process of workers: its consumers of the log keep up, and its publisher (when it
+ * runs one) follows its Docker engine's events; the other services' reports are in the detail.
+ */
+async function workersHealth(
+  running: readonly { name: string; svc: RunningService }[],
+  store: JetStreamEventStore,
+  thresholds: HealthThresholds,
+  dockerHost: string | undefined,
+): Promise<HealthReport> {
+  const [head, reports] = await Promise.all([
+    store.lastSeq().catch(() => undefined),
+    Promise.all(
+      running
+        .filter((r) => r.svc.health)
+        .map(async (r) => [r.name, await r.svc.health!().catch((err: Error) => ({ ok: false, reason: err.message }))] as const),
+    ),
+  ])
+  const v = consumers.verdict(head, thresholds)
+  const services = Object.fromEntries(reports)
+  const detail = {
+    running: running.map((r) => r.name).filter((n) => n !== 'health socket' && n !== 'metrics'),
+    services,
+    consumers: v.consumers,
+    ...(head !== undefined ? { head } : {}),
+  }
+  const publisher = services.publisher
+  if (publisher && !publisher.ok)
+    return { ok: false, reason: `publisher: ${publisher.reason ?? `not following the Docker engine's events at ${dockerHost} (down or restarting)`}`, detail }
+  return v.ok ? { ok: true, detail } : { ok: false, reason: `consumers: ${v.reason}`, detail }
 }
 
 main().catch((err: Error) => {

@@ -37,6 +37,13 @@ export interface RunningService {
   health?(): Promise<HealthReport>
 }
 
+/**
+ * The services `make up` runs in the workers' process, apart from the controller and the projector
+ * (the command path: a `config:set` waits for the projector's read models), so that their consumers,
+ * Docker calls and log lines never hold the event loop a command passes through.
+ */
+export const WORKERS: readonly string[] = ['scheduler', 'publisher', 'logger', 'logspout', 'backups', 'webhooks']
+
 export interface ServiceDefinition {
   name: string
   /** One line for `--help`. */

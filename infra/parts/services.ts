@@ -15,6 +15,7 @@ import { natsClientUrl } from './nats.js'
 import { databaseUrl } from './postgres.js'
 import { registryCredentials } from './registry.js'
 import { generatedSecret } from '../secrets.js'
+import { WORKERS } from '../../services/runtime.js'
 
 /** The compiled entry point of the Wharf services (`npm run build` makes it). */
 const MAIN = fileURLToPath(new URL('../../services/main.js', import.meta.url))
@@ -85,8 +86,9 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     WHARF_DRAIN_TIME: `${cfg.drainMs / 1000}s`,
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
-    // The router runs in a process of its own (see `router` below); the controller's /healthz asks it there.
+    // The router and the workers run in processes of their own (see `router` and `workers` below); the controller's /healthz asks them there.
     WHARF_ROUTER_HEALTH_SOCKET: paths.router.socket,
+    WHARF_WORKERS_HEALTH_SOCKET: paths.workers.socket,
     ...(cfg.npmRegistry ? { WHARF_NPM_REGISTRY: cfg.npmRegistry } : {}),
     ...(cfg.outboundAllow.length ? { WHARF_OUTBOUND_ALLOW: cfg.outboundAllow.map((r) => r.text).join(',') } : {}),
   }
@@ -125,21 +127,19 @@ export function supervisorEnv(ctx: InfraContext): NodeJS.ProcessEnv {
 }
 
 /**
- * All Wharf services but the builder and the router in one Node process (`services/main.ts --except
- * builder,router`), logging pino JSON to $WHARF_HOME/logs/wharf.log.
+ * The command path in one Node process: the controller and the projector whose read models a command
+ * waits for (`services/main.ts --except builder,router,scheduler,...`: every service but the builder,
+ * the router and the workers, which run apart), logging pino JSON to $WHARF_HOME/logs/wharf.log.
  */
 export const services = daemonPart({
   name: 'wharf',
   address: ({ cfg }) => `http://127.0.0.1:${cfg.ports.controller}`,
   pidfile: ({ paths }) => paths.services.pid,
   log: ({ paths }) => paths.services.log,
-  ports: ({ cfg }) => [
-    { port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' },
-    { port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' },
-  ],
-  // Healthy but for the router, which runs apart and starts after this process (the projector makes
-  // the read models' tables it reads): its health is the router part's own.
-  healthy: ({ cfg }) => healthyButRouter(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
+  ports: ({ cfg }) => [{ port: cfg.ports.controller, env: 'WHARF_CONTROLLER_PORT' }],
+  // Healthy but for the router and the workers, which run apart and start after this process (the
+  // projector makes the read models' tables they read): their health is their parts' own.
+  healthy: ({ cfg }) => healthyButApart(`http://127.0.0.1:${cfg.ports.controller}/healthz`),
   // The Node the running services were started on: the pinned one unless started another way.
   describe: async ({ paths }) => ({ version: VERSION, detail: `node ${await nodeOf(livePid(paths.services.pid))}` }),
   prepare(ctx) {
@@ -159,17 +159,52 @@ export const services = daemonPart({
   },
 })
 
-/** The services that run in processes of their own (the builder, the router), not in the services process. */
-export const SERVICES_APART = 'builder,router'
+/** The services that run in processes of their own (the builder, the router, the workers), not in the services process. */
+export const SERVICES_APART = ['builder', 'router', ...WORKERS].join(',')
 
-/** `/healthz` answers 200, or 503 with no failing check but the router's. */
-async function healthyButRouter(url: string): Promise<boolean> {
+/** `/healthz` answers 200, or 503 with no failing check but the router's and the workers'. */
+async function healthyButApart(url: string): Promise<boolean> {
   const res = await request(url, { headersTimeout: 3000, bodyTimeout: 3000 })
   const body = (await res.body.json().catch(() => ({}))) as { checks?: Record<string, { ok?: boolean }> }
   if (res.statusCode === 200) return true
   if (res.statusCode !== 503 || !body.checks) return false
-  return Object.entries(body.checks).every(([name, c]) => name === 'router' || c.ok === true)
+  return Object.entries(body.checks).every(([name, c]) => name === 'router' || name === 'workers' || c.ok === true)
 }
+
+/**
+ * The workers in a Node process of their own (`services/main.ts --only scheduler,publisher,logger,
+ * logspout,backups,webhooks`): what reacts to the log off the command path (deploys, container
+ * events, log lines, backups, webhook deliveries), so that none of it holds the event loop a command
+ * passes through twice (the controller's and the projector's). Started after the services process
+ * (the projector makes the tables they read); answers its health on a unix socket
+ * (`$WHARF_HOME/run/workers.sock`), which the controller's `/healthz` asks; serves its `/metrics` on
+ * `WHARF_WORKERS_METRICS_PORT`; its logger takes syslog on `WHARF_SYSLOG_PORT`; logs to
+ * $WHARF_HOME/logs/workers.log.
+ */
+export const workers = daemonPart({
+  name: 'workers',
+  address: ({ paths }) => paths.workers.socket,
+  pidfile: ({ paths }) => paths.workers.pid,
+  log: ({ paths }) => paths.workers.log,
+  ports: ({ cfg }) => [{ port: cfg.ports.syslog, env: 'WHARF_SYSLOG_PORT' }],
+  // Up once its consumers run and its publisher follows the engine.
+  healthy: async ({ paths }) => (await askHealthSocket(paths.workers.socket)).ok,
+  describe: async ({ paths }) => {
+    const h = await askHealthSocket(paths.workers.socket)
+    return { version: VERSION, ...(h.ok ? {} : { detail: h.reason }) }
+  },
+  prepare(ctx) {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`)
+    const port = ctx.cfg.metrics.workersPort
+    return {
+      cmd: process.execPath,
+      args: ['--enable-source-maps', MAIN, '--only', WORKERS.join(',')],
+      logFile: ctx.paths.workers.log,
+      pidfile: ctx.paths.workers.pid,
+      env: { PATH: process.env.PATH, ...servicesEnv(ctx), WHARF_METRICS_PORT: port === undefined ? 'off' : String(port) },
+    }
+  },
+})
 
 /**
  * The router in a Node process of its own (`services/main.ts --only router`): its event loop is

@@ -14,8 +14,12 @@ import { ROUTES } from './routes/index.js'
 import { askHealthSocket } from '../../core/health-socket.js'
 import type { HealthReport } from '../runtime.js'
 
-/** The health of the router in a process of its own, asked on its unix socket (`WHARF_ROUTER_HEALTH_SOCKET`). */
-function routerApart(socket: string): () => Promise<HealthReport> {
+/**
+ * The health of services in a process of their own on this host, asked on its unix socket: the router
+ * (`WHARF_ROUTER_HEALTH_SOCKET`), the workers (`WHARF_WORKERS_HEALTH_SOCKET`: scheduler, publisher,
+ * logger, ...; their consumers keep up and the publisher follows its Docker engine).
+ */
+function processApart(socket: string): () => Promise<HealthReport> {
   return async () => {
     const h = await askHealthSocket(socket)
     const detail = { ...h.detail, socket }
@@ -63,7 +67,7 @@ export const controller: ServiceDefinition = {
         ...(running.includes('router')
           ? { router: async () => (await healthOf('router')) ?? { ok: false, reason: 'the router has not started yet' } }
           : cfg.routerHealthSocket
-            ? { router: routerApart(cfg.routerHealthSocket) }
+            ? { router: processApart(cfg.routerHealthSocket) }
             : {}),
         // The publisher of this process follows its Docker engine's events (not while the engine is down or restarting).
         ...(running.includes('publisher')
@@ -74,7 +78,9 @@ export const controller: ServiceDefinition = {
                 return h.ok ? h : { ...h, reason: h.reason ?? `not following the Docker engine's events at ${cfg.dockerHost} (down or restarting)` }
               },
             }
-          : {}),
+          : cfg.workersHealthSocket
+            ? { workers: processApart(cfg.workersHealthSocket) }
+            : {}),
       },
     })
     // Probed at most every 10 s however often Prometheus scrapes (each probe is a real request to the part).

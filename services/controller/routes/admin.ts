@@ -5,7 +5,7 @@ import { checkImportToken, consumeImportToken } from '../../../core/import-token
 import { StoreObjectId } from '../../../domain/index.js'
 import { getReplay, startReplay, wharfProjections, type ReplayJob } from '../../../projections/index.js'
 import { ErrorBody } from '../accounts/schemas.js'
-import { consumersVerdict } from '../admin/consumers.js'
+import { consumersOfHost } from '../admin/consumers.js'
 import { platformStatus } from '../admin/status.js'
 import { tokenAuthenticator } from '../auth.js'
 import { bearerToken } from '../http.js'
@@ -47,7 +47,7 @@ const ConsumerRow = Type.Object({
   reconnects: Type.Integer(),
 })
 
-/** The consumers of the log and of Postgres in the controller's process, and the verdict on them. */
+/** The consumers of the log and of Postgres in the controller's process and in the router's and the workers' of this host, and the verdict on them. */
 const Consumers = Type.Object({
   ok: Type.Boolean(),
   reason: Type.Optional(Type.String()),
@@ -246,7 +246,10 @@ export const adminRoutes: RoutePlugin = (api, deps) => {
     },
     async (req) => {
       requireAdmin(req.user)
-      const [parts, consumers] = await Promise.all([platformStatus(deps), consumersVerdict(deps.store, deps.cfg.health)])
+      const [parts, consumers] = await Promise.all([
+        platformStatus(deps),
+        consumersOfHost(deps.store, deps.cfg.health, [deps.cfg.routerHealthSocket, deps.cfg.workersHealthSocket]),
+      ])
       return { parts, consumers }
     },
   )
