@@ -539,6 +539,18 @@ export async function traceOf(db: Queryable, app: string, ref: string): Promise<
   })
 }
 
+/**
+ * What the router last recorded as served for `app` (its newest `RouteServed`); undefined when it
+ * recorded nothing for it: the drains of the publishers wait until it no longer lists a container.
+ */
+export async function lastServed(db: Queryable, app: string): Promise<ServedView[] | undefined> {
+  const { rows } = await db.query(
+    `SELECT data FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type = 'RouteServed' ORDER BY seq DESC, idx DESC LIMIT 1`,
+    [app],
+  )
+  return rows[0] ? ((rows[0].data as { servers?: ServedView[] }).servers ?? []) : undefined
+}
+
 /** What the router last recorded as served, per app (its `RouteServed` events): where a restarted router starts from. */
 export async function lastServedSets(db: Queryable): Promise<Map<string, ServedView[]>> {
   const { rows } = await db.query(
