@@ -540,15 +540,19 @@ export async function traceOf(db: Queryable, app: string, ref: string): Promise<
 }
 
 /**
- * What the router last recorded as served for `app` (its newest `RouteServed`); undefined when it
- * recorded nothing for it: the drains of the publishers wait until it no longer lists a container.
+ * What the router last recorded as served for `app` (its newest `RouteServed`) and where in the log;
+ * nothing served once the app is destroyed (the router records no `RouteServed` for an app gone from
+ * its routes); undefined when it recorded nothing for it. The drains of the publishers wait until it
+ * no longer lists a container.
  */
-export async function lastServed(db: Queryable, app: string): Promise<ServedView[] | undefined> {
+export async function lastServed(db: Queryable, app: string): Promise<{ seq: number; servers: ServedView[] } | undefined> {
   const { rows } = await db.query(
-    `SELECT data FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type = 'RouteServed' ORDER BY seq DESC, idx DESC LIMIT 1`,
+    `SELECT seq, type, data FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type IN ('RouteServed', 'AppDestroyed') ORDER BY seq DESC, idx DESC LIMIT 1`,
     [app],
   )
-  return rows[0] ? ((rows[0].data as { servers?: ServedView[] }).servers ?? []) : undefined
+  const r = rows[0]
+  if (!r) return undefined
+  return { seq: Number(r.seq), servers: r.type === 'RouteServed' ? ((r.data as { servers?: ServedView[] }).servers ?? []) : [] }
 }
 
 /** What the router last recorded as served, per app (its `RouteServed` events): where a restarted router starts from. */

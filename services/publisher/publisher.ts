@@ -52,11 +52,11 @@ export interface PublisherOptions {
   /** The containers the read model has up or stopping on `host` (default: the containers read model's `hostContainers` over `pool`). */
   announced?: (host: string) => Promise<{ container: string; app: string; type: string }[]>
   /**
-   * The containers of `app` the routers last recorded as served (their newest `RouteServed`), undefined
-   * when they recorded none: a drain lasts until they no longer list its container (default: the
-   * event log's read model over `pool`; neither: a drain lasts its drain time).
+   * The containers of `app` the routers last recorded as served (their newest `RouteServed`) and its
+   * log position, undefined when they recorded none: a drain lasts until they no longer list its
+   * container (default: the event log's read model over `pool`; neither: a drain lasts its drain time).
    */
-  served?: (app: string) => Promise<readonly { container: string }[] | undefined>
+  served?: (app: string) => Promise<{ seq: number; servers: readonly { container: string }[] } | undefined>
   /** Pause between two looks at what the routers serve while a drain waits for them, ms, default 200. */
   servedPollMs?: number
   /** Whether `host:port` accepts a TCP connection (the readiness probe), default {@link accepts}. */
@@ -85,6 +85,8 @@ interface Tracked {
   /** The signal a stop sends first (the image's STOPSIGNAL, default SIGTERM). */
   stopSignal: number
   stopAsked: boolean
+  /** The log position of its `ContainerStopping`, once appended by this publisher. */
+  stoppingSeq?: number
   oom: boolean
   /** Stops the readiness wait (the container is being stopped or died). */
   abort: AbortController
@@ -353,7 +355,7 @@ export class Publisher {
         if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM && !draining)) return
         t.stopAsked = true
         t.abort.abort()
-        this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at))
+        this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at, (seq) => (t.stoppingSeq = seq)))
         // The longest drain (`wharf.drain-max-ms`; a container from before it: its drain time), from now: the engine's grace counts from the signal.
         if (draining) this.#drain(t, drainMs, Date.now() + Math.max(drainMs, drainOf(attrs, LABELS.drainMax) ?? drainMs))
         return
@@ -449,14 +451,21 @@ export class Publisher {
     void done.finally(() => this.#drains.delete(done))
   }
 
-  /** Waits until the routers' last record of `t`'s app does not list it (or they recorded none), or until `deadline`. */
+  /**
+   * Waits until the routers' last record of `t`'s app does not list it (or they recorded none), or
+   * until `deadline`. A record made after its `ContainerStopping` that still lists it ends the wait
+   * too: the router serves a stopping container only when the app has no other (scaled to zero), and
+   * waiting would not change that.
+   */
   async #routedOut(t: Tracked, deadline: number): Promise<void> {
     const served = this.#opts.served ?? (this.#opts.pool ? (app: string) => lastServed(this.#opts.pool!, app) : undefined)
     if (!served) return
     const start = Date.now()
     const listed = async () => {
       try {
-        return ((await served(t.identity.app)) ?? []).some((s) => s.container === t.id || t.id.startsWith(s.container))
+        const rec = await served(t.identity.app)
+        if (!rec || (t.stoppingSeq !== undefined && rec.seq > t.stoppingSeq)) return false
+        return rec.servers.some((s) => s.container === t.id || t.id.startsWith(s.container))
       } catch (err) {
         // Cannot tell: as if listed (until the deadline).
         this.#log.debug({ err, container: t.id.slice(0, 12) }, 'publisher: cannot read what the routers serve')
@@ -665,7 +674,8 @@ export class Publisher {
   }
 
   /** Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once. */
-  #announce(a: Announcement, at: number | undefined): Promise<void> {
+  /** Appends `a`, decided against the app's runtime stream; `appended` is told the stream's version after it (its event's log position) when it appended one. */
+  #announce(a: Announcement, at: number | undefined, appended?: (seq: number) => void): Promise<void> {
     const app = a.identity.app
     const run = async () => {
       const stream = streamId('runtime', app)
@@ -673,7 +683,7 @@ export class Publisher {
       for (let attempt = 1; ; attempt++) {
         try {
           // Decided again by runCommand when another writer (the scheduler, another publisher) got in first.
-          const { events } = await runCommand(
+          const { events, version } = await runCommand(
             { store: this.#store },
             {
               stream,
@@ -692,6 +702,7 @@ export class Publisher {
           if (a.kind === 'started') this.#startedHere.add(a.container)
           else if (a.kind === 'stopped' || a.kind === 'crashed') this.#startedHere.delete(a.container)
           this.#opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
+          appended?.(version)
           return
         } catch (err) {
           if (attempt >= APPEND_ATTEMPTS || this.stopping || (isWharfError(err) && err.code === 'WHARF_CONFLICT')) throw err
