@@ -81,6 +81,8 @@ export interface WharfConfig {
    * default `5s`; `0s` sends SIGTERM at once.
    */
   drainMs: number
+  /** The longest a draining `web` container waits for the routers to take it out (`WHARF_DRAIN_MAX_TIME`), ms. */
+  drainMaxMs: number
   /**
    * Prometheus metrics. `port`: where a process that runs no controller serves `/metrics`
    * (`WHARF_METRICS_PORT`, default 9464; `off` for none). `maxApps`: distinct apps a process labels
@@ -412,6 +414,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): WharfCo
     logLevel: env.WHARF_LOG_LEVEL || 'info',
     routerDictMb: count(env, 'WHARF_ROUTER_DICT_MB', 64, 4096),
     drainMs: duration(env, 'WHARF_DRAIN_TIME', '5s', 0),
+    drainMaxMs: duration(env, 'WHARF_DRAIN_MAX_TIME', '30s', 0),
     metrics: {
       port: env.WHARF_METRICS_PORT === 'off' ? undefined : port(env, 'WHARF_METRICS_PORT', 9464),
       maxApps: count(env, 'WHARF_METRICS_MAX_APPS', 500, 100_000),

@@ -16,7 +16,7 @@ import {
   type StoredMsg,
   type StreamConfig,
 } from '@nats-io/jetstream'
-import { connect, nanos, nuid, type NatsConnection } from '@nats-io/transport-node'
+import { connect, nanos, nuid, type NatsConnection, type Server } from '@nats-io/transport-node'
 import { WharfError } from '../core/errors.js'
 import { natsServers } from './servers.js'
 
@@ -32,6 +32,25 @@ const EPHEMERAL_INACTIVE_MS = 10_000
  */
 export const PING_INTERVAL_MS = 2_000
 const MAX_PINGS_OUT = 2
+/**
+ * How long a dial may take (TCP connect, INFO, the first PONG), ms; the library's default is 20 s.
+ * A server whose host is cut off answers no SYN: each dial to it costs this long.
+ */
+export const CONNECT_TIMEOUT_MS = 5_000
+
+/**
+ * The server a (re)connect dials: the one of `pool` dialled least recently (never dialled first),
+ * the library's pick (index 0) among equals. nats.js 3 dials first, after a lost connection, the
+ * very server it lost (the one it connected to is kept at the head of its pool): with that server's
+ * host cut off, every client on it waited out the dial's timeout (20 s, after the 4-6 s to notice
+ * the connection stale) before it tried another server, and its appends with it. This picks
+ * another server of the cluster first, and goes round them all before it tries one again.
+ */
+export function leastRecentlyDialled(pool: ReadonlyArray<Server>): Server | null {
+  let best: Server | null = null
+  for (const s of pool) if (best === null || s.lastConnect < best.lastConnect) best = s
+  return best
+}
 
 export interface JetStreamConnectOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
@@ -50,7 +69,15 @@ export async function connectJetStream(opts: JetStreamConnectOptions): Promise<{
   // A user and password in the URLs become the client's options; messages name the servers without them.
   const { shown, ...servers } = natsServers(opts.servers)
   try {
-    nc = await connect({ ...servers, name: opts.name, maxReconnectAttempts: -1, pingInterval: PING_INTERVAL_MS, maxPingOut: MAX_PINGS_OUT })
+    nc = await connect({
+      ...servers,
+      name: opts.name,
+      maxReconnectAttempts: -1,
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
+      timeout: CONNECT_TIMEOUT_MS,
+      reconnectToServer: leastRecentlyDialled,
+    })
   } catch (err) {
     throw new WharfError('WHARF_UNAVAILABLE', `cannot connect to NATS at ${shown}: ${(err as Error).message}`, { cause: err })
   }

@@ -18,6 +18,7 @@ import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream'
 import { DockerEngine, dockerClient } from '../core/engine/docker.js'
 import { LABELS } from '../domain/runtime/labels.js'
 import { streamId, type RecordedEvent } from '../events/index.js'
+import { CONNECT_TIMEOUT_MS, leastRecentlyDialled, PING_INTERVAL_MS } from '../events/connection.js'
 import type { Announcement } from '../domain/runtime/decider.js'
 import { buildTestImage, testRegistry, testRegistryEnv, testRegistryLogin } from '../services/builder/testing.js'
 import { registerAndLogin, startTestController, type TestController } from '../services/controller/testing.js'
@@ -137,7 +138,16 @@ export async function startHostsPlatform(t: Test, opts: HostsPlatformOptions): P
   // Stopped after the services (teardowns run last first).
   t.teardown(() => stopNatsCluster(nats, 2_000))
   const natsUrl = clusterUrl(members)
-  const nc = await connect({ servers: natsUrl.split(','), maxReconnectAttempts: -1, pingInterval: 2_000 })
+  // As the services connect (events/connection.ts): after a cut, another server first. nats.js' own
+  // choice, the lost server, left a dial to it that the library gives up on but does not end; the
+  // kernel did, after ~2 minutes of SYNs, and the test's process could not exit until then.
+  const nc = await connect({
+    servers: natsUrl.split(','),
+    maxReconnectAttempts: -1,
+    pingInterval: PING_INTERVAL_MS,
+    timeout: CONNECT_TIMEOUT_MS,
+    reconnectToServer: leastRecentlyDialled,
+  })
   t.teardown(() => nc.close())
   // JetStream answers once the cluster has elected its meta leader.
   const jsm = await until('JetStream of the cluster', async () => {

@@ -539,6 +539,22 @@ export async function traceOf(db: Queryable, app: string, ref: string): Promise<
   })
 }
 
+/**
+ * What the router last recorded as served for `app` (its newest `RouteServed`) and where in the log;
+ * nothing served once the app is destroyed (the router records no `RouteServed` for an app gone from
+ * its routes); undefined when it recorded nothing for it. The drains of the publishers wait until it
+ * no longer lists a container.
+ */
+export async function lastServed(db: Queryable, app: string): Promise<{ seq: number; servers: ServedView[] } | undefined> {
+  const { rows } = await db.query(
+    `SELECT seq, type, data FROM rm_eventlog.events WHERE app = $1 AND ${CURRENT} AND type IN ('RouteServed', 'AppDestroyed') ORDER BY seq DESC, idx DESC LIMIT 1`,
+    [app],
+  )
+  const r = rows[0]
+  if (!r) return undefined
+  return { seq: Number(r.seq), servers: r.type === 'RouteServed' ? ((r.data as { servers?: ServedView[] }).servers ?? []) : [] }
+}
+
 /** What the router last recorded as served, per app (its `RouteServed` events): where a restarted router starts from. */
 export async function lastServedSets(db: Queryable): Promise<Map<string, ServedView[]>> {
   const { rows } = await db.query(

@@ -31,6 +31,7 @@ export {
   countEvents,
   deployVerdict,
   lastDeploys,
+  lastServed,
   lastServedSets,
   lastSeqAt,
   publicEvent,

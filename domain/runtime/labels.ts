@@ -31,6 +31,11 @@ export const LABELS = {
    * SIGTERM once the drain time has passed.
    */
   drain: 'wharf.drain-ms',
+  /**
+   * Container of a `web` process with a drain time only: the longest it serves on, ms, while a router
+   * still sends to it (the router's last `RouteServed` lists it); SIGTERM then follows anyway.
+   */
+  drainMax: 'wharf.drain-max-ms',
   /** Swarm's `<service>.<slot>.<task id>` (a global service has the node id in place of the slot). */
   taskName: 'com.docker.swarm.task.name',
 } as const

@@ -84,6 +84,7 @@ export function servicesEnv(ctx: InfraContext): NodeJS.ProcessEnv {
     ...(cfg.swarmManager && cfg.swarmManager !== cfg.dockerHost ? { WHARF_SWARM_MANAGER: cfg.swarmManager } : {}),
     WHARF_DOMAIN: cfg.domain,
     WHARF_DRAIN_TIME: `${cfg.drainMs / 1000}s`,
+    WHARF_DRAIN_MAX_TIME: `${cfg.drainMaxMs / 1000}s`,
     WHARF_NAMESPACE: cfg.namespace,
     WHARF_LOG_LEVEL: cfg.logLevel,
     // The router and the workers run in processes of their own (see `router` and `workers` below); the controller's /healthz asks them there.

@@ -158,6 +158,112 @@ t.test('a web container stopped with the drain signal: ContainerStopping at once
   t.notOk((await engine.inspectContainer(web!)).running, 'stopped by it')
 })
 
+t.test('a drain lasts until the routers no longer list the container (their RouteServed), at most its longest drain', async (t) => {
+  const { engine, listening, start, portOf, until } = setup(t)
+  /** The containers of shop the routers last recorded as served (before the stops); undefined: no record. */
+  let listed: string[] | undefined
+  const p = await start({
+    served: async (app) => (app === 'shop' && listed ? { seq: 2, servers: listed.map((container) => ({ container })) } : undefined),
+    servedPollMs: 5,
+  })
+  const labels = processLabels(NS, 'shop', 'web', 3)
+  const name = 'wharf-shop-web'
+  await engine.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: '1000' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 },
+    },
+    Mode: { Replicated: { Replicas: 2 } },
+    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
+  })
+  const [a, b] = engine.containersOf(name)
+  for (const id of [a!, b!]) listening.add(await portOf(id))
+  await until(2)
+  listed = [a!, b!]
+  const info = await engine.inspectService(name)
+  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  const asked = Date.now()
+  await until(4)
+  await sleep(300)
+  const running = async (id: string) => (await engine.inspectContainer(id)).running
+  t.ok((await running(a!)) && (await running(b!)), 'both serve on past their drain time while the routers list them')
+  // The router took a out (its last record lists b only): a gets SIGTERM.
+  listed = [b!]
+  for (let i = 0; i < 200 && (await running(a!)); i++) await sleep(5)
+  t.notOk(await running(a!), 'a stopped once out of the routes')
+  t.ok(await running(b!), 'b still listed: serving on')
+  // b stays listed: SIGTERM at the end of its longest drain, counted from the stop.
+  for (let i = 0; i < 400 && (await running(b!)); i++) await sleep(5)
+  t.notOk(await running(b!), 'b stopped at the end of its longest drain')
+  t.ok(Date.now() - asked >= 990, `not before (${Date.now() - asked} ms after the stop)`)
+  await until(6)
+  await p.settled()
+})
+
+t.test('a drain ends when the router, having seen the stop, still lists the container: the app has no other (scaled to zero)', async (t) => {
+  const { engine, listening, start, portOf, until, events } = setup(t)
+  /** The router's last record: the container, made at `seq`. */
+  let seq = 1
+  let container = ''
+  const p = await start({ served: async () => ({ seq, servers: [{ container }] }), servedPollMs: 5 })
+  const labels = processLabels(NS, 'shop', 'web', 3)
+  const name = 'wharf-shop-web'
+  await engine.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: '5000' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
+  })
+  const [web] = engine.containersOf(name)
+  container = web!
+  listening.add(await portOf(web!))
+  await until(1)
+  const info = await engine.inspectService(name)
+  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  const asked = Date.now()
+  const [, stopping] = await until(2)
+  await sleep(300)
+  t.ok((await engine.inspectContainer(web!)).running, 'listed in a record from before its stop: serving on')
+  // The router saw the stop (a record after it) and still sends to it: nothing else to send to.
+  seq = stopping!.seq + 1
+  await until(3)
+  await p.settled()
+  t.same(
+    (await events()).map((e) => e.type),
+    ['ContainerStarted', 'ContainerStopping', 'ContainerStopped'],
+  )
+  t.ok(Date.now() - asked < 2_000, `stopped then, not at its longest drain (${Date.now() - asked} ms)`)
+})
+
+t.test('a drain with no record of the routers for the app (no router runs) lasts its drain time', async (t) => {
+  const { engine, listening, start, portOf, until } = setup(t)
+  const p = await start({ served: async () => undefined, servedPollMs: 5 })
+  const labels = processLabels(NS, 'shop', 'web', 3)
+  const name = 'wharf-shop-web'
+  await engine.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: '5000' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
+  })
+  const [web] = engine.containersOf(name)
+  listening.add(await portOf(web!))
+  await until(1)
+  const info = await engine.inspectService(name)
+  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  const asked = Date.now()
+  await until(3)
+  await p.settled()
+  t.ok(Date.now() - asked < 2_000, `stopped after its drain time, not its longest drain (${Date.now() - asked} ms)`)
+})
+
 t.test('only containers a task of the platform made are announced: labels alone, forged task labels, other namespaces are ignored', async (t) => {
   const { engine, store, start, service, until } = setup(t)
   const p = await start()

@@ -34,7 +34,7 @@ import { readState, runCommand } from '../../domain/command.js'
 import { dataOf } from '../../domain/index.js'
 import { runtimeDecider, type Announcement, type AppProcess } from '../../domain/runtime/decider.js'
 import { streamId, type EventStore } from '../../events/index.js'
-import { hostContainers } from '../../projections/index.js'
+import { hostContainers, lastServed } from '../../projections/index.js'
 import { TaskOrigins } from '../../core/engine/origin.js'
 import { DRAIN_SIGNAL, identityOfTask, LABELS, type ContainerIdentity } from '../../domain/runtime/labels.js'
 import { classifyDeath, signalNumber } from './model.js'
@@ -51,6 +51,14 @@ export interface PublisherOptions {
   pool?: pg.Pool
   /** The containers the read model has up or stopping on `host` (default: the containers read model's `hostContainers` over `pool`). */
   announced?: (host: string) => Promise<{ container: string; app: string; type: string }[]>
+  /**
+   * The containers of `app` the routers last recorded as served (their newest `RouteServed`) and its
+   * log position, undefined when they recorded none: a drain lasts until they no longer list its
+   * container (default: the event log's read model over `pool`; neither: a drain lasts its drain time).
+   */
+  served?: (app: string) => Promise<{ seq: number; servers: readonly { container: string }[] } | undefined>
+  /** Pause between two looks at what the routers serve while a drain waits for them, ms, default 200. */
+  servedPollMs?: number
   /** Whether `host:port` accepts a TCP connection (the readiness probe), default {@link accepts}. */
   probe?: (host: string, port: number) => Promise<boolean>
   log: Logger
@@ -77,6 +85,8 @@ interface Tracked {
   /** The signal a stop sends first (the image's STOPSIGNAL, default SIGTERM). */
   stopSignal: number
   stopAsked: boolean
+  /** The log position of its `ContainerStopping`, once appended by this publisher. */
+  stoppingSeq?: number
   oom: boolean
   /** Stops the readiness wait (the container is being stopped or died). */
   abort: AbortController
@@ -90,8 +100,8 @@ const SIGTERM = 15
 const DRAIN_SIGNAL_NUMBER = signalNumber(DRAIN_SIGNAL)
 
 /** A container's drain time from its labels (`wharf.drain-ms`), ms; undefined when it has none. */
-function drainOf(labels: Record<string, string>): number | undefined {
-  const raw = labels[LABELS.drain]
+function drainOf(labels: Record<string, string>, label: string = LABELS.drain): number | undefined {
+  const raw = labels[label]
   const ms = raw && /^[0-9]{1,7}$/.test(raw) ? Number(raw) : NaN
   return ms > 0 ? ms : undefined
 }
@@ -345,8 +355,9 @@ export class Publisher {
         if (!t || t.stopAsked || (signal !== t.stopSignal && signal !== SIGTERM && !draining)) return
         t.stopAsked = true
         t.abort.abort()
-        this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at))
-        if (draining) this.#drain(t, drainMs)
+        this.#queue(t, () => this.#announce({ kind: 'stopping', container: id, identity: t.identity }, at, (seq) => (t.stoppingSeq = seq)))
+        // The longest drain (`wharf.drain-max-ms`; a container from before it: its drain time), from now: the engine's grace counts from the signal.
+        if (draining) this.#drain(t, drainMs, Date.now() + Math.max(drainMs, drainOf(attrs, LABELS.drainMax) ?? drainMs))
         return
       }
       case 'oom': {
@@ -413,14 +424,19 @@ export class Publisher {
 
   /**
    * A container stopped with the drain signal: once its `ContainerStopping` is appended (routers take
-   * it out), it serves on for `ms` (what is in flight finishes), then gets SIGTERM. The engine sends
-   * SIGKILL at the end of its stop grace period (drain time included) whatever happens here, so a
-   * publisher that stops meanwhile leaves the rest to it.
+   * it out), it serves on for `ms` (what is in flight finishes) and until the routers no longer list
+   * it as served, then gets SIGTERM; at `deadline` (its longest drain) whatever the routers say. The
+   * engine sends SIGKILL at the end of its stop grace period (the longest drain included) whatever
+   * happens here, so a publisher that stops meanwhile leaves the rest to it.
+   *
+   * Waiting for the routers matters when their event delivery stalls (a NATS server lost): a stop
+   * after the drain time alone then left routers sending only to containers that were gone.
    */
-  #drain(t: Tracked, ms: number): void {
+  #drain(t: Tracked, ms: number, deadline: number): void {
     const done = (async () => {
       await t.chain
       await sleep(ms, undefined, { signal: this.#stopper.signal }).catch(() => {})
+      await this.#routedOut(t, deadline)
       if (this.stopping) return
       try {
         await this.#docker.killContainer(t.id, 'SIGTERM')
@@ -433,6 +449,42 @@ export class Publisher {
     })()
     this.#drains.add(done)
     void done.finally(() => this.#drains.delete(done))
+  }
+
+  /**
+   * Waits until the routers' last record of `t`'s app does not list it (or they recorded none), or
+   * until `deadline`. A record made after its `ContainerStopping` that still lists it ends the wait
+   * too: the router serves a stopping container only when the app has no other (scaled to zero), and
+   * waiting would not change that.
+   */
+  async #routedOut(t: Tracked, deadline: number): Promise<void> {
+    const served = this.#opts.served ?? (this.#opts.pool ? (app: string) => lastServed(this.#opts.pool!, app) : undefined)
+    if (!served) return
+    const start = Date.now()
+    const listed = async () => {
+      try {
+        const rec = await served(t.identity.app)
+        if (!rec || (t.stoppingSeq !== undefined && rec.seq > t.stoppingSeq)) return false
+        return rec.servers.some((s) => s.container === t.id || t.id.startsWith(s.container))
+      } catch (err) {
+        // Cannot tell: as if listed (until the deadline).
+        this.#log.debug({ err, container: t.id.slice(0, 12) }, 'publisher: cannot read what the routers serve')
+        return true
+      }
+    }
+    while (!this.stopping && (await listed())) {
+      if (Date.now() >= deadline) {
+        this.#log.warn(
+          { app: t.identity.app, container: t.id.slice(0, 12), waitedMs: Date.now() - start },
+          'publisher: the routers still list a draining container at the end of its longest drain; stopping it anyway',
+        )
+        return
+      }
+      await sleep(Math.min(this.#opts.servedPollMs ?? 200, Math.max(1, deadline - Date.now())), undefined, { signal: this.#stopper.signal }).catch(() => {})
+    }
+    const waitedMs = Date.now() - start
+    if (waitedMs > 1_000)
+      this.#log.info({ app: t.identity.app, container: t.id.slice(0, 12), waitedMs }, 'publisher: the routers took a draining container out')
   }
 
   #queue(t: Tracked, step: () => Promise<void>): void {
@@ -622,7 +674,8 @@ export class Publisher {
   }
 
   /** Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once. */
-  #announce(a: Announcement, at: number | undefined): Promise<void> {
+  /** Appends `a`, decided against the app's runtime stream; `appended` is told the stream's version after it (its event's log position) when it appended one. */
+  #announce(a: Announcement, at: number | undefined, appended?: (seq: number) => void): Promise<void> {
     const app = a.identity.app
     const run = async () => {
       const stream = streamId('runtime', app)
@@ -630,7 +683,7 @@ export class Publisher {
       for (let attempt = 1; ; attempt++) {
         try {
           // Decided again by runCommand when another writer (the scheduler, another publisher) got in first.
-          const { events } = await runCommand(
+          const { events, version } = await runCommand(
             { store: this.#store },
             {
               stream,
@@ -649,6 +702,7 @@ export class Publisher {
           if (a.kind === 'started') this.#startedHere.add(a.container)
           else if (a.kind === 'stopped' || a.kind === 'crashed') this.#startedHere.delete(a.container)
           this.#opts.onAnnounced?.(a, latencyMs === undefined ? {} : { latencyMs })
+          appended?.(version)
           return
         } catch (err) {
           if (attempt >= APPEND_ATTEMPTS || this.stopping || (isWharfError(err) && err.code === 'WHARF_CONFLICT')) throw err

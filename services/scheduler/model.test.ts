@@ -65,18 +65,26 @@ t.test('one service per process type with a quantity, web publishes its port in 
   t.same(web.TaskTemplate.ContainerSpec.Command, ['sh', '-c', 'httpd -f -p $PORT'])
   t.same(web.TaskTemplate.ContainerSpec.Env, ['GREETING=hi', 'PORT=8000', 'WHARF_APP=shop', 'WHARF_PROCESS_TYPE=web', 'WHARF_RELEASE=v4'])
   t.same(web.Labels, { [LABELS.namespace]: 'wharf', [LABELS.app]: 'shop', [LABELS.type]: 'web', [LABELS.release]: '4' })
-  t.same(web.TaskTemplate.ContainerSpec.Labels, { ...web.Labels, [LABELS.drain]: '5000' }, 'containers carry the labels too, web ones its drain time')
+  t.same(
+    web.TaskTemplate.ContainerSpec.Labels,
+    { ...web.Labels, [LABELS.drain]: '5000', [LABELS.drainMax]: '30000' },
+    'containers carry the labels too, web ones its drain time and longest drain',
+  )
   t.same(web.EndpointSpec.Ports, [{ Protocol: 'tcp', TargetPort: 8000, PublishMode: 'host' }], 'no PublishedPort: a free host port per task')
   t.same(web.TaskTemplate.Resources.Limits, { MemoryBytes: 256 * 1024 * 1024 })
   t.equal(web.TaskTemplate.RestartPolicy.Condition, 'any', 'restarted whatever its exit status, as Heroku does')
   t.match(web.UpdateConfig, { Parallelism: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 }, 'all new tasks start together')
   t.equal(web.TaskTemplate.ContainerSpec.StopSignal, DRAIN_SIGNAL, 'a stop first drains (SIGTERM after the drain time)')
-  t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 15e9, 'drain time and grace period')
+  t.equal(web.TaskTemplate.ContainerSpec.StopGracePeriod, 40e9, 'longest drain and grace period')
+  const short = desiredServices('wharf', release(), { web: 1 }, { drainMs: 8_000, drainMaxMs: 2_000 })[0]!.spec as any
+  t.equal(short.TaskTemplate.ContainerSpec.Labels[LABELS.drainMax], '8000', 'a longest drain shorter than the drain time is the drain time')
+  t.equal(short.TaskTemplate.ContainerSpec.StopGracePeriod, 18e9)
   t.notOk(web.TaskTemplate.ContainerSpec.Healthcheck, 'no HEALTHCHECK_URL: the image decides')
   const worker = out[1]!.spec as any
   t.notOk(worker.TaskTemplate.ContainerSpec.StopSignal, 'a worker gets SIGTERM at once')
   t.equal(worker.TaskTemplate.ContainerSpec.StopGracePeriod, 10e9)
   t.notOk(worker.TaskTemplate.ContainerSpec.Labels[LABELS.drain])
+  t.notOk(worker.TaskTemplate.ContainerSpec.Labels[LABELS.drainMax])
   const [noDrain] = desiredServices('wharf', release(), { web: 1 }, { drainMs: 0 })
   t.notOk((noDrain!.spec as any).TaskTemplate.ContainerSpec.StopSignal, 'WHARF_DRAIN_TIME=0s: no drain')
   t.same(worker.EndpointSpec.Ports, [], 'a worker publishes nothing')

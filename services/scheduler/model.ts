@@ -32,6 +32,12 @@ export interface SpecOptions {
    * peers and what it has in flight finishes. See {@link DRAIN_SIGNAL}.
    */
   drainMs: number
+  /**
+   * `web` with a drain time only: the drain lasts until the routers have taken the container out
+   * (their last `RouteServed` no longer lists it), at least `drainMs`, at most this long, ms
+   * (`WHARF_DRAIN_MAX_TIME`, default 30_000). The stop grace period counts from its end.
+   */
+  drainMaxMs: number
   /** How long Swarm watches an updated task for failure before the next one, ms, default 5_000. */
   updateMonitorMs: number
   /** Same, during a rollback, ms, default 1_000. */
@@ -47,6 +53,7 @@ export interface SpecOptions {
 export const DEFAULT_SPEC_OPTIONS: SpecOptions = {
   stopGraceMs: 10_000,
   drainMs: 5_000,
+  drainMaxMs: 30_000,
   updateMonitorMs: 5_000,
   rollbackMonitorMs: 1_000,
   healthIntervalMs: 1_000,
@@ -140,12 +147,14 @@ export function desiredServices(
     const memory = memoryBytes(release.limits.memory[type])
     const cpu = release.limits.cpu[type]
     const drain = type === 'web' && o.drainMs > 0
+    const drainMax = Math.max(o.drainMs, o.drainMaxMs)
     const containerSpec: ServiceContainerSpec = {
       Image: release.digest ? `${release.image}@${release.digest}` : release.image,
-      Labels: drain ? { ...labels, [LABELS.drain]: String(o.drainMs) } : labels,
+      Labels: drain ? { ...labels, [LABELS.drain]: String(o.drainMs), [LABELS.drainMax]: String(drainMax) } : labels,
       Env: envList(processEnv(release, type)),
-      // Draining: the drain signal, SIGTERM after the drain time (the publisher), SIGKILL after the grace.
-      StopGracePeriod: (drain ? o.drainMs + o.stopGraceMs : o.stopGraceMs) * 1e6,
+      // Draining: the drain signal, SIGTERM once out of the routes (the publisher: after the drain
+      // time, at the latest after the longest drain), SIGKILL after the grace.
+      StopGracePeriod: (drain ? drainMax + o.stopGraceMs : o.stopGraceMs) * 1e6,
       ...(drain ? { StopSignal: DRAIN_SIGNAL } : {}),
       ...(command ? { Command: ['sh', '-c', command] } : {}),
       ...(health

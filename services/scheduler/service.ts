@@ -148,7 +148,7 @@ export const scheduler: ServiceDefinition = {
         registry: `127.0.0.1:${cfg.ports.registry}`,
         log: log.child({ service: 'scheduler' }),
       },
-      { spec: { drainMs: cfg.drainMs } },
+      { spec: { drainMs: cfg.drainMs, drainMaxMs: cfg.drainMaxMs } },
     )
     return { stop: () => running.stop() }
   },

@@ -19,8 +19,9 @@ export async function removeNamespaceServices(namespace: string): Promise<void> 
 export async function startTestScheduler(t: Test, c: TestController, opts: StartSchedulerOptions = {}): Promise<RunningScheduler> {
   const running = await startScheduler(
     { store: c.deps.store, pool: c.deps.pool, docker: testEngine(), namespace: c.deps.cfg.namespace, registry: testRegistry(), log: c.deps.log },
-    // A short drain (the platform's is WHARF_DRAIN_TIME, 5 s): tests that measure it set their own.
-    { deployTimeoutMs: 30_000, ...opts, spec: { drainMs: 1_000, ...opts.spec } },
+    // A short drain (the platform's is WHARF_DRAIN_TIME, 5 s), and a shorter longest drain (30 s: a
+    // test that stops its router leaves draining containers listed): tests that measure them set their own.
+    { deployTimeoutMs: 30_000, ...opts, spec: { drainMs: 1_000, drainMaxMs: 10_000, ...opts.spec } },
   )
   t.teardown(async () => {
     await running.stop()
