@@ -123,38 +123,65 @@ export class BinaryRows {
       this.#piece = Buffer.allocUnsafe(Math.max(PIECE, need))
       this.#at = 0
     }
-    this.#at = this.#piece.writeInt16BE(fields, this.#at)
+    const p = this.#piece
+    const at = this.#at
+    p[at] = fields >>> 8
+    p[at + 1] = fields & 0xff
+    this.#at = at + 2
     this.rows++
   }
 
+  // The fields are written byte by byte, without Buffer's checked writers: `row` made room for them.
+
+  /** A field's length, or -1 for null, at `at`. */
+  #length(at: number, n: number): void {
+    const p = this.#piece
+    p[at] = n >>> 24
+    p[at + 1] = (n >>> 16) & 0xff
+    p[at + 2] = (n >>> 8) & 0xff
+    p[at + 3] = n & 0xff
+  }
+
   null(): void {
-    this.#at = this.#piece.writeInt32BE(-1, this.#at)
+    this.#length(this.#at, -1)
+    this.#at += 4
   }
 
   /** text (and json: its binary form is its text) as UTF-8; room for `s.length * 3` bytes must have been asked for. */
   text(s: string): void {
     const at = this.#at
     const n = (this.#piece as Utf8Writable).utf8Write(s, at + 4)
-    this.#piece.writeInt32BE(n, at)
+    this.#length(at, n)
     this.#at = at + 4 + n
   }
 
   bool(b: boolean): void {
-    this.#at = this.#piece.writeInt32BE(1, this.#at)
-    this.#piece[this.#at++] = b ? 1 : 0
+    const at = this.#at
+    this.#length(at, 1)
+    this.#piece[at + 4] = b ? 1 : 0
+    this.#at = at + 5
   }
 
   int2(n: number): void {
-    this.#at = this.#piece.writeInt32BE(2, this.#at)
-    this.#at = this.#piece.writeInt16BE(n, this.#at)
+    if (!(n >= -0x8000 && n <= 0x7fff)) throw new RangeError(`${n} is not a smallint`)
+    const at = this.#at
+    const p = this.#piece
+    this.#length(at, 2)
+    p[at + 4] = (n >>> 8) & 0xff
+    p[at + 5] = n & 0xff
+    this.#at = at + 6
   }
 
   /** A bigint column's value, a safe integer. */
   int8(n: number): void {
+    if (!Number.isSafeInteger(n)) throw new RangeError(`${n} is not a safe integer`)
     const hi = Math.floor(n / 0x1_0000_0000)
-    this.#at = this.#piece.writeInt32BE(8, this.#at)
-    this.#at = this.#piece.writeInt32BE(hi, this.#at)
-    this.#at = this.#piece.writeUInt32BE(n - hi * 0x1_0000_0000, this.#at)
+    const lo = n - hi * 0x1_0000_0000
+    const at = this.#at
+    this.#length(at, 8)
+    this.#length(at + 4, hi)
+    this.#length(at + 8, lo)
+    this.#at = at + 12
   }
 
   /** A timestamptz: microseconds since 2000-01-01 00:00:00 UTC (see {@link timestampMicros}). */
