@@ -99,6 +99,16 @@ function history(): RecordedEvent[] {
         push(`runtime.${app}`, 'DeployCompleted', { app, release: v })
         if (v === 5) push(`app.${app}`, 'CollaboratorAdded', { app, username: 'bob' })
         if (v === 1) push(`app.${app}`, 'DomainAdded', { app, domain: `${app}.example.com` })
+        // Collaborators, maintenance and domains coming and going (a domain moving to another app, then that app destroyed).
+        if (v === 2) push(`app.${app}`, 'CollaboratorAdded', { app, username: 'carol' })
+        if (v === 3) push(`app.${app}`, 'CollaboratorRemoved', { app, username: 'carol' })
+        if (v === 2 || v === 4) push(`app.${app}`, 'MaintenanceSet', { app, enabled: true })
+        if (v === 3) push(`app.${app}`, 'MaintenanceSet', { app, enabled: false })
+        if (v === 6) push(`app.${app}`, 'AppTransferred', { app, from: 'alice', to: 'bob' })
+        if (v === 2) push(`app.${app}`, 'DomainAdded', { app, domain: 'shared.example.com' })
+        if (v === 3) push(`app.${app}`, 'DomainAdded', { app, domain: `www.${app}.example.com` })
+        if (v === 4) push(`app.${app}`, 'DomainRemoved', { app, domain: `www.${app}.example.com` })
+        if (v === 4) push(`app.${app}`, 'DomainRemoved', { app, domain: 'shared.example.com' })
       }
       if (life === 0 && app !== 'wiki') push(`app.${app}`, 'AppDestroyed', { app })
     }
