@@ -113,6 +113,19 @@ export async function createIndexes(pool: pg.Pool, schema: string, statements: r
   })
 }
 
+/**
+ * Turns autovacuum off (or back on: the default) for every table of `schema`. A replay's shadow
+ * tables get a million rows in seconds: autovacuum would vacuum and analyze them while they load (its
+ * CPU taken from the replay on a small machine) and hold a lock that an index build must wait for.
+ * The rebuilt tables are set back before they are swapped in (autovacuum then sees them as new).
+ */
+export async function setAutovacuum(pool: pg.Pool, schema: string, enabled: boolean): Promise<void> {
+  const { rows } = await pool.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])
+  if (rows.length === 0) return
+  const option = enabled ? 'RESET (autovacuum_enabled)' : 'SET (autovacuum_enabled = false)'
+  await pool.query(rows.map((r) => `ALTER TABLE ${ident(schema)}.${ident(r.tablename)} ${option}`).join('; '))
+}
+
 /** One read model a replay writes: the projection and the schema its tables are in. */
 export interface ReplayTarget {
   p: Projection
@@ -651,7 +664,10 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
   try {
     total = await o.store.lastSeq()
     const deferred = new Map<ReplayTarget, string[]>()
-    for (const t of targets) deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
+    for (const t of targets) {
+      deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
+      await setAutovacuum(o.pool, t.schema, false)
+    }
     let indexing: Promise<unknown> | undefined
     // The later passes and the comparison run with every index, as the live read models do.
     let last = await replay(1, undefined, targets, async (t) => {
@@ -671,6 +687,7 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
       o.onStage?.('compared')
       result = { seq: last, events: last, tookMs: 0, eventsPerSec: 0, models }
     } else {
+      for (const t of targets) await setAutovacuum(o.pool, t.schema, true)
       // Passes while the log grows, so that the one with the projectors stopped is short.
       for (let pass = 0; pass < 3; pass++) {
         const before = last
