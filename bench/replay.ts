@@ -39,6 +39,13 @@ const TARGET_PER_SEC = 100_000
 const TARGET_SECONDS_PER_MILLION = 15
 /** One read model only (BENCH_REPLAY_PROJECTION=<name>), to see what each costs; default: all of them. */
 const only = process.env.BENCH_REPLAY_PROJECTION || undefined
+/**
+ * BENCH_REPLAY_STAGES=1: each stage of the replay as it is passed (the log read, each read model
+ * written and indexed, the swap) on stderr, with the wall and CPU seconds so far; the JSON line at the
+ * end has them always (`stages`), CPU of every Postgres process there (`postgresAll`), not only the
+ * bench's backends.
+ */
+const showStages = process.env.BENCH_REPLAY_STAGES === '1'
 /** Events per read and transaction (BENCH_REPLAY_BATCH), default `admin:replay`'s. */
 const batch = Number(process.env.BENCH_REPLAY_BATCH ?? 0) || undefined
 
@@ -222,6 +229,46 @@ try {
     }
   })()
   const natsBefore = natsPid.length > 0 ? cpuSecondsOf(natsPid) : undefined
+  // Every process of Postgres (the bench's backends, the index builds' parallel workers, WAL writer,
+  // checkpointer; those that ended are in the postmaster's children's time), for the stages' CPU.
+  const postmaster = (() => {
+    try {
+      return Number(readFileSync(`${cfg.home}/postgres/postmaster.pid`, 'utf8').split('\n')[0])
+    } catch {
+      return undefined
+    }
+  })()
+  const postgresAll = (): number | undefined => {
+    if (postmaster === undefined) return undefined
+    try {
+      const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+      const stat = readFileSync(`/proc/${postmaster}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // A child that ended between the listing and its read counts in the postmaster's children's time.
+      return children.reduce((sum, pid) => sum + (cpuSecondsOf([pid]) ?? 0), 0) + (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
+    } catch {
+      return undefined
+    }
+  }
+  const pgAllBefore = postgresAll()
+  const stages: { stage: string; seconds: number; node: number; nodeMainThread: number | null; postgresAll: number | null; nats: number | null }[] = []
+  const onStage = (stage: string): void => {
+    const u = process.cpuUsage(cpuBefore)
+    const main = cpuSecondsOf([process.pid], 'task')
+    const pgAll = postgresAll()
+    const nats = natsPid.length > 0 ? cpuSecondsOf(natsPid) : undefined
+    const r2 = (x: number) => Math.round(x * 100) / 100
+    const s = {
+      stage,
+      seconds: r2((performance.now() - started) / 1000),
+      node: r2((u.user + u.system) / 1e6),
+      nodeMainThread: main === undefined || mainBefore === undefined ? null : r2(main - mainBefore),
+      postgresAll: pgAll === undefined || pgAllBefore === undefined ? null : r2(pgAll - pgAllBefore),
+      nats: nats === undefined || natsBefore === undefined ? null : r2(nats - natsBefore),
+    }
+    stages.push(s)
+    if (showStages) process.stderr.write(`${JSON.stringify(s)}\n`)
+  }
   const cpuBefore = process.cpuUsage()
   const mainBefore = cpuSecondsOf([process.pid], 'task')
   const started = performance.now()
@@ -233,6 +280,7 @@ try {
     ...(batch ? { batch } : {}),
     actor: 'system:bench',
     onEnd: (j) => ended(j),
+    onStage,
   })
   const ticker = setInterval(() => {
     void getReplay(pool, job.id).then((j) => {
@@ -277,6 +325,7 @@ try {
         nats: natsCpu === undefined ? null : r1(natsCpu),
       },
       projection: only ?? null,
+      stages: stages.filter((s) => !/^(written|indexed) /.test(s.stage) || /(eventlog|releases|builds)$/.test(s.stage)),
     }),
   )
 } finally {

@@ -3,6 +3,7 @@ import { WharfError } from '../core/errors.js'
 import type { Access as AppAccess } from '../domain/app/decider.js'
 import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
+import { copyLine, copyRows } from './copy.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type AccessEvent = EventOf<'CollaboratorAdded' | 'CollaboratorRemoved' | 'AppTransferred' | 'MaintenanceSet' | 'AppCreated' | 'AppDestroyed'>
@@ -61,6 +62,55 @@ export const accessProjection: Projection = {
         return
       default:
         return unhandled('access', e)
+    }
+  },
+  /** Collaborators and maintenance in memory, written with one COPY each at the end (each case as in `apply`). */
+  bulk() {
+    const collaborators = new Map<string, Set<string>>()
+    const maintenance = new Map<string, string>()
+    return {
+      apply(events) {
+        for (const event of events) {
+          const e = narrow<AccessEvent>(event)
+          switch (e.type) {
+            case 'CollaboratorAdded': {
+              let users = collaborators.get(e.data.app)
+              if (!users) collaborators.set(e.data.app, (users = new Set()))
+              users.add(e.data.username)
+              break
+            }
+            case 'CollaboratorRemoved':
+              collaborators.get(e.data.app)?.delete(e.data.username)
+              break
+            case 'AppTransferred':
+              collaborators.get(e.data.app)?.delete(e.data.to)
+              break
+            case 'MaintenanceSet':
+              if (!e.data.enabled) maintenance.delete(e.data.app)
+              else if (!maintenance.has(e.data.app)) maintenance.set(e.data.app, e.occurredAt)
+              break
+            case 'AppCreated':
+            case 'AppDestroyed':
+              collaborators.delete(e.data.app)
+              maintenance.delete(e.data.app)
+              break
+            default:
+              return unhandled('access', e)
+          }
+        }
+      },
+      async write(tx) {
+        const users = function* () {
+          for (const [app, names] of collaborators) for (const username of names) yield copyLine([app, username])
+        }
+        await copyRows(tx, 'collaborators', ['app', 'username'], users())
+        await copyRows(
+          tx,
+          'maintenance',
+          ['app', 'since'],
+          Array.from(maintenance, ([app, since]) => copyLine([app, since])),
+        )
+      },
     }
   },
 }

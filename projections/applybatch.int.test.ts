@@ -17,6 +17,27 @@ import { pipelinedApply } from './pipeline.js'
 import type { Projection } from './projection.js'
 import { compareSchemas, createShadow } from './replay.js'
 
+/**
+ * The time of the n-th event: as `toISOString` writes it, and now and then in another form Postgres
+ * reads (microseconds, an offset, no fraction, a space), which the event log's binary rows either
+ * convert exactly or leave to Postgres.
+ */
+function timeOf(t0: number, n: number): string {
+  const iso = new Date(t0 + n).toISOString()
+  switch (n % 11) {
+    case 3:
+      return iso.replace('Z', '123Z')
+    case 5:
+      return iso.replace('T00:', 'T05:').replace('Z', '+05:00')
+    case 7:
+      return iso.replace(/\.\d+Z$/, 'Z')
+    case 9:
+      return iso.replace('T', ' ')
+    default:
+      return iso
+  }
+}
+
 /** A history over a few apps, as recorded events (seq from 1, a millisecond apart). */
 function history(): RecordedEvent[] {
   const out: RecordedEvent[] = []
@@ -28,8 +49,8 @@ function history(): RecordedEvent[] {
       type,
       version: 1,
       stream,
-      occurredAt: new Date(t0 + out.length).toISOString(),
-      actor: 'user:alice',
+      occurredAt: timeOf(t0, out.length),
+      actor: out.length % 13 === 4 ? 'user:zoë 🚢' : 'user:alice',
       causationId: null,
       correlationId: `c${out.length}`,
       data,
@@ -78,6 +99,16 @@ function history(): RecordedEvent[] {
         push(`runtime.${app}`, 'DeployCompleted', { app, release: v })
         if (v === 5) push(`app.${app}`, 'CollaboratorAdded', { app, username: 'bob' })
         if (v === 1) push(`app.${app}`, 'DomainAdded', { app, domain: `${app}.example.com` })
+        // Collaborators, maintenance and domains coming and going (a domain moving to another app, then that app destroyed).
+        if (v === 2) push(`app.${app}`, 'CollaboratorAdded', { app, username: 'carol' })
+        if (v === 3) push(`app.${app}`, 'CollaboratorRemoved', { app, username: 'carol' })
+        if (v === 2 || v === 4) push(`app.${app}`, 'MaintenanceSet', { app, enabled: true })
+        if (v === 3) push(`app.${app}`, 'MaintenanceSet', { app, enabled: false })
+        if (v === 6) push(`app.${app}`, 'AppTransferred', { app, from: 'alice', to: 'bob' })
+        if (v === 2) push(`app.${app}`, 'DomainAdded', { app, domain: 'shared.example.com' })
+        if (v === 3) push(`app.${app}`, 'DomainAdded', { app, domain: `www.${app}.example.com` })
+        if (v === 4) push(`app.${app}`, 'DomainRemoved', { app, domain: `www.${app}.example.com` })
+        if (v === 4) push(`app.${app}`, 'DomainRemoved', { app, domain: 'shared.example.com' })
       }
       if (life === 0 && app !== 'wiki') push(`app.${app}`, 'AppDestroyed', { app })
     }

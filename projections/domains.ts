@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { narrow, type EventOf } from '../domain/index.js'
 import type { RecordedEvent } from '../events/index.js'
+import { copyLine, copyRows } from './copy.js'
 import { unhandled, type Projection, type Queryable } from './projection.js'
 
 type DomainsEvent = EventOf<'DomainAdded' | 'DomainRemoved' | 'AppCreated' | 'AppDestroyed'>
@@ -39,6 +40,50 @@ export const domainsProjection: Projection = {
         return
       default:
         return unhandled('domains', e)
+    }
+  },
+  /** The domains in memory (by domain, and by app for the apps created or destroyed), written with one COPY at the end (each case as in `apply`). */
+  bulk() {
+    const domains = new Map<string, { app: string; createdAt: string }>()
+    const byApp = new Map<string, Set<string>>()
+    return {
+      apply(events) {
+        for (const event of events) {
+          const e = narrow<DomainsEvent>(event)
+          switch (e.type) {
+            case 'DomainAdded': {
+              const old = domains.get(e.data.domain)
+              if (old) byApp.get(old.app)?.delete(e.data.domain)
+              domains.set(e.data.domain, { app: e.data.app, createdAt: e.occurredAt })
+              let names = byApp.get(e.data.app)
+              if (!names) byApp.set(e.data.app, (names = new Set()))
+              names.add(e.data.domain)
+              break
+            }
+            case 'DomainRemoved':
+              if (domains.get(e.data.domain)?.app === e.data.app) {
+                domains.delete(e.data.domain)
+                byApp.get(e.data.app)?.delete(e.data.domain)
+              }
+              break
+            case 'AppCreated':
+            case 'AppDestroyed':
+              for (const d of byApp.get(e.data.app) ?? []) domains.delete(d)
+              byApp.delete(e.data.app)
+              break
+            default:
+              return unhandled('domains', e)
+          }
+        }
+      },
+      async write(tx) {
+        await copyRows(
+          tx,
+          'domains',
+          ['domain', 'app', 'created_at'],
+          Array.from(domains, ([domain, d]) => copyLine([domain, d.app, d.createdAt])),
+        )
+      },
     }
   },
 }

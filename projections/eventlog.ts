@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { AFTER_TYPES, buildTrace, type ServedView, type Trace, type TraceEvent } from '../domain/runtime/trace.js'
 import { endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
-import { copyBytes, copyField, copyLine, copyRows, escapeJson, escapeText } from './copy.js'
+import { BinaryRows, copyBinary, copyField, copyLine, copyRows, escapeJson, escapeText, timestampMicros } from './copy.js'
 import type { BulkFold, Projection, Queryable } from './projection.js'
 
 /** Data fields never shown through the events API: secrets, their hashes, and private keys (`CertAdded.privateKey`). */
@@ -230,18 +230,21 @@ export function eventLine(e: RecordedEvent, app: string | null, incarnation: num
   return `${copyField(e.seq)}\t${e.index ?? 0}\t${endsCommit(e) ? 't' : 'f'}\t${escapeText(e.id)}\t${escapeText(e.type)}\t${escapeText(e.stream)}\t${app === null ? '\\N' : escapeText(app)}\t${user === null ? '\\N' : escapeText(user)}\t${escapeText(e.actor)}\t${copyField(e.occurredAt)}\t${escapeText(e.correlationId)}\t${escapeJson(redactedJson(e))}\t${incarnation === null ? '\\N' : copyField(incarnation)}\n`
 }
 
-/** What {@link EventLogFold} encodes rows into, bytes (a new piece when one is full). */
-const FOLD_PIECE = 1 << 20
-
-/** The event log's bulk fold (see `bulk` above): `incarnationsOf`'s bookkeeping in memory, rows encoded as COPY lines. */
+/**
+ * The event log's bulk fold (see `bulk` above): `incarnationsOf`'s bookkeeping in memory, rows
+ * encoded for a binary COPY as their chunk is folded ({@link eventBinaryRow}; an event whose time is
+ * not plain ISO 8601 as a text line instead), written by `flush` after each batch, with the build
+ * streams first seen since the last flush (their incarnation never changes again).
+ */
 class EventLogFold implements BulkFold {
   /** The incarnation of each app (the seq of its `AppCreated`), and of each build stream (its first event's). */
   readonly #apps = new Map<string, number>()
   readonly #builds = new Map<string, number | null>()
-  /** Encoded rows not written yet: whole pieces, and the one being filled up to `#at`. */
-  #full: Buffer[] = []
-  #piece = Buffer.allocUnsafe(FOLD_PIECE)
-  #at = 0
+  /** Build streams first seen since the last flush, as COPY lines. */
+  #newBuilds: string[] = []
+  readonly #rows = new BinaryRows()
+  /** Rows of events whose time the binary form cannot hold as Postgres would read it: COPY lines, written apart. */
+  #lines: string[] = []
 
   apply(events: RecordedEvent[]): void {
     for (const e of events) {
@@ -251,29 +254,27 @@ class EventLogFold implements BulkFold {
         if (e.type === 'AppCreated') this.#apps.set(app, e.seq)
         if (!e.stream.startsWith('build.')) incarnation = this.#apps.get(app) ?? null
         else if (this.#builds.has(e.stream)) incarnation = this.#builds.get(e.stream) ?? null
-        else this.#builds.set(e.stream, (incarnation = this.#apps.get(app) ?? null))
+        else {
+          this.#builds.set(e.stream, (incarnation = this.#apps.get(app) ?? null))
+          this.#newBuilds.push(copyLine([e.stream, incarnation]))
+        }
       }
-      const line = eventLine(e, app, incarnation)
-      // A UTF-16 code unit is at most 3 bytes of UTF-8.
-      if (this.#at + line.length * 3 > this.#piece.length) {
-        if (this.#at > 0) this.#full.push(this.#piece.subarray(0, this.#at))
-        this.#piece = Buffer.allocUnsafe(Math.max(FOLD_PIECE, line.length * 3))
-        this.#at = 0
-      }
-      this.#at += this.#piece.write(line, this.#at)
+      const at = timestampMicros(e.occurredAt)
+      if (at === undefined) this.#lines.push(eventLine(e, app, incarnation))
+      else eventBinaryRow(this.#rows, e, app, incarnation, at)
     }
   }
 
-  /** Writes the rows encoded so far. */
+  /** Writes the rows encoded so far, and the build streams seen since the last flush. */
   async flush(tx: pg.PoolClient): Promise<void> {
-    const pieces = this.#full
-    if (this.#at > 0) {
-      pieces.push(this.#piece.subarray(0, this.#at))
-      this.#piece = Buffer.allocUnsafe(FOLD_PIECE)
-      this.#at = 0
-    }
-    this.#full = []
-    if (pieces.length > 0) await copyBytes(tx, 'events', EVENT_COLUMNS, pieces)
+    const pieces = this.#rows.take()
+    const lines = this.#lines
+    const builds = this.#newBuilds
+    this.#lines = []
+    this.#newBuilds = []
+    if (pieces.length > 0) await copyBinary(tx, 'events', EVENT_COLUMNS, pieces)
+    if (lines.length > 0) await copyRows(tx, 'events', EVENT_COLUMNS, lines)
+    if (builds.length > 0) await copyRows(tx, 'build_incarnations', ['stream', 'incarnation'], builds)
   }
 
   /** The rest of the rows, and the incarnations. */
@@ -285,13 +286,35 @@ class EventLogFold implements BulkFold {
       ['app', 'seq'],
       Array.from(this.#apps, ([app, seq]) => copyLine([app, seq])),
     )
-    await copyRows(
-      tx,
-      'build_incarnations',
-      ['stream', 'incarnation'],
-      Array.from(this.#builds, ([stream, incarnation]) => copyLine([stream, incarnation])),
-    )
   }
+}
+
+/**
+ * The row of `events` {@link eventRow} makes, as a row of a binary COPY into `rows` (`at`: its time,
+ * from {@link timestampMicros}).
+ */
+export function eventBinaryRow(rows: BinaryRows, e: RecordedEvent, app: string | null, incarnation: number | null, at: number): void {
+  const user = userOf(e)
+  const data = redactedJson(e)
+  // A UTF-16 code unit is at most 3 bytes of UTF-8; the integers, the boolean and the time take 27.
+  const text = e.id.length + e.type.length + e.stream.length + (app?.length ?? 0) + (user?.length ?? 0) + e.actor.length + e.correlationId.length + data.length
+  rows.row(EVENT_COLUMNS.length, 27 + text * 3)
+  rows.int8(e.seq)
+  rows.int2(e.index ?? 0)
+  rows.bool(endsCommit(e))
+  rows.text(e.id)
+  rows.text(e.type)
+  rows.text(e.stream)
+  if (app === null) rows.null()
+  else rows.text(app)
+  if (user === null) rows.null()
+  else rows.text(user)
+  rows.text(e.actor)
+  rows.timestamp(at)
+  rows.text(e.correlationId)
+  rows.text(data)
+  if (incarnation === null) rows.null()
+  else rows.int8(incarnation)
 }
 
 /**

@@ -55,9 +55,10 @@ export interface BulkFold {
   /** Applies events, in log order, to the rows in memory. */
   apply(events: RecordedEvent[]): void
   /**
-   * Optional: writes the rows gathered since the last call that no later event changes (the event
-   * log's, which are only appended), so that they are not held until the end; called after each batch
-   * of the replay (inside `tx`, search_path set), in order, never twice at once.
+   * Optional: writes the rows gathered since the last call (the event log's, which are only
+   * appended; releases', whose rows a later event may only delete, which the next call does), so
+   * that they are not held, nor written, at the end; called after each batch of the replay (inside
+   * `tx`, search_path set), in order, never twice at once.
    */
   flush?(tx: pg.PoolClient): Promise<void>
   /** Writes the rows into the projection's tables, empty until then but for what `flush` wrote (inside `tx`, search_path set). */

@@ -91,35 +91,61 @@ export const releasesProjection: Projection = {
       [JSON.stringify(rows)],
     )
   },
-  /** The rows of every live app's releases in memory, as COPY lines (the first of each version), written with one COPY at the end. */
+  /**
+   * The releases as COPY lines (the first of each version), written after each batch (`flush`)
+   * rather than held to the end: a release row never changes, and the rows of an app created or
+   * destroyed again after they were written are deleted by the next flush, before its own rows.
+   */
   bulk() {
-    const apps = new Map<string, Map<number, string>>()
+    /** Rows not written yet, by app and version. */
+    let pending = new Map<string, Map<number, string>>()
+    /** The versions each app has since it was last cleared, written or not (the first row of a version wins). */
+    const versions = new Map<string, Set<number>>()
+    /** Apps with rows written, and those of them cleared since (their written rows are deleted at the next flush). */
+    const written = new Set<string>()
+    let cleared = new Set<string>()
+    const flush = async (tx: pg.PoolClient): Promise<void> => {
+      if (cleared.size > 0) {
+        await tx.query('DELETE FROM releases WHERE app = ANY($1::text[])', [[...cleared]])
+        for (const app of cleared) written.delete(app)
+        cleared = new Set()
+      }
+      const rows = pending
+      pending = new Map()
+      for (const app of rows.keys()) written.add(app)
+      const lines = function* () {
+        for (const r of rows.values()) yield* r.values()
+      }
+      if (rows.size > 0) await copyRows(tx, 'releases', INSERT_COLUMNS, lines())
+    }
     return {
       apply(events) {
         for (const event of events) {
           const e = narrow<ReleasesEvent>(event)
           switch (e.type) {
             case 'ReleaseCreated': {
-              let rows = apps.get(e.data.app)
-              if (!rows) apps.set(e.data.app, (rows = new Map()))
-              if (!rows.has(e.data.version)) rows.set(e.data.version, copyLine(releaseRow(e)))
+              let seen = versions.get(e.data.app)
+              if (!seen) versions.set(e.data.app, (seen = new Set()))
+              if (seen.has(e.data.version)) break
+              seen.add(e.data.version)
+              let rows = pending.get(e.data.app)
+              if (!rows) pending.set(e.data.app, (rows = new Map()))
+              rows.set(e.data.version, copyLine(releaseRow(e)))
               break
             }
             case 'AppCreated':
             case 'AppDestroyed':
-              apps.delete(e.data.app)
+              pending.delete(e.data.app)
+              versions.delete(e.data.app)
+              if (written.has(e.data.app)) cleared.add(e.data.app)
               break
             default:
               return unhandled('releases', e)
           }
         }
       },
-      async write(tx) {
-        const lines = function* () {
-          for (const rows of apps.values()) yield* rows.values()
-        }
-        await copyRows(tx, 'releases', INSERT_COLUMNS, lines())
-      },
+      flush,
+      write: flush,
     }
   },
 }

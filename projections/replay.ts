@@ -76,14 +76,54 @@ const DEFERRED = /^(CREATE\s+INDEX\b|ALTER\s+TABLE\s+\S+\s+ADD\s+PRIMARY\s+KEY\b
 /** The `maintenance_work_mem` of the index builds after a replay. */
 const INDEX_MEMORY = '256MB'
 
-/** Runs index statements that {@link createShadow} deferred, in `schema`. */
+/** `ALTER TABLE <table> ADD PRIMARY KEY (<columns>)`, as {@link createShadow} defers it. */
+const ADD_PRIMARY_KEY = /^ALTER\s+TABLE\s+(\S+)\s+ADD\s+PRIMARY\s+KEY\s*(\(.*\))$/is
+
+/**
+ * Runs index statements that {@link createShadow} deferred, in `schema`: each index on a connection
+ * of its own, all at once (each sort takes a core while another's is written out: one after the
+ * other, the event log's four took the last seconds of a replay on one core). A primary key is built
+ * as a unique index and then made the key (`ADD CONSTRAINT ... PRIMARY KEY USING INDEX`: the same
+ * constraint and index, named `<table>_pkey` as `ADD PRIMARY KEY` names them), since `ADD PRIMARY
+ * KEY` would lock the table against the other builds for its whole build.
+ */
 export async function createIndexes(pool: pg.Pool, schema: string, statements: readonly string[]): Promise<void> {
-  if (statements.length === 0) return
-  await transaction(pool, async (client) => {
-    // Sorting a million rows in memory rather than in temporary files (Postgres' default is 64 MB).
-    await client.query(`SET LOCAL search_path TO ${ident(schema)}; SET LOCAL maintenance_work_mem = '${INDEX_MEMORY}'`)
-    for (const s of statements) await client.query(s)
+  const keys: { table: string; index: string }[] = []
+  const builds = statements.map((s) => {
+    const m = ADD_PRIMARY_KEY.exec(s)
+    if (!m) return s
+    const table = m[1]!
+    const index = `${table.replaceAll('"', '')}_pkey`
+    keys.push({ table, index })
+    return `CREATE UNIQUE INDEX ${ident(index)} ON ${table} ${m[2]}`
   })
+  await Promise.all(
+    builds.map((s) =>
+      transaction(pool, async (client) => {
+        // Sorting a million rows in memory rather than in temporary files (Postgres' default is 64 MB).
+        await client.query(`SET LOCAL search_path TO ${ident(schema)}; SET LOCAL maintenance_work_mem = '${INDEX_MEMORY}'`)
+        await client.query(s)
+      }),
+    ),
+  )
+  if (keys.length === 0) return
+  await transaction(pool, async (client) => {
+    await client.query(`SET LOCAL search_path TO ${ident(schema)}`)
+    for (const k of keys) await client.query(`ALTER TABLE ${k.table} ADD CONSTRAINT ${ident(k.index)} PRIMARY KEY USING INDEX ${ident(k.index)}`)
+  })
+}
+
+/**
+ * Turns autovacuum off (or back on: the default) for every table of `schema`. A replay's shadow
+ * tables get a million rows in seconds: autovacuum would vacuum and analyze them while they load (its
+ * CPU taken from the replay on a small machine) and hold a lock that an index build must wait for.
+ * The rebuilt tables are set back before they are swapped in (autovacuum then sees them as new).
+ */
+export async function setAutovacuum(pool: pg.Pool, schema: string, enabled: boolean): Promise<void> {
+  const { rows } = await pool.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])
+  if (rows.length === 0) return
+  const option = enabled ? 'RESET (autovacuum_enabled)' : 'SET (autovacuum_enabled = false)'
+  await pool.query(rows.map((r) => `ALTER TABLE ${ident(schema)}.${ident(r.tablename)} ${option}`).join('; '))
 }
 
 /** One read model a replay writes: the projection and the schema its tables are in. */
@@ -129,6 +169,8 @@ export interface ReplayOptions {
   stopped?(): boolean
   /** Called after each batch was committed to every target. */
   onProgress?(p: ReplayProgress): void
+  /** Called as the replay passes a stage: `read` (the log read to its end), `written <name>` (a target's rows all written). */
+  onStage?(stage: string): void
 }
 
 /**
@@ -222,6 +264,7 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
       }
       applyFolds()
     }
+    o.onStage?.('read')
     if (count > 0) await flush()
     await inFlight
   } catch (err) {
@@ -236,6 +279,7 @@ export async function replayLog(o: ReplayOptions): Promise<number> {
           await client.query(`SET LOCAL search_path TO ${ident(t.schema)}; SET LOCAL synchronous_commit = off`)
           await f.write(client)
         })
+      o.onStage?.(`written ${t.p.name}`)
       await o.finished?.(t)
     }),
   )
@@ -466,6 +510,13 @@ export interface StartReplayOptions {
   signal?: AbortSignal
   /** Called when the job ends (a failure included), with its last state. */
   onEnd?(job: ReplayJob): void
+  /**
+   * Called as the first pass (from seq 1) passes a stage: `read` (the log read to its end), `written
+   * <name>` and `indexed <name>` (a read model's rows all written, its deferred indexes built),
+   * `replayed` (that pass done); at the end `swapped` or (--verify) `compared`.
+   * What `npm run bench:replay` times each stage by.
+   */
+  onStage?(stage: string): void
 }
 
 /** Creates the table of replay jobs when missing (serialised like {@link migrateCore}). */
@@ -604,7 +655,7 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
       targets: only,
       fromSeq,
       // The first pass, from seq 1 into empty tables: bulk folds, and each target's deferred indexes built once it is written.
-      ...(finished ? { fresh: true, finished } : {}),
+      ...(finished ? { fresh: true, finished, ...(o.onStage ? { onStage: o.onStage } : {}) } : {}),
       ...(toSeq === undefined ? {} : { toSeq }),
       batch: o.batch ?? ADMIN_REPLAY_BATCH,
       stopped: () => o.signal?.aborted === true,
@@ -613,14 +664,19 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
   try {
     total = await o.store.lastSeq()
     const deferred = new Map<ReplayTarget, string[]>()
-    for (const t of targets) deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
+    for (const t of targets) {
+      deferred.set(t, await createShadow(o.pool, t.p, t.schema, { deferIndexes: true }))
+      await setAutovacuum(o.pool, t.schema, false)
+    }
     let indexing: Promise<unknown> | undefined
     // The later passes and the comparison run with every index, as the live read models do.
     let last = await replay(1, undefined, targets, async (t) => {
       indexing ??= writing.then(() => update(`phase = 'indexing'`, []))
       await createIndexes(o.pool, t.schema, deferred.get(t) ?? [])
+      o.onStage?.(`indexed ${t.p.name}`)
     })
     await indexing
+    o.onStage?.('replayed')
     if (!o.verify) await update(`phase = 'replaying'`, [])
     let result: ReplayJobResult
     if (o.verify) {
@@ -628,8 +684,10 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
       await update(`phase = 'comparing'`, [])
       const models: ModelDiff[] = []
       for (const t of targets) models.push(await verifyOne(o, t, last, (from, to) => replay(from, to, [t])))
+      o.onStage?.('compared')
       result = { seq: last, events: last, tookMs: 0, eventsPerSec: 0, models }
     } else {
+      for (const t of targets) await setAutovacuum(o.pool, t.schema, true)
       // Passes while the log grows, so that the one with the projectors stopped is short.
       for (let pass = 0; pass < 3; pass++) {
         const before = last
@@ -648,6 +706,7 @@ async function runJob(o: StartReplayOptions, id: string, chosen: Projection[], l
         },
         { names: chosen.map((p) => p.name), timeoutMs: o.holdTimeoutMs ?? 30_000 },
       )
+      o.onStage?.('swapped')
       result = { seq: last, events: last, tookMs: 0, eventsPerSec: 0, swapped: chosen.map((p) => p.name) }
     }
     const tookMs = Math.round(performance.now() - started)

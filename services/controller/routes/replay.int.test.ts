@@ -161,6 +161,13 @@ t.test('admin replay: --verify finds tampered rows, a replay mends them, appends
   t.equal(worker[0].value, '4', 'the tampered value is mended')
   t.equal((await pool.query(`SELECT 1 FROM rm_apps.apps WHERE name = 'other'`)).rowCount, 1, 'the deleted row is back')
   t.equal((await pool.query(`SELECT 1 FROM rm_domains.domains WHERE domain = 'evil.example.com'`)).rowCount, 0, 'the forged row is gone')
+  const { rows: options } = await pool.query(
+    `SELECT n.nspname, c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname LIKE 'rm\\_%' AND c.relkind = 'r' AND c.reloptions IS NOT NULL`,
+  )
+  t.same(options, [], 'the swapped-in tables are vacuumed as any other (autovacuum was off only while they loaded)')
+  const { rows: keyed } = await pool.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'rm_eventlog.events'::regclass AND contype = 'p'`)
+  t.same(keyed, [{ conname: 'events_pkey' }], "the event log's key, built as a unique index during the replay, is its primary key")
 
   const after = await replay(t, c, root, { verify: true })
   t.same(
