@@ -3,8 +3,9 @@
  * own), over a unix socket: that process serves `GET /healthz` there, the controller's `/healthz` and
  * infra's status ask it. 200 with the report when ok, 503 with it when not.
  */
-import { chmodSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
+import { dirname } from 'node:path'
 
 /** A service's health: what `/healthz` reports of it (`services/runtime.ts` uses it for every service). */
 export interface HealthReport {
@@ -19,8 +20,8 @@ export interface HealthSocket {
 }
 
 /**
- * Serves `GET /healthz` on the unix socket `path` (mode 600; a socket left by a process that died is
- * removed first): `check()`'s report, 200 when ok, 503 when not.
+ * Serves `GET /healthz` on the unix socket `path` (mode 600; its directory made when missing, a socket
+ * left by a process that died removed first): `check()`'s report, 200 when ok, 503 when not.
  */
 export async function serveHealthSocket(path: string, check: () => Promise<HealthReport>): Promise<HealthSocket> {
   const server: Server = createServer((req, res) => {
@@ -34,6 +35,7 @@ export async function serveHealthSocket(path: string, check: () => Promise<Healt
     )
   })
   server.requestTimeout = 10_000
+  mkdirSync(dirname(path), { recursive: true })
   rmSync(path, { force: true })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
