@@ -673,8 +673,10 @@ export class Publisher {
     return dataOf(started, 'ContainerStarted')?.type
   }
 
-  /** Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once. */
-  /** Appends `a`, decided against the app's runtime stream; `appended` is told the stream's version after it (its event's log position) when it appended one. */
+  /**
+   * Appends what `a` adds to its app's runtime stream (nothing when the stream says it is done), once;
+   * `appended` is told the stream's version after it (its event's log position) when it appended one.
+   */
   #announce(a: Announcement, at: number | undefined, appended?: (seq: number) => void): Promise<void> {
     const app = a.identity.app
     const run = async () => {
