@@ -3,7 +3,7 @@ import { AFTER_TYPES, buildTrace, type ServedView, type Trace, type TraceEvent }
 import { dataText, endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
 import { BinaryRows, copyBinary, copyField, copyLine, copyRows, escapeJson, escapeText, timestampMicros } from './copy.js'
-import type { BulkFold, Projection, Queryable } from './projection.js'
+import { BUILT_WHILE_LOADING, type BulkFold, type Projection, type Queryable } from './projection.js'
 
 /** Data fields never shown through the events API: secrets, their hashes, and private keys (`CertAdded.privateKey`). */
 const SECRET = /password|secret|token|hash|private/i
@@ -173,7 +173,8 @@ export function eventLogProjection(types: readonly string[]): Projection {
     // 5: `data` as json (kept as written: about 40% less of Postgres' time to load than jsonb, and read back whole).
     // The key of `events` is added apart from its table (the same key, named events_pkey): a replay's first pass,
     // which only appends with COPY, builds it once after the load (createShadow's deferred statements).
-    // 6: the type's and the app's indexes on integer keys (nameKey): cheaper to build after a replay.
+    // 6: the type's and the app's indexes on integer keys (nameKey): cheaper to build after a replay. The users'
+    // index (a user's stream: few events) is kept up while a replay loads rather than built after it (a scan of all).
     version: 6,
     handles: types,
     tables: `
@@ -204,7 +205,7 @@ export function eventLogProjection(types: readonly string[]): Projection {
         incarnation bigint
       );
       CREATE INDEX events_app ON events (app_key, incarnation, seq) WHERE app_key IS NOT NULL;
-      CREATE INDEX events_user ON events (username, seq) WHERE username IS NOT NULL;
+      CREATE INDEX events_user ON events (username, seq) WHERE username IS NOT NULL ${BUILT_WHILE_LOADING};
       CREATE INDEX events_type ON events (type_key, seq);
     `,
     async apply(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
