@@ -1,8 +1,6 @@
 import t from 'tap'
-import Type from 'typebox'
 import { mayHold } from './jetstream.js'
-import { Catalogue } from './catalogue.js'
-import { dataText, decodeCommit, decodeCommitText, encodeCommit } from './commit.js'
+import { decodeCommit, encodeCommit } from './commit.js'
 import { endsCommit, type EventEnvelope } from './envelope.js'
 
 const env = (id: string, n: number): EventEnvelope => ({
@@ -60,58 +58,4 @@ t.test('mayHold tells from the bytes whether a commit may hold an event of the t
   const inside = new Uint8Array(bytes.length + 8)
   inside.set(bytes, 8)
   t.ok(reads(inside.subarray(8)), 'a view into a larger buffer')
-})
-
-t.test("decodeCommitText keeps the text of a single event's data: JSON.stringify(data), not enumerable", async (t) => {
-  const datas: unknown[] = [
-    { n: 1 },
-    { app: 'shop', values: { A: 'tab\there "quoted" \\ back', B: '\u0000\u001f\u2028' }, nested: [{ data: { x: 1 } }, null, true] },
-    { s: '"data":{"a":1}', big: 1e21, small: 1e-7, neg: -0, f: 0.1 + 0.2 },
-    JSON.parse('{"__proto__": {"x": 1}, "2": "b", "1": "a"}'),
-    { lone: '\ud800', emoji: '😀 ä €' },
-    [1, 'two', { three: 3 }],
-    'a string',
-    42,
-    null,
-    {},
-  ]
-  for (const [i, data] of datas.entries()) {
-    const text = new TextDecoder().decode(encodeCommit([{ ...env('a', 1), data }]))
-    const [e] = decodeCommitText(text, 3, true)
-    t.equal(dataText(e!), JSON.stringify(e!.data), `data ${i}`)
-    t.same(e, { ...env('a', 1), data: JSON.parse(JSON.stringify(data)), seq: 3 }, 'the event as without it')
-    t.equal(Object.keys(e!).includes('data') && JSON.stringify(e).includes('wharf.dataText'), false)
-    t.equal(dataText({ ...e! }), undefined, 'a copy has none (an upcast makes one)')
-    t.equal(dataText(decodeCommitText(text, 3)[0]!), undefined, 'only when asked')
-  }
-})
-
-t.test('decodeCommitText keeps no data text it cannot be sure of', async (t) => {
-  const e = env('a', 1)
-  const cases = {
-    'a commit of several': new TextDecoder().decode(encodeCommit([env('a', 1), env('b', 2)])),
-    'data not last': JSON.stringify({ ...e, data: { n: 1 }, extra: 1 }),
-    'an object before data': JSON.stringify({ id: 'a', meta: { data: 1 }, data: { n: 1 } }),
-    'blanks inside': JSON.stringify(e, null, 1),
-    'a blank after the key': JSON.stringify(e).replace('"data":', '"data": '),
-  }
-  for (const [name, text] of Object.entries(cases)) for (const ev of decodeCommitText(text, 1, true)) t.equal(dataText(ev), undefined, name)
-})
-
-t.test('an upcast event has no data text: its data is new', async (t) => {
-  const catalogue = new Catalogue([
-    { type: 'ThingAdded', version: 1, stream: 'app', schema: Type.Object({ n: Type.Integer() }) },
-    {
-      type: 'ThingAdded',
-      version: 2,
-      stream: 'app',
-      schema: Type.Object({ n: Type.Integer(), m: Type.Integer() }),
-      upcast: (d: { n: number }) => ({ ...d, m: d.n * 2 }),
-    },
-  ])
-  const [e] = decodeCommitText(new TextDecoder().decode(encodeCommit([env('a', 4)])), 1, true)
-  t.equal(dataText(e!), '{"n":4}')
-  const up = catalogue.upcast(e!)
-  t.same(up.data, { n: 4, m: 8 })
-  t.equal(dataText(up), undefined)
 })

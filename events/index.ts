@@ -1,6 +1,5 @@
 /** The event log: what other folders may use. */
 export { Catalogue, type EventDefinition } from './catalogue.js'
-export { dataText } from './commit.js'
 export { endsCommit, newEventId, toEnvelopes, type EventContext, type EventEnvelope, type NewEvent, type RecordedEvent } from './envelope.js'
 export * from './subjects.js'
 export type { AppendOptions, AppendResult, Delivery, EventStore, ExpectedVersion, SubscribeOptions, Subscription } from './store.js'

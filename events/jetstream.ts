@@ -236,15 +236,14 @@ export class JetStreamEventStore implements EventStore {
       for await (const p of chunks) {
         const events: RecordedEvent[] = []
         // A chunk of ASCII only (most are: JSON.stringify escapes nothing else, and names are ASCII) as one
-        // string, each message a slice of it: no UTF-8 decoder call per message. Each event keeps the text of
-        // its data (`dataText`): the event log's rows of a replay write it as it is.
+        // string, each message a slice of it: no UTF-8 decoder call per message.
         const bytes = Buffer.from(p.payload.buffer, p.payload.byteOffset, p.payload.byteLength)
         if (isAscii(bytes)) {
           const text = bytes.toString('latin1')
           let start = 0
           for (let i = 0; i < p.seqs.length; i++) {
             const end = p.ends[i]!
-            for (const e of this.#upcast(decodeCommitText(text.slice(start, end), p.seqs[i]!, true))) events.push(e)
+            for (const e of this.#upcast(decodeCommitText(text.slice(start, end), p.seqs[i]!))) events.push(e)
             start = end
           }
         } else {

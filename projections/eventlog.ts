@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { AFTER_TYPES, buildTrace, type ServedView, type Trace, type TraceEvent } from '../domain/runtime/trace.js'
-import { dataText, endsCommit, type RecordedEvent } from '../events/index.js'
+import { endsCommit, type RecordedEvent } from '../events/index.js'
 import { visibleAppsSql } from './access.js'
 import { BinaryRows, copyBinary, copyField, copyLine, copyRows, escapeJson, escapeText, timestampMicros } from './copy.js'
 import { BUILT_WHILE_LOADING, type BulkFold, type Projection, type Queryable } from './projection.js'
@@ -87,17 +87,15 @@ function secretKey(k: string): boolean {
 /**
  * `JSON.stringify(redactEvent(e))`, the event log's `data` column: an event with nothing to redact
  * (most of them) is written as it is, without the copy {@link redact} makes (a replay writes a million).
- * `text`: `JSON.stringify(e.data)` when the caller has it (the text the event was read from,
- * `dataText`), written as it is when there is nothing to redact.
  */
-export function redactedJson(e: { type: string; data: unknown }, text?: string): string {
+export function redactedJson(e: { type: string; data: unknown }): string {
   const data = e.data
   if (hasSecret(data)) return JSON.stringify(redactEvent(e))
   const field = CONFIG_FIELDS[e.type]
-  if (field === undefined || !data || typeof data !== 'object') return text ?? JSON.stringify(data)
+  if (field === undefined || !data || typeof data !== 'object') return JSON.stringify(data)
   // Config values hidden in a shallow copy: the rest has nothing to redact, and is written at once.
   const values = (data as Record<string, unknown>)[field]
-  if (!values || typeof values !== 'object') return text ?? JSON.stringify(data)
+  if (!values || typeof values !== 'object') return JSON.stringify(data)
   return JSON.stringify({ ...data, [field]: hiddenValues(values) })
 }
 
@@ -352,8 +350,7 @@ class EventLogFold implements BulkFold {
  */
 export function eventBinaryRow(rows: BinaryRows, e: RecordedEvent, app: string | null, incarnation: number | null, at: number): void {
   const user = userOf(e)
-  // The data's text as read, when the read kept it (a replay's): no JSON.stringify of it again.
-  const data = redactedJson(e, dataText(e))
+  const data = redactedJson(e)
   // A UTF-16 code unit is at most 3 bytes of UTF-8; the integers, the boolean and the time take 35.
   const text = e.id.length + e.type.length + e.stream.length + (app?.length ?? 0) + (user?.length ?? 0) + e.actor.length + e.correlationId.length + data.length
   rows.row(EVENT_COLUMNS.length, 35 + text * 3)
