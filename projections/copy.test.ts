@@ -58,28 +58,33 @@ t.test('timestampMicros: microseconds since 2000-01-01 UTC, as Postgres reads th
 
 t.test('BinaryRows: fields as binary COPY wants them', async (t) => {
   const rows = new BinaryRows()
-  rows.row(6, 64)
+  rows.row(8, 64)
   rows.int8(2 ** 40 + 5)
   rows.int2(3)
   rows.bool(true)
   rows.null()
   rows.text('ä')
   rows.int8(-2)
+  rows.int4(-3)
+  rows.int4(0x7fff_fffe)
   t.equal(rows.rows, 1)
   const [piece, ...rest] = rows.take()
   t.equal(rest.length, 0)
   t.same(
     [...piece!],
     [
-      ...[0, 6],
+      ...[0, 8],
       ...[0, 0, 0, 8, 0, 0, 1, 0, 0, 0, 0, 5],
       ...[0, 0, 0, 2, 0, 3],
       ...[0, 0, 0, 1, 1],
       ...[0xff, 0xff, 0xff, 0xff],
       ...[0, 0, 0, 2, 0xc3, 0xa4],
       ...[0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe],
+      ...[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfd],
+      ...[0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xfe],
     ],
   )
+  t.throws(() => rows.int4(2 ** 31), RangeError, 'int4 refuses what it cannot hold')
   t.equal(rows.rows, 0, 'take starts afresh')
   t.same(rows.take(), [])
 })

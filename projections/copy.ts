@@ -172,6 +172,15 @@ export class BinaryRows {
     this.#at = at + 6
   }
 
+  /** An integer column's value, a 32-bit signed integer. */
+  int4(n: number): void {
+    if (!(n >= -0x8000_0000 && n <= 0x7fff_ffff && Number.isInteger(n))) throw new RangeError(`${n} is not an integer`)
+    const at = this.#at
+    this.#length(at, 4)
+    this.#length(at + 4, n)
+    this.#at = at + 8
+  }
+
   /** A bigint column's value, a safe integer. */
   int8(n: number): void {
     if (!Number.isSafeInteger(n)) throw new RangeError(`${n} is not a safe integer`)

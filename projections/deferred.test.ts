@@ -1,5 +1,7 @@
 import t from 'tap'
 import { DeferredStatements, inline } from './deferred.js'
+import { BUILT_WHILE_LOADING } from './projection.js'
+import { isDeferred } from './replay.js'
 
 t.test('inline writes each parameter as a literal, as pg would send it', async (t) => {
   t.equal(inline('SELECT $1, $2, $3', ["it's", null, 42]), "SELECT 'it''s', NULL, '42'")
@@ -18,4 +20,12 @@ t.test('the stand-in client keeps statements in order and answers no rows', asyn
   t.same(res.rows, [])
   await d.client.query('INSERT INTO config (app, key, value) VALUES ($1, $2, $3)', ['shop', 'K', 'v'])
   t.equal(d.sql(), "DELETE FROM config WHERE app = 'shop';\nINSERT INTO config (app, key, value) VALUES ('shop', 'K', 'v');\n")
+})
+
+t.test('createShadow defers plain indexes and added primary keys, not those built while loading', async (t) => {
+  t.ok(isDeferred('CREATE INDEX events_type ON events (type_key, seq)'))
+  t.ok(isDeferred('ALTER TABLE events ADD PRIMARY KEY (seq, idx)'))
+  t.notOk(isDeferred(`CREATE INDEX events_user ON events (username, seq) WHERE username IS NOT NULL ${BUILT_WHILE_LOADING}`))
+  t.notOk(isDeferred('CREATE UNIQUE INDEX u ON t (a)'), 'a unique index stays (ON CONFLICT)')
+  t.notOk(isDeferred('CREATE TABLE t (a int PRIMARY KEY)'))
 })

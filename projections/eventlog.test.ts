@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { RecordedEvent } from '../events/index.js'
 import { copyLine } from './copy.js'
-import { appOf, eventLine, eventRow, eventsQuery, publicEvent, redact, redactEvent, redactedJson, userOf } from './eventlog.js'
+import { appOf, eventLine, eventRow, eventsQuery, nameKey, publicEvent, redact, redactEvent, redactedJson, userOf } from './eventlog.js'
 
 const ev = (stream: string, data: unknown): RecordedEvent => ({
   id: 'x',
@@ -68,10 +68,10 @@ t.test('eventsQuery: an admin filters by what was asked only, in placeholder ord
   t.same(q.values, [10, 100])
   t.match(q.text, /FROM rm_eventlog\.events\s+WHERE seq > \$1 ORDER BY seq, idx LIMIT \$2$/)
   const all = eventsQuery({ username: 'root', admin: true }, { app: 'shop', type: 'ConfigSet', after: 0, upTo: 42, limit: 500 })
-  t.same(all.values, [0, 500, 'shop', 'ConfigSet', 42])
+  t.same(all.values, [0, 500, nameKey('shop'), 'shop', nameKey('ConfigSet'), 'ConfigSet', 42])
   t.match(
     all.text,
-    /WHERE seq > \$1 AND app = \$3 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$3\) AND type = \$4 AND seq <= \$5 ORDER BY seq, idx LIMIT \$2$/,
+    /WHERE seq > \$1 AND app_key = \$3 AND app = \$4 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$4\) AND type_key = \$5 AND type = \$6 AND seq <= \$7 ORDER BY seq, idx LIMIT \$2$/,
     "an app's events are those of its current incarnation",
   )
   t.notMatch(all.text, /rm_access|username/, 'no visibility condition for an admin')
@@ -79,23 +79,23 @@ t.test('eventsQuery: an admin filters by what was asked only, in placeholder ord
 
 t.test('eventsQuery: the rest of a commit that a full page ended inside', async (t) => {
   const q = eventsQuery({ username: 'root', admin: true }, { app: 'shop', after: 10, limit: 100, restOf: { seq: 12, idx: 0 } })
-  t.same(q.values, [12, 100, 0, 'shop'])
+  t.same(q.values, [12, 100, 0, nameKey('shop'), 'shop'])
   t.match(
     q.text,
-    /WHERE seq = \$1 AND idx > \$3 AND app = \$4 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$4\) ORDER BY seq, idx LIMIT \$2$/,
+    /WHERE seq = \$1 AND idx > \$3 AND app_key = \$4 AND app = \$5 AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = \$5\) ORDER BY seq, idx LIMIT \$2$/,
   )
 })
 
 t.test('eventsQuery: anyone else sees their own user stream and the apps they may see, as the last placeholder', async (t) => {
   const q = eventsQuery({ username: 'alice', admin: false }, { app: 'shop', after: 5, limit: 10 })
-  t.same(q.values, [5, 10, 'shop', 'alice'])
+  t.same(q.values, [5, 10, nameKey('shop'), 'shop', 'alice'])
   t.match(
     q.text,
-    /WHERE seq > \$1 AND app = \$3 AND incarnation = .* AND \(username = \$4 OR \(app IN \(SELECT name FROM rm_apps\.apps WHERE destroyed_at IS NULL AND \(owner = \$4/,
+    /WHERE seq > \$1 AND app_key = \$3 AND app = \$4 AND incarnation = .* AND \(username = \$5 OR \(app IN \(SELECT name FROM rm_apps\.apps WHERE destroyed_at IS NULL AND \(owner = \$5/,
   )
   t.match(
     q.text,
-    /SELECT app FROM rm_access\.collaborators WHERE username = \$4\)\)\) AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = events\.app\)\)\) ORDER BY seq, idx LIMIT \$2$/,
+    /SELECT app FROM rm_access\.collaborators WHERE username = \$5\)\)\) AND incarnation = \(SELECT i\.seq FROM rm_eventlog\.incarnations i WHERE i\.app = events\.app\)\)\) ORDER BY seq, idx LIMIT \$2$/,
   )
   t.same(
     eventsQuery({ username: 'alice', admin: false }, { after: 0, limit: 1, app: '', type: undefined }).values,
@@ -132,4 +132,21 @@ t.test('eventLine is copyLine(eventRow(...)): the bulk path writes the rows appl
     [{ ...ev('build.b1', { app: 'sh\top', lines: ['ä', '€', '😀'] }), index: 1, commitSize: 2, seq: 12 }, 'sh\top', null],
   ]
   for (const [e, app, incarnation] of cases) t.equal(eventLine(e, app, incarnation), copyLine(eventRow(e, app, incarnation)), JSON.stringify(e.data))
+})
+
+t.test('nameKey: 32-bit FNV-1a of the UTF-16 code units, signed (stored in the read model: never changes)', async (t) => {
+  t.equal(nameKey(''), 0x811c9dc5 | 0)
+  t.equal(nameKey('a'), 0xe40c292c | 0, "FNV-1a's own value for an ASCII name")
+  t.equal(nameKey('foobar'), 0xbf9cf968 | 0)
+  t.not(nameKey('ConfigSet'), nameKey('ConfigUnset'))
+  for (const s of ['AppCreated', 'shop', 'ä€😀', 'x'.repeat(300)]) {
+    const k = nameKey(s)
+    t.ok(Number.isInteger(k) && k >= -(2 ** 31) && k < 2 ** 31, `${s.slice(0, 10)}: an int4`)
+  }
+})
+
+t.test('eventRow: the type and app keys last, null without an app', async (t) => {
+  const row = eventRow(ev('app.shop', { app: 'shop' }), 'shop', 7)
+  t.same(row.slice(-3), [7, nameKey('T'), nameKey('shop')])
+  t.same(eventRow(ev('user.alice', {}), null, null).slice(-2), [nameKey('T'), null])
 })

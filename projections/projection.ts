@@ -65,6 +65,14 @@ export interface BulkFold {
   write(tx: pg.PoolClient): Promise<void>
 }
 
+/**
+ * Marks an index in a projection's `tables` that a replay does not defer to after its load
+ * (`createShadow` in replay.ts): a partial index over few of a large table's rows (the event log's
+ * users'), kept up while loading for next to nothing, where a build after the load reads the whole
+ * table once more.
+ */
+export const BUILT_WHILE_LOADING = '/* built while loading */'
+
 /** What a read model's queries run on: the pool, or a client inside a transaction (one snapshot). */
 export type Queryable = pg.Pool | pg.PoolClient
 

@@ -4,7 +4,7 @@ import type { EventStore, RecordedEvent } from '../events/index.js'
 import { CORE_SCHEMA, ident, notifyCheckpoint, readCheckpoints, transaction } from './checkpoints.js'
 import { holdProjections } from './hold.js'
 import { pipelinedApply } from './pipeline.js'
-import { schemaOf, type Projection } from './projection.js'
+import { BUILT_WHILE_LOADING, schemaOf, type Projection } from './projection.js'
 
 /**
  * Rebuilding read models from the log: the one replay path, used by the projector when a
@@ -59,7 +59,7 @@ export async function createShadow(pool: pg.Pool, p: Projection, schema: string,
     .split(';')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
-  const deferred = opts.deferIndexes ? statements.filter((s) => DEFERRED.test(s)) : []
+  const deferred = opts.deferIndexes ? statements.filter(isDeferred) : []
   await transaction(pool, async (client) => {
     await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`)
     await client.query(`CREATE SCHEMA ${ident(schema)}`)
@@ -72,6 +72,11 @@ export async function createShadow(pool: pg.Pool, p: Projection, schema: string,
 
 /** The DDL statements {@link createShadow} defers: plain indexes and primary keys added to a table made before. */
 const DEFERRED = /^(CREATE\s+INDEX\b|ALTER\s+TABLE\s+\S+\s+ADD\s+PRIMARY\s+KEY\b)/i
+
+/** Whether {@link createShadow} defers the DDL statement `s` (trimmed, without its `;`). */
+export function isDeferred(s: string): boolean {
+  return DEFERRED.test(s) && !s.includes(BUILT_WHILE_LOADING)
+}
 
 /** The `maintenance_work_mem` of the index builds after a replay. */
 const INDEX_MEMORY = '256MB'
