@@ -158,6 +158,33 @@ t.test('a web container stopped with the drain signal: ContainerStopping at once
   t.notOk((await engine.inspectContainer(web!)).running, 'stopped by it')
 })
 
+/** shop's web service, one task per replica, draining 100 ms on a stop and at most `maxMs` while the routers list it. */
+async function drainingWeb(engine: MemoryEngine, maxMs: number, replicas: number): Promise<string> {
+  const labels = processLabels(NS, 'shop', 'web', 3)
+  const name = 'wharf-shop-web'
+  await engine.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: IMAGE,
+        Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: String(maxMs) },
+        StopSignal: DRAIN_SIGNAL,
+        StopGracePeriod: 10e9,
+      },
+    },
+    Mode: { Replicated: { Replicas: replicas } },
+    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
+  })
+  return name
+}
+
+/** Scales the service `name` to 0 (Swarm stops its tasks with their stop signal). */
+async function scaleToZero(engine: MemoryEngine, name: string): Promise<void> {
+  const info = await engine.inspectService(name)
+  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+}
+
 t.test('a drain lasts until the routers no longer list the container (their RouteServed), at most its longest drain', async (t) => {
   const { engine, listening, start, portOf, until } = setup(t)
   /** The containers of shop the routers last recorded as served (before the stops); undefined: no record. */
@@ -166,23 +193,12 @@ t.test('a drain lasts until the routers no longer list the container (their Rout
     served: async (app) => (app === 'shop' && listed ? { seq: 2, servers: listed.map((container) => ({ container })) } : undefined),
     servedPollMs: 5,
   })
-  const labels = processLabels(NS, 'shop', 'web', 3)
-  const name = 'wharf-shop-web'
-  await engine.createService({
-    Name: name,
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: '1000' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 },
-    },
-    Mode: { Replicated: { Replicas: 2 } },
-    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
-  })
+  const name = await drainingWeb(engine, 1000, 2)
   const [a, b] = engine.containersOf(name)
   for (const id of [a!, b!]) listening.add(await portOf(id))
   await until(2)
   listed = [a!, b!]
-  const info = await engine.inspectService(name)
-  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  await scaleToZero(engine, name)
   const asked = Date.now()
   await until(4)
   await sleep(300)
@@ -207,23 +223,12 @@ t.test('a drain ends when the router, having seen the stop, still lists the cont
   let seq = 1
   let container = ''
   const p = await start({ served: async () => ({ seq, servers: [{ container }] }), servedPollMs: 5 })
-  const labels = processLabels(NS, 'shop', 'web', 3)
-  const name = 'wharf-shop-web'
-  await engine.createService({
-    Name: name,
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: '5000' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 },
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
-  })
+  const name = await drainingWeb(engine, 5000, 1)
   const [web] = engine.containersOf(name)
   container = web!
   listening.add(await portOf(web!))
   await until(1)
-  const info = await engine.inspectService(name)
-  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  await scaleToZero(engine, name)
   const asked = Date.now()
   const [, stopping] = await until(2)
   await sleep(300)
@@ -242,22 +247,11 @@ t.test('a drain ends when the router, having seen the stop, still lists the cont
 t.test('a drain with no record of the routers for the app (no router runs) lasts its drain time', async (t) => {
   const { engine, listening, start, portOf, until } = setup(t)
   const p = await start({ served: async () => undefined, servedPollMs: 5 })
-  const labels = processLabels(NS, 'shop', 'web', 3)
-  const name = 'wharf-shop-web'
-  await engine.createService({
-    Name: name,
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: { Image: IMAGE, Labels: { ...labels, [LABELS.drain]: '100', [LABELS.drainMax]: '5000' }, StopSignal: DRAIN_SIGNAL, StopGracePeriod: 10e9 },
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 5000, PublishMode: 'host' }] },
-  })
+  const name = await drainingWeb(engine, 5000, 1)
   const [web] = engine.containersOf(name)
   listening.add(await portOf(web!))
   await until(1)
-  const info = await engine.inspectService(name)
-  await engine.updateService(name, info.version, { ...info.spec, Mode: { Replicated: { Replicas: 0 } } })
+  await scaleToZero(engine, name)
   const asked = Date.now()
   await until(3)
   await p.settled()
