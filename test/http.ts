@@ -69,6 +69,8 @@ export interface LoopCounts {
   retried: number
   /** The bodies of the 2xx answers (e.g. which container answered). */
   bodies: Set<string>
+  /** The longest a 2xx answer took, ms (a request nginx sent again after its peer's host went silent takes seconds). */
+  slowestMs: number
 }
 
 export interface RequestLoop {
@@ -89,15 +91,17 @@ export function requestLoop(
 ): RequestLoop {
   const { path = '/', intervalMs = 0, connections = 16, timeoutMs = 15_000, retry = true } = opts
   const agent = new Agent({ keepAlive: true, maxSockets: connections })
-  const counts: LoopCounts = { ok: 0, failed: 0, retried: 0, bodies: new Set() }
+  const counts: LoopCounts = { ok: 0, failed: 0, retried: 0, bodies: new Set(), slowestMs: 0 }
   const failures: string[] = []
   let stop = false
-  const one = () =>
-    get(port, host, path, agent, timeoutMs, retry).then(
+  const one = () => {
+    const t0 = performance.now()
+    return get(port, host, path, agent, timeoutMs, retry).then(
       (a) => {
         counts.retried += a.retried
         if (a.status >= 200 && a.status < 300) {
           counts.ok++
+          counts.slowestMs = Math.max(counts.slowestMs, performance.now() - t0)
           counts.bodies.add(a.body.trim())
         } else {
           counts.failed++
@@ -109,6 +113,7 @@ export function requestLoop(
         failures.push(`${new Date().toISOString()} ${err.message}`)
       },
     )
+  }
   const loop = (async () => {
     if (intervalMs <= 0) {
       // Closed loop: each of `connections` workers sends its next request when the last is answered.

@@ -169,6 +169,11 @@ export class DictContents {
     return this.#byApp.keys()
   }
 
+  /** The peers of every app it holds (`address:port`, `[v6]:port`; one per app that routes to it). */
+  *peers(): IterableIterator<string> {
+    for (const c of this.#byApp.values()) yield* c.entry.p
+  }
+
   /**
    * The change set that makes the dict hold `next` for the apps it names (undefined: the app puts
    * nothing in the dict any more), everything else as it is. Host names and SNI names move only

@@ -214,6 +214,11 @@ export class Router {
   }
 
   /** The epoch of the last full table this router posted (undefined: none yet). */
+  /** The peers nginx holds, as far as this router knows; undefined: unknown (nothing posted yet, or nginx restarted). */
+  peers(): Iterable<string> | undefined {
+    return this.#applied?.peers()
+  }
+
   get epoch(): string | undefined {
     return this.#epoch
   }

@@ -14,6 +14,7 @@ import type { HealthReport, ServiceDefinition } from '../runtime.js'
 import { PROBE_HOST } from './changes.js'
 import { Nginx, type NginxPaths } from './nginx.js'
 import type { ContainerChange, DirectChange } from './model.js'
+import { HostLiveness } from './liveness.js'
 import { Router, type RouterOptions } from './router.js'
 
 /** The durable subscription of the router. */
@@ -101,6 +102,12 @@ export interface StartRouterOptions extends Pick<RouterOptions, 'windowMs' | 'tr
   watchdogMs?: number
   /** Records `RouteServed` on `platform.router` when an app's served containers change, default true. */
   record?: boolean
+  /**
+   * The check of the hosts the peers run on ({@link HostLiveness}): how often each is probed, ms,
+   * default 500; 0: never (a request on a kept-alive connection to a lost host then waits for its
+   * read timeout).
+   */
+  livenessMs?: number
 }
 
 export interface RunningRouter {
@@ -289,6 +296,8 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
         }, watchdogMs)
       : undefined
   watchdog?.unref()
+  const livenessMs = opts.livenessMs ?? 500
+  const liveness = livenessMs > 0 ? new HostLiveness({ peers: () => router.peers(), log, intervalMs: livenessMs }).start() : undefined
   const health = async (): Promise<HealthReport> => {
     const pid = nginx.masterPid()
     if (!pid) return { ok: false, reason: `nginx is not running (no live master in ${deps.paths.pid})` }
@@ -315,6 +324,7 @@ export async function startRouter(deps: RouterDeps, opts: StartRouterOptions = {
     stop: () =>
       (stopped ??= (async () => {
         clearInterval(watchdog)
+        await liveness?.stop()
         await checking
         await consumer.stop()
         await router.stop()
