@@ -33,7 +33,14 @@ import { clusterUrl, startNatsCluster, stopNatsCluster, type NatsMember, type Ru
 import { importBusybox } from './parts/docker.js'
 
 export const HOSTS_DOMAIN = 'wharf.localhost'
-const DOCKERFILE = 'FROM busybox\nRUN mkdir /www && echo hello > /www/index.html\nCMD ["httpd", "-f", "-p", "5000", "-h", "/www"]\n'
+/** `/cgi-bin/slow` answers who.txt after 3 s (a request in flight when a host is cut). */
+const DOCKERFILE = [
+  'FROM busybox',
+  'RUN mkdir -p /www/cgi-bin && echo hello > /www/index.html',
+  `RUN printf '#!/bin/sh\\nsleep 3\\necho Content-Type: text/plain\\necho\\ncat /www/who.txt\\n' > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow`,
+  'CMD ["httpd", "-f", "-p", "5000", "-h", "/www"]',
+  '',
+].join('\n')
 /** `/who.txt` names the container; the shell exits at SIGTERM (httpd as PID 1 would ignore it). */
 const PROCFILE = { web: `echo "$HOSTNAME" > /www/who.txt; httpd -f -p $PORT -h /www & trap 'exit 0' TERM; wait` }
 
