@@ -118,6 +118,9 @@ export class JetStreamEventStore implements EventStore {
   /** The newest commit this process appended (its seq) and when its ack came (performance.now()). */
   #appended = { seq: 0, at: 0 }
   #stallTimer: NodeJS.Timeout | undefined
+  /** When the stream's head was last asked for (performance.now()), and whether that is under way. */
+  #polledAt = -Infinity
+  #polling = false
   /**
    * The commits live subscriptions decoded lately, by seq: each of the process's subscribers that
    * reads a commit (a dozen read models, the router, the scheduler, ...) gets the same events, decoded
@@ -338,7 +341,10 @@ export class JetStreamEventStore implements EventStore {
       confirmAck: (seq) => this.#confirmAck(durableName, seq),
       onClose: () => {
         this.#open.delete(sub)
-        if (this.#open.size === 0) clearInterval(this.#stallTimer)
+        if (this.#open.size === 0) {
+          clearInterval(this.#stallTimer)
+          this.#stallTimer = undefined
+        }
       },
     })
     this.#open.add(sub)
@@ -373,18 +379,39 @@ export class JetStreamEventStore implements EventStore {
 
   /**
    * Pulls again for each live subscription that the server has sent nothing for {@link STALL_MS}
-   * while a commit this process appended at least that long ago is still not delivered to it. Under
-   * load nats-server (2.9) at times holds no pull request for a consumer while nats.js counts one
-   * outstanding: nothing comes, not even heartbeats, until nats.js misses two of them and pulls again
-   * (2 s with 1 s heartbeats: a `config:set` waiting for that read model waited as long).
+   * while the log holds a commit past what it delivered. Under load nats-server (2.9) at times holds
+   * no pull request for a consumer while nats.js counts one outstanding: nothing comes, not even
+   * heartbeats, until nats.js misses two of them and pulls again (1 s with 0.5 s heartbeats; 2 s with
+   * 1 s heartbeats: a `config:set` waiting for that read model waited as long). The log's head is
+   * known two ways: a commit this process appended (given {@link STALL_MS} to arrive), and, for the
+   * commits of other processes (the router's events are all appended by others), the stream's last
+   * seq asked of the server when a subscription has had nothing for {@link STALL_MS} (at most once per
+   * {@link STALL_MS}; a pull again that was not needed costs a round trip, nothing else).
    */
   #watchStalls(): void {
-    const { seq, at } = this.#appended
     const now = performance.now()
-    if (seq === 0 || now - at < STALL_MS) return
+    const own = this.#appended
+    if (own.seq > 0 && now - own.at >= STALL_MS) this.#pullStalled(own.seq, now)
+    if (this.#polling || now - this.#polledAt < STALL_MS) return
+    let quiet = false
+    for (const sub of this.#open) if (sub.quiet(now, STALL_MS)) quiet = true
+    if (!quiet) return
+    this.#polling = true
+    this.#polledAt = now
+    this.#jsm.streams
+      .info(this.subjects.stream)
+      .then(
+        (info) => this.#pullStalled(info.state.last_seq, performance.now()),
+        () => {},
+      )
+      .finally(() => (this.#polling = false))
+  }
+
+  /** Pulls again for each subscription that {@link JetStreamSubscription.stalled} behind `head`. */
+  #pullStalled(head: number, now: number): void {
     for (const sub of this.#open) {
-      if (!sub.stalled(seq, now, STALL_MS)) continue
-      this.#log?.info({ durableName: sub.name, appended: seq }, 'no delivery on a subscription behind a commit of this process; pulling again')
+      if (!sub.stalled(head, now, STALL_MS)) continue
+      this.#log?.info({ durableName: sub.name, head }, 'no delivery on a subscription behind the log; pulling again')
       sub.pullAgain()
     }
   }
@@ -574,6 +601,11 @@ class JetStreamSubscription implements Subscription {
       }
       if (live) behind = live
     }
+  }
+
+  /** True when it is live and the server has sent nothing for `ms`, nor has it pulled again meanwhile. */
+  quiet(now: number, ms: number): boolean {
+    return !this.#closed && this.#iterating && now - this.#delivered.at >= ms && now - this.#pulledAt >= ms
   }
 
   /**
