@@ -213,12 +213,12 @@ export class Router {
     await this.#recording
   }
 
-  /** The epoch of the last full table this router posted (undefined: none yet). */
   /** The peers nginx holds, as far as this router knows; undefined: unknown (nothing posted yet, or nginx restarted). */
   peers(): Iterable<string> | undefined {
     return this.#applied?.peers()
   }
 
+  /** The epoch of the last full table this router posted (undefined: none yet). */
   get epoch(): string | undefined {
     return this.#epoch
   }
