@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { loadConfig } from '../core/config.js'
 import { pathsFor } from '../core/paths.js'
-import { baseConfig, ROUTER_HEADERS } from '../infra/parts/nginx.js'
+import { baseConfig, ROUTER_HEADERS, WORKER_PRIORITY } from '../infra/parts/nginx.js'
 import { nginxWorkersCpuUs } from './proccpu.js'
 import { ROUTER_LUA } from '../infra/parts/nginx-lua.js'
 import { freePort } from '../infra/test-env.js'
@@ -64,6 +64,7 @@ interface Variant {
 const minimal = (headers: boolean | string) => (_base: string, v: { port: number; dir: string }) =>
   `daemon off;
 worker_processes auto;
+worker_priority ${WORKER_PRIORITY};
 pid ${join(v.dir, 'nginx.pid')};
 error_log ${join(v.dir, 'error.log')} warn;
 user www-data;

@@ -38,7 +38,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { ROUTER_HEADERS } from '../infra/parts/nginx.js'
+import { ROUTER_HEADERS, WORKER_PRIORITY } from '../infra/parts/nginx.js'
 import { loadConfig } from '../core/config.js'
 import { withPlatformEnv } from '../core/platform-env.js'
 import { dataOf, isEvent, wharfCatalogue } from '../domain/index.js'
@@ -162,6 +162,7 @@ async function startMinimal(backend: { host: string; port: number }, name: strin
     conf,
     `daemon off;
 worker_processes auto;
+worker_priority ${WORKER_PRIORITY};
 pid ${pidfile};
 error_log ${join(d, 'error.log')} warn;
 user www-data;

@@ -70,12 +70,22 @@ const APP_LOCATION = `location / {
  * socket, with no reload (see nginx-lua.ts). The controller's host and the probe host are server
  * blocks of their own: an exact server name wins over the catch-all, whatever an app claims.
  */
+/**
+ * The nice value of nginx's workers (and of the router's process, services/router/service.ts): on a
+ * host whose cores the apps, the builder and the platform share, the data plane and the change sets
+ * it answers go first. Measured on 2 cores (`bench:router` part 2, 1,000 apps, three rounds each,
+ * alternated): domain added -> routable p99 34-40 ms at -5 against 59-109 ms at 0, announced ->
+ * routable p99 42-63 against 51-140 ms. Their CPU is small beside the apps'.
+ */
+export const WORKER_PRIORITY = -5
+
 export function baseConfig({ cfg, paths }: InfraContext): string {
   const t = paths.nginx.tmp
   const dir = paths.nginx.dir
   return `# Written by Wharf's infra on every start; routes live in the shared dict, changed by the router.
 daemon off;
 worker_processes auto;
+worker_priority ${WORKER_PRIORITY};
 pid ${paths.nginx.pid};
 error_log ${paths.nginx.log} warn;
 user ${WORKER_USER};

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os'
 import type pg from 'pg'
 import type { Logger } from '../../core/log.js'
 import { startConsumer } from '../../events/consumer.js'
@@ -16,6 +17,9 @@ import { Nginx, type NginxPaths } from './nginx.js'
 import type { ContainerChange, DirectChange } from './model.js'
 import { HostLiveness } from './liveness.js'
 import { Router, type RouterOptions } from './router.js'
+
+/** The nice value of the router's process when it runs alone (see infra/parts/nginx.ts, WORKER_PRIORITY). */
+export const ROUTER_PRIORITY = -5
 
 /** The durable subscription of the router. */
 export const ROUTER_DURABLE = 'router'
@@ -355,6 +359,13 @@ export const router: ServiceDefinition = {
     // nginx holds its routes, and the consumers of this process (its subscription) keep up.
     let socket: HealthSocket | undefined
     if (!names.includes('controller')) {
+      // Alone in its process: it goes before the apps and the platform's batch work for a core, as
+      // nginx's workers do (infra/parts/nginx.ts, WORKER_PRIORITY; systemd's unit sets Nice= too).
+      try {
+        setPriority(ROUTER_PRIORITY)
+      } catch (err) {
+        log.warn({ err, priority: ROUTER_PRIORITY }, 'router: cannot raise its priority (needs root or CAP_SYS_NICE); running at the default')
+      }
       socket = await serveHealthSocket(paths.router.socket, async () => {
         // The log's head bounds the lag; NATS not answering leaves it unknown (the consumer's state still tells).
         const head = Promise.race([store.lastSeq(), new Promise<undefined>((r) => setTimeout(() => r(undefined), HEALTH_MS).unref())]).catch(() => undefined)
