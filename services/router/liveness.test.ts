@@ -29,7 +29,7 @@ t.test('peers: host and port of IPv4 and [IPv6] peers; anything else and loopbac
 })
 
 /** A liveness with probes answered from `verdicts` (host -> results in turn) and closes recorded. */
-function driven(peers: () => string[] | undefined, verdicts: Record<string, ProbeResult[]>, misses = 2) {
+function driven(peers: () => string[] | undefined, verdicts: Record<string, ProbeResult[]>, misses = 2, retainMs = 0) {
   const probes: string[] = []
   const closed: { host: string; ports: readonly number[] }[] = []
   const { lines, log } = logged()
@@ -37,6 +37,7 @@ function driven(peers: () => string[] | undefined, verdicts: Record<string, Prob
     peers,
     log,
     misses,
+    retainMs,
     probe: async (host, port) => {
       probes.push(`${host}:${port}`)
       return verdicts[host]?.shift() ?? 'answered'
@@ -81,7 +82,7 @@ t.test('a host silent for `misses` probes in a row has its connections closed on
   await d.l.stop()
 })
 
-t.test('loopback peers are never probed; a host no longer routed is forgotten; unknown peers keep the last known', async (t) => {
+t.test('loopback peers are never probed; a host no longer routed is forgotten (after retainMs, 0 here); unknown peers keep the last known', async (t) => {
   let peers: string[] | undefined = ['127.0.0.1:3000', '10.0.0.2:3001']
   const d = driven(() => peers, { '10.0.0.2': ['silent'] })
   await d.round()
@@ -93,6 +94,21 @@ t.test('loopback peers are never probed; a host no longer routed is forgotten; u
   await d.round()
   t.equal(d.probes.length, 2, 'gone from the routes: not probed')
   t.strictSame(d.closed, [], 'its misses were forgotten with it')
+  await d.l.stop()
+})
+
+t.test('a host that left the routes lately is still probed, and closed when silent: requests sent to it before wait on it', async (t) => {
+  let peers = ['10.0.0.2:3001', '10.0.0.3:3001']
+  // Host 3's containers drained off the routes just as it was cut.
+  const d = driven(() => peers, { '10.0.0.3': ['silent', 'silent'] }, 2, 60_000)
+  await d.round()
+  peers = ['10.0.0.2:3001']
+  await d.round()
+  t.strictSame(d.closed, [{ host: '10.0.0.3', ports: [3001] }], 'probed after it left the routes, its connections closed')
+  t.strictSame(
+    d.probes.filter((p) => p.startsWith('10.0.0.3')),
+    ['10.0.0.3:3001', '10.0.0.3:3001'],
+  )
   await d.l.stop()
 })
 

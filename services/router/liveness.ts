@@ -11,7 +11,9 @@
  * host's peer ports (`ss -K`, the kernel's sock_destroy, as Envoy's
  * `close_connections_on_host_health_failure` does): nginx sees the error on each and sends its
  * request to another peer (an idempotent one; nginx never resends a POST), and no pooled connection
- * to the host is left to use. Peers on loopback are never checked (their host is this one).
+ * to the host is left to use. A host and its ports are probed until `retainMs` after they left the
+ * routes: a container drained off a host keeps the requests sent to it before. Peers on loopback are
+ * never checked (their host is this one).
  *
  * Decisions are pure ({@link HostLiveness.observe}); probing and closing are injected, so the unit
  * test drives it without sockets.
@@ -33,12 +35,20 @@ export interface HostLivenessOptions {
   timeoutMs?: number
   /** Probes in a row with no answer before the host is taken for silent, default 2. */
   misses?: number
+  /**
+   * How long a host and its ports are still probed after they left the routes, ms, default 120_000:
+   * requests nginx sent before may wait on their connections that long (a drained container's
+   * host cut off while they run; an app's proxy timeout is 60 s by default).
+   */
+  retainMs?: number
   probe?: (host: string, port: number, timeoutMs: number) => Promise<ProbeResult>
   /** Closes this netns' TCP connections to `host` on `ports`. */
   closeConnections?: (host: string, ports: readonly number[]) => Promise<number>
 }
 
 interface HostState {
+  /** Its ports routed now or lately -> when last seen in the routes (ms, Date.now()). */
+  seen: Map<number, number>
   ports: number[]
   /** The next port to probe (index into ports). */
   next: number
@@ -117,7 +127,7 @@ export class HostLiveness {
   #stopped = false
 
   constructor(opts: HostLivenessOptions) {
-    this.#o = { intervalMs: 500, timeoutMs: 1_000, misses: 2, probe: tcpProbe, closeConnections: ssKill, ...opts }
+    this.#o = { intervalMs: 500, timeoutMs: 1_000, misses: 2, retainMs: 120_000, probe: tcpProbe, closeConnections: ssKill, ...opts }
   }
 
   start(): this {
@@ -136,12 +146,17 @@ export class HostLiveness {
     if (this.#stopped) return
     const peers = this.#o.peers()
     if (peers) {
-      const now = hostsOf(peers)
-      for (const h of this.#hosts.keys()) if (!now.has(h)) this.#hosts.delete(h)
-      for (const [h, ports] of now) {
-        const s = this.#hosts.get(h)
-        if (s) s.ports = ports
-        else this.#hosts.set(h, { ports, next: 0, misses: 0, silent: false, probing: false })
+      const at = Date.now()
+      for (const [h, ports] of hostsOf(peers)) {
+        let s = this.#hosts.get(h)
+        if (!s) this.#hosts.set(h, (s = { seen: new Map(), ports: [], next: 0, misses: 0, silent: false, probing: false }))
+        for (const p of ports) s.seen.set(p, at)
+      }
+      // A port (a host) that left the routes lately is still probed: requests sent before may wait on it.
+      for (const [h, s] of this.#hosts) {
+        for (const [p, t] of s.seen) if (at - t > this.#o.retainMs) s.seen.delete(p)
+        if (s.seen.size === 0) this.#hosts.delete(h)
+        else s.ports = [...s.seen.keys()].sort((a, b) => a - b)
       }
     }
     for (const [host, s] of this.#hosts) {
