@@ -66,11 +66,6 @@ const APP_LOCATION = `location / {
     }`
 
 /**
- * The base configuration, the whole of nginx's config: the router changes routes through the admin
- * socket, with no reload (see nginx-lua.ts). The controller's host and the probe host are server
- * blocks of their own: an exact server name wins over the catch-all, whatever an app claims.
- */
-/**
  * The nice value of nginx's workers (and of the router's process, services/router/service.ts): on a
  * host whose cores the apps, the builder and the platform share, the data plane and the change sets
  * it answers go first. Measured on 2 cores (`bench:router` part 2, 1,000 apps, three rounds each,
@@ -79,6 +74,11 @@ const APP_LOCATION = `location / {
  */
 export const WORKER_PRIORITY = -5
 
+/**
+ * The base configuration, the whole of nginx's config: the router changes routes through the admin
+ * socket, with no reload (see nginx-lua.ts). The controller's host and the probe host are server
+ * blocks of their own: an exact server name wins over the catch-all, whatever an app claims.
+ */
 export function baseConfig({ cfg, paths }: InfraContext): string {
   const t = paths.nginx.tmp
   const dir = paths.nginx.dir
