@@ -398,10 +398,9 @@ export class JetStreamEventStore implements EventStore {
     if (!quiet) return
     this.#polling = true
     this.#polledAt = now
-    this.#jsm.streams
-      .info(this.subjects.stream)
+    this.lastSeq()
       .then(
-        (info) => this.#pullStalled(info.state.last_seq, performance.now()),
+        (head) => this.#pullStalled(head, performance.now()),
         () => {},
       )
       .finally(() => (this.#polling = false))
